@@ -1,0 +1,36 @@
+import type { LabelledEvent, Side } from '../schemas/types.js';
+
+/**
+ * An adapter owns the small per-entity parameters of one side (user or item) on top of a frozen
+ * shared model. State is a flat Float32Array whose layout only the adapter knows; the model store
+ * persists it as bytes. All calls are batched: one call covers many entities.
+ *
+ * Ordering contract: within one `AdapterBatch` every entity appears at most once. The consumer splits
+ * a micro-batch into waves (the k-th event of each entity goes to wave k), so predict-then-adapt stays
+ * in event order per entity while each wave is one batched computation.
+ */
+export interface AdapterBatch {
+  /** Events, each of a different entity on `side`. */
+  readonly events: readonly LabelledEvent[];
+  /** The state of each event's entity, same index as `events`; `adapt` updates them in place. */
+  readonly states: Float32Array[];
+}
+
+export interface Adapter {
+  /** Stable name; recorded in every prediction row and in state keys, e.g. `none`, `fm-adagrad`. */
+  readonly name: string;
+  readonly side: Side;
+  /** Floats per entity state (0 for `none`). */
+  readonly stateSize: number;
+  /** Release id of the shared parameters in use. */
+  readonly release: string;
+  /** State of an entity never seen before (may use the event's features). */
+  initialState(event: LabelledEvent): Float32Array;
+  /** Scores (click probabilities) with states as they are. Does not modify states. */
+  predict(batch: AdapterBatch): Float32Array;
+  /**
+   * Scores every event with its entity's state as it was before the event, then adapts each state
+   * on that event's label. Returns the pre-adaptation scores (the honest, prequential prediction).
+   */
+  predictThenAdapt(batch: AdapterBatch): Float32Array;
+}

@@ -1,0 +1,145 @@
+/**
+ * Warm-up curves as a self-contained SVG line plot: x = prior-interaction bucket (categorical, BUCKETS
+ * order), y = AUC, one line with markers per (adapter, side). Pure string building: no DOM, no fonts
+ * or scripts to fetch, so the file renders anywhere. Buckets with NaN AUC (one class only) leave a gap.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { BUCKETS, type CurveRow } from './types.js';
+
+export interface PlotOptions {
+  /** Title above the plot. @default 'Warm-up curves' */
+  title?: string;
+  /** Image width, in px. @default 800 */
+  width?: number;
+  /** Image height, in px. @default 480 */
+  height?: number;
+}
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+/** Escapes text for XML content and attribute values. */
+export function xmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+}
+
+interface Series {
+  label: string;
+  auc: (number | undefined)[];
+}
+
+/** Groups rows into series (one per adapter and side; the release joins the label when several appear). */
+function seriesOf(rows: readonly CurveRow[]): Series[] {
+  const releases = new Set(rows.map((r) => r.release));
+  const map = new Map<string, Series>();
+  for (const r of rows) {
+    const label = releases.size > 1 ? `${r.adapter} / ${r.side} / ${r.release}` : `${r.adapter} / ${r.side}`;
+    let s = map.get(label);
+    if (s === undefined) {
+      s = { label, auc: BUCKETS.map(() => undefined) };
+      map.set(label, s);
+    }
+    const i = BUCKETS.indexOf(r.bucket);
+    if (i >= 0 && Number.isFinite(r.auc)) s.auc[i] = r.auc;
+  }
+  return [...map.values()].sort((a, b) => a.label.localeCompare(b.label));
+}
+
+/** y-axis range and tick step: a "nice" step (1, 2 or 5 × 10^k) giving about 5–10 ticks. */
+function yScale(values: number[]): { lo: number; hi: number; step: number } {
+  let lo = values.length > 0 ? Math.min(...values) : 0.5;
+  let hi = values.length > 0 ? Math.max(...values) : 1;
+  if (hi - lo < 0.02) {
+    lo -= 0.01;
+    hi += 0.01;
+  }
+  const raw = (hi - lo) / 6;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  lo = Math.max(0, Math.floor(lo / step) * step);
+  hi = Math.min(1, Math.ceil(hi / step) * step);
+  if (hi <= lo) hi = lo + step;
+  return { lo, hi, step };
+}
+
+const num = (x: number): string => (Math.round(x * 100) / 100).toString();
+
+export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {}): string {
+  const width = opts.width ?? 800;
+  const height = opts.height ?? 480;
+  const title = opts.title ?? 'Warm-up curves';
+  const series = seriesOf(rows);
+  const legendW = 200;
+  const m = { left: 64, right: legendW + 16, top: 40, bottom: 56 };
+  const pw = width - m.left - m.right;
+  const ph = height - m.top - m.bottom;
+  const all = series.flatMap((s) => s.auc.filter((v): v is number => v !== undefined));
+  const { lo, hi, step } = yScale(all);
+  const x = (i: number): number => m.left + ((i + 0.5) * pw) / BUCKETS.length;
+  const y = (v: number): number => m.top + ph - ((v - lo) / (hi - lo)) * ph;
+
+  const out: string[] = [];
+  out.push(`<?xml version="1.0" encoding="UTF-8"?>`);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
+  out.push(`<text x="${num(m.left + pw / 2)}" y="24" text-anchor="middle" font-size="16">${xmlEscape(title)}</text>`);
+  // Grid and y ticks.
+  out.push(`<g class="y-axis">`);
+  for (let v = lo, k = 0; v <= hi + step / 2 && k < 50; v = lo + ++k * step) {
+    const yy = num(y(v));
+    out.push(`<line x1="${m.left}" y1="${yy}" x2="${m.left + pw}" y2="${yy}" stroke="#e0e0e0"/>`);
+    out.push(`<text x="${m.left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${v.toFixed(step < 0.01 ? 3 : 2)}</text>`);
+  }
+  out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}" stroke="#000000"/>`);
+  out.push(`<text transform="translate(18 ${num(m.top + ph / 2)}) rotate(-90)" text-anchor="middle">AUC</text>`);
+  out.push(`</g>`);
+  // x ticks.
+  out.push(`<g class="x-axis">`);
+  out.push(`<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}" stroke="#000000"/>`);
+  BUCKETS.forEach((b, i) => {
+    const xx = num(x(i));
+    out.push(`<line x1="${xx}" y1="${m.top + ph}" x2="${xx}" y2="${m.top + ph + 5}" stroke="#000000"/>`);
+    out.push(`<text x="${xx}" y="${m.top + ph + 18}" text-anchor="middle">${xmlEscape(b)}</text>`);
+  });
+  out.push(`<text x="${num(m.left + pw / 2)}" y="${height - 12}" text-anchor="middle">prior interactions of the entity</text>`);
+  out.push(`</g>`);
+  // One path + markers per series.
+  series.forEach((s, si) => {
+    const color = PALETTE[si % PALETTE.length] ?? '#000000';
+    let d = '';
+    let pen = false;
+    s.auc.forEach((v, i) => {
+      if (v === undefined) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? 'L' : 'M'}${num(x(i))} ${num(y(v))} `;
+      pen = true;
+    });
+    out.push(`<g class="series" data-label="${xmlEscape(s.label)}">`);
+    out.push(`<path d="${d.trim()}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    s.auc.forEach((v, i) => {
+      if (v !== undefined) out.push(`<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${color}"><title>${xmlEscape(`${s.label} ${BUCKETS[i] ?? ''}: ${v.toFixed(4)}`)}</title></circle>`);
+    });
+    out.push(`</g>`);
+  });
+  // Legend.
+  out.push(`<g class="legend">`);
+  series.forEach((s, si) => {
+    const color = PALETTE[si % PALETTE.length] ?? '#000000';
+    const ly = m.top + 10 + si * 18;
+    const lx = width - legendW;
+    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 20}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+    out.push(`<circle cx="${lx + 10}" cy="${ly}" r="3.5" fill="${color}"/>`);
+    out.push(`<text x="${lx + 26}" y="${ly}" dominant-baseline="middle">${xmlEscape(s.label)}</text>`);
+  });
+  out.push(`</g>`);
+  out.push(`</svg>`);
+  return out.join('\n') + '\n';
+}
+
+/** Writes an SVG (or any text) to `path`, creating the directory. */
+export async function writePlot(path: string, svg: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, svg, 'utf8');
+}

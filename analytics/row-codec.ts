@@ -1,0 +1,78 @@
+/**
+ * PredictionRow → the JSONEachRow object both engines insert. Rows are validated here, before they
+ * reach a server or the spool: a malformed row would otherwise fail its whole batch on every replay.
+ * ClickHouse 18.16 ignores column DEFAULTs for fields omitted from JSONEachRow (it writes zeros), so
+ * every column, `inserted_at` included, is sent explicitly.
+ */
+import { ThawError } from '../lib/errors.js';
+import { bucketOf, type PredictionRow } from './types.js';
+
+export interface StoredRow {
+  event_id: string;
+  /** Unix seconds. */
+  event_time: number;
+  event_time_ms: number;
+  /** UTC date, YYYY-MM-DD (18.16 does not parse day numbers in JSONEachRow). */
+  day: string;
+  side: 'user' | 'item';
+  entity_id: string;
+  prior_count: number;
+  bucket: string;
+  score: number;
+  label: 0 | 1;
+  adapter: string;
+  release: string;
+  namespace: string;
+  /** Unix seconds. */
+  inserted_at: number;
+}
+
+const MAX_DATETIME_MS = 4_294_967_295_000; // DateTime is UInt32 seconds
+
+function invalid(row: PredictionRow, why: string): ThawError {
+  return new ThawError('VALIDATION_FAILED', `prediction row ${JSON.stringify(String(row.eventId)).slice(0, 80)}: ${why}`);
+}
+
+export function toStoredRow(row: PredictionRow, insertedAtSec: number): StoredRow {
+  if (typeof row.eventId !== 'string' || row.eventId.length === 0) throw invalid(row, 'eventId must be a non-empty string');
+  if (!Number.isSafeInteger(row.eventTimeMs) || row.eventTimeMs < 0 || row.eventTimeMs > MAX_DATETIME_MS) {
+    throw invalid(row, 'eventTimeMs must be an integer unix time in ms within DateTime range');
+  }
+  if (row.side !== 'user' && row.side !== 'item') throw invalid(row, 'side must be user or item');
+  if (!Number.isSafeInteger(row.priorCount) || row.priorCount < 0 || row.priorCount > 0xffffffff) {
+    throw invalid(row, 'priorCount must be a UInt32');
+  }
+  if (!Number.isFinite(row.score)) throw invalid(row, 'score must be finite');
+  if (row.label !== 0 && row.label !== 1) throw invalid(row, 'label must be 0 or 1');
+  for (const k of ['entityId', 'adapter', 'release', 'namespace'] as const) {
+    if (typeof row[k] !== 'string') throw invalid(row, `${k} must be a string`);
+  }
+  return {
+    event_id: row.eventId,
+    event_time: Math.floor(row.eventTimeMs / 1000),
+    event_time_ms: row.eventTimeMs,
+    day: new Date(row.eventTimeMs).toISOString().slice(0, 10),
+    side: row.side,
+    entity_id: row.entityId,
+    prior_count: row.priorCount,
+    bucket: bucketOf(row.priorCount),
+    score: row.score,
+    label: row.label,
+    adapter: row.adapter,
+    release: row.release,
+    namespace: row.namespace,
+    inserted_at: insertedAtSec,
+  };
+}
+
+export function toStoredRows(rows: readonly PredictionRow[], nowMs = Date.now()): StoredRow[] {
+  const at = Math.floor(nowMs / 1000);
+  return rows.map((r) => toStoredRow(r, at));
+}
+
+/** JSONEachRow body: one JSON object per line, trailing newline. */
+export function toJsonEachRow(rows: readonly StoredRow[]): string {
+  let out = '';
+  for (const r of rows) out += JSON.stringify(r) + '\n';
+  return out;
+}

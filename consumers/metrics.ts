@@ -1,0 +1,209 @@
+/**
+ * Prometheus metrics of one adaptation worker: its own prom-client registry (so several workers in
+ * one process, as in tests or the demo, never collide) and an optional node:http endpoint serving
+ * the text exposition format on `/metrics` and a liveness answer on `/healthz`.
+ *
+ * Events per second is `rate(thaw_events_total[1m])`; batch latency quantiles come from the
+ * `thaw_batch_seconds` histogram, per phase from `thaw_batch_phase_seconds{phase}`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ConfigError, errorMessage } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import type { Side } from '../schemas/types.js';
+import type { BatchResult } from './processor.js';
+
+export interface WorkerMetricsOptions {
+  side: Side;
+  /** Adapter name (label of thaw_events_total). */
+  adapter: string;
+  /** State namespace; a constant label of every metric so live and replay workers are told apart. */
+  namespace: string;
+  /** TCP port of the `/metrics` endpoint; 0 disables the endpoint (the registry still works). @default 9464 */
+  port?: number;
+  /** Interface to bind. @default '0.0.0.0' */
+  host?: string;
+  /** How often the consumer lag gauge is refreshed from `lagSource`, in milliseconds. @default 5000 */
+  lagIntervalMs?: number;
+  /** Clock for the release age, unix ms. @default Date.now */
+  clock?: () => number;
+  /** @default silentLogger */
+  logger?: Logger;
+}
+
+/** Outcome label values of thaw_events_total. */
+export type EventOutcome = 'processed' | 'skipped' | 'dead_letter';
+
+const BATCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly events: Counter<'side' | 'adapter' | 'outcome'>;
+  private readonly lag: Gauge;
+  private readonly batchSeconds: Histogram;
+  private readonly phaseSeconds: Histogram<'phase'>;
+  private readonly deadLetters: Counter<'reason'>;
+  private readonly releaseInfo: Gauge<'release'>;
+  private readonly lastEventSeconds: Gauge;
+  private readonly side: Side;
+  private readonly adapter: string;
+  private readonly port: number;
+  private readonly host: string;
+  private readonly lagIntervalMs: number;
+  private readonly clock: () => number;
+  private readonly logger: Logger;
+  private releaseCreatedMs: number | undefined;
+  private server: Server | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: WorkerMetricsOptions) {
+    const port = opts.port ?? 9464;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('metrics.port', `must be an integer in [0, 65535], got ${port}`);
+    const lagIntervalMs = opts.lagIntervalMs ?? 5000;
+    if (!(lagIntervalMs >= 10)) throw new ConfigError('metrics.lagIntervalMs', `must be >= 10 ms, got ${lagIntervalMs}`);
+    this.side = opts.side;
+    this.adapter = opts.adapter;
+    this.port = port;
+    this.host = opts.host ?? '0.0.0.0';
+    this.lagIntervalMs = lagIntervalMs;
+    this.clock = opts.clock ?? Date.now;
+    this.logger = opts.logger ?? silentLogger;
+    this.registry.setDefaultLabels({ namespace: opts.namespace });
+    const registers = [this.registry];
+
+    this.events = new Counter({ name: 'thaw_events_total', help: 'Events handled, by outcome.', labelNames: ['side', 'adapter', 'outcome'], registers });
+    for (const outcome of ['processed', 'skipped', 'dead_letter'] as const) this.events.inc({ side: this.side, adapter: this.adapter, outcome }, 0);
+    this.lag = new Gauge({ name: 'thaw_consumer_lag', help: 'Messages not yet consumed (sum over assigned partitions).', registers });
+    this.batchSeconds = new Histogram({ name: 'thaw_batch_seconds', help: 'Time to process one micro-batch, load to state write.', buckets: BATCH_BUCKETS, registers });
+    this.phaseSeconds = new Histogram({ name: 'thaw_batch_phase_seconds', help: 'Time per micro-batch phase.', labelNames: ['phase'], buckets: BATCH_BUCKETS, registers });
+    this.deadLetters = new Counter({ name: 'thaw_dead_letters_total', help: 'Poison messages sent to the dead-letter topic, by reason.', labelNames: ['reason'], registers });
+    this.releaseInfo = new Gauge({ name: 'thaw_release_info', help: 'Release of the shared parameters in use (value 1).', labelNames: ['release'], registers });
+    const self = this;
+    new Gauge({
+      name: 'thaw_release_age_seconds',
+      help: 'Seconds since the release in use was published (NaN if unknown).',
+      registers,
+      collect() {
+        this.set(self.releaseCreatedMs === undefined ? NaN : (self.clock() - self.releaseCreatedMs) / 1000);
+      },
+    });
+    this.lastEventSeconds = new Gauge({ name: 'thaw_last_event_timestamp_seconds', help: 'Event time of the newest processed event.', registers });
+  }
+
+  /** Records a processed micro-batch (counts and phase timings). */
+  recordBatch(res: BatchResult): void {
+    this.events.inc({ side: this.side, adapter: this.adapter, outcome: 'processed' }, res.processed);
+    this.events.inc({ side: this.side, adapter: this.adapter, outcome: 'skipped' }, res.skipped);
+    const t = res.timings;
+    this.batchSeconds.observe(t.totalMs / 1000);
+    this.phaseSeconds.observe({ phase: 'load' }, t.loadMs / 1000);
+    this.phaseSeconds.observe({ phase: 'compute' }, t.computeMs / 1000);
+    this.phaseSeconds.observe({ phase: 'sink' }, t.sinkMs / 1000);
+    this.phaseSeconds.observe({ phase: 'store' }, t.storeMs / 1000);
+    if (res.maxEventMs > 0) this.lastEventSeconds.set(res.maxEventMs / 1000);
+  }
+
+  /** Records one message sent to the dead-letter topic. */
+  recordDeadLetter(reason: string): void {
+    this.events.inc({ side: this.side, adapter: this.adapter, outcome: 'dead_letter' });
+    this.deadLetters.inc({ reason });
+  }
+
+  /** Sets the release in use; `createdMs` (unix ms) feeds thaw_release_age_seconds. */
+  setRelease(release: string, createdMs?: number): void {
+    this.releaseInfo.reset();
+    this.releaseInfo.set({ release }, 1);
+    this.releaseCreatedMs = createdMs;
+  }
+
+  setLag(lag: number): void {
+    this.lag.set(lag);
+  }
+
+  /**
+   * Refreshes the lag gauge from `lagSource` every `lagIntervalMs` until `close()`. A failing
+   * lookup (broker briefly away) keeps the last value and is logged at debug level only.
+   */
+  pollLag(lagSource: () => Promise<number>): void {
+    this.stopLagPolling();
+    let inFlight = false;
+    const tick = (): void => {
+      if (inFlight) return; // never pile up lookups behind a slow broker
+      inFlight = true;
+      lagSource()
+        .then((lag) => this.lag.set(lag))
+        .catch((err: unknown) => this.logger.debug('lag lookup failed', { error: errorMessage(err) }))
+        .finally(() => {
+          inFlight = false;
+        });
+    };
+    tick();
+    this.lagTimer = setInterval(tick, this.lagIntervalMs);
+    this.lagTimer.unref();
+  }
+
+  /** Current text exposition of this worker's metrics. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /**
+   * Starts the HTTP endpoint on the configured port; resolves with the bound port, or undefined
+   * when the port is 0 (disabled). `portOverride` binds another port instead (0 = an ephemeral one,
+   * for tests). `healthy` answers `/healthz` (200 when true, 503 otherwise).
+   */
+  async listen(healthy: () => boolean = () => true, portOverride?: number): Promise<number | undefined> {
+    const port = portOverride ?? this.port;
+    if (port === 0 && portOverride === undefined) return undefined;
+    if (this.server !== undefined) return (this.server.address() as AddressInfo).port;
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && path === '/metrics') {
+        this.text().then(
+          (body) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType });
+            res.end(body);
+          },
+          (err: unknown) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(errorMessage(err));
+          },
+        );
+      } else if (req.method === 'GET' && path === '/healthz') {
+        const ok = healthy();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+        res.end(ok ? 'ok\n' : 'unhealthy\n');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const bound = (server.address() as AddressInfo).port;
+    this.logger.info('metrics endpoint listening', { host: this.host, port: bound });
+    return bound;
+  }
+
+  private stopLagPolling(): void {
+    if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
+    this.lagTimer = undefined;
+  }
+
+  /** Stops lag polling and the HTTP endpoint. */
+  async close(): Promise<void> {
+    this.stopLagPolling();
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

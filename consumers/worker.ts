@@ -1,0 +1,328 @@
+/**
+ * AdaptationWorker: one Kafka consumer group member adapting the entities of one side.
+ *
+ * Per MessageBatch (one partition): decode + validate every message; valid events go through the
+ * BatchProcessor (load states → waves of predict-then-adapt → rows durable → states written); poison
+ * messages go to the dead-letter topic with their reason. The handler resolves only when both are
+ * done, and only then does the BatchConsumer commit. So:
+ *   - an outage of Redis or ClickHouse (a retryable ThawError) rejects the handler, the consumer
+ *     retries the same batch with backoff and commits nothing: the worker pauses until the service
+ *     is back (logged once per outage, not per retry), then continues exactly where it was;
+ *   - any other error is a bug or corrupt state: the worker goes FAILED and stops, rather than
+ *     spinning on the same batch for ever or skipping it silently;
+ *   - backpressure is free: a sink that resolves late delays the next fetch, nothing is buffered.
+ *
+ * Lifecycle: INITIALIZED → start() → RUNNING → drain()/stop() → DRAINING → STOPPED, or FAILED.
+ * The worker does not own the store, sink or dead-letter producer it is given: whoever built them
+ * closes them after `drain()`/`stop()` (worker-main.ts does).
+ */
+import type { Adapter } from '../adapters/types.js';
+import type { PredictionSink } from '../analytics/types.js';
+import { ConfigError, errorMessage, PoisonEventError, ThawError } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { checkNamespace } from '../model-store/keys.js';
+import type { EntityStore, StateScope } from '../model-store/types.js';
+import type { Side } from '../schemas/types.js';
+import { BatchConsumer } from '../streams/batch-consumer.js';
+import type { KafkaConnection } from '../streams/kafka.js';
+import type { MessageBatch, RawMessage } from '../streams/message.js';
+import { decodeLabelled } from '../streams/serde.js';
+import { labelledTopicFor } from '../streams/topics.js';
+import { WorkerMetrics } from './metrics.js';
+import { BatchProcessor, type BatchItem, type BatchResult } from './processor.js';
+
+export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
+
+/** What the worker needs of a consumer; BatchConsumer in production, a fake in unit tests. */
+export interface BatchSource {
+  start(handler: (batch: MessageBatch) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+  lag(): Promise<number>;
+}
+
+/** What the worker needs of a dead-letter writer (streams' DeadLetterWriter). */
+export interface DeadLetterSink {
+  send(msg: RawMessage, err: unknown): Promise<void>;
+}
+
+export interface AdaptationWorkerOptions {
+  /** Kafka cluster to consume from (ignored when `source` is given). */
+  kafka: KafkaConnection;
+  /** Side whose entities this worker adapts; must equal `adapter.side`. */
+  side: Side;
+  adapter: Adapter;
+  store: EntityStore;
+  sink: PredictionSink;
+  /** Poison messages go here, awaited before their batch is committed. */
+  deadLetters: DeadLetterSink;
+  /** State namespace (`live`, or a replay's name). @default 'live' */
+  namespace?: string;
+  /** Consumer group. @default `thaw-${side}-${adapter.name}-${namespace}` */
+  groupId?: string;
+  /** Topic to consume. @default the side's labelled topic (`thaw.labelled.by-item` / `thaw.labelled.by-user`) */
+  topic?: string;
+  /** Where a group without committed offsets starts. @default false (latest) */
+  fromBeginning?: boolean;
+  /** Upper bound of messages handed to one micro-batch (passed to BatchConsumer). @default BatchConsumer's default */
+  maxBatchMessages?: number;
+  /** Clock for validation (events too far in the future are poison), unix ms. @default Date.now */
+  clock?: () => number;
+  /** Metrics endpoint port; 0 disables the endpoint. @default 9464 */
+  metricsPort?: number;
+  /** Metrics registry to record into. @default a new WorkerMetrics for this worker */
+  metrics?: WorkerMetrics;
+  /** Publication time of the adapter's release, unix ms, for thaw_release_age_seconds. @default unknown */
+  releaseCreatedMs?: number;
+  /** A consumer to use instead of building a BatchConsumer (tests). */
+  source?: BatchSource;
+  /** @default silentLogger */
+  logger?: Logger;
+}
+
+/** Running totals since start. */
+export interface WorkerStats {
+  state: WorkerState;
+  batches: number;
+  processed: number;
+  skipped: number;
+  deadLetters: number;
+  /** Retryable failures seen (each retry of a batch counts). */
+  retries: number;
+  /** Set while the worker waits for a service to come back. */
+  outageSinceMs: number | undefined;
+}
+
+export class AdaptationWorker {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly scope: StateScope;
+  readonly metrics: WorkerMetrics;
+  private readonly processor: BatchProcessor;
+  private readonly source: BatchSource;
+  private readonly sink: PredictionSink;
+  private readonly deadLetters: DeadLetterSink;
+  private readonly clock: () => number;
+  private readonly logger: Logger;
+  private readonly releaseCreatedMs: number | undefined;
+  private _state: WorkerState = 'INITIALIZED';
+  private failure: unknown;
+  private stopping: Promise<void> | undefined;
+  private readonly totals = { batches: 0, processed: 0, skipped: 0, deadLetters: 0, retries: 0 };
+  private outageSinceMs: number | undefined;
+  private settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
+
+  constructor(opts: AdaptationWorkerOptions) {
+    if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);
+    if (opts.adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${opts.adapter.side}`);
+    const namespace = checkNamespace(opts.namespace ?? 'live');
+    this.groupId = opts.groupId ?? `thaw-${opts.side}-${opts.adapter.name}-${namespace}`;
+    if (this.groupId.length === 0) throw new ConfigError('groupId', 'must not be empty');
+    this.topic = opts.topic ?? labelledTopicFor(opts.side);
+    if (this.topic.length === 0) throw new ConfigError('topic', 'must not be empty');
+    if (opts.maxBatchMessages !== undefined && !(Number.isSafeInteger(opts.maxBatchMessages) && opts.maxBatchMessages > 0)) {
+      throw new ConfigError('maxBatchMessages', `must be a positive integer, got ${opts.maxBatchMessages}`);
+    }
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'worker', side: opts.side, adapter: opts.adapter.name, namespace });
+    this.scope = { namespace, side: opts.side, adapter: opts.adapter.name };
+    this.processor = new BatchProcessor({ adapter: opts.adapter, store: opts.store, sink: opts.sink, scope: this.scope, logger: this.logger });
+    this.sink = opts.sink;
+    this.deadLetters = opts.deadLetters;
+    this.clock = opts.clock ?? Date.now;
+    this.releaseCreatedMs = opts.releaseCreatedMs;
+    this.metrics =
+      opts.metrics ??
+      new WorkerMetrics({
+        side: opts.side,
+        adapter: opts.adapter.name,
+        namespace,
+        logger: this.logger,
+        ...(opts.metricsPort === undefined ? {} : { port: opts.metricsPort }),
+      });
+    this.source =
+      opts.source ??
+      new BatchConsumer({
+        kafka: opts.kafka,
+        groupId: this.groupId,
+        topic: this.topic,
+        fromBeginning: opts.fromBeginning ?? false,
+        ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
+        logger: this.logger,
+      });
+    let resolve!: (s: WorkerState) => void;
+    const promise = new Promise<WorkerState>((r) => (resolve = r));
+    this.settle = { resolve, promise };
+  }
+
+  get state(): WorkerState {
+    return this._state;
+  }
+
+  /** The error that made the worker FAILED, if any. */
+  get error(): unknown {
+    return this.failure;
+  }
+
+  stats(): WorkerStats {
+    return { state: this._state, ...this.totals, outageSinceMs: this.outageSinceMs };
+  }
+
+  /** Messages not yet consumed by this group (sum over the partitions). */
+  lag(): Promise<number> {
+    return this.source.lag();
+  }
+
+  /** Resolves with the final state (STOPPED or FAILED) once the worker has stopped. */
+  whenStopped(): Promise<WorkerState> {
+    return this.settle.promise;
+  }
+
+  /** Joins the group and starts consuming; resolves once running. */
+  async start(): Promise<void> {
+    if (this._state !== 'INITIALIZED') throw new ThawError('LIFECYCLE', `cannot start a worker that is ${this._state}`);
+    this._state = 'RUNNING';
+    this.metrics.setRelease(this.processor.adapter.release, this.releaseCreatedMs);
+    try {
+      await this.metrics.listen(() => this._state === 'RUNNING' && this.outageSinceMs === undefined);
+      await this.source.start((batch) => this.handle(batch));
+    } catch (err) {
+      this.fail(err);
+      await this.shutdown(false);
+      throw err;
+    }
+    this.metrics.pollLag(() => this.source.lag());
+    this.logger.info('worker running', { topic: this.topic, groupId: this.groupId, release: this.processor.adapter.release });
+  }
+
+  /** Graceful stop: stop fetching, finish the in-flight batch (and commit it), flush the sink, close. */
+  drain(): Promise<void> {
+    return this.shutdown(true);
+  }
+
+  /** Stop without flushing the sink (rows stay durable in its spool for the next run). */
+  stop(): Promise<void> {
+    return this.shutdown(false);
+  }
+
+  private shutdown(flush: boolean): Promise<void> {
+    if (this.stopping !== undefined) return this.stopping;
+    if (this._state === 'RUNNING' || this._state === 'INITIALIZED') this._state = 'DRAINING';
+    this.stopping = (async () => {
+      try {
+        await this.source.stop();
+      } catch (err) {
+        this.logger.warn('consumer stop failed', { error: errorMessage(err) });
+      }
+      if (flush) {
+        try {
+          await this.sink.flush();
+        } catch (err) {
+          // Rows that could not be flushed stay in the sink's disk spool: durable, sent next run.
+          this.logger.warn('sink flush failed on drain; rows stay spooled', { error: errorMessage(err) });
+        }
+      }
+      await this.metrics.close();
+      if (this._state !== 'FAILED') this._state = 'STOPPED';
+      this.logger.info('worker stopped', { state: this._state, ...this.totals });
+      this.settle.resolve(this._state);
+    })();
+    return this.stopping;
+  }
+
+  private fail(err: unknown): void {
+    if (this._state === 'FAILED') return;
+    this.failure = err;
+    this._state = 'FAILED';
+    this.logger.error('worker failed', { error: err, code: err instanceof ThawError ? err.code : undefined });
+  }
+
+  /** The BatchConsumer's handler: resolving means the batch is durable and may be committed. */
+  private async handle(batch: MessageBatch): Promise<void> {
+    if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
+    const nowMs = this.clock();
+    const items: BatchItem[] = [];
+    const poison: { msg: RawMessage; err: unknown }[] = [];
+    for (const msg of batch.messages) {
+      try {
+        if (msg.value === null) throw new PoisonEventError('DECODE_FAILED', 'message has no value (tombstone)');
+        const event = decodeLabelled(msg.value, nowMs); // validates too (ids, label, time not > 1 day ahead)
+        items.push({ offset: msg.offset, event });
+      } catch (err) {
+        poison.push({ msg, err });
+      }
+    }
+
+    let result: BatchResult;
+    try {
+      result = await this.processor.process(items);
+      // Valid events first, dead letters second: a state outage retried many times then does not
+      // re-send the poison messages on every retry.
+      for (const p of poison) await this.deadLetters.send(p.msg, p.err);
+    } catch (err) {
+      if (ThawError.isRetryable(err)) {
+        this.totals.retries++;
+        if (this.outageSinceMs === undefined) {
+          this.outageSinceMs = this.clock();
+          this.logger.warn('dependency outage: pausing, the batch will be retried', {
+            code: (err as ThawError).code,
+            error: err,
+            partition: batch.partition,
+          });
+        }
+        throw err; // not committed; the consumer retries with backoff
+      }
+      this.fail(err);
+      // Stop from outside the handler: the consumer's stop waits for this handler to settle.
+      setImmediate(() => void this.shutdown(false));
+      throw err;
+    }
+
+    if (this.outageSinceMs !== undefined) {
+      this.logger.info('dependency back: resumed', { pausedMs: this.clock() - this.outageSinceMs, retries: this.totals.retries });
+      this.outageSinceMs = undefined;
+    }
+    this.totals.batches++;
+    this.totals.processed += result.processed;
+    this.totals.skipped += result.skipped;
+    this.totals.deadLetters += poison.length;
+    this.metrics.recordBatch(result);
+    for (const p of poison) {
+      const reason = p.err instanceof ThawError ? p.err.code : 'DECODE_FAILED';
+      this.metrics.recordDeadLetter(reason);
+      this.logger.debug('dead letter', { reason, error: p.err, partition: batch.partition, offset: p.msg.offset });
+    }
+  }
+}
+
+/**
+ * SIGTERM/SIGINT → `worker.drain()` → `exit(0)` (or `exit(1)` if draining fails or the worker had
+ * FAILED). A second signal exits at once with 130. Returns a function that removes the handlers.
+ */
+export function installSignalHandlers(
+  worker: AdaptationWorker,
+  opts: { logger?: Logger; exit?: (code: number) => void; signals?: readonly NodeJS.Signals[] } = {},
+): () => void {
+  const logger = opts.logger ?? silentLogger;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const signals = opts.signals ?? (['SIGTERM', 'SIGINT'] as const);
+  let draining = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (draining) {
+      logger.warn('second signal: exiting without draining', { signal });
+      exit(130);
+      return;
+    }
+    draining = true;
+    logger.info('signal received: draining', { signal });
+    worker.drain().then(
+      () => exit(worker.state === 'FAILED' ? 1 : 0),
+      (err: unknown) => {
+        logger.error('drain failed', { error: err });
+        exit(1);
+      },
+    );
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return () => {
+    for (const s of signals) process.off(s, onSignal);
+  };
+}

@@ -1,0 +1,43 @@
+/** AUC (rank formula, ties get their average rank) and F1 with the threshold at the mean score (as the EmerG code). */
+export function auc(scores: Float32Array | number[], labels: Float32Array | number[]): number {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  let pos = 0;
+  let rankSum = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    const avgRank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (labels[order[k]!] === 1) {
+      pos++;
+      rankSum += avgRank;
+    }
+    i = j + 1;
+  }
+  const neg = n - pos;
+  if (pos === 0 || neg === 0) return NaN;
+  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+export function f1AtMean(scores: Float32Array | number[], labels: Float32Array | number[]): number {
+  let mean = 0;
+  for (const s of scores) mean += s;
+  mean /= Math.max(1, scores.length);
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const p = scores[i]! > mean;
+    const y = labels[i] === 1;
+    if (p && y) tp++;
+    else if (p) fp++;
+    else if (y) fn++;
+  }
+  return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+}
+
+export function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length));
+  return { mean, std };
+}

@@ -1,0 +1,68 @@
+/**
+ * Errors that Thaw raises carry a stable `code` (safe to match on in code and alerts) and the
+ * underlying `cause`. Messages never contain secrets: redact before building them.
+ */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'DECODE_FAILED',
+  'VALIDATION_FAILED',
+  'KAFKA_ERROR',
+  'REDIS_ERROR',
+  'CLICKHOUSE_ERROR',
+  'SPOOL_ERROR',
+  'STATE_CORRUPT',
+  'RELEASE_CORRUPT',
+  'RELEASE_INCOMPATIBLE',
+  'RELEASE_NOT_FOUND',
+  'SQL_VALUE_INVALID',
+  'DATA_FORMAT',
+  'LIFECYCLE',
+  'MODEL_ERROR',
+  'USAGE',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes of errors caused by a transient outage: the operation may succeed if retried. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['KAFKA_ERROR', 'REDIS_ERROR', 'CLICKHOUSE_ERROR']);
+
+export class ThawError extends Error {
+  override readonly name: string = 'ThawError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+
+  /** Whether retrying the failed operation later can succeed (an outage, not bad input). */
+  static isRetryable(err: unknown): boolean {
+    return err instanceof ThawError && RETRYABLE.has(err.code);
+  }
+}
+
+/** Bad configuration: start-up refuses with a message naming the key. */
+export class ConfigError extends ThawError {
+  override readonly name = 'ConfigError';
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', `invalid config "${key}": ${message}`, options);
+    this.key = key;
+  }
+}
+
+/**
+ * An event that can never be processed (undecodable, invalid). Like bullmq's UnrecoverableError:
+ * never retried, routed to the dead-letter topic with `reason`.
+ */
+export class PoisonEventError extends ThawError {
+  override readonly name = 'PoisonEventError';
+  constructor(code: 'DECODE_FAILED' | 'VALIDATION_FAILED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Message of an unknown thrown value, for logs. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

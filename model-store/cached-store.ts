@@ -1,0 +1,155 @@
+/**
+ * An in-process LRU tier in front of any EntityStore (the "hierarchical storage" of HugeCTR HPS
+ * and JIZHI): hot entities are served without a Redis round trip.
+ *
+ * Invalidation assumption: one writer per entity. States this worker wrote through the cache are
+ * authoritative for as long as it owns the entity's partition, so they never expire by age. When
+ * ownership can change (a consumer-group rebalance, a namespace promotion) the owner MUST call
+ * `invalidateAll()` before processing again, or it may act on a state another worker has since
+ * advanced. States only read (the other side's parameters, written by other workers) are cached
+ * for at most `readTtlMs`, which bounds their staleness.
+ *
+ * Write-through: the cache changes only after the inner put succeeded. Gets and puts copy the
+ * params, so a caller adapting a returned state in place can never corrupt the cache.
+ */
+import { ConfigError } from '../lib/errors.js';
+import { cloneState } from './state-codec.js';
+import type { EntityState, EntityStore, StateScope } from './types.js';
+
+export interface CachedEntityStoreOptions {
+  /** Maximum number of cached states over all scopes; least recently used are evicted. @default 100_000 */
+  maxEntries?: number;
+  /**
+   * How long a state that was only read (not written through this cache) may be served from the
+   * cache, in milliseconds. 0 caches written states only. @default 1_000
+   */
+  readTtlMs?: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+interface Entry {
+  state: EntityState;
+  /** Absolute expiry (ms) for read-only entries; Infinity for states this worker wrote. */
+  expiresAtMs: number;
+}
+
+export class CachedEntityStore implements EntityStore {
+  readonly maxEntries: number;
+  readonly readTtlMs: number;
+  private readonly now: () => number;
+  /** Map iteration order is insertion order: re-inserting on access makes the first key the LRU. */
+  private readonly lru = new Map<string, Entry>();
+  private hitCount = 0;
+  private missCount = 0;
+
+  constructor(
+    private readonly inner: EntityStore,
+    opts: CachedEntityStoreOptions = {},
+  ) {
+    const max = opts.maxEntries ?? 100_000;
+    if (!Number.isSafeInteger(max) || max < 1) throw new ConfigError('maxEntries', `must be a whole number >= 1, got ${max}`);
+    const ttl = opts.readTtlMs ?? 1_000;
+    if (!Number.isFinite(ttl) || ttl < 0) throw new ConfigError('readTtlMs', `must be a number of milliseconds >= 0, got ${ttl}`);
+    this.maxEntries = max;
+    this.readTtlMs = ttl;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  stats(): { hits: number; misses: number; size: number } {
+    return { hits: this.hitCount, misses: this.missCount, size: this.lru.size };
+  }
+
+  async getMany(scope: StateScope, entityIds: readonly string[]): Promise<(EntityState | undefined)[]> {
+    const out = new Array<EntityState | undefined>(entityIds.length);
+    const missIdx: number[] = [];
+    const now = this.now();
+    entityIds.forEach((id, i) => {
+      const k = cacheKey(scope, id);
+      const e = this.lru.get(k);
+      if (e !== undefined && e.expiresAtMs > now) {
+        this.touch(k, e);
+        out[i] = cloneState(e.state);
+        this.hitCount++;
+      } else {
+        if (e !== undefined) this.lru.delete(k);
+        missIdx.push(i);
+      }
+    });
+    this.missCount += missIdx.length;
+    if (missIdx.length === 0) return out;
+    const loaded = await this.inner.getMany(scope, missIdx.map((i) => entityIds[i]!));
+    const expiresAtMs = now + this.readTtlMs;
+    missIdx.forEach((i, j) => {
+      const s = loaded[j];
+      out[i] = s;
+      // Absent entities are not cached: "never seen" is cheap to re-check and must not go stale.
+      if (s !== undefined && this.readTtlMs > 0) this.set(cacheKey(scope, entityIds[i]!), { state: cloneState(s), expiresAtMs });
+    });
+    return out;
+  }
+
+  async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
+    const result = await this.inner.putMany(scope, entries);
+    // Replay the store's CAS on what the cache knows. If the store skipped more than predicted, it
+    // held newer states the cache did not know about: drop the batch's entities rather than guess.
+    const winners = new Map<string, EntityState>();
+    let predictedSkips = 0;
+    for (const { entityId, state } of entries) {
+      const k = cacheKey(scope, entityId);
+      const known = (winners.get(k) ?? this.lru.get(k)?.state)?.lastOffset;
+      if (known !== undefined && known >= state.lastOffset) predictedSkips++;
+      else winners.set(k, state);
+    }
+    if (predictedSkips !== result.skipped) {
+      for (const { entityId } of entries) this.lru.delete(cacheKey(scope, entityId));
+      return result;
+    }
+    for (const [k, state] of winners) this.set(k, { state: cloneState(state), expiresAtMs: Infinity });
+    return result;
+  }
+
+  /** Forgets one scope's entities (all of them when `entityIds` is omitted). */
+  invalidate(scope: StateScope, entityIds?: readonly string[]): void {
+    if (entityIds !== undefined) {
+      for (const id of entityIds) this.lru.delete(cacheKey(scope, id));
+      return;
+    }
+    const p = cacheKey(scope, '');
+    for (const k of this.lru.keys()) if (k.startsWith(p)) this.lru.delete(k);
+  }
+
+  /** Forgets everything: call on every partition rebalance and after a namespace promotion. */
+  invalidateAll(): void {
+    this.lru.clear();
+  }
+
+  async close(): Promise<void> {
+    this.lru.clear();
+    await this.inner.close();
+  }
+
+  private touch(k: string, e: Entry): void {
+    this.lru.delete(k);
+    this.lru.set(k, e);
+  }
+
+  private set(k: string, e: Entry): void {
+    this.lru.delete(k);
+    this.lru.set(k, e);
+    while (this.lru.size > this.maxEntries) {
+      const oldest = this.lru.keys().next();
+      if (oldest.done === true) break;
+      this.lru.delete(oldest.value);
+    }
+  }
+}
+
+/** NUL cannot occur in namespace, side or adapter names, so the composite key is unambiguous. */
+function cacheKey(scope: StateScope, entityId: string): string {
+  return `${scope.namespace}\u0000${scope.side}\u0000${scope.adapter}\u0000${entityId}`;
+}

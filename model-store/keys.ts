@@ -1,0 +1,50 @@
+/**
+ * Redis key layout of entity states and the validation that keeps it unambiguous:
+ * `${prefix}:${namespace}:${side}:${adapter}:{${entityId}}`. The `{…}` hash tag makes every key of
+ * one entity (all namespaces, both for COPY during promotion) land in the same cluster slot.
+ */
+import { ConfigError } from '../lib/errors.js';
+import type { StateScope } from './types.js';
+
+/** Namespace names: `live` or a replay's name. No `:` and no glob characters, so SCAN patterns are exact. */
+export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** Key prefixes: no `:` (a prefix `a:b` would make `a`'s namespace `b` ambiguous), no glob or brace characters. */
+export const PREFIX_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** Adapter names end up inside keys: same restrictions as prefixes. */
+export const ADAPTER_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function checkPrefix(prefix: string, key = 'keyPrefix'): string {
+  if (!PREFIX_RE.test(prefix)) throw new ConfigError(key, `must match ${PREFIX_RE.source}, got ${JSON.stringify(prefix)}`);
+  return prefix;
+}
+
+export function checkNamespace(ns: string, key = 'namespace'): string {
+  if (!NAMESPACE_RE.test(ns)) throw new ConfigError(key, `must match ${NAMESPACE_RE.source}, got ${JSON.stringify(ns)}`);
+  return ns;
+}
+
+/** Validates a scope and returns the key part before the entity's hash tag (`prefix:ns:side:adapter:`). */
+export function scopeKeyPrefix(prefix: string, scope: StateScope): string {
+  checkNamespace(scope.namespace, 'scope.namespace');
+  if (scope.side !== 'user' && scope.side !== 'item') throw new ConfigError('scope.side', `must be user or item, got ${JSON.stringify(scope.side)}`);
+  if (!ADAPTER_RE.test(scope.adapter)) throw new ConfigError('scope.adapter', `must match ${ADAPTER_RE.source}, got ${JSON.stringify(scope.adapter)}`);
+  return `${prefix}:${scope.namespace}:${scope.side}:${scope.adapter}:`;
+}
+
+/**
+ * Entity ids may contain any character. `%`, `{` and `}` are percent-encoded so the tag is the
+ * whole id (Redis hashes the text between the first `{` and the next `}`) and the mapping stays
+ * one-to-one.
+ */
+export function escapeEntityId(id: string): string {
+  return /[%{}]/.test(id) ? id.replace(/%/g, '%25').replace(/\{/g, '%7B').replace(/\}/g, '%7D') : id;
+}
+
+export function entityKey(scopePrefix: string, entityId: string): string {
+  return `${scopePrefix}{${escapeEntityId(entityId)}}`;
+}
+
+/** SCAN pattern matching every state key of one namespace (prefix and namespace contain no glob characters). */
+export function namespacePattern(prefix: string, ns: string): string {
+  return `${prefix}:${ns}:*`;
+}

@@ -1,0 +1,106 @@
+/**
+ * Creates the ioredis client every Redis user in Thaw shares, with outage behaviour chosen for
+ * stream workers: during an outage commands fail fast (ThawError REDIS_ERROR, retryable) so the
+ * worker can pause its consumer and retry the batch, while the client keeps reconnecting in the
+ * background. Nothing here ever logs or throws a password.
+ */
+import type { ConnectionOptions } from 'node:tls';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
+
+export interface RedisConnection {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for TLS. Credentials in it are never logged. */
+  url: string;
+  /** ACL user name; overrides the one in `url`. @default from `url`, else none */
+  username?: string;
+  /** AUTH password; overrides the one in `url`. @default from `url`, else none */
+  password?: string;
+  /** TLS: `true` for system CAs, or Node TLS options (CA, client cert). A `rediss:` URL implies `true`. @default false */
+  tls?: boolean | ConnectionOptions;
+  /**
+   * Upper bound for any single command, including the time it waits in the offline queue while
+   * the client reconnects, in milliseconds. Keep it above the slowest expected batch script.
+   * @default 5_000
+   */
+  commandTimeoutMs?: number;
+  /** Timeout of one TCP (+TLS) connection attempt, in milliseconds. @default 2_000 */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Outage policy (why these ioredis settings):
+ * - `maxRetriesPerRequest: 2`: a queued command is rejected after two failed reconnect attempts
+ *   (ioredis' default of 20, or `null` = forever, would stall a worker for a long time or for ever
+ *   with its batch in flight and its consumer unaware).
+ * - `commandTimeout`: hard bound per command even when the server accepts TCP but never answers
+ *   (a hung or blackholed server, where reconnect attempts never fail quickly).
+ * - `enableOfflineQueue: true`: commands issued while the client is (re)connecting wait for it
+ *   (bounded by the two settings above) instead of failing during a normal start-up or blip.
+ * - `retryStrategy`: reconnect for ever with capped backoff, so a worker that paused resumes by
+ *   itself once Redis is back.
+ * - `autoResendUnfulfilledCommands` stays on: everything Thaw sends is idempotent (GET, and CAS
+ *   writes that skip states not newer than the stored one).
+ */
+export const REDIS_DEFAULTS = { commandTimeoutMs: 5_000, connectTimeoutMs: 2_000, maxRetriesPerRequest: 2 } as const;
+
+function positiveMs(key: string, value: number | undefined, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(key, `must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+
+/** Compiles a RedisConnection into ioredis options; exported for tests (no network). */
+export function redisOptionsOf(conn: RedisConnection): { url: string; options: RedisOptions } {
+  let parsed: URL;
+  try {
+    parsed = new URL(conn.url);
+  } catch (err) {
+    throw new ConfigError('redis.url', `not a URL: ${redactUrl(conn.url)}`, { cause: new Error(redactUrl(errorMessage(err))) });
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConfigError('redis.url', `protocol must be redis: or rediss:, got ${parsed.protocol}`);
+  }
+  const options: RedisOptions = {
+    maxRetriesPerRequest: REDIS_DEFAULTS.maxRetriesPerRequest,
+    enableOfflineQueue: true,
+    commandTimeout: positiveMs('redis.commandTimeoutMs', conn.commandTimeoutMs, REDIS_DEFAULTS.commandTimeoutMs),
+    connectTimeout: positiveMs('redis.connectTimeoutMs', conn.connectTimeoutMs, REDIS_DEFAULTS.connectTimeoutMs),
+    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+  };
+  if (conn.username !== undefined) options.username = conn.username;
+  if (conn.password !== undefined) options.password = conn.password;
+  if (conn.tls === true) options.tls = {};
+  else if (typeof conn.tls === 'object') options.tls = conn.tls;
+  return { url: conn.url, options };
+}
+
+/**
+ * Opens a client. The returned client connects in the background; the first command waits for it
+ * (bounded, see REDIS_DEFAULTS). Connection errors are logged once per outage, redacted.
+ */
+export function createRedis(conn: RedisConnection, logger: Logger = silentLogger): Redis {
+  const { url, options } = redisOptionsOf(conn);
+  const target = redactUrl(url);
+  const log = logger.child({ component: 'redis', target });
+  const redis = new Redis(url, options);
+  let down = false;
+  // Without an 'error' listener ioredis prints every reconnect failure to the console.
+  redis.on('error', (err: unknown) => {
+    if (down) return;
+    down = true;
+    log.warn('redis connection error; reconnecting in the background', { error: redactUrl(errorMessage(err)) });
+  });
+  redis.on('ready', () => {
+    if (down) log.info('redis connection restored');
+    else log.debug('redis connected');
+    down = false;
+  });
+  return redis;
+}
+
+/** Wraps a failure of a Redis call: stable code, redacted message, original error as cause. */
+export function redisError(op: string, err: unknown): ThawError {
+  if (err instanceof ThawError) return err;
+  return new ThawError('REDIS_ERROR', `redis ${op} failed: ${redactUrl(errorMessage(err))}`, { cause: err });
+}

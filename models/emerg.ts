@@ -1,0 +1,139 @@
+/**
+ * EmerG (KDD'24, item cold-start), following the official code (LARS-research/EmerG, model/gnn.py
+ * and model/warm.py):
+ * - a hypernetwork maps the item's feature embeddings to an item-specific F×F graph: one small MLP
+ *   per field i on [item features; onehot(i)] gives row i (the onehot becomes a per-field bias);
+ * - GNN layers on the field embeddings H0 [F×D]: a_l = A·(H0·W_l), LeakyReLU on all but the last
+ *   layer, h_l = a_l ⊙ h_{l-1}, so layer l carries (l+1)-order interactions;
+ * - readout: self-attention over the (layer, field) tokens of [h_0..h_L], a residual projection,
+ *   ReLU, sum over layers, then attention-weighted per-field scores (AttentionalPrediction);
+ * - item-specific parameters: the item-ID embedding and the item graph; both are generated for a
+ *   new item (ID embedding by a Meta-Embedding-style generator) and adapted on its warm batches.
+ * Unlike the official code, the generated graph stays in the autodiff graph (the official writes
+ * it into an nn.Embedding's `.data`, detaching it, so its hypernetwork never learns).
+ * Differences, for speed on one CPU core: one attention head (official: 3); no field mask (the
+ * official masks the last 4 fields, in CUDA-only code).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CtrModel, type FieldLayout, type ForwardInputs } from './ctr-model.js';
+import { EmbeddingTable } from './embedding-table.js';
+import { addIdGenerator, generateId, idGeneratorParams, itemInput } from './meta-embedding.js';
+import { ParamSet, type TensorMap } from './params.js';
+import { Rng } from './rng.js';
+
+export interface EmergOptions {
+  layout: FieldLayout;
+  /** Feature-table rows. */
+  vocab: number;
+  /** Embedding size D. @default 16 */
+  dim?: number;
+  /** GNN layers. @default 3 */
+  layers?: number;
+  /** Hidden units of each per-field graph-generator MLP. @default 16 */
+  genHidden?: number;
+  /** Seed of the initialisers. @default 7788 */
+  seed?: number;
+  /** Adam learning rate of the feature table. @default 0.001 */
+  tableLr?: number;
+}
+
+export const GRAPH_GEN_PARAMS = ['gen.graph.w1', 'gen.graph.b1', 'gen.graph.w2', 'gen.graph.b2', 'gen.graph.w3', 'gen.graph.b3'];
+
+export class Emerg extends CtrModel {
+  readonly kind = 'emerg' as const;
+  readonly dim: number;
+  readonly width: number;
+  readonly graphSize: number;
+  readonly layout: FieldLayout;
+  readonly dense = new ParamSet();
+  readonly table: EmbeddingTable;
+  readonly layers: number;
+
+  constructor(opts: EmergOptions) {
+    super();
+    this.layout = opts.layout;
+    this.dim = opts.dim ?? 16;
+    this.width = this.dim;
+    this.layers = opts.layers ?? 3;
+    const f = this.numFields;
+    this.graphSize = f * f;
+    const d = this.dim;
+    const rng = new Rng(opts.seed ?? 7788);
+    this.table = new EmbeddingTable({ rows: opts.vocab, dim: d, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
+    for (let l = 0; l < this.layers; l++) this.dense.add(`gnn.w${l}`, [d, d], rng.glorot(d, d));
+    const fd = f * d;
+    this.dense.add('att.wq', [fd, fd], rng.glorot(fd, fd));
+    this.dense.add('att.wk', [fd, fd], rng.glorot(fd, fd));
+    this.dense.add('att.wv', [d, d], rng.glorot(d, d));
+    this.dense.add('att.wres', [d, d], rng.glorot(d, d));
+    this.dense.add('att.bres', [d], new Float32Array(d));
+    this.dense.add('out.score', [d, 1], rng.glorot(d, 1));
+    this.dense.add('out.weight', [fd, f], rng.glorot(fd, f));
+    this.dense.add('out.bias', [1], new Float32Array(1));
+    const inSize = this.layout.itemFields.length * d;
+    const gh = opts.genHidden ?? 16;
+    const per = (a: number, b: number): Float32Array => {
+      const out = new Float32Array(f * a * b);
+      for (let i = 0; i < f; i++) out.set(rng.glorot(a, b), i * a * b);
+      return out;
+    };
+    this.dense.add('gen.graph.w1', [f, inSize, gh], per(inSize, gh));
+    this.dense.add('gen.graph.b1', [f, 1, gh], new Float32Array(f * gh));
+    this.dense.add('gen.graph.w2', [f, gh, gh], per(gh, gh));
+    this.dense.add('gen.graph.b2', [f, 1, gh], new Float32Array(f * gh));
+    this.dense.add('gen.graph.w3', [f, gh, f], per(gh, f));
+    // Start near the complete graph with unit weights so early layers pass signal.
+    this.dense.add('gen.graph.b3', [f, 1, f], new Float32Array(f * f).fill(1 / f));
+    addIdGenerator(this.dense, rng, { inputSize: inSize, outputSize: d });
+  }
+
+  /** Names of the hypernetwork params (graph and ID generators). */
+  override generatorParams(): string[] {
+    return [...GRAPH_GEN_PARAMS, ...idGeneratorParams()];
+  }
+
+  /** Item graphs [B,F,F] generated from pooled field embeddings [B,F-1,D]. */
+  override generateGraph(p: TensorMap, pooled: tf.Tensor3D): tf.Tensor3D {
+    const x = itemInput(pooled, this.layout.itemFields); // [B, in]
+    const f = this.numFields;
+    const xs = tf.stack(Array.from({ length: f }, () => x)) as tf.Tensor3D; // [F, B, in]
+    const h1 = tf.relu(tf.matMul(xs, p['gen.graph.w1']!).add(p['gen.graph.b1']!));
+    const h2 = tf.relu(tf.matMul(h1, p['gen.graph.w2']!).add(p['gen.graph.b2']!));
+    const g = tf.matMul(h2, p['gen.graph.w3']!).add(p['gen.graph.b3']!); // [F, B, F]: row i of each graph
+    return g.transpose([1, 0, 2]) as tf.Tensor3D;
+  }
+
+  /** Generated initial ID embeddings [B,D]. */
+  override generateIdEmb(p: TensorMap, pooled: tf.Tensor3D): tf.Tensor2D {
+    return generateId(p, itemInput(pooled, this.layout.itemFields));
+  }
+
+  head(p: TensorMap, x: ForwardInputs): tf.Tensor1D {
+    const f = this.numFields;
+    const d = this.dim;
+    const h0 = tf.concat([x.id.expandDims(1), x.pooled], 1) as tf.Tensor3D; // [B,F,D]
+    const b = h0.shape[0];
+    const graph = x.graph ?? this.generateGraph(p, x.pooled);
+    const hs: tf.Tensor3D[] = [h0];
+    let h = h0;
+    const flat0 = h0.reshape([b * f, d]);
+    for (let l = 0; l < this.layers; l++) {
+      let a = tf.matMul(graph, flat0.matMul(p[`gnn.w${l}`]!).reshape([b, f, d])) as tf.Tensor3D;
+      if (l !== this.layers - 1) a = tf.leakyRelu(a, 0.01);
+      h = a.mul(h);
+      hs.push(h);
+    }
+    const t = hs.length;
+    const stacked = tf.stack(hs, 1); // [B,T,F,D]
+    const tokens = stacked.reshape([b * t, f * d]);
+    const q = tokens.matMul(p['att.wq']!).reshape([b, t * f, d]);
+    const k = tokens.matMul(p['att.wk']!).reshape([b, t * f, d]);
+    const v = stacked.reshape([b * t * f, d]).matMul(p['att.wv']!).reshape([b, t * f, d]);
+    const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d)));
+    const o = tf.matMul(att, v).reshape([b * t * f, d]).matMul(p['att.wres']!).add(p['att.bres']!);
+    const fin = tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1)); // [B,F,D]
+    const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
+    const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
+    return weight.mul(score).sum(1).add(p['out.bias']!) as tf.Tensor1D;
+  }
+}

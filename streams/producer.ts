@@ -1,0 +1,121 @@
+/**
+ * The one Kafka producer shape Thaw uses: idempotent (kafkajs allows it with one request in flight
+ * per broker, which also keeps per-partition order across retries), `acks: -1` (all in-sync
+ * replicas), large sends split into bounded request batches. `send` resolves only when the brokers
+ * acknowledged every message, so callers may commit their input offsets afterwards.
+ */
+import type { Message, Producer } from 'kafkajs';
+import { ConfigError, ThawError } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
+
+/** A message to produce. */
+export interface OutMessage {
+  /** Partitioning key (murmur2, Java compatible); null spreads messages. */
+  key: string | Buffer | null;
+  value: Buffer;
+  headers?: Record<string, string>;
+  /** Kafka timestamp, unix ms. @default the send time (set by the broker client) */
+  timestampMs?: number;
+}
+
+export interface EventProducerOptions {
+  kafka: KafkaConnection;
+  logger?: Logger;
+  /** Idempotent producer (no duplicates from internal retries). @default true */
+  idempotent?: boolean;
+  /** Upper bound of the value+key bytes in one produce request; larger sends are split. Bytes. @default 524_288 */
+  maxRequestBytes?: number;
+  /** Broker acknowledgement timeout per request. Milliseconds. @default 30_000 */
+  ackTimeoutMs?: number;
+}
+
+export class EventProducer {
+  private readonly producer: Producer;
+  private readonly opts: Required<Omit<EventProducerOptions, 'logger'>>;
+  private readonly logger: Logger;
+  private connected = false;
+
+  constructor(opts: EventProducerOptions) {
+    this.opts = {
+      kafka: opts.kafka,
+      idempotent: opts.idempotent ?? true,
+      maxRequestBytes: opts.maxRequestBytes ?? 524_288,
+      ackTimeoutMs: opts.ackTimeoutMs ?? 30_000,
+    };
+    if (!Number.isInteger(this.opts.maxRequestBytes) || this.opts.maxRequestBytes < 1024) {
+      throw new ConfigError('producer.maxRequestBytes', 'must be an integer >= 1024');
+    }
+    if (!Number.isInteger(this.opts.ackTimeoutMs) || this.opts.ackTimeoutMs <= 0) throw new ConfigError('producer.ackTimeoutMs', 'must be a positive integer');
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'producer' });
+    this.producer = createKafka(opts.kafka, this.logger).producer({
+      idempotent: this.opts.idempotent,
+      // kafkajs requires a single in-flight request for idempotence; it also preserves order.
+      maxInFlightRequests: this.opts.idempotent ? 1 : 5,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    try {
+      await this.producer.connect();
+    } catch (err) {
+      throw kafkaError(this.opts.kafka, 'producer connect failed', err);
+    }
+    this.connected = true;
+  }
+
+  /** Produces `msgs` to `topic`; resolves when all are acknowledged (acks = all). */
+  async send(topic: string, msgs: readonly OutMessage[]): Promise<void> {
+    await this.sendMany([{ topic, messages: msgs }]);
+  }
+
+  /** Produces to several topics; one request per broker per chunk of at most `maxRequestBytes`. */
+  async sendMany(batches: readonly { topic: string; messages: readonly OutMessage[] }[]): Promise<void> {
+    if (!this.connected) throw new ThawError('LIFECYCLE', 'producer is not connected');
+    for (const chunk of this.chunks(batches)) {
+      try {
+        await this.producer.sendBatch({ topicMessages: chunk, acks: -1, timeout: this.opts.ackTimeoutMs });
+      } catch (err) {
+        throw kafkaError(this.opts.kafka, `produce to ${chunk.map((c) => c.topic).join(',')} failed`, err);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.producer.disconnect();
+  }
+
+  // Sequential chunks (not parallel) so that per-partition order is the order of `batches`.
+  private *chunks(batches: readonly { topic: string; messages: readonly OutMessage[] }[]): Generator<{ topic: string; messages: Message[] }[]> {
+    let out: { topic: string; messages: Message[] }[] = [];
+    let bytes = 0;
+    for (const b of batches) {
+      let cur: Message[] = [];
+      out.push({ topic: b.topic, messages: cur });
+      for (const m of b.messages) {
+        const size = m.value.length + (m.key === null ? 0 : m.key.length) + 64;
+        if (bytes > 0 && bytes + size > this.opts.maxRequestBytes) {
+          yield out.filter((t) => t.messages.length > 0);
+          cur = [];
+          out = [{ topic: b.topic, messages: cur }];
+          bytes = 0;
+        }
+        cur.push(toKafkaMessage(m));
+        bytes += size;
+      }
+    }
+    const rest = out.filter((t) => t.messages.length > 0);
+    if (rest.length > 0) yield rest;
+  }
+}
+
+function toKafkaMessage(m: OutMessage): Message {
+  const msg: Message = { key: m.key, value: m.value };
+  if (m.headers !== undefined) msg.headers = m.headers;
+  if (m.timestampMs !== undefined) msg.timestamp = String(Math.trunc(m.timestampMs));
+  return msg;
+}

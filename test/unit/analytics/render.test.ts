@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatCurveTable } from '../../../analytics/table.js';
+import { renderCurvesSvg, writePlot } from '../../../analytics/plot.js';
+import { BUCKETS, type CurveRow } from '../../../analytics/types.js';
+import { parseCurveRow } from '../../../analytics/curves.js';
+
+function rows(): CurveRow[] {
+  const out: CurveRow[] = [];
+  for (const adapter of ['none', 'fm-adagrad']) {
+    for (const side of ['user', 'item'] as const) {
+      BUCKETS.forEach((bucket, i) => {
+        out.push({ adapter, side, release: 'r1', namespace: 'live', bucket, n: 1000 - i * 100, ctr: 0.3, auc: adapter === 'none' ? 0.6 : 0.6 + i * 0.02, logLoss: 0.6 - i * 0.01 });
+      });
+    }
+  }
+  return out.reverse(); // the table and plot must not depend on input order
+}
+
+test('table: aligned columns, bucket order, NaN shown as "-"', () => {
+  const r = rows();
+  r.push({ adapter: 'a<b>', side: 'user', release: 'r1', namespace: 'live', bucket: '0', n: 3, ctr: 0, auc: NaN, logLoss: 0.1 });
+  const text = formatCurveTable(r);
+  const lines = text.trimEnd().split('\n');
+  assert.equal(lines.length, 2 + r.length);
+  assert.match(lines[0] ?? '', /^adapter\s+side\s+bucket\s+events\s+CTR\s+AUC\s+log loss$/);
+  assert.match(lines[1] ?? '', /^-+( +-+){6}$/);
+  // Every column starts at the same offset: the AUC column ends at the same position in every body line.
+  const aucEnd = (lines[0] ?? '').indexOf('AUC') + 3;
+  for (const l of lines.slice(2)) assert.match(l.slice(aucEnd - 6, aucEnd), /^(\d\.\d{4}| {5}-)$/, l);
+  const fmUser = lines.filter((l) => l.startsWith('fm-adagrad') && /\buser\b/.test(l)).map((l) => l.split(/\s+/)[2]);
+  assert.deepEqual(fmUser, [...BUCKETS]);
+  assert.ok(lines.some((l) => l.startsWith('a<b>') && /\s-\s/.test(l)));
+  assert.equal(formatCurveTable([]).split('\n').length, 3);
+});
+
+test('plot: one path per (adapter, side), legend, ticks, well-formed XML', async () => {
+  const svg = renderCurvesSvg(rows(), { title: 'Warm-up <test> & "quotes"' });
+  assert.equal((svg.match(/<path /g) ?? []).length, 4);
+  assert.equal((svg.match(/<g class="series"/g) ?? []).length, 4);
+  assert.equal((svg.match(/<circle [^>]*><title>/g) ?? []).length, 4 * BUCKETS.length);
+  for (const b of BUCKETS) assert.ok(svg.includes(`>${b}</text>`), `x tick ${b}`);
+  for (const l of ['fm-adagrad / user', 'fm-adagrad / item', 'none / user', 'none / item']) assert.ok(svg.includes(`>${l}</text>`), l);
+  assert.ok(svg.includes('Warm-up &lt;test&gt; &amp; &quot;quotes&quot;'));
+  assert.ok(svg.includes('>AUC</text>'));
+  // Well-formedness: tags balance and attribute values contain no raw '<' or '&'.
+  const stack: string[] = [];
+  for (const m of svg.matchAll(/<(\/?)([a-zA-Z]+)([^>]*?)(\/?)>/g)) {
+    const [, close, name, attrs, selfClose] = m;
+    assert.doesNotMatch(attrs ?? '', /&(?!amp;|lt;|gt;|quot;|apos;)|</);
+    if (selfClose === '/') continue;
+    if (close === '/') assert.equal(stack.pop(), name);
+    else stack.push(name ?? '');
+  }
+  assert.deepEqual(stack, []);
+  assert.doesNotMatch(svg, /NaN|undefined/);
+
+  const dir = await mkdtemp(join(tmpdir(), 'thaw-plot-'));
+  try {
+    await writePlot(join(dir, 'sub', 'curves.svg'), svg);
+    assert.equal(await readFile(join(dir, 'sub', 'curves.svg'), 'utf8'), svg);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('plot: a NaN AUC bucket breaks the line instead of plotting a point', () => {
+  const r = rows().filter((x) => x.adapter === 'none' && x.side === 'user');
+  const gap = r.find((x) => x.bucket === '3-5');
+  assert.ok(gap);
+  gap.auc = NaN;
+  const svg = renderCurvesSvg(r);
+  const d = /<path d="([^"]+)"/.exec(svg)?.[1] ?? '';
+  assert.equal((d.match(/M/g) ?? []).length, 2);
+  assert.equal((svg.match(/<circle [^>]*><title>/g) ?? []).length, BUCKETS.length - 1);
+});
+
+test('parseCurveRow: 18.16 strings and nulls become numbers and NaN', () => {
+  const row = parseCurveRow({ adapter: 'a', side: 'user', release: 'r', namespace: 'n', bucket: '1-2', n: '12', ctr: 0.5, auc: null, log_loss: 0.7 });
+  assert.equal(row.n, 12);
+  assert.ok(Number.isNaN(row.auc));
+  assert.throws(() => parseCurveRow({ side: 'x', bucket: '0' }), { code: 'DATA_FORMAT' });
+});
