@@ -58,6 +58,11 @@ export class FmAdagradAdapter implements Adapter {
   private readonly s: Float32Array;
 
   constructor(side: Side, model: FactorizationMachine, opts: FmAdagradOptions = {}) {
+    // The shared FM was trained next to entity vectors of one side: adapting the other side with it
+    // would pair vectors with a model that never saw them.
+    if (model.side !== side) {
+      throw new ThawError('RELEASE_INCOMPATIBLE', `fm-adagrad: release ${model.release} was trained for ${model.side} vectors, not ${side}`);
+    }
     this.side = side;
     this.model = model;
     this.release = model.release;

@@ -2,9 +2,10 @@
  * PredictionSink on embedded ClickHouse (chDB 26.x, in process): the zero-setup default.
  *
  * libchdb binds one data directory per process: open one ChdbSink (per directory) per process, and
- * close it before opening one on another directory. Rows are inserted as raw JSONEachRow bytes
- * (the engine parses them; measured about 190k rows/s including JSON encoding, 2–3x faster than
- * chDB's object-row insert). A resolved write is in the table; there is no outage to spool for.
+ * close it before opening one on another directory. Rows are inserted as raw JSONEachRow bytes, parsed
+ * by the engine: measured here, a 50k-row body took about 0.27 s (~190k rows/s, JSON encoding in JS
+ * not included) against 0.62 s for chDB's object-row insert and 0.29 s for `INSERT ... FORMAT
+ * JSONEachRow` with inline data. A resolved write is in the table; there is no outage to spool for.
  */
 import { Session } from 'chdb';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';

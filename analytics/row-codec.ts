@@ -29,6 +29,15 @@ export interface StoredRow {
 
 const MAX_DATETIME_MS = 4_294_967_295_000; // DateTime is UInt32 seconds
 
+const DAY_MS = 86_400_000;
+let lastDay = { n: NaN, text: '' };
+/** YYYY-MM-DD of a unix ms time; consecutive rows mostly share a day, so the last one is cached. */
+function utcDay(ms: number): string {
+  const n = Math.floor(ms / DAY_MS);
+  if (n !== lastDay.n) lastDay = { n, text: new Date(n * DAY_MS).toISOString().slice(0, 10) };
+  return lastDay.text;
+}
+
 function invalid(row: PredictionRow, why: string): ThawError {
   return new ThawError('VALIDATION_FAILED', `prediction row ${JSON.stringify(String(row.eventId)).slice(0, 80)}: ${why}`);
 }
@@ -51,7 +60,7 @@ export function toStoredRow(row: PredictionRow, insertedAtSec: number): StoredRo
     event_id: row.eventId,
     event_time: Math.floor(row.eventTimeMs / 1000),
     event_time_ms: row.eventTimeMs,
-    day: new Date(row.eventTimeMs).toISOString().slice(0, 10),
+    day: utcDay(row.eventTimeMs),
     side: row.side,
     entity_id: row.entityId,
     prior_count: row.priorCount,

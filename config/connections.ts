@@ -63,8 +63,8 @@ export const clickhouseSchema = z
     database: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a database name [A-Za-z0-9_]')
-      .default('default')
-      .describe('ClickHouse database (env THAW_CLICKHOUSE_DATABASE). @default default'),
+      .default('thaw')
+      .describe('ClickHouse database (env THAW_CLICKHOUSE_DATABASE). @default thaw'),
     table: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a table name [A-Za-z0-9_]')

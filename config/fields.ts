@@ -43,7 +43,7 @@ export const nonNegativeInt = z.number().int('expected an integer').nonnegative(
  */
 export const namespaceName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'expected 1-64 characters [A-Za-z0-9_-], starting with a letter or digit');
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected 1-63 characters [a-z0-9_-], starting with a letter or digit');
 
 /** Adapter names as the registry knows them; validated again by the registry itself. */
 export const adapterName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected an adapter name like fm-adagrad');

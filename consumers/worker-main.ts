@@ -41,8 +41,11 @@ export const workerMainSchema = z
     groupId: z.string().min(1).optional(),
     topic: z.string().min(1).optional(),
     deadLetterTopic: z.string().min(1).default(TOPICS.deadLetters),
-    fromBeginning: z.boolean().default(false),
+    fromBeginning: z.boolean().default(true),
     maxBatchMessages: z.number().int().positive().optional(),
+    /** Consumer group session timeout, ms (how soon a killed worker's partitions move). */
+    sessionTimeoutMs: z.number().int().min(6000).optional(),
+    heartbeatIntervalMs: z.number().int().min(100).optional(),
     /** 0 disables the metrics endpoint. */
     metricsPort: z.number().int().min(0).max(65535).default(0),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -114,6 +117,10 @@ async function main(): Promise<void> {
       ...(opts.groupId === undefined ? {} : { groupId: opts.groupId }),
       ...(opts.topic === undefined ? {} : { topic: opts.topic }),
       ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
+      consumer: {
+        ...(opts.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: opts.sessionTimeoutMs }),
+        ...(opts.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: opts.heartbeatIntervalMs }),
+      },
     });
   } catch (err) {
     await closeAll();

@@ -23,7 +23,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { checkNamespace } from '../model-store/keys.js';
 import type { EntityStore, StateScope } from '../model-store/types.js';
 import type { Side } from '../schemas/types.js';
-import { BatchConsumer } from '../streams/batch-consumer.js';
+import { BatchConsumer, type BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
 import { decodeLabelled } from '../streams/serde.js';
@@ -42,7 +42,8 @@ export interface BatchSource {
 
 /** What the worker needs of a dead-letter writer (streams' DeadLetterWriter). */
 export interface DeadLetterSink {
-  send(msg: RawMessage, err: unknown): Promise<void>;
+  /** Sends the records (one produce call); resolves when acknowledged. */
+  sendMany(items: readonly { msg: RawMessage; err: unknown }[]): Promise<void>;
 }
 
 export interface AdaptationWorkerOptions {
@@ -61,7 +62,10 @@ export interface AdaptationWorkerOptions {
   groupId?: string;
   /** Topic to consume. @default the side's labelled topic (`thaw.labelled.by-item` / `thaw.labelled.by-user`) */
   topic?: string;
-  /** Where a group without committed offsets starts. @default false (latest) */
+  /**
+   * Where a group without committed offsets starts: the earliest retained event (true) or new
+   * events only (false). Committed offsets always win. @default true
+   */
   fromBeginning?: boolean;
   /** Upper bound of messages handed to one micro-batch (passed to BatchConsumer). @default BatchConsumer's default */
   maxBatchMessages?: number;
@@ -73,6 +77,11 @@ export interface AdaptationWorkerOptions {
   metrics?: WorkerMetrics;
   /** Publication time of the adapter's release, unix ms, for thaw_release_age_seconds. @default unknown */
   releaseCreatedMs?: number;
+  /**
+   * Tuning passed to the BatchConsumer (session timeout, heartbeats, retry backoff, fetch sizes).
+   * @default BatchConsumer's defaults
+   */
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'logger'>;
   /** A consumer to use instead of building a BatchConsumer (tests). */
   source?: BatchSource;
   /** @default silentLogger */
@@ -141,10 +150,11 @@ export class AdaptationWorker {
     this.source =
       opts.source ??
       new BatchConsumer({
+        ...opts.consumer,
         kafka: opts.kafka,
         groupId: this.groupId,
-        topic: this.topic,
-        fromBeginning: opts.fromBeginning ?? false,
+        topics: [this.topic],
+        fromBeginning: opts.fromBeginning ?? true,
         ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
         logger: this.logger,
       });
@@ -256,7 +266,7 @@ export class AdaptationWorker {
       result = await this.processor.process(items);
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
-      for (const p of poison) await this.deadLetters.send(p.msg, p.err);
+      await this.deadLetters.sendMany(poison);
     } catch (err) {
       if (ThawError.isRetryable(err)) {
         this.totals.retries++;

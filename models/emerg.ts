@@ -5,14 +5,15 @@
  *   per field i on [item features; onehot(i)] gives row i (the onehot becomes a per-field bias);
  * - GNN layers on the field embeddings H0 [F×D]: a_l = A·(H0·W_l), LeakyReLU on all but the last
  *   layer, h_l = a_l ⊙ h_{l-1}, so layer l carries (l+1)-order interactions;
- * - readout: self-attention over the (layer, field) tokens of [h_0..h_L], a residual projection,
- *   ReLU, sum over layers, then attention-weighted per-field scores (AttentionalPrediction);
+ * - readout: self-attention among the layer outputs [h_0..h_L] (the official attends over all
+ *   (layer, field) tokens with 3 heads; ours attends over the L+1 layer tokens with one head, far
+ *   cheaper on one CPU core), a per-field residual projection, ReLU, sum over layers, then
+ *   attention-weighted per-field scores (AttentionalPrediction);
  * - item-specific parameters: the item-ID embedding and the item graph; both are generated for a
  *   new item (ID embedding by a Meta-Embedding-style generator) and adapted on its warm batches.
  * Unlike the official code, the generated graph stays in the autodiff graph (the official writes
  * it into an nn.Embedding's `.data`, detaching it, so its hypernetwork never learns).
- * Differences, for speed on one CPU core: one attention head (official: 3); no field mask (the
- * official masks the last 4 fields, in CUDA-only code).
+ * Also different: no field mask (the official masks the last 4 fields, in CUDA-only code).
  */
 import * as tf from '@tensorflow/tfjs';
 import { CtrModel, type FieldLayout, type ForwardInputs } from './ctr-model.js';
@@ -36,6 +37,9 @@ export interface EmergOptions {
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
 }
+
+/** Query/key size of the layer attention. */
+const ATT_DIM = 16;
 
 export const GRAPH_GEN_PARAMS = ['gen.graph.w1', 'gen.graph.b1', 'gen.graph.w2', 'gen.graph.b2', 'gen.graph.w3', 'gen.graph.b3'];
 
@@ -62,8 +66,8 @@ export class Emerg extends CtrModel {
     this.table = new EmbeddingTable({ rows: opts.vocab, dim: d, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
     for (let l = 0; l < this.layers; l++) this.dense.add(`gnn.w${l}`, [d, d], rng.glorot(d, d));
     const fd = f * d;
-    this.dense.add('att.wq', [fd, fd], rng.glorot(fd, fd));
-    this.dense.add('att.wk', [fd, fd], rng.glorot(fd, fd));
+    this.dense.add('att.wq', [fd, ATT_DIM], rng.glorot(fd, ATT_DIM));
+    this.dense.add('att.wk', [fd, ATT_DIM], rng.glorot(fd, ATT_DIM));
     this.dense.add('att.wv', [d, d], rng.glorot(d, d));
     this.dense.add('att.wres', [d, d], rng.glorot(d, d));
     this.dense.add('att.bres', [d], new Float32Array(d));
@@ -126,11 +130,15 @@ export class Emerg extends CtrModel {
     const t = hs.length;
     const stacked = tf.stack(hs, 1); // [B,T,F,D]
     const tokens = stacked.reshape([b * t, f * d]);
-    const q = tokens.matMul(p['att.wq']!).reshape([b, t * f, d]);
-    const k = tokens.matMul(p['att.wk']!).reshape([b, t * f, d]);
-    const v = stacked.reshape([b * t * f, d]).matMul(p['att.wv']!).reshape([b, t * f, d]);
-    const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d)));
-    const o = tf.matMul(att, v).reshape([b * t * f, d]).matMul(p['att.wres']!).add(p['att.bres']!);
+    const a = ATT_DIM;
+    // Self-attention among the T layer outputs of each example (T×T weights: broadcasts, not
+    // batched matMuls, which are slow for tiny matrices on wasm).
+    const q = tokens.matMul(p['att.wq']!).reshape([b, t, 1, a]);
+    const k = tokens.matMul(p['att.wk']!).reshape([b, 1, t, a]);
+    const att = tf.softmax(q.mul(k).sum(3).div(Math.sqrt(a))); // [B,T,T]
+    const v = stacked.reshape([b * t * f, d]).matMul(p['att.wv']!).reshape([b, 1, t, f * d]);
+    const mixed = att.expandDims(3).mul(v).sum(2); // [B,T,F·D]
+    const o = mixed.reshape([b * t * f, d]).matMul(p['att.wres']!).add(p['att.bres']!);
     const fin = tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1)); // [B,F,D]
     const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
     const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));

@@ -2,7 +2,7 @@
  * Feature hashing shared by trainers, adapters and the ONNX export: every categorical feature
  * `field=token` maps to one row of a fixed-size table by FNV-1a (32-bit) over its UTF-8 bytes.
  * Hashing (not a vocabulary) lets brand-new tokens of brand-new entities land somewhere without a
- * dictionary that grows with the stream; nothing here caches, so memory stays bounded.
+ * dictionary that grows with the stream. The only cache is a bounded memo of token hashes.
  */
 import type { Features, LabelledEvent } from '../schemas/types.js';
 
@@ -87,21 +87,70 @@ export function encodeFeaturesInto(features: Features, buckets: number, out: Int
     prev = field;
   }
   let n = offset;
-  const prefixHash = fnv1aUpdate(FNV_OFFSET, prefix);
   if (sorted) {
-    for (const field in features) n = encodeField(features, field, buckets, out, n, prefixHash);
+    for (const field in features) n = encodeField(features, field, buckets, out, n, prefix);
   } else {
-    for (const field of Object.keys(features).sort()) n = encodeField(features, field, buckets, out, n, prefixHash);
+    for (const field of Object.keys(features).sort()) n = encodeField(features, field, buckets, out, n, prefix);
   }
   return n;
 }
 
-function encodeField(features: Features, field: string, buckets: number, out: Int32Array, n: number, prefixHash: number): number {
+function encodeField(features: Features, field: string, buckets: number, out: Int32Array, n: number, prefix: string): number {
   const tokens = features[field];
   if (tokens === undefined || tokens.length === 0) return n;
-  const fieldHash = fnvByte(fnv1aUpdate(prefixHash, field), EQ);
-  for (let t = 0; t < tokens.length; t++) out[n++] = fnv1aUpdate(fieldHash, tokens[t]!) % buckets;
+  const cache = fieldCache(prefix, field);
+  for (let t = 0; t < tokens.length; t++) out[n++] = cache.hash(tokens[t]!) % buckets;
   return n;
+}
+
+/**
+ * Bounded memo of token hashes for one field. Hashing in JS walks every character; a Map lookup
+ * uses V8's native string hash (computed once per string object, cached on it), which is several
+ * times faster for the short, repetitive tokens of a stream. Bounded: a field's memo is dropped
+ * when it reaches MAX_TOKENS, the field table when it reaches MAX_FIELDS.
+ */
+class FieldHashes {
+  private readonly tokens = new Map<string, number>();
+  constructor(private readonly fieldHash: number) {}
+  hash(token: string): number {
+    let h = this.tokens.get(token);
+    if (h === undefined) {
+      h = fnv1aUpdate(this.fieldHash, token);
+      if (this.tokens.size >= MAX_TOKENS) this.tokens.clear();
+      this.tokens.set(token, h);
+    }
+    return h;
+  }
+}
+
+const MAX_TOKENS = 1 << 16;
+const MAX_FIELDS = 1024;
+const fieldCaches = new Map<string, Map<string, FieldHashes>>();
+let fieldCount = 0;
+
+function fieldCache(prefix: string, field: string): FieldHashes {
+  let byField = fieldCaches.get(prefix);
+  if (byField === undefined) {
+    if (fieldCaches.size >= 16) clearFieldCaches();
+    byField = new Map();
+    fieldCaches.set(prefix, byField);
+  }
+  let c = byField.get(field);
+  if (c === undefined) {
+    if (fieldCount >= MAX_FIELDS) {
+      clearFieldCaches();
+      return fieldCache(prefix, field);
+    }
+    c = new FieldHashes(fnvByte(fnv1aUpdate(fnv1aUpdate(FNV_OFFSET, prefix), field), EQ));
+    byField.set(field, c);
+    fieldCount++;
+  }
+  return c;
+}
+
+function clearFieldCaches(): void {
+  fieldCaches.clear();
+  fieldCount = 0;
 }
 
 /** Rows of every token of `features` (sorted field order), e.g. `[hash('gender=F'), hash('genres=Drama'), ...]`. */

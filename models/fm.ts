@@ -30,7 +30,7 @@ export interface FmOptions {
 
 const MAGIC = 0x4d464854; // 'THFM' little-endian
 const VERSION = 1;
-const HEADER_BYTES = 32;
+const HEADER_BYTES = 40;
 
 /** A small, fast, seedable PRNG (mulberry32): uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -152,8 +152,9 @@ export class FactorizationMachine {
   }
 
   /**
-   * Serialises: a 32-byte header (magic 'THFM', version, buckets, k, side, w0, entityBiasInit,
-   * release length), the release id (UTF-8), then entityInit, w and v as little-endian float32.
+   * Serialises: a 40-byte little-endian header (u32 magic 'THFM', u32 version, u32 buckets, u32 k,
+   * u32 side (0 user, 1 item), u32 release-id length, f64 w0, f64 entityBiasInit), the release id
+   * (UTF-8), then entityInit (k), w (buckets) and v (buckets × k) as little-endian float32.
    */
   toBuffer(): Buffer {
     const rel = Buffer.from(this.release, 'utf8');
@@ -163,9 +164,9 @@ export class FactorizationMachine {
     buf.writeUInt32LE(this.buckets, 8);
     buf.writeUInt32LE(this.k, 12);
     buf.writeUInt32LE(this.side === 'user' ? 0 : 1, 16);
-    buf.writeFloatLE(this.w0, 20);
-    buf.writeFloatLE(this.entityBiasInit, 24);
-    buf.writeUInt32LE(rel.length, 28);
+    buf.writeUInt32LE(rel.length, 20);
+    buf.writeDoubleLE(this.w0, 24);
+    buf.writeDoubleLE(this.entityBiasInit, 32);
     rel.copy(buf, HEADER_BYTES);
     let off = HEADER_BYTES + rel.length;
     for (const arr of [this.entityInit, this.w, this.v]) {
@@ -186,7 +187,7 @@ export class FactorizationMachine {
     const k = buf.readUInt32LE(12);
     const sideCode = buf.readUInt32LE(16);
     if (sideCode > 1) throw corrupt(`bad side code ${sideCode}`);
-    const relLen = buf.readUInt32LE(28);
+    const relLen = buf.readUInt32LE(20);
     if (HEADER_BYTES + relLen > buf.length) throw corrupt('release id overruns buffer');
     const release = buf.toString('utf8', HEADER_BYTES, HEADER_BYTES + relLen);
     let fm: FactorizationMachine;
@@ -196,8 +197,8 @@ export class FactorizationMachine {
       throw new ThawError('RELEASE_CORRUPT', 'FM buffer: bad shape', { cause: err });
     }
     if (buf.length !== fm.byteLength()) throw corrupt(`length ${buf.length}, expected ${fm.byteLength()}`);
-    fm.w0 = buf.readFloatLE(20);
-    fm.entityBiasInit = buf.readFloatLE(24);
+    fm.w0 = buf.readDoubleLE(24);
+    fm.entityBiasInit = buf.readDoubleLE(32);
     let off = HEADER_BYTES + relLen;
     for (const arr of [fm.entityInit, fm.w, fm.v]) {
       // Copy through a Uint8Array view: `buf` may not be 4-byte aligned.

@@ -114,7 +114,7 @@ show_log_tail() {
   for f in "$(svc_log "$name")" "$(svc_dir "$name")/logs/"*.err.log "$(svc_dir "$name")/logs/stdout.log"; do
     [[ -s "$f" ]] || continue
     printf '[services] ---- last lines of %s ----\n' "$f" >&2
-    tail -n 40 "$f" >&2 || true
+    tail -n 30 "$f" >&2 || true
   done
 }
 
@@ -401,9 +401,6 @@ kafka_format_if_needed() {
   fi
 }
 
-# Byte offset of the log at spawn time: readiness lines are looked for after it.
-declare -A LOG_OFFSET=()
-
 spawn() { # name -> starts the process (does not wait)
   local name="$1" d; d="$(svc_dir "$name")"
   local logf; logf="$(svc_log "$name")"
@@ -413,7 +410,6 @@ spawn() { # name -> starts the process (does not wait)
       write_kafka_config
       kafka_format_if_needed
       rotate_if_big "$logf"
-      LOG_OFFSET[kafka]="$(stat -c %s "$logf" 2>/dev/null || echo 0)"
       printf '==== %s services.sh: starting kafka on %s:%s ====\n' "$(date -Is)" "$HOST" "$KAFKA_PORT" >>"$logf"
       # shellcheck disable=SC2086
       nohup setsid java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
@@ -439,13 +435,14 @@ spawn() { # name -> starts the process (does not wait)
   esac
 }
 
+# Has the Kafka process started by the last `start` logged that it is serving?
+# Looks only after the last start marker that spawn() writes into the log.
 kafka_ready_in_log() {
   local logf; logf="$(svc_log kafka)"
-  local off="${LOG_OFFSET[kafka]:-0}" size
-  size="$(stat -c %s "$logf" 2>/dev/null || echo 0)"
-  (( size < off )) && off=0
-  tail -c +"$((off + 1))" "$logf" 2>/dev/null \
-    | grep -qE 'Kafka Server started|Transitioning from RECOVERY to RUNNING'
+  [[ -f "$logf" ]] || return 1
+  # (process substitution, not a pipe: awk exits early and pipefail would see tac's SIGPIPE)
+  awk '/services\.sh: starting kafka/ { exit } /Kafka Server started|Transitioning from RECOVERY to RUNNING/ { found = 1; exit } END { exit !found }' \
+    < <(tac "$logf")
 }
 
 wait_ready() { # name
@@ -472,7 +469,7 @@ wait_ready() { # name
   done
 }
 
-start_one() { # name -> spawn (if needed); sets STARTED_<name>
+start_one() { # name -> spawn unless already running (does not wait)
   local name="$1" pid
   if pid="$(svc_pid "$name")"; then
     log "$name: already running (pid $pid)"
@@ -487,14 +484,6 @@ start_one() { # name -> spawn (if needed); sets STARTED_<name>
   fi
   log "$name: starting on $HOST:$(svc_port "$name")"
   spawn "$name"
-}
-
-start_and_wait() { # name (under lock)
-  start_one "$1"
-  # Kafka: a running process found by pid was started by an earlier call; its
-  # "started" line is before our offset, so only check the ports then.
-  if [[ "$1" == kafka && -z "${LOG_OFFSET[kafka]:-}" ]]; then LOG_OFFSET[kafka]=0; fi
-  wait_ready "$1"
 }
 
 stop_one() { # name (under lock)
@@ -553,7 +542,6 @@ cmd_up() {
   # Spawn everything first (Kafka's JVM is the slow one), then wait for each.
   for n in "${NAMES[@]}"; do with_lock "$n" start_one "$n"; done
   for n in "${NAMES[@]}"; do
-    [[ "$n" == kafka && -z "${LOG_OFFSET[kafka]:-}" ]] && LOG_OFFSET[kafka]=0
     wait_ready "$n" || failed+=("$n")
   done
   (( ${#failed[@]} == 0 )) || die "failed to start: ${failed[*]} (logs under $SERVICES_DIR)"

@@ -29,8 +29,9 @@ async function* lines(file: string): AsyncGenerator<[string, number], void, unde
 }
 
 /**
- * Event time from unix milliseconds (an integer, or digits in a string) or an ISO-8601 string with
- * a date (`2024-01-31`, `2024-01-31T12:00:00Z`, with offset). Undefined when neither.
+ * Event time from unix milliseconds (an integer, or digits in a string) or an ISO-8601 string: a
+ * date (`2024-01-31`, UTC midnight) or a date-time with a zone (`2024-01-31T12:00:00Z`,
+ * `2024-01-31T13:00:00+01:00`). Undefined when neither.
  */
 export function parseTime(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
@@ -39,7 +40,9 @@ export function parseTime(value: unknown): number | undefined {
     const ms = Number(value);
     return Number.isSafeInteger(ms) ? ms : undefined;
   }
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;
+  // A time of day needs a zone (Z or ±hh:mm): without one JS would read it as the machine's local
+  // time and the same file would give different times on different hosts. A bare date is UTC.
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(value)) return undefined;
   const ms = Date.parse(value);
   return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

@@ -16,7 +16,7 @@
  * - item `year`: 4-digit release year (ML-100K: from the release date, else from the title;
  *   ML-1M: from the title's trailing "(yyyy)"); absent when unknown.
  * - item `genres`: multi-valued genre names (ML-100K: the 19 flags, including "unknown").
- * - item `title` (only with `titleTokens: true`): lower-cased alphanumeric words of the title
+ * - item `title` (only with `titleTokens: true`): lower-cased words (Unicode letters and digits) of the title
  *   without the year.
  * No id features: entity identity is what adapters learn per entity.
  */
@@ -78,7 +78,7 @@ function titleWords(title: string): string[] {
   const words = title
     .replace(/\(\d{4}\)\s*$/, '')
     .toLowerCase()
-    .match(/[a-z0-9]+/g);
+    .match(/[\p{L}\p{N}]+/gu);
   return words ? [...new Set(words)] : [];
 }
 

@@ -19,8 +19,8 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-describe('ChdbSink', () => {
-  test('same rows give the same curves on chDB and on the ClickHouse server', async () => {
+void describe('ChdbSink', () => {
+  void test('same rows give the same curves on chDB and on the ClickHouse server', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'thaw-chdb-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     const chdb = new ChdbSink({ dataDir, database: 'thaw', table: 'predictions' });

@@ -37,8 +37,8 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-describe('ClickHouseSink against ClickHouse server', () => {
-  test('curves match TypeScript Mann-Whitney AUC, log loss and CTR; duplicates count once', async () => {
+void describe('ClickHouseSink against ClickHouse server', () => {
+  void test('curves match TypeScript Mann-Whitney AUC, log loss and CTR; duplicates count once', async () => {
     const sink = new ClickHouseSink({ url: URL_, database, table: uniqueTable(), spoolDir: await spoolDir(), maxBatchRows: 7_000 });
     try {
       await sink.ensureSchema();
@@ -86,7 +86,7 @@ describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
-  test('tied scores get average ranks (ties count one half)', async () => {
+  void test('tied scores get average ranks (ties count one half)', async () => {
     const sink = new ClickHouseSink({ url: URL_, database, table: uniqueTable(), spoolDir: await spoolDir() });
     try {
       await sink.ensureSchema();
@@ -107,7 +107,7 @@ describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
-  test('dropNamespaceRows deletes one namespace only', async () => {
+  void test('dropNamespaceRows deletes one namespace only', async () => {
     const sink = new ClickHouseSink({ url: URL_, database, table: uniqueTable(), spoolDir: await spoolDir() });
     try {
       await sink.ensureSchema();
@@ -122,7 +122,7 @@ describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
-  test('outage: rows spool while the server is unreachable and arrive exactly once afterwards', async () => {
+  void test('outage: rows spool while the server is unreachable and arrive exactly once afterwards', async () => {
     const target = new URL(URL_);
     const proxy = new TcpProxy(target.hostname, Number(target.port || 8123));
     await proxy.start();
@@ -146,7 +146,9 @@ describe('ClickHouseSink against ClickHouse server', () => {
       sink = new ClickHouseSink(opts);
       await sink.write(rows.slice(3_000, 4_000)); // appended behind the spooled rows
       const restart = new Promise<void>((resolve, reject) => {
-        setTimeout(() => proxy.start().then(resolve, reject), 1_500);
+        setTimeout(() => {
+          proxy.start().then(resolve, reject);
+        }, 1_500);
       });
       await sink.write(rows.slice(4_000, 5_000));
       await restart;
@@ -162,7 +164,7 @@ describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
-  test('flush times out with rows still spooled while the server stays down', async () => {
+  void test('flush times out with rows still spooled while the server stays down', async () => {
     const proxy = new TcpProxy(new URL(URL_).hostname, Number(new URL(URL_).port || 8123));
     await proxy.start();
     const table = uniqueTable();
@@ -179,7 +181,7 @@ describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
-  test('a refused insert rejects and is not spooled; passwords stay out of errors', async () => {
+  void test('a refused insert rejects and is not spooled; passwords stay out of errors', async () => {
     const sink = new ClickHouseSink({ url: URL_, database, table: uniqueTable(), spoolDir: await spoolDir() });
     try {
       // No ensureSchema: the table does not exist, which is a refusal, not an outage.

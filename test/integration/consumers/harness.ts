@@ -15,7 +15,8 @@ import type { EntityState, StateScope } from '../../../model-store/types.js';
 import { FactorizationMachine } from '../../../models/fm.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 import { syntheticStream } from '../../../sources/synthetic.js';
-import { createKafka, type KafkaConnection } from '../../../streams/kafka.js';
+import { groupLag, withAdmin } from '../../../streams/admin.js';
+import type { KafkaConnection } from '../../../streams/kafka.js';
 import type { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 
@@ -57,23 +58,9 @@ export async function produceByItem(producer: EventProducer, topic: string, evs:
   }
 }
 
-/** Messages of `group` not yet committed on `topic`, summed over partitions (-1 offsets count from 0). */
-export async function groupLag(group: string, topic: string, kafka: KafkaConnection = KAFKA): Promise<number> {
-  const admin = createKafka(kafka).admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    let lag = 0;
-    for (const p of ends) {
-      const c = committed?.partitions.find((x) => x.partition === p.partition);
-      const at = c === undefined || Number(c.offset) < 0 ? 0 : Number(c.offset);
-      lag += Number(p.high) - at;
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
+/** Messages of `group` not yet committed on `topic` (sum over partitions). */
+export function lagOf(group: string, topic: string, kafka: KafkaConnection = KAFKA): Promise<number> {
+  return withAdmin(kafka, (admin) => groupLag(admin, group, [topic]));
 }
 
 export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<void> {
@@ -102,7 +89,14 @@ export async function dropTable(ch: ClickHouseClient, table: string): Promise<vo
 export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
   const store = new MemoryEntityStore();
   const rows: PredictionRow[] = [];
-  const sink = { write: (r: readonly PredictionRow[]) => void rows.push(...r) ?? Promise.resolve(), flush: () => Promise.resolve(), close: () => Promise.resolve() };
+  const sink = {
+    write: (r: readonly PredictionRow[]): Promise<void> => {
+      rows.push(...r);
+      return Promise.resolve();
+    },
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
   const proc = new BatchProcessor({ adapter: createAdapter(scope.adapter, scope.side, model()), store, sink, scope });
   for (let at = 0; at < evs.length; at += 1000) await proc.process(evs.slice(at, at + 1000).map((event, i) => ({ offset: at + i, event })));
   const ids = [...new Set(evs.map((e) => e.itemId))];
@@ -127,21 +121,22 @@ export async function assertMatchesReference(opts: {
   reference: Awaited<ReturnType<typeof referenceRun>>;
 }): Promise<void> {
   const { ch, table, scope, reference } = opts;
-  const rows = await query<{ event_id: string; n: string; score: number; score_spread: number; prior_count: string | number; prior_spread: string | number }>(
+  // Aliases differ from column names: ClickHouse would otherwise substitute them inside max()/min().
+  const rows = await query<{ event_id: string; n: string; s: number; s_spread: number; pc: string | number; pc_spread: string | number }>(
     ch,
-    `SELECT event_id, count() AS n, any(score) AS score, max(score) - min(score) AS score_spread,
-            any(prior_count) AS prior_count, max(prior_count) - min(prior_count) AS prior_spread
-     FROM ${DATABASE}.${table} WHERE namespace = '${scope.namespace}' GROUP BY event_id FORMAT JSONEachRow`,
+    `SELECT event_id, count() AS n, any(score) AS s, max(score) - min(score) AS s_spread,
+            any(prior_count) AS pc, max(prior_count) - min(prior_count) AS pc_spread
+     FROM ${DATABASE}.${table} WHERE namespace = '${scope.namespace}' GROUP BY event_id`,
   );
   assert.equal(rows.length, opts.events.length, 'one distinct prediction per event');
   let maxDiff = 0;
   for (const r of rows) {
     const ref = reference.rows.get(r.event_id);
     assert.ok(ref !== undefined, `unexpected event ${r.event_id} in the log`);
-    assert.equal(Number(r.score_spread), 0, `duplicates of ${r.event_id} disagree on the score`);
-    assert.equal(Number(r.prior_spread), 0, `duplicates of ${r.event_id} disagree on the prior count`);
-    assert.equal(Number(r.prior_count), ref.priorCount, `prior count of ${r.event_id}`);
-    maxDiff = Math.max(maxDiff, Math.abs(Number(r.score) - ref.score));
+    assert.equal(Number(r.s_spread), 0, `duplicates of ${r.event_id} disagree on the score`);
+    assert.equal(Number(r.pc_spread), 0, `duplicates of ${r.event_id} disagree on the prior count`);
+    assert.equal(Number(r.pc), ref.priorCount, `prior count of ${r.event_id}`);
+    maxDiff = Math.max(maxDiff, Math.abs(Number(r.s) - ref.score));
   }
   assert.ok(maxDiff < 1e-6, `scores differ from the reference by up to ${maxDiff}`);
 

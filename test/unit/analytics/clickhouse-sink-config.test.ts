@@ -8,7 +8,7 @@ import { ChdbSink } from '../../../analytics/chdb-sink.js';
 import { isTransientClickHouseError, serverErrorCode, wrapClickHouseError } from '../../../analytics/clickhouse-errors.js';
 import { ConfigError } from '../../../lib/errors.js';
 
-test('outage vs refusal: 18.16 error text, ClickHouseError codes, socket errors', () => {
+void test('outage vs refusal: 18.16 error text, ClickHouseError codes, socket errors', () => {
   const refused = new Error("Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist., e.what() = DB::Exception");
   assert.equal(serverErrorCode(refused), 60);
   assert.equal(isTransientClickHouseError(refused), false);
@@ -21,7 +21,7 @@ test('outage vs refusal: 18.16 error text, ClickHouseError codes, socket errors'
   assert.ok(!wrapped.message.includes('s3cret') && !wrapped.message.includes('second line'));
 });
 
-test('bad options are refused naming the key, without echoing credentials', async () => {
+void test('bad options are refused naming the key, without echoing credentials', async () => {
   const spoolDir = await mkdtemp(join(tmpdir(), 'thaw-cfg-'));
   try {
     const cases: [Record<string, unknown>, string][] = [

@@ -10,23 +10,23 @@ import { toStoredRow } from '../../../analytics/row-codec.js';
 const root = (p: string): string => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 const stripComments = (sql: string): string => sql.replace(/^--.*\n/gm, '');
 
-test('schemas/clickhouse/predictions.sql is the rendered DDL', async () => {
+void test('schemas/clickhouse/predictions.sql is the rendered DDL', async () => {
   const file = stripComments(await readFile(root('schemas/clickhouse/predictions.sql'), 'utf8'));
   assert.equal(file, predictionsDdl().join(';\n\n') + ';\n');
 });
 
-test('schemas/clickhouse/warmup_curve.sql is the rendered curve query', async () => {
+void test('schemas/clickhouse/warmup_curve.sql is the rendered curve query', async () => {
   const file = stripComments(await readFile(root('schemas/clickhouse/warmup_curve.sql'), 'utf8'));
   assert.equal(file, curveSql() + ';\n');
 });
 
-test('DDL avoids what ClickHouse 18.16 lacks', () => {
+void test('DDL avoids what ClickHouse 18.16 lacks', () => {
   const ddl = predictionsDdl().join('\n');
   assert.doesNotMatch(ddl, /LowCardinality|DateTime64|CODEC|TTL/);
   for (const c of PREDICTION_COLUMNS) assert.match(ddl, new RegExp(`\\n\\s+${c}\\s`));
 });
 
-test('the SQL bucket expression agrees with bucketOf', () => {
+void test('the SQL bucket expression agrees with bucketOf', () => {
   // Evaluate the multiIf arms in TypeScript: `prior_count <= K, 'label'` pairs, then the default.
   const expr = bucketSqlExpr();
   const arms = [...expr.matchAll(/prior_count <= (\d+), '([^']+)'/g)].map((m) => ({ upper: Number(m[1]), label: m[2] }));
@@ -38,7 +38,7 @@ test('the SQL bucket expression agrees with bucketOf', () => {
   }
 });
 
-test('stored rows carry every column, UTC day and bucket; bad rows are refused', () => {
+void test('stored rows carry every column, UTC day and bucket; bad rows are refused', () => {
   const row = { eventId: 'e1', eventTimeMs: Date.UTC(2026, 2, 4, 23, 59, 59, 999), side: 'item' as const, entityId: 'i9', priorCount: 4, score: 0.25, label: 1 as const, adapter: 'fm', release: 'r', namespace: 'n' };
   const s = toStoredRow(row, 1234);
   assert.deepEqual(Object.keys(s), [...PREDICTION_COLUMNS]);

@@ -20,7 +20,7 @@ function rows(): CurveRow[] {
   return out.reverse(); // the table and plot must not depend on input order
 }
 
-test('table: aligned columns, bucket order, NaN shown as "-"', () => {
+void test('table: aligned columns, bucket order, NaN shown as "-"', () => {
   const r = rows();
   r.push({ adapter: 'a<b>', side: 'user', release: 'r1', namespace: 'live', bucket: '0', n: 3, ctr: 0, auc: NaN, logLoss: 0.1 });
   const text = formatCurveTable(r);
@@ -37,7 +37,7 @@ test('table: aligned columns, bucket order, NaN shown as "-"', () => {
   assert.equal(formatCurveTable([]).split('\n').length, 3);
 });
 
-test('plot: one path per (adapter, side), legend, ticks, well-formed XML', async () => {
+void test('plot: one path per (adapter, side), legend, ticks, well-formed XML', async () => {
   const svg = renderCurvesSvg(rows(), { title: 'Warm-up <test> & "quotes"' });
   assert.equal((svg.match(/<path /g) ?? []).length, 4);
   assert.equal((svg.match(/<g class="series"/g) ?? []).length, 4);
@@ -67,7 +67,7 @@ test('plot: one path per (adapter, side), legend, ticks, well-formed XML', async
   }
 });
 
-test('plot: a NaN AUC bucket breaks the line instead of plotting a point', () => {
+void test('plot: a NaN AUC bucket breaks the line instead of plotting a point', () => {
   const r = rows().filter((x) => x.adapter === 'none' && x.side === 'user');
   const gap = r.find((x) => x.bucket === '3-5');
   assert.ok(gap);
@@ -78,7 +78,7 @@ test('plot: a NaN AUC bucket breaks the line instead of plotting a point', () =>
   assert.equal((svg.match(/<circle [^>]*><title>/g) ?? []).length, BUCKETS.length - 1);
 });
 
-test('parseCurveRow: 18.16 strings and nulls become numbers and NaN', () => {
+void test('parseCurveRow: 18.16 strings and nulls become numbers and NaN', () => {
   const row = parseCurveRow({ adapter: 'a', side: 'user', release: 'r', namespace: 'n', bucket: '1-2', n: '12', ctr: 0.5, auc: null, log_loss: 0.7 });
   assert.equal(row.n, 12);
   assert.ok(Number.isNaN(row.auc));

@@ -18,7 +18,7 @@ afterEach(async () => {
 
 const line = (i: number): string => JSON.stringify({ i, pad: 'x'.repeat(40) }) + '\n';
 
-test('segments replay in order and survive reopening; removal frees space', async () => {
+void test('segments replay in order and survive reopening; removal frees space', async () => {
   const dir = await tmp();
   let spool = await DiskSpool.open({ dir, segmentBytes: 200 });
   for (let i = 0; i < 10; i++) await spool.append(line(i));
@@ -42,7 +42,7 @@ test('segments replay in order and survive reopening; removal frees space', asyn
   await spool.close();
 });
 
-test('the segment being written is sealed before it is replayed', async () => {
+void test('the segment being written is sealed before it is replayed', async () => {
   const spool = await DiskSpool.open({ dir: await tmp() });
   await spool.append(line(1));
   const seg = await spool.oldest();
@@ -54,7 +54,7 @@ test('the segment being written is sealed before it is replayed', async () => {
   await spool.close();
 });
 
-test('a torn last line (crash mid-write) is not replayed', async () => {
+void test('a torn last line (crash mid-write) is not replayed', async () => {
   const dir = await tmp();
   let spool = await DiskSpool.open({ dir });
   await spool.append(line(1));
@@ -67,7 +67,7 @@ test('a torn last line (crash mid-write) is not replayed', async () => {
   await spool.close();
 });
 
-test('full spool: append waits for space, then rejects; never drops', async () => {
+void test('full spool: append waits for space, then rejects; never drops', async () => {
   const one = Buffer.byteLength(line(0));
   const spool = await DiskSpool.open({ dir: await tmp(), maxBytes: one * 2, fullWaitMs: 300 });
   await spool.append(line(0));
@@ -90,6 +90,6 @@ test('full spool: append waits for space, then rejects; never drops', async () =
   await assert.rejects(spool.append(line(7)), { code: 'LIFECYCLE' });
 });
 
-test('bad options are refused naming the key', async () => {
+void test('bad options are refused naming the key', async () => {
   await assert.rejects(DiskSpool.open({ dir: await tmp(), maxBytes: 0 }), { code: 'CONFIG_INVALID', key: 'spoolMaxBytes' });
 });

@@ -8,7 +8,7 @@ import { ThawError } from '../../../lib/errors.js';
 
 const invalid = (e: unknown): boolean => e instanceof ThawError && e.code === 'SQL_VALUE_INVALID';
 
-test('identifiers: plain names pass, anything else is refused', () => {
+void test('identifiers: plain names pass, anything else is refused', () => {
   assert.equal(sqlIdent('predictions'), 'predictions');
   assert.equal(sqlIdent('_p1'), '_p1');
   assert.equal(sqlTable('thaw', 'p_2'), 'thaw.p_2');
@@ -17,7 +17,7 @@ test('identifiers: plain names pass, anything else is refused', () => {
   }
 });
 
-test('string literals are escaped; control characters and non-strings are refused', () => {
+void test('string literals are escaped; control characters and non-strings are refused', () => {
   assert.equal(sqlString('plain'), "'plain'");
   assert.equal(sqlString("o'brien"), "'o\\'brien'");
   assert.equal(sqlString('back\\slash'), "'back\\\\slash'");
@@ -25,14 +25,14 @@ test('string literals are escaped; control characters and non-strings are refuse
   for (const bad of ['a\u0000b', 'line\nbreak', 'tab\t', 'x'.repeat(257), 5, null]) assert.throws(() => sqlString(bad), invalid);
 });
 
-test('side is whitelisted and numbers must be non-negative safe integers', () => {
+void test('side is whitelisted and numbers must be non-negative safe integers', () => {
   assert.equal(sqlSide('user'), "'user'");
   assert.throws(() => sqlSide("user' OR 1=1 --"), invalid);
   assert.equal(sqlUInt(1700000000000), '1700000000000');
   for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 60, '5']) assert.throws(() => sqlUInt(bad), invalid);
 });
 
-test('curveSql and friends refuse bad identifiers and filter values', () => {
+void test('curveSql and friends refuse bad identifiers and filter values', () => {
   assert.throws(() => curveSql({ table: 'p; DROP DATABASE thaw' }), invalid);
   assert.throws(() => curveSql({ database: 'a.b' }), invalid);
   assert.throws(() => curveSql({ namespace: 'ns\u0000' }), invalid);
@@ -44,7 +44,7 @@ test('curveSql and friends refuse bad identifiers and filter values', () => {
   assert.throws(() => predictionsDdl('thaw', 'bad-name'), invalid);
 });
 
-test('filters become validated literals', () => {
+void test('filters become validated literals', () => {
   assert.equal(filterSql({}), '');
   assert.equal(
     filterSql({ namespace: "it's", adapter: ['a', 'b'], side: 'item', release: 'r1', since: 10, until: new Date(20) }),

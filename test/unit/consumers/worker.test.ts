@@ -41,8 +41,8 @@ class FakeSource implements BatchSource {
 
 class FakeDlq {
   readonly sent: { msg: RawMessage; err: unknown }[] = [];
-  send(msg: RawMessage, err: unknown): Promise<void> {
-    this.sent.push({ msg, err });
+  sendMany(items: readonly { msg: RawMessage; err: unknown }[]): Promise<void> {
+    this.sent.push(...items);
     return Promise.resolve();
   }
 }

@@ -15,7 +15,7 @@ const take = (s: SyntheticStream, n: number): LabelledEvent[] => {
   return out;
 };
 
-test('same seed gives the same stream; another seed a different one', () => {
+void test('same seed gives the same stream; another seed a different one', () => {
   const a = take(new SyntheticStream({ seed: 5, events: 2000, users: 300, items: 200 }), 2000);
   const b = take(new SyntheticStream({ seed: 5, events: 2000, users: 300, items: 200 }), 2000);
   const c = take(new SyntheticStream({ seed: 6, events: 2000, users: 300, items: 200 }), 2000);
@@ -25,7 +25,7 @@ test('same seed gives the same stream; another seed a different one', () => {
   assert.equal(a[1999]!.eventId, 'syn-5-1999');
 });
 
-test('events carry the documented features and increasing times', () => {
+void test('events carry the documented features and increasing times', () => {
   const s = new SyntheticStream({ seed: 2, events: 500, startMs: 1000, eventSpacingMs: 10 });
   const evs = take(s, 500);
   assert.equal(evs.length, 500);
@@ -39,7 +39,7 @@ test('events carry the documented features and increasing times', () => {
   }
 });
 
-test('the async iterable yields the same events as the generator', async () => {
+void test('the async iterable yields the same events as the generator', async () => {
   const s = new SyntheticStream({ seed: 9, events: 5000, users: 200, items: 100 });
   const sync = [...s.events()];
   const async: LabelledEvent[] = [];
@@ -47,7 +47,7 @@ test('the async iterable yields the same events as the generator', async () => {
   assert.deepEqual(async, sync);
 });
 
-test('CTR stays in 0.1–0.3 and popularity is skewed', () => {
+void test('CTR stays in 0.1–0.3 and popularity is skewed', () => {
   const s = new SyntheticStream({ seed: 3, events: 50_000 });
   let pos = 0;
   const perItem = new Map<string, number>();
@@ -63,7 +63,7 @@ test('CTR stays in 0.1–0.3 and popularity is skewed', () => {
   assert.ok(top1pct / 50_000 > 0.08, `top 1% share ${top1pct / 50_000}`);
 });
 
-test('new users and items arrive throughout the stream', () => {
+void test('new users and items arrive throughout the stream', () => {
   const events = 40_000;
   const s = new SyntheticStream({ seed: 4, events, users: 2000, items: 1000, newEntityFraction: 0.5 });
   const firstSeen = { user: new Map<string, number>(), item: new Map<string, number>() };
@@ -83,7 +83,7 @@ test('new users and items arrive throughout the stream', () => {
   }
 });
 
-test('profiles cover every entity with its arrival time', () => {
+void test('profiles cover every entity with its arrival time', () => {
   const s = new SyntheticStream({ seed: 1, events: 1000, users: 50, items: 30, startMs: 0, eventSpacingMs: 1 });
   const profiles = [...s.profiles()];
   assert.equal(profiles.length, 80);
@@ -91,7 +91,7 @@ test('profiles cover every entity with its arrival time', () => {
   for (const p of profiles) assert.equal(p.timeMs, s.arrivalOf(p.side, p.entityId));
 });
 
-test('drift changes the stream but stays deterministic', () => {
+void test('drift changes the stream but stays deterministic', () => {
   const a = take(new SyntheticStream({ seed: 8, events: 3000, drift: 0.5 }), 3000);
   const b = take(new SyntheticStream({ seed: 8, events: 3000, drift: 0.5 }), 3000);
   const c = take(new SyntheticStream({ seed: 8, events: 3000, drift: 0 }), 3000);
@@ -99,13 +99,13 @@ test('drift changes the stream but stays deterministic', () => {
   assert.notDeepEqual(a.map((e) => e.label), c.map((e) => e.label));
 });
 
-test('bad options throw ConfigError naming the key', () => {
+void test('bad options throw ConfigError naming the key', () => {
   assert.throws(() => new SyntheticStream({ events: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.events');
   assert.throws(() => new SyntheticStream({ newEntityFraction: 2 }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.newEntityFraction');
   assert.throws(() => new SyntheticStream({ seed: NaN }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.seed');
 });
 
-test('memory does not grow with the number of events (streams 1.5M events)', () => {
+void test('memory does not grow with the number of events (streams 1.5M events)', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const s = new SyntheticStream({ seed: 1, events: 1_500_000, users: 20_000, items: 5_000 });

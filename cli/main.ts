@@ -1,0 +1,87 @@
+/**
+ * `thaw`: finds the command, loads its typed config (defaults < file < env < flags), runs it.
+ * Exit codes: 0 ok, 1 failure, 2 invalid configuration or usage, 130 interrupted.
+ * stdout carries command output only; logs and progress go to stderr.
+ */
+import { loadConfig } from '../config/load.js';
+import { topLevelKeys } from '../config/describe.js';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { createLogger, redactUrl, type LogLevel } from '../lib/log.js';
+import { COMMANDS, findCommand } from './commands/index.js';
+import { EXIT, type CommandContext } from './context.js';
+import { commandUsage, mainUsage } from './usage.js';
+
+/** Runs `thaw` with argv (without node and script); resolves to the exit code. */
+export async function main(argv: string[], io: Partial<Omit<CommandContext, 'logger' | 'signal'>> = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const specs = COMMANDS.map((c) => c.spec);
+
+  const first = argv[0];
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    const sub = first === 'help' ? findCommand(argv.slice(1)) : undefined;
+    stdout.write(sub === undefined ? mainUsage(specs) : commandUsage(sub.entry.spec));
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const found = findCommand(argv);
+  if (found === undefined) {
+    const group = specs.filter((s) => s.name.startsWith(`${first} `));
+    stderr.write(
+      group.length > 0
+        ? `thaw ${first}: expected one of: ${group.map((s) => s.name).join(', ')}\n`
+        : `thaw: unknown command "${first}" (see: thaw help)\n`,
+    );
+    return EXIT.usage;
+  }
+  const { entry, rest } = found;
+
+  let config: unknown;
+  try {
+    const shared = COMMANDS.flatMap((c) => topLevelKeys(c.spec.schema));
+    const loaded = loadConfig(entry.spec, rest, { env, sharedFileKeys: shared });
+    if (loaded.help) {
+      stdout.write(commandUsage(entry.spec));
+      return EXIT.ok;
+    }
+    config = loaded.config;
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof ThawError && err.code === 'USAGE')) {
+      stderr.write(`thaw ${entry.spec.name}: ${redactUrl(err.message)}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+
+  const level = ((config as { logLevel?: LogLevel }).logLevel ?? 'info') as LogLevel;
+  const logger = createLogger(level, { cmd: entry.spec.name }, (line) => stderr.write(line + '\n'));
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      logger.info('signal received: stopping', { signal: sig });
+      ac.abort();
+    } else {
+      logger.warn('second signal: exiting now', { signal: sig });
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const command = await entry.load();
+    return await command.run(config as never, { stdout, stderr, logger, signal: ac.signal, env });
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof ThawError && err.code === 'USAGE')) {
+      stderr.write(`thaw ${entry.spec.name}: ${redactUrl(err.message)}\n`);
+      return EXIT.usage;
+    }
+    logger.error(`${entry.spec.name} failed`, { error: err, code: (err as { code?: unknown }).code });
+    if (level === 'silent') stderr.write(`thaw ${entry.spec.name}: ${redactUrl(errorMessage(err))}\n`);
+    return EXIT.failure;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

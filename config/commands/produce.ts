@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { logLevel, nonNegativeInt, positiveInt } from '../fields.js';
+import { kafkaSchema } from '../connections.js';
+import { FLAGS, sourceSpec } from '../common.js';
+import type { CommandSpec } from '../types.js';
+
+export const produceSchema = z
+  .object({
+    kafka: kafkaSchema,
+    source: sourceSpec,
+    rate: z.number().nonnegative('expected events/s >= 0').default(0).describe('Target send rate (events/s), 0 = as fast as possible. @default 0'),
+    topic: z.string().min(1).default('thaw.labelled').describe('Topic of labelled events (mode labelled, not --rekeyed). @default thaw.labelled'),
+    limit: positiveInt.optional().describe('Stop after this many events (count). @default the whole source'),
+    mode: z
+      .enum(['labelled', 'impressions'])
+      .default('labelled')
+      .describe('labelled: LabelledEvents; impressions: impressions + clicks for the join. @default labelled'),
+    rekeyed: z
+      .boolean()
+      .default(false)
+      .describe('Write labelled events straight to thaw.labelled.by-user and .by-item keyed by entity (no rekeyer needed). @default false'),
+    batchSize: positiveInt.max(100_000, 'expected at most 100000').default(1000).describe('Events per produce request (count). @default 1000'),
+    clickDelayMs: nonNegativeInt
+      .default(3_000)
+      .describe('Mode impressions: event-time delay of a click after its impression (ms). @default 3000'),
+    partitions: positiveInt.default(4).describe('Partitions of topics created if missing (count). @default 4'),
+    logLevel,
+  })
+  .strict();
+
+export type ProduceConfig = z.output<typeof produceSchema>;
+
+export const produceSpec: CommandSpec<typeof produceSchema> = {
+  name: 'produce',
+  summary: 'read an event source and send it to Kafka (Avro) at a chosen rate',
+  schema: produceSchema,
+  flags: [
+    FLAGS.kafka,
+    FLAGS.source,
+    { flag: 'rate', key: 'rate', kind: 'number', meta: 'EVENTS_PER_S' },
+    { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'limit', key: 'limit', kind: 'int', meta: 'N' },
+    { flag: 'mode', key: 'mode', kind: 'string', meta: 'labelled|impressions' },
+    { flag: 'rekeyed', key: 'rekeyed', kind: 'boolean' },
+    { flag: 'batch-size', key: 'batchSize', kind: 'int', meta: 'N' },
+    { flag: 'click-delay-ms', key: 'clickDelayMs', kind: 'int', meta: 'MS' },
+    { flag: 'partitions', key: 'partitions', kind: 'int', meta: 'N' },
+    FLAGS.logLevel,
+  ],
+  notes: 'Sources: synthetic[:events=N,seed=S,...], ml100k:DIR, ml1m:DIR, csv:PATH, jsonl:PATH. Progress goes to stderr.',
+};

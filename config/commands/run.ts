@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { adapterName, logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
+import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
+import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import type { CommandSpec } from '../types.js';
+
+export const runSchema = z
+  .object({
+    side: side.describe('Side whose entities this worker adapts: item or user (positional).'),
+    kafka: kafkaSchema,
+    redis: redisSchema,
+    clickhouse: clickhouseSchema,
+    adapter: adapterName.default('fm-adagrad').describe('Adapter: none or fm-adagrad. @default fm-adagrad'),
+    releaseDir,
+    model: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
+      .default('fm')
+      .describe('Model name in the release directory whose current release is loaded. @default fm'),
+    namespace: namespaceName.default('live').describe('State and analytics namespace (env THAW_NAMESPACE). @default live'),
+    metricsPort: port.default(9464).describe('Prometheus metrics port, 0 disables (env THAW_METRICS_PORT). @default 9464'),
+    spoolDir,
+    groupId: z.string().min(1).optional().describe('Consumer group. @default thaw-<side>-<adapter>-<namespace>'),
+    topic: z.string().min(1).optional().describe('Topic to consume. @default thaw.labelled.by-<side>'),
+    fromBeginning: z
+      .boolean()
+      .default(true)
+      .describe('A new consumer group starts at the earliest retained event (else at new events only). @default true'),
+    maxBatchMessages: positiveInt.optional().describe('Largest micro-batch (messages). @default the consumer default'),
+    cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
+    cacheReadTtlMs: nonNegativeInt
+      .default(1_000)
+      .describe('How long a state only read (not written here) is served from cache (ms). @default 1000'),
+    stateTtlSeconds: nonNegativeInt
+      .default(2_592_000)
+      .describe('Redis expiry of an untouched entity state (seconds), 0 = never. @default 2592000 (30 days)'),
+    logLevel,
+  })
+  .strict();
+
+export type RunConfig = z.output<typeof runSchema>;
+
+export const runSpec: CommandSpec<typeof runSchema> = {
+  name: 'run',
+  summary: 'production adaptation worker for one side: Kafka -> adapter -> Redis -> ClickHouse',
+  schema: runSchema,
+  positionals: [{ key: 'side', name: 'item|user' }],
+  flags: [
+    FLAGS.kafka,
+    FLAGS.redis,
+    FLAGS.clickhouse,
+    FLAGS.adapter,
+    FLAGS.releaseDir,
+    { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
+    FLAGS.namespace,
+    { flag: 'metrics-port', key: 'metricsPort', kind: 'int', meta: 'PORT' },
+    FLAGS.spoolDir,
+    { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
+    { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'max-batch', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
+    { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
+    FLAGS.logLevel,
+  ],
+  notes: 'Drains on SIGTERM/SIGINT: finishes the batch in flight, flushes, commits, exits 0. A second signal exits at once.',
+};

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Full test run (`npm run test:all`, also what CI runs through .ci/run):
+#   1. npm ci when node_modules is missing or older than package-lock.json
+#   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
+#   3. export the services' addresses (scripts/services.sh env)
+#   4. typecheck, lint, unit tests, integration tests -- stopping at the first failure
+# Services are left running for the next run unless THAW_SERVICES_KEEP=0.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n[test-all] ==> %s\n' "$*" >&2; }
+die() { printf '[test-all] ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (node not found)"
+command -v npm >/dev/null 2>&1 || die "npm is required (npm not found)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+(( node_major >= 20 )) || die "Node.js >= 20 is required (found $(node --version))"
+
+# docker-compose is used by the integration tests to validate docker-compose.yml.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  step "installing docker-compose (apt)"
+  sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 \
+    || die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends docker-compose >&2 || die "apt-get install docker-compose failed"
+fi
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund || die "npm ci failed"
+fi
+
+if [[ "${THAW_SERVICES_KEEP:-1}" == 0 ]]; then
+  trap 'step "stopping services (THAW_SERVICES_KEEP=0)"; bash "$ROOT/scripts/services.sh" down || true' EXIT
+fi
+
+step "starting services"
+bash scripts/services.sh up || die "services did not start"
+while IFS= read -r kv; do
+  [[ -n "$kv" ]] && export "${kv?}"
+done < <(bash scripts/services.sh env)
+env | grep '^THAW_' | sort >&2
+
+for script in typecheck lint test:unit test:integration; do
+  step "npm run $script"
+  npm run "$script" || die "npm run $script failed"
+done
+
+step "all checks passed"

@@ -1,0 +1,257 @@
+/**
+ * A consumer-group member that hands whole batches (chunks of at most `maxBatchMessages` records of
+ * one partition) to a handler and commits offset+1 of a chunk only after the handler resolved.
+ *
+ * Guarantees:
+ * - At least once, never past a failure: a throwing handler is retried with capped exponential
+ *   backoff on the same chunk; nothing after it is committed. Non-retryable errors (anything that is
+ *   not `ThawError.isRetryable`) are retried too, but logged at error level: poison events must be
+ *   routed to dead letters by the handler, so an error escaping it is an outage or a bug, and
+ *   skipping the chunk would lose data.
+ * - Rebalance safety: kafkajs does not revoke partitions while `eachBatch` is awaiting, so the
+ *   in-flight chunk finishes and is committed first; between chunks `isRunning()`/`isStale()` are
+ *   checked, and a revoked or re-seeked partition stops being processed (the rest is refetched by
+ *   whoever owns it, from the committed offset).
+ * - Backpressure: `pause()` stops fetching; the current chunk finishes, the rest of the fetched batch
+ *   is left unresolved and is fetched again after `resume()`.
+ * - `stop()`: stop fetching, let the in-flight handler finish and commit, leave the group, disconnect.
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { groupLag, withAdmin } from './admin.js';
+import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
+import { toRawMessage, type MessageBatch } from './message.js';
+
+export type { MessageBatch, RawMessage } from './message.js';
+
+export type BatchHandler = (batch: MessageBatch) => Promise<void>;
+
+export interface BatchConsumerOptions {
+  kafka: KafkaConnection;
+  /** Consumer group id; one group per logical consumer (and per replay namespace). */
+  groupId: string;
+  /** Topics to subscribe to (at least one). */
+  topics: string[];
+  logger?: Logger;
+  /** Where a group without committed offsets starts: earliest (true) or latest (false). @default true */
+  fromBeginning?: boolean;
+  /** Largest number of records given to the handler at once. @default 2000 */
+  maxBatchMessages?: number;
+  /** First backoff after a handler failure. Milliseconds. @default 200 */
+  retryInitialMs?: number;
+  /** Backoff cap (doubling from retryInitialMs). Milliseconds. @default 5000 */
+  retryMaxMs?: number;
+  /** Group session timeout: a member silent this long is evicted. Milliseconds. @default 30_000 */
+  sessionTimeoutMs?: number;
+  /** Heartbeat interval (also the heartbeat period while backing off). Milliseconds. @default 3000 */
+  heartbeatIntervalMs?: number;
+  /** Longest a fetch waits for data when the partitions are idle. Milliseconds. @default 500 */
+  maxWaitTimeMs?: number;
+  /** Fetch size limit per partition. Bytes. @default 1_048_576 */
+  maxBytesPerPartition?: number;
+  /** Partitions whose batches are handled concurrently. @default 1 */
+  partitionsConsumedConcurrently?: number;
+}
+
+type Resolved = Required<Omit<BatchConsumerOptions, 'logger'>>;
+
+export type BatchConsumerState = 'idle' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+function positiveInt(key: string, v: number, min = 1): number {
+  if (!Number.isInteger(v) || v < min) throw new ConfigError(key, `must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+/** Fills defaults and validates; throws ConfigError naming the key. */
+export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
+  if (typeof o.groupId !== 'string' || o.groupId === '') throw new ConfigError('consumer.groupId', 'must be a non-empty string');
+  if (!Array.isArray(o.topics) || o.topics.length === 0) throw new ConfigError('consumer.topics', 'at least one topic is required');
+  const r: Resolved = {
+    kafka: o.kafka,
+    groupId: o.groupId,
+    topics: [...o.topics],
+    fromBeginning: o.fromBeginning ?? true,
+    maxBatchMessages: positiveInt('consumer.maxBatchMessages', o.maxBatchMessages ?? 2000),
+    retryInitialMs: positiveInt('consumer.retryInitialMs', o.retryInitialMs ?? 200),
+    retryMaxMs: positiveInt('consumer.retryMaxMs', o.retryMaxMs ?? 5000),
+    sessionTimeoutMs: positiveInt('consumer.sessionTimeoutMs', o.sessionTimeoutMs ?? 30_000, 6000),
+    heartbeatIntervalMs: positiveInt('consumer.heartbeatIntervalMs', o.heartbeatIntervalMs ?? 3000, 100),
+    maxWaitTimeMs: positiveInt('consumer.maxWaitTimeMs', o.maxWaitTimeMs ?? 500, 0),
+    maxBytesPerPartition: positiveInt('consumer.maxBytesPerPartition', o.maxBytesPerPartition ?? 1_048_576, 1024),
+    partitionsConsumedConcurrently: positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently ?? 1),
+  };
+  if (r.retryMaxMs < r.retryInitialMs) throw new ConfigError('consumer.retryMaxMs', 'must be >= retryInitialMs');
+  if (r.heartbeatIntervalMs * 3 > r.sessionTimeoutMs) throw new ConfigError('consumer.heartbeatIntervalMs', 'must be at most a third of sessionTimeoutMs');
+  return r;
+}
+
+export class BatchConsumer {
+  private readonly opts: Resolved;
+  private readonly logger: Logger;
+  private consumer: Consumer | undefined;
+  private handler: BatchHandler | undefined;
+  private paused = false;
+  private st: BatchConsumerState = 'idle';
+  // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
+  private readonly wakers = new Set<() => void>();
+  /** Total handler failures (each retry attempt counts). */
+  retries = 0;
+
+  constructor(opts: BatchConsumerOptions) {
+    this.opts = resolveBatchConsumerOptions(opts);
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'batch-consumer', groupId: this.opts.groupId });
+  }
+
+  get state(): BatchConsumerState {
+    return this.st;
+  }
+
+  /** Joins the group and starts consuming; resolves once the consumer runs. */
+  async start(handler: BatchHandler): Promise<void> {
+    if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `BatchConsumer.start() called in state ${this.st}`);
+    this.handler = handler;
+    const o = this.opts;
+    const consumer = createKafka(o.kafka, this.logger).consumer({
+      groupId: o.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      maxWaitTimeInMs: o.maxWaitTimeMs,
+      maxBytesPerPartition: o.maxBytesPerPartition,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
+      if (!e.payload.restart && this.st === 'running') this.st = 'failed';
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: o.topics, fromBeginning: o.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+        eachBatch: (p) => this.eachBatch(p),
+      });
+    } catch (err) {
+      this.st = 'failed';
+      await consumer.disconnect().catch(() => undefined);
+      throw kafkaError(o.kafka, `consumer ${o.groupId} failed to start`, err);
+    }
+    this.st = 'running';
+    if (this.paused) this.pause();
+  }
+
+  /** Stops fetching (backpressure); the in-flight chunk still completes and commits. */
+  pause(): void {
+    this.paused = true;
+    this.consumer?.pause(this.opts.topics.map((topic) => ({ topic })));
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.consumer?.resume(this.opts.topics.map((topic) => ({ topic })));
+  }
+
+  /** Stops fetching, lets the in-flight handler finish and commit, leaves the group, disconnects. */
+  async stop(): Promise<void> {
+    if (this.st === 'stopped' || this.st === 'idle') {
+      this.st = 'stopped';
+      return;
+    }
+    this.st = 'stopping';
+    for (const wake of this.wakers) wake();
+    try {
+      // kafkajs disconnect() = stop the fetch loop, await the running eachBatch, leave the group.
+      await this.consumer?.disconnect();
+    } finally {
+      this.st = 'stopped';
+    }
+  }
+
+  /** Records in the subscribed topics not yet committed by this group. */
+  async lag(): Promise<number> {
+    try {
+      return await withAdmin(this.opts.kafka, (admin) => groupLag(admin, this.opts.groupId, this.opts.topics), this.logger);
+    } catch (err) {
+      throw kafkaError(this.opts.kafka, `lag of group ${this.opts.groupId}`, err);
+    }
+  }
+
+  private async eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    const all = batch.messages;
+    const highWatermark = Number(batch.highWatermark);
+    const max = this.opts.maxBatchMessages;
+    for (let i = 0; i < all.length; i += max) {
+      // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch.
+      if (!p.isRunning() || p.isStale() || this.paused || this.st !== 'running') return;
+      const slice = all.slice(i, i + max);
+      const chunk: MessageBatch = {
+        topic: batch.topic,
+        partition: batch.partition,
+        messages: slice.map((m) => toRawMessage(batch.topic, batch.partition, m)),
+        highWatermark,
+      };
+      if (!(await this.handleWithRetry(chunk, p))) return;
+      const last = slice[slice.length - 1];
+      if (last === undefined) return;
+      p.resolveOffset(last.offset);
+      // Commit exactly this partition's next offset (the handler made the chunk durable).
+      await p.commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(last.offset) + 1) }] }],
+      });
+      await p.heartbeat();
+    }
+  }
+
+  /** True when the handler succeeded; false when the consumer stops or loses the partition first. */
+  private async handleWithRetry(chunk: MessageBatch, p: EachBatchPayload): Promise<boolean> {
+    const handler = this.handler;
+    if (handler === undefined) return false;
+    let delay = this.opts.retryInitialMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handler(chunk);
+        return true;
+      } catch (err) {
+        this.retries++;
+        const fields = {
+          topic: chunk.topic,
+          partition: chunk.partition,
+          firstOffset: chunk.messages[0]?.offset,
+          attempt,
+          backoffMs: delay,
+          code: err instanceof ThawError ? err.code : undefined,
+          error: errorMessage(err),
+        };
+        if (ThawError.isRetryable(err)) this.logger.warn('batch handler failed; retrying', fields);
+        else this.logger.error('batch handler failed with a non-retryable error; retrying (route poison events to dead letters)', fields);
+      }
+      if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
+      await this.backoff(delay, p);
+      if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
+      delay = Math.min(delay * 2, this.opts.retryMaxMs);
+    }
+  }
+
+  // Sleeps in heartbeat-sized slices so the group does not evict us while we wait.
+  private async backoff(ms: number, p: EachBatchPayload): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.st === 'running') {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.wakers.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(left, this.opts.heartbeatIntervalMs));
+        this.wakers.add(wake);
+      });
+      if (this.st === 'running') await p.heartbeat();
+    }
+  }
+}

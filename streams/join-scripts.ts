@@ -1,0 +1,98 @@
+/**
+ * Lua scripts of the impression/click join (see join.ts). Each script is atomic on one pending
+ * impression, so "emit label 1 once" holds however clicks are duplicated or interleaved.
+ *
+ * Pending impression hash `<prefix>:imp:{<impressionId>}` fields:
+ *   imp  wire-format impression bytes      t    impression time (ms)
+ *   clk  earliest click seen before the impression arrived (ms)
+ *   out  who claimed the label: `1|<topic>:<partition>:<offset>` of the claiming message, or `0`
+ *        (claimed by a sweep). A redelivered claiming message (after a crash between claim and
+ *        Kafka ack) emits again; any other message sees the claim and does not.
+ * Deadlines: sorted set `<prefix>:deadlines:<topic>:<partition>`, score = impression time + window.
+ *
+ * The sweep reads hashes whose names are built in Lua: fine on a standalone Redis (the only mode
+ * this join supports), not on Redis Cluster.
+ */
+import type { Redis, ChainableCommander } from 'ioredis';
+
+export const IMPRESSION_LUA = `
+local out = redis.call('HGET', KEYS[1], 'out')
+if out then
+  if out == '1|' .. ARGV[6] then return 'emit' end
+  return 'dup'
+end
+if redis.call('HEXISTS', KEYS[1], 'imp') == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  return 'dup'
+end
+redis.call('HSET', KEYS[1], 'imp', ARGV[1], 't', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local clk = redis.call('HGET', KEYS[1], 'clk')
+if clk and tonumber(clk) <= tonumber(ARGV[2]) + tonumber(ARGV[7]) then
+  redis.call('HSET', KEYS[1], 'out', '1|' .. ARGV[6])
+  return 'emit'
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 'pending'
+`;
+
+export const CLICK_LUA = `
+local out = redis.call('HGET', KEYS[1], 'out')
+if out then
+  if out == '1|' .. ARGV[2] then return {'emit', redis.call('HGET', KEYS[1], 'imp')} end
+  if out == '0' then return {'late'} end
+  return {'dup'}
+end
+local t = redis.call('HGET', KEYS[1], 't')
+if not t then
+  local clk = redis.call('HGET', KEYS[1], 'clk')
+  if (not clk) or tonumber(ARGV[1]) < tonumber(clk) then redis.call('HSET', KEYS[1], 'clk', ARGV[1]) end
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  return {'early'}
+end
+if tonumber(ARGV[1]) > tonumber(t) + tonumber(ARGV[4]) then return {'outside'} end
+redis.call('HSET', KEYS[1], 'out', '1|' .. ARGV[2])
+return {'emit', redis.call('HGET', KEYS[1], 'imp')}
+`;
+
+// Returns a flat list id1, imp1, id2, imp2, ...; imp is false (nil) when the hash expired by TTL.
+export const SWEEP_LUA = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local res = {}
+for _, id in ipairs(ids) do
+  local k = ARGV[3] .. '{' .. id .. '}'
+  local out = redis.call('HGET', k, 'out')
+  if (not out) or out == '0' then
+    local imp = redis.call('HGET', k, 'imp')
+    res[#res + 1] = id
+    if imp then
+      if not out then redis.call('HSET', k, 'out', '0') end
+      res[#res + 1] = imp
+    else
+      redis.call('ZREM', KEYS[1], id)
+      res[#res + 1] = false
+    end
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return res
+`;
+
+/** The pipeline methods `installJoinScripts` adds (ioredis defineCommand: EVALSHA with EVAL fallback). */
+export interface JoinCommands {
+  thawJoinImpression(hashKey: string, zsetKey: string, imp: Buffer, timeMs: number, deadline: number, id: string, ttlMs: number, src: string, windowMs: number): unknown;
+  thawJoinClickBuffer(hashKey: string, clickMs: number, src: string, ttlMs: number, windowMs: number): unknown;
+  thawJoinSweepBuffer(zsetKey: string, watermark: number, limit: number, hashPrefix: string): unknown;
+}
+
+/** Defines the join's commands on `redis` (idempotent) and returns a typed pipeline factory. */
+export function installJoinScripts(redis: Redis): () => ChainableCommander & JoinCommands {
+  const r = redis as Redis & Partial<JoinCommands>;
+  if (typeof r.thawJoinImpression !== 'function') {
+    redis.defineCommand('thawJoinImpression', { numberOfKeys: 2, lua: IMPRESSION_LUA });
+    redis.defineCommand('thawJoinClick', { numberOfKeys: 1, lua: CLICK_LUA });
+    redis.defineCommand('thawJoinSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
+  }
+  return () => redis.pipeline() as ChainableCommander & JoinCommands;
+}

@@ -1,0 +1,347 @@
+/**
+ * The impression/click join: turns `thaw.impressions` + `thaw.clicks` into labelled events on
+ * `thaw.labelled` (eventId = impressionId, event time = impression time, source = 'join').
+ *
+ * - An impression is stored pending in Redis (hash per impression id, hash-tagged, wall-clock TTL
+ *   `pendingTtlMs`) and its deadline (impression time + attribution window) is added to a sorted
+ *   set of its impressions partition.
+ * - A click within the window claims the impression and emits label 1, once: repeated clicks find
+ *   the claim and are counted as duplicates. A click that arrives before its impression is
+ *   remembered; the impression then emits label 1 on arrival.
+ * - Label 0 comes from the sweep of a partition's deadlines, which runs after each impressions batch
+ *   of that partition up to the partition's watermark = (largest impression event time seen) −
+ *   `allowedLatenessMs`.
+ *
+ * Why event time and not the wall clock: a replay of last week's impressions must expire windows as
+ * the original stream did, not all at once because "now" is a week later; and a live stream that
+ * lags does not expire windows whose clicks are merely queued. The result is deterministic as long as
+ * the clicks topic is no further behind the impressions topic than `allowedLatenessMs` of event time;
+ * a click processed after its impression was swept is counted as `lateClicks` (label stays 0).
+ * Known limit: a partition that receives no new impressions does not advance its watermark, so its
+ * pending impressions wait (until `pendingTtlMs`, after which they are dropped and counted as
+ * `expiredUnlabelled` when the watermark moves again).
+ *
+ * Redis work is one pipeline per Kafka batch (plus one ZREM after the Kafka ack when a sweep emitted);
+ * the batch is committed only after the labelled events and dead letters are acknowledged.
+ */
+import type { Redis } from 'ioredis';
+import { ConfigError, PoisonEventError, ThawError, errorMessage } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import type { Impression, LabelledEvent } from '../schemas/types.js';
+import { BatchConsumer, type BatchConsumerOptions } from './batch-consumer.js';
+import { deadLetterOf } from './dead-letters.js';
+import { installJoinScripts, type JoinCommands } from './join-scripts.js';
+import type { KafkaConnection } from './kafka.js';
+import type { MessageBatch, RawMessage } from './message.js';
+import { EventProducer, type OutMessage } from './producer.js';
+import { decodeClick, decodeImpression, encodeLabelled } from './serde.js';
+import { TOPICS } from './topics.js';
+import type { ChainableCommander } from 'ioredis';
+
+export interface ImpressionClickJoinOptions {
+  kafka: KafkaConnection;
+  /** ioredis client (standalone Redis). The join defines three commands on it; it does not close it. */
+  redis: Redis;
+  logger?: Logger;
+  /** Consumer group. @default 'thaw-join' */
+  groupId?: string;
+  /** @default TOPICS.impressions */
+  impressionsTopic?: string;
+  /** @default TOPICS.clicks */
+  clicksTopic?: string;
+  /** @default TOPICS.labelled */
+  outputTopic?: string;
+  /** @default TOPICS.deadLetters */
+  deadLetterTopic?: string;
+  /** Prefix of the join's Redis keys; give replays their own. @default 'thaw:join' */
+  keyPrefix?: string;
+  /** A click counts if its event time is at most this long after the impression's. Milliseconds. @default 1_800_000 (30 min) */
+  attributionWindowMs?: number;
+  /** How far behind the newest impression the watermark stays (tolerated click lag, in event time). Milliseconds. @default 10_000 */
+  allowedLatenessMs?: number;
+  /** Wall-clock TTL of a pending impression in Redis; bounds memory when a partition goes idle. Milliseconds. @default 2 × attributionWindowMs */
+  pendingTtlMs?: number;
+  /** Largest number of expired impressions emitted per sweep round trip. @default 5000 */
+  sweepLimit?: number;
+  /** Tuning of the underlying BatchConsumer. @default {} */
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger'>;
+}
+
+export interface JoinStats {
+  impressions: number;
+  clicks: number;
+  positives: number;
+  negatives: number;
+  duplicateImpressions: number;
+  duplicateClicks: number;
+  /** Clicks that arrived before their impression (joined when it arrives). */
+  earlyClicks: number;
+  /** Clicks after their impression's window was swept (label stays 0). */
+  lateClicks: number;
+  /** Clicks whose event time is past the window. */
+  outsideWindowClicks: number;
+  /** Pending impressions whose Redis hash expired before the sweep reached them. */
+  expiredUnlabelled: number;
+  deadLettered: number;
+}
+
+type Resolved = Required<Omit<ImpressionClickJoinOptions, 'logger' | 'redis' | 'consumer'>>;
+
+function positive(key: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new ConfigError(key, `must be a positive integer, got ${v}`);
+  return v;
+}
+
+export class ImpressionClickJoin {
+  private readonly o: Resolved;
+  private readonly redis: Redis;
+  private readonly pipeline: () => ChainableCommander & JoinCommands;
+  private readonly producer: EventProducer;
+  private readonly consumer: BatchConsumer;
+  private readonly logger: Logger;
+  private readonly watermarks = new Map<number, number>();
+  private started = false;
+  readonly stats: JoinStats = {
+    impressions: 0,
+    clicks: 0,
+    positives: 0,
+    negatives: 0,
+    duplicateImpressions: 0,
+    duplicateClicks: 0,
+    earlyClicks: 0,
+    lateClicks: 0,
+    outsideWindowClicks: 0,
+    expiredUnlabelled: 0,
+    deadLettered: 0,
+  };
+
+  constructor(opts: ImpressionClickJoinOptions) {
+    const window = positive('join.attributionWindowMs', opts.attributionWindowMs ?? 1_800_000);
+    this.o = {
+      kafka: opts.kafka,
+      groupId: opts.groupId ?? 'thaw-join',
+      impressionsTopic: opts.impressionsTopic ?? TOPICS.impressions,
+      clicksTopic: opts.clicksTopic ?? TOPICS.clicks,
+      outputTopic: opts.outputTopic ?? TOPICS.labelled,
+      deadLetterTopic: opts.deadLetterTopic ?? TOPICS.deadLetters,
+      keyPrefix: opts.keyPrefix ?? 'thaw:join',
+      attributionWindowMs: window,
+      allowedLatenessMs: opts.allowedLatenessMs ?? 10_000,
+      pendingTtlMs: positive('join.pendingTtlMs', opts.pendingTtlMs ?? 2 * window),
+      sweepLimit: positive('join.sweepLimit', opts.sweepLimit ?? 5000),
+    };
+    if (!Number.isInteger(this.o.allowedLatenessMs) || this.o.allowedLatenessMs < 0) throw new ConfigError('join.allowedLatenessMs', 'must be an integer >= 0');
+    if (this.o.pendingTtlMs < window) throw new ConfigError('join.pendingTtlMs', 'must be >= attributionWindowMs');
+    if (!/^[A-Za-z0-9:._-]+$/.test(this.o.keyPrefix)) throw new ConfigError('join.keyPrefix', 'use letters, digits and : . _ -');
+    if (this.o.impressionsTopic === this.o.clicksTopic) throw new ConfigError('join.clicksTopic', 'must differ from impressionsTopic');
+    this.redis = opts.redis;
+    this.pipeline = installJoinScripts(opts.redis);
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'join' });
+    this.producer = new EventProducer({ kafka: opts.kafka, logger: this.logger });
+    this.consumer = new BatchConsumer({
+      ...opts.consumer,
+      kafka: opts.kafka,
+      groupId: this.o.groupId,
+      topics: [this.o.impressionsTopic, this.o.clicksTopic],
+      logger: this.logger,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new ThawError('LIFECYCLE', 'ImpressionClickJoin already started');
+    this.started = true;
+    await this.producer.connect();
+    try {
+      await this.consumer.start((b) => (b.topic === this.o.impressionsTopic ? this.onImpressions(b) : this.onClicks(b)));
+    } catch (err) {
+      await this.producer.close();
+      throw err;
+    }
+  }
+
+  /** Finishes and commits the in-flight batch, then closes Kafka clients (not the Redis client). */
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+    await this.producer.close();
+  }
+
+  lag(): Promise<number> {
+    return this.consumer.lag();
+  }
+
+  private hashKey(id: string): string {
+    return `${this.o.keyPrefix}:imp:{${id}}`;
+  }
+
+  private deadlineKey(partition: number): string {
+    return `${this.o.keyPrefix}:deadlines:${this.o.impressionsTopic}:${partition}`;
+  }
+
+  private async onImpressions(batch: MessageBatch): Promise<void> {
+    const nowMs = Date.now();
+    const { attributionWindowMs: window, pendingTtlMs: ttl } = this.o;
+    const zkey = this.deadlineKey(batch.partition);
+    const pipe = this.pipeline();
+    const accepted: Impression[] = [];
+    const dead: OutMessage[] = [];
+    let maxTime = Number.NEGATIVE_INFINITY;
+    for (const m of batch.messages) {
+      try {
+        const imp = decodeImpression(valueOf(m), nowMs);
+        accepted.push(imp);
+        maxTime = Math.max(maxTime, imp.timeMs);
+        pipe.thawJoinImpression(this.hashKey(imp.impressionId), zkey, valueOf(m), imp.timeMs, imp.timeMs + window, imp.impressionId, ttl, sourceOf(m), window);
+      } catch (err) {
+        if (!(err instanceof PoisonEventError)) throw err;
+        dead.push(deadLetterOf(m, err));
+      }
+    }
+    const prev = this.watermarks.get(batch.partition) ?? Number.NEGATIVE_INFINITY;
+    const watermark = Math.max(prev, maxTime - this.o.allowedLatenessMs);
+    this.watermarks.set(batch.partition, watermark);
+    const sweeping = Number.isFinite(watermark);
+    if (sweeping) pipe.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
+
+    const results = await execPipeline(pipe);
+    const out: OutMessage[] = [];
+    accepted.forEach((imp, i) => {
+      const status = String(results[i]);
+      if (status === 'emit') out.push(this.labelledOf(imp, 1));
+      else if (status === 'dup') this.stats.duplicateImpressions++;
+    });
+    this.stats.impressions += accepted.length;
+    let swept = sweeping ? this.collectSwept(results[accepted.length], out) : [];
+    await this.send(out, dead);
+    // Loop only when a sweep was cut by sweepLimit (a large watermark jump); bounded round trips.
+    while (swept.length > 0) {
+      const full = swept.length >= this.o.sweepLimit;
+      await this.confirmSwept(zkey, swept);
+      if (!full) break;
+      const more: OutMessage[] = [];
+      const p = this.pipeline();
+      p.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
+      swept = this.collectSwept((await execPipeline(p))[0], more);
+      await this.send(more, []);
+    }
+  }
+
+  private async onClicks(batch: MessageBatch): Promise<void> {
+    const nowMs = Date.now();
+    const pipe = this.pipeline();
+    let n = 0;
+    const dead: OutMessage[] = [];
+    for (const m of batch.messages) {
+      try {
+        const c = decodeClick(valueOf(m), nowMs);
+        pipe.thawJoinClickBuffer(this.hashKey(c.impressionId), c.timeMs, sourceOf(m), this.o.pendingTtlMs, this.o.attributionWindowMs);
+        n++;
+      } catch (err) {
+        if (!(err instanceof PoisonEventError)) throw err;
+        dead.push(deadLetterOf(m, err));
+      }
+    }
+    const results = n > 0 ? await execPipeline(pipe) : [];
+    const out: OutMessage[] = [];
+    for (const r of results) {
+      const [status, imp] = r as [Buffer, Buffer | null | undefined];
+      switch (status.toString()) {
+        case 'emit':
+          if (imp) out.push(this.labelledOf(decodeImpression(imp, Number.POSITIVE_INFINITY), 1));
+          break;
+        case 'dup':
+          this.stats.duplicateClicks++;
+          break;
+        case 'late':
+          this.stats.lateClicks++;
+          break;
+        case 'early':
+          this.stats.earlyClicks++;
+          break;
+        case 'outside':
+          this.stats.outsideWindowClicks++;
+          break;
+      }
+    }
+    this.stats.clicks += n;
+    await this.send(out, dead);
+  }
+
+  /** Adds label-0 events for a sweep reply; returns the ids to remove from the deadline set after the ack. */
+  private collectSwept(reply: unknown, out: OutMessage[]): Buffer[] {
+    const flat = (reply ?? []) as (Buffer | null)[];
+    const ids: Buffer[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const id = flat[i];
+      const imp = flat[i + 1];
+      if (id == null) continue;
+      if (imp == null) {
+        this.stats.expiredUnlabelled++;
+        continue;
+      }
+      try {
+        out.push(this.labelledOf(decodeImpression(imp, Number.POSITIVE_INFINITY), 0));
+      } catch (err) {
+        // Stored bytes were validated on the way in; a failure here means Redis data was damaged.
+        this.logger.error('pending impression in Redis is unreadable; dropped', { id: id.toString(), error: errorMessage(err) });
+      }
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  private async confirmSwept(zkey: string, ids: Buffer[]): Promise<void> {
+    try {
+      await this.redis.zrem(zkey, ...ids);
+    } catch (err) {
+      throw new ThawError('REDIS_ERROR', `join: removing swept deadlines failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private labelledOf(imp: Impression, label: 0 | 1): OutMessage {
+    const e: LabelledEvent & { source: string } = {
+      eventId: imp.impressionId,
+      timeMs: imp.timeMs,
+      userId: imp.userId,
+      itemId: imp.itemId,
+      label,
+      userFeatures: imp.userFeatures,
+      itemFeatures: imp.itemFeatures,
+      source: 'join',
+    };
+    if (label === 1) this.stats.positives++;
+    else this.stats.negatives++;
+    return { key: e.eventId, value: encodeLabelled(e), timestampMs: e.timeMs };
+  }
+
+  private async send(out: OutMessage[], dead: OutMessage[]): Promise<void> {
+    if (out.length === 0 && dead.length === 0) return;
+    await this.producer.sendMany([
+      { topic: this.o.outputTopic, messages: out },
+      { topic: this.o.deadLetterTopic, messages: dead },
+    ]);
+    this.stats.deadLettered += dead.length;
+  }
+}
+
+function valueOf(m: RawMessage): Buffer {
+  if (m.value === null) throw new PoisonEventError('DECODE_FAILED', 'record has no value (tombstone)');
+  return m.value;
+}
+
+function sourceOf(m: RawMessage): string {
+  return `${m.topic}:${m.partition}:${m.offset}`;
+}
+
+async function execPipeline(pipe: ChainableCommander): Promise<unknown[]> {
+  let res: [Error | null, unknown][] | null;
+  try {
+    res = await pipe.exec();
+  } catch (err) {
+    throw new ThawError('REDIS_ERROR', `join: Redis pipeline failed: ${errorMessage(err)}`, { cause: err });
+  }
+  if (res === null) throw new ThawError('REDIS_ERROR', 'join: Redis pipeline was discarded');
+  return res.map(([err, value]) => {
+    if (err) throw new ThawError('REDIS_ERROR', `join: Redis command failed: ${errorMessage(err)}`, { cause: err });
+    return value;
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Private Redis and ClickHouse instances for the outage tests, started with scripts/services.sh on
+ * free ports and in a directory of their own: stopping them does not disturb the shared services
+ * that other tests (and other people's test runs) use at the same time.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const SCRIPT = fileURLToPath(new URL('../../../scripts/services.sh', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class PrivateServices {
+  private constructor(
+    readonly dir: string,
+    readonly redisPort: number,
+    readonly clickhouseHttpPort: number,
+    readonly clickhouseTcpPort: number,
+  ) {}
+
+  get redisUrl(): string {
+    return `redis://127.0.0.1:${this.redisPort}`;
+  }
+
+  get clickhouseUrl(): string {
+    return `http://127.0.0.1:${this.clickhouseHttpPort}`;
+  }
+
+  static async up(): Promise<PrivateServices> {
+    const dir = mkdtempSync(join(tmpdir(), 'thaw-private-svc-'));
+    const s = new PrivateServices(dir, await freePort(), await freePort(), await freePort());
+    await s.sh('up', 'redis', 'clickhouse');
+    return s;
+  }
+
+  /** `scripts/services.sh <cmd> <names...>` against these instances. */
+  async sh(cmd: 'up' | 'start' | 'stop' | 'down', ...services: ('redis' | 'clickhouse')[]): Promise<void> {
+    await run('bash', [SCRIPT, cmd, ...services], {
+      env: {
+        ...process.env,
+        THAW_SERVICES_DIR: this.dir,
+        THAW_REDIS_PORT: String(this.redisPort),
+        THAW_CLICKHOUSE_HTTP_PORT: String(this.clickhouseHttpPort),
+        THAW_CLICKHOUSE_TCP_PORT: String(this.clickhouseTcpPort),
+      },
+      timeout: 150_000,
+    });
+  }
+
+  async down(): Promise<void> {
+    try {
+      await this.sh('down', 'redis', 'clickhouse');
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { ThawError } from '../../../lib/errors.js';
+import { CAS_SCRIPT } from '../../../model-store/cas-script.js';
+import { RedisEntityStore } from '../../../model-store/redis-store.js';
+import { encodeState } from '../../../model-store/state-codec.js';
+import type { EntityState, StateScope } from '../../../model-store/types.js';
+import { dropPrefix, keysUnder, openRedis, uniquePrefix } from './helpers.js';
+
+const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
+const st = (offset: number, v = offset): EntityState => ({ count: offset + 1, lastOffset: offset, lastEventMs: 1_700_000_000_000 + offset, params: Float32Array.from([v, -v, v / 4]) });
+
+let redis: Redis;
+const prefixes: string[] = [];
+
+before(async () => {
+  redis = openRedis();
+  // Loaded up front so round-trip counts do not depend on what the shared server has cached
+  // (the NOSCRIPT path is covered in redis-outage.test.ts on a throwaway server).
+  await redis.script('LOAD', CAS_SCRIPT);
+});
+after(async () => {
+  for (const p of prefixes) await dropPrefix(redis, p);
+  await redis.quit();
+});
+
+function newStore(opts: { ttlSeconds?: number } = {}): { store: RedisEntityStore; prefix: string; calls: Record<string, number> } {
+  const prefix = uniquePrefix();
+  prefixes.push(prefix);
+  // Count round trips by wrapping the client methods the store uses (only on this test's view).
+  const calls: Record<string, number> = { mgetBuffer: 0, evalsha: 0 };
+  const spy = Object.create(redis) as Redis;
+  for (const m of ['mgetBuffer', 'evalsha'] as const) {
+    const orig = (redis[m] as (...a: unknown[]) => Promise<unknown>).bind(redis);
+    (spy as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => {
+      calls[m]!++;
+      return orig(...args);
+    };
+  }
+  return { store: new RedisEntityStore({ redis: spy, keyPrefix: prefix, ...opts }), prefix, calls };
+}
+
+void test('getMany/putMany round trip of 1000 entities in one round trip each', async () => {
+  const { store, calls } = newStore();
+  const ids = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? `odd {id} ${i} ✓` : `item-${i}`));
+  assert.deepEqual(await store.putMany(scope, ids.map((entityId, i) => ({ entityId, state: st(i) }))), { written: 1000, skipped: 0 });
+  const got = await store.getMany(scope, [...ids, 'never-seen']);
+  assert.deepEqual(got.slice(0, 1000), ids.map((_, i) => st(i)));
+  assert.equal(got[1000], undefined);
+  assert.deepEqual(calls, { mgetBuffer: 1, evalsha: 1 });
+  assert.deepEqual(await store.getMany(scope, []), []);
+  assert.deepEqual(await store.putMany(scope, []), { written: 0, skipped: 0 });
+  await store.close(); // does not close a client it does not own
+  assert.equal(await redis.ping(), 'PONG');
+});
+
+void test('CAS skips stale offsets within a batch and across batches', async () => {
+  const { store } = newStore();
+  const r1 = await store.putMany(scope, [
+    { entityId: 'a', state: st(10) },
+    { entityId: 'a', state: st(9) }, // older, same batch
+    { entityId: 'a', state: st(10, 99) }, // equal offset: a redelivery, skipped
+    { entityId: 'b', state: st(-1) },
+    { entityId: 'b', state: st(0) }, // newer, same batch
+  ]);
+  assert.deepEqual(r1, { written: 3, skipped: 2 });
+  const r2 = await store.putMany(scope, [{ entityId: 'a', state: st(3) }, { entityId: 'b', state: st(1) }, { entityId: 'c', state: st(0) }]);
+  assert.deepEqual(r2, { written: 2, skipped: 1 });
+  assert.deepEqual(await store.getMany(scope, ['a', 'b', 'c']), [st(10), st(1), st(0)]);
+});
+
+void test('TTL is set on every write (default 30 days, configurable, 0 = none)', async () => {
+  const { store } = newStore();
+  await store.putMany(scope, [{ entityId: 'a', state: st(1) }]);
+  const ttl = await redis.ttl(store.keyOf(scope, 'a'));
+  assert.ok(ttl > 30 * 24 * 3600 - 60 && ttl <= 30 * 24 * 3600, `ttl ${ttl}`);
+
+  const short = newStore({ ttlSeconds: 120 }).store;
+  await short.putMany(scope, [{ entityId: 'a', state: st(1) }]);
+  await redis.expire(short.keyOf(scope, 'a'), 5);
+  await short.putMany(scope, [{ entityId: 'a', state: st(2) }]);
+  const t2 = await redis.ttl(short.keyOf(scope, 'a'));
+  assert.ok(t2 > 100 && t2 <= 120, `ttl refreshed on write: ${t2}`);
+
+  const none = newStore({ ttlSeconds: 0 }).store;
+  await none.putMany(scope, [{ entityId: 'a', state: st(1) }]);
+  assert.equal(await redis.ttl(none.keyOf(scope, 'a')), -1);
+});
+
+void test('keys follow the documented layout with a hash tag per entity', async () => {
+  const { store, prefix } = newStore();
+  await store.putMany(scope, [{ entityId: 'i1', state: st(1) }, { entityId: '{x}', state: st(2) }]);
+  await store.putMany({ ...scope, side: 'user', namespace: 'replay-1' }, [{ entityId: 'u1', state: st(3) }]);
+  assert.deepEqual(await keysUnder(redis, `${prefix}:*`), [
+    `${prefix}:live:item:fm-adagrad:{%7Bx%7D}`,
+    `${prefix}:live:item:fm-adagrad:{i1}`,
+    `${prefix}:replay-1:user:fm-adagrad:{u1}`,
+  ]);
+});
+
+void test('a corrupt stored value: getMany throws STATE_CORRUPT naming the key, putMany overwrites it', async () => {
+  const { store } = newStore();
+  const key = store.keyOf(scope, 'bad');
+  await redis.set(key, Buffer.from([1, 2, 3]));
+  await assert.rejects(store.getMany(scope, ['bad']), (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT' && e.message.includes(key));
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'bad', state: st(0) }]), { written: 1, skipped: 0 });
+  assert.deepEqual(await store.getMany(scope, ['bad']), [st(0)]);
+  // A stored state written by a newer format version is overwritten rather than compared blindly.
+  const future = encodeState(st(100));
+  future[0] = 9;
+  await redis.set(key, future);
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'bad', state: st(1) }]), { written: 1, skipped: 0 });
+});
+
+void test('a wrong-type key surfaces as REDIS_ERROR', async () => {
+  const { store } = newStore();
+  await redis.hset(store.keyOf(scope, 'h'), 'f', 'v');
+  await assert.rejects(store.putMany(scope, [{ entityId: 'h', state: st(1) }]), (e: unknown) => e instanceof ThawError && e.code === 'REDIS_ERROR' && /WRONGTYPE/.test(e.message));
+});

@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ThawError } from '../../../lib/errors.js';
+import { deleteTopics, ensureTopics, groupLag, withAdmin } from '../../../streams/admin.js';
+import { BatchConsumer, type MessageBatch } from '../../../streams/batch-consumer.js';
+import { EventProducer } from '../../../streams/producer.js';
+import { conn, uniqueName, waitFor } from './helpers.js';
+
+const N = 600;
+
+async function produceNumbers(topic: string, n: number): Promise<void> {
+  const producer = new EventProducer({ kafka: conn });
+  await producer.connect();
+  try {
+    await producer.send(
+      topic,
+      Array.from({ length: n }, (_, i) => ({ key: `k${i % 37}`, value: Buffer.from(String(i)), headers: { n: String(i) } })),
+    );
+  } finally {
+    await producer.close();
+  }
+}
+
+async function committedEqualsEnd(groupId: string, topic: string): Promise<void> {
+  await withAdmin(conn, async (admin) => {
+    const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
+    const ends = await admin.fetchTopicOffsets(topic);
+    assert.equal(ends.length, 3);
+    for (const e of ends) {
+      assert.equal(committed.find((c) => c.partition === e.partition)?.offset, e.high, `partition ${e.partition} committed up to its end`);
+    }
+    assert.equal(await groupLag(admin, groupId, [topic]), 0);
+  });
+}
+
+void test('batch consumer: every message handled once, committed offsets reach the end', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc');
+  const groupId = uniqueName('bc-group');
+  await ensureTopics(conn, [{ topic, partitions: 3 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, N);
+
+  const seen = new Map<number, number>();
+  let largest = 0;
+  const consumer = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 50 });
+  await consumer.start(async (b: MessageBatch) => {
+    largest = Math.max(largest, b.messages.length);
+    for (const m of b.messages) {
+      assert.equal(m.topic, topic);
+      assert.equal(m.headers.n, m.value?.toString());
+      const n = Number(m.value?.toString());
+      seen.set(n, (seen.get(n) ?? 0) + 1);
+    }
+  });
+  try {
+    await waitFor('all messages', () => seen.size === N);
+    assert.equal(await consumer.lag(), 0);
+  } finally {
+    await consumer.stop();
+  }
+  assert.equal(consumer.state, 'stopped');
+  assert.ok(largest <= 50, `chunks are at most maxBatchMessages (largest ${largest})`);
+  assert.deepStrictEqual([...seen.values()].filter((c) => c !== 1), [], 'no message handled twice');
+  await committedEqualsEnd(groupId, topic);
+});
+
+void test('batch consumer: a retryable failure retries the same chunk, nothing lost, nothing committed past it', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc-retry');
+  const groupId = uniqueName('bc-retry-group');
+  await ensureTopics(conn, [{ topic, partitions: 3 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, N);
+
+  const seen = new Set<number>();
+  const attempts: { partition: number; offsets: number[]; committedBefore?: number }[] = [];
+  const consumer = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 40, retryInitialMs: 50, retryMaxMs: 200 });
+  await consumer.start(async (b) => {
+    const offsets = b.messages.map((m) => m.offset);
+    if (attempts.length === 0) {
+      attempts.push({ partition: b.partition, offsets });
+      throw new ThawError('REDIS_ERROR', 'simulated outage');
+    }
+    if (attempts.length === 1) {
+      // The retry: while it runs, the group's committed offset must not be past the failed chunk.
+      const committed = await withAdmin(conn, async (admin) => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []);
+      attempts.push({ partition: b.partition, offsets, committedBefore: Number(committed.find((c) => c.partition === b.partition)?.offset ?? -1) });
+    }
+    for (const m of b.messages) seen.add(Number(m.value?.toString()));
+  });
+  try {
+    await waitFor('all messages after the retry', () => seen.size === N);
+  } finally {
+    await consumer.stop();
+  }
+  assert.equal(consumer.retries, 1);
+  const [first, retry] = attempts;
+  assert.ok(first && retry);
+  // The next call after the failure is the same chunk (same partition, same offsets), and nothing
+  // at or after its first offset was committed in between.
+  assert.equal(retry.partition, first.partition);
+  assert.deepStrictEqual(retry.offsets, first.offsets);
+  assert.ok((retry.committedBefore ?? -1) <= (first.offsets[0] ?? 0), `committed ${retry.committedBefore} <= ${first.offsets[0]}`);
+  await committedEqualsEnd(groupId, topic);
+});
+
+void test('batch consumer: pause stops delivery, resume continues to the end', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc-pause');
+  const groupId = uniqueName('bc-pause-group');
+  await ensureTopics(conn, [{ topic, partitions: 3 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, N);
+
+  let handled = 0;
+  const c = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 20 });
+  await c.start(async (b) => {
+    handled += b.messages.length;
+    if (handled >= 100 && handled - b.messages.length < 100) c.pause();
+  });
+  try {
+    await waitFor('pause after 100', () => handled >= 100);
+    await new Promise((r) => setTimeout(r, 1500));
+    const whilePaused = handled;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(handled, whilePaused, 'nothing delivered while paused');
+    assert.ok(handled < N);
+    c.resume();
+    await waitFor('all after resume', () => handled >= N);
+  } finally {
+    await c.stop();
+  }
+  await committedEqualsEnd(groupId, topic);
+});

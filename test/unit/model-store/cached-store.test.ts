@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '../../../lib/errors.js';
+import { CachedEntityStore } from '../../../model-store/cached-store.js';
+import { MemoryEntityStore } from '../../../model-store/memory-store.js';
+import type { EntityState, EntityStore, StateScope } from '../../../model-store/types.js';
+
+const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm' };
+const st = (offset: number): EntityState => ({ count: offset + 1, lastOffset: offset, lastEventMs: offset, params: Float32Array.from([offset]) });
+
+/** Counts the ids the cache asks the inner store for. */
+class CountingStore implements EntityStore {
+  reads: string[] = [];
+  failPuts = false;
+  constructor(readonly inner = new MemoryEntityStore()) {}
+  getMany(s: StateScope, ids: readonly string[]): Promise<(EntityState | undefined)[]> {
+    this.reads.push(...ids);
+    return this.inner.getMany(s, ids);
+  }
+  putMany(s: StateScope, e: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
+    return this.failPuts ? Promise.reject(new Error('down')) : this.inner.putMany(s, e);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+void test('LRU stays within maxEntries and evicts the least recently used', async () => {
+  const inner = new CountingStore();
+  const c = new CachedEntityStore(inner, { maxEntries: 3 });
+  await c.putMany(scope, ['a', 'b', 'c'].map((entityId, i) => ({ entityId, state: st(i) })));
+  await c.getMany(scope, ['a']); // a becomes most recent; b is now the LRU
+  await c.putMany(scope, [{ entityId: 'd', state: st(9) }]);
+  assert.equal(c.size, 3);
+  inner.reads = [];
+  assert.deepEqual(await c.getMany(scope, ['a', 'b', 'c', 'd']), [st(0), st(1), st(2), st(9)]);
+  assert.deepEqual(inner.reads, ['b'], 'only the evicted entity is read from the inner store');
+  for (let i = 0; i < 50; i++) await c.putMany(scope, [{ entityId: `e${i}`, state: st(i) }]);
+  assert.equal(c.size, 3);
+});
+
+void test('written states are served from the cache; reads expire after readTtlMs', async () => {
+  let now = 1000;
+  const inner = new CountingStore();
+  await inner.inner.putMany(scope, [{ entityId: 'other', state: st(1) }]);
+  const c = new CachedEntityStore(inner, { readTtlMs: 100, now: () => now });
+  await c.putMany(scope, [{ entityId: 'mine', state: st(4) }]);
+  await c.getMany(scope, ['mine', 'other']);
+  assert.deepEqual(inner.reads, ['other']);
+  now += 50;
+  await c.getMany(scope, ['mine', 'other']);
+  assert.deepEqual(inner.reads, ['other'], 'fresh read served from cache');
+  now += 100;
+  await c.getMany(scope, ['mine', 'other']);
+  assert.deepEqual(inner.reads, ['other', 'other'], 'expired read reloaded, written state kept');
+  assert.deepEqual(c.stats(), { hits: 4, misses: 2, size: 2 });
+});
+
+void test('write-through: a failed inner put leaves the cache unchanged', async () => {
+  const inner = new CountingStore();
+  const c = new CachedEntityStore(inner);
+  await c.putMany(scope, [{ entityId: 'a', state: st(1) }]);
+  inner.failPuts = true;
+  await assert.rejects(c.putMany(scope, [{ entityId: 'a', state: st(2) }]), /down/);
+  assert.deepEqual(await c.getMany(scope, ['a']), [st(1)]);
+});
+
+void test('callers mutating returned or written states cannot corrupt the cache', async () => {
+  const c = new CachedEntityStore(new MemoryEntityStore());
+  const s = st(1);
+  await c.putMany(scope, [{ entityId: 'a', state: s }]);
+  s.params[0] = 777;
+  const [got] = await c.getMany(scope, ['a']);
+  got!.params[0] = 888;
+  assert.deepEqual(await c.getMany(scope, ['a']), [st(1)]);
+});
+
+void test('CAS outcome mirrors the inner store; unexpected skips drop the entries', async () => {
+  const inner = new CountingStore();
+  await inner.inner.putMany(scope, [{ entityId: 'x', state: st(10) }]); // written by someone else
+  const c = new CachedEntityStore(inner, { readTtlMs: 0 });
+  assert.deepEqual(await c.putMany(scope, [{ entityId: 'a', state: st(3) }, { entityId: 'a', state: st(2) }]), { written: 1, skipped: 1 });
+  assert.deepEqual(await c.putMany(scope, [{ entityId: 'x', state: st(5) }]), { written: 0, skipped: 1 });
+  inner.reads = [];
+  assert.deepEqual(await c.getMany(scope, ['a', 'x']), [st(3), st(10)]);
+  assert.deepEqual(inner.reads, ['x'], 'the stale write of x was not cached');
+});
+
+void test('invalidate and invalidateAll force reloads', async () => {
+  const inner = new CountingStore();
+  const c = new CachedEntityStore(inner);
+  const other: StateScope = { ...scope, side: 'user' };
+  await c.putMany(scope, [{ entityId: 'a', state: st(1) }]);
+  await c.putMany(other, [{ entityId: 'a', state: st(2) }]);
+  c.invalidate(scope);
+  assert.equal(c.size, 1);
+  c.invalidateAll();
+  assert.equal(c.size, 0);
+  assert.deepEqual(await c.getMany(scope, ['a']), [st(1)]);
+  assert.deepEqual(inner.reads, ['a']);
+});
+
+void test('rejects invalid options naming the key', () => {
+  assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { maxEntries: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'maxEntries');
+  assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { readTtlMs: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'readTtlMs');
+});

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { auc, trainFm, type EpochReport } from '../../../trainers/fm-trainer.js';
+import { SyntheticStream } from '../../../sources/synthetic.js';
+import { ConfigError } from '../../../lib/errors.js';
+
+void test('auc by ranks, ties averaged', () => {
+  assert.equal(auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
+  assert.equal(auc([0.5, 0.5], [0, 1]), 0.5);
+  assert.equal(auc([1, 2, 3], [0, 1, 1]), 1);
+  assert.ok(Number.isNaN(auc([1, 2], [1, 1])));
+});
+
+void test('trains on the hot entities of a prefix, learns, reports per epoch, is deterministic', async () => {
+  const opts = { seed: 5, events: 80_000, users: 3000, items: 1500 };
+  const reports: EpochReport[] = [];
+  const t0 = performance.now();
+  const r = await trainFm(new SyntheticStream(opts), {
+    side: 'item',
+    buckets: 1 << 16,
+    epochs: 3,
+    minCount: 20,
+    maxEvents: 60_000,
+    seed: 2,
+    onEpoch: (rep) => reports.push(rep),
+  });
+  const ms = performance.now() - t0;
+  assert.equal(r.prefixEvents, 60_000);
+  assert.ok(r.trainEvents > 30_000 && r.trainEvents < 60_000, `trainEvents ${r.trainEvents}`);
+  assert.ok(r.hotEntities > 100);
+  assert.equal(reports.length, 3);
+  assert.deepEqual(reports, r.epochs);
+  assert.ok(reports[2]!.auc > reports[0]!.auc, `auc ${reports.map((x) => x.auc.toFixed(4)).join(' → ')}`);
+  assert.ok(reports[2]!.logloss < reports[0]!.logloss);
+  assert.ok(reports[2]!.auc > 0.65, `final progressive AUC ${reports[2]!.auc}`);
+  assert.equal(r.model.side, 'item');
+  assert.equal(r.model.release, 'fm-item-2');
+  assert.ok(r.model.entityInit.some((x) => x !== 0));
+  // Same inputs and seed, same release bytes.
+  const again = await trainFm([...new SyntheticStream(opts).events()].slice(0, 60_000), { side: 'item', buckets: 1 << 16, epochs: 3, seed: 2 });
+  assert.ok(again.model.toBuffer().equals(r.model.toBuffer()));
+  console.log(`trained ${r.trainEvents} events × 3 epochs in ${ms.toFixed(0)} ms`);
+});
+
+void test('only entities with minCount events are trained on', async () => {
+  const events = [...new SyntheticStream({ seed: 1, events: 5000, users: 100, items: 300 }).events()];
+  const perUser = new Map<string, number>();
+  for (const e of events) perUser.set(e.userId, (perUser.get(e.userId) ?? 0) + 1);
+  const expected = [...perUser.values()].filter((c) => c >= 60);
+  const r = await trainFm(events, { side: 'user', buckets: 1 << 12, epochs: 1, minCount: 60 });
+  assert.equal(r.hotEntities, expected.length);
+  assert.equal(r.trainEvents, expected.reduce((a, b) => a + b, 0));
+  assert.equal(r.model.side, 'user');
+});
+
+void test('bad options throw ConfigError naming the key', async () => {
+  await assert.rejects(trainFm([], { epochs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.epochs');
+  await assert.rejects(trainFm([], { entityDropout: 2 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.entityDropout');
+});
