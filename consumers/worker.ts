@@ -118,7 +118,7 @@ export class AdaptationWorker {
   private stopping: Promise<void> | undefined;
   private readonly totals = { batches: 0, processed: 0, skipped: 0, deadLetters: 0, retries: 0 };
   private outageSinceMs: number | undefined;
-  private settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
+  private readonly settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
 
   constructor(opts: AdaptationWorkerOptions) {
     if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);

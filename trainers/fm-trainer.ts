@@ -145,8 +145,8 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const counts: number[] = [];
   let scratch = new Int32Array(64);
   let prefixEvents = 0;
-  for await (const ev of source) {
-    if (prefixEvents >= maxEvents) break;
+  // Stop right after the prefix's last event, so nothing past it is pulled from a live source.
+  for await (const ev of maxEvents > 0 ? source : []) {
     prefixEvents++;
     const id = side === 'user' ? ev.userId : ev.itemId;
     let e = entityIndex.get(id);
@@ -165,6 +165,7 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     rows.n += n;
     entityOf.push(e);
     labels.push(ev.label);
+    if (prefixEvents >= maxEvents) break;
   }
   starts.push(rows.n);
 

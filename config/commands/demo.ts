@@ -7,8 +7,8 @@ export const demoSchema = z
   .object({
     events: positiveInt
       .max(10_000_000, 'expected at most 10000000')
-      .default(200_000)
-      .describe('Synthetic events in the stream (count). @default 200000'),
+      .default(100_000)
+      .describe('Synthetic events in the stream (count). @default 100000'),
     seed: z.number().int('expected an integer').default(7).describe('Seed of the synthetic stream and of training. @default 7'),
     json: z.boolean().default(false).describe('Print only the result as JSON on stdout. @default false'),
     out: path.default('.thaw/demo').describe('Output directory: chDB data, curves.svg. @default .thaw/demo'),

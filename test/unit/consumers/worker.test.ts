@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdaptationWorker, installSignalHandlers, type BatchSource } from '../../../consumers/worker.js';
-import { ThawError } from '../../../lib/errors.js';
+import { ConfigError, ThawError } from '../../../lib/errors.js';
 import { createLogger } from '../../../lib/log.js';
 import type { MessageBatch, RawMessage } from '../../../streams/message.js';
 import { encodeLabelled } from '../../../streams/serde.js';
@@ -89,6 +89,20 @@ describe('AdaptationWorker', () => {
     assert.equal(worker.groupId, 'thaw-item-toy-live');
     assert.equal(worker.topic, 'thaw.labelled.by-item');
     assert.equal(worker.state, 'INITIALIZED');
+  });
+
+  it('refuses bad options naming the key', () => {
+    const base = { kafka: { brokers: ['127.0.0.1:1'] }, store: new SharingStore(), sink: new RecordingSink(), deadLetters: new FakeDlq(), source: new FakeSource(), metricsPort: 0 };
+    const bad = (opts: Partial<ConstructorParameters<typeof AdaptationWorker>[0]>, key: string): void =>
+      assert.throws(
+        () => new AdaptationWorker({ ...base, side: 'item', adapter: new ToyAdapter('item'), ...opts }),
+        (e: unknown) => e instanceof ConfigError && e.key === key,
+        key,
+      );
+    bad({ adapter: new ToyAdapter('user') }, 'side');
+    bad({ namespace: 'Bad:Name' }, 'namespace');
+    bad({ maxBatchMessages: 0 }, 'maxBatchMessages');
+    bad({ metricsPort: -1 }, 'metrics.port');
   });
 
   it('processes valid events and dead-letters poison ones before the batch is committed', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { auc, trainFm, type EpochReport } from '../../../trainers/fm-trainer.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
 import { ConfigError } from '../../../lib/errors.js';
+import type { LabelledEvent } from '../../../schemas/types.js';
 
 void test('auc by ranks, ties averaged', () => {
   assert.equal(auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
@@ -56,4 +57,19 @@ void test('only entities with minCount events are trained on', async () => {
 void test('bad options throw ConfigError naming the key', async () => {
   await assert.rejects(trainFm([], { epochs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.epochs');
   await assert.rejects(trainFm([], { entityDropout: 2 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.entityDropout');
+});
+
+void test('maxEvents pulls no event past the prefix', async () => {
+  let pulled = 0;
+  async function* src(): AsyncGenerator<LabelledEvent> {
+    for (const e of new SyntheticStream({ seed: 1, events: 1000, users: 10, items: 10 }).events()) {
+      pulled++;
+      yield e;
+    }
+  }
+  const r = await trainFm(src(), { buckets: 1 << 10, epochs: 1, minCount: 1, maxEvents: 300 });
+  assert.equal(r.prefixEvents, 300);
+  assert.equal(pulled, 300);
+  const none = await trainFm(src(), { buckets: 1 << 10, epochs: 1, maxEvents: 0 });
+  assert.equal(none.prefixEvents, 0);
 });

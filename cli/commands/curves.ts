@@ -1,0 +1,51 @@
+/** `thaw curves`: warm-up curves from the prediction log as a table, JSON, and optionally an SVG plot. */
+import { resolve } from 'node:path';
+import { queryCurves, type CurveFilter } from '../../analytics/curves.js';
+import { renderCurvesSvg, writePlot } from '../../analytics/plot.js';
+import { formatCurveTable } from '../../analytics/table.js';
+import type { CurvesConfig } from '../../config/commands/curves.js';
+import { EXIT, type Command, type CommandContext } from '../context.js';
+import { openSqlTarget } from '../connect.js';
+import { curvesJson } from '../curve-json.js';
+
+export const curvesCommand: Command<CurvesConfig> = { run: runCurves };
+
+async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number> {
+  const target = openSqlTarget(cfg.clickhouse, cfg.chdb);
+  const filter: CurveFilter = {
+    namespace: cfg.namespace,
+    byDay: cfg.byDay,
+    ...(cfg.adapter === undefined ? {} : { adapter: cfg.adapter }),
+    ...(cfg.side === undefined ? {} : { side: cfg.side }),
+    ...(cfg.release === undefined ? {} : { release: cfg.release }),
+  };
+  let rows;
+  try {
+    rows = await queryCurves(target, filter);
+  } finally {
+    await target.close();
+  }
+  if (cfg.plot !== undefined) {
+    const path = resolve(cfg.plot);
+    await writePlot(path, renderCurvesSvg(rows, { title: `Warm-up curves (namespace ${cfg.namespace})` }));
+    ctx.logger.info('plot written', { path });
+  }
+  if (cfg.json) {
+    ctx.stdout.write(JSON.stringify({ curves: curvesJson(rows) }) + '\n');
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    ctx.stdout.write(`no predictions in namespace ${cfg.namespace} matching the filter\n`);
+    return EXIT.ok;
+  }
+  // The table has no day/release columns: print one table per (day, release) group when present.
+  const groups = new Map<string, typeof rows>();
+  for (const r of rows) {
+    const day = (r as { day?: string }).day;
+    const key = `${day === undefined ? '' : `day ${day}  `}release ${r.release}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const [key, g] of groups) ctx.stdout.write(`${groups.size > 1 || cfg.byDay ? `${key}\n` : ''}${formatCurveTable(g)}\n`);
+  if (cfg.plot !== undefined) ctx.stdout.write(`Plot: ${resolve(cfg.plot)}\n`);
+  return EXIT.ok;
+}

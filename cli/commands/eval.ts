@@ -1,0 +1,95 @@
+/**
+ * `thaw eval --protocol warmup`: the papers' warm-up protocol on MovieLens-100K (see
+ * evaluation/warmup-protocol.ts). Results go to stdout (a table, or JSON with --json); progress
+ * and timings go to the stderr log.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { initBackend, type BackendPreference } from '../../models/backend.js';
+import { buildWarmupSplit } from '../../evaluation/warmup-split.js';
+import { DEFAULT_SEEDS, formatWarmupTable, runWarmupProtocol, WARMUP_MODELS, type WarmupModel } from '../../evaluation/warmup-protocol.js';
+
+export const usage = `thaw eval --protocol warmup --data DIR [options]
+
+  --protocol warmup     the CVAR/EmerG item warm-up protocol (MovieLens-100K directory)
+  --data DIR            directory with u.data, u.user, u.item, u.genre
+  --seeds N             number of seeds (7788, 1234, 9999, then 1..) (default 3)
+  --models LIST         comma list of ${WARMUP_MODELS.join(',')} (default all)
+  --base-epochs N       supervised epochs on hot items (default 3)
+  --meta-epochs N       episodic epochs (default 10)
+  --adapt-steps N       SGD steps on item params per warm batch (default 5)
+  --adapt-lr X          their learning rate, also the meta inner rate (default 0.3)
+  --backend B           auto|native|wasm|cpu (default auto)
+  --json                print { "rows": [...] } instead of a table`;
+
+function int(key: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
+
+function num(key: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(key, `must be a positive number, got "${v}"`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      protocol: { type: 'string' },
+      data: { type: 'string' },
+      seeds: { type: 'string' },
+      models: { type: 'string' },
+      'base-epochs': { type: 'string' },
+      'meta-epochs': { type: 'string' },
+      'adapt-steps': { type: 'string' },
+      'adapt-lr': { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  if (values.protocol !== 'warmup') throw new ConfigError('protocol', `only "warmup" is supported, got "${values.protocol ?? ''}"`);
+  if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K directory is required');
+  const nSeeds = int('seeds', values.seeds, 3, 1);
+  const seeds = Array.from({ length: nSeeds }, (_, i) => DEFAULT_SEEDS[i] ?? i + 1);
+  const models = (values.models ?? WARMUP_MODELS.join(',')).split(',').map((m) => m.trim());
+  for (const m of models) if (!(WARMUP_MODELS as readonly string[]).includes(m)) throw new ConfigError('models', `unknown model "${m}" (known: ${WARMUP_MODELS.join(', ')})`);
+  const backendPref = (values.backend ?? 'auto') as BackendPreference;
+  if (!['auto', 'native', 'wasm', 'cpu'].includes(backendPref)) throw new ConfigError('backend', `must be auto|native|wasm|cpu, got "${backendPref}"`);
+  const logger = createLogger();
+  const backend = await initBackend(backendPref, logger);
+  const adaptLr = num('adapt-lr', values['adapt-lr'], 0.3);
+  const split = buildWarmupSplit(values.data);
+  const res = await runWarmupProtocol(split, {
+    seeds,
+    models: models as WarmupModel[],
+    adaptSteps: int('adapt-steps', values['adapt-steps'], 5, 0),
+    adaptLr,
+    train: {
+      baseEpochs: int('base-epochs', values['base-epochs'], 3, 0),
+      metaEpochs: int('meta-epochs', values['meta-epochs'], 10, 0),
+      innerLr: adaptLr,
+    },
+    logger: values.json ? logger.child({ quietStdout: true }) : logger,
+  });
+  logger.info('warm-up protocol done', { backend, seeds, wallSec: Math.round(res.wallSec), trainExamplesPerSec: res.examplesPerSec, adaptEventsPerSec: Math.round(res.adaptEventsPerSec) });
+  if (values.json) {
+    const rows = res.rows.map((r) => ({ model: r.model, phase: r.phase, auc: r.auc, aucStd: r.aucStd, f1: r.f1 }));
+    process.stdout.write(JSON.stringify({ rows }) + '\n');
+  } else {
+    process.stdout.write(formatWarmupTable(res.rows) + '\n');
+    process.stdout.write(`seeds ${seeds.join(',')}; backend ${backend}; wall ${res.wallSec.toFixed(0)} s\n`);
+  }
+  return 0;
+}
