@@ -61,7 +61,10 @@ export function describeField(schema: z.ZodTypeAny, key: string): FieldDoc {
   }
   if (description === '' && cur.description !== undefined) description = cur.description;
   // The schema's text carries "@default x" for readers of the source; help shows it separately.
+  const documented = /@default\s+(.*)$/.exec(description)?.[1]?.trim();
   description = description.replace(/\s*@default\b.*$/, '').trim();
+  // Optional fields whose default is computed at run time document it in the text only.
+  if (defaultText === undefined && documented !== undefined && documented !== '') defaultText = documented;
   return { description, defaultText, required: defaultText === undefined && !optional };
 }
 

@@ -5,7 +5,7 @@
  * BatchProcessor (load states → waves of predict-then-adapt → rows durable → states written); poison
  * messages go to the dead-letter topic with their reason. The handler resolves only when both are
  * done, and only then does the BatchConsumer commit. So:
- *   - an outage of Redis or ClickHouse (a retryable ThawError) rejects the handler, the consumer
+ *   - an outage of Redis or ClickHouse (a retryable ThawError, or a full disk spool) rejects the handler, the consumer
  *     retries the same batch with backoff and commits nothing: the worker pauses until the service
  *     is back (logged once per outage, not per retry), then continues exactly where it was;
  *   - any other error is a bug or corrupt state: the worker goes FAILED and stops, rather than
@@ -99,6 +99,14 @@ export interface WorkerStats {
   retries: number;
   /** Set while the worker waits for a service to come back. */
   outageSinceMs: number | undefined;
+}
+
+/**
+ * Errors the worker waits out (retrying the batch, committing nothing): service outages, and a full
+ * disk spool, which is the sink's last line of backpressure when ClickHouse has been away for long.
+ */
+export function isOutage(err: unknown): boolean {
+  return ThawError.isRetryable(err) || (err instanceof ThawError && err.code === 'SPOOL_ERROR');
 }
 
 export class AdaptationWorker {
@@ -268,7 +276,7 @@ export class AdaptationWorker {
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison);
     } catch (err) {
-      if (ThawError.isRetryable(err)) {
+      if (isOutage(err)) {
         this.totals.retries++;
         if (this.outageSinceMs === undefined) {
           this.outageSinceMs = this.clock();

@@ -36,6 +36,12 @@ export interface EmergOptions {
   seed?: number;
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
+  /**
+   * Add DeepFM's first-order term: each embedding row (the item-ID entity param included) carries
+   * a scalar weight in an extra column, summed into the logit. Not in the official EmerG; it gives
+   * a new item a direct bias that its warm batches can adapt. @default true
+   */
+  firstOrder?: boolean;
 }
 
 /** Query/key size of the layer attention. */
@@ -52,18 +58,20 @@ export class Emerg extends CtrModel {
   readonly dense = new ParamSet();
   readonly table: EmbeddingTable;
   readonly layers: number;
+  readonly firstOrder: boolean;
 
   constructor(opts: EmergOptions) {
     super();
     this.layout = opts.layout;
     this.dim = opts.dim ?? 16;
-    this.width = this.dim;
+    this.firstOrder = opts.firstOrder ?? true;
+    this.width = this.dim + (this.firstOrder ? 1 : 0);
     this.layers = opts.layers ?? 3;
     const f = this.numFields;
     this.graphSize = f * f;
     const d = this.dim;
     const rng = new Rng(opts.seed ?? 7788);
-    this.table = new EmbeddingTable({ rows: opts.vocab, dim: d, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
+    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
     for (let l = 0; l < this.layers; l++) this.dense.add(`gnn.w${l}`, [d, d], rng.glorot(d, d));
     const fd = f * d;
     this.dense.add('att.wq', [fd, ATT_DIM], rng.glorot(fd, ATT_DIM));
@@ -74,7 +82,7 @@ export class Emerg extends CtrModel {
     this.dense.add('out.score', [d, 1], rng.glorot(d, 1));
     this.dense.add('out.weight', [fd, f], rng.glorot(fd, f));
     this.dense.add('out.bias', [1], new Float32Array(1));
-    const inSize = this.layout.itemFields.length * d;
+    const inSize = this.layout.itemFields.length * this.width;
     const gh = opts.genHidden ?? 16;
     const per = (a: number, b: number): Float32Array => {
       const out = new Float32Array(f * a * b);
@@ -88,7 +96,7 @@ export class Emerg extends CtrModel {
     this.dense.add('gen.graph.w3', [f, gh, f], per(gh, f));
     // Start near the complete graph with unit weights so early layers pass signal.
     this.dense.add('gen.graph.b3', [f, 1, f], new Float32Array(f * f).fill(1 / f));
-    addIdGenerator(this.dense, rng, { inputSize: inSize, outputSize: d });
+    addIdGenerator(this.dense, rng, { inputSize: inSize, outputSize: this.width });
   }
 
   /** Names of the hypernetwork params (graph and ID generators). */
@@ -115,8 +123,10 @@ export class Emerg extends CtrModel {
   head(p: TensorMap, x: ForwardInputs): tf.Tensor1D {
     const f = this.numFields;
     const d = this.dim;
-    const h0 = tf.concat([x.id.expandDims(1), x.pooled], 1) as tf.Tensor3D; // [B,F,D]
-    const b = h0.shape[0];
+    const full = tf.concat([x.id.expandDims(1), x.pooled], 1) as tf.Tensor3D; // [B,F,W]
+    const b = full.shape[0];
+    const h0 = this.firstOrder ? (full.slice([0, 0, 0], [b, f, d]) as tf.Tensor3D) : full;
+    const first = this.firstOrder ? full.slice([0, 0, d], [b, f, 1]).sum([1, 2]) : undefined;
     const graph = x.graph ?? this.generateGraph(p, x.pooled);
     const hs: tf.Tensor3D[] = [h0];
     let h = h0;
@@ -142,6 +152,7 @@ export class Emerg extends CtrModel {
     const fin = tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1)); // [B,F,D]
     const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
     const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
-    return weight.mul(score).sum(1).add(p['out.bias']!) as tf.Tensor1D;
+    const logit = weight.mul(score).sum(1).add(p['out.bias']!);
+    return (first === undefined ? logit : logit.add(first)) as tf.Tensor1D;
   }
 }

@@ -85,6 +85,12 @@ export interface JoinStats {
   deadLettered: number;
 }
 
+/** An outgoing labelled event and its label (for stats after the ack). */
+interface Labelled {
+  label: 0 | 1;
+  msg: OutMessage;
+}
+
 type Resolved = Required<Omit<ImpressionClickJoinOptions, 'logger' | 'redis' | 'consumer'>>;
 
 function positive(key: string, v: number): number {
@@ -134,6 +140,8 @@ export class ImpressionClickJoin {
     if (this.o.pendingTtlMs < window) throw new ConfigError('join.pendingTtlMs', 'must be >= attributionWindowMs');
     if (!/^[A-Za-z0-9:._-]+$/.test(this.o.keyPrefix)) throw new ConfigError('join.keyPrefix', 'use letters, digits and : . _ -');
     if (this.o.impressionsTopic === this.o.clicksTopic) throw new ConfigError('join.clicksTopic', 'must differ from impressionsTopic');
+    // The sweep script builds hash names itself, so a client-side key prefix would desynchronise them.
+    if (opts.redis.options.keyPrefix) throw new ConfigError('join.redis', 'the ioredis client must not use keyPrefix; use join.keyPrefix');
     this.redis = opts.redis;
     this.pipeline = installJoinScripts(opts.redis);
     this.logger = (opts.logger ?? silentLogger).child({ component: 'join' });
@@ -203,21 +211,23 @@ export class ImpressionClickJoin {
     if (sweeping) pipe.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
 
     const results = await execPipeline(pipe);
-    const out: OutMessage[] = [];
+    const out: Labelled[] = [];
+    let duplicates = 0;
     accepted.forEach((imp, i) => {
       const status = String(results[i]);
       if (status === 'emit') out.push(this.labelledOf(imp, 1));
-      else if (status === 'dup') this.stats.duplicateImpressions++;
+      else if (status === 'dup') duplicates++;
     });
-    this.stats.impressions += accepted.length;
     let swept = sweeping ? this.collectSwept(results[accepted.length], out) : [];
     await this.send(out, dead);
+    this.stats.impressions += accepted.length;
+    this.stats.duplicateImpressions += duplicates;
     // Loop only when a sweep was cut by sweepLimit (a large watermark jump); bounded round trips.
     while (swept.length > 0) {
       const full = swept.length >= this.o.sweepLimit;
       await this.confirmSwept(zkey, swept);
       if (!full) break;
-      const more: OutMessage[] = [];
+      const more: Labelled[] = [];
       const p = this.pipeline();
       p.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
       swept = this.collectSwept((await execPipeline(p))[0], more);
@@ -241,7 +251,8 @@ export class ImpressionClickJoin {
       }
     }
     const results = n > 0 ? await execPipeline(pipe) : [];
-    const out: OutMessage[] = [];
+    const out: Labelled[] = [];
+    const counts = { duplicateClicks: 0, lateClicks: 0, earlyClicks: 0, outsideWindowClicks: 0 };
     for (const r of results) {
       const [status, imp] = r as [Buffer, Buffer | null | undefined];
       switch (status.toString()) {
@@ -249,25 +260,27 @@ export class ImpressionClickJoin {
           if (imp) out.push(this.labelledOf(decodeImpression(imp, Number.POSITIVE_INFINITY), 1));
           break;
         case 'dup':
-          this.stats.duplicateClicks++;
+          counts.duplicateClicks++;
           break;
         case 'late':
-          this.stats.lateClicks++;
+          counts.lateClicks++;
           break;
         case 'early':
-          this.stats.earlyClicks++;
+          counts.earlyClicks++;
           break;
         case 'outside':
-          this.stats.outsideWindowClicks++;
+          counts.outsideWindowClicks++;
           break;
       }
     }
-    this.stats.clicks += n;
     await this.send(out, dead);
+    // Stats move only once the batch is acknowledged, so a retried batch is not counted twice.
+    this.stats.clicks += n;
+    for (const [k, v] of Object.entries(counts)) this.stats[k as keyof typeof counts] += v;
   }
 
   /** Adds label-0 events for a sweep reply; returns the ids to remove from the deadline set after the ack. */
-  private collectSwept(reply: unknown, out: OutMessage[]): Buffer[] {
+  private collectSwept(reply: unknown, out: Labelled[]): Buffer[] {
     const flat = (reply ?? []) as (Buffer | null)[];
     const ids: Buffer[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -297,7 +310,7 @@ export class ImpressionClickJoin {
     }
   }
 
-  private labelledOf(imp: Impression, label: 0 | 1): OutMessage {
+  private labelledOf(imp: Impression, label: 0 | 1): Labelled {
     const e: LabelledEvent & { source: string } = {
       eventId: imp.impressionId,
       timeMs: imp.timeMs,
@@ -308,17 +321,19 @@ export class ImpressionClickJoin {
       itemFeatures: imp.itemFeatures,
       source: 'join',
     };
-    if (label === 1) this.stats.positives++;
-    else this.stats.negatives++;
-    return { key: e.eventId, value: encodeLabelled(e), timestampMs: e.timeMs };
+    return { label, msg: { key: e.eventId, value: encodeLabelled(e), timestampMs: e.timeMs } };
   }
 
-  private async send(out: OutMessage[], dead: OutMessage[]): Promise<void> {
+  private async send(out: Labelled[], dead: OutMessage[]): Promise<void> {
     if (out.length === 0 && dead.length === 0) return;
     await this.producer.sendMany([
-      { topic: this.o.outputTopic, messages: out },
+      { topic: this.o.outputTopic, messages: out.map((l) => l.msg) },
       { topic: this.o.deadLetterTopic, messages: dead },
     ]);
+    for (const l of out) {
+      if (l.label === 1) this.stats.positives++;
+      else this.stats.negatives++;
+    }
     this.stats.deadLettered += dead.length;
   }
 }

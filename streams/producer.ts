@@ -4,7 +4,7 @@
  * replicas), large sends split into bounded request batches. `send` resolves only when the brokers
  * acknowledged every message, so callers may commit their input offsets afterwards.
  */
-import type { Message, Producer } from 'kafkajs';
+import { Partitioners, type Message, type Producer } from 'kafkajs';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
@@ -53,6 +53,9 @@ export class EventProducer {
       // kafkajs requires a single in-flight request for idempotence; it also preserves order.
       maxInFlightRequests: this.opts.idempotent ? 1 : 5,
       allowAutoTopicCreation: false,
+      // Explicit (murmur2, Java-compatible) so keys land where Java/Confluent clients put them, and
+      // kafkajs does not warn about its changed default on every start.
+      createPartitioner: Partitioners.DefaultPartitioner,
     });
   }
 

@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
       metaEpochs: int('meta-epochs', values['meta-epochs'], 10, 0),
       innerLr: adaptLr,
     },
-    logger: values.json ? logger.child({ quietStdout: true }) : logger,
+    logger,
   });
   logger.info('warm-up protocol done', { backend, seeds, wallSec: Math.round(res.wallSec), trainExamplesPerSec: res.examplesPerSec, adaptEventsPerSec: Math.round(res.adaptEventsPerSec) });
   if (values.json) {

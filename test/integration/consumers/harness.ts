@@ -63,6 +63,14 @@ export function lagOf(group: string, topic: string, kafka: KafkaConnection = KAF
   return withAdmin(kafka, (admin) => groupLag(admin, group, [topic]));
 }
 
+/** Offsets committed by `group` on `topic`, summed over partitions (events it has finished). */
+export function committedOf(group: string, topic: string, kafka: KafkaConnection = KAFKA): Promise<number> {
+  return withAdmin(kafka, async (admin) => {
+    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+  });
+}
+
 export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {

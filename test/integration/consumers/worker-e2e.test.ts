@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { createAdapter } from '../../../adapters/registry.js';
 import { ClickHouseSink } from '../../../analytics/clickhouse-sink.js';
 import { AdaptationWorker } from '../../../consumers/worker.js';

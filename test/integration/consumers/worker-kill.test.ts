@@ -1,6 +1,6 @@
 /**
  * kill -9 mid-stream: the worker runs in its own process (consumers/worker-main.ts), is SIGKILLed
- * twice while consuming, restarted each time, and finally drained with SIGTERM. The final Redis
+ * twice while events keep arriving and it keeps consuming, restarted each time, and finally drained with SIGTERM. The final Redis
  * states must equal an uninterrupted reference run, and the de-duplicated prediction log must hold
  * every event exactly once with the reference's score and prior count.
  */
@@ -22,6 +22,7 @@ import {
   dropTable,
   events,
   KAFKA,
+  committedOf,
   lagOf,
   model,
   names,
@@ -34,6 +35,7 @@ import { spawnWorker, type WorkerProcess } from './process.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 const N = 20_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, () => {
   const n = names('kill');
@@ -52,7 +54,7 @@ describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ends with the same states and log as an uninterrupted run', async () => {
+  it('ends with the same states and log as an uninterrupted run', async (t) => {
     await ensureTopics(KAFKA, [
       { topic: n.topic, partitions: 3 },
       { topic: n.dlq, partitions: 1 },
@@ -60,11 +62,6 @@ describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, 
     const evs = events(N, 31);
     const producer = new EventProducer({ kafka: KAFKA });
     await producer.connect();
-    try {
-      await produceByItem(producer, n.topic, evs);
-    } finally {
-      await producer.close();
-    }
     const modelPath = join(dir, 'fm.bin');
     writeFileSync(modelPath, model().toBuffer());
     const options: WorkerMainOptions = {
@@ -85,16 +82,35 @@ describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, 
     };
     const reference = await referenceRun(evs, scope);
 
-    const lags: number[] = [];
-    for (const killAtLag of [Math.floor(N * 0.7), Math.floor(N * 0.35)]) {
+    // A live stream: about 1000 events/s arrive while the workers run and get killed.
+    let produced = 0;
+    const producing = (async () => {
+      try {
+        for (let at = 0; at < N; at += 200) {
+          await produceByItem(producer, n.topic, evs.slice(at, at + 200));
+          produced = Math.min(N, at + 200);
+          await sleep(200);
+        }
+      } finally {
+        await producer.close();
+      }
+    })();
+
+    const producedAtKill: number[] = [];
+    let committedBefore = 0;
+    for (const progress of [2000, 1500]) {
       const w = spawnWorker(options);
       running.push(w);
-      await waitFor(`lag <= ${killAtLag}`, async () => (await lagOf(n.group, n.topic)) <= killAtLag, 90_000, 50);
+      const target = committedBefore + progress;
+      await waitFor(`${target} events committed`, async () => (await committedOf(n.group, n.topic)) >= target, 90_000, 50);
       w.child.kill('SIGKILL');
+      producedAtKill.push(produced);
       assert.equal(await w.exited, 'SIGKILL', w.stderr());
-      lags.push(await lagOf(n.group, n.topic));
+      committedBefore = await committedOf(n.group, n.topic);
     }
-    assert.ok(lags.every((l) => l > 0), `both kills happened mid-stream (lag after kill: ${lags.join(', ')})`);
+    assert.ok(producedAtKill.every((p) => p < N), `both kills happened while events were arriving (produced at kill: ${producedAtKill.join(', ')})`);
+    t.diagnostic(`produced at the kills: ${producedAtKill.join(', ')}; committed after them: ${committedBefore}`);
+    await producing;
 
     const last = spawnWorker(options);
     running.push(last);

@@ -29,16 +29,8 @@ void test('join: clicks give label 1 once, expired windows give label 0, early/l
     { topic: outTopic, partitions: 2 },
     { topic: dlq, partitions: 1 },
   ]);
-  const redis = new Redis(REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 });
-  t.after(async () => {
-    await deleteTopics(conn, [impTopic, clickTopic, outTopic, dlq]);
-    const keys = await redis.keys(`${keyPrefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const producer = new EventProducer({ kafka: conn });
-  await producer.connect();
-  t.after(() => producer.close());
 
   const join = new ImpressionClickJoin({
     kafka: conn,
@@ -53,8 +45,17 @@ void test('join: clicks give label 1 once, expired windows give label 0, early/l
     allowedLatenessMs: 0,
     consumer: { maxBatchMessages: 16 },
   });
+  // One hook, in order: stop the join before its topics and keys disappear.
+  t.after(async () => {
+    await join.stop();
+    await producer.close();
+    await deleteTopics(conn, [impTopic, clickTopic, outTopic, dlq]);
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  await producer.connect();
   await join.start();
-  t.after(() => join.stop());
 
   const imps = Array.from({ length: 30 }, (_, k) => impression(`imp${k}`, BASE + k * 1000, k));
   const early = impression('imp-early', BASE + 30_000, 30);

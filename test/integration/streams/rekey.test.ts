@@ -30,19 +30,22 @@ void test('dead-letter writer: garbage and an invalid record land in the DLQ wit
   t.after(() => deleteTopics(conn, [dlq]));
   const producer = new EventProducer({ kafka: conn });
   await producer.connect();
-  t.after(() => producer.close());
   const writer = new DeadLetterWriter(producer, dlq);
-  const src = { topic: 'thaw.labelled', partition: 1, key: null, headers: { h: 'v' }, timestampMs: 5 };
   const garbage = Buffer.from('garbage!');
   const invalid = new AvroCodec(catalogRegistry(), SCHEMA_NAMES.labelled).encode({ ...event(1), label: 7 });
-  for (const [offset, value] of [[10, garbage], [11, invalid]] as const) {
-    try {
-      decodeLabelled(value);
-      assert.fail('should not decode');
-    } catch (err) {
-      assert.ok(err instanceof PoisonEventError);
-      await writer.send({ ...src, offset, value }, err);
+  try {
+    const src = { topic: 'thaw.labelled', partition: 1, key: null, headers: { h: 'v' }, timestampMs: 5 };
+    for (const [offset, value] of [[10, garbage], [11, invalid]] as const) {
+      try {
+        decodeLabelled(value);
+        assert.fail('should not decode');
+      } catch (err) {
+        assert.ok(err instanceof PoisonEventError);
+        await writer.send({ ...src, offset, value }, err);
+      }
     }
+  } finally {
+    await producer.close();
   }
   const got = await readTopic(dlq, 2);
   assert.equal(got.length, 2);

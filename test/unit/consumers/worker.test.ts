@@ -156,6 +156,17 @@ describe('AdaptationWorker', () => {
     await t.worker.drain();
   });
 
+  it('waits out a full sink spool like an outage', async () => {
+    const t = setup();
+    await t.worker.start();
+    t.sink.write = () => Promise.reject(new ThawError('SPOOL_ERROR', 'spool full'));
+    await assert.rejects(t.source.deliver(batchOf([encodeLabelled(events(1)[0] as LabelledEvent)]), 3), /spool full/);
+    assert.equal(t.worker.state, 'RUNNING');
+    assert.equal(t.worker.stats().retries, 3);
+    assert.equal(t.store.puts, 0);
+    await t.worker.drain();
+  });
+
   it('goes FAILED and stops on a non-retryable error', async () => {
     const t = setup();
     await t.worker.start();

@@ -1,0 +1,76 @@
+/**
+ * Per-bucket metrics of a prequential score sequence: the events are one stream in time order,
+ * every method scored every event before learning it, and the bucket of an event on a side is the
+ * number of interactions its user (or item) had before it, counted from the start of the stream.
+ */
+import { BUCKETS, bucketOf, type Bucket } from '../../analytics/types.js';
+import { auc } from '../../evaluation/metrics.js';
+import type { LabelledEvent, Side } from '../../schemas/types.js';
+import { entityIdOf } from '../../schemas/types.js';
+
+/** The early-bucket summary: events with 1–5 prior interactions (buckets 1-2 and 3-5 pooled). */
+export const EARLY = '1-5' as const;
+export type BucketKey = Bucket | typeof EARLY;
+export const BUCKET_KEYS: readonly BucketKey[] = [...BUCKETS, EARLY];
+
+/** AUC and log loss of one bucket. */
+export interface BucketMetrics {
+  n: number;
+  /** Share of positives. */
+  ctr: number;
+  /** Mann-Whitney AUC, ties count 1/2; NaN when the bucket has one class only. */
+  auc: number;
+  /** Mean log loss in nats, probabilities clipped to [1e-7, 1 - 1e-7]. */
+  logLoss: number;
+}
+
+/** For each event, the interactions its entity on `side` had before it in `events`. */
+export function priorCounts(events: readonly LabelledEvent[], side: Side): Int32Array {
+  const seen = new Map<string, number>();
+  const out = new Int32Array(events.length);
+  events.forEach((ev, j) => {
+    const id = entityIdOf(ev, side);
+    const c = seen.get(id) ?? 0;
+    out[j] = c;
+    seen.set(id, c + 1);
+  });
+  return out;
+}
+
+const EPS = 1e-7;
+
+function metricsOf(scores: number[], labels: number[]): BucketMetrics {
+  const n = scores.length;
+  let pos = 0;
+  let loss = 0;
+  for (let j = 0; j < n; j++) {
+    const p = Math.min(1 - EPS, Math.max(EPS, scores[j]!));
+    const y = labels[j]!;
+    pos += y;
+    loss -= y === 1 ? Math.log(p) : Math.log(1 - p);
+  }
+  return { n, ctr: n > 0 ? pos / n : NaN, auc: auc(scores, labels), logLoss: n > 0 ? loss / n : NaN };
+}
+
+/**
+ * Metrics per bucket (plus the 1–5 summary) of `scores` over events `[from, scores.length)`.
+ * `scores`, `labels` and `prior` are indexed by stream position. Throws on a missing (NaN) score in
+ * the window: a method that skipped an event would otherwise be compared on fewer events.
+ */
+export function bucketMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, prior: ArrayLike<number>, from: number): Record<BucketKey, BucketMetrics> {
+  const s = new Map<BucketKey, number[]>(BUCKET_KEYS.map((b) => [b, []]));
+  const l = new Map<BucketKey, number[]>(BUCKET_KEYS.map((b) => [b, []]));
+  for (let j = from; j < scores.length; j++) {
+    const score = scores[j]!;
+    if (!Number.isFinite(score)) throw new RangeError(`no score for stream position ${j}`);
+    const c = prior[j]!;
+    const keys: BucketKey[] = c >= 1 && c <= 5 ? [bucketOf(c), EARLY] : [bucketOf(c)];
+    for (const k of keys) {
+      s.get(k)!.push(score);
+      l.get(k)!.push(labels[j]!);
+    }
+  }
+  const out = {} as Record<BucketKey, BucketMetrics>;
+  for (const k of BUCKET_KEYS) out[k] = metricsOf(s.get(k)!, l.get(k)!);
+  return out;
+}

@@ -1,0 +1,168 @@
+/**
+ * Peer benchmark: Thaw's online adapters beside Vowpal Wabbit on the same MovieLens-100K stream,
+ * predict-then-learn, AUC and log loss by warm-up bucket per side. See README.md in this folder.
+ *
+ *   node --import tsx bench/peer-vw/run.ts [--data DIR] [--train-fraction 0.2] [--batch 500]
+ *        [--adapters none,fm-adagrad] [--lrs 0.05,0.1,0.25,0.5,1] [--out .thaw/bench/peer-vw.json]
+ *
+ * Prints Markdown tables on stdout, progress as JSON lines on stderr, writes the JSON result file.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { ConfigError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import type { LabelledEvent, Side } from '../../schemas/types.js';
+import { readMl100k } from '../../sources/movielens.js';
+import { markdownTable } from '../stats.js';
+import { BUCKET_KEYS, bucketMetrics, EARLY, priorCounts, type BucketKey, type BucketMetrics } from './evaluate.js';
+import { ensureVwPython } from './python-env.js';
+import { PEER_ADAPTERS, runThawSide } from './thaw-peer.js';
+import type { VwIds } from './vw-format.js';
+import { runVw, tuneLearningRate, vwArgs, writeVwData, type LrTrial } from './vw-peer.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const SIDES: readonly Side[] = ['user', 'item'];
+const VW = 'vw';
+/** VW with only the id of the side the row is about (user id on user rows, item id on item rows). */
+const VW_OWN_ID = 'vw-own-id';
+
+interface VwRun {
+  ids: VwIds;
+  args: string[];
+  tuning: LrTrial[];
+  learningRate: number;
+  scores: Float64Array;
+  ms: number;
+}
+
+/** One row of the result: a side's bucket with every method's metrics on the same events. */
+export interface PeerRow {
+  side: Side;
+  bucket: BucketKey;
+  n: number;
+  ctr: number;
+  /** method name (adapter names and `vw`) → AUC and log loss. */
+  methods: Record<string, { auc: number; logLoss: number }>;
+}
+
+function numberList(key: string, s: string): number[] {
+  const xs = s.split(',').map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 0)) throw new ConfigError(key, `must be a comma-separated list of positive numbers, got "${s}"`);
+  return xs;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string', default: process.env.THAW_ML100K_DIR ?? '/work/shared/data/ml-100k' },
+      'train-fraction': { type: 'string', default: '0.2' },
+      batch: { type: 'string', default: '500' },
+      adapters: { type: 'string', default: Object.keys(PEER_ADAPTERS).join(',') },
+      lrs: { type: 'string', default: '0.05,0.1,0.25,0.5,1' },
+      bits: { type: 'string', default: '22' },
+      out: { type: 'string', default: join(ROOT, '.thaw', 'bench', 'peer-vw.json') },
+    },
+  });
+  const log = createLogger(undefined, { bench: 'peer-vw' });
+  const trainFraction = Number(values['train-fraction']);
+  if (!(trainFraction > 0 && trainFraction < 1)) throw new ConfigError('train-fraction', `must be in (0, 1), got ${values['train-fraction']}`);
+  const batchSize = Number(values.batch);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('batch', `must be an integer >= 1, got ${values.batch}`);
+  const bits = Number(values.bits);
+  if (!Number.isInteger(bits) || bits < 10 || bits > 30) throw new ConfigError('bits', `must be an integer in [10, 30], got ${values.bits}`);
+  const rates = numberList('lrs', values.lrs);
+  const adapters = values.adapters.split(',').filter((a) => a !== '');
+  const dataDir = resolve(values.data);
+  const t0 = performance.now();
+
+  const events: LabelledEvent[] = [];
+  for await (const ev of readMl100k(dataDir)) events.push(ev);
+  const trainN = Math.floor(events.length * trainFraction);
+  const labels = Uint8Array.from(events, (e) => e.label);
+  log.info('stream loaded', { events: events.length, trainN, dataDir });
+
+  // VW: per variant, tune the learning rate on the prefix only, then one progressive pass over the
+  // whole stream. `both` sees user and item ids (the classic VW setup); `user`/`item` see only that
+  // side's id, the identity information a Thaw adapter of that side has.
+  const python = await ensureVwPython({ root: ROOT, logger: log });
+  const { stdout: vwVersion } = await promisify(execFile)(python, ['-c', 'import importlib.metadata as m; print(m.version("vowpalwabbit"))']);
+  const workDir = join(ROOT, '.thaw', 'bench', 'peer-vw-work');
+  await mkdir(workDir, { recursive: true });
+  const vwRuns = new Map<VwIds, VwRun>();
+  for (const ids of ['both', 'user', 'item'] as const) {
+    await writeVwData(events.slice(0, trainN), join(workDir, `prefix-${ids}.vw`), ids);
+    await writeVwData(events, join(workDir, `stream-${ids}.vw`), ids);
+    const tuning = await tuneLearningRate(python, workDir, `prefix-${ids}.vw`, labels.subarray(0, trainN), rates, { bits });
+    const args = vwArgs(tuning.best.learningRate, { bits });
+    const t = performance.now();
+    const scores = await runVw(python, workDir, `stream-${ids}.vw`, args, events.length);
+    vwRuns.set(ids, { ids, args, tuning: tuning.trials, learningRate: tuning.best.learningRate, scores, ms: Math.round(performance.now() - t) });
+    log.info('vw run done', { ids, trials: tuning.trials, learningRate: tuning.best.learningRate });
+  }
+
+  const rows: PeerRow[] = [];
+  const thawInfo: Record<string, { hotEntities: number; releases: Record<string, string>; ms: Record<string, number> }> = {};
+  for (const side of SIDES) {
+    const prior = priorCounts(events, side);
+    const { hotEntities, runs } = await runThawSide(events, prior, { side, adapters, trainN, batchSize });
+    thawInfo[side] = { hotEntities, releases: Object.fromEntries(runs.map((r) => [r.adapter, r.release])), ms: Object.fromEntries(runs.map((r) => [r.adapter, Math.round(r.ms)])) };
+    log.info('thaw side done', { side, hotEntities, ms: thawInfo[side].ms });
+    const perMethod = new Map<string, Record<BucketKey, BucketMetrics>>();
+    for (const r of runs) perMethod.set(r.adapter, bucketMetrics(r.scores, labels, prior, trainN));
+    perMethod.set(VW, bucketMetrics(vwRuns.get('both')!.scores, labels, prior, trainN));
+    perMethod.set(VW_OWN_ID, bucketMetrics(vwRuns.get(side)!.scores, labels, prior, trainN));
+    for (const bucket of BUCKET_KEYS) {
+      const ref = perMethod.get(VW)![bucket];
+      const methods: PeerRow['methods'] = {};
+      for (const [m, b] of perMethod) methods[m] = { auc: b[bucket].auc, logLoss: b[bucket].logLoss };
+      rows.push({ side, bucket, n: ref.n, ctr: ref.ctr, methods });
+    }
+  }
+
+  const methods = [...adapters, VW, VW_OWN_ID];
+  const label = (b: BucketKey): string => (b === EARLY ? `**${EARLY} (early)**` : b);
+  const table = (metric: 'auc' | 'logLoss'): string =>
+    markdownTable(
+      ['side', 'bucket', 'n', ...methods.map((m) => `${metric === 'auc' ? 'AUC' : 'log loss'} ${m}`)],
+      rows.map((r) => [r.side, label(r.bucket), r.n, ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
+    );
+  const result = {
+    benchmark: 'peer-vw',
+    dataset: 'ml100k',
+    dataDir,
+    events: events.length,
+    trainEvents: trainN,
+    evalEvents: events.length - trainN,
+    batchSize,
+    thaw: thawInfo,
+    vw: { version: vwVersion.trim(), runs: [...vwRuns.values()].map((r) => ({ ids: r.ids, args: r.args, tuning: r.tuning, learningRate: r.learningRate, ms: r.ms })) },
+    rows,
+    totalMs: Math.round(performance.now() - t0),
+  };
+  await mkdir(dirname(values.out), { recursive: true });
+  await writeFile(values.out, JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+
+  process.stdout.write(
+    [
+      `Peer benchmark on MovieLens-100K (${events.length.toLocaleString('en-US')} events, label rating >= 4). Evaluated on the last ` +
+        `${(events.length - trainN).toLocaleString('en-US')} events; the first ${trainN.toLocaleString('en-US')} train the shared FM and are seen online by every method.`,
+      `VW ${result.vw.version}; learning rate -l chosen per variant by progressive AUC on the first ${trainN.toLocaleString('en-US')} events only:`,
+      ...[...vwRuns.values()].map((r) => `  ids ${r.ids}: ${r.args.join(' ')}   (tried ${r.tuning.map((t) => `${t.learningRate} → ${t.auc.toFixed(4)}`).join(', ')})`),
+      `Columns: vw = VW with user and item ids; vw-own-id = VW with only the id of the row's side (what a Thaw adapter of that side can know).`,
+      '',
+      table('auc'),
+      '',
+      table('logLoss'),
+      '',
+      `JSON: ${values.out}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`peer-vw failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,37 @@
+/** `thaw join`: runs the impression/click join (pending impressions in Redis) until SIGTERM/SIGINT. */
+import type { JoinConfig } from '../../config/commands/join.js';
+import { createRedis } from '../../model-store/redis.js';
+import { ensureTopics } from '../../streams/admin.js';
+import { ImpressionClickJoin } from '../../streams/join.js';
+import { TOPICS } from '../../streams/topics.js';
+import { EXIT, type Command, type CommandContext } from '../context.js';
+import { kafkaConnection, redisConnection } from '../connect.js';
+import { aborted } from '../lifecycle.js';
+
+export const joinCommand: Command<JoinConfig> = { run: runJoin };
+
+async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
+  const kafka = kafkaConnection(cfg.kafka);
+  await ensureTopics(kafka, [TOPICS.impressions, TOPICS.clicks, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
+  const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
+  try {
+    const join = new ImpressionClickJoin({
+      kafka,
+      redis,
+      logger: ctx.logger,
+      groupId: cfg.groupId,
+      outputTopic: cfg.outputTopic,
+      keyPrefix: cfg.joinKeyPrefix,
+      attributionWindowMs: cfg.attributionWindowMs,
+      allowedLatenessMs: cfg.allowedLatenessMs,
+    });
+    await join.start();
+    ctx.logger.info('join running', { groupId: cfg.groupId, output: cfg.outputTopic });
+    await aborted(ctx.signal);
+    await join.stop();
+    ctx.logger.info('join stopped');
+  } finally {
+    redis.disconnect();
+  }
+  return EXIT.ok;
+}

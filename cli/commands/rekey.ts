@@ -1,0 +1,28 @@
+/** `thaw rekey`: runs the re-keyer (thaw.labelled → by-user / by-item) until SIGTERM/SIGINT. */
+import type { RekeyConfig } from '../../config/commands/rekey.js';
+import { ensureTopics } from '../../streams/admin.js';
+import { Rekeyer } from '../../streams/rekey.js';
+import { EXIT, type Command, type CommandContext } from '../context.js';
+import { kafkaConnection } from '../connect.js';
+import { aborted } from '../lifecycle.js';
+
+export const rekeyCommand: Command<RekeyConfig> = { run: runRekey };
+
+async function runRekey(cfg: RekeyConfig, ctx: CommandContext): Promise<number> {
+  const kafka = kafkaConnection(cfg.kafka);
+  await ensureTopics(kafka, [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic })), ctx.logger);
+  const rekeyer = new Rekeyer({
+    kafka,
+    logger: ctx.logger,
+    groupId: cfg.groupId,
+    sourceTopic: cfg.sourceTopic,
+    byUserTopic: cfg.byUserTopic,
+    byItemTopic: cfg.byItemTopic,
+  });
+  await rekeyer.start();
+  ctx.logger.info('rekeyer running', { groupId: cfg.groupId, from: cfg.sourceTopic, to: [cfg.byUserTopic, cfg.byItemTopic] });
+  await aborted(ctx.signal);
+  await rekeyer.stop();
+  ctx.logger.info('rekeyer stopped');
+  return EXIT.ok;
+}

@@ -1,0 +1,206 @@
+/**
+ * A model as release files and back: `weights.bin` (model-store/weights.ts container), `model.onnx`
+ * (exported from the same parameters) and the architecture record that goes into manifest.json.
+ *
+ * The architecture declares what a running worker must check before switching (see
+ * model-store/release-sync.ts): the model `type`, the `stateLayout` of the per-entity state the
+ * release is meant for, and `entityStatePolicy`: `keep` (entity states stay valid across the
+ * release) or `reinit` (the release changed what states mean: workers start entities afresh).
+ */
+import { ThawError } from '../../lib/errors.js';
+import { packWeights, unpackWeights, type Tensor } from '../../model-store/weights.js';
+import type { LoadedRelease } from '../../model-store/releases.js';
+import type { CtrModel, FieldLayout } from '../ctr-model.js';
+import { DeepFm } from '../deepfm.js';
+import { Emerg } from '../emerg.js';
+import { FactorizationMachine } from '../fm.js';
+import { exportDeepFmOnnx } from './deepfm.js';
+import { exportEmergOnnx } from './emerg.js';
+import { exportFmOnnx } from './fm.js';
+import { OPSET } from './graph.js';
+
+export const WEIGHTS_FILE = 'weights.bin';
+export const ONNX_FILE = 'model.onnx';
+/** The FM's own serialisation, kept in FM releases for `cli/fm-release.ts` (`thaw run`, `thaw replay`). */
+export const FM_LEGACY_FILE = 'fm.bin';
+
+export const RELEASE_KINDS = ['fm', 'deepfm', 'metaemb', 'emerg'] as const;
+export type ReleaseKind = (typeof RELEASE_KINDS)[number];
+export type EntityStatePolicy = 'keep' | 'reinit';
+
+/** The per-entity state a release is meant to run with. */
+export interface StateLayout {
+  /** Adapter name (adapters/registry.ts), e.g. `fm-adagrad`. */
+  adapter: string;
+  /** Floats per entity state. */
+  stateSize: number;
+}
+
+/** Fields every release architecture has. */
+export interface ArchitectureBase {
+  type: ReleaseKind;
+  stateLayout: StateLayout;
+  entityStatePolicy: EntityStatePolicy;
+  onnx: { file: string; opset: number; inputs: string[]; outputs: string[] };
+  weights: string;
+}
+
+export interface FmArchitecture extends ArchitectureBase {
+  type: 'fm';
+  k: number;
+  buckets: number;
+  side: string;
+}
+
+export interface CtrArchitecture extends ArchitectureBase {
+  type: 'deepfm' | 'metaemb' | 'emerg';
+  layout: { fieldNames: string[]; slotField: number[]; itemFields: number[] };
+  vocab: number;
+  dim: number;
+  width: number;
+  /** DeepFM MLP hidden sizes. */
+  hidden?: number[];
+  /** EmerG GNN layers and generator hidden units, and whether rows carry a first-order weight. */
+  layers?: number;
+  genHidden?: number;
+  firstOrder?: boolean;
+  /** Searched structure (ColdNAS) or other free-form details, recorded as given. */
+  structure?: unknown;
+}
+
+export type ReleaseArchitecture = FmArchitecture | CtrArchitecture;
+
+export interface BundleOptions {
+  /** State layout the release is for. @default fm: `{ adapter: 'fm-adagrad', stateSize: 2k+2 }`; others: `{ adapter: <kind>, stateSize: width + graph }` */
+  stateLayout?: StateLayout;
+  /** @default 'keep' */
+  entityStatePolicy?: EntityStatePolicy;
+}
+
+export interface Bundle {
+  architecture: ReleaseArchitecture;
+  files: Record<string, Buffer>;
+}
+
+function policyOf(opts: BundleOptions): EntityStatePolicy {
+  const p = opts.entityStatePolicy ?? 'keep';
+  if (p !== 'keep' && p !== 'reinit') throw new ThawError('USAGE', `entityStatePolicy must be keep or reinit, got ${String(p)}`);
+  return p;
+}
+
+/** Release files of a factorization machine. */
+export function bundleFm(fm: FactorizationMachine, opts: BundleOptions = {}): Bundle {
+  const architecture: FmArchitecture = {
+    type: 'fm',
+    k: fm.k,
+    buckets: fm.buckets,
+    side: fm.side,
+    stateLayout: opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: 2 * fm.k + 2 },
+    entityStatePolicy: policyOf(opts),
+    onnx: { file: ONNX_FILE, opset: OPSET, inputs: ['feat_idx', 'feat_w', 'entity_vec', 'entity_bias'], outputs: ['logit', 'prob'] },
+    weights: WEIGHTS_FILE,
+  };
+  const weights = packWeights({
+    w0: { data: Float32Array.of(fm.w0), shape: [1] },
+    w: { data: fm.w, shape: [fm.buckets] },
+    v: { data: fm.v, shape: [fm.buckets, fm.k] },
+    entityInit: { data: fm.entityInit, shape: [fm.k] },
+    entityBiasInit: { data: Float32Array.of(fm.entityBiasInit), shape: [1] },
+  });
+  return { architecture, files: { [WEIGHTS_FILE]: weights, [ONNX_FILE]: Buffer.from(exportFmOnnx(fm)), [FM_LEGACY_FILE]: fm.toBuffer() } };
+}
+
+function kindOf(model: CtrModel): 'deepfm' | 'metaemb' | 'emerg' {
+  if (model instanceof Emerg) return 'emerg';
+  return model.generateIdEmb === undefined ? 'deepfm' : 'metaemb';
+}
+
+/** Release files of a DeepFM, Meta-Embedding (DeepFM + generator) or EmerG model. */
+export function bundleCtr(model: DeepFm | Emerg, opts: BundleOptions & { structure?: unknown } = {}): Bundle {
+  const type = kindOf(model);
+  const base = {
+    type,
+    layout: { fieldNames: [...model.layout.fieldNames], slotField: [...model.layout.slotField], itemFields: [...model.layout.itemFields] },
+    vocab: model.table.rows,
+    dim: model.dim,
+    width: model.width,
+    stateLayout: opts.stateLayout ?? { adapter: type, stateSize: model.width + model.graphSize },
+    entityStatePolicy: policyOf(opts),
+    weights: WEIGHTS_FILE,
+  };
+  const inputs = ['feat_idx', 'feat_w', 'entity_id', ...(type === 'emerg' ? ['entity_graph'] : [])];
+  const outputs = ['logit', 'prob', ...(type === 'emerg' ? ['generated_graph', 'generated_id'] : type === 'metaemb' ? ['generated_id'] : [])];
+  const onnx = { file: ONNX_FILE, opset: OPSET, inputs, outputs };
+  const architecture: CtrArchitecture =
+    model instanceof Emerg
+      ? { ...base, onnx, layers: model.layers, genHidden: model.dense.get('gen.graph.w1').shape[2]!, firstOrder: model.width === model.dim + 1 }
+      : { ...base, onnx, hidden: [...model.hidden] };
+  if (opts.structure !== undefined) architecture.structure = opts.structure;
+  const tensors: Record<string, Tensor> = { table: { data: model.table.data, shape: [model.table.rows, model.table.dim] } };
+  for (const name of model.dense.names()) {
+    const p = model.dense.get(name);
+    tensors[`dense.${name}`] = { data: p.data, shape: [...p.shape] };
+  }
+  const onnxBytes = model instanceof Emerg ? exportEmergOnnx(model) : exportDeepFmOnnx(model);
+  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensors), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+}
+
+function incompatible(rel: LoadedRelease, why: string): ThawError {
+  return new ThawError('RELEASE_INCOMPATIBLE', `release ${rel.manifest.model}/${rel.manifest.version}: ${why}`);
+}
+
+/** The architecture record of a loaded release, checked for the fields every release must declare. */
+export function architectureOf(rel: LoadedRelease): ReleaseArchitecture {
+  const a = rel.manifest.architecture as Partial<ReleaseArchitecture> | null;
+  if (a === null || typeof a !== 'object' || !(RELEASE_KINDS as readonly string[]).includes(String(a.type))) {
+    throw incompatible(rel, `unknown model type ${JSON.stringify((a as { type?: unknown } | null)?.type ?? null)}`);
+  }
+  const sl = a.stateLayout;
+  if (sl === undefined || typeof sl.adapter !== 'string' || !Number.isInteger(sl.stateSize) || sl.stateSize < 0) throw incompatible(rel, 'architecture has no valid stateLayout');
+  if (a.entityStatePolicy !== 'keep' && a.entityStatePolicy !== 'reinit') throw incompatible(rel, 'architecture has no valid entityStatePolicy');
+  return a as ReleaseArchitecture;
+}
+
+function tensor(rel: LoadedRelease, t: Record<string, Tensor>, name: string, length: number): Float32Array {
+  const x = t[name];
+  if (x === undefined || !(x.data instanceof Float32Array) || x.data.length !== length) throw incompatible(rel, `weights lack float tensor ${name} of ${length} values`);
+  return x.data;
+}
+
+function weightsOf(rel: LoadedRelease): Record<string, Tensor> {
+  const buf = rel.files[WEIGHTS_FILE];
+  if (buf === undefined) throw incompatible(rel, `has no ${WEIGHTS_FILE}`);
+  return unpackWeights(buf);
+}
+
+/** The FM of an `fm` release; its release id becomes `<model>/<version>`. */
+export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
+  const a = architectureOf(rel);
+  if (a.type !== 'fm') throw incompatible(rel, `is a ${a.type} release, not fm`);
+  const t = weightsOf(rel);
+  const fm = new FactorizationMachine(a.buckets, a.k, a.side === 'user' ? 'user' : 'item', `${rel.manifest.model}/${rel.manifest.version}`);
+  fm.w0 = tensor(rel, t, 'w0', 1)[0]!;
+  fm.w.set(tensor(rel, t, 'w', a.buckets));
+  fm.v.set(tensor(rel, t, 'v', a.buckets * a.k));
+  fm.entityInit.set(tensor(rel, t, 'entityInit', a.k));
+  fm.entityBiasInit = tensor(rel, t, 'entityBiasInit', 1)[0]!;
+  return fm;
+}
+
+/** The DeepFM / Meta-Embedding / EmerG model of a release. */
+export function ctrFromRelease(rel: LoadedRelease): DeepFm | Emerg {
+  const a = architectureOf(rel);
+  if (a.type === 'fm') throw incompatible(rel, 'is an fm release');
+  const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
+  const model =
+    a.type === 'emerg'
+      ? new Emerg({ layout, vocab: a.vocab, dim: a.dim, layers: a.layers ?? 3, genHidden: a.genHidden ?? 16, firstOrder: a.firstOrder ?? false })
+      : new DeepFm({ layout, vocab: a.vocab, dim: a.dim, hidden: a.hidden ?? [64, 32], withGenerator: a.type === 'metaemb' });
+  const t = weightsOf(rel);
+  model.table.data.set(tensor(rel, t, 'table', model.table.data.length));
+  for (const name of model.dense.names()) {
+    const p = model.dense.get(name);
+    p.data.set(tensor(rel, t, `dense.${name}`, p.data.length));
+  }
+  return model;
+}
