@@ -4,8 +4,8 @@ import type { CurveRow } from '../analytics/types.js';
 export interface CurveJson {
   adapter: string;
   side: string;
-  release: string;
-  namespace: string;
+  release?: string;
+  namespace?: string;
   bucket: string;
   day?: string;
   n: number;
@@ -16,14 +16,14 @@ export interface CurveJson {
 
 const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-export function curvesJson(rows: readonly CurveRow[]): CurveJson[] {
+/** `scope: false` leaves out release and namespace (the demo has one of each). */
+export function curvesJson(rows: readonly CurveRow[], opts: { scope?: boolean } = {}): CurveJson[] {
   return rows.map((r) => {
     const day = (r as { day?: unknown }).day;
     return {
       adapter: r.adapter,
       side: r.side,
-      release: r.release,
-      namespace: r.namespace,
+      ...(opts.scope === false ? {} : { release: r.release, namespace: r.namespace }),
       bucket: r.bucket,
       ...(typeof day === 'string' ? { day } : {}),
       n: r.n,

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describeField, fieldAt } from '../config/describe.js';
+import { describeField, fieldAt, leafKeys } from '../config/describe.js';
 import { ENV_VARS } from '../config/env.js';
 import { COMMANDS } from './commands/index.js';
 
@@ -22,14 +22,24 @@ export function renderReference(): string {
     out.push('| flag | config key | env | default | meaning |', '|---|---|---|---|---|');
     for (const p of spec.positionals ?? []) {
       const d = describeField(spec.schema, p.key);
-      out.push(`| \`${p.name}\` (positional) | \`${p.key}\` | | ${d.required ? 'required' : ''} | ${cell(d.description)} |`);
+      out.push(`| \`${cell(p.name)}\` (positional) | \`${p.key}\` | | ${d.required ? 'required' : ''} | ${cell(d.description)} |`);
     }
     for (const f of spec.flags) {
       const d = describeField(spec.schema, f.key);
       const env = ENV_VARS.filter((e) => e.key === f.key).map((e) => `\`${e.env}\``).join(' ');
-      const flag = `\`--${f.flag}${f.kind === 'boolean' ? '' : ` ${f.meta ?? 'VALUE'}`}\``;
+      const flag = `\`--${f.flag}${f.kind === 'boolean' ? '' : ` ${cell(f.meta ?? 'VALUE')}`}\``;
       const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? 'required' : '';
       out.push(`| ${flag} | \`${f.key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
+    }
+    // Options without a flag: config file or env only.
+    const flagged = new Set([...spec.flags.map((f) => f.key), ...(spec.positionals ?? []).map((p) => p.key)]);
+    for (const key of leafKeys(spec.schema).filter((k) => !flagged.has(k))) {
+      const d = describeField(spec.schema, key);
+      const env = ENV_VARS.filter((e) => e.key === key).map((e) => `\`${e.env}\``).join(' ');
+      const parent = key.split('.').slice(0, -1).join('.');
+      const inOptional = parent !== '' && fieldAt(spec.schema, parent)?.isOptional() === true;
+      const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? (inOptional ? `required with \`${parent}\`` : 'required') : '';
+      out.push(`| (file/env) | \`${key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
     }
     if (spec.notes !== undefined) out.push('', spec.notes.split('\n').join('  \n'));
     out.push('');

@@ -74,3 +74,16 @@ function renderDefault(v: unknown): string {
   if (typeof v === 'object' && v !== null) return JSON.stringify(v);
   return String(v);
 }
+
+/** Dotted keys of every leaf option of an object schema (nested objects are walked). */
+export function leafKeys(schema: z.ZodTypeAny, prefix = ''): string[] {
+  const obj = unwrap(schema);
+  if (!(obj instanceof z.ZodObject)) return prefix === '' ? [] : [prefix];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj.shape as Record<string, z.ZodTypeAny>)) {
+    const key = prefix === '' ? k : `${prefix}.${k}`;
+    if (unwrap(v) instanceof z.ZodObject) out.push(...leafKeys(v, key));
+    else out.push(key);
+  }
+  return out;
+}

@@ -89,7 +89,7 @@ export async function runWarmupProtocol(split: WarmupSplit, opts: WarmupProtocol
     phaseBatches.forEach((b, i) => {
       if (adapt) {
         const t0 = Date.now();
-        for (let s = 0; s < steps; s++) model.adaptStep(b, ent, lr, { graph: name === 'emerg' });
+        for (let s = 0; s < steps; s++) model.adaptStep(b, ent, lr, { graph: name === 'emerg', graphLrScale: opts.train?.graphLrScale ?? 1 });
         adaptMs += Date.now() - t0;
         adaptRows += b.n * steps;
       }

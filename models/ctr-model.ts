@@ -47,6 +47,8 @@ export interface EntityParams {
 export interface AdaptOptions {
   /** Also adapt the item graph (EmerG). @default true when the model has one */
   graph?: boolean;
+  /** Learning rate of the graph as a multiple of `lr`. @default 1 */
+  graphLrScale?: number;
 }
 
 export interface ForwardInputs {
@@ -261,7 +263,8 @@ export abstract class CtrModel {
     const withGraph = opts.graph ?? this.graphSize > 0;
     const { loss, gId, gGraph } = this.entityGradients(b, ent, withGraph);
     for (let i = 0; i < gId.length; i++) ent.idEmb[i] = ent.idEmb[i]! - lr * gId[i]!;
-    for (let i = 0; i < gGraph.length; i++) ent.graph[i] = ent.graph[i]! - lr * gGraph[i]!;
+    const lrG = lr * (opts.graphLrScale ?? 1);
+    for (let i = 0; i < gGraph.length; i++) ent.graph[i] = ent.graph[i]! - lrG * gGraph[i]!;
     return loss;
   }
 }

@@ -41,6 +41,8 @@ export interface MetaTrainerOptions {
   metaLr?: number;
   /** Inner SGD learning rate on item params (use the same at warm-up). @default 0.1 */
   innerLr?: number;
+  /** Inner learning rate of EmerG's item graph as a multiple of innerLr. @default 1 */
+  graphLrScale?: number;
   /** Inner SGD steps per task. @default 1 */
   innerSteps?: number;
   /** Tasks (items) per meta-step. @default 16 */
@@ -230,6 +232,7 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
           trainTable: opts.kind === 'emerg',
           innerLr,
           innerSteps,
+          graphLrScale: opts.graphLrScale ?? 1,
         });
         lossSum += res.loss;
         steps++;

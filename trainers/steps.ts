@@ -71,6 +71,8 @@ export interface MetaStepOptions {
   trainTable: boolean;
   /** Inner SGD learning rate on the item params. */
   innerLr: number;
+  /** Inner learning rate of the item graph as a multiple of innerLr. @default 1 */
+  graphLrScale?: number;
   /** Inner SGD steps on the support rows. @default 1 */
   innerSteps?: number;
   /** Weight of the support (cold) loss; the query (warm) loss gets 1 − this. @default 0.1 */
@@ -108,7 +110,7 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
   });
   const start = { idEmb: ent.idEmb.slice(), graph: ent.graph.slice() };
   let innerLoss = NaN;
-  for (let k = 0; k < (opts.innerSteps ?? 1); k++) innerLoss = model.adaptStep(support, ent, opts.innerLr, { graph: gs > 0 });
+  for (let k = 0; k < (opts.innerSteps ?? 1); k++) innerLoss = model.adaptStep(support, ent, opts.innerLr, { graph: gs > 0, graphLrScale: opts.graphLrScale ?? 1 });
   const dId = new Float32Array(count * w);
   const dGraph = new Float32Array(count * gs);
   for (let i = 0; i < dId.length; i++) dId[i] = ent.idEmb[i]! - start.idEmb[i]!;

@@ -20,6 +20,8 @@ export interface BucketMetrics {
   ctr: number;
   /** Mann-Whitney AUC, ties count 1/2; NaN when the bucket has one class only. */
   auc: number;
+  /** Mean predicted probability (calibration: compare with ctr). */
+  meanScore: number;
   /** Mean log loss in nats, probabilities clipped to [1e-7, 1 - 1e-7]. */
   logLoss: number;
 }
@@ -43,13 +45,15 @@ function metricsOf(scores: number[], labels: number[]): BucketMetrics {
   const n = scores.length;
   let pos = 0;
   let loss = 0;
+  let sum = 0;
   for (let j = 0; j < n; j++) {
+    sum += scores[j]!;
     const p = Math.min(1 - EPS, Math.max(EPS, scores[j]!));
     const y = labels[j]!;
     pos += y;
     loss -= y === 1 ? Math.log(p) : Math.log(1 - p);
   }
-  return { n, ctr: n > 0 ? pos / n : NaN, auc: auc(scores, labels), logLoss: n > 0 ? loss / n : NaN };
+  return { n, ctr: n > 0 ? pos / n : NaN, meanScore: n > 0 ? sum / n : NaN, auc: auc(scores, labels), logLoss: n > 0 ? loss / n : NaN };
 }
 
 /**

@@ -44,7 +44,7 @@ export interface PeerRow {
   n: number;
   ctr: number;
   /** method name (adapter names and `vw`) → AUC and log loss. */
-  methods: Record<string, { auc: number; logLoss: number }>;
+  methods: Record<string, { auc: number; logLoss: number; meanScore: number }>;
 }
 
 function numberList(key: string, s: string): number[] {
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     for (const bucket of BUCKET_KEYS) {
       const ref = perMethod.get(VW)![bucket];
       const methods: PeerRow['methods'] = {};
-      for (const [m, b] of perMethod) methods[m] = { auc: b[bucket].auc, logLoss: b[bucket].logLoss };
+      for (const [m, b] of perMethod) methods[m] = { auc: b[bucket].auc, logLoss: b[bucket].logLoss, meanScore: b[bucket].meanScore };
       rows.push({ side, bucket, n: ref.n, ctr: ref.ctr, methods });
     }
   }
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   const table = (metric: 'auc' | 'logLoss'): string =>
     markdownTable(
       ['side', 'bucket', 'n', ...methods.map((m) => `${metric === 'auc' ? 'AUC' : 'log loss'} ${m}`)],
-      rows.map((r) => [r.side, label(r.bucket), r.n, ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
+      rows.map((r) => [r.side, label(r.bucket), r.n.toLocaleString('en-US'), ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
     );
   const result = {
     benchmark: 'peer-vw',

@@ -11,7 +11,7 @@ import { ChdbSink } from '../../analytics/chdb-sink.js';
 import { queryCurves } from '../../analytics/curves.js';
 import { renderCurvesSvg, writePlot } from '../../analytics/plot.js';
 import { formatCurveTable } from '../../analytics/table.js';
-import type { CurveRow } from '../../analytics/types.js';
+import { BUCKETS, type CurveRow } from '../../analytics/types.js';
 import type { DemoConfig } from '../../config/commands/demo.js';
 import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
 import { Progress } from '../../lib/progress.js';
@@ -80,7 +80,13 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
     }
     progress.finish();
     await sink.flush();
-    rows = await queryCurves(sink, { namespace: NAMESPACE });
+    // Baseline first, items first, buckets in curve order: the order a reader compares them in.
+    rows = (await queryCurves(sink, { namespace: NAMESPACE })).sort(
+      (a, b) =>
+        ADAPTERS.indexOf(a.adapter as (typeof ADAPTERS)[number]) - ADAPTERS.indexOf(b.adapter as (typeof ADAPTERS)[number]) ||
+        SIDES.indexOf(a.side) - SIDES.indexOf(b.side) ||
+        BUCKETS.indexOf(a.bucket) - BUCKETS.indexOf(b.bucket),
+    );
   } finally {
     await sink.close();
   }
@@ -90,7 +96,7 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
   const eventsPerSec = processMs > 0 ? Math.round(processedTotal / (processMs / 1000)) : 0;
 
   if (cfg.json) {
-    const result: DemoResult = { events: cfg.events, eventsPerSec, curves: curvesJson(rows) };
+    const result: DemoResult = { events: cfg.events, eventsPerSec, curves: curvesJson(rows, { scope: false }) };
     ctx.stdout.write(JSON.stringify(result) + '\n');
     return EXIT.ok;
   }

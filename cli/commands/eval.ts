@@ -19,7 +19,8 @@ export const usage = `thaw eval --protocol warmup --data DIR [options]
   --base-epochs N       supervised epochs on hot items (default 3)
   --meta-epochs N       episodic epochs (default 10)
   --adapt-steps N       SGD steps on item params per warm batch (default 5)
-  --adapt-lr X          their learning rate, also the meta inner rate (default 0.3)
+  --adapt-lr X          their learning rate; meta-training's inner loop uses the same steps and rate (default 0.3)
+  --graph-lr-scale X    EmerG's graph learning rate as a multiple of --adapt-lr (default 0.1)
   --backend B           auto|native|wasm|cpu (default auto)
   --json                print { "rows": [...] } instead of a table`;
 
@@ -49,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       'meta-epochs': { type: 'string' },
       'adapt-steps': { type: 'string' },
       'adapt-lr': { type: 'string' },
+      'graph-lr-scale': { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -70,16 +72,20 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger();
   const backend = await initBackend(backendPref, logger);
   const adaptLr = num('adapt-lr', values['adapt-lr'], 0.3);
+  const adaptSteps = int('adapt-steps', values['adapt-steps'], 5, 0);
+  const graphLrScale = num('graph-lr-scale', values['graph-lr-scale'], 0.1);
   const split = buildWarmupSplit(values.data);
   const res = await runWarmupProtocol(split, {
     seeds,
     models: models as WarmupModel[],
-    adaptSteps: int('adapt-steps', values['adapt-steps'], 5, 0),
+    adaptSteps,
     adaptLr,
     train: {
       baseEpochs: int('base-epochs', values['base-epochs'], 3, 0),
       metaEpochs: int('meta-epochs', values['meta-epochs'], 10, 0),
       innerLr: adaptLr,
+      innerSteps: Math.max(1, adaptSteps),
+      graphLrScale,
     },
     logger,
   });

@@ -3,7 +3,6 @@ import type { JoinConfig } from '../../config/commands/join.js';
 import { createRedis } from '../../model-store/redis.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { ImpressionClickJoin } from '../../streams/join.js';
-import { TOPICS } from '../../streams/topics.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { kafkaConnection, redisConnection } from '../connect.js';
 import { aborted } from '../lifecycle.js';
@@ -12,7 +11,7 @@ export const joinCommand: Command<JoinConfig> = { run: runJoin };
 
 async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
-  await ensureTopics(kafka, [TOPICS.impressions, TOPICS.clicks, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
+  await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
   const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
   try {
     const join = new ImpressionClickJoin({
@@ -20,6 +19,8 @@ async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
       redis,
       logger: ctx.logger,
       groupId: cfg.groupId,
+      impressionsTopic: cfg.impressionsTopic,
+      clicksTopic: cfg.clicksTopic,
       outputTopic: cfg.outputTopic,
       keyPrefix: cfg.joinKeyPrefix,
       attributionWindowMs: cfg.attributionWindowMs,

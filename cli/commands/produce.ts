@@ -14,7 +14,6 @@ import { openSource } from '../../sources/index.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { EventProducer, type OutMessage } from '../../streams/producer.js';
 import { encodeClick, encodeImpression, encodeLabelled } from '../../streams/serde.js';
-import { TOPICS } from '../../streams/topics.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { kafkaConnection } from '../connect.js';
 import { TokenBucket } from '../token-bucket.js';
@@ -24,7 +23,8 @@ export const produceCommand: Command<ProduceConfig> = { run: runProduce };
 type Batch = { topic: string; messages: OutMessage[] }[];
 
 /** Kafka batches for one chunk of events, by mode. */
-export function toBatches(cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' | 'clickDelayMs'>, events: readonly LabelledEvent[]): Batch {
+export function toBatches(
+  cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' | 'clickDelayMs' | 'byUserTopic' | 'byItemTopic' | 'impressionsTopic' | 'clicksTopic'>, events: readonly LabelledEvent[]): Batch {
   if (cfg.mode === 'impressions') {
     const impressions: OutMessage[] = [];
     const clicks: OutMessage[] = [];
@@ -35,15 +35,15 @@ export function toBatches(cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' 
     }
     // Impressions first: the join accepts early clicks, but in-order is the common case.
     return [
-      { topic: TOPICS.impressions, messages: impressions },
-      { topic: TOPICS.clicks, messages: clicks },
+      { topic: cfg.impressionsTopic, messages: impressions },
+      { topic: cfg.clicksTopic, messages: clicks },
     ];
   }
   const values = events.map((e) => encodeLabelled(e));
   if (cfg.rekeyed) {
     return [
-      { topic: TOPICS.byUser, messages: events.map((e, i) => ({ key: e.userId, value: values[i]! })) },
-      { topic: TOPICS.byItem, messages: events.map((e, i) => ({ key: e.itemId, value: values[i]! })) },
+      { topic: cfg.byUserTopic, messages: events.map((e, i) => ({ key: e.userId, value: values[i]! })) },
+      { topic: cfg.byItemTopic, messages: events.map((e, i) => ({ key: e.itemId, value: values[i]! })) },
     ];
   }
   return [{ topic: cfg.topic, messages: events.map((e, i) => ({ key: e.eventId, value: values[i]! })) }];
@@ -52,7 +52,7 @@ export function toBatches(cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' 
 async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger;
   const kafka = kafkaConnection(cfg.kafka);
-  const topics = cfg.mode === 'impressions' ? [TOPICS.impressions, TOPICS.clicks] : cfg.rekeyed ? [TOPICS.byUser, TOPICS.byItem] : [cfg.topic];
+  const topics = cfg.mode === 'impressions' ? [cfg.impressionsTopic, cfg.clicksTopic] : cfg.rekeyed ? [cfg.byUserTopic, cfg.byItemTopic] : [cfg.topic];
   await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: cfg.partitions })), log);
   const producer = new EventProducer({ kafka, logger: log });
   await producer.connect();

@@ -9,6 +9,8 @@ export const joinSchema = z
     kafka: kafkaSchema,
     redis: redisSchema,
     groupId: z.string().min(1).default('thaw-join').describe('Consumer group of the join. @default thaw-join'),
+    impressionsTopic: z.string().min(1).default('thaw.impressions').describe('Impression topic. @default thaw.impressions'),
+    clicksTopic: z.string().min(1).default('thaw.clicks').describe('Click topic. @default thaw.clicks'),
     outputTopic: z.string().min(1).default('thaw.labelled').describe('Topic of the labelled events. @default thaw.labelled'),
     joinKeyPrefix: z.string().min(1).default('thaw:join').describe('Prefix of the pending-impression keys in Redis. @default thaw:join'),
     attributionWindowMs: positiveInt
@@ -31,6 +33,8 @@ export const joinSpec: CommandSpec<typeof joinSchema> = {
     FLAGS.kafka,
     FLAGS.redis,
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
+    { flag: 'impressions-topic', key: 'impressionsTopic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'clicks-topic', key: 'clicksTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'output-topic', key: 'outputTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'join-key-prefix', key: 'joinKeyPrefix', kind: 'string', meta: 'PREFIX' },
     { flag: 'attribution-window-ms', key: 'attributionWindowMs', kind: 'int', meta: 'MS' },

@@ -19,6 +19,10 @@ export const produceSchema = z
       .boolean()
       .default(false)
       .describe('Write labelled events straight to thaw.labelled.by-user and .by-item keyed by entity (no rekeyer needed). @default false'),
+    byUserTopic: z.string().min(1).default('thaw.labelled.by-user').describe('With --rekeyed: topic keyed by user. @default thaw.labelled.by-user'),
+    byItemTopic: z.string().min(1).default('thaw.labelled.by-item').describe('With --rekeyed: topic keyed by item. @default thaw.labelled.by-item'),
+    impressionsTopic: z.string().min(1).default('thaw.impressions').describe('Mode impressions: impression topic. @default thaw.impressions'),
+    clicksTopic: z.string().min(1).default('thaw.clicks').describe('Mode impressions: click topic. @default thaw.clicks'),
     batchSize: positiveInt.max(100_000, 'expected at most 100000').default(1000).describe('Events per produce request (count). @default 1000'),
     clickDelayMs: nonNegativeInt
       .default(3_000)
@@ -42,6 +46,10 @@ export const produceSpec: CommandSpec<typeof produceSchema> = {
     { flag: 'limit', key: 'limit', kind: 'int', meta: 'N' },
     { flag: 'mode', key: 'mode', kind: 'string', meta: 'labelled|impressions' },
     { flag: 'rekeyed', key: 'rekeyed', kind: 'boolean' },
+    { flag: 'by-user-topic', key: 'byUserTopic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'by-item-topic', key: 'byItemTopic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'impressions-topic', key: 'impressionsTopic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'clicks-topic', key: 'clicksTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'batch-size', key: 'batchSize', kind: 'int', meta: 'N' },
     { flag: 'click-delay-ms', key: 'clickDelayMs', kind: 'int', meta: 'MS' },
     { flag: 'partitions', key: 'partitions', kind: 'int', meta: 'N' },

@@ -53,6 +53,7 @@ describe('thaw demo --json', () => {
     assert.ok(result.eventsPerSec > 0);
 
     for (const c of result.curves) {
+      assert.deepEqual(Object.keys(c), ['adapter', 'side', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
       assert.ok(['none', 'fm-adagrad'].includes(c.adapter), c.adapter);
       assert.ok(['item', 'user'].includes(c.side), c.side);
       assert.ok((BUCKETS as readonly string[]).includes(c.bucket), c.bucket);

@@ -1,0 +1,207 @@
+/**
+ * The item worker end to end, wired as `thaw run item` wires it (RedisEntityStore behind
+ * CachedEntityStore, ClickHouseSink, DeadLetterWriter over EventProducer), plus the bench's
+ * timing decorators (instrument.ts). Two runs:
+ *   drain    the pre-produced topic from the beginning: events/s from first batch to lag 0
+ *   latency  live consumption while a paced producer (child process) writes events stamped with the
+ *            wall clock: event-to-state latency samples and the achieved rates
+ */
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Adapter } from '../../adapters/types.js';
+import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
+import { AdaptationWorker } from '../../consumers/worker.js';
+import { errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { CachedEntityStore } from '../../model-store/cached-store.js';
+import { RedisEntityStore } from '../../model-store/redis-store.js';
+import { syntheticStream } from '../../sources/synthetic.js';
+import { ensureTopics } from '../../streams/admin.js';
+import { BatchConsumer } from '../../streams/batch-consumer.js';
+import { DeadLetterWriter } from '../../streams/dead-letters.js';
+import { EventProducer } from '../../streams/producer.js';
+import { quantile } from '../stats.js';
+import { untilLagZero } from './ceilings.js';
+import { benchSource, itemMessage, type BenchResources, type Services } from './fixtures.js';
+import { TimedSink, TimedSource, TimedStore } from './instrument.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+interface Rig {
+  worker: AdaptationWorker;
+  source: TimedSource;
+  store: TimedStore;
+  sink: TimedSink;
+  cache: CachedEntityStore;
+  /** Drains the worker, then closes the clients the rig built. */
+  close(): Promise<void>;
+}
+
+async function buildRig(services: Services, res: BenchResources, adapter: Adapter, topic: string, what: string, maxBatchMessages: number, log: Logger): Promise<Rig> {
+  const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
+  const cache = new CachedEntityStore(redisStore);
+  const store = new TimedStore(cache);
+  const clickhouse = new ClickHouseSink({
+    url: services.clickhouseUrl,
+    table: res.table(what.replace(/-/g, '_')),
+    spoolDir: res.dir(join(tmpdir(), `thaw-bench-spine-${res.id}-${what}`)),
+    logger: log,
+  });
+  const sink = new TimedSink(clickhouse);
+  const producer = new EventProducer({ kafka: services.kafka, logger: log });
+  const dlqTopic = res.topic(`${what}-dlq`);
+  await ensureTopics(services.kafka, [{ topic: dlqTopic, partitions: 1 }]);
+  await clickhouse.ensureSchema();
+  await producer.connect();
+  const groupId = res.group(what);
+  // The consumer the worker would build from the same options, built here so it can be timed.
+  const source = new TimedSource(new BatchConsumer({ kafka: services.kafka, groupId, topics: [topic], fromBeginning: true, maxBatchMessages, logger: log }));
+  const worker = new AdaptationWorker({
+    kafka: services.kafka,
+    side: 'item',
+    adapter,
+    store,
+    sink,
+    deadLetters: new DeadLetterWriter(producer, dlqTopic),
+    namespace: 'bench',
+    groupId,
+    topic,
+    maxBatchMessages,
+    metricsPort: 0,
+    source,
+    logger: log,
+  });
+  return {
+    worker,
+    source,
+    store,
+    sink,
+    cache,
+    close: async () => {
+      try {
+        await worker.drain();
+      } finally {
+        for (const c of [producer, clickhouse, store]) await c.close().catch((err: unknown) => log.warn('close failed', { error: errorMessage(err) }));
+      }
+    },
+  };
+}
+
+export interface DrainResult {
+  events: number;
+  /** First batch to lag 0. */
+  ms: number;
+  perSec: number;
+  /** First batch to the last batch's handler resolving (before its commit). */
+  msToLastBatch: number;
+  batches: number;
+  /** Where the wall time went, ms (summed over batches; "other" = wall − handler: fetch, commit, idle). */
+  split: { redisGetMs: number; sinkMs: number; redisPutMs: number; decodeComputeMs: number; kafkaOtherMs: number };
+  worker: ReturnType<AdaptationWorker['stats']>;
+  cache: { hits: number; misses: number; size: number };
+}
+
+/** E2E: the worker drains the pre-produced topic (n events) in its own group. */
+export async function endToEndDrain(services: Services, res: BenchResources, adapter: Adapter, topic: string, n: number, maxBatchMessages: number, log: Logger): Promise<DrainResult> {
+  const rig = await buildRig(services, res, adapter, topic, 'e2e', maxBatchMessages, log);
+  try {
+    await rig.worker.start();
+    await rig.source.handled(n, 600_000);
+    const end = await untilLagZero(() => rig.worker.lag());
+    const s = rig.source;
+    const ms = end - s.firstBatchAt;
+    const handlerOther = s.handlerMs - rig.store.getMs - rig.sink.writeMs - rig.store.putMs;
+    return {
+      events: s.events,
+      ms,
+      perSec: s.events / (ms / 1000),
+      msToLastBatch: s.lastBatchDoneAt - s.firstBatchAt,
+      batches: s.batches,
+      split: {
+        redisGetMs: rig.store.getMs,
+        sinkMs: rig.sink.writeMs,
+        redisPutMs: rig.store.putMs,
+        decodeComputeMs: handlerOther,
+        kafkaOtherMs: ms - s.handlerMs,
+      },
+      worker: rig.worker.stats(),
+      cache: rig.cache.stats(),
+    };
+  } finally {
+    await rig.close();
+  }
+}
+
+export interface LatencyResult {
+  targetRate: number;
+  seconds: number;
+  produced: number;
+  /** Rate the paced producer achieved, events/s. */
+  producedPerSec: number;
+  /** Events the worker handled after the warm-up, over the time from pacing start to the last batch. */
+  consumedPerSec: number;
+  samples: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+const WARMUP_EVENTS = 200;
+
+/** Latency at load: the worker consumes live while pace-producer.ts writes at `rate` for `seconds`. */
+export async function latencyAtLoad(
+  services: Services,
+  res: BenchResources,
+  adapter: Adapter,
+  rate: number,
+  seconds: number,
+  maxBatchMessages: number,
+  log: Logger,
+): Promise<LatencyResult> {
+  const topic = res.topic('live');
+  await ensureTopics(services.kafka, [{ topic, partitions: 4 }]);
+  const rig = await buildRig(services, res, adapter, topic, 'latency', maxBatchMessages, log);
+  try {
+    await rig.worker.start();
+    // Warm-up: wait until the group has its partitions and a first batch went through.
+    const producer = new EventProducer({ kafka: services.kafka });
+    await producer.connect();
+    try {
+      const warm = [];
+      for await (const e of syntheticStream(benchSource(WARMUP_EVENTS, 5))) warm.push(itemMessage({ ...e, timeMs: Date.now() }));
+      await producer.send(topic, warm);
+    } finally {
+      await producer.close();
+    }
+    await rig.source.handled(WARMUP_EVENTS, 120_000);
+    const paceStartMs = Date.now();
+    const paceStart = performance.now();
+    rig.store.recordLatencyAfterMs = paceStartMs;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'spine', 'pace-producer.ts'), '--topic', topic, '--rate', String(rate), '--seconds', String(seconds)],
+      { cwd: ROOT, env: { ...process.env, THAW_KAFKA: services.kafka.brokers.join(',') }, maxBuffer: 1 << 20 },
+    );
+    const lastLine = stdout.trim().split('\n').pop() ?? '';
+    const produced = JSON.parse(lastLine) as { sent: number; ms: number; rate: number };
+    await rig.source.handled(WARMUP_EVENTS + produced.sent, 300_000);
+    const lat = rig.store.latencyMs;
+    return {
+      targetRate: rate,
+      seconds,
+      produced: produced.sent,
+      producedPerSec: produced.rate,
+      consumedPerSec: (rig.source.events - WARMUP_EVENTS) / ((rig.source.lastBatchDoneAt - paceStart) / 1000),
+      samples: lat.length,
+      p50Ms: quantile(lat, 0.5),
+      p90Ms: quantile(lat, 0.9),
+      p99Ms: quantile(lat, 0.99),
+      maxMs: quantile(lat, 1),
+    };
+  } finally {
+    await rig.close();
+  }
+}

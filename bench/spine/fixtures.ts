@@ -1,0 +1,160 @@
+/**
+ * Spine bench fixtures: service addresses, unique names, the shared FM, the pre-produced topic and
+ * the clean-up of everything the bench created (topics, consumer groups, Redis keys, ClickHouse tables).
+ */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { createRedis } from '../../model-store/redis.js';
+import { FactorizationMachine } from '../../models/fm.js';
+import type { LabelledEvent } from '../../schemas/types.js';
+import { syntheticStream, type SyntheticOptions } from '../../sources/synthetic.js';
+import { deleteTopics, ensureTopics, withAdmin } from '../../streams/admin.js';
+import { kafkaFromEnv, type KafkaConnection } from '../../streams/kafka.js';
+import { EventProducer, type OutMessage } from '../../streams/producer.js';
+import { encodeLabelled } from '../../streams/serde.js';
+import { trainFm } from '../../trainers/fm-trainer.js';
+
+export interface Services {
+  kafka: KafkaConnection;
+  redisUrl: string;
+  clickhouseUrl: string;
+}
+
+/** Addresses from `bash scripts/services.sh env` (THAW_KAFKA, THAW_REDIS_URL, THAW_CLICKHOUSE_URL). */
+export function servicesFromEnv(env: NodeJS.ProcessEnv = process.env): Services {
+  return {
+    kafka: { ...kafkaFromEnv(env), clientId: 'thaw-bench-spine' },
+    redisUrl: env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379',
+    clickhouseUrl: env.THAW_CLICKHOUSE_URL ?? 'http://127.0.0.1:18123',
+  };
+}
+
+/** Everything one bench run creates, so that clean-up can remove exactly that. */
+export class BenchResources {
+  readonly id = randomUUID().replace(/-/g, '').slice(0, 12);
+  readonly topics: string[] = [];
+  readonly groups: string[] = [];
+  readonly redisPrefixes: { prefix: string; namespace: string }[] = [];
+  readonly tables: string[] = [];
+  readonly dirs: string[] = [];
+
+  constructor(private readonly services: Services) {}
+
+  topic(what: string): string {
+    const t = `thaw-bench-spine-${this.id}-${what}`;
+    this.topics.push(t);
+    return t;
+  }
+
+  group(what: string): string {
+    const g = `thaw-bench-spine-${this.id}-${what}`;
+    this.groups.push(g);
+    return g;
+  }
+
+  /** Redis key prefix (the store's first key segment) owned by this run. */
+  redisPrefix(what: string, namespace = 'bench'): string {
+    const p = `bench-spine-${this.id}-${what}`;
+    this.redisPrefixes.push({ prefix: p, namespace });
+    return p;
+  }
+
+  /** ClickHouse table name (in database `thaw`) owned by this run. */
+  table(what: string): string {
+    const t = `bench_spine_${this.id}_${what}`;
+    this.tables.push(t);
+    return t;
+  }
+
+  dir(path: string): string {
+    this.dirs.push(path);
+    return path;
+  }
+
+  /** Best effort: every step runs even if an earlier one failed; failures are logged. */
+  async cleanup(log: Logger): Promise<void> {
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn('bench cleanup step failed', { what, error: errorMessage(err) });
+      }
+    };
+    const { kafka } = this.services;
+    await step('consumer groups', () => withAdmin(kafka, (a) => a.deleteGroups(this.groups)));
+    await step('topics', () => deleteTopics(kafka, this.topics));
+    const redis = createRedis({ url: this.services.redisUrl });
+    try {
+      for (const { prefix, namespace } of this.redisPrefixes) {
+        await step(`redis ${prefix}`, async () => {
+          // SCAN + UNLINK of this run's prefix only (the namespace helpers refuse foreign shapes).
+          let cursor = '0';
+          do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${namespace}:*`, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length > 0) await redis.unlink(...keys);
+          } while (cursor !== '0');
+        });
+      }
+    } finally {
+      redis.disconnect();
+    }
+    for (const t of this.tables) {
+      await step(`clickhouse ${t}`, async () => {
+        const url = new URL(this.services.clickhouseUrl);
+        url.searchParams.set('query', `DROP TABLE IF EXISTS thaw.${t}`);
+        const res = await fetch(url, { method: 'POST' });
+        if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      });
+    }
+    for (const d of this.dirs) await step(`dir ${d}`, () => rm(d, { recursive: true, force: true }));
+  }
+}
+
+/** The synthetic stream the bench uses (seeded: every run sees the same events). */
+export function benchSource(events: number, seed = 11): SyntheticOptions {
+  return { events, seed, users: 20_000, items: 5_000 };
+}
+
+/**
+ * The shared FM: trained for one epoch on a synthetic prefix (a realistic, non-zero table; the
+ * cost of scoring does not depend on how well it is trained).
+ */
+export async function benchModel(prefixEvents: number): Promise<{ model: FactorizationMachine; trainMs: number }> {
+  const t0 = performance.now();
+  if (prefixEvents <= 0) return { model: FactorizationMachine.create({ side: 'item', seed: 1 }), trainMs: 0 };
+  const res = await trainFm(syntheticStream({ ...benchSource(prefixEvents, 99) }), { side: 'item', epochs: 1, minCount: 5, release: 'bench-fm' });
+  return { model: res.model, trainMs: performance.now() - t0 };
+}
+
+/** Kafka message of one event, keyed by item id (as the by-item topic is). */
+export function itemMessage(e: LabelledEvent): OutMessage {
+  return { key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs };
+}
+
+/** Creates `topic` with `partitions` and writes `events` synthetic events to it; returns ms spent. */
+export async function preProduce(kafka: KafkaConnection, topic: string, partitions: number, events: number, log: Logger): Promise<number> {
+  const t0 = performance.now();
+  await ensureTopics(kafka, [{ topic, partitions }]);
+  const producer = new EventProducer({ kafka });
+  await producer.connect();
+  try {
+    let buf: OutMessage[] = [];
+    let sent = 0;
+    for await (const e of syntheticStream(benchSource(events))) {
+      buf.push(itemMessage(e));
+      if (buf.length === 10_000) {
+        await producer.send(topic, buf);
+        sent += buf.length;
+        buf = [];
+        if (sent % 100_000 === 0) log.info('pre-producing', { sent, of: events });
+      }
+    }
+    if (buf.length > 0) await producer.send(topic, buf);
+  } finally {
+    await producer.close();
+  }
+  return performance.now() - t0;
+}

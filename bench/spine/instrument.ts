@@ -1,0 +1,123 @@
+/**
+ * Outside-in instrumentation of the worker: the AdaptationWorker has no timing hooks, so the bench
+ * hands it decorated collaborators instead. None changes behaviour; each only records times.
+ *   - TimedStore   around the EntityStore: time in getMany/putMany and, after each putMany resolves,
+ *                  event-to-state latency samples (now − state.lastEventMs per written state).
+ *   - TimedSink    around the PredictionSink: time in write.
+ *   - TimedSource  around the BatchConsumer the worker would build itself: handler time per batch,
+ *                  first batch start, events handled (its `source` option exists for this).
+ */
+import type { PredictionRow, PredictionSink } from '../../analytics/types.js';
+import type { BatchSource } from '../../consumers/worker.js';
+import type { EntityState, EntityStore, StateScope } from '../../model-store/types.js';
+import type { MessageBatch } from '../../streams/message.js';
+
+export class TimedStore implements EntityStore {
+  getMs = 0;
+  putMs = 0;
+  gets = 0;
+  puts = 0;
+  /** Event-to-state latency samples, ms; recorded only when `recordLatencyAfterMs` is set. */
+  readonly latencyMs: number[] = [];
+  /** Only states whose lastEventMs is at or after this (unix ms) are sampled. */
+  recordLatencyAfterMs = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly inner: EntityStore) {}
+
+  async getMany(scope: StateScope, ids: readonly string[]): Promise<(EntityState | undefined)[]> {
+    const t0 = performance.now();
+    try {
+      return await this.inner.getMany(scope, ids);
+    } finally {
+      this.getMs += performance.now() - t0;
+      this.gets++;
+    }
+  }
+
+  async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
+    const t0 = performance.now();
+    const res = await this.inner.putMany(scope, entries);
+    this.putMs += performance.now() - t0;
+    this.puts++;
+    // The sample: the last event of each entity in the batch, from its event time to its state being durable.
+    const now = Date.now();
+    for (const e of entries) if (e.state.lastEventMs >= this.recordLatencyAfterMs) this.latencyMs.push(now - e.state.lastEventMs);
+    return res;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+export class TimedSink implements PredictionSink {
+  writeMs = 0;
+  rows = 0;
+
+  constructor(private readonly inner: PredictionSink) {}
+
+  async write(rows: readonly PredictionRow[]): Promise<void> {
+    const t0 = performance.now();
+    await this.inner.write(rows);
+    this.writeMs += performance.now() - t0;
+    this.rows += rows.length;
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+export class TimedSource implements BatchSource {
+  handlerMs = 0;
+  batches = 0;
+  events = 0;
+  /** performance.now() when the first batch reached the handler; NaN before. */
+  firstBatchAt = Number.NaN;
+  /** performance.now() when the last handled batch resolved. */
+  lastBatchDoneAt = Number.NaN;
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  constructor(private readonly inner: BatchSource) {}
+
+  start(handler: (batch: MessageBatch) => Promise<void>): Promise<void> {
+    return this.inner.start(async (batch) => {
+      const t0 = performance.now();
+      if (Number.isNaN(this.firstBatchAt)) this.firstBatchAt = t0;
+      await handler(batch);
+      const t1 = performance.now();
+      this.handlerMs += t1 - t0;
+      this.lastBatchDoneAt = t1;
+      this.batches++;
+      this.events += batch.messages.length;
+      this.waiters = this.waiters.filter((w) => (this.events >= w.n ? (w.resolve(), false) : true));
+    });
+  }
+
+  /** Resolves once `n` messages have been handled (rejects after `timeoutMs`). */
+  handled(n: number, timeoutMs: number): Promise<void> {
+    if (this.events >= n) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms with ${this.events}/${n} events handled`)), timeoutMs);
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+
+  lag(): Promise<number> {
+    return this.inner.lag();
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Offline training of ColdNAS on hot users, in two stages as in the paper:
+ * 1. search: the supernet's weights train on episodes of the TRAIN users while its architecture
+ *    logits train (first-order, alternating steps, DARTS-style) on episodes of held-out
+ *    VALIDATION users; the argmax op per position becomes the structure. New users' rows (warm
+ *    and test) are never seen here.
+ * 2. retrain: a fresh model with the structure fixed trains on episodes of all hot users.
+ * An episode is one user: s support rows (its history; s drawn from `supportSizes`, 0 = cold) and
+ * q query rows, disjoint, sampled from the user's rows; the loss is the query BCE with the
+ * modulation computed from the support's mean-pooled encoding (no gradient step per user).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import type { FieldLayout, RowBatch } from '../models/ctr-model.js';
+import { selectRows, weightedBce } from '../models/ctr-model.js';
+import { gatherEmb, meanPoolMatrix, oneHotRows, updatableIdx } from '../models/coldnas-common.js';
+import { ColdNas, type ColdNasStructure } from '../models/coldnas.js';
+import { DenseAdam, type TensorMap } from '../models/params.js';
+import { Rng } from '../models/rng.js';
+
+export interface UserTrainData {
+  layout: FieldLayout;
+  vocabSize: number;
+  /** Hot rows; entity = hot user index. */
+  hot: RowBatch;
+  hotUserCount: number;
+}
+
+export interface Episodes {
+  support: RowBatch;
+  query: RowBatch;
+  count: number;
+}
+
+/** Row indices of each entity of `b`. */
+export function rowsByEntity(b: RowBatch, count: number): number[][] {
+  const out: number[][] = Array.from({ length: count }, () => []);
+  for (let i = 0; i < b.n; i++) out[b.entity[i]!]!.push(i);
+  return out;
+}
+
+/**
+ * Samples one episode per user of `users` (entity = position in `users`): s support rows (s from
+ * `supportSizes`, capped so that q query rows remain) and q disjoint query rows.
+ */
+export function sampleEpisodes(data: RowBatch, rowsOf: number[][], users: readonly number[], supportSizes: readonly number[], q: number, rng: Rng): Episodes {
+  const sRows: number[] = [];
+  const qRows: number[] = [];
+  const sEnt: number[] = [];
+  const qEnt: number[] = [];
+  users.forEach((u, local) => {
+    const r = [...rowsOf[u]!];
+    const s = Math.min(supportSizes[rng.int(supportSizes.length)]!, Math.max(0, r.length - q));
+    const take = Math.min(r.length, s + q);
+    for (let i = 0; i < take; i++) {
+      const j = i + rng.int(r.length - i);
+      [r[i], r[j]] = [r[j]!, r[i]!];
+    }
+    for (let i = 0; i < take; i++) {
+      if (i < s) {
+        sRows.push(r[i]!);
+        sEnt.push(local);
+      } else {
+        qRows.push(r[i]!);
+        qEnt.push(local);
+      }
+    }
+  });
+  return {
+    support: { ...selectRows(data, sRows), entity: Int32Array.from(sEnt) },
+    query: { ...selectRows(data, qRows), entity: Int32Array.from(qEnt) },
+    count: users.length,
+  };
+}
+
+function toGradMap(names: readonly string[], grads: tf.Tensor[]): Map<string, Float32Array> {
+  const m = new Map<string, Float32Array>();
+  names.forEach((n, i) => m.set(n, grads[i]!.dataSync() as Float32Array));
+  return m;
+}
+
+/**
+ * One ColdNAS episodic step: query loss (per-user mean, averaged over users) with modulation from
+ * the support's mean encoding. `target` 'weights' updates dense params and the table with `adam`;
+ * 'arch' updates only the architecture logits.
+ */
+export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, target: 'weights' | 'arch'): number {
+  const { support, query, count } = ep;
+  const s = model.slots;
+  const names = target === 'weights' ? model.dense.names() : ['cn.alpha'];
+  const qPerUser = new Float32Array(count);
+  for (const e of query.entity) qPerUser[e] = qPerUser[e]! + 1;
+  const users = [...qPerUser].filter((c) => c > 0).length;
+  const rw = Float32Array.from(query.entity, (e) => 1 / (qPerUser[e]! * Math.max(1, users)));
+  const out = tf.tidy(() => {
+    const fixed: TensorMap = { ...model.dense.tensors(), ...model.arch.tensors() };
+    const embS = gatherEmb(model.table, support, s);
+    const embQ = gatherEmb(model.table, query, s);
+    const pool = support.n > 0 ? tf.tensor2d(meanPoolMatrix(support.entity, count), [count, support.n]) : undefined;
+    const yS = tf.tensor1d(support.label);
+    const yQ = tf.tensor1d(query.label);
+    const onehot = tf.tensor2d(oneHotRows(query.entity, count), [query.n, count]);
+    const w = tf.tensor1d(rw);
+    const fn = (...t: tf.Tensor[]): tf.Scalar => {
+      const p: TensorMap = { ...fixed };
+      names.forEach((n, i) => (p[n] = t[i]!));
+      const eS = target === 'weights' ? (t[names.length] as tf.Tensor3D) : embS;
+      const eQ = target === 'weights' ? (t[names.length + 1] as tf.Tensor3D) : embQ;
+      const mean = pool !== undefined ? (pool.matMul(model.encode(p, model.fields(eS, support), yS)) as tf.Tensor2D) : (tf.zeros([count, model.contextDim]) as tf.Tensor2D);
+      const rows = onehot.matMul(model.modulation(p, mean)) as tf.Tensor2D;
+      return weightedBce(model.logits(p, model.fields(eQ, query), rows, p['cn.alpha']), yQ, w);
+    };
+    const xs = [...names.map((n) => fixed[n]!), ...(target === 'weights' ? [embS, embQ] : [])];
+    const { value, grads } = tf.valueAndGrads(fn)(xs);
+    return [value, ...grads];
+  });
+  const [value, ...grads] = out;
+  if (target === 'arch') adam.apply(model.arch, toGradMap(names, grads));
+  else {
+    adam.apply(model.dense, toGradMap(names, grads));
+    model.table.applyGradients(updatableIdx(support), grads[names.length]!.dataSync() as Float32Array);
+    model.table.applyGradients(updatableIdx(query), grads[names.length + 1]!.dataSync() as Float32Array);
+  }
+  const loss = value!.dataSync()[0] ?? NaN;
+  for (const t of out) t.dispose();
+  return loss;
+}
+
+export interface ColdNasTrainerOptions {
+  /** Seed of initialisers, the train/validation user split and sampling. @default 7788 */
+  seed?: number;
+  /** Epochs of the search stage (each: one episode per train user). @default 20 */
+  searchEpochs?: number;
+  /** Epochs of the retrain stage (each: one episode per hot user). @default 40 */
+  epochs?: number;
+  /** Fraction of hot users held out as validation users for the architecture logits. @default 0.25 */
+  validationFraction?: number;
+  /** Users per step. @default 16 */
+  usersPerStep?: number;
+  /** Support sizes drawn per episode (0 = a cold user). @default [0, 20, 40, 60] */
+  supportSizes?: readonly number[];
+  /** Query rows per episode. @default 20 */
+  queryRows?: number;
+  /** Adam learning rate of weights and table. @default 0.003 */
+  lr?: number;
+  /** Adam learning rate of the architecture logits. @default 0.01 */
+  archLr?: number;
+  /** Embedding size D. @default 16 */
+  dim?: number;
+  /** Skip the search and retrain this structure. */
+  structure?: ColdNasStructure;
+  logger?: Logger;
+}
+
+export interface ColdNasTrainResult {
+  model: ColdNas;
+  structure: ColdNasStructure;
+  /** Final architecture logits of the search [4 × 4] (empty when the structure was given). */
+  alpha: number[];
+  /** Hot-user indices used as validation users by the search. */
+  validationUsers: number[];
+  examplesPerSec: number;
+}
+
+function nonNegInt(key: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0) throw new ConfigError(key, `must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+function positiveNum(key: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new ConfigError(key, `must be a positive number, got ${v}`);
+  return v;
+}
+
+/** Searches the structure on validation users (unless given), then retrains it on all hot users. */
+export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOptions = {}): Promise<ColdNasTrainResult> {
+  const seed = opts.seed ?? 7788;
+  const searchEpochs = nonNegInt('searchEpochs', opts.searchEpochs ?? 20);
+  const epochs = nonNegInt('epochs', opts.epochs ?? 40);
+  const valFrac = opts.validationFraction ?? 0.25;
+  if (!(valFrac > 0 && valFrac < 1)) throw new ConfigError('validationFraction', `must be in (0, 1), got ${valFrac}`);
+  const perStep = Math.max(1, nonNegInt('usersPerStep', opts.usersPerStep ?? 16));
+  const sizes = opts.supportSizes ?? [0, 20, 40, 60];
+  const q = Math.max(1, nonNegInt('queryRows', opts.queryRows ?? 20));
+  const lr = positiveNum('lr', opts.lr ?? 0.003);
+  const archLr = positiveNum('archLr', opts.archLr ?? 0.01);
+  const dim = opts.dim ?? 16;
+  const logger = (opts.logger ?? silentLogger).child({ trainer: 'coldnas', seed });
+  const rowsOf = rowsByEntity(data.hot, data.hotUserCount);
+  const all = rowsOf.map((r, u) => (r.length > q ? u : -1)).filter((u) => u >= 0);
+  const started = Date.now();
+  let rows = 0;
+
+  const epochsOver = async (model: ColdNas, users: number[], valUsers: number[], n: number, stage: string, salt: number): Promise<void> => {
+    const adam = new DenseAdam(lr);
+    const archAdam = new DenseAdam(archLr);
+    for (let epoch = 0; epoch < n; epoch++) {
+      const rng = new Rng((seed * 1009 + epoch * 7919 + salt) >>> 0);
+      const order = [...users];
+      rng.shuffle(order);
+      let loss = 0;
+      let steps = 0;
+      for (let from = 0; from < order.length; from += perStep) {
+        const ep = sampleEpisodes(data.hot, rowsOf, order.slice(from, from + perStep), sizes, q, rng);
+        loss += coldNasStep(model, ep, adam, 'weights');
+        rows += ep.support.n + ep.query.n;
+        steps++;
+        if (valUsers.length > 0) {
+          const vs = Array.from({ length: Math.min(perStep, valUsers.length) }, () => valUsers[rng.int(valUsers.length)]!);
+          coldNasStep(model, sampleEpisodes(data.hot, rowsOf, vs, sizes, q, rng), archAdam, 'arch');
+        }
+      }
+      logger.info('epoch done', { stage, epoch: epoch + 1, of: n, loss: loss / Math.max(1, steps) });
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+
+  let structure = opts.structure;
+  let alpha: number[] = [];
+  let validationUsers: number[] = [];
+  if (structure === undefined) {
+    const split = [...all];
+    new Rng(seed + 31).shuffle(split);
+    const nVal = Math.max(1, Math.round(split.length * valFrac));
+    validationUsers = split.slice(0, nVal).sort((a, b) => a - b);
+    const trainUsers = split.slice(nVal);
+    const supernet = new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr });
+    await epochsOver(supernet, trainUsers, validationUsers, searchEpochs, 'search', 1);
+    structure = supernet.chooseStructure();
+    alpha = [...supernet.arch.get('cn.alpha').data];
+    logger.info('structure chosen', { ops: structure.ops, alpha });
+  }
+  const model = new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed: seed + 1, tableLr: lr, structure });
+  await epochsOver(model, all, [], epochs, 'retrain', 2);
+  const sec = (Date.now() - started) / 1000;
+  return { model, structure, alpha, validationUsers, examplesPerSec: rows / Math.max(sec, 1e-9) };
+}
