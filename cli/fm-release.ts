@@ -1,22 +1,15 @@
 /**
- * The shared FM as a release in a ReleaseStore: one file `fm.bin` (FactorizationMachine.toBuffer)
- * and an architecture record the loader checks. Shared by `thaw train fm` (publish), `thaw run`
- * and `thaw replay` (load the current release).
+ * The shared FM as a release in a ReleaseStore, in the release bundle format of models/onnx/bundle.ts
+ * (weights.bin + model.onnx + fm.bin, architecture with its state layout), so `thaw release`,
+ * release watchers and serving read what `thaw train fm` writes. Used by `thaw train fm` (publish)
+ * and by `thaw run` / `thaw replay` (load the current release).
  */
 import { ThawError } from '../lib/errors.js';
-import { FactorizationMachine } from '../models/fm.js';
+import type { FactorizationMachine } from '../models/fm.js';
+import { bundleFm, fmFromRelease } from '../models/onnx/bundle.js';
 import { ReleaseStore, type ReleaseManifest } from '../model-store/releases.js';
 
-export const FM_FILE = 'fm.bin';
-
-export interface FmArchitecture {
-  type: 'fm';
-  k: number;
-  buckets: number;
-  side: string;
-}
-
-/** Publishes `fm` as a new release of `model`; promotes it unless told not to. */
+/** Publishes `fm` as a new release of `model` (parent: the current one); promotes it unless told not to. */
 export async function publishFm(
   store: ReleaseStore,
   model: string,
@@ -24,15 +17,15 @@ export async function publishFm(
   opts: { metrics?: Record<string, number>; promote?: boolean } = {},
 ): Promise<ReleaseManifest> {
   const parent = (await store.current(model)) ?? null;
-  const architecture: FmArchitecture = { type: 'fm', k: fm.k, buckets: fm.buckets, side: fm.side };
-  const manifest = await store.publish({ model, parent, architecture, metrics: opts.metrics ?? {}, files: { [FM_FILE]: fm.toBuffer() } });
+  const bundle = bundleFm(fm);
+  const manifest = await store.publish({ model, parent, architecture: bundle.architecture, metrics: opts.metrics ?? {}, files: bundle.files });
   if (opts.promote !== false) await store.promote(model, manifest.version);
   return manifest;
 }
 
 /**
- * Loads the current release of `model`. The FM's release id becomes `<model>/<version>`, which
- * every prediction row records, so curves can be split by release.
+ * Loads the current release of `model`. The FM's release id is `<model>/<version>`, which every
+ * prediction row records, so curves can be split by release.
  */
 export async function loadCurrentFm(root: string, model: string): Promise<{ fm: FactorizationMachine; manifest: ReleaseManifest }> {
   const store = new ReleaseStore({ root });
@@ -40,13 +33,6 @@ export async function loadCurrentFm(root: string, model: string): Promise<{ fm: 
   if (version === undefined) {
     throw new ThawError('RELEASE_NOT_FOUND', `no current release of model "${model}" in ${root}: run \`thaw train fm --release-dir ${root}\` first`);
   }
-  const { manifest, files } = await store.load(model, version);
-  const arch = manifest.architecture as Partial<FmArchitecture> | null;
-  const buf = files[FM_FILE];
-  if (arch?.type !== 'fm' || buf === undefined) {
-    throw new ThawError('RELEASE_INCOMPATIBLE', `release ${model}/${version} is not an FM release (architecture ${JSON.stringify(arch?.type ?? null)})`);
-  }
-  const fm = FactorizationMachine.fromBuffer(buf);
-  fm.release = `${model}/${version}`;
-  return { fm, manifest };
+  const rel = await store.load(model, version);
+  return { fm: fmFromRelease(rel), manifest: rel.manifest };
 }

@@ -8,6 +8,7 @@ import { topLevelKeys } from '../config/describe.js';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { createLogger, redactUrl, type LogLevel } from '../lib/log.js';
 import { COMMANDS, findCommand } from './commands/index.js';
+import { findRawCommand, RAW_COMMANDS } from './commands/raw.js';
 import { EXIT, type CommandContext } from './context.js';
 import { commandUsage, mainUsage } from './usage.js';
 
@@ -18,15 +19,20 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
   const env = io.env ?? process.env;
   const specs = COMMANDS.map((c) => c.spec);
 
+  const listed = [...specs, ...RAW_COMMANDS];
   const first = argv[0];
   if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
     const sub = first === 'help' ? findCommand(argv.slice(1)) : undefined;
-    stdout.write(sub === undefined ? mainUsage(specs) : commandUsage(sub.entry.spec));
+    const raw = first === 'help' && sub === undefined ? findRawCommand(argv.slice(1)) : undefined;
+    if (raw !== undefined) stdout.write(`${(await raw.entry.load()).usage}\n`);
+    else stdout.write(sub === undefined ? mainUsage(listed) : commandUsage(sub.entry.spec));
     return first === undefined ? EXIT.usage : EXIT.ok;
   }
   const found = findCommand(argv);
   if (found === undefined) {
-    const group = specs.filter((s) => s.name.startsWith(`${first} `));
+    const raw = findRawCommand(argv);
+    if (raw !== undefined) return runRaw(raw.entry.name, () => raw.entry.load(), raw.argv, stderr);
+    const group = listed.filter((s) => s.name.startsWith(`${first} `));
     stderr.write(
       group.length > 0
         ? `thaw ${first}: expected one of: ${group.map((s) => s.name).join(', ')}\n`
@@ -83,5 +89,24 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+  }
+}
+
+/** Runs a command that parses its own argv; bad options still exit 2, with the message on stderr. */
+async function runRaw(
+  name: string,
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>,
+  argv: string[],
+  stderr: { write(s: string): unknown },
+): Promise<number> {
+  try {
+    return await (await load()).run(argv);
+  } catch (err) {
+    const usage =
+      err instanceof ConfigError ||
+      (err instanceof ThawError && err.code === 'USAGE') ||
+      String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    stderr.write(`thaw ${name}: ${redactUrl(errorMessage(err))}\n`);
+    return usage ? EXIT.usage : EXIT.failure;
   }
 }

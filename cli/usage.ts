@@ -26,7 +26,7 @@ export function commandUsage(spec: CommandSpec): string {
   return lines.join('\n') + '\n';
 }
 
-export function mainUsage(specs: readonly CommandSpec[]): string {
+export function mainUsage(specs: readonly Pick<CommandSpec, 'name' | 'summary'>[]): string {
   const width = Math.max(...specs.map((s) => s.name.length)) + 4;
   return [
     'Usage: thaw <command> [options]',

@@ -51,6 +51,13 @@ export interface ReleaseWatcherOptions<T> {
   expect: { type?: ReleaseKind; stateLayout: StateLayout };
   /** Builds the object the worker runs from a verified release; a throw refuses the release. */
   build: (release: LoadedRelease, architecture: ReleaseArchitecture) => T | Promise<T>;
+  /**
+   * The entity state layout of a built value (for an Adapter: `{ adapter: a.name, stateSize: a.stateSize }`).
+   * When given, compatibility is checked on what the worker will actually run (so an `fm` release
+   * declared for `fm-adagrad` can also serve a `none` worker); otherwise on the manifest's declared
+   * `stateLayout`. @default none
+   */
+  layoutOf?: (value: T) => StateLayout;
   /** Interval between polls of the release directory, in milliseconds. @default 60_000 */
   pollIntervalMs?: number;
   /** Subscribe to Kafka announcements (own consumer group per watcher, from the latest offset). */
@@ -112,7 +119,7 @@ export class ReleaseWatcher<T> {
     const version = await this.opts.store.current(this.opts.model);
     if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${this.opts.model} in ${this.opts.store.root}`);
     this.active = await this.prepare(version);
-    this.layout = { ...this.active.architecture.stateLayout };
+    this.layout = this.layoutOfRelease(this.active);
     this.schedulePoll();
     if (this.opts.redis !== undefined) await this.subscribeRedis(this.opts.redis.client, this.opts.redis.prefix ?? 'thaw');
     if (this.opts.kafka !== undefined) await this.subscribeKafka(this.opts.kafka.connection, this.opts.kafka.topic ?? TOPICS.releases);
@@ -126,7 +133,7 @@ export class ReleaseWatcher<T> {
     if (next === undefined) return undefined;
     this.pending = undefined;
     this.active = next;
-    this.layout = { ...next.architecture.stateLayout };
+    this.layout = this.layoutOfRelease(next);
     this.log.info('release switched', { model: next.model, version: next.version, reinitStates: next.reinitStates });
     return next;
   }
@@ -212,17 +219,22 @@ export class ReleaseWatcher<T> {
     const where = `release ${this.opts.model}/${version}`;
     const want = this.opts.expect.type;
     if (want !== undefined && arch.type !== want) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is a ${arch.type} model, this worker runs ${want}`);
-    if (arch.stateLayout.adapter !== this.layout.adapter) {
-      throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is for adapter ${arch.stateLayout.adapter}, this worker runs ${this.layout.adapter}`);
-    }
     const reinit = arch.entityStatePolicy === 'reinit';
-    if (!reinit && arch.stateLayout.stateSize !== this.layout.stateSize) {
-      throw new ThawError(
-        'RELEASE_INCOMPATIBLE',
-        `${where} keeps entity states but declares ${arch.stateLayout.stateSize} floats per state, the states in use have ${this.layout.stateSize} (publish it with entityStatePolicy 'reinit')`,
-      );
-    }
+    const check = (layout: StateLayout, what: string): void => {
+      if (layout.adapter !== this.layout.adapter) {
+        throw new ThawError('RELEASE_INCOMPATIBLE', `${where} ${what} adapter ${layout.adapter}, this worker runs ${this.layout.adapter}`);
+      }
+      if (!reinit && layout.stateSize !== this.layout.stateSize) {
+        throw new ThawError(
+          'RELEASE_INCOMPATIBLE',
+          `${where} keeps entity states but ${what} ${layout.stateSize} floats per state, the states in use have ${this.layout.stateSize} (publish it with entityStatePolicy 'reinit')`,
+        );
+      }
+    };
+    // Also at start: the states already stored were written with `expect.stateLayout`.
+    if (this.opts.layoutOf === undefined) check(arch.stateLayout, 'declares');
     const value = await this.opts.build(rel, arch);
+    if (this.opts.layoutOf !== undefined) check(this.opts.layoutOf(value), 'builds');
     return {
       model: this.opts.model,
       version,
@@ -233,6 +245,10 @@ export class ReleaseWatcher<T> {
       value,
       reinitStates: reinit,
     };
+  }
+
+  private layoutOfRelease(r: ActiveRelease<T>): StateLayout {
+    return this.opts.layoutOf === undefined ? { ...r.architecture.stateLayout } : { ...this.opts.layoutOf(r.value) };
   }
 
   private schedulePoll(): void {

@@ -88,7 +88,9 @@ function toGradMap(names: readonly string[], grads: tf.Tensor[]): Map<string, Fl
 export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, target: 'weights' | 'arch'): number {
   const { support, query, count } = ep;
   const s = model.slots;
-  const names = target === 'weights' ? model.dense.names() : ['cn.alpha'];
+  const withS = support.n > 0;
+  // Without support rows (all-cold episodes) the encoder and the support embeddings are not part of the loss.
+  const names = target === 'weights' ? model.dense.names().filter((n) => withS || !n.startsWith('cn.ctx.')) : ['cn.alpha'];
   const qPerUser = new Float32Array(count);
   for (const e of query.entity) qPerUser[e] = qPerUser[e]! + 1;
   const users = [...qPerUser].filter((c) => c > 0).length;
@@ -105,13 +107,13 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
     const fn = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
       names.forEach((n, i) => (p[n] = t[i]!));
-      const eS = target === 'weights' ? (t[names.length] as tf.Tensor3D) : embS;
-      const eQ = target === 'weights' ? (t[names.length + 1] as tf.Tensor3D) : embQ;
+      const eQ = target === 'weights' ? (t[names.length] as tf.Tensor3D) : embQ;
+      const eS = target === 'weights' && withS ? (t[names.length + 1] as tf.Tensor3D) : embS;
       const mean = pool !== undefined ? (pool.matMul(model.encode(p, model.fields(eS, support), yS)) as tf.Tensor2D) : (tf.zeros([count, model.contextDim]) as tf.Tensor2D);
       const rows = onehot.matMul(model.modulation(p, mean)) as tf.Tensor2D;
       return weightedBce(model.logits(p, model.fields(eQ, query), rows, p['cn.alpha']), yQ, w);
     };
-    const xs = [...names.map((n) => fixed[n]!), ...(target === 'weights' ? [embS, embQ] : [])];
+    const xs = [...names.map((n) => fixed[n]!), ...(target === 'weights' ? (withS ? [embQ, embS] : [embQ]) : [])];
     const { value, grads } = tf.valueAndGrads(fn)(xs);
     return [value, ...grads];
   });
@@ -119,8 +121,18 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
   if (target === 'arch') adam.apply(model.arch, toGradMap(names, grads));
   else {
     adam.apply(model.dense, toGradMap(names, grads));
-    model.table.applyGradients(updatableIdx(support), grads[names.length]!.dataSync() as Float32Array);
-    model.table.applyGradients(updatableIdx(query), grads[names.length + 1]!.dataSync() as Float32Array);
+    // One sparse step over the rows of both sides (a row in both gets its summed gradient).
+    const idxQ = updatableIdx(query);
+    const idxS = withS ? updatableIdx(support) : new Int32Array(0);
+    const gQ = grads[names.length]!.dataSync() as Float32Array;
+    const gS = withS ? (grads[names.length + 1]!.dataSync() as Float32Array) : new Float32Array(0);
+    const idx = new Int32Array(idxQ.length + idxS.length);
+    idx.set(idxQ);
+    idx.set(idxS, idxQ.length);
+    const g = new Float32Array(gQ.length + gS.length);
+    g.set(gQ);
+    g.set(gS, gQ.length);
+    model.table.applyGradients(idx, g);
   }
   const loss = value!.dataSync()[0] ?? NaN;
   for (const t of out) t.dispose();

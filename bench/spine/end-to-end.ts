@@ -39,7 +39,16 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function buildRig(services: Services, res: BenchResources, adapter: Adapter, topic: string, what: string, maxBatchMessages: number, log: Logger): Promise<Rig> {
+async function buildRig(
+  services: Services,
+  res: BenchResources,
+  adapter: Adapter,
+  topic: string,
+  what: string,
+  maxBatchMessages: number,
+  log: Logger,
+  partitionsConsumedConcurrently = 1,
+): Promise<Rig> {
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
   const cache = new CachedEntityStore(redisStore);
   const store = new TimedStore(cache);
@@ -57,7 +66,10 @@ async function buildRig(services: Services, res: BenchResources, adapter: Adapte
   await producer.connect();
   const groupId = res.group(what);
   // The consumer the worker would build from the same options, built here so it can be timed.
-  const source = new TimedSource(new BatchConsumer({ kafka: services.kafka, groupId, topics: [topic], fromBeginning: true, maxBatchMessages, logger: log }));
+  // partitionsConsumedConcurrently 1 is what `thaw run` uses (it does not expose the option yet).
+  const source = new TimedSource(
+    new BatchConsumer({ kafka: services.kafka, groupId, topics: [topic], fromBeginning: true, maxBatchMessages, partitionsConsumedConcurrently, logger: log }),
+  );
   const worker = new AdaptationWorker({
     kafka: services.kafka,
     side: 'item',
@@ -90,6 +102,8 @@ async function buildRig(services: Services, res: BenchResources, adapter: Adapte
 }
 
 export interface DrainResult {
+  /** BatchConsumer partitionsConsumedConcurrently of this run (1 = as `thaw run`). */
+  concurrency: number;
   events: number;
   /** First batch to lag 0. */
   ms: number;
@@ -97,15 +111,27 @@ export interface DrainResult {
   /** First batch to the last batch's handler resolving (before its commit). */
   msToLastBatch: number;
   batches: number;
-  /** Where the wall time went, ms (summed over batches; "other" = wall − handler: fetch, commit, idle). */
+  /**
+   * Where the wall time went, ms, summed over batches; "kafkaOtherMs" = wall − handler time (fetch,
+   * commit, idle). With concurrency > 1 handlers overlap and the parts can sum to more than the wall time.
+   */
   split: { redisGetMs: number; sinkMs: number; redisPutMs: number; decodeComputeMs: number; kafkaOtherMs: number };
   worker: ReturnType<AdaptationWorker['stats']>;
   cache: { hits: number; misses: number; size: number };
 }
 
 /** E2E: the worker drains the pre-produced topic (n events) in its own group. */
-export async function endToEndDrain(services: Services, res: BenchResources, adapter: Adapter, topic: string, n: number, maxBatchMessages: number, log: Logger): Promise<DrainResult> {
-  const rig = await buildRig(services, res, adapter, topic, 'e2e', maxBatchMessages, log);
+export async function endToEndDrain(
+  services: Services,
+  res: BenchResources,
+  adapter: Adapter,
+  topic: string,
+  n: number,
+  maxBatchMessages: number,
+  log: Logger,
+  concurrency = 1,
+): Promise<DrainResult> {
+  const rig = await buildRig(services, res, adapter, topic, `e2e-c${concurrency}`, maxBatchMessages, log, concurrency);
   try {
     await rig.worker.start();
     await rig.source.handled(n, 600_000);
@@ -114,6 +140,7 @@ export async function endToEndDrain(services: Services, res: BenchResources, ada
     const ms = end - s.firstBatchAt;
     const handlerOther = s.handlerMs - rig.store.getMs - rig.sink.writeMs - rig.store.putMs;
     return {
+      concurrency,
       events: s.events,
       ms,
       perSec: s.events / (ms / 1000),
@@ -140,7 +167,7 @@ export interface LatencyResult {
   produced: number;
   /** Rate the paced producer achieved, events/s. */
   producedPerSec: number;
-  /** Events the worker handled after the warm-up, over the time from pacing start to the last batch. */
+  /** Events the worker handled after the warm-up, over the time from the producer's first send to the last batch. */
   consumedPerSec: number;
   samples: number;
   p50Ms: number;
@@ -178,7 +205,6 @@ export async function latencyAtLoad(
     }
     await rig.source.handled(WARMUP_EVENTS, 120_000);
     const paceStartMs = Date.now();
-    const paceStart = performance.now();
     rig.store.recordLatencyAfterMs = paceStartMs;
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -186,7 +212,7 @@ export async function latencyAtLoad(
       { cwd: ROOT, env: { ...process.env, THAW_KAFKA: services.kafka.brokers.join(',') }, maxBuffer: 1 << 20 },
     );
     const lastLine = stdout.trim().split('\n').pop() ?? '';
-    const produced = JSON.parse(lastLine) as { sent: number; ms: number; rate: number };
+    const produced = JSON.parse(lastLine) as { sent: number; ms: number; rate: number; startMs: number };
     await rig.source.handled(WARMUP_EVENTS + produced.sent, 300_000);
     const lat = rig.store.latencyMs;
     return {
@@ -194,7 +220,7 @@ export async function latencyAtLoad(
       seconds,
       produced: produced.sent,
       producedPerSec: produced.rate,
-      consumedPerSec: (rig.source.events - WARMUP_EVENTS) / ((rig.source.lastBatchDoneAt - paceStart) / 1000),
+      consumedPerSec: (rig.source.events - WARMUP_EVENTS) / ((rig.source.lastBatchDoneMs - produced.startMs) / 1000),
       samples: lat.length,
       p50Ms: quantile(lat, 0.5),
       p90Ms: quantile(lat, 0.9),

@@ -80,6 +80,8 @@ export class TimedSource implements BatchSource {
   firstBatchAt = Number.NaN;
   /** performance.now() when the last handled batch resolved. */
   lastBatchDoneAt = Number.NaN;
+  /** The same moment as unix ms (to compare with another process's clock readings). */
+  lastBatchDoneMs = Number.NaN;
   private waiters: { n: number; resolve: () => void }[] = [];
 
   constructor(private readonly inner: BatchSource) {}
@@ -92,6 +94,7 @@ export class TimedSource implements BatchSource {
       const t1 = performance.now();
       this.handlerMs += t1 - t0;
       this.lastBatchDoneAt = t1;
+      this.lastBatchDoneMs = Date.now();
       this.batches++;
       this.events += batch.messages.length;
       this.waiters = this.waiters.filter((w) => (this.events >= w.n ? (w.resolve(), false) : true));

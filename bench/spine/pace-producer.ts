@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/spine/pace-producer.ts --topic T --rate 20000 --seconds 15
  *
- * Kafka from THAW_KAFKA. Prints one JSON line on stdout at the end: { sent, ms, rate, sends }.
+ * Kafka from THAW_KAFKA. Prints one JSON line on stdout at the end: { sent, ms, rate, sends, startMs } (startMs: wall clock of the first send).
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../lib/errors.js';
@@ -32,8 +32,10 @@ async function main(): Promise<void> {
   let tokens = 0;
   let last = performance.now();
   const t0 = last;
+  const startMs = Date.now();
   try {
-    while (sent < total) {
+    // Time-bounded: a producer that cannot keep up sends fewer events, it does not run longer.
+    while (sent < total && performance.now() - t0 < seconds * 1000) {
       const now = performance.now();
       tokens = Math.min(maxBurst, tokens + ((now - last) / 1000) * rate);
       last = now;
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
     await producer.close();
   }
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ sent, ms, rate: sent / (ms / 1000), sends })}\n`);
+  process.stdout.write(`${JSON.stringify({ sent, ms, rate: sent / (ms / 1000), sends, startMs })}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -3,7 +3,10 @@
  * Redis and ClickHouse, beside the ceiling of each piece measured in the same run (see README.md).
  *
  *   node --import tsx bench/spine/run.ts [--events 300000] [--batch 2000] [--rate 20000] [--seconds 15]
- *        [--train-prefix 20000] [--out .thaw/bench/spine.json] [--no-latency]
+ *        [--train-prefix 20000] [--concurrency 4] [--out .thaw/bench/spine.json] [--no-latency]
+ *
+ * --concurrency N adds a second end-to-end run with the BatchConsumer handling N partitions at once
+ * (`partitionsConsumedConcurrently`; `thaw run` uses 1 and does not expose it); 1 skips it.
  *
  * Services from env (THAW_KAFKA, THAW_REDIS_URL, THAW_CLICKHOUSE_URL; `bash scripts/services.sh env`).
  * Markdown tables on stdout, progress as JSON lines on stderr, the result as JSON in --out.
@@ -43,11 +46,13 @@ export interface SpineReport {
   startedAt: string;
   loadAverageBefore: number[];
   loadAverageAfter: number[];
-  config: { events: number; batch: number; partitions: number; rate: number; seconds: number; trainPrefix: number; adapter: string };
+  config: { events: number; batch: number; partitions: number; rate: number; seconds: number; trainPrefix: number; adapter: string; concurrency: number };
   preProduceMs: number;
   trainMs: number;
   ceilings: CeilingResult[];
   endToEnd: DrainResult;
+  /** The same drain with partitions handled concurrently; null when --concurrency 1. */
+  endToEndConcurrent: DrainResult | null;
   lowestCeiling: { path: string; perSec: number };
   ratioToLowest: number;
   goals: { eventsPerSec: boolean; shareOfLowest: boolean };
@@ -62,6 +67,7 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '20000' },
       seconds: { type: 'string', default: '15' },
       'train-prefix': { type: 'string', default: '20000' },
+      concurrency: { type: 'string', default: '4' },
       out: { type: 'string', default: '.thaw/bench/spine.json' },
       'no-latency': { type: 'boolean', default: false },
     },
@@ -70,6 +76,7 @@ async function main(): Promise<void> {
   const batch = positive('batch', values.batch);
   const rate = positive('rate', values.rate, false);
   const seconds = positive('seconds', values.seconds, false);
+  const concurrency = positive('concurrency', values.concurrency);
   const trainPrefix = Number(values['train-prefix']);
   if (!Number.isInteger(trainPrefix) || trainPrefix < 0) throw new ConfigError('train-prefix', `must be an integer >= 0, got "${values['train-prefix']}"`);
   const outPath = resolve(ROOT, values.out);
@@ -102,6 +109,8 @@ async function main(): Promise<void> {
 
     const e2e = await endToEndDrain(services, res, adapter, topic, events, batch, log);
     log.info('end to end done', { perSec: Math.round(e2e.perSec) });
+    const e2eConcurrent = concurrency > 1 ? await endToEndDrain(services, res, adapter, topic, events, batch, log, concurrency) : null;
+    if (e2eConcurrent !== null) log.info('end to end (concurrent partitions) done', { concurrency, perSec: Math.round(e2eConcurrent.perSec) });
 
     const latency = values['no-latency'] ? null : await latencyAtLoad(services, res, adapter, rate, seconds, batch, log);
     if (latency !== null) log.info('latency run done', { p50: latency.p50Ms, p99: latency.p99Ms });
@@ -112,11 +121,12 @@ async function main(): Promise<void> {
       startedAt: new Date().toISOString(),
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadavg(),
-      config: { events, batch, partitions: PARTITIONS, rate, seconds, trainPrefix, adapter: adapter.name },
+      config: { events, batch, partitions: PARTITIONS, rate, seconds, trainPrefix, adapter: adapter.name, concurrency },
       preProduceMs,
       trainMs,
       ceilings,
       endToEnd: e2e,
+      endToEndConcurrent: e2eConcurrent,
       lowestCeiling: { path: lowest.path, perSec: lowest.perSec },
       ratioToLowest,
       goals: { eventsPerSec: e2e.perSec >= GOAL_EVENTS_PER_SEC, shareOfLowest: ratioToLowest >= GOAL_SHARE_OF_LOWEST },
@@ -137,18 +147,24 @@ function pct(x: number): string {
 export function renderReport(r: SpineReport, outPath: string): string {
   const e2e = r.endToEnd;
   const rows: (string | number)[][] = r.ceilings.map((c) => [c.path, `${formatNumber(c.perSec)} ${c.unit}/s`, pct(e2e.perSec / c.perSec)]);
-  rows.push(['E end to end (item worker, fm-adagrad)', `${formatNumber(e2e.perSec)} events/s`, '—']);
+  rows.push(['E end to end (item worker as `thaw run`, fm-adagrad)', `${formatNumber(e2e.perSec)} events/s`, '—']);
   rows.push(['end to end / lowest ceiling', `lowest: ${r.lowestCeiling.path}`, pct(r.ratioToLowest)]);
-  const s = e2e.split;
+  const ec = r.endToEndConcurrent;
+  if (ec !== null) {
+    rows.push([`E${ec.concurrency} end to end, ${ec.concurrency} partitions handled concurrently`, `${formatNumber(ec.perSec)} events/s`, '—']);
+    rows.push([`E${ec.concurrency} / lowest ceiling`, `lowest: ${r.lowestCeiling.path}`, pct(ec.perSec / r.lowestCeiling.perSec)]);
+  }
+  const runs = ec === null ? [e2e] : [e2e, ec];
+  const splitRow = (label: string, f: (d: DrainResult) => number): (string | number)[] => [label, ...runs.flatMap((d) => [f(d), pct(f(d) / d.ms)])];
   const split = markdownTable(
-    ['end-to-end wall time', 'ms', 'share'],
+    ['end-to-end time (summed over batches)', ...runs.flatMap((d) => [`ms (c=${d.concurrency})`, 'of wall'])],
     [
-      ['redis getMany (through the cache tier)', s.redisGetMs, pct(s.redisGetMs / e2e.ms)],
-      ['clickhouse sink write', s.sinkMs, pct(s.sinkMs / e2e.ms)],
-      ['redis putMany (Lua CAS)', s.redisPutMs, pct(s.redisPutMs / e2e.ms)],
-      ['decode + validate + predict/adapt + rows (rest of the handler)', s.decodeComputeMs, pct(s.decodeComputeMs / e2e.ms)],
-      ['kafka fetch / commit / idle (outside the handler)', s.kafkaOtherMs, pct(s.kafkaOtherMs / e2e.ms)],
-      ['total (first batch to lag 0)', e2e.ms, '100%'],
+      splitRow('redis getMany (through the cache tier)', (d) => d.split.redisGetMs),
+      splitRow('clickhouse sink write', (d) => d.split.sinkMs),
+      splitRow('redis putMany (Lua CAS)', (d) => d.split.redisPutMs),
+      splitRow('decode + validate + predict/adapt + rows (rest of the handler)', (d) => d.split.decodeComputeMs),
+      splitRow('kafka fetch / commit / idle (wall − handler time)', (d) => d.split.kafkaOtherMs),
+      splitRow('wall: first batch to lag 0', (d) => d.ms),
     ],
   );
   const lines = [

@@ -20,7 +20,7 @@ export const usage = `thaw eval --protocol warmup --data DIR [options]
   --meta-epochs N       episodic epochs (default 10)
   --adapt-steps N       SGD steps on item params per warm batch (default 5)
   --adapt-lr X          their learning rate; meta-training's inner loop uses the same steps and rate (default 0.3)
-  --graph-lr-scale X    EmerG's graph learning rate as a multiple of --adapt-lr (default 0.1)
+  --graph-lr-scale X    EmerG's graph learning rate as a multiple of --adapt-lr (default 1)
   --backend B           auto|native|wasm|cpu (default auto)
   --json                print { "rows": [...] } instead of a table`;
 
@@ -73,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   const backend = await initBackend(backendPref, logger);
   const adaptLr = num('adapt-lr', values['adapt-lr'], 0.3);
   const adaptSteps = int('adapt-steps', values['adapt-steps'], 5, 0);
-  const graphLrScale = num('graph-lr-scale', values['graph-lr-scale'], 0.1);
+  const graphLrScale = num('graph-lr-scale', values['graph-lr-scale'], 1);
   const split = buildWarmupSplit(values.data);
   const res = await runWarmupProtocol(split, {
     seeds,

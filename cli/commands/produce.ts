@@ -18,6 +18,9 @@ import { EXIT, type Command, type CommandContext } from '../context.js';
 import { kafkaConnection } from '../connect.js';
 import { TokenBucket } from '../token-bucket.js';
 
+/** SyntheticOptions' default length (sources/synthetic.ts), used only for the progress ETA. */
+const SYNTHETIC_DEFAULT_EVENTS = 100_000;
+
 export const produceCommand: Command<ProduceConfig> = { run: runProduce };
 
 type Batch = { topic: string; messages: OutMessage[] }[];
@@ -49,6 +52,13 @@ export function toBatches(
   return [{ topic: cfg.topic, messages: events.map((e, i) => ({ key: e.eventId, value: values[i]! })) }];
 }
 
+/** Events expected, when known up front (a limit, or a synthetic stream's length), for the ETA. */
+function totalOf(cfg: ProduceConfig): { total?: number } {
+  const known = cfg.source.kind === 'synthetic' ? (cfg.source.events ?? SYNTHETIC_DEFAULT_EVENTS) : undefined;
+  const total = cfg.limit === undefined ? known : known === undefined ? cfg.limit : Math.min(known, cfg.limit);
+  return total === undefined ? {} : { total };
+}
+
 async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger;
   const kafka = kafkaConnection(cfg.kafka);
@@ -57,7 +67,7 @@ async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<numb
   const producer = new EventProducer({ kafka, logger: log });
   await producer.connect();
   const bucket = new TokenBucket(cfg.rate);
-  const progress = new Progress({ label: 'produce', ...(cfg.limit === undefined ? {} : { total: cfg.limit }), stream: ctx.stderr, logger: log });
+  const progress = new Progress({ label: 'produce', ...totalOf(cfg), stream: ctx.stderr, logger: log });
   let sent = 0;
   let interrupted = false;
   try {

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { ThawError, errorMessage } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { FactorizationMachine } from '../../models/fm.js';
-import { bundleCtr, bundleFm, ctrFromRelease, fmFromRelease, type Bundle, type BundleOptions, type EntityStatePolicy } from '../../models/onnx/bundle.js';
+import { bundleCtr, bundleFm, bundleUser, ctrFromRelease, fmFromRelease, userModelFromRelease, type Bundle, type BundleOptions, type EntityStatePolicy } from '../../models/onnx/bundle.js';
 import { announceRelease, type AnnounceOptions } from '../../model-store/release-announce.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { createRedis } from '../../model-store/redis.js';
@@ -116,7 +116,9 @@ async function bundleFrom(from: string, opts: BundleOptions): Promise<Bundle> {
     const model = modelDir.replace(/\/+$/, '').split('/').pop() ?? '';
     const rel = await new ReleaseStore({ root: join(modelDir, '..') }).load(model, version);
     const type = (rel.manifest.architecture as { type?: unknown } | null)?.type;
-    return type === 'fm' ? bundleFm(fmFromRelease(rel), opts) : bundleCtr(ctrFromRelease(rel), opts);
+    if (type === 'fm') return bundleFm(fmFromRelease(rel), opts);
+    if (type === 'coldnas' || type === 'fixed-adaptive') return bundleUser(userModelFromRelease(rel), opts);
+    return bundleCtr(ctrFromRelease(rel), opts);
   }
   const buf = await readFile(from);
   if (buf.length >= 4 && buf.toString('latin1', 0, 4) === 'THFM') return bundleFm(FactorizationMachine.fromBuffer(buf), opts);

@@ -18,7 +18,7 @@ export const usage = `thaw train emerg|deepfm|metaemb --data DIR --out CKPT_DIR 
   --seed N            seed (default 7788)
   --inner-lr X        inner SGD rate on item params (default 0.3)
   --inner-steps N     inner SGD steps per task (default 5)
-  --graph-lr-scale X  EmerG graph inner rate as a multiple of --inner-lr (default 0.1)
+  --graph-lr-scale X  EmerG graph inner rate as a multiple of --inner-lr (default 1)
   --resume            continue from the checkpoint in --out
   --backend B         auto|native|wasm|cpu (default auto)`;
 
@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const innerLr = values['inner-lr'] === undefined ? 0.3 : Number(values['inner-lr']);
   if (!Number.isFinite(innerLr) || innerLr <= 0) throw new ConfigError('inner-lr', `must be a positive number, got "${values['inner-lr']}"`);
-  const graphLrScale = values['graph-lr-scale'] === undefined ? 0.1 : Number(values['graph-lr-scale']);
+  const graphLrScale = values['graph-lr-scale'] === undefined ? 1 : Number(values['graph-lr-scale']);
   if (!Number.isFinite(graphLrScale) || graphLrScale < 0) throw new ConfigError('graph-lr-scale', `must be a non-negative number, got "${values['graph-lr-scale']}"`);
   const logger = createLogger();
   const backend = await initBackend((values.backend ?? 'auto') as BackendPreference, logger);

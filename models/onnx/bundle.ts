@@ -17,6 +17,11 @@ import { FactorizationMachine } from '../fm.js';
 import { exportDeepFmOnnx } from './deepfm.js';
 import { exportEmergOnnx } from './emerg.js';
 import { exportFmOnnx } from './fm.js';
+import { exportColdNasOnnx, exportFixedAdaptiveOnnx } from './user-models.js';
+import { ColdNas, type ColdNasStructure } from '../coldnas.js';
+import { FixedAdaptive } from '../fixed-adaptive.js';
+import type { ParamSet } from '../params.js';
+import type { EmbeddingTable } from '../embedding-table.js';
 import { OPSET } from './graph.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
@@ -24,7 +29,7 @@ export const ONNX_FILE = 'model.onnx';
 /** The FM's own serialisation, kept in FM releases for `cli/fm-release.ts` (`thaw run`, `thaw replay`). */
 export const FM_LEGACY_FILE = 'fm.bin';
 
-export const RELEASE_KINDS = ['fm', 'deepfm', 'metaemb', 'emerg'] as const;
+export const RELEASE_KINDS = ['fm', 'deepfm', 'metaemb', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 export type ReleaseKind = (typeof RELEASE_KINDS)[number];
 export type EntityStatePolicy = 'keep' | 'reinit';
 
@@ -68,7 +73,20 @@ export interface CtrArchitecture extends ArchitectureBase {
   structure?: unknown;
 }
 
-export type ReleaseArchitecture = FmArchitecture | CtrArchitecture;
+/** ColdNAS (with its searched structure) and the fixed/adaptive split (with its declared partition). */
+export interface UserArchitecture extends ArchitectureBase {
+  type: 'coldnas' | 'fixed-adaptive';
+  layout: { fieldNames: string[]; slotField: number[]; itemFields: number[] };
+  vocab: number;
+  dim: number;
+  hidden: number[];
+  /** ColdNAS interaction encoding size C. */
+  contextDim?: number;
+  /** ColdNAS: the searched op per position; fixed-adaptive: the parameter partition. */
+  structure: unknown;
+}
+
+export type ReleaseArchitecture = FmArchitecture | CtrArchitecture | UserArchitecture;
 
 export interface BundleOptions {
   /** State layout the release is for. @default fm: `{ adapter: 'fm-adagrad', stateSize: 2k+2 }`; others: `{ adapter: <kind>, stateSize: width + graph }` */
@@ -136,13 +154,73 @@ export function bundleCtr(model: DeepFm | Emerg, opts: BundleOptions & { structu
       ? { ...base, onnx, layers: model.layers, genHidden: model.dense.get('gen.graph.w1').shape[2]!, firstOrder: model.width === model.dim + 1 }
       : { ...base, onnx, hidden: [...model.hidden] };
   if (opts.structure !== undefined) architecture.structure = opts.structure;
+  const onnxBytes = model instanceof Emerg ? exportEmergOnnx(model) : exportDeepFmOnnx(model);
+  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+}
+
+function tensorsOf(model: { table: EmbeddingTable; dense: ParamSet }): Record<string, Tensor> {
   const tensors: Record<string, Tensor> = { table: { data: model.table.data, shape: [model.table.rows, model.table.dim] } };
   for (const name of model.dense.names()) {
     const p = model.dense.get(name);
     tensors[`dense.${name}`] = { data: p.data, shape: [...p.shape] };
   }
-  const onnxBytes = model instanceof Emerg ? exportEmergOnnx(model) : exportDeepFmOnnx(model);
-  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensors), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+  return tensors;
+}
+
+/**
+ * Release files of ColdNAS (structure chosen; its user state is the mean of the history encodings,
+ * which depend on the shared parameters: default policy `reinit`) or the fixed/adaptive split
+ * (adaptive params stay meaningful across a retrain of the trunk only if the caller says so: default `keep`).
+ */
+export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions = {}): Bundle {
+  const cold = model instanceof ColdNas;
+  const type = cold ? 'coldnas' : 'fixed-adaptive';
+  const input = cold ? 'user_state' : 'user_adaptive';
+  const architecture: UserArchitecture = {
+    type,
+    layout: { fieldNames: [...model.layout.fieldNames], slotField: [...model.layout.slotField], itemFields: [...model.layout.itemFields] },
+    vocab: model.table.rows,
+    dim: model.dim,
+    hidden: [...model.hidden],
+    ...(cold ? { contextDim: model.contextDim } : {}),
+    structure: cold ? model.structureJson() : model.partitionJson(),
+    // ColdNAS state: [count, mean (C)]; fixed/adaptive: the adaptive params (P).
+    stateLayout: opts.stateLayout ?? { adapter: type, stateSize: cold ? model.contextDim + 1 : model.adaptiveSize },
+    entityStatePolicy: opts.entityStatePolicy === undefined ? (cold ? 'reinit' : 'keep') : policyOf(opts),
+    onnx: { file: ONNX_FILE, opset: OPSET, inputs: ['feat_idx', 'feat_w', input], outputs: ['logit', 'prob'] },
+    weights: WEIGHTS_FILE,
+  };
+  const onnxBytes = cold ? exportColdNasOnnx(model) : exportFixedAdaptiveOnnx(model);
+  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+}
+
+/** The ColdNAS / fixed-adaptive model of a release. */
+export function userModelFromRelease(rel: LoadedRelease): ColdNas | FixedAdaptive {
+  const a = architectureOf(rel);
+  if (a.type !== 'coldnas' && a.type !== 'fixed-adaptive') throw incompatible(rel, `is a ${a.type} release, not a user model`);
+  const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
+  const h = a.hidden;
+  let model: ColdNas | FixedAdaptive;
+  if (a.type === 'coldnas') {
+    const st = a.structure as { positions?: { op?: unknown }[] } | null;
+    const ops = st?.positions?.map((x) => x.op);
+    if (ops?.length !== 4 || h.length !== 3) throw incompatible(rel, 'ColdNAS architecture lacks its 4-position structure or 3 hidden layers');
+    model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure });
+  } else {
+    if (h.length !== 2) throw incompatible(rel, 'fixed-adaptive architecture needs 2 hidden layers');
+    model = new FixedAdaptive({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!] });
+  }
+  loadTensors(rel, model);
+  return model;
+}
+
+function loadTensors(rel: LoadedRelease, model: { table: EmbeddingTable; dense: ParamSet }): void {
+  const t = weightsOf(rel);
+  model.table.data.set(tensor(rel, t, 'table', model.table.data.length));
+  for (const name of model.dense.names()) {
+    const p = model.dense.get(name);
+    p.data.set(tensor(rel, t, `dense.${name}`, p.data.length));
+  }
 }
 
 function incompatible(rel: LoadedRelease, why: string): ThawError {
@@ -190,17 +268,12 @@ export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
 /** The DeepFM / Meta-Embedding / EmerG model of a release. */
 export function ctrFromRelease(rel: LoadedRelease): DeepFm | Emerg {
   const a = architectureOf(rel);
-  if (a.type === 'fm') throw incompatible(rel, 'is an fm release');
+  if (a.type !== 'deepfm' && a.type !== 'metaemb' && a.type !== 'emerg') throw incompatible(rel, `is a ${a.type} release, not deepfm/metaemb/emerg`);
   const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
   const model =
     a.type === 'emerg'
       ? new Emerg({ layout, vocab: a.vocab, dim: a.dim, layers: a.layers ?? 3, genHidden: a.genHidden ?? 16, firstOrder: a.firstOrder ?? false })
       : new DeepFm({ layout, vocab: a.vocab, dim: a.dim, hidden: a.hidden ?? [64, 32], withGenerator: a.type === 'metaemb' });
-  const t = weightsOf(rel);
-  model.table.data.set(tensor(rel, t, 'table', model.table.data.length));
-  for (const name of model.dense.names()) {
-    const p = model.dense.get(name);
-    p.data.set(tensor(rel, t, `dense.${name}`, p.data.length));
-  }
+  loadTensors(rel, model);
   return model;
 }

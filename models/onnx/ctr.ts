@@ -8,7 +8,9 @@
  *           entity_id  float  [batch, width]   the item's ID embedding (its entity parameter)
  *           entity_graph float [batch, F, F]   the item graph (EmerG only)
  */
-import { poolingMatrix, type CtrModel } from '../ctr-model.js';
+import { poolingMatrix, type CtrModel, type FieldLayout } from '../ctr-model.js';
+import type { EmbeddingTable } from '../embedding-table.js';
+import type { ParamSet } from '../params.js';
 import { GraphBuilder } from './graph.js';
 
 export const CTR_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', entityId: 'entity_id', entityGraph: 'entity_graph' } as const;
@@ -16,7 +18,7 @@ export const CTR_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', entityId: 'ent
 export const GEN_OUTPUTS = { id: 'generated_id', graph: 'generated_graph' } as const;
 
 /** Adds dense param `name` of `model` as an initializer (once) and returns its value name. */
-export function param(g: GraphBuilder, model: CtrModel, name: string, added: Set<string>): string {
+export function param(g: GraphBuilder, model: { dense: ParamSet }, name: string, added: Set<string>): string {
   if (!added.has(name)) {
     const p = model.dense.get(name);
     g.floats(name, p.shape, p.data);
@@ -34,18 +36,25 @@ export interface CtrGraphStart {
   added: Set<string>;
 }
 
+/**
+ * Declares `feat_idx` and `feat_w`, bakes in the table, and pools the slots into fields
+ * [B, F-1, W] exactly as `pool()` in ctr-model.ts.
+ */
+export function pooledFields(g: GraphBuilder, table: EmbeddingTable, layout: FieldLayout): string {
+  const s = layout.slotField.length;
+  const idx = g.input(CTR_INPUTS.featIdx, 'int32', ['batch', s]);
+  const fw = g.input(CTR_INPUTS.featW, 'float32', ['batch', s]);
+  const t = g.floats('table', [table.rows, table.dim], table.data);
+  const pm = g.floats('pooling', [layout.fieldNames.length - 1, s], poolingMatrix(layout));
+  const weighted = g.mul(g.gather(t, idx), g.unsqueeze(fw, [2])); // [B,S,W]
+  return g.matMul(pm, weighted); // [F-1,S] @ [B,S,W] broadcasts to [B,F-1,W]
+}
+
 /** Declares the shared inputs and pools the feature rows exactly as `CtrModel.pooledOf`. */
 export function startCtrGraph(model: CtrModel, name: string): CtrGraphStart {
   const g = new GraphBuilder(name);
-  const s = model.slots;
-  const w = model.width;
-  const idx = g.input(CTR_INPUTS.featIdx, 'int32', ['batch', s]);
-  const fw = g.input(CTR_INPUTS.featW, 'float32', ['batch', s]);
-  const id = g.input(CTR_INPUTS.entityId, 'float32', ['batch', w]);
-  const table = g.floats('table', [model.table.rows, w], model.table.data);
-  const pm = g.floats('pooling', [model.numFields - 1, s], poolingMatrix(model.layout));
-  const weighted = g.mul(g.gather(table, idx), g.unsqueeze(fw, [2])); // [B,S,W]
-  const pooled = g.matMul(pm, weighted); // [F-1,S] @ [B,S,W] broadcasts to [B,F-1,W]
+  const pooled = pooledFields(g, model.table, model.layout);
+  const id = g.input(CTR_INPUTS.entityId, 'float32', ['batch', model.width]);
   return { g, pooled, id, added: new Set() };
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../../cli/main.js';
 import { COMMANDS, findCommand } from '../../../cli/commands/index.js';
 import { commandUsage } from '../../../cli/usage.js';
+import { findRawCommand, RAW_COMMANDS } from '../../../cli/commands/raw.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -48,6 +49,18 @@ describe('thaw main', () => {
         assert.ok(text.length > 5, `${spec.name} --${f.flag} has no description`);
       }
     }
+  });
+
+  it('dispatches self-parsing commands with their argv', () => {
+    assert.deepEqual(findRawCommand(['train', 'emerg', '--data', 'x'])?.argv, ['emerg', '--data', 'x']);
+    assert.deepEqual(findRawCommand(['eval', '--side', 'user'])?.argv, ['--side', 'user']);
+    assert.equal(findRawCommand(['train', 'fm']), undefined);
+  });
+
+  it('help lists self-parsing commands too', async () => {
+    const c = capture();
+    assert.equal(await main(['help'], c.io), 0);
+    for (const r of RAW_COMMANDS) assert.ok(c.out().includes(r.name), r.name);
   });
 
   it('finds subcommands by longest match', () => {

@@ -12,6 +12,11 @@ import { FactorizationMachine, mulberry32, sigmoid } from '../../../models/fm.js
 import { exportDeepFmOnnx } from '../../../models/onnx/deepfm.js';
 import { exportEmergOnnx } from '../../../models/onnx/emerg.js';
 import { exportFmOnnx } from '../../../models/onnx/fm.js';
+import { exportColdNasOnnx, exportFixedAdaptiveOnnx } from '../../../models/onnx/user-models.js';
+import { ColdNas, type ColdNasStructure } from '../../../models/coldnas.js';
+import { FixedAdaptive } from '../../../models/fixed-adaptive.js';
+import type { ParamSet } from '../../../models/params.js';
+import type { EmbeddingTable } from '../../../models/embedding-table.js';
 import { OnnxRunner, padRows } from '../../../serving/onnx-runner.js';
 
 const TOL = 1e-5;
@@ -51,7 +56,7 @@ function randomBatch(n: number, entities: number): RowBatch {
 }
 
 /** Randomises dense params and table well beyond their init scale, so every term matters. */
-function scramble(model: CtrModel): void {
+function scramble(model: { dense: ParamSet; table: EmbeddingTable }): void {
   for (const name of model.dense.names()) {
     const p = model.dense.get(name).data;
     for (let i = 0; i < p.length; i++) p[i] = uniform(0.4);
@@ -153,5 +158,58 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
     });
     assert.ok(maxAbsDiff(got.generated_graph!, Float32Array.from(graph!)) <= TOL);
     assert.ok(maxAbsDiff(got.generated_id!, Float32Array.from(id!)) <= TOL);
+  });
+
+  async function onnxUser(bytes: Uint8Array, b: RowBatch, input: string, perEntity: Float32Array, width: number): Promise<Float32Array> {
+    const runner = await OnnxRunner.load(bytes);
+    try {
+      const rows = new Float32Array(b.n * width);
+      for (let i = 0; i < b.n; i++) rows.set(perEntity.subarray(b.entity[i]! * width, (b.entity[i]! + 1) * width), i * width);
+      const s = LAYOUT.slotField.length;
+      const res = await runner.run(b.n, {
+        feat_idx: { data: b.featIdx, dims: [b.n, s] },
+        feat_w: { data: b.featW, dims: [b.n, s] },
+        [input]: { data: rows, dims: [b.n, width] },
+      });
+      return res.prob!;
+    } finally {
+      await runner.close();
+    }
+  }
+
+  const structures: ColdNasStructure[] = [{ ops: ['max', 'min', 'multiply', 'add'] }, { ops: ['add', 'multiply', 'min', 'max'] }];
+  for (const structure of structures) {
+    it(`coldnas (${structure.ops.join(',')}): prob within 1e-5 with user states as inputs`, async () => {
+      const model = new ColdNas({ layout: LAYOUT, vocab: VOCAB, dim: 4, hidden: [12, 8, 6], contextDim: 10, seed: 8, structure });
+      scramble(model);
+      const users = 7;
+      const b = randomBatch(40, users);
+      const states = Array.from({ length: users }, () => ({ count: 3, mean: floats(10, 1) }));
+      const expected = model.predict(b, states);
+      const means = new Float32Array(users * 10);
+      states.forEach((st, i) => means.set(st.mean, i * 10));
+      const got = await onnxUser(exportColdNasOnnx(model), b, 'user_state', means, 10);
+      const d = maxAbsDiff(got, expected);
+      assert.ok(d <= TOL, `max |Δ| ${d}`);
+      assert.ok(Math.max(...expected) - Math.min(...expected) > 0.05);
+    });
+  }
+
+  it('coldnas supernet (no structure) is refused by the exporter', () => {
+    const model = new ColdNas({ layout: LAYOUT, vocab: VOCAB, dim: 4, hidden: [8, 8, 8], contextDim: 8 });
+    assert.throws(() => exportColdNasOnnx(model), /structure/);
+  });
+
+  it('fixed-adaptive: prob within 1e-5 with adaptive params as inputs', async () => {
+    const model = new FixedAdaptive({ layout: LAYOUT, vocab: VOCAB, dim: 6, hidden: [16, 8], seed: 9 });
+    scramble(model);
+    const users = 5;
+    const b = randomBatch(30, users);
+    const theta = floats(users * model.adaptiveSize, 0.8);
+    const expected = model.predict(b, theta);
+    const got = await onnxUser(exportFixedAdaptiveOnnx(model), b, 'user_adaptive', theta, model.adaptiveSize);
+    const d = maxAbsDiff(got, expected);
+    assert.ok(d <= TOL, `max |Δ| ${d}`);
+    assert.ok(Math.max(...expected) - Math.min(...expected) > 0.05);
   });
 });

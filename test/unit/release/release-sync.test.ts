@@ -8,6 +8,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { createAdapter } from '../../../adapters/registry.js';
+import type { Adapter } from '../../../adapters/types.js';
 import { ThawError } from '../../../lib/errors.js';
 import { fmFromRelease } from '../../../models/onnx/bundle.js';
 import { sigmoid, type FactorizationMachine } from '../../../models/fm.js';
@@ -45,6 +47,7 @@ describe('ReleaseWatcher', () => {
   let cleanup: () => Promise<void>;
   let store: ReleaseStore;
   const watchers: ReleaseWatcher<Built>[] = [];
+  const stops: (() => Promise<void>)[] = [];
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir());
@@ -53,6 +56,7 @@ describe('ReleaseWatcher', () => {
   });
   afterEach(async () => {
     for (const w of watchers.splice(0)) await w.stop();
+    for (const s of stops.splice(0)) await s();
     await cleanup();
   });
 
@@ -175,6 +179,44 @@ describe('ReleaseWatcher', () => {
     for (let i = 0; i < 100 && ready.length === 0; i++) await sleep(20);
     assert.deepEqual(ready, [v2]);
     assert.equal(w.take()?.version, v2);
+  });
+
+  it('with layoutOf, checks the adapter the worker builds (real adapters): none accepted, wrong side refused', async () => {
+    const v1 = await publish(1);
+    const w = new ReleaseWatcher<Adapter>({
+      store,
+      model: 'fm',
+      expect: { type: 'fm', stateLayout: { adapter: 'none', stateSize: 0 } },
+      build: (rel) => createAdapter('none', 'item', fmFromRelease(rel)),
+      layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
+    });
+    stops.push(() => w.stop());
+    assert.equal((await w.start()).value.release, `fm/${v1}`);
+    const side = new ReleaseWatcher<Adapter>({
+      store,
+      model: 'fm',
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 2 } },
+      // The FM was trained with item vectors: a user-side adapter on it is refused by the adapter itself.
+      build: (rel) => createAdapter('fm-adagrad', 'user', fmFromRelease(rel)),
+      layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
+    });
+    stops.push(() => side.stop());
+    await assert.rejects(side.start(), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+    // A running worker keeps its release when the next one builds a different state size.
+    const k6 = await publish(2, [], 6);
+    const ok = new ReleaseWatcher<Adapter>({
+      store,
+      model: 'fm',
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 14 } },
+      build: (rel) => createAdapter('fm-adagrad', 'item', fmFromRelease(rel)),
+      layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
+    });
+    stops.push(() => ok.stop());
+    assert.equal((await ok.start()).version, k6);
+    assert.equal((await cli(['rollback', '--release-dir', root, '--model', 'fm'])).code, 0);
+    await ok.checkNow();
+    assert.equal(ok.take(), undefined);
+    assert.match(ok.refusal(v1)?.message ?? '', /builds 10 floats per state, the states in use have 14/);
   });
 
   it('rejects bad options with ConfigError', () => {

@@ -1,0 +1,104 @@
+/**
+ * `npm run bench`: runs the registered benchmarks one after another, each in its own Node process
+ * (a bench's heap, JIT state and open clients never skew the next one).
+ *
+ *   npm run bench                                   every benchmark, in the order below
+ *   npm run bench -- --only spine                   one (or a comma list: --only spine,peer-vw)
+ *   npm run bench -- --only spine -- --events 100000  arguments after a second `--` go to each selected bench
+ *   npm run bench -- --list                         names and what each measures
+ *
+ * Benchmarks print (Markdown on stdout, progress on stderr) and write JSON under .thaw/bench/; they
+ * never assert. Exit code 1 if any selected bench failed (the others still run). See bench/README.md.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError } from '../lib/errors.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+export interface BenchEntry {
+  name: string;
+  /** Entry script, relative to the repository root. */
+  script: string;
+  summary: string;
+}
+
+/** The registry: add a line here to make a new bench part of `npm run bench`. */
+export const BENCHES: readonly BenchEntry[] = [
+  { name: 'spine', script: 'bench/spine/run.ts', summary: 'item worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece; latency at load' },
+  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: "Thaw's online adapters beside Vowpal Wabbit on MovieLens-100K (AUC/log loss by warm-up bucket)" },
+];
+
+export interface BenchPlan {
+  list: boolean;
+  selected: BenchEntry[];
+  /** Forwarded to every selected bench. */
+  passThrough: string[];
+}
+
+/** Parses `[--only a,b] [--list] [-- bench args...]`; throws ConfigError naming the key. */
+export function parseBenchArgs(argv: readonly string[], benches: readonly BenchEntry[] = BENCHES): BenchPlan {
+  const sep = argv.indexOf('--');
+  const own = sep < 0 ? argv : argv.slice(0, sep);
+  const passThrough = sep < 0 ? [] : argv.slice(sep + 1);
+  let list = false;
+  let only: string[] | undefined;
+  for (let i = 0; i < own.length; i++) {
+    const a = own[i]!;
+    if (a === '--list') list = true;
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const v = a === '--only' ? own[++i] : a.slice('--only='.length);
+      if (v === undefined || v === '') throw new ConfigError('only', `needs a bench name (${benches.map((b) => b.name).join(', ')})`);
+      only = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    } else throw new ConfigError(a, `unknown option; bench arguments go after a second "--" (npm run bench -- --only spine -- --events 100000)`);
+  }
+  const selected = only === undefined ? [...benches] : only.map((n) => {
+    const b = benches.find((x) => x.name === n);
+    if (b === undefined) throw new ConfigError('only', `unknown bench "${n}"; known: ${benches.map((x) => x.name).join(', ')}`);
+    return b;
+  });
+  return { list, selected, passThrough };
+}
+
+function runOne(b: BenchEntry, args: readonly string[]): Promise<number> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, b.script), ...args], { cwd: ROOT, stdio: 'inherit' });
+    child.on('error', (err) => {
+      process.stderr.write(`bench ${b.name}: could not start: ${err.message}\n`);
+      resolvePromise(1);
+    });
+    child.on('exit', (code, signal) => resolvePromise(code ?? (signal === null ? 1 : 128)));
+  });
+}
+
+async function main(): Promise<void> {
+  const plan = parseBenchArgs(process.argv.slice(2));
+  if (plan.list) {
+    for (const b of BENCHES) process.stdout.write(`${b.name.padEnd(10)} ${b.script.padEnd(24)} ${b.summary}\n`);
+    return;
+  }
+  const failed: string[] = [];
+  for (const b of plan.selected) {
+    if (!existsSync(resolve(ROOT, b.script))) {
+      process.stderr.write(`bench ${b.name}: ${b.script} does not exist, skipped\n`);
+      failed.push(b.name);
+      continue;
+    }
+    process.stderr.write(`\n=== bench ${b.name} (${b.script}) ===\n`);
+    const code = await runOne(b, plan.passThrough);
+    if (code !== 0) failed.push(b.name);
+  }
+  if (failed.length > 0) {
+    process.stderr.write(`benches failed: ${failed.join(', ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+// Run only as an entry point, so a test can import parseBenchArgs.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

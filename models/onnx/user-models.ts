@@ -1,0 +1,76 @@
+/**
+ * ONNX exports of the user cold-start models (models/coldnas.ts, models/fixed-adaptive.ts). The
+ * user's per-entity state is the graph input:
+ *
+ *   coldnas         user_state     float [batch, C]  the running mean of the user's interaction encodings
+ *   fixed-adaptive  user_adaptive  float [batch, P]  [u (D) | out.w (H) | out.b (1)]
+ *
+ * next to `feat_idx` / `feat_w` (see ctr.ts). ColdNAS exports only with a fixed (searched)
+ * structure: the supernet's mixture is a training-time device.
+ */
+import { ThawError } from '../../lib/errors.js';
+import { LEAKY } from '../coldnas-common.js';
+import { COLDNAS_OPS, type ColdNas } from '../coldnas.js';
+import type { FixedAdaptive } from '../fixed-adaptive.js';
+import { param, pooledFields } from './ctr.js';
+import { GraphBuilder } from './graph.js';
+
+export const USER_INPUTS = { coldnasState: 'user_state', adaptive: 'user_adaptive' } as const;
+
+function leaky(g: GraphBuilder, x: string): string {
+  return g.node('LeakyRelu', [x], { alpha: { float: LEAKY } });
+}
+
+function finish(g: GraphBuilder, z: string): void {
+  g.output('logit', z, 'float32', ['batch']);
+  g.output('prob', g.sigmoid(z), 'float32', ['batch']);
+}
+
+/** Serialised `model.onnx` of a ColdNAS model with a chosen structure. */
+export function exportColdNasOnnx(model: ColdNas): Uint8Array {
+  const structure = model.structure;
+  if (structure === undefined) throw new ThawError('MODEL_ERROR', 'ColdNAS export needs a chosen structure (still a supernet)');
+  const g = new GraphBuilder('thaw_coldnas');
+  const added = new Set<string>();
+  const p = (n: string): string => param(g, model, n, added);
+  const dense = (i: number | string, x: string): string => g.add(g.matMul(x, p(`cn.w${i}`)), p(`cn.b${i}`));
+  const f1 = model.layout.fieldNames.length - 1;
+  const fields = g.reshape(pooledFields(g, model.table, model.layout), [-1, f1 * model.dim]);
+  const mean = g.input(USER_INPUTS.coldnasState, 'float32', ['batch', model.contextDim]);
+  const mod = g.add(g.matMul(mean, p('cn.mod.w')), p('cn.mod.b')); // [B, 4·modDim]
+  const one = g.scalar(1);
+  const modulate = (x: string, pos: number): string => {
+    const op = COLDNAS_OPS.indexOf(structure.ops[pos]!);
+    let off = 0;
+    for (let i = 0; i < pos; i++) off += model.positionDims[i]!;
+    const start = op * model.modDim + off;
+    const q = g.slice(mod, 1, start, start + model.positionDims[pos]!);
+    if (op === 0) return g.node('Max', [x, q]);
+    if (op === 1) return g.node('Min', [x, q]);
+    if (op === 2) return g.mul(x, g.add(q, one));
+    return g.add(x, q);
+  };
+  let x = modulate(fields, 0);
+  for (let i = 0; i < 3; i++) x = modulate(dense(i, leaky(g, x)), i + 1);
+  finish(g, g.reshape(dense('Out', leaky(g, x)), [-1]));
+  return g.toBytes(`Thaw ColdNAS ops=${structure.ops.join(',')}`);
+}
+
+/** Serialised `model.onnx` of the fixed/adaptive split. */
+export function exportFixedAdaptiveOnnx(model: FixedAdaptive): Uint8Array {
+  const g = new GraphBuilder('thaw_fixed_adaptive');
+  const added = new Set<string>();
+  const p = (n: string): string => param(g, model, n, added);
+  const d = model.dim;
+  const h = model.hidden[1];
+  const f1 = model.layout.fieldNames.length - 1;
+  const fields = g.reshape(pooledFields(g, model.table, model.layout), [-1, f1 * d]);
+  const theta = g.input(USER_INPUTS.adaptive, 'float32', ['batch', model.adaptiveSize]);
+  const u = g.slice(theta, 1, 0, d);
+  const w = g.slice(theta, 1, d, d + h);
+  const bias = g.reshape(g.slice(theta, 1, d + h, d + h + 1), [-1]);
+  let x = g.concat([u, fields], 1);
+  for (let i = 0; i < 2; i++) x = leaky(g, g.add(g.matMul(x, p(`fa.w${i}`)), p(`fa.b${i}`)));
+  finish(g, g.add(g.reduceSum(g.mul(x, w), [1]), bias));
+  return g.toBytes(`Thaw fixed/adaptive dim=${d} hidden=${model.hidden.join('x')}`);
+}

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initBackend } from '../../../models/backend.js';
+import { selectRows } from '../../../models/ctr-model.js';
+import { FixedAdaptive, FIXED_ADAPTIVE_PARTITION } from '../../../models/fixed-adaptive.js';
+import { DenseAdam } from '../../../models/params.js';
+import { Rng } from '../../../models/rng.js';
+import { rowsByEntity, sampleEpisodes } from '../../../trainers/coldnas-trainer.js';
+import { fixedAdaptiveMetaStep, trainFixedAdaptive } from '../../../trainers/fixed-adaptive-trainer.js';
+import { TINY_LAYOUT, TINY_VOCAB, tinyBatch } from './tiny-data.js';
+
+await initBackend('cpu');
+
+const make = (): FixedAdaptive => new FixedAdaptive({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, hidden: [8, 6], seed: 4, initLr: 0.5 });
+
+test('the declared partition covers every dense param exactly once', () => {
+  const m = make();
+  const declared = [...FIXED_ADAPTIVE_PARTITION.fixed.filter((n) => n !== 'table'), ...FIXED_ADAPTIVE_PARTITION.meta].sort();
+  assert.deepEqual(m.dense.names().sort(), declared);
+  const part = m.partitionJson();
+  assert.equal(part.adaptive.reduce((a, p) => a + p.size, 0), m.adaptiveSize);
+});
+
+test('one batched adaptation step over many users equals stepping each user alone, with per-parameter rates', () => {
+  const m = make();
+  const rng = new Rng(3);
+  rng.fillUniform(m.dense.get('fa.lr').data, 1).forEach((v, i, a) => (a[i] = Math.abs(v)));
+  m.dense.get('fa.lr').data[0] = 0; // a frozen adaptive parameter stays at its init
+  const count = 4;
+  const b = tinyBatch(30, count, 7);
+  const users = m.initUsers(count);
+  rng.fillUniform(users, 0.3);
+  const batched = users.slice();
+  m.adaptStep(b, batched, count, 2);
+  const ps = m.adaptiveSize;
+  for (let u = 0; u < count; u++) {
+    const rows = [...b.entity.keys()].filter((i) => b.entity[i] === u);
+    const alone = { ...selectRows(b, rows), entity: new Int32Array(rows.length) };
+    const mine = users.slice(u * ps, u * ps + ps);
+    m.adaptStep(alone, mine, 1, 2);
+    for (let k = 0; k < ps; k++) assert.ok(Math.abs(mine[k]! - batched[u * ps + k]!) < 1e-5, `user ${u} param ${k}`);
+    assert.equal(batched[u * ps], users[u * ps]);
+    assert.notEqual(batched[u * ps + 1], users[u * ps + 1]);
+  }
+});
+
+test('the offline meta step learns the fixed trunk, the init and the per-parameter rates; training lowers the query loss', async () => {
+  const m = make();
+  const data = tinyBatch(400, 8, 13);
+  const ep = sampleEpisodes(data, rowsByEntity(data, 8), [0, 1, 2, 3], [10], 10, new Rng(2));
+  const before = { lr: m.dense.get('fa.lr').data.slice(), init: m.dense.get('fa.init').data.slice(), w0: m.dense.get('fa.w0').data.slice() };
+  fixedAdaptiveMetaStep(m, ep, new DenseAdam(0.01));
+  assert.notDeepEqual(m.dense.get('fa.lr').data, before.lr);
+  assert.notDeepEqual(m.dense.get('fa.init').data, before.init);
+  assert.notDeepEqual(m.dense.get('fa.w0').data, before.w0);
+
+  const hot = { layout: TINY_LAYOUT, vocabSize: TINY_VOCAB, hot: data, hotUserCount: 8 };
+  const lossAfter = async (epochs: number): Promise<number> => {
+    const { model } = await trainFixedAdaptive(hot, { seed: 1, epochs, usersPerStep: 4, supportRows: 10, queryRows: 10, dim: 4, lr: 0.01 });
+    const users = model.initUsers(8);
+    // Training loss of the adapted users (the tiny data's labels depend on the user only).
+    model.adaptStep(data, users, 8);
+    return model.userGradients(data, users, 8).loss;
+  };
+  const l0 = await lossAfter(0);
+  const l1 = await lossAfter(15);
+  assert.ok(l1 < l0, `query loss ${l0} → ${l1}`);
+});

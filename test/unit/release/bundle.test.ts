@@ -1,0 +1,84 @@
+/**
+ * Every model kind survives a release round trip bit for bit (weights.bin → same predictions),
+ * and the manifest records its architecture, state layout, policy and searched structure.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { FieldLayout, RowBatch } from '../../../models/ctr-model.js';
+import { ColdNas } from '../../../models/coldnas.js';
+import { DeepFm } from '../../../models/deepfm.js';
+import { Emerg } from '../../../models/emerg.js';
+import { FixedAdaptive } from '../../../models/fixed-adaptive.js';
+import { mulberry32 } from '../../../models/fm.js';
+import { bundleCtr, bundleUser, ctrFromRelease, userModelFromRelease, type UserArchitecture } from '../../../models/onnx/bundle.js';
+import { ReleaseStore } from '../../../model-store/releases.js';
+import { OnnxRunner } from '../../../serving/onnx-runner.js';
+import { tempDir } from './helpers.js';
+
+const LAYOUT: FieldLayout = { fieldNames: ['item', 'user', 'genre', 'year'], slotField: Int32Array.from([1, 2, 2, 3]), itemFields: [2, 3] };
+const rand = mulberry32(9);
+
+function batch(n: number, entities: number): RowBatch {
+  return {
+    n,
+    featIdx: Int32Array.from({ length: n * 4 }, () => Math.floor(rand() * 30)),
+    featW: Float32Array.from({ length: n * 4 }, (_, j) => (j % 4 === 1 || j % 4 === 2 ? 0.5 : 1)),
+    label: new Float32Array(n),
+    entity: Int32Array.from({ length: n }, () => Math.floor(rand() * entities)),
+  };
+}
+
+describe('release bundles of the meta-learned models', () => {
+  let cleanup: () => Promise<void>;
+  let store: ReleaseStore;
+  beforeEach(async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    store = new ReleaseStore({ root: t.dir });
+  });
+  afterEach(async () => cleanup());
+
+  it('deepfm, metaemb and emerg round-trip exactly', async () => {
+    const models = [
+      new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8] }),
+      new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8], withGenerator: true }),
+      new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4 }),
+    ];
+    for (const m of models) {
+      const b = batch(16, 4);
+      const ent = { count: 4, idEmb: Float32Array.from({ length: 4 * m.width }, () => rand() - 0.5), graph: Float32Array.from({ length: 4 * m.graphSize }, () => rand()) };
+      const { architecture, files } = bundleCtr(m);
+      const man = await store.publish({ model: architecture.type, architecture, files });
+      const back = ctrFromRelease(await store.load(man.model, man.version));
+      assert.equal(back.kind, m.kind);
+      assert.deepEqual(back.predict(b, ent), m.predict(b, ent), architecture.type);
+    }
+  });
+
+  it('coldnas records its searched structure and defaults to reinit; fixed-adaptive records its partition', async () => {
+    const cn = new ColdNas({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6, 4], contextDim: 6, structure: { ops: ['min', 'add', 'multiply', 'max'] } });
+    const { architecture, files } = bundleUser(cn);
+    const a = architecture as UserArchitecture;
+    assert.equal(a.entityStatePolicy, 'reinit');
+    assert.deepEqual(a.stateLayout, { adapter: 'coldnas', stateSize: 7 });
+    assert.deepEqual((a.structure as { positions: { op: string }[] }).positions.map((p) => p.op), ['min', 'add', 'multiply', 'max']);
+    const man = await store.publish({ model: 'coldnas', architecture, files });
+    const rel = await store.load('coldnas', man.version);
+    const back = userModelFromRelease(rel) as ColdNas;
+    const b = batch(12, 3);
+    const states = [0, 1, 2].map(() => ({ count: 2, mean: Float32Array.from({ length: 6 }, () => rand() - 0.5) }));
+    assert.deepEqual(back.predict(b, states), cn.predict(b, states));
+    const runner = await OnnxRunner.load(rel.files['model.onnx']!);
+    assert.deepEqual([...runner.inputNames].sort(), ['feat_idx', 'feat_w', 'user_state']);
+    await runner.close();
+
+    const fa = new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6] });
+    const fb = bundleUser(fa);
+    assert.equal(fb.architecture.entityStatePolicy, 'keep');
+    assert.deepEqual((fb.architecture as UserArchitecture).structure, fa.partitionJson());
+    const fman = await store.publish({ model: 'fa', architecture: fb.architecture, files: fb.files });
+    const fback = userModelFromRelease(await store.load('fa', fman.version)) as FixedAdaptive;
+    const theta = fa.initUsers(3);
+    assert.deepEqual(fback.predict(b, theta), fa.predict(b, theta));
+  });
+});
