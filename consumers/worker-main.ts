@@ -3,6 +3,11 @@
  * or the JSON in env THAW_WORKER_OPTIONS). Builds the Kafka, Redis and ClickHouse clients from the
  * options, runs an AdaptationWorker, drains on SIGTERM/SIGINT and exits 0 (1 if the worker failed).
  * Used by the fault tests (kill -9, restarts); `thaw run` is the user-facing equivalent.
+ *
+ * The shared FM comes from `model` (a file or a seeded untrained one), or, with `releaseDir`, from the
+ * current release of `releaseModel` in that release store, followed live: polled every
+ * `releasePollMs`, and checked at once on an announcement on the Kafka topic `releaseTopic` and/or
+ * the Redis pointer channel (`releaseRedisPrefix`), see consumers/release-adapter.ts.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -11,10 +16,14 @@ import { ClickHouseSink } from '../analytics/clickhouse-sink.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type LogLevel } from '../lib/log.js';
 import { FactorizationMachine } from '../models/fm.js';
+import { createRedis } from '../model-store/redis.js';
 import { RedisEntityStore } from '../model-store/redis-store.js';
+import type { ReleaseWatcher } from '../model-store/release-sync.js';
+import { ReleaseStore } from '../model-store/releases.js';
 import { DeadLetterWriter } from '../streams/dead-letters.js';
 import { EventProducer } from '../streams/producer.js';
 import { TOPICS } from '../streams/topics.js';
+import { createAdapterReleaseWatcher, type ReleasedAdapter } from './release-adapter.js';
 import { AdaptationWorker, installSignalHandlers } from './worker.js';
 
 export const workerMainSchema = z
@@ -32,11 +41,23 @@ export const workerMainSchema = z
       .strict(),
     side: z.enum(['user', 'item']),
     adapter: z.string().min(1).default('fm-adagrad'),
-    /** The shared FM: a file written by FactorizationMachine.toBuffer, or an untrained seeded one. */
-    model: z.union([
-      z.object({ path: z.string().min(1) }).strict(),
-      z.object({ buckets: z.number().int().positive(), k: z.number().int().positive(), seed: z.number().int().default(1) }).strict(),
-    ]),
+    /** The shared FM: a file written by FactorizationMachine.toBuffer, or an untrained seeded one. Exactly one of `model` and `releaseDir`. */
+    model: z
+      .union([
+        z.object({ path: z.string().min(1) }).strict(),
+        z.object({ buckets: z.number().int().positive(), k: z.number().int().positive(), seed: z.number().int().default(1) }).strict(),
+      ])
+      .optional(),
+    /** Release store root: run the current release of `releaseModel` and follow new ones. */
+    releaseDir: z.string().min(1).optional(),
+    /** Model name in the release store. @default 'fm' */
+    releaseModel: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name').default('fm'),
+    /** Interval between polls of the release store, ms. @default 60000 */
+    releasePollMs: z.number().int().min(10).default(60_000),
+    /** Kafka topic of release announcements to listen to (e.g. 'thaw.releases'). @default none */
+    releaseTopic: z.string().min(1).optional(),
+    /** Key prefix of the Redis release pointer to subscribe to (`${prefix}:release:${model}`). @default none */
+    releaseRedisPrefix: z.string().min(1).optional(),
     namespace: z.string().min(1).default('live'),
     groupId: z.string().min(1).optional(),
     topic: z.string().min(1).optional(),
@@ -50,7 +71,15 @@ export const workerMainSchema = z
     metricsPort: z.number().int().min(0).max(65535).default(0),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    if ((o.model === undefined) === (o.releaseDir === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['model'], message: 'give exactly one of model and releaseDir' });
+    }
+    if (o.releaseDir === undefined && (o.releaseTopic !== undefined || o.releaseRedisPrefix !== undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['releaseDir'], message: 'is required with releaseTopic / releaseRedisPrefix' });
+    }
+  });
 
 export type WorkerMainOptions = z.input<typeof workerMainSchema>;
 
@@ -75,11 +104,9 @@ export function parseWorkerMainOptions(arg: string | undefined, env: NodeJS.Proc
 async function main(): Promise<void> {
   const opts = parseWorkerMainOptions(process.argv[2]);
   const logger = createLogger(opts.logLevel as LogLevel, { proc: 'worker', pid: process.pid });
-  const model =
-    'path' in opts.model
-      ? FactorizationMachine.fromBuffer(readFileSync(opts.model.path))
-      : FactorizationMachine.create({ buckets: opts.model.buckets, k: opts.model.k, seed: opts.model.seed, side: opts.side });
-  const adapter = createAdapter(opts.adapter, opts.side, model);
+  const kafka = { brokers: opts.kafka.brokers, ...(opts.kafka.clientId === undefined ? {} : { clientId: opts.kafka.clientId }) };
+  const releases = opts.releaseDir === undefined ? undefined : await startReleaseWatcher(opts, kafka, logger);
+  const adapter = releases === undefined ? createAdapter(opts.adapter, opts.side, fixedModel(opts)) : undefined;
   const store = new RedisEntityStore({ redis: { url: opts.redis.url }, keyPrefix: opts.redis.keyPrefix, logger });
   const sink = new ClickHouseSink({
     url: opts.clickhouse.url,
@@ -88,9 +115,16 @@ async function main(): Promise<void> {
     spoolDir: opts.clickhouse.spoolDir,
     logger,
   });
-  const kafka = { brokers: opts.kafka.brokers, ...(opts.kafka.clientId === undefined ? {} : { clientId: opts.kafka.clientId }) };
   const producer = new EventProducer({ kafka, logger });
   const closeAll = async (): Promise<void> => {
+    if (releases !== undefined) {
+      try {
+        await releases.watcher.stop();
+      } catch (err) {
+        logger.warn('release watcher stop failed', { error: errorMessage(err) });
+      }
+      releases.redis?.disconnect();
+    }
     for (const c of [producer, sink, store] as const) {
       try {
         await c.close();
@@ -106,7 +140,8 @@ async function main(): Promise<void> {
     worker = new AdaptationWorker({
       kafka,
       side: opts.side,
-      adapter,
+      ...(adapter === undefined ? {} : { adapter }),
+      ...(releases === undefined ? {} : { releaseWatcher: releases.watcher }),
       store,
       sink,
       deadLetters: new DeadLetterWriter(producer, opts.deadLetterTopic),
@@ -138,11 +173,50 @@ async function main(): Promise<void> {
   });
   await worker.start();
   // Tests wait for this line on stderr... and on the metrics, not on timing.
-  logger.info('worker-main started', { groupId: worker.groupId, topic: worker.topic });
+  logger.info('worker-main started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
   const final = await worker.whenStopped();
   if (final === 'FAILED') {
     await closeAll();
     process.exit(1);
+  }
+}
+
+type MainOptions = z.output<typeof workerMainSchema>;
+
+function fixedModel(opts: MainOptions): FactorizationMachine {
+  const m = opts.model;
+  if (m === undefined) throw new ConfigError('model', 'is required without releaseDir');
+  return 'path' in m ? FactorizationMachine.fromBuffer(readFileSync(m.path)) : FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed, side: opts.side });
+}
+
+/** Builds and starts the release watcher (and the Redis client its pointer subscription duplicates). */
+async function startReleaseWatcher(
+  opts: MainOptions,
+  kafka: { brokers: string[]; clientId?: string },
+  logger: ReturnType<typeof createLogger>,
+): Promise<{ watcher: ReleaseWatcher<ReleasedAdapter>; redis: ReturnType<typeof createRedis> | undefined }> {
+  const redis = opts.releaseRedisPrefix === undefined ? undefined : createRedis({ url: opts.redis.url }, logger);
+  try {
+    const watcher = await createAdapterReleaseWatcher({
+      store: new ReleaseStore({ root: opts.releaseDir as string }),
+      model: opts.releaseModel,
+      adapter: opts.adapter,
+      side: opts.side,
+      pollIntervalMs: opts.releasePollMs,
+      logger,
+      ...(opts.releaseTopic === undefined ? {} : { kafka: { connection: kafka, topic: opts.releaseTopic } }),
+      ...(redis === undefined || opts.releaseRedisPrefix === undefined ? {} : { redis: { client: redis, prefix: opts.releaseRedisPrefix } }),
+    });
+    try {
+      await watcher.start();
+    } catch (err) {
+      await watcher.stop();
+      throw err;
+    }
+    return { watcher, redis };
+  } catch (err) {
+    redis?.disconnect();
+    throw err;
   }
 }
 

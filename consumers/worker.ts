@@ -12,15 +12,22 @@
  *     spinning on the same batch for ever or skipping it silently;
  *   - backpressure is free: a sink that resolves late delays the next fetch, nothing is buffered.
  *
+ * Releases: with a started `releaseWatcher`, the worker takes a newly verified release at the start
+ * of the next micro-batch handled (never inside one: every row of a batch carries one release id),
+ * so consumption never pauses: loading and verifying happen in the watcher, off the hot path. A
+ * refused release is the watcher's business (logged there); the worker keeps the one it runs.
+ * Entity states follow the release's policy through its state epoch (consumers/release-adapter.ts).
+ *
  * Lifecycle: INITIALIZED → start() → RUNNING → drain()/stop() → DRAINING → STOPPED, or FAILED.
- * The worker does not own the store, sink or dead-letter producer it is given: whoever built them
- * closes them after `drain()`/`stop()` (worker-main.ts does).
+ * The worker does not own the store, sink, dead-letter producer or release watcher it is given:
+ * whoever built them stops/closes them after `drain()`/`stop()` (worker-main.ts does).
  */
 import type { Adapter } from '../adapters/types.js';
 import type { PredictionSink } from '../analytics/types.js';
 import { ConfigError, errorMessage, PoisonEventError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { checkNamespace } from '../model-store/keys.js';
+import type { ActiveRelease, ReleaseStatus } from '../model-store/release-sync.js';
 import type { EntityStore, StateScope } from '../model-store/types.js';
 import type { Side } from '../schemas/types.js';
 import { BatchConsumer, type BatchConsumerOptions } from '../streams/batch-consumer.js';
@@ -30,6 +37,7 @@ import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { BatchProcessor, type BatchItem, type BatchResult } from './processor.js';
+import { epochStore, type ReleasedAdapter } from './release-adapter.js';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
 
@@ -38,6 +46,15 @@ export interface BatchSource {
   start(handler: (batch: MessageBatch) => Promise<void>): Promise<void>;
   stop(): Promise<void>;
   lag(): Promise<number>;
+}
+
+/** What the worker needs of a release watcher (model-store's ReleaseWatcher<ReleasedAdapter>, started). */
+export interface AdapterReleaseSource {
+  /** The release in use; defined once the watcher has started. */
+  activeRelease(): ActiveRelease<ReleasedAdapter> | undefined;
+  /** The release that became ready since the last call, once; called between micro-batches. */
+  take(): ActiveRelease<ReleasedAdapter> | undefined;
+  current(): ReleaseStatus | undefined;
 }
 
 /** What the worker needs of a dead-letter writer (streams' DeadLetterWriter). */
@@ -51,7 +68,13 @@ export interface AdaptationWorkerOptions {
   kafka: KafkaConnection;
   /** Side whose entities this worker adapts; must equal `adapter.side`. */
   side: Side;
-  adapter: Adapter;
+  /** The adapter to run; with `releaseWatcher`, omit it (or pass the watcher's active adapter). */
+  adapter?: Adapter;
+  /**
+   * A started watcher of the releases to run: the worker starts on its active release and switches
+   * to each new one between micro-batches. @default none (the adapter's release for ever)
+   */
+  releaseWatcher?: AdapterReleaseSource;
   store: EntityStore;
   sink: PredictionSink;
   /** Poison messages go here, awaited before their batch is committed. */
@@ -88,6 +111,20 @@ export interface AdaptationWorkerOptions {
   logger?: Logger;
 }
 
+/** The release of the shared parameters in use. */
+export interface WorkerRelease {
+  /** Release id recorded in prediction rows (`adapter.release`, e.g. `fm/20261128T120000000Z`). */
+  id: string;
+  /** Version in the release store; undefined without a watcher. */
+  version: string | undefined;
+  /** Publication time, unix ms; undefined if unknown. */
+  createdAtMs: number | undefined;
+  /** now − createdAtMs, ms; undefined if unknown. */
+  ageMs: number | undefined;
+  /** Release switches taken since start. */
+  switches: number;
+}
+
 /** Running totals since start. */
 export interface WorkerStats {
   state: WorkerState;
@@ -99,6 +136,7 @@ export interface WorkerStats {
   retries: number;
   /** Set while the worker waits for a service to come back. */
   outageSinceMs: number | undefined;
+  release: WorkerRelease;
 }
 
 /**
@@ -114,13 +152,17 @@ export class AdaptationWorker {
   readonly topic: string;
   readonly scope: StateScope;
   readonly metrics: WorkerMetrics;
-  private readonly processor: BatchProcessor;
+  private processor: BatchProcessor;
   private readonly source: BatchSource;
+  private readonly store: EntityStore;
+  private readonly releases: AdapterReleaseSource | undefined;
+  private releaseVersion: string | undefined;
+  private releaseSwitches = 0;
   private readonly sink: PredictionSink;
   private readonly deadLetters: DeadLetterSink;
   private readonly clock: () => number;
   private readonly logger: Logger;
-  private readonly releaseCreatedMs: number | undefined;
+  private releaseCreatedMs: number | undefined;
   private _state: WorkerState = 'INITIALIZED';
   private failure: unknown;
   private stopping: Promise<void> | undefined;
@@ -130,27 +172,37 @@ export class AdaptationWorker {
 
   constructor(opts: AdaptationWorkerOptions) {
     if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);
-    if (opts.adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${opts.adapter.side}`);
+    const active = opts.releaseWatcher?.activeRelease();
+    if (opts.releaseWatcher !== undefined && active === undefined) throw new ConfigError('releaseWatcher', 'must be started before the worker is built');
+    if (active !== undefined && opts.adapter !== undefined && opts.adapter !== active.value.adapter) {
+      throw new ConfigError('adapter', "must be omitted (or be the watcher's active adapter) when a releaseWatcher is given");
+    }
+    const adapter = active?.value.adapter ?? opts.adapter;
+    if (adapter === undefined) throw new ConfigError('adapter', 'is required without a releaseWatcher');
+    if (adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${adapter.side}`);
     const namespace = checkNamespace(opts.namespace ?? 'live');
-    this.groupId = opts.groupId ?? `thaw-${opts.side}-${opts.adapter.name}-${namespace}`;
+    this.groupId = opts.groupId ?? `thaw-${opts.side}-${adapter.name}-${namespace}`;
     if (this.groupId.length === 0) throw new ConfigError('groupId', 'must not be empty');
     this.topic = opts.topic ?? labelledTopicFor(opts.side);
     if (this.topic.length === 0) throw new ConfigError('topic', 'must not be empty');
     if (opts.maxBatchMessages !== undefined && !(Number.isSafeInteger(opts.maxBatchMessages) && opts.maxBatchMessages > 0)) {
       throw new ConfigError('maxBatchMessages', `must be a positive integer, got ${opts.maxBatchMessages}`);
     }
-    this.logger = (opts.logger ?? silentLogger).child({ component: 'worker', side: opts.side, adapter: opts.adapter.name, namespace });
-    this.scope = { namespace, side: opts.side, adapter: opts.adapter.name };
-    this.processor = new BatchProcessor({ adapter: opts.adapter, store: opts.store, sink: opts.sink, scope: this.scope, logger: this.logger });
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'worker', side: opts.side, adapter: adapter.name, namespace });
+    this.scope = { namespace, side: opts.side, adapter: adapter.name };
+    this.store = opts.store;
     this.sink = opts.sink;
+    this.releases = opts.releaseWatcher;
+    this.processor = this.processorFor(adapter, active?.value.stateEpoch);
     this.deadLetters = opts.deadLetters;
     this.clock = opts.clock ?? Date.now;
-    this.releaseCreatedMs = opts.releaseCreatedMs;
+    this.releaseCreatedMs = active?.createdAtMs ?? opts.releaseCreatedMs;
+    this.releaseVersion = active?.version;
     this.metrics =
       opts.metrics ??
       new WorkerMetrics({
         side: opts.side,
-        adapter: opts.adapter.name,
+        adapter: adapter.name,
         namespace,
         logger: this.logger,
         ...(opts.metricsPort === undefined ? {} : { port: opts.metricsPort }),
@@ -181,7 +233,52 @@ export class AdaptationWorker {
   }
 
   stats(): WorkerStats {
-    return { state: this._state, ...this.totals, outageSinceMs: this.outageSinceMs };
+    const created = this.releaseCreatedMs;
+    const release: WorkerRelease = {
+      id: this.processor.adapter.release,
+      version: this.releaseVersion,
+      createdAtMs: created,
+      ageMs: created === undefined ? undefined : this.clock() - created,
+      switches: this.releaseSwitches,
+    };
+    return { state: this._state, ...this.totals, outageSinceMs: this.outageSinceMs, release };
+  }
+
+  /** The adapter running now (changes when a release is taken). */
+  get adapter(): Adapter {
+    return this.processor.adapter;
+  }
+
+  /**
+   * A processor for `adapter` whose states live in `epoch`. The scope (hence the rows' namespace and
+   * adapter name) is the worker's own; only the store's keys move with the epoch (release-adapter.ts).
+   */
+  private processorFor(adapter: Adapter, epoch: string | undefined): BatchProcessor {
+    return new BatchProcessor({ adapter, store: epochStore(this.store, epoch), sink: this.sink, scope: this.scope, logger: this.logger });
+  }
+
+  /**
+   * Switches to a release the watcher has ready. Called only at the start of a micro-batch, so a
+   * batch never mixes releases; a batch already in flight on another partition keeps the processor
+   * it started with. Building the processor is synchronous and cheap (the adapter was built by the
+   * watcher), so consumption does not pause.
+   */
+  private takeRelease(): void {
+    const next = this.releases?.take();
+    if (next === undefined) return;
+    const prev = { id: this.processor.adapter.release, version: this.releaseVersion };
+    this.processor = this.processorFor(next.value.adapter, next.value.stateEpoch);
+    this.releaseVersion = next.version;
+    this.releaseCreatedMs = next.createdAtMs;
+    this.releaseSwitches++;
+    this.metrics.setRelease(next.value.adapter.release, next.createdAtMs);
+    this.logger.info('release taken', {
+      from: prev.id,
+      to: next.value.adapter.release,
+      version: next.version,
+      entityStates: next.reinitStates ? 'reinit' : 'keep',
+      stateEpoch: next.value.stateEpoch ?? 'base',
+    });
   }
 
   /** Messages not yet consumed by this group (sum over the partitions). */
@@ -256,6 +353,8 @@ export class AdaptationWorker {
   /** The BatchConsumer's handler: resolving means the batch is durable and may be committed. */
   private async handle(batch: MessageBatch): Promise<void> {
     if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
+    this.takeRelease();
+    const processor = this.processor;
     const nowMs = this.clock();
     const items: BatchItem[] = [];
     const poison: { msg: RawMessage; err: unknown }[] = [];
@@ -271,7 +370,7 @@ export class AdaptationWorker {
 
     let result: BatchResult;
     try {
-      result = await this.processor.process(items);
+      result = await processor.process(items);
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison);

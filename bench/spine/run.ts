@@ -85,6 +85,17 @@ async function main(): Promise<void> {
   const services = servicesFromEnv();
   const res = new BenchResources(services);
   const loadBefore = loadavg();
+  // Ctrl-C still removes what the run created (consumers of a killed run may keep their group
+  // alive for a session timeout; that group deletion is then logged as failed).
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log.warn('interrupted: cleaning up', { signal });
+    void res.cleanup(log).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   log.info('spine bench starting', { events, batch, rate, seconds, load: load(), kafka: services.kafka.brokers });
 
   try {

@@ -5,62 +5,13 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { deleteTopics } from '../../../streams/admin.js';
 import { createRedis } from '../../../model-store/redis.js';
+import { cliHarness, KAFKA, REDIS } from './cli-harness.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const KAFKA = process.env.THAW_KAFKA ?? '127.0.0.1:19092';
-const REDIS = process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379';
-const CH = process.env.THAW_CLICKHOUSE_URL ?? 'http://127.0.0.1:18123';
-
-const id = randomUUID().replace(/-/g, '').slice(0, 12);
-const topic = `thaw-test-cli-${id}`;
-const dir = join(tmpdir(), `thaw-cli-${id}`);
-const env = {
-  ...process.env,
-  THAW_KAFKA: KAFKA,
-  THAW_REDIS_URL: REDIS,
-  THAW_CLICKHOUSE_URL: CH,
-  THAW_REDIS_PREFIX: `t${id}`,
-  THAW_CLICKHOUSE_TABLE: `pred_${id}`,
-  THAW_RELEASE_DIR: join(dir, 'releases'),
-  THAW_SPOOL_DIR: join(dir, 'spool'),
-  THAW_LOG_LEVEL: 'warn',
-};
-
-function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { child, done };
-}
-
-async function thaw(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return start(args).done;
-}
-
-async function chQuery(sql: string): Promise<string> {
-  const res = await fetch(CH, { method: 'POST', body: sql });
-  const text = await res.text();
-  if (!res.ok) throw new Error(text);
-  return text.trim();
-}
+const { id, topic, dir, start, thaw, chQuery } = cliHarness('cli');
 
 async function rows(namespace: string): Promise<number> {
   const t = await chQuery(`SELECT count() FROM thaw.pred_${id} WHERE namespace = '${namespace}'`).catch(() => '0');

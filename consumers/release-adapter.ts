@@ -1,0 +1,150 @@
+/**
+ * Adapters built from shared-parameter releases, for workers that follow the current release
+ * (model-store/release-sync.ts) instead of a fixed model file.
+ *
+ * Entity states across a release. A release declares `entityStatePolicy`:
+ * - `keep`: states written under the previous release stay valid; the worker keeps its state keys.
+ * - `reinit`: the release changed what states mean; entities must start afresh.
+ * Re-initialisation is done by a STATE EPOCH: the version of the nearest release, walking the
+ * `parent` lineage from the release itself, that declared `reinit` (none: the base epoch, the
+ * plain keys every worker used before releases existed). States live under the adapter key segment
+ * `${adapter}.r${epoch}` (see `epochStore`), so a reinit release reads no old state and starts every
+ * entity with `initialState`, while:
+ * - the analytics namespace of prediction rows is untouched (changing the worker's namespace would
+ *   also relabel every row and split warm-up curves in two: rows must keep the worker's namespace);
+ * - the keys stay inside the worker's namespace, so promoteNamespace/dropNamespace cover them;
+ * - the epoch is a function of the release alone, so a restarted worker, another member of the
+ *   group, or a rollback finds the same keys: rolling back from a reinit release to its parent goes
+ *   back to the parent's states, as the parent left them (the predictions of the rolled-back release
+ *   are restored exactly; events seen meanwhile were applied to the newer epoch only).
+ * The old epoch's keys are not deleted here (their TTL, if any, or an operator removes them).
+ * Dedup stays exact within an epoch (lastOffset is per key); across a reinit switch, a redelivery
+ * of a batch already applied under the old epoch is applied once to the new epoch's fresh states
+ * (its rows are rewritten with the same event ids, which the prediction log de-duplicates).
+ */
+import { createHash } from 'node:crypto';
+import { createAdapter, type AdapterOptions } from '../adapters/registry.js';
+import type { Adapter } from '../adapters/types.js';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { ADAPTER_RE } from '../model-store/keys.js';
+import { ReleaseWatcher, type ReleaseWatcherOptions } from '../model-store/release-sync.js';
+import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
+import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
+import { architectureOf, fmFromRelease } from '../models/onnx/bundle.js';
+import type { Side } from '../schemas/types.js';
+
+/** What a worker runs from one release: the adapter and the state epoch its states live under. */
+export interface ReleasedAdapter {
+  adapter: Adapter;
+  /** Version of the release that last re-initialised states in this lineage; undefined = base epoch. */
+  stateEpoch: string | undefined;
+}
+
+export interface AdapterReleaseWatcherOptions {
+  store: ReleaseStore;
+  /** Model name in the release store, e.g. `fm`. */
+  model: string;
+  /** Adapter name (adapters/registry.ts). */
+  adapter: string;
+  side: Side;
+  /** Passed to `createAdapter`. @default the adapter's defaults */
+  adapterOptions?: AdapterOptions;
+  /** Interval between polls of the release directory, in milliseconds. @default 60_000 */
+  pollIntervalMs?: number;
+  /** Kafka announcements (topic default 'thaw.releases'). @default none (poll only) */
+  kafka?: ReleaseWatcherOptions<ReleasedAdapter>['kafka'];
+  /** Redis release pointer channel. @default none (poll only) */
+  redis?: ReleaseWatcherOptions<ReleasedAdapter>['redis'];
+  onRelease?: ReleaseWatcherOptions<ReleasedAdapter>['onRelease'];
+  onRefused?: ReleaseWatcherOptions<ReleasedAdapter>['onRefused'];
+  /** Clock, unix ms. @default Date.now */
+  now?: () => number;
+  /** @default silentLogger */
+  logger?: Logger;
+}
+
+/** The adapter key segment of states of `epoch` (base epoch: the adapter name itself). */
+export function epochAdapterSegment(adapter: string, epoch: string | undefined): string {
+  if (epoch === undefined) return adapter;
+  const plain = `${adapter}.r${epoch}`;
+  // Versions are free-form names (up to 128 chars); keys need ADAPTER_RE: fall back to a digest.
+  return ADAPTER_RE.test(plain) ? plain : `${adapter}.h${createHash('sha256').update(epoch).digest('hex').slice(0, 16)}`;
+}
+
+/** `store` with every scope moved to the state epoch `epoch` (identity for the base epoch). */
+export function epochStore(store: EntityStore, epoch: string | undefined): EntityStore {
+  if (epoch === undefined) return store;
+  const at = (scope: StateScope): StateScope => ({ ...scope, adapter: epochAdapterSegment(scope.adapter, epoch) });
+  return {
+    getMany: (scope: StateScope, ids: readonly string[]): Promise<(EntityState | undefined)[]> => store.getMany(at(scope), ids),
+    putMany: (scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]) => store.putMany(at(scope), entries),
+    // The worker does not own the store: whoever built the underlying one closes it.
+    close: (): Promise<void> => Promise.resolve(),
+  };
+}
+
+/**
+ * State epoch of `manifest`: its own version if it declares `reinit`, else its parent's epoch.
+ * A parent missing from the store ends the walk at the base epoch (logged): such lineage can only
+ * come from a deleted release, whose states, if any, are the base ones.
+ */
+export async function stateEpochOf(store: ReleaseStore, manifest: ReleaseManifest, logger: Logger = silentLogger): Promise<string | undefined> {
+  const byVersion = new Map<string, ReleaseManifest>();
+  for (const m of await store.list(manifest.model)) byVersion.set(m.version, m);
+  const seen = new Set<string>();
+  let m: ReleaseManifest | undefined = manifest;
+  while (m !== undefined && !seen.has(m.version)) {
+    seen.add(m.version);
+    if (architectureOf({ manifest: m, files: {} }).entityStatePolicy === 'reinit') return m.version;
+    if (m.parent === null) return undefined;
+    const parent: ReleaseManifest | undefined = byVersion.get(m.parent);
+    if (parent === undefined) logger.warn('release parent not found; using the base state epoch', { model: manifest.model, version: m.version, parent: m.parent });
+    m = parent;
+  }
+  return undefined;
+}
+
+/** Builds the adapter of a verified `fm` release (the only kind the registry's adapters run). */
+function buildAdapter(opts: AdapterReleaseWatcherOptions, rel: Parameters<typeof fmFromRelease>[0]): Adapter {
+  const fm = fmFromRelease(rel);
+  if (fm.side !== opts.side) {
+    throw new ThawError('RELEASE_INCOMPATIBLE', `release ${rel.manifest.model}/${rel.manifest.version} was trained for ${fm.side} entities, this worker adapts ${opts.side}`);
+  }
+  return createAdapter(opts.adapter, opts.side, fm, opts.adapterOptions);
+}
+
+/**
+ * A ReleaseWatcher of adapters `opts.adapter` over the releases of `opts.model` (not started: call
+ * `start()`, then hand it to the worker). The layout the worker's states are checked against is the
+ * one of the current release's adapter: at start nothing else is known about the states stored.
+ * Throws RELEASE_NOT_FOUND when the model has no current release, and the load/build error when
+ * the current one cannot be used (a worker cannot start without shared parameters).
+ */
+export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOptions): Promise<ReleaseWatcher<ReleasedAdapter>> {
+  if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);
+  const logger = opts.logger ?? silentLogger;
+  const version = await opts.store.current(opts.model);
+  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${opts.model} in ${opts.store.root}`);
+  let first: Adapter;
+  try {
+    first = buildAdapter(opts, await opts.store.load(opts.model, version));
+  } catch (err) {
+    if (err instanceof ThawError || err instanceof ConfigError) throw err;
+    throw new ThawError('RELEASE_INCOMPATIBLE', `release ${opts.model}/${version} cannot be used: ${errorMessage(err)}`, { cause: err });
+  }
+  return new ReleaseWatcher<ReleasedAdapter>({
+    store: opts.store,
+    model: opts.model,
+    expect: { type: 'fm', stateLayout: { adapter: first.name, stateSize: first.stateSize } },
+    build: async (rel) => ({ adapter: buildAdapter(opts, rel), stateEpoch: await stateEpochOf(opts.store, rel.manifest, logger) }),
+    layoutOf: (v) => ({ adapter: v.adapter.name, stateSize: v.adapter.stateSize }),
+    logger,
+    ...(opts.pollIntervalMs === undefined ? {} : { pollIntervalMs: opts.pollIntervalMs }),
+    ...(opts.kafka === undefined ? {} : { kafka: opts.kafka }),
+    ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+    ...(opts.onRelease === undefined ? {} : { onRelease: opts.onRelease }),
+    ...(opts.onRefused === undefined ? {} : { onRefused: opts.onRefused }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+  });
+}
