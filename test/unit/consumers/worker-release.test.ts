@@ -209,7 +209,8 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.source.deliver(evs.slice(0, 30));
     const before = t.states.snapshot();
 
-    const vB = await publish(store, fm(2, 5), 'reinit'); // a new state size is fine with reinit
+    // Same state size: the watcher checks a keep release (A, on rollback) against the layout in use.
+    const vB = await publish(store, fm(2), 'reinit');
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(30, 60));
     const rowsB = t.sink.rows.slice(30, 60);
@@ -224,7 +225,7 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.equal(seg, `fm-adagrad.r${vB}`);
     const bKeys = [...t.states.data.keys()].filter((k) => k.startsWith(`live:item:${seg}:`));
     assert.equal(bKeys.length, firstSeen.size);
-    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === 12));
+    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === 8 && s.count > 0));
     for (const [k, s] of before) assert.deepEqual(t.states.snapshot().get(k), s, `old epoch state ${k} untouched`);
 
     // Rollback to A: A's epoch is the base one, so A's states continue where A left them.
@@ -242,6 +243,22 @@ describe('AdaptationWorker with a release watcher', () => {
     }
     assert.equal(t.worker.stats().release.switches, 2);
     assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'reinit' && l.stateEpoch === vB));
+    await t.worker.drain();
+  });
+
+  it('reinit may change the state size: the new epoch holds states of the new size', async () => {
+    await publish(store, fm(1));
+    const t = await setup();
+    const evs = events(40, 4);
+    await t.source.deliver(evs.slice(0, 20));
+    const vB = await publish(store, fm(2, 5), 'reinit');
+    await t.watcher.checkNow();
+    await t.source.deliver(evs.slice(20, 40));
+    assert.ok(t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`));
+    const seg = `live:item:${epochAdapterSegment('fm-adagrad', vB)}:`;
+    const fresh = [...t.states.data.entries()].filter(([k]) => k.startsWith(seg));
+    assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === 12));
+    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg)).every(([, st]) => st.params.length === 8));
     await t.worker.drain();
   });
 
