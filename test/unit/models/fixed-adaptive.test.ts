@@ -13,19 +13,20 @@ await initBackend('cpu');
 
 const make = (): FixedAdaptive => new FixedAdaptive({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, hidden: [8, 6], seed: 4, initLr: 0.5 });
 
-test('the declared partition covers every dense param exactly once', () => {
+test('the declared partition: fixed = the backbone, adaptive = the user ID row, meta = init and rates', () => {
   const m = make();
-  const declared = [...FIXED_ADAPTIVE_PARTITION.fixed.filter((n) => n !== 'table'), ...FIXED_ADAPTIVE_PARTITION.meta].sort();
-  assert.deepEqual(m.dense.names().sort(), declared);
   const part = m.partitionJson();
+  assert.deepEqual(part.fixed, ['table', ...m.backbone.dense.names()]);
   assert.equal(part.adaptive.reduce((a, p) => a + p.size, 0), m.adaptiveSize);
+  assert.equal(m.adaptiveSize, m.backbone.width);
+  assert.deepEqual(m.meta.names(), [...FIXED_ADAPTIVE_PARTITION.meta]);
 });
 
 test('one batched adaptation step over many users equals stepping each user alone, with per-parameter rates', () => {
   const m = make();
   const rng = new Rng(3);
-  rng.fillUniform(m.dense.get('fa.lr').data, 1).forEach((v, i, a) => (a[i] = Math.abs(v)));
-  m.dense.get('fa.lr').data[0] = 0; // a frozen adaptive parameter stays at its init
+  rng.fillUniform(m.meta.get('fa.lr').data, 1).forEach((v, i, a) => (a[i] = Math.abs(v)));
+  m.meta.get('fa.lr').data[0] = 0; // a frozen adaptive parameter stays at its init
   const count = 4;
   const b = tinyBatch(30, count, 7);
   const users = m.initUsers(count);
@@ -48,15 +49,15 @@ test('the offline meta step learns the fixed trunk, the init and the per-paramet
   const m = make();
   const data = tinyBatch(400, 8, 13);
   const ep = sampleEpisodes(data, rowsByEntity(data, 8), [0, 1, 2, 3], [10], 10, new Rng(2));
-  const before = { lr: m.dense.get('fa.lr').data.slice(), init: m.dense.get('fa.init').data.slice(), w0: m.dense.get('fa.w0').data.slice() };
-  fixedAdaptiveMetaStep(m, ep, new DenseAdam(0.01));
-  assert.notDeepEqual(m.dense.get('fa.lr').data, before.lr);
-  assert.notDeepEqual(m.dense.get('fa.init').data, before.init);
-  assert.notDeepEqual(m.dense.get('fa.w0').data, before.w0);
+  const before = { lr: m.meta.get('fa.lr').data.slice(), init: m.meta.get('fa.init').data.slice(), w0: m.backbone.dense.get('fm.w0').data.slice() };
+  fixedAdaptiveMetaStep(m, ep, new DenseAdam(0.01), new DenseAdam(0.01));
+  assert.notDeepEqual(m.meta.get('fa.lr').data, before.lr);
+  assert.notDeepEqual(m.meta.get('fa.init').data, before.init);
+  assert.notDeepEqual(m.backbone.dense.get('fm.w0').data, before.w0);
 
   const hot = { layout: TINY_LAYOUT, vocabSize: TINY_VOCAB, hot: data, hotUserCount: 8 };
   const lossAfter = async (epochs: number): Promise<number> => {
-    const { model } = await trainFixedAdaptive(hot, { seed: 1, epochs, usersPerStep: 4, supportRows: 10, queryRows: 10, dim: 4, lr: 0.01 });
+    const { model } = await trainFixedAdaptive(hot, { seed: 1, epochs, usersPerStep: 4, supportRows: 10, queryRows: 10, dim: 4, baseEpochs: 0, fixedLr: 0.01 });
     const users = model.initUsers(8);
     // Training loss of the adapted users (the tiny data's labels depend on the user only).
     model.adaptStep(data, users, 8);
