@@ -354,7 +354,7 @@ export class AdaptationWorker {
   /** The BatchConsumer's handler: resolving means the batch is durable and may be committed. */
   private async handle(batch: MessageBatch): Promise<void> {
     if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
-    // MUTATION
+    this.takeRelease();
     const processor = this.processor;
     const nowMs = this.clock();
     const items: BatchItem[] = [];

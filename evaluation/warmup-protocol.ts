@@ -11,7 +11,7 @@
  */
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
-import type { CtrModel, EntityParams } from '../models/ctr-model.js';
+import type { CtrModel, EntityParams, RowBatch } from '../models/ctr-model.js';
 import { initEntityParams } from '../models/entity-init.js';
 import { trainMeta, type MetaTrainerOptions } from '../trainers/meta-trainer.js';
 import { auc, f1AtMean, meanStd } from './metrics.js';
@@ -22,6 +22,12 @@ export type WarmupModel = (typeof WARMUP_MODELS)[number];
 export const PHASES = ['cold', 'warm-a', 'warm-b', 'warm-c'] as const;
 export type Phase = (typeof PHASES)[number];
 export const DEFAULT_SEEDS = [7788, 1234, 9999];
+
+/**
+ * A split the protocol runs on: the MovieLens-100K WarmupSplit, or one without a third warm batch
+ * (Meta-Embedding's ML-1M files, evaluation/metaemb-ml1m.ts), whose warm-c phase is then not reported.
+ */
+export type ProtocolSplit = Omit<WarmupSplit, 'warmC'> & { warmC?: RowBatch };
 
 export interface WarmupRow {
   model: WarmupModel;
@@ -61,7 +67,7 @@ function cloneEnt(e: EntityParams): EntityParams {
   return { count: e.count, idEmb: e.idEmb.slice(), graph: e.graph.slice() };
 }
 
-export async function runWarmupProtocol(split: WarmupSplit, opts: WarmupProtocolOptions = {}): Promise<WarmupResult> {
+export async function runWarmupProtocol(split: ProtocolSplit, opts: WarmupProtocolOptions = {}): Promise<WarmupResult> {
   const seeds = opts.seeds ?? DEFAULT_SEEDS;
   const models = opts.models ?? WARMUP_MODELS;
   const steps = opts.adaptSteps ?? 1;
@@ -74,7 +80,8 @@ export async function runWarmupProtocol(split: WarmupSplit, opts: WarmupProtocol
   let adaptMs = 0;
   const data = { layout: split.layout, vocabSize: split.vocabSize, hot: split.hot, hotItemCount: split.hotItems.length };
   const count = split.coldItems.length;
-  const phaseBatches = [split.warmA, split.warmB, split.warmC];
+  const phaseBatches = split.warmC === undefined ? [split.warmA, split.warmB] : [split.warmA, split.warmB, split.warmC];
+  const phases = PHASES.slice(0, phaseBatches.length + 1);
 
   const evaluate = (model: CtrModel, name: WarmupModel, seed: number): void => {
     const adapt = name !== 'deepfm';
@@ -113,7 +120,7 @@ export async function runWarmupProtocol(split: WarmupSplit, opts: WarmupProtocol
   }
   const rows: WarmupRow[] = [];
   for (const model of models) {
-    for (const phase of PHASES) {
+    for (const phase of phases) {
       const sel = runs.filter((r) => r.model === model && r.phase === phase);
       const a = meanStd(sel.map((r) => r.auc));
       const f = meanStd(sel.map((r) => r.f1));
@@ -128,10 +135,11 @@ export async function runWarmupProtocol(split: WarmupSplit, opts: WarmupProtocol
 /** Fixed-width text table: one line per model, AUC ± std and F1 per phase. */
 export function formatWarmupTable(rows: WarmupRow[]): string {
   const models = [...new Set(rows.map((r) => r.model))];
-  const head = ['model'.padEnd(9), ...PHASES.map((p) => `${p} AUC`.padEnd(16)), ...PHASES.map((p) => `${p} F1`.padEnd(10))].join(' ');
+  const phases = PHASES.filter((p) => rows.some((r) => r.phase === p));
+  const head = ['model'.padEnd(9), ...phases.map((p) => `${p} AUC`.padEnd(16)), ...phases.map((p) => `${p} F1`.padEnd(10))].join(' ');
   const lines = [head];
   for (const m of models) {
-    const cells = PHASES.map((p) => rows.find((r) => r.model === m && r.phase === p)!);
+    const cells = phases.map((p) => rows.find((r) => r.model === m && r.phase === p)!);
     lines.push([m.padEnd(9), ...cells.map((c) => `${c.auc.toFixed(4)}±${c.aucStd.toFixed(4)}`.padEnd(16)), ...cells.map((c) => c.f1.toFixed(4).padEnd(10))].join(' '));
   }
   return lines.join('\n');

@@ -8,12 +8,15 @@ import { ConfigError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
 import { buildWarmupSplit } from '../../evaluation/warmup-split.js';
+import { buildMetaEmbSplit, isMetaEmbDir } from '../../evaluation/metaemb-ml1m.js';
 import { DEFAULT_SEEDS, formatWarmupTable, runWarmupProtocol, WARMUP_MODELS, type WarmupModel } from '../../evaluation/warmup-protocol.js';
 
 export const usage = `thaw eval --protocol warmup --data DIR [options]
 
-  --protocol warmup     the CVAR/EmerG item warm-up protocol (MovieLens-100K directory)
-  --data DIR            directory with u.data, u.user, u.item, u.genre
+  --protocol warmup     the CVAR/EmerG item warm-up protocol
+  --data DIR            MovieLens-100K (u.data, u.user, u.item, u.genre), or Meta-Embedding's ML-1M
+                        splits (train_oneshot_a..d.tsv, test_oneshot_a..c.tsv: phases cold, warm-a,
+                        warm-b on the held-out test_oneshot_c; see evaluation/metaemb-ml1m.ts)
   --seeds N             number of seeds (7788, 1234, 9999, then 1..) (default 3)
   --models LIST         comma list of ${WARMUP_MODELS.join(',')} (default all)
   --base-epochs N       supervised epochs on hot items (default 3)
@@ -62,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.protocol !== 'warmup') throw new ConfigError('protocol', `only "warmup" is supported, got "${values.protocol ?? ''}"`);
-  if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K directory is required');
+  if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K or Meta-Embedding ML-1M directory is required');
   const nSeeds = int('seeds', values.seeds, 3, 1);
   const seeds = Array.from({ length: nSeeds }, (_, i) => DEFAULT_SEEDS[i] ?? i + 1);
   const models = (values.models ?? WARMUP_MODELS.join(',')).split(',').map((m) => m.trim());
@@ -74,7 +77,10 @@ export async function run(argv: string[]): Promise<number> {
   const adaptLr = num('adapt-lr', values['adapt-lr'], 0.3);
   const adaptSteps = int('adapt-steps', values['adapt-steps'], 5, 0);
   const graphLrScale = num('graph-lr-scale', values['graph-lr-scale'], 1);
-  const split = buildWarmupSplit(values.data);
+  // The format is told by the files present: Meta-Embedding's TSV batches, else MovieLens-100K.
+  const metaEmb = isMetaEmbDir(values.data);
+  const split = metaEmb ? buildMetaEmbSplit(values.data) : buildWarmupSplit(values.data);
+  logger.info('warm-up split loaded', { format: metaEmb ? 'metaemb-ml1m' : 'ml-100k', hotItems: split.hotItems.length, hotRows: split.hot.n, newItems: split.coldItems.length, testRows: split.test.n });
   const res = await runWarmupProtocol(split, {
     seeds,
     models: models as WarmupModel[],

@@ -25,7 +25,8 @@ import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
-import { clickhouse, CLICKHOUSE_URL, DATABASE, dropKeys, dropTable, events, KAFKA, MODEL, names, query, REDIS_URL, waitFor } from './harness.js';
+import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, MODEL, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
+import { spawnWorker, type WorkerProcess } from './process.js';
 
 const RELEASE_MODEL = 'fm';
 
@@ -156,7 +157,7 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
         await announceRelease(store, RELEASE_MODEL, vB, { producer, topic: announceTopic, redis, redisPrefix: n.prefix });
       }
     });
-    assert.ok(vB !== undefined);
+    assert.ok(vB !== undefined, 'B published');
     await waitFor('worker caught up', async () => w.stats().processed >= evs.length && (await w.lag()) === 0, 60_000);
     assert.equal(w.stats().release.version, vB, 'release B taken');
     assert.equal(w.stats().release.switches, 1);
@@ -250,5 +251,76 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
     assert.match(text, /thaw_release_age_seconds\{[^}]*\} \d/);
     await w.drain();
     assert.equal(w.state, 'STOPPED');
+  });
+
+  it('worker-main with releaseDir follows a release announced on the Redis pointer', async () => {
+    const n = names('relmain');
+    await ensureTopics(KAFKA, [
+      { topic: n.topic, partitions: 2 },
+      { topic: n.dlq, partitions: 1 },
+    ]);
+    const root = await mkdtemp(join(tmpdir(), 'thaw-releases-'));
+    const spoolDir = await mkdtemp(join(tmpdir(), 'thaw-spool-'));
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+    const producer = new EventProducer({ kafka: KAFKA });
+    await producer.connect();
+    let proc: WorkerProcess | undefined;
+    cleanups.push(async () => {
+      if (proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+      await producer.close();
+      redis.disconnect();
+      const ch = clickhouse();
+      try {
+        await dropTable(ch, n.table);
+      } finally {
+        await ch.close();
+      }
+      await dropKeys(REDIS_URL, n.prefix);
+      await deleteTopics(KAFKA, [n.topic, n.dlq]);
+      await rm(root, { recursive: true, force: true });
+      await rm(spoolDir, { recursive: true, force: true });
+    });
+    const store = new ReleaseStore({ root });
+    const vA = await publish(store, fm(7));
+    await store.promote(RELEASE_MODEL, vA);
+    proc = spawnWorker({
+      kafka: { brokers: KAFKA.brokers },
+      redis: { url: REDIS_URL, keyPrefix: n.prefix },
+      clickhouse: { url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir },
+      side: 'item',
+      releaseDir: root,
+      releaseModel: RELEASE_MODEL,
+      releasePollMs: 60_000,
+      releaseRedisPrefix: n.prefix,
+      topic: n.topic,
+      groupId: n.group,
+      deadLetterTopic: n.dlq,
+      maxBatchMessages: 500,
+      logLevel: 'info',
+    });
+    const p = proc;
+    const evs = events(4000, 41);
+    await produceByItem(producer, n.topic, evs.slice(0, 2000));
+    await waitFor('first half committed', async () => (await committedOf(n.group, n.topic)) >= 2000, 45_000);
+    const vB = await publish(store, fm(8));
+    await store.promote(RELEASE_MODEL, vB);
+    await announceRelease(store, RELEASE_MODEL, vB, { redis, redisPrefix: n.prefix });
+    await waitFor('release B ready in the worker', () => p.stderr().includes(`"msg":"release ready"`) && p.stderr().includes(vB), 10_000, 50);
+    await produceByItem(producer, n.topic, evs.slice(2000));
+    await waitFor('all committed', async () => (await committedOf(n.group, n.topic)) >= 4000, 30_000);
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0, p.stderr());
+    assert.match(p.stderr(), new RegExp(`"msg":"release taken".*"version":"${vB}"`));
+
+    const ch = clickhouse();
+    cleanups.push(() => ch.close());
+    const rows = await query<{ event_id: string; n: string; rel: string }>(
+      ch,
+      `SELECT event_id, count() AS n, any(release) AS rel FROM ${DATABASE}.${n.table} WHERE namespace = 'live' GROUP BY event_id`,
+    );
+    assert.equal(rows.length, evs.length, 'every event once in the deduplicated log');
+    const rel = new Map(rows.map((r) => [r.event_id, r.rel]));
+    assert.ok(evs.slice(0, 2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vA}`), 'before the switch: A');
+    assert.ok(evs.slice(2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vB}`), 'after the switch: B');
   });
 });

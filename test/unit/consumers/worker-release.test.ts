@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AdaptationWorker, type BatchSource } from '../../../consumers/worker.js';
+import { parseWorkerMainOptions } from '../../../consumers/worker-main.js';
 import { createAdapterReleaseWatcher, epochAdapterSegment, stateEpochOf, type ReleasedAdapter } from '../../../consumers/release-adapter.js';
 import type { PredictionRow } from '../../../analytics/types.js';
 import { ConfigError, ThawError } from '../../../lib/errors.js';
@@ -143,7 +144,7 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.deepEqual(rows.map((r) => r.eventId), evs.map((e) => e.eventId), 'every event once, in order');
     assert.ok(rows.slice(0, 60).every((r) => r.release === `${MODEL}/${vA}`), 'rows up to the boundary carry the old release');
     assert.ok(rows.slice(60).every((r) => r.release === `${MODEL}/${vB}`), 'rows after it carry the new one');
-    assert.ok(rows.every((r) => r.namespace === 'live' && r.adapter === 'fm-adagrad'));
+    assert.ok(rows.every((r) => r.namespace === 'live' && r.adapter === 'fm-adagrad'), 'rows keep the namespace and adapter');
 
     // keep: the same state keys continue, so per-entity counts add up over both releases.
     const counts = new Map<string, number>();
@@ -162,7 +163,7 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.match(text, new RegExp(`thaw_release_info\\{release="${MODEL}/${vB}"[^}]*\\} 1`));
     assert.doesNotMatch(text, new RegExp(`release="${MODEL}/${vA}"`));
     assert.match(text, new RegExp(`thaw_release_age_seconds\\{[^}]*\\} ${(NOW - created) / 1000}`));
-    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'keep'));
+    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'keep'), 'switch logged');
     await t.worker.drain();
   });
 
@@ -180,7 +181,7 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(30, 40));
 
-    assert.ok(t.sink.rows.every((r) => r.release === `${MODEL}/${vA}`));
+    assert.ok(t.sink.rows.every((r) => r.release === `${MODEL}/${vA}`), 'old release kept');
     assert.equal(t.worker.stats().release.version, vA);
     assert.equal(t.worker.stats().release.switches, 0);
     assert.equal(t.worker.state, 'RUNNING');
@@ -197,7 +198,7 @@ describe('AdaptationWorker with a release watcher', () => {
     const vE = await publish(store, fm(5));
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(40, 60));
-    assert.ok(t.sink.rows.slice(40).every((r) => r.release === `${MODEL}/${vE}`));
+    assert.ok(t.sink.rows.slice(40).every((r) => r.release === `${MODEL}/${vE}`), 'good release taken after refusals');
     assert.equal(t.sink.rows.length, 60);
     await t.worker.drain();
   });
@@ -225,7 +226,7 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.equal(seg, `fm-adagrad.r${vB}`);
     const bKeys = [...t.states.data.keys()].filter((k) => k.startsWith(`live:item:${seg}:`));
     assert.equal(bKeys.length, firstSeen.size);
-    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === 8 && s.count > 0));
+    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === 8 && s.count > 0), 'new-epoch states');
     for (const [k, s] of before) assert.deepEqual(t.states.snapshot().get(k), s, `old epoch state ${k} untouched`);
 
     // Rollback to A: A's epoch is the base one, so A's states continue where A left them.
@@ -233,7 +234,7 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(60, 90));
     const rowsA2 = t.sink.rows.slice(60);
-    assert.ok(rowsA2.every((r) => r.release === `${MODEL}/${vA}`));
+    assert.ok(rowsA2.every((r) => r.release === `${MODEL}/${vA}`), 'rolled back to A');
     const countA = new Map<string, number>();
     for (const e of evs.slice(0, 30)) countA.set(e.itemId, (countA.get(e.itemId) ?? 0) + 1);
     const seen = new Set<string>();
@@ -242,7 +243,7 @@ describe('AdaptationWorker with a release watcher', () => {
       seen.add(r.entityId);
     }
     assert.equal(t.worker.stats().release.switches, 2);
-    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'reinit' && l.stateEpoch === vB));
+    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'reinit' && l.stateEpoch === vB), 'reinit switch logged');
     await t.worker.drain();
   });
 
@@ -254,11 +255,11 @@ describe('AdaptationWorker with a release watcher', () => {
     const vB = await publish(store, fm(2, 5), 'reinit');
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(20, 40));
-    assert.ok(t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`));
+    assert.ok(t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`), 'B taken');
     const seg = `live:item:${epochAdapterSegment('fm-adagrad', vB)}:`;
     const fresh = [...t.states.data.entries()].filter(([k]) => k.startsWith(seg));
-    assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === 12));
-    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg)).every(([, st]) => st.params.length === 8));
+    assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === 12), 'new-size states in the new epoch');
+    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg)).every(([, st]) => st.params.length === 8), 'old states untouched');
     await t.worker.drain();
   });
 
@@ -287,5 +288,29 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.throws(() => new AdaptationWorker({ ...base }), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
     await assert.rejects(createAdapterReleaseWatcher({ store, model: 'nothing', adapter: 'fm-adagrad', side: 'item' }), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_NOT_FOUND');
     await assert.rejects(createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'fm-adagrad', side: 'user' }), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  });
+});
+
+describe('worker-main release options', () => {
+  const base = {
+    kafka: { brokers: ['127.0.0.1:19092'] },
+    redis: { url: 'redis://127.0.0.1:16379' },
+    clickhouse: { url: 'http://127.0.0.1:18123', spoolDir: '/tmp/spool' },
+    side: 'item',
+  };
+  it('runs from a release directory with defaults, announcements optional', () => {
+    const o = parseWorkerMainOptions(JSON.stringify({ ...base, releaseDir: '/r' }), {});
+    assert.deepEqual([o.releaseDir, o.releaseModel, o.releasePollMs, o.releaseTopic, o.releaseRedisPrefix, o.model], ['/r', 'fm', 60_000, undefined, undefined, undefined]);
+    const p = parseWorkerMainOptions(JSON.stringify({ ...base, releaseDir: '/r', releaseModel: 'fm-item', releasePollMs: 500, releaseTopic: 'thaw.releases', releaseRedisPrefix: 'thaw' }), {});
+    assert.deepEqual([p.releaseModel, p.releasePollMs, p.releaseTopic, p.releaseRedisPrefix], ['fm-item', 500, 'thaw.releases', 'thaw']);
+  });
+  it('needs exactly one of model and releaseDir, and a releaseDir for announcements', () => {
+    const bad = (o: object, key: string): void =>
+      assert.throws(() => parseWorkerMainOptions(JSON.stringify({ ...base, ...o }), {}), (e: unknown) => e instanceof ConfigError && e.key === key, key);
+    bad({}, 'model');
+    bad({ releaseDir: '/r', model: { buckets: 8, k: 2 } }, 'model');
+    bad({ model: { buckets: 8, k: 2 }, releaseTopic: 't' }, 'releaseDir');
+    bad({ releaseDir: '/r', releasePollMs: 5 }, 'releasePollMs');
+    bad({ releaseDir: '/r', releaseModel: '../x' }, 'releaseModel');
   });
 });
