@@ -14,6 +14,7 @@ import { DEFAULT_SEEDS, formatWarmupTable, runWarmupProtocol, WARMUP_MODELS, typ
 export const usage = `thaw eval --protocol warmup --data DIR [options]
 
   --protocol warmup     the CVAR/EmerG item warm-up protocol
+  --side item           new items (default; --side user: see below)
   --data DIR            MovieLens-100K (u.data, u.user, u.item, u.genre), or Meta-Embedding's ML-1M
                         splits (train_oneshot_a..d.tsv, test_oneshot_a..c.tsv: phases cold, warm-a,
                         warm-b on the held-out test_oneshot_c; see evaluation/metaemb-ml1m.ts)
@@ -41,11 +42,19 @@ function num(key: string, v: string | undefined, dflt: number): number {
   return n;
 }
 
+/** `--side user` / `--side=user` in argv. */
+function userSide(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--side=user' || (a === '--side' && argv[i + 1] === 'user'));
+}
+
 export async function run(argv: string[]): Promise<number> {
+  // The user side has its own options (cli/commands/eval-user.ts); hand over before parsing ours.
+  if (userSide(argv)) return (await import('./eval-user.js')).run(argv);
   const { values } = parseArgs({
     args: argv,
     options: {
       protocol: { type: 'string' },
+      side: { type: 'string' },
       data: { type: 'string' },
       seeds: { type: 'string' },
       models: { type: 'string' },
@@ -64,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(usage + '\n');
     return 0;
   }
+  if (values.side !== undefined && values.side !== 'item') throw new ConfigError('side', `must be item or user, got "${values.side}"`);
   if (values.protocol !== 'warmup') throw new ConfigError('protocol', `only "warmup" is supported, got "${values.protocol ?? ''}"`);
   if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K or Meta-Embedding ML-1M directory is required');
   const nSeeds = int('seeds', values.seeds, 3, 1);

@@ -171,27 +171,46 @@ function tensorsOf(model: { table: EmbeddingTable; dense: ParamSet }): Record<st
  * Release files of ColdNAS (structure chosen; its user state is the mean of the history encodings,
  * which depend on the shared parameters: default policy `reinit`) or the fixed/adaptive split
  * (adaptive params stay meaningful across a retrain of the trunk only if the caller says so: default `keep`).
+ * The fixed/adaptive weights hold the DeepFM backbone (`table`, `dense.*`) and the meta params
+ * `meta.fa.init` / `meta.fa.lr` that start and step new users.
  */
 export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions = {}): Bundle {
-  const cold = model instanceof ColdNas;
-  const type = cold ? 'coldnas' : 'fixed-adaptive';
-  const input = cold ? 'user_state' : 'user_adaptive';
-  const architecture: UserArchitecture = {
+  const base = (type: 'coldnas' | 'fixed-adaptive', layout: FieldLayout, input: string) => ({
     type,
-    layout: { fieldNames: [...model.layout.fieldNames], slotField: [...model.layout.slotField], itemFields: [...model.layout.itemFields] },
-    vocab: model.table.rows,
-    dim: model.dim,
-    hidden: [...model.hidden],
-    ...(cold ? { contextDim: model.contextDim } : {}),
-    structure: cold ? model.structureJson() : model.partitionJson(),
-    // ColdNAS state: [count, mean (C)]; fixed/adaptive: the adaptive params (P).
-    stateLayout: opts.stateLayout ?? { adapter: type, stateSize: cold ? model.contextDim + 1 : model.adaptiveSize },
-    entityStatePolicy: opts.entityStatePolicy === undefined ? (cold ? 'reinit' : 'keep') : policyOf(opts),
+    layout: { fieldNames: [...layout.fieldNames], slotField: [...layout.slotField], itemFields: [...layout.itemFields] },
+    entityStatePolicy: opts.entityStatePolicy === undefined ? (type === 'coldnas' ? 'reinit' : 'keep') : policyOf(opts),
     onnx: { file: ONNX_FILE, opset: OPSET, inputs: ['feat_idx', 'feat_w', input], outputs: ['logit', 'prob'] },
     weights: WEIGHTS_FILE,
+  });
+  if (model instanceof ColdNas) {
+    const architecture: UserArchitecture = {
+      ...base('coldnas', model.layout, 'user_state'),
+      vocab: model.table.rows,
+      dim: model.dim,
+      hidden: [...model.hidden],
+      contextDim: model.contextDim,
+      structure: model.structureJson(),
+      // ColdNAS state: [count, mean (C)].
+      stateLayout: opts.stateLayout ?? { adapter: 'coldnas', stateSize: model.contextDim + 1 },
+    };
+    return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(exportColdNasOnnx(model)) } };
+  }
+  const bb = model.backbone;
+  const architecture: UserArchitecture = {
+    ...base('fixed-adaptive', bb.layout, 'user_adaptive'),
+    vocab: bb.table.rows,
+    dim: bb.dim,
+    hidden: [...bb.hidden],
+    structure: model.partitionJson(),
+    // Fixed/adaptive state: the user's adaptive params (D+1).
+    stateLayout: opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: model.adaptiveSize },
   };
-  const onnxBytes = cold ? exportColdNasOnnx(model) : exportFixedAdaptiveOnnx(model);
-  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+  const tensors = tensorsOf(bb);
+  for (const name of model.meta.names()) {
+    const p = model.meta.get(name);
+    tensors[`meta.${name}`] = { data: p.data, shape: [...p.shape] };
+  }
+  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensors), [ONNX_FILE]: Buffer.from(exportFixedAdaptiveOnnx(model)) } };
 }
 
 /** The ColdNAS / fixed-adaptive model of a release. */
@@ -200,17 +219,22 @@ export function userModelFromRelease(rel: LoadedRelease): ColdNas | FixedAdaptiv
   if (a.type !== 'coldnas' && a.type !== 'fixed-adaptive') throw incompatible(rel, `is a ${a.type} release, not a user model`);
   const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
   const h = a.hidden;
-  let model: ColdNas | FixedAdaptive;
   if (a.type === 'coldnas') {
     const st = a.structure as { positions?: { op?: unknown }[] } | null;
     const ops = st?.positions?.map((x) => x.op);
     if (ops?.length !== 4 || h.length !== 3) throw incompatible(rel, 'ColdNAS architecture lacks its 4-position structure or 3 hidden layers');
-    model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure });
-  } else {
-    if (h.length !== 2) throw incompatible(rel, 'fixed-adaptive architecture needs 2 hidden layers');
-    model = new FixedAdaptive({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!] });
+    const model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure });
+    loadTensors(rel, model);
+    return model;
   }
-  loadTensors(rel, model);
+  if (!Array.isArray(h) || h.length === 0) throw incompatible(rel, 'fixed-adaptive architecture needs the backbone hidden sizes');
+  const model = new FixedAdaptive({ layout, vocab: a.vocab, dim: a.dim, hidden: h });
+  loadTensors(rel, model.backbone);
+  const t = weightsOf(rel);
+  for (const name of model.meta.names()) {
+    const p = model.meta.get(name);
+    p.data.set(tensor(rel, t, `meta.${name}`, p.data.length));
+  }
   return model;
 }
 

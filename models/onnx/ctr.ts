@@ -50,11 +50,14 @@ export function pooledFields(g: GraphBuilder, table: EmbeddingTable, layout: Fie
   return g.matMul(pm, weighted); // [F-1,S] @ [B,S,W] broadcasts to [B,F-1,W]
 }
 
-/** Declares the shared inputs and pools the feature rows exactly as `CtrModel.pooledOf`. */
-export function startCtrGraph(model: CtrModel, name: string): CtrGraphStart {
+/**
+ * Declares the shared inputs and pools the feature rows exactly as `CtrModel.pooledOf`.
+ * `entityInput` names the per-row entity-ID input (the fixed/adaptive user model calls it `user_adaptive`).
+ */
+export function startCtrGraph(model: CtrModel, name: string, entityInput: string = CTR_INPUTS.entityId): CtrGraphStart {
   const g = new GraphBuilder(name);
   const pooled = pooledFields(g, model.table, model.layout);
-  const id = g.input(CTR_INPUTS.entityId, 'float32', ['batch', model.width]);
+  const id = g.input(entityInput, 'float32', ['batch', model.width]);
   return { g, pooled, id, added: new Set() };
 }
 

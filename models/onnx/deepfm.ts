@@ -4,11 +4,22 @@
  * initialise cold items from the same graph. The forward mirrors `DeepFm.head` op for op.
  */
 import type { DeepFm } from '../deepfm.js';
-import { finishCtrGraph, GEN_OUTPUTS, generateIdOnnx, itemInputOnnx, param, startCtrGraph } from './ctr.js';
+import { CTR_INPUTS, finishCtrGraph, GEN_OUTPUTS, generateIdOnnx, itemInputOnnx, param, startCtrGraph } from './ctr.js';
+
+export interface DeepFmOnnxOptions {
+  /** Graph name. @default 'thaw_deepfm' */
+  graphName?: string;
+  /** Name of the per-row entity-ID input [batch, D+1]. @default 'entity_id' */
+  entityInput?: string;
+  /** Add the `generated_id` output when the model has a generator. @default true */
+  generator?: boolean;
+  /** Model doc string. @default a summary of the sizes */
+  docString?: string;
+}
 
 /** Serialised `model.onnx` of a DeepFM (or DeepFM + ID generator). */
-export function exportDeepFmOnnx(model: DeepFm): Uint8Array {
-  const c = startCtrGraph(model, 'thaw_deepfm');
+export function exportDeepFmOnnx(model: DeepFm, opts: DeepFmOnnxOptions = {}): Uint8Array {
+  const c = startCtrGraph(model, opts.graphName ?? 'thaw_deepfm', opts.entityInput ?? CTR_INPUTS.entityId);
   const { g } = c;
   const d = model.dim;
   const f = model.numFields;
@@ -22,9 +33,9 @@ export function exportDeepFmOnnx(model: DeepFm): Uint8Array {
   for (let i = 0; i < model.hidden.length; i++) z = g.relu(g.add(g.matMul(z, p(`fm.w${i}`)), p(`fm.b${i}`)));
   const mlp = g.reshape(g.matMul(z, p('fm.wOut')), [-1]);
   finishCtrGraph(c, g.add(g.add(g.add(mlp, fm), first), p('fm.bias')));
-  if (model.generateIdEmb !== undefined) {
+  if (model.generateIdEmb !== undefined && opts.generator !== false) {
     const gen = generateIdOnnx(c, model, itemInputOnnx(g, c.pooled, model.layout.itemFields, model.width));
     g.output(GEN_OUTPUTS.id, gen, 'float32', ['batch', model.width]);
   }
-  return g.toBytes(`Thaw DeepFM dim=${d} fields=${f} hidden=${model.hidden.join('x')}`);
+  return g.toBytes(opts.docString ?? `Thaw DeepFM dim=${d} fields=${f} hidden=${model.hidden.join('x')}`);
 }

@@ -3,7 +3,7 @@
  * user's per-entity state is the graph input:
  *
  *   coldnas         user_state     float [batch, C]  the running mean of the user's interaction encodings
- *   fixed-adaptive  user_adaptive  float [batch, P]  [u (D) | out.w (H) | out.b (1)]
+ *   fixed-adaptive  user_adaptive  float [batch, D+1] the user's ID embedding (D) and first-order weight (1)
  *
  * next to `feat_idx` / `feat_w` (see ctr.ts). ColdNAS exports only with a fixed (searched)
  * structure: the supernet's mixture is a training-time device.
@@ -13,6 +13,7 @@ import { LEAKY } from '../coldnas-common.js';
 import { COLDNAS_OPS, type ColdNas } from '../coldnas.js';
 import type { FixedAdaptive } from '../fixed-adaptive.js';
 import { param, pooledFields } from './ctr.js';
+import { exportDeepFmOnnx } from './deepfm.js';
 import { GraphBuilder } from './graph.js';
 
 export const USER_INPUTS = { coldnasState: 'user_state', adaptive: 'user_adaptive' } as const;
@@ -56,21 +57,18 @@ export function exportColdNasOnnx(model: ColdNas): Uint8Array {
   return g.toBytes(`Thaw ColdNAS ops=${structure.ops.join(',')}`);
 }
 
-/** Serialised `model.onnx` of the fixed/adaptive split. */
+/**
+ * Serialised `model.onnx` of the fixed/adaptive split: the DeepFM backbone's graph with the user's
+ * adaptive params (its ID embedding and first-order weight, the backbone's entity row) as the
+ * `user_adaptive` input. Only logit and prob: a new user starts at `fa.init`, which the release's
+ * weights carry, so the graph needs no generator.
+ */
 export function exportFixedAdaptiveOnnx(model: FixedAdaptive): Uint8Array {
-  const g = new GraphBuilder('thaw_fixed_adaptive');
-  const added = new Set<string>();
-  const p = (n: string): string => param(g, model, n, added);
-  const d = model.dim;
-  const h = model.hidden[1];
-  const f1 = model.layout.fieldNames.length - 1;
-  const fields = g.reshape(pooledFields(g, model.table, model.layout), [-1, f1 * d]);
-  const theta = g.input(USER_INPUTS.adaptive, 'float32', ['batch', model.adaptiveSize]);
-  const u = g.slice(theta, 1, 0, d);
-  const w = g.slice(theta, 1, d, d + h);
-  const bias = g.reshape(g.slice(theta, 1, d + h, d + h + 1), [-1]);
-  let x = g.concat([u, fields], 1);
-  for (let i = 0; i < 2; i++) x = leaky(g, g.add(g.matMul(x, p(`fa.w${i}`)), p(`fa.b${i}`)));
-  finish(g, g.add(g.reduceSum(g.mul(x, w), [1]), bias));
-  return g.toBytes(`Thaw fixed/adaptive dim=${d} hidden=${model.hidden.join('x')}`);
+  const bb = model.backbone;
+  return exportDeepFmOnnx(bb, {
+    graphName: 'thaw_fixed_adaptive',
+    entityInput: USER_INPUTS.adaptive,
+    generator: false,
+    docString: `Thaw fixed/adaptive dim=${bb.dim} adaptive=${model.adaptiveSize} hidden=${bb.hidden.join('x')}`,
+  });
 }

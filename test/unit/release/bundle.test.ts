@@ -73,12 +73,26 @@ describe('release bundles of the meta-learned models', () => {
     await runner.close();
 
     const fa = new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6] });
+    // Meta params away from their defaults, so the round trip must carry them.
+    fa.meta.get('fa.init').data.set(Float32Array.from({ length: fa.adaptiveSize }, () => rand() - 0.5));
+    fa.meta.get('fa.lr').data.set(Float32Array.from({ length: fa.adaptiveSize }, () => rand()));
     const fb = bundleUser(fa);
-    assert.equal(fb.architecture.entityStatePolicy, 'keep');
-    assert.deepEqual((fb.architecture as UserArchitecture).structure, fa.partitionJson());
+    const fArch = fb.architecture as UserArchitecture;
+    assert.equal(fArch.entityStatePolicy, 'keep');
+    assert.deepEqual(fArch.stateLayout, { adapter: 'fixed-adaptive', stateSize: 5 });
+    assert.deepEqual(fArch.hidden, [8, 6]);
+    assert.deepEqual(fArch.structure, fa.partitionJson());
     const fman = await store.publish({ model: 'fa', architecture: fb.architecture, files: fb.files });
-    const fback = userModelFromRelease(await store.load('fa', fman.version)) as FixedAdaptive;
+    const frel = await store.load('fa', fman.version);
+    const fback = userModelFromRelease(frel) as FixedAdaptive;
+    assert.ok(fback instanceof FixedAdaptive);
+    assert.deepEqual(fback.meta.get('fa.init').data, fa.meta.get('fa.init').data);
+    assert.deepEqual(fback.meta.get('fa.lr').data, fa.meta.get('fa.lr').data);
     const theta = fa.initUsers(3);
+    assert.deepEqual(fback.initUsers(3), theta);
     assert.deepEqual(fback.predict(b, theta), fa.predict(b, theta));
+    const frunner = await OnnxRunner.load(frel.files['model.onnx']!);
+    assert.deepEqual([...frunner.inputNames].sort(), ['feat_idx', 'feat_w', 'user_adaptive']);
+    await frunner.close();
   });
 });

@@ -202,14 +202,21 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
 
   it('fixed-adaptive: prob within 1e-5 with adaptive params as inputs', async () => {
     const model = new FixedAdaptive({ layout: LAYOUT, vocab: VOCAB, dim: 6, hidden: [16, 8], seed: 9 });
-    scramble(model);
+    scramble(model.backbone);
+    assert.equal(model.adaptiveSize, 7); // the user's ID embedding (D) and first-order weight
     const users = 5;
     const b = randomBatch(30, users);
     const theta = floats(users * model.adaptiveSize, 0.8);
+    const bytes = exportFixedAdaptiveOnnx(model);
     const expected = model.predict(b, theta);
-    const got = await onnxUser(exportFixedAdaptiveOnnx(model), b, 'user_adaptive', theta, model.adaptiveSize);
+    const got = await onnxUser(bytes, b, 'user_adaptive', theta, model.adaptiveSize);
     const d = maxAbsDiff(got, expected);
     assert.ok(d <= TOL, `max |Δ| ${d}`);
     assert.ok(Math.max(...expected) - Math.min(...expected) > 0.05);
+    // Not vacuous: the adaptive input moves the scores, and ONNX follows the TypeScript forward there too.
+    const init = model.initUsers(users);
+    const atInit = await onnxUser(bytes, b, 'user_adaptive', init, model.adaptiveSize);
+    assert.ok(maxAbsDiff(got, atInit) > 0.01);
+    assert.ok(maxAbsDiff(atInit, model.predict(b, init)) <= TOL);
   });
 });
