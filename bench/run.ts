@@ -28,6 +28,7 @@ export interface BenchEntry {
 export const BENCHES: readonly BenchEntry[] = [
   { name: 'spine', script: 'bench/spine/run.ts', summary: 'item worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece; latency at load' },
   { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: "Thaw's online adapters beside Vowpal Wabbit on MovieLens-100K (AUC/log loss by warm-up bucket)" },
+  { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
 ];
 
 export interface BenchPlan {

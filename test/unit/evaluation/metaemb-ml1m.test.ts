@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildMetaEmbSplit, isMetaEmbDir, K, METAEMB_SIZES, TEST_FILES, TRAIN_FILES } from '../../../evaluation/metaemb-ml1m.js';
+import { formatWarmupTable, runWarmupProtocol } from '../../../evaluation/warmup-protocol.js';
 
 // MovieLens may not be redistributed: the test reads the shared copy outside the repository.
 const DIR = process.env.THAW_ML1M_METAEMB ?? path.resolve(import.meta.dirname, '../../../../shared/data/ml-1m-metaemb');
@@ -52,6 +53,26 @@ test('a copy with the wrong sizes is refused with DATA_FORMAT', () => {
     const s = buildMetaEmbSplit(dir, { assertSizes: false });
     assert.equal(s.hot.n, 4);
     assert.equal(s.test.n, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the protocol on a split without a third warm batch reports cold, warm-a and warm-b only', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'thaw-metaemb-'));
+  try {
+    const header = 'UserID\tMovieID\ty\tGender\tAge\tOccupation\tYear\tTitle\tGenres\n';
+    for (const f of [...TRAIN_FILES, ...TEST_FILES]) {
+      const rows = f.startsWith('train')
+        ? ['1\t10\t1\t0\t1\t2\t3\t4 5\t6', '2\t11\t0\t1\t2\t3\t4\t7\t8 6']
+        : ['3\t20\t1\t0\t1\t2\t3\t9\t6', '4\t21\t0\t1\t1\t2\t5\t4\t8'];
+      writeFileSync(path.join(dir, f), header + rows.join('\n') + '\n');
+    }
+    const split = buildMetaEmbSplit(dir, { assertSizes: false });
+    const res = await runWarmupProtocol(split, { seeds: [1], models: ['finetune'], adaptSteps: 1, train: { baseEpochs: 1, metaEpochs: 0 } });
+    assert.deepEqual(res.rows.map((r) => r.phase), ['cold', 'warm-a', 'warm-b']);
+    const table = formatWarmupTable(res.rows);
+    assert.ok(table.includes('warm-b AUC') && !table.includes('warm-c'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
