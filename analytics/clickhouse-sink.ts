@@ -8,6 +8,13 @@
  * server in the order they were written. A refusal (bad schema, unknown table) is not an outage: it
  * rejects `write`, and a spooled segment the server refuses is moved aside (`.bad`) and logged.
  *
+ * Group commit: one INSERT is in flight at a time; the writes that arrive meanwhile (concurrent
+ * partitions of a worker) wait in a queue and go out together as the NEXT insert (up to maxBatchRows
+ * rows; a single larger write goes alone, in maxBatchRows chunks). Each caller resolves when the insert
+ * holding its rows succeeded, or when its rows are in the spool; the per-insert fixed cost (an HTTP
+ * request, a part on the server) is then paid once per group instead of once per write. Groups go out
+ * strictly in arrival order, so the spool still sees rows in write order.
+ *
  * Duplicates are possible (an insert that timed out after the server stored it, a crash between a
  * replayed insert and the segment's deletion); the table is a ReplacingMergeTree and the curve
  * queries de-duplicate by event id, so they are harmless.
@@ -39,7 +46,7 @@ export interface ClickHouseSinkOptions {
   spoolMaxBytes?: number;
   /** How long a write waits for spool space when the spool is full, in ms, before rejecting. @default 30_000 */
   spoolFullWaitMs?: number;
-  /** Rows per INSERT request. @default 50_000 */
+  /** Rows per INSERT request; also the bound of a group commit. @default 50_000 */
   maxBatchRows?: number;
   /** Timeout of one HTTP request, in ms. @default 30_000 */
   requestTimeoutMs?: number;
@@ -107,6 +114,12 @@ function normalise(o: ClickHouseSinkOptions): Normalised {
   return n;
 }
 
+interface QueuedWrite {
+  rows: StoredRow[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class ClickHouseSink implements PredictionSink {
   readonly database: string;
   readonly table: string;
@@ -114,8 +127,12 @@ export class ClickHouseSink implements PredictionSink {
   private readonly client: ClickHouseClient;
   private readonly spoolOpening: Promise<DiskSpool>;
   private readonly log: Logger;
-  /** Serialises writes so spooling keeps their order. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Writes waiting for the next insert, in arrival order. */
+  private queue: QueuedWrite[] = [];
+  /** The group-commit loop while it runs (one insert in flight at a time keeps the spool's order). */
+  private committing: Promise<void> | null = null;
+  /** Inserts (or spool appends) made by the group-commit loop; each may carry several writes. */
+  groupCommits = 0;
   private drainer: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private closing = false;
@@ -160,10 +177,66 @@ export class ClickHouseSink implements PredictionSink {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (stored.length === 0) return this.chain;
-    const run = this.chain.then(() => this.writeNow(stored));
-    this.chain = run.catch(() => undefined);
-    return run;
+    if (stored.length === 0) return this.idle();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ rows: stored, resolve, reject });
+      this.committing ??= this.commitLoop();
+    });
+  }
+
+  /** Resolves once every write accepted so far has settled. */
+  private async idle(): Promise<void> {
+    while (this.committing !== null) await this.committing;
+  }
+
+  /** Takes the oldest queued writes that fit together in one insert (at least one write). */
+  private nextGroup(): QueuedWrite[] {
+    const max = this.opts.maxBatchRows;
+    let n = 0;
+    let rows = 0;
+    for (const w of this.queue) {
+      if (n > 0 && rows + w.rows.length > max) break;
+      rows += w.rows.length;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  /** Drains the queue group by group, in order. Never rejects (each write settles on its own). */
+  private async commitLoop(): Promise<void> {
+    // `committing` is cleared in the same tick as the last emptiness check (not in a later .finally
+    // callback), so a write queued right after can never find a loop that is about to end.
+    try {
+      while (this.queue.length > 0) await this.commitGroup(this.nextGroup());
+    } finally {
+      this.committing = null;
+    }
+  }
+
+  /** Writes one group; settles each of its writes. Never rejects. */
+  private async commitGroup(group: QueuedWrite[]): Promise<void> {
+    const rows = group.length === 1 ? group[0]!.rows : group.flatMap((w) => w.rows);
+    try {
+      await this.writeNow(rows);
+      this.groupCommits++;
+      for (const w of group) w.resolve();
+    } catch (err) {
+      if (group.length === 1) {
+        group[0]!.reject(err);
+        return;
+      }
+      // A refused group (the merged rows fit in one insert, so none of them was stored): retry each
+      // write alone, so a write is rejected only for its own rows, as without group commit.
+      for (const w of group) {
+        try {
+          await this.writeNow(w.rows);
+          this.groupCommits++;
+          w.resolve();
+        } catch (e) {
+          w.reject(e);
+        }
+      }
+    }
   }
 
   private async writeNow(rows: StoredRow[]): Promise<void> {
@@ -263,7 +336,7 @@ export class ClickHouseSink implements PredictionSink {
   async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? this.opts.flushTimeoutMs;
     const deadline = Date.now() + timeoutMs;
-    await this.chain;
+    await this.idle();
     const spool = await this.spoolOpening;
     while (!spool.isEmpty) {
       if (this.closing) throw new ThawError('LIFECYCLE', 'ClickHouseSink closed during flush');
@@ -282,7 +355,7 @@ export class ClickHouseSink implements PredictionSink {
   /** Stops the drainer (spooled rows stay on disk for the next run) and closes the client. */
   async close(): Promise<void> {
     if (this.closing) return;
-    await this.chain;
+    await this.idle();
     this.closing = true;
     this.wake?.();
     await this.drainer;

@@ -32,9 +32,22 @@ export interface ModelReleaseAnnouncement {
 export type LabelledEventWithSource = LabelledEvent & { source?: string };
 
 // ---------------------------------------------------------------------------------- validation ---
+//
+// Hot path: decoders run these once per event. Two things keep them cheap without dropping a rule:
+// - The record's label for error messages ("labelled event \"e-1\"") is built only when a check
+//   fails (`What` is a thunk), not JSON-serialised for every valid event.
+// - Feature maps are walked token by token only for records we are about to ENCODE (arbitrary JS
+//   objects from callers). A DECODED record's maps come out of avsc as map<array<string>> (the schema
+//   of every record version says so, and the resolver enforces it), so re-checking each token's type
+//   there re-proves what the decoder already guaranteed.
+// Every semantic rule Avro cannot express is still checked on both paths: non-empty ids, label 0|1,
+// finite non-negative times not more than MAX_FUTURE_MS after now, side, manifest digest.
 
-function fail(what: string, reason: string): never {
-  throw new PoisonEventError('VALIDATION_FAILED', `${what}: ${reason}`);
+/** The record's name for error messages, built only on failure. */
+type What = () => string;
+
+function fail(what: What, reason: string): never {
+  throw new PoisonEventError('VALIDATION_FAILED', `${what()}: ${reason}`);
 }
 
 function show(v: unknown): string {
@@ -42,35 +55,70 @@ function show(v: unknown): string {
   return s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
 
-function checkId(what: string, field: string, v: unknown): void {
+function checkId(what: What, field: string, v: unknown): void {
   if (typeof v !== 'string' || v.length === 0) fail(what, `${field} must be a non-empty string, got ${show(v)}`);
 }
 
-function checkTime(what: string, field: string, v: unknown, nowMs: number): void {
+function checkTime(what: What, field: string, v: unknown, nowMs: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v)) fail(what, `${field} must be a finite number, got ${show(v)}`);
   if (v < 0) fail(what, `${field} must not be negative, got ${v}`);
   if (v > nowMs + MAX_FUTURE_MS) fail(what, `${field} ${v} is more than 1 day after now (${nowMs})`);
 }
 
-function checkFeatures(what: string, field: string, v: unknown): void {
+function checkFeatures(what: What, field: string, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(what, `${field} must be a map of token lists`);
-  for (const [k, tokens] of Object.entries(v)) {
+  for (const k in v) {
+    const tokens = (v as Record<string, unknown>)[k];
     if (!Array.isArray(tokens)) fail(what, `${field}.${k} must be a list of strings`);
     for (const t of tokens) if (typeof t !== 'string') fail(what, `${field}.${k} contains a non-string token ${show(t)}`);
   }
 }
 
-const label = (kind: string, id: unknown): string => `${kind} ${typeof id === 'string' && id !== '' ? JSON.stringify(id) : '(no id)'}`;
+const label =
+  (kind: string, id: unknown): What =>
+  () =>
+    `${kind} ${typeof id === 'string' && id !== '' ? JSON.stringify(id) : '(no id)'}`;
 
-/** Throws PoisonEventError(VALIDATION_FAILED) unless `e` is a valid impression at time `nowMs`. */
-export function validateImpression(e: Impression, nowMs: number): void {
+/**
+ * `features`: also walk the feature maps token by token (true for records built in JS; false for
+ * records that just came out of the Avro decoder, whose maps the schema already typed).
+ */
+function checkImpression(e: Impression, nowMs: number, features: boolean): void {
   const what = label('impression', e.impressionId);
   checkId(what, 'impressionId', e.impressionId);
   checkId(what, 'userId', e.userId);
   checkId(what, 'itemId', e.itemId);
   checkTime(what, 'timeMs', e.timeMs, nowMs);
-  checkFeatures(what, 'userFeatures', e.userFeatures);
-  checkFeatures(what, 'itemFeatures', e.itemFeatures);
+  if (features) {
+    checkFeatures(what, 'userFeatures', e.userFeatures);
+    checkFeatures(what, 'itemFeatures', e.itemFeatures);
+  }
+}
+
+function checkLabelled(e: LabelledEvent, nowMs: number, features: boolean): void {
+  const what = label('labelled event', e.eventId);
+  checkId(what, 'eventId', e.eventId);
+  checkId(what, 'userId', e.userId);
+  checkId(what, 'itemId', e.itemId);
+  if (e.label !== 0 && e.label !== 1) fail(what, `label must be 0 or 1, got ${show(e.label)}`);
+  checkTime(what, 'timeMs', e.timeMs, nowMs);
+  if (features) {
+    checkFeatures(what, 'userFeatures', e.userFeatures);
+    checkFeatures(what, 'itemFeatures', e.itemFeatures);
+  }
+}
+
+function checkProfile(e: EntityProfile, nowMs: number, features: boolean): void {
+  const what = label(`${String(e.side)} profile`, e.entityId);
+  if (e.side !== 'user' && e.side !== 'item') fail(what, `side must be user or item, got ${show(e.side)}`);
+  checkId(what, 'entityId', e.entityId);
+  checkTime(what, 'timeMs', e.timeMs, nowMs);
+  if (features) checkFeatures(what, 'features', e.features);
+}
+
+/** Throws PoisonEventError(VALIDATION_FAILED) unless `e` is a valid impression at time `nowMs`. */
+export function validateImpression(e: Impression, nowMs: number): void {
+  checkImpression(e, nowMs, true);
 }
 
 export function validateClick(e: Click, nowMs: number): void {
@@ -80,22 +128,11 @@ export function validateClick(e: Click, nowMs: number): void {
 }
 
 export function validateLabelled(e: LabelledEvent, nowMs: number): void {
-  const what = label('labelled event', e.eventId);
-  checkId(what, 'eventId', e.eventId);
-  checkId(what, 'userId', e.userId);
-  checkId(what, 'itemId', e.itemId);
-  if (e.label !== 0 && e.label !== 1) fail(what, `label must be 0 or 1, got ${show(e.label)}`);
-  checkTime(what, 'timeMs', e.timeMs, nowMs);
-  checkFeatures(what, 'userFeatures', e.userFeatures);
-  checkFeatures(what, 'itemFeatures', e.itemFeatures);
+  checkLabelled(e, nowMs, true);
 }
 
 export function validateProfile(e: EntityProfile, nowMs: number): void {
-  const what = label(`${String(e.side)} profile`, e.entityId);
-  if (e.side !== 'user' && e.side !== 'item') fail(what, `side must be user or item, got ${show(e.side)}`);
-  checkId(what, 'entityId', e.entityId);
-  checkTime(what, 'timeMs', e.timeMs, nowMs);
-  checkFeatures(what, 'features', e.features);
+  checkProfile(e, nowMs, true);
 }
 
 export function validateRelease(e: ModelReleaseAnnouncement, nowMs: number): void {
@@ -142,7 +179,7 @@ export class Serde {
       userFeatures: r.userFeatures as Features,
       itemFeatures: r.itemFeatures as Features,
     };
-    validateImpression(e, nowMs);
+    checkImpression(e, nowMs, false); // feature maps typed by the schema
     return e;
   }
 
@@ -174,7 +211,7 @@ export class Serde {
       userFeatures: r.userFeatures as Features,
       itemFeatures: r.itemFeatures as Features,
     };
-    validateLabelled(e, nowMs);
+    checkLabelled(e, nowMs, false); // feature maps typed by the schema
     return e;
   }
 
@@ -197,7 +234,7 @@ export class Serde {
       timeMs: r.timeMs as number,
       features: r.features as Features,
     };
-    validateProfile(e, nowMs);
+    checkProfile(e, nowMs, false); // feature maps typed by the schema
     return e;
   }
 

@@ -31,10 +31,12 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 
 interface Rig {
   worker: AdaptationWorker;
+  consumer: BatchConsumer;
   source: TimedSource;
   store: TimedStore;
   sink: TimedSink;
   cache: CachedEntityStore;
+  clickhouse: ClickHouseSink;
   /** Drains the worker, then closes the clients the rig built. */
   close(): Promise<void>;
 }
@@ -47,7 +49,8 @@ async function buildRig(
   what: string,
   maxBatchMessages: number,
   log: Logger,
-  partitionsConsumedConcurrently = 1,
+  /** undefined: the BatchConsumer default (every partition), as `thaw run` without --partitions-concurrency. */
+  partitionsConsumedConcurrently?: number,
 ): Promise<Rig> {
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
   const cache = new CachedEntityStore(redisStore);
@@ -66,10 +69,16 @@ async function buildRig(
   await producer.connect();
   const groupId = res.group(what);
   // The consumer the worker would build from the same options, built here so it can be timed.
-  // partitionsConsumedConcurrently 1 is what `thaw run` uses (it does not expose the option yet).
-  const source = new TimedSource(
-    new BatchConsumer({ kafka: services.kafka, groupId, topics: [topic], fromBeginning: true, maxBatchMessages, partitionsConsumedConcurrently, logger: log }),
-  );
+  const consumer = new BatchConsumer({
+    kafka: services.kafka,
+    groupId,
+    topics: [topic],
+    fromBeginning: true,
+    maxBatchMessages,
+    ...(partitionsConsumedConcurrently === undefined ? {} : { partitionsConsumedConcurrently }),
+    logger: log,
+  });
+  const source = new TimedSource(consumer);
   const worker = new AdaptationWorker({
     kafka: services.kafka,
     side: 'item',
@@ -87,10 +96,12 @@ async function buildRig(
   });
   return {
     worker,
+    consumer,
     source,
     store,
     sink,
     cache,
+    clickhouse,
     close: async () => {
       try {
         await worker.drain();
@@ -102,8 +113,10 @@ async function buildRig(
 }
 
 export interface DrainResult {
-  /** BatchConsumer partitionsConsumedConcurrently of this run (1 = as `thaw run`). */
+  /** BatchConsumer partitionsConsumedConcurrently of this run (`thaw run` default: every partition). */
   concurrency: number;
+  /** Inserts the ClickHouse sink made (a group commit carries several batches' rows). */
+  sinkInserts: number;
   events: number;
   /** First batch to lag 0. */
   ms: number;
@@ -129,9 +142,9 @@ export async function endToEndDrain(
   n: number,
   maxBatchMessages: number,
   log: Logger,
-  concurrency = 1,
+  concurrency?: number,
 ): Promise<DrainResult> {
-  const rig = await buildRig(services, res, adapter, topic, `e2e-c${concurrency}`, maxBatchMessages, log, concurrency);
+  const rig = await buildRig(services, res, adapter, topic, `e2e-c${concurrency ?? 'default'}`, maxBatchMessages, log, concurrency);
   try {
     await rig.worker.start();
     await rig.source.handled(n, 600_000);
@@ -140,7 +153,8 @@ export async function endToEndDrain(
     const ms = end - s.firstBatchAt;
     const handlerOther = s.handlerMs - rig.store.getMs - rig.sink.writeMs - rig.store.putMs;
     return {
-      concurrency,
+      concurrency: rig.consumer.concurrency,
+      sinkInserts: rig.clickhouse.groupCommits,
       events: s.events,
       ms,
       perSec: s.events / (ms / 1000),

@@ -2,11 +2,12 @@
  * Streaming-spine benchmark: the item worker with `fm-adagrad`, end to end through the real Kafka,
  * Redis and ClickHouse, beside the ceiling of each piece measured in the same run (see README.md).
  *
- *   node --import tsx bench/spine/run.ts [--events 300000] [--batch 2000] [--rate 20000] [--seconds 15]
- *        [--train-prefix 20000] [--concurrency 4] [--out .thaw/bench/spine.json] [--no-latency]
+ *   node --import tsx bench/spine/run.ts [--events 300000] [--batch 5000] [--rate 20000] [--seconds 15]
+ *        [--train-prefix 20000] [--concurrency auto] [--out .thaw/bench/spine.json] [--no-latency] [--no-serial]
  *
- * --concurrency N adds a second end-to-end run with the BatchConsumer handling N partitions at once
- * (`partitionsConsumedConcurrently`; `thaw run` uses 1 and does not expose it); 1 skips it.
+ * Defaults are `thaw run`'s: batches of the BatchConsumer default (5000) and every partition handled
+ * concurrently (`--concurrency auto`, = `--partitions-concurrency` unset). A second end-to-end run,
+ * E1, handles one partition at a time (the old `thaw run`), for comparison; --no-serial skips it.
  *
  * Services from env (THAW_KAFKA, THAW_REDIS_URL, THAW_CLICKHOUSE_URL; `bash scripts/services.sh env`).
  * Markdown tables on stdout, progress as JSON lines on stderr, the result as JSON in --out.
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { createAdapter } from '../../adapters/registry.js';
 import { ConfigError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
+import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
 import { formatNumber, markdownTable } from '../stats.js';
 import { ceilingAdapter, ceilingKafka, ceilingRedis, ceilingSink, distinctItems, type CeilingResult } from './ceilings.js';
 import { endToEndDrain, latencyAtLoad, type DrainResult, type LatencyResult } from './end-to-end.js';
@@ -46,13 +48,13 @@ export interface SpineReport {
   startedAt: string;
   loadAverageBefore: number[];
   loadAverageAfter: number[];
-  config: { events: number; batch: number; partitions: number; rate: number; seconds: number; trainPrefix: number; adapter: string; concurrency: number };
+  config: { events: number; batch: number; partitions: number; rate: number; seconds: number; trainPrefix: number; adapter: string; concurrency: number | 'auto' };
   preProduceMs: number;
   trainMs: number;
   ceilings: CeilingResult[];
   endToEnd: DrainResult;
-  /** The same drain with partitions handled concurrently; null when --concurrency 1. */
-  endToEndConcurrent: DrainResult | null;
+  /** The same drain with one partition at a time (the old `thaw run`); null with --no-serial or --concurrency 1. */
+  endToEndSerial: DrainResult | null;
   lowestCeiling: { path: string; perSec: number };
   ratioToLowest: number;
   goals: { eventsPerSec: boolean; shareOfLowest: boolean };
@@ -63,11 +65,12 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       events: { type: 'string', default: '300000' },
-      batch: { type: 'string', default: '2000' },
+      batch: { type: 'string', default: String(DEFAULT_MAX_BATCH_MESSAGES) },
       rate: { type: 'string', default: '20000' },
       seconds: { type: 'string', default: '15' },
       'train-prefix': { type: 'string', default: '20000' },
-      concurrency: { type: 'string', default: '4' },
+      concurrency: { type: 'string', default: 'auto' },
+      'no-serial': { type: 'boolean', default: false },
       out: { type: 'string', default: '.thaw/bench/spine.json' },
       'no-latency': { type: 'boolean', default: false },
     },
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
   const batch = positive('batch', values.batch);
   const rate = positive('rate', values.rate, false);
   const seconds = positive('seconds', values.seconds, false);
-  const concurrency = positive('concurrency', values.concurrency);
+  const concurrency = values.concurrency === 'auto' ? undefined : positive('concurrency', values.concurrency);
   const trainPrefix = Number(values['train-prefix']);
   if (!Number.isInteger(trainPrefix) || trainPrefix < 0) throw new ConfigError('train-prefix', `must be an integer >= 0, got "${values['train-prefix']}"`);
   const outPath = resolve(ROOT, values.out);
@@ -118,10 +121,10 @@ async function main(): Promise<void> {
     log.info('ceiling D done', { perSec: Math.round(d.perSec) });
     const ceilings = [a.result, b, c, d];
 
-    const e2e = await endToEndDrain(services, res, adapter, topic, events, batch, log);
-    log.info('end to end done', { perSec: Math.round(e2e.perSec) });
-    const e2eConcurrent = concurrency > 1 ? await endToEndDrain(services, res, adapter, topic, events, batch, log, concurrency) : null;
-    if (e2eConcurrent !== null) log.info('end to end (concurrent partitions) done', { concurrency, perSec: Math.round(e2eConcurrent.perSec) });
+    const e2e = await endToEndDrain(services, res, adapter, topic, events, batch, log, concurrency);
+    log.info('end to end done', { concurrency: e2e.concurrency, perSec: Math.round(e2e.perSec) });
+    const e2eSerial = values['no-serial'] || e2e.concurrency === 1 ? null : await endToEndDrain(services, res, adapter, topic, events, batch, log, 1);
+    if (e2eSerial !== null) log.info('end to end (one partition at a time) done', { perSec: Math.round(e2eSerial.perSec) });
 
     const latency = values['no-latency'] ? null : await latencyAtLoad(services, res, adapter, rate, seconds, batch, log);
     if (latency !== null) log.info('latency run done', { p50: latency.p50Ms, p99: latency.p99Ms });
@@ -132,12 +135,12 @@ async function main(): Promise<void> {
       startedAt: new Date().toISOString(),
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadavg(),
-      config: { events, batch, partitions: PARTITIONS, rate, seconds, trainPrefix, adapter: adapter.name, concurrency },
+      config: { events, batch, partitions: PARTITIONS, rate, seconds, trainPrefix, adapter: adapter.name, concurrency: concurrency ?? 'auto' },
       preProduceMs,
       trainMs,
       ceilings,
       endToEnd: e2e,
-      endToEndConcurrent: e2eConcurrent,
+      endToEndSerial: e2eSerial,
       lowestCeiling: { path: lowest.path, perSec: lowest.perSec },
       ratioToLowest,
       goals: { eventsPerSec: e2e.perSec >= GOAL_EVENTS_PER_SEC, shareOfLowest: ratioToLowest >= GOAL_SHARE_OF_LOWEST },
@@ -158,14 +161,14 @@ function pct(x: number): string {
 export function renderReport(r: SpineReport, outPath: string): string {
   const e2e = r.endToEnd;
   const rows: (string | number)[][] = r.ceilings.map((c) => [c.path, `${formatNumber(c.perSec)} ${c.unit}/s`, pct(e2e.perSec / c.perSec)]);
-  rows.push(['E end to end (item worker as `thaw run`, fm-adagrad)', `${formatNumber(e2e.perSec)} events/s`, '—']);
+  rows.push([`E end to end (item worker as \`thaw run\`, fm-adagrad, ${e2e.concurrency} partitions concurrently)`, `${formatNumber(e2e.perSec)} events/s`, '—']);
   rows.push(['end to end / lowest ceiling', `lowest: ${r.lowestCeiling.path}`, pct(r.ratioToLowest)]);
-  const ec = r.endToEndConcurrent;
-  if (ec !== null) {
-    rows.push([`E${ec.concurrency} end to end, ${ec.concurrency} partitions handled concurrently`, `${formatNumber(ec.perSec)} events/s`, '—']);
-    rows.push([`E${ec.concurrency} / lowest ceiling`, `lowest: ${r.lowestCeiling.path}`, pct(ec.perSec / r.lowestCeiling.perSec)]);
+  const es = r.endToEndSerial;
+  if (es !== null) {
+    rows.push(['E1 end to end, one partition at a time (old `thaw run`)', `${formatNumber(es.perSec)} events/s`, '—']);
+    rows.push(['E1 / lowest ceiling', `lowest: ${r.lowestCeiling.path}`, pct(es.perSec / r.lowestCeiling.perSec)]);
   }
-  const runs = ec === null ? [e2e] : [e2e, ec];
+  const runs = es === null ? [e2e] : [e2e, es];
   const splitRow = (label: string, f: (d: DrainResult) => number): (string | number)[] => [label, ...runs.flatMap((d) => [f(d), pct(f(d) / d.ms)])];
   const split = markdownTable(
     ['end-to-end time (summed over batches)', ...runs.flatMap((d) => [`ms (c=${d.concurrency})`, 'of wall'])],
@@ -176,6 +179,7 @@ export function renderReport(r: SpineReport, outPath: string): string {
       splitRow('decode + validate + predict/adapt + rows (rest of the handler)', (d) => d.split.decodeComputeMs),
       splitRow('kafka fetch / commit / idle (wall − handler time)', (d) => d.split.kafkaOtherMs),
       splitRow('wall: first batch to lag 0', (d) => d.ms),
+      [`batches / clickhouse inserts (group commit)`, ...runs.flatMap((d) => [`${d.batches} / ${d.sinkInserts}`, ''])],
     ],
   );
   const lines = [

@@ -53,6 +53,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),
       ...(cfg.topic === undefined ? {} : { topic: cfg.topic }),
       ...(cfg.maxBatchMessages === undefined ? {} : { maxBatchMessages: cfg.maxBatchMessages }),
+      ...(cfg.partitionsConcurrency === undefined ? {} : { consumer: { partitionsConsumedConcurrently: cfg.partitionsConcurrency } }),
     });
     await worker.start();
   } catch (err) {

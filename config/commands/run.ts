@@ -26,7 +26,13 @@ export const runSchema = z
       .boolean()
       .default(true)
       .describe('A new consumer group starts at the earliest retained event (else at new events only). @default true'),
-    maxBatchMessages: positiveInt.optional().describe('Largest micro-batch (messages). @default the consumer default'),
+    maxBatchMessages: positiveInt.optional().describe('Largest micro-batch (messages). @default the consumer default (5000)'),
+    partitionsConcurrency: positiveInt
+      .max(256)
+      .optional()
+      .describe(
+        'Partitions whose micro-batches are processed at the same time (1..256). Safe because the topic is keyed by the entity: concurrent batches touch disjoint entities, each partition keeps its order and commits its own offsets. Use 1 for a topic not keyed by this side. @default every partition of the topic',
+      ),
     cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
     cacheReadTtlMs: nonNegativeInt
       .default(1_000)
@@ -58,6 +64,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'max-batch', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
+    { flag: 'partitions-concurrency', key: 'partitionsConcurrency', kind: 'int', meta: 'N' },
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
     FLAGS.logLevel,
   ],

@@ -164,6 +164,40 @@ void describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
+  void test('group commit: concurrent writes share inserts, bounded by maxBatchRows; every row exactly once, also through the spool', async () => {
+    const target = new URL(URL_);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 8123));
+    await proxy.start();
+    const opts = { url: `http://127.0.0.1:${proxy.port}`, database, table: uniqueTable(), spoolDir: await spoolDir(), maxBatchRows: 1_000, retryInitialMs: 50, retryMaxMs: 200 };
+    const sink = new ClickHouseSink(opts);
+    try {
+      await sink.ensureSchema();
+      const rows = syntheticRows(4_000, 'group', 11);
+      // 20 writes of 100 rows at once: the first goes alone, the 19 queued behind it are merged
+      // into inserts of at most 1,000 rows (2 more), instead of 19 more.
+      const settled: number[] = [];
+      await Promise.all(
+        Array.from({ length: 20 }, (_, w) => sink.write(rows.slice(w * 100, (w + 1) * 100)).then(() => void settled.push(w))),
+      );
+      assert.equal(sink.groupCommits, 3, 'one insert for the first write, two for the 19 queued');
+      assert.equal(settled.length, 20);
+      assert.equal(await countRows(sink, { namespace: 'group' }), 2_000);
+      assert.equal(await countRows(sink, { namespace: 'group', distinct: true }), 2_000);
+
+      // Server down: concurrent writes resolve once spooled (in order), and arrive exactly once later.
+      await proxy.stop();
+      await Promise.all(Array.from({ length: 10 }, (_, w) => sink.write(rows.slice(2_000 + w * 200, 2_000 + (w + 1) * 200))));
+      assert.ok((await sink.spooledBytes()) > 0, 'rows went to the spool');
+      await proxy.start();
+      await sink.flush({ timeoutMs: 30_000 });
+      assert.equal(await countRows(sink, { namespace: 'group' }), 4_000, 'every row exactly once');
+      assert.equal(await countRows(sink, { namespace: 'group', distinct: true }), 4_000);
+    } finally {
+      await sink.close();
+      await proxy.stop();
+    }
+  });
+
   void test('flush times out with rows still spooled while the server stays down', async () => {
     const proxy = new TcpProxy(new URL(URL_).hostname, Number(new URL(URL_).port || 8123));
     await proxy.start();

@@ -80,7 +80,8 @@ void test('batch consumer: a retryable failure retries the same chunk, nothing l
       attempts.push({ partition: b.partition, offsets });
       throw new ThawError('REDIS_ERROR', 'simulated outage');
     }
-    if (attempts.length === 1) {
+    // Other partitions go on concurrently (the default); the failed partition's next call is the retry.
+    if (attempts.length === 1 && b.partition === attempts[0]?.partition) {
       // The retry: while it runs, the group's committed offset must not be past the failed chunk.
       const committed = await withAdmin(conn, async (admin) => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []);
       attempts.push({ partition: b.partition, offsets, committedBefore: Number(committed.find((c) => c.partition === b.partition)?.offset ?? -1) });
@@ -95,8 +96,8 @@ void test('batch consumer: a retryable failure retries the same chunk, nothing l
   assert.equal(consumer.retries, 1);
   const [first, retry] = attempts;
   assert.ok(first && retry);
-  // The next call after the failure is the same chunk (same partition, same offsets), and nothing
-  // at or after its first offset was committed in between.
+  // The failed partition's next call is the same chunk (same offsets), and nothing at or after its
+  // first offset was committed in between.
   assert.equal(retry.partition, first.partition);
   assert.deepStrictEqual(retry.offsets, first.offsets);
   assert.ok((retry.committedBefore ?? -1) <= (first.offsets[0] ?? 0), `committed ${retry.committedBefore} <= ${first.offsets[0]}`);
@@ -128,5 +129,41 @@ void test('batch consumer: pause stops delivery, resume continues to the end', {
   } finally {
     await c.stop();
   }
+  await committedEqualsEnd(groupId, topic);
+});
+
+void test('batch consumer: by default every partition is handled concurrently, one chunk per partition at a time, in offset order', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc-conc');
+  const groupId = uniqueName('bc-conc-group');
+  await ensureTopics(conn, [{ topic, partitions: 3 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, N);
+
+  const inFlight = new Set<number>();
+  let maxInFlight = 0;
+  let seen = 0;
+  const lastOffset = new Map<number, number>();
+  const consumer = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 50 });
+  await consumer.start(async (b: MessageBatch) => {
+    assert.ok(!inFlight.has(b.partition), `partition ${b.partition} handed to two handlers at once`);
+    inFlight.add(b.partition);
+    maxInFlight = Math.max(maxInFlight, inFlight.size);
+    for (const m of b.messages) {
+      const prev = lastOffset.get(b.partition) ?? -1;
+      assert.ok(m.offset > prev, `partition ${b.partition}: offset ${m.offset} after ${prev}`);
+      lastOffset.set(b.partition, m.offset);
+    }
+    // Hold the handler across a timer tick, as the I/O of a real handler would, so overlap can show.
+    await new Promise((r) => setTimeout(r, 20));
+    seen += b.messages.length;
+    inFlight.delete(b.partition);
+  });
+  try {
+    assert.equal(consumer.concurrency, 3, 'default: the partition count of the subscribed topic');
+    await waitFor('all messages', () => seen === N);
+  } finally {
+    await consumer.stop();
+  }
+  assert.ok(maxInFlight > 1, `handlers of different partitions overlapped (max in flight ${maxInFlight})`);
   await committedEqualsEnd(groupId, topic);
 });

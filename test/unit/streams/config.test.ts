@@ -49,7 +49,12 @@ test('secrets are scrubbed from Kafka error messages', () => {
 
 test('batch consumer options: defaults and validation', () => {
   const r = resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'] });
-  assert.equal(r.maxBatchMessages, 2000);
+  assert.equal(r.maxBatchMessages, 5000);
+  assert.equal(r.partitionsConsumedConcurrently, undefined, 'default: every partition of the topics, looked up at start');
+  assert.equal(resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 1 }).partitionsConsumedConcurrently, 1);
+  configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 0 }), 'consumer.partitionsConsumedConcurrently');
+  configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 1.5 }), 'consumer.partitionsConsumedConcurrently');
+  configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 257 }), 'consumer.partitionsConsumedConcurrently');
   assert.equal(r.retryInitialMs, 200);
   assert.equal(r.retryMaxMs, 5000);
   assert.equal(r.fromBeginning, true);
