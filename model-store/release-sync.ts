@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { architectureOf, type ReleaseArchitecture, type ReleaseKind, type StateLayout } from '../models/onnx/bundle.js';
+import { ensureTopics } from '../streams/admin.js';
 import { BatchConsumer } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import { decodeRelease } from '../streams/serde.js';
@@ -284,7 +285,9 @@ export class ReleaseWatcher<T> {
 
   private async subscribeKafka(connection: KafkaConnection, topic: string): Promise<void> {
     // Every watcher must see every announcement: a group of its own, starting at the latest offset
-    // (older announcements are covered by the initial load and the polls).
+    // (older announcements are covered by the initial load and the polls). The topic may not exist
+    // yet on a fresh cluster (nothing published so far): create it rather than fail to subscribe.
+    await ensureTopics(connection, [{ topic, partitions: 1 }], this.log);
     const consumer = new BatchConsumer({
       kafka: connection,
       groupId: `thaw-release-watch-${this.opts.model}-${randomUUID()}`,

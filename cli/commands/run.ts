@@ -1,15 +1,18 @@
 /**
  * `thaw run item|user`: the production adaptation worker. AdaptationWorker over Kafka, entity states
  * in Redis behind the in-process cache tier, prediction rows to ClickHouse (disk spool during an
- * outage), the shared FM from the current release. SIGTERM/SIGINT drain: the batch in flight
+ * outage), the shared FM from the current release, hot-swapped between micro-batches when a new
+ * release is promoted (polled every releasePollMs, and at once on an announcement on thaw.releases). SIGTERM/SIGINT drain: the batch in flight
  * finishes and is committed, the sink is flushed, clients are closed, exit 0.
  */
 import { resolve } from 'node:path';
-import { createAdapter } from '../../adapters/registry.js';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
 import type { RunConfig } from '../../config/commands/run.js';
 import { redactConfig } from '../../config/redact.js';
+import { createAdapterReleaseWatcher } from '../../consumers/release-adapter.js';
 import { AdaptationWorker } from '../../consumers/worker.js';
+import { ReleaseStore } from '../../model-store/releases.js';
+import { TOPICS } from '../../streams/topics.js';
 import { errorMessage } from '../../lib/errors.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
@@ -17,7 +20,6 @@ import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { clickhouseSinkOptions, kafkaConnection, redisConnection } from '../connect.js';
-import { loadCurrentFm } from '../fm-release.js';
 import { aborted, closeAll } from '../lifecycle.js';
 
 export const runCommand: Command<RunConfig> = { run: runWorker };
@@ -25,14 +27,24 @@ export const runCommand: Command<RunConfig> = { run: runWorker };
 async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger.child({ side: cfg.side, adapter: cfg.adapter, namespace: cfg.namespace });
   log.info('starting worker', { config: redactConfig(cfg) });
-  const { fm, manifest } = await loadCurrentFm(resolve(cfg.releaseDir), cfg.model);
-  const adapter = createAdapter(cfg.adapter, cfg.side, fm);
   const kafka = kafkaConnection(cfg.kafka);
+  // Refuses to start without a current release (RELEASE_NOT_FOUND) or with one of the wrong side.
+  const releases = await createAdapterReleaseWatcher({
+    store: new ReleaseStore({ root: resolve(cfg.releaseDir) }),
+    model: cfg.model,
+    adapter: cfg.adapter,
+    side: cfg.side,
+    pollIntervalMs: cfg.releasePollMs,
+    kafka: { connection: kafka, topic: TOPICS.releases },
+    logger: log,
+  });
+  await releases.start();
   const redisStore = new RedisEntityStore({ redis: redisConnection(cfg.redis), keyPrefix: cfg.redis.keyPrefix, ttlSeconds: cfg.stateTtlSeconds, logger: log });
   const store = new CachedEntityStore(redisStore, { maxEntries: cfg.cacheEntries, readTtlMs: cfg.cacheReadTtlMs });
   const sink = new ClickHouseSink(clickhouseSinkOptions(cfg.clickhouse, resolve(cfg.spoolDir), log));
   const producer = new EventProducer({ kafka, logger: log });
-  const cleanup = (): Promise<void> => closeAll([producer, sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
+  const cleanup = (): Promise<void> =>
+    closeAll([{ close: () => releases.stop() }, producer, sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
 
   let worker: AdaptationWorker;
   try {
@@ -41,14 +53,13 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     worker = new AdaptationWorker({
       kafka,
       side: cfg.side,
-      adapter,
+      releaseWatcher: releases,
       store,
       sink,
       deadLetters: new DeadLetterWriter(producer),
       namespace: cfg.namespace,
       fromBeginning: cfg.fromBeginning,
       metricsPort: cfg.metricsPort,
-      releaseCreatedMs: manifest.createdAtMs,
       logger: log,
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),
       ...(cfg.topic === undefined ? {} : { topic: cfg.topic }),
@@ -60,7 +71,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     await cleanup();
     throw err;
   }
-  log.info('worker started', { groupId: worker.groupId, topic: worker.topic, release: adapter.release });
+  log.info('worker started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
 
   // Run until a signal (drain) or until the worker fails on its own.
   const outcome = await Promise.race([aborted(ctx.signal).then(() => 'signal' as const), worker.whenStopped()]);

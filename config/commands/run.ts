@@ -17,6 +17,10 @@ export const runSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
       .default('fm')
       .describe('Model name in the release directory whose current release is loaded. @default fm'),
+    releasePollMs: positiveInt
+      .min(1_000)
+      .default(60_000)
+      .describe('How often the worker checks the release directory for a newly promoted release (ms); announcements on thaw.releases are picked up at once. @default 60000'),
     namespace: namespaceName.default('live').describe('State and analytics namespace (env THAW_NAMESPACE). @default live'),
     metricsPort: port.default(9464).describe('Prometheus metrics port, 0 disables (env THAW_METRICS_PORT). @default 9464'),
     spoolDir,
@@ -58,6 +62,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     FLAGS.adapter,
     FLAGS.releaseDir,
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
+    { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },
     FLAGS.namespace,
     { flag: 'metrics-port', key: 'metricsPort', kind: 'int', meta: 'PORT' },
     FLAGS.spoolDir,
