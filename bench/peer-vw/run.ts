@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /**
  * Peer benchmark: Thaw's online adapters beside Vowpal Wabbit on the same MovieLens-100K stream,
  * predict-then-learn, AUC and log loss by warm-up bucket per side. See README.md in this folder.
@@ -56,7 +57,7 @@ function numberList(key: string, s: string): number[] {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: { type: 'string', default: process.env.THAW_ML100K_DIR ?? '/work/shared/data/ml-100k' },
+      data: { type: 'string', default: process.env.THAW_ML100K_DIR ?? fileURLToPath(new URL('../../../shared/data/ml-100k', import.meta.url)) },
       'train-fraction': { type: 'string', default: '0.2' },
       batch: { type: 'string', default: '500' },
       adapters: { type: 'string', default: Object.keys(PEER_ADAPTERS).join(',') },

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,7 +9,7 @@ import { ThawError } from '../../../lib/errors.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 
 // The real dataset (not in the repository: MovieLens may not be redistributed).
-const ML100K = process.env.THAW_ML100K_DIR ?? '/work/shared/data/ml-100k';
+const ML100K = process.env.THAW_ML100K_DIR ?? path.resolve(import.meta.dirname, '../../../../shared/data/ml-100k');
 
 async function collect(it: AsyncIterable<LabelledEvent>): Promise<LabelledEvent[]> {
   const out: LabelledEvent[] = [];
@@ -69,7 +70,7 @@ void test('MovieLens-1M parser on a fixture', async () => {
     assert.deepEqual(evs[0]!.userFeatures, { age: ['1'], gender: ['F'], occupation: ['10'], zip2: ['48'] });
     assert.deepEqual(evs[1]!.itemFeatures, { genres: ['Drama'], title: ['café', 'society'], year: ['1995'] });
     // Real users.dat / movies.dat parse too.
-    const real = await readMovieLensProfiles('ml1m', '/work/shared/data/ml-1m');
+    const real = await readMovieLensProfiles('ml1m', path.resolve(import.meta.dirname, '../../../../shared/data/ml-1m'));
     assert.equal(real.filter((p) => p.side === 'user').length, 6040);
     assert.equal(real.filter((p) => p.side === 'item').length, 3883);
   } finally {
