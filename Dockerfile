@@ -6,10 +6,10 @@ ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false
 
-# Sources are needed before `npm ci`: its `prepare` script compiles them.
-# (npm ci deletes any node_modules copied from the build context first.)
+# Sources are needed before `npm install`: its `prepare` script compiles them. (`npm install`, not
+# `npm ci`: chdb's optional macOS binaries are not in the lock file, see README.)
 COPY . .
-RUN npm ci --include=dev \
+RUN npm install --include=dev --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev \
  && npm cache clean --force

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full test run (`npm run test:all`, also what CI runs through .ci/run):
-#   1. npm ci when node_modules is missing or older than package-lock.json
+#   1. npm install when node_modules is missing or older than package-lock.json (not `npm ci`: see README)
 #   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
 #   3. export the services' addresses (scripts/services.sh env)
 #   4. typecheck, lint, unit tests, integration tests -- stopping at the first failure
@@ -30,8 +30,8 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  step "npm ci"
-  npm ci --no-audit --no-fund || die "npm ci failed"
+  step "npm install"
+  npm install --no-audit --no-fund || die "npm install failed"
 fi
 
 if [[ "${THAW_SERVICES_KEEP:-1}" == 0 ]]; then
