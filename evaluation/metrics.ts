@@ -1,23 +1,5 @@
 /** AUC (rank formula, ties get their average rank) and F1 with the threshold at the mean score (as the EmerG code). */
-export function auc(scores: Float32Array | number[], labels: Float32Array | number[]): number {
-  const n = scores.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-  let pos = 0;
-  let rankSum = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
-    const avgRank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (labels[order[k]!] === 1) {
-      pos++;
-      rankSum += avgRank;
-    }
-    i = j + 1;
-  }
-  const neg = n - pos;
-  if (pos === 0 || neg === 0) return NaN;
-  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
+export { auc } from '../lib/metrics.js';
 
 export function f1AtMean(scores: Float32Array | number[], labels: Float32Array | number[]): number {
   let mean = 0;

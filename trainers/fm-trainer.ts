@@ -14,6 +14,7 @@ import type { LabelledEvent, Side } from '../schemas/types.js';
 import { ConfigError } from '../lib/errors.js';
 import { encodeEventInto, eventFeatureCount } from '../models/features.js';
 import { FactorizationMachine, mulberry32, sigmoid } from '../models/fm.js';
+import { auc } from '../lib/metrics.js';
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
 export interface EpochReport {
@@ -72,30 +73,7 @@ export interface FmTrainResult {
   hotEntities: number;
 }
 
-/** AUC by ranks (ties get the average rank); NaN when a class is missing. */
-export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = scores.length;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => scores[a]! - scores[b]!);
-  let pos = 0;
-  let rankSum = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
-    const avgRank = (i + j) / 2 + 1;
-    for (let t = i; t <= j; t++) {
-      if (labels[order[t]!] === 1) {
-        pos++;
-        rankSum += avgRank;
-      }
-    }
-    i = j + 1;
-  }
-  const neg = n - pos;
-  if (pos === 0 || neg === 0) return NaN;
-  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
+export { auc };
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
   const x = v ?? dflt;
