@@ -26,6 +26,12 @@ export interface Adapter {
   readonly release: string;
   /** State of an entity never seen before (may use the event's features). */
   initialState(event: LabelledEvent): Float32Array;
+  /**
+   * Batched form of `initialState` for adapters whose initial state is a model computation (EmerG's
+   * hypernetwork and ID generator): one call for every new entity of a micro-batch, same index as
+   * `events` (each the entity's first event). Optional; the worker falls back to `initialState`.
+   */
+  initialStates?(events: readonly LabelledEvent[]): Float32Array[];
   /** Scores (click probabilities) with states as they are. Does not modify states. */
   predict(batch: AdapterBatch): Float32Array;
   /**

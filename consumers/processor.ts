@@ -135,14 +135,18 @@ export class BatchProcessor {
     // must change there unless the whole batch succeeds (rows durable, then putMany).
     const states: EntityState[] = new Array<EntityState>(m);
     let newEntities = 0;
-    for (let s = 0; s < m; s++) {
+    // The first event of an entity missing from the store is its first event ever: nothing of it
+    // was applied, so no event of it can be a skipped redelivery. New entities are initialised in
+    // one batched call when the adapter offers it.
+    const fresh: number[] = [];
+    for (let s = 0; s < m; s++) if (loaded[s] === undefined) fresh.push(s);
+    const firstEvents = fresh.map((s) => (items[firstItemOf[s] as number] as BatchItem).event);
+    const initial = this.adapter.initialStates !== undefined && fresh.length > 0 ? this.adapter.initialStates(firstEvents) : firstEvents.map((e) => this.adapter.initialState(e));
+    for (let s = 0, f = 0; s < m; s++) {
       const prev = loaded[s];
       if (prev === undefined) {
         newEntities++;
-        // The first event of the entity in this batch is its first event ever: an entity missing
-        // from the store has nothing applied, so no event of it can be a skipped redelivery.
-        const first = items[firstItemOf[s] as number] as BatchItem;
-        states[s] = { count: 0, lastOffset: -1, lastEventMs: 0, params: this.adapter.initialState(first.event) };
+        states[s] = { count: 0, lastOffset: -1, lastEventMs: 0, params: initial[f++] as Float32Array };
       } else {
         states[s] = { count: prev.count, lastOffset: prev.lastOffset, lastEventMs: prev.lastEventMs, params: prev.params.slice() };
       }

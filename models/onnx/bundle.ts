@@ -23,6 +23,7 @@ import { FixedAdaptive } from '../fixed-adaptive.js';
 import type { ParamSet } from '../params.js';
 import type { EmbeddingTable } from '../embedding-table.js';
 import { OPSET } from './graph.js';
+import { validateEventLayout, type EventLayout } from '../event-layout.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
@@ -44,6 +45,12 @@ export interface StateLayout {
 /** Fields every release architecture has. */
 export interface ArchitectureBase {
   type: ReleaseKind;
+  /**
+   * How streamed events map to the model's fields (models/event-layout.ts). Present on releases
+   * trained for the stream; absent on releases of the offline protocol (their vocabulary is the
+   * MovieLens one, which a worker cannot rebuild from events).
+   */
+  eventLayout?: EventLayout;
   stateLayout: StateLayout;
   entityStatePolicy: EntityStatePolicy;
   onnx: { file: string; opset: number; inputs: string[]; outputs: string[] };
@@ -93,6 +100,14 @@ export interface BundleOptions {
   stateLayout?: StateLayout;
   /** @default 'keep' */
   entityStatePolicy?: EntityStatePolicy;
+  /** Recorded as `architecture.eventLayout` (validated). @default none */
+  eventLayout?: EventLayout;
+}
+
+function withEventLayout<A extends ArchitectureBase>(a: A, opts: BundleOptions): A {
+  if (opts.eventLayout === undefined) return a;
+  validateEventLayout(opts.eventLayout);
+  return { ...a, eventLayout: opts.eventLayout };
 }
 
 export interface Bundle {
@@ -155,7 +170,7 @@ export function bundleCtr(model: DeepFm | Emerg, opts: BundleOptions & { structu
       : { ...base, onnx, hidden: [...model.hidden] };
   if (opts.structure !== undefined) architecture.structure = opts.structure;
   const onnxBytes = model instanceof Emerg ? exportEmergOnnx(model) : exportDeepFmOnnx(model);
-  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(onnxBytes) } };
+  return { architecture: withEventLayout(architecture, opts), files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(onnxBytes) } };
 }
 
 function tensorsOf(model: { table: EmbeddingTable; dense: ParamSet }): Record<string, Tensor> {
@@ -193,7 +208,7 @@ export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions =
       // ColdNAS state: [count, mean (C)].
       stateLayout: opts.stateLayout ?? { adapter: 'coldnas', stateSize: model.contextDim + 1 },
     };
-    return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(exportColdNasOnnx(model)) } };
+    return { architecture: withEventLayout(architecture, opts), files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(exportColdNasOnnx(model)) } };
   }
   const bb = model.backbone;
   const architecture: UserArchitecture = {
@@ -210,7 +225,7 @@ export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions =
     const p = model.meta.get(name);
     tensors[`meta.${name}`] = { data: p.data, shape: [...p.shape] };
   }
-  return { architecture, files: { [WEIGHTS_FILE]: packWeights(tensors), [ONNX_FILE]: Buffer.from(exportFixedAdaptiveOnnx(model)) } };
+  return { architecture: withEventLayout(architecture, opts), files: { [WEIGHTS_FILE]: packWeights(tensors), [ONNX_FILE]: Buffer.from(exportFixedAdaptiveOnnx(model)) } };
 }
 
 /** The ColdNAS / fixed-adaptive model of a release. */
