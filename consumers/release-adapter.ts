@@ -23,15 +23,16 @@
  * (its rows are rewritten with the same event ids, which the prediction log de-duplicates).
  */
 import { createHash } from 'node:crypto';
-import { createAdapter, type AdapterOptions } from '../adapters/registry.js';
+import { createAdapterFromRelease, type ReleaseAdapterOptions } from '../adapters/registry.js';
 import type { Adapter } from '../adapters/types.js';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { ADAPTER_RE } from '../model-store/keys.js';
 import { ReleaseWatcher, type ReleaseWatcherOptions } from '../model-store/release-sync.js';
-import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
+import type { LoadedRelease, ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
 import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
-import { architectureOf, fmFromRelease } from '../models/onnx/bundle.js';
+import { initBackend } from '../models/backend.js';
+import { architectureOf, type ReleaseKind } from '../models/onnx/bundle.js';
 import type { Side } from '../schemas/types.js';
 
 /** What a worker runs from one release: the adapter and the state epoch its states live under. */
@@ -45,11 +46,11 @@ export interface AdapterReleaseWatcherOptions {
   store: ReleaseStore;
   /** Model name in the release store, e.g. `fm`. */
   model: string;
-  /** Adapter name (adapters/registry.ts). */
+  /** Adapter name (adapters/registry.ts); it must run on the release's type (`ADAPTERS_BY_RELEASE`). */
   adapter: string;
   side: Side;
-  /** Passed to `createAdapter`. @default the adapter's defaults */
-  adapterOptions?: AdapterOptions;
+  /** Passed to `createAdapterFromRelease`, per adapter name. @default the adapter's defaults */
+  adapterOptions?: ReleaseAdapterOptions;
   /** Interval between polls of the release directory, in milliseconds. @default 60_000 */
   pollIntervalMs?: number;
   /** Kafka announcements (topic default 'thaw.releases'). @default none (poll only) */
@@ -105,13 +106,9 @@ export async function stateEpochOf(store: ReleaseStore, manifest: ReleaseManifes
   return undefined;
 }
 
-/** Builds the adapter of a verified `fm` release (the only kind the registry's adapters run). */
-function buildAdapter(opts: AdapterReleaseWatcherOptions, rel: Parameters<typeof fmFromRelease>[0]): Adapter {
-  const fm = fmFromRelease(rel);
-  if (fm.side !== opts.side) {
-    throw new ThawError('RELEASE_INCOMPATIBLE', `release ${rel.manifest.model}/${rel.manifest.version} was trained for ${fm.side} entities, this worker adapts ${opts.side}`);
-  }
-  return createAdapter(opts.adapter, opts.side, fm, opts.adapterOptions);
+/** Builds the adapter of a verified release of any kind the registry runs. */
+function buildAdapter(opts: AdapterReleaseWatcherOptions, rel: LoadedRelease): Adapter {
+  return createAdapterFromRelease(opts.adapter, opts.side, rel, opts.adapterOptions);
 }
 
 /**
@@ -127,8 +124,13 @@ export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOpt
   const version = await opts.store.current(opts.model);
   if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${opts.model} in ${opts.store.root}`);
   let first: Adapter;
+  let type: ReleaseKind;
   try {
-    first = buildAdapter(opts, await opts.store.load(opts.model, version));
+    const rel = await opts.store.load(opts.model, version);
+    type = architectureOf(rel).type;
+    // The model family runs on TensorFlow.js: pick its backend once, before the first model call.
+    if (type !== 'fm') await initBackend('auto', logger);
+    first = buildAdapter(opts, rel);
   } catch (err) {
     if (err instanceof ThawError || err instanceof ConfigError) throw err;
     throw new ThawError('RELEASE_INCOMPATIBLE', `release ${opts.model}/${version} cannot be used: ${errorMessage(err)}`, { cause: err });
@@ -136,7 +138,10 @@ export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOpt
   return new ReleaseWatcher<ReleasedAdapter>({
     store: opts.store,
     model: opts.model,
-    expect: { type: 'fm', stateLayout: { adapter: first.name, stateSize: first.stateSize } },
+    // A worker keeps the release type it started with: an emerg worker refuses a coldnas release
+    // (RELEASE_INCOMPATIBLE, logged, the release in use stays); adapter and state size are checked
+    // on the adapter each release builds (layoutOf), under the state-epoch rules above.
+    expect: { type, stateLayout: { adapter: first.name, stateSize: first.stateSize } },
     build: async (rel) => ({ adapter: buildAdapter(opts, rel), stateEpoch: await stateEpochOf(opts.store, rel.manifest, logger) }),
     layoutOf: (v) => ({ adapter: v.adapter.name, stateSize: v.adapter.stateSize }),
     logger,

@@ -223,10 +223,20 @@ export abstract class CtrModel {
    * (one forward/backward for the whole batch). Returns the mean of the per-entity losses.
    */
   entityGradients(b: RowBatch, ent: EntityParams, withGraph: boolean): { loss: number; gId: Float32Array; gGraph: Float32Array } {
+    const { loss, gId, gGraph } = this.scoreAndGradients(b, ent, withGraph);
+    return { loss, gId, gGraph };
+  }
+
+  /**
+   * `entityGradients` plus each row's click probability from the same forward pass (the scores
+   * before any step): predict-then-adapt costs one forward/backward, not a forward and then both.
+   */
+  scoreAndGradients(b: RowBatch, ent: EntityParams, withGraph: boolean): { probs: Float32Array; loss: number; gId: Float32Array; gGraph: Float32Array } {
     const w = this.width;
     const gs = this.graphSize;
     const useGraph = withGraph && gs > 0;
     const rowW = perEntityMeanWeights(b.entity, ent.count);
+    let logits: tf.Tensor1D | undefined;
     const res = tf.tidy(() => {
       const p = this.dense.tensors();
       const pooled = this.pooledOf(b);
@@ -239,12 +249,20 @@ export abstract class CtrModel {
         const x: ForwardInputs = { pooled, id: t[0] as tf.Tensor2D };
         const g = useGraph ? (t[1] as tf.Tensor3D) : graph;
         if (g !== undefined) x.graph = g;
-        return weightedBce(this.head(p, x), y, rw);
+        // Kept past the gradient's own tidy: the forward's logits are the pre-step scores.
+        logits = tf.keep(this.head(p, x));
+        return weightedBce(logits, y, rw);
       };
       const { value, grads } = tf.valueAndGrads(f)(xs);
       return [value, ...grads];
     });
     const [value, gIdRows, gGraphRows] = res;
+    const probs = new Float32Array(b.n);
+    if (logits !== undefined) {
+      const z = logits.dataSync();
+      for (let i = 0; i < b.n; i++) probs[i] = 1 / (1 + Math.exp(-z[i]!));
+      logits.dispose();
+    }
     const gId = new Float32Array(ent.count * w);
     scatterAdd(gId, gIdRows!.dataSync() as Float32Array, w, b.entity);
     const gGraph = new Float32Array(useGraph ? ent.count * gs : 0);
@@ -252,7 +270,7 @@ export abstract class CtrModel {
     const entities = new Set(b.entity).size;
     const loss = (value!.dataSync()[0] ?? 0) / Math.max(1, entities);
     for (const t of res) t.dispose();
-    return { loss, gId, gGraph };
+    return { probs, loss, gId, gGraph };
   }
 
   /**

@@ -1,10 +1,12 @@
 /**
  * `thaw run item|user`: the production adaptation worker. AdaptationWorker over Kafka, entity states
  * in Redis behind the in-process cache tier, prediction rows to ClickHouse (disk spool during an
- * outage), the shared FM from the current release, hot-swapped between micro-batches when a new
- * release is promoted (polled every releasePollMs, and at once on an announcement on thaw.releases). SIGTERM/SIGINT drain: the batch in flight
- * finishes and is committed, the sink is flushed, clients are closed, exit 0.
- */
+ * outage), the shared model from the current release of `--model` (an FM, or a meta-learned EmerG,
+ * ColdNAS or fixed/adaptive release trained for the stream: the adapter is built from the release,
+ * adapters/registry.ts `createAdapterFromRelease`), hot-swapped between micro-batches when a new
+ * release of the same type is promoted (polled every releasePollMs, and at once on an announcement
+ * on thaw.releases). SIGTERM/SIGINT drain: the batch in flight finishes and is committed, the sink
+ * is flushed, clients are closed, exit 0. */
 import { resolve } from 'node:path';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
 import type { RunConfig } from '../../config/commands/run.js';
@@ -28,7 +30,8 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger.child({ side: cfg.side, adapter: cfg.adapter, namespace: cfg.namespace });
   log.info('starting worker', { config: redactConfig(cfg) });
   const kafka = kafkaConnection(cfg.kafka);
-  // Refuses to start without a current release (RELEASE_NOT_FOUND) or with one of the wrong side.
+  // Refuses to start without a current release (RELEASE_NOT_FOUND), or with one of the wrong side or
+  // type for the adapter (RELEASE_INCOMPATIBLE, e.g. --adapter emerg on an fm release).
   const releases = await createAdapterReleaseWatcher({
     store: new ReleaseStore({ root: resolve(cfg.releaseDir) }),
     model: cfg.model,

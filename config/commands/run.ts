@@ -1,8 +1,11 @@
 import { z } from 'zod';
-import { adapterName, logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
+import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir, spoolDir } from '../common.js';
 import type { CommandSpec } from '../types.js';
+
+/** Adapters `thaw run` accepts: adapters/registry.ts ADAPTER_NAMES (a unit test keeps them equal; not imported here, so `thaw --help` does not load TensorFlow.js). */
+export const RUN_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 
 export const runSchema = z
   .object({
@@ -10,13 +13,18 @@ export const runSchema = z
     kafka: kafkaSchema,
     redis: redisSchema,
     clickhouse: clickhouseSchema,
-    adapter: adapterName.default('fm-adagrad').describe('Adapter: none or fm-adagrad. @default fm-adagrad'),
+    adapter: z
+      .enum(RUN_ADAPTERS)
+      .default('fm-adagrad')
+      .describe(
+        'Adapter, which must run on the type of the --model release: fm releases run none or fm-adagrad; emerg releases (item side) emerg or none; coldnas releases (user side) coldnas or none; fixed-adaptive releases (user side) fixed-adaptive or none. none is the same release with no per-entity adaptation (the baseline of the warm-up curves). @default fm-adagrad',
+      ),
     releaseDir,
     model: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
       .default('fm')
-      .describe('Model name in the release directory whose current release is loaded. @default fm'),
+      .describe('Model name in the release directory whose current release is loaded; its type (fm, emerg, coldnas, fixed-adaptive) must match --adapter and stays fixed while the worker runs (a release of another type is refused, the one in use stays). @default fm'),
     releasePollMs: positiveInt
       .min(1_000)
       .default(60_000)

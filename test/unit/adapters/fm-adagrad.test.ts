@@ -106,7 +106,7 @@ void test('none: stateless, the shared model with the cold-entity init', () => {
 });
 
 void test('registry and validation', () => {
-  assert.deepEqual([...ADAPTER_NAMES], ['none', 'fm-adagrad']);
+  assert.deepEqual([...ADAPTER_NAMES], ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive']);
   assert.throws(() => createAdapter('emerg?', 'item', model), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
   assert.throws(() => createAdapter('fm-adagrad', 'item', model, { learningRate: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate');
   assert.throws(() => createAdapter('fm-adagrad', 'user', model), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');

@@ -1,0 +1,121 @@
+/**
+ * The `coldnas` adapter (user side): a user is represented by the mean of the encodings of its
+ * history interactions, which the frozen ColdNAS model (models/coldnas.ts) turns into the
+ * parameters of its modulation ops. No gradient step ever runs online: scoring a user is one
+ * forward pass, and learning from an event is an O(C) running-mean update.
+ *
+ * State layout (Float32Array, C + 1 floats, C = the model's contextDim):
+ *   0          count  interactions folded into the mean so far
+ *   [1, C+1)   mean   running mean of their interaction encodings
+ *
+ * - A user never seen starts with count 0 and the zero mean: its modulation is the modulation
+ *   network's bias alone, which is what the trainer used for users without history (an entity
+ *   without rows mean-pools to 0, models/coldnas-common.ts `meanPoolMatrix`).
+ * - A user without profile features (or an event missing some of them) is still scored and
+ *   encoded: the EventEncoder gives missing fields zero-weight padding, so their pooled embeddings
+ *   are 0, both in the predictor input and in the interaction encodings folded into the mean.
+ * - The count is stored as a float32: it is exact up to 2^24 (16.7 M) events per user; beyond that
+ *   it stops growing and the update becomes an exponential moving mean with rate 1/(2^24 + 1).
+ * - The mean depends on the shared parameters, so a new release restarts users (the release's
+ *   entityStatePolicy is `reinit`, models/onnx/bundle.ts).
+ *
+ * Batching: one forward for a whole AdapterBatch (each row is its own user, so the per-user
+ * modulation is computed per row directly, without the model's one-hot gather over users); the
+ * same pass yields the rows' interaction encodings, so predict-then-adapt costs one forward.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ThawError } from '../lib/errors.js';
+import { sliceBatch } from '../models/ctr-model.js';
+import type { ColdNas } from '../models/coldnas.js';
+import { gatherEmb } from '../models/coldnas-common.js';
+import { EventEncoder, type EventLayout } from '../models/event-layout.js';
+import type { LabelledEvent, Side } from '../schemas/types.js';
+import type { Adapter, AdapterBatch } from './types.js';
+import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, positiveInt } from './user-common.js';
+
+/** Options of the `coldnas` adapter. */
+export interface ColdNasAdapterOptions {
+  /** Rows per forward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
+  chunkRows?: number;
+}
+
+export class ColdNasAdapter implements Adapter {
+  readonly name = 'coldnas';
+  readonly side: Side = 'user';
+  readonly stateSize: number;
+  readonly release: string;
+  readonly model: ColdNas;
+  readonly encoder: EventEncoder;
+  private readonly chunk: number;
+
+  constructor(model: ColdNas, layout: EventLayout, release: string, opts: ColdNasAdapterOptions = {}) {
+    this.chunk = positiveInt('coldnas.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
+    this.encoder = new EventEncoder(layout);
+    checkUserLayout('coldnas', layout, this.encoder.fieldLayout, model.layout, model.table.rows);
+    this.model = model;
+    this.release = release;
+    this.stateSize = model.contextDim + 1;
+  }
+
+  /** Count 0 and the zero mean, whatever the event's features (see the file comment). */
+  initialState(_event: LabelledEvent): Float32Array {
+    return new Float32Array(this.stateSize);
+  }
+
+  predict(batch: AdapterBatch): Float32Array {
+    return this.run(batch, false);
+  }
+
+  predictThenAdapt(batch: AdapterBatch): Float32Array {
+    return this.run(batch, true);
+  }
+
+  private run(batch: AdapterBatch, adapt: boolean): Float32Array {
+    checkBatch('coldnas', batch, this.stateSize);
+    const n = batch.events.length;
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    const m = this.model;
+    const c = m.contextDim;
+    const rows = this.encoder.encode(batch.events);
+    for (let from = 0; from < n; from += this.chunk) {
+      const to = Math.min(n, from + this.chunk);
+      const part = sliceBatch(rows, from, to);
+      const means = new Float32Array(part.n * c);
+      for (let j = from; j < to; j++) {
+        const st = batch.states[j]!;
+        const count = st[0]!;
+        if (!(Number.isInteger(count) && count >= 0)) throw new ThawError('STATE_CORRUPT', `coldnas: state count ${count} is not a count`);
+        means.set(st.subarray(1), (j - from) * c);
+      }
+      const res = tf.tidy(() => {
+        const p = { ...m.dense.tensors(), ...m.arch.tensors() };
+        const fields = m.fields(gatherEmb(m.table, part, m.slots), part);
+        const mod = m.modulation(p, tf.tensor2d(means, [part.n, c]));
+        const probs = tf.sigmoid(m.logits(p, fields, mod, p['cn.alpha']));
+        // The encodings reuse the pass's field embeddings: scoring and learning share one forward.
+        return adapt ? [probs, m.encode(p, fields, tf.tensor1d(part.label))] : [probs];
+      });
+      try {
+        out.set(res[0]!.dataSync() as Float32Array, from);
+        if (adapt) {
+          const enc = res[1]!.dataSync() as Float32Array;
+          for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c);
+        }
+      } finally {
+        for (const t of res) t.dispose();
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * Folds one interaction encoding (enc[at, at+C)) into a state in place, in O(C):
+ * mean ← mean + (enc − mean)/(count+1), count ← count+1 (models/coldnas.ts `userStateUpdate`).
+ */
+export function foldInto(state: Float32Array, enc: Float32Array, at: number): void {
+  const n = state[0]! + 1;
+  state[0] = n;
+  for (let k = 1; k < state.length; k++) state[k] = state[k]! + (enc[at + k - 1]! - state[k]!) / n;
+}

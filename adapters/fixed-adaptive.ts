@@ -1,0 +1,127 @@
+/**
+ * The `fixed-adaptive` adapter (user side), after "meta parameter partition" (arXiv 1912.04108) on
+ * the model of models/fixed-adaptive.ts: the fixed, user-invariant part (feature table, FM/MLP
+ * weights, global bias) is shared and frozen; each user owns the adaptive part, its ID embedding
+ * and first-order weight, learned online by Meta-SGD with the release's meta-learned
+ * initialisation `fa.init` and per-parameter learning rates `fa.lr`.
+ *
+ * State layout (Float32Array, D + 1 floats): the user's adaptive params, the user-ID row of the
+ * DeepFM backbone:
+ *   [0, D)   user embedding (FM pairwise term and MLP input of field 0)
+ *   D        user first-order weight (a per-user bias)
+ *
+ * - A user never seen starts at `fa.init`, whatever its features: the initialisation is what the
+ *   offline meta-training optimised the first steps from.
+ * - A user without profile features is still scored and adapted: the EventEncoder gives missing
+ *   fields zero-weight padding (pooled embedding 0), so the adaptive part carries the user alone.
+ * - Each event is one Meta-SGD step on that event's log loss: θ ← θ − lrScale · fa.lr ⊙ ∇θ loss,
+ *   taken after scoring (the logged score is the pre-adaptation one). The adapter never writes the
+ *   shared parameters; only the batch's states change.
+ * - No decay of the step with the user's count: the state holds the D+1 params the release
+ *   declares (stateLayout), not a count, and the Meta-SGD rates were meta-trained as constant.
+ *
+ * Batching: one forward and one backward for a whole AdapterBatch. Each row is its own user and
+ * its logit z depends on that user's params only, so the backward of Σ z gives every row's ∂z/∂θ
+ * at once, and the log-loss gradient is (σ(z) − y) · ∂z/∂θ, with σ(z) the logged score.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../lib/errors.js';
+import { sliceBatch, type ForwardInputs } from '../models/ctr-model.js';
+import { EventEncoder, type EventLayout } from '../models/event-layout.js';
+import type { FixedAdaptive } from '../models/fixed-adaptive.js';
+import { sigmoid } from '../models/fm.js';
+import type { LabelledEvent, Side } from '../schemas/types.js';
+import type { Adapter, AdapterBatch } from './types.js';
+import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, positiveInt } from './user-common.js';
+
+/** Options of the `fixed-adaptive` adapter. */
+export interface FixedAdaptiveAdapterOptions {
+  /**
+   * Multiplier of the release's meta-learned per-parameter rates `fa.lr` (dimensionless). 0 turns
+   * adaptation off (every user stays at `fa.init`: the no-adaptation baseline of the same release). @default 1
+   */
+  lrScale?: number;
+  /** Rows per forward/backward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
+  chunkRows?: number;
+}
+
+export class FixedAdaptiveAdapter implements Adapter {
+  readonly name = 'fixed-adaptive';
+  readonly side: Side = 'user';
+  readonly stateSize: number;
+  readonly release: string;
+  readonly model: FixedAdaptive;
+  readonly encoder: EventEncoder;
+  /** lrScale · fa.lr, per adaptive parameter. */
+  private readonly lr: Float32Array;
+  private readonly init: Float32Array;
+  private readonly chunk: number;
+
+  constructor(model: FixedAdaptive, layout: EventLayout, release: string, opts: FixedAdaptiveAdapterOptions = {}) {
+    const scale = opts.lrScale ?? 1;
+    if (!Number.isFinite(scale) || scale < 0) throw new ConfigError('fixed-adaptive.lrScale', `must be a finite number >= 0, got ${String(opts.lrScale)}`);
+    this.chunk = positiveInt('fixed-adaptive.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
+    this.encoder = new EventEncoder(layout);
+    checkUserLayout('fixed-adaptive', layout, this.encoder.fieldLayout, model.backbone.layout, model.table.rows);
+    this.model = model;
+    this.release = release;
+    this.stateSize = model.adaptiveSize;
+    this.init = Float32Array.from(model.meta.get('fa.init').data);
+    this.lr = Float32Array.from(model.meta.get('fa.lr').data, (r) => scale * r);
+  }
+
+  /** The meta-learned initialisation `fa.init`, whatever the event's features. */
+  initialState(_event: LabelledEvent): Float32Array {
+    return this.init.slice();
+  }
+
+  predict(batch: AdapterBatch): Float32Array {
+    return this.run(batch, false);
+  }
+
+  predictThenAdapt(batch: AdapterBatch): Float32Array {
+    return this.run(batch, true);
+  }
+
+  private run(batch: AdapterBatch, adapt: boolean): Float32Array {
+    checkBatch('fixed-adaptive', batch, this.stateSize);
+    const n = batch.events.length;
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    const bb = this.model.backbone;
+    const ps = this.stateSize;
+    const rows = this.encoder.encode(batch.events);
+    for (let from = 0; from < n; from += this.chunk) {
+      const to = Math.min(n, from + this.chunk);
+      const part = sliceBatch(rows, from, to);
+      const users = new Float32Array(part.n * ps);
+      for (let j = from; j < to; j++) users.set(batch.states[j]!, (j - from) * ps);
+      const res = tf.tidy(() => {
+        const p = bb.dense.tensors();
+        const pooled = bb.pooledOf(part);
+        const id = tf.tensor2d(users, [part.n, ps]);
+        const logits = (x: tf.Tensor): tf.Tensor1D => bb.head(p, { pooled, id: x as tf.Tensor2D } satisfies ForwardInputs);
+        if (!adapt) return [logits(id)];
+        // dy = 1 per row: row i of the gradient is ∂z_i/∂θ_i (z_i depends on row i's params only).
+        const { value, grads } = tf.valueAndGrads(logits)([id], tf.ones([part.n]));
+        return [value, grads[0]!];
+      });
+      try {
+        const z = res[0]!.dataSync() as Float32Array;
+        const dz = adapt ? (res[1]!.dataSync() as Float32Array) : undefined;
+        for (let j = from; j < to; j++) {
+          const r = j - from;
+          const prob = sigmoid(z[r]!);
+          out[j] = prob;
+          if (dz === undefined) continue;
+          const err = prob - batch.events[j]!.label; // ∂logloss/∂z
+          const st = batch.states[j]!;
+          for (let k = 0; k < ps; k++) st[k] = st[k]! - this.lr[k]! * err * dz[r * ps + k]!;
+        }
+      } finally {
+        for (const t of res) t.dispose();
+      }
+    }
+    return out;
+  }
+}

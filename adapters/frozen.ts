@@ -1,0 +1,41 @@
+/**
+ * The `none` baseline over a meta-learned release: wraps the release's own adapter, keeps its state
+ * layout and its initial states (EmerG's generated ID embedding and graph, ColdNAS's empty history,
+ * the fixed/adaptive split's meta-learned init), and never adapts them. Warm-up curves compare each
+ * adapter with this one on the SAME release, so the lift they show is the online adaptation alone.
+ */
+import type { LabelledEvent, Side } from '../schemas/types.js';
+import type { Adapter, AdapterBatch } from './types.js';
+
+export class FrozenAdapter implements Adapter {
+  readonly name = 'none';
+  readonly side: Side;
+  readonly stateSize: number;
+  readonly release: string;
+  /** The adapter whose initial states and scores are used, unchanged. */
+  readonly inner: Adapter;
+
+  constructor(inner: Adapter) {
+    this.inner = inner;
+    this.side = inner.side;
+    this.stateSize = inner.stateSize;
+    this.release = inner.release;
+  }
+
+  initialState(event: LabelledEvent): Float32Array {
+    return this.inner.initialState(event);
+  }
+
+  initialStates(events: readonly LabelledEvent[]): Float32Array[] {
+    return this.inner.initialStates !== undefined ? this.inner.initialStates(events) : events.map((e) => this.inner.initialState(e));
+  }
+
+  predict(batch: AdapterBatch): Float32Array {
+    return this.inner.predict(batch);
+  }
+
+  /** No adaptation: the states stay as they were created. */
+  predictThenAdapt(batch: AdapterBatch): Float32Array {
+    return this.inner.predict(batch);
+  }
+}
