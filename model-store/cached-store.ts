@@ -9,6 +9,10 @@
  * advanced. States only read (the other side's parameters, written by other workers) are cached
  * for at most `readTtlMs`, which bounds their staleness.
  *
+ * Exception: an inner store that can evict live entities (`evictsEntities`, RedisEntityStore with
+ * `maxEntities` > 0) may delete a state this worker wrote; written states then also expire after
+ * `readTtlMs`, so an evicted entity is resurrected from the cache for at most that long.
+ *
  * Write-through: the cache changes only after the inner put succeeded. Gets and puts copy the
  * params, so a caller adapting a returned state in place can never corrupt the cache.
  */
@@ -37,6 +41,8 @@ interface Entry {
 export class CachedEntityStore implements EntityStore {
   readonly maxEntries: number;
   readonly readTtlMs: number;
+  /** Lifetime of states written through the cache: Infinity, or readTtlMs over an evicting store. */
+  private readonly writtenTtlMs: number;
   private readonly now: () => number;
   /** Map iteration order is insertion order: re-inserting on access makes the first key the LRU. */
   private readonly lru = new Map<string, Entry>();
@@ -53,6 +59,7 @@ export class CachedEntityStore implements EntityStore {
     if (!Number.isFinite(ttl) || ttl < 0) throw new ConfigError('readTtlMs', `must be a number of milliseconds >= 0, got ${ttl}`);
     this.maxEntries = max;
     this.readTtlMs = ttl;
+    this.writtenTtlMs = (inner as { evictsEntities?: boolean }).evictsEntities === true ? ttl : Infinity;
     this.now = opts.now ?? Date.now;
   }
 
@@ -109,7 +116,8 @@ export class CachedEntityStore implements EntityStore {
       for (const { entityId } of entries) this.lru.delete(cacheKey(scope, entityId));
       return result;
     }
-    for (const [k, state] of winners) this.set(k, { state: cloneState(state), expiresAtMs: Infinity });
+    const expiresAtMs = this.now() + this.writtenTtlMs;
+    for (const [k, state] of winners) this.set(k, { state: cloneState(state), expiresAtMs });
     return result;
   }
 

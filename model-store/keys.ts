@@ -48,3 +48,20 @@ export function entityKey(scopePrefix: string, entityId: string): string {
 export function namespacePattern(prefix: string, ns: string): string {
   return `${prefix}:${ns}:*`;
 }
+
+/**
+ * Segment after the prefix of the least-recently-seen index keys (RedisEntityStore `maxEntities`).
+ * It starts with `_`, which no namespace can, so `namespacePattern` never matches an index key:
+ * namespace counts stay counts of states, and promoting a namespace leaves the target's index alone.
+ */
+export const SEEN_INDEX_SEGMENT = '_seen';
+
+/** Key of one scope's last-seen sorted set: `${prefix}:_seen:${namespace}:${side}:${adapter}`. */
+export function seenIndexKey(prefix: string, scope: StateScope): string {
+  return `${prefix}:${SEEN_INDEX_SEGMENT}:${scope.namespace}:${scope.side}:${scope.adapter}`;
+}
+
+/** SCAN pattern of every last-seen index of one namespace (for dropping a namespace). */
+export function seenIndexPattern(prefix: string, ns: string): string {
+  return `${prefix}:${SEEN_INDEX_SEGMENT}:${ns}:*`;
+}

@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ConfigError, ThawError } from '../lib/errors.js';
-import { checkNamespace, checkPrefix, namespacePattern } from './keys.js';
+import { checkNamespace, checkPrefix, namespacePattern, seenIndexPattern } from './keys.js';
 import { redisError } from './redis.js';
 
 export interface NamespaceOpOptions {
@@ -29,12 +29,12 @@ function batchSizeOf(opts: NamespaceOpOptions): number {
 }
 
 /** Visits the keys of one namespace in SCAN batches. */
-async function forEachBatch(redis: Redis, prefix: string, ns: string, count: number, fn: (keys: string[]) => Promise<void>): Promise<void> {
+async function forEachBatch(redis: Redis, prefix: string, ns: string, count: number, fn: (keys: string[]) => Promise<void>, pattern = namespacePattern(prefix, ns)): Promise<void> {
   let cursor = '0';
   do {
     let reply: [string, string[]];
     try {
-      reply = await redis.scan(cursor, 'MATCH', namespacePattern(prefix, ns), 'COUNT', count);
+      reply = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
     } catch (err) {
       throw redisError('SCAN', err);
     }
@@ -84,6 +84,11 @@ export async function dropNamespace(redis: Redis, prefix: string, ns: string, op
     const [n] = await execPipeline(redis, 'UNLINK', (p) => p.unlink(...keys));
     deleted += Number(n);
   });
+  // The namespace's last-seen indexes (RedisEntityStore maxEntities), not counted as states.
+  const unlinkIndexes = async (keys: string[]): Promise<void> => {
+    await execPipeline(redis, 'UNLINK', (p) => p.unlink(...keys));
+  };
+  await forEachBatch(redis, prefix, ns, batchSizeOf(opts), unlinkIndexes, seenIndexPattern(prefix, ns));
   return deleted;
 }
 
