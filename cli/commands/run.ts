@@ -42,7 +42,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     logger: log,
   });
   await releases.start();
-  const redisStore = new RedisEntityStore({ redis: redisConnection(cfg.redis), keyPrefix: cfg.redis.keyPrefix, ttlSeconds: cfg.stateTtlSeconds, logger: log });
+  const redisStore = new RedisEntityStore({ redis: redisConnection(cfg.redis), keyPrefix: cfg.redis.keyPrefix, ttlSeconds: cfg.stateTtlSeconds, maxEntities: cfg.stateMaxEntities, logger: log });
   const store = new CachedEntityStore(redisStore, { maxEntries: cfg.cacheEntries, readTtlMs: cfg.cacheReadTtlMs });
   const sink = new ClickHouseSink(clickhouseSinkOptions(cfg.clickhouse, resolve(cfg.spoolDir), log));
   const producer = new EventProducer({ kafka, logger: log });

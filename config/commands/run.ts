@@ -52,6 +52,11 @@ export const runSchema = z
     stateTtlSeconds: nonNegativeInt
       .default(2_592_000)
       .describe('Redis expiry of an untouched entity state (seconds), 0 = never. @default 2592000 (30 days)'),
+    stateMaxEntities: nonNegativeInt
+      .default(0)
+      .describe(
+        'Cap on entity states per (namespace, side, adapter) in Redis; beyond it the least recently seen are evicted in the same write (count), 0 = no cap. Every worker of a scope must use the same cap. @default 0',
+      ),
     logLevel,
   })
   .strict();
@@ -79,6 +84,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'max-batch', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
     { flag: 'partitions-concurrency', key: 'partitionsConcurrency', kind: 'int', meta: 'N' },
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
+    { flag: 'state-ttl-seconds', key: 'stateTtlSeconds', kind: 'int', meta: 'S' },
+    { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },
     FLAGS.logLevel,
   ],
   notes: 'Drains on SIGTERM/SIGINT: finishes the batch in flight, flushes, commits, exits 0. A second signal exits at once.',
