@@ -1,0 +1,389 @@
+/**
+ * `OnlineTrainer`: keeps the shared parameters of one release lineage fresh from the labelled
+ * stream of one side, and keeps meta-learning the adaptive part's initialisation (and learning
+ * rates) from the entities warming up now (trainers/online/*-learner.ts). Every sync interval it
+ * publishes a release (parent: the previous one; entityStatePolicy 'keep', so workers' states carry
+ * on and new entities start from the newest init), promotes and announces it.
+ *
+ * Exactly one release per covered position, across restarts:
+ * - a release records, in `architecture.online`, the next offset per partition it covers, and its
+ *   version is a function of those offsets (trainers/online/offsets.ts);
+ * - consumer offsets are committed only AFTER the release is published and promoted, to exactly
+ *   those offsets; events consumed since are the uncommitted tail;
+ * - on start the trainer loads the newest release of its own lineage (same group and topic) and
+ *   skips every message before its offsets, whatever the group's committed offsets say (so a crash
+ *   between publish and commit, or a rebalance redelivery, trains nothing twice);
+ * - publishing a version that exists is a no-op (it is only promoted and committed again).
+ * A kill loses the uncommitted tail's training, which the restart redoes from the same offsets.
+ * One trainer process per group: a second member would train on half the partitions only.
+ *
+ * Lifecycle: idle → start() → running → drain() (publish the last interval, commit, leave) or
+ * stop() (leave at once, nothing published or committed: what a kill does) → stopped.
+ * Buffers are bounded: at most one fetched batch in flight (`maxBatchMessages` per chunk), bounded
+ * warm-up windows and entity replicas in the learner.
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { announceRelease, type AnnounceOptions } from '../model-store/release-announce.js';
+import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
+import type { Side } from '../schemas/types.js';
+import { createKafka, kafkaError, type KafkaConnection } from '../streams/kafka.js';
+import { decodeLabelled } from '../streams/serde.js';
+import { labelledTopicFor } from '../streams/topics.js';
+import { readCheckpoint } from './checkpoint.js';
+import { learnerFromRelease, type LearnerOptions } from './online/factory.js';
+import type { LearnerStats, OnlineKind, OnlineLearner } from './online/learner.js';
+import { ONLINE_KINDS } from './online/learner.js';
+import { canonicalOffsets, newestOwnRelease, type OnlineReleaseInfo, type PartitionOffsets } from './online/offsets.js';
+import { onlineCheckpointDir, publishOnlineRelease } from './online/publish.js';
+
+export { onlineCheckpointDir } from './online/publish.js';
+
+export type { OnlineKind } from './online/learner.js';
+
+/** Options of `OnlineTrainer`. */
+export interface OnlineTrainerOptions extends LearnerOptions {
+  kafka: KafkaConnection;
+  /** Release directory the workers follow. */
+  store: ReleaseStore;
+  /** Model name in the store; its current release is the base of a new lineage. */
+  model: string;
+  side: Side;
+  kind: OnlineKind;
+  /** Labelled topic. @default labelledTopicFor(side) */
+  topic?: string;
+  /** The trainer's own consumer group. @default `thaw-online-${model}-${side}` */
+  groupId?: string;
+  /** Time between releases, milliseconds. @default 60_000 */
+  syncIntervalMs?: number;
+  /** Where a lineage without a release of its own starts reading: earliest (true) or latest. @default true */
+  fromBeginning?: boolean;
+  /** Largest number of records trained per chunk (between heartbeats and stop checks). @default 2000 */
+  maxBatchMessages?: number;
+  /** Longest a fetch waits when the topic is idle, milliseconds. @default 500 */
+  maxWaitTimeMs?: number;
+  /** Announce each release (Kafka thaw.releases and/or the Redis pointer). @default none (workers poll) */
+  announce?: AnnounceOptions;
+  /** Called after each release is published, promoted and committed. */
+  onRelease?: (manifest: ReleaseManifest, info: OnlineReleaseInfo) => void;
+  logger?: Logger;
+}
+
+export type OnlineTrainerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** A snapshot for logs and tests. */
+export interface OnlineTrainerStatus {
+  state: OnlineTrainerState;
+  /** Next offset per partition consumed (trained) so far. */
+  positions: PartitionOffsets;
+  /** Version of the last release of the lineage (published or found at start). */
+  lastRelease: string | null;
+  /** Releases published by this process. */
+  published: number;
+  /** Messages skipped because the lineage's release already covered them (redeliveries). */
+  skippedCovered: number;
+  /** Undecodable messages skipped. */
+  poison: number;
+  learner: LearnerStats;
+}
+
+function positiveInt(key: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw new ConfigError(`onlineTrainer.${key}`, `must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+export class OnlineTrainer {
+  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs'>> & OnlineTrainerOptions;
+  private readonly log: Logger;
+  private st: OnlineTrainerState = 'idle';
+  private learner: OnlineLearner | undefined;
+  private consumer: Consumer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Serialises training chunks and publishes (both mutate the learner). */
+  private lock: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private positions: PartitionOffsets = {};
+  private publishedPositions: PartitionOffsets = {};
+  private parent: string | null = null;
+  private base: string | null = null;
+  private baseEvents = 0;
+  private baseTasks = 0;
+  private published = 0;
+  private skippedCovered = 0;
+  private poison = 0;
+
+  constructor(opts: OnlineTrainerOptions) {
+    if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('onlineTrainer.side', `must be user or item, got ${String(opts.side)}`);
+    if (!(ONLINE_KINDS as readonly string[]).includes(opts.kind)) throw new ConfigError('onlineTrainer.kind', `must be one of ${ONLINE_KINDS.join(', ')}, got ${String(opts.kind)}`);
+    if (typeof opts.model !== 'string' || opts.model === '') throw new ConfigError('onlineTrainer.model', 'must be a model name');
+    const groupId = opts.groupId ?? `thaw-online-${opts.model}-${opts.side}`;
+    if (groupId === '') throw new ConfigError('onlineTrainer.groupId', 'must not be empty');
+    this.o = {
+      ...opts,
+      topic: opts.topic ?? labelledTopicFor(opts.side),
+      groupId,
+      syncIntervalMs: positiveInt('syncIntervalMs', opts.syncIntervalMs ?? 60_000, 100),
+      fromBeginning: opts.fromBeginning ?? true,
+      maxBatchMessages: positiveInt('maxBatchMessages', opts.maxBatchMessages ?? 2000, 1),
+      maxWaitTimeMs: positiveInt('maxWaitTimeMs', opts.maxWaitTimeMs ?? 500, 0),
+    };
+    this.log = (opts.logger ?? silentLogger).child({ component: 'online-trainer', model: opts.model, side: opts.side, groupId });
+  }
+
+  get state(): OnlineTrainerState {
+    return this.st;
+  }
+
+  status(): OnlineTrainerStatus {
+    return {
+      state: this.st,
+      positions: { ...this.positions },
+      lastRelease: this.parent,
+      published: this.published,
+      skippedCovered: this.skippedCovered,
+      poison: this.poison,
+      learner: this.learner?.stats() ?? { events: 0, metaTasks: 0, metaSteps: 0, openWindows: 0, trackedEntities: 0, recentLogloss: NaN },
+    };
+  }
+
+  /**
+   * Loads the newest release of the lineage (else the model's current release as a new lineage's
+   * base), joins the group and starts training and the sync timer. Throws RELEASE_NOT_FOUND when
+   * the model has no release at all, RELEASE_INCOMPATIBLE when it is not of `kind`.
+   */
+  async start(): Promise<void> {
+    if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.st}`);
+    this.st = 'starting';
+    try {
+      await this.loadLineage();
+      await this.startConsumer();
+    } catch (err) {
+      this.st = 'failed';
+      await this.consumer?.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.st = 'running';
+    this.timer = setInterval(() => {
+      this.withLock(() => this.publish()).catch((err: unknown) => this.log.error('release failed; retrying next interval', { error: errorMessage(err), code: (err as { code?: unknown }).code }));
+    }, this.o.syncIntervalMs);
+  }
+
+  /** Stops fetching, finishes the chunk in flight, publishes the last interval's release, commits, leaves. */
+  async drain(): Promise<void> {
+    if (this.st !== 'running') return this.stop();
+    this.st = 'draining';
+    this.clearTimer();
+    this.consumer?.pause([{ topic: this.o.topic }]);
+    await this.idle();
+    try {
+      await this.withLock(() => this.publish());
+    } finally {
+      await this.disconnect();
+      this.st = 'stopped';
+    }
+  }
+
+  /** Leaves at once: nothing more is published or committed (the uncommitted tail is redone after a restart). */
+  async stop(): Promise<void> {
+    if (this.st === 'stopped' || this.st === 'idle') {
+      this.st = 'stopped';
+      return;
+    }
+    this.st = 'stopped';
+    this.clearTimer();
+    await this.disconnect();
+    await this.lock.catch(() => undefined);
+  }
+
+  /** Publishes now (what the timer does); resolves with the version, or null if nothing new was consumed. */
+  async syncNow(): Promise<string | null> {
+    if (this.st !== 'running') throw new ThawError('LIFECYCLE', `OnlineTrainer.syncNow() called in state ${this.st}`);
+    let v: string | null = null;
+    await this.withLock(async () => {
+      v = await this.publish();
+    });
+    return v;
+  }
+
+  private async loadLineage(): Promise<void> {
+    const { store, model, groupId, topic } = this.o;
+    const own = newestOwnRelease(await store.list(model), groupId, topic);
+    let version: string;
+    if (own !== undefined) {
+      version = own.manifest.version;
+      this.positions = { ...own.info.offsets };
+      this.publishedPositions = { ...own.info.offsets };
+      this.baseEvents = own.info.events;
+      this.baseTasks = own.info.metaTasks;
+      this.base = own.info.base;
+    } else {
+      const cur = await store.current(model);
+      if (cur === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no release of model ${model} in ${store.root}: publish an offline one first (thaw train ...)`);
+      version = cur;
+      this.base = cur;
+    }
+    const rel = await store.load(model, version);
+    this.learner = learnerFromRelease(rel, this.o.kind, this.o.side, this.o);
+    this.parent = version;
+    if (own !== undefined) {
+      try {
+        const ckp = readCheckpoint(onlineCheckpointDir(store, model, groupId));
+        if (ckp?.meta.version === version) this.learner.restoreOptimizerState(ckp.arrays);
+      } catch (err) {
+        this.log.warn('optimiser checkpoint unreadable; starting the optimiser afresh', { error: errorMessage(err) });
+      }
+    }
+    this.log.info('lineage loaded', { release: version, own: own !== undefined, offsets: this.positions, events: this.baseEvents });
+  }
+
+  private async startConsumer(): Promise<void> {
+    const o = this.o;
+    const consumer = createKafka(o.kafka, this.log).consumer({ groupId: o.groupId, maxWaitTimeInMs: o.maxWaitTimeMs, allowAutoTopicCreation: false });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.log.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
+      if (!e.payload.restart && this.st === 'running') this.st = 'failed';
+    });
+    // Seek every assigned partition to the lineage's position: a group whose commit was lost (or a
+    // `fromBeginning: false` start) still resumes exactly after the release, never past it.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      for (const partition of e.payload.memberAssignment[o.topic] ?? []) {
+        const offset = this.positions[String(partition)];
+        if (offset === undefined) continue;
+        try {
+          consumer.seek({ topic: o.topic, partition, offset: String(offset) });
+        } catch (err) {
+          this.log.warn('seek failed; covered messages will be skipped instead', { partition, error: errorMessage(err) });
+        }
+      }
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [o.topic], fromBeginning: o.fromBeginning });
+      // One partition at a time: chunks share one learner, which the lock serialises anyway.
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.eachBatch(p) });
+    } catch (err) {
+      throw kafkaError(o.kafka, `online trainer ${o.groupId} failed to start`, err);
+    }
+  }
+
+  private async eachBatch(p: EachBatchPayload): Promise<void> {
+    this.inFlight++;
+    try {
+      const { batch } = p;
+      const key = String(batch.partition);
+      const max = this.o.maxBatchMessages;
+      for (let i = 0; i < batch.messages.length; i += max) {
+        if (this.st !== 'running' || !p.isRunning() || p.isStale()) return;
+        const chunk = batch.messages.slice(i, i + max);
+        await this.withLock(() => {
+          // Re-checked under the lock: a stop or drain may have come while waiting.
+          if (this.st !== 'running') return Promise.resolve();
+          const events = [];
+          let last = -1;
+          for (const m of chunk) {
+            const off = Number(m.offset);
+            last = off;
+            if (off < (this.positions[key] ?? 0)) {
+              this.skippedCovered++;
+              continue;
+            }
+            if (m.value === null) continue;
+            try {
+              events.push(decodeLabelled(m.value));
+            } catch (err) {
+              // The rekey stage dead-letters bad input; the trainer only must not stop on it.
+              this.poison++;
+              this.log.warn('undecodable labelled event skipped', { partition: batch.partition, offset: off, error: errorMessage(err) });
+            }
+          }
+          this.learner!.observe(events);
+          if (last >= 0) {
+            this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
+            p.resolveOffset(String(last));
+          }
+          return Promise.resolve();
+        });
+        await p.heartbeat();
+      }
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Publishes the parameters covering `positions` (no-op when nothing new was consumed or the
+   * version exists), promotes, announces, then commits the consumer offsets to those positions.
+   */
+  private async publish(): Promise<string | null> {
+    const learner = this.learner;
+    if (learner === undefined) return null;
+    const offsets = canonicalOffsets(this.positions);
+    if (JSON.stringify(offsets) === JSON.stringify(canonicalOffsets(this.publishedPositions))) return null;
+    const { store, model, groupId, topic } = this.o;
+    const res = await publishOnlineRelease({ store, model, groupId, topic, learner, offsets, parent: this.parent, base: this.base, priorEvents: this.baseEvents, priorTasks: this.baseTasks, logger: this.log });
+    if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });
+    await store.promote(model, res.version);
+    if (this.o.announce !== undefined) {
+      try {
+        await announceRelease(store, model, res.version, this.o.announce);
+      } catch (err) {
+        // Announcements are hints; workers also poll CURRENT.
+        this.log.warn('release announcement failed', { version: res.version, error: errorMessage(err) });
+      }
+    }
+    await this.commit(offsets);
+    this.parent = res.version;
+    this.publishedPositions = { ...offsets };
+    this.published++;
+    this.log.info('release published', { version: res.version, events: res.info.events, metaTasks: res.info.metaTasks, offsets, recentLogloss: learner.stats().recentLogloss });
+    this.o.onRelease?.((await store.load(model, res.version)).manifest, res.info);
+    return res.version;
+  }
+
+  private async commit(offsets: PartitionOffsets): Promise<void> {
+    const c = this.consumer;
+    if (c === undefined) return;
+    const parts = Object.entries(offsets).map(([partition, offset]) => ({ topic: this.o.topic, partition: Number(partition), offset: String(offset) }));
+    if (parts.length === 0) return;
+    try {
+      await c.commitOffsets(parts);
+    } catch (err) {
+      // Not fatal: a restart skips what the release covers whatever the committed offsets say.
+      this.log.warn('offset commit failed; the release covers them anyway', { error: errorMessage(err) });
+    }
+  }
+
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async disconnect(): Promise<void> {
+    const c = this.consumer;
+    this.consumer = undefined;
+    if (c === undefined) return;
+    try {
+      await c.disconnect();
+    } catch (err) {
+      this.log.warn('consumer disconnect failed', { error: errorMessage(err) });
+    }
+  }
+}

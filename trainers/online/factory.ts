@@ -1,0 +1,36 @@
+/** Builds the online learner of a loaded release (its kind decides which). */
+import { ThawError } from '../../lib/errors.js';
+import type { LoadedRelease } from '../../model-store/releases.js';
+import { FixedAdaptive } from '../../models/fixed-adaptive.js';
+import { architectureOf, fmFromRelease, userModelFromRelease } from '../../models/onnx/bundle.js';
+import type { Side } from '../../schemas/types.js';
+import { FixedAdaptiveOnlineLearner, type FixedAdaptiveLearnerOptions } from './fixed-adaptive-learner.js';
+import { FmOnlineLearner, type FmLearnerOptions } from './fm-learner.js';
+import type { OnlineKind, OnlineLearner } from './learner.js';
+
+export interface LearnerOptions {
+  fm?: FmLearnerOptions;
+  fixedAdaptive?: FixedAdaptiveLearnerOptions;
+}
+
+/**
+ * The learner continuing `rel`: throws RELEASE_INCOMPATIBLE if the release is not of `kind`, is
+ * for the other side, or (fixed-adaptive) lacks the event layout that says how streamed events map
+ * to its fields. The release's state layout is kept, so workers keep their states across releases.
+ * Models with tf.js parameters need `initBackend` first.
+ */
+export function learnerFromRelease(rel: LoadedRelease, kind: OnlineKind, side: Side, opts: LearnerOptions = {}): OnlineLearner {
+  const arch = architectureOf(rel);
+  const where = `release ${rel.manifest.model}/${rel.manifest.version}`;
+  if (arch.type !== kind) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is a ${arch.type} release; the online trainer was asked for ${kind}`);
+  if (kind === 'fm') {
+    const fm = fmFromRelease(rel);
+    if (fm.side !== side) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is for ${fm.side} entities, not ${side}`);
+    return new FmOnlineLearner(fm, { stateLayout: arch.stateLayout, ...opts.fm });
+  }
+  if (side !== 'user') throw new ThawError('RELEASE_INCOMPATIBLE', 'fixed-adaptive adapts users: use --side user');
+  if (arch.eventLayout === undefined) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} has no eventLayout: it was not trained for the stream (see trainers/event-trainer.ts)`);
+  const model = userModelFromRelease(rel);
+  if (!(model instanceof FixedAdaptive)) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is not a fixed-adaptive model`);
+  return new FixedAdaptiveOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...opts.fixedAdaptive });
+}

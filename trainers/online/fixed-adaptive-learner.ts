@@ -1,0 +1,213 @@
+/**
+ * Online learner of a `fixed-adaptive` release (the meta parameter partition's second, ONLINE
+ * meta-training stage, on streaming users):
+ *
+ * - fixed (shared) part: one supervised step per mini-batch of events (trainers/steps.ts
+ *   `supervisedStep`: Adam on the DeepFM trunk, the feature table's own sparse optimiser), with each
+ *   event's user at its current adaptive params. The trainer keeps a replica of recent users'
+ *   adaptive params (bounded LRU), started at `fa.init` and stepped by Meta-SGD (−fa.lr ⊙ ∇) on
+ *   their rows, as the worker's adapter does.
+ * - meta part (`fa.init`, `fa.lr`): each new user's first K events (EntityWindows) form a task,
+ *   support = the first ones, query = the rest; every `usersPerStep` tasks one first-order Meta-SGD
+ *   step (trainers/fixed-adaptive-trainer.ts `fixedAdaptiveMetaStep`, fixed part left alone).
+ */
+import type { LabelledEvent, Side } from '../../schemas/types.js';
+import { ConfigError, ThawError } from '../../lib/errors.js';
+import type { RowBatch } from '../../models/ctr-model.js';
+import { EmbeddingTable } from '../../models/embedding-table.js';
+import { EventEncoder, type EventLayout } from '../../models/event-layout.js';
+import type { FixedAdaptive } from '../../models/fixed-adaptive.js';
+import { bundleUser, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
+import { DenseAdam } from '../../models/params.js';
+import { supervisedStep } from '../steps.js';
+import { fixedAdaptiveMetaStep } from '../fixed-adaptive-trainer.js';
+import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
+import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+
+/** Options of `FixedAdaptiveOnlineLearner`. */
+export interface FixedAdaptiveLearnerOptions {
+  /** Events per supervised step of the fixed part. @default 256 */
+  batchSize?: number;
+  /** Adam learning rate of the fixed dense params; 0 freezes them (the table keeps its own optimiser unless `trainTable` is false). @default 0.0005 */
+  fixedLr?: number;
+  /** Also update the feature table from the stream. @default true */
+  trainTable?: boolean;
+  /** Adam learning rate of fa.init and fa.lr. 0 freezes them. @default 0.005 */
+  metaLr?: number;
+  /** Tasks per meta step. @default 16 */
+  usersPerStep?: number;
+  /** Weight a of the support (cold) loss. @default 0.1 */
+  supportWeight?: number;
+  /** Warm-up windows (K events per task). @default { size: 10, support: 5, maxEntities: 10_000 } */
+  windows?: EntityWindowOptions;
+  /** User replicas kept (LRU). @default 100_000 */
+  maxEntities?: number;
+  /** Entity state layout the releases declare. @default fixed-adaptive, D+1 */
+  stateLayout?: StateLayout;
+}
+
+function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
+  const x = v ?? dflt;
+  if (typeof x !== 'number' || Number.isNaN(x) || !ok(x)) throw new ConfigError(`onlineTrainer.${key}`, `${rule}, got ${String(v)}`);
+  return x;
+}
+
+export class FixedAdaptiveOnlineLearner implements OnlineLearner {
+  readonly kind = 'fixed-adaptive' as const;
+  readonly side: Side = 'user';
+  readonly model: FixedAdaptive;
+  readonly layout: EventLayout;
+  readonly windows: EntityWindows<LabelledEvent>;
+  private readonly encoder: EventEncoder;
+  private readonly batchSize: number;
+  private readonly trainTable: boolean;
+  private readonly fixedLr: number;
+  private readonly metaLr: number;
+  private readonly perStep: number;
+  private readonly a: number;
+  private readonly maxEntities: number;
+  private readonly stateLayout: StateLayout;
+  private readonly adam: DenseAdam;
+  private readonly metaAdam: DenseAdam;
+  private readonly users = new Map<string, Float32Array>();
+  private buffer: LabelledEvent[] = [];
+  private tasks: WindowTask<LabelledEvent>[] = [];
+  private nEvents = 0;
+  private nTasks = 0;
+  private metaSteps = 0;
+  private readonly loss = new RecentLoss();
+
+  constructor(model: FixedAdaptive, layout: EventLayout, opts: FixedAdaptiveLearnerOptions = {}) {
+    if (layout.side !== 'user') throw new ThawError('RELEASE_INCOMPATIBLE', `fixed-adaptive adapts users; the event layout is for ${layout.side}`);
+    this.model = model;
+    this.layout = layout;
+    this.encoder = new EventEncoder(layout);
+    if (this.encoder.slots !== model.slots) throw new ThawError('RELEASE_INCOMPATIBLE', `event layout has ${this.encoder.slots} slots, the model ${model.slots}`);
+    this.batchSize = num('batchSize', opts.batchSize, 256, (x) => Number.isInteger(x) && x >= 1 && x <= 65_536, 'must be an integer in [1, 65536]');
+    this.fixedLr = num('fixedLr', opts.fixedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.metaLr = num('metaLr', opts.metaLr, 0.005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.perStep = num('usersPerStep', opts.usersPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.a = num('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
+    this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.trainTable = opts.trainTable ?? true;
+    this.windows = new EntityWindows<LabelledEvent>(opts.windows ?? {});
+    this.stateLayout = opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: model.adaptiveSize };
+    this.adam = new DenseAdam(Math.max(this.fixedLr, 1e-12));
+    this.metaAdam = new DenseAdam(Math.max(this.metaLr, 1e-12));
+  }
+
+  observe(events: readonly LabelledEvent[]): void {
+    for (const ev of events) {
+      this.buffer.push(ev);
+      if (this.buffer.length >= this.batchSize) this.trainBuffered();
+    }
+  }
+
+  flush(): void {
+    if (this.buffer.length > 0) this.trainBuffered();
+    if (this.tasks.length > 0) this.metaStep();
+  }
+
+  bundle(_releaseId: string): Bundle {
+    return bundleUser(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep' });
+  }
+
+  stats(): LearnerStats {
+    return {
+      events: this.nEvents,
+      metaTasks: this.nTasks,
+      metaSteps: this.metaSteps,
+      openWindows: this.windows.openCount,
+      trackedEntities: this.users.size,
+      recentLogloss: this.loss.value(),
+    };
+  }
+
+  optimizerState(): Map<string, Float32Array> {
+    return new Map();
+  }
+
+  restoreOptimizerState(_state: Map<string, Float32Array>): void {
+    // Adam moments restart from zero after a restart (bias correction keeps the first steps sane).
+  }
+
+  private user(id: string): Float32Array {
+    let u = this.users.get(id);
+    if (u !== undefined) {
+      this.users.delete(id);
+      this.users.set(id, u);
+      return u;
+    }
+    u = Float32Array.from(this.model.meta.get('fa.init').data);
+    this.users.set(id, u);
+    this.windows.openFor(id);
+    if (this.users.size > this.maxEntities) this.users.delete(this.users.keys().next().value as string);
+    return u;
+  }
+
+  private trainBuffered(): void {
+    const events = this.buffer;
+    this.buffer = [];
+    const ps = this.model.adaptiveSize;
+    const local = new Map<string, number>();
+    const ids: string[] = [];
+    const entity = new Int32Array(events.length);
+    events.forEach((ev, i) => {
+      let e = local.get(ev.userId);
+      if (e === undefined) {
+        e = ids.length;
+        local.set(ev.userId, e);
+        ids.push(ev.userId);
+      }
+      entity[i] = e;
+    });
+    const params = ids.map((id) => this.user(id));
+    for (const ev of events) {
+      if (!this.windows.isOpen(ev.userId)) continue;
+      const task = this.windows.add(ev.userId, ev);
+      if (task !== undefined) this.tasks.push(task);
+    }
+    const b = this.encoder.encode(events, entity);
+    const count = ids.length;
+    const flat = new Float32Array(count * ps);
+    params.forEach((p, i) => flat.set(p, i * ps));
+    // Scores before any update, for the running loss (the honest prequential view of the trainer).
+    const pre = this.model.predict(b, flat);
+    for (let i = 0; i < b.n; i++) this.loss.add(pre[i]!, b.label[i]!);
+    // The ID table of the step holds this batch's users; lr 0: users move by Meta-SGD below, not by it.
+    const idTable = new EmbeddingTable({ rows: count, dim: ps, optimizer: 'sgd', lr: 0 });
+    idTable.data.set(flat);
+    if (this.fixedLr > 0 || this.trainTable) {
+      const trainable = this.fixedLr > 0 ? this.model.backbone.dense.names() : [];
+      supervisedStep(this.model.backbone, b, idTable, this.adam, { trainable, trainTable: this.trainTable });
+    }
+    this.model.adaptStep(b, flat, count, 1);
+    params.forEach((p, i) => p.set(flat.subarray(i * ps, i * ps + ps)));
+    this.nEvents += events.length;
+    if (this.tasks.length >= this.perStep) this.metaStep();
+  }
+
+  private metaStep(): void {
+    const tasks = this.tasks;
+    this.tasks = [];
+    this.nTasks += tasks.length;
+    if (this.metaLr === 0 || tasks.length === 0) return;
+    const enc = (pick: (t: WindowTask<LabelledEvent>) => LabelledEvent[]): RowBatch => {
+      const evs: LabelledEvent[] = [];
+      const ent: number[] = [];
+      tasks.forEach((t, i) => {
+        for (const ev of pick(t)) {
+          evs.push(ev);
+          ent.push(i);
+        }
+      });
+      return this.encoder.encode(evs, Int32Array.from(ent));
+    };
+    const ep = { support: enc((t) => t.support), query: enc((t) => t.query), count: tasks.length };
+    fixedAdaptiveMetaStep(this.model, ep, this.adam, this.metaAdam, { supportWeight: this.a, trainFixed: false });
+    // Meta-SGD rates must stay positive: a negative rate would step users uphill.
+    const lr = this.model.meta.get('fa.lr').data;
+    for (let i = 0; i < lr.length; i++) if (lr[i]! < 1e-4) lr[i] = 1e-4;
+    this.metaSteps++;
+  }
+}
