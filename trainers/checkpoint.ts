@@ -3,9 +3,11 @@
  * temporary name then renamed, so a kill mid-write leaves the previous checkpoint intact.
  * Layout: "THAWCKP1" | u32 header length | header JSON | padding to 4 bytes | float32 data.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
+import type { EmbeddingTable } from '../models/embedding-table.js';
+import type { DenseAdam, ParamSet } from '../models/params.js';
 
 const MAGIC = 'THAWCKP1';
 
@@ -36,7 +38,14 @@ export function writeCheckpoint(dir: string, data: CheckpointData): void {
   }
   const file = checkpointPath(dir);
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, buf);
+  // fsync before the rename: after a crash the name points at either the old or the complete new file.
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, buf);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
 }
 
@@ -63,4 +72,53 @@ export function readCheckpoint(dir: string): CheckpointData | undefined {
     off += e.length * 4;
   }
   return { meta: header.meta, arrays };
+}
+
+// Helpers to put trainer state into a checkpoint's arrays and back, under a name prefix. Restoring
+// checks every length, so a checkpoint of another architecture fails loudly (STATE_CORRUPT).
+
+function take(a: Map<string, Float32Array>, name: string, dst: Float32Array): void {
+  const src = a.get(name);
+  if (src === undefined || src.length !== dst.length) throw new ThawError('STATE_CORRUPT', `checkpoint lacks ${name} of length ${dst.length}`);
+  dst.set(src);
+}
+
+export function paramSetArrays(prefix: string, p: ParamSet, out: Map<string, Float32Array>): void {
+  for (const name of p.names()) out.set(`${prefix}.${name}`, p.get(name).data);
+}
+
+export function restoreParamSet(prefix: string, p: ParamSet, a: Map<string, Float32Array>): void {
+  for (const name of p.names()) take(a, `${prefix}.${name}`, p.get(name).data);
+}
+
+/** A sparse table's rows, optimiser slots and step. */
+export function tableArrays(prefix: string, t: EmbeddingTable, out: Map<string, Float32Array>): void {
+  out.set(`${prefix}.data`, t.data);
+  out.set(`${prefix}.slot1`, t.slot1);
+  out.set(`${prefix}.slot2`, t.slot2);
+  out.set(`${prefix}.step`, Float32Array.of(t.step));
+}
+
+export function restoreTable(prefix: string, t: EmbeddingTable, a: Map<string, Float32Array>): void {
+  take(a, `${prefix}.data`, t.data);
+  take(a, `${prefix}.slot1`, t.slot1);
+  take(a, `${prefix}.slot2`, t.slot2);
+  t.step = a.get(`${prefix}.step`)?.[0] ?? 0;
+}
+
+/** Adam's step and moments (only those of params it has updated so far). */
+export function adamArrays(prefix: string, o: DenseAdam, out: Map<string, Float32Array>): void {
+  out.set(`${prefix}.step`, Float32Array.of(o.step));
+  for (const [n, m] of o.m) out.set(`${prefix}.m.${n}`, m);
+  for (const [n, v] of o.v) out.set(`${prefix}.v.${n}`, v);
+}
+
+export function restoreAdam(prefix: string, o: DenseAdam, a: Map<string, Float32Array>): void {
+  o.step = a.get(`${prefix}.step`)?.[0] ?? 0;
+  o.m.clear();
+  o.v.clear();
+  for (const [k, src] of a) {
+    if (k.startsWith(`${prefix}.m.`)) o.m.set(k.slice(prefix.length + 3), src.slice());
+    else if (k.startsWith(`${prefix}.v.`)) o.v.set(k.slice(prefix.length + 3), src.slice());
+  }
 }

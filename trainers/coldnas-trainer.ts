@@ -10,7 +10,7 @@
  * modulation computed from the support's mean-pooled encoding (no gradient step per user).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import type { FieldLayout, RowBatch } from '../models/ctr-model.js';
 import { selectRows, weightedBce } from '../models/ctr-model.js';
@@ -18,6 +18,7 @@ import { gatherEmb, meanPoolMatrix, oneHotRows, updatableIdx } from '../models/c
 import { ColdNas, type ColdNasStructure } from '../models/coldnas.js';
 import { DenseAdam, type TensorMap } from '../models/params.js';
 import { Rng } from '../models/rng.js';
+import { adamArrays, paramSetArrays, readCheckpoint, restoreAdam, restoreParamSet, restoreTable, tableArrays, writeCheckpoint } from './checkpoint.js';
 
 export interface UserTrainData {
   layout: FieldLayout;
@@ -166,6 +167,12 @@ export interface ColdNasTrainerOptions {
   dim?: number;
   /** Skip the search and retrain this structure. */
   structure?: ColdNasStructure;
+  /** Directory for checkpoint.bin (written atomically after every epoch of both stages); none when unset. */
+  checkpointDir?: string;
+  /** Continue from the checkpoint in checkpointDir when present. @default false */
+  resume?: boolean;
+  /** Stop after this many epochs (search and retrain counted together) in this call (to test resume); unset = run to the end. */
+  stopAfterEpochs?: number;
   logger?: Logger;
 }
 
@@ -176,6 +183,11 @@ export interface ColdNasTrainResult {
   alpha: number[];
   /** Hot-user indices used as validation users by the search. */
   validationUsers: number[];
+  /**
+   * Epochs done so far, search and retrain together. Below the total only with stopAfterEpochs;
+   * stopped during the search, `model` is the supernet and `structure` its current argmax.
+   */
+  epochsDone: number;
   examplesPerSec: number;
 }
 
@@ -189,7 +201,36 @@ function positiveNum(key: string, v: number): number {
   return v;
 }
 
-/** Searches the structure on validation users (unless given), then retrains it on all hot users. */
+interface StageState {
+  model: ColdNas;
+  adam: DenseAdam;
+  archAdam: DenseAdam;
+}
+
+function stageArrays(st: StageState): Map<string, Float32Array> {
+  const a = new Map<string, Float32Array>();
+  paramSetArrays('dense', st.model.dense, a);
+  paramSetArrays('arch', st.model.arch, a);
+  tableArrays('table', st.model.table, a);
+  adamArrays('adam', st.adam, a);
+  adamArrays('archAdam', st.archAdam, a);
+  return a;
+}
+
+function restoreStage(st: StageState, a: Map<string, Float32Array>): void {
+  restoreParamSet('dense', st.model.dense, a);
+  restoreParamSet('arch', st.model.arch, a);
+  restoreTable('table', st.model.table, a);
+  restoreAdam('adam', st.adam, a);
+  restoreAdam('archAdam', st.archAdam, a);
+}
+
+/**
+ * Searches the structure on validation users (unless given), then retrains it on all hot users.
+ * Every epoch of either stage ends with an atomic checkpoint (stage, epoch, the stage's model and
+ * both Adam states; in the retrain stage also the structure); each epoch's sampling is seeded by
+ * (seed, stage, epoch), so a resumed run equals an uninterrupted one.
+ */
 export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOptions = {}): Promise<ColdNasTrainResult> {
   const seed = opts.seed ?? 7788;
   const searchEpochs = nonNegInt('searchEpochs', opts.searchEpochs ?? 20);
@@ -202,53 +243,94 @@ export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOpti
   const lr = positiveNum('lr', opts.lr ?? 0.001);
   const archLr = positiveNum('archLr', opts.archLr ?? 0.01);
   const dim = opts.dim ?? 16;
+  if (opts.stopAfterEpochs !== undefined) nonNegInt('stopAfterEpochs', opts.stopAfterEpochs);
   const logger = (opts.logger ?? silentLogger).child({ trainer: 'coldnas', seed });
   const rowsOf = rowsByEntity(data.hot, data.hotUserCount);
   const all = rowsOf.map((r, u) => (r.length > q ? u : -1)).filter((u) => u >= 0);
   const started = Date.now();
   let rows = 0;
 
-  const epochsOver = async (model: ColdNas, users: number[], valUsers: number[], n: number, stage: string, salt: number): Promise<void> => {
-    const adam = new DenseAdam(lr);
-    const archAdam = new DenseAdam(archLr);
-    for (let epoch = 0; epoch < n; epoch++) {
+  const searchTotal = opts.structure === undefined ? searchEpochs : 0;
+  const total = searchTotal + epochs;
+  let structure = opts.structure;
+  let alpha: number[] = [];
+  let done = 0;
+  const ck = opts.resume === true && opts.checkpointDir !== undefined ? readCheckpoint(opts.checkpointDir) : undefined;
+  if (ck !== undefined) {
+    if (ck.meta.trainer !== 'coldnas' || ck.meta.seed !== seed) {
+      throw new ThawError('STATE_CORRUPT', `checkpoint is for ${String(ck.meta.trainer)} seed ${String(ck.meta.seed)}, not coldnas seed ${seed}`);
+    }
+    done = Number(ck.meta.done);
+    if (ck.meta.stage === 'retrain') {
+      structure = { ops: ck.meta.structure as ColdNasStructure['ops'] };
+      alpha = (ck.meta.alpha as number[] | undefined) ?? [];
+    }
+    logger.info('resumed from checkpoint', { epoch: done, stage: ck.meta.stage });
+  }
+  const last = opts.stopAfterEpochs === undefined ? total : Math.min(total, done + opts.stopAfterEpochs);
+  const save = (stage: 'search' | 'retrain', st: StageState): void => {
+    if (opts.checkpointDir === undefined) return;
+    const meta = { trainer: 'coldnas', seed, stage, done, searchEpochs: searchTotal, epochs, ...(stage === 'retrain' ? { structure: structure?.ops, alpha } : {}) };
+    writeCheckpoint(opts.checkpointDir, { meta, arrays: stageArrays(st) });
+  };
+
+  // Runs the stage's epochs [from, to) (numbered within the stage), checkpointing after each.
+  const epochsOver = async (st: StageState, users: number[], valUsers: number[], from: number, to: number, n: number, stage: 'search' | 'retrain', salt: number): Promise<void> => {
+    for (let epoch = from; epoch < to; epoch++) {
       const rng = new Rng((seed * 1009 + epoch * 7919 + salt) >>> 0);
       const order = [...users];
       rng.shuffle(order);
       let loss = 0;
       let steps = 0;
-      for (let from = 0; from < order.length; from += perStep) {
-        const ep = sampleEpisodes(data.hot, rowsOf, order.slice(from, from + perStep), sizes, q, rng);
-        loss += coldNasStep(model, ep, adam, 'weights');
+      for (let i = 0; i < order.length; i += perStep) {
+        const ep = sampleEpisodes(data.hot, rowsOf, order.slice(i, i + perStep), sizes, q, rng);
+        loss += coldNasStep(st.model, ep, st.adam, 'weights');
         rows += ep.support.n + ep.query.n;
         steps++;
         if (valUsers.length > 0) {
           const vs = Array.from({ length: Math.min(perStep, valUsers.length) }, () => valUsers[rng.int(valUsers.length)]!);
-          coldNasStep(model, sampleEpisodes(data.hot, rowsOf, vs, sizes, q, rng), archAdam, 'arch');
+          coldNasStep(st.model, sampleEpisodes(data.hot, rowsOf, vs, sizes, q, rng), st.archAdam, 'arch');
         }
       }
+      done++;
       logger.info('epoch done', { stage, epoch: epoch + 1, of: n, loss: loss / Math.max(1, steps) });
+      save(stage, st);
       await new Promise((r) => setImmediate(r));
     }
   };
+  const result = (model: ColdNas, s: ColdNasStructure, validationUsers: number[]): ColdNasTrainResult => ({
+    model,
+    structure: s,
+    alpha,
+    validationUsers,
+    epochsDone: done,
+    examplesPerSec: rows / Math.max((Date.now() - started) / 1000, 1e-9),
+  });
 
-  let structure = opts.structure;
-  let alpha: number[] = [];
   let validationUsers: number[] = [];
-  if (structure === undefined) {
+  let trainUsers: number[] = [];
+  if (opts.structure === undefined) {
     const split = [...all];
     new Rng(seed + 31).shuffle(split);
     const nVal = Math.max(1, Math.round(split.length * valFrac));
     validationUsers = split.slice(0, nVal).sort((a, b) => a - b);
-    const trainUsers = split.slice(nVal);
-    const supernet = new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr });
-    await epochsOver(supernet, trainUsers, validationUsers, searchEpochs, 'search', 1);
-    structure = supernet.chooseStructure();
-    alpha = [...supernet.arch.get('cn.alpha').data];
+    trainUsers = split.slice(nVal);
+  }
+  if (structure === undefined) {
+    const st: StageState = { model: new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr }), adam: new DenseAdam(lr), archAdam: new DenseAdam(archLr) };
+    if (ck?.meta.stage === 'search') restoreStage(st, ck.arrays);
+    await epochsOver(st, trainUsers, validationUsers, done, Math.min(last, searchTotal), searchTotal, 'search', 1);
+    alpha = [...st.model.arch.get('cn.alpha').data];
+    if (done < searchTotal) return result(st.model, st.model.chooseStructure(), validationUsers);
+    structure = st.model.chooseStructure();
     logger.info('structure chosen', { ops: structure.ops, alpha });
   }
-  const model = new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed: seed + 1, tableLr: lr, structure });
-  await epochsOver(model, all, [], epochs, 'retrain', 2);
-  const sec = (Date.now() - started) / 1000;
-  return { model, structure, alpha, validationUsers, examplesPerSec: rows / Math.max(sec, 1e-9) };
+  const st: StageState = {
+    model: new ColdNas({ layout: data.layout, vocab: data.vocabSize, dim, seed: seed + 1, tableLr: lr, structure }),
+    adam: new DenseAdam(lr),
+    archAdam: new DenseAdam(archLr),
+  };
+  if (ck?.meta.stage === 'retrain') restoreStage(st, ck.arrays);
+  await epochsOver(st, all, [], done - searchTotal, last - searchTotal, epochs, 'retrain', 2);
+  return result(st.model, structure, validationUsers);
 }

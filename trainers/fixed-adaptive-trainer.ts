@@ -11,9 +11,13 @@
  *    ∂loss/∂lr = −(1−a) · g_u ⊙ ∂L_query/∂θ' is exact under the first-order approximation, so the
  *    learning rates learn which adaptive parameters deserve large steps.
  * (The paper's second, online meta-training stage on streaming users is not implemented here.)
+ * Checkpoints: the base phase is meta-trainer.ts's, in `<checkpointDir>/base`; every meta epoch
+ * ends with an atomic `<checkpointDir>/checkpoint.bin` (backbone, init and rates, both Adam
+ * states). Sampling is seeded per (seed, epoch), so a resumed run equals an uninterrupted one.
  */
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { pool, weightedBce } from '../models/ctr-model.js';
 import { gatherEmb, oneHotRows, updatableIdx } from '../models/coldnas-common.js';
@@ -22,6 +26,7 @@ import { FixedAdaptive } from '../models/fixed-adaptive.js';
 import { DenseAdam, type TensorMap } from '../models/params.js';
 import { Rng } from '../models/rng.js';
 import { rowsByEntity, sampleEpisodes, type Episodes, type UserTrainData } from './coldnas-trainer.js';
+import { adamArrays, paramSetArrays, readCheckpoint, restoreAdam, restoreParamSet, restoreTable, tableArrays, writeCheckpoint } from './checkpoint.js';
 import { trainMeta } from './meta-trainer.js';
 
 function perUserWeights(ent: Int32Array, count: number): Float32Array {
@@ -132,10 +137,23 @@ export interface FixedAdaptiveTrainerOptions {
   supportWeight?: number;
   /** Embedding size D. @default 16 */
   dim?: number;
+  /** Directory for checkpoints (base phase in `base/`, meta phase in checkpoint.bin); none when unset. */
+  checkpointDir?: string;
+  /** Continue from the checkpoints in checkpointDir when present. @default false */
+  resume?: boolean;
+  /** Stop after this many epochs (base and meta counted together) in this call (to test resume); unset = run to the end. */
+  stopAfterEpochs?: number;
   logger?: Logger;
 }
 
-export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiveTrainerOptions = {}): Promise<{ model: FixedAdaptive; examplesPerSec: number }> {
+export interface FixedAdaptiveTrainResult {
+  model: FixedAdaptive;
+  /** Epochs done so far, base and meta together (below the total only with stopAfterEpochs). */
+  epochsDone: number;
+  examplesPerSec: number;
+}
+
+export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiveTrainerOptions = {}): Promise<FixedAdaptiveTrainResult> {
   const seed = opts.seed ?? 7788;
   const epochs = opts.epochs ?? 40;
   if (!Number.isInteger(epochs) || epochs < 0) throw new ConfigError('epochs', `must be a non-negative integer, got ${epochs}`);
@@ -148,13 +166,43 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
   const fixedLr = opts.fixedLr ?? 0;
   const a = opts.supportWeight ?? 0.1;
   if (!(a >= 0 && a < 1)) throw new ConfigError('supportWeight', `must be in [0, 1), got ${a}`);
+  const stop = opts.stopAfterEpochs;
+  if (stop !== undefined && !(Number.isInteger(stop) && stop >= 0)) throw new ConfigError('stopAfterEpochs', `must be a non-negative integer, got ${stop}`);
   const logger = (opts.logger ?? silentLogger).child({ trainer: 'fixed-adaptive', seed });
   const started = Date.now();
+  const dir = opts.checkpointDir;
+  const resume = opts.resume === true && dir !== undefined;
+  const baseDir = dir === undefined ? undefined : path.join(dir, 'base');
+  const ck = resume ? readCheckpoint(dir) : undefined;
+  if (ck !== undefined && (ck.meta.trainer !== 'fixed-adaptive' || ck.meta.seed !== seed)) {
+    throw new ThawError('STATE_CORRUPT', `checkpoint is for ${String(ck.meta.trainer)} seed ${String(ck.meta.seed)}, not fixed-adaptive seed ${seed}`);
+  }
+  // Epochs done before this call: the meta checkpoint's count, else the base checkpoint's.
+  const baseCk = resume && ck === undefined && baseDir !== undefined ? readCheckpoint(baseDir) : undefined;
+  const before = ck !== undefined ? Number(ck.meta.done) : Number(baseCk?.meta.epoch ?? 0);
+  const total = baseEpochs + epochs;
+  const last = stop === undefined ? total : Math.min(total, before + stop);
+  // The base phase: resumed from its own checkpoint (a finished one just loads).
   const base = await trainMeta(
     { layout: data.layout, vocabSize: data.vocabSize, hot: data.hot, hotItemCount: data.hotUserCount },
-    { kind: 'deepfm', seed, baseEpochs, lr: opts.lr ?? 0.005, dim: opts.dim ?? 16, logger },
+    {
+      kind: 'deepfm',
+      seed,
+      baseEpochs,
+      lr: opts.lr ?? 0.005,
+      dim: opts.dim ?? 16,
+      logger,
+      ...(baseDir === undefined ? {} : { checkpointDir: baseDir, resume }),
+      stopAfterEpochs: Math.max(0, Math.min(baseEpochs, last) - Math.min(before, baseEpochs)),
+    },
   );
   const model = new FixedAdaptive({ layout: data.layout, vocab: data.vocabSize, backbone: base.model as DeepFm, initLr: opts.initLr ?? 0.3 });
+  let rows = (base.epochsDone - Math.min(before, baseEpochs)) * data.hot.n;
+  const result = (done: number): FixedAdaptiveTrainResult => ({ model, epochsDone: done, examplesPerSec: rows / Math.max((Date.now() - started) / 1000, 1e-9) });
+  if (base.epochsDone < baseEpochs) {
+    if (ck !== undefined) throw new ThawError('STATE_CORRUPT', `${dir}: a meta-phase checkpoint but the base phase's in ${baseDir} is missing or incomplete`);
+    return result(base.epochsDone);
+  }
   const ps = model.adaptiveSize;
   if (baseEpochs > 0) {
     // The meta phase starts from the mean hot user: a better cold start than a random row.
@@ -162,12 +210,32 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     const t = base.idTable.data;
     for (let u = 0; u < data.hotUserCount; u++) for (let j = 0; j < ps; j++) init[j] = init[j]! + t[u * ps + j]! / data.hotUserCount;
   }
-  let rows = baseEpochs * data.hot.n;
   const rowsOf = rowsByEntity(data.hot, data.hotUserCount);
   const users = rowsOf.map((r, u) => (r.length >= k + q ? u : -1)).filter((u) => u >= 0);
   const adam = new DenseAdam(Math.max(fixedLr, 1e-12));
   const metaAdam = new DenseAdam(opts.metaLr ?? 0.01);
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  const bb = model.backbone;
+  let epoch = 0;
+  if (ck !== undefined) {
+    restoreParamSet('dense', bb.dense, ck.arrays);
+    restoreTable('table', bb.table, ck.arrays);
+    restoreParamSet('meta', model.meta, ck.arrays);
+    restoreAdam('adam', adam, ck.arrays);
+    restoreAdam('metaAdam', metaAdam, ck.arrays);
+    epoch = Number(ck.meta.done) - baseEpochs;
+    logger.info('resumed from checkpoint', { epoch: Number(ck.meta.done) });
+  }
+  const save = (): void => {
+    if (dir === undefined) return;
+    const arrays = new Map<string, Float32Array>();
+    paramSetArrays('dense', bb.dense, arrays);
+    tableArrays('table', bb.table, arrays);
+    paramSetArrays('meta', model.meta, arrays);
+    adamArrays('adam', adam, arrays);
+    adamArrays('metaAdam', metaAdam, arrays);
+    writeCheckpoint(dir, { meta: { trainer: 'fixed-adaptive', seed, done: baseEpochs + epoch, baseEpochs, epochs }, arrays });
+  };
+  for (; epoch < last - baseEpochs; ) {
     const rng = new Rng((seed * 1009 + epoch * 7919 + 3) >>> 0);
     const order = [...users];
     rng.shuffle(order);
@@ -179,9 +247,11 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
       rows += ep.support.n + ep.query.n;
       steps++;
     }
+    epoch++;
     const lrs = model.meta.get('fa.lr').data;
-    logger.info('epoch done', { stage: 'meta', epoch: epoch + 1, of: epochs, loss: loss / Math.max(1, steps), meanLr: lrs.reduce((x, y) => x + y, 0) / lrs.length });
+    logger.info('epoch done', { stage: 'meta', epoch, of: epochs, loss: loss / Math.max(1, steps), meanLr: lrs.reduce((x, y) => x + y, 0) / lrs.length });
+    save();
     await new Promise((r) => setImmediate(r));
   }
-  return { model, examplesPerSec: rows / Math.max((Date.now() - started) / 1000, 1e-9) };
+  return result(baseEpochs + epoch);
 }

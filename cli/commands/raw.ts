@@ -26,9 +26,11 @@ function userSide(argv: readonly string[]): boolean {
 const trainMeta = async (): Promise<RawModule> => import('./train-meta.js');
 
 export const RAW_COMMANDS: readonly RawCommandEntry[] = [
-  { name: 'train emerg', summary: 'meta-train EmerG (item-specific feature graphs) on MovieLens-100K, with checkpoints', passWords: 1, load: trainMeta },
-  { name: 'train metaemb', summary: 'meta-train Meta-Embedding on MovieLens-100K, with checkpoints', passWords: 1, load: trainMeta },
-  { name: 'train deepfm', summary: 'train the DeepFM backbone on MovieLens-100K, with checkpoints', passWords: 1, load: trainMeta },
+  { name: 'train emerg', summary: "meta-train EmerG (item-specific feature graphs) on MovieLens-100K or Meta-Embedding's ML-1M splits, with checkpoints", passWords: 1, load: trainMeta },
+  { name: 'train metaemb', summary: "meta-train Meta-Embedding on MovieLens-100K or Meta-Embedding's ML-1M splits, with checkpoints", passWords: 1, load: trainMeta },
+  { name: 'train deepfm', summary: "train the DeepFM backbone on MovieLens-100K or Meta-Embedding's ML-1M splits, with checkpoints", passWords: 1, load: trainMeta },
+  { name: 'train coldnas', summary: 'search and train ColdNAS (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
+  { name: 'train fixed-adaptive', summary: 'meta-train the fixed/adaptive split (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
   {
     name: 'eval',
     summary: "the papers' warm-up protocol on MovieLens-100K (items; --side user for users)",
