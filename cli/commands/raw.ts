@@ -31,6 +31,7 @@ export const RAW_COMMANDS: readonly RawCommandEntry[] = [
   { name: 'train deepfm', summary: "train the DeepFM backbone on MovieLens-100K or Meta-Embedding's ML-1M splits, with checkpoints", passWords: 1, load: trainMeta },
   { name: 'train coldnas', summary: 'search and train ColdNAS (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
   { name: 'train fixed-adaptive', summary: 'meta-train the fixed/adaptive split (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
+  { name: 'train --online', summary: 'online trainer: fresh shared parameters and the online meta stage from the labelled stream, a release every sync interval', load: async () => import('./train-online.js') },
   {
     name: 'eval',
     summary: "the papers' warm-up protocol on MovieLens-100K (items; --side user for users)",
