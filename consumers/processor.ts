@@ -21,6 +21,11 @@
  *     event is skipped (counted as `skipped`), nothing is scored or applied twice.
  * Writing states before rows would be wrong: a crash in between would lose the rows for ever (the
  * redelivered events are skipped as already applied).
+ *
+ * `process` = `persist(await prepare(items))`. The Kafka worker calls the two halves itself to
+ * pipeline a partition (consumers/worker.ts): `prepare` (steps 1-2) of chunk N+1 runs while
+ * `persist` (steps 3-4) of chunk N is in flight, reading N's new states through `pending` since
+ * they are not in the store yet. Persists stay serial and in order per partition.
  */
 import { performance } from 'node:perf_hooks';
 import type { Adapter } from '../adapters/types.js';
@@ -78,6 +83,32 @@ export interface BatchResult {
   timings: PhaseTimings;
 }
 
+/**
+ * States computed by earlier chunks of the same partition that are not durable yet (their persist
+ * is in flight). `prepare` reads an entity here before the store. Never mutated by the processor.
+ */
+export interface PendingStates {
+  get(entityId: string): EntityState | undefined;
+}
+
+/** The result of `prepare`: everything `persist` writes, plus the counts of the batch. */
+export interface PreparedBatch {
+  /** Prediction rows in offset order (durable first). */
+  readonly rows: PredictionRow[];
+  /** New states of the entities with at least one applied event (written second). */
+  readonly changed: { entityId: string; state: EntityState }[];
+  readonly processed: number;
+  readonly skipped: number;
+  readonly entities: number;
+  readonly newEntities: number;
+  readonly waves: number;
+  readonly maxEventMs: number;
+  /** performance.now() when prepare started, and its phase times. */
+  readonly startedAt: number;
+  readonly loadMs: number;
+  readonly computeMs: number;
+}
+
 export class BatchProcessor {
   readonly adapter: Adapter;
   readonly scope: StateScope;
@@ -106,6 +137,15 @@ export class BatchProcessor {
    * error) otherwise, in which case the caller must not commit and should redeliver the batch.
    */
   async process(items: readonly BatchItem[]): Promise<BatchResult> {
+    return this.persist(await this.prepare(items));
+  }
+
+  /**
+   * Steps 1-2: loads states (from `pending` first, then one `store.getMany` for the rest), runs
+   * the waves of predict-then-adapt, builds the rows. Writes nothing; the states it returns are
+   * copies, so a prepared batch that is never persisted leaves no trace.
+   */
+  async prepare(items: readonly BatchItem[], pending?: PendingStates): Promise<PreparedBatch> {
     const t0 = performance.now();
     const n = items.length;
     const side = this.scope.side;
@@ -128,7 +168,7 @@ export class BatchProcessor {
     }
     const m = entityIds.length;
 
-    const loaded = m === 0 ? [] : await this.store.getMany(this.scope, entityIds);
+    const loaded = m === 0 ? [] : await this.load(entityIds, pending);
     const t1 = performance.now();
 
     // Work on copies: a store may hand out its own objects (memory store, cache tier), and nothing
@@ -236,18 +276,27 @@ export class BatchProcessor {
     }
     const t2 = performance.now();
 
-    // Rows first: once they are durable, losing the state write only costs a recomputation.
-    if (processed > 0) await this.sink.write(rows);
-    const t3 = performance.now();
-
     const changed: { entityId: string; state: EntityState }[] = [];
     for (let s = 0; s < m; s++) {
       if ((perEntity[s] as number) > 0) changed.push({ entityId: entityIds[s] as string, state: states[s] as EntityState });
     }
+    return { rows, changed, processed, skipped, entities: m, newEntities, waves, maxEventMs, startedAt: t0, loadMs: t1 - t0, computeMs: t2 - t1 };
+  }
+
+  /**
+   * Steps 3-4: rows durable, then states written (CAS on lastOffset). Rejects with the sink's or
+   * the store's error; the caller must then not commit and should redeliver the batch.
+   */
+  async persist(p: PreparedBatch): Promise<BatchResult> {
+    const t2 = performance.now();
+    // Rows first: once they are durable, losing the state write only costs a recomputation.
+    if (p.processed > 0) await this.sink.write(p.rows);
+    const t3 = performance.now();
+
     let statesWritten = 0;
     let statesRefused = 0;
-    if (changed.length > 0) {
-      const res = await this.store.putMany(this.scope, changed);
+    if (p.changed.length > 0) {
+      const res = await this.store.putMany(this.scope, p.changed);
       statesWritten = res.written;
       statesRefused = res.skipped;
       // Refusals mean another writer got ahead of us (two workers on one partition during a
@@ -257,15 +306,32 @@ export class BatchProcessor {
     const t4 = performance.now();
 
     return {
-      processed,
-      skipped,
-      entities: m,
-      newEntities,
-      waves,
+      processed: p.processed,
+      skipped: p.skipped,
+      entities: p.entities,
+      newEntities: p.newEntities,
+      waves: p.waves,
       statesWritten,
       statesRefused,
-      maxEventMs,
-      timings: { loadMs: t1 - t0, computeMs: t2 - t1, sinkMs: t3 - t2, storeMs: t4 - t3, totalMs: t4 - t0 },
+      maxEventMs: p.maxEventMs,
+      timings: { loadMs: p.loadMs, computeMs: p.computeMs, sinkMs: t3 - t2, storeMs: t4 - t3, totalMs: t4 - p.startedAt },
     };
+  }
+
+  /** States of `ids`: not-yet-durable ones from `pending`, the rest in one getMany. */
+  private async load(ids: readonly string[], pending: PendingStates | undefined): Promise<(EntityState | undefined)[]> {
+    if (pending === undefined) return this.store.getMany(this.scope, ids);
+    const out = new Array<EntityState | undefined>(ids.length);
+    const missIdx: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const s = pending.get(ids[i] as string);
+      if (s === undefined) missIdx.push(i);
+      else out[i] = s;
+    }
+    if (missIdx.length === 0) return out;
+    const loaded = missIdx.length === ids.length ? await this.store.getMany(this.scope, ids) : await this.store.getMany(this.scope, missIdx.map((i) => ids[i] as string));
+    if (missIdx.length === ids.length) return loaded;
+    for (let j = 0; j < missIdx.length; j++) out[missIdx[j] as number] = loaded[j];
+    return out;
   }
 }

@@ -10,7 +10,24 @@
  *     is back (logged once per outage, not per retry), then continues exactly where it was;
  *   - any other error is a bug or corrupt state: the worker goes FAILED and stops, rather than
  *     spinning on the same batch for ever or skipping it silently;
- *   - backpressure is free: a sink that resolves late delays the next fetch, nothing is buffered.
+ *   - backpressure is free: a sink that resolves late delays the next fetch, nothing is buffered
+ *     beyond `pipelineDepth` chunks per partition.
+ *
+ * Pipelining within a partition (`pipelineDepth` > 1): the consumer may hand over chunk N+1 of a
+ * partition before chunk N is durable. Each chunk is split into prepare (decode, load states,
+ * predict-then-adapt, rows) and persist (rows durable, states written, dead letters sent):
+ *   - prepares run one at a time in delivery order; chunk N's new states are kept per partition as
+ *     not-yet-durable (`PartitionPipe.pending`), so N+1's prepare reads them instead of the store;
+ *   - persists run one at a time in delivery order (the store's CAS on lastOffset needs them so),
+ *     and each handler call resolves only when its own persist did: the contract "resolved =
+ *     durable" is unchanged, the consumer commits in order as calls resolve;
+ *   - any failure of chunk N (prepare or persist) breaks the pipe: every later chunk of the
+ *     partition already handed over is discarded (rejects with `DiscardedChunkError`, persisting
+ *     nothing) because it may have read N's states. Once nothing of the partition is in flight the
+ *     pipe resets (pending states dropped) and the consumer retries from N; re-applying whatever of
+ *     N did reach the store is skipped by the CAS on lastOffset.
+ *   - a release taken between two chunks of a partition waits for the earlier chunks to be durable
+ *     and starts from the store (the new release may address states in another epoch).
  *
  * Releases: with a started `releaseWatcher`, the worker takes a newly verified release at the start
  * of the next micro-batch handled (never inside one: every row of a batch carries one release id),
@@ -28,18 +45,59 @@ import { ConfigError, errorMessage, PoisonEventError, ThawError } from '../lib/e
 import { silentLogger, type Logger } from '../lib/log.js';
 import { checkNamespace } from '../model-store/keys.js';
 import type { ActiveRelease, ReleaseStatus } from '../model-store/release-sync.js';
-import type { EntityStore, StateScope } from '../model-store/types.js';
+import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
 import type { Side } from '../schemas/types.js';
-import { BatchConsumer, type BatchConsumerOptions } from '../streams/batch-consumer.js';
+import { BatchConsumer, MAX_PIPELINE_DEPTH, type BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
-import { BatchProcessor, type BatchItem, type BatchResult } from './processor.js';
+import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
 import { epochStore, type ReleasedAdapter } from './release-adapter.js';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
+
+/**
+ * The worker's default `pipelineDepth`. 1: with every partition handled concurrently, depth 2
+ * measured no faster (bench/README.md, spine: the worker is CPU-bound and other partitions already
+ * fill one partition's I/O waits), and it holds twice the chunks in memory.
+ */
+export const DEFAULT_WORKER_PIPELINE_DEPTH = 1;
+
+/**
+ * A chunk handed over after an earlier chunk of its partition failed: it was not persisted (it may
+ * have read the failed chunk's states) and must be redelivered after the failed one.
+ */
+export class DiscardedChunkError extends ThawError {
+  override readonly name = 'DiscardedChunkError';
+  constructor(partition: number, firstOffset: number | undefined) {
+    super('LIFECYCLE', `chunk of partition ${partition} from offset ${firstOffset ?? '?'} discarded: an earlier chunk of the partition failed`);
+  }
+}
+
+/** Per partition: the chain of chunks between prepare and durable (see the file comment). */
+class PartitionPipe {
+  /** Bumped when the pipe restarts after a failure; a call of an older generation is discarded. */
+  gen = 0;
+  /** A chunk failed: chunks after it are discarded until it is handed over again. */
+  broken = false;
+  /** First offset of the chunk that failed (valid while broken). */
+  failedFrom = 0;
+  /** Settles when the previous chunk's prepare has (it may then have added to `pending`). */
+  prepared: Promise<void> = Promise.resolve();
+  /** Settles when the previous chunk's persist has. */
+  durable: Promise<void> = Promise.resolve();
+  /** States prepared but not yet durable, by entity id; valid for `processor` only. */
+  readonly pending = new Map<string, EntityState>();
+  processor: BatchProcessor | undefined;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /** What the worker needs of a consumer; BatchConsumer in production, a fake in unit tests. */
 export interface BatchSource {
@@ -92,6 +150,13 @@ export interface AdaptationWorkerOptions {
   fromBeginning?: boolean;
   /** Upper bound of messages handed to one micro-batch (passed to BatchConsumer). @default BatchConsumer's default */
   maxBatchMessages?: number;
+  /**
+   * Chunks of one partition in flight at once (passed to the BatchConsumer it builds): 1 handles a
+   * chunk completely (durable, committed) before the next; 2 prepares chunk N+1 while chunk N is
+   * being persisted (see the file comment). Count, at most MAX_PIPELINE_DEPTH.
+   * @default DEFAULT_WORKER_PIPELINE_DEPTH (1)
+   */
+  pipelineDepth?: number;
   /** Clock for validation (events too far in the future are poison), unix ms. @default Date.now */
   clock?: () => number;
   /** Metrics endpoint port; 0 disables the endpoint. @default 9464 */
@@ -104,7 +169,7 @@ export interface AdaptationWorkerOptions {
    * Tuning passed to the BatchConsumer (session timeout, heartbeats, retry backoff, fetch sizes).
    * @default BatchConsumer's defaults
    */
-  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'logger'>;
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'pipelineDepth' | 'logger'>;
   /** A consumer to use instead of building a BatchConsumer (tests). */
   source?: BatchSource;
   /** @default silentLogger */
@@ -169,6 +234,9 @@ export class AdaptationWorker {
   private readonly totals = { batches: 0, processed: 0, skipped: 0, deadLetters: 0, retries: 0 };
   private outageSinceMs: number | undefined;
   private readonly settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
+  private readonly pipes = new Map<string, PartitionPipe>();
+  /** Chunks of one partition the consumer may hand over before the first is durable. */
+  readonly pipelineDepth: number;
 
   constructor(opts: AdaptationWorkerOptions) {
     if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);
@@ -188,6 +256,11 @@ export class AdaptationWorker {
     if (opts.maxBatchMessages !== undefined && !(Number.isSafeInteger(opts.maxBatchMessages) && opts.maxBatchMessages > 0)) {
       throw new ConfigError('maxBatchMessages', `must be a positive integer, got ${opts.maxBatchMessages}`);
     }
+    const depth = opts.pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH;
+    if (!(Number.isSafeInteger(depth) && depth >= 1 && depth <= MAX_PIPELINE_DEPTH)) {
+      throw new ConfigError('pipelineDepth', `must be an integer from 1 to ${MAX_PIPELINE_DEPTH}, got ${depth}`);
+    }
+    this.pipelineDepth = depth;
     this.logger = (opts.logger ?? silentLogger).child({ component: 'worker', side: opts.side, adapter: adapter.name, namespace });
     this.scope = { namespace, side: opts.side, adapter: adapter.name };
     this.store = opts.store;
@@ -217,6 +290,7 @@ export class AdaptationWorker {
         topics: [this.topic],
         fromBeginning: opts.fromBeginning ?? true,
         ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
+        pipelineDepth: depth,
         logger: this.logger,
       });
     let resolve!: (s: WorkerState) => void;
@@ -351,31 +425,71 @@ export class AdaptationWorker {
     this.logger.error('worker failed', { error: err, code: err instanceof ThawError ? err.code : undefined });
   }
 
-  /** The BatchConsumer's handler: resolving means the batch is durable and may be committed. */
+  /**
+   * The BatchConsumer's handler: resolving means the batch is durable and may be committed. Calls
+   * for one partition may overlap (pipelineDepth > 1); they are handled in call order.
+   */
   private async handle(batch: MessageBatch): Promise<void> {
     if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
-    this.takeRelease();
-    const processor = this.processor;
-    const nowMs = this.clock();
-    const items: BatchItem[] = [];
-    const poison: { msg: RawMessage; err: unknown }[] = [];
-    for (const msg of batch.messages) {
-      try {
-        if (msg.value === null) throw new PoisonEventError('DECODE_FAILED', 'message has no value (tombstone)');
-        const event = decodeLabelled(msg.value, nowMs); // validates too (ids, label, time not > 1 day ahead)
-        items.push({ offset: msg.offset, event });
-      } catch (err) {
-        poison.push({ msg, err });
-      }
+    const key = `${batch.topic}\u0000${batch.partition}`;
+    let pipe = this.pipes.get(key);
+    if (pipe === undefined) {
+      pipe = new PartitionPipe();
+      this.pipes.set(key, pipe);
     }
-
+    const firstOffset = batch.messages[0]?.offset ?? -1;
+    if (pipe.broken && firstOffset <= pipe.failedFrom) {
+      // The failed chunk (or an earlier one) handed over again: the consumer's retry, or a
+      // redelivery from the committed offset. Restart the pipe; calls still in flight from before
+      // belong to the old generation and are discarded.
+      pipe.gen++;
+      pipe.broken = false;
+      pipe.pending.clear();
+    }
+    const gen = pipe.gen;
+    const stale = (): boolean => pipe.broken || pipe.gen !== gen;
+    const prevPrepared = pipe.prepared;
+    const prevDurable = pipe.durable;
+    const prepared = deferred();
+    const durable = deferred();
+    pipe.prepared = prepared.promise;
+    pipe.durable = durable.promise;
+    const discarded = (): DiscardedChunkError => new DiscardedChunkError(batch.partition, firstOffset);
+    let poison: { msg: RawMessage; err: unknown }[] = [];
     let result: BatchResult;
     try {
-      result = await processor.process(items);
+      await prevPrepared;
+      if (stale()) throw discarded();
+      this.takeRelease();
+      const processor = this.processor;
+      if (pipe.processor !== processor) {
+        // A new release: the pending states belong to the old one (maybe another state epoch).
+        await prevDurable;
+        if (stale()) throw discarded();
+        pipe.pending.clear();
+        pipe.processor = processor;
+      }
+      const decoded = this.decode(batch);
+      poison = decoded.poison;
+      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending);
+      if (stale()) throw discarded();
+      for (const c of prep.changed) pipe.pending.set(c.entityId, c.state);
+      prepared.resolve();
+      await prevDurable;
+      if (stale()) throw discarded();
+      result = await processor.persist(prep);
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison);
+      // Durable now; a later chunk's newer state of the same entity stays pending.
+      if (pipe.gen === gen) for (const c of prep.changed) if (pipe.pending.get(c.entityId) === c.state) pipe.pending.delete(c.entityId);
     } catch (err) {
+      if (err instanceof DiscardedChunkError) throw err;
+      // Later chunks of this generation may have read this chunk's states: they are discarded.
+      if (pipe.gen === gen && (!pipe.broken || firstOffset < pipe.failedFrom)) {
+        pipe.broken = true;
+        pipe.failedFrom = firstOffset;
+      }
       if (isOutage(err)) {
         this.totals.retries++;
         if (this.outageSinceMs === undefined) {
@@ -392,6 +506,9 @@ export class AdaptationWorker {
       // Stop from outside the handler: the consumer's stop waits for this handler to settle.
       setImmediate(() => void this.shutdown(false));
       throw err;
+    } finally {
+      prepared.resolve();
+      durable.resolve();
     }
 
     if (this.outageSinceMs !== undefined) {
@@ -408,6 +525,23 @@ export class AdaptationWorker {
       this.metrics.recordDeadLetter(reason);
       this.logger.debug('dead letter', { reason, error: p.err, partition: batch.partition, offset: p.msg.offset });
     }
+  }
+
+  /** Decodes and validates every message; invalid ones are returned as poison with their error. */
+  private decode(batch: MessageBatch): { items: BatchItem[]; poison: { msg: RawMessage; err: unknown }[] } {
+    const nowMs = this.clock();
+    const items: BatchItem[] = [];
+    const poison: { msg: RawMessage; err: unknown }[] = [];
+    for (const msg of batch.messages) {
+      try {
+        if (msg.value === null) throw new PoisonEventError('DECODE_FAILED', 'message has no value (tombstone)');
+        const event = decodeLabelled(msg.value, nowMs); // validates too (ids, label, time not > 1 day ahead)
+        items.push({ offset: msg.offset, event });
+      } catch (err) {
+        poison.push({ msg, err });
+      }
+    }
+    return { items, poison };
   }
 }
 

@@ -23,6 +23,14 @@
  *   once (a partition's next fetch waits for its batch to be resolved), so per-partition order is
  *   kept; (3) commits stay per partition (each chunk commits only its own partition's offset, after
  *   its own handler resolved). A topic NOT keyed by the handler's entity must use 1.
+ * - Pipelining within a partition (`pipelineDepth`, default 1 = off): up to that many consecutive
+ *   chunks of one partition are handed to the handler before the first has resolved. The handler
+ *   must then process overlapping calls of a partition in call order (consumers/worker.ts does) and
+ *   each call must still resolve only once its own chunk is durable. Commits stay strictly in
+ *   order: chunk N+1 is committed only after N was. When chunk N fails, the chunks after it that
+ *   are already in flight are awaited and their outcome ignored (the handler is expected to discard
+ *   them), then N is retried with backoff as above and the pipeline restarts after it.
+ *   `eachBatch` awaits every chunk of its fetch before returning, so the rebalance guarantee holds.
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
@@ -69,10 +77,18 @@ export interface BatchConsumerOptions {
    * Count, at most 256. @default the number of partitions of the subscribed topics (looked up at start)
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Chunks of one partition handed to the handler before the first of them resolved (see the file
+   * comment). 1 = one chunk at a time. Only for handlers that handle overlapping calls of one
+   * partition in call order. Count, at most MAX_PIPELINE_DEPTH. @default 1
+   */
+  pipelineDepth?: number;
 }
 
 /** Upper bound of partitionsConsumedConcurrently (kafkajs keeps one worker per unit). */
 export const MAX_PARTITIONS_CONCURRENCY = 256;
+/** Upper bound of pipelineDepth. */
+export const MAX_PIPELINE_DEPTH = 16;
 /** Default largest chunk, in records (see maxBatchMessages). */
 export const DEFAULT_MAX_BATCH_MESSAGES = 5000;
 
@@ -104,16 +120,20 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
     heartbeatIntervalMs: positiveInt('consumer.heartbeatIntervalMs', o.heartbeatIntervalMs ?? 3000, 100),
     maxWaitTimeMs: positiveInt('consumer.maxWaitTimeMs', o.maxWaitTimeMs ?? 500, 0),
     maxBytesPerPartition: positiveInt('consumer.maxBytesPerPartition', o.maxBytesPerPartition ?? 1_048_576, 1024),
+    pipelineDepth: positiveInt('consumer.pipelineDepth', o.pipelineDepth ?? 1),
     partitionsConsumedConcurrently:
       o.partitionsConsumedConcurrently === undefined ? undefined : positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently),
   };
   if (r.partitionsConsumedConcurrently !== undefined && r.partitionsConsumedConcurrently > MAX_PARTITIONS_CONCURRENCY) {
     throw new ConfigError('consumer.partitionsConsumedConcurrently', `must be at most ${MAX_PARTITIONS_CONCURRENCY}, got ${r.partitionsConsumedConcurrently}`);
   }
+  if (r.pipelineDepth > MAX_PIPELINE_DEPTH) throw new ConfigError('consumer.pipelineDepth', `must be at most ${MAX_PIPELINE_DEPTH}, got ${r.pipelineDepth}`);
   if (r.retryMaxMs < r.retryInitialMs) throw new ConfigError('consumer.retryMaxMs', 'must be >= retryInitialMs');
   if (r.heartbeatIntervalMs * 3 > r.sessionTimeoutMs) throw new ConfigError('consumer.heartbeatIntervalMs', 'must be at most a third of sessionTimeoutMs');
   return r;
 }
+
+type Outcome = { ok: true } | { ok: false; err: unknown };
 
 export class BatchConsumer {
   private readonly opts: Resolved;
@@ -224,55 +244,88 @@ export class BatchConsumer {
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
     const max = this.opts.maxBatchMessages;
-    for (let i = 0; i < all.length; i += max) {
-      // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch.
-      if (!p.isRunning() || p.isStale() || this.paused || this.st !== 'running') return;
-      const slice = all.slice(i, i + max);
-      const chunk: MessageBatch = {
-        topic: batch.topic,
-        partition: batch.partition,
-        messages: slice.map((m) => toRawMessage(batch.topic, batch.partition, m)),
-        highWatermark,
-      };
-      if (!(await this.handleWithRetry(chunk, p))) return;
-      const last = slice[slice.length - 1];
-      if (last === undefined) return;
-      p.resolveOffset(last.offset);
+    const depth = this.opts.pipelineDepth;
+    const chunkAt = (i: number): MessageBatch => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      messages: all.slice(i, i + max).map((m) => toRawMessage(batch.topic, batch.partition, m)),
+      highWatermark,
+    });
+    // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch
+    // (chunks already handed over still finish and are committed).
+    const mayStart = (): boolean => p.isRunning() && !p.isStale() && !this.paused && this.st === 'running';
+    const inflight: { chunk: MessageBatch; at: number; outcome: Promise<Outcome> }[] = [];
+    let next = 0;
+    for (;;) {
+      while (inflight.length < depth && next < all.length && mayStart()) {
+        const chunk = chunkAt(next);
+        inflight.push({ chunk, at: next, outcome: this.call(chunk) });
+        next += max;
+      }
+      const head = inflight.shift();
+      if (head === undefined) return;
+      const outcome = await head.outcome;
+      if (!outcome.ok) {
+        // Later chunks may have read the failed chunk's results: let them settle (the handler
+        // discards them), then retry this one alone and restart the pipeline after it.
+        await Promise.all(inflight.map((x) => x.outcome));
+        inflight.length = 0;
+        next = head.at + max;
+        if (!(await this.retryAfterFailure(head.chunk, p, outcome.err))) return;
+      }
+      const last = head.chunk.messages[head.chunk.messages.length - 1];
+      if (last === undefined) continue;
+      p.resolveOffset(String(last.offset));
       // Commit exactly this partition's next offset (the handler made the chunk durable).
       await p.commitOffsetsIfNecessary({
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(last.offset) + 1) }] }],
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(last.offset + 1) }] }],
       });
       await p.heartbeat();
     }
   }
 
-  /** True when the handler succeeded; false when the consumer stops or loses the partition first. */
-  private async handleWithRetry(chunk: MessageBatch, p: EachBatchPayload): Promise<boolean> {
+  /** One handler call whose rejection becomes a value (so an unawaited chunk never rejects unhandled). */
+  private call(chunk: MessageBatch): Promise<Outcome> {
     const handler = this.handler;
-    if (handler === undefined) return false;
+    if (handler === undefined) return Promise.resolve({ ok: false, err: new ThawError('LIFECYCLE', 'no handler') });
+    let run: Promise<void>;
+    try {
+      run = handler(chunk);
+    } catch (err) {
+      return Promise.resolve({ ok: false, err });
+    }
+    return run.then(
+      (): Outcome => ({ ok: true }),
+      (err: unknown): Outcome => ({ ok: false, err }),
+    );
+  }
+
+  /**
+   * Retries a chunk whose first attempt failed with `err`, with capped exponential backoff. True
+   * when the handler succeeded; false when the consumer stops or loses the partition first.
+   */
+  private async retryAfterFailure(chunk: MessageBatch, p: EachBatchPayload, err: unknown): Promise<boolean> {
     let delay = this.opts.retryInitialMs;
     for (let attempt = 1; ; attempt++) {
-      try {
-        await handler(chunk);
-        return true;
-      } catch (err) {
-        this.retries++;
-        const fields = {
-          topic: chunk.topic,
-          partition: chunk.partition,
-          firstOffset: chunk.messages[0]?.offset,
-          attempt,
-          backoffMs: delay,
-          code: err instanceof ThawError ? err.code : undefined,
-          error: errorMessage(err),
-        };
-        if (ThawError.isRetryable(err)) this.logger.warn('batch handler failed; retrying', fields);
-        else this.logger.error('batch handler failed with a non-retryable error; retrying (route poison events to dead letters)', fields);
-      }
+      this.retries++;
+      const fields = {
+        topic: chunk.topic,
+        partition: chunk.partition,
+        firstOffset: chunk.messages[0]?.offset,
+        attempt,
+        backoffMs: delay,
+        code: err instanceof ThawError ? err.code : undefined,
+        error: errorMessage(err),
+      };
+      if (ThawError.isRetryable(err)) this.logger.warn('batch handler failed; retrying', fields);
+      else this.logger.error('batch handler failed with a non-retryable error; retrying (route poison events to dead letters)', fields);
       if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
       await this.backoff(delay, p);
       if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
       delay = Math.min(delay * 2, this.opts.retryMaxMs);
+      const outcome = await this.call(chunk);
+      if (outcome.ok) return true;
+      err = outcome.err;
     }
   }
 

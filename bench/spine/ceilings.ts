@@ -2,7 +2,8 @@
  * The ceilings: each piece of the item worker alone, on the same events and micro-batches.
  *   A  Kafka client + Avro decode (BatchConsumer draining the topic, decodeLabelled, nothing else)
  *   B  Redis (RedisEntityStore getMany + putMany of each batch's distinct items)
- *   C  adapter (BatchProcessor over MemoryEntityStore and a no-op sink)
+ *   C  adapter (BatchProcessor over MemoryEntityStore and a no-op sink); the run prints the
+ *      adapter alone instead (adapters.ts adaptAlone), C stays for ad-hoc use
  *   D  ClickHouse sink (ClickHouseSink.write of as many rows, in the same batch sizes)
  * A records the batches exactly as the consumer delivered them; B, C and D replay that sequence.
  * Work that is not the piece under test (decoding for B/C, building rows for D) happens outside the timed region.
@@ -20,6 +21,7 @@ import type { EntityState, StateScope } from '../../model-store/types.js';
 import { BatchConsumer } from '../../streams/batch-consumer.js';
 import type { KafkaConnection } from '../../streams/kafka.js';
 import { decodeLabelled } from '../../streams/serde.js';
+import { entityIdOf, type Side } from '../../schemas/types.js';
 import type { BenchResources, Services } from './fixtures.js';
 
 /** One micro-batch as the BatchConsumer handed it over. */
@@ -61,6 +63,8 @@ export async function ceilingKafka(
   groupId: string,
   n: number,
   maxBatchMessages: number,
+  /** Names the topic in the row, e.g. `by item`. */
+  label = 'by item',
 ): Promise<{ result: CeilingResult; batches: RecordedBatch[] }> {
   const batches: RecordedBatch[] = [];
   const consumer = new BatchConsumer({ kafka, groupId, topics: [topic], fromBeginning: true, maxBatchMessages });
@@ -87,16 +91,16 @@ export async function ceilingKafka(
   try {
     await all;
     const end = await untilLagZero(() => consumer.lag());
-    return { result: result('A kafka client + decode', 'events', seen, end - first, { batches: batches.length }), batches };
+    return { result: result(`A kafka client + decode (${label})`, 'events', seen, end - first, { batches: batches.length }), batches };
   } finally {
     await consumer.stop();
   }
 }
 
-/** Distinct item ids of each batch, in first-seen order (computed outside any timed region). */
-export function distinctItems(batches: readonly RecordedBatch[]): string[][] {
+/** Distinct entity ids (of `side`) of each batch, in first-seen order (computed outside any timed region). */
+export function distinctEntities(batches: readonly RecordedBatch[], side: Side = 'item'): string[][] {
   const nowMs = Date.now();
-  return batches.map((b) => [...new Set(b.values.map((v) => decodeLabelled(v, nowMs).itemId))]);
+  return batches.map((b) => [...new Set(b.values.map((v) => entityIdOf(decodeLabelled(v, nowMs), side)))]);
 }
 
 /** B: the worker's two Redis round trips per batch, for the same batches. */
@@ -107,8 +111,8 @@ export async function ceilingRedis(
   batches: readonly RecordedBatch[],
   idsPerBatch: readonly string[][],
 ): Promise<CeilingResult> {
-  const store = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix('ceiling-b') });
-  const scope: StateScope = { namespace: 'bench', side: 'item', adapter: adapter.name };
+  const store = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(`ceiling-b-${adapter.name}`) });
+  const scope: StateScope = { namespace: 'bench', side: adapter.side, adapter: adapter.name };
   let getMs = 0;
   let putMs = 0;
   let events = 0;
@@ -131,14 +135,14 @@ export async function ceilingRedis(
   } finally {
     await store.close();
   }
-  return result('B redis get+put', 'events', events, getMs + putMs, { getMs, putMs });
+  return result(`B redis get+put (${adapter.name} states, ${adapter.stateSize} floats)`, 'events', events, getMs + putMs, { getMs, putMs });
 }
 
 const noopSink: PredictionSink = { write: () => Promise.resolve(), flush: () => Promise.resolve(), close: () => Promise.resolve() };
 
 /** C: BatchProcessor with the adapter, an in-memory store and a sink that does nothing. */
 export async function ceilingAdapter(adapter: Adapter, batches: readonly RecordedBatch[]): Promise<CeilingResult> {
-  const scope: StateScope = { namespace: 'bench', side: 'item', adapter: adapter.name };
+  const scope: StateScope = { namespace: 'bench', side: adapter.side, adapter: adapter.name };
   const processor = new BatchProcessor({ adapter, store: new MemoryEntityStore(), sink: noopSink, scope });
   const nowMs = Date.now();
   let ms = 0;

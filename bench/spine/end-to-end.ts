@@ -1,8 +1,9 @@
 /**
- * The item worker end to end, wired as `thaw run item` wires it (RedisEntityStore behind
+ * A worker end to end (item or user side, by the adapter), wired as `thaw run` wires it (RedisEntityStore behind
  * CachedEntityStore, ClickHouseSink, DeadLetterWriter over EventProducer), plus the bench's
  * timing decorators (instrument.ts). Two runs:
- *   drain    the pre-produced topic from the beginning: events/s from first batch to lag 0
+ *   drain    the pre-produced topic from the beginning: events/s from the first batch to the
+ *            handler resolving (= durable) with `limit` events handled (to lag 0 when limit = all)
  *   latency  live consumption while a paced producer (child process) writes events stamped with the
  *            wall clock: event-to-state latency samples and the achieved rates
  */
@@ -12,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Adapter } from '../../adapters/types.js';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
-import { AdaptationWorker } from '../../consumers/worker.js';
+import { AdaptationWorker, DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
@@ -24,7 +25,7 @@ import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { quantile } from '../stats.js';
 import { untilLagZero } from './ceilings.js';
-import { benchSource, itemMessage, type BenchResources, type Services } from './fixtures.js';
+import { benchSource, messageFor, type BenchResources, type Services } from './fixtures.js';
 import { TimedSink, TimedSource, TimedStore } from './instrument.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -51,6 +52,8 @@ async function buildRig(
   log: Logger,
   /** undefined: the BatchConsumer default (every partition), as `thaw run` without --partitions-concurrency. */
   partitionsConsumedConcurrently?: number,
+  /** undefined: the worker's default (DEFAULT_WORKER_PIPELINE_DEPTH). */
+  pipelineDepth?: number,
 ): Promise<Rig> {
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
   const cache = new CachedEntityStore(redisStore);
@@ -76,12 +79,13 @@ async function buildRig(
     fromBeginning: true,
     maxBatchMessages,
     ...(partitionsConsumedConcurrently === undefined ? {} : { partitionsConsumedConcurrently }),
+    pipelineDepth: pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH,
     logger: log,
   });
   const source = new TimedSource(consumer);
   const worker = new AdaptationWorker({
     kafka: services.kafka,
-    side: 'item',
+    side: adapter.side,
     adapter,
     store,
     sink,
@@ -90,6 +94,7 @@ async function buildRig(
     groupId,
     topic,
     maxBatchMessages,
+    ...(pipelineDepth === undefined ? {} : { pipelineDepth }),
     metricsPort: 0,
     source,
     logger: log,
@@ -113,12 +118,15 @@ async function buildRig(
 }
 
 export interface DrainResult {
+  adapter: string;
+  /** Chunks of one partition in flight (worker pipelineDepth; 1 = serial). */
+  pipelineDepth: number;
   /** BatchConsumer partitionsConsumedConcurrently of this run (`thaw run` default: every partition). */
   concurrency: number;
   /** Inserts the ClickHouse sink made (a group commit carries several batches' rows). */
   sinkInserts: number;
   events: number;
-  /** First batch to lag 0. */
+  /** First batch to `limit` events handled (to lag 0 when the whole topic was the limit). */
   ms: number;
   perSec: number;
   /** First batch to the last batch's handler resolving (before its commit). */
@@ -133,7 +141,10 @@ export interface DrainResult {
   cache: { hits: number; misses: number; size: number };
 }
 
-/** E2E: the worker drains the pre-produced topic (n events) in its own group. */
+/**
+ * E2E: the worker drains the pre-produced topic (n events) in its own group. With `limit` < n the
+ * run ends when `limit` events were handled (slow adapters: the rate is what matters, not the tail).
+ */
 export async function endToEndDrain(
   services: Services,
   res: BenchResources,
@@ -142,22 +153,27 @@ export async function endToEndDrain(
   n: number,
   maxBatchMessages: number,
   log: Logger,
-  concurrency?: number,
+  opts: { concurrency?: number; pipelineDepth?: number; limit?: number } = {},
 ): Promise<DrainResult> {
-  const rig = await buildRig(services, res, adapter, topic, `e2e-c${concurrency ?? 'default'}`, maxBatchMessages, log, concurrency);
+  const depth = opts.pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH;
+  const limit = Math.min(n, opts.limit ?? n);
+  const rig = await buildRig(services, res, adapter, topic, `e2e-${adapter.name}-d${depth}`, maxBatchMessages, log, opts.concurrency, depth);
   try {
     await rig.worker.start();
-    await rig.source.handled(n, 600_000);
-    const end = await untilLagZero(() => rig.worker.lag());
+    await rig.source.handled(limit, 600_000);
+    const end = limit === n ? await untilLagZero(() => rig.worker.lag()) : rig.source.lastBatchDoneAt;
     const s = rig.source;
+    const events = limit === n ? s.events : s.eventsAtLastBatch;
     const ms = end - s.firstBatchAt;
     const handlerOther = s.handlerMs - rig.store.getMs - rig.sink.writeMs - rig.store.putMs;
     return {
+      adapter: adapter.name,
+      pipelineDepth: depth,
       concurrency: rig.consumer.concurrency,
       sinkInserts: rig.clickhouse.groupCommits,
-      events: s.events,
+      events,
       ms,
-      perSec: s.events / (ms / 1000),
+      perSec: events / (ms / 1000),
       msToLastBatch: s.lastBatchDoneAt - s.firstBatchAt,
       batches: s.batches,
       split: {
@@ -176,6 +192,7 @@ export async function endToEndDrain(
 }
 
 export interface LatencyResult {
+  adapter: string;
   targetRate: number;
   seconds: number;
   produced: number;
@@ -202,9 +219,9 @@ export async function latencyAtLoad(
   maxBatchMessages: number,
   log: Logger,
 ): Promise<LatencyResult> {
-  const topic = res.topic('live');
+  const topic = res.topic(`live-${adapter.name}`);
   await ensureTopics(services.kafka, [{ topic, partitions: 4 }]);
-  const rig = await buildRig(services, res, adapter, topic, 'latency', maxBatchMessages, log);
+  const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log);
   try {
     await rig.worker.start();
     // Warm-up: wait until the group has its partitions and a first batch went through.
@@ -212,7 +229,7 @@ export async function latencyAtLoad(
     await producer.connect();
     try {
       const warm = [];
-      for await (const e of syntheticStream(benchSource(WARMUP_EVENTS, 5))) warm.push(itemMessage({ ...e, timeMs: Date.now() }));
+      for await (const e of syntheticStream(benchSource(WARMUP_EVENTS, 5))) warm.push(messageFor(adapter.side, { ...e, timeMs: Date.now() }));
       await producer.send(topic, warm);
     } finally {
       await producer.close();
@@ -222,7 +239,7 @@ export async function latencyAtLoad(
     rig.store.recordLatencyAfterMs = paceStartMs;
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'spine', 'pace-producer.ts'), '--topic', topic, '--rate', String(rate), '--seconds', String(seconds)],
+      ['--import', 'tsx', join(ROOT, 'bench', 'spine', 'pace-producer.ts'), '--topic', topic, '--rate', String(rate), '--seconds', String(seconds), '--key', adapter.side],
       { cwd: ROOT, env: { ...process.env, THAW_KAFKA: services.kafka.brokers.join(',') }, maxBuffer: 1 << 20 },
     );
     const lastLine = stdout.trim().split('\n').pop() ?? '';
@@ -230,6 +247,7 @@ export async function latencyAtLoad(
     await rig.source.handled(WARMUP_EVENTS + produced.sent, 300_000);
     const lat = rig.store.latencyMs;
     return {
+      adapter: adapter.name,
       targetRate: rate,
       seconds,
       produced: produced.sent,

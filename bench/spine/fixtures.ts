@@ -8,7 +8,7 @@ import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { createRedis } from '../../model-store/redis.js';
 import { FactorizationMachine } from '../../models/fm.js';
-import type { LabelledEvent } from '../../schemas/types.js';
+import { entityIdOf, type LabelledEvent, type Side } from '../../schemas/types.js';
 import { syntheticStream, type SyntheticOptions } from '../../sources/synthetic.js';
 import { deleteTopics, ensureTopics, withAdmin } from '../../streams/admin.js';
 import { kafkaFromEnv, type KafkaConnection } from '../../streams/kafka.js';
@@ -130,16 +130,19 @@ export async function benchModel(prefixEvents: number): Promise<{ model: Factori
 }
 
 /**
- * Kafka message of one event, keyed by item id (as the by-item topic is). The Kafka timestamp is
- * left to the producer (send time): synthetic event times lie in 2024, and stamping them on the
- * records would let the broker's time retention delete the bench topic while it is being read.
+ * Kafka message of one event keyed by `side`'s entity id (the by-item or by-user topic). The Kafka
+ * timestamp is left to the producer (send time): synthetic event times lie in 2024, and stamping
+ * them on the records would let the broker's time retention delete the bench topic while it is read.
  */
-export function itemMessage(e: LabelledEvent): OutMessage {
-  return { key: e.itemId, value: encodeLabelled(e) };
+export function messageFor(side: Side, e: LabelledEvent): OutMessage {
+  return { key: entityIdOf(e, side), value: encodeLabelled(e) };
 }
 
-/** Creates `topic` with `partitions` and writes `events` synthetic events to it; returns ms spent. */
-export async function preProduce(kafka: KafkaConnection, topic: string, partitions: number, events: number, log: Logger): Promise<number> {
+/**
+ * Creates `topic` with `partitions` and writes `events` synthetic events to it, keyed by `side`'s
+ * entity; returns ms spent.
+ */
+export async function preProduce(kafka: KafkaConnection, topic: string, partitions: number, events: number, log: Logger, side: Side = 'item'): Promise<number> {
   const t0 = performance.now();
   await ensureTopics(kafka, [{ topic, partitions }]);
   const producer = new EventProducer({ kafka });
@@ -148,7 +151,7 @@ export async function preProduce(kafka: KafkaConnection, topic: string, partitio
     let buf: OutMessage[] = [];
     let sent = 0;
     for await (const e of syntheticStream(benchSource(events))) {
-      buf.push(itemMessage(e));
+      buf.push(messageFor(side, e));
       if (buf.length === 10_000) {
         await producer.send(topic, buf);
         sent += buf.length;

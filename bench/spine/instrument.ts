@@ -5,7 +5,9 @@
  *                  event-to-state latency samples (now − state.lastEventMs per written state).
  *   - TimedSink    around the PredictionSink: time in write.
  *   - TimedSource  around the BatchConsumer the worker would build itself: handler time per batch,
- *                  first batch start, events handled (its `source` option exists for this).
+ *                  first batch start, events handled (its `source` option exists for this). With
+ *                  pipelining, calls of one partition overlap: handler times then sum to more than
+ *                  the wall time.
  */
 import type { PredictionRow, PredictionSink } from '../../analytics/types.js';
 import type { BatchSource } from '../../consumers/worker.js';
@@ -82,6 +84,8 @@ export class TimedSource implements BatchSource {
   lastBatchDoneAt = Number.NaN;
   /** The same moment as unix ms (to compare with another process's clock readings). */
   lastBatchDoneMs = Number.NaN;
+  /** Events handled when the last handled batch resolved (handlers of several partitions overlap). */
+  eventsAtLastBatch = 0;
   private waiters: { n: number; resolve: () => void }[] = [];
 
   constructor(private readonly inner: BatchSource) {}
@@ -97,6 +101,7 @@ export class TimedSource implements BatchSource {
       this.lastBatchDoneMs = Date.now();
       this.batches++;
       this.events += batch.messages.length;
+      this.eventsAtLastBatch = this.events;
       this.waiters = this.waiters.filter((w) => (this.events >= w.n ? (w.resolve(), false) : true));
     });
   }

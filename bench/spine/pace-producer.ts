@@ -3,7 +3,7 @@
  * loop: writes synthetic events whose `timeMs` is the wall clock at produce time, at `--rate`
  * events/s (token bucket, refilled continuously, bursts capped at 0.1 s of tokens) for `--seconds`.
  *
- *   node --import tsx bench/spine/pace-producer.ts --topic T --rate 20000 --seconds 15
+ *   node --import tsx bench/spine/pace-producer.ts --topic T --rate 20000 --seconds 15 [--key item|user]
  *
  * Kafka from THAW_KAFKA. Prints one JSON line on stdout at the end: { sent, ms, rate, sends, startMs } (startMs: wall clock of the first send).
  */
@@ -12,10 +12,12 @@ import { ConfigError } from '../../lib/errors.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import { kafkaFromEnv } from '../../streams/kafka.js';
 import { EventProducer, type OutMessage } from '../../streams/producer.js';
-import { benchSource, itemMessage } from './fixtures.js';
+import { benchSource, messageFor } from './fixtures.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { topic: { type: 'string' }, rate: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '15' } } });
+  const { values } = parseArgs({ options: { topic: { type: 'string' }, rate: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '15' }, key: { type: 'string', default: 'item' } } });
+  const side = values.key;
+  if (side !== 'item' && side !== 'user') throw new ConfigError('key', `must be item or user, got ${values.key}`);
   const topic = values.topic;
   if (topic === undefined || topic === '') throw new ConfigError('topic', 'is required');
   const rate = Number(values.rate);
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) {
         const next = await events.next();
         if (next.done === true) break;
-        msgs.push(itemMessage({ ...next.value, timeMs: wall }));
+        msgs.push(messageFor(side, { ...next.value, timeMs: wall }));
       }
       await producer.send(topic, msgs);
       sent += msgs.length;
