@@ -63,6 +63,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       namespace: cfg.namespace,
       fromBeginning: cfg.fromBeginning,
       metricsPort: cfg.metricsPort,
+      pipelineDepth: cfg.pipelineDepth,
       logger: log,
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),
       ...(cfg.topic === undefined ? {} : { topic: cfg.topic }),
