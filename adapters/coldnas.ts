@@ -19,6 +19,9 @@
  * - The mean depends on the shared parameters, so a new release restarts users (the release's
  *   entityStatePolicy is `reinit`, models/onnx/bundle.ts).
  *
+ * Small waves (≤ `fastMaxRows`) run a plain-JS copy of the forward (adapters/fast/coldnas.ts): the
+ * fixed cost of a TensorFlow.js call dominates them (numbers there).
+ *
  * Batching: one forward for a whole AdapterBatch (each row is its own user, so the per-user
  * modulation is computed per row directly, without the model's one-hot gather over users); the
  * same pass yields the rows' interaction encodings, so predict-then-adapt costs one forward.
@@ -31,12 +34,26 @@ import { gatherEmb } from '../models/coldnas-common.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
-import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, positiveInt } from './user-common.js';
+import { ColdNasFastPath } from './fast/coldnas.js';
+import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positiveInt } from './user-common.js';
+
+/**
+ * Default `fastMaxRows`: the hand path's break-even with the tf path on this project's host (wasm,
+ * bench/adapters/per-call.ts --hand): it wins at 1–2 events, ties at 4, loses from 8 on (its
+ * ~37k multiply-adds per row in plain JS cost more than tf's fixed cost beyond that).
+ */
+export const COLDNAS_FAST_MAX_ROWS = 4;
 
 /** Options of the `coldnas` adapter. */
 export interface ColdNasAdapterOptions {
   /** Rows per forward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
   chunkRows?: number;
+  /**
+   * Waves of at most this many rows run the plain-JS forward (adapters/fast/coldnas.ts, same
+   * results to 1e-5) instead of TensorFlow.js, whose fixed per-call cost dominates small waves;
+   * 0 always uses TensorFlow.js. @default 4 (COLDNAS_FAST_MAX_ROWS)
+   */
+  fastMaxRows?: number;
 }
 
 export class ColdNasAdapter implements Adapter {
@@ -47,11 +64,22 @@ export class ColdNasAdapter implements Adapter {
   readonly model: ColdNas;
   readonly encoder: EventEncoder;
   private readonly chunk: number;
+  private readonly fastMax: number;
+  private readonly fast: ColdNasFastPath;
 
+  /**
+   * @param model the release's ColdNAS; its dense and architecture params are frozen here
+   *   (ParamSet.freeze), so the model must not be trained afterwards (trainers work on a copy)
+   */
   constructor(model: ColdNas, layout: EventLayout, release: string, opts: ColdNasAdapterOptions = {}) {
     this.chunk = positiveInt('coldnas.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
+    this.fastMax = nonNegativeInt('coldnas.fastMaxRows', opts.fastMaxRows, COLDNAS_FAST_MAX_ROWS);
     this.encoder = new EventEncoder(layout);
     checkUserLayout('coldnas', layout, this.encoder.fieldLayout, model.layout, model.table.rows);
+    // The release's weights never change here: their tensors are created once, not per call.
+    model.dense.freeze();
+    model.arch.freeze();
+    this.fast = new ColdNasFastPath(model);
     this.model = model;
     this.release = release;
     this.stateSize = model.contextDim + 1;
@@ -64,6 +92,12 @@ export class ColdNasAdapter implements Adapter {
 
   predict(batch: AdapterBatch): Float32Array {
     return this.run(batch, false);
+  }
+
+  /** Releases the frozen model's kept tensors (the model is this adapter's: one per release). */
+  dispose(): void {
+    this.model.dense.dispose();
+    this.model.arch.dispose();
   }
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
@@ -87,6 +121,12 @@ export class ColdNasAdapter implements Adapter {
         const count = st[0]!;
         if (!(Number.isInteger(count) && count >= 0)) throw new ThawError('STATE_CORRUPT', `coldnas: state count ${count} is not a count`);
         means.set(st.subarray(1), (j - from) * c);
+      }
+      if (part.n <= this.fastMax) {
+        const enc = adapt ? new Float32Array(part.n * c) : undefined;
+        this.fast.run(part, means, out, from, enc);
+        if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c);
+        continue;
       }
       const res = tf.tidy(() => {
         const p = { ...m.dense.tensors(), ...m.arch.tensors() };

@@ -104,7 +104,8 @@ export class EmergAdapter implements Adapter {
   private readonly g: number;
 
   /**
-   * @param model the release's EmerG (frozen: never modified here)
+   * @param model the release's EmerG; its dense params are frozen here (ParamSet.freeze), so the
+   *   model must not be trained afterwards (trainers work on their own copy)
    * @param layout the release's `architecture.eventLayout` (item side)
    * @param release release id recorded in prediction rows, e.g. `emerg/20240101T000000000Z`
    */
@@ -116,6 +117,8 @@ export class EmergAdapter implements Adapter {
     }
     if (layout.vocab !== model.table.rows) throw new ThawError('RELEASE_INCOMPATIBLE', `emerg: release ${release}'s event layout has ${layout.vocab} rows, the model's table ${model.table.rows}`);
     this.options = resolveEmergAdapterOptions(opts);
+    // The release's weights never change here: their tensors are created once, not per call.
+    model.dense.freeze();
     this.model = model;
     this.encoder = new EventEncoder(layout);
     if (this.encoder.slots !== model.slots) throw new ThawError('RELEASE_INCOMPATIBLE', `emerg: release ${release}'s event layout has ${this.encoder.slots} slots, the model ${model.slots}`);
@@ -127,6 +130,11 @@ export class EmergAdapter implements Adapter {
 
   initialState(event: LabelledEvent): Float32Array {
     return this.initialStates([event])[0]!;
+  }
+
+  /** Releases the frozen model's kept tensors (the model is this adapter's: one per release). */
+  dispose(): void {
+    this.model.dense.dispose();
   }
 
   /** Generated ID embeddings and graphs of every new item, from one model call. */

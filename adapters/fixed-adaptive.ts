@@ -20,6 +20,10 @@
  * - No decay of the step with the user's count: the state holds the D+1 params the release
  *   declares (stateLayout), not a count, and the Meta-SGD rates were meta-trained as constant.
  *
+ * Small waves (≤ `fastMaxRows`) run a plain-JS copy of the forward and of the backward to the
+ * user's D+1 values (adapters/fast/fixed-adaptive.ts): the fixed cost of a TensorFlow.js call
+ * dominates them (numbers there).
+ *
  * Batching: one forward and one backward for a whole AdapterBatch. Each row is its own user and
  * its logit z depends on that user's params only, so the backward of Σ z gives every row's ∂z/∂θ
  * at once, and the log-loss gradient is (σ(z) − y) · ∂z/∂θ, with σ(z) the logged score.
@@ -32,7 +36,16 @@ import type { FixedAdaptive } from '../models/fixed-adaptive.js';
 import { sigmoid } from '../models/fm.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
-import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, positiveInt } from './user-common.js';
+import { FixedAdaptiveFastPath } from './fast/fixed-adaptive.js';
+import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positiveInt } from './user-common.js';
+
+/**
+ * Default `fastMaxRows`, measured (wasm, bench/adapters/per-call.ts --hand): the hand path
+ * (~15k multiply-adds per row, forward and backward) beats the tf path's forward + valueAndGrads
+ * at every wave up to 128 events and ties at 1024; beyond 128 tf is kept, since a native or GPU
+ * backend would win large waves.
+ */
+export const FIXED_ADAPTIVE_FAST_MAX_ROWS = 128;
 
 /** Options of the `fixed-adaptive` adapter. */
 export interface FixedAdaptiveAdapterOptions {
@@ -43,6 +56,12 @@ export interface FixedAdaptiveAdapterOptions {
   lrScale?: number;
   /** Rows per forward/backward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
   chunkRows?: number;
+  /**
+   * Waves of at most this many rows run the plain-JS forward and backward
+   * (adapters/fast/fixed-adaptive.ts, same results to 1e-5) instead of TensorFlow.js, whose fixed
+   * per-call cost dominates small waves; 0 always uses TensorFlow.js. @default 128 (FIXED_ADAPTIVE_FAST_MAX_ROWS)
+   */
+  fastMaxRows?: number;
 }
 
 export class FixedAdaptiveAdapter implements Adapter {
@@ -56,13 +75,24 @@ export class FixedAdaptiveAdapter implements Adapter {
   private readonly lr: Float32Array;
   private readonly init: Float32Array;
   private readonly chunk: number;
+  private readonly fastMax: number;
+  private readonly fast: FixedAdaptiveFastPath;
 
+  /**
+   * @param model the release's model; its backbone's dense params and the meta params are frozen
+   *   here (ParamSet.freeze), so the model must not be trained afterwards (trainers work on a copy)
+   */
   constructor(model: FixedAdaptive, layout: EventLayout, release: string, opts: FixedAdaptiveAdapterOptions = {}) {
     const scale = opts.lrScale ?? 1;
     if (!Number.isFinite(scale) || scale < 0) throw new ConfigError('fixed-adaptive.lrScale', `must be a finite number >= 0, got ${String(opts.lrScale)}`);
     this.chunk = positiveInt('fixed-adaptive.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
+    this.fastMax = nonNegativeInt('fixed-adaptive.fastMaxRows', opts.fastMaxRows, FIXED_ADAPTIVE_FAST_MAX_ROWS);
     this.encoder = new EventEncoder(layout);
     checkUserLayout('fixed-adaptive', layout, this.encoder.fieldLayout, model.backbone.layout, model.table.rows);
+    // The release's weights never change here: their tensors are created once, not per call.
+    model.backbone.dense.freeze();
+    model.meta.freeze();
+    this.fast = new FixedAdaptiveFastPath(model.backbone);
     this.model = model;
     this.release = release;
     this.stateSize = model.adaptiveSize;
@@ -77,6 +107,12 @@ export class FixedAdaptiveAdapter implements Adapter {
 
   predict(batch: AdapterBatch): Float32Array {
     return this.run(batch, false);
+  }
+
+  /** Releases the frozen model's kept tensors (the model is this adapter's: one per release). */
+  dispose(): void {
+    this.model.backbone.dense.dispose();
+    this.model.meta.dispose();
   }
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
@@ -96,6 +132,13 @@ export class FixedAdaptiveAdapter implements Adapter {
       const part = sliceBatch(rows, from, to);
       const users = new Float32Array(part.n * ps);
       for (let j = from; j < to; j++) users.set(batch.states[j]!, (j - from) * ps);
+      if (part.n <= this.fastMax) {
+        const z = new Float64Array(part.n);
+        const dz = adapt ? new Float64Array(part.n * ps) : undefined;
+        this.fast.run(part, users, z, dz);
+        this.finish(batch, from, to, z, dz, out);
+        continue;
+      }
       const res = tf.tidy(() => {
         const p = bb.dense.tensors();
         const pooled = bb.pooledOf(part);
@@ -107,21 +150,25 @@ export class FixedAdaptiveAdapter implements Adapter {
         return [value, grads[0]!];
       });
       try {
-        const z = res[0]!.dataSync() as Float32Array;
-        const dz = adapt ? (res[1]!.dataSync() as Float32Array) : undefined;
-        for (let j = from; j < to; j++) {
-          const r = j - from;
-          const prob = sigmoid(z[r]!);
-          out[j] = prob;
-          if (dz === undefined) continue;
-          const err = prob - batch.events[j]!.label; // ∂logloss/∂z
-          const st = batch.states[j]!;
-          for (let k = 0; k < ps; k++) st[k] = st[k]! - this.lr[k]! * err * dz[r * ps + k]!;
-        }
+        this.finish(batch, from, to, res[0]!.dataSync() as Float32Array, adapt ? (res[1]!.dataSync() as Float32Array) : undefined, out);
       } finally {
         for (const t of res) t.dispose();
       }
     }
     return out;
+  }
+
+  /** Scores rows [from, to) from their logits z and, with dz (∂z/∂θ per row), steps their states. */
+  private finish(batch: AdapterBatch, from: number, to: number, z: ArrayLike<number>, dz: ArrayLike<number> | undefined, out: Float32Array): void {
+    const ps = this.stateSize;
+    for (let j = from; j < to; j++) {
+      const r = j - from;
+      const prob = sigmoid(z[r]!);
+      out[j] = prob;
+      if (dz === undefined) continue;
+      const err = prob - batch.events[j]!.label; // ∂logloss/∂z
+      const st = batch.states[j]!;
+      for (let k = 0; k < ps; k++) st[k] = st[k]! - this.lr[k]! * err * dz[r * ps + k]!;
+    }
   }
 }

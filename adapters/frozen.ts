@@ -38,4 +38,8 @@ export class FrozenAdapter implements Adapter {
   predictThenAdapt(batch: AdapterBatch): Float32Array {
     return this.inner.predict(batch);
   }
+
+  dispose(): void {
+    this.inner.dispose?.();
+  }
 }

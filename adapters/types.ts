@@ -39,4 +39,11 @@ export interface Adapter {
    * on that event's label. Returns the pre-adaptation scores (the honest, prequential prediction).
    */
   predictThenAdapt(batch: AdapterBatch): Float32Array;
+  /**
+   * Releases what the adapter holds outside the JS heap (the kept TensorFlow.js tensors of its
+   * frozen release model). Called once by whoever retires the adapter (the worker when a release is
+   * replaced and no micro-batch uses the old adapter any more). Optional: typed-array adapters hold
+   * nothing. A call after dispose still works (tensors are re-created), it just leaks them again.
+   */
+  dispose?(): void;
 }

@@ -36,6 +36,13 @@ export function checkBatch(adapter: string, batch: AdapterBatch, stateSize: numb
   }
 }
 
+/** A non-negative integer option, or its default; ConfigError naming `key` otherwise. */
+export function nonNegativeInt(key: string, value: number | undefined, dflt: number): number {
+  const v = value ?? dflt;
+  if (!Number.isSafeInteger(v) || v < 0) throw new ConfigError(key, `must be an integer >= 0, got ${String(value)}`);
+  return v;
+}
+
 /** A positive integer option, or its default; ConfigError naming `key` otherwise. */
 export function positiveInt(key: string, value: number | undefined, dflt: number): number {
   const v = value ?? dflt;

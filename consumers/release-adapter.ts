@@ -135,14 +135,19 @@ export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOpt
     if (err instanceof ThawError || err instanceof ConfigError) throw err;
     throw new ThawError('RELEASE_INCOMPATIBLE', `release ${opts.model}/${version} cannot be used: ${errorMessage(err)}`, { cause: err });
   }
+  const stateLayout = { adapter: first.name, stateSize: first.stateSize };
+  // Built only to learn the state layout: start() builds the adapter the worker runs.
+  first.dispose?.();
   return new ReleaseWatcher<ReleasedAdapter>({
     store: opts.store,
     model: opts.model,
     // A worker keeps the release type it started with: an emerg worker refuses a coldnas release
     // (RELEASE_INCOMPATIBLE, logged, the release in use stays); adapter and state size are checked
     // on the adapter each release builds (layoutOf), under the state-epoch rules above.
-    expect: { type, stateLayout: { adapter: first.name, stateSize: first.stateSize } },
+    expect: { type, stateLayout },
     build: async (rel) => ({ adapter: buildAdapter(opts, rel), stateEpoch: await stateEpochOf(opts.store, rel.manifest, logger) }),
+    // A release replaced before the worker took it: its adapter never ran (the worker disposes the ones it replaces).
+    discard: (v) => v.adapter.dispose?.(),
     layoutOf: (v) => ({ adapter: v.adapter.name, stateSize: v.adapter.stateSize }),
     logger,
     ...(opts.pollIntervalMs === undefined ? {} : { pollIntervalMs: opts.pollIntervalMs }),

@@ -223,6 +223,9 @@ export class AdaptationWorker {
   private readonly releases: AdapterReleaseSource | undefined;
   private releaseVersion: string | undefined;
   private releaseSwitches = 0;
+  /** Micro-batches running on each adapter; an adapter replaced by a release is disposed once none does. */
+  private readonly adapterUse = new Map<Adapter, number>();
+  private readonly retiredAdapters = new Set<Adapter>();
   private readonly sink: PredictionSink;
   private readonly deadLetters: DeadLetterSink;
   private readonly clock: () => number;
@@ -342,7 +345,11 @@ export class AdaptationWorker {
     const next = this.releases?.take();
     if (next === undefined) return;
     const prev = { id: this.processor.adapter.release, version: this.releaseVersion };
+    const old = this.processor.adapter;
     this.processor = this.processorFor(next.value.adapter, next.value.stateEpoch);
+    // Its kept tensors go once the batches still running on it (other partitions) are done.
+    if (this.adapterUse.has(old)) this.retiredAdapters.add(old);
+    else old.dispose?.();
     this.releaseVersion = next.version;
     this.releaseCreatedMs = next.createdAtMs;
     this.releaseSwitches++;
@@ -354,6 +361,17 @@ export class AdaptationWorker {
       entityStates: next.reinitStates ? 'reinit' : 'keep',
       stateEpoch: next.value.stateEpoch ?? 'base',
     });
+  }
+
+  /** One micro-batch less on `a`; disposes it if it was replaced and this was the last one. */
+  private releaseAdapter(a: Adapter): void {
+    const n = (this.adapterUse.get(a) ?? 1) - 1;
+    if (n > 0) {
+      this.adapterUse.set(a, n);
+      return;
+    }
+    this.adapterUse.delete(a);
+    if (this.retiredAdapters.delete(a)) a.dispose?.();
   }
 
   /** Messages not yet consumed by this group (sum over the partitions). */
@@ -457,11 +475,14 @@ export class AdaptationWorker {
     const discarded = (): DiscardedChunkError => new DiscardedChunkError(batch.partition, firstOffset);
     let poison: { msg: RawMessage; err: unknown }[] = [];
     let result: BatchResult;
+    let used: Adapter | undefined;
     try {
       await prevPrepared;
       if (stale()) throw discarded();
       this.takeRelease();
       const processor = this.processor;
+      used = processor.adapter;
+      this.adapterUse.set(used, (this.adapterUse.get(used) ?? 0) + 1);
       if (pipe.processor !== processor) {
         // A new release: the pending states belong to the old one (maybe another state epoch).
         await prevDurable;
@@ -509,6 +530,7 @@ export class AdaptationWorker {
     } finally {
       prepared.resolve();
       durable.resolve();
+      if (used !== undefined) this.releaseAdapter(used);
     }
 
     if (this.outageSinceMs !== undefined) {

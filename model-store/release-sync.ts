@@ -68,6 +68,12 @@ export interface ReleaseWatcherOptions<T> {
   logger?: Logger;
   /** Called when a new release is verified and ready for `take()`. */
   onRelease?: (release: ActiveRelease<T>) => void;
+  /**
+   * Releases a built value that will never run: a ready release replaced by a newer one before
+   * `take()`, or one still pending at `stop()` (an adapter's kept tensors). Values handed out by
+   * `take()`/`start()` are the caller's to release. @default none
+   */
+  discard?: (value: T) => void;
   /** Called when a release is refused (once per version). */
   onRefused?: (error: ThawError, version: string) => void;
   /** Clock, unix ms. @default Date.now */
@@ -185,6 +191,9 @@ export class ReleaseWatcher<T> {
     this.consumer = undefined;
     if (c !== undefined) await c.stop();
     await this.checking?.catch(() => undefined);
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) this.opts.discard?.(pending.value);
   }
 
   private async checkOnce(): Promise<void> {
@@ -199,7 +208,11 @@ export class ReleaseWatcher<T> {
     if (version === undefined || version === seen || this.refused.has(version)) return;
     try {
       const next = await this.prepare(version);
-      if (this.stopped) return;
+      if (this.stopped) {
+        this.opts.discard?.(next.value);
+        return;
+      }
+      if (this.pending !== undefined) this.opts.discard?.(this.pending.value);
       this.pending = next;
       this.log.info('release ready', { model: next.model, version, createdAtMs: next.createdAtMs });
       this.opts.onRelease?.(next);
@@ -235,7 +248,14 @@ export class ReleaseWatcher<T> {
     // Also at start: the states already stored were written with `expect.stateLayout`.
     if (this.opts.layoutOf === undefined) check(arch.stateLayout, 'declares');
     const value = await this.opts.build(rel, arch);
-    if (this.opts.layoutOf !== undefined) check(this.opts.layoutOf(value), 'builds');
+    if (this.opts.layoutOf !== undefined) {
+      try {
+        check(this.opts.layoutOf(value), 'builds');
+      } catch (err) {
+        this.opts.discard?.(value);
+        throw err;
+      }
+    }
     return {
       model: this.opts.model,
       version,

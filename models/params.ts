@@ -2,6 +2,14 @@
  * Dense parameters as named Float32Arrays. Models build tensors from them for each step and the
  * optimisers update them in place, so checkpoints, releases and per-entity copies are plain bytes
  * and nothing depends on tf.Variable lifetimes.
+ *
+ * Frozen sets: an adapter never changes the shared parameters of its release, yet every forward
+ * asked `tensors()` for a fresh copy of every param (one copy into the backend per param per call:
+ * most of the fixed cost of a small wave, bench/adapters/per-call.ts). `freeze()` makes the set
+ * read-only and `tensors()` return tensors created once and kept (tf.keep: a tf.tidy around the
+ * caller does not dispose them, since tidy only disposes tensors created in its own scope).
+ * `dispose()` releases them (the owner calls it when the set is retired, e.g. its release is
+ * replaced); a later `tensors()` re-creates them, so a straggler call is never wrong, only leaky.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ThawError } from '../lib/errors.js';
@@ -15,8 +23,39 @@ export type TensorMap = Record<string, tf.Tensor>;
 
 export class ParamSet {
   readonly params = new Map<string, DenseParam>();
+  private frozenAt = false;
+  /** The kept tensors of a frozen set, created on the first `tensors()` after freeze/dispose. */
+  private cache: TensorMap | undefined;
+
+  /** True once `freeze()` was called: the values must not change any more. */
+  get frozen(): boolean {
+    return this.frozenAt;
+  }
+
+  /**
+   * Makes the set read-only for good: `add` and `DenseAdam.apply` throw from now on, and `tensors()`
+   * returns cached tensors that callers must NOT dispose. Idempotent. Only for sets nobody trains
+   * (an adapter's release model); `get(name).data` can still be written, which nobody may do.
+   */
+  freeze(): this {
+    this.frozenAt = true;
+    return this;
+  }
+
+  /** Releases the cached tensors of a frozen set (no-op otherwise); the set stays frozen. */
+  dispose(): void {
+    const c = this.cache;
+    this.cache = undefined;
+    if (c !== undefined) for (const t of Object.values(c)) t.dispose();
+  }
+
+  /** Throws MODEL_ERROR if the set is frozen; `what` names the attempted mutation. */
+  assertMutable(what: string): void {
+    if (this.frozenAt) throw new ThawError('MODEL_ERROR', `${what}: the parameter set is frozen (shared parameters of a release in use are read-only)`);
+  }
 
   add(name: string, shape: readonly number[], data: Float32Array): void {
+    this.assertMutable(`add ${name}`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (data.length !== size) throw new ThawError('MODEL_ERROR', `param ${name}: ${data.length} values for shape [${shape.join(',')}]`);
     this.params.set(name, { shape, data });
@@ -32,13 +71,33 @@ export class ParamSet {
     return [...this.params.keys()];
   }
 
-  /** Tensors of the named params (all by default); the caller disposes them (use inside tf.tidy). */
-  tensors(names: readonly string[] = this.names()): TensorMap {
+  /**
+   * Tensors of the named params (all by default). Unfrozen: fresh copies the caller disposes (use
+   * inside tf.tidy). Frozen: the set's kept tensors, shared by every call; never dispose them.
+   */
+  tensors(names?: readonly string[]): TensorMap {
+    if (this.frozenAt) {
+      const all = (this.cache ??= this.createKept());
+      if (names === undefined) return { ...all };
+      const out: TensorMap = {};
+      for (const n of names) {
+        const t = all[n];
+        if (t === undefined) throw new ThawError('MODEL_ERROR', `unknown param ${n}`);
+        out[n] = t;
+      }
+      return out;
+    }
     const out: TensorMap = {};
-    for (const n of names) {
+    for (const n of names ?? this.names()) {
       const p = this.get(n);
       out[n] = tf.tensor(p.data, [...p.shape]);
     }
+    return out;
+  }
+
+  private createKept(): TensorMap {
+    const out: TensorMap = {};
+    for (const [n, p] of this.params) out[n] = tf.keep(tf.tensor(p.data, [...p.shape]));
     return out;
   }
 
@@ -48,6 +107,7 @@ export class ParamSet {
     return n;
   }
 
+  /** An unfrozen copy (same values, own arrays): what a trainer may start from. */
   clone(): ParamSet {
     const c = new ParamSet();
     for (const [n, p] of this.params) c.add(n, p.shape, p.data.slice());
@@ -74,6 +134,7 @@ export class DenseAdam {
 
   /** Applies one step for every param named in `grads`. */
   apply(params: ParamSet, grads: Map<string, Float32Array>): void {
+    params.assertMutable('DenseAdam.apply');
     this.step++;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
