@@ -30,7 +30,8 @@ export const BENCHES: readonly BenchEntry[] = [
   { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: "Thaw's online adapters beside Vowpal Wabbit on MovieLens-100K (AUC/log loss by warm-up bucket)" },
   { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
   { name: 'state', script: 'bench/state/run.ts', summary: 'Redis bytes per entity state for every adapter (MEMORY USAGE, INFO delta), entities per GiB, cost of the maxEntities index' },
-  { name: 'online', script: 'bench/online/run.ts', summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive, ML-100K users)' },
+  { name: 'online', script: 'bench/online/run.ts', summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive on ML-100K users, EmerG on ML-100K items)' },
+  { name: 'curves', script: 'bench/curves/run.ts', summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)' },
 ];
 
 export interface BenchPlan {

@@ -68,15 +68,20 @@ export class PrequentialArm {
   readonly sink = new CollectingSink();
   readonly store = new MemoryEntityStore();
   private processor: BatchProcessor;
+  private adapter: Adapter;
   /** Adapter swaps so far. */
   swaps = 0;
 
   constructor(readonly name: string, adapter: Adapter) {
+    this.adapter = adapter;
     this.processor = this.build(adapter);
   }
 
   /** Swaps the adapter between batches (states kept: same store and scope). */
   swap(adapter: Adapter): void {
+    // Retire the old adapter's kept tensors (adapters that hold some expose dispose()).
+    (this.adapter as { dispose?: () => void }).dispose?.();
+    this.adapter = adapter;
     this.processor = this.build(adapter);
     this.swaps++;
   }

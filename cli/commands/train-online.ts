@@ -22,17 +22,19 @@ import { DEFAULT_KAFKA } from '../../config/connections.js';
 import { EXIT, type CommandContext } from '../context.js';
 import { aborted } from '../lifecycle.js';
 
-export const usage = `thaw train --online --side user|item --kind fm|fixed-adaptive --release-dir DIR --model NAME [options]
+export const usage = `thaw train --online --side user|item --kind fm|fixed-adaptive|emerg --release-dir DIR --model NAME [options]
 
 Consumes the labelled topic of --side with its own consumer group, trains the shared parameters on
 every event and meta-learns the adaptive part's initialisation (fm: entityInit/entityBiasInit;
-fixed-adaptive: fa.init/fa.lr) from entities warming up now; publishes, promotes and announces a
+fixed-adaptive: fa.init/fa.lr; emerg: the graph hypernetwork and ID generator) from entities
+warming up now; publishes, promotes and announces a
 release of --model every sync interval (parent: the previous one; entity states kept). The model's
 current release is the base of a new lineage. A restart resumes after the newest own release.
 SIGTERM drains: the last interval is published and committed, exit 0.
 
   --side S               user | item (required)
-  --kind K               fm | fixed-adaptive (required; fixed-adaptive needs --side user)
+  --kind K               fm | fixed-adaptive | emerg (required; fixed-adaptive needs --side user,
+                         emerg --side item)
   --release-dir DIR      release directory the workers follow (required)
   --model NAME           model name in it (required)
   --sync-interval-ms N   time between releases (default 60000)
@@ -42,7 +44,7 @@ SIGTERM drains: the last interval is published and committed, exit 0.
   --from-latest          a new lineage starts at the end of the topic (default: the beginning)
   --announce-kafka       announce releases on thaw.releases (same brokers)
   --redis URL            set the Redis release pointer (prefix --redis-prefix, default thaw)
-  --backend B            tf.js backend for fixed-adaptive: auto|native|wasm|cpu (default auto)
+  --backend B            tf.js backend for fixed-adaptive and emerg: auto|native|wasm|cpu (default auto)
   --log-level L          debug|info|warn|error|silent (default info)`;
 
 const OPTIONS = {
@@ -114,7 +116,7 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     if (!Number.isInteger(interval) || interval < 100) throw new ConfigError('sync-interval-ms', `must be an integer >= 100, got ${String(values['sync-interval-ms'])}`);
     const brokers = (values.kafka ?? c.env.THAW_KAFKA ?? DEFAULT_KAFKA).split(',');
     const kafka = { brokers, clientId: 'thaw-online-trainer' };
-    if (kind === 'fixed-adaptive') await initBackend((values.backend ?? 'auto') as BackendPreference, log);
+    if (kind === 'fixed-adaptive' || kind === 'emerg') await initBackend((values.backend ?? 'auto') as BackendPreference, log);
     const announce: AnnounceOptions = {};
     if (values['announce-kafka'] === true) {
       producer = new EventProducer({ kafka, logger: log });

@@ -2,8 +2,10 @@
 import { ThawError } from '../../lib/errors.js';
 import type { LoadedRelease } from '../../model-store/releases.js';
 import { FixedAdaptive } from '../../models/fixed-adaptive.js';
-import { architectureOf, fmFromRelease, userModelFromRelease } from '../../models/onnx/bundle.js';
+import { Emerg } from '../../models/emerg.js';
+import { architectureOf, ctrFromRelease, fmFromRelease, userModelFromRelease } from '../../models/onnx/bundle.js';
 import type { Side } from '../../schemas/types.js';
+import { EmergOnlineLearner, type EmergLearnerOptions } from './emerg-learner.js';
 import { FixedAdaptiveOnlineLearner, type FixedAdaptiveLearnerOptions } from './fixed-adaptive-learner.js';
 import { FmOnlineLearner, type FmLearnerOptions } from './fm-learner.js';
 import type { OnlineKind, OnlineLearner } from './learner.js';
@@ -11,11 +13,12 @@ import type { OnlineKind, OnlineLearner } from './learner.js';
 export interface LearnerOptions {
   fm?: FmLearnerOptions;
   fixedAdaptive?: FixedAdaptiveLearnerOptions;
+  emerg?: EmergLearnerOptions;
 }
 
 /**
  * The learner continuing `rel`: throws RELEASE_INCOMPATIBLE if the release is not of `kind`, is
- * for the other side, or (fixed-adaptive) lacks the event layout that says how streamed events map
+ * for the other side, or (fixed-adaptive, emerg) lacks the event layout that says how streamed events map
  * to its fields. The release's state layout is kept, so workers keep their states across releases.
  * Models with tf.js parameters need `initBackend` first.
  */
@@ -27,6 +30,13 @@ export function learnerFromRelease(rel: LoadedRelease, kind: OnlineKind, side: S
     const fm = fmFromRelease(rel);
     if (fm.side !== side) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is for ${fm.side} entities, not ${side}`);
     return new FmOnlineLearner(fm, { stateLayout: arch.stateLayout, ...opts.fm });
+  }
+  if (kind === 'emerg') {
+    if (side !== 'item') throw new ThawError('RELEASE_INCOMPATIBLE', 'emerg adapts items: use --side item');
+    if (arch.eventLayout === undefined) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} has no eventLayout: it was not trained for the stream (see trainers/event-trainer.ts)`);
+    const model = ctrFromRelease(rel);
+    if (!(model instanceof Emerg)) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is not an EmerG model`);
+    return new EmergOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...opts.emerg });
   }
   if (side !== 'user') throw new ThawError('RELEASE_INCOMPATIBLE', 'fixed-adaptive adapts users: use --side user');
   if (arch.eventLayout === undefined) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} has no eventLayout: it was not trained for the stream (see trainers/event-trainer.ts)`);

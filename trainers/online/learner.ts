@@ -8,7 +8,7 @@ import type { LabelledEvent, Side } from '../../schemas/types.js';
 import type { Bundle } from '../../models/onnx/bundle.js';
 
 /** Release kinds the online trainer supports. */
-export const ONLINE_KINDS = ['fm', 'fixed-adaptive'] as const;
+export const ONLINE_KINDS = ['fm', 'fixed-adaptive', 'emerg'] as const;
 export type OnlineKind = (typeof ONLINE_KINDS)[number];
 
 /** Counters of a learner since it was built. */
@@ -53,6 +53,17 @@ export class RecentLoss {
     const q = Math.min(Math.max(p, 1e-7), 1 - 1e-7);
     this.sum -= y === 1 ? Math.log(q) : Math.log(1 - q);
     if (++this.n >= this.every) {
+      this.last = this.sum / this.n;
+      this.sum = 0;
+      this.n = 0;
+    }
+  }
+  /** Adds `n` events whose mean log loss is `mean` (a batch's loss from one forward pass). */
+  addMean(mean: number, n: number): void {
+    if (!Number.isFinite(mean) || n <= 0) return;
+    this.sum += mean * n;
+    this.n += n;
+    if (this.n >= this.every) {
       this.last = this.sum / this.n;
       this.sum = 0;
       this.n = 0;

@@ -8,7 +8,10 @@ import { initBackend } from '../../../models/backend.js';
 import { FactorizationMachine, mulberry32 } from '../../../models/fm.js';
 import { FixedAdaptive } from '../../../models/fixed-adaptive.js';
 import { fieldLayoutOf, inferEventLayout } from '../../../models/event-layout.js';
-import { bundleFm } from '../../../models/onnx/bundle.js';
+import { bundleCtr, bundleFm } from '../../../models/onnx/bundle.js';
+import { Emerg, GRAPH_GEN_PARAMS } from '../../../models/emerg.js';
+import { idGeneratorParams } from '../../../models/meta-embedding.js';
+import { EmergOnlineLearner } from '../../../trainers/online/emerg-learner.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { EntityWindows } from '../../../trainers/online/windows.js';
 import { newestOwnRelease, onlineInfoOf, onlineVersion } from '../../../trainers/online/offsets.js';
@@ -161,6 +164,85 @@ test('publishOnlineRelease: manifest records the offsets; same offsets publish o
     assert.deepEqual(resumed.fm.v, (learner as FmOnlineLearner).fm.v);
     assert.throws(() => learnerFromRelease(rel, 'fixed-adaptive', 'user'), /fm release/);
     assert.throws(() => learnerFromRelease(rel, 'fm', 'user'), /item entities/);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+/** An EmerG over the item-side layout of `evs` (tiny, for tests). */
+function emergFor(evs: LabelledEvent[]): { model: Emerg; layout: ReturnType<typeof inferEventLayout> } {
+  const layout = inferEventLayout('item', evs, { vocab: 256 });
+  return { model: new Emerg({ layout: fieldLayoutOf(layout), vocab: 256, dim: 4, layers: 2, genHidden: 4, seed: 3 }), layout };
+}
+
+const snapshot = (m: Emerg, names: string[]): Float32Array[] => names.map((n) => Float32Array.from(m.dense.get(n).data));
+const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const moved = (m: Emerg, names: string[], before: Float32Array[]): boolean => names.every((n, i) => m.dense.get(n).data.some((x, j) => x !== before[i]![j]));
+
+test('emerg learner: generators and hypernetwork move by meta steps on warming items, nothing else does', () => {
+  const evs = events(40, 8, 0.9, 7, 'n');
+  const gens = [...GRAPH_GEN_PARAMS, ...idGeneratorParams()];
+  // Supervised part off (no dense, table or ID updates): only the meta steps can move anything.
+  const only = { sharedLr: 0, trainTable: false, idLr: 0, batchSize: 40, itemsPerStep: 8, windows: { size: 6, support: 3 } };
+  const on = emergFor(evs);
+  const off = emergFor(evs);
+  const before = snapshot(on.model, gens);
+  const table0 = Float32Array.from(on.model.table.data);
+  const l = new EmergOnlineLearner(on.model, on.layout, { ...only, metaLr: 0.01 });
+  const l0 = new EmergOnlineLearner(off.model, off.layout, { ...only, metaLr: 0 });
+  l.observe(evs);
+  l.flush();
+  l0.observe(evs);
+  l0.flush();
+  assert.equal(l.stats().events, evs.length);
+  assert.equal(l.stats().metaTasks, 40, 'each new item gives one task when its window fills');
+  assert.ok(l.stats().metaSteps >= 5);
+  assert.ok(moved(on.model, gens, before), 'every generator / hypernetwork param moved');
+  assert.ok(moved(on.model, ['gnn.w0', 'out.bias'], snapshot(emergFor(evs).model, ['gnn.w0', 'out.bias'])), 'the outer step trains the shared parts too');
+  assert.ok(same(on.model.table.data, table0), 'trainTable false: the table is left alone');
+  assert.ok(!moved(off.model, gens.slice(0, 1), before.slice(0, 1)), 'metaLr 0 and no supervised step: nothing moves');
+});
+
+test('emerg learner: supervised steps train the shared part and the bounded ID rows; windows and rows are bounded', () => {
+  const evs = events(60, 3, 0.8, 9, 'b');
+  const { model, layout } = emergFor(evs);
+  const bias0 = model.dense.get('out.bias').data[0];
+  const l = new EmergOnlineLearner(model, layout, { maxEntities: 10, batchSize: 30, metaLr: 0, windows: { size: 4, maxEntities: 5 } });
+  l.observe(evs);
+  l.flush();
+  assert.equal(l.stats().trackedEntities, 10, 'ID rows: LRU bounded');
+  assert.ok(l.stats().openWindows <= 5, 'open windows bounded');
+  assert.ok(l.windows.heldEvents <= 5 * 4);
+  assert.notEqual(model.dense.get('out.bias').data[0], bias0, 'shared dense params trained from the stream');
+  assert.ok(Number.isFinite(l.stats().recentLogloss));
+  assert.throws(() => new EmergOnlineLearner(model, { ...layout, side: 'user' }), /items/);
+  assert.throws(() => new EmergOnlineLearner(model, layout, { itemsPerStep: 0 }), /itemsPerStep/);
+});
+
+test('emerg: an online release records the offsets, keeps the base event and state layouts, policy keep', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'thaw-online-emerg-'));
+  try {
+    const evs = events(20, 4, 0.7, 11, 'r');
+    const { model, layout } = emergFor(evs);
+    const stateLayout = { adapter: 'emerg', stateSize: 2 * model.width + 2 * model.graphSize + 2 };
+    const store = new ReleaseStore({ root });
+    const b = bundleCtr(model, { eventLayout: layout, stateLayout });
+    const base = await store.publish({ model: 'em', architecture: b.architecture, files: b.files });
+    await store.promote('em', base.version);
+    const learner = learnerFromRelease(await store.load('em', base.version), 'emerg', 'item', { emerg: { batchSize: 20, itemsPerStep: 4, windows: { size: 4 } } });
+    learner.observe(evs);
+    const r = await publishOnlineRelease({ store, model: 'em', groupId: 'g', topic: 'thaw.labelled.by-item', learner, offsets: { '0': 80 }, parent: base.version, base: base.version, priorEvents: 0, priorTasks: 0 });
+    const rel = await store.load('em', r.version);
+    const arch = rel.manifest.architecture as { type: string; eventLayout: unknown; stateLayout: unknown; entityStatePolicy: string };
+    assert.deepEqual(onlineInfoOf(rel.manifest)?.offsets, { '0': 80 });
+    assert.equal(onlineInfoOf(rel.manifest)?.metaTasks, 20);
+    assert.equal(arch.type, 'emerg');
+    assert.deepEqual(arch.eventLayout, layout);
+    assert.deepEqual(arch.stateLayout, stateLayout);
+    assert.equal(arch.entityStatePolicy, 'keep');
+    const next = learnerFromRelease(rel, 'emerg', 'item') as EmergOnlineLearner;
+    assert.ok(same(next.model.dense.get('gen.graph.b3').data, (learner as EmergOnlineLearner).model.dense.get('gen.graph.b3').data), 'the lineage continues from the released weights');
+    assert.throws(() => learnerFromRelease(rel, 'emerg', 'user'), /items/);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
