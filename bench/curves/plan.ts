@@ -1,0 +1,90 @@
+/**
+ * What the curves bench runs, as pure data: the workers of each side (adapter × release), the
+ * evaluation window (the history filter) and the options of `bench/curves/run.ts`.
+ *
+ *   item: none (FM), fm-adagrad (FM), none (EmerG release, frozen), emerg
+ *   user: none (FM), fm-adagrad (FM), none (ColdNAS release) / coldnas, none (fixed-adaptive release) / fixed-adaptive
+ *
+ * `none` over a meta-learned release is the FrozenAdapter (adapters/frozen.ts): the release's initial
+ * states, never adapted; the lift of the meta adapter over it is its online adaptation alone, and
+ * the lift of `none` (FM) → `none` (meta release) is the shared model's.
+ */
+import { ConfigError } from '../../lib/errors.js';
+import type { Side } from '../../schemas/types.js';
+
+export const CURVE_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
+export type CurveAdapter = (typeof CURVE_ADAPTERS)[number];
+
+/** Release kinds a run needs; `fm-item` / `fm-user` are the shared FM trained for each side. */
+export type ReleaseKind = 'fm-item' | 'fm-user' | 'emerg' | 'coldnas' | 'fixed-adaptive';
+
+/** One worker of a run: adapter `adapter` over the current release of `kind`, on `side`. */
+export interface WorkerSpec {
+  side: Side;
+  adapter: 'none' | 'fm-adagrad' | 'emerg' | 'coldnas' | 'fixed-adaptive';
+  kind: ReleaseKind;
+  /** Short unique label, used in namespaces, group ids and logs, e.g. `item-none-emerg`. */
+  label: string;
+  /** True for a meta-learned release (adapter or its frozen baseline): may run on a prefix only. */
+  meta: boolean;
+}
+
+const META_OF_SIDE: Readonly<Record<Side, readonly ('emerg' | 'coldnas' | 'fixed-adaptive')[]>> = {
+  item: ['emerg'],
+  user: ['coldnas', 'fixed-adaptive'],
+};
+
+export function parseAdapters(text: string): CurveAdapter[] {
+  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new ConfigError('adapters', `at least one of ${CURVE_ADAPTERS.join(', ')}`);
+  for (const n of names) {
+    if (!(CURVE_ADAPTERS as readonly string[]).includes(n)) throw new ConfigError('adapters', `unknown adapter "${n}"; known: ${CURVE_ADAPTERS.join(', ')}`);
+  }
+  return [...new Set(names)] as CurveAdapter[];
+}
+
+/**
+ * Workers of one side for the selected adapters. `none` adds the FM baseline and, for every
+ * selected meta adapter of the side, the frozen baseline over that adapter's release.
+ */
+export function workerPlan(side: Side, adapters: readonly CurveAdapter[]): WorkerSpec[] {
+  const fm: ReleaseKind = side === 'item' ? 'fm-item' : 'fm-user';
+  const out: WorkerSpec[] = [];
+  const has = (a: CurveAdapter): boolean => adapters.includes(a);
+  if (has('none')) out.push({ side, adapter: 'none', kind: fm, label: `${side}-none-fm`, meta: false });
+  if (has('fm-adagrad')) out.push({ side, adapter: 'fm-adagrad', kind: fm, label: `${side}-fm-adagrad`, meta: false });
+  for (const m of META_OF_SIDE[side]) {
+    if (!has(m)) continue;
+    if (has('none')) out.push({ side, adapter: 'none', kind: m, label: `${side}-none-${m}`, meta: true });
+    out.push({ side, adapter: m, kind: m, label: `${side}-${m}`, meta: true });
+  }
+  return out;
+}
+
+/** Both sides' workers, item first. */
+export function fullPlan(adapters: readonly CurveAdapter[]): WorkerSpec[] {
+  return [...workerPlan('item', adapters), ...workerPlan('user', adapters)];
+}
+
+/** Release kinds `plan` needs. */
+export function kindsOf(plan: readonly WorkerSpec[]): ReleaseKind[] {
+  return [...new Set(plan.map((w) => w.kind))];
+}
+
+/**
+ * The evaluation window's lower bound: curves count only events strictly after the last event any
+ * release was trained on. Releases record `historyEndMs` = the time of their history's LAST event,
+ * so the bound is `max(historyEndMs) + 1` (`event_time_ms >= since`): the last history event and
+ * anything tied with it are excluded, and no score comes from data a shared model trained on.
+ */
+export function evaluationSince(historyEndMs: readonly number[]): number {
+  if (historyEndMs.length === 0 || historyEndMs.some((t) => !Number.isFinite(t))) {
+    throw new ConfigError('historyEndMs', 'every release must record a finite metrics.historyEndMs (trained for the stream)');
+  }
+  return Math.max(...historyEndMs) + 1;
+}
+
+/** Namespace of a worker's states and rows (NAMESPACE_RE: lower case, ≤ 63 chars). */
+export function namespaceOf(runId: string, w: WorkerSpec): string {
+  return `c${runId}-${w.label}`.toLowerCase().slice(0, 63);
+}
