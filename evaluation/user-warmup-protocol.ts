@@ -47,7 +47,7 @@ export interface UserWarmupOptions {
   finetuneSteps?: number;
   /** Their learning rate. @default 0.3 */
   finetuneLr?: number;
-  /** Meta-SGD steps per warm batch (fixed-adaptive; meta-trained with 1). @default 1 */
+  /** Meta-SGD steps per warm batch (fixed-adaptive; also its meta-training's inner steps unless fixedAdaptive.innerSteps is set). @default 1 */
   adaptSteps?: number;
   coldnas?: Omit<ColdNasTrainerOptions, 'seed' | 'logger'>;
   fixedAdaptive?: Omit<FixedAdaptiveTrainerOptions, 'seed' | 'logger'>;
@@ -128,7 +128,7 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
       });
     }
     if (models.includes('fixed-adaptive')) {
-      const res = await timed('fixed-adaptive', () => trainFixedAdaptive(data, { ...opts.fixedAdaptive, seed, logger }));
+      const res = await timed('fixed-adaptive', () => trainFixedAdaptive(data, { innerSteps: Math.max(1, opts.adaptSteps ?? 1), ...opts.fixedAdaptive, seed, logger }));
       const users = res.model.initUsers(count);
       phases(seed, 'fixed-adaptive', () => res.model.predict(split.test, users), (b) => {
         res.model.adaptStep(b, users, count, opts.adaptSteps ?? 1);

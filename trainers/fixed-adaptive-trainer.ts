@@ -6,7 +6,8 @@
  * 2. meta: first-order Meta-SGD over episodic user tasks of the hot users, learning `fa.init` and
  *    the per-parameter learning rates `fa.lr` (and the fixed params too when `fixedLr` > 0; by
  *    default they stay as the base phase left them, see `fixedLr`):
- *      θ'_u = init − lr ⊙ g_u,   g_u = ∇θ L_support(u)(init)   (g_u held constant: first order)
+ *      θ'_u = init − lr ⊙ g_u,   g_u = ∇θ L_support(u)(init)   (g_u held constant: first order;
+ *      with `innerSteps` k > 1, g_u is the sum of the k steps' gradients along the inner trajectory)
  *      loss = a · L_support(init) + (1 − a) · L_query(θ'_u)     (a = 0.1: keeps init good cold)
  *    ∂loss/∂lr = −(1−a) · g_u ⊙ ∂L_query/∂θ' is exact under the first-order approximation, so the
  *    learning rates learn which adaptive parameters deserve large steps.
@@ -25,7 +26,7 @@ import type { DeepFm } from '../models/deepfm.js';
 import { FixedAdaptive } from '../models/fixed-adaptive.js';
 import { DenseAdam, type TensorMap } from '../models/params.js';
 import { Rng } from '../models/rng.js';
-import { rowsByEntity, sampleEpisodes, type Episodes, type UserTrainData } from './coldnas-trainer.js';
+import { rowsByEntity, sampleEpisodes, type EpisodeOrder, type Episodes, type UserTrainData } from './coldnas-trainer.js';
 import { adamArrays, paramSetArrays, readCheckpoint, restoreAdam, restoreParamSet, restoreTable, tableArrays, writeCheckpoint } from './checkpoint.js';
 import { trainMeta } from './meta-trainer.js';
 
@@ -40,14 +41,30 @@ function perUserWeights(ent: Int32Array, count: number): Float32Array {
  * One first-order Meta-SGD step over many user tasks at once. `adam` updates the backbone's dense
  * params (when `trainFixed`), `metaAdam` the init and rates. Returns the outer loss.
  */
-export function fixedAdaptiveMetaStep(model: FixedAdaptive, ep: Episodes, adam: DenseAdam, metaAdam: DenseAdam, opts: { supportWeight?: number; trainFixed?: boolean } = {}): number {
+export function fixedAdaptiveMetaStep(
+  model: FixedAdaptive,
+  ep: Episodes,
+  adam: DenseAdam,
+  metaAdam: DenseAdam,
+  opts: { supportWeight?: number; trainFixed?: boolean; innerSteps?: number } = {},
+): number {
   const { support, query, count } = ep;
   const a = opts.supportWeight ?? 0.1;
   const trainFixed = opts.trainFixed ?? true;
   const bb: DeepFm = model.backbone;
   const ps = model.adaptiveSize;
   const s = model.slots;
-  const g = model.userGradients(support, model.initUsers(count), count).grads;
+  // k inner steps; first order: θ'_u = init − lr ⊙ Σ_j g_u,j with the step gradients g_u,j held constant.
+  const g = new Float32Array(count * ps);
+  const users = model.initUsers(count);
+  const lrs = model.meta.get('fa.lr').data;
+  for (let step = 0; step < (opts.innerSteps ?? 1); step++) {
+    const gj = model.userGradients(support, users, count).grads;
+    for (let i = 0; i < gj.length; i++) {
+      g[i] = g[i]! + gj[i]!;
+      users[i] = users[i]! - lrs[i % ps]! * gj[i]!;
+    }
+  }
   const names = trainFixed ? bb.dense.names() : [];
   const metaNames = ['fa.init', 'fa.lr'];
   const withS = support.n > 0 && a > 0;
@@ -121,20 +138,30 @@ export interface FixedAdaptiveTrainerOptions {
   supportRows?: number;
   /** Query rows per task. @default 20 */
   queryRows?: number;
+  /** How tasks draw support and query rows (see EpisodeOrder in coldnas-trainer.ts). @default 'random' */
+  episodeOrder?: EpisodeOrder;
   /** Adam learning rate of the base phase. @default 0.005 */
   lr?: number;
   /**
-   * Adam learning rate of the fixed params in the meta phase; 0 freezes them after the base phase.
-   * Measured on the MovieLens-100K user protocol (seed 7788): 0.0005 overfits the 148 hot users
-   * (cold AUC 0.706 → 0.671, warm-c 0.757 → 0.726), hence 0. @default 0
+   * Adam learning rate of the fixed params (dense and table) in the meta phase; 0 freezes them after
+   * the base phase. The table used to keep the base phase's rate here whatever this said, which
+   * explains at least part of the former "0.0005 overfits" (measured on test rows); since that fix,
+   * 1e-4 ties 0 on validation users (evaluation/README.md, user side), hence 0. @default 0
    */
   fixedLr?: number;
   /** Adam learning rate of `fa.init` and `fa.lr`. @default 0.01 */
   metaLr?: number;
   /** Initial per-parameter inner learning rate. @default 0.3 */
   initLr?: number;
+  /**
+   * Where `fa.init` starts the meta phase: 'mean' = the mean hot user of the base phase, 'zero' =
+   * all zeros (a user with no ID signal, as fine-tuning's near-zero random start). @default 'mean'
+   */
+  initFrom?: 'mean' | 'zero';
   /** Weight a of the support (cold) loss. @default 0.1 */
   supportWeight?: number;
+  /** Inner Meta-SGD steps per task (use the warm-up's steps per batch). @default 1 */
+  innerSteps?: number;
   /** Embedding size D. @default 16 */
   dim?: number;
   /** Directory for checkpoints (base phase in `base/`, meta phase in checkpoint.bin); none when unset. */
@@ -165,6 +192,8 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
   if (!Number.isInteger(k) || k < 1 || !Number.isInteger(q) || q < 1) throw new ConfigError('supportRows', `support and query rows must be positive integers, got ${k}, ${q}`);
   const fixedLr = opts.fixedLr ?? 0;
   const a = opts.supportWeight ?? 0.1;
+  const innerSteps = opts.innerSteps ?? 1;
+  if (!Number.isInteger(innerSteps) || innerSteps < 1) throw new ConfigError('innerSteps', `must be a positive integer, got ${innerSteps}`);
   if (!(a >= 0 && a < 1)) throw new ConfigError('supportWeight', `must be in [0, 1), got ${a}`);
   const stop = opts.stopAfterEpochs;
   if (stop !== undefined && !(Number.isInteger(stop) && stop >= 0)) throw new ConfigError('stopAfterEpochs', `must be a non-negative integer, got ${stop}`);
@@ -204,7 +233,7 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     return result(base.epochsDone);
   }
   const ps = model.adaptiveSize;
-  if (baseEpochs > 0) {
+  if (baseEpochs > 0 && (opts.initFrom ?? 'mean') === 'mean') {
     // The meta phase starts from the mean hot user: a better cold start than a random row.
     const init = model.meta.get('fa.init').data;
     const t = base.idTable.data;
@@ -235,6 +264,10 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     adamArrays('metaAdam', metaAdam, arrays);
     writeCheckpoint(dir, { meta: { trainer: 'fixed-adaptive', seed, done: baseEpochs + epoch, baseEpochs, epochs }, arrays });
   };
+  // The meta phase trains the table at fixedLr too (it would otherwise keep the base phase's rate,
+  // 50x the default fixedLr, and overfit the episodes); the base rate is restored afterwards.
+  const baseTableLr = bb.table.lr;
+  if (fixedLr > 0) bb.table.lr = fixedLr;
   for (; epoch < last - baseEpochs; ) {
     const rng = new Rng((seed * 1009 + epoch * 7919 + 3) >>> 0);
     const order = [...users];
@@ -242,8 +275,8 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     let loss = 0;
     let steps = 0;
     for (let from = 0; from < order.length; from += perStep) {
-      const ep = sampleEpisodes(data.hot, rowsOf, order.slice(from, from + perStep), [k], q, rng);
-      loss += fixedAdaptiveMetaStep(model, ep, adam, metaAdam, { supportWeight: a, trainFixed: fixedLr > 0 });
+      const ep = sampleEpisodes(data.hot, rowsOf, order.slice(from, from + perStep), [k], q, rng, opts.episodeOrder ?? 'random');
+      loss += fixedAdaptiveMetaStep(model, ep, adam, metaAdam, { supportWeight: a, trainFixed: fixedLr > 0, innerSteps });
       rows += ep.support.n + ep.query.n;
       steps++;
     }
@@ -253,5 +286,6 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     save();
     await new Promise((r) => setImmediate(r));
   }
+  bb.table.lr = baseTableLr;
   return result(baseEpochs + epoch);
 }

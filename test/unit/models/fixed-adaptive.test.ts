@@ -67,3 +67,52 @@ test('the offline meta step learns the fixed trunk, the init and the per-paramet
   const l1 = await lossAfter(15);
   assert.ok(l1 < l0, `query loss ${l0} → ${l1}`);
 });
+
+test('k inner steps in the meta step: the query loss is the loss after k adaptation steps from the init', () => {
+  const m = make();
+  const data = tinyBatch(300, 6, 21);
+  const ep = sampleEpisodes(data, rowsByEntity(data, 6), [0, 1, 2, 3, 4, 5], [10], 10, new Rng(5));
+  for (const k of [1, 3]) {
+    const users = m.initUsers(ep.count);
+    m.adaptStep(ep.support, users, ep.count, k);
+    const expected = m.userGradients(ep.query, users, ep.count).loss;
+    // supportWeight 0: the outer loss is the query loss alone; a zero-rate Adam leaves the model unchanged.
+    const got = fixedAdaptiveMetaStep(m, ep, new DenseAdam(1e-12), new DenseAdam(1e-12), { supportWeight: 0, trainFixed: false, innerSteps: k });
+    assert.ok(Math.abs(got - expected) < 1e-5, `k=${k}: ${got} vs ${expected}`);
+  }
+});
+
+test('time-ordered episodes: the support is consecutive rows of the user, the query comes after it', () => {
+  const data = tinyBatch(200, 4, 9);
+  const slots = data.featIdx.length / data.n;
+  for (let i = 0; i < data.n; i++) data.featIdx[i * slots] = i; // tag each row with its index (the sampler never reads features)
+  const rowsOf = rowsByEntity(data, 4);
+  const rng = new Rng(11);
+  for (let trial = 0; trial < 5; trial++) {
+    const ep = sampleEpisodes(data, rowsOf, [0, 1, 2, 3], [5], 6, rng, 'time');
+    const positions = (b: typeof data, u: number): number[] => [...b.entity.keys()].filter((i) => b.entity[i] === u).map((i) => rowsOf[u]!.indexOf(b.featIdx[i * slots]!));
+    for (let u = 0; u < 4; u++) {
+      const s = positions(ep.support, u);
+      const q = positions(ep.query, u);
+      assert.equal(s.length, 5);
+      assert.equal(q.length, 6);
+      for (let j = 1; j < s.length; j++) assert.equal(s[j], s[0]! + j, 'consecutive support rows');
+      for (const qj of q) assert.ok(qj >= s[0]! + 5, `query row ${qj} after the support ${s[0]}..${s[0]! + 4}`);
+    }
+  }
+});
+
+test('the meta phase trains the feature table at fixedLr, not at the base phase rate', async () => {
+  const data = tinyBatch(400, 8, 13);
+  const hot = { layout: TINY_LAYOUT, vocabSize: TINY_VOCAB, hot: data, hotUserCount: 8 };
+  const opts = { seed: 2, usersPerStep: 4, supportRows: 10, queryRows: 10, dim: 4, baseEpochs: 1, lr: 0.05 };
+  const base = await trainFixedAdaptive(hot, { ...opts, epochs: 0 });
+  const meta = await trainFixedAdaptive(hot, { ...opts, epochs: 3, fixedLr: 1e-7 });
+  const a = base.model.table.data;
+  const b = meta.model.table.data;
+  let moved = 0;
+  for (let i = 0; i < a.length; i++) moved = Math.max(moved, Math.abs(a[i]! - b[i]!));
+  // Lazy Adam moves a row by about lr per step: 6 steps at 1e-7, where the base rate 0.05 would move it by ~0.1.
+  assert.ok(moved > 0 && moved < 1e-5, `table moved by ${moved}`);
+  assert.equal(meta.model.table.lr, 0.05, 'the base rate is restored after the meta phase');
+});
