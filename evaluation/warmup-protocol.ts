@@ -7,12 +7,14 @@
  *
  * Models: deepfm (no adaptation: random new-item ID embedding throughout), finetune (same DeepFM,
  * SGD on the item-ID embedding only), metaemb (generated initial ID embedding, then the same
- * fine-tuning), emerg (generated ID embedding and item graph, both adapted).
+ * fine-tuning), emerg (generated ID embedding and item graph, both adapted by its own warm-up,
+ * `emergAdapt`: by default Adam kept across the phases, as the official code's warm-up).
  */
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
 import type { CtrModel, EntityParams, RowBatch } from '../models/ctr-model.js';
 import { initEntityParams } from '../models/entity-init.js';
+import { EntityAdam } from './entity-adam.js';
 import { trainMeta, type MetaTrainerOptions } from '../trainers/meta-trainer.js';
 import { auc, f1AtMean, meanStd } from './metrics.js';
 import type { WarmupSplit } from './warmup-split.js';
@@ -47,10 +49,27 @@ export interface WarmupProtocolOptions {
   adaptSteps?: number;
   /** SGD learning rate of those steps (same as the meta-training inner rate). @default 0.1 */
   adaptLr?: number;
+  /**
+   * EmerG's warm-up on its item params (ID embedding and graph). The official code runs 12 Adam
+   * steps at 0.01 per warm batch with one optimiser kept across the phases; chosen on validation
+   * items (evaluation/README.md). 'sgd' uses plain SGD steps as the other models do.
+   * @default { optimizer: 'adam', lr: 0.01, steps: 12 }
+   */
+  emergAdapt?: EmergAdapt;
   /** Training options shared by the trainers (kind and seed are set per run). */
   train?: Omit<MetaTrainerOptions, 'kind' | 'seed'>;
   logger?: Logger;
 }
+
+export interface EmergAdapt {
+  optimizer: 'sgd' | 'adam';
+  /** Learning rate (the graph's is this × train.graphLrScale). */
+  lr: number;
+  /** Steps per warm batch. */
+  steps: number;
+}
+
+export const DEFAULT_EMERG_ADAPT: EmergAdapt = { optimizer: 'adam', lr: 0.01, steps: 12 };
 
 export interface WarmupResult {
   rows: WarmupRow[];
@@ -72,6 +91,7 @@ export async function runWarmupProtocol(split: ProtocolSplit, opts: WarmupProtoc
   const models = opts.models ?? WARMUP_MODELS;
   const steps = opts.adaptSteps ?? 1;
   const lr = opts.adaptLr ?? opts.train?.innerLr ?? 0.1;
+  const emergAdapt = opts.emergAdapt ?? DEFAULT_EMERG_ADAPT;
   const logger = opts.logger ?? silentLogger;
   const started = Date.now();
   const runs: WarmupResult['runs'] = [];
@@ -93,12 +113,17 @@ export async function runWarmupProtocol(split: ProtocolSplit, opts: WarmupProtoc
       logger.info('phase result', row);
     };
     record('cold');
+    const ea = name === 'emerg' ? emergAdapt : { optimizer: 'sgd' as const, lr, steps };
+    const adam = ea.optimizer === 'adam' ? new EntityAdam(model, ent, { lr: ea.lr, graph: name === 'emerg', graphLrScale: opts.train?.graphLrScale ?? 1 }) : undefined;
     phaseBatches.forEach((b, i) => {
       if (adapt) {
         const t0 = Date.now();
-        for (let s = 0; s < steps; s++) model.adaptStep(b, ent, lr, { graph: name === 'emerg', graphLrScale: opts.train?.graphLrScale ?? 1 });
+        for (let s = 0; s < ea.steps; s++) {
+          if (adam !== undefined) adam.step(b);
+          else model.adaptStep(b, ent, ea.lr, { graph: name === 'emerg', graphLrScale: opts.train?.graphLrScale ?? 1 });
+        }
         adaptMs += Date.now() - t0;
-        adaptRows += b.n * steps;
+        adaptRows += b.n * ea.steps;
       }
       record(PHASES[i + 1]!);
     });

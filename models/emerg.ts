@@ -7,7 +7,8 @@
  *   layer, h_l = a_l ⊙ h_{l-1}, so layer l carries (l+1)-order interactions;
  * - readout: self-attention among the layer outputs [h_0..h_L] (the official attends over all
  *   (layer, field) tokens with 3 heads; ours attends over the L+1 layer tokens with one head, far
- *   cheaper on one CPU core), a per-field residual projection, ReLU, sum over layers, then
+ *   cheaper on one CPU core; `readout: 'fields'` attends over the (layer, field) tokens with one
+ *   head, no better on validation items), a per-field residual projection, ReLU, sum over layers, then
  *   attention-weighted per-field scores (AttentionalPrediction);
  * - item-specific parameters: the item-ID embedding and the item graph; both are generated for a
  *   new item (ID embedding by a Meta-Embedding-style generator) and adapted on its warm batches.
@@ -42,6 +43,12 @@ export interface EmergOptions {
    * a new item a direct bias that its warm batches can adapt. @default true
    */
   firstOrder?: boolean;
+  /**
+   * Readout attention tokens: 'layers' = the L+1 layer outputs (each token all F·D values; cheap),
+   * 'fields' = the (L+1)·F (layer, field) tokens as the official code (one head; each token's
+   * query and key are read from its whole layer, its value from its own field). @default 'layers'
+   */
+  readout?: 'layers' | 'fields';
 }
 
 /** Query/key size of the layer attention. */
@@ -59,6 +66,7 @@ export class Emerg extends CtrModel {
   readonly table: EmbeddingTable;
   readonly layers: number;
   readonly firstOrder: boolean;
+  readonly readout: 'layers' | 'fields';
 
   constructor(opts: EmergOptions) {
     super();
@@ -74,8 +82,11 @@ export class Emerg extends CtrModel {
     this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
     for (let l = 0; l < this.layers; l++) this.dense.add(`gnn.w${l}`, [d, d], rng.glorot(d, d));
     const fd = f * d;
-    this.dense.add('att.wq', [fd, ATT_DIM], rng.glorot(fd, ATT_DIM));
-    this.dense.add('att.wk', [fd, ATT_DIM], rng.glorot(fd, ATT_DIM));
+    this.readout = opts.readout ?? 'layers';
+    // 'fields': F query/key vectors of size D per layer token.
+    const qk = this.readout === 'fields' ? f * d : ATT_DIM;
+    this.dense.add('att.wq', [fd, qk], rng.glorot(fd, qk));
+    this.dense.add('att.wk', [fd, qk], rng.glorot(fd, qk));
     this.dense.add('att.wv', [d, d], rng.glorot(d, d));
     this.dense.add('att.wres', [d, d], rng.glorot(d, d));
     this.dense.add('att.bres', [d], new Float32Array(d));
@@ -139,7 +150,32 @@ export class Emerg extends CtrModel {
     }
     const t = hs.length;
     const stacked = tf.stack(hs, 1); // [B,T,F,D]
-    const tokens = stacked.reshape([b * t, f * d]);
+    const tokens = stacked.reshape([b * t, f * d]) as tf.Tensor2D;
+    const fin = this.readout === 'fields' ? this.fieldReadout(p, stacked, tokens, b, t) : this.layerReadout(p, stacked, tokens, b, t);
+    const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
+    const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
+    const logit = weight.mul(score).sum(1).add(p['out.bias']!);
+    return (first === undefined ? logit : logit.add(first)) as tf.Tensor1D;
+  }
+
+  /** Self-attention among the T·F (layer, field) tokens of each example, then residual projection: [B,F,D]. */
+  private fieldReadout(p: TensorMap, stacked: tf.Tensor, tokens: tf.Tensor2D, b: number, t: number): tf.Tensor {
+    const f = this.numFields;
+    const d = this.dim;
+    const n = t * f;
+    const q = tokens.matMul(p['att.wq']!).reshape([b, n, d]) as tf.Tensor3D;
+    const k = tokens.matMul(p['att.wk']!).reshape([b, n, d]) as tf.Tensor3D;
+    const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d))); // [B,TF,TF]
+    const v = stacked.reshape([b * n, d]).matMul(p['att.wv']!).reshape([b, n, d]) as tf.Tensor3D;
+    const mixed = tf.matMul(att as tf.Tensor3D, v); // [B,TF,D]
+    const o = mixed.reshape([b * n, d]).matMul(p['att.wres']!).add(p['att.bres']!);
+    return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
+  }
+
+  /** Self-attention among the T layer tokens of each example, then residual projection: [B,F,D]. */
+  private layerReadout(p: TensorMap, stacked: tf.Tensor, tokens: tf.Tensor2D, b: number, t: number): tf.Tensor {
+    const f = this.numFields;
+    const d = this.dim;
     const a = ATT_DIM;
     // Self-attention among the T layer outputs of each example (T×T weights: broadcasts, not
     // batched matMuls, which are slow for tiny matrices on wasm).
@@ -149,10 +185,6 @@ export class Emerg extends CtrModel {
     const v = stacked.reshape([b * t * f, d]).matMul(p['att.wv']!).reshape([b, 1, t, f * d]);
     const mixed = att.expandDims(3).mul(v).sum(2); // [B,T,F·D]
     const o = mixed.reshape([b * t * f, d]).matMul(p['att.wres']!).add(p['att.bres']!);
-    const fin = tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1)); // [B,F,D]
-    const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
-    const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
-    const logit = weight.mul(score).sum(1).add(p['out.bias']!);
-    return (first === undefined ? logit : logit.add(first)) as tf.Tensor1D;
+    return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }
 }

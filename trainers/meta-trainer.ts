@@ -5,7 +5,9 @@
  * 2. meta (metaemb, emerg): episodic epochs, one task per hot item per epoch (K support rows, K
  *    query rows sampled from its rows), many tasks per step, first-order inner SGD on the item
  *    params only, outer Adam on the shared params with loss 0.1·support + 0.9·query. Meta-Embedding
- *    trains only its generator (backbone frozen, as in the paper); EmerG trains everything.
+ *    trains only its generator (backbone frozen, as in the paper); so does EmerG by default (its
+ *    graph and ID hypernetworks): the official code meta-trains everything, but on validation
+ *    items that lost ~0.005 warm-phase AUC to the backbone's drift (evaluation/README.md).
  * Every epoch ends with an atomic checkpoint; `resume` continues after the last one, and since each
  * epoch's sampling is seeded by (seed, epoch) a resumed run equals an uninterrupted one.
  */
@@ -45,6 +47,14 @@ export interface MetaTrainerOptions {
   graphLrScale?: number;
   /** Inner SGD steps per task. @default 1 */
   innerSteps?: number;
+  /**
+   * What EmerG's episodic phase trains: 'all' (backbone, table and hypernetworks, as the official
+   * code) or 'generators' (the hypernetworks only, backbone frozen as Meta-Embedding's; better on
+   * validation items). @default 'generators'
+   */
+  emergMetaScope?: 'all' | 'generators';
+  /** EmerG's readout tokens (EmergOptions.readout). @default 'layers' */
+  emergReadout?: 'layers' | 'fields';
   /** Tasks (items) per meta-step. @default 16 */
   tasksPerStep?: number;
   /** Support and query rows per task. @default 20 */
@@ -114,8 +124,8 @@ function restoreAdam(prefix: string, o: DenseAdam, a: Map<string, Float32Array>)
   }
 }
 
-export function createModel(kind: TrainKind, data: TrainData, seed: number, dim: number, lr: number): CtrModel {
-  if (kind === 'emerg') return new Emerg({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr });
+export function createModel(kind: TrainKind, data: TrainData, seed: number, dim: number, lr: number, readout?: 'layers' | 'fields'): CtrModel {
+  if (kind === 'emerg') return new Emerg({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr, ...(readout === undefined ? {} : { readout }) });
   return new DeepFm({ layout: data.layout, vocab: data.vocabSize, dim, seed, tableLr: lr, withGenerator: kind === 'metaemb' });
 }
 
@@ -134,7 +144,7 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
   const wd = positive('weightDecay', opts.weightDecay ?? 0);
   const logger = (opts.logger ?? silentLogger).child({ trainer: opts.kind, seed });
 
-  const model = createModel(opts.kind, data, seed, dim, lr);
+  const model = createModel(opts.kind, data, seed, dim, lr, opts.emergReadout);
   const idTable = new EmbeddingTable({ rows: data.hotItemCount, dim: model.width, lr }).init(new Rng(seed + 1), 0.01);
   const baseAdam = new DenseAdam(lr, wd);
   const metaAdam = new DenseAdam(metaLr, wd);
@@ -174,7 +184,8 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
   const idGen = new Set(idGeneratorParams());
   // Base phase: the ID generator is not used (hot items have their own embeddings); EmerG's graph generator is.
   const baseTrainable = model.dense.names().filter((n) => (opts.kind === 'emerg' ? !idGen.has(n) : !gen.has(n)));
-  const metaTrainable = opts.kind === 'emerg' ? model.dense.names() : idGeneratorParams();
+  const emergAll = (opts.emergMetaScope ?? 'generators') === 'all';
+  const metaTrainable = opts.kind !== 'emerg' ? idGeneratorParams() : emergAll ? model.dense.names() : model.generatorParams();
   const totalEpochs = baseEpochs + metaEpochs;
   const lastEpoch = opts.stopAfterEpochs === undefined ? totalEpochs : Math.min(totalEpochs, epoch + opts.stopAfterEpochs);
   // Rows of each hot item, for sampling tasks.
@@ -229,7 +240,7 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
         const query = { ...selectRows(data.hot, qRows), entity: Int32Array.from(qEnt) };
         const res = metaStep(model, support, query, group.length, metaAdam, {
           trainable: metaTrainable,
-          trainTable: opts.kind === 'emerg',
+          trainTable: opts.kind === 'emerg' && emergAll,
           innerLr,
           innerSteps,
           graphLrScale: opts.graphLrScale ?? 1,

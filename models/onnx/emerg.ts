@@ -39,11 +39,23 @@ export function exportEmergOnnx(model: Emerg): Uint8Array {
   }
   const stacked = g.concat(hs.map((x) => g.unsqueeze(x, [1])), 1); // [B,T,F,D]
   const tokens = g.reshape(stacked, [-1, f * d]);
-  const q = g.reshape(g.matMul(tokens, p('att.wq')), [-1, t, 1, a]);
-  const k = g.reshape(g.matMul(tokens, p('att.wk')), [-1, 1, t, a]);
-  const att = g.node('Softmax', [g.node('Div', [g.reduceSum(g.mul(q, k), [3]), g.scalar(Math.sqrt(a))])], { axis: -1 }); // [B,T,T]
-  const v = g.reshape(g.matMul(g.reshape(stacked, [-1, d]), p('att.wv')), [-1, 1, t, f * d]);
-  const mixed = g.reduceSum(g.mul(g.unsqueeze(att, [3]), v), [2]); // [B,T,F·D]
+  let mixed: string;
+  if (model.readout === 'fields') {
+    // Attention among the T·F (layer, field) tokens (Emerg.fieldReadout).
+    const n = t * f;
+    const q = g.reshape(g.matMul(tokens, p('att.wq')), [-1, n, d]);
+    const k = g.reshape(g.matMul(tokens, p('att.wk')), [-1, n, d]);
+    const kT = g.node('Transpose', [k], { perm: [0, 2, 1] });
+    const att = g.node('Softmax', [g.node('Div', [g.matMul(q, kT), g.scalar(Math.sqrt(d))])], { axis: -1 }); // [B,TF,TF]
+    const v = g.reshape(g.matMul(g.reshape(stacked, [-1, d]), p('att.wv')), [-1, n, d]);
+    mixed = g.matMul(att, v); // [B,TF,D]
+  } else {
+    const q = g.reshape(g.matMul(tokens, p('att.wq')), [-1, t, 1, a]);
+    const k = g.reshape(g.matMul(tokens, p('att.wk')), [-1, 1, t, a]);
+    const att = g.node('Softmax', [g.node('Div', [g.reduceSum(g.mul(q, k), [3]), g.scalar(Math.sqrt(a))])], { axis: -1 }); // [B,T,T]
+    const v = g.reshape(g.matMul(g.reshape(stacked, [-1, d]), p('att.wv')), [-1, 1, t, f * d]);
+    mixed = g.reduceSum(g.mul(g.unsqueeze(att, [3]), v), [2]); // [B,T,F·D]
+  }
   const o = g.add(g.matMul(g.reshape(mixed, [-1, d]), p('att.wres')), p('att.bres'));
   const fin = g.relu(g.reduceSum(g.reshape(g.relu(o), [-1, t, f, d]), [1])); // [B,F,D]
   const score = g.reshape(g.matMul(g.reshape(fin, [-1, d]), p('out.score')), [-1, f]);

@@ -141,8 +141,8 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
     assert.ok(d <= TOL, `generated_id max |Δ| ${d}`);
   });
 
-  for (const firstOrder of [true, false]) it(`emerg (firstOrder ${firstOrder}): prob, generated_graph and generated_id within 1e-5`, async () => {
-    const model = new Emerg({ layout: LAYOUT, vocab: VOCAB, dim: 8, layers: 3, genHidden: 8, seed: 7, firstOrder });
+  for (const [firstOrder, readout] of [[true, 'layers'], [false, 'layers'], [true, 'fields']] as const) it(`emerg (firstOrder ${firstOrder}, readout ${readout}): prob, generated_graph and generated_id within 1e-5`, async () => {
+    const model = new Emerg({ layout: LAYOUT, vocab: VOCAB, dim: 8, layers: 3, genHidden: 8, seed: 7, firstOrder, readout });
     scramble(model);
     const b = randomBatch(40, 6);
     const ent = randomEntities(model, 6);
