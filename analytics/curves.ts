@@ -4,7 +4,9 @@
  * chDB 26.x: no window functions, no arrayAUC, no query parameters (filters are validated literals).
  *
  * De-duplication: a row counts once per (namespace, adapter, side, event_id) via `LIMIT 1 BY`, so Kafka
- * redeliveries, spool replays and not-yet-merged ReplacingMergeTree parts never double count.
+ * redeliveries, spool replays and not-yet-merged ReplacingMergeTree parts never double count. That is
+ * also the table's ReplacingMergeTree key: two releases scored under the same (namespace, adapter,
+ * side) would collapse into one; run them in separate namespaces (as `thaw demo` does).
  *
  * AUC is the Mann–Whitney statistic with ties counted as one half, i.e. the rank formula
  * (sum of positive ranks − P(P+1)/2) / (P·N) with average ranks for tied scores. Without window

@@ -14,6 +14,8 @@ export interface PlotOptions {
   width?: number;
   /** Image height, in px. @default 480 */
   height?: number;
+  /** Series label of a row (rows with the same label form one line). @default adapter / side, plus the release when several appear */
+  label?: (row: CurveRow) => string;
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -29,11 +31,11 @@ interface Series {
 }
 
 /** Groups rows into series (one per adapter and side; the release joins the label when several appear). */
-function seriesOf(rows: readonly CurveRow[]): Series[] {
+function seriesOf(rows: readonly CurveRow[], labelOf?: (row: CurveRow) => string): Series[] {
   const releases = new Set(rows.map((r) => r.release));
   const map = new Map<string, Series>();
   for (const r of rows) {
-    const label = releases.size > 1 ? `${r.adapter} / ${r.side} / ${r.release}` : `${r.adapter} / ${r.side}`;
+    const label = labelOf !== undefined ? labelOf(r) : releases.size > 1 ? `${r.adapter} / ${r.side} / ${r.release}` : `${r.adapter} / ${r.side}`;
     let s = map.get(label);
     if (s === undefined) {
       s = { label, auc: BUCKETS.map(() => undefined) };
@@ -68,8 +70,9 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
   const width = opts.width ?? 800;
   const height = opts.height ?? 480;
   const title = opts.title ?? 'Warm-up curves';
-  const series = seriesOf(rows);
-  const legendW = 200;
+  const series = seriesOf(rows, opts.label);
+  // Wide enough for the longest label at ~7 px per character of the 12 px sans-serif font.
+  const legendW = Math.max(200, 40 + 7 * Math.max(0, ...series.map((s) => s.label.length)));
   const m = { left: 64, right: legendW + 16, top: 40, bottom: 56 };
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
@@ -136,6 +139,37 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
   out.push(`</g>`);
   out.push(`</svg>`);
   return out.join('\n') + '\n';
+}
+
+const SIDES = ['item', 'user'] as const;
+
+/**
+ * One SVG with a panel per side present (item left, user right), each the plot of that side's rows:
+ * every adapter of the side side by side, labelled `adapter (release)` when the side has several
+ * releases (so the `none` baselines of different shared models stay apart). `width`/`height` are
+ * per panel; `title` gets ": item side" / ": user side" appended.
+ */
+export function renderCurvesBySideSvg(rows: readonly CurveRow[], opts: PlotOptions = {}): string {
+  const w = opts.width ?? 720;
+  const h = opts.height ?? 440;
+  const panels = SIDES.filter((s) => rows.some((r) => r.side === s));
+  const inner = panels.map((side, i) => {
+    const own = rows.filter((r) => r.side === side);
+    const several = new Set(own.map((r) => r.release)).size > 1;
+    const label = opts.label ?? ((r: CurveRow) => (several ? `${r.adapter} (${r.release})` : r.adapter));
+    const svg = renderCurvesSvg(own, { title: `${opts.title ?? 'Warm-up curves'}: ${side} side`, width: w, height: h, label }).replace(/^<\?xml[^>]*>\s*/, '');
+    // A nested <svg> is positioned by x/y: the panel keeps its own coordinates.
+    return svg.replace('<svg ', `<svg x="${i * w}" y="0" `);
+  });
+  const width = Math.max(1, panels.length) * w;
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}">`,
+    `<rect width="${width}" height="${h}" fill="#ffffff"/>`,
+    ...inner,
+    '</svg>',
+    '',
+  ].join('\n');
 }
 
 /** Writes an SVG (or any text) to `path`, creating the directory. */

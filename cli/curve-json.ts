@@ -16,14 +16,27 @@ export interface CurveJson {
 
 const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-/** `scope: false` leaves out release and namespace (the demo has one of each). */
-export function curvesJson(rows: readonly CurveRow[], opts: { scope?: boolean } = {}): CurveJson[] {
+export interface CurvesJsonOptions {
+  /** Include release and namespace. @default true */
+  scope?: boolean;
+  /**
+   * Include the release even when `scope` is false (the demo: one namespace, but a release per
+   * shared model, whose `none` baselines must stay apart). @default the value of `scope`
+   */
+  release?: boolean;
+}
+
+/** Curve rows as `--json` prints them; `scope: false` leaves out the namespace (and the release unless `release: true`). */
+export function curvesJson(rows: readonly CurveRow[], opts: CurvesJsonOptions = {}): CurveJson[] {
+  const scope = opts.scope !== false;
+  const release = opts.release ?? scope;
   return rows.map((r) => {
     const day = (r as { day?: unknown }).day;
     return {
       adapter: r.adapter,
       side: r.side,
-      ...(opts.scope === false ? {} : { release: r.release, namespace: r.namespace }),
+      ...(release ? { release: r.release } : {}),
+      ...(scope ? { namespace: r.namespace } : {}),
       bucket: r.bucket,
       ...(typeof day === 'string' ? { day } : {}),
       n: r.n,

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
  * predict-then-learn, AUC and log loss by warm-up bucket per side. See README.md in this folder.
  *
  *   node --import tsx bench/peer-vw/run.ts [--data DIR] [--train-fraction 0.2] [--batch 500]
- *        [--adapters none,fm-adagrad] [--lrs 0.05,0.1,0.25,0.5,1] [--out .thaw/bench/peer-vw.json]
+ *        [--adapters none,fm-adagrad,none-emerg,emerg,...] [--lrs 0.05,0.1,0.25,0.5,1]
+ *        [--releases .thaw/bench/peer-vw-releases] [--out .thaw/bench/peer-vw.json]
  *
  * Prints Markdown tables on stdout, progress as JSON lines on stderr, writes the JSON result file.
  */
@@ -19,7 +20,8 @@ import { readMl100k } from '../../sources/movielens.js';
 import { markdownTable } from '../stats.js';
 import { BUCKET_KEYS, bucketMetrics, EARLY, priorCounts, type BucketKey, type BucketMetrics } from './evaluate.js';
 import { ensureVwPython } from './python-env.js';
-import { PEER_ADAPTERS, runThawSide } from './thaw-peer.js';
+import type { MetaReleaseInfo } from './meta-releases.js';
+import { adaptersOfSide, PEER_ADAPTERS, runThawSide } from './thaw-peer.js';
 import type { VwIds } from './vw-format.js';
 import { runVw, tuneLearningRate, vwArgs, writeVwData, type LrTrial } from './vw-peer.js';
 
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       lrs: { type: 'string', default: '0.05,0.1,0.25,0.5,1' },
       bits: { type: 'string', default: '22' },
       out: { type: 'string', default: join(ROOT, '.thaw', 'bench', 'peer-vw.json') },
+      releases: { type: 'string', default: join(ROOT, '.thaw', 'bench', 'peer-vw-releases') },
     },
   });
   const log = createLogger(undefined, { bench: 'peer-vw' });
@@ -104,11 +107,16 @@ async function main(): Promise<void> {
   }
 
   const rows: PeerRow[] = [];
-  const thawInfo: Record<string, { hotEntities: number; releases: Record<string, string>; ms: Record<string, number> }> = {};
+  const thawInfo: Record<string, { hotEntities: number; releases: Record<string, string>; ms: Record<string, number>; metaReleases: MetaReleaseInfo[] }> = {};
   for (const side of SIDES) {
     const prior = priorCounts(events, side);
-    const { hotEntities, runs } = await runThawSide(events, prior, { side, adapters, trainN, batchSize });
-    thawInfo[side] = { hotEntities, releases: Object.fromEntries(runs.map((r) => [r.adapter, r.release])), ms: Object.fromEntries(runs.map((r) => [r.adapter, Math.round(r.ms)])) };
+    const { hotEntities, runs, releases } = await runThawSide(events, prior, { side, adapters, trainN, batchSize, releaseDir: resolve(values.releases), logger: log });
+    thawInfo[side] = {
+      hotEntities,
+      releases: Object.fromEntries(runs.map((r) => [r.adapter, r.release])),
+      ms: Object.fromEntries(runs.map((r) => [r.adapter, Math.round(r.ms)])),
+      metaReleases: releases,
+    };
     log.info('thaw side done', { side, hotEntities, ms: thawInfo[side].ms });
     const perMethod = new Map<string, Record<BucketKey, BucketMetrics>>();
     for (const r of runs) perMethod.set(r.adapter, bucketMetrics(r.scores, labels, prior, trainN));
@@ -122,13 +130,20 @@ async function main(): Promise<void> {
     }
   }
 
-  const methods = [...adapters, VW, VW_OWN_ID];
   const label = (b: BucketKey): string => (b === EARLY ? `**${EARLY} (early)**` : b);
-  const table = (metric: 'auc' | 'logLoss'): string =>
-    markdownTable(
+  // One table per side: each side has its own adapters (meta-learned ones run on one side only).
+  const table = (metric: 'auc' | 'logLoss', side: Side): string => {
+    const methods = [...adaptersOfSide(adapters, side), VW, VW_OWN_ID];
+    return markdownTable(
       ['side', 'bucket', 'n', ...methods.map((m) => `${metric === 'auc' ? 'AUC' : 'log loss'} ${m}`)],
-      rows.map((r) => [r.side, label(r.bucket), r.n.toLocaleString('en-US'), ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
+      rows.filter((r) => r.side === side).map((r) => [r.side, label(r.bucket), r.n.toLocaleString('en-US'), ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
     );
+  };
+  const metaLines = SIDES.flatMap((side) =>
+    (thawInfo[side]?.metaReleases ?? []).map(
+      (m) => `  ${m.kind} (${side}): ${m.release}, ${m.hotEntities} hot ${side}s, ${m.trainRows} rows, ${m.reused ? 'reused' : `trained in ${m.trainSec.toFixed(0)} s`}; ${JSON.stringify(m.hyper)}`,
+    ),
+  );
   const result = {
     benchmark: 'peer-vw',
     dataset: 'ml100k',
@@ -151,12 +166,12 @@ async function main(): Promise<void> {
         `${(events.length - trainN).toLocaleString('en-US')} events; the first ${trainN.toLocaleString('en-US')} train the shared FM and are seen online by every method.`,
       `VW ${result.vw.version}; learning rate -l chosen per variant by progressive AUC on the first ${trainN.toLocaleString('en-US')} events only:`,
       ...[...vwRuns.values()].map((r) => `  ids ${r.ids}: ${r.args.join(' ')}   (tried ${r.tuning.map((t) => `${t.learningRate} → ${t.auc.toFixed(4)}`).join(', ')})`),
-      `Columns: vw = VW with user and item ids; vw-own-id = VW with only the id of the row's side (what a Thaw adapter of that side can know).`,
+      `Columns: vw = VW with user and item ids; vw-own-id = VW with only the id of the row's side (what a Thaw adapter of that side can know);`,
+      `none = the shared FM frozen; none-<kind> = the <kind> release frozen (its initial states, never adapted).`,
+      ...(metaLines.length > 0 ? [`Meta-learned releases (trainFromEvents on the same ${trainN.toLocaleString('en-US')}-event prefix):`, ...metaLines] : []),
       '',
-      table('auc'),
-      '',
-      table('logLoss'),
-      '',
+      ...SIDES.flatMap((side) => [table('auc', side), '']),
+      ...SIDES.flatMap((side) => [table('logLoss', side), '']),
       `JSON: ${values.out}`,
       '',
     ].join('\n'),

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatCurveTable } from '../../../analytics/table.js';
-import { renderCurvesSvg, writePlot } from '../../../analytics/plot.js';
+import { renderCurvesBySideSvg, renderCurvesSvg, writePlot } from '../../../analytics/plot.js';
+import { curvesJson } from '../../../cli/curve-json.js';
 import { BUCKETS, type CurveRow } from '../../../analytics/types.js';
 import { parseCurveRow } from '../../../analytics/curves.js';
 
@@ -83,4 +84,57 @@ void test('parseCurveRow: 18.16 strings and nulls become numbers and NaN', () =>
   assert.equal(row.n, 12);
   assert.ok(Number.isNaN(row.auc));
   assert.throws(() => parseCurveRow({ side: 'x', bucket: '0' }), { code: 'DATA_FORMAT' });
+});
+
+/** Rows of two releases per side, each with its own `none` (what `thaw demo` produces). */
+function twoReleaseRows(): CurveRow[] {
+  const out: CurveRow[] = [];
+  const runs = [
+    ['item', 'fm-i', 'none'],
+    ['item', 'fm-i', 'fm-adagrad'],
+    ['item', 'emerg/v1', 'none'],
+    ['item', 'emerg/v1', 'emerg'],
+    ['user', 'fm-u', 'none'],
+    ['user', 'coldnas/v1', 'none'],
+    ['user', 'coldnas/v1', 'coldnas'],
+  ] as const;
+  runs.forEach(([side, release, adapter], k) => {
+    BUCKETS.forEach((bucket, i) => out.push({ adapter, side, release, namespace: 'demo', bucket, n: 10, ctr: 0.3, auc: 0.55 + 0.01 * k + 0.001 * i, logLoss: 0.6 }));
+  });
+  return out;
+}
+
+void test('table: a release column when several releases appear (baselines of different models stay apart); input order kept on request', () => {
+  const r = twoReleaseRows();
+  const lines = formatCurveTable(r).trimEnd().split('\n');
+  assert.match(lines[0] ?? '', /^adapter\s+side\s+release\s+bucket\s+events\s+CTR\s+AUC\s+log loss$/);
+  const noneItem = lines.filter((l) => /^none\s+item\s/.test(l)).map((l) => l.split(/\s+/)[2]);
+  assert.deepEqual([...new Set(noneItem)], ['emerg/v1', 'fm-i']);
+  const kept = formatCurveTable(r, { order: 'input' }).trimEnd().split('\n').slice(2);
+  assert.deepEqual(kept.map((l) => l.split(/\s+/).slice(0, 3).join(' ')), r.map((x) => `${x.adapter} ${x.side} ${x.release}`));
+  // One release: no release column unless asked.
+  const one = r.filter((x) => x.release === 'fm-i');
+  assert.doesNotMatch(formatCurveTable(one).split('\n')[0] ?? '', /release/);
+  assert.match(formatCurveTable(one, { release: true }).split('\n')[0] ?? '', /release/);
+});
+
+void test('plot by side: one panel per side, each release\'s none its own series', () => {
+  const svg = renderCurvesBySideSvg(twoReleaseRows(), { title: 'Demo' });
+  assert.equal((svg.match(/<svg /g) ?? []).length, 3); // outer + item + user panels
+  assert.ok(svg.includes('>Demo: item side</text>') && svg.includes('>Demo: user side</text>'));
+  assert.equal((svg.match(/<g class="series"/g) ?? []).length, 7);
+  for (const l of ['none (fm-i)', 'none (emerg/v1)', 'emerg (emerg/v1)', 'none (coldnas/v1)', 'coldnas (coldnas/v1)']) assert.ok(svg.includes(`>${l}</text>`), l);
+  assert.ok(svg.includes('x="720"'), 'user panel to the right of the item panel');
+  assert.doesNotMatch(svg, /NaN|undefined/);
+  const itemOnly = renderCurvesBySideSvg(twoReleaseRows().filter((x) => x.side === 'item'));
+  assert.equal((itemOnly.match(/<svg /g) ?? []).length, 2);
+});
+
+void test('curvesJson: release kept without the namespace for the demo; scope as before', () => {
+  const r = twoReleaseRows().slice(0, 1);
+  assert.deepEqual(Object.keys(curvesJson(r)[0] ?? {}), ['adapter', 'side', 'release', 'namespace', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
+  assert.deepEqual(Object.keys(curvesJson(r, { scope: false })[0] ?? {}), ['adapter', 'side', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
+  const demo = curvesJson(r, { scope: false, release: true })[0];
+  assert.deepEqual(Object.keys(demo ?? {}), ['adapter', 'side', 'release', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
+  assert.equal(demo?.release, 'fm-i');
 });
