@@ -1,0 +1,107 @@
+/**
+ * Shared pieces of the consumer tests of the meta-learned adapters (emerg, coldnas, fixed-adaptive)
+ * run from release directories: small random-init releases published and promoted with ReleaseStore,
+ * the release's own adapter built as a worker builds it, producing events keyed by the adapted
+ * side, and reading every stored state of a scope back raw from Redis.
+ * The models come from the unit fixtures (test/unit/adapters/user-fixtures.ts) and, for EmerG, the
+ * shape worker-emerg.test.ts uses.
+ */
+import { Redis } from 'ioredis';
+import { createAdapterFromRelease } from '../../../adapters/registry.js';
+import type { Adapter } from '../../../adapters/types.js';
+import { ReleaseStore } from '../../../model-store/releases.js';
+import { decodeState } from '../../../model-store/state-codec.js';
+import type { EntityState, StateScope } from '../../../model-store/types.js';
+import type { ColdNas } from '../../../models/coldnas.js';
+import { Emerg } from '../../../models/emerg.js';
+import { fieldLayoutOf, inferEventLayout, type EventLayout } from '../../../models/event-layout.js';
+import type { FixedAdaptive } from '../../../models/fixed-adaptive.js';
+import { bundleCtr, bundleUser, type EntityStatePolicy } from '../../../models/onnx/bundle.js';
+import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/types.js';
+import type { EventProducer } from '../../../streams/producer.js';
+import { encodeLabelled } from '../../../streams/serde.js';
+import { coldNas, fixedAdaptive, userLayout } from '../../unit/adapters/user-fixtures.js';
+
+/**
+ * Config of the event topics: no time retention. Synthetic events carry their 2024 event times as
+ * Kafka timestamps, far past the brokers' retention (24 h here): a retention check (every 5 min)
+ * that ran mid-test would delete every message of the topic (log start offset = end offset).
+ */
+export const KEEP_ALL_EVENTS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
+
+/** The meta-learned release kinds a worker adapts with (release model name = adapter name = kind). */
+export type MetaKind = 'emerg' | 'coldnas' | 'fixed-adaptive';
+
+export const SIDE_OF: Readonly<Record<MetaKind, Side>> = { emerg: 'item', coldnas: 'user', 'fixed-adaptive': 'user' };
+
+/** The event layout a release of `kind` is trained with for `evs`. */
+export function layoutFor(kind: MetaKind, evs: readonly LabelledEvent[]): EventLayout {
+  return kind === 'emerg' ? inferEventLayout('item', evs, { vocab: 4096, maxSlots: 3 }) : userLayout(evs);
+}
+
+/** A small random-init model of `kind` over `layout`; different seeds give different shared parameters. */
+function modelOf(kind: MetaKind, layout: EventLayout, seed: number): Emerg | ColdNas | FixedAdaptive {
+  if (kind === 'emerg') return new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab, dim: 4, layers: 2, genHidden: 8, seed });
+  return kind === 'coldnas' ? coldNas(layout, seed) : fixedAdaptive(layout, seed);
+}
+
+/**
+ * Publishes a release of `kind` (model name `kind`) over `layout` with its own seed, its parent the
+ * current release, and promotes it when `promote` (default). Returns its version and release id.
+ */
+export async function publishMeta(
+  store: ReleaseStore,
+  kind: MetaKind,
+  layout: EventLayout,
+  seed: number,
+  opts: { promote?: boolean; entityStatePolicy?: EntityStatePolicy } = {},
+): Promise<{ version: string; release: string }> {
+  const model = modelOf(kind, layout, seed);
+  const policy = opts.entityStatePolicy === undefined ? {} : { entityStatePolicy: opts.entityStatePolicy };
+  const b = model instanceof Emerg ? bundleCtr(model, { eventLayout: layout, ...policy }) : bundleUser(model, { eventLayout: layout, ...policy });
+  const parent = (await store.current(kind)) ?? null;
+  const m = await store.publish({ model: kind, parent, architecture: b.architecture, files: b.files });
+  if (opts.promote !== false) await store.promote(kind, m.version);
+  return { version: m.version, release: `${kind}/${m.version}` };
+}
+
+/** The adapter `kind` of release `version`, loaded and built as a worker builds it (its own model objects). */
+export async function adapterOf(store: ReleaseStore, kind: MetaKind, version: string): Promise<Adapter> {
+  return createAdapterFromRelease(kind, SIDE_OF[kind], await store.load(kind, version));
+}
+
+/** Produces events keyed by the entity of `side` (as the re-keying stage does), in order. */
+export async function produceBySide(producer: EventProducer, topic: string, side: Side, evs: readonly LabelledEvent[]): Promise<void> {
+  for (let at = 0; at < evs.length; at += 1000) {
+    await producer.send(
+      topic,
+      evs.slice(at, at + 1000).map((e) => ({ key: entityIdOf(e, side), value: encodeLabelled(e), timestampMs: e.timeMs })),
+    );
+  }
+}
+
+/**
+ * Every state stored under `scope` (its adapter segment as the keys spell it), decoded from the raw
+ * Redis value: entity id → state. Keys are `${prefix}:${ns}:${side}:${adapter}:{${entityId}}`.
+ */
+export async function storedStates(redisUrl: string, prefix: string, scope: StateScope): Promise<Map<string, EntityState>> {
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const head = `${prefix}:${scope.namespace}:${scope.side}:${scope.adapter}:`;
+  const out = new Map<string, EntityState>();
+  try {
+    await r.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${head}{*}`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const value = await r.getBuffer(key);
+        if (value === null) continue;
+        out.set(key.slice(head.length + 1, -1), decodeState(value));
+      }
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+  return out;
+}
