@@ -25,6 +25,13 @@ export const REDIS_URL = process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379'
 export const CLICKHOUSE_URL = process.env.THAW_CLICKHOUSE_URL ?? 'http://127.0.0.1:18123';
 export const DATABASE = 'thaw';
 
+/**
+ * Config of the event topics: no time retention. Synthetic events carry their 2024 event times as
+ * Kafka timestamps, far past the brokers' retention (24 h here): a retention check (every 5 min)
+ * that ran mid-test would delete every message of the topic (log start offset = end offset).
+ */
+export const KEEP_ALL_EVENTS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
+
 /** The shared FM every test uses: untrained but seeded, so scores differ per feature. */
 export const MODEL = { buckets: 16384, k: 4, seed: 7 } as const;
 export function model(): FactorizationMachine {

@@ -22,12 +22,8 @@ import type { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 import { coldNas, fixedAdaptive, userLayout } from '../../unit/adapters/user-fixtures.js';
 
-/**
- * Config of the event topics: no time retention. Synthetic events carry their 2024 event times as
- * Kafka timestamps, far past the brokers' retention (24 h here): a retention check (every 5 min)
- * that ran mid-test would delete every message of the topic (log start offset = end offset).
- */
-export const KEEP_ALL_EVENTS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
+/** Re-exported: the event topics' config (no time retention), see harness.ts. */
+export { KEEP_ALL_EVENTS } from './harness.js';
 
 /** The meta-learned release kinds a worker adapts with (release model name = adapter name = kind). */
 export type MetaKind = 'emerg' | 'coldnas' | 'fixed-adaptive';

@@ -20,7 +20,7 @@ import type { EntityState, EntityStore, StateScope } from '../../../model-store/
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
-import { assertMatchesReference, clickhouse, CLICKHOUSE_URL, DATABASE, dropKeys, dropTable, events, KAFKA, model, names, produceByItem, REDIS_URL, referenceRun, waitFor } from './harness.js';
+import { assertMatchesReference, clickhouse, CLICKHOUSE_URL, DATABASE, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, model, names, produceByItem, REDIS_URL, referenceRun, waitFor } from './harness.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 
@@ -87,7 +87,7 @@ describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
 
   it('depth 3 through injected state and sink failures ends equal to the reference run', async () => {
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 2 },
+      { topic: n.topic, partitions: 2, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const evs = events(12_000, 53);

@@ -28,6 +28,7 @@ import {
   dropTable,
   events,
   KAFKA,
+  KEEP_ALL_EVENTS,
   model,
   names,
   produceByItem,
@@ -50,7 +51,7 @@ interface Rig {
 async function rig(tag: string): Promise<Rig> {
   const n = names(tag);
   await ensureTopics(KAFKA, [
-    { topic: n.topic, partitions: 3 },
+    { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
     { topic: n.dlq, partitions: 1 },
   ]);
   const producer = new EventProducer({ kafka: KAFKA });

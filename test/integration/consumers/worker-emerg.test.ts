@@ -29,7 +29,7 @@ import type { LabelledEvent } from '../../../schemas/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
-import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, lagOf, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
+import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, lagOf, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
 import { spawnWorker, type WorkerProcess } from './process.js';
 
 // Same backend in this process and in the spawned workers: the comparisons are numeric.
@@ -126,7 +126,7 @@ describe('item worker with the emerg adapter from a release (Kafka + Redis + Cli
   it('(a) online states and scores equal the adapter called offline in waves', async () => {
     const n = names('emerg');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const dir = join(root, 'a');
@@ -191,7 +191,7 @@ describe('item worker with the emerg adapter from a release (Kafka + Redis + Cli
   it('(b) killed with SIGKILL and restarted: the same states and log as the offline run', async () => {
     const n = names('emergkill');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const dir = join(root, 'b');

@@ -17,12 +17,13 @@ import {
   assertMatchesReference,
   clickhouse,
   CLICKHOUSE_URL,
+  committedOf,
   DATABASE,
   dropKeys,
   dropTable,
   events,
   KAFKA,
-  committedOf,
+  KEEP_ALL_EVENTS,
   lagOf,
   model,
   names,
@@ -56,7 +57,7 @@ describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, 
 
   it('ends with the same states and log as an uninterrupted run', async (t) => {
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const evs = events(N, 31);

@@ -18,7 +18,7 @@ import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
-import { assertMatchesReference, clickhouse, DATABASE, events, KAFKA, model, names, produceByItem, referenceRun, waitFor } from './harness.js';
+import { assertMatchesReference, clickhouse, DATABASE, events, KAFKA, KEEP_ALL_EVENTS, model, names, produceByItem, referenceRun, waitFor } from './harness.js';
 import { PrivateServices } from './private-services.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
@@ -41,7 +41,7 @@ describe('worker through Redis and ClickHouse outages', { timeout: 240_000 }, ()
 
   it('pauses on Redis, spools on ClickHouse, resumes by itself, loses and doubles nothing', async () => {
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const evs = events(3 * PHASE, 41);

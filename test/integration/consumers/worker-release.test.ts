@@ -25,7 +25,7 @@ import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
-import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, MODEL, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
+import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, MODEL, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
 import { spawnWorker, type WorkerProcess } from './process.js';
 
 const RELEASE_MODEL = 'fm';
@@ -81,7 +81,7 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
     const n = names('rel');
     const announceTopic = `${n.topic}-releases`;
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
       { topic: announceTopic, partitions: 1 },
     ]);
@@ -256,7 +256,7 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
   it('worker-main with releaseDir follows a release announced on the Redis pointer', async () => {
     const n = names('relmain');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 2 },
+      { topic: n.topic, partitions: 2, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const root = await mkdtemp(join(tmpdir(), 'thaw-releases-'));

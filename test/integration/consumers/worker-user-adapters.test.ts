@@ -30,7 +30,7 @@ import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 import { coldNas, fixedAdaptive, sequentialRun, userEvents, userLayout } from '../../unit/adapters/user-fixtures.js';
-import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, KAFKA, names, query, REDIS_URL, waitFor } from './harness.js';
+import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, KAFKA, KEEP_ALL_EVENTS, names, query, REDIS_URL, waitFor } from './harness.js';
 
 const N = 3000;
 const TOL = 1e-5;
@@ -100,7 +100,7 @@ describe('AdaptationWorker with the user-side adapters (Kafka + Redis + ClickHou
   before(async () => {
     await initBackend('cpu');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3 },
+      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     producer = new EventProducer({ kafka: KAFKA });
