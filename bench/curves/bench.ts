@@ -20,7 +20,7 @@ import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource } from '../../sources/index.js';
 import { SyntheticStream, type SyntheticOptions } from '../../sources/synthetic.js';
 import { produceLabelled, rekeyTopic, runDirectWorker, runKafkaWorker, type StageTiming, type WorkerRun } from './pipeline.js';
-import { evaluationSince, fullPlan, kindsOf, type CurveAdapter } from './plan.js';
+import { evaluationSince, fullPlan, kindsOf, selectWorkers, type CurveAdapter } from './plan.js';
 import { prepareReleases, type ReleaseRef } from './releases.js';
 import type { CurvesResources } from './resources.js';
 
@@ -34,6 +34,8 @@ export interface CurvesRunOptions {
   adapters: readonly CurveAdapter[];
   /** Sides to run. @default ['item', 'user'] */
   sides?: readonly ('item' | 'user')[];
+  /** Only these workers (labels such as `item-emerg`, see plan.ts `selectWorkers`). @default all of the sides' */
+  workers?: readonly string[];
   /** `kafka`: produce → rekey → AdaptationWorkers; `direct`: BatchProcessor without Kafka. */
   transport: 'kafka' | 'direct';
   /** Share of the stream the releases trained here learn from (ml100k). @default 0.5 */
@@ -110,7 +112,7 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
   const log = opts.logger;
   const timeoutMs = opts.timeoutMs ?? 3_600_000;
   const stream = streamOf(opts);
-  const plan = fullPlan(opts.adapters).filter((w) => (opts.sides ?? ['item', 'user']).includes(w.side));
+  const plan = selectWorkers(fullPlan(opts.adapters).filter((w) => (opts.sides ?? ['item', 'user']).includes(w.side)), opts.workers);
   if (opts.metaEvents !== undefined && opts.transport !== 'direct') throw new ConfigError('metaEvents', 'needs the direct transport (a Kafka worker reads its topic to the end)');
 
   // The stream length and the history prefix. ML-100K is small: read once, in time order.

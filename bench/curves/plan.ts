@@ -61,6 +61,20 @@ export function workerPlan(side: Side, adapters: readonly CurveAdapter[]): Worke
   return out;
 }
 
+/**
+ * Only the workers labelled in `labels` (e.g. `item-none-emerg,item-emerg`), in plan order: one
+ * process per group of workers, so the parts of a long run share the cores (merge.ts joins them).
+ * Throws ConfigError('workers') for a label that is not in `plan`.
+ */
+export function selectWorkers(plan: readonly WorkerSpec[], labels: readonly string[] | undefined): WorkerSpec[] {
+  if (labels === undefined) return [...plan];
+  const known = new Set(plan.map((w) => w.label));
+  for (const l of labels) {
+    if (!known.has(l)) throw new ConfigError('workers', `unknown worker "${l}" for the selected adapters and sides; known: ${[...known].join(', ')}`);
+  }
+  return plan.filter((w) => labels.includes(w.label));
+}
+
 /** Both sides' workers, item first. */
 export function fullPlan(adapters: readonly CurveAdapter[]): WorkerSpec[] {
   return [...workerPlan('item', adapters), ...workerPlan('user', adapters)];

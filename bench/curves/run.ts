@@ -14,6 +14,9 @@
  *   --limit N                    synthetic: use only the first N events of the --events stream @default all
  *   --sides item,user            the sides to run (one side per process runs two processes side by side;
  *                                bench/curves/merge.ts joins their JSON into one report and plot) @default both
+ *   --workers a,b,...            only these workers of the plan, e.g. item-none-emerg,item-emerg (one process per
+ *                                group; merge.ts joins the parts) @default every worker of the sides
+ *   --worker-timeout-min N       kafka transport: a worker (or the rekey stage) taking longer fails the run @default 60
  *   --reuse DIR                  reuse releases DIR/<kind> (e.g. /tmp/thaw/releases) @default none
  *   --releases DIR               releases trained here @default .thaw/bench/curves/releases-<dataset>
  *   --plot PATH                  @default bench/curves/<dataset>[-<limit>]-curves.svg
@@ -59,6 +62,8 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
       'meta-events': { type: 'string' },
       limit: { type: 'string' },
       sides: { type: 'string', default: 'item,user' },
+      workers: { type: 'string' },
+      'worker-timeout-min': { type: 'string' },
       reuse: { type: 'string' },
       releases: { type: 'string' },
       plot: { type: 'string' },
@@ -78,6 +83,9 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
   const limit = int('limit', values.limit, undefined);
   const sides = values.sides.split(',').map((x) => x.trim());
   if (sides.length === 0 || sides.some((x) => x !== 'item' && x !== 'user')) throw new ConfigError('sides', `must be item, user or item,user, got "${values.sides}"`);
+  const workers = values.workers?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (workers !== undefined && workers.length === 0) throw new ConfigError('workers', 'at least one worker label');
+  const timeoutMin = int('worker-timeout-min', values['worker-timeout-min'], 60)!;
   const oneSide = sides.length === 1 ? `-${sides[0]!}` : '';
   if (limit !== undefined && dataset !== 'synthetic') throw new ConfigError('limit', 'applies to --dataset synthetic only');
   const tag = dataset === 'ml100k' ? 'ml100k' : `synthetic-${events}-${synthetic.users}-${synthetic.items}-${synthetic.seed}-h${historyEvents}`;
@@ -92,6 +100,8 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
       ...(metaEvents === undefined ? {} : { metaEvents }),
       ...(limit === undefined ? {} : { limit }),
       sides: sides as ('item' | 'user')[],
+      ...(workers === undefined ? {} : { workers }),
+      timeoutMs: timeoutMin * 60_000,
       ...(values.reuse === undefined ? {} : { reuseRoot: resolve(values.reuse) }),
       trainRoot: resolve(values.releases ?? join(ROOT, '.thaw', 'bench', 'curves', `releases-${tag}`)),
     },

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { CurveRow } from '../../../analytics/types.js';
-import { evaluationSince, fullPlan, kindsOf, namespaceOf, parseAdapters, workerPlan } from '../../../bench/curves/plan.js';
+import { evaluationSince, fullPlan, kindsOf, namespaceOf, parseAdapters, selectWorkers, workerPlan } from '../../../bench/curves/plan.js';
 import { mergeResults } from '../../../bench/curves/merge.js';
 import { aucTable, longTable, sideBySideSvg } from '../../../bench/curves/report.js';
 
@@ -91,5 +91,19 @@ describe('curves bench merge', () => {
 
   it('refuses runs of different windows', () => {
     assert.throws(() => mergeResults([part('a', 'item'), part('b', 'user', 11)]), /another stream or window/);
+  });
+});
+
+describe('selectWorkers', () => {
+  const plan = fullPlan(['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive']);
+  it('keeps the labelled workers in plan order', () => {
+    const got = selectWorkers(plan, ['item-emerg', 'item-none-emerg']).map((w) => w.label);
+    assert.deepEqual(got, ['item-none-emerg', 'item-emerg']);
+  });
+  it('keeps every worker without labels', () => {
+    assert.equal(selectWorkers(plan, undefined).length, plan.length);
+  });
+  it('names the key and the known labels for an unknown one', () => {
+    assert.throws(() => selectWorkers(plan, ['item-coldnas']), (e: Error) => /workers/.test(e.message) && /item-none-fm/.test(e.message));
   });
 });
