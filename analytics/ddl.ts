@@ -4,7 +4,7 @@
  * is this rendered for `thaw.predictions` (a unit test keeps the two equal).
  *
  * ReplacingMergeTree collapses redeliveries of the same (namespace, adapter, side, event_id) in the
- * background, but merges are eventual: the curve queries de-duplicate exactly with `LIMIT 1 BY`.
+ * background, but merges are eventual: the curve queries de-duplicate exactly with `FINAL`.
  */
 import { sqlIdent, sqlTable } from './sql.js';
 

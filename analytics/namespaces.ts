@@ -60,7 +60,7 @@ export async function countRows(target: CurveSource, opts: CountRowsOptions = {}
   const from = `${sqlTable(database, table)}${where}`;
   const sql =
     opts.distinct === true
-      ? `SELECT count() AS c FROM (SELECT namespace, adapter, side, event_id FROM ${from} LIMIT 1 BY namespace, adapter, side, event_id)`
+      ? `SELECT count() AS c FROM ${sqlTable(database, table)} FINAL${where}`
       : `SELECT count() AS c FROM ${from}`;
   const rows = await target.query(sql);
   return Number(rows[0]?.c ?? 0);

@@ -1,6 +1,6 @@
 -- Prequential prediction log (generated from analytics/ddl.ts; test/unit/analytics/ddl.test.ts keeps them equal).
 -- Runs on ClickHouse 18.16 and chDB 26.x. Redeliveries of one (namespace, adapter, side, event_id) are
--- collapsed by ReplacingMergeTree eventually and de-duplicated exactly by the queries (LIMIT 1 BY).
+-- collapsed by ReplacingMergeTree eventually and de-duplicated exactly by the queries (FINAL).
 CREATE DATABASE IF NOT EXISTS thaw;
 
 CREATE TABLE IF NOT EXISTS thaw.predictions

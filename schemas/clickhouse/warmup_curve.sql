@@ -28,8 +28,7 @@ FROM
                 adapter, side, release, namespace, multiIf(prior_count <= 0, '0', prior_count <= 2, '1-2', prior_count <= 5, '3-5', prior_count <= 10, '6-10', prior_count <= 20, '11-20', prior_count <= 50, '21-50', '51+') AS bucket, day,
                 score, label,
                 -(label * log(least(greatest(toFloat64(score), 1e-7), 0.9999999)) + (1 - label) * log(1 - least(greatest(toFloat64(score), 1e-7), 0.9999999))) AS ll
-            FROM thaw.predictions
-            LIMIT 1 BY namespace, adapter, side, event_id
+            FROM thaw.predictions FINAL
         )
         GROUP BY adapter, side, release, namespace, bucket, score
     )
