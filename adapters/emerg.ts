@@ -40,6 +40,17 @@ import type { Emerg } from '../models/emerg.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
+import { EmergFastPath } from './fast/emerg.js';
+
+/**
+ * Default `fastMaxRows`: waves up to this many rows run the plain-JS path (adapters/fast/emerg.ts).
+ * Measured with `bench/adapters/per-call.ts --adapters emerg --hand --rounds 2` (wasm, the library's
+ * default EmerG on the synthetic layout, 2-core host at load ~3), ms per predictThenAdapt call,
+ * frozen tf vs hand path: 1 event 9.8 vs 0.52, 4: 10.3 vs 2.9, 16: 11.9 vs 11.4, 32: 15.4 vs 19.6,
+ * 64: 18.7 vs 32.1, 256: 79 vs 120. The hand path pays ~0.5-0.7 ms per row (plain JS, ~175k
+ * multiply-adds per row forward + backward), tf ~10 ms per call: they cross between 16 and 32.
+ */
+export const EMERG_FAST_MAX_ROWS = 16;
 
 /** Options of the `emerg` adapter. */
 export interface EmergAdapterOptions {
@@ -56,6 +67,13 @@ export interface EmergAdapterOptions {
    * lr·g/√(G0 + ‖g‖²): larger is more cautious on the very first events. @default 1
    */
   initialAccumulator?: number;
+  /**
+   * Waves of at most this many rows run the plain-JS forward/backward (adapters/fast/emerg.ts, the
+   * same results to 1e-5) instead of TensorFlow.js, whose fixed per-call cost dominates small
+   * waves; 0 always uses TensorFlow.js. Readout 'fields' always uses TensorFlow.js.
+   * @default 16 (EMERG_FAST_MAX_ROWS)
+   */
+  fastMaxRows?: number;
 }
 
 /** Resolved options (every default applied). */
@@ -67,6 +85,7 @@ export const EMERG_ADAPTER_DEFAULTS: ResolvedEmergAdapterOptions = {
   l2: 0.01,
   optimizer: 'adagrad',
   initialAccumulator: 1,
+  fastMaxRows: EMERG_FAST_MAX_ROWS,
 };
 
 function nonNegative(key: string, value: number | undefined, dflt: number, allowZero: boolean): number {
@@ -74,6 +93,12 @@ function nonNegative(key: string, value: number | undefined, dflt: number, allow
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
     throw new ConfigError(key, `must be a finite number ${allowZero ? '>= 0' : '> 0'}, got ${String(value)}`);
   }
+  return v;
+}
+
+function nonNegativeInt(key: string, value: number | undefined, dflt: number): number {
+  const v = value ?? dflt;
+  if (!Number.isInteger(v) || v < 0) throw new ConfigError(key, `must be an integer >= 0, got ${String(value)}`);
   return v;
 }
 
@@ -88,6 +113,7 @@ export function resolveEmergAdapterOptions(opts: EmergAdapterOptions = {}): Reso
     l2: nonNegative('emerg.l2', opts.l2, d.l2, true),
     optimizer,
     initialAccumulator: nonNegative('emerg.initialAccumulator', opts.initialAccumulator, d.initialAccumulator, false),
+    fastMaxRows: nonNegativeInt('emerg.fastMaxRows', opts.fastMaxRows, d.fastMaxRows),
   };
 }
 
@@ -102,6 +128,8 @@ export class EmergAdapter implements Adapter {
   /** W and G. */
   private readonly w: number;
   private readonly g: number;
+  /** The plain-JS path for small waves; undefined for readout 'fields'. */
+  private readonly fast: EmergFastPath | undefined;
 
   /**
    * @param model the release's EmerG; its dense params are frozen here (ParamSet.freeze), so the
@@ -126,6 +154,12 @@ export class EmergAdapter implements Adapter {
     this.w = model.width;
     this.g = model.graphSize;
     this.stateSize = 2 * this.w + 2 * this.g + 2;
+    this.fast = model.readout === 'layers' ? new EmergFastPath(model) : undefined;
+  }
+
+  /** The plain-JS path when a wave of `n` rows runs it, else undefined. */
+  private fastFor(n: number): EmergFastPath | undefined {
+    return n <= this.options.fastMaxRows ? this.fast : undefined;
   }
 
   initialState(event: LabelledEvent): Float32Array {
@@ -171,8 +205,17 @@ export class EmergAdapter implements Adapter {
 
   predict(batch: AdapterBatch): Float32Array {
     this.checkBatch(batch);
-    if (batch.events.length === 0) return new Float32Array(0);
-    return this.model.predict(this.encoder.encode(batch.events), this.paramsOf(batch.states));
+    const n = batch.events.length;
+    if (n === 0) return new Float32Array(0);
+    const rows = this.encoder.encode(batch.events);
+    const ent = this.paramsOf(batch.states);
+    const fast = this.fastFor(n);
+    if (fast !== undefined) {
+      const out = new Float32Array(n);
+      fast.run(rows, ent.idEmb, ent.graph, out, 0);
+      return out;
+    }
+    return this.model.predict(rows, ent);
   }
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
@@ -182,8 +225,19 @@ export class EmergAdapter implements Adapter {
     const rows: RowBatch = this.encoder.encode(batch.events);
     const ent = this.paramsOf(batch.states);
     const o = this.options;
-    const { probs, gId, gGraph } = this.model.scoreAndGradients(rows, ent, o.graphLrScale > 0);
     const { w, g } = this;
+    let probs: Float32Array;
+    let gId: Float32Array;
+    let gGraph: Float32Array;
+    const fast = this.fastFor(n);
+    if (fast !== undefined) {
+      probs = new Float32Array(n);
+      gId = new Float32Array(n * w);
+      gGraph = new Float32Array(n * g);
+      fast.run(rows, ent.idEmb, ent.graph, probs, 0, gId, gGraph);
+    } else {
+      ({ probs, gId, gGraph } = this.model.scoreAndGradients(rows, ent, o.graphLrScale > 0));
+    }
     for (let j = 0; j < n; j++) {
       const st = batch.states[j]!;
       this.step(st, 0, w + g, gId, j * w, w, 2 * w + 2 * g, o.learningRate);

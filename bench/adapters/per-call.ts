@@ -8,14 +8,13 @@
  * from the synthetic stream). No Kafka, Redis or ClickHouse. Prints a Markdown table.
  *
  * Three variants per adapter, interleaved: `unfrozen tf` (weights re-created per call, as before
- * ParamSet.freeze), `frozen tf`, and `default` (as shipped: frozen + the hand path for small waves,
- * user-side adapters only).
+ * ParamSet.freeze), `frozen tf`, and `default` (as shipped: frozen + the hand path for small waves).
  *
  *   node --import tsx bench/adapters/per-call.ts [--backend wasm|cpu] [--waves 1,4,32,1024]
  *        [--adapters emerg,coldnas,fixed-adaptive] [--rounds 4] [--slice-ms 250] [--hand]
  *
- * --hand adds a 4th variant for the user-side adapters: the hand path for every wave (how
- * DEFAULT_FAST_MAX_ROWS of adapters/user-common.ts was chosen).
+ * --hand adds a 4th variant: the hand path for every wave (how DEFAULT_FAST_MAX_ROWS of
+ * adapters/user-common.ts and EMERG_FAST_MAX_ROWS of adapters/emerg.ts were chosen).
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -38,7 +37,7 @@ function build(name: string, events: readonly LabelledEvent[], fastMaxRows: numb
   const evs = events.slice(0, 20_000);
   if (name === 'emerg') {
     const layout = inferEventLayout('item', evs);
-    return new EmergAdapter(new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout, 'bench-emerg');
+    return new EmergAdapter(new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout, 'bench-emerg', fast);
   }
   const layout = inferEventLayout('user', evs);
   if (name === 'coldnas') {
@@ -80,8 +79,8 @@ interface Variant {
 /**
  * The variants of `name`: `unfrozen` = the TensorFlow.js path with the weight tensors re-created on
  * every call, as before ParamSet.freeze (emulated by disposing them after each call); `frozen tf` =
- * the TensorFlow.js path with frozen weights; `default` = the adapter as shipped (frozen weights and,
- * for the user-side adapters, the hand path for waves up to fastMaxRows).
+ * the TensorFlow.js path with frozen weights; `default` = the adapter as shipped (frozen weights and
+ * the hand path for waves up to fastMaxRows).
  */
 function variants(name: string, events: readonly LabelledEvent[], hand: boolean): Variant[] {
   const tfOnly = build(name, events, 0);
@@ -90,8 +89,8 @@ function variants(name: string, events: readonly LabelledEvent[], hand: boolean)
     { label: 'unfrozen tf', adapter: unfrozen, after: () => unfrozen.dispose?.() },
     { label: 'frozen tf', adapter: tfOnly },
   ];
-  if (name !== 'emerg') out.push({ label: 'default', adapter: build(name, events, undefined) });
-  if (name !== 'emerg' && hand) out.push({ label: 'hand', adapter: build(name, events, Number.MAX_SAFE_INTEGER) });
+  out.push({ label: 'default', adapter: build(name, events, undefined) });
+  if (hand) out.push({ label: 'hand', adapter: build(name, events, Number.MAX_SAFE_INTEGER) });
   return out;
 }
 
