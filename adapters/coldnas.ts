@@ -14,8 +14,10 @@
  * - A user without profile features (or an event missing some of them) is still scored and
  *   encoded: the EventEncoder gives missing fields zero-weight padding, so their pooled embeddings
  *   are 0, both in the predictor input and in the interaction encodings folded into the mean.
+ * - The mean covers the last ~`historyWindow` interactions (default 60, the trainer's largest
+ *   support set): exact while count ≤ window, then an exponential moving mean with rate 1/window.
  * - The count is stored as a float32: it is exact up to 2^24 (16.7 M) events per user; beyond that
- *   it stops growing and the update becomes an exponential moving mean with rate 1/(2^24 + 1).
+ *   it stops growing (with historyWindow 0 the update then has rate 1/(2^24 + 1)).
  * - The mean depends on the shared parameters, so a new release restarts users (the release's
  *   entityStatePolicy is `reinit`, models/onnx/bundle.ts).
  *
@@ -44,6 +46,9 @@ import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positi
  */
 export const COLDNAS_FAST_MAX_ROWS = 4;
 
+/** Default `historyWindow`: the largest support set of the trainer's default `supportSizes`. */
+export const COLDNAS_HISTORY_WINDOW = 60;
+
 /** Options of the `coldnas` adapter. */
 export interface ColdNasAdapterOptions {
   /** Rows per forward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
@@ -54,6 +59,15 @@ export interface ColdNasAdapterOptions {
    * 0 always uses TensorFlow.js. @default 4 (COLDNAS_FAST_MAX_ROWS)
    */
   fastMaxRows?: number;
+  /**
+   * Interactions the user mean covers (events; 0 = all of them, an exact running mean). Once a
+   * user has this many, the update becomes an exponential moving mean with rate 1/historyWindow
+   * (same state, still O(C)): ColdNAS meta-trains on support sets of at most 60 interactions
+   * (trainers/coldnas-trainer.ts `supportSizes` default [0, 20, 40, 60]), and a mean over hundreds
+   * of interactions is outside what its modulation network learned (and blind to drift).
+   * @default 60 (COLDNAS_HISTORY_WINDOW)
+   */
+  historyWindow?: number;
 }
 
 export class ColdNasAdapter implements Adapter {
@@ -66,6 +80,8 @@ export class ColdNasAdapter implements Adapter {
   private readonly chunk: number;
   private readonly fastMax: number;
   private readonly fast: ColdNasFastPath;
+  /** Resolved historyWindow (0 = exact running mean). */
+  readonly historyWindow: number;
 
   /**
    * @param model the release's ColdNAS; its dense and architecture params are frozen here
@@ -74,6 +90,7 @@ export class ColdNasAdapter implements Adapter {
   constructor(model: ColdNas, layout: EventLayout, release: string, opts: ColdNasAdapterOptions = {}) {
     this.chunk = positiveInt('coldnas.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
     this.fastMax = nonNegativeInt('coldnas.fastMaxRows', opts.fastMaxRows, COLDNAS_FAST_MAX_ROWS);
+    this.historyWindow = nonNegativeInt('coldnas.historyWindow', opts.historyWindow, COLDNAS_HISTORY_WINDOW);
     this.encoder = new EventEncoder(layout);
     checkUserLayout('coldnas', layout, this.encoder.fieldLayout, model.layout, model.table.rows);
     // The release's weights never change here: their tensors are created once, not per call.
@@ -125,7 +142,7 @@ export class ColdNasAdapter implements Adapter {
       if (part.n <= this.fastMax) {
         const enc = adapt ? new Float32Array(part.n * c) : undefined;
         this.fast.run(part, means, out, from, enc);
-        if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c);
+        if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
         continue;
       }
       const res = tf.tidy(() => {
@@ -140,7 +157,7 @@ export class ColdNasAdapter implements Adapter {
         out.set(res[0]!.dataSync() as Float32Array, from);
         if (adapt) {
           const enc = res[1]!.dataSync() as Float32Array;
-          for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c);
+          for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
         }
       } finally {
         for (const t of res) t.dispose();
@@ -152,10 +169,13 @@ export class ColdNasAdapter implements Adapter {
 
 /**
  * Folds one interaction encoding (enc[at, at+C)) into a state in place, in O(C):
- * mean ← mean + (enc − mean)/(count+1), count ← count+1 (models/coldnas.ts `userStateUpdate`).
+ * mean ← mean + (enc − mean)/min(count+1, window), count ← count+1. With window 0 (or before the
+ * window fills) it is the exact running mean (models/coldnas.ts `userStateUpdate`); after, an
+ * exponential moving mean with rate 1/window.
  */
-export function foldInto(state: Float32Array, enc: Float32Array, at: number): void {
+export function foldInto(state: Float32Array, enc: Float32Array, at: number, window = 0): void {
   const n = state[0]! + 1;
   state[0] = n;
-  for (let k = 1; k < state.length; k++) state[k] = state[k]! + (enc[at + k - 1]! - state[k]!) / n;
+  const div = window > 0 && n > window ? window : n;
+  for (let k = 1; k < state.length; k++) state[k] = state[k]! + (enc[at + k - 1]! - state[k]!) / div;
 }

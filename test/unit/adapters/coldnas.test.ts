@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ColdNasAdapter } from '../../../adapters/coldnas.js';
+import { COLDNAS_HISTORY_WINDOW, ColdNasAdapter, foldInto } from '../../../adapters/coldnas.js';
 import { ConfigError, ThawError } from '../../../lib/errors.js';
 import { initBackend } from '../../../models/backend.js';
 import { EventEncoder, inferEventLayout } from '../../../models/event-layout.js';
@@ -30,8 +30,8 @@ void test('batched waves (and chunked forwards) equal one event at a time, to 1e
   assert.ok(maxStateDiff(seq.states, waved.states) < 1e-5, `states differ by ${maxStateDiff(seq.states, waved.states)}`);
 });
 
-void test('after n events a state is [n, batch mean of the n encodings] (model.batchStates), O(1) per event', () => {
-  const { states } = wavedRun(adapter(), events, 50);
+void test('historyWindow 0: after n events a state is [n, batch mean of the n encodings] (model.batchStates), O(1) per event', () => {
+  const { states } = wavedRun(new ColdNasAdapter(model, layout, 'coldnas/test', { historyWindow: 0 }), events, 50);
   const users = [...states.keys()];
   const index = new Map(users.map((u, i) => [u, i]));
   const rows = new EventEncoder(layout).encode(events, Int32Array.from(events, (e) => index.get(e.userId)!));
@@ -114,4 +114,33 @@ void test('options and inputs are validated', () => {
   bad[0] = 1.5;
   assert.throws(() => a.predictThenAdapt({ events: [e], states: [bad] }), (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT');
   assert.equal(a.predictThenAdapt({ events: [], states: [] }).length, 0);
+});
+
+void test('historyWindow: exact running mean up to the window, then an exponential moving mean with rate 1/window', () => {
+  const fold = (window: number, xs: number[]): Float32Array => {
+    const st = new Float32Array(2);
+    for (const x of xs) foldInto(st, Float32Array.of(x), 0, window);
+    return st;
+  };
+  // Window 3: 1, 2, 3 give the exact mean 2; then 5 and 11 move it by 1/3 of the gap each time.
+  const w3 = fold(3, [1, 2, 3, 5, 11]);
+  assert.equal(w3[0], 5, 'count keeps counting');
+  const after4 = 2 + (5 - 2) / 3;
+  assert.ok(Math.abs(w3[1]! - (after4 + (11 - after4) / 3)) < 1e-6, `ema ${w3[1]}`);
+  // Window 0 (and a window not yet filled) is the exact mean.
+  assert.ok(Math.abs(fold(0, [1, 2, 3, 5, 11])[1]! - 4.4) < 1e-6);
+  assert.ok(Math.abs(fold(10, [1, 2, 3, 5, 11])[1]! - 4.4) < 1e-6);
+  // The adapter applies its window: default 60, and 0 gives back the exact mean.
+  assert.equal(adapter().historyWindow, COLDNAS_HISTORY_WINDOW);
+  assert.equal(COLDNAS_HISTORY_WINDOW, 60);
+  assert.throws(() => new ColdNasAdapter(model, layout, 'c', { historyWindow: -2 }), (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.historyWindow');
+  const one = events.filter((e) => e.userId === events[0]!.userId).slice(0, 8);
+  const run = (historyWindow: number): Float32Array => {
+    const a = new ColdNasAdapter(model, layout, 'c', { historyWindow });
+    const st = a.initialState(one[0]!);
+    for (const e of one) a.predictThenAdapt({ events: [e], states: [st] });
+    return st;
+  };
+  assert.ok(maxAbsDiff(run(0), run(8)) < 1e-7, 'window = history length: exact mean');
+  assert.ok(maxAbsDiff(run(0), run(2)) > 1e-4, 'a short window weighs recent events more');
 });
