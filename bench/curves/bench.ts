@@ -175,7 +175,9 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
     }
   }
 
-  const target = new ClickHouseSink({ url: res.services.clickhouseUrl, table: res.table, spoolDir: res.dir('query'), logger: log });
+  // A 10M-row namespace's curve query takes ~15 s on a quiet server; on the loaded 2-core bench host it
+  // exceeded the sink's 30 s default (a run lost at its last step): curves get 10 minutes.
+  const target = new ClickHouseSink({ url: res.services.clickhouseUrl, table: res.table, spoolDir: res.dir('query'), logger: log, requestTimeoutMs: 600_000 });
   try {
     const filter: CurveFilter = { table: res.table, since };
     // One query per worker namespace: each worker's rows are its own curve (the baselines of
