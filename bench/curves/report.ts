@@ -1,5 +1,5 @@
 /** Tables (Markdown) and the side-by-side SVG of a curves run. */
-import { renderCurvesSvg } from '../../analytics/plot.js';
+import { renderCurvesBySideSvg } from '../../analytics/plot.js';
 import { BUCKETS, type CurveRow } from '../../analytics/types.js';
 import type { Side } from '../../schemas/types.js';
 
@@ -58,25 +58,9 @@ export function aucTable(rows: readonly CurveRow[]): string {
  * rows: every adapter of the side, the release in the legend when several appear (the baselines).
  */
 export function sideBySideSvg(rows: readonly CurveRow[], title: string): string {
-  const w = 720;
-  const h = 420;
-  const panels = SIDES.filter((s) => rows.some((r) => r.side === s));
-  const inner = panels.map((side, i) => {
-    // Legend labels carry the release when several appear: its model name is enough (and fits).
-    const svg = renderCurvesSvg(
-      rows.filter((r) => r.side === side).map((r) => ({ ...r, release: releaseModel(r.release) })),
-      { title: `${title}: ${side} side`, width: w, height: h },
-    ).replace(/^<\?xml[^>]*>\s*/, '');
-    // A nested <svg> is positioned by x/y: the panel keeps its own coordinates.
-    return svg.replace('<svg ', `<svg x="${i * w}" y="0" `);
-  });
-  const width = Math.max(1, panels.length) * w;
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}">`,
-    `<rect width="${width}" height="${h}" fill="white"/>`,
-    ...inner,
-    '</svg>',
-    '',
-  ].join('\n');
+  // Legend labels carry the release when several appear: its model name is enough (and fits).
+  return renderCurvesBySideSvg(
+    rows.map((r) => ({ ...r, release: releaseModel(r.release) })),
+    { title, width: 720, height: 420 },
+  );
 }
