@@ -57,11 +57,8 @@ export interface CountRowsOptions {
 export async function countRows(target: CurveSource, opts: CountRowsOptions = {}): Promise<number> {
   const { database, table } = names(target);
   const where = opts.namespace === undefined ? '' : ` WHERE namespace = ${sqlString(opts.namespace, 'namespace')}`;
-  const from = `${sqlTable(database, table)}${where}`;
-  const sql =
-    opts.distinct === true
-      ? `SELECT count() AS c FROM ${sqlTable(database, table)} FINAL${where}`
-      : `SELECT count() AS c FROM ${from}`;
+  // distinct: FINAL collapses redeliveries (the ReplacingMergeTree key is the de-duplication key).
+  const sql = `SELECT count() AS c FROM ${sqlTable(database, table)}${opts.distinct === true ? ' FINAL' : ''}${where}`;
   const rows = await target.query(sql);
   return Number(rows[0]?.c ?? 0);
 }
