@@ -14,8 +14,8 @@
  * - A user without profile features (or an event missing some of them) is still scored and
  *   encoded: the EventEncoder gives missing fields zero-weight padding, so their pooled embeddings
  *   are 0, both in the predictor input and in the interaction encodings folded into the mean.
- * - The mean covers the last ~`historyWindow` interactions (default 60, the trainer's largest
- *   support set): exact while count ≤ window, then an exponential moving mean with rate 1/window.
+ * - The mean covers the last ~`historyWindow` interactions (default 5, chosen on a selection
+ *   split): exact while count ≤ window, then an exponential moving mean with rate 1/window.
  * - The count is stored as a float32: it is exact up to 2^24 (16.7 M) events per user; beyond that
  *   it stops growing (with historyWindow 0 the update then has rate 1/(2^24 + 1)).
  * - The mean depends on the shared parameters, so a new release restarts users (the release's
@@ -30,9 +30,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ThawError } from '../lib/errors.js';
-import { sliceBatch } from '../models/ctr-model.js';
-import type { ColdNas } from '../models/coldnas.js';
-import { gatherEmb } from '../models/coldnas-common.js';
+import { sliceBatch, type RowBatch } from '../models/ctr-model.js';
+import { COLDNAS_OPS, type ColdNas } from '../models/coldnas.js';
+import { dense, gatherEmb, LEAKY } from '../models/coldnas-common.js';
+import { ParamSet, type TensorMap } from '../models/params.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
@@ -42,12 +43,15 @@ import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positi
 /**
  * Default `fastMaxRows`: the hand path's break-even with the tf path on this project's host (wasm,
  * bench/adapters/per-call.ts --hand): it wins at 1–2 events, ties at 4, loses from 8 on (its
- * ~37k multiply-adds per row in plain JS cost more than tf's fixed cost beyond that).
+ * ~37k multiply-adds per row in plain JS cost more than tf's fixed cost beyond that). Re-measured
+ * after the compact modulation (tf) and cached encoder products (hand), loaded host, ms per
+ * predictThenAdapt: 1 event 0.18 hand / 1.32 tf, 4: 0.77 / 0.98, 8: 1.49 / 1.04: still 4. The
+ * worker now mostly calls `predictThenAdaptSequence`, where it only decides chunks of ≤ 4 rows.
  */
 export const COLDNAS_FAST_MAX_ROWS = 4;
 
-/** Default `historyWindow`: the largest support set of the trainer's default `supportSizes`. */
-export const COLDNAS_HISTORY_WINDOW = 60;
+/** Default `historyWindow`: the best of 0–120 on a selection split (ColdNasAdapterOptions.historyWindow). */
+export const COLDNAS_HISTORY_WINDOW = 5;
 
 /** Options of the `coldnas` adapter. */
 export interface ColdNasAdapterOptions {
@@ -62,10 +66,13 @@ export interface ColdNasAdapterOptions {
   /**
    * Interactions the user mean covers (events; 0 = all of them, an exact running mean). Once a
    * user has this many, the update becomes an exponential moving mean with rate 1/historyWindow
-   * (same state, still O(C)): ColdNAS meta-trains on support sets of at most 60 interactions
-   * (trainers/coldnas-trainer.ts `supportSizes` default [0, 20, 40, 60]), and a mean over hundreds
-   * of interactions is outside what its modulation network learned (and blind to drift).
-   * @default 60 (COLDNAS_HISTORY_WINDOW)
+   * (same state, still O(C)): a mean over hundreds of interactions is outside the support sets
+   * (≤ 60) ColdNAS meta-trains on, and blind to drift. Chosen on ML-100K with the peer bench's
+   * selection split (bench/peer-vw/select.ts: release and FM on the first 10% of the stream, AUC
+   * of all user rows of 10–20%, never the reported window): window 0 0.641, 1 0.630, 2 0.667,
+   * 3 0.675, 5 0.678, 10 0.673, 20 0.664, 40 0.655, 60 0.650, 120 0.643 (51+ bucket: 0.637 at 0,
+   * 0.689 at 5, 0.653 at 60; rows with ≤ 5 prior events are the same for any window ≥ 5).
+   * @default 5 (COLDNAS_HISTORY_WINDOW)
    */
   historyWindow?: number;
 }
@@ -82,6 +89,16 @@ export class ColdNasAdapter implements Adapter {
   private readonly fast: ColdNasFastPath;
   /** Resolved historyWindow (0 = exact running mean). */
   readonly historyWindow: number;
+  /**
+   * Fixed structure only: the columns of `cn.mod.w` / `cn.mod.b` of the op each position uses
+   * (`mod.w` [C, modDim], `mod.b` [modDim], frozen), and that op per position (index in
+   * COLDNAS_OPS). The model's modulation computes all four ops' columns (4·modDim) and slices one:
+   * on the bench release (modDim 256) that [n, 64]×[64, 1024] product was most of the tf path's
+   * time (profile of bench/curves/run.ts --sides user, wasm: the largest wasm function); a
+   * quarter of it gives the same values. Undefined for a supernet (all ops are mixed).
+   */
+  private readonly compact: ParamSet | undefined;
+  private readonly ops: number[];
 
   /**
    * @param model the release's ColdNAS; its dense and architecture params are frozen here
@@ -97,6 +114,8 @@ export class ColdNasAdapter implements Adapter {
     model.dense.freeze();
     model.arch.freeze();
     this.fast = new ColdNasFastPath(model);
+    this.ops = model.structure?.ops.map((op) => COLDNAS_OPS.indexOf(op)) ?? [];
+    this.compact = model.structure === undefined ? undefined : compactModulation(model, this.ops);
     this.model = model;
     this.release = release;
     this.stateSize = model.contextDim + 1;
@@ -115,10 +134,67 @@ export class ColdNasAdapter implements Adapter {
   dispose(): void {
     this.model.dense.dispose();
     this.model.arch.dispose();
+    this.compact?.dispose();
   }
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
     return this.run(batch, true);
+  }
+
+  /**
+   * Logits of a fixed structure with the compact modulation: models/coldnas.ts `logits` with the
+   * per-row modulation computed for the used op's columns only. When every mean of the chunk is
+   * zero (new users; every user of the frozen `none` baseline), the modulation is the bias alone
+   * (0·W is exactly 0), broadcast over rows: no product at all.
+   */
+  private fixedLogits(p: TensorMap, compact: ParamSet, fields: tf.Tensor2D, means: Float32Array, n: number): tf.Tensor1D {
+    const m = this.model;
+    const cp = compact.tensors();
+    const w = cp['mod.w'] as tf.Tensor2D;
+    const b = cp['mod.b']!;
+    const mod = allZero(means) ? undefined : (tf.tensor2d(means, [n, m.contextDim]).matMul(w).add(b) as tf.Tensor2D);
+    let off = 0;
+    const modulate = (pos: number, x: tf.Tensor2D): tf.Tensor2D => {
+      const d = m.positionDims[pos]!;
+      const q = mod === undefined ? b.slice([off], [d]) : mod.slice([0, off], [n, d]);
+      off += d;
+      return applyOp(this.ops[pos]!, x, q);
+    };
+    let x = modulate(0, fields);
+    for (let i = 0; i < 3; i++) x = modulate(i + 1, dense(p, 'cn', i, tf.leakyRelu(x, LEAKY)));
+    return dense(p, 'cn', 'Out', tf.leakyRelu(x, LEAKY)).reshape([-1]) as tf.Tensor1D;
+  }
+
+  /**
+   * The whole micro-batch in one call (adapters/types.ts), repeated users included. An event's
+   * interaction encoding depends on the event alone, not on the state, so every encoding is
+   * computed first (plain JS: cached per-(table row, field) products, ~C·S adds a row), folded into
+   * its user's state in event order while the pre-event mean of each event is recorded, and then
+   * every event is scored in one forward (chunks of chunkRows) with its recorded mean: the same
+   * numbers as the wave-by-wave calls, in a few large passes instead of one call per wave (the
+   * bench stream's 10,000-event micro-batches have ~860 waves, most of 1–16 events, bench/curves).
+   */
+  predictThenAdaptSequence(batch: AdapterBatch): Float32Array {
+    checkBatch('coldnas', batch, this.stateSize);
+    const n = batch.events.length;
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    const c = this.model.contextDim;
+    const rows = this.encoder.encode(batch.events);
+    const means = new Float32Array(n * c);
+    const enc = new Float32Array(c);
+    for (let j = 0; j < n; j++) {
+      const st = batch.states[j]!;
+      checkCount(st[0]!);
+      means.set(st.subarray(1), j * c);
+      this.fast.encodeRow(rows, j, enc, 0);
+      foldInto(st, enc, 0, this.historyWindow);
+    }
+    for (let from = 0; from < n; from += this.chunk) {
+      const to = Math.min(n, from + this.chunk);
+      this.forward(sliceBatch(rows, from, to), means.subarray(from * c, to * c), out, from, false);
+    }
+    return out;
   }
 
   private run(batch: AdapterBatch, adapt: boolean): Float32Array {
@@ -126,8 +202,7 @@ export class ColdNasAdapter implements Adapter {
     const n = batch.events.length;
     const out = new Float32Array(n);
     if (n === 0) return out;
-    const m = this.model;
-    const c = m.contextDim;
+    const c = this.model.contextDim;
     const rows = this.encoder.encode(batch.events);
     for (let from = 0; from < n; from += this.chunk) {
       const to = Math.min(n, from + this.chunk);
@@ -135,36 +210,89 @@ export class ColdNasAdapter implements Adapter {
       const means = new Float32Array(part.n * c);
       for (let j = from; j < to; j++) {
         const st = batch.states[j]!;
-        const count = st[0]!;
-        if (!(Number.isInteger(count) && count >= 0)) throw new ThawError('STATE_CORRUPT', `coldnas: state count ${count} is not a count`);
+        checkCount(st[0]!);
         means.set(st.subarray(1), (j - from) * c);
       }
-      if (part.n <= this.fastMax) {
-        const enc = adapt ? new Float32Array(part.n * c) : undefined;
-        this.fast.run(part, means, out, from, enc);
-        if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
-        continue;
-      }
-      const res = tf.tidy(() => {
-        const p = { ...m.dense.tensors(), ...m.arch.tensors() };
-        const fields = m.fields(gatherEmb(m.table, part, m.slots), part);
-        const mod = m.modulation(p, tf.tensor2d(means, [part.n, c]));
-        const probs = tf.sigmoid(m.logits(p, fields, mod, p['cn.alpha']));
-        // The encodings reuse the pass's field embeddings: scoring and learning share one forward.
-        return adapt ? [probs, m.encode(p, fields, tf.tensor1d(part.label))] : [probs];
-      });
-      try {
-        out.set(res[0]!.dataSync() as Float32Array, from);
-        if (adapt) {
-          const enc = res[1]!.dataSync() as Float32Array;
-          for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
-        }
-      } finally {
-        for (const t of res) t.dispose();
-      }
+      const enc = this.forward(part, means, out, from, adapt);
+      if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
     }
     return out;
   }
+
+  /**
+   * Probabilities of the rows of `part` into out[at…] given their means (part.n × C); with
+   * `wantEnc`, also returns their interaction encodings (part.n × C). Hand path up to fastMaxRows.
+   */
+  private forward(part: RowBatch, means: Float32Array, out: Float32Array, at: number, wantEnc: boolean): Float32Array | undefined {
+    const m = this.model;
+    const c = m.contextDim;
+    if (part.n <= this.fastMax) {
+      const enc = wantEnc ? new Float32Array(part.n * c) : undefined;
+      this.fast.run(part, means, out, at, enc);
+      return enc;
+    }
+    const compact = this.compact;
+    const res = tf.tidy(() => {
+      const p = { ...m.dense.tensors(), ...m.arch.tensors() };
+      const fields = m.fields(gatherEmb(m.table, part, m.slots), part);
+      let logits: tf.Tensor1D;
+      if (compact === undefined) {
+        const mod = m.modulation(p, tf.tensor2d(means, [part.n, c]));
+        logits = m.logits(p, fields, mod, p['cn.alpha']);
+      } else {
+        logits = this.fixedLogits(p, compact, fields, means, part.n);
+      }
+      const probs = tf.sigmoid(logits);
+      // The encodings reuse the pass's field embeddings: scoring and learning share one forward.
+      return wantEnc ? [probs, m.encode(p, fields, tf.tensor1d(part.label))] : [probs];
+    });
+    try {
+      out.set(res[0]!.dataSync() as Float32Array, at);
+      return wantEnc ? (res[1]!.dataSync() as Float32Array).slice() : undefined;
+    } finally {
+      for (const t of res) t.dispose();
+    }
+  }
+}
+
+/** Throws STATE_CORRUPT unless a state's count is a non-negative integer. */
+function checkCount(count: number): void {
+  if (!(Number.isInteger(count) && count >= 0)) throw new ThawError('STATE_CORRUPT', `coldnas: state count ${count} is not a count`);
+}
+
+/** The used op's columns of the modulation layer per position (see ColdNasAdapter `compact`), frozen. */
+function compactModulation(m: ColdNas, ops: readonly number[]): ParamSet {
+  const c = m.contextDim;
+  const full = 4 * m.modDim;
+  const w = m.dense.get('cn.mod.w').data;
+  const b = m.dense.get('cn.mod.b').data;
+  const cw = new Float32Array(c * m.modDim);
+  const cb = new Float32Array(m.modDim);
+  let off = 0;
+  m.positionDims.forEach((d, pos) => {
+    const from = ops[pos]! * m.modDim + off;
+    for (let k = 0; k < c; k++) cw.set(w.subarray(k * full + from, k * full + from + d), k * m.modDim + off);
+    cb.set(b.subarray(from, from + d), off);
+    off += d;
+  });
+  const set = new ParamSet();
+  set.add('mod.w', [c, m.modDim], cw);
+  set.add('mod.b', [m.modDim], cb);
+  return set.freeze();
+}
+
+/** models/coldnas.ts `modulate` of one op (index in COLDNAS_OPS); q broadcasts over rows. */
+function applyOp(op: number, x: tf.Tensor2D, q: tf.Tensor): tf.Tensor2D {
+  if (op === 0) return tf.maximum(x, q);
+  if (op === 1) return tf.minimum(x, q);
+  if (op === 2) return x.mul(q.add(1));
+  return x.add(q);
+}
+
+/** True if every value of `a` is 0 (or -0). */
+function allZero(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
 }
 
 /**
@@ -173,6 +301,7 @@ export class ColdNasAdapter implements Adapter {
  * window fills) it is the exact running mean (models/coldnas.ts `userStateUpdate`); after, an
  * exponential moving mean with rate 1/window.
  */
+
 export function foldInto(state: Float32Array, enc: Float32Array, at: number, window = 0): void {
   const n = state[0]! + 1;
   state[0] = n;

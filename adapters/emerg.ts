@@ -44,13 +44,16 @@ import { EmergFastPath } from './fast/emerg.js';
 
 /**
  * Default `fastMaxRows`: waves up to this many rows run the plain-JS path (adapters/fast/emerg.ts).
- * Measured with `bench/adapters/per-call.ts --adapters emerg --hand --rounds 2` (wasm, the library's
- * default EmerG on the synthetic layout, 2-core host at load ~3), ms per predictThenAdapt call,
- * frozen tf vs hand path: 1 event 9.8 vs 0.52, 4: 10.3 vs 2.9, 16: 11.9 vs 11.4, 32: 15.4 vs 19.6,
- * 64: 18.7 vs 32.1, 256: 79 vs 120. The hand path pays ~0.5-0.7 ms per row (plain JS, ~175k
- * multiply-adds per row forward + backward), tf ~10 ms per call: they cross between 16 and 32.
+ * Measured on the synthetic layout's EmerG (D 16, 3 layers, 10 fields; wasm; loaded 2-core host).
+ * `bench/adapters/per-call.ts --adapters emerg --hand`, ms per predictThenAdapt call, frozen tf vs
+ * hand path: 1 event 16.3 vs 0.63, 4: 15.9 vs 3.0, 32: 29.1 vs 17.2, 256: 120 vs 128, 1024: within
+ * the host's noise. A CPU profile of the curves bench's `none` worker (trained release, 130k
+ * events) puts the hand path at ~2× TensorFlow.js's per-row cost on large waves (tf's XNNPACK
+ * kernels are SIMD, the hand path scalar JS), with tf's fixed ~10-15 ms per call: they cross
+ * between about 100 (predict) and 250 (predictThenAdapt) rows. On that stream 2/3 of the
+ * 16,900 calls per 130k events hold ≤ 16 events, but 2/3 of the events sit in waves > 256.
  */
-export const EMERG_FAST_MAX_ROWS = 16;
+export const EMERG_FAST_MAX_ROWS = 128;
 
 /** Options of the `emerg` adapter. */
 export interface EmergAdapterOptions {
@@ -68,10 +71,10 @@ export interface EmergAdapterOptions {
    */
   initialAccumulator?: number;
   /**
-   * Waves of at most this many rows run the plain-JS forward/backward (adapters/fast/emerg.ts, the
-   * same results to 1e-5) instead of TensorFlow.js, whose fixed per-call cost dominates small
-   * waves; 0 always uses TensorFlow.js. Readout 'fields' always uses TensorFlow.js.
-   * @default 16 (EMERG_FAST_MAX_ROWS)
+   * Waves of at most this many rows (events) run the plain-JS forward/backward
+   * (adapters/fast/emerg.ts, the same results to 1e-5) instead of TensorFlow.js, whose fixed
+   * per-call cost dominates small waves; 0 always uses TensorFlow.js. Readout 'fields' always uses
+   * TensorFlow.js. @default 128 (EMERG_FAST_MAX_ROWS)
    */
   fastMaxRows?: number;
 }

@@ -40,12 +40,14 @@ import { FixedAdaptiveFastPath } from './fast/fixed-adaptive.js';
 import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positiveInt } from './user-common.js';
 
 /**
- * Default `fastMaxRows`, measured (wasm, bench/adapters/per-call.ts --hand): the hand path
- * (~15k multiply-adds per row, forward and backward) beats the tf path's forward + valueAndGrads
- * at every wave up to 128 events and ties at 1024; beyond 128 tf is kept, since a native or GPU
- * backend would win large waves.
+ * Default `fastMaxRows`, measured (wasm, bench/adapters/per-call.ts --hand, loaded 2-core host):
+ * since the hand path takes the first hidden layer's non-user inputs from cached per-(table row,
+ * field) products (kernels.ts RowProjections), it beats the tf path's forward + valueAndGrads at
+ * every wave size: 0.05 vs 2.1 ms for 1 event, 0.98 vs 2.6 ms for 32, 44.8 vs 60.8 ms for 1024,
+ * 202 vs 294 ms for 4096. So every chunk (≤ chunkRows, default 4096) takes it; set it lower (or 0)
+ * for a backend where tf wins large waves (native, GPU).
  */
-export const FIXED_ADAPTIVE_FAST_MAX_ROWS = 128;
+export const FIXED_ADAPTIVE_FAST_MAX_ROWS = DEFAULT_CHUNK_ROWS;
 
 /** Options of the `fixed-adaptive` adapter. */
 export interface FixedAdaptiveAdapterOptions {
@@ -59,7 +61,7 @@ export interface FixedAdaptiveAdapterOptions {
   /**
    * Waves of at most this many rows run the plain-JS forward and backward
    * (adapters/fast/fixed-adaptive.ts, same results to 1e-5) instead of TensorFlow.js, whose fixed
-   * per-call cost dominates small waves; 0 always uses TensorFlow.js. @default 128 (FIXED_ADAPTIVE_FAST_MAX_ROWS)
+   * per-call cost dominates small waves; 0 always uses TensorFlow.js. @default 4096 (FIXED_ADAPTIVE_FAST_MAX_ROWS = DEFAULT_CHUNK_ROWS: every chunk)
    */
   fastMaxRows?: number;
 }
@@ -117,6 +119,37 @@ export class FixedAdaptiveAdapter implements Adapter {
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
     return this.run(batch, true);
+  }
+
+  /**
+   * The whole micro-batch in one call (adapters/types.ts), repeated users included: the hand path
+   * row by row in event order on the users' live states (each step needs the score of the state
+   * before it, so rows stay sequential), the same numbers as the wave-by-wave calls without
+   * their per-call encoding, slicing and copies. With fastMaxRows 0 it falls back to the waves'
+   * tf path one event at a time (only tests do that).
+   */
+  predictThenAdaptSequence(batch: AdapterBatch): Float32Array {
+    checkBatch('fixed-adaptive', batch, this.stateSize);
+    const n = batch.events.length;
+    const out = new Float32Array(n);
+    if (n === 0) return out;
+    if (this.fastMax === 0) {
+      for (let j = 0; j < n; j++) out[j] = this.run({ events: [batch.events[j]!], states: [batch.states[j]!] }, true)[0]!;
+      return out;
+    }
+    const rows = this.encoder.encode(batch.events);
+    const ps = this.stateSize;
+    const z = new Float64Array(1);
+    const dz = new Float64Array(ps);
+    for (let j = 0; j < n; j++) {
+      const st = batch.states[j]!;
+      this.fast.row(rows, j, st, 0, z, 0, dz, 0);
+      const prob = sigmoid(z[0]!);
+      out[j] = prob;
+      const err = prob - batch.events[j]!.label; // ∂logloss/∂z
+      for (let k = 0; k < ps; k++) st[k] = st[k]! - this.lr[k]! * err * dz[k]!;
+    }
+    return out;
   }
 
   private run(batch: AdapterBatch, adapt: boolean): Float32Array {

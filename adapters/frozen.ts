@@ -14,12 +14,18 @@ export class FrozenAdapter implements Adapter {
   readonly release: string;
   /** The adapter whose initial states and scores are used, unchanged. */
   readonly inner: Adapter;
+  /**
+   * Present when the inner adapter has it (its `predict` rows are then independent of each other):
+   * nothing adapts, so a whole micro-batch is one `predict`, repeated entities included.
+   */
+  readonly predictThenAdaptSequence?: (batch: AdapterBatch) => Float32Array;
 
   constructor(inner: Adapter) {
     this.inner = inner;
     this.side = inner.side;
     this.stateSize = inner.stateSize;
     this.release = inner.release;
+    if (inner.predictThenAdaptSequence !== undefined) this.predictThenAdaptSequence = (batch) => inner.predict(batch);
   }
 
   initialState(event: LabelledEvent): Float32Array {

@@ -40,6 +40,15 @@ export interface Adapter {
    */
   predictThenAdapt(batch: AdapterBatch): Float32Array;
   /**
+   * Optional: predict-then-adapt of a whole micro-batch in ONE call, events in stream order, where
+   * an entity may appear several times: every event of an entity carries the same state object
+   * (`states[i] === states[j]`), which the call updates event after event. Must give what the
+   * wave-by-wave `predictThenAdapt` calls give (to float rounding). The worker uses it when present:
+   * adapters whose learning step does not depend on their score (ColdNAS folds an encoding of the
+   * event alone) compute a micro-batch in a few large passes instead of one call per wave.
+   */
+  predictThenAdaptSequence?(batch: AdapterBatch): Float32Array;
+  /**
    * Releases what the adapter holds outside the JS heap (the kept TensorFlow.js tensors of its
    * frozen release model). Called once by whoever retires the adapter (the worker when a release is
    * replaced and no micro-batch uses the old adapter any more). Optional: typed-array adapters hold

@@ -6,7 +6,8 @@
  *   1. load    one `store.getMany` for the distinct entities of the batch (missing → initial state)
  *   2. compute split the new events into waves (k-th event of each entity → wave k) and call
  *              `adapter.predictThenAdapt` once per wave: per-entity event order is kept while each
- *              wave is one batched computation
+ *              wave is one batched computation (or, if the adapter has it, one
+ *              `predictThenAdaptSequence` call for the whole batch in offset order)
  *   3. sink    `await sink.write(rows)`: the prequential rows are durable (ClickHouse or disk spool)
  *   4. store   one `store.putMany` of the changed states (each carrying its new lastOffset)
  *
@@ -239,39 +240,54 @@ export class BatchProcessor {
     const { name: adapterName, release } = this.adapter;
     const namespace = this.scope.namespace;
     let maxEventMs = 0;
-    for (let w = 0; w < waves; w++) {
-      const from = waveStart[w] as number;
-      const to = waveStart[w + 1] as number;
-      const events: LabelledEvent[] = new Array<LabelledEvent>(to - from);
-      const params: Float32Array[] = new Array<Float32Array>(to - from);
-      for (let j = from; j < to; j++) {
-        const i = order[j] as number;
-        events[j - from] = (items[i] as BatchItem).event;
-        params[j - from] = (states[slotOf[i] as number] as EntityState).params;
+    // Row of accepted item i with its score; per entity, calls come in event order.
+    const emit = (i: number, score: number): void => {
+      const item = items[i] as BatchItem;
+      const ev = item.event;
+      const st = states[slotOf[i] as number] as EntityState;
+      rows[rowOf[i] as number] = {
+        eventId: ev.eventId,
+        eventTimeMs: ev.timeMs,
+        side,
+        entityId: entityIds[slotOf[i] as number] as string,
+        priorCount: st.count,
+        score,
+        label: ev.label,
+        adapter: adapterName,
+        release,
+        namespace,
+      };
+      st.count++;
+      st.lastOffset = item.offset;
+      // Feast-style: the recorded event time never moves backwards on late events.
+      if (ev.timeMs > st.lastEventMs) st.lastEventMs = ev.timeMs;
+      if (ev.timeMs > maxEventMs) maxEventMs = ev.timeMs;
+    };
+    if (this.adapter.predictThenAdaptSequence !== undefined && processed > 0) {
+      // One call for the whole batch, accepted items in offset order (adapters/types.ts).
+      const events: LabelledEvent[] = new Array<LabelledEvent>(processed);
+      const params: Float32Array[] = new Array<Float32Array>(processed);
+      for (let i = 0; i < n; i++) {
+        if ((waveOf[i] as number) < 0) continue;
+        const r = rowOf[i] as number;
+        events[r] = (items[i] as BatchItem).event;
+        params[r] = (states[slotOf[i] as number] as EntityState).params;
       }
-      const scores = this.adapter.predictThenAdapt({ events, states: params });
-      for (let j = from; j < to; j++) {
-        const i = order[j] as number;
-        const item = items[i] as BatchItem;
-        const ev = item.event;
-        const st = states[slotOf[i] as number] as EntityState;
-        rows[rowOf[i] as number] = {
-          eventId: ev.eventId,
-          eventTimeMs: ev.timeMs,
-          side,
-          entityId: entityIds[slotOf[i] as number] as string,
-          priorCount: st.count,
-          score: scores[j - from] as number,
-          label: ev.label,
-          adapter: adapterName,
-          release,
-          namespace,
-        };
-        st.count++;
-        st.lastOffset = item.offset;
-        // Feast-style: the recorded event time never moves backwards on late events.
-        if (ev.timeMs > st.lastEventMs) st.lastEventMs = ev.timeMs;
-        if (ev.timeMs > maxEventMs) maxEventMs = ev.timeMs;
+      const scores = this.adapter.predictThenAdaptSequence({ events, states: params });
+      for (let i = 0; i < n; i++) if ((waveOf[i] as number) >= 0) emit(i, scores[rowOf[i] as number] as number);
+    } else {
+      for (let w = 0; w < waves; w++) {
+        const from = waveStart[w] as number;
+        const to = waveStart[w + 1] as number;
+        const events: LabelledEvent[] = new Array<LabelledEvent>(to - from);
+        const params: Float32Array[] = new Array<Float32Array>(to - from);
+        for (let j = from; j < to; j++) {
+          const i = order[j] as number;
+          events[j - from] = (items[i] as BatchItem).event;
+          params[j - from] = (states[slotOf[i] as number] as EntityState).params;
+        }
+        const scores = this.adapter.predictThenAdapt({ events, states: params });
+        for (let j = from; j < to; j++) emit(order[j] as number, scores[j - from] as number);
       }
     }
     const t2 = performance.now();

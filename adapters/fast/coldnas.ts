@@ -11,12 +11,16 @@
  * (42 µs/event): small waves paid 15–20× the per-event cost of large ones. This path: 0.17–0.27 ms
  * for 1 event, 0.43 ms for 4, but ~150 µs/event at scale (plain JS does ~3 ns per multiply-add on
  * this host, wasm SIMD far less), hence only up to COLDNAS_FAST_MAX_ROWS. Only the modulation
- * columns of the ops a position uses are computed (one of four with a fixed structure).
+ * columns of the ops a position uses are computed (one of four with a fixed structure), none when
+ * the row's mean is all zeros (the bias alone: new users, the frozen `none` baseline), and the
+ * interaction encoding adds cached per-(table row, field) products (kernels.ts RowProjections,
+ * S·C adds instead of ~(F-1)·D·C multiply-adds); `encodeRow` alone serves
+ * ColdNasAdapter.predictThenAdaptSequence.
  */
 import type { RowBatch } from '../../models/ctr-model.js';
 import type { ColdNas } from '../../models/coldnas.js';
 import { LEAKY } from '../../models/coldnas-common.js';
-import { denseRow, dot, leakyInPlace, poolRow, transposed } from './kernels.js';
+import { denseRow, dot, leakyInPlace, poolRow, RowProjections, transposed } from './kernels.js';
 
 export class ColdNasFastPath {
   private readonly m: ColdNas;
@@ -30,11 +34,16 @@ export class ColdNasFastPath {
   private readonly acc: Float64Array;
   private readonly ctxIn: Float64Array;
   private readonly mean: Float64Array;
-  /** Transposed weights (kernels.ts `transposed`): hidden layers, output layer, context encoder, modulation. */
+  /** Transposed weights (kernels.ts `transposed`): hidden layers, output layer, modulation. */
   private readonly wT: Float64Array[];
   private readonly outT: Float64Array;
-  private readonly ctxT: Float64Array;
   private readonly modT: Float64Array;
+  /** The context encoder on the fields, per (table row, field) (kernels.ts RowProjections). */
+  private readonly ctxProj: RowProjections;
+  /** The label's row of `cn.ctx.w` [C]. */
+  private readonly ctxLabel: Float32Array;
+  /** True while the current row's mean is all zeros: its modulation is the bias alone (0·W = 0). */
+  private zeroMean = false;
 
   constructor(model: ColdNas) {
     this.m = model;
@@ -69,8 +78,10 @@ export class ColdNasFastPath {
     const dims = model.positionDims;
     this.wT = [0, 1, 2].map((i) => transposed(get(`cn.w${i}`), dims[i]!, dims[i + 1]!));
     this.outT = transposed(get('cn.wOut'), dims[3]!, 1);
-    this.ctxT = transposed(get('cn.ctx.w'), dims[0]! + 1, model.contextDim);
     this.modT = transposed(get('cn.mod.w'), model.contextDim, 4 * model.modDim);
+    const ctxW = get('cn.ctx.w');
+    this.ctxProj = new RowProjections(model.table, model.layout.fieldNames.length, ctxW, model.contextDim, (g) => (g - 1) * model.dim, model.dim);
+    this.ctxLabel = ctxW.subarray(dims[0]! * model.contextDim, (dims[0]! + 1) * model.contextDim);
   }
 
   /**
@@ -84,7 +95,13 @@ export class ColdNasFastPath {
     const p = (n: string): Float32Array => m.dense.get(n).data;
     const mean = this.mean;
     for (let r = 0; r < b.n; r++) {
-      for (let k = 0; k < c; k++) mean[k] = means[r * c + k]!;
+      let zero = true;
+      for (let k = 0; k < c; k++) {
+        const v = means[r * c + k]!;
+        mean[k] = v;
+        if (v !== 0) zero = false;
+      }
+      this.zeroMean = zero;
       const fields = this.ctxIn;
       poolRow(m.table, m.layout, b, r, fields);
       // Position 0 on the fields, then 3 × (LeakyReLU, layer, modulate), LeakyReLU, output layer.
@@ -100,12 +117,24 @@ export class ColdNasFastPath {
       leakyInPlace(this.x, width, LEAKY);
       denseRow(this.x, width, this.outT, p('cn.bOut'), 1, this.y);
       probs[at + r] = 1 / (1 + Math.exp(-this.y[0]!));
-      if (enc === undefined) continue;
-      fields[d0] = b.label[r]!;
-      denseRow(fields, d0 + 1, this.ctxT, p('cn.ctx.b'), c, this.y);
-      leakyInPlace(this.y, c, LEAKY);
-      for (let k = 0; k < c; k++) enc[r * c + k] = this.y[k]!;
+      if (enc !== undefined) this.encodeRow(b, r, enc, r * c);
     }
+  }
+
+  /**
+   * Interaction encoding of row r into enc[at, at+C) (models/coldnas.ts `encode`):
+   * LeakyReLU(b + label·w[label row] + Σ slots weight × cached (table row · w[field block])).
+   */
+  encodeRow(b: RowBatch, r: number, enc: Float32Array, at: number): void {
+    const m = this.m;
+    const c = m.contextDim;
+    const y = this.y;
+    const cb = m.dense.get('cn.ctx.b').data;
+    const label = b.label[r]!;
+    for (let k = 0; k < c; k++) y[k] = cb[k]! + label * this.ctxLabel[k]!;
+    this.ctxProj.addRow(m.layout, b, r, y);
+    leakyInPlace(y, c, LEAKY);
+    for (let k = 0; k < c; k++) enc[at + k] = y[k]!;
   }
 
   /** out[0, d) = the position's op mixture applied to x[0, d) with this row's modulation. */
@@ -122,7 +151,8 @@ export class ColdNasFastPath {
       if (wt === 0) continue;
       // q = mean · cn.mod.w[:, cols of (op, pos)] + cn.mod.b[those cols]
       const from = op * m.modDim + this.offsets[pos]!;
-      for (let k = 0; k < d; k++) q[k] = bias[from + k]! + dot(modT, (from + k) * c, mean, 0, c);
+      if (this.zeroMean) for (let k = 0; k < d; k++) q[k] = bias[from + k]!;
+      else for (let k = 0; k < d; k++) q[k] = bias[from + k]! + dot(modT, (from + k) * c, mean, 0, c);
       for (let k = 0; k < d; k++) {
         const xv = x[k]!;
         const qv = q[k]!;

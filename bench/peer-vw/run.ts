@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url';
 /**
  * Peer benchmark: Thaw's online adapters beside Vowpal Wabbit on the same MovieLens-100K stream,
  * predict-then-learn, AUC and log loss by warm-up bucket per side. See README.md in this folder.
+ * VW's learning rate and the adapters' step-size-like options (select.ts) are chosen on the prefix;
+ * `<adapter>` columns use the adapter's defaults, `<adapter>-tuned` the chosen value.
  *
- *   node --import tsx bench/peer-vw/run.ts [--data DIR] [--train-fraction 0.2] [--batch 500]
+ *   node --import tsx bench/peer-vw/run.ts [--data DIR] [--train-fraction 0.2] [--select-fraction 0.1] [--batch 500]
  *        [--adapters none,fm-adagrad,none-emerg,emerg,...] [--lrs 0.05,0.1,0.25,0.5,1]
  *        [--releases .thaw/bench/peer-vw-releases] [--out .thaw/bench/peer-vw.json]
  *
@@ -21,7 +23,8 @@ import { markdownTable } from '../stats.js';
 import { BUCKET_KEYS, bucketMetrics, EARLY, priorCounts, type BucketKey, type BucketMetrics } from './evaluate.js';
 import { ensureVwPython } from './python-env.js';
 import type { MetaReleaseInfo } from './meta-releases.js';
-import { adaptersOfSide, PEER_ADAPTERS, runThawSide } from './thaw-peer.js';
+import { selectSettings, type Selection } from './select.js';
+import { adaptersOfSide, PEER_ADAPTERS, runThawSide, type PeerVariant } from './thaw-peer.js';
 import type { VwIds } from './vw-format.js';
 import { runVw, tuneLearningRate, vwArgs, writeVwData, type LrTrial } from './vw-peer.js';
 
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
     options: {
       data: { type: 'string', default: process.env.THAW_ML100K_DIR ?? fileURLToPath(new URL('../../../shared/data/ml-100k', import.meta.url)) },
       'train-fraction': { type: 'string', default: '0.2' },
+      'select-fraction': { type: 'string', default: '0.1' },
       batch: { type: 'string', default: '500' },
       adapters: { type: 'string', default: Object.keys(PEER_ADAPTERS).join(',') },
       lrs: { type: 'string', default: '0.05,0.1,0.25,0.5,1' },
@@ -72,6 +76,8 @@ async function main(): Promise<void> {
   const log = createLogger(undefined, { bench: 'peer-vw' });
   const trainFraction = Number(values['train-fraction']);
   if (!(trainFraction > 0 && trainFraction < 1)) throw new ConfigError('train-fraction', `must be in (0, 1), got ${values['train-fraction']}`);
+  const selectFraction = Number(values['select-fraction']);
+  if (!(selectFraction >= 0 && selectFraction < trainFraction)) throw new ConfigError('select-fraction', `must be in [0, train-fraction), 0 = no selection, got ${values['select-fraction']}`);
   const batchSize = Number(values.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('batch', `must be an integer >= 1, got ${values.batch}`);
   const bits = Number(values.bits);
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
   const events: LabelledEvent[] = [];
   for await (const ev of readMl100k(dataDir)) events.push(ev);
   const trainN = Math.floor(events.length * trainFraction);
+  const selN = Math.floor(events.length * selectFraction);
   const labels = Uint8Array.from(events, (e) => e.label);
   log.info('stream loaded', { events: events.length, trainN, dataDir });
 
@@ -107,15 +114,25 @@ async function main(): Promise<void> {
   }
 
   const rows: PeerRow[] = [];
-  const thawInfo: Record<string, { hotEntities: number; releases: Record<string, string>; ms: Record<string, number>; metaReleases: MetaReleaseInfo[] }> = {};
+  const thawInfo: Record<string, { hotEntities: number; releases: Record<string, string>; ms: Record<string, number>; metaReleases: MetaReleaseInfo[]; selection: Selection[] }> = {};
   for (const side of SIDES) {
     const prior = priorCounts(events, side);
-    const { hotEntities, runs, releases } = await runThawSide(events, prior, { side, adapters, trainN, batchSize, releaseDir: resolve(values.releases), logger: log });
+    // Settings chosen on the selection split (FM and releases on [0, selN), scored on [selN, trainN)),
+    // then the reported run adds a `<adapter>-tuned` column where the choice differs from the default.
+    const selection = selN > 0 ? await selectSettings(events, { side, adapters, selN, selEnd: trainN, batchSize, releaseDir: resolve(values.releases), logger: log }) : [];
+    const tuned: PeerVariant[] = selection.filter((s) => s.chosen !== s.default).map((s) => ({ column: tunedColumn(s.adapter), adapter: s.adapter, options: s.options }));
+    const { hotEntities, runs, releases } = await runThawSide(events, prior, { side, adapters: [...adapters, ...tuned], trainN, batchSize, releaseDir: resolve(values.releases), logger: log });
+    // A choice equal to the default is the default run.
+    for (const s of selection) {
+      const same = runs.find((r) => r.adapter === s.adapter);
+      if (s.chosen === s.default && same !== undefined) runs.push({ ...same, adapter: tunedColumn(s.adapter) });
+    }
     thawInfo[side] = {
       hotEntities,
       releases: Object.fromEntries(runs.map((r) => [r.adapter, r.release])),
       ms: Object.fromEntries(runs.map((r) => [r.adapter, Math.round(r.ms)])),
       metaReleases: releases,
+      selection,
     };
     log.info('thaw side done', { side, hotEntities, ms: thawInfo[side].ms });
     const perMethod = new Map<string, Record<BucketKey, BucketMetrics>>();
@@ -133,7 +150,7 @@ async function main(): Promise<void> {
   const label = (b: BucketKey): string => (b === EARLY ? `**${EARLY} (early)**` : b);
   // One table per side: each side has its own adapters (meta-learned ones run on one side only).
   const table = (metric: 'auc' | 'logLoss', side: Side): string => {
-    const methods = [...adaptersOfSide(adapters, side), VW, VW_OWN_ID];
+    const methods = [...adaptersOfSide(adapters, side).flatMap((a) => (thawInfo[side]?.selection.some((s) => s.adapter === a) === true ? [a, tunedColumn(a)] : [a])), VW, VW_OWN_ID];
     return markdownTable(
       ['side', 'bucket', 'n', ...methods.map((m) => `${metric === 'auc' ? 'AUC' : 'log loss'} ${m}`)],
       rows.filter((r) => r.side === side).map((r) => [r.side, label(r.bucket), r.n.toLocaleString('en-US'), ...methods.map((m) => r.methods[m]?.[metric] ?? NaN)]),
@@ -144,12 +161,28 @@ async function main(): Promise<void> {
       (m) => `  ${m.kind} (${side}): ${m.release}, ${m.hotEntities} hot ${side}s, ${m.trainRows} rows, ${m.reused ? 'reused' : `trained in ${m.trainSec.toFixed(0)} s`}; ${JSON.stringify(m.hyper)}`,
     ),
   );
+  // Early rows, default vs chosen settings, beside VW.
+  const early = SIDES.flatMap((side) => {
+    const row = rows.find((r) => r.side === side && r.bucket === EARLY);
+    return (thawInfo[side]?.selection ?? []).map((s) => [
+      side,
+      s.adapter,
+      `${s.option} ${s.default} → ${s.chosen}`,
+      s.trials.map((t) => `${t.value}: ${t.auc.toFixed(4)}`).join(', ') + ` (${s.rows}, n ${s.trials[0]?.n ?? 0})`,
+      row?.methods[s.adapter]?.auc ?? NaN,
+      row?.methods[tunedColumn(s.adapter)]?.auc ?? NaN,
+      row?.methods[VW]?.auc ?? NaN,
+      row?.methods[VW_OWN_ID]?.auc ?? NaN,
+    ]);
+  });
+  const earlyTable = markdownTable(['side', 'adapter', 'default → chosen', 'selection AUC per value', 'early AUC default', 'early AUC tuned', 'vw', 'vw-own-id'], early);
   const result = {
     benchmark: 'peer-vw',
     dataset: 'ml100k',
     dataDir,
     events: events.length,
     trainEvents: trainN,
+    selection: { selectEvents: selN, scoredOn: [selN, trainN], minEarly: 200 },
     evalEvents: events.length - trainN,
     batchSize,
     thaw: thawInfo,
@@ -167,15 +200,28 @@ async function main(): Promise<void> {
       `VW ${result.vw.version}; learning rate -l chosen per variant by progressive AUC on the first ${trainN.toLocaleString('en-US')} events only:`,
       ...[...vwRuns.values()].map((r) => `  ids ${r.ids}: ${r.args.join(' ')}   (tried ${r.tuning.map((t) => `${t.learningRate} → ${t.auc.toFixed(4)}`).join(', ')})`),
       `Columns: vw = VW with user and item ids; vw-own-id = VW with only the id of the row's side (what a Thaw adapter of that side can know);`,
-      `none = the shared FM frozen; none-<kind> = the <kind> release frozen (its initial states, never adapted).`,
+      `none = the shared FM frozen; none-<kind> = the <kind> release frozen (its initial states, never adapted);`,
+      `<adapter> = default options; <adapter>-tuned = the setting chosen on the selection split (below).`,
       ...(metaLines.length > 0 ? [`Meta-learned releases (trainFromEvents on the same ${trainN.toLocaleString('en-US')}-event prefix):`, ...metaLines] : []),
       '',
+      ...(early.length > 0
+        ? [
+            `Adapter settings chosen on a selection run (FM and releases trained on the first ${selN.toLocaleString('en-US')} events, adapters scored on events ` +
+              `${selN.toLocaleString('en-US')}-${trainN.toLocaleString('en-US')}); <adapter>-tuned columns use the choice. Early row (1-5) of the evaluation window:`,
+            earlyTable,
+            '',
+          ]
+        : []),
       ...SIDES.flatMap((side) => [table('auc', side), '']),
       ...SIDES.flatMap((side) => [table('logLoss', side), '']),
       `JSON: ${values.out}`,
       '',
     ].join('\n'),
   );
+}
+
+function tunedColumn(adapter: string): string {
+  return `${adapter}-tuned`;
 }
 
 main().catch((err: unknown) => {

@@ -25,6 +25,8 @@ import type { LoadedRelease } from '../../model-store/releases.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { trainFm } from '../../trainers/fm-trainer.js';
 import { sideOfKind, type EventTrainerOptions } from '../../trainers/event-trainer.js';
+import { COLDNAS_HISTORY_WINDOW } from '../../adapters/coldnas.js';
+import { EMERG_ADAPTER_DEFAULTS } from '../../adapters/emerg.js';
 import { META_KINDS, prepareMetaRelease, type MetaKind, type MetaReleaseInfo } from './meta-releases.js';
 
 /** What an adapter of the benchmark may be built from: the shared FM and the meta-learned releases of the side. */
@@ -34,15 +36,43 @@ export interface PeerReleases {
   fm: FactorizationMachine;
   /** Meta-learned releases trained on the same prefix (only those of `side` that an adapter asked for). */
   meta: Partial<Record<MetaKind, LoadedRelease>>;
-  /** Options of the meta-learned adapters (e.g. a learning rate chosen on the prefix). @default the adapters' defaults */
-  adapterOptions?: ReleaseAdapterOptions;
+}
+
+/**
+ * The step-size-like option of an adapter the benchmark chooses on a selection run (select.ts),
+ * as VW's learning rate is chosen on the prefix.
+ */
+export interface PeerTuning {
+  /** Name of the option (tables and JSON). */
+  option: string;
+  /** Values tried; contains `default`. */
+  grid: readonly number[];
+  /** The adapter's default value of the option. */
+  default: number;
+  /**
+   * Rows the selection scores: `early` = 1-5 prior events (all rows when too few), `all` = every
+   * row of the selection window (for options that only act on long histories).
+   */
+  rows: 'early' | 'all';
+  /** The adapter options that set the option to `v`. */
+  options: (v: number) => ReleaseAdapterOptions;
 }
 
 /** One adapter slot: the sides it runs on, the meta-learned release it needs (if any), how to build it. */
 export interface PeerAdapter {
   sides: readonly Side[];
   needs?: MetaKind;
-  build: (r: PeerReleases) => Adapter;
+  build: (r: PeerReleases, opts: ReleaseAdapterOptions) => Adapter;
+  /** Its step-size-like option chosen on the selection run. @default none: only the default runs */
+  tune?: PeerTuning;
+}
+
+/** One column of a run: adapter `adapter` (a key of PEER_ADAPTERS) with `options`, shown as `column`. */
+export interface PeerVariant {
+  column: string;
+  adapter: string;
+  /** @default ThawSideOptions.adapterOptions */
+  options?: ReleaseAdapterOptions;
 }
 
 function metaRelease(r: PeerReleases, kind: MetaKind): LoadedRelease {
@@ -52,11 +82,25 @@ function metaRelease(r: PeerReleases, kind: MetaKind): LoadedRelease {
 }
 
 const BOTH: readonly Side[] = ['user', 'item'];
-const meta = (kind: MetaKind, name: string): PeerAdapter => ({
+const meta = (kind: MetaKind, name: string, tune?: PeerTuning): PeerAdapter => ({
   sides: [sideOfKind(kind)],
   needs: kind,
-  build: (r) => createAdapterFromRelease(name, r.side, metaRelease(r, kind), r.adapterOptions),
+  build: (r, opts) => createAdapterFromRelease(name, r.side, metaRelease(r, kind), opts),
+  ...(tune === undefined ? {} : { tune }),
 });
+
+/**
+ * Grids of the selection run. fm-adagrad: learning rate of e (the bias rate kept at twice it, the
+ * default ratio 0.1/0.2); emerg: its step size; fixed-adaptive: the multiplier of the meta-learned
+ * Meta-SGD rates; coldnas: historyWindow, which only acts past `window` events, so it is scored on
+ * every row of the selection window, not the early ones.
+ */
+export const PEER_TUNING = {
+  'fm-adagrad': { option: 'learningRate', grid: [0.03, 0.1, 0.3, 1], default: 0.1, rows: 'early', options: (v) => ({ 'fm-adagrad': { learningRate: v, biasLearningRate: 2 * v } }) },
+  emerg: { option: 'learningRate', grid: [0.125, 0.25, 0.5, 1, 2], default: EMERG_ADAPTER_DEFAULTS.learningRate, rows: 'early', options: (v) => ({ emerg: { learningRate: v } }) },
+  coldnas: { option: 'historyWindow', grid: [0, 5, 10, 20, 40, 60, 120], default: COLDNAS_HISTORY_WINDOW, rows: 'all', options: (v) => ({ coldnas: { historyWindow: v } }) },
+  'fixed-adaptive': { option: 'lrScale', grid: [0.1, 0.25, 0.5, 1, 2], default: 1, rows: 'early', options: (v) => ({ 'fixed-adaptive': { lrScale: v } }) },
+} as const satisfies Record<string, PeerTuning>;
 
 /**
  * Adapters the benchmark runs, by name (the method's column). Adding one is one line here: its
@@ -64,13 +108,13 @@ const meta = (kind: MetaKind, name: string): PeerAdapter => ({
  */
 export const PEER_ADAPTERS: Readonly<Record<string, PeerAdapter>> = {
   none: { sides: BOTH, build: (r) => createAdapter('none', r.side, r.fm) },
-  'fm-adagrad': { sides: BOTH, build: (r) => createAdapter('fm-adagrad', r.side, r.fm) },
+  'fm-adagrad': { sides: BOTH, build: (r, o) => createAdapter('fm-adagrad', r.side, r.fm, o['fm-adagrad']), tune: PEER_TUNING['fm-adagrad'] },
   'none-emerg': meta('emerg', 'none'),
-  emerg: meta('emerg', 'emerg'),
+  emerg: meta('emerg', 'emerg', PEER_TUNING.emerg),
   'none-coldnas': meta('coldnas', 'none'),
-  coldnas: meta('coldnas', 'coldnas'),
+  coldnas: meta('coldnas', 'coldnas', PEER_TUNING.coldnas),
   'none-fixed-adaptive': meta('fixed-adaptive', 'none'),
-  'fixed-adaptive': meta('fixed-adaptive', 'fixed-adaptive'),
+  'fixed-adaptive': meta('fixed-adaptive', 'fixed-adaptive', PEER_TUNING['fixed-adaptive']),
 };
 
 /** Adapter names of PEER_ADAPTERS that run on `side`, in `names` order. */
@@ -81,8 +125,8 @@ export function adaptersOfSide(names: readonly string[], side: Side): string[] {
 /** Options of `runThawSide`. */
 export interface ThawSideOptions {
   side: Side;
-  /** Adapter names (keys of PEER_ADAPTERS). */
-  adapters: readonly string[];
+  /** Adapter names (keys of PEER_ADAPTERS; column = name, options = adapterOptions) or variants. */
+  adapters: readonly (string | PeerVariant)[];
   /** Events of the training prefix: the FM is trained on events [0, trainN). */
   trainN: number;
   /** Events per BatchProcessor call. @default 500 */
@@ -93,7 +137,7 @@ export interface ThawSideOptions {
   metaTrain?: Omit<EventTrainerOptions, 'kind' | 'events' | 'logger'>;
   /** Where meta-learned releases are kept and reused when trained on the same prefix. @default none: always train */
   releaseDir?: string;
-  /** Options of the meta-learned adapters. @default their defaults */
+  /** Options of the adapters given by name. @default their defaults */
   adapterOptions?: ReleaseAdapterOptions;
   /** Progress of the meta-learned releases' training. @default silent */
   logger?: Logger;
@@ -125,6 +169,7 @@ class ArraySink implements PredictionSink {
 
 /** Scores of one adapter for every stream position, and the release it ran on. */
 export interface AdapterRun {
+  /** The column (the adapter name, or the variant's column). */
   adapter: string;
   release: string;
   scores: Float64Array;
@@ -138,15 +183,17 @@ export async function runThawSide(
   opts: ThawSideOptions,
 ): Promise<{ hotEntities: number; runs: AdapterRun[]; releases: MetaReleaseInfo[] }> {
   const batchSize = opts.batchSize ?? 500;
-  for (const name of opts.adapters) {
-    if (!(name in PEER_ADAPTERS)) throw new ThawError('USAGE', `unknown adapter "${name}"; known: ${Object.keys(PEER_ADAPTERS).join(', ')}`);
+  const all = opts.adapters.map((a): PeerVariant => (typeof a === 'string' ? { column: a, adapter: a } : a));
+  for (const v of all) {
+    if (!(v.adapter in PEER_ADAPTERS)) throw new ThawError('USAGE', `unknown adapter "${v.adapter}"; known: ${Object.keys(PEER_ADAPTERS).join(', ')}`);
   }
-  const names = adaptersOfSide(opts.adapters, opts.side);
+  if (new Set(all.map((v) => v.column)).size !== all.length) throw new ThawError('USAGE', 'two runs share a column name');
+  const variants = all.filter((v) => PEER_ADAPTERS[v.adapter]!.sides.includes(opts.side));
   const trained = await trainFm(events.slice(0, opts.trainN), { side: opts.side, seed: opts.seed ?? 1, release: `peer-fm-${opts.side}` });
-  const releases: PeerReleases = { side: opts.side, fm: trained.model, meta: {}, ...(opts.adapterOptions === undefined ? {} : { adapterOptions: opts.adapterOptions }) };
+  const releases: PeerReleases = { side: opts.side, fm: trained.model, meta: {} };
   const infos: MetaReleaseInfo[] = [];
   for (const kind of META_KINDS) {
-    if (!names.some((n) => PEER_ADAPTERS[n]!.needs === kind)) continue;
+    if (!variants.some((v) => PEER_ADAPTERS[v.adapter]!.needs === kind)) continue;
     const { release, info } = await prepareMetaRelease(kind, events.slice(0, opts.trainN), { ...(opts.metaTrain === undefined ? {} : { train: opts.metaTrain }), ...(opts.releaseDir === undefined ? {} : { dir: opts.releaseDir }), ...(opts.logger === undefined ? {} : { logger: opts.logger }) });
     releases.meta[kind] = release;
     infos.push(info);
@@ -156,8 +203,8 @@ export async function runThawSide(
   if (positionOf.size !== events.length) throw new ThawError('DATA_FORMAT', 'event ids are not unique');
 
   const runs: AdapterRun[] = [];
-  for (const name of names) {
-    const adapter = PEER_ADAPTERS[name]!.build(releases);
+  for (const { column: name, adapter: kind, options } of variants) {
+    const adapter = PEER_ADAPTERS[kind]!.build(releases, options ?? opts.adapterOptions ?? {});
     const sink = new ArraySink(positionOf, new Float64Array(events.length).fill(NaN), new Int32Array(events.length).fill(-1));
     const processor = new BatchProcessor({ adapter, store: new MemoryEntityStore(), sink, scope: { namespace: 'peer-vw', side: opts.side, adapter: adapter.name } });
     const t0 = performance.now();

@@ -130,9 +130,9 @@ void test('historyWindow: exact running mean up to the window, then an exponenti
   // Window 0 (and a window not yet filled) is the exact mean.
   assert.ok(Math.abs(fold(0, [1, 2, 3, 5, 11])[1]! - 4.4) < 1e-6);
   assert.ok(Math.abs(fold(10, [1, 2, 3, 5, 11])[1]! - 4.4) < 1e-6);
-  // The adapter applies its window: default 60, and 0 gives back the exact mean.
+  // The adapter applies its window: default 5, and 0 gives back the exact mean.
   assert.equal(adapter().historyWindow, COLDNAS_HISTORY_WINDOW);
-  assert.equal(COLDNAS_HISTORY_WINDOW, 60);
+  assert.equal(COLDNAS_HISTORY_WINDOW, 5);
   assert.throws(() => new ColdNasAdapter(model, layout, 'c', { historyWindow: -2 }), (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.historyWindow');
   const one = events.filter((e) => e.userId === events[0]!.userId).slice(0, 8);
   const run = (historyWindow: number): Float32Array => {

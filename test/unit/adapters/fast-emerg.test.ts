@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EmergAdapter, EMERG_ADAPTER_DEFAULTS } from '../../../adapters/emerg.js';
+import { EmergAdapter, EMERG_ADAPTER_DEFAULTS, EMERG_FAST_MAX_ROWS } from '../../../adapters/emerg.js';
 import { ConfigError } from '../../../lib/errors.js';
 import { initBackend } from '../../../models/backend.js';
 import { Emerg } from '../../../models/emerg.js';
@@ -14,8 +14,8 @@ const events = streamEvents(1500, 11);
 const layout = inferEventLayout('item', events, { vocab: 2048, maxSlots: 3 });
 
 /** A random EmerG whose table is scaled up so activations (and gradients) are far from zero. */
-function model(firstOrder: boolean, seed: number): Emerg {
-  const m = new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab, dim: 8, layers: 3, genHidden: 8, seed, firstOrder });
+function model(firstOrder: boolean, seed: number, layers = 3): Emerg {
+  const m = new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab, dim: 8, layers, genHidden: 8, seed, firstOrder });
   for (let i = 0; i < m.table.data.length; i++) m.table.data[i] = m.table.data[i]! * 40;
   return m;
 }
@@ -35,9 +35,14 @@ function waves(items: readonly LabelledEvent[], rounds: number): LabelledEvent[]
   return Array.from({ length: rounds }, (_, k) => later.map((l, j) => ({ ...(l[k] ?? items[j]!), itemId: ids[j]! })));
 }
 
-for (const firstOrder of [true, false]) {
-  test(`hand path = TensorFlow.js path: scores and adapted states over several waves (firstOrder ${firstOrder})`, () => {
-    const m = model(firstOrder, firstOrder ? 3 : 4);
+test('the layout has a multi-valued (bag) field', () => {
+  assert.ok(layout.fields.some((f) => f.slots > 1));
+});
+
+// 3 layers: the hand path's 3-token blocks; 2 and 4: its remainder loop.
+for (const [firstOrder, layers] of [[true, 3], [false, 3], [true, 2], [false, 4]] as const) {
+  test(`hand path = TensorFlow.js path: scores and adapted states over several waves (firstOrder ${firstOrder}, ${layers} layers)`, () => {
+    const m = model(firstOrder, firstOrder ? 3 : 4, layers);
     const hand = new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 1000, l2: 0.05 });
     const tfPath = new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 0, l2: 0.05 });
     const items = distinctItems(events, 12);
@@ -83,7 +88,7 @@ test('a wave larger than fastMaxRows runs TensorFlow.js; the split changes nothi
 });
 
 test('fastMaxRows: default and validation', () => {
-  assert.equal(EMERG_ADAPTER_DEFAULTS.fastMaxRows, 16);
+  assert.equal(EMERG_ADAPTER_DEFAULTS.fastMaxRows, EMERG_FAST_MAX_ROWS);
   const m = model(true, 6);
   assert.throws(() => new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: -1 }), (e: unknown) => e instanceof ConfigError && /emerg\.fastMaxRows/.test(e.message));
   assert.throws(() => new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 1.5 }), ConfigError);
