@@ -49,6 +49,9 @@ import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positi
  */
 export const FIXED_ADAPTIVE_FAST_MAX_ROWS = DEFAULT_CHUNK_ROWS;
 
+/** Default `lrScale`: the release's meta-learned rates as they are. */
+export const FIXED_ADAPTIVE_LR_SCALE = 1;
+
 /** Options of the `fixed-adaptive` adapter. */
 export interface FixedAdaptiveAdapterOptions {
   /**
@@ -85,7 +88,7 @@ export class FixedAdaptiveAdapter implements Adapter {
    *   here (ParamSet.freeze), so the model must not be trained afterwards (trainers work on a copy)
    */
   constructor(model: FixedAdaptive, layout: EventLayout, release: string, opts: FixedAdaptiveAdapterOptions = {}) {
-    const scale = opts.lrScale ?? 1;
+    const scale = opts.lrScale ?? FIXED_ADAPTIVE_LR_SCALE;
     if (!Number.isFinite(scale) || scale < 0) throw new ConfigError('fixed-adaptive.lrScale', `must be a finite number >= 0, got ${String(opts.lrScale)}`);
     this.chunk = positiveInt('fixed-adaptive.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
     this.fastMax = nonNegativeInt('fixed-adaptive.fastMaxRows', opts.fastMaxRows, FIXED_ADAPTIVE_FAST_MAX_ROWS);

@@ -33,6 +33,9 @@ export interface FmAdagradOptions {
   init?: 'release' | 'zero';
 }
 
+/** Defaults of FmAdagradOptions. */
+export const FM_ADAGRAD_DEFAULTS = { learningRate: 0.1, biasLearningRate: 0.2, l2: 0.001, initialAccumulator: 0.1, init: 'release' } as const;
+
 function positive(key: string, value: number | undefined, dflt: number, allowZero = false): number {
   const v = value ?? dflt;
   if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
@@ -67,11 +70,12 @@ export class FmAdagradAdapter implements Adapter {
     this.model = model;
     this.release = model.release;
     this.stateSize = 2 * model.k + 2;
-    this.lr = positive('fm-adagrad.learningRate', opts.learningRate, 0.1);
-    this.lrB = positive('fm-adagrad.biasLearningRate', opts.biasLearningRate, 0.2, true);
-    this.l2 = positive('fm-adagrad.l2', opts.l2, 0.001, true);
-    this.g0 = positive('fm-adagrad.initialAccumulator', opts.initialAccumulator, 0.1);
-    const init = opts.init ?? 'release';
+    const d = FM_ADAGRAD_DEFAULTS;
+    this.lr = positive('fm-adagrad.learningRate', opts.learningRate, d.learningRate);
+    this.lrB = positive('fm-adagrad.biasLearningRate', opts.biasLearningRate, d.biasLearningRate, true);
+    this.l2 = positive('fm-adagrad.l2', opts.l2, d.l2, true);
+    this.g0 = positive('fm-adagrad.initialAccumulator', opts.initialAccumulator, d.initialAccumulator);
+    const init = opts.init ?? d.init;
     if (init !== 'release' && init !== 'zero') throw new ConfigError('fm-adagrad.init', `must be 'release' or 'zero', got ${String(init)}`);
     this.e0 = init === 'release' ? Float32Array.from(model.entityInit) : new Float32Array(model.k);
     this.b0 = init === 'release' ? model.entityBiasInit : 0;

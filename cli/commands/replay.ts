@@ -67,7 +67,7 @@ async function replayRange(cfg: ReplayConfig, ctx: CommandContext): Promise<numb
   const kafka = kafkaConnection(cfg.kafka);
   const topic = cfg.topic ?? labelledTopicFor(cfg.side);
   const { fm } = await loadCurrentFm(resolve(cfg.releaseDir), cfg.model);
-  const adapter = createAdapter(cfg.adapter, cfg.side, fm);
+  const adapter = createAdapter(cfg.adapter, cfg.side, fm, cfg.adapterOptions['fm-adagrad']);
   const ranges = await resolveRange(kafka, topic, cfg.from, cfg.to, log);
   const total = rangeSize(ranges);
   log.info('replay range resolved', { topic, total, ranges });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { adapterName, logLevel, namespaceName, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import { ADAPTER_OPTION_FLAGS, fmAdapterOptionsSchema } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
 
 /** A replay bound as streams/replay.ts takes it. */
@@ -35,6 +36,7 @@ export const replaySchema = z
     to: rangeBound.optional().describe('End of the range: offset or ISO time (exclusive).'),
     side: side.default('item').describe('Side to adapt: item or user. @default item'),
     adapter: adapterName.default('fm-adagrad').describe('Adapter: none or fm-adagrad. @default fm-adagrad'),
+    adapterOptions: fmAdapterOptionsSchema,
     releaseDir,
     model: z
       .string()
@@ -72,6 +74,7 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
     { flag: 'to', key: 'to', kind: 'string', meta: 'OFFSET|ISO' },
     FLAGS.side,
     FLAGS.adapter,
+    ADAPTER_OPTION_FLAGS[0],
     FLAGS.releaseDir,
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
     FLAGS.spoolDir,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
 
 /** Adapters `thaw run` accepts: adapters/registry.ts ADAPTER_NAMES (a unit test keeps them equal; not imported here, so `thaw --help` does not load TensorFlow.js). */
@@ -19,6 +20,7 @@ export const runSchema = z
       .describe(
         'Adapter, which must run on the type of the --model release: fm releases run none or fm-adagrad; emerg releases (item side) emerg or none; coldnas releases (user side) coldnas or none; fixed-adaptive releases (user side) fixed-adaptive or none. none is the same release with no per-entity adaptation (the baseline of the warm-up curves). @default fm-adagrad',
       ),
+    adapterOptions: adapterOptionsSchema,
     releaseDir,
     model: z
       .string()
@@ -65,7 +67,14 @@ export const runSchema = z
       ),
     logLevel,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
+    if (unread !== undefined) {
+      const why = c.adapter === 'none' ? 'none reads the section of its release\'s adapter only: keep one' : `adapter ${c.adapter} reads adapterOptions.${c.adapter} only`;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: ${why}` });
+    }
+  });
 
 export type RunConfig = z.output<typeof runSchema>;
 
@@ -79,6 +88,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     FLAGS.redis,
     FLAGS.clickhouse,
     FLAGS.adapter,
+    ...ADAPTER_OPTION_FLAGS,
     FLAGS.releaseDir,
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
     { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },

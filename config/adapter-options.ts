@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import type { ReleaseAdapterOptions } from '../adapters/registry.js';
+
+/**
+ * `adapterOptions` of `thaw run` and `thaw replay`: per adapter name, the options of
+ * adapters/registry.ts ReleaseAdapterOptions (only the section of the adapter built is read; the
+ * `none` baseline of a meta-learned release reads that release's adapter section, since it starts
+ * states the same way). Every key is optional: unset means the adapter's own default, which the
+ * description states (test/unit/config/adapter-options.test.ts keeps them equal to the adapters'
+ * constants; this file imports adapters by type only, so `thaw --help` does not load TensorFlow.js).
+ * The adapters validate again at construction, with the same key names.
+ */
+
+const positiveNumber = z.number().finite('expected a finite number').positive('expected a number > 0');
+const nonNegativeNumber = z.number().finite('expected a finite number').nonnegative('expected a number >= 0');
+const positiveInt = z.number().int('expected an integer').positive('expected an integer > 0');
+const nonNegativeInt = z.number().int('expected an integer').nonnegative('expected an integer >= 0');
+
+const fmAdagrad = z
+  .object({
+    learningRate: positiveNumber.optional().describe('Adagrad learning rate of the entity vector e (dimensionless). @default 0.1'),
+    biasLearningRate: nonNegativeNumber.optional().describe('Adagrad learning rate of the entity bias b. @default 0.2'),
+    l2: nonNegativeNumber.optional().describe('L2 penalty pulling e and b back towards their initial values, per event. @default 0.001'),
+    initialAccumulator: positiveNumber.optional().describe('Adagrad accumulator at an entity\'s first event. @default 0.1'),
+    init: z.enum(['release', 'zero']).optional().describe('Where a cold entity starts: the release\'s learned cold vector, or zeros. @default release'),
+  })
+  .strict();
+
+const emerg = z
+  .object({
+    learningRate: positiveNumber.optional().describe('Step size of the item-ID embedding (dimensionless). @default 0.5'),
+    graphLrScale: nonNegativeNumber.optional().describe('Step size of the item graph as a multiple of learningRate; 0 keeps the generated graph. @default 1'),
+    l2: nonNegativeNumber.optional().describe('L2 penalty pulling e and A back toward their generated values, per event. @default 0.01'),
+    optimizer: z.enum(['adagrad', 'sgd']).optional().describe('adagrad: AdaGrad-Norm per block; sgd: constant steps. @default adagrad'),
+    initialAccumulator: positiveNumber.optional().describe('AdaGrad-Norm accumulator at an item\'s first event. @default 1'),
+    fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many events run the plain-JS path instead of TensorFlow.js; 0 = always TensorFlow.js. @default 128'),
+  })
+  .strict();
+
+const coldnas = z
+  .object({
+    historyWindow: nonNegativeInt
+      .optional()
+      .describe('Interactions the user mean covers (events); past it an exponential moving mean with rate 1/window; 0 = exact running mean of all. @default 5'),
+    chunkRows: positiveInt.optional().describe('Rows per forward pass (bounds memory). @default 4096'),
+    fastMaxRows: nonNegativeInt.optional().describe('Chunks of at most this many rows run the plain-JS path; 0 = always TensorFlow.js. @default 4'),
+  })
+  .strict();
+
+const fixedAdaptive = z
+  .object({
+    lrScale: nonNegativeNumber.optional().describe('Multiplier of the release\'s meta-learned per-parameter rates; 0 = no adaptation. @default 1'),
+    chunkRows: positiveInt.optional().describe('Rows per forward/backward pass (bounds memory). @default 4096'),
+    fastMaxRows: nonNegativeInt.optional().describe('Chunks of at most this many rows run the plain-JS path; 0 = always TensorFlow.js. @default 4096'),
+  })
+  .strict();
+
+export const adapterOptionsSchema = z
+  .object({
+    'fm-adagrad': fmAdagrad.optional(),
+    emerg: emerg.optional(),
+    coldnas: coldnas.optional(),
+    'fixed-adaptive': fixedAdaptive.optional(),
+  })
+  .strict()
+  .default({})
+  .describe(
+    'Options of the adapters, per adapter name (config file or env THAW_CONFIG; the flags below set the common ones). Only the section of the adapter run is read; none reads its release\'s adapter section. @default {} (every adapter\'s defaults)',
+  );
+
+/** `adapterOptions` of commands that run FM adapters only (`thaw replay`). */
+export const fmAdapterOptionsSchema = z
+  .object({ 'fm-adagrad': fmAdagrad.optional() })
+  .strict()
+  .default({})
+  .describe('Options of the fm-adagrad adapter (config file section adapterOptions.fm-adagrad; --fm-learning-rate sets its learningRate). @default {}');
+
+/**
+ * Issue for a run config whose `adapterOptions` hold a section the adapter will not read (a typo
+ * or a leftover would otherwise be ignored without a word): only the adapter's own section is
+ * allowed, or, for `none`, a single section (that of its release's adapter).
+ */
+export function unreadAdapterSection(adapter: string, options: Record<string, unknown>): string | undefined {
+  const sections = Object.keys(options);
+  if (adapter === 'none') return sections.length <= 1 ? undefined : sections[1];
+  return sections.find((s) => s !== adapter);
+}
+
+/** The parsed options as `createAdapterFromRelease` takes them (a compile-time check that the schema matches the adapters' option types). */
+export function toReleaseAdapterOptions(parsed: z.output<typeof adapterOptionsSchema>): ReleaseAdapterOptions {
+  return parsed;
+}
+
+/** Flags of the options most often tuned (the step-size-like ones bench/peer-vw/select.ts chooses). */
+export const ADAPTER_OPTION_FLAGS = [
+  { flag: 'fm-learning-rate', key: 'adapterOptions.fm-adagrad.learningRate', kind: 'number', meta: 'LR' },
+  { flag: 'emerg-learning-rate', key: 'adapterOptions.emerg.learningRate', kind: 'number', meta: 'LR' },
+  { flag: 'coldnas-history-window', key: 'adapterOptions.coldnas.historyWindow', kind: 'int', meta: 'N' },
+  { flag: 'fixed-adaptive-lr-scale', key: 'adapterOptions.fixed-adaptive.lrScale', kind: 'number', meta: 'X' },
+] as const;
