@@ -21,8 +21,8 @@
  * - The mean depends on the shared parameters, so a new release restarts users (the release's
  *   entityStatePolicy is `reinit`, models/onnx/bundle.ts).
  *
- * Small waves (≤ `fastMaxRows`) run a plain-JS copy of the forward (adapters/fast/coldnas.ts): the
- * fixed cost of a TensorFlow.js call dominates them (numbers there).
+ * Small scoring passes (≤ `fastMaxRows` rows) run a plain-JS copy of the forward
+ * (adapters/fast/coldnas.ts): the fixed cost of a TensorFlow.js call dominates them (numbers there).
  *
  * Batching: one forward for a whole AdapterBatch (each row is its own user, so the per-user
  * modulation is computed per row directly, without the model's one-hot gather over users); the
@@ -31,8 +31,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ThawError } from '../lib/errors.js';
 import { sliceBatch, type RowBatch } from '../models/ctr-model.js';
-import { COLDNAS_OPS, type ColdNas } from '../models/coldnas.js';
-import { dense, gatherEmb, LEAKY } from '../models/coldnas-common.js';
+import { applyColdNasOp, COLDNAS_OPS, type ColdNas } from '../models/coldnas.js';
+import { gatherEmb } from '../models/coldnas-common.js';
 import { ParamSet, type TensorMap } from '../models/params.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
@@ -58,9 +58,11 @@ export interface ColdNasAdapterOptions {
   /** Rows per forward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
   chunkRows?: number;
   /**
-   * Waves of at most this many rows run the plain-JS forward (adapters/fast/coldnas.ts, same
-   * results to 1e-5) instead of TensorFlow.js, whose fixed per-call cost dominates small waves;
-   * 0 always uses TensorFlow.js. @default 4 (COLDNAS_FAST_MAX_ROWS)
+   * Scoring passes (a wave, or in `predictThenAdaptSequence` a chunk of the micro-batch) of at
+   * most this many rows run the plain-JS forward (adapters/fast/coldnas.ts, same results to 1e-5)
+   * instead of TensorFlow.js, whose fixed per-call cost dominates small passes; 0 always scores
+   * with TensorFlow.js. The interaction encodings of `predictThenAdaptSequence` are plain JS
+   * whatever this is (cached products, cheaper than any tf call). @default 4 (COLDNAS_FAST_MAX_ROWS)
    */
   fastMaxRows?: number;
   /**
@@ -154,15 +156,12 @@ export class ColdNasAdapter implements Adapter {
     const b = cp['mod.b']!;
     const mod = allZero(means) ? undefined : (tf.tensor2d(means, [n, m.contextDim]).matMul(w).add(b) as tf.Tensor2D);
     let off = 0;
-    const modulate = (pos: number, x: tf.Tensor2D): tf.Tensor2D => {
+    return m.predictor(p, fields, (pos, x) => {
       const d = m.positionDims[pos]!;
       const q = mod === undefined ? b.slice([off], [d]) : mod.slice([0, off], [n, d]);
       off += d;
-      return applyOp(this.ops[pos]!, x, q);
-    };
-    let x = modulate(0, fields);
-    for (let i = 0; i < 3; i++) x = modulate(i + 1, dense(p, 'cn', i, tf.leakyRelu(x, LEAKY)));
-    return dense(p, 'cn', 'Out', tf.leakyRelu(x, LEAKY)).reshape([-1]) as tf.Tensor1D;
+      return applyColdNasOp(this.ops[pos]!, x, q);
+    });
   }
 
   /**
@@ -279,14 +278,6 @@ function compactModulation(m: ColdNas, ops: readonly number[]): ParamSet {
   set.add('mod.w', [c, m.modDim], cw);
   set.add('mod.b', [m.modDim], cb);
   return set.freeze();
-}
-
-/** models/coldnas.ts `modulate` of one op (index in COLDNAS_OPS); q broadcasts over rows. */
-function applyOp(op: number, x: tf.Tensor2D, q: tf.Tensor): tf.Tensor2D {
-  if (op === 0) return tf.maximum(x, q);
-  if (op === 1) return tf.minimum(x, q);
-  if (op === 2) return x.mul(q.add(1));
-  return x.add(q);
 }
 
 /** True if every value of `a` is 0 (or -0). */

@@ -64,7 +64,9 @@ export interface FixedAdaptiveAdapterOptions {
   /**
    * Waves of at most this many rows run the plain-JS forward and backward
    * (adapters/fast/fixed-adaptive.ts, same results to 1e-5) instead of TensorFlow.js, whose fixed
-   * per-call cost dominates small waves; 0 always uses TensorFlow.js. @default 4096 (FIXED_ADAPTIVE_FAST_MAX_ROWS = DEFAULT_CHUNK_ROWS: every chunk)
+   * per-call cost dominates small waves; 0 always uses TensorFlow.js. The worker's
+   * `predictThenAdaptSequence` steps one event at a time: any value > 0 runs all of it on the
+   * plain-JS path, 0 on TensorFlow.js. @default 4096 (FIXED_ADAPTIVE_FAST_MAX_ROWS = DEFAULT_CHUNK_ROWS: every chunk)
    */
   fastMaxRows?: number;
 }

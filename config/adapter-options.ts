@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { ReleaseAdapterOptions } from '../adapters/registry.js';
 
 /**
  * `adapterOptions` of `thaw run` and `thaw replay`: per adapter name, the options of
@@ -7,7 +6,8 @@ import type { ReleaseAdapterOptions } from '../adapters/registry.js';
  * `none` baseline of a meta-learned release reads that release's adapter section, since it starts
  * states the same way). Every key is optional: unset means the adapter's own default, which the
  * description states (test/unit/config/adapter-options.test.ts keeps them equal to the adapters'
- * constants; this file imports adapters by type only, so `thaw --help` does not load TensorFlow.js).
+ * constants; nothing is imported from adapters/, so `thaw --help` does not load TensorFlow.js; the
+ * compiler checks the parsed shape where `thaw run` hands it to createAdapterFromRelease).
  * The adapters validate again at construction, with the same key names.
  */
 
@@ -43,7 +43,7 @@ const coldnas = z
       .optional()
       .describe('Interactions the user mean covers (events); past it an exponential moving mean with rate 1/window; 0 = exact running mean of all. @default 5'),
     chunkRows: positiveInt.optional().describe('Rows per forward pass (bounds memory). @default 4096'),
-    fastMaxRows: nonNegativeInt.optional().describe('Chunks of at most this many rows run the plain-JS path; 0 = always TensorFlow.js. @default 4'),
+    fastMaxRows: nonNegativeInt.optional().describe('Scoring passes of at most this many rows run the plain-JS path; 0 = always TensorFlow.js for scoring (encodings are plain JS in the worker either way). @default 4'),
   })
   .strict();
 
@@ -51,7 +51,7 @@ const fixedAdaptive = z
   .object({
     lrScale: nonNegativeNumber.optional().describe('Multiplier of the release\'s meta-learned per-parameter rates; 0 = no adaptation. @default 1'),
     chunkRows: positiveInt.optional().describe('Rows per forward/backward pass (bounds memory). @default 4096'),
-    fastMaxRows: nonNegativeInt.optional().describe('Chunks of at most this many rows run the plain-JS path; 0 = always TensorFlow.js. @default 4096'),
+    fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many rows run the plain-JS path; 0 = always TensorFlow.js (the worker steps one event at a time: any value > 0 is plain JS throughout). @default 4096'),
   })
   .strict();
 
@@ -86,10 +86,6 @@ export function unreadAdapterSection(adapter: string, options: Record<string, un
   return sections.find((s) => s !== adapter);
 }
 
-/** The parsed options as `createAdapterFromRelease` takes them (a compile-time check that the schema matches the adapters' option types). */
-export function toReleaseAdapterOptions(parsed: z.output<typeof adapterOptionsSchema>): ReleaseAdapterOptions {
-  return parsed;
-}
 
 /** Flags of the options most often tuned (the step-size-like ones bench/peer-vw/select.ts chooses). */
 export const ADAPTER_OPTION_FLAGS = [

@@ -29,6 +29,14 @@ import { ParamSet, type TensorMap } from './params.js';
 import { Rng } from './rng.js';
 
 export const COLDNAS_OPS = ['max', 'min', 'multiply', 'add'] as const;
+
+/** Op `op` (index in COLDNAS_OPS) of modulation parameters q on activations x; q broadcasts over rows. */
+export function applyColdNasOp(op: number, x: tf.Tensor2D, q: tf.Tensor): tf.Tensor2D {
+  if (op === 0) return tf.maximum(x, q);
+  if (op === 1) return tf.minimum(x, q);
+  if (op === 2) return x.mul(q.add(1));
+  return x.add(q);
+}
 export type ColdNasOp = (typeof COLDNAS_OPS)[number];
 export const COLDNAS_POSITIONS = ['input', 'hidden1', 'hidden2', 'hidden3'] as const;
 
@@ -137,14 +145,7 @@ export class ColdNas {
     let off = 0;
     for (let i = 0; i < pos; i++) off += this.positionDims[i]!;
     const n = x.shape[0];
-    const param = (op: number): tf.Tensor2D => mod.slice([0, op * this.modDim + off], [n, d]);
-    const apply = (op: number): tf.Tensor2D => {
-      const q = param(op);
-      if (op === 0) return tf.maximum(x, q);
-      if (op === 1) return tf.minimum(x, q);
-      if (op === 2) return x.mul(q.add(1));
-      return x.add(q);
-    };
+    const apply = (op: number): tf.Tensor2D => applyColdNasOp(op, x, mod.slice([0, op * this.modDim + off], [n, d]));
     if (Array.isArray(weights)) {
       const row = weights[pos]!;
       let out: tf.Tensor2D | undefined;
@@ -166,11 +167,17 @@ export class ColdNas {
   /** Logits [n] of rows with fields [n, (F-1)·D] and per-row modulation parameters [n, 4·modDim]. */
   logits(p: TensorMap, fields: tf.Tensor2D, modRows: tf.Tensor2D, alpha?: tf.Tensor): tf.Tensor1D {
     const w = this.opWeights(alpha);
-    let x = this.modulate(fields, modRows, 0, w);
-    for (let i = 0; i < 3; i++) {
-      x = dense(p, 'cn', i, tf.leakyRelu(x, LEAKY));
-      x = this.modulate(x, modRows, i + 1, w);
-    }
+    return this.predictor(p, fields, (pos, x) => this.modulate(x, modRows, pos, w));
+  }
+
+  /**
+   * The predictor [n] over fields [n, (F-1)·D], with `modulate(pos, x)` applied at each of the four
+   * positions (the fields, then after each hidden layer). `logits` modulates with all ops' columns;
+   * adapters/coldnas.ts with a fixed structure's used columns only.
+   */
+  predictor(p: TensorMap, fields: tf.Tensor2D, modulate: (pos: number, x: tf.Tensor2D) => tf.Tensor2D): tf.Tensor1D {
+    let x = modulate(0, fields);
+    for (let i = 0; i < 3; i++) x = modulate(i + 1, dense(p, 'cn', i, tf.leakyRelu(x, LEAKY)));
     return dense(p, 'cn', 'Out', tf.leakyRelu(x, LEAKY)).reshape([-1]) as tf.Tensor1D;
   }
 

@@ -9,7 +9,6 @@
  * is flushed, clients are closed, exit 0. */
 import { resolve } from 'node:path';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
-import { toReleaseAdapterOptions } from '../../config/adapter-options.js';
 import type { RunConfig } from '../../config/commands/run.js';
 import { redactConfig } from '../../config/redact.js';
 import { createAdapterReleaseWatcher } from '../../consumers/release-adapter.js';
@@ -37,7 +36,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     store: new ReleaseStore({ root: resolve(cfg.releaseDir) }),
     model: cfg.model,
     adapter: cfg.adapter,
-    adapterOptions: toReleaseAdapterOptions(cfg.adapterOptions),
+    adapterOptions: cfg.adapterOptions,
     side: cfg.side,
     pollIntervalMs: cfg.releasePollMs,
     kafka: { connection: kafka, topic: TOPICS.releases },

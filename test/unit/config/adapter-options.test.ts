@@ -12,7 +12,7 @@ import { FIXED_ADAPTIVE_FAST_MAX_ROWS, FIXED_ADAPTIVE_LR_SCALE } from '../../../
 import { FM_ADAGRAD_DEFAULTS } from '../../../adapters/fm-adagrad.js';
 import { createAdapterFromRelease } from '../../../adapters/registry.js';
 import { DEFAULT_CHUNK_ROWS } from '../../../adapters/user-common.js';
-import { adapterOptionsSchema, toReleaseAdapterOptions } from '../../../config/adapter-options.js';
+import { adapterOptionsSchema } from '../../../config/adapter-options.js';
 import { replaySpec } from '../../../config/commands/replay.js';
 import { runSpec } from '../../../config/commands/run.js';
 import { fieldAt, leafKeys } from '../../../config/describe.js';
@@ -69,16 +69,16 @@ test('flags and the config file reach the adapter the worker builds', () => {
   const userLayout = inferEventLayout('user', events, { vocab: 1024, maxSlots: 3 });
   const cn = new ColdNas({ layout: fieldLayoutOf(userLayout), vocab: userLayout.vocab, dim: 4, hidden: [8, 8, 4], contextDim: 8, structure: { ops: ['add', 'multiply', 'max', 'min'] } });
   const cnRel = loadedRelease(bundleUser(cn, { eventLayout: userLayout }), 'coldnas', 'v1');
-  const ad = createAdapterFromRelease(cfg.adapter, cfg.side, cnRel, toReleaseAdapterOptions(cfg.adapterOptions));
+  const ad = createAdapterFromRelease(cfg.adapter, cfg.side, cnRel, cfg.adapterOptions);
   assert.ok(ad instanceof ColdNasAdapter);
   assert.equal(ad.historyWindow, 20);
   // Nothing given: the adapter's defaults.
   const plain = load(['user', '--adapter', 'coldnas']);
   assert.deepEqual(plain.adapterOptions, {});
-  assert.equal((createAdapterFromRelease('coldnas', 'user', cnRel, toReleaseAdapterOptions(plain.adapterOptions)) as ColdNasAdapter).historyWindow, COLDNAS_HISTORY_WINDOW);
+  assert.equal((createAdapterFromRelease('coldnas', 'user', cnRel, plain.adapterOptions) as ColdNasAdapter).historyWindow, COLDNAS_HISTORY_WINDOW);
   // A config file section; the flag wins over the file.
   const fromFile = load(['item', '--adapter', 'emerg', '--emerg-learning-rate', '0.25'], { adapterOptions: { emerg: { learningRate: 2, l2: 0, optimizer: 'sgd' } } });
-  const em = createAdapterFromRelease('emerg', 'item', emergRelease(model, layout), toReleaseAdapterOptions(fromFile.adapterOptions));
+  const em = createAdapterFromRelease('emerg', 'item', emergRelease(model, layout), fromFile.adapterOptions);
   assert.ok(em instanceof EmergAdapter);
   assert.deepEqual([em.options.learningRate, em.options.l2, em.options.optimizer], [0.25, 0, 'sgd']);
   // none reads its release adapter's section.
