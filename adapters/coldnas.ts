@@ -83,6 +83,8 @@ export class ColdNasAdapter implements Adapter {
   readonly name = 'coldnas';
   readonly side: Side = 'user';
   readonly stateSize: number;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly release: string;
   readonly model: ColdNas;
   readonly encoder: EventEncoder;

@@ -124,6 +124,8 @@ export class EmergAdapter implements Adapter {
   readonly name = 'emerg';
   readonly side: Side = 'item';
   readonly stateSize: number;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly release: string;
   readonly options: ResolvedEmergAdapterOptions;
   private readonly model: Emerg;

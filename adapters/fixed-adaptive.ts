@@ -75,6 +75,8 @@ export class FixedAdaptiveAdapter implements Adapter {
   readonly name = 'fixed-adaptive';
   readonly side: Side = 'user';
   readonly stateSize: number;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly release: string;
   readonly model: FixedAdaptive;
   readonly encoder: EventEncoder;

@@ -11,6 +11,8 @@ export class FrozenAdapter implements Adapter {
   readonly name = 'none';
   readonly side: Side;
   readonly stateSize: number;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly release: string;
   /** The adapter whose initial states and scores are used, unchanged. */
   readonly inner: Adapter;

@@ -1,7 +1,7 @@
 /**
- * The `none` adapter: the shared model alone, every entity scored as a cold one (the release's
- * cold-entity vector and bias). It is the baseline every warm-up curve is compared with: same
- * model, same features, no per-entity learning.
+ * The `none` adapter: the shared model alone, both sides' entities scored as cold ones (each side's
+ * prior view of the release). It is the baseline every warm-up curve is compared with: same
+ * model, same features, no per-entity learning on either side and no cross-side read.
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
@@ -13,15 +13,21 @@ const EMPTY = new Float32Array(0);
 export class NoneAdapter implements Adapter {
   readonly name = 'none';
   readonly stateSize = 0;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly side: Side;
   readonly release: string;
   private readonly model: FactorizationMachine;
+  private readonly coldUser: Float32Array;
+  private readonly coldItem: Float32Array;
   private idx = new Int32Array(64);
 
   constructor(side: Side, model: FactorizationMachine) {
     this.side = side;
     this.model = model;
     this.release = model.release;
+    this.coldUser = model.coldView('user');
+    this.coldItem = model.coldView('item');
   }
 
   initialState(_event: LabelledEvent): Float32Array {
@@ -31,13 +37,12 @@ export class NoneAdapter implements Adapter {
   predict(batch: AdapterBatch): Float32Array {
     const out = new Float32Array(batch.events.length);
     const m = this.model;
-    for (let j = 0; j < batch.events.length; j++) {
-      const ev = batch.events[j]!;
+    batch.events.forEach((ev, j) => {
       const count = eventFeatureCount(ev);
       if (count > this.idx.length) this.idx = new Int32Array(count * 2);
       const n = encodeEventInto(ev, m.buckets, this.idx);
-      out[j] = sigmoid(m.logit(this.idx, m.entityInit, m.entityBiasInit, n));
-    }
+      out[j] = sigmoid(m.logit(this.idx, n, this.coldUser, this.coldItem));
+    });
     return out;
   }
 

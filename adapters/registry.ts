@@ -6,7 +6,7 @@
  *
  * | release type     | adapters                 | side |
  * |------------------|--------------------------|------|
- * | fm               | none, fm-adagrad         | the FM's side |
+ * | fm               | none, fm-adagrad         | both (one release for user and item workers) |
  * | emerg            | emerg, none (frozen)     | item |
  * | coldnas          | coldnas, none (frozen)   | user |
  * | fixed-adaptive   | fixed-adaptive, none     | user |
@@ -93,9 +93,8 @@ export function createAdapterFromRelease(name: string, side: Side, rel: LoadedRe
   }
   const id = `${rel.manifest.model}/${rel.manifest.version}`;
   if (a.type === 'fm') {
-    const fm = fmFromRelease(rel);
-    if (fm.side !== side) throw incompatible(rel, `was trained for ${fm.side} entities, this worker adapts ${side}`);
-    return createAdapter(name, side, fm, opts['fm-adagrad']);
+    // Two-sided: the same FM release serves the user and the item workers.
+    return createAdapter(name, side, fmFromRelease(rel), opts['fm-adagrad']);
   }
   const layout = eventLayoutOf(rel, a, side);
   let adapter: Adapter;

@@ -14,6 +14,20 @@ export interface AdapterBatch {
   readonly events: readonly LabelledEvent[];
   /** The state of each event's entity, same index as `events`; `adapt` updates them in place. */
   readonly states: Float32Array[];
+  /**
+   * The OTHER side's entity of each event as this worker may see it (cross-side read), same index:
+   * a view (an array whose first floats are `[bias, variance of bias, …]`, see `viewSize`) that the
+   * other side's worker wrote before the event, or undefined for an entity it never wrote (or whose
+   * only views are newer than the event: consumers/cross-side.ts). Absent: every other entity is
+   * cold. Never modified.
+   */
+  readonly others?: readonly (Float32Array | undefined)[];
+  /**
+   * Out, optional: where `predictThenAdapt` writes each event's score with no adaptation at all
+   * (the adapter's own `none`: cold states on both sides), same index. The worker's safeguard mixes
+   * it with the adapted score (consumers/safeguard.ts). Adapters with `hasBaseline` fill it.
+   */
+  readonly baseline?: Float32Array;
 }
 
 export interface Adapter {
@@ -22,6 +36,14 @@ export interface Adapter {
   readonly side: Side;
   /** Floats per entity state (0 for `none`). */
   readonly stateSize: number;
+  /**
+   * Floats at the start of each state that the other side's workers read: the entity's VIEW, which
+   * always starts `[bias (logit), variance of bias]` (adapters of any kind can use those two), and
+   * for the FM adapter goes on with the entity vector. 0: the adapter exposes nothing.
+   */
+  readonly viewSize: number;
+  /** True when `predictThenAdapt` / `predictThenAdaptSequence` fill `batch.baseline`. */
+  readonly hasBaseline: boolean;
   /** Release id of the shared parameters in use. */
   readonly release: string;
   /** State of an entity never seen before (may use the event's features). */

@@ -19,10 +19,13 @@ const nonNegativeInt = z.number().int('expected an integer').nonnegative('expect
 const fmAdagrad = z
   .object({
     learningRate: positiveNumber.optional().describe('Adagrad learning rate of the entity vector e (dimensionless). @default 0.1'),
-    biasLearningRate: nonNegativeNumber.optional().describe('Adagrad learning rate of the entity bias b. @default 0.2'),
-    l2: nonNegativeNumber.optional().describe('L2 penalty pulling e and b back towards their initial values, per event. @default 0.001'),
+    l2: nonNegativeNumber.optional().describe('L2 penalty pulling e back towards the prior vector, per event. @default 0.001'),
+    biasVariance: nonNegativeNumber
+      .optional()
+      .describe('Prior variance of a new entity\'s bias (logit²) in the bias filter, overriding the release\'s; 0 freezes the bias. @default release'),
+    biasDrift: nonNegativeNumber.optional().describe('Variance the bias gains per event (logit²), overriding the release\'s. @default release'),
     initialAccumulator: positiveNumber.optional().describe('Adagrad accumulator at an entity\'s first event. @default 0.1'),
-    init: z.enum(['release', 'zero']).optional().describe('Where a cold entity starts: the release\'s learned cold vector, or zeros. @default release'),
+    init: z.enum(['release', 'zero']).optional().describe('Where a cold entity starts: the release\'s prior view, or zeros. @default release'),
   })
   .strict();
 

@@ -3,13 +3,21 @@
  * zero-setup demo both feed it micro-batches of (offset, event) pairs of ONE partition (or one
  * ordered source) and it does, per call:
  *
- *   1. load    one `store.getMany` for the distinct entities of the batch (missing → initial state)
+ *   1. load    ONE store round trip for the distinct entities of the batch (missing → initial
+ *              state), the other side's entities of its events (the cross-side read) and the
+ *              partition's safeguard state
  *   2. compute split the new events into waves (k-th event of each entity → wave k) and call
  *              `adapter.predictThenAdapt` once per wave: per-entity event order is kept while each
  *              wave is one batched computation (or, if the adapter has it, one
- *              `predictThenAdaptSequence` call for the whole batch in offset order)
+ *              `predictThenAdaptSequence` call for the whole batch in offset order); then, in offset
+ *              order, the safeguard mixes each adapted score with the adapter's baseline
  *   3. sink    `await sink.write(rows)`: the prequential rows are durable (ClickHouse or disk spool)
- *   4. store   one `store.putMany` of the changed states (each carrying its new lastOffset)
+ *   4. store   ONE atomic write of the changed states (each carrying its new lastOffset and the
+ *              view it had before this batch) and the safeguard state
+ *
+ * Cross-side read (`cross`): each event is scored with the other side's entity as that side's worker
+ * wrote it, never with a state that includes the event or a later one (consumers/cross-side.ts).
+ * The other side's states are read, never written.
  *
  * Why this order makes crash-restart exact: the Kafka offset is committed only after `process`
  * resolves, and states are written only after the rows are durable.
@@ -33,8 +41,13 @@ import type { Adapter } from '../adapters/types.js';
 import type { PredictionRow, PredictionSink } from '../analytics/types.js';
 import { ConfigError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
-import { entityIdOf, type LabelledEvent } from '../schemas/types.js';
+import { getScoped, putScoped } from '../model-store/scoped.js';
+import type { EntityState, EntityStore, ScopedRead, StateScope } from '../model-store/types.js';
+import { entityIdOf, type LabelledEvent, type Side } from '../schemas/types.js';
+import { eventKey, recordView, RECENT_VIEW_DEFAULTS, viewAt, type RecentViewOptions } from './cross-side.js';
+import { cloneRecent } from '../model-store/state-codec.js';
+import { Safeguard, type SafeguardOptions } from './safeguard.js';
+import { safeguardSegment } from './state-scopes.js';
 
 /** One event of a micro-batch with its position in its partition. */
 export interface BatchItem {
@@ -50,8 +63,29 @@ export interface BatchProcessorOptions {
   store: EntityStore;
   /** Where prequential prediction rows go; `write` resolving means durable. */
   sink: PredictionSink;
-  /** Namespace, side and adapter name addressing the states. */
+  /** Namespace, side and adapter name of the rows (and of the states, unless `stateScope` says otherwise). */
   scope: StateScope;
+  /**
+   * Where the states live when it is not `scope`: the same namespace and side, with the adapter
+   * segment of the release's state epoch (consumers/release-adapter.ts). @default scope
+   */
+  stateScope?: StateScope;
+  /**
+   * The other side's states to score with (storage scope of the partner adapter's states, read
+   * never written). @default none: every other entity is cold
+   */
+  cross?: { scope: StateScope };
+  /**
+   * The safeguard that mixes the adapted score with the adapter's baseline (consumers/safeguard.ts);
+   * `false` turns it off. Only adapters with `hasBaseline` are safeguarded. @default on, its defaults
+   */
+  safeguard?: SafeguardOptions | false;
+  /**
+   * Bounds of the recent views each written state keeps for the other side's readers
+   * (consumers/cross-side.ts); only adapters with a view (`viewSize` > 0) write them.
+   * @default RECENT_VIEW_DEFAULTS (16 views, 60 s)
+   */
+  recentViews?: RecentViewOptions;
   /** @default silentLogger */
   logger?: Logger;
 }
@@ -81,6 +115,10 @@ export interface BatchResult {
   statesRefused: number;
   /** Event time of the newest processed event, unix ms; 0 if none. */
   maxEventMs: number;
+  /** Processed events scored with a state of the other side's entity (cross-side read). */
+  crossRead: number;
+  /** Processed events whose other entity had only states newer than the event (scored cold). */
+  crossRefused: number;
   timings: PhaseTimings;
 }
 
@@ -92,12 +130,24 @@ export interface PendingStates {
   get(entityId: string): EntityState | undefined;
 }
 
+/** Where a micro-batch comes from, beyond its events. */
+export interface PrepareContext {
+  /** Its Kafka partition (the safeguard keeps one state per partition). @default 0 */
+  partition?: number;
+  /** The partition's safeguard state prepared by an earlier chunk and not durable yet. */
+  pendingSafeguard?: EntityState;
+}
+
 /** The result of `prepare`: everything `persist` writes, plus the counts of the batch. */
 export interface PreparedBatch {
   /** Prediction rows in offset order (durable first). */
   readonly rows: PredictionRow[];
   /** New states of the entities with at least one applied event (written second). */
   readonly changed: { entityId: string; state: EntityState }[];
+  /** The partition's new safeguard state (written with `changed`), if the adapter is safeguarded. */
+  readonly safeguard: { entityId: string; state: EntityState } | undefined;
+  readonly crossRead: number;
+  readonly crossRefused: number;
   readonly processed: number;
   readonly skipped: number;
   readonly entities: number;
@@ -113,6 +163,12 @@ export interface PreparedBatch {
 export class BatchProcessor {
   readonly adapter: Adapter;
   readonly scope: StateScope;
+  private readonly stateScope: StateScope;
+  private readonly crossScope: StateScope | undefined;
+  private readonly safeguardScope: StateScope | undefined;
+  private readonly safeguard: Safeguard | undefined;
+  private readonly otherSide: Side;
+  private readonly recentViews: Required<RecentViewOptions>;
   private readonly store: EntityStore;
   private readonly sink: PredictionSink;
   private readonly logger: Logger;
@@ -125,8 +181,23 @@ export class BatchProcessor {
       throw new ConfigError('scope.adapter', `is ${opts.scope.adapter} but the adapter is named ${opts.adapter.name}`);
     }
     if (opts.scope.namespace === '') throw new ConfigError('scope.namespace', 'must not be empty');
+    const stateScope = opts.stateScope ?? opts.scope;
+    if (stateScope.namespace !== opts.scope.namespace || stateScope.side !== opts.scope.side) {
+      throw new ConfigError('stateScope', `must have the namespace and side of scope (${opts.scope.namespace}/${opts.scope.side}), got ${stateScope.namespace}/${stateScope.side}`);
+    }
+    this.otherSide = opts.scope.side === 'user' ? 'item' : 'user';
+    if (opts.cross !== undefined && opts.cross.scope.side !== this.otherSide) {
+      throw new ConfigError('cross.scope.side', `must be the other side (${this.otherSide}), got ${opts.cross.scope.side}`);
+    }
     this.adapter = opts.adapter;
     this.scope = opts.scope;
+    this.stateScope = stateScope;
+    this.crossScope = opts.cross?.scope;
+    this.safeguard = opts.adapter.hasBaseline && opts.safeguard !== false ? new Safeguard(opts.safeguard ?? {}) : undefined;
+    this.recentViews = { ...RECENT_VIEW_DEFAULTS, ...opts.recentViews };
+    if (!(Number.isSafeInteger(this.recentViews.maxViews) && this.recentViews.maxViews >= 1)) throw new ConfigError('recentViews.maxViews', `must be an integer >= 1, got ${this.recentViews.maxViews}`);
+    if (!(this.recentViews.windowMs >= 0)) throw new ConfigError('recentViews.windowMs', `must be a number of ms >= 0, got ${this.recentViews.windowMs}`);
+    this.safeguardScope = this.safeguard === undefined ? undefined : { ...stateScope, adapter: safeguardSegment(stateScope.adapter) };
     this.store = opts.store;
     this.sink = opts.sink;
     this.logger = opts.logger ?? silentLogger;
@@ -137,8 +208,8 @@ export class BatchProcessor {
    * Resolves once rows are durable and states are written; rejects (with the store's or sink's
    * error) otherwise, in which case the caller must not commit and should redeliver the batch.
    */
-  async process(items: readonly BatchItem[]): Promise<BatchResult> {
-    return this.persist(await this.prepare(items));
+  async process(items: readonly BatchItem[], ctx: PrepareContext = {}): Promise<BatchResult> {
+    return this.persist(await this.prepare(items, undefined, ctx));
   }
 
   /**
@@ -146,7 +217,7 @@ export class BatchProcessor {
    * the waves of predict-then-adapt, builds the rows. Writes nothing; the states it returns are
    * copies, so a prepared batch that is never persisted leaves no trace.
    */
-  async prepare(items: readonly BatchItem[], pending?: PendingStates): Promise<PreparedBatch> {
+  async prepare(items: readonly BatchItem[], pending?: PendingStates, ctx: PrepareContext = {}): Promise<PreparedBatch> {
     const t0 = performance.now();
     const n = items.length;
     const side = this.scope.side;
@@ -169,12 +240,34 @@ export class BatchProcessor {
     }
     const m = entityIds.length;
 
-    const loaded = m === 0 ? [] : await this.load(entityIds, pending);
+    // The other side's entity of every event, for the cross-side read.
+    const otherIds: string[] = [];
+    const otherSlotOf = new Int32Array(this.crossScope === undefined ? 0 : n);
+    if (this.crossScope !== undefined) {
+      const slotByOther = new Map<string, number>();
+      for (let i = 0; i < n; i++) {
+        const id = entityIdOf((items[i] as BatchItem).event, this.otherSide);
+        let slot = slotByOther.get(id);
+        if (slot === undefined) {
+          slot = otherIds.length;
+          slotByOther.set(id, slot);
+          otherIds.push(id);
+        }
+        otherSlotOf[i] = slot;
+      }
+    }
+    const partition = ctx.partition ?? 0;
+    const safeguardId = `p${partition}`;
+    const { own: loaded, others: otherStates, safeguard: loadedSafeguard } =
+      n === 0 ? { own: [], others: [], safeguard: undefined } : await this.load(entityIds, otherIds, safeguardId, pending, ctx.pendingSafeguard);
     const t1 = performance.now();
 
     // Work on copies: a store may hand out its own objects (memory store, cache tier), and nothing
     // must change there unless the whole batch succeeds (rows durable, then putMany).
     const states: EntityState[] = new Array<EntityState>(m);
+    const viewSize = this.adapter.viewSize;
+    // The view of each accepted item's entity just before the item (for `recent`), by row.
+    const beforeOfRow: (Float32Array | undefined)[] | undefined = viewSize > 0 ? [] : undefined;
     let newEntities = 0;
     // The first event of an entity missing from the store is its first event ever: nothing of it
     // was applied, so no event of it can be a skipped redelivery. New entities are initialised in
@@ -190,6 +283,7 @@ export class BatchProcessor {
         states[s] = { count: 0, lastOffset: -1, lastEventMs: 0, params: initial[f++] as Float32Array };
       } else {
         states[s] = { count: prev.count, lastOffset: prev.lastOffset, lastEventMs: prev.lastEventMs, params: prev.params.slice() };
+        if (prev.recent !== undefined) (states[s] as EntityState).recent = cloneRecent(prev.recent);
       }
     }
 
@@ -236,6 +330,22 @@ export class BatchProcessor {
     const rowOf = new Int32Array(n);
     for (let i = 0, r = 0; i < n; i++) if ((waveOf[i] as number) >= 0) rowOf[i] = r++;
 
+    // The other side's view for every accepted item (cross-side read), by row.
+    let crossRead = 0;
+    let crossRefused = 0;
+    const otherOfRow: (Float32Array | undefined)[] | undefined = this.crossScope === undefined ? undefined : new Array<Float32Array | undefined>(processed);
+    if (otherOfRow !== undefined) {
+      for (let i = 0; i < n; i++) {
+        if ((waveOf[i] ?? -1) < 0) continue;
+        const ev = (items[i] as BatchItem).event;
+        const read = viewAt(otherStates[otherSlotOf[i] ?? 0], ev.timeMs, eventKey(ev.eventId));
+        if (read.view !== undefined) crossRead++;
+        else if (read.refused) crossRefused++;
+        otherOfRow[rowOf[i] ?? 0] = read.view;
+      }
+    }
+    const baselineOfRow = this.safeguard === undefined ? undefined : new Float32Array(processed);
+
     const rows: PredictionRow[] = new Array<PredictionRow>(processed);
     const { name: adapterName, release } = this.adapter;
     const namespace = this.scope.namespace;
@@ -245,6 +355,10 @@ export class BatchProcessor {
       const item = items[i] as BatchItem;
       const ev = item.event;
       const st = states[slotOf[i] as number] as EntityState;
+      if (beforeOfRow !== undefined) {
+        st.recent ??= { baseMs: st.count === 0 ? -1 : st.lastEventMs, entries: [] };
+        recordView(st.recent, eventKey(ev.eventId), ev.timeMs, beforeOfRow[rowOf[i] ?? 0], Math.max(st.lastEventMs, ev.timeMs), this.recentViews);
+      }
       rows[rowOf[i] as number] = {
         eventId: ev.eventId,
         eventTimeMs: ev.timeMs,
@@ -272,8 +386,15 @@ export class BatchProcessor {
         const r = rowOf[i] as number;
         events[r] = (items[i] as BatchItem).event;
         params[r] = (states[slotOf[i] as number] as EntityState).params;
+        // One call adapts an entity's events in turn: only the view before its first is observed.
+        if (beforeOfRow !== undefined && waveOf[i] === 0) beforeOfRow[r] = (params[r] as Float32Array).slice(0, viewSize);
       }
-      const scores = this.adapter.predictThenAdaptSequence({ events, states: params });
+      const scores = this.adapter.predictThenAdaptSequence({
+        events,
+        states: params,
+        ...(otherOfRow === undefined ? {} : { others: otherOfRow }),
+        ...(baselineOfRow === undefined ? {} : { baseline: baselineOfRow }),
+      });
       for (let i = 0; i < n; i++) if ((waveOf[i] as number) >= 0) emit(i, scores[rowOf[i] as number] as number);
     } else {
       for (let w = 0; w < waves; w++) {
@@ -281,14 +402,40 @@ export class BatchProcessor {
         const to = waveStart[w + 1] as number;
         const events: LabelledEvent[] = new Array<LabelledEvent>(to - from);
         const params: Float32Array[] = new Array<Float32Array>(to - from);
+        const others: (Float32Array | undefined)[] | undefined = otherOfRow === undefined ? undefined : new Array<Float32Array | undefined>(to - from);
         for (let j = from; j < to; j++) {
           const i = order[j] as number;
           events[j - from] = (items[i] as BatchItem).event;
-          params[j - from] = (states[slotOf[i] as number] as EntityState).params;
+          const st = (states[slotOf[i] as number] as EntityState).params;
+          params[j - from] = st;
+          if (others !== undefined && otherOfRow !== undefined) others[j - from] = otherOfRow[rowOf[i] ?? 0];
+          if (beforeOfRow !== undefined) beforeOfRow[rowOf[i] ?? 0] = st.slice(0, viewSize);
         }
-        const scores = this.adapter.predictThenAdapt({ events, states: params });
-        for (let j = from; j < to; j++) emit(order[j] as number, scores[j - from] as number);
+        const baseline = baselineOfRow === undefined ? undefined : new Float32Array(to - from);
+        const scores = this.adapter.predictThenAdapt({ events, states: params, ...(others === undefined ? {} : { others }), ...(baseline === undefined ? {} : { baseline }) });
+        for (let j = from; j < to; j++) {
+          const i = order[j] as number;
+          if (baseline !== undefined && baselineOfRow !== undefined) baselineOfRow[rowOf[i] ?? 0] = baseline[j - from] ?? 0;
+          emit(i, scores[j - from] as number);
+        }
       }
+    }
+    // The safeguard, in offset order (rows are): its state is a fold over the partition's events.
+    let safeguard: PreparedBatch['safeguard'];
+    if (this.safeguard !== undefined && baselineOfRow !== undefined && processed > 0) {
+      const st: EntityState =
+        loadedSafeguard === undefined
+          ? { count: 0, lastOffset: -1, lastEventMs: 0, params: this.safeguard.initialState() }
+          : { count: loadedSafeguard.count, lastOffset: loadedSafeguard.lastOffset, lastEventMs: loadedSafeguard.lastEventMs, params: loadedSafeguard.params.slice() };
+      if (st.params.length !== this.safeguard.stateSize) st.params = this.safeguard.initialState();
+      for (let r = 0; r < processed; r++) {
+        const row = rows[r] as PredictionRow;
+        row.score = this.safeguard.step(st.params, row.priorCount, row.score, baselineOfRow[r] ?? row.score, row.label);
+      }
+      st.count += processed;
+      st.lastOffset = Math.max(st.lastOffset, lastAcceptedOffset(items, waveOf));
+      if (maxEventMs > st.lastEventMs) st.lastEventMs = maxEventMs;
+      safeguard = { entityId: safeguardId, state: st };
     }
     const t2 = performance.now();
 
@@ -296,7 +443,22 @@ export class BatchProcessor {
     for (let s = 0; s < m; s++) {
       if ((perEntity[s] as number) > 0) changed.push({ entityId: entityIds[s] as string, state: states[s] as EntityState });
     }
-    return { rows, changed, processed, skipped, entities: m, newEntities, waves, maxEventMs, startedAt: t0, loadMs: t1 - t0, computeMs: t2 - t1 };
+    return {
+      rows,
+      changed,
+      safeguard,
+      processed,
+      skipped,
+      entities: m,
+      newEntities,
+      waves,
+      maxEventMs,
+      crossRead,
+      crossRefused,
+      startedAt: t0,
+      loadMs: t1 - t0,
+      computeMs: t2 - t1,
+    };
   }
 
   /**
@@ -312,7 +474,9 @@ export class BatchProcessor {
     let statesWritten = 0;
     let statesRefused = 0;
     if (p.changed.length > 0) {
-      const res = await this.store.putMany(this.scope, p.changed);
+      const writes = [{ scope: this.stateScope, entries: p.changed }];
+      if (p.safeguard !== undefined && this.safeguardScope !== undefined) writes.push({ scope: this.safeguardScope, entries: [p.safeguard] });
+      const res = await putScoped(this.store, writes);
       statesWritten = res.written;
       statesRefused = res.skipped;
       // Refusals mean another writer got ahead of us (two workers on one partition during a
@@ -330,24 +494,46 @@ export class BatchProcessor {
       statesWritten,
       statesRefused,
       maxEventMs: p.maxEventMs,
+      crossRead: p.crossRead,
+      crossRefused: p.crossRefused,
       timings: { loadMs: p.loadMs, computeMs: p.computeMs, sinkMs: t3 - t2, storeMs: t4 - t3, totalMs: t4 - p.startedAt },
     };
   }
 
-  /** States of `ids`: not-yet-durable ones from `pending`, the rest in one getMany. */
-  private async load(ids: readonly string[], pending: PendingStates | undefined): Promise<(EntityState | undefined)[]> {
-    if (pending === undefined) return this.store.getMany(this.scope, ids);
-    const out = new Array<EntityState | undefined>(ids.length);
+  /**
+   * In one store round trip: the own states of `ids` (not-yet-durable ones from `pending`), the other
+   * side's states of `otherIds`, and the partition's safeguard state (pending first).
+   */
+  private async load(
+    ids: readonly string[],
+    otherIds: readonly string[],
+    safeguardId: string,
+    pending: PendingStates | undefined,
+    pendingSafeguard: EntityState | undefined,
+  ): Promise<{ own: (EntityState | undefined)[]; others: (EntityState | undefined)[]; safeguard: EntityState | undefined }> {
+    const own = new Array<EntityState | undefined>(ids.length);
     const missIdx: number[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const s = pending.get(ids[i] as string);
+      const s = pending?.get(ids[i] as string);
       if (s === undefined) missIdx.push(i);
-      else out[i] = s;
+      else own[i] = s;
     }
-    if (missIdx.length === 0) return out;
-    const loaded = missIdx.length === ids.length ? await this.store.getMany(this.scope, ids) : await this.store.getMany(this.scope, missIdx.map((i) => ids[i] as string));
-    if (missIdx.length === ids.length) return loaded;
-    for (let j = 0; j < missIdx.length; j++) out[missIdx[j] as number] = loaded[j];
-    return out;
+    const reads: ScopedRead[] = [{ scope: this.stateScope, entityIds: missIdx.map((i) => ids[i] as string) }];
+    if (this.crossScope !== undefined) reads.push({ scope: this.crossScope, entityIds: otherIds });
+    const wantSafeguard = this.safeguardScope !== undefined && pendingSafeguard === undefined;
+    if (wantSafeguard && this.safeguardScope !== undefined) reads.push({ scope: this.safeguardScope, entityIds: [safeguardId] });
+    const got = await getScoped(this.store, reads);
+    const loadedOwn = got[0] ?? [];
+    for (let j = 0; j < missIdx.length; j++) own[missIdx[j] as number] = loadedOwn[j];
+    const others = this.crossScope === undefined ? [] : (got[1] ?? []);
+    const safeguard = wantSafeguard ? got[reads.length - 1]?.[0] : pendingSafeguard;
+    return { own, others, safeguard };
   }
+}
+
+/** The largest offset among accepted items (waveOf ≥ 0). */
+function lastAcceptedOffset(items: readonly BatchItem[], waveOf: Int32Array): number {
+  let last = -1;
+  for (let i = 0; i < items.length; i++) if ((waveOf[i] ?? -1) >= 0) last = Math.max(last, (items[i] as BatchItem).offset);
+  return last;
 }

@@ -186,7 +186,7 @@ type MainOptions = z.output<typeof workerMainSchema>;
 function fixedModel(opts: MainOptions): FactorizationMachine {
   const m = opts.model;
   if (m === undefined) throw new ConfigError('model', 'is required without releaseDir');
-  return 'path' in m ? FactorizationMachine.fromBuffer(readFileSync(m.path)) : FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed, side: opts.side });
+  return 'path' in m ? FactorizationMachine.fromBuffer(readFileSync(m.path)) : FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed });
 }
 
 /** Builds and starts the release watcher (and the Redis client its pointer subscription duplicates). */

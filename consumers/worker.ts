@@ -54,7 +54,7 @@ import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
-import { epochStore, type ReleasedAdapter } from './release-adapter.js';
+import { epochAdapterSegment, type ReleasedAdapter } from './release-adapter.js';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
 
@@ -90,6 +90,8 @@ class PartitionPipe {
   durable: Promise<void> = Promise.resolve();
   /** States prepared but not yet durable, by entity id; valid for `processor` only. */
   readonly pending = new Map<string, EntityState>();
+  /** The partition's safeguard state prepared but not yet durable (same rules as `pending`). */
+  pendingSafeguard: EntityState | undefined;
   processor: BatchProcessor | undefined;
 }
 
@@ -332,7 +334,8 @@ export class AdaptationWorker {
    * adapter name) is the worker's own; only the store's keys move with the epoch (release-adapter.ts).
    */
   private processorFor(adapter: Adapter, epoch: string | undefined): BatchProcessor {
-    return new BatchProcessor({ adapter, store: epochStore(this.store, epoch), sink: this.sink, scope: this.scope, logger: this.logger });
+    const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
+    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, logger: this.logger });
   }
 
   /**
@@ -463,6 +466,7 @@ export class AdaptationWorker {
       pipe.gen++;
       pipe.broken = false;
       pipe.pending.clear();
+      pipe.pendingSafeguard = undefined;
     }
     const gen = pipe.gen;
     const stale = (): boolean => pipe.broken || pipe.gen !== gen;
@@ -488,13 +492,15 @@ export class AdaptationWorker {
         await prevDurable;
         if (stale()) throw discarded();
         pipe.pending.clear();
+        pipe.pendingSafeguard = undefined;
         pipe.processor = processor;
       }
       const decoded = this.decode(batch);
       poison = decoded.poison;
-      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending);
+      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending, { partition: batch.partition, ...(pipe.pendingSafeguard === undefined ? {} : { pendingSafeguard: pipe.pendingSafeguard }) });
       if (stale()) throw discarded();
       for (const c of prep.changed) pipe.pending.set(c.entityId, c.state);
+      if (prep.safeguard !== undefined) pipe.pendingSafeguard = prep.safeguard.state;
       prepared.resolve();
       await prevDurable;
       if (stale()) throw discarded();
@@ -503,7 +509,10 @@ export class AdaptationWorker {
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison);
       // Durable now; a later chunk's newer state of the same entity stays pending.
-      if (pipe.gen === gen) for (const c of prep.changed) if (pipe.pending.get(c.entityId) === c.state) pipe.pending.delete(c.entityId);
+      if (pipe.gen === gen) {
+        for (const c of prep.changed) if (pipe.pending.get(c.entityId) === c.state) pipe.pending.delete(c.entityId);
+        if (prep.safeguard !== undefined && pipe.pendingSafeguard === prep.safeguard.state) pipe.pendingSafeguard = undefined;
+      }
     } catch (err) {
       if (err instanceof DiscardedChunkError) throw err;
       // Later chunks of this generation may have read this chunk's states: they are discarded.

@@ -18,7 +18,8 @@
  */
 import { ConfigError } from '../lib/errors.js';
 import { cloneState } from './state-codec.js';
-import type { EntityState, EntityStore, StateScope } from './types.js';
+import { getScoped, putEach } from './scoped.js';
+import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 export interface CachedEntityStoreOptions {
   /** Maximum number of cached states over all scopes; least recently used are evicted. @default 100_000 */
@@ -72,53 +73,87 @@ export class CachedEntityStore implements EntityStore {
   }
 
   async getMany(scope: StateScope, entityIds: readonly string[]): Promise<(EntityState | undefined)[]> {
-    const out = new Array<EntityState | undefined>(entityIds.length);
-    const missIdx: number[] = [];
+    const [out] = await this.getManyScoped([{ scope, entityIds }]);
+    return out ?? [];
+  }
+
+  /** Hits from the cache; every miss of every scope in one inner call (one round trip). */
+  async getManyScoped(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
     const now = this.now();
-    entityIds.forEach((id, i) => {
-      const k = cacheKey(scope, id);
-      const e = this.lru.get(k);
-      if (e !== undefined && e.expiresAtMs > now) {
-        this.touch(k, e);
-        out[i] = cloneState(e.state);
-        this.hitCount++;
-      } else {
-        if (e !== undefined) this.lru.delete(k);
-        missIdx.push(i);
-      }
+    const outs = reads.map((r) => new Array<EntityState | undefined>(r.entityIds.length));
+    const misses: { read: number; idx: number[] }[] = [];
+    reads.forEach((r, g) => {
+      const missIdx: number[] = [];
+      const out = outs[g] ?? [];
+      r.entityIds.forEach((id, i) => {
+        const k = cacheKey(r.scope, id);
+        const e = this.lru.get(k);
+        if (e !== undefined && e.expiresAtMs > now) {
+          this.touch(k, e);
+          out[i] = cloneState(e.state);
+          this.hitCount++;
+        } else {
+          if (e !== undefined) this.lru.delete(k);
+          missIdx.push(i);
+        }
+      });
+      this.missCount += missIdx.length;
+      if (missIdx.length > 0) misses.push({ read: g, idx: missIdx });
     });
-    this.missCount += missIdx.length;
-    if (missIdx.length === 0) return out;
-    const loaded = await this.inner.getMany(scope, missIdx.map((i) => entityIds[i]!));
+    if (misses.length === 0) return outs;
+    const loaded = await getScoped(
+      this.inner,
+      misses.map((m) => {
+        const r = reads[m.read] as ScopedRead;
+        return { scope: r.scope, entityIds: m.idx.map((i) => r.entityIds[i] ?? '') };
+      }),
+    );
     const expiresAtMs = now + this.readTtlMs;
-    missIdx.forEach((i, j) => {
-      const s = loaded[j];
-      out[i] = s;
-      // Absent entities are not cached: "never seen" is cheap to re-check and must not go stale.
-      if (s !== undefined && this.readTtlMs > 0) this.set(cacheKey(scope, entityIds[i]!), { state: cloneState(s), expiresAtMs });
+    misses.forEach((m, j) => {
+      const r = reads[m.read] as ScopedRead;
+      const out = outs[m.read] ?? [];
+      const got = loaded[j] ?? [];
+      m.idx.forEach((i, q) => {
+        const s = got[q];
+        out[i] = s;
+        // Absent entities are not cached: "never seen" is cheap to re-check and must not go stale.
+        if (s !== undefined && this.readTtlMs > 0) this.set(cacheKey(r.scope, r.entityIds[i] ?? ''), { state: cloneState(s), expiresAtMs });
+      });
     });
-    return out;
+    return outs;
   }
 
   async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
-    const result = await this.inner.putMany(scope, entries);
-    // Replay the store's CAS on what the cache knows. If the store skipped more than predicted, it
-    // held newer states the cache did not know about: drop the batch's entities rather than guess.
+    const [res] = await this.putManyScoped([{ scope, entries }]);
+    return res ?? { written: 0, skipped: 0 };
+  }
+
+  /** Write-through of every group in one inner call (atomic where the inner store is), then the cache. */
+  async putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
+    const results = this.inner.putManyScoped !== undefined ? await this.inner.putManyScoped(writes) : await putEach(this.inner, writes);
+    writes.forEach((w, g) => this.remember(w, results[g] ?? { written: 0, skipped: 0 }));
+    return results;
+  }
+
+  /**
+   * Replays the store's CAS on what the cache knows. If the store skipped more than predicted, it
+   * held newer states the cache did not know about: drop the group's entities rather than guess.
+   */
+  private remember(w: ScopedWrite, result: { written: number; skipped: number }): void {
     const winners = new Map<string, EntityState>();
     let predictedSkips = 0;
-    for (const { entityId, state } of entries) {
-      const k = cacheKey(scope, entityId);
+    for (const { entityId, state } of w.entries) {
+      const k = cacheKey(w.scope, entityId);
       const known = (winners.get(k) ?? this.lru.get(k)?.state)?.lastOffset;
       if (known !== undefined && known >= state.lastOffset) predictedSkips++;
       else winners.set(k, state);
     }
     if (predictedSkips !== result.skipped) {
-      for (const { entityId } of entries) this.lru.delete(cacheKey(scope, entityId));
-      return result;
+      for (const { entityId } of w.entries) this.lru.delete(cacheKey(w.scope, entityId));
+      return;
     }
     const expiresAtMs = this.now() + this.writtenTtlMs;
     for (const [k, state] of winners) this.set(k, { state: cloneState(state), expiresAtMs });
-    return result;
   }
 
   /** Forgets one scope's entities (all of them when `entityIds` is omitted). */

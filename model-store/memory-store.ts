@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import { fsyncDir } from './durable-fs.js';
 import { cloneState, decodeState, encodeState } from './state-codec.js';
-import type { EntityState, EntityStore, StateScope } from './types.js';
+import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 const MAGIC = 'THSN';
 const SNAPSHOT_VERSION = 1;
@@ -34,16 +34,29 @@ export class MemoryEntityStore implements EntityStore {
   }
 
   async getMany(scope: StateScope, entityIds: readonly string[]): Promise<(EntityState | undefined)[]> {
-    const states = this.scopes.get(scopeId(scope))?.states;
-    // Copies, as a remote store would return: callers adapt params in place.
-    return Promise.resolve(entityIds.map((id) => {
-      const s = states?.get(id);
-      return s === undefined ? undefined : cloneState(s);
-    }));
+    return Promise.resolve(this.read(scope, entityIds));
   }
 
   async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
     return Promise.resolve(this.apply(scope, entries));
+  }
+
+  async getManyScoped(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
+    return Promise.resolve(reads.map((r) => this.read(r.scope, r.entityIds)));
+  }
+
+  /** Every group in one synchronous step: atomic, as Redis' single script is. */
+  async putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
+    return Promise.resolve(writes.map((w) => this.apply(w.scope, w.entries)));
+  }
+
+  /** Copies, as a remote store would return: callers adapt params in place. */
+  private read(scope: StateScope, entityIds: readonly string[]): (EntityState | undefined)[] {
+    const states = this.scopes.get(scopeId(scope))?.states;
+    return entityIds.map((id) => {
+      const s = states?.get(id);
+      return s === undefined ? undefined : cloneState(s);
+    });
   }
 
   /** The CAS write, synchronous (shared by putMany and loadSnapshot). */

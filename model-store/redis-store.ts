@@ -14,11 +14,11 @@
 import type { Redis } from 'ioredis';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { BOUNDED_CAS_SCRIPT, BOUNDED_CAS_SCRIPT_SHA, CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
+import { CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
 import { checkPrefix, entityKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
 import { createRedis, redisError, type RedisConnection } from './redis.js';
 import { decodeState, encodeState } from './state-codec.js';
-import type { EntityState, EntityStore, StateScope } from './types.js';
+import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 export interface RedisEntityStoreOptions {
   /** A client to use (the caller keeps owning it), or a connection the store opens and closes itself. */
@@ -114,52 +114,85 @@ export class RedisEntityStore implements EntityStore {
   }
 
   async getMany(scope: StateScope, entityIds: readonly string[]): Promise<(EntityState | undefined)[]> {
-    if (entityIds.length === 0) return [];
-    const p = this.prefixOf(scope);
-    const keys = entityIds.map((id) => entityKey(p, id));
+    const [out] = await this.getManyScoped([{ scope, entityIds }]);
+    return out ?? [];
+  }
+
+  /** One MGET over every scope's keys. */
+  async getManyScoped(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
+    const keys = reads.flatMap((r) => {
+      const p = this.prefixOf(r.scope);
+      return r.entityIds.map((id) => entityKey(p, id));
+    });
+    if (keys.length === 0) return reads.map(() => []);
     let values: (Buffer | null)[];
     try {
       values = await this.redis.mgetBuffer(...keys);
     } catch (err) {
       throw redisError('MGET', err);
     }
-    return values.map((v, i) => {
-      if (v === null) return undefined;
-      try {
-        return decodeState(v);
-      } catch (err) {
-        // Not retryable: the caller decides (dead-letter the entity's events, or reset it).
-        throw new ThawError('STATE_CORRUPT', `state of key ${keys[i]!} is corrupt: ${(err as Error).message}`, { cause: err });
-      }
-    });
+    let at = 0;
+    return reads.map((r) =>
+      r.entityIds.map(() => {
+        const i = at++;
+        const v = values[i];
+        if (v === null || v === undefined) return undefined;
+        try {
+          return decodeState(v);
+        } catch (err) {
+          // Not retryable: the caller decides (dead-letter the entity's events, or reset it).
+          throw new ThawError('STATE_CORRUPT', `state of key ${keys[i] ?? '?'} is corrupt: ${(err as Error).message}`, { cause: err });
+        }
+      }),
+    );
   }
 
   async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<RedisPutResult> {
-    if (entries.length === 0) return this.maxEntities > 0 ? { written: 0, skipped: 0, evicted: 0 } : { written: 0, skipped: 0 };
-    const p = this.prefixOf(scope);
-    const keys: string[] = new Array<string>(entries.length);
-    const values: Buffer[] = new Array<Buffer>(entries.length);
-    entries.forEach((e, i) => {
-      keys[i] = entityKey(p, e.entityId);
-      values[i] = encodeState(e.state);
-    });
-    if (this.maxEntities === 0) {
-      const reply = await this.evalCas(CAS_SCRIPT, CAS_SCRIPT_SHA, keys, [this.ttlSeconds, ...values]);
-      if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
-        throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
+    const [res] = await this.putManyScoped([{ scope, entries }]);
+    return res ?? this.result(0, 0, 0);
+  }
+
+  /**
+   * Every group in ONE EVALSHA (atomic): CAS on lastOffset per entry, TTL refreshed, and with
+   * `maxEntities` > 0 the cap of each group's scope enforced in the same script.
+   */
+  async putManyScoped(writes: readonly ScopedWrite[]): Promise<RedisPutResult[]> {
+    const groups = writes.filter((w) => w.entries.length > 0);
+    if (groups.length === 0) return writes.map(() => this.result(0, 0, 0));
+    const bounded = this.maxEntities > 0;
+    const keys: string[] = [];
+    const heads: (string | number)[] = [];
+    const values: Buffer[] = [];
+    for (const w of groups) {
+      const p = this.prefixOf(w.scope);
+      for (const e of w.entries) {
+        keys.push(entityKey(p, e.entityId));
+        values.push(encodeState(e.state));
       }
-      return { written: reply[0], skipped: reply[1] };
+      if (bounded) keys.push(seenIndexKey(this.keyPrefix, w.scope));
+      heads.push(w.entries.length, bounded ? 1 : 0, p);
     }
-    keys.push(seenIndexKey(this.keyPrefix, scope));
-    const reply = await this.evalCas(BOUNDED_CAS_SCRIPT, BOUNDED_CAS_SCRIPT_SHA, keys, [this.ttlSeconds, ...values, this.maxEntities, p]);
-    if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number' || typeof reply[2] !== 'number') {
-      throw new ThawError('REDIS_ERROR', `unexpected reply from the bounded CAS script: ${JSON.stringify(reply)}`);
+    const reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values]);
+    if (!Array.isArray(reply) || reply.length !== 3 * groups.length || !reply.every((x) => typeof x === 'number')) {
+      throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
     }
-    if (reply[2] > 0) {
-      this.evictedTotal += reply[2];
-      this.log.debug('evicted least recently seen entities', { ...scope, evicted: reply[2], maxEntities: this.maxEntities });
-    }
-    return { written: reply[0], skipped: reply[1], evicted: reply[2] };
+    const counts = reply as number[];
+    let g = 0;
+    return writes.map((w) => {
+      if (w.entries.length === 0) return this.result(0, 0, 0);
+      const [written = 0, skipped = 0, evicted = 0] = counts.slice(3 * g, 3 * g + 3);
+      g++;
+      if (evicted > 0) {
+        this.evictedTotal += evicted;
+        this.log.debug('evicted least recently seen entities', { ...w.scope, evicted, maxEntities: this.maxEntities });
+      }
+      return this.result(written, skipped, evicted);
+    });
+  }
+
+  /** `evicted` is reported only when the cap is on. */
+  private result(written: number, skipped: number, evicted: number): RedisPutResult {
+    return this.maxEntities > 0 ? { written, skipped, evicted } : { written, skipped };
   }
 
   async close(): Promise<void> {
@@ -172,9 +205,9 @@ export class RedisEntityStore implements EntityStore {
     }
   }
 
-  /** EVALSHA; on NOSCRIPT (restart, SCRIPT FLUSH, failover) loads the script and retries once. */
-  private async evalCas(script: string, sha: string, keys: string[], args: (Buffer | string | number)[]): Promise<unknown> {
-    const call = (): Promise<unknown> => this.redis.evalsha(sha, keys.length, ...keys, ...args);
+  /** EVALSHA of the CAS script; on NOSCRIPT (restart, SCRIPT FLUSH, failover) loads it and retries once. */
+  private async evalCas(keys: string[], args: (Buffer | string | number)[]): Promise<unknown> {
+    const call = (): Promise<unknown> => this.redis.evalsha(CAS_SCRIPT_SHA, keys.length, ...keys, ...args);
     try {
       return await call();
     } catch (err) {
@@ -182,7 +215,7 @@ export class RedisEntityStore implements EntityStore {
     }
     try {
       this.log.debug('loading the CAS script');
-      await this.redis.script('LOAD', script);
+      await this.redis.script('LOAD', CAS_SCRIPT);
       return await call();
     } catch (err) {
       throw redisError('EVALSHA', err);

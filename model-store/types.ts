@@ -14,6 +14,29 @@ export interface EntityState {
   lastEventMs: number;
   /** The adapter's parameters. */
   params: Float32Array;
+  /**
+   * The entity's VIEW (the first floats of its params that the other side's workers read) before
+   * each of its latest events, so that a worker of the other side scoring one of those events (or an
+   * older one) can use the state as it was before it, never one that includes it or a later event
+   * (consumers/cross-side.ts). Absent when the entity's adapter has no view.
+   */
+  recent?: RecentViews;
+}
+
+/** The views of an entity before its latest events, oldest first (consumers/cross-side.ts). */
+export interface RecentViews {
+  /** Time of the entity's event just before the oldest entry, unix ms; -1 if the oldest entry is its first event. */
+  baseMs: number;
+  entries: RecentView[];
+}
+
+export interface RecentView {
+  /** `eventKey` of the event (a 32-bit hash of its id). */
+  key: number;
+  /** The event's time, unix ms. */
+  eventMs: number;
+  /** The view before the event; absent when it was not observed (the event was not its entity's first in a one-call batch). */
+  before: Float32Array | undefined;
 }
 
 /** Address of one entity's state: namespace, side, adapter and entity id. */
@@ -22,6 +45,18 @@ export interface StateScope {
   namespace: string;
   side: 'user' | 'item';
   adapter: string;
+}
+
+/** One scope's part of a multi-scope read. */
+export interface ScopedRead {
+  scope: StateScope;
+  entityIds: readonly string[];
+}
+
+/** One scope's part of a multi-scope write. */
+export interface ScopedWrite {
+  scope: StateScope;
+  entries: readonly { entityId: string; state: EntityState }[];
 }
 
 export interface EntityStore {
@@ -33,6 +68,16 @@ export interface EntityStore {
    * roll state back. Resolves once durable as far as the store guarantees.
    */
   putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }>;
+  /**
+   * Optional: `getMany` of several scopes in ONE round trip (the worker reads its own states, the
+   * other side's and its safeguard together). model-store/scoped.ts falls back to parallel getMany.
+   */
+  getManyScoped?(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]>;
+  /**
+   * Optional: `putMany` of several scopes in ONE atomic write (same CAS per entry), so a crash never
+   * leaves one scope written and the other not. model-store/scoped.ts falls back to putMany in turn.
+   */
+  putManyScoped?(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]>;
   /** Releases connections. */
   close(): Promise<void>;
 }

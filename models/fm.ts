@@ -1,16 +1,22 @@
 /**
- * Factorization machine over hashed categorical features, held in typed arrays (no tfjs: updates
- * are sparse, a few rows per event, which typed arrays do best).
+ * The shared factorization machine over hashed categorical features, held in typed arrays (no
+ * tfjs: updates are sparse, a few rows per event, which typed arrays do best), with BOTH sides'
+ * entities as features whose parameters live outside the model, in per-entity states:
  *
- *   z = w0 + Σ_i w_i + b + ½(‖Σ_i v_i‖² − Σ_i ‖v_i‖²) + e·Σ_i v_i
+ *   z = w0 + Σ_i w_i + ½(‖S‖² − Σ_i ‖v_i‖²) + b_u + b_i + e_u·(S + e_i) + e_i·S,   S = Σ_i v_i
  *
- * i runs over the event's feature rows (user and item features, see `encodeEventInto`). `e` (k floats)
- * and `b` belong to ONE entity of the adapted side: the entity enters as one more FM feature whose
- * vector and bias live in the entity's state instead of the shared table. The shared part (w0, w,
- * v, and the cold-entity init) is the release; it is frozen while adapters run.
+ * i runs over the event's feature rows (user and item features, see `encodeEventInto`). The user's
+ * (e_u, b_u) and the item's (e_i, b_i) are two more FM features: exactly the FM in which the user id
+ * and the item id are features, with their rows kept per entity (adapted by each side's worker,
+ * stored in Redis) instead of in the shared table. The shared part (w0, w, v) is the release.
+ *
+ * An entity enters the logit through its VIEW, `[b, variance of b, e(k)]` (`viewSize(k)` floats,
+ * the first floats of the `fm-adagrad` state): the worker of one side writes its entities' views,
+ * the worker of the other side reads them (adapters/fm-adagrad.ts). Each side has a PRIOR (the view
+ * of an entity never seen, and how fast its bias drifts), learned by the trainers.
  */
 import { ThawError } from '../lib/errors.js';
-import type { Side } from '../schemas/types.js';
+import { SIDES, type Side } from '../schemas/types.js';
 
 /** Options of `FactorizationMachine.create`. */
 export interface FmOptions {
@@ -24,13 +30,41 @@ export interface FmOptions {
   seed?: number;
   /** Release id. @default 'untrained' */
   release?: string;
-  /** Side whose entities the per-entity vector stands for (recorded in the release). @default 'item' */
-  side?: Side;
 }
 
+/** Where an entity of one side starts, and how the bias filter (models/bias-filter.ts) moves its bias. */
+export interface EntityPrior {
+  /** Vector e of an entity never seen (k floats). */
+  readonly vector: Float32Array;
+  /** Bias b of an entity never seen (logit). */
+  bias: number;
+  /** Variance of b before the entity's first event (logit²): how far entities' biases spread. */
+  biasVariance: number;
+  /** Variance added to b at each of the entity's events (logit²): how fast a bias drifts. */
+  biasDrift: number;
+}
+
+/** Positions in an entity view. */
+export const VIEW_BIAS = 0;
+export const VIEW_VARIANCE = 1;
+export const VIEW_VECTOR = 2;
+
+/** Floats of an entity view for latent dimension k. */
+export function viewSize(k: number): number {
+  return k + VIEW_VECTOR;
+}
+
+/** Bias-filter hyper-parameters of files that did not record them (format version 1). */
+export const LEGACY_BIAS_VARIANCE = 1;
+export const LEGACY_BIAS_DRIFT = 0;
+
 const MAGIC = 0x4d464854; // 'THFM' little-endian
-const VERSION = 1;
-const HEADER_BYTES = 40;
+/** 1: one side's entity init (the side in the header); 2: both sides' priors. */
+const VERSION = 2;
+const HEADER_V1 = 40;
+const HEADER_V2 = 32;
+/** Per side in a version-2 file: bias, variance, drift as f64, then the vector as f32. */
+const PRIOR_SCALARS = 3;
 
 /** A small, fast, seedable PRNG (mulberry32): uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -57,6 +91,10 @@ export function sigmoid(z: number): number {
   return ez / (1 + ez);
 }
 
+function emptyPrior(k: number): EntityPrior {
+  return { vector: new Float32Array(k), bias: 0, biasVariance: LEGACY_BIAS_VARIANCE, biasDrift: LEGACY_BIAS_DRIFT };
+}
+
 export class FactorizationMachine {
   readonly buckets: number;
   readonly k: number;
@@ -64,18 +102,14 @@ export class FactorizationMachine {
   readonly w: Float32Array;
   /** Row-major, buckets × k. */
   readonly v: Float32Array;
-  /** Vector of an entity never seen (mean of the trained entities' vectors), k floats. */
-  readonly entityInit: Float32Array;
-  /** Bias of an entity never seen (mean of the trained entities' biases). */
-  entityBiasInit = 0;
-  /** Which side's entity the per-entity vector is. */
-  side: Side;
+  /** Each side's prior: the view of an entity never seen, and its bias drift. */
+  readonly priors: Record<Side, EntityPrior>;
   /** Release id, recorded with every prediction. */
   release: string;
   // Scratch of `logit` so scoring allocates nothing.
   private readonly s: Float32Array;
 
-  constructor(buckets: number, k: number, side: Side = 'item', release = 'untrained') {
+  constructor(buckets: number, k: number, release = 'untrained') {
     if (!Number.isInteger(buckets) || buckets < 1 || buckets > 2 ** 28) {
       throw new ThawError('MODEL_ERROR', `FM buckets must be an integer in [1, 2^28], got ${buckets}`);
     }
@@ -84,77 +118,90 @@ export class FactorizationMachine {
     this.k = k;
     this.w = new Float32Array(buckets);
     this.v = new Float32Array(buckets * k);
-    this.entityInit = new Float32Array(k);
+    this.priors = { user: emptyPrior(k), item: emptyPrior(k) };
     this.s = new Float32Array(k);
-    this.side = side;
     this.release = release;
   }
 
   /** A fresh model with v ~ N(0, initStd²) (seeded) and everything else zero. */
   static create(opts: FmOptions = {}): FactorizationMachine {
-    const fm = new FactorizationMachine(opts.buckets ?? 2 ** 18, opts.k ?? 8, opts.side ?? 'item', opts.release ?? 'untrained');
+    const fm = new FactorizationMachine(opts.buckets ?? 2 ** 18, opts.k ?? 8, opts.release ?? 'untrained');
     const rand = mulberry32(opts.seed ?? 1);
     const std = opts.initStd ?? 0.01;
     for (let i = 0; i < fm.v.length; i++) fm.v[i] = std * gaussian(rand);
     return fm;
   }
 
+  /** The view of an entity of `side` never seen: `[bias, variance, vector]` of its prior (a new array). */
+  coldView(side: Side): Float32Array {
+    const p = this.priors[side];
+    const view = new Float32Array(viewSize(this.k));
+    view[VIEW_BIAS] = p.bias;
+    view[VIEW_VARIANCE] = p.biasVariance;
+    view.set(p.vector, VIEW_VECTOR);
+    return view;
+  }
+
   /**
-   * Σ_i v_i over the first `n` rows of `idx` into `out` (k floats); returns Σ_i ‖v_i‖².
-   * ∂z/∂e = Σ_i v_i, which is what adapters need for the entity vector's gradient.
+   * The feature part of the logit, w0 + Σ w_i + ½(‖S‖² − Σ‖v_i‖²), for rows `idx[0..n)`; S = Σ v_i is
+   * written to `sOut` (k floats): the entities' terms and their gradients need it.
    */
-  sumV(idx: Int32Array, out: Float32Array, n = idx.length): number {
+  featureLogit(idx: Int32Array, n: number, sOut: Float32Array): number {
     const k = this.k;
     const v = this.v;
-    out.fill(0, 0, k);
+    const w = this.w;
+    sOut.fill(0, 0, k);
     let sq = 0;
+    let lin = this.w0;
     for (let j = 0; j < n; j++) {
-      const base = idx[j]! * k;
+      const row = idx[j] ?? 0;
+      lin += w[row] ?? 0;
+      const base = row * k;
       for (let f = 0; f < k; f++) {
-        const x = v[base + f]!;
-        out[f]! += x;
+        const x = v[base + f] ?? 0;
+        sOut[f] = (sOut[f] ?? 0) + x;
         sq += x * x;
       }
     }
-    return sq;
-  }
-
-  /** Σ_i w_i over the first `n` rows. */
-  sumW(idx: Int32Array, n = idx.length): number {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += this.w[idx[j]!]!;
-    return s;
+    let pair = -sq;
+    for (let f = 0; f < k; f++) {
+      const sf = sOut[f] ?? 0;
+      pair += sf * sf;
+    }
+    return lin + 0.5 * pair;
   }
 
   /**
-   * The logit z (see the file comment) for feature rows `idx[0..n)`, with entity vector `e` and bias `b`
-   * (omit `e` for no entity feature). If `sOut` is given it receives Σ_i v_i, so a caller computing
-   * the gradient does not walk the rows twice.
+   * The entities' part of the logit given S (from `featureLogit`): b_u + b_i + e_u·(S + e_i) + e_i·S.
+   * `user` and `item` are entity views (`[b, variance, e]`, at offset 0).
    */
-  logit(idx: Int32Array, e?: Float32Array | null, b = 0, n = idx.length, sOut?: Float32Array): number {
-    const s = sOut ?? this.s;
-    const sq = this.sumV(idx, s, n);
-    let z = this.w0 + this.sumW(idx, n) + b;
-    let pair = -sq;
-    let ent = 0;
+  entityLogit(s: Float32Array, user: Float32Array, item: Float32Array): number {
+    let z = (user[VIEW_BIAS] ?? 0) + (item[VIEW_BIAS] ?? 0);
     for (let f = 0; f < this.k; f++) {
-      const sf = s[f]!;
-      pair += sf * sf;
-      if (e) ent += e[f]! * sf;
+      const eu = user[VIEW_VECTOR + f] ?? 0;
+      const ei = item[VIEW_VECTOR + f] ?? 0;
+      const sf = s[f] ?? 0;
+      z += eu * (sf + ei) + ei * sf;
     }
-    z += 0.5 * pair + ent;
     return z;
+  }
+
+  /** The whole logit (see the file comment) of rows `idx[0..n)` with the two entity views. */
+  logit(idx: Int32Array, n: number, user: Float32Array, item: Float32Array, sOut?: Float32Array): number {
+    const s = sOut ?? this.s;
+    return this.featureLogit(idx, n, s) + this.entityLogit(s, user, item);
   }
 
   /** Size in bytes of `toBuffer()`. */
   byteLength(): number {
-    return HEADER_BYTES + Buffer.byteLength(this.release, 'utf8') + 4 * (this.k + this.buckets * (1 + this.k));
+    return HEADER_V2 + Buffer.byteLength(this.release, 'utf8') + SIDES.length * (8 * PRIOR_SCALARS + 4 * this.k) + 4 * this.buckets * (1 + this.k);
   }
 
   /**
-   * Serialises: a 40-byte little-endian header (u32 magic 'THFM', u32 version, u32 buckets, u32 k,
-   * u32 side (0 user, 1 item), u32 release-id length, f64 w0, f64 entityBiasInit), the release id
-   * (UTF-8), then entityInit (k), w (buckets) and v (buckets × k) as little-endian float32.
+   * Serialises (format version 2): a 32-byte little-endian header (u32 magic 'THFM', u32 version,
+   * u32 buckets, u32 k, u32 release-id length, u32 0, f64 w0), the release id (UTF-8),
+   * then per side (user, item) its prior: f64 bias, f64 biasVariance, f64 biasDrift, f32 vector (k);
+   * then w (buckets) and v (buckets × k) as little-endian float32.
    */
   toBuffer(): Buffer {
     const rel = Buffer.from(this.release, 'utf8');
@@ -163,48 +210,92 @@ export class FactorizationMachine {
     buf.writeUInt32LE(VERSION, 4);
     buf.writeUInt32LE(this.buckets, 8);
     buf.writeUInt32LE(this.k, 12);
-    buf.writeUInt32LE(this.side === 'user' ? 0 : 1, 16);
-    buf.writeUInt32LE(rel.length, 20);
+    buf.writeUInt32LE(rel.length, 16);
+    buf.writeUInt32LE(0, 20);
     buf.writeDoubleLE(this.w0, 24);
-    buf.writeDoubleLE(this.entityBiasInit, 32);
-    rel.copy(buf, HEADER_BYTES);
-    let off = HEADER_BYTES + rel.length;
-    for (const arr of [this.entityInit, this.w, this.v]) {
-      Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength).copy(buf, off);
-      off += arr.byteLength;
+    let off = HEADER_V2;
+    rel.copy(buf, off);
+    off += rel.length;
+    for (const side of SIDES) {
+      const p = this.priors[side];
+      buf.writeDoubleLE(p.bias, off);
+      buf.writeDoubleLE(p.biasVariance, off + 8);
+      buf.writeDoubleLE(p.biasDrift, off + 16);
+      off += 8 * PRIOR_SCALARS;
+      off = copyFloats(p.vector, buf, off);
     }
+    off = copyFloats(this.w, buf, off);
+    copyFloats(this.v, buf, off);
     return buf;
   }
 
-  /** Inverse of `toBuffer`; throws RELEASE_CORRUPT on any inconsistency. */
+  /**
+   * Inverse of `toBuffer`; throws RELEASE_CORRUPT on any inconsistency. Also reads format version 1
+   * (one side's entity init, the side in its header): that side's prior takes it, with the legacy
+   * bias-filter settings; the other side's prior is zero.
+   */
   static fromBuffer(buf: Buffer): FactorizationMachine {
     const corrupt = (why: string): ThawError => new ThawError('RELEASE_CORRUPT', `FM buffer: ${why}`);
-    if (buf.length < HEADER_BYTES) throw corrupt(`too short (${buf.length} bytes)`);
+    if (buf.length < HEADER_V2) throw corrupt(`too short (${buf.length} bytes)`);
     if (buf.readUInt32LE(0) !== MAGIC) throw corrupt('bad magic');
     const version = buf.readUInt32LE(4);
-    if (version !== VERSION) throw new ThawError('RELEASE_INCOMPATIBLE', `FM buffer version ${version}, this build reads ${VERSION}`);
-    const buckets = buf.readUInt32LE(8);
-    const k = buf.readUInt32LE(12);
-    const sideCode = buf.readUInt32LE(16);
-    if (sideCode > 1) throw corrupt(`bad side code ${sideCode}`);
-    const relLen = buf.readUInt32LE(20);
-    if (HEADER_BYTES + relLen > buf.length) throw corrupt('release id overruns buffer');
-    const release = buf.toString('utf8', HEADER_BYTES, HEADER_BYTES + relLen);
-    let fm: FactorizationMachine;
-    try {
-      fm = new FactorizationMachine(buckets, k, sideCode === 0 ? 'user' : 'item', release);
-    } catch (err) {
-      throw new ThawError('RELEASE_CORRUPT', 'FM buffer: bad shape', { cause: err });
-    }
+    if (version === 1) return fromBufferV1(buf, corrupt);
+    if (version !== VERSION) throw new ThawError('RELEASE_INCOMPATIBLE', `FM buffer version ${version}, this build reads 1 and ${VERSION}`);
+    const relLen = buf.readUInt32LE(16);
+    if (HEADER_V2 + relLen > buf.length) throw corrupt('release id overruns buffer');
+    const fm = shaped(buf.readUInt32LE(8), buf.readUInt32LE(12), buf.toString('utf8', HEADER_V2, HEADER_V2 + relLen));
     if (buf.length !== fm.byteLength()) throw corrupt(`length ${buf.length}, expected ${fm.byteLength()}`);
     fm.w0 = buf.readDoubleLE(24);
-    fm.entityBiasInit = buf.readDoubleLE(32);
-    let off = HEADER_BYTES + relLen;
-    for (const arr of [fm.entityInit, fm.w, fm.v]) {
-      // Copy through a Uint8Array view: `buf` may not be 4-byte aligned.
-      new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength).set(buf.subarray(off, off + arr.byteLength));
-      off += arr.byteLength;
+    let off = HEADER_V2 + relLen;
+    for (const side of SIDES) {
+      const p = fm.priors[side];
+      p.bias = buf.readDoubleLE(off);
+      p.biasVariance = buf.readDoubleLE(off + 8);
+      p.biasDrift = buf.readDoubleLE(off + 16);
+      off += 8 * PRIOR_SCALARS;
+      off = readFloats(buf, off, p.vector);
     }
+    off = readFloats(buf, off, fm.w);
+    readFloats(buf, off, fm.v);
     return fm;
   }
+}
+
+function shaped(buckets: number, k: number, release: string): FactorizationMachine {
+  try {
+    return new FactorizationMachine(buckets, k, release);
+  } catch (err) {
+    throw new ThawError('RELEASE_CORRUPT', 'FM buffer: bad shape', { cause: err });
+  }
+}
+
+/** Format version 1: 40-byte header (…, u32 side, u32 release length, f64 w0, f64 entityBiasInit), release, entityInit, w, v. */
+function fromBufferV1(buf: Buffer, corrupt: (why: string) => ThawError): FactorizationMachine {
+  if (buf.length < HEADER_V1) throw corrupt(`too short (${buf.length} bytes)`);
+  const sideCode = buf.readUInt32LE(16);
+  if (sideCode > 1) throw corrupt(`bad side code ${sideCode}`);
+  const relLen = buf.readUInt32LE(20);
+  if (HEADER_V1 + relLen > buf.length) throw corrupt('release id overruns buffer');
+  const k = buf.readUInt32LE(12);
+  const fm = shaped(buf.readUInt32LE(8), k, buf.toString('utf8', HEADER_V1, HEADER_V1 + relLen));
+  const expected = HEADER_V1 + relLen + 4 * (k + fm.buckets * (1 + k));
+  if (buf.length !== expected) throw corrupt(`length ${buf.length}, expected ${expected}`);
+  fm.w0 = buf.readDoubleLE(24);
+  const prior = fm.priors[sideCode === 0 ? 'user' : 'item'];
+  prior.bias = buf.readDoubleLE(32);
+  let off = readFloats(buf, HEADER_V1 + relLen, prior.vector);
+  off = readFloats(buf, off, fm.w);
+  readFloats(buf, off, fm.v);
+  return fm;
+}
+
+function copyFloats(arr: Float32Array, buf: Buffer, off: number): number {
+  Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength).copy(buf, off);
+  return off + arr.byteLength;
+}
+
+/** Copies through a Uint8Array view: `buf` may not be 4-byte aligned. */
+function readFloats(buf: Buffer, off: number, into: Float32Array): number {
+  new Uint8Array(into.buffer, into.byteOffset, into.byteLength).set(buf.subarray(off, off + into.byteLength));
+  return off + into.byteLength;
 }

@@ -117,17 +117,17 @@ export class OnnxRunner {
   }
 
   /**
-   * Click probabilities of an FM release for `rows` with per-example entity vectors (n × k) and
-   * biases (n): the serving path of the `fm-adagrad` adapter's states (state [0,k) and [k]).
+   * Click probabilities of an FM release for `rows` with per-example user and item views (n × (k+2)
+   * each): the serving path of the `fm-adagrad` adapter's states (state [0, k+2) of each side).
    */
-  async scoreFm(rows: PaddedRows, entityVec: Float32Array, entityBias: Float32Array): Promise<Float32Array> {
+  async scoreFm(rows: PaddedRows, userViews: Float32Array, itemViews: Float32Array): Promise<Float32Array> {
     const n = rows.n;
-    const k = entityVec.length / Math.max(1, n);
+    const width = userViews.length / Math.max(1, n);
     const res = await this.run(n, {
       [FM_INPUTS.featIdx]: { data: rows.featIdx, dims: [n, rows.slots] },
       [FM_INPUTS.featW]: { data: rows.featW, dims: [n, rows.slots] },
-      [FM_INPUTS.entityVec]: { data: entityVec, dims: [n, k] },
-      [FM_INPUTS.entityBias]: { data: entityBias, dims: [n] },
+      [FM_INPUTS.userView]: { data: userViews, dims: [n, width] },
+      [FM_INPUTS.itemView]: { data: itemViews, dims: [n, width] },
     });
     return res.prob!;
   }

@@ -1,20 +1,24 @@
 /**
- * Offline training of the shared FM from the hot entities of a stream prefix.
+ * Offline training of the shared, two-sided FM (models/fm.ts) from a stream prefix (the history).
  *
- * The shared FM is trained JOINTLY with a vector e and bias b per hot entity of the adapted side,
- * exactly the extra feature adapters learn online. So the shared part learns to work with an entity
- * vector next to it (what features explain goes into the shared table; what is entity-specific
- * goes into e, b). The per-entity vectors are thrown away afterwards; only the shared part, plus
- * the cold-entity init (the mean trained e and b), is the release.
+ * The shared FM is trained JOINTLY with a vector e and bias b per hot user and per hot item (an
+ * entity with at least `minCount` events in the history), exactly the features the `fm-adagrad`
+ * adapters learn online on each side. So the shared part learns to work with both entities next to
+ * it (what features explain goes into the shared table; what is entity-specific goes into e, b).
+ * Entities that are not hot enter as cold (the zero view). The per-entity parameters are thrown
+ * away afterwards; the release is the shared part plus each side's prior: the mean trained e and b,
+ * and the bias filter's variance and drift, chosen on the history by prequential likelihood
+ * (trainers/bias-fit.ts).
  *
- * `entityDropout` trains a share of events with the entity feature replaced by the cold init, so the
- * shared part alone also predicts well: that is what a brand-new entity gets before it adapts.
+ * `entityDropout` trains a share of events with an entity replaced by the cold view (per side), so
+ * the shared part also predicts well for brand-new entities, before they adapt.
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import { ConfigError } from '../lib/errors.js';
 import { encodeEventInto, eventFeatureCount } from '../models/features.js';
-import { FactorizationMachine, mulberry32, sigmoid } from '../models/fm.js';
+import { FactorizationMachine, mulberry32, sigmoid, viewSize, VIEW_BIAS, VIEW_VECTOR } from '../models/fm.js';
 import { auc } from '../lib/metrics.js';
+import { fitBiasFilter, type BiasFit, type BiasFitOptions } from './bias-fit.js';
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
 export interface EpochReport {
@@ -32,8 +36,6 @@ export interface EpochReport {
 
 /** Options of `trainFm`. */
 export interface FmTrainerOptions {
-  /** Side whose entities get a per-entity vector (the side adapters will adapt). @default 'item' */
-  side?: Side;
   /** Hashed feature table rows. @default 262144 */
   buckets?: number;
   /** Latent dimension. @default 8 */
@@ -46,9 +48,9 @@ export interface FmTrainerOptions {
   l2?: number;
   /** L2 on entity vectors and biases, per event. @default 0.001 */
   entityL2?: number;
-  /** Share of events trained with the entity feature dropped (cold init instead), 0..1. @default 0.3 */
+  /** Share of events trained with an entity dropped (its cold view instead), 0..1, per side. @default 0.3 */
   entityDropout?: number;
-  /** An entity is hot (trained on) with at least this many events in the prefix. @default 20 */
+  /** An entity is hot (gets trained parameters) with at least this many events in the prefix. @default 20 */
   minCount?: number;
   /** Events read from the source (the prefix); the rest is left unread. @default Infinity */
   maxEvents?: number;
@@ -56,8 +58,15 @@ export interface FmTrainerOptions {
   seed?: number;
   /** Std of the init of v. @default 0.01 */
   initStd?: number;
-  /** Release id of the trained model. @default `fm-<side>-<seed>` */
+  /** Release id of the trained model. @default `fm-<seed>` */
   release?: string;
+  /**
+   * The bias filter's prior per side: `fit` chooses each side's variance and drift on the history
+   * (trainers/bias-fit.ts), or give them. @default 'fit'
+   */
+  biasFilter?: 'fit' | { user: { variance: number; drift: number }; item: { variance: number; drift: number } };
+  /** Options of the fit (grids, events used). @default bias-fit.ts's */
+  biasFit?: BiasFitOptions;
   /** Called after each epoch. */
   onEpoch?: (report: EpochReport) => void;
 }
@@ -67,10 +76,12 @@ export interface FmTrainResult {
   epochs: EpochReport[];
   /** Events read from the source. */
   prefixEvents: number;
-  /** Events of hot entities (trained on). */
+  /** Events trained on (every event of the prefix). */
   trainEvents: number;
-  /** Hot entities of the adapted side. */
-  hotEntities: number;
+  /** Hot users and hot items (entities with trained parameters). */
+  hotEntities: { user: number; item: number };
+  /** The bias filter's prior per side, and how it was chosen (undefined: given). */
+  biasFit: BiasFit | undefined;
 }
 
 export { auc };
@@ -99,10 +110,8 @@ class IntBuf {
   }
 }
 
-/** Trains the shared FM on the events of entities hot in the prefix (see the file comment). */
+/** Trains the shared FM on the prefix, with parameters for its hot users and items (see the file comment). */
 export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<LabelledEvent>, opts: FmTrainerOptions = {}): Promise<FmTrainResult> {
-  const side = opts.side ?? 'item';
-  if (side !== 'user' && side !== 'item') throw new ConfigError('fmTrainer.side', `must be 'user' or 'item', got ${String(side)}`);
   const buckets = num('buckets', opts.buckets, 2 ** 18, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const k = num('k', opts.k, 8, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'must be an integer in [1, 256]');
   const epochs = num('epochs', opts.epochs, 3, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
@@ -114,26 +123,21 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const maxEvents = num('maxEvents', opts.maxEvents, Infinity, (x) => x >= 0, 'must be >= 0');
   const seed = num('seed', opts.seed, 1, Number.isInteger, 'must be an integer');
 
-  // 1. Read and encode the prefix: per event its feature rows, label and entity.
+  // 1. Read and encode the prefix: per event its feature rows, label, user and item.
   const rows = new IntBuf();
   const starts = new IntBuf();
-  const entityOf = new IntBuf();
+  const ents = { user: new EntityIndex(), item: new EntityIndex() };
+  const userOf = new IntBuf();
+  const itemOf = new IntBuf();
   const labels = new IntBuf();
-  const entityIndex = new Map<string, number>();
-  const counts: number[] = [];
+  const history: LabelledEvent[] = [];
   let scratch = new Int32Array(64);
   let prefixEvents = 0;
   // Stop right after the prefix's last event, so nothing past it is pulled from a live source.
   for await (const ev of maxEvents > 0 ? source : []) {
     prefixEvents++;
-    const id = side === 'user' ? ev.userId : ev.itemId;
-    let e = entityIndex.get(id);
-    if (e === undefined) {
-      e = counts.length;
-      entityIndex.set(id, e);
-      counts.push(0);
-    }
-    counts[e]!++;
+    userOf.push(ents.user.add(ev.userId));
+    itemOf.push(ents.item.add(ev.itemId));
     const c = eventFeatureCount(ev);
     if (c > scratch.length) scratch = new Int32Array(c * 2);
     const n = encodeEventInto(ev, buckets, scratch);
@@ -141,34 +145,28 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     rows.reserve(n);
     rows.a.set(scratch.subarray(0, n), rows.n);
     rows.n += n;
-    entityOf.push(e);
     labels.push(ev.label);
+    if (opts.biasFilter === undefined || opts.biasFilter === 'fit') history.push(ev);
     if (prefixEvents >= maxEvents) break;
   }
   starts.push(rows.n);
 
-  // 2. Hot entities and their events.
-  const hotSlot = new Int32Array(counts.length).fill(-1);
-  let hot = 0;
-  for (let e = 0; e < counts.length; e++) if (counts[e]! >= minCount) hotSlot[e] = hot++;
-  const train: number[] = [];
-  for (let j = 0; j < prefixEvents; j++) if (hotSlot[entityOf.a[j]!]! >= 0) train.push(j);
+  // 2. Hot entities of each side: their parameters are trained.
+  const hot = { user: ents.user.hot(minCount), item: ents.item.hot(minCount) };
 
   // 3. Joint Adagrad on shared and per-entity parameters.
-  const model = FactorizationMachine.create({ buckets, k, seed, side, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${side}-${seed}` });
+  const model = FactorizationMachine.create({ buckets, k, seed, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${seed}` });
   const G0 = 1e-2; // Initial Adagrad accumulator: keeps the first steps finite and moderate.
   const gw = new Float32Array(buckets).fill(G0);
   const gv = new Float32Array(buckets * k).fill(G0);
   let gw0 = G0;
-  const E = new Float32Array(hot * k);
-  const B = new Float32Array(hot);
-  const gE = new Float32Array(hot * k).fill(G0);
-  const gB = new Float32Array(hot).fill(G0);
   const rand = mulberry32((seed ^ 0x2545f491) >>> 0);
-  for (let i = 0; i < E.length; i++) E[i] = (opts.initStd ?? 0.01) * (rand() * 2 - 1);
+  const sides = { user: new HotParams(hot.user.count, k, G0, opts.initStd ?? 0.01, rand), item: new HotParams(hot.item.count, k, G0, opts.initStd ?? 0.01, rand) };
   const s = new Float32Array(k);
-  const eScratch = new Float32Array(k);
-  const order = Int32Array.from(train);
+  const uView = new Float32Array(viewSize(k));
+  const iView = new Float32Array(viewSize(k));
+  const order = new Int32Array(prefixEvents);
+  for (let j = 0; j < prefixEvents; j++) order[j] = j;
   const preds = new Float32Array(order.length);
   const predLabels = new Uint8Array(order.length);
   const reports: EpochReport[] = [];
@@ -178,24 +176,23 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     const t0 = performance.now();
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      const t = order[i]!;
-      order[i] = order[j]!;
+      const t = order[i] ?? 0;
+      order[i] = order[j] ?? 0;
       order[j] = t;
     }
     let loss = 0;
     for (let q = 0; q < order.length; q++) {
-      const j = order[q]!;
-      const from = starts.a[j]!;
-      const n = starts.a[j + 1]! - from;
+      const j = order[q] ?? 0;
+      const from = starts.a[j] ?? 0;
+      const n = (starts.a[j + 1] ?? from) - from;
       const idx = rows.a.subarray(from, from + n);
-      const slot = hotSlot[entityOf.a[j]!]!;
-      const y = labels.a[j]!;
-      const drop = dropout > 0 && rand() < dropout;
-      // Dropped events see the zero entity (the cold init is the mean, close to zero by L2).
-      if (drop) eScratch.fill(0);
-      else eScratch.set(E.subarray(slot * k, slot * k + k));
-      const b = drop ? 0 : B[slot]!;
-      const z = model.logit(idx, eScratch, b, n, s);
+      const y = labels.a[j] ?? 0;
+      // Each side: its hot entity's parameters, or the zero view (not hot, or dropped).
+      const uSlot = dropout > 0 && rand() < dropout ? -1 : (hot.user.slot[userOf.a[j] ?? 0] ?? -1);
+      const iSlot = dropout > 0 && rand() < dropout ? -1 : (hot.item.slot[itemOf.a[j] ?? 0] ?? -1);
+      sides.user.viewInto(uSlot, uView);
+      sides.item.viewInto(iSlot, iView);
+      const z = model.logit(idx, n, uView, iView, s);
       const p = sigmoid(z);
       preds[q] = p;
       predLabels[q] = y;
@@ -204,29 +201,23 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
       gw0 += g * g;
       model.w0 -= (lr * g) / Math.sqrt(gw0);
       for (let r = 0; r < n; r++) {
-        const row = idx[r]!;
-        const gwr = g + l2 * w[row]!;
-        gw[row]! += gwr * gwr;
-        w[row]! -= (lr * gwr) / Math.sqrt(gw[row]!);
+        const row = idx[r] ?? 0;
+        const wr = w[row] ?? 0;
+        const gwr = g + l2 * wr;
+        gw[row] = (gw[row] ?? 0) + gwr * gwr;
+        w[row] = wr - (lr * gwr) / Math.sqrt(gw[row] ?? 1);
         const base = row * k;
         for (let f = 0; f < k; f++) {
-          const vf = v[base + f]!;
-          const gvf = g * (s[f]! - vf + eScratch[f]!) + l2 * vf;
-          gv[base + f]! += gvf * gvf;
-          v[base + f] = vf - (lr * gvf) / Math.sqrt(gv[base + f]!);
+          const vf = v[base + f] ?? 0;
+          const ent = (uView[VIEW_VECTOR + f] ?? 0) + (iView[VIEW_VECTOR + f] ?? 0);
+          const gvf = g * ((s[f] ?? 0) - vf + ent) + l2 * vf;
+          gv[base + f] = (gv[base + f] ?? 0) + gvf * gvf;
+          v[base + f] = vf - (lr * gvf) / Math.sqrt(gv[base + f] ?? 1);
         }
       }
-      if (!drop) {
-        for (let f = 0; f < k; f++) {
-          const at = slot * k + f;
-          const ge = g * s[f]! + el2 * E[at]!;
-          gE[at]! += ge * ge;
-          E[at]! -= (lr * ge) / Math.sqrt(gE[at]!);
-        }
-        const gb = g + el2 * B[slot]!;
-        gB[slot]! += gb * gb;
-        B[slot]! -= (lr * gb) / Math.sqrt(gB[slot]!);
-      }
+      // ∂z/∂e_u = S + e_i, ∂z/∂e_i = S + e_u, ∂z/∂b = 1.
+      sides.user.step(uSlot, g, s, iView, lr, el2);
+      sides.item.step(iSlot, g, s, uView, lr, el2);
     }
     const report: EpochReport = {
       epoch,
@@ -239,12 +230,101 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     opts.onEpoch?.(report);
   }
 
-  // 4. Cold-entity init: the mean trained entity.
-  if (hot > 0) {
-    for (let e = 0; e < hot; e++) {
-      for (let f = 0; f < k; f++) model.entityInit[f]! += E[e * k + f]! / hot;
-      model.entityBiasInit += B[e]! / hot;
+  // 4. Each side's prior: the mean trained entity, and the bias filter's variance and drift.
+  sides.user.meanInto(model.priors.user);
+  sides.item.meanInto(model.priors.item);
+  let fit: BiasFit | undefined;
+  if (opts.biasFilter === undefined || opts.biasFilter === 'fit') {
+    fit = fitBiasFilter(history, { buckets, k, learningRate: lr, seed, ...opts.biasFit });
+    for (const side of ['user', 'item'] as const) {
+      model.priors[side].biasVariance = fit[side].variance;
+      model.priors[side].biasDrift = fit[side].drift;
+    }
+  } else {
+    for (const side of ['user', 'item'] as const) {
+      model.priors[side].biasVariance = opts.biasFilter[side].variance;
+      model.priors[side].biasDrift = opts.biasFilter[side].drift;
     }
   }
-  return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: hot };
+  return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: { user: hot.user.count, item: hot.item.count }, biasFit: fit };
+}
+
+/** Entity ids of one side in order of first appearance, with their event counts. */
+class EntityIndex {
+  private readonly index = new Map<string, number>();
+  readonly counts: number[] = [];
+  add(id: string): number {
+    let e = this.index.get(id);
+    if (e === undefined) {
+      e = this.counts.length;
+      this.index.set(id, e);
+      this.counts.push(0);
+    }
+    this.counts[e] = (this.counts[e] ?? 0) + 1;
+    return e;
+  }
+  /** Slot of each entity among the hot ones (-1: not hot), and how many are hot. */
+  hot(minCount: number): { slot: Int32Array; count: number } {
+    const slot = new Int32Array(this.counts.length).fill(-1);
+    let count = 0;
+    this.counts.forEach((c, e) => {
+      if (c >= minCount) slot[e] = count++;
+    });
+    return { slot, count };
+  }
+}
+
+/** Trained e and b of one side's hot entities, with their Adagrad accumulators. */
+class HotParams {
+  private readonly e: Float32Array;
+  private readonly b: Float32Array;
+  private readonly ge: Float32Array;
+  private readonly gb: Float32Array;
+  constructor(
+    private readonly count: number,
+    private readonly k: number,
+    g0: number,
+    initStd: number,
+    rand: () => number,
+  ) {
+    this.e = new Float32Array(count * k);
+    for (let i = 0; i < this.e.length; i++) this.e[i] = initStd * (rand() * 2 - 1);
+    this.b = new Float32Array(count);
+    this.ge = new Float32Array(count * k).fill(g0);
+    this.gb = new Float32Array(count).fill(g0);
+  }
+  /** The view of hot slot `slot` (zeros for -1). */
+  viewInto(slot: number, view: Float32Array): void {
+    view.fill(0);
+    if (slot < 0) return;
+    view[VIEW_BIAS] = this.b[slot] ?? 0;
+    view.set(this.e.subarray(slot * this.k, slot * this.k + this.k), VIEW_VECTOR);
+  }
+  /** One Adagrad step of slot `slot` given ∂loss/∂z = g, S and the other side's view. */
+  step(slot: number, g: number, s: Float32Array, other: Float32Array, lr: number, l2: number): void {
+    if (slot < 0) return;
+    const k = this.k;
+    for (let f = 0; f < k; f++) {
+      const at = slot * k + f;
+      const e = this.e[at] ?? 0;
+      const ge = g * ((s[f] ?? 0) + (other[VIEW_VECTOR + f] ?? 0)) + l2 * e;
+      this.ge[at] = (this.ge[at] ?? 0) + ge * ge;
+      this.e[at] = e - (lr * ge) / Math.sqrt(this.ge[at] ?? 1);
+    }
+    const b = this.b[slot] ?? 0;
+    const gb = g + l2 * b;
+    this.gb[slot] = (this.gb[slot] ?? 0) + gb * gb;
+    this.b[slot] = b - (lr * gb) / Math.sqrt(this.gb[slot] ?? 1);
+  }
+  /** The mean trained entity into a prior (unchanged when no entity is hot). */
+  meanInto(prior: { vector: Float32Array; bias: number }): void {
+    if (this.count === 0) return;
+    prior.vector.fill(0);
+    let bias = 0;
+    for (let slot = 0; slot < this.count; slot++) {
+      for (let f = 0; f < this.k; f++) prior.vector[f] = (prior.vector[f] ?? 0) + (this.e[slot * this.k + f] ?? 0) / this.count;
+      bias += (this.b[slot] ?? 0) / this.count;
+    }
+    prior.bias = bias;
+  }
 }

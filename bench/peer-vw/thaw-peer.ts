@@ -96,7 +96,7 @@ const meta = (kind: MetaKind, name: string, tune?: PeerTuning): PeerAdapter => (
  * every row of the selection window, not the early ones.
  */
 export const PEER_TUNING = {
-  'fm-adagrad': { option: 'learningRate', grid: [0.03, 0.1, 0.3, 1], default: 0.1, rows: 'early', options: (v) => ({ 'fm-adagrad': { learningRate: v, biasLearningRate: 2 * v } }) },
+  'fm-adagrad': { option: 'learningRate', grid: [0.03, 0.1, 0.3, 1], default: 0.1, rows: 'early', options: (v) => ({ 'fm-adagrad': { learningRate: v } }) },
   emerg: { option: 'learningRate', grid: [0.125, 0.25, 0.5, 1, 2], default: EMERG_ADAPTER_DEFAULTS.learningRate, rows: 'early', options: (v) => ({ emerg: { learningRate: v } }) },
   coldnas: { option: 'historyWindow', grid: [0, 5, 10, 20, 40, 60, 120], default: COLDNAS_HISTORY_WINDOW, rows: 'all', options: (v) => ({ coldnas: { historyWindow: v } }) },
   'fixed-adaptive': { option: 'lrScale', grid: [0.1, 0.25, 0.5, 1, 2], default: 1, rows: 'early', options: (v) => ({ 'fixed-adaptive': { lrScale: v } }) },
@@ -189,7 +189,7 @@ export async function runThawSide(
   }
   if (new Set(all.map((v) => v.column)).size !== all.length) throw new ThawError('USAGE', 'two runs share a column name');
   const variants = all.filter((v) => PEER_ADAPTERS[v.adapter]!.sides.includes(opts.side));
-  const trained = await trainFm(events.slice(0, opts.trainN), { side: opts.side, seed: opts.seed ?? 1, release: `peer-fm-${opts.side}` });
+  const trained = await trainFm(events.slice(0, opts.trainN), { seed: opts.seed ?? 1, release: `peer-fm-${opts.side}` });
   const releases: PeerReleases = { side: opts.side, fm: trained.model, meta: {} };
   const infos: MetaReleaseInfo[] = [];
   for (const kind of META_KINDS) {
@@ -225,5 +225,5 @@ export async function runThawSide(
     adapter.dispose?.();
     runs.push({ adapter: name, release: adapter.release, scores: sink.scores, ms });
   }
-  return { hotEntities: trained.hotEntities, runs, releases: infos };
+  return { hotEntities: trained.hotEntities[opts.side], runs, releases: infos };
 }

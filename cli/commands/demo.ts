@@ -148,10 +148,10 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
         const t0 = performance.now();
         // One shared FM per side: its per-entity vector stands for that side's entities while training.
         const release = `demo-fm-${side}`;
-        const trained = await trainFm(prefix, { side, seed: cfg.seed, release });
+        const trained = await trainFm(prefix, { seed: cfg.seed, release });
         const trainSec = (performance.now() - t0) / 1000;
-        releases.push({ family: 'fm', side, release, hotEntities: trained.hotEntities, trainSec });
-        log.info('shared FM trained', { side, hotEntities: trained.hotEntities, trainEvents: trained.trainEvents, ms: Math.round(trainSec * 1000) });
+        releases.push({ family: 'fm', side, release, hotEntities: trained.hotEntities[side], trainSec });
+        log.info('shared FM trained', { side, hotEntities: trained.hotEntities[side], trainEvents: trained.trainEvents, ms: Math.round(trainSec * 1000) });
         for (const name of ['none', 'fm-adagrad']) {
           if (!(await replay(side, 'fm', name, createAdapter(name, side, trained.model)))) return EXIT.interrupted;
         }

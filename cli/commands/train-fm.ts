@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { TrainFmConfig } from '../../config/commands/train-fm.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { openSource } from '../../sources/index.js';
+import type { BiasFit } from '../../trainers/bias-fit.js';
 import { trainFm } from '../../trainers/fm-trainer.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { publishFm } from '../fm-release.js';
@@ -16,7 +17,6 @@ async function runTrainFm(cfg: TrainFmConfig, ctx: CommandContext): Promise<numb
   const log = ctx.logger;
   const t0 = performance.now();
   const result = await trainFm(openSource(cfg.source), {
-    side: cfg.side,
     epochs: cfg.epochs,
     k: cfg.k,
     buckets: cfg.buckets,
@@ -37,7 +37,9 @@ async function runTrainFm(cfg: TrainFmConfig, ctx: CommandContext): Promise<numb
     metrics: {
       prefixEvents: result.prefixEvents,
       trainEvents: result.trainEvents,
-      hotEntities: result.hotEntities,
+      hotUsers: result.hotEntities.user,
+      hotItems: result.hotEntities.item,
+      ...(result.biasFit === undefined ? {} : biasFitMetrics(result.biasFit)),
       ...(last === undefined ? {} : { auc: last.auc, logloss: last.logloss }),
     },
   });
@@ -50,6 +52,17 @@ async function runTrainFm(cfg: TrainFmConfig, ctx: CommandContext): Promise<numb
   });
   ctx.stdout.write(cfg.json ? JSON.stringify(manifest) + '\n' : `${manifest.version}\n`);
   return EXIT.ok;
+}
+
+/** The bias filter's chosen prior per side, as manifest metrics. */
+function biasFitMetrics(fit: BiasFit): Record<string, number> {
+  return {
+    userBiasVariance: fit.user.variance,
+    userBiasDrift: fit.user.drift,
+    itemBiasVariance: fit.item.variance,
+    itemBiasDrift: fit.item.drift,
+    biasFitLogloss: fit.logLoss,
+  };
 }
 
 function round(x: number): number {

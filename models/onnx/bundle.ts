@@ -16,7 +16,9 @@ import { Emerg } from '../emerg.js';
 import { FactorizationMachine } from '../fm.js';
 import { exportDeepFmOnnx } from './deepfm.js';
 import { exportEmergOnnx } from './emerg.js';
-import { exportFmOnnx } from './fm.js';
+import { exportFmOnnx, FM_INPUTS } from './fm.js';
+import { fmStateSize } from '../fm-entity.js';
+import { SIDES } from '../../schemas/types.js';
 import { exportColdNasOnnx, exportFixedAdaptiveOnnx } from './user-models.js';
 import { ColdNas, type ColdNasStructure } from '../coldnas.js';
 import { FixedAdaptive } from '../fixed-adaptive.js';
@@ -61,6 +63,7 @@ export interface FmArchitecture extends ArchitectureBase {
   type: 'fm';
   k: number;
   buckets: number;
+  /** `both` (two-sided: each side's prior in `prior.<side>.*` tensors), or, in older releases, the one side of `entityInit`. */
   side: string;
 }
 
@@ -127,19 +130,23 @@ export function bundleFm(fm: FactorizationMachine, opts: BundleOptions = {}): Bu
     type: 'fm',
     k: fm.k,
     buckets: fm.buckets,
-    side: fm.side,
-    stateLayout: opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: 2 * fm.k + 2 },
+    side: 'both',
+    stateLayout: opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: fmStateSize(fm.k) },
     entityStatePolicy: policyOf(opts),
-    onnx: { file: ONNX_FILE, opset: OPSET, inputs: ['feat_idx', 'feat_w', 'entity_vec', 'entity_bias'], outputs: ['logit', 'prob'] },
+    onnx: { file: ONNX_FILE, opset: OPSET, inputs: Object.values(FM_INPUTS), outputs: ['logit', 'prob'] },
     weights: WEIGHTS_FILE,
   };
-  const weights = packWeights({
+  const tensors: Record<string, Tensor> = {
     w0: { data: Float32Array.of(fm.w0), shape: [1] },
     w: { data: fm.w, shape: [fm.buckets] },
     v: { data: fm.v, shape: [fm.buckets, fm.k] },
-    entityInit: { data: fm.entityInit, shape: [fm.k] },
-    entityBiasInit: { data: Float32Array.of(fm.entityBiasInit), shape: [1] },
-  });
+  };
+  for (const side of SIDES) {
+    const p = fm.priors[side];
+    tensors[`prior.${side}.vector`] = { data: p.vector, shape: [fm.k] };
+    tensors[`prior.${side}.bias`] = { data: Float32Array.of(p.bias, p.biasVariance, p.biasDrift), shape: [3] };
+  }
+  const weights = packWeights(tensors);
   return { architecture, files: { [WEIGHTS_FILE]: weights, [ONNX_FILE]: Buffer.from(exportFmOnnx(fm)), [FM_LEGACY_FILE]: fm.toBuffer() } };
 }
 
@@ -295,12 +302,25 @@ export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
   const a = architectureOf(rel);
   if (a.type !== 'fm') throw incompatible(rel, `is a ${a.type} release, not fm`);
   const t = weightsOf(rel);
-  const fm = new FactorizationMachine(a.buckets, a.k, a.side === 'user' ? 'user' : 'item', `${rel.manifest.model}/${rel.manifest.version}`);
-  fm.w0 = tensor(rel, t, 'w0', 1)[0]!;
+  const fm = new FactorizationMachine(a.buckets, a.k, `${rel.manifest.model}/${rel.manifest.version}`);
+  fm.w0 = tensor(rel, t, 'w0', 1)[0] ?? 0;
   fm.w.set(tensor(rel, t, 'w', a.buckets));
   fm.v.set(tensor(rel, t, 'v', a.buckets * a.k));
-  fm.entityInit.set(tensor(rel, t, 'entityInit', a.k));
-  fm.entityBiasInit = tensor(rel, t, 'entityBiasInit', 1)[0]!;
+  if (a.side === 'user' || a.side === 'item') {
+    // A one-sided release (before two-sided FMs): its side's init; the bias filter's legacy settings.
+    const prior = fm.priors[a.side];
+    prior.vector.set(tensor(rel, t, 'entityInit', a.k));
+    prior.bias = tensor(rel, t, 'entityBiasInit', 1)[0] ?? 0;
+    return fm;
+  }
+  for (const side of SIDES) {
+    const prior = fm.priors[side];
+    prior.vector.set(tensor(rel, t, `prior.${side}.vector`, a.k));
+    const [bias = 0, variance = 0, drift = 0] = tensor(rel, t, `prior.${side}.bias`, 3);
+    prior.bias = bias;
+    prior.biasVariance = variance;
+    prior.biasDrift = drift;
+  }
   return fm;
 }
 

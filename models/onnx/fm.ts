@@ -1,21 +1,22 @@
 /**
- * ONNX export of the shared factorization machine (models/fm.ts) with the entity's parameters as
- * graph inputs, so one exported graph scores any entity state the serving path holds:
+ * ONNX export of the shared factorization machine (models/fm.ts) with both entities' views as graph
+ * inputs, so one exported graph scores any pair of entity states the serving path holds:
  *
  *   inputs   feat_idx    int32   [batch, slots]   feature-table rows of each example (padding: any valid row)
  *            feat_w      float   [batch, slots]   1 for a real feature, 0 for padding
- *            entity_vec  float   [batch, k]       the adapted entity's vector e (fm-adagrad state [0, k))
- *            entity_bias float   [batch]          its bias b (fm-adagrad state [k])
+ *            user_view   float   [batch, k + 2]   the user's view [b, variance, e] (fm-adagrad state [0, k+2))
+ *            item_view   float   [batch, k + 2]   the item's view
  *   outputs  logit, prob float   [batch]
  *
- *   z = w0 + Σ x_i w_i + b + ½(‖Σ x_i v_i‖² − Σ x_i²‖v_i‖²) + e·Σ x_i v_i      (x_i = feat_w)
+ *   z = w0 + Σ x_i w_i + ½(‖S‖² − Σ x_i²‖v_i‖²) + b_u + b_i + e_u·(S + e_i) + e_i·S,  S = Σ x_i v_i  (x_i = feat_w)
  *
  * With 0/1 weights this is exactly `FactorizationMachine.logit` over the unpadded rows.
  */
 import type { FactorizationMachine } from '../fm.js';
+import { viewSize, VIEW_BIAS, VIEW_VECTOR } from '../fm.js';
 import { GraphBuilder } from './graph.js';
 
-export const FM_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', entityVec: 'entity_vec', entityBias: 'entity_bias' } as const;
+export const FM_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', userView: 'user_view', itemView: 'item_view' } as const;
 export const ONNX_OUTPUTS = { logit: 'logit', prob: 'prob' } as const;
 
 /** Serialised `model.onnx` of `fm`. */
@@ -24,8 +25,8 @@ export function exportFmOnnx(fm: FactorizationMachine): Uint8Array {
   const g = new GraphBuilder('thaw_fm');
   const idx = g.input(FM_INPUTS.featIdx, 'int32', ['batch', 'slots']);
   const x = g.input(FM_INPUTS.featW, 'float32', ['batch', 'slots']);
-  const e = g.input(FM_INPUTS.entityVec, 'float32', ['batch', k]);
-  const b = g.input(FM_INPUTS.entityBias, 'float32', ['batch']);
+  const uv = g.input(FM_INPUTS.userView, 'float32', ['batch', viewSize(k)]);
+  const iv = g.input(FM_INPUTS.itemView, 'float32', ['batch', viewSize(k)]);
   const V = g.floats('fm_v', [fm.buckets, k], fm.v);
   const W = g.floats('fm_w', [fm.buckets], fm.w);
   const w0 = g.floats('fm_w0', [1], [fm.w0]);
@@ -35,9 +36,13 @@ export function exportFmOnnx(fm: FactorizationMachine): Uint8Array {
   const s = g.reduceSum(xv, [1]); // [B,k]
   const sq = g.reduceSum(g.mul(xv, xv), [1, 2]); // [B]
   const pair = g.mul(g.sub(g.reduceSum(g.mul(s, s), [1]), sq), g.scalar(0.5));
-  const ent = g.reduceSum(g.mul(e, s), [1]);
-  const z = g.add(g.add(g.add(g.add(lin, pair), ent), b), w0);
+  const bu = g.squeeze(g.slice(uv, 1, VIEW_BIAS, VIEW_BIAS + 1), [1]); // [B]
+  const bi = g.squeeze(g.slice(iv, 1, VIEW_BIAS, VIEW_BIAS + 1), [1]);
+  const eu = g.slice(uv, 1, VIEW_VECTOR, VIEW_VECTOR + k); // [B,k]
+  const ei = g.slice(iv, 1, VIEW_VECTOR, VIEW_VECTOR + k);
+  const ent = g.add(g.reduceSum(g.mul(eu, g.add(s, ei)), [1]), g.reduceSum(g.mul(ei, s), [1]));
+  const z = g.add(g.add(g.add(g.add(g.add(lin, pair), ent), bu), bi), w0);
   g.output(ONNX_OUTPUTS.logit, z, 'float32', ['batch']);
   g.output(ONNX_OUTPUTS.prob, g.sigmoid(z), 'float32', ['batch']);
-  return g.toBytes(`Thaw FM k=${k} buckets=${fm.buckets} side=${fm.side} release=${fm.release}`);
+  return g.toBytes(`Thaw FM k=${k} buckets=${fm.buckets} two-sided release=${fm.release}`);
 }

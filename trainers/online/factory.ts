@@ -27,9 +27,8 @@ export function learnerFromRelease(rel: LoadedRelease, kind: OnlineKind, side: S
   const where = `release ${rel.manifest.model}/${rel.manifest.version}`;
   if (arch.type !== kind) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is a ${arch.type} release; the online trainer was asked for ${kind}`);
   if (kind === 'fm') {
-    const fm = fmFromRelease(rel);
-    if (fm.side !== side) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is for ${fm.side} entities, not ${side}`);
-    return new FmOnlineLearner(fm, { stateLayout: arch.stateLayout, ...opts.fm });
+    // Two-sided: a trainer of either side's topic learns both sides (every event has both).
+    return new FmOnlineLearner(fmFromRelease(rel), { stateLayout: arch.stateLayout, side, ...opts.fm });
   }
   if (kind === 'emerg') {
     if (side !== 'item') throw new ThawError('RELEASE_INCOMPATIBLE', 'emerg adapts items: use --side item');

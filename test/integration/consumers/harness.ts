@@ -35,7 +35,7 @@ export const KEEP_ALL_EVENTS: Readonly<Record<string, string>> = { 'retention.ms
 /** The shared FM every test uses: untrained but seeded, so scores differ per feature. */
 export const MODEL = { buckets: 16384, k: 4, seed: 7 } as const;
 export function model(): FactorizationMachine {
-  return FactorizationMachine.create({ ...MODEL, side: 'item', initStd: 0.1 });
+  return FactorizationMachine.create({ ...MODEL, initStd: 0.1 });
 }
 
 /** Unique names of one test: topic, Redis key prefix, ClickHouse table, group. */

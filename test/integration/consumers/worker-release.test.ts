@@ -31,7 +31,7 @@ import { spawnWorker, type WorkerProcess } from './process.js';
 const RELEASE_MODEL = 'fm';
 
 function fm(seed: number): FactorizationMachine {
-  const m = FactorizationMachine.create({ buckets: MODEL.buckets, k: MODEL.k, seed, side: 'item', initStd: 0.1 });
+  const m = FactorizationMachine.create({ buckets: MODEL.buckets, k: MODEL.k, seed, initStd: 0.1 });
   m.w0 = seed / 50; // every release scores differently
   return m;
 }

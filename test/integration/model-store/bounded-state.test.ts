@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { BatchProcessor, type BatchItem } from '../../../consumers/processor.js';
 import { CachedEntityStore } from '../../../model-store/cached-store.js';
 import { countNamespace, dropNamespace, promoteNamespace } from '../../../model-store/namespaces.js';
-import { BOUNDED_CAS_SCRIPT, CAS_SCRIPT } from '../../../model-store/cas-script.js';
+import { CAS_SCRIPT } from '../../../model-store/cas-script.js';
 import { RedisEntityStore, type RedisEntityStoreOptions } from '../../../model-store/redis-store.js';
 import type { EntityState, StateScope } from '../../../model-store/types.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
@@ -26,7 +26,6 @@ const prefixes: string[] = [];
 before(async () => {
   redis = openRedis();
   await redis.script('LOAD', CAS_SCRIPT);
-  await redis.script('LOAD', BOUNDED_CAS_SCRIPT);
 });
 after(async () => {
   for (const p of prefixes) await dropPrefix(redis, p);

@@ -81,7 +81,7 @@ describe('OnlineTrainer restart safety (real Kafka)', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'thaw-online-it-'));
     store = new ReleaseStore({ root });
-    const b = bundleFm(FactorizationMachine.create({ buckets: 1024, k: 4, side: 'item' }));
+    const b = bundleFm(FactorizationMachine.create({ buckets: 1024, k: 4 }));
     const base = await store.publish({ model: 'fm', architecture: b.architecture, files: b.files });
     await store.promote('fm', base.version);
     await ensureTopics(KAFKA, [{ topic, partitions: 2 }]);

@@ -31,7 +31,7 @@ describe('thaw train --online (process, real Kafka)', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'thaw-online-cli-'));
     const store = new ReleaseStore({ root });
-    const b = bundleFm(FactorizationMachine.create({ buckets: 1024, k: 4, side: 'user' }));
+    const b = bundleFm(FactorizationMachine.create({ buckets: 1024, k: 4 }));
     const base = await store.publish({ model: 'fmu', architecture: b.architecture, files: b.files });
     await store.promote('fmu', base.version);
     await ensureTopics(KAFKA, [{ topic, partitions: 1 }]);

@@ -19,7 +19,7 @@ let model: FactorizationMachine;
 
 before(async () => {
   events = [...new SyntheticStream({ seed: 11, events: TOTAL, users: 5000, items: 3000, newEntityFraction: 0.6 }).events()];
-  const r = await trainFm(events.slice(0, PREFIX), { side: 'item', epochs: 2, minCount: 20, seed: 11 });
+  const r = await trainFm(events.slice(0, PREFIX), { epochs: 2, minCount: 20, seed: 11, biasFilter: { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.5, drift: 0.003 } } });
   model = r.model;
 });
 
@@ -76,27 +76,70 @@ void test('predict does not mutate states; predictThenAdapt returns the pre-adap
   assert.ok(p3[0]! > p1[0]! && p3[1]! < p1[1]! && p3[2]! > p1[2]!);
 });
 
-void test('state layout [e(k), b, Ge(k), Gb]', () => {
+void test('state layout [b, variance of b, e(k), Ge(k)]: the bias filter and Adagrad on e', () => {
   const k = model.k;
   const ad = new FmAdagradAdapter('item', model, { initialAccumulator: 0.5 });
   assert.equal(ad.stateSize, 2 * k + 2);
+  assert.equal(ad.viewSize, k + 2);
   const ev = eventOf('x', 1);
   const st = ad.initialState(ev);
-  assert.deepEqual(st.subarray(0, k), model.entityInit);
-  assert.equal(st[k], Math.fround(model.entityBiasInit));
-  assert.ok(st.subarray(k + 1).every((g) => g === 0.5));
-  const p = ad.predictThenAdapt({ events: [ev], states: [st] })[0]!;
-  // Gb grew by the squared bias gradient (p − 1)², the bias moved up by lr·|g|/√Gb.
-  assert.ok(Math.abs(st[2 * k + 1]! - (0.5 + (p - 1) ** 2)) < 1e-5);
-  assert.ok(st[k]! > model.entityBiasInit);
+  const prior = model.priors.item;
+  assert.equal(st[0], Math.fround(prior.bias));
+  assert.equal(st[1], Math.fround(prior.biasVariance));
+  assert.deepEqual(st.subarray(2, k + 2), prior.vector);
+  assert.ok(st.subarray(k + 2).every((g) => g === 0.5));
+  const p = ad.predictThenAdapt({ events: [ev], states: [st] })[0] ?? NaN;
+  // A positive label moved the bias up by the Kalman gain and shrank its variance.
+  const s0 = prior.biasVariance + prior.biasDrift;
+  const h = Math.max(p * (1 - p), 0.01);
+  const d = 1 + h * (s0 + model.priors.user.biasVariance);
+  assert.ok(Math.abs((st[0] ?? NaN) - (prior.bias + ((1 - p) * s0) / d)) < 1e-5);
+  assert.ok(Math.abs((st[1] ?? NaN) - (s0 - (h * s0 * s0) / d)) < 1e-5);
+  assert.ok(st.subarray(k + 2).some((g) => g > 0.5), 'Adagrad accumulators grew');
   const zero = new FmAdagradAdapter('item', model, { init: 'zero' }).initialState(ev);
-  assert.ok(zero.subarray(0, k + 1).every((x) => x === 0));
+  assert.ok(zero[0] === 0 && zero.subarray(2, k + 2).every((x) => x === 0));
+  // Bias variance 0 freezes the bias.
+  const frozen = new FmAdagradAdapter('item', model, { biasVariance: 0, biasDrift: 0 });
+  const fst = frozen.initialState(ev);
+  frozen.predictThenAdapt({ events: [ev], states: [fst] });
+  assert.equal(fst[0], Math.fround(prior.bias));
 });
 
-void test('none: stateless, the shared model with the cold-entity init', () => {
+void test('cross-side: the other side\'s view enters the score and its variance shares the step', () => {
+  const ad = new FmAdagradAdapter('item', model);
+  const ev = eventOf('y', 1);
+  const cold = ad.predict({ events: [ev], states: [ad.initialState(ev)] })[0] ?? NaN;
+  const liked = model.coldView('user');
+  liked[0] = (liked[0] ?? 0) + 2; // a user who likes everything
+  const withUser = ad.predict({ events: [ev], states: [ad.initialState(ev)], others: [liked] })[0] ?? NaN;
+  assert.ok(withUser > cold + 0.1, `${withUser} vs ${cold}`);
+  // An undefined other is the cold view; a short view ([b, s] of a meta adapter) keeps the cold vector.
+  assert.equal(ad.predict({ events: [ev], states: [ad.initialState(ev)], others: [undefined] })[0], cold);
+  const short = ad.predict({ events: [ev], states: [ad.initialState(ev)], others: [liked.subarray(0, 2)] })[0] ?? NaN;
+  assert.ok(Math.abs(short - withUser) < 1e-6);
+  // A very uncertain other bias takes most of the residual: the own bias moves less.
+  const sure = Float32Array.from(liked);
+  sure[1] = 0;
+  const unsure = Float32Array.from(liked);
+  unsure[1] = 50;
+  const a = ad.initialState(ev);
+  const b = ad.initialState(ev);
+  ad.predictThenAdapt({ events: [ev], states: [a], others: [sure] });
+  ad.predictThenAdapt({ events: [ev], states: [b], others: [unsure] });
+  assert.ok((b[0] ?? 0) - model.priors.item.bias < (a[0] ?? 0) - model.priors.item.bias);
+  // The baseline is none's score: both sides cold, whatever the states and the other view.
+  const baseline = new Float32Array(1);
+  const st = ad.initialState(ev);
+  st[0] = 3;
+  ad.predictThenAdapt({ events: [ev], states: [st], others: [liked], baseline });
+  assert.ok(Math.abs((baseline[0] ?? NaN) - (createAdapter('none', 'item', model).predict({ events: [ev], states: [new Float32Array(0)] })[0] ?? NaN)) < 1e-6);
+});
+
+void test('none: stateless, the shared model with both sides cold', () => {
   const none = createAdapter('none', 'user', model);
   assert.ok(none instanceof NoneAdapter);
   assert.equal(none.stateSize, 0);
+  assert.equal(none.viewSize, 0);
   assert.equal(none.release, model.release);
   const evs = [eventOf('a', 1), eventOf('b', 0)];
   const states = evs.map((e) => none.initialState(e));
@@ -109,10 +152,11 @@ void test('registry and validation', () => {
   assert.deepEqual([...ADAPTER_NAMES], ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive']);
   assert.throws(() => createAdapter('emerg?', 'item', model), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
   assert.throws(() => createAdapter('fm-adagrad', 'item', model, { learningRate: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate');
-  assert.throws(() => createAdapter('fm-adagrad', 'user', model), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  assert.ok(createAdapter('fm-adagrad', 'user', model) instanceof FmAdagradAdapter, 'one FM release serves both sides');
   assert.throws(() => createAdapter('fm-adagrad', 'item', model, { l2: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.l2');
   const ad = createAdapter('fm-adagrad', 'item', model);
   const ev = eventOf('a', 1);
   assert.throws(() => ad.predict({ events: [ev], states: [] }), (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR');
   assert.throws(() => ad.predictThenAdapt({ events: [ev], states: [new Float32Array(3)] }), (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT');
+  assert.throws(() => ad.predictThenAdapt({ events: [ev], states: [ad.initialState(ev)], others: [] }), (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR');
 });

@@ -38,6 +38,8 @@ test('FrozenAdapter falls back to initialState when the inner adapter has no bat
     name: 'x',
     side: 'user',
     stateSize: 1,
+    viewSize: 0,
+    hasBaseline: false,
     release: 'r',
     initialState: (e) => {
       calls.push(e.eventId);

@@ -26,14 +26,15 @@ test('ADAPTER_NAMES lists every adapter', () => {
 });
 
 test('fm releases: none and fm-adagrad; meta-learned adapter names are refused', () => {
-  const fm = FactorizationMachine.create({ buckets: 256, k: 4, seed: 1, side: 'item' });
+  const fm = FactorizationMachine.create({ buckets: 256, k: 4, seed: 1 });
   const rel = loadedRelease(bundleFm(fm), 'fm', 'v3');
   const ada = createAdapterFromRelease('fm-adagrad', 'item', rel, { 'fm-adagrad': { learningRate: 0.05 } });
   assert.ok(ada instanceof FmAdagradAdapter);
   assert.equal(ada.release, 'fm/v3');
   assert.ok(createAdapterFromRelease('none', 'item', rel) instanceof NoneAdapter);
   assert.throws(() => createAdapterFromRelease('emerg', 'item', rel), (e: unknown) => incompatible(e) && /fm release.*emerg.*none or fm-adagrad/.test((e as Error).message));
-  assert.throws(() => createAdapterFromRelease('fm-adagrad', 'user', rel), incompatible);
+  // Two-sided: the same release runs the user worker too.
+  assert.equal(createAdapterFromRelease('fm-adagrad', 'user', rel).side, 'user');
   assert.throws(() => createAdapterFromRelease('fm-adagrad', 'item', rel, { 'fm-adagrad': { learningRate: -1 } }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate');
   // The FM-in-hand form stays, and says where the meta-learned names run.
   assert.ok(createAdapter('fm-adagrad', 'item', fm) instanceof FmAdagradAdapter);

@@ -79,6 +79,8 @@ void test('the BatchProcessor uses the sequence call when present: same rows and
     name: a.name,
     side: a.side,
     stateSize: a.stateSize,
+    viewSize: a.viewSize,
+    hasBaseline: a.hasBaseline,
     release: a.release,
     initialState: (e) => a.initialState(e),
     predict: (b) => a.predict(b),

@@ -32,7 +32,7 @@ test('PEER_TUNING: every grid holds its default, and the default options build t
     assert.ok((t.grid as readonly number[]).includes(t.default), `${name}: default ${t.default} not in its grid`);
     assert.equal(PEER_ADAPTERS[name]!.tune, t);
   }
-  assert.deepEqual(PEER_TUNING['fm-adagrad'].options(0.1), { 'fm-adagrad': { learningRate: 0.1, biasLearningRate: 0.2 } });
+  assert.deepEqual(PEER_TUNING['fm-adagrad'].options(0.1), { 'fm-adagrad': { learningRate: 0.1 } });
 });
 
 test('selectSettings (user side): one trial per grid value on [selN, selEnd) only, chosen = best trial, events after selEnd never read', async () => {

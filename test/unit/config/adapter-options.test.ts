@@ -36,8 +36,9 @@ const keyError = (key: string, re?: RegExp) => (e: unknown): boolean => e instan
 test('the documented defaults are the adapters\' defaults', () => {
   const expected: Record<string, unknown> = {
     'fm-adagrad.learningRate': FM_ADAGRAD_DEFAULTS.learningRate,
-    'fm-adagrad.biasLearningRate': FM_ADAGRAD_DEFAULTS.biasLearningRate,
     'fm-adagrad.l2': FM_ADAGRAD_DEFAULTS.l2,
+    'fm-adagrad.biasVariance': 'release',
+    'fm-adagrad.biasDrift': 'release',
     'fm-adagrad.initialAccumulator': FM_ADAGRAD_DEFAULTS.initialAccumulator,
     'fm-adagrad.init': FM_ADAGRAD_DEFAULTS.init,
     'emerg.learningRate': EMERG_ADAPTER_DEFAULTS.learningRate,

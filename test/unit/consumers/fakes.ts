@@ -15,6 +15,8 @@ import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/type
 export class ToyAdapter implements Adapter {
   readonly name: string;
   readonly stateSize = 3;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   readonly release = 'toy-1';
   predictCalls = 0;
   constructor(readonly side: Side, name = 'toy') {

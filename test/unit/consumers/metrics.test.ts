@@ -26,6 +26,8 @@ function result(processed: number, skipped: number): BatchResult {
     statesWritten: 1,
     statesRefused: 0,
     maxEventMs: 1_700_000_000_000,
+    crossRead: 0,
+    crossRefused: 0,
     timings: { loadMs: 2, computeMs: 3, sinkMs: 4, storeMs: 1, totalMs: 10 },
   };
 }

@@ -168,7 +168,7 @@ describe('BatchProcessor', () => {
   });
 
   it('fm-adagrad over MemoryEntityStore: batched waves give the same rows and states as one event at a time', async () => {
-    const model = FactorizationMachine.create({ buckets: 4096, k: 4, seed: 3, side: 'item' });
+    const model = FactorizationMachine.create({ buckets: 4096, k: 4, seed: 3 });
     const evs = [...syntheticStream({ seed: 11, events: 1500, users: 200, items: 40 }).events()];
     const all = items(evs);
     const fmScope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };

@@ -48,7 +48,7 @@ test('an emerg worker takes a new emerg release, refuses a coldnas or fm one and
     assert.match(refused.at(-1) ?? '', /is a coldnas model, this worker runs emerg/);
     assert.equal(watcher.current()?.version, v1);
 
-    const vf = await publish(store, bundleFm(FactorizationMachine.create({ buckets: 64, k: 2, seed: 1, side: 'item' })));
+    const vf = await publish(store, bundleFm(FactorizationMachine.create({ buckets: 64, k: 2, seed: 1 })));
     await watcher.checkNow();
     assert.equal(watcher.take(), undefined);
     assert.match(watcher.refusal(vf)?.message ?? '', /is a fm model, this worker runs emerg/);

@@ -79,6 +79,8 @@ class CountingAdapter implements Adapter {
   readonly name = 'toy';
   readonly side = 'item' as const;
   readonly stateSize: number;
+  readonly viewSize = 0;
+  readonly hasBaseline = false;
   disposed = 0;
   private readonly toy = new ToyAdapter('item');
   constructor(readonly release: string) {

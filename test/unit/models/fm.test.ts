@@ -1,82 +1,94 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FactorizationMachine, mulberry32 } from '../../../models/fm.js';
+import { FactorizationMachine, mulberry32, viewSize, VIEW_BIAS, VIEW_VARIANCE, VIEW_VECTOR } from '../../../models/fm.js';
 import { ThawError } from '../../../lib/errors.js';
 
 function randomModel(): FactorizationMachine {
-  const fm = FactorizationMachine.create({ buckets: 64, k: 4, seed: 3, initStd: 0.3, release: 'r-1', side: 'user' });
+  const fm = FactorizationMachine.create({ buckets: 64, k: 4, seed: 3, initStd: 0.3, release: 'r-1' });
   const rand = mulberry32(9);
   fm.w0 = -0.4;
   for (let i = 0; i < fm.w.length; i++) fm.w[i] = rand() - 0.5;
-  fm.entityInit.set([0.1, -0.2, 0.3, 0.05]);
-  fm.entityBiasInit = -0.25;
+  fm.priors.user.vector.set([0.1, -0.2, 0.3, 0.05]);
+  fm.priors.user.bias = -0.25;
+  fm.priors.user.biasVariance = 0.4;
+  fm.priors.user.biasDrift = 0.01;
+  fm.priors.item.vector.set([-0.3, 0.2, 0.1, 0.4]);
+  fm.priors.item.bias = 0.15;
+  fm.priors.item.biasVariance = 0.7;
+  fm.priors.item.biasDrift = 0.002;
   return fm;
 }
 
 const idx = Int32Array.from([3, 17, 17, 40, 63]); // a repeated row counts twice
-const e = Float32Array.from([0.5, -0.3, 0.2, 0.1]);
+const view = (b: number, e: number[]): Float32Array => Float32Array.from([b, 0.5, ...e]);
+const user = view(0.7, [0.5, -0.3, 0.2, 0.1]);
+const item = view(-0.2, [0.05, 0.4, -0.1, 0.3]);
 
-void test('logit equals the pairwise FM sum with the entity as one more feature', () => {
+void test('logit equals the pairwise FM sum with the user and the item as two more features', () => {
   const fm = randomModel();
   const k = fm.k;
-  const row = (i: number): number[] => Array.from(fm.v.subarray(i * k, i * k + k));
-  const dot = (a: number[], b: ArrayLike<number>): number => a.reduce((s, x, f) => s + x * b[f]!, 0);
-  let z = fm.w0 + 0.7;
-  for (let a = 0; a < idx.length; a++) {
-    z += fm.w[idx[a]!]!;
-    z += dot(row(idx[a]!), e);
-    for (let b = a + 1; b < idx.length; b++) z += dot(row(idx[a]!), row(idx[b]!));
-  }
-  assert.ok(Math.abs(fm.logit(idx, e, 0.7) - z) < 1e-5);
-  // n limits the rows; no entity means no entity term.
-  assert.ok(Math.abs(fm.logit(idx, null, 0, 1) - (fm.w0 + fm.w[3]!)) < 1e-6);
+  const rows: number[][] = [...idx].map((i) => Array.from(fm.v.subarray(i * k, i * k + k)));
+  const vecs = [...rows, Array.from(user.subarray(VIEW_VECTOR)), Array.from(item.subarray(VIEW_VECTOR))];
+  const dot = (a: number[], b: number[]): number => a.reduce((s, x, f) => s + x * (b[f] ?? 0), 0);
+  let z = fm.w0 + (user[VIEW_BIAS] ?? 0) + (item[VIEW_BIAS] ?? 0);
+  for (const i of idx) z += fm.w[i] ?? 0;
+  for (let a = 0; a < vecs.length; a++) for (let b = a + 1; b < vecs.length; b++) z += dot(vecs[a] ?? [], vecs[b] ?? []);
+  assert.ok(Math.abs(fm.logit(idx, idx.length, user, item) - z) < 1e-5);
+  // n limits the rows; zero views leave the features alone.
+  const zero = new Float32Array(viewSize(k));
+  assert.ok(Math.abs(fm.logit(idx, 1, zero, zero) - (fm.w0 + (fm.w[3] ?? 0))) < 1e-6);
+  // The variance of a view does not enter the logit.
+  const other = Float32Array.from(user);
+  other[VIEW_VARIANCE] = 9;
+  assert.equal(fm.logit(idx, idx.length, other, item), fm.logit(idx, idx.length, user, item));
 });
 
-void test('gradient check: ∂z/∂e = Σv, ∂z/∂b = 1, ∂z/∂v_i = Σv − v_i + e (numerical vs analytic)', () => {
+void test('gradient check: ∂z/∂e_u = S + e_i, ∂z/∂e_i = S + e_u, ∂z/∂b = 1, ∂z/∂v_r = S − v_r + e_u + e_i', () => {
   const fm = randomModel();
   const k = fm.k;
   const s = new Float32Array(k);
-  fm.sumV(idx, s);
-  const h = 1e-2; // z is linear in e and b, quadratic in v: central differences are exact up to rounding
+  fm.featureLogit(idx, idx.length, s);
+  const h = 1e-2; // z is linear in each entity's e and b, quadratic in v: central differences are exact up to rounding
+  const num = (f: (d: number) => number): number => (f(h) - f(-h)) / (2 * h);
   for (let f = 0; f < k; f++) {
-    const ep = Float32Array.from(e);
-    const em = Float32Array.from(e);
-    ep[f]! += h;
-    em[f]! -= h;
-    const num = (fm.logit(idx, ep, 0) - fm.logit(idx, em, 0)) / (2 * h);
-    assert.ok(Math.abs(num - s[f]!) < 1e-3, `e[${f}]: numerical ${num} analytic ${s[f]}`);
-  }
-  const numB = (fm.logit(idx, e, 0.5 + h) - fm.logit(idx, e, 0.5 - h)) / (2 * h);
-  assert.ok(Math.abs(numB - 1) < 1e-3);
-  // Shared v of row 40 (appears once) — the formula the trainer uses.
-  for (let f = 0; f < k; f++) {
+    const du = num((d) => {
+      const u = Float32Array.from(user);
+      u[VIEW_VECTOR + f] = (u[VIEW_VECTOR + f] ?? 0) + d;
+      return fm.logit(idx, idx.length, u, item);
+    });
+    assert.ok(Math.abs(du - ((s[f] ?? 0) + (item[VIEW_VECTOR + f] ?? 0))) < 1e-3, `e_u[${f}]`);
+    const di = num((d) => {
+      const it = Float32Array.from(item);
+      it[VIEW_VECTOR + f] = (it[VIEW_VECTOR + f] ?? 0) + d;
+      return fm.logit(idx, idx.length, user, it);
+    });
+    assert.ok(Math.abs(di - ((s[f] ?? 0) + (user[VIEW_VECTOR + f] ?? 0))) < 1e-3, `e_i[${f}]`);
+    // Shared v of row 40 (appears once): the formula the trainers use.
     const at = 40 * k + f;
-    const v0 = fm.v[at]!;
-    const analytic = s[f]! - v0 + e[f]!;
-    fm.v[at] = v0 + h;
-    const zp = fm.logit(idx, e, 0);
-    fm.v[at] = v0 - h;
-    const zm = fm.logit(idx, e, 0);
-    fm.v[at] = v0;
-    assert.ok(Math.abs((zp - zm) / (2 * h) - analytic) < 1e-3, `v[40][${f}]`);
+    const v0 = fm.v[at] ?? 0;
+    const dv = num((d) => {
+      fm.v[at] = v0 + d;
+      const z = fm.logit(idx, idx.length, user, item);
+      fm.v[at] = v0;
+      return z;
+    });
+    assert.ok(Math.abs(dv - ((s[f] ?? 0) - v0 + (user[VIEW_VECTOR + f] ?? 0) + (item[VIEW_VECTOR + f] ?? 0))) < 1e-3, `v[40][${f}]`);
   }
-  // Log-loss gradient the adapter applies: (p − y)·Σv.
-  const loss = (ee: Float32Array): number => {
-    const p = 1 / (1 + Math.exp(-fm.logit(idx, ee, 0)));
-    return -Math.log(p); // label 1
-  };
-  const p = 1 / (1 + Math.exp(-fm.logit(idx, e, 0)));
-  for (let f = 0; f < k; f++) {
-    const ep = Float32Array.from(e);
-    const em = Float32Array.from(e);
-    ep[f]! += 1e-3;
-    em[f]! -= 1e-3;
-    const num = (loss(ep) - loss(em)) / 2e-3;
-    assert.ok(Math.abs(num - (p - 1) * s[f]!) < 2e-3, `logloss e[${f}]`);
-  }
+  const db = num((d) => {
+    const u = Float32Array.from(user);
+    u[VIEW_BIAS] = (u[VIEW_BIAS] ?? 0) + d;
+    return fm.logit(idx, idx.length, u, item);
+  });
+  assert.ok(Math.abs(db - 1) < 1e-3);
 });
 
-void test('toBuffer/fromBuffer round-trips every parameter', () => {
+void test('coldView is each side\'s prior: [bias, variance, vector]', () => {
+  const fm = randomModel();
+  assert.deepEqual([...fm.coldView('user')], [...Float32Array.from([-0.25, 0.4, 0.1, -0.2, 0.3, 0.05])]);
+  assert.deepEqual([...fm.coldView('item')], [...Float32Array.from([0.15, 0.7, -0.3, 0.2, 0.1, 0.4])]);
+});
+
+void test('toBuffer/fromBuffer round-trips every parameter, both priors included', () => {
   const fm = randomModel();
   const buf = fm.toBuffer();
   assert.equal(buf.length, fm.byteLength());
@@ -87,13 +99,38 @@ void test('toBuffer/fromBuffer round-trips every parameter', () => {
   assert.equal(back.buckets, 64);
   assert.equal(back.k, 4);
   assert.equal(back.release, 'r-1');
-  assert.equal(back.side, 'user');
   assert.equal(back.w0, fm.w0);
-  assert.equal(back.entityBiasInit, fm.entityBiasInit);
+  assert.deepEqual(back.priors, fm.priors);
   assert.deepEqual(back.w, fm.w);
   assert.deepEqual(back.v, fm.v);
-  assert.deepEqual(back.entityInit, fm.entityInit);
-  assert.equal(back.logit(idx, e, 0.1), fm.logit(idx, e, 0.1));
+  assert.equal(back.logit(idx, idx.length, user, item), fm.logit(idx, idx.length, user, item));
+});
+
+void test('fromBuffer reads the one-sided format 1 into that side\'s prior', () => {
+  const fm = randomModel();
+  const rel = Buffer.from('old-1', 'utf8');
+  const k = fm.k;
+  const v1 = Buffer.alloc(40 + rel.length + 4 * (k + fm.buckets * (1 + k)));
+  v1.writeUInt32LE(0x4d464854, 0);
+  v1.writeUInt32LE(1, 4);
+  v1.writeUInt32LE(fm.buckets, 8);
+  v1.writeUInt32LE(k, 12);
+  v1.writeUInt32LE(0, 16); // user side
+  v1.writeUInt32LE(rel.length, 20);
+  v1.writeDoubleLE(fm.w0, 24);
+  v1.writeDoubleLE(-0.5, 32);
+  rel.copy(v1, 40);
+  let off = 40 + rel.length;
+  for (const arr of [Float32Array.from([1, 2, 3, 4]), fm.w, fm.v]) {
+    Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength).copy(v1, off);
+    off += arr.byteLength;
+  }
+  const back = FactorizationMachine.fromBuffer(v1);
+  assert.equal(back.release, 'old-1');
+  assert.deepEqual([...back.priors.user.vector], [1, 2, 3, 4]);
+  assert.equal(back.priors.user.bias, -0.5);
+  assert.deepEqual([...back.priors.item.vector], [0, 0, 0, 0]);
+  assert.deepEqual(back.v, fm.v);
 });
 
 void test('fromBuffer rejects corrupt buffers', () => {

@@ -15,7 +15,8 @@ export async function fmFile(dir: string, seed: number, opts: { k?: number } = {
   const fm = FactorizationMachine.create({ buckets: 256, k: opts.k ?? 4, initStd: 0.2, seed });
   for (let i = 0; i < fm.w.length; i++) fm.w[i] = Math.sin(seed * 1000 + i) * 0.3;
   fm.w0 = seed / 10;
-  fm.entityInit.fill(0.05 * seed);
+  fm.priors.item.vector.fill(0.05 * seed);
+  fm.priors.user.vector.fill(-0.03 * seed);
   const path = join(dir, `fm-${seed}-${fm.k}.bin`);
   await writeFile(path, fm.toBuffer());
   return { fm, path };

@@ -92,24 +92,25 @@ function randomEntities(model: CtrModel, count: number): EntityParams {
 }
 
 describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
-  it('fm: prob within 1e-5 for random rows, entity vectors and biases', async () => {
+  it('fm: prob within 1e-5 for random rows and user and item views', async () => {
     const fm = FactorizationMachine.create({ buckets: 500, k: 8, initStd: 0.3, seed: 3 });
     for (let i = 0; i < fm.w.length; i++) fm.w[i] = uniform(0.5);
     fm.w0 = -0.3;
     const n = 64;
     const k = fm.k;
     const rows = Array.from({ length: n }, () => Int32Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * fm.buckets)));
-    const vec = floats(n * k, 0.5);
-    const bias = floats(n, 0.5);
-    const expected = Float32Array.from(rows, (r, i) => sigmoid(fm.logit(r, vec.subarray(i * k, (i + 1) * k), bias[i]!)));
+    const users = floats(n * (k + 2), 0.5);
+    const items = floats(n * (k + 2), 0.5);
+    const at = (views: Float32Array, i: number): Float32Array => views.subarray(i * (k + 2), (i + 1) * (k + 2));
+    const expected = Float32Array.from(rows, (r, i) => sigmoid(fm.logit(r, r.length, at(users, i), at(items, i))));
     const runner = await OnnxRunner.load(exportFmOnnx(fm), { maxBatch: 20 }); // also exercises chunking
     try {
-      const got = await runner.scoreFm(padRows(rows), vec, bias);
+      const got = await runner.scoreFm(padRows(rows), users, items);
       const d = maxAbsDiff(got, expected);
       assert.ok(d <= TOL, `max |Δ| ${d}`);
       // Not vacuous: scores spread out and depend on the entity inputs.
       assert.ok(Math.max(...got) - Math.min(...got) > 0.1);
-      const zeroEnt = await runner.scoreFm(padRows(rows), new Float32Array(n * k), new Float32Array(n));
+      const zeroEnt = await runner.scoreFm(padRows(rows), new Float32Array(n * (k + 2)), items);
       assert.ok(maxAbsDiff(got, zeroEnt) > 0.01);
     } finally {
       await runner.close();

@@ -34,7 +34,7 @@ describe('thaw release (CLI function)', () => {
     const store = new ReleaseStore({ root });
     assert.equal(await store.current('fm-item'), v);
     const rel = await store.load('fm-item', v);
-    assert.deepEqual(Object.keys(unpackWeights(rel.files['weights.bin']!)).sort(), ['entityBiasInit', 'entityInit', 'v', 'w', 'w0']);
+    assert.deepEqual(Object.keys(unpackWeights(rel.files['weights.bin']!)).sort(), ['prior.item.bias', 'prior.item.vector', 'prior.user.bias', 'prior.user.vector', 'v', 'w', 'w0']);
     const back = fmFromRelease(rel);
     assert.deepEqual(back.v, fm.v);
     assert.deepEqual(back.w, fm.w);

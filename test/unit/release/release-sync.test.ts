@@ -25,17 +25,18 @@ interface Built {
 
 const K = 4;
 const ROWS = [Int32Array.of(1, 5, 9), Int32Array.of(2, 200), Int32Array.of(17, 18, 19, 20), Int32Array.of(255)];
-const VEC = Float32Array.from({ length: ROWS.length * K }, (_, i) => Math.cos(i) * 0.3);
-const BIAS = Float32Array.of(0.1, -0.2, 0.3, 0);
+const W = K + 2;
+const USERS = Float32Array.from({ length: ROWS.length * W }, (_, i) => Math.cos(i) * 0.3);
+const ITEMS = Float32Array.from({ length: ROWS.length * W }, (_, i) => Math.sin(i) * 0.2);
 
 function scoreTs(fm: FactorizationMachine): Float32Array {
-  return Float32Array.from(ROWS, (r, i) => sigmoid(fm.logit(r, VEC.subarray(i * K, (i + 1) * K), BIAS[i]!)));
+  return Float32Array.from(ROWS, (r, i) => sigmoid(fm.logit(r, r.length, USERS.subarray(i * W, (i + 1) * W), ITEMS.subarray(i * W, (i + 1) * W))));
 }
 
 async function scoreOnnx(onnx: Buffer): Promise<Float32Array> {
   const runner = await OnnxRunner.load(onnx);
   try {
-    return await runner.scoreFm(padRows(ROWS), VEC, BIAS);
+    return await runner.scoreFm(padRows(ROWS), USERS, ITEMS);
   } finally {
     await runner.close();
   }
@@ -181,7 +182,7 @@ describe('ReleaseWatcher', () => {
     assert.equal(w.take()?.version, v2);
   });
 
-  it('with layoutOf, checks the adapter the worker builds (real adapters): none accepted, wrong side refused', async () => {
+  it('with layoutOf, checks the adapter the worker builds (real adapters): none accepted, a layout mismatch refused', async () => {
     const v1 = await publish(1);
     const w = new ReleaseWatcher<Adapter>({
       store,
@@ -195,8 +196,8 @@ describe('ReleaseWatcher', () => {
     const side = new ReleaseWatcher<Adapter>({
       store,
       model: 'fm',
-      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 2 } },
-      // The FM was trained with item vectors: a user-side adapter on it is refused by the adapter itself.
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 3 } },
+      // The adapter the release builds holds 2K+2 floats, not the layout the worker's states have.
       build: (rel) => createAdapter('fm-adagrad', 'user', fmFromRelease(rel)),
       layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
     });

@@ -12,46 +12,72 @@ void test('auc by ranks, ties averaged', () => {
   assert.ok(Number.isNaN(auc([1, 2], [1, 1])));
 });
 
-void test('trains on the hot entities of a prefix, learns, reports per epoch, is deterministic', async () => {
+const FIXED_BIAS = { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.5, drift: 0.003 } };
+
+void test('trains on a prefix with its hot users and items, learns, reports per epoch, is deterministic', async () => {
   const opts = { seed: 5, events: 80_000, users: 3000, items: 1500 };
   const reports: EpochReport[] = [];
   const t0 = performance.now();
   const r = await trainFm(new SyntheticStream(opts), {
-    side: 'item',
     buckets: 1 << 16,
     epochs: 3,
     minCount: 20,
     maxEvents: 60_000,
     seed: 2,
+    biasFilter: FIXED_BIAS,
     onEpoch: (rep) => reports.push(rep),
   });
   const ms = performance.now() - t0;
   assert.equal(r.prefixEvents, 60_000);
-  assert.ok(r.trainEvents > 30_000 && r.trainEvents < 60_000, `trainEvents ${r.trainEvents}`);
-  assert.ok(r.hotEntities > 100);
+  assert.equal(r.trainEvents, 60_000);
+  assert.ok(r.hotEntities.user > 100 && r.hotEntities.item > 100, JSON.stringify(r.hotEntities));
   assert.equal(reports.length, 3);
   assert.deepEqual(reports, r.epochs);
   assert.ok(reports[2]!.auc > reports[0]!.auc, `auc ${reports.map((x) => x.auc.toFixed(4)).join(' → ')}`);
   assert.ok(reports[2]!.logloss < reports[0]!.logloss);
   assert.ok(reports[2]!.auc > 0.65, `final progressive AUC ${reports[2]!.auc}`);
-  assert.equal(r.model.side, 'item');
-  assert.equal(r.model.release, 'fm-item-2');
-  assert.ok(r.model.entityInit.some((x) => x !== 0));
+  assert.equal(r.model.release, 'fm-2');
+  assert.ok(r.model.priors.item.vector.some((x) => x !== 0) && r.model.priors.user.vector.some((x) => x !== 0));
+  assert.equal(r.model.priors.user.biasVariance, 0.5);
+  assert.equal(r.model.priors.item.biasDrift, 0.003);
+  assert.equal(r.biasFit, undefined);
   // Same inputs and seed, same release bytes.
-  const again = await trainFm([...new SyntheticStream(opts).events()].slice(0, 60_000), { side: 'item', buckets: 1 << 16, epochs: 3, seed: 2 });
+  const again = await trainFm([...new SyntheticStream(opts).events()].slice(0, 60_000), { buckets: 1 << 16, epochs: 3, seed: 2, biasFilter: FIXED_BIAS });
   assert.ok(again.model.toBuffer().equals(r.model.toBuffer()));
   console.log(`trained ${r.trainEvents} events × 3 epochs in ${ms.toFixed(0)} ms`);
 });
 
-void test('only entities with minCount events are trained on', async () => {
+void test('entities with minCount events are hot, on each side', async () => {
   const events = [...new SyntheticStream({ seed: 1, events: 5000, users: 100, items: 300 }).events()];
-  const perUser = new Map<string, number>();
-  for (const e of events) perUser.set(e.userId, (perUser.get(e.userId) ?? 0) + 1);
-  const expected = [...perUser.values()].filter((c) => c >= 60);
-  const r = await trainFm(events, { side: 'user', buckets: 1 << 12, epochs: 1, minCount: 60 });
-  assert.equal(r.hotEntities, expected.length);
-  assert.equal(r.trainEvents, expected.reduce((a, b) => a + b, 0));
-  assert.equal(r.model.side, 'user');
+  const count = (side: 'user' | 'item'): number => {
+    const per = new Map<string, number>();
+    for (const e of events) per.set(side === 'user' ? e.userId : e.itemId, (per.get(side === 'user' ? e.userId : e.itemId) ?? 0) + 1);
+    return [...per.values()].filter((c) => c >= 30).length;
+  };
+  const r = await trainFm(events, { buckets: 1 << 12, epochs: 1, minCount: 30, biasFilter: FIXED_BIAS });
+  assert.deepEqual(r.hotEntities, { user: count('user'), item: count('item') });
+  assert.equal(r.trainEvents, events.length);
+});
+
+void test('the bias filter is fitted on the history: no spread where labels carry no user bias, a spread where they do', async () => {
+  const base = [...new SyntheticStream({ seed: 4, events: 12_000, users: 300, items: 400 }).events()];
+  // Balanced per user: each user's labels alternate, so a user's past says nothing about the next label.
+  const turn = new Map<string, number>();
+  const balanced = base.map((e) => {
+    const t = turn.get(e.userId) ?? 0;
+    turn.set(e.userId, t + 1);
+    return { ...e, label: (t % 2) as 0 | 1 };
+  });
+  // Users who like everything or nothing: the user's past is the best predictor there is.
+  const polar = base.map((e) => ({ ...e, label: (Number(e.userId.replace(/\D/g, '')) % 2) as 0 | 1 }));
+  const fitOf = async (events: LabelledEvent[]) => (await trainFm(events, { buckets: 1 << 12, epochs: 1, seed: 3 })).biasFit;
+  const b = await fitOf(balanced);
+  const p = await fitOf(polar);
+  assert.ok(b !== undefined && p !== undefined);
+  console.log(`balanced ${JSON.stringify(b)}\npolar ${JSON.stringify(p)}`);
+  assert.ok(b.user.variance <= 0.05, `balanced labels: user bias variance ${b.user.variance}`);
+  assert.ok(p.user.variance >= 1, `polar users: user bias variance ${p.user.variance}`);
+  assert.ok(p.logLoss < b.logLoss);
 });
 
 void test('bad options throw ConfigError naming the key', async () => {
