@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Full test run (`npm run test:all`, also what CI runs through .ci/run):
+#   0. Debian packages the tests need when missing (apt): docker-compose, python3-venv
 #   1. npm install when node_modules is missing or older than package-lock.json (not `npm ci`: see README)
 #   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
 #   3. export the services' addresses (scripts/services.sh env)
@@ -18,15 +19,31 @@ command -v npm >/dev/null 2>&1 || die "npm is required (npm not found)"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 (( node_major >= 20 )) || die "Node.js >= 20 is required (found $(node --version))"
 
+apt_updated=0
+# apt_install PKG...: Debian packages the tests need (apt-get update once per run).
+apt_install() {
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+  if (( ! apt_updated )); then
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 \
+      || die "apt-get update failed"
+    apt_updated=1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
+}
+
 # docker-compose is used by the integration tests to validate docker-compose.yml.
 if ! command -v docker-compose >/dev/null 2>&1; then
   step "installing docker-compose (apt)"
-  sudo=()
-  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 \
-    || die "apt-get update failed"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends docker-compose >&2 || die "apt-get install docker-compose failed"
+  apt_install docker-compose
+fi
+
+# The vw peer's test installs Vowpal Wabbit from PyPI into a venv (evaluation/peers/python-env.ts):
+# python3 with venv and ensurepip (Debian splits them into python3-venv). Honours THAW_PYTHON.
+if ! "${THAW_PYTHON:-python3}" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  step "installing python3-venv (apt)"
+  apt_install python3 python3-venv
 fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then

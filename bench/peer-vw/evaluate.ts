@@ -5,6 +5,7 @@
  */
 import { BUCKETS, bucketOf, type Bucket } from '../../analytics/types.js';
 import { auc } from '../../evaluation/metrics.js';
+import { meanLogLoss } from '../../evaluation/peers/select.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { entityIdOf } from '../../schemas/types.js';
 
@@ -39,21 +40,11 @@ export function priorCounts(events: readonly LabelledEvent[], side: Side): Int32
   return out;
 }
 
-const EPS = 1e-7;
-
 function metricsOf(scores: number[], labels: number[]): BucketMetrics {
   const n = scores.length;
-  let pos = 0;
-  let loss = 0;
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    sum += scores[j]!;
-    const p = Math.min(1 - EPS, Math.max(EPS, scores[j]!));
-    const y = labels[j]!;
-    pos += y;
-    loss -= y === 1 ? Math.log(p) : Math.log(1 - p);
-  }
-  return { n, ctr: n > 0 ? pos / n : NaN, meanScore: n > 0 ? sum / n : NaN, auc: auc(scores, labels), logLoss: n > 0 ? loss / n : NaN };
+  const pos = labels.reduce((a, y) => a + y, 0);
+  const sum = scores.reduce((a, p) => a + p, 0);
+  return { n, ctr: n > 0 ? pos / n : NaN, meanScore: n > 0 ? sum / n : NaN, auc: auc(scores, labels), logLoss: meanLogLoss(scores, labels) };
 }
 
 /**

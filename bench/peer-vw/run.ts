@@ -6,27 +6,27 @@ import { fileURLToPath } from 'node:url';
  * `<adapter>` columns use the adapter's defaults, `<adapter>-tuned` the chosen value.
  *
  *   node --import tsx bench/peer-vw/run.ts [--data DIR] [--train-fraction 0.2] [--select-fraction 0.1] [--batch 500]
- *        [--adapters none,fm-adagrad,none-emerg,emerg,...] [--lrs 0.05,0.1,0.25,0.5,1]
+ *        [--adapters none,fm-adagrad,none-emerg,emerg,...] [--lrs 0.05,0.1,0.25,0.5,1] [--vw-optimizers sgd]
  *        [--releases .thaw/bench/peer-vw-releases] [--out .thaw/bench/peer-vw.json]
  *
  * Prints Markdown tables on stdout, progress as JSON lines on stderr, writes the JSON result file.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { ConfigError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { readMl100k } from '../../sources/movielens.js';
 import { markdownTable } from '../stats.js';
 import { BUCKET_KEYS, bucketMetrics, EARLY, priorCounts, type BucketKey, type BucketMetrics } from './evaluate.js';
-import { ensureVwPython } from './python-env.js';
+import type { PeerTrial } from '../../evaluation/peers/types.js';
+import type { VwIds } from '../../evaluation/peers/vw-format.js';
+import { runVwPeer, VW_DEFAULT_TRIALS } from '../../evaluation/peers/vw-peer.js';
+import { VW_OPTIMIZERS, type VwSetting } from '../../evaluation/peers/vw-runner.js';
 import type { MetaReleaseInfo } from './meta-releases.js';
 import { selectSettings, type Selection } from './select.js';
 import { adaptersOfSide, PEER_ADAPTERS, runThawSide, type PeerVariant } from './thaw-peer.js';
-import type { VwIds } from './vw-format.js';
-import { runVw, tuneLearningRate, vwArgs, writeVwData, type LrTrial } from './vw-peer.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SIDES: readonly Side[] = ['user', 'item'];
@@ -37,8 +37,8 @@ const VW_OWN_ID = 'vw-own-id';
 interface VwRun {
   ids: VwIds;
   args: string[];
-  tuning: LrTrial[];
-  learningRate: number;
+  trials: PeerTrial[];
+  chosen: VwSetting;
   scores: Float64Array;
   ms: number;
 }
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '500' },
       adapters: { type: 'string', default: Object.keys(PEER_ADAPTERS).join(',') },
       lrs: { type: 'string', default: '0.05,0.1,0.25,0.5,1' },
+      'vw-optimizers': { type: 'string', default: 'sgd' },
       bits: { type: 'string', default: '22' },
       out: { type: 'string', default: join(ROOT, '.thaw', 'bench', 'peer-vw.json') },
       releases: { type: 'string', default: join(ROOT, '.thaw', 'bench', 'peer-vw-releases') },
@@ -83,6 +84,13 @@ async function main(): Promise<void> {
   const bits = Number(values.bits);
   if (!Number.isInteger(bits) || bits < 10 || bits > 30) throw new ConfigError('bits', `must be an integer in [10, 30], got ${values.bits}`);
   const rates = numberList('lrs', values.lrs);
+  const optimizers = values['vw-optimizers'].split(',');
+  if (optimizers.length === 0 || optimizers.some((x) => !(VW_OPTIMIZERS as readonly string[]).includes(x))) throw new ConfigError('vw-optimizers', `must be a comma-separated list of ${VW_OPTIMIZERS.join(', ')}, got "${values['vw-optimizers']}"`);
+  // sgd tries --lrs; ftrl and pistol their default grids (evaluation/peers/vw-peer.ts).
+  const vwTrials: VwSetting[] = [
+    ...(optimizers.includes('sgd') ? rates.map((learningRate): VwSetting => ({ optimizer: 'sgd', learningRate })) : []),
+    ...VW_DEFAULT_TRIALS.filter((t) => t.optimizer !== 'sgd' && optimizers.includes(t.optimizer)),
+  ];
   const adapters = values.adapters.split(',').filter((a) => a !== '');
   const dataDir = resolve(values.data);
   const t0 = performance.now();
@@ -94,23 +102,16 @@ async function main(): Promise<void> {
   const labels = Uint8Array.from(events, (e) => e.label);
   log.info('stream loaded', { events: events.length, trainN, dataDir });
 
-  // VW: per variant, tune the learning rate on the prefix only, then one progressive pass over the
-  // whole stream. `both` sees user and item ids (the classic VW setup); `user`/`item` see only that
-  // side's id, the identity information a Thaw adapter of that side has.
-  const python = await ensureVwPython({ root: ROOT, logger: log });
-  const { stdout: vwVersion } = await promisify(execFile)(python, ['-c', 'import importlib.metadata as m; print(m.version("vowpalwabbit"))']);
-  const workDir = join(ROOT, '.thaw', 'bench', 'peer-vw-work');
-  await mkdir(workDir, { recursive: true });
+  // VW: per variant, settings chosen on the prefix only, then one progressive pass over the whole
+  // stream (evaluation/peers/vw-peer.ts). `both` sees user and item ids (the classic VW setup);
+  // `user`/`item` see only that side's id, the identity information a Thaw adapter of that side has.
   const vwRuns = new Map<VwIds, VwRun>();
+  let vwVersion = '';
   for (const ids of ['both', 'user', 'item'] as const) {
-    await writeVwData(events.slice(0, trainN), join(workDir, `prefix-${ids}.vw`), ids);
-    await writeVwData(events, join(workDir, `stream-${ids}.vw`), ids);
-    const tuning = await tuneLearningRate(python, workDir, `prefix-${ids}.vw`, labels.subarray(0, trainN), rates, { bits });
-    const args = vwArgs(tuning.best.learningRate, { bits });
-    const t = performance.now();
-    const scores = await runVw(python, workDir, `stream-${ids}.vw`, args, events.length);
-    vwRuns.set(ids, { ids, args, tuning: tuning.trials, learningRate: tuning.best.learningRate, scores, ms: Math.round(performance.now() - t) });
-    log.info('vw run done', { ids, trials: tuning.trials, learningRate: tuning.best.learningRate });
+    const run = await runVwPeer(events, trainN, { ids, bits, trials: vwTrials, cacheDir: join(ROOT, '.thaw'), workDir: join(ROOT, '.thaw', 'bench'), logger: log });
+    vwVersion = run.version;
+    vwRuns.set(ids, { ids, args: run.args, trials: run.trials, chosen: run.chosen, scores: run.scores, ms: Math.round(run.ms) });
+    log.info('vw run done', { ids, trials: run.trials, chosen: run.chosen });
   }
 
   const rows: PeerRow[] = [];
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
     evalEvents: events.length - trainN,
     batchSize,
     thaw: thawInfo,
-    vw: { version: vwVersion.trim(), runs: [...vwRuns.values()].map((r) => ({ ids: r.ids, args: r.args, tuning: r.tuning, learningRate: r.learningRate, ms: r.ms })) },
+    vw: { version: vwVersion, runs: [...vwRuns.values()].map((r) => ({ ids: r.ids, args: r.args, trials: r.trials, chosen: r.chosen, ms: r.ms })) },
     rows,
     totalMs: Math.round(performance.now() - t0),
   };
@@ -197,8 +198,8 @@ async function main(): Promise<void> {
     [
       `Peer benchmark on MovieLens-100K (${events.length.toLocaleString('en-US')} events, label rating >= 4). Evaluated on the last ` +
         `${(events.length - trainN).toLocaleString('en-US')} events; the first ${trainN.toLocaleString('en-US')} train the shared FM and are seen online by every method.`,
-      `VW ${result.vw.version}; learning rate -l chosen per variant by progressive AUC on the first ${trainN.toLocaleString('en-US')} events only:`,
-      ...[...vwRuns.values()].map((r) => `  ids ${r.ids}: ${r.args.join(' ')}   (tried ${r.tuning.map((t) => `${t.learningRate} → ${t.auc.toFixed(4)}`).join(', ')})`),
+      `VW ${result.vw.version}; setting chosen per variant by progressive AUC on the first ${trainN.toLocaleString('en-US')} events only:`,
+      ...[...vwRuns.values()].map((r) => `  ids ${r.ids}: ${r.args.join(' ')}   (tried ${r.trials.map((t) => `${Object.values(t.settings).join(' ')} → ${t.auc.toFixed(4)}`).join(', ')})`),
       `Columns: vw = VW with user and item ids; vw-own-id = VW with only the id of the row's side (what a Thaw adapter of that side can know);`,
       `none = the shared FM frozen; none-<kind> = the <kind> release frozen (its initial states, never adapted);`,
       `<adapter> = default options; <adapter>-tuned = the setting chosen on the selection split (below).`,
