@@ -15,6 +15,7 @@ import { ConfigError } from '../lib/errors.js';
 import { encodeEventInto, eventFeatureCount } from '../models/features.js';
 import { FactorizationMachine, mulberry32, sigmoid } from '../models/fm.js';
 import { auc } from '../lib/metrics.js';
+import { checkHistory, DEFAULT_MIN_EVENTS } from './history.js';
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
 export interface EpochReport {
@@ -48,7 +49,7 @@ export interface FmTrainerOptions {
   entityL2?: number;
   /** Share of events trained with the entity feature dropped (cold init instead), 0..1. @default 0.3 */
   entityDropout?: number;
-  /** An entity is hot (trained on) with at least this many events in the prefix. @default 20 */
+  /** An entity is hot (trained on) with at least this many events in the prefix (`--min-events`). @default DEFAULT_MIN_EVENTS.fm (20) */
   minCount?: number;
   /** Events read from the source (the prefix); the rest is left unread. @default Infinity */
   maxEvents?: number;
@@ -99,7 +100,10 @@ class IntBuf {
   }
 }
 
-/** Trains the shared FM on the events of entities hot in the prefix (see the file comment). */
+/**
+ * Trains the shared FM on the events of entities hot in the prefix (see the file comment). Throws
+ * ThawError('HISTORY_TOO_THIN') before training when the prefix is too thin (trainers/history.ts).
+ */
 export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<LabelledEvent>, opts: FmTrainerOptions = {}): Promise<FmTrainResult> {
   const side = opts.side ?? 'item';
   if (side !== 'user' && side !== 'item') throw new ConfigError('fmTrainer.side', `must be 'user' or 'item', got ${String(side)}`);
@@ -110,7 +114,7 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const l2 = num('l2', opts.l2, 1e-5, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
   const el2 = num('entityL2', opts.entityL2, 1e-3, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
   const dropout = num('entityDropout', opts.entityDropout, 0.3, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
-  const minCount = num('minCount', opts.minCount, 20, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+  const minCount = num('minCount', opts.minCount, DEFAULT_MIN_EVENTS.fm, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const maxEvents = num('maxEvents', opts.maxEvents, Infinity, (x) => x >= 0, 'must be >= 0');
   const seed = num('seed', opts.seed, 1, Number.isInteger, 'must be an integer');
 
@@ -153,6 +157,7 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   for (let e = 0; e < counts.length; e++) if (counts[e]! >= minCount) hotSlot[e] = hot++;
   const train: number[] = [];
   for (let j = 0; j < prefixEvents; j++) if (hotSlot[entityOf.a[j]!]! >= 0) train.push(j);
+  checkHistory({ side, minEvents: minCount, historyEvents: prefixEvents, entities: hot, rows: train.length });
 
   // 3. Joint Adagrad on shared and per-entity parameters.
   const model = FactorizationMachine.create({ buckets, k, seed, side, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${side}-${seed}` });
