@@ -1,3 +1,4 @@
+import { ConfigError, ThawError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 
 /** Where a command writes and what it may react to; injectable so tests can run commands in process. */
@@ -20,3 +21,11 @@ export interface Command<C> {
 
 /** Exit codes of `thaw`. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+/**
+ * Errors the user fixes by changing the command line or the config, which exit with EXIT.usage and
+ * print their message: bad configuration, bad usage, and a training history too thin to train on.
+ */
+export function isUsageError(err: unknown): err is ThawError {
+  return err instanceof ConfigError || (err instanceof ThawError && (err.code === 'USAGE' || err.code === 'HISTORY_TOO_THIN'));
+}

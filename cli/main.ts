@@ -5,11 +5,11 @@
  */
 import { loadConfig } from '../config/load.js';
 import { topLevelKeys } from '../config/describe.js';
-import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { createLogger, redactUrl, type LogLevel } from '../lib/log.js';
 import { COMMANDS, findCommand } from './commands/index.js';
 import { findRawCommand, RAW_COMMANDS } from './commands/raw.js';
-import { EXIT, type CommandContext } from './context.js';
+import { EXIT, isUsageError, type CommandContext } from './context.js';
 import { commandUsage, mainUsage } from './usage.js';
 
 /** Runs `thaw` with argv (without node and script); resolves to the exit code. */
@@ -52,7 +52,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     }
     config = loaded.config;
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof ThawError && err.code === 'USAGE')) {
+    if (isUsageError(err)) {
       stderr.write(`thaw ${entry.spec.name}: ${redactUrl(err.message)}\n`);
       return EXIT.usage;
     }
@@ -79,7 +79,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     const command = await entry.load();
     return await command.run(config as never, { stdout, stderr, logger, signal: ac.signal, env });
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof ThawError && err.code === 'USAGE')) {
+    if (isUsageError(err)) {
       stderr.write(`thaw ${entry.spec.name}: ${redactUrl(err.message)}\n`);
       return EXIT.usage;
     }
@@ -102,10 +102,7 @@ async function runRaw(
   try {
     return await (await load()).run(argv);
   } catch (err) {
-    const usage =
-      err instanceof ConfigError ||
-      (err instanceof ThawError && err.code === 'USAGE') ||
-      String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const usage = isUsageError(err) || String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
     stderr.write(`thaw ${name}: ${redactUrl(errorMessage(err))}\n`);
     return usage ? EXIT.usage : EXIT.failure;
   }

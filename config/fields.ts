@@ -57,3 +57,37 @@ export const logLevel = z
 
 /** Path to a directory or file (non-empty). */
 export const path = z.string().min(1, 'expected a non-empty path');
+
+const ISO_WITH_ZONE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2})(?::?(\d{2}))?)$/i;
+
+/**
+ * An instant as the CLI takes it: unix milliseconds (digits only), or an ISO-8601 date-time WITH a
+ * zone (`2024-01-01T00:00:00Z`, `2024-01-01T01:00+01:00`). A time without a zone is refused rather
+ * than read in the local zone of whoever runs the command. Undefined when `text` is neither, or is
+ * not a calendar date and time (2024-02-30, 24:00).
+ */
+export function parseInstantMs(text: string): number | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) {
+    const ms = Number(t);
+    return Number.isSafeInteger(ms) ? ms : undefined;
+  }
+  const m = ISO_WITH_ZONE.exec(t);
+  if (m === null) return undefined;
+  // Date.parse rolls 2024-02-30 over to March 1st and takes 24:00: check the fields first.
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, zoneH = 0, zoneM = 0] = m.slice(1).map((x) => Number(x ?? '0'));
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const ok = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && zoneH <= 23 && zoneM <= 59;
+  const ms = ok ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** An event-time bound (unix ms or ISO-8601 with a zone, see parseInstantMs), as unix ms. */
+export const instantMs = z.union([z.number(), z.string()]).transform((v, ctx): number => {
+  const ms = parseInstantMs(String(v));
+  if (ms === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected unix milliseconds or an ISO-8601 time with a zone like 2024-01-01T00:00:00Z, got "${String(v)}"` });
+    return z.NEVER;
+  }
+  return ms;
+});

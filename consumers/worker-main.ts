@@ -2,6 +2,8 @@
  * A worker in its own process: `node --import tsx consumers/worker-main.ts '<json>'` (or `@file.json`,
  * or the JSON in env THAW_WORKER_OPTIONS). Builds the Kafka, Redis and ClickHouse clients from the
  * options, runs an AdaptationWorker, drains on SIGTERM/SIGINT and exits 0 (1 if the worker failed).
+ * With `untilEnd` it also drains and exits 0 once the group has committed the topic up to its end
+ * offsets as they were at start (consumers/until-end.ts).
  * Used by the fault tests (kill -9, restarts); `thaw run` is the user-facing equivalent.
  *
  * The shared FM comes from `model` (a file or a seeded untrained one), or, with `releaseDir`, from the
@@ -63,6 +65,10 @@ export const workerMainSchema = z
     topic: z.string().min(1).optional(),
     deadLetterTopic: z.string().min(1).default(TOPICS.deadLetters),
     fromBeginning: z.boolean().default(true),
+    /** Drain and exit 0 once the group committed every partition up to its end offset at start. @default false */
+    untilEnd: z.boolean().default(false),
+    /** With untilEnd: time between checks of the committed offsets, ms. @default 1000 */
+    untilEndPollMs: z.number().int().min(10).optional(),
     maxBatchMessages: z.number().int().positive().optional(),
     /** Consumer group session timeout, ms (how soon a killed worker's partitions move). */
     sessionTimeoutMs: z.number().int().min(6000).optional(),
@@ -116,7 +122,10 @@ async function main(): Promise<void> {
     logger,
   });
   const producer = new EventProducer({ kafka, logger });
-  const closeAll = async (): Promise<void> => {
+  // Once only: the signal handler and the end of the run may both close.
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> => (closing ??= closeClients());
+  const closeClients = async (): Promise<void> => {
     if (releases !== undefined) {
       try {
         await releases.watcher.stop();
@@ -147,8 +156,10 @@ async function main(): Promise<void> {
       deadLetters: new DeadLetterWriter(producer, opts.deadLetterTopic),
       namespace: opts.namespace,
       fromBeginning: opts.fromBeginning,
+      untilEnd: opts.untilEnd,
       metricsPort: opts.metricsPort,
       logger,
+      ...(opts.untilEndPollMs === undefined ? {} : { untilEndPollMs: opts.untilEndPollMs }),
       ...(opts.groupId === undefined ? {} : { groupId: opts.groupId }),
       ...(opts.topic === undefined ? {} : { topic: opts.topic }),
       ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
@@ -174,11 +185,11 @@ async function main(): Promise<void> {
   await worker.start();
   // Tests wait for this line on stderr... and on the metrics, not on timing.
   logger.info('worker-main started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
+  // Stopped by a signal (the handler exits too, with the same code), by the end of the topic
+  // (untilEnd), or by a failure: close what this process built and exit with the verdict.
   const final = await worker.whenStopped();
-  if (final === 'FAILED') {
-    await closeAll();
-    process.exit(1);
-  }
+  await closeAll();
+  process.exit(final === 'FAILED' ? 1 : 0);
 }
 
 type MainOptions = z.output<typeof workerMainSchema>;

@@ -36,6 +36,8 @@
  * Entity states follow the release's policy through its state epoch (consumers/release-adapter.ts).
  *
  * Lifecycle: INITIALIZED → start() → RUNNING → drain()/stop() → DRAINING → STOPPED, or FAILED.
+ * With `untilEnd` the worker drains itself once the group has committed every partition up to its
+ * end offset at start() (consumers/until-end.ts); a topic with nothing to consume stops in start().
  * The worker does not own the store, sink, dead-letter producer or release watcher it is given:
  * whoever built them stops/closes them after `drain()`/`stop()` (worker-main.ts does).
  */
@@ -51,10 +53,12 @@ import { BatchConsumer, MAX_PIPELINE_DEPTH, type BatchConsumerOptions } from '..
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
 import { decodeLabelled } from '../streams/serde.js';
+import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
 import { epochAdapterSegment, type ReleasedAdapter } from './release-adapter.js';
+import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd, type EndOfTopicProbe } from './until-end.js';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
 
@@ -174,6 +178,16 @@ export interface AdaptationWorkerOptions {
   consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'pipelineDepth' | 'logger'>;
   /** A consumer to use instead of building a BatchConsumer (tests). */
   source?: BatchSource;
+  /**
+   * Stop at the end of the topic as it is at start(): snapshot every partition's end offset, drain
+   * (as on SIGTERM) once the group's committed offsets reached them all, settle STOPPED. A topic with
+   * nothing to consume stops at once. For backfills and evaluations. @default false
+   */
+  untilEnd?: boolean;
+  /** With untilEnd: time between checks of the committed offsets, ms. @default DEFAULT_UNTIL_END_POLL_MS (1000) */
+  untilEndPollMs?: number;
+  /** With untilEnd: the end-of-topic probe to use instead of a TopicEndWatch on `kafka` (tests). */
+  endProbe?: EndOfTopicProbe;
   /** @default silentLogger */
   logger?: Logger;
 }
@@ -240,6 +254,7 @@ export class AdaptationWorker {
   private outageSinceMs: number | undefined;
   private readonly settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
   private readonly pipes = new Map<string, PartitionPipe>();
+  private readonly untilEnd: UntilEnd | undefined;
   /** Chunks of one partition the consumer may hand over before the first is durable. */
   readonly pipelineDepth: number;
 
@@ -298,6 +313,16 @@ export class AdaptationWorker {
         pipelineDepth: depth,
         logger: this.logger,
       });
+    if (opts.untilEnd === true) {
+      const pollMs = opts.untilEndPollMs ?? DEFAULT_UNTIL_END_POLL_MS;
+      if (!(Number.isSafeInteger(pollMs) && pollMs >= 1)) throw new ConfigError('untilEndPollMs', `must be a positive integer, got ${pollMs}`);
+      this.untilEnd = new UntilEnd({
+        probe: opts.endProbe ?? new TopicEndWatch(opts.kafka, this.groupId, this.topic, { fromBeginning: opts.fromBeginning ?? true, logger: this.logger }),
+        pollMs,
+        logger: this.logger,
+        onEnd: () => void this.drain(),
+      });
+    }
     let resolve!: (s: WorkerState) => void;
     const promise = new Promise<WorkerState>((r) => (resolve = r));
     this.settle = { resolve, promise };
@@ -394,6 +419,12 @@ export class AdaptationWorker {
     this.metrics.setRelease(this.processor.adapter.release, this.releaseCreatedMs);
     try {
       await this.metrics.listen(() => this._state === 'RUNNING' && this.outageSinceMs === undefined);
+      // The end is snapshotted before joining the group: records produced from now on are not waited for.
+      if (this.untilEnd !== undefined && (await this.untilEnd.atEndOnStart())) {
+        this.logger.info('until-end: nothing to consume (the topic is empty or the group is at its end); stopping', { topic: this.topic, groupId: this.groupId });
+        await this.shutdown(true);
+        return;
+      }
       await this.source.start((batch) => this.handle(batch));
     } catch (err) {
       this.fail(err);
@@ -401,7 +432,8 @@ export class AdaptationWorker {
       throw err;
     }
     this.metrics.pollLag(() => this.source.lag());
-    this.logger.info('worker running', { topic: this.topic, groupId: this.groupId, release: this.processor.adapter.release });
+    if (this.untilEnd !== undefined) void this.untilEnd.watch();
+    this.logger.info('worker running', { topic: this.topic, groupId: this.groupId, release: this.processor.adapter.release, untilEnd: this.untilEnd !== undefined });
   }
 
   /** Graceful stop: stop fetching, finish the in-flight batch (and commit it), flush the sink, close. */
@@ -417,6 +449,7 @@ export class AdaptationWorker {
   private shutdown(flush: boolean): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
     if (this._state === 'RUNNING' || this._state === 'INITIALIZED') this._state = 'DRAINING';
+    this.untilEnd?.stop();
     this.stopping = (async () => {
       try {
         await this.source.stop();

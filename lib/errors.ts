@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'LIFECYCLE',
   'MODEL_ERROR',
   'USAGE',
+  // A trainer's history has too few hot entities, rows or validation users to fit on (trainers/history.ts).
+  'HISTORY_TOO_THIN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

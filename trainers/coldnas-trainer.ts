@@ -156,6 +156,14 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
   return loss;
 }
 
+/** Query rows per episode by default; only a user with more rows than the query set is an episode. */
+export const DEFAULT_QUERY_ROWS = 20;
+
+/** Validation users the structure search holds out of `eligible` users (episode-capable hot users): at least one when there is one. */
+export function searchValidationCount(eligible: number, validationFraction: number): number {
+  return Math.min(eligible, Math.max(1, Math.round(eligible * validationFraction)));
+}
+
 export interface ColdNasTrainerOptions {
   /** Seed of initialisers, the train/validation user split and sampling. @default 7788 */
   seed?: number;
@@ -169,7 +177,7 @@ export interface ColdNasTrainerOptions {
   usersPerStep?: number;
   /** Support sizes drawn per episode (0 = a cold user). @default [0, 20, 40, 60] */
   supportSizes?: readonly number[];
-  /** Query rows per episode. @default 20 */
+  /** Query rows per episode. @default DEFAULT_QUERY_ROWS (20) */
   queryRows?: number;
   /** How episodes draw support and query rows (see EpisodeOrder). @default 'random' */
   episodeOrder?: EpisodeOrder;
@@ -258,7 +266,7 @@ export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOpti
   if (!(valFrac > 0 && valFrac < 1)) throw new ConfigError('validationFraction', `must be in (0, 1), got ${valFrac}`);
   const perStep = Math.max(1, nonNegInt('usersPerStep', opts.usersPerStep ?? 16));
   const sizes = opts.supportSizes ?? [0, 20, 40, 60];
-  const q = Math.max(1, nonNegInt('queryRows', opts.queryRows ?? 20));
+  const q = Math.max(1, nonNegInt('queryRows', opts.queryRows ?? DEFAULT_QUERY_ROWS));
   const epOrder = opts.episodeOrder ?? 'random';
   const lr = positiveNum('lr', opts.lr ?? 0.001);
   const archLr = positiveNum('archLr', opts.archLr ?? 0.01);
@@ -332,7 +340,7 @@ export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOpti
   if (opts.structure === undefined) {
     const split = [...all];
     new Rng(seed + 31).shuffle(split);
-    const nVal = Math.max(1, Math.round(split.length * valFrac));
+    const nVal = searchValidationCount(split.length, valFrac);
     validationUsers = split.slice(0, nVal).sort((a, b) => a - b);
     trainUsers = split.slice(nVal);
   }

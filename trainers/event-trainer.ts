@@ -11,6 +11,8 @@
  *    entities (16 items over the first half of ML-100K); the default, 40 = 2·K, is the fewest rows
  *    one meta-learning task uses (K = 20 support + K query rows, the papers' warm batch size), and
  *    keeps the papers' idea: the base learns from entities with many rows, cold ones come later.
+ *    A history that leaves too few hot entities or rows (ColdNAS: validation users for its search)
+ *    stops here with HISTORY_TOO_THIN (trainers/history.ts), before anything is fitted.
  * 3. Anything chosen from data is chosen on held-out entities of the history: ColdNAS's structure
  *    search trains its architecture logits on validation users disjoint from the users whose rows
  *    train the weights (trainers/coldnas-trainer.ts). The events a stream will be scored on (those
@@ -18,7 +20,7 @@
  * 4. The existing trainer runs (meta-trainer.ts, coldnas-trainer.ts, fixed-adaptive-trainer.ts), and
  *    the model is bundled with the layout recorded as `architecture.eventLayout`.
  */
-import { ConfigError, ThawError } from '../lib/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import type { DeepFm } from '../models/deepfm.js';
 import type { Emerg } from '../models/emerg.js';
@@ -27,8 +29,9 @@ import type { FixedAdaptive } from '../models/fixed-adaptive.js';
 import { EventEncoder, inferEventLayout, validateEventLayout, type EventLayout } from '../models/event-layout.js';
 import { bundleCtr, bundleUser, type Bundle } from '../models/onnx/bundle.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
-import { trainColdNas } from './coldnas-trainer.js';
+import { DEFAULT_QUERY_ROWS, searchValidationCount, trainColdNas } from './coldnas-trainer.js';
 import { trainFixedAdaptive } from './fixed-adaptive-trainer.js';
+import { checkHistory, DEFAULT_MIN_EVENTS, type HistoryCounts } from './history.js';
 import { lossTap, type EpochLoss } from './loss-tap.js';
 import { trainMeta } from './meta-trainer.js';
 
@@ -40,9 +43,12 @@ export function sideOfKind(kind: StreamKind): Side {
   return kind === 'coldnas' || kind === 'fixed-adaptive' ? 'user' : 'item';
 }
 
-/** Per-kind defaults of the epoch counts, sized so that the first half of ML-100K trains in minutes on one core. */
+/**
+ * Per-kind defaults of the epoch counts, sized so that the first half of ML-100K trains in minutes on
+ * one core; `minEvents` is trainers/history.ts DEFAULT_MIN_EVENTS.meta.
+ */
 export const STREAM_DEFAULTS = {
-  minEvents: 40,
+  minEvents: DEFAULT_MIN_EVENTS.meta,
   seed: 7788,
   epochs: { deepfm: 3, metaemb: 3, emerg: 3, coldnas: 20, 'fixed-adaptive': 3 },
   metaEpochs: { deepfm: 0, metaemb: 5, emerg: 5, coldnas: 0, 'fixed-adaptive': 5 },
@@ -179,7 +185,6 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
       entityIds.push(id);
     }
   }
-  if (entityIds.length === 0) throw new ThawError('USAGE', `no ${side} has ${minEvents} events in the history of ${events.length} events: lower minEvents or give a longer history`);
   const hotEvents: LabelledEvent[] = [];
   const ent: number[] = [];
   for (const e of events) {
@@ -189,6 +194,15 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
       ent.push(i);
     }
   }
+  // Too few hot entities (or, for ColdNAS's search, validation users) refuse here, before any fitting.
+  const found: HistoryCounts = { side, minEvents, historyEvents: events.length, entities: entityIds.length, rows: hotEvents.length };
+  if (kind === 'coldnas' && searchEpochs > 0) {
+    const rowsOf = new Map<number, number>();
+    for (const i of ent) rowsOf.set(i, (rowsOf.get(i) ?? 0) + 1);
+    const eligible = [...rowsOf.values()].filter((n) => n > DEFAULT_QUERY_ROWS).length;
+    found.search = { eligible, validation: searchValidationCount(eligible, valFrac), queryRows: DEFAULT_QUERY_ROWS };
+  }
+  checkHistory(found);
   const encoder = new EventEncoder(layout);
   const hot = encoder.encode(hotEvents, Int32Array.from(ent));
   const fieldLayout = encoder.fieldLayout;
@@ -215,7 +229,7 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
       const val = new Set(res.validationUsers);
       const rows = new Int32Array(entityIds.length);
       for (const e of hot.entity) rows[e] = rows[e]! + 1;
-      searchTrainIds = entityIds.filter((_, u) => !val.has(u) && rows[u]! > 20);
+      searchTrainIds = entityIds.filter((_, u) => !val.has(u) && rows[u]! > DEFAULT_QUERY_ROWS);
     }
     Object.assign(hyper, { searchEpochs, epochs, validationFraction: valFrac });
   } else if (kind === 'fixed-adaptive') {

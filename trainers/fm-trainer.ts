@@ -19,6 +19,7 @@ import { encodeEventInto, eventFeatureCount } from '../models/features.js';
 import { FactorizationMachine, mulberry32, sigmoid, viewSize, VIEW_BIAS, VIEW_VECTOR } from '../models/fm.js';
 import { auc } from '../lib/metrics.js';
 import { fitBiasFilter, type BiasFit, type BiasFitOptions } from './bias-fit.js';
+import { checkHistory, DEFAULT_MIN_EVENTS } from './history.js';
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
 export interface EpochReport {
@@ -50,7 +51,7 @@ export interface FmTrainerOptions {
   entityL2?: number;
   /** Share of events trained with an entity dropped (its cold view instead), 0..1, per side. @default 0.3 */
   entityDropout?: number;
-  /** An entity is hot (gets trained parameters) with at least this many events in the prefix. @default 20 */
+  /** An entity is hot (gets trained parameters) with at least this many events in the prefix (`--min-events`). @default DEFAULT_MIN_EVENTS.fm (20) */
   minCount?: number;
   /** Events read from the source (the prefix); the rest is left unread. @default Infinity */
   maxEvents?: number;
@@ -110,7 +111,11 @@ class IntBuf {
   }
 }
 
-/** Trains the shared FM on the prefix, with parameters for its hot users and items (see the file comment). */
+/**
+ * Trains the shared FM on the prefix, with parameters for its hot users and items (see the file
+ * comment). Throws ThawError('HISTORY_TOO_THIN') before training when the prefix has too few hot
+ * users or hot items (trainers/history.ts).
+ */
 export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<LabelledEvent>, opts: FmTrainerOptions = {}): Promise<FmTrainResult> {
   const buckets = num('buckets', opts.buckets, 2 ** 18, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const k = num('k', opts.k, 8, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'must be an integer in [1, 256]');
@@ -119,7 +124,7 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const l2 = num('l2', opts.l2, 1e-5, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
   const el2 = num('entityL2', opts.entityL2, 1e-3, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
   const dropout = num('entityDropout', opts.entityDropout, 0.3, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
-  const minCount = num('minCount', opts.minCount, 20, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+  const minCount = num('minCount', opts.minCount, DEFAULT_MIN_EVENTS.fm, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const maxEvents = num('maxEvents', opts.maxEvents, Infinity, (x) => x >= 0, 'must be >= 0');
   const seed = num('seed', opts.seed, 1, Number.isInteger, 'must be an integer');
 
@@ -151,8 +156,9 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   }
   starts.push(rows.n);
 
-  // 2. Hot entities of each side: their parameters are trained.
+  // 2. Hot entities of each side: their parameters are trained (every event trains the shared part).
   const hot = { user: ents.user.hot(minCount), item: ents.item.hot(minCount) };
+  for (const side of ['user', 'item'] as const) checkHistory({ side, minEvents: minCount, historyEvents: prefixEvents, entities: hot[side].count, rows: prefixEvents });
 
   // 3. Joint Adagrad on shared and per-entity parameters.
   const model = FactorizationMachine.create({ buckets, k, seed, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${seed}` });

@@ -10,15 +10,22 @@ import { curvesJson } from '../curve-json.js';
 
 export const curvesCommand: Command<CurvesConfig> = { run: runCurves };
 
-async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number> {
-  const target = openSqlTarget(cfg.clickhouse, cfg.chdb);
-  const filter: CurveFilter = {
+/** The curve query's filter of a `thaw curves` config (event-time window included). */
+export function curveFilterOf(cfg: CurvesConfig): CurveFilter {
+  return {
     namespace: cfg.namespace,
     byDay: cfg.byDay,
     ...(cfg.adapter === undefined ? {} : { adapter: cfg.adapter }),
     ...(cfg.side === undefined ? {} : { side: cfg.side }),
     ...(cfg.release === undefined ? {} : { release: cfg.release }),
+    ...(cfg.since === undefined ? {} : { since: cfg.since }),
+    ...(cfg.until === undefined ? {} : { until: cfg.until }),
   };
+}
+
+async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number> {
+  const target = openSqlTarget(cfg.clickhouse, cfg.chdb);
+  const filter = curveFilterOf(cfg);
   let rows;
   try {
     rows = await queryCurves(target, filter);
@@ -27,7 +34,7 @@ async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number
   }
   if (cfg.plot !== undefined) {
     const path = resolve(cfg.plot);
-    await writePlot(path, renderCurvesSvg(rows, { title: `Warm-up curves (namespace ${cfg.namespace})` }));
+    await writePlot(path, renderCurvesSvg(rows, { title: `Warm-up curves (namespace ${cfg.namespace}${windowText(cfg)})` }));
     ctx.logger.info('plot written', { path });
   }
   if (cfg.json) {
@@ -35,7 +42,7 @@ async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number
     return EXIT.ok;
   }
   if (rows.length === 0) {
-    ctx.stdout.write(`no predictions in namespace ${cfg.namespace} matching the filter\n`);
+    ctx.stdout.write(`no predictions in namespace ${cfg.namespace}${windowText(cfg)} matching the filter\n`);
     return EXIT.ok;
   }
   // The table has no day/release columns: print one table per (day, release) group when present.
@@ -48,4 +55,11 @@ async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number
   for (const [key, g] of groups) ctx.stdout.write(`${groups.size > 1 || cfg.byDay ? `${key}\n` : ''}${formatCurveTable(g)}\n`);
   if (cfg.plot !== undefined) ctx.stdout.write(`Plot: ${resolve(cfg.plot)}\n`);
   return EXIT.ok;
+}
+
+/** `, events 2024-01-01T00:00:00.000Z .. 2024-01-08T00:00:00.000Z` for a window, '' without one. */
+function windowText(cfg: CurvesConfig): string {
+  if (cfg.since === undefined && cfg.until === undefined) return '';
+  const at = (ms: number | undefined): string => (ms === undefined ? '' : new Date(ms).toISOString());
+  return `, events ${at(cfg.since)} .. ${at(cfg.until)}`;
 }

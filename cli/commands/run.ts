@@ -6,7 +6,8 @@
  * adapters/registry.ts `createAdapterFromRelease`), hot-swapped between micro-batches when a new
  * release of the same type is promoted (polled every releasePollMs, and at once on an announcement
  * on thaw.releases). SIGTERM/SIGINT drain: the batch in flight finishes and is committed, the sink
- * is flushed, clients are closed, exit 0. */
+ * is flushed, clients are closed, exit 0. With --until-end the worker drains the same way once the
+ * group has committed the topic up to its end offsets at start (consumers/until-end.ts), exit 0. */
 import { resolve } from 'node:path';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
 import type { RunConfig } from '../../config/commands/run.js';
@@ -63,6 +64,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       deadLetters: new DeadLetterWriter(producer),
       namespace: cfg.namespace,
       fromBeginning: cfg.fromBeginning,
+      untilEnd: cfg.untilEnd,
       metricsPort: cfg.metricsPort,
       pipelineDepth: cfg.pipelineDepth,
       logger: log,
@@ -78,7 +80,8 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   }
   log.info('worker started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
 
-  // Run until a signal (drain) or until the worker fails on its own.
+  // Run until a signal (drain), until the worker fails on its own, or (--until-end) until it drained
+  // itself at the end of the topic.
   const outcome = await Promise.race([aborted(ctx.signal).then(() => 'signal' as const), worker.whenStopped()]);
   if (outcome === 'signal') await worker.drain();
   const final = await worker.whenStopped();
@@ -87,5 +90,6 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     log.error('worker failed', { error: worker.error });
     return EXIT.failure;
   }
+  if (outcome !== 'signal') log.info('worker stopped at the end of the topic', { processed: worker.stats().processed, batches: worker.stats().batches });
   return EXIT.ok;
 }

@@ -16,26 +16,33 @@ import { ReleaseStore } from '../../model-store/releases.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource, parseSourceSpec, type SourceSpec } from '../../sources/index.js';
 import { STREAM_DEFAULTS, STREAM_KINDS, trainFromEvents, type StreamKind } from '../../trainers/event-trainer.js';
+import { DEFAULT_HISTORY_FRACTION, HISTORY_MINIMUM, historyEventCount, resolveHistory, type ResolvedHistory } from '../../trainers/history.js';
 import { EXIT, type CommandContext } from '../context.js';
 
 const d = STREAM_DEFAULTS;
 export const usage = `thaw train <emerg|metaemb|deepfm|coldnas|fixed-adaptive> --source SOURCE [options]
 
-Trains the model's shared parameters on the first --history-fraction of a time-ordered event
-stream (its hot entities: --min-events events or more) and publishes + promotes a release whose
-architecture records the event layout workers use. Prints the release version.
+Trains the model's shared parameters on the history, the first part of a time-ordered event
+stream (its hot entities: --min-events events or more), and publishes + promotes a release whose
+architecture records the event layout workers use. Prints the release version. A history that
+leaves fewer than ${HISTORY_MINIMUM.entities} hot entities or ${HISTORY_MINIMUM.rows.toLocaleString('en-US')} rows (coldnas: fewer than ${HISTORY_MINIMUM.validationEntities} validation users for
+its search) refuses with exit code 2 and says which flag to change.
 
   --source S            synthetic | movielens-100k | movielens-1m | file, or a spec such as
                         synthetic:events=20000,seed=3,drift=0.5 / ml100k:DIR / csv:PATH / jsonl:PATH
   --data DIR|FILE       MovieLens directory, or the CSV/JSONL file of --source file
   --events N            synthetic: stream length (default 100000); others: read the first N events
-  --history-fraction F  training part of the stream, 0 < F < 1 (default 0.5)
+  --history-fraction F  share of the stream's events that forms the history, 0 < F < 1
+                        (default ${DEFAULT_HISTORY_FRACTION}: the first half trains; the rest is left for the workers,
+                        so their warm-up curves never score events the release trained on)
+  --history-events N    the first N events form the history instead (excludes --history-fraction)
   --drift X             synthetic drift 0..1 (default 0)
   --source-seed N       synthetic stream seed (default 1)
   --release-dir D       release directory (default $THAW_RELEASE_DIR or ${DEFAULT_RELEASE_DIR})
   --model NAME          release model name (default: the kind)
   --seed N              training seed (default ${d.seed})
-  --min-events N        events an entity needs in the history to train (default ${d.minEvents})
+  --min-events N        events an entity needs in the history to be a training entity (default
+                        ${d.minEvents} = 2·K: one task of K = 20 support and K query rows; thaw train fm: 20)
   --epochs N            supervised epochs; coldnas: retrain epochs
                         (default deepfm/metaemb/emerg/fixed-adaptive ${d.epochs.deepfm}, coldnas ${d.epochs.coldnas})
   --meta-epochs N       episodic epochs (default metaemb/emerg ${d.metaEpochs.emerg}, fixed-adaptive ${d.metaEpochs['fixed-adaptive']})
@@ -52,6 +59,7 @@ const OPTIONS = {
   data: { type: 'string' },
   events: { type: 'string' },
   'history-fraction': { type: 'string' },
+  'history-events': { type: 'string' },
   drift: { type: 'string' },
   'source-seed': { type: 'string' },
   'release-dir': { type: 'string' },
@@ -74,6 +82,14 @@ function intOpt(key: string, v: string | undefined, min: number): number | undef
   if (v === undefined) return undefined;
   const n = Number(v.replace(/_/g, ''));
   if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
+
+/** A number flag's text (1_000 allowed), unchecked beyond being a number; undefined when not given. */
+function numText(key: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === '' ? NaN : Number(v.replace(/_/g, ''));
+  if (!Number.isFinite(n)) throw new ConfigError(key, `expected a number, got "${v}"`);
   return n;
 }
 
@@ -115,6 +131,23 @@ export function sourceOf(values: { source?: string; data?: string; events?: stri
   return events === undefined ? { spec } : { spec, limit: events };
 }
 
+/** The history options of the parsed flags: the same options, defaults and checks as thaw train fm (trainers/history.ts). */
+function historyOptionsOf(values: { 'history-fraction'?: string; 'history-events'?: string; 'min-events'?: string }): ResolvedHistory {
+  return resolveHistory(
+    {
+      historyFraction: numText('history-fraction', values['history-fraction']),
+      historyEvents: numText('history-events', values['history-events']),
+      minEvents: numText('min-events', values['min-events']),
+    },
+    'meta',
+  );
+}
+
+/** The history options of a `thaw train <kind> --source ...` command line (throws ConfigError as the command would). */
+export function streamHistoryOptions(argv: readonly string[]): ResolvedHistory {
+  return historyOptionsOf(parseArgs({ args: [...argv], allowPositionals: true, options: OPTIONS, strict: true }).values);
+}
+
 /** Reads the whole stream (up to `limit` events), stably sorted by time. */
 async function readStream(spec: SourceSpec, limit: number | undefined): Promise<LabelledEvent[]> {
   const out: LabelledEvent[] = [];
@@ -149,7 +182,7 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
   const extra = positionals.filter((p) => p !== kind);
   if (extra.length > 0) throw new ConfigError('args', `unexpected argument "${extra[0]!}"`);
   const { spec, limit } = sourceOf(values);
-  const fraction = numOpt('history-fraction', values['history-fraction'], (x) => x > 0 && x < 1, 'in (0, 1)') ?? 0.5;
+  const historyOpts = historyOptionsOf(values);
   const backendPref = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'native', 'wasm', 'cpu'].includes(backendPref)) throw new ConfigError('backend', `must be auto|native|wasm|cpu, got "${backendPref}"`);
   const model = values.model ?? kind;
@@ -157,7 +190,7 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
   const innerLr = numOpt('inner-lr', values['inner-lr'], (x) => x > 0, 'a positive number');
   const opts = {
     seed: intOpt('seed', values.seed, 0),
-    minEvents: intOpt('min-events', values['min-events'], 2),
+    minEvents: historyOpts.minEvents,
     epochs: intOpt('epochs', values.epochs, 0),
     metaEpochs: intOpt('meta-epochs', values['meta-epochs'], 0),
     searchEpochs: intOpt('search-epochs', values['search-epochs'], 0),
@@ -169,8 +202,10 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
   const backend = await initBackend(backendPref, logger);
   const t0 = performance.now();
   const stream = await readStream(spec, limit);
-  const historyEvents = Math.floor(stream.length * fraction);
-  if (historyEvents === 0) throw new ConfigError('history-fraction', `leaves no history events out of ${stream.length}`);
+  if (stream.length === 0) throw new ConfigError('source', 'has no events');
+  const historyEvents = historyEventCount(historyOpts.length, stream.length);
+  if (historyEvents === stream.length) logger.warn('the history is the whole stream: no event is left for workers to score that the release has not seen', { historyEvents });
+  const historyFraction = 'fraction' in historyOpts.length ? historyOpts.length.fraction : historyEvents / stream.length;
   const history = stream.slice(0, historyEvents);
   logger.info('stream read', { source: spec.kind, events: stream.length, historyEvents, historyEndMs: history[history.length - 1]!.timeMs, backend });
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -182,7 +217,7 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
     ...res.hyper,
     streamEvents: stream.length,
     historyEvents,
-    historyFraction: fraction,
+    historyFraction,
     // Workers and the demo start scoring after this time: the history's last event.
     historyEndMs: history[history.length - 1]!.timeMs,
     hotEntities: res.stats.entities,

@@ -40,6 +40,12 @@ export const runSchema = z
       .boolean()
       .default(true)
       .describe('A new consumer group starts at the earliest retained event (else at new events only). @default true'),
+    untilEnd: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Exit 0 once the topic is processed up to its end as it was at start: every partition's end offset is snapshotted when the worker starts, and once the group's committed offsets reached them all the worker drains as on SIGTERM (batch in flight committed, sink flushed). Events produced later are left for the next run; a topic with nothing to consume exits at once. For backfills and evaluations. @default false",
+      ),
     maxBatchMessages: positiveInt.optional().describe('Largest micro-batch (messages). @default the consumer default (5000)'),
     partitionsConcurrency: positiveInt
       .max(256)
@@ -97,6 +103,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     FLAGS.spoolDir,
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'until-end', key: 'untilEnd', kind: 'boolean' },
     { flag: 'max-batch', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
     { flag: 'partitions-concurrency', key: 'partitionsConcurrency', kind: 'int', meta: 'N' },
     { flag: 'pipeline-depth', key: 'pipelineDepth', kind: 'int', meta: 'N' },
@@ -105,5 +112,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },
     FLAGS.logLevel,
   ],
-  notes: 'Drains on SIGTERM/SIGINT: finishes the batch in flight, flushes, commits, exits 0. A second signal exits at once.',
+  notes:
+    'Drains on SIGTERM/SIGINT: finishes the batch in flight, flushes, commits, exits 0. A second signal exits at once.\n' +
+    'With --until-end it drains the same way, and exits 0, once the consumer group has committed every partition up to\n' +
+    'its end offset at start (a backfill or an evaluation run over what the topic holds).',
 };

@@ -30,7 +30,7 @@ describe('thaw production commands', () => {
   });
 
   it('train, produce, run (drains on SIGTERM), curves, replay, promote, drop', async () => {
-    const train = await thaw('train', 'fm', '--source', 'synthetic:events=6000,seed=5', '--max-events', '2000', '--min-count', '5', '--epochs', '2');
+    const train = await thaw('train', 'fm', '--source', 'synthetic:events=6000,seed=5', '--history-events', '2000', '--min-events', '5', '--epochs', '2');
     assert.equal(train.code, 0, train.stderr);
     assert.match(train.stdout.trim(), /^\d{8}T\d{9}Z$/);
 

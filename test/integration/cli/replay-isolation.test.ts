@@ -55,7 +55,7 @@ describe('replay isolation', () => {
   });
 
   it('leaves live states, live rows and live offsets untouched', async () => {
-    const train = await h.thaw('train', 'fm', '--source', 'synthetic:events=6000,seed=9', '--max-events', '2000', '--min-count', '5', '--epochs', '1');
+    const train = await h.thaw('train', 'fm', '--source', 'synthetic:events=6000,seed=9', '--history-events', '2000', '--min-events', '5', '--epochs', '1');
     assert.equal(train.code, 0, train.stderr);
     const produce = await h.thaw('produce', '--source', 'synthetic:events=6000,seed=9', '--topic', h.topic, '--partitions', '1', '--limit', String(EVENTS));
     assert.equal(produce.code, 0, produce.stderr);

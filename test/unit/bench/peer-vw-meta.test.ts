@@ -12,10 +12,11 @@ import { SyntheticStream } from '../../../sources/synthetic.js';
 
 await initBackend('cpu');
 
-// A tiny stream with few entities, so some are hot (>= 20 events) in the 40% prefix.
+// A small stream with few entities, so the first half holds what the trainers need (trainers/history.ts
+// HISTORY_MINIMUM: 20 hot entities, 1,000 rows): 22 items and 33 users with 20+ events.
 const events: LabelledEvent[] = [];
-for await (const e of new SyntheticStream({ events: 2500, users: 40, items: 25, seed: 3 })) events.push(e);
-const trainN = 1000;
+for await (const e of new SyntheticStream({ events: 4000, users: 50, items: 35, seed: 3 })) events.push(e);
+const trainN = 2000;
 const labels = Uint8Array.from(events, (e) => e.label);
 const metaTrain = { epochs: 1, metaEpochs: 1, searchEpochs: 1, minEvents: 20, dim: 4 };
 const dir = join(tmpdir(), `thaw-peer-meta-${randomUUID()}`);

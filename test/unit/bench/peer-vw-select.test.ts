@@ -15,7 +15,8 @@ import { SyntheticStream } from '../../../sources/synthetic.js';
 await initBackend('cpu');
 
 const events: LabelledEvent[] = [];
-for await (const e of new SyntheticStream({ events: 1500, users: 30, items: 20, seed: 5 })) events.push(e);
+// The selection's training prefix [0, selN) has 24 users with 20+ events (the FM's hot users) and 27 with 15+.
+for await (const e of new SyntheticStream({ events: 3000, users: 45, items: 25, seed: 5 })) events.push(e);
 const metaTrain = { epochs: 1, metaEpochs: 1, searchEpochs: 1, minEvents: 15, dim: 4 };
 const dir = join(tmpdir(), `thaw-peer-select-${randomUUID()}`);
 after(() => rm(dir, { recursive: true, force: true }));
@@ -36,8 +37,8 @@ test('PEER_TUNING: every grid holds its default, and the default options build t
 });
 
 test('selectSettings (user side): one trial per grid value on [selN, selEnd) only, chosen = best trial, events after selEnd never read', async () => {
-  const selN = 600;
-  const selEnd = 1000;
+  const selN = 1500;
+  const selEnd = 2000;
   // Flipping every label after selEnd must not change anything: the selection never reads them.
   const poisoned = [...events.slice(0, selEnd), ...events.slice(selEnd).map((e) => ({ ...e, label: (1 - e.label) as 0 | 1 }))];
   const adapters = ['none', 'fm-adagrad', 'coldnas', 'fixed-adaptive', 'emerg'];

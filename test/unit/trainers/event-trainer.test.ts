@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { ConfigError } from '../../../lib/errors.js';
+import { ConfigError, ThawError } from '../../../lib/errors.js';
 import { initBackend } from '../../../models/backend.js';
 import { ColdNas } from '../../../models/coldnas.js';
 import type { EntityParams } from '../../../models/ctr-model.js';
@@ -17,17 +17,18 @@ import type { LoadedRelease } from '../../../model-store/releases.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
 import { sideOfKind, STREAM_KINDS, trainFromEvents, type EventTrainerOptions, type EventTrainResult } from '../../../trainers/event-trainer.js';
+import { HISTORY_MINIMUM } from '../../../trainers/history.js';
 
 await initBackend('cpu');
 
-/** Small and fast: 3,000 events, about 15 items and 15 users with 40+ events. */
+/** Small and fast: 3,000 events; with TINY's minEvents 30, 24 hot items and 20 hot users (1,874+ rows). */
 async function history(): Promise<LabelledEvent[]> {
   const out: LabelledEvent[] = [];
   for await (const e of new SyntheticStream({ seed: 3, events: 3000, users: 120, items: 60 })) out.push(e);
   return out;
 }
 
-const TINY = { dim: 4, vocab: 2048, epochs: 4, metaEpochs: 2, searchEpochs: 2, seed: 11, lr: 0.01 } as const;
+const TINY = { dim: 4, vocab: 2048, epochs: 4, metaEpochs: 2, searchEpochs: 2, seed: 11, lr: 0.01, minEvents: 30 } as const;
 
 function loaded(b: Bundle): LoadedRelease {
   return {
@@ -56,7 +57,7 @@ describe('trainFromEvents', () => {
       assert.equal(res.layout.side, sideOfKind(kind));
       assert.deepEqual(res.bundle.architecture.eventLayout, res.layout);
       assert.equal(res.bundle.architecture.type, kind);
-      assert.ok(res.stats.entities >= 10 && res.stats.rows >= 40 * res.stats.entities, JSON.stringify(res.stats));
+      assert.ok(res.stats.entities >= HISTORY_MINIMUM.entities && res.stats.rows >= TINY.minEvents * res.stats.entities, JSON.stringify(res.stats));
       assert.equal(res.entityIds.length, res.stats.entities);
       assert.ok(res.stats.examplesPerSec > 0 && Number.isFinite(res.stats.finalLoss));
 
@@ -108,12 +109,55 @@ describe('trainFromEvents', () => {
   }
 
   it('only hot entities (minEvents or more in the history) train', async () => {
-    const res = await trainFromEvents({ kind: 'deepfm', events, ...TINY, epochs: 1, minEvents: 60 });
+    const res = await trainFromEvents({ kind: 'deepfm', events, ...TINY, epochs: 1, minEvents: 25 });
     const counts = new Map<string, number>();
     for (const e of events) counts.set(e.itemId, (counts.get(e.itemId) ?? 0) + 1);
-    const hot = [...counts].filter(([, c]) => c >= 60).map(([id]) => id);
+    const hot = [...counts].filter(([, c]) => c >= 25).map(([id]) => id);
+    assert.ok(hot.length > 0 && hot.length < counts.size, 'some items are cold');
     assert.deepEqual([...res.entityIds].sort(), hot.sort());
     assert.equal(res.stats.rows, hot.reduce((s, id) => s + counts.get(id)!, 0));
+  });
+
+  it('a history that leaves too few hot entities refuses before training, naming the flags and counts', async () => {
+    // The near-chance case: the default --min-events 40 leaves 16 hot items in this history.
+    const counts = new Map<string, number>();
+    for (const e of events) counts.set(e.itemId, (counts.get(e.itemId) ?? 0) + 1);
+    const hot = [...counts.values()].filter((c) => c >= 40);
+    assert.ok(hot.length < HISTORY_MINIMUM.entities);
+    const rows = hot.reduce((a, b) => a + b, 0);
+    for (const kind of ['deepfm', 'emerg'] as const) {
+      const { minEvents: _m, ...rest } = TINY;
+      await assert.rejects(trainFromEvents({ kind, events, ...rest }), (err: unknown) => {
+        assert.ok(err instanceof ThawError && err.code === 'HISTORY_TOO_THIN', String(err));
+        assert.equal(
+          err.message,
+          `history too thin: --min-events 40 leaves ${hot.length} hot items (${rows.toLocaleString('en-US')} rows) in a history of 3,000 events; ` +
+            'at least 20 hot items and 1,000 rows are needed: lower --min-events or give a longer history (raise --history-fraction or --history-events)',
+        );
+        return true;
+      });
+    }
+  });
+
+  it("coldnas refuses a history whose hot users leave its structure search fewer than 5 validation users", async () => {
+    // 26 hot users (minEvents 10): 16 with 60 rows, 10 with 15; only the 16 with more than a query
+    // set (20 rows) are episodes, and a quarter of 16 is 4 validation users.
+    const plan = [...Array.from({ length: 16 }, () => 60), ...Array.from({ length: 10 }, () => 15)];
+    const thin: LabelledEvent[] = [];
+    plan.forEach((n, u) => {
+      for (let i = 0; i < n; i++) thin.push({ ...events[thin.length]!, userId: `u${u}` });
+    });
+    thin.sort((a, b) => a.timeMs - b.timeMs);
+    const opts = { kind: 'coldnas', events: thin, ...TINY, minEvents: 10 } as const;
+    await assert.rejects(trainFromEvents(opts), (err: unknown) => {
+      assert.ok(err instanceof ThawError && err.code === 'HISTORY_TOO_THIN', String(err));
+      assert.match(err.message, /ColdNAS's structure search: 16 of the 26 hot users \(--min-events 10\) have more than 20 rows, which holds out 4 validation users/);
+      assert.match(err.message, /at least 5 are needed: give a longer history \(raise --history-fraction or --history-events\)$/);
+      return true;
+    });
+    // Without a search (--search-epochs 0) nothing is chosen on validation users: it trains.
+    const res = await trainFromEvents({ ...opts, searchEpochs: 0, epochs: 1 });
+    assert.equal(res.stats.entities, 26);
   });
 
   it('bad options are ConfigErrors naming the key', async () => {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { auc, trainFm, type EpochReport } from '../../../trainers/fm-trainer.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
-import { ConfigError } from '../../../lib/errors.js';
+import { ConfigError, ThawError } from '../../../lib/errors.js';
+import { HISTORY_MINIMUM } from '../../../trainers/history.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 
 void test('auc by ranks, ties averaged', () => {
@@ -85,17 +86,40 @@ void test('bad options throw ConfigError naming the key', async () => {
   await assert.rejects(trainFm([], { entityDropout: 2 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.entityDropout');
 });
 
+void test('a prefix too thin refuses before training, naming the flags and the counts', async () => {
+  const events = [...new SyntheticStream({ seed: 1, events: 5000, users: 100, items: 300 }).events()];
+  const perUser = new Map<string, number>();
+  for (const e of events) perUser.set(e.userId, (perUser.get(e.userId) ?? 0) + 1);
+  const hot = [...perUser.values()].filter((c) => c >= 80);
+  assert.ok(hot.length > 0 && hot.length < HISTORY_MINIMUM.entities, `${hot.length} hot users`);
+  // Every event trains the shared part: the rows are the whole history.
+  const rows = events.length.toLocaleString('en-US');
+  let epochs = 0;
+  await assert.rejects(trainFm(events, { buckets: 1 << 12, epochs: 1, minCount: 80, onEpoch: () => epochs++ }), (e: unknown) => {
+    assert.ok(e instanceof ThawError && e.code === 'HISTORY_TOO_THIN', String(e));
+    assert.equal(
+      e.message,
+      `history too thin: --min-events 80 leaves ${hot.length} hot users (${rows} rows) in a history of 5,000 events; ` +
+        'at least 20 hot users and 1,000 rows are needed: lower --min-events or give a longer history (raise --history-fraction or --history-events)',
+    );
+    return true;
+  });
+  assert.equal(epochs, 0, 'no epoch ran');
+});
+
 void test('maxEvents pulls no event past the prefix', async () => {
   let pulled = 0;
   async function* src(): AsyncGenerator<LabelledEvent> {
-    for (const e of new SyntheticStream({ seed: 1, events: 1000, users: 10, items: 10 }).events()) {
+    for (const e of new SyntheticStream({ seed: 1, events: 3000, users: 40, items: 40 }).events()) {
       pulled++;
       yield e;
     }
   }
-  const r = await trainFm(src(), { buckets: 1 << 10, epochs: 1, minCount: 1, maxEvents: 300 });
-  assert.equal(r.prefixEvents, 300);
-  assert.equal(pulled, 300);
-  const none = await trainFm(src(), { buckets: 1 << 10, epochs: 1, maxEvents: 0 });
-  assert.equal(none.prefixEvents, 0);
+  const r = await trainFm(src(), { buckets: 1 << 10, epochs: 1, minCount: 1, maxEvents: 1200 });
+  assert.equal(r.prefixEvents, 1200);
+  assert.equal(pulled, 1200);
+  pulled = 0;
+  // An empty prefix pulls nothing and is too thin to train on.
+  await assert.rejects(trainFm(src(), { buckets: 1 << 10, epochs: 1, maxEvents: 0 }), (e: unknown) => e instanceof ThawError && e.code === 'HISTORY_TOO_THIN' && /leaves 0 hot items \(0 rows\) in a history of 0 events/.test(e.message));
+  assert.equal(pulled, 0);
 });
