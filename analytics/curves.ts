@@ -18,7 +18,7 @@
  * positives are credited with the negatives strictly below (`arrayCumSum` − own) plus half of the
  * negatives at the same score. That is exact, also with ties. A bucket with a single class has AUC NaN.
  */
-import { BUCKETS, type Bucket, type CurveRow } from './types.js';
+import { BUCKETS, EARLY_BUCKET, type CurveBucket, type CurveRow } from './types.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
 import { sqlSide, sqlString, sqlTable, sqlUInt } from './sql.js';
 import { ThawError } from '../lib/errors.js';
@@ -57,6 +57,16 @@ export interface CurveFilter {
   until?: number | Date;
   /** Add a `day` (UTC date of the event) to the grouping. @default false */
   byDay?: boolean;
+  /**
+   * Group by release (one curve per release); false pools the rows of every release of an
+   * (adapter, side, namespace), their `release` being ''. @default true
+   */
+  byRelease?: boolean;
+  /**
+   * `warmup`: the BUCKETS of the prior count; `early`: only rows with 1-5 prior interactions, as one
+   * bucket `1-5`. @default 'warmup'
+   */
+  buckets?: 'warmup' | 'early';
 }
 
 /** A curve point with the day it belongs to (when grouped by day). */
@@ -99,18 +109,22 @@ export function filterSql(filter: CurveFilter): string {
   if (filter.side !== undefined) where.push(`side = ${sqlSide(filter.side)}`);
   if (filter.since !== undefined) where.push(`event_time_ms >= ${ms(filter.since, 'since')}`);
   if (filter.until !== undefined) where.push(`event_time_ms < ${ms(filter.until, 'until')}`);
+  if (filter.buckets === 'early') where.push('prior_count >= 1 AND prior_count <= 5');
   return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
 }
 
 /** SQL of the warm-up curve for `filter` (JSONEachRow-friendly column names). */
 export function curveSql(filter: CurveFilter = {}): string {
   const from = sqlTable(filter.database ?? DEFAULT_DATABASE, filter.table ?? DEFAULT_TABLE);
-  const keys = ['adapter', 'side', 'release', 'namespace', 'bucket', ...(filter.byDay === true ? ['day'] : [])].join(', ');
+  const byRelease = filter.byRelease !== false;
+  const keys = ['adapter', 'side', ...(byRelease ? ['release'] : []), 'namespace', 'bucket', ...(filter.byDay === true ? ['day'] : [])].join(', ');
+  const outerKeys = byRelease ? keys : keys.replace('side, ', "side, '' AS release, ");
+  const bucketExpr = filter.buckets === 'early' ? `'${EARLY_BUCKET}'` : bucketSqlExpr();
   const where = filterSql(filter);
-  const bucketOrder = `indexOf([${BUCKETS.map((b) => `'${b}'`).join(', ')}], bucket)`;
+  const bucketOrder = `indexOf([${[...BUCKETS, EARLY_BUCKET].map((b) => `'${b}'`).join(', ')}], bucket)`;
   const p = `least(greatest(toFloat64(score), ${LOG_LOSS_CLIP}), ${1 - LOG_LOSS_CLIP})`;
   return `SELECT
-    ${keys},
+    ${outerKeys},
     n,
     pos / n AS ctr,
     if(pos = 0 OR neg = 0, nan,
@@ -133,7 +147,7 @@ FROM
         FROM
         (
             SELECT
-                adapter, side, release, namespace, ${bucketSqlExpr()} AS bucket, day,
+                adapter, side, release, namespace, ${bucketExpr} AS bucket, day,
                 score, label,
                 -(label * log(${p}) + (1 - label) * log(1 - ${p})) AS ll
             FROM ${from} FINAL${where === '' ? '' : `\n            ${where}`}
@@ -142,7 +156,7 @@ FROM
     )
     GROUP BY ${keys}
 )
-ORDER BY adapter, side, release, namespace${filter.byDay === true ? ', day' : ''}, ${bucketOrder}
+ORDER BY adapter, side, ${byRelease ? 'release, ' : ''}namespace${filter.byDay === true ? ', day' : ''}, ${bucketOrder}
 SETTINGS max_bytes_before_external_group_by = ${EXTERNAL_GROUP_BY_BYTES}`;
 }
 
@@ -159,7 +173,7 @@ function str(v: unknown): string {
 export function parseCurveRow(r: Record<string, unknown>): CurveRow | DailyCurveRow {
   const side = str(r.side);
   const bucket = str(r.bucket);
-  if ((side !== 'user' && side !== 'item') || !(BUCKETS as readonly string[]).includes(bucket)) {
+  if ((side !== 'user' && side !== 'item') || !([...BUCKETS, EARLY_BUCKET] as readonly string[]).includes(bucket)) {
     throw new ThawError('DATA_FORMAT', `unexpected curve row: side ${side}, bucket ${bucket}`);
   }
   const row: CurveRow = {
@@ -167,7 +181,7 @@ export function parseCurveRow(r: Record<string, unknown>): CurveRow | DailyCurve
     side,
     release: str(r.release),
     namespace: str(r.namespace),
-    bucket: bucket as Bucket,
+    bucket: bucket as CurveBucket,
     n: num(r.n),
     ctr: num(r.ctr),
     auc: num(r.auc),

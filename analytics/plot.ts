@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BUCKETS, type CurveRow } from './types.js';
+import { BUCKETS, type CurveRow, CURVE_BUCKETS } from './types.js';
 
 export interface PlotOptions {
   /** Title above the plot. @default 'Warm-up curves' */
@@ -41,7 +41,7 @@ function seriesOf(rows: readonly CurveRow[], labelOf?: (row: CurveRow) => string
       s = { label, auc: BUCKETS.map(() => undefined) };
       map.set(label, s);
     }
-    const i = BUCKETS.indexOf(r.bucket);
+    const i = CURVE_BUCKETS.indexOf(r.bucket);
     if (i >= 0 && Number.isFinite(r.auc)) s.auc[i] = r.auc;
   }
   return [...map.values()].sort((a, b) => a.label.localeCompare(b.label));

@@ -1,5 +1,5 @@
 /** Warm-up curves as an aligned text table (what `thaw curves` and `thaw demo` print). */
-import { BUCKETS, type CurveRow } from './types.js';
+import { BUCKETS, type CurveRow, CURVE_BUCKETS } from './types.js';
 
 export interface CurveTableOptions {
   /**
@@ -32,7 +32,7 @@ export function formatCurveTable(rows: readonly CurveRow[], opts: CurveTableOpti
             a.adapter.localeCompare(b.adapter) ||
             a.side.localeCompare(b.side) ||
             a.release.localeCompare(b.release) ||
-            BUCKETS.indexOf(a.bucket) - BUCKETS.indexOf(b.bucket),
+            CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket),
         );
   const cells: string[][] = [
     headers,

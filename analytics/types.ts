@@ -41,13 +41,21 @@ export function bucketOf(priorCount: number): Bucket {
   return '51+';
 }
 
+/** The early rows pooled: entities with 1 to 5 prior interactions (buckets 1-2 and 3-5). */
+export const EARLY_BUCKET = '1-5' as const;
+/** A bucket of a curve row: one of BUCKETS, or the pooled early rows. */
+export type CurveBucket = Bucket | typeof EARLY_BUCKET;
+/** Every curve bucket in display order: BUCKETS, then the pooled early rows. */
+export const CURVE_BUCKETS: readonly CurveBucket[] = [...BUCKETS, EARLY_BUCKET];
+
 /** One point of a warm-up curve. */
 export interface CurveRow {
   adapter: string;
   side: Side;
+  /** The release of the rows ('' when rows of several releases are pooled: CurveFilter.byRelease false). */
   release: string;
   namespace: string;
-  bucket: Bucket;
+  bucket: CurveBucket;
   n: number;
   ctr: number;
   /** NaN when a bucket has only one class. */

@@ -113,8 +113,8 @@ class IntBuf {
 
 /**
  * Trains the shared FM on the prefix, with parameters for its hot users and items (see the file
- * comment). Throws ThawError('HISTORY_TOO_THIN') before training when the prefix has too few hot
- * users or hot items (trainers/history.ts).
+ * comment). Throws ThawError('HISTORY_TOO_THIN') before training when the prefix has too few
+ * events, or too few hot entities on both sides (trainers/history.ts).
  */
 export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<LabelledEvent>, opts: FmTrainerOptions = {}): Promise<FmTrainResult> {
   const buckets = num('buckets', opts.buckets, 2 ** 18, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
@@ -158,7 +158,10 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
 
   // 2. Hot entities of each side: their parameters are trained (every event trains the shared part).
   const hot = { user: ents.user.hot(minCount), item: ents.item.hot(minCount) };
-  for (const side of ['user', 'item'] as const) checkHistory({ side, minEvents: minCount, historyEvents: prefixEvents, entities: hot[side].count, rows: prefixEvents });
+  // The shared part trains on every event; hot entities give each side's prior. One side with enough
+  // of them is enough (a catalogue of a few items beside many users is a fine history).
+  const richer = hot.user.count >= hot.item.count ? 'user' : 'item';
+  checkHistory({ side: richer, minEvents: minCount, historyEvents: prefixEvents, entities: hot[richer].count, rows: prefixEvents });
 
   // 3. Joint Adagrad on shared and per-entity parameters.
   const model = FactorizationMachine.create({ buckets, k, seed, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${seed}` });

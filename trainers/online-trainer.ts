@@ -57,6 +57,12 @@ export interface OnlineTrainerOptions extends LearnerOptions {
   groupId?: string;
   /** Time between releases, milliseconds. @default 60_000 */
   syncIntervalMs?: number;
+  /**
+   * Also publish once this many events were trained since the last release (count; 0 = by time
+   * only). A replay or backfill has no wall-clock pace: this keeps its releases as far apart in
+   * events as `thaw eval --protocol stream --sync-every` does. @default 0
+   */
+  syncEveryEvents?: number;
   /** Where a lineage without a release of its own starts reading: earliest (true) or latest. @default true */
   fromBeginning?: boolean;
   /** Largest number of records trained per chunk (between heartbeats and stop checks). @default 2000 */
@@ -93,8 +99,16 @@ function positiveInt(key: string, v: number, min: number): number {
   return v;
 }
 
+/**
+ * Events between two releases in `thaw eval --protocol stream` (`--sync-every`), and the value to give
+ * the online trainer's `syncEveryEvents` for the same cadence on a replay.
+ */
+export const DEFAULT_SYNC_EVERY_EVENTS = 10_000;
+
 export class OnlineTrainer {
-  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs'>> & OnlineTrainerOptions;
+  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs'>> & OnlineTrainerOptions;
+  /** Events trained since the last release (for `syncEveryEvents`). */
+  private sinceRelease = 0;
   private readonly log: Logger;
   private st: OnlineTrainerState = 'idle';
   private learner: OnlineLearner | undefined;
@@ -125,6 +139,7 @@ export class OnlineTrainer {
       topic: opts.topic ?? labelledTopicFor(opts.side),
       groupId,
       syncIntervalMs: positiveInt('syncIntervalMs', opts.syncIntervalMs ?? 60_000, 100),
+      syncEveryEvents: positiveInt('syncEveryEvents', opts.syncEveryEvents ?? 0, 0),
       fromBeginning: opts.fromBeginning ?? true,
       maxBatchMessages: positiveInt('maxBatchMessages', opts.maxBatchMessages ?? 2000, 1),
       maxWaitTimeMs: positiveInt('maxWaitTimeMs', opts.maxWaitTimeMs ?? 500, 0),
@@ -300,12 +315,14 @@ export class OnlineTrainer {
             }
           }
           this.learner!.observe(events);
+          this.sinceRelease += events.length;
           if (last >= 0) {
             this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
             p.resolveOffset(String(last));
           }
           return Promise.resolve();
         });
+        if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
         await p.heartbeat();
       }
     } finally {
@@ -323,6 +340,7 @@ export class OnlineTrainer {
     if (learner === undefined) return null;
     const offsets = canonicalOffsets(this.positions);
     if (JSON.stringify(offsets) === JSON.stringify(canonicalOffsets(this.publishedPositions))) return null;
+    this.sinceRelease = 0;
     const { store, model, groupId, topic } = this.o;
     const res = await publishOnlineRelease({ store, model, groupId, topic, learner, offsets, parent: this.parent, base: this.base, priorEvents: this.baseEvents, priorTasks: this.baseTasks, logger: this.log });
     if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });

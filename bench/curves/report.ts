@@ -1,6 +1,6 @@
 /** Tables (Markdown) and the side-by-side SVG of a curves run. */
 import { renderCurvesBySideSvg } from '../../analytics/plot.js';
-import { BUCKETS, type CurveRow } from '../../analytics/types.js';
+import { BUCKETS, type CurveRow, CURVE_BUCKETS } from '../../analytics/types.js';
 import type { Side } from '../../schemas/types.js';
 
 const SIDES: readonly Side[] = ['item', 'user'];
@@ -21,7 +21,7 @@ function order(a: CurveRow, b: CurveRow): number {
     releaseModel(a.release).localeCompare(releaseModel(b.release)) ||
     (a.adapter === 'none' ? -1 : 0) - (b.adapter === 'none' ? -1 : 0) ||
     a.adapter.localeCompare(b.adapter) ||
-    BUCKETS.indexOf(a.bucket) - BUCKETS.indexOf(b.bucket)
+    CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket)
   );
 }
 

@@ -21,7 +21,7 @@ import { ChdbSink } from '../../analytics/chdb-sink.js';
 import { queryCurves } from '../../analytics/curves.js';
 import { renderCurvesBySideSvg, writePlot } from '../../analytics/plot.js';
 import { formatCurveTable } from '../../analytics/table.js';
-import { BUCKETS, type CurveRow } from '../../analytics/types.js';
+import { BUCKETS, type CurveRow, CURVE_BUCKETS } from '../../analytics/types.js';
 import type { DemoConfig, DemoFamily } from '../../config/commands/demo.js';
 import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
 import { Progress } from '../../lib/progress.js';
@@ -172,7 +172,7 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
     await sink.flush();
     // Run order (items first, each release's none before its adapter), buckets in curve order.
     const rank = (r: CurveRow): number => order.indexOf(`${r.side}|${r.release}|${r.adapter}`);
-    rows = (await queryCurves(sink, { namespace: namespaces })).sort((a, b) => rank(a) - rank(b) || BUCKETS.indexOf(a.bucket) - BUCKETS.indexOf(b.bucket));
+    rows = (await queryCurves(sink, { namespace: namespaces })).sort((a, b) => rank(a) - rank(b) || CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket));
   } finally {
     await sink.close();
   }

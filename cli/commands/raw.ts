@@ -23,6 +23,11 @@ function userSide(argv: readonly string[]): boolean {
   return argv.some((a, i) => a === '--side=user' || (a === '--side' && argv[i + 1] === 'user'));
 }
 
+/** `--protocol stream` / `--protocol=stream` in argv. */
+function streamProtocol(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--protocol=stream' || (a === '--protocol' && argv[i + 1] === 'stream'));
+}
+
 const trainMeta = async (): Promise<RawModule> => import('./train-meta.js');
 
 export const RAW_COMMANDS: readonly RawCommandEntry[] = [
@@ -34,10 +39,13 @@ export const RAW_COMMANDS: readonly RawCommandEntry[] = [
   { name: 'train --online', summary: 'online trainer: fresh shared parameters and the online meta stage from the labelled stream, a release every sync interval', load: async () => import('./train-online.js') },
   {
     name: 'eval',
-    summary: "the papers' warm-up protocol on MovieLens-100K (items; --side user for users)",
+    summary: "stream evaluation against peers on any source (--protocol stream); the papers' warm-up protocol on MovieLens-100K (--protocol warmup)",
     load: async () => {
-      const [items, users] = await Promise.all([import('./eval.js'), import('./eval-user.js')]);
-      return { usage: `${items.usage}\n${users.usage}`, run: (argv) => (userSide(argv) ? users.run(argv) : items.run(argv)) };
+      const [stream, items, users] = await Promise.all([import('./eval-stream.js'), import('./eval.js'), import('./eval-user.js')]);
+      return {
+        usage: `${stream.usage}\n\n${items.usage}\n${users.usage}`,
+        run: (argv) => (streamProtocol(argv) ? stream.run(argv) : userSide(argv) ? users.run(argv) : items.run(argv)),
+      };
     },
   },
   { name: 'release', summary: 'publish, list, promote or roll back releases of shared parameters', load: async () => import('./release.js') },

@@ -38,6 +38,8 @@ SIGTERM drains: the last interval is published and committed, exit 0.
   --release-dir DIR      release directory the workers follow (required)
   --model NAME           model name in it (required)
   --sync-interval-ms N   time between releases (default 60000)
+  --sync-every N         also publish every N trained events; 0 = by time only (default 0; a replay
+                         at 10000 follows the cadence of thaw eval --protocol stream's default)
   --group-id G           consumer group (default thaw-online-<model>-<side>)
   --topic T              labelled topic (default thaw.labelled.by-<side>)
   --kafka HOST:PORT,..   brokers (default $THAW_KAFKA or ${DEFAULT_KAFKA})
@@ -54,6 +56,7 @@ const OPTIONS = {
   'release-dir': { type: 'string' },
   model: { type: 'string' },
   'sync-interval-ms': { type: 'string' },
+  'sync-every': { type: 'string' },
   'group-id': { type: 'string' },
   topic: { type: 'string' },
   kafka: { type: 'string' },
@@ -114,6 +117,8 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     if (!(ONLINE_KINDS as readonly string[]).includes(kind)) throw new ConfigError('kind', `must be one of ${ONLINE_KINDS.join(', ')}, got ${kind}`);
     const interval = values['sync-interval-ms'] === undefined ? 60_000 : Number(values['sync-interval-ms']);
     if (!Number.isInteger(interval) || interval < 100) throw new ConfigError('sync-interval-ms', `must be an integer >= 100, got ${String(values['sync-interval-ms'])}`);
+    const everyEvents = values['sync-every'] === undefined ? 0 : Number(values['sync-every']);
+    if (!Number.isInteger(everyEvents) || everyEvents < 0) throw new ConfigError('sync-every', `must be an integer >= 0 (0 = by time only), got ${String(values['sync-every'])}`);
     const brokers = (values.kafka ?? c.env.THAW_KAFKA ?? DEFAULT_KAFKA).split(',');
     const kafka = { brokers, clientId: 'thaw-online-trainer' };
     if (kind === 'fixed-adaptive' || kind === 'emerg') await initBackend((values.backend ?? 'auto') as BackendPreference, log);
@@ -135,6 +140,7 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
       side,
       kind: kind as OnlineKind,
       syncIntervalMs: interval,
+      syncEveryEvents: everyEvents,
       fromBeginning: values['from-latest'] !== true,
       ...(values['group-id'] === undefined ? {} : { groupId: values['group-id'] }),
       ...(values.topic === undefined ? {} : { topic: values.topic }),

@@ -34,5 +34,5 @@ FROM
     )
     GROUP BY adapter, side, release, namespace, bucket
 )
-ORDER BY adapter, side, release, namespace, indexOf(['0', '1-2', '3-5', '6-10', '11-20', '21-50', '51+'], bucket)
+ORDER BY adapter, side, release, namespace, indexOf(['0', '1-2', '3-5', '6-10', '11-20', '21-50', '51+', '1-5'], bucket)
 SETTINGS max_bytes_before_external_group_by = 1000000000;

@@ -1,5 +1,5 @@
 /** Synthetic prediction rows with known metrics, and reference metrics computed in TypeScript. */
-import { bucketOf, type Bucket, type CurveRow, type PredictionRow } from '../../../analytics/types.js';
+import { bucketOf, type Bucket, type CurveBucket, type CurveRow, type PredictionRow } from '../../../analytics/types.js';
 import type { Side } from '../../../schemas/types.js';
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
@@ -90,4 +90,4 @@ export function referenceCurves(rows: readonly PredictionRow[]): Map<string, Pic
   return out;
 }
 
-export const curveKey = (r: { adapter: string; side: Side; bucket: Bucket }): string => `${r.adapter}|${r.side}|${r.bucket}`;
+export const curveKey = (r: { adapter: string; side: Side; bucket: CurveBucket }): string => `${r.adapter}|${r.side}|${r.bucket}`;
