@@ -46,6 +46,7 @@ export class WorkerMetrics {
   private readonly deadLetters: Counter<'reason'>;
   private readonly releaseInfo: Gauge<'release'>;
   private readonly lastEventSeconds: Gauge;
+  private readonly crossReads: Counter<'outcome'>;
   private readonly side: Side;
   private readonly adapter: string;
   private readonly port: number;
@@ -88,6 +89,12 @@ export class WorkerMetrics {
         this.set(self.releaseCreatedMs === undefined ? NaN : (self.clock() - self.releaseCreatedMs) / 1000);
       },
     });
+    this.crossReads = new Counter({
+      name: 'thaw_cross_side_reads_total',
+      help: "Events scored with the other side's state (read), or cold because its only states were newer than the event (refused).",
+      labelNames: ['outcome'],
+      registers,
+    });
     this.lastEventSeconds = new Gauge({ name: 'thaw_last_event_timestamp_seconds', help: 'Event time of the newest processed event.', registers });
   }
 
@@ -102,6 +109,8 @@ export class WorkerMetrics {
     this.phaseSeconds.observe({ phase: 'sink' }, t.sinkMs / 1000);
     this.phaseSeconds.observe({ phase: 'store' }, t.storeMs / 1000);
     if (res.maxEventMs > 0) this.lastEventSeconds.set(res.maxEventMs / 1000);
+    if (res.crossRead > 0) this.crossReads.inc({ outcome: 'read' }, res.crossRead);
+    if (res.crossRefused > 0) this.crossReads.inc({ outcome: 'refused' }, res.crossRefused);
   }
 
   /** Records one message sent to the dead-letter topic. */

@@ -40,6 +40,34 @@ export interface ReleasedAdapter {
   adapter: Adapter;
   /** Version of the release that last re-initialised states in this lineage; undefined = base epoch. */
   stateEpoch: string | undefined;
+  /** State epoch of the cross-side partner's states (the partner model's lineage); undefined = base epoch. */
+  crossEpoch: string | undefined;
+}
+
+/** Whose states of the other side a worker reads (consumers/cross-side.ts). */
+export interface CrossSidePartner {
+  /** The other side's adapter, e.g. `fm-adagrad`. */
+  adapter: string;
+  /** Its release model in the same release directory (for its state epoch), e.g. `fm`. */
+  model: string;
+}
+
+/**
+ * The default partner of `adapter` on a worker of `model`: every adapter but `none` reads the other
+ * side's `fm-adagrad` (the two-sided FM runs on both sides); an fm-adagrad worker reads its own
+ * model's, a meta-learned one reads model `fm`. `none` reads nothing.
+ */
+export function defaultPartner(adapter: string, model: string): CrossSidePartner | undefined {
+  if (adapter === 'none') return undefined;
+  return { adapter: 'fm-adagrad', model: adapter === 'fm-adagrad' ? model : 'fm' };
+}
+
+/** The state epoch of `model`'s current release (base epoch when it has none). */
+export async function currentEpochOf(store: ReleaseStore, model: string, logger: Logger = silentLogger): Promise<string | undefined> {
+  const version = await store.current(model);
+  if (version === undefined) return undefined;
+  const manifest = (await store.list(model)).find((m) => m.version === version);
+  return manifest === undefined ? undefined : stateEpochOf(store, manifest, logger);
 }
 
 export interface AdapterReleaseWatcherOptions {
@@ -51,6 +79,8 @@ export interface AdapterReleaseWatcherOptions {
   side: Side;
   /** Passed to `createAdapterFromRelease`, per adapter name. @default the adapter's defaults */
   adapterOptions?: ReleaseAdapterOptions;
+  /** The cross-side partner, whose state epoch each release resolves. @default none */
+  cross?: CrossSidePartner;
   /** Interval between polls of the release directory, in milliseconds. @default 60_000 */
   pollIntervalMs?: number;
   /** Kafka announcements (topic default 'thaw.releases'). @default none (poll only) */
@@ -145,7 +175,13 @@ export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOpt
     // (RELEASE_INCOMPATIBLE, logged, the release in use stays); adapter and state size are checked
     // on the adapter each release builds (layoutOf), under the state-epoch rules above.
     expect: { type, stateLayout },
-    build: async (rel) => ({ adapter: buildAdapter(opts, rel), stateEpoch: await stateEpochOf(opts.store, rel.manifest, logger) }),
+    build: async (rel) => {
+      const stateEpoch = await stateEpochOf(opts.store, rel.manifest, logger);
+      // The partner on the same model follows this release's lineage; another model, its own current one.
+      const cross = opts.cross;
+      const crossEpoch = cross === undefined ? undefined : cross.model === opts.model ? stateEpoch : await currentEpochOf(opts.store, cross.model, logger);
+      return { adapter: buildAdapter(opts, rel), stateEpoch, crossEpoch };
+    },
     // A release replaced before the worker took it: its adapter never ran (the worker disposes the ones it replaces).
     discard: (v) => v.adapter.dispose?.(),
     layoutOf: (v) => ({ adapter: v.adapter.name, stateSize: v.adapter.stateSize }),

@@ -61,6 +61,8 @@ export const workerMainSchema = z
     /** Key prefix of the Redis release pointer to subscribe to (`${prefix}:release:${model}`). @default none */
     releaseRedisPrefix: z.string().min(1).optional(),
     namespace: z.string().min(1).default('live'),
+    /** The other side's adapter to score with (cross-side read, base state epoch). @default none: the other side cold */
+    crossAdapter: z.string().min(1).optional(),
     groupId: z.string().min(1).optional(),
     topic: z.string().min(1).optional(),
     deadLetterTopic: z.string().min(1).default(TOPICS.deadLetters),
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
       sink,
       deadLetters: new DeadLetterWriter(producer, opts.deadLetterTopic),
       namespace: opts.namespace,
+      ...(opts.crossAdapter === undefined ? {} : { crossAdapter: opts.crossAdapter }),
       fromBeginning: opts.fromBeginning,
       untilEnd: opts.untilEnd,
       metricsPort: opts.metricsPort,

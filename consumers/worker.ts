@@ -45,7 +45,7 @@ import type { Adapter } from '../adapters/types.js';
 import type { PredictionSink } from '../analytics/types.js';
 import { ConfigError, errorMessage, PoisonEventError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { checkNamespace } from '../model-store/keys.js';
+import { ADAPTER_RE, checkNamespace } from '../model-store/keys.js';
 import type { ActiveRelease, ReleaseStatus } from '../model-store/release-sync.js';
 import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
 import type { Side } from '../schemas/types.js';
@@ -145,6 +145,13 @@ export interface AdaptationWorkerOptions {
   deadLetters: DeadLetterSink;
   /** State namespace (`live`, or a replay's name). @default 'live' */
   namespace?: string;
+  /**
+   * The other side's adapter whose states this worker scores with (the cross-side read,
+   * consumers/cross-side.ts), in the same namespace; its state epoch comes with each release
+   * (`ReleasedAdapter.crossEpoch`; base epoch without a release watcher). @default none: the other
+   * side's entities are scored cold
+   */
+  crossAdapter?: string;
   /** Consumer group. @default `thaw-${side}-${adapter.name}-${namespace}` */
   groupId?: string;
   /** Topic to consume. @default the side's labelled topic (`thaw.labelled.by-item` / `thaw.labelled.by-user`) */
@@ -237,6 +244,7 @@ export class AdaptationWorker {
   private readonly source: BatchSource;
   private readonly store: EntityStore;
   private readonly releases: AdapterReleaseSource | undefined;
+  private readonly crossAdapter: string | undefined;
   private releaseVersion: string | undefined;
   private releaseSwitches = 0;
   /** Micro-batches running on each adapter; an adapter replaced by a release is disposed once none does. */
@@ -286,7 +294,9 @@ export class AdaptationWorker {
     this.store = opts.store;
     this.sink = opts.sink;
     this.releases = opts.releaseWatcher;
-    this.processor = this.processorFor(adapter, active?.value.stateEpoch);
+    if (opts.crossAdapter !== undefined && !ADAPTER_RE.test(opts.crossAdapter)) throw new ConfigError('crossAdapter', `must be an adapter name, got ${JSON.stringify(opts.crossAdapter)}`);
+    this.crossAdapter = adapter.name === 'none' ? undefined : opts.crossAdapter;
+    this.processor = this.processorFor(adapter, active?.value.stateEpoch, active?.value.crossEpoch);
     this.deadLetters = opts.deadLetters;
     this.clock = opts.clock ?? Date.now;
     this.releaseCreatedMs = active?.createdAtMs ?? opts.releaseCreatedMs;
@@ -358,9 +368,11 @@ export class AdaptationWorker {
    * A processor for `adapter` whose states live in `epoch`. The scope (hence the rows' namespace and
    * adapter name) is the worker's own; only the store's keys move with the epoch (release-adapter.ts).
    */
-  private processorFor(adapter: Adapter, epoch: string | undefined): BatchProcessor {
+  private processorFor(adapter: Adapter, epoch: string | undefined, crossEpoch: string | undefined): BatchProcessor {
     const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
-    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, logger: this.logger });
+    const other = this.scope.side === 'user' ? 'item' : 'user';
+    const cross = this.crossAdapter === undefined ? undefined : { scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const;
+    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), logger: this.logger });
   }
 
   /**
@@ -374,7 +386,7 @@ export class AdaptationWorker {
     if (next === undefined) return;
     const prev = { id: this.processor.adapter.release, version: this.releaseVersion };
     const old = this.processor.adapter;
-    this.processor = this.processorFor(next.value.adapter, next.value.stateEpoch);
+    this.processor = this.processorFor(next.value.adapter, next.value.stateEpoch, next.value.crossEpoch);
     // Its kept tensors go once the batches still running on it (other partitions) are done.
     if (this.adapterUse.has(old)) this.retiredAdapters.add(old);
     else old.dispose?.();

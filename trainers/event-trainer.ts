@@ -20,7 +20,7 @@
  * 4. The existing trainer runs (meta-trainer.ts, coldnas-trainer.ts, fixed-adaptive-trainer.ts), and
  *    the model is bundled with the layout recorded as `architecture.eventLayout`.
  */
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import type { DeepFm } from '../models/deepfm.js';
 import type { Emerg } from '../models/emerg.js';
@@ -171,6 +171,11 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
     layout = inferEventLayout(side, events, { ...(opts.vocab === undefined ? {} : { vocab: opts.vocab }), ...(opts.maxSlots === undefined ? {} : { maxSlots: opts.maxSlots }) });
   }
   const base = (opts.logger ?? silentLogger).child({ trainer: 'events', kind });
+  // EmerG and Meta-Embedding generate a new item's parameters from its features: without any, there
+  // is nothing to generate from (and the generators' input would be empty).
+  if ((kind === 'emerg' || kind === 'metaemb') && layout.itemFields.length === 0) {
+    throw new ThawError('USAGE', `${kind} generates a new item's parameters from its features, but the history's events carry no item features (fields: ${layout.fields.map((f) => f.name).join(', ')}): give items features (docs/event-format.md) or use another model`);
+  }
 
   // Hot entities, indexed in order of first appearance (deterministic for a history).
   const idOf = side === 'item' ? (e: LabelledEvent) => e.itemId : (e: LabelledEvent) => e.userId;

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
 import type { RunConfig } from '../../config/commands/run.js';
 import { redactConfig } from '../../config/redact.js';
-import { createAdapterReleaseWatcher } from '../../consumers/release-adapter.js';
+import { createAdapterReleaseWatcher, defaultPartner, type CrossSidePartner } from '../../consumers/release-adapter.js';
 import { AdaptationWorker } from '../../consumers/worker.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { TOPICS } from '../../streams/topics.js';
@@ -31,6 +31,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger.child({ side: cfg.side, adapter: cfg.adapter, namespace: cfg.namespace });
   log.info('starting worker', { config: redactConfig(cfg) });
   const kafka = kafkaConnection(cfg.kafka);
+  const cross = crossPartner(cfg);
   // Refuses to start without a current release (RELEASE_NOT_FOUND), or with one of the wrong side or
   // type for the adapter (RELEASE_INCOMPATIBLE, e.g. --adapter emerg on an fm release).
   const releases = await createAdapterReleaseWatcher({
@@ -39,6 +40,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     adapter: cfg.adapter,
     adapterOptions: cfg.adapterOptions,
     side: cfg.side,
+    ...(cross === undefined ? {} : { cross }),
     pollIntervalMs: cfg.releasePollMs,
     kafka: { connection: kafka, topic: TOPICS.releases },
     logger: log,
@@ -63,6 +65,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       sink,
       deadLetters: new DeadLetterWriter(producer),
       namespace: cfg.namespace,
+      ...(cross === undefined ? {} : { crossAdapter: cross.adapter }),
       fromBeginning: cfg.fromBeginning,
       untilEnd: cfg.untilEnd,
       metricsPort: cfg.metricsPort,
@@ -78,7 +81,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     await cleanup();
     throw err;
   }
-  log.info('worker started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
+  log.info('worker started', { groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release, crossSide: cross ?? 'off' });
 
   // Run until a signal (drain), until the worker fails on its own, or (--until-end) until it drained
   // itself at the end of the topic.
@@ -92,4 +95,13 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   }
   if (outcome !== 'signal') log.info('worker stopped at the end of the topic', { processed: worker.stats().processed, batches: worker.stats().batches });
   return EXIT.ok;
+}
+
+/** The cross-side partner of `--cross-adapter` / `--cross-model` (undefined: off, or a `none` worker). */
+export function crossPartner(cfg: Pick<RunConfig, 'adapter' | 'model' | 'crossAdapter' | 'crossModel'>): CrossSidePartner | undefined {
+  if (cfg.crossAdapter === 'off' || cfg.adapter === 'none') return undefined;
+  const auto = defaultPartner(cfg.adapter, cfg.model);
+  const adapter = cfg.crossAdapter === 'auto' ? auto?.adapter : cfg.crossAdapter;
+  if (adapter === undefined) return undefined;
+  return { adapter, model: cfg.crossModel ?? (adapter === cfg.adapter ? cfg.model : (auto?.model ?? 'fm')) };
 }

@@ -21,6 +21,17 @@ export const runSchema = z
         'Adapter, which must run on the type of the --model release: fm releases run none or fm-adagrad; emerg releases (item side) emerg or none; coldnas releases (user side) coldnas or none; fixed-adaptive releases (user side) fixed-adaptive or none. none is the same release with no per-entity adaptation (the baseline of the warm-up curves). @default fm-adagrad',
       ),
     adapterOptions: adapterOptionsSchema,
+    crossAdapter: z
+      .enum(['auto', 'off', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'])
+      .default('auto')
+      .describe(
+        "The other side's adapter whose states this worker scores with (the cross-side read: an item worker scores a user with what the user worker has learned of them, never a state that holds the scored event or a later one). auto: fm-adagrad (the two-sided FM's workers; none reads nothing); off: score the other side's entities cold. @default auto",
+      ),
+    crossModel: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
+      .optional()
+      .describe("Release model of --cross-adapter's states in --release-dir (their state epoch follows its current release). @default --model when the partner is this worker's own adapter, else fm"),
     releaseDir,
     model: z
       .string()
@@ -95,6 +106,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     FLAGS.clickhouse,
     FLAGS.adapter,
     ...ADAPTER_OPTION_FLAGS,
+    { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },
+    { flag: 'cross-model', key: 'crossModel', kind: 'string', meta: 'NAME' },
     FLAGS.releaseDir,
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
     { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },
