@@ -1,46 +1,28 @@
 /**
  * `thaw demo`: the whole pipeline in one process with no services. A seeded synthetic stream with
- * planted structure; on the stream's first part, the shared FM of each side and the meta-learned
- * releases (EmerG: items; ColdNAS and the fixed/adaptive split: users) are trained offline on the
- * hot entities; the rest runs through the production BatchProcessor (predict, then adapt) for each
- * side and adapter, into embedded ClickHouse (chDB); the warm-up curves come from the same SQL
- * analysts run.
+ * planted structure; on its first part the releases are trained offline (the two-sided shared FM;
+ * EmerG for items; ColdNAS and the fixed/adaptive split for users, with the short training below);
+ * then both sides' workers of every family replay the stream in lockstep through the production
+ * BatchProcessor (each side scoring with the other side's fresh state, every adapter safeguarded),
+ * the shared parameters keep learning and are switched in as releases, and the rows go to embedded
+ * ClickHouse (chDB), from which the warm-up curves come by the same SQL analysts run. This is
+ * `thaw eval --protocol stream` (evaluation/stream/run.ts) on a synthetic source, without peers.
  *
- * Baselines: one `none` per release (the FM's NoneAdapter; a FrozenAdapter over each meta-learned
- * release: that release's initial states, never adapted). An adapter's lift is over the `none` of its
- * own release, so it measures the online adaptation alone; rows are told apart by their release.
- * Each meta-learned release writes to its own namespace (`demo-<kind>`; the FMs to `demo`): the
- * prediction log de-duplicates, and its ReplacingMergeTree collapses, rows by (namespace, adapter,
- * side, event_id), so two `none`s of one namespace scoring the same events would keep only one.
+ * Baselines: one `none` per release family (the same release, never adapted, no cross-side read).
+ * An adapter's lift is over the `none` of its own family; each family writes to its own namespace.
  */
-import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createAdapter, createAdapterFromRelease } from '../../adapters/registry.js';
-import type { Adapter } from '../../adapters/types.js';
-import { ChdbSink } from '../../analytics/chdb-sink.js';
-import { queryCurves } from '../../analytics/curves.js';
 import { renderCurvesBySideSvg, writePlot } from '../../analytics/plot.js';
-import { formatCurveTable } from '../../analytics/table.js';
-import { BUCKETS, type CurveRow, CURVE_BUCKETS } from '../../analytics/types.js';
+import { CURVE_BUCKETS, type CurveRow } from '../../analytics/types.js';
 import type { DemoConfig, DemoFamily } from '../../config/commands/demo.js';
-import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
-import { Progress } from '../../lib/progress.js';
-import { MemoryEntityStore } from '../../model-store/memory-store.js';
-import type { LabelledEvent, Side } from '../../schemas/types.js';
-import { SyntheticStream } from '../../sources/synthetic.js';
-import { initBackend } from '../../models/backend.js';
-import type { LoadedRelease } from '../../model-store/releases.js';
-import { trainFm } from '../../trainers/fm-trainer.js';
-import { sideOfKind, trainFromEvents, type EventTrainerOptions, type StreamKind } from '../../trainers/event-trainer.js';
+import { FAMILIES, FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf } from '../../evaluation/stream/families.js';
+import type { MetaTrainOverrides } from '../../evaluation/stream/releases.js';
+import { formatStreamEval } from '../../evaluation/stream/report.js';
+import { runStreamEval, type StreamEvalResult } from '../../evaluation/stream/run.js';
+import { ThawError } from '../../lib/errors.js';
+import type { Side } from '../../schemas/types.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { curvesJson } from '../curve-json.js';
-
-const SIDES: readonly Side[] = ['item', 'user'];
-const NAMESPACE = 'demo';
-/** Namespace of a release's rows (see the file comment). */
-const namespaceOf = (family: DemoFamily): string => (family === 'fm' ? NAMESPACE : `${NAMESPACE}-${family}`);
-/** Meta-learned release kinds, in the order the demo trains and runs them (item side first). */
-const META_KINDS = ['emerg', 'coldnas', 'fixed-adaptive'] as const satisfies readonly StreamKind[];
 
 /**
  * Offline training of the demo's meta-learned releases: fewer epochs than `thaw train <kind>
@@ -48,23 +30,22 @@ const META_KINDS = ['emerg', 'coldnas', 'fixed-adaptive'] as const satisfies rea
  * stays a first command of a few minutes, and hot = 20 events in the prefix instead of 40 (the
  * synthetic prefix has few entities with 40). ColdNAS keeps 5 retrain epochs: with 1 its scores
  * were no better than chance on the demo stream. The demo's output says so; its curves show the
- * meta-learned adapters at work, not their best numbers (bench/peer-vw trains with the defaults).
+ * meta-learned adapters at work, not their best numbers (`thaw eval --protocol stream` trains with
+ * the defaults).
  */
-export const DEMO_META_TRAIN: Readonly<Record<(typeof META_KINDS)[number], Partial<EventTrainerOptions>>> = {
+export const DEMO_META_TRAIN: Readonly<Record<Exclude<DemoFamily, 'fm'>, MetaTrainOverrides>> = {
   emerg: { epochs: 1, metaEpochs: 1, minEvents: 20 },
   coldnas: { epochs: 5, searchEpochs: 2, minEvents: 20 },
   'fixed-adaptive': { epochs: 1, metaEpochs: 1, minEvents: 20 },
 };
 
-/** One offline-trained release of the demo. */
+/** One release family of the demo. */
 export interface DemoRelease {
-  /** `fm` or the meta-learned kind. */
   family: DemoFamily;
-  side: Side;
-  /** Its id: the `release` column of its rows. */
+  /** Sides its adapter runs on. */
+  sides: Side[];
+  /** The release id its rows carry first (online releases follow: `<family>/on-<offset>`). */
   release: string;
-  /** Hot (training) entities of the prefix. */
-  hotEntities: number;
   /** Offline training time, seconds. */
   trainSec: number;
 }
@@ -72,9 +53,10 @@ export interface DemoRelease {
 /** What `thaw demo --json` prints. */
 export interface DemoResult {
   events: number;
+  /** Events replayed per second, both sides' workers of every family together. */
   eventsPerSec: number;
   releases: DemoRelease[];
-  /** Rows carry `release`: every release has its own `none`. */
+  /** Rows carry `release`: the family (every family has its own none). */
   curves: ReturnType<typeof curvesJson>;
 }
 
@@ -85,141 +67,65 @@ function familiesOf(cfg: DemoConfig): DemoFamily[] {
   return cfg.quick ? ['fm'] : [...new Set(cfg.adapters)];
 }
 
-function releaseOf(kind: StreamKind, bundle: { architecture: unknown; files: Record<string, Buffer> }): LoadedRelease {
-  return { manifest: { model: `demo-${kind}`, version: 'v1', parent: null, createdAtMs: 0, architecture: bundle.architecture, metrics: {}, files: {} }, files: bundle.files };
-}
-
 async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
-  const log = ctx.logger;
-  const out = resolve(cfg.out);
-  const chdbDir = join(out, 'chdb');
   const families = familiesOf(cfg);
-  const metaKinds = META_KINDS.filter((k) => families.includes(k));
-  const namespaces = families.map(namespaceOf);
-  // A fresh prediction log each run: the demo's numbers must come from this run only.
-  await rm(chdbDir, { recursive: true, force: true });
-  await mkdir(out, { recursive: true });
-  if (metaKinds.length > 0) await initBackend('auto', log);
-
-  const tGen = performance.now();
-  const events: LabelledEvent[] = [];
-  for await (const e of new SyntheticStream({ events: cfg.events, seed: cfg.seed })) events.push(e);
-  const trainN = Math.floor(events.length * cfg.trainFraction);
-  const prefix = events.slice(0, trainN);
-  const rest = events.slice(trainN);
-  log.info('synthetic stream generated', { events: events.length, trainEvents: trainN, ms: Math.round(performance.now() - tGen) });
-
-  const sink = new ChdbSink({ dataDir: chdbDir });
-  const releases: DemoRelease[] = [];
-  /** `side|release|adapter` in run order: the order rows are shown in. */
-  const order: string[] = [];
-  let processedTotal = 0;
-  let processMs = 0;
-  let rows: CurveRow[];
+  const out = resolve(cfg.out);
+  let result: StreamEvalResult;
   try {
-    await sink.ensureSchema();
-    const runsPerSide = (side: Side): number => (families.includes('fm') ? 2 : 0) + 2 * metaKinds.filter((k) => sideOfKind(k) === side).length;
-    const progress = new Progress({ label: 'demo', total: rest.length * SIDES.reduce((s, side) => s + runsPerSide(side), 0), stream: ctx.stderr, logger: log });
-
-    /** Predict-then-adapt over the rest of the stream; false when interrupted. */
-    const replay = async (side: Side, family: DemoFamily, name: string, adapter: Adapter): Promise<boolean> => {
-      order.push(`${side}|${adapter.release}|${name}`);
-      const scope = { namespace: namespaceOf(family), side, adapter: name };
-      const processor = new BatchProcessor({ adapter, store: new MemoryEntityStore(), sink, scope, logger: log });
-      const t1 = performance.now();
-      try {
-        for (let i = 0; i < rest.length; i += cfg.batchSize) {
-          if (ctx.signal.aborted) return false;
-          const items: BatchItem[] = rest.slice(i, i + cfg.batchSize).map((event, j) => ({ offset: trainN + i + j, event }));
-          const r = await processor.process(items);
-          processedTotal += r.processed;
-          progress.tick(items.length);
-        }
-      } finally {
-        processMs += performance.now() - t1;
-        adapter.dispose?.();
-      }
-      return true;
-    };
-
-    for (const side of SIDES) {
-      if (ctx.signal.aborted) return EXIT.interrupted;
-      if (families.includes('fm')) {
-        const t0 = performance.now();
-        // One shared FM per side: its per-entity vector stands for that side's entities while training.
-        const release = `demo-fm-${side}`;
-        const trained = await trainFm(prefix, { seed: cfg.seed, release });
-        const trainSec = (performance.now() - t0) / 1000;
-        releases.push({ family: 'fm', side, release, hotEntities: trained.hotEntities[side], trainSec });
-        log.info('shared FM trained', { side, hotEntities: trained.hotEntities[side], trainEvents: trained.trainEvents, ms: Math.round(trainSec * 1000) });
-        for (const name of ['none', 'fm-adagrad']) {
-          if (!(await replay(side, 'fm', name, createAdapter(name, side, trained.model)))) return EXIT.interrupted;
-        }
-      }
-      for (const kind of metaKinds.filter((k) => sideOfKind(k) === side)) {
-        if (ctx.signal.aborted) return EXIT.interrupted;
-        const res = await trainFromEvents({ kind, events: prefix, seed: cfg.seed, logger: log, ...DEMO_META_TRAIN[kind] });
-        const rel = releaseOf(kind, res.bundle);
-        const release = `${rel.manifest.model}/${rel.manifest.version}`;
-        releases.push({ family: kind, side, release, hotEntities: res.stats.entities, trainSec: res.stats.trainSec });
-        // Baseline first: the same release's initial states, never adapted.
-        for (const name of ['none', kind]) {
-          if (!(await replay(side, kind, name, createAdapterFromRelease(name, side, rel)))) return EXIT.interrupted;
-        }
-      }
-    }
-    progress.finish();
-    await sink.flush();
-    // Run order (items first, each release's none before its adapter), buckets in curve order.
-    const rank = (r: CurveRow): number => order.indexOf(`${r.side}|${r.release}|${r.adapter}`);
-    rows = (await queryCurves(sink, { namespace: namespaces })).sort((a, b) => rank(a) - rank(b) || CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket));
-  } finally {
-    await sink.close();
+    result = await runStreamEval({
+      source: { kind: 'synthetic', events: cfg.events, seed: cfg.seed },
+      historyFraction: cfg.trainFraction,
+      adapters: families.map((f) => FAMILY_ADAPTER[f]),
+      required: families.map((f) => FAMILY_ADAPTER[f]),
+      metaTrain: DEMO_META_TRAIN,
+      seed: cfg.seed,
+      out,
+      logger: ctx.logger,
+      signal: ctx.signal,
+      progressStream: ctx.stderr,
+    });
+  } catch (err) {
+    if (ctx.signal.aborted && err instanceof ThawError && err.code === 'LIFECYCLE') return EXIT.interrupted;
+    throw err;
   }
-
+  // Items first, families in their order, each family's none before its adapter, buckets in curve order.
+  const rank = (c: CurveRow): number => (c.side === 'item' ? 0 : 100) + FAMILIES.indexOf(c.release as DemoFamily) * 2 + (c.adapter === 'none' ? 0 : 1);
+  const curves = result.curves.filter((c) => c.bucket !== '1-5').sort((a, b) => rank(a) - rank(b) || CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket));
   const plotPath = join(out, 'curves.svg');
-  await writePlot(plotPath, renderCurvesBySideSvg(rows, { title: `Thaw demo (${cfg.events.toLocaleString('en-US')} synthetic events)` }));
-  const eventsPerSec = processMs > 0 ? Math.round(processedTotal / (processMs / 1000)) : 0;
+  await writePlot(plotPath, renderCurvesBySideSvg(curves, { title: `Thaw demo (${cfg.events.toLocaleString('en-US')} synthetic events)`, label: (r) => `${r.adapter} (${r.release})` }));
+  const releases: DemoRelease[] = result.families.map((f) => ({ family: f.family, sides: [...FAMILY_SIDES[f.family]], release: `${f.family}/history`, trainSec: f.trainSec }));
+  const eventsPerSec = Math.round(result.events / (result.replay.ms / 1000));
 
   if (cfg.json) {
-    const result: DemoResult = { events: cfg.events, eventsPerSec, releases, curves: curvesJson(rows, { scope: false, release: true }) };
-    ctx.stdout.write(JSON.stringify(result) + '\n');
+    const doc: DemoResult = { events: result.events, eventsPerSec, releases, curves: curvesJson(curves, { scope: false, release: true }) };
+    ctx.stdout.write(JSON.stringify(doc) + '\n');
     return EXIT.ok;
   }
-  const pct = Math.round(cfg.trainFraction * 100);
+  const metaKinds = families.filter((f): f is Exclude<DemoFamily, 'fm'> => f !== 'fm');
   ctx.stdout.write(
     [
-      `Thaw demo: ${cfg.events.toLocaleString('en-US')} synthetic events (seed ${cfg.seed}); the releases are trained on the first ` +
-        `${pct}%, the rest is replayed predict-then-adapt per side and adapter.`,
-      ...releases.map(
-        (r) => `  release ${r.release} (${r.side} side): ${r.hotEntities.toLocaleString('en-US')} hot ${r.side}s, trained in ${r.trainSec.toFixed(1)} s`,
-      ),
+      `Thaw demo (seed ${cfg.seed}).`,
       ...(metaKinds.length > 0
-        ? [
-            `  Meta-learned releases use short demo training to stay fast (${metaKinds.map((k) => `${k} ${JSON.stringify(DEMO_META_TRAIN[k])}`).join('; ')}); ` +
-              '`thaw train <kind> --source` trains them fully.',
-          ]
+        ? [`Meta-learned releases use short demo training (${metaKinds.map((k) => `${k} ${JSON.stringify(DEMO_META_TRAIN[k])}`).join('; ')}); thaw train <kind> --source trains them fully.`]
         : []),
-      `Every release has its own none baseline (its model, never adapted). Adaptation throughput: ${eventsPerSec.toLocaleString('en-US')} events/s ` +
-        '(BatchProcessor + in-memory store + chDB, all adapters).',
+      formatStreamEval(result, `a synthetic stream (thaw demo, seed ${cfg.seed})`).trimEnd(),
       '',
-      formatCurveTable(rows, { release: true, order: 'input' }).trimEnd(),
-      '',
-      ...liftLines(rows, order),
+      ...liftLines(result.curves),
+      `Replay throughput: ${eventsPerSec.toLocaleString('en-US')} events/s (every family's workers of both sides together, in-memory store, chDB).`,
       `Plot: ${plotPath}`,
-      ...namespaces.map((ns) => `Query again: thaw curves --chdb ${chdbDir} --namespace ${ns}`),
+      ...families.map((f) => `Query again: thaw curves --chdb ${result.chdbDir} --namespace ${namespaceOf(f)}`),
       '',
     ].join('\n'),
   );
   return EXIT.ok;
 }
 
-/** One line per adapter: its AUC minus that of the `none` of the same release, on the early buckets. */
-export function liftLines(rows: readonly CurveRow[], order: readonly string[]): string[] {
+/** One line per adapter: its AUC minus that of its own family's `none`, on the early buckets, per side. */
+export function liftLines(rows: readonly CurveRow[]): string[] {
   const out: string[] = [];
-  for (const key of order) {
+  const runs = [...new Set(rows.filter((r) => r.adapter !== 'none').map((r) => `${r.side}|${r.release}|${r.adapter}`))];
+  for (const key of runs) {
     const [side, release, adapter] = key.split('|') as [Side, string, string];
-    if (adapter === 'none') continue;
     const parts: string[] = [];
     for (const bucket of ['1-2', '3-5', '6-10'] as const) {
       const at = (name: string): CurveRow | undefined => rows.find((r) => r.side === side && r.release === release && r.bucket === bucket && r.adapter === name);
@@ -227,7 +133,7 @@ export function liftLines(rows: readonly CurveRow[], order: readonly string[]): 
       const b = at('none');
       if (a && b && Number.isFinite(a.auc) && Number.isFinite(b.auc)) parts.push(`${bucket}: ${((a.auc - b.auc) * 100).toFixed(1)}`);
     }
-    if (parts.length > 0) out.push(`AUC lift of ${adapter} over none of ${release} (${side}, points): ${parts.join(', ')}`);
+    if (parts.length > 0) out.push(`AUC lift of ${adapter} over the none of ${release} (${side}, points): ${parts.join(', ')}`);
   }
   if (out.length > 0) out.push('');
   return out;

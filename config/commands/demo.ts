@@ -16,13 +16,12 @@ export const demoSchema = z
     seed: z.number().int('expected an integer').default(7).describe('Seed of the synthetic stream and of training. @default 7'),
     json: z.boolean().default(false).describe('Print only the result as JSON on stdout. @default false'),
     out: path.default('.thaw/demo').describe('Output directory: chDB data, curves.svg. @default .thaw/demo'),
-    batchSize: positiveInt.default(2000).describe('Events per micro-batch through the BatchProcessor (count). @default 2000'),
     trainFraction: z
       .number()
       .gt(0, 'expected a fraction in (0, 1)')
       .lt(1, 'expected a fraction in (0, 1)')
       .default(0.3)
-      .describe('Share of the stream (its beginning) used to train the shared FM offline (0..1). @default 0.3'),
+      .describe('Share of the stream (its beginning) that trains the releases: the history (0..1). @default 0.3'),
     adapters: z
       .array(z.enum(DEMO_FAMILIES))
       .min(1, 'expected at least one of fm, emerg, coldnas, fixed-adaptive')
@@ -44,17 +43,17 @@ export const demoSpec: CommandSpec<typeof demoSchema> = {
     { flag: 'seed', key: 'seed', kind: 'int', meta: 'N' },
     FLAGS.json,
     { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },
-    { flag: 'batch-size', key: 'batchSize', kind: 'int', meta: 'N' },
     { flag: 'train-fraction', key: 'trainFraction', kind: 'number', meta: 'F' },
     { flag: 'adapters', key: 'adapters', kind: 'list', meta: 'LIST' },
     { flag: 'quick', key: 'quick', kind: 'boolean' },
     FLAGS.logLevel,
   ],
   notes:
-    'Trains, on the first part of the stream, the shared FM of each side and the meta-learned releases\n' +
+    'Trains, on the first part of the stream, the two-sided shared FM and the meta-learned releases\n' +
     '(EmerG for items; ColdNAS and the fixed/adaptive split for users; with fewer epochs than `thaw train`\n' +
-    'so the demo takes minutes), then runs the rest through the production BatchProcessor for each side and\n' +
-    'adapter with an in-memory store and embedded ClickHouse (chDB). Every release has its own `none`\n' +
-    'baseline (its model, never adapted); the table, JSON and plot keep them apart by release, and the lift\n' +
-    'of each adapter is over the `none` of its own release. Writes <out>/curves.svg.',
+    'so the demo takes minutes), then replays the stream through the production BatchProcessor, both sides\n' +
+    'in lockstep, each scoring with the other side\'s fresh state, the shared parameters learning on, with an\n' +
+    'in-memory store and embedded ClickHouse (chDB): thaw eval --protocol stream on a synthetic source.\n' +
+    'Every release family has its own `none` baseline (its model, never adapted); the tables, JSON and plot\n' +
+    'keep them apart by family, and the lift of each adapter is over its own `none`. Writes <out>/curves.svg.',
 };

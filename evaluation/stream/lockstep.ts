@@ -29,7 +29,7 @@ import type { Progress } from '../../lib/progress.js';
 import { MemoryEntityStore } from '../../model-store/memory-store.js';
 import type { LoadedRelease } from '../../model-store/releases.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
-import { learnerFromRelease } from '../../trainers/online/factory.js';
+import { learnerFromRelease, type LearnerOptions } from '../../trainers/online/factory.js';
 import type { OnlineLearner } from '../../trainers/online/learner.js';
 import { FmOnlineLearner } from '../../trainers/online/fm-learner.js';
 import { FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf, PARTNER, type Family } from './families.js';
@@ -54,6 +54,8 @@ export interface LockstepOptions {
   maxBatch?: number;
   /** Options of the adapters, as `thaw run`'s `adapterOptions`. @default each adapter's defaults */
   adapterOptions?: ReleaseAdapterOptions;
+  /** Options of the online learners, as `thaw train --online`'s. @default their defaults */
+  learnerOptions?: LearnerOptions;
   progress?: Progress;
   signal?: AbortSignal;
   logger?: Logger;
@@ -144,8 +146,10 @@ export async function replayLockstep(opts: LockstepOptions): Promise<LockstepRes
         frozen.push(family);
         continue;
       }
+      // The FM learner's replicas learn by the rule the workers run: the same adapter options.
       const fmAdapter = opts.adapterOptions?.['fm-adagrad'];
-      const learner = learnerFromRelease(release, family, FAMILY_SIDES[family][0] ?? 'item', fmAdapter === undefined ? {} : { fm: { adapter: fmAdapter } });
+      const learnerOpts: LearnerOptions = { ...opts.learnerOptions, fm: { ...opts.learnerOptions?.fm, ...(fmAdapter === undefined ? {} : { adapter: fmAdapter }) } };
+      const learner = learnerFromRelease(release, family, FAMILY_SIDES[family][0] ?? 'item', learnerOpts);
       // The FM learner keeps replicas of entities: it replays the history into them first, as its
       // replicas of a trainer that had followed the stream would hold.
       if (learner instanceof FmOnlineLearner) learner.warm(events.slice(0, historyN));

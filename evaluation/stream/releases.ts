@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../../lib/log.js';
 import { ReleaseStore, type LoadedRelease } from '../../model-store/releases.js';
 import { bundleFm, type Bundle } from '../../models/onnx/bundle.js';
 import type { LabelledEvent } from '../../schemas/types.js';
-import { trainFromEvents } from '../../trainers/event-trainer.js';
+import { trainFromEvents, type EventTrainerOptions } from '../../trainers/event-trainer.js';
 import { trainFm } from '../../trainers/fm-trainer.js';
 import type { Family } from './families.js';
 
@@ -26,8 +26,11 @@ export function inMemoryRelease(model: string, version: string, bundle: Bundle, 
   return { manifest: { model, version, parent, createdAtMs: Date.now(), architecture: bundle.architecture, metrics: {}, files: {} }, files: bundle.files };
 }
 
-/** Trains `family`'s release on `history` (the trainers' defaults; `seed` for all). */
-export async function trainFamily(family: Family, history: readonly LabelledEvent[], opts: { seed: number; logger?: Logger }): Promise<FamilyRelease> {
+/** Options of a meta-learned family's trainer beside the defaults (e.g. the demo's shorter training). */
+export type MetaTrainOverrides = Partial<Omit<EventTrainerOptions, 'kind' | 'events' | 'logger'>>;
+
+/** Trains `family`'s release on `history` (the trainers' defaults, `seed` for all, `meta` over them). */
+export async function trainFamily(family: Family, history: readonly LabelledEvent[], opts: { seed: number; logger?: Logger; meta?: MetaTrainOverrides }): Promise<FamilyRelease> {
   const logger = opts.logger ?? silentLogger;
   const t0 = performance.now();
   if (family === 'fm') {
@@ -40,7 +43,7 @@ export async function trainFamily(family: Family, history: readonly LabelledEven
       info: { hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item } },
     };
   }
-  const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger });
+  const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger, ...opts.meta });
   return {
     family,
     release: inMemoryRelease(family, 'history', res.bundle),

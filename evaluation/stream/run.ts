@@ -20,7 +20,7 @@ import { openSource, type SourceSpec } from '../../sources/index.js';
 import { runCountsPeer, runVwPeer, type PeerName, type PeerRun } from '../peers/index.js';
 import { familyOf, FAMILIES, FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf, PARTNER, PEER_NAMESPACE, type Family } from './families.js';
 import { replayLockstep, type LockstepResult } from './lockstep.js';
-import { loadFamily, trainFamily, type FamilyRelease } from './releases.js';
+import { loadFamily, trainFamily, type FamilyRelease, type MetaTrainOverrides } from './releases.js';
 import { BatchingSink } from './sinks.js';
 
 /** The default of `--sync-every`: the online trainer's default (trainers/online-trainer.ts). */
@@ -46,6 +46,8 @@ export interface StreamEvalOptions {
   out?: string;
   /** Seed of every trainer. @default 7788 */
   seed?: number;
+  /** Options of the meta-learned families' trainers beside their defaults (the demo trains shorter). @default none */
+  metaTrain?: Partial<Record<Family, MetaTrainOverrides>>;
   /** Adapters asked for explicitly: a family of them that cannot train fails the run (others are skipped with a warning). @default [] */
   required?: readonly string[];
   signal?: AbortSignal;
@@ -137,7 +139,8 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   for (const family of wanted) {
     if (opts.signal?.aborted === true) throw new ThawError('LIFECYCLE', 'stream evaluation interrupted');
     try {
-      families.push(opts.releaseDir !== undefined ? await loadFamily(family, opts.releaseDir) : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log }));
+      const meta = opts.metaTrain?.[family];
+      families.push(opts.releaseDir !== undefined ? await loadFamily(family, opts.releaseDir) : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log, ...(meta === undefined ? {} : { meta }) }));
       log.info('release ready', { family, trainSec: Math.round((families[families.length - 1]?.trainSec ?? 0) * 10) / 10 });
     } catch (err) {
       if ((opts.required ?? []).includes(FAMILY_ADAPTER[family]) || !(err instanceof ThawError) || family === PARTNER.family) throw err;
