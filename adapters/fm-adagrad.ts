@@ -8,7 +8,8 @@
  * Learning, one step per event, on this side's entity only (models/fm-entity.ts, which also gives
  * the state layout; its first k + 2 floats are the VIEW the other side's workers read):
  * - b by the bias filter (models/bias-filter.ts): a Kalman step whose size starts at the release's
- *   prior variance for this side and shrinks with evidence, with the release's drift;
+ *   prior variance for this side and shrinks with evidence, with the release's drift, plus a
+ *   session part that fades from event to event;
  * - e by Adagrad on log loss, pulled towards the prior vector by `l2`.
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
@@ -36,6 +37,10 @@ export interface FmAdagradOptions {
   biasVariance?: number;
   /** Variance the bias gains per event (logit²), overriding the release's. @default the release's */
   biasDrift?: number;
+  /** Share of the session bias kept per event, in [0, 1), overriding the release's. @default the release's */
+  sessionDecay?: number;
+  /** Variance the session bias gains per event (logit²), 0 = none, overriding the release's. @default the release's */
+  sessionVariance?: number;
   /** Where a cold entity starts: the release's prior, or zeros. @default 'release' */
   init?: 'release' | 'zero';
 }
@@ -53,6 +58,12 @@ function nonNegative(key: string, value: number | undefined, dflt: number, allow
 
 export { fmStateSize };
 
+function fraction(key: string, value: number | undefined, dflt: number): number {
+  const v = value ?? dflt;
+  if (!(Number.isFinite(v) && v >= 0 && v < 1)) throw new ConfigError(key, `must be a number in [0, 1), got ${String(value)}`);
+  return v;
+}
+
 /** The learning rule of `side`'s entities: the options over the release's bias prior. */
 export function fmEntityRule(side: Side, model: FactorizationMachine, opts: FmAdagradOptions = {}): FmEntityRule {
   const d = FM_ADAGRAD_DEFAULTS;
@@ -62,6 +73,10 @@ export function fmEntityRule(side: Side, model: FactorizationMachine, opts: FmAd
     initialAccumulator: nonNegative('fm-adagrad.initialAccumulator', opts.initialAccumulator, d.initialAccumulator),
     biasVariance: nonNegative('fm-adagrad.biasVariance', opts.biasVariance, model.priors[side].biasVariance, true),
     biasDrift: nonNegative('fm-adagrad.biasDrift', opts.biasDrift, model.priors[side].biasDrift, true),
+    session: {
+      decay: fraction('fm-adagrad.sessionDecay', opts.sessionDecay, model.priors[side].sessionDecay),
+      variance: nonNegative('fm-adagrad.sessionVariance', opts.sessionVariance, model.priors[side].sessionVariance, true),
+    },
   };
 }
 

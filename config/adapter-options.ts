@@ -24,6 +24,13 @@ const fmAdagrad = z
       .optional()
       .describe('Prior variance of a new entity\'s bias (logit²) in the bias filter, overriding the release\'s; 0 freezes the bias. @default release'),
     biasDrift: nonNegativeNumber.optional().describe('Variance the bias gains per event (logit²), overriding the release\'s. @default release'),
+    sessionDecay: nonNegativeNumber
+      .lt(1, 'expected a number < 1')
+      .optional()
+      .describe('Share of the session bias kept from one of an entity\'s events to the next, in [0, 1), overriding the release\'s. @default release'),
+    sessionVariance: nonNegativeNumber
+      .optional()
+      .describe('Variance the session bias gains per event (logit²), 0 = no session bias, overriding the release\'s. @default release'),
     initialAccumulator: positiveNumber.optional().describe('Adagrad accumulator at an entity\'s first event. @default 0.1'),
     init: z.enum(['release', 'zero']).optional().describe('Where a cold entity starts: the release\'s prior view, or zeros. @default release'),
   })

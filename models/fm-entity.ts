@@ -3,19 +3,20 @@
  * runs in the workers, and that the trainers replay on their replicas of entities (the offline fit
  * of the bias filter, the online trainer), so all three learn exactly alike.
  *
- * State layout (Float32Array, 2k + 2 floats); the first k + 2 are the entity's VIEW (models/fm.ts),
- * which the other side's workers read:
- *   0             b   entity bias
- *   1             s   variance of b
- *   [2, k+2)      e   entity vector
- *   [k+2, 2k+2)   Ge  Adagrad sum of squared gradients of e
+ * State layout (Float32Array, 2k + 6 floats); the first k + 2 are the entity's VIEW (models/fm.ts),
+ * which the other side's workers read and the prediction uses:
+ *   0             bias   b + f, ready for the entity's next event
+ *   1             var    s + s_f
+ *   [2, k+2)      e      entity vector
+ *   [k+2, 2k+2)   Ge     Adagrad sum of squared gradients of e
+ *   [2k+2, 2k+6)  b, s, f, s_f   the lasting and the session bias with their variances (models/bias-filter.ts)
  *
  * Per event, after the prediction p with S = Σv of the event's features and the other side's view:
- * - b by the bias filter (models/bias-filter.ts);
+ * - the bias parts by the bias filter (filterBiasParts);
  * - e by Adagrad on log loss (∂z/∂e = S + e_other), pulled towards the prior vector by `l2`.
  */
-import { filterBias } from './bias-filter.js';
-import { viewSize, VIEW_VARIANCE, VIEW_VECTOR } from './fm.js';
+import { BIAS_PARTS, filterBiasParts, sessionPriorVariance, type SessionBias } from './bias-filter.js';
+import { viewSize, VIEW_BIAS, VIEW_VARIANCE, VIEW_VECTOR } from './fm.js';
 
 /** How one side's entities learn. */
 export interface FmEntityRule {
@@ -25,23 +26,36 @@ export interface FmEntityRule {
   l2: number;
   /** Adagrad accumulator of a new entity's e. */
   initialAccumulator: number;
-  /** Variance of a new entity's bias (logit²). */
+  /** Variance of a new entity's lasting bias (logit²). */
   biasVariance: number;
-  /** Variance the bias gains per event (logit²). */
+  /** Variance the lasting bias gains per event (logit²). */
   biasDrift: number;
+  /** The session part of the bias. */
+  session: SessionBias;
 }
 
 /** Floats of an fm-adagrad state for latent dimension k. */
 export function fmStateSize(k: number): number {
+  return 2 * k + 2 + BIAS_PARTS;
+}
+
+/** Where the bias parts start in a state of latent dimension k. */
+function partsAt(k: number): number {
   return 2 * k + 2;
 }
 
-/** The state of a new entity whose prior view is `cold` (`[bias, variance, vector]`). */
+/** The state of a new entity whose prior view is `cold` (`[bias, variance, vector]`, only bias and vector read). */
 export function initialFmState(k: number, cold: Float32Array, rule: FmEntityRule): Float32Array {
   const st = new Float32Array(fmStateSize(k));
   st.set(cold.subarray(0, viewSize(k)));
-  st[VIEW_VARIANCE] = rule.biasVariance;
-  st.fill(rule.initialAccumulator, viewSize(k));
+  st.fill(rule.initialAccumulator, viewSize(k), partsAt(k));
+  const at = partsAt(k);
+  const sf = sessionPriorVariance(rule.session);
+  st[at] = cold[VIEW_BIAS] ?? 0;
+  st[at + 1] = rule.biasVariance;
+  st[at + 2] = 0;
+  st[at + 3] = sf;
+  st[VIEW_VARIANCE] = rule.biasVariance + sf;
   return st;
 }
 
@@ -60,5 +74,5 @@ export function learnFmEntity(k: number, own: Float32Array, other: Float32Array,
     own[acc0 + f] = acc;
     own[at] = e - (rule.learningRate * g) / Math.sqrt(acc);
   }
-  filterBias(own, p, label, other[VIEW_VARIANCE] ?? 0, rule.biasDrift);
+  filterBiasParts(own, partsAt(k), p, label, other[VIEW_VARIANCE] ?? 0, rule.biasDrift, rule.session);
 }

@@ -42,6 +42,10 @@ export interface EntityPrior {
   biasVariance: number;
   /** Variance added to b at each of the entity's events (logit²): how fast a bias drifts. */
   biasDrift: number;
+  /** The session part of the bias (models/bias-filter.ts SessionBias): ρ kept per event, in [0, 1). */
+  sessionDecay: number;
+  /** … and its variance gained per event (logit²); 0 = no session part. */
+  sessionVariance: number;
 }
 
 /** Positions in an entity view. */
@@ -63,8 +67,8 @@ const MAGIC = 0x4d464854; // 'THFM' little-endian
 const VERSION = 2;
 const HEADER_V1 = 40;
 const HEADER_V2 = 32;
-/** Per side in a version-2 file: bias, variance, drift as f64, then the vector as f32. */
-const PRIOR_SCALARS = 3;
+/** Per side in a version-2 file: bias, variance, drift, session decay, session variance as f64, then the vector as f32. */
+const PRIOR_SCALARS = 5;
 
 /** A small, fast, seedable PRNG (mulberry32): uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -92,7 +96,7 @@ export function sigmoid(z: number): number {
 }
 
 function emptyPrior(k: number): EntityPrior {
-  return { vector: new Float32Array(k), bias: 0, biasVariance: LEGACY_BIAS_VARIANCE, biasDrift: LEGACY_BIAS_DRIFT };
+  return { vector: new Float32Array(k), bias: 0, biasVariance: LEGACY_BIAS_VARIANCE, biasDrift: LEGACY_BIAS_DRIFT, sessionDecay: 0, sessionVariance: 0 };
 }
 
 export class FactorizationMachine {
@@ -132,12 +136,15 @@ export class FactorizationMachine {
     return fm;
   }
 
-  /** The view of an entity of `side` never seen: `[bias, variance, vector]` of its prior (a new array). */
+  /**
+   * The view of an entity of `side` never seen: `[bias, variance, vector]` of its prior (a new array);
+   * the variance is the lasting bias's plus the session bias's (models/bias-filter.ts).
+   */
   coldView(side: Side): Float32Array {
     const p = this.priors[side];
     const view = new Float32Array(viewSize(this.k));
     view[VIEW_BIAS] = p.bias;
-    view[VIEW_VARIANCE] = p.biasVariance;
+    view[VIEW_VARIANCE] = p.biasVariance + (p.sessionVariance > 0 ? p.sessionVariance / (1 - p.sessionDecay * p.sessionDecay) : 0);
     view.set(p.vector, VIEW_VECTOR);
     return view;
   }
@@ -200,7 +207,8 @@ export class FactorizationMachine {
   /**
    * Serialises (format version 2): a 32-byte little-endian header (u32 magic 'THFM', u32 version,
    * u32 buckets, u32 k, u32 release-id length, u32 0, f64 w0), the release id (UTF-8),
-   * then per side (user, item) its prior: f64 bias, f64 biasVariance, f64 biasDrift, f32 vector (k);
+   * then per side (user, item) its prior: f64 bias, biasVariance, biasDrift, sessionDecay,
+   * sessionVariance, then f32 vector (k);
    * then w (buckets) and v (buckets × k) as little-endian float32.
    */
   toBuffer(): Buffer {
@@ -218,9 +226,7 @@ export class FactorizationMachine {
     off += rel.length;
     for (const side of SIDES) {
       const p = this.priors[side];
-      buf.writeDoubleLE(p.bias, off);
-      buf.writeDoubleLE(p.biasVariance, off + 8);
-      buf.writeDoubleLE(p.biasDrift, off + 16);
+      [p.bias, p.biasVariance, p.biasDrift, p.sessionDecay, p.sessionVariance].forEach((x, i) => buf.writeDoubleLE(x, off + 8 * i));
       off += 8 * PRIOR_SCALARS;
       off = copyFloats(p.vector, buf, off);
     }
@@ -252,6 +258,9 @@ export class FactorizationMachine {
       p.bias = buf.readDoubleLE(off);
       p.biasVariance = buf.readDoubleLE(off + 8);
       p.biasDrift = buf.readDoubleLE(off + 16);
+      p.sessionDecay = buf.readDoubleLE(off + 24);
+      p.sessionVariance = buf.readDoubleLE(off + 32);
+      if (!(p.sessionDecay >= 0 && p.sessionDecay < 1) || !(p.sessionVariance >= 0) || !(p.biasVariance >= 0) || !(p.biasDrift >= 0)) throw corrupt(`bad ${side} prior`);
       off += 8 * PRIOR_SCALARS;
       off = readFloats(buf, off, p.vector);
     }

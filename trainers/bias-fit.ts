@@ -9,7 +9,10 @@
  * (trainers/online/fm-learner.ts, a fresh shared FM learning online and replicas of every user and
  * item learning by the workers' rule), predict-then-learn, and keep the values with the lowest mean
  * log loss after a warm-up share of the history. A coordinate search over small grids, from a
- * middle point: each round tries every value of one setting with the others fixed.
+ * middle point with the session bias off: each round tries every value of one setting with the
+ * others fixed. The session bias (a fading part of the bias, models/bias-filter.ts) is chosen the
+ * same way: on a stream where an entity's recent events say nothing beyond its long run, its
+ * variance stays 0 (off).
  */
 import { ConfigError } from '../lib/errors.js';
 import { FactorizationMachine } from '../models/fm.js';
@@ -22,6 +25,10 @@ export interface BiasFitOptions {
   variances?: readonly number[];
   /** Drifts tried (logit² per event). @default [0, 0.001, 0.003, 0.01, 0.03, 0.1] */
   drifts?: readonly number[];
+  /** Session-bias decays tried (share kept per event). @default [0.8, 0.9, 0.95] */
+  sessionDecays?: readonly number[];
+  /** Session-bias variances tried (logit² per event; 0 = off). @default [0, 0.01, 0.03, 0.1] */
+  sessionVariances?: readonly number[];
   /** Coordinate-search rounds. @default 2 */
   rounds?: number;
   /** Share of the history replayed before the loss counts (the shared FM starts untrained). @default 0.25 */
@@ -30,10 +37,18 @@ export interface BiasFitOptions {
   maxEvents?: number;
 }
 
+/** The bias filter's prior of one side. */
+export interface BiasPrior {
+  variance: number;
+  drift: number;
+  sessionDecay: number;
+  sessionVariance: number;
+}
+
 /** What `fitBiasFilter` chose, per side, and at what loss. */
 export interface BiasFit {
-  user: { variance: number; drift: number };
-  item: { variance: number; drift: number };
+  user: BiasPrior;
+  item: BiasPrior;
   /** Mean log loss of the chosen settings on the scored part of the history (nats). */
   logLoss: number;
   /** Settings tried. */
@@ -43,10 +58,12 @@ export interface BiasFit {
 export const BIAS_FIT_DEFAULTS = {
   variances: [0, 0.05, 0.1, 0.25, 0.5, 1, 2],
   drifts: [0, 0.001, 0.003, 0.01, 0.03, 0.1],
+  sessionDecays: [0.8, 0.9, 0.95],
+  sessionVariances: [0, 0.01, 0.03, 0.1],
   rounds: 2,
   warmFraction: 0.25,
   maxEvents: 200_000,
-  start: { variance: 0.5, drift: 0.01 },
+  start: { variance: 0.5, drift: 0.01, sessionDecay: 0.9, sessionVariance: 0 },
 } as const;
 
 /** The FM the replay learns with: the trainer's table size, dimension, rate and seed. */
@@ -57,7 +74,7 @@ export interface BiasFitModel {
   seed: number;
 }
 
-type Setting = { side: Side; key: 'variance' | 'drift' };
+type Setting = { side: Side; key: keyof BiasPrior };
 
 /**
  * The variance and drift per side with the lowest prequential log loss on `history` (see the file
@@ -67,18 +84,25 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   const d = BIAS_FIT_DEFAULTS;
   const variances = opts.variances ?? d.variances;
   const drifts = opts.drifts ?? d.drifts;
+  const grids: Record<keyof BiasPrior, readonly number[]> = {
+    variance: variances,
+    drift: drifts,
+    sessionDecay: opts.sessionDecays ?? d.sessionDecays,
+    sessionVariance: opts.sessionVariances ?? d.sessionVariances,
+  };
   const rounds = opts.rounds ?? d.rounds;
   const warm = opts.warmFraction ?? d.warmFraction;
   if (!(warm >= 0 && warm < 1)) throw new ConfigError('biasFit.warmFraction', `must be in [0, 1), got ${warm}`);
-  for (const [key, xs] of [['variances', variances], ['drifts', drifts]] as const) {
+  for (const [key, xs] of Object.entries(grids)) {
     if (xs.length === 0 || xs.some((x) => !(x >= 0 && Number.isFinite(x)))) throw new ConfigError(`biasFit.${key}`, 'must be a non-empty list of numbers >= 0');
   }
+  if (grids.sessionDecay.some((x) => x >= 1)) throw new ConfigError('biasFit.sessionDecays', 'must be numbers in [0, 1)');
   const events = history.slice(Math.max(0, history.length - (opts.maxEvents ?? d.maxEvents)));
   const warmEnd = Math.floor(events.length * warm);
-  const start = { variance: d.start.variance as number, drift: d.start.drift as number };
-  const current: Record<Side, { variance: number; drift: number }> = { user: { ...start }, item: { ...start } };
+  const start: BiasPrior = { ...d.start };
+  const current: Record<Side, BiasPrior> = { user: { ...start }, item: { ...start } };
   const cache = new Map<string, number>();
-  const lossOf = (c: Record<Side, { variance: number; drift: number }>): number => {
+  const lossOf = (c: Record<Side, BiasPrior>): number => {
     const key = JSON.stringify(c);
     let loss = cache.get(key);
     if (loss === undefined) {
@@ -89,17 +113,14 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   };
   if (events.length - warmEnd < 1) return { ...current, logLoss: NaN, trials: 0 };
   let best = lossOf(current);
-  const settings: Setting[] = [
-    { side: 'user', key: 'variance' },
-    { side: 'item', key: 'variance' },
-    { side: 'user', key: 'drift' },
-    { side: 'item', key: 'drift' },
-  ];
+  const settings: Setting[] = (['variance', 'drift', 'sessionVariance', 'sessionDecay'] as const).flatMap((key) => (['user', 'item'] as const).map((side) => ({ side, key })));
   for (let round = 0; round < rounds; round++) {
     let moved = false;
     for (const { side, key } of settings) {
-      for (const x of key === 'variance' ? variances : drifts) {
-        const trial: Record<Side, { variance: number; drift: number }> = { user: { ...current.user }, item: { ...current.item } };
+      // The decay of a session bias that is off changes nothing: not worth a trial.
+      if (key === 'sessionDecay' && current[side].sessionVariance === 0) continue;
+      for (const x of grids[key]) {
+        const trial: Record<Side, BiasPrior> = { user: { ...current.user }, item: { ...current.item } };
         trial[side][key] = x;
         const loss = lossOf(trial);
         if (loss < best - 1e-9) {
@@ -115,16 +136,21 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
 }
 
 /** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors. */
-function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, { variance: number; drift: number }>, m: BiasFitModel): number {
+function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, BiasPrior>, m: BiasFitModel): number {
   const fm = FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed });
-  for (const side of ['user', 'item'] as const) {
-    fm.priors[side].biasVariance = c[side].variance;
-    fm.priors[side].biasDrift = c[side].drift;
-  }
+  for (const side of ['user', 'item'] as const) applyBiasPrior(fm.priors[side], c[side]);
   // A fresh model learns as the offline trainer starts (small accumulators, no dropout).
   const learner = new FmOnlineLearner(fm, { learningRate: m.learningRate, initialAccumulator: 1e-2, entityDropout: 0, metaLr: 0, seed: m.seed });
   learner.observe(events.slice(0, warmEnd));
   learner.lossSince();
   learner.observe(events.slice(warmEnd));
   return learner.lossSince().mean;
+}
+
+/** Sets a side's prior of the bias filter (the FM's EntityPrior fields) from a BiasPrior. */
+export function applyBiasPrior(prior: { biasVariance: number; biasDrift: number; sessionDecay: number; sessionVariance: number }, b: BiasPrior): void {
+  prior.biasVariance = b.variance;
+  prior.biasDrift = b.drift;
+  prior.sessionDecay = b.sessionDecay;
+  prior.sessionVariance = b.sessionVariance;
 }

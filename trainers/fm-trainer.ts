@@ -18,7 +18,7 @@ import { ConfigError } from '../lib/errors.js';
 import { encodeEventInto, eventFeatureCount } from '../models/features.js';
 import { FactorizationMachine, mulberry32, sigmoid, viewSize, VIEW_BIAS, VIEW_VECTOR } from '../models/fm.js';
 import { auc } from '../lib/metrics.js';
-import { fitBiasFilter, type BiasFit, type BiasFitOptions } from './bias-fit.js';
+import { applyBiasPrior, fitBiasFilter, type BiasFit, type BiasFitOptions, type BiasPrior } from './bias-fit.js';
 import { checkHistory, DEFAULT_MIN_EVENTS } from './history.js';
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
@@ -65,7 +65,7 @@ export interface FmTrainerOptions {
    * The bias filter's prior per side: `fit` chooses each side's variance and drift on the history
    * (trainers/bias-fit.ts), or give them. @default 'fit'
    */
-  biasFilter?: 'fit' | { user: { variance: number; drift: number }; item: { variance: number; drift: number } };
+  biasFilter?: 'fit' | Record<Side, Partial<BiasPrior> & { variance: number; drift: number }>;
   /** Options of the fit (grids, events used). @default bias-fit.ts's */
   biasFit?: BiasFitOptions;
   /** Called after each epoch. */
@@ -245,15 +245,9 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   let fit: BiasFit | undefined;
   if (opts.biasFilter === undefined || opts.biasFilter === 'fit') {
     fit = fitBiasFilter(history, { buckets, k, learningRate: lr, seed, ...opts.biasFit });
-    for (const side of ['user', 'item'] as const) {
-      model.priors[side].biasVariance = fit[side].variance;
-      model.priors[side].biasDrift = fit[side].drift;
-    }
+    for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], fit[side]);
   } else {
-    for (const side of ['user', 'item'] as const) {
-      model.priors[side].biasVariance = opts.biasFilter[side].variance;
-      model.priors[side].biasDrift = opts.biasFilter[side].drift;
-    }
+    for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], { sessionDecay: 0, sessionVariance: 0, ...opts.biasFilter[side] });
   }
   return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: { user: hot.user.count, item: hot.item.count }, biasFit: fit };
 }

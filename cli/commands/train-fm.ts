@@ -101,13 +101,12 @@ async function runTrainFm(cfg: TrainFmConfig, ctx: CommandContext): Promise<numb
 
 /** The bias filter's chosen prior per side, as manifest metrics. */
 function biasFitMetrics(fit: BiasFit): Record<string, number> {
-  return {
-    userBiasVariance: fit.user.variance,
-    userBiasDrift: fit.user.drift,
-    itemBiasVariance: fit.item.variance,
-    itemBiasDrift: fit.item.drift,
-    biasFitLogloss: fit.logLoss,
-  };
+  const out: Record<string, number> = { biasFitLogloss: fit.logLoss };
+  for (const side of ['user', 'item'] as const) {
+    const p = fit[side];
+    Object.assign(out, { [`${side}BiasVariance`]: p.variance, [`${side}BiasDrift`]: p.drift, [`${side}SessionDecay`]: p.sessionDecay, [`${side}SessionVariance`]: p.sessionVariance });
+  }
+  return out;
 }
 
 function round(x: number): number {

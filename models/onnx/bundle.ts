@@ -144,7 +144,7 @@ export function bundleFm(fm: FactorizationMachine, opts: BundleOptions = {}): Bu
   for (const side of SIDES) {
     const p = fm.priors[side];
     tensors[`prior.${side}.vector`] = { data: p.vector, shape: [fm.k] };
-    tensors[`prior.${side}.bias`] = { data: Float32Array.of(p.bias, p.biasVariance, p.biasDrift), shape: [3] };
+    tensors[`prior.${side}.bias`] = { data: Float32Array.of(p.bias, p.biasVariance, p.biasDrift, p.sessionDecay, p.sessionVariance), shape: [5] };
   }
   const weights = packWeights(tensors);
   return { architecture, files: { [WEIGHTS_FILE]: weights, [ONNX_FILE]: Buffer.from(exportFmOnnx(fm)), [FM_LEGACY_FILE]: fm.toBuffer() } };
@@ -316,10 +316,12 @@ export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
   for (const side of SIDES) {
     const prior = fm.priors[side];
     prior.vector.set(tensor(rel, t, `prior.${side}.vector`, a.k));
-    const [bias = 0, variance = 0, drift = 0] = tensor(rel, t, `prior.${side}.bias`, 3);
+    const [bias = 0, variance = 0, drift = 0, sessionDecay = 0, sessionVariance = 0] = tensor(rel, t, `prior.${side}.bias`, 5);
     prior.bias = bias;
     prior.biasVariance = variance;
     prior.biasDrift = drift;
+    prior.sessionDecay = sessionDecay;
+    prior.sessionVariance = sessionVariance;
   }
   return fm;
 }

@@ -64,7 +64,10 @@ void test('predict does not mutate states; predictThenAdapt returns the pre-adap
   const ad = createAdapter('fm-adagrad', 'item', model);
   const evs = [eventOf('a', 1), eventOf('b', 0), eventOf('c', 1)];
   const states = evs.map((e) => ad.initialState(e));
-  states[2]![0] = 0.7; // a non-initial state too
+  // A non-initial state too: its lasting bias (and so its view's bias) at 0.7.
+  const parts = 2 * model.k + 2;
+  (states[2] as Float32Array)[parts] = 0.7;
+  (states[2] as Float32Array)[0] = 0.7;
   const before = states.map((s) => Float32Array.from(s));
   const p1 = ad.predict({ events: evs, states });
   assert.deepEqual(states, before);
@@ -76,30 +79,42 @@ void test('predict does not mutate states; predictThenAdapt returns the pre-adap
   assert.ok(p3[0]! > p1[0]! && p3[1]! < p1[1]! && p3[2]! > p1[2]!);
 });
 
-void test('state layout [b, variance of b, e(k), Ge(k)]: the bias filter and Adagrad on e', () => {
+void test('state layout [view: b+f, s+s_f, e(k)], Ge(k), [b, s, f, s_f]: the bias filter and Adagrad on e', () => {
   const k = model.k;
-  const ad = new FmAdagradAdapter('item', model, { initialAccumulator: 0.5 });
-  assert.equal(ad.stateSize, 2 * k + 2);
+  const ad = new FmAdagradAdapter('item', model, { initialAccumulator: 0.5, sessionDecay: 0.5, sessionVariance: 0.3 });
+  assert.equal(ad.stateSize, 2 * k + 6);
   assert.equal(ad.viewSize, k + 2);
   const ev = eventOf('x', 1);
   const st = ad.initialState(ev);
   const prior = model.priors.item;
+  const parts = 2 * k + 2;
+  const sf0 = 0.3 / (1 - 0.25); // the session bias's stationary variance
   assert.equal(st[0], Math.fround(prior.bias));
-  assert.equal(st[1], Math.fround(prior.biasVariance));
+  assert.equal(st[1], Math.fround(prior.biasVariance + sf0));
   assert.deepEqual(st.subarray(2, k + 2), prior.vector);
-  assert.ok(st.subarray(k + 2).every((g) => g === 0.5));
+  assert.ok(st.subarray(k + 2, parts).every((g) => g === 0.5));
+  assert.deepEqual([...st.subarray(parts)], [prior.bias, prior.biasVariance, 0, sf0].map(Math.fround));
   const p = ad.predictThenAdapt({ events: [ev], states: [st] })[0] ?? NaN;
-  // A positive label moved the bias up by the Kalman gain and shrank its variance.
+  // A positive label moved both bias parts up by their Kalman gains and shrank their variances;
+  // then the session part faded (×0.5) and gained its variance for the next event.
   const s0 = prior.biasVariance + prior.biasDrift;
   const h = Math.max(p * (1 - p), 0.01);
-  const d = 1 + h * (s0 + model.priors.user.biasVariance);
-  assert.ok(Math.abs((st[0] ?? NaN) - (prior.bias + ((1 - p) * s0) / d)) < 1e-5);
-  assert.ok(Math.abs((st[1] ?? NaN) - (s0 - (h * s0 * s0) / d)) < 1e-5);
-  assert.ok(st.subarray(k + 2).some((g) => g > 0.5), 'Adagrad accumulators grew');
+  const d = 1 + h * (s0 + sf0 + model.coldView('user')[1]);
+  const b = prior.bias + ((1 - p) * s0) / d;
+  const f = 0.5 * (((1 - p) * sf0) / d);
+  const sf = 0.25 * (sf0 - (h * sf0 * sf0) / d) + 0.3;
+  const close = (a: number | undefined, x: number, what: string): void => assert.ok(Math.abs((a ?? NaN) - x) < 1e-5, `${what}: ${a} vs ${x}`);
+  close(st[parts], b, 'b');
+  close(st[parts + 1], s0 - (h * s0 * s0) / d, 's');
+  close(st[parts + 2], f, 'f');
+  close(st[parts + 3], sf, 's_f');
+  close(st[0], b + f, 'view bias');
+  close(st[1], s0 - (h * s0 * s0) / d + sf, 'view variance');
+  assert.ok(st.subarray(k + 2, parts).some((g) => g > 0.5), 'Adagrad accumulators grew');
   const zero = new FmAdagradAdapter('item', model, { init: 'zero' }).initialState(ev);
   assert.ok(zero[0] === 0 && zero.subarray(2, k + 2).every((x) => x === 0));
-  // Bias variance 0 freezes the bias.
-  const frozen = new FmAdagradAdapter('item', model, { biasVariance: 0, biasDrift: 0 });
+  // Bias variance 0 (and no session part) freezes the bias.
+  const frozen = new FmAdagradAdapter('item', model, { biasVariance: 0, biasDrift: 0, sessionVariance: 0 });
   const fst = frozen.initialState(ev);
   frozen.predictThenAdapt({ events: [ev], states: [fst] });
   assert.equal(fst[0], Math.fround(prior.bias));

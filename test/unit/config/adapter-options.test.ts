@@ -39,6 +39,8 @@ test('the documented defaults are the adapters\' defaults', () => {
     'fm-adagrad.l2': FM_ADAGRAD_DEFAULTS.l2,
     'fm-adagrad.biasVariance': 'release',
     'fm-adagrad.biasDrift': 'release',
+    'fm-adagrad.sessionDecay': 'release',
+    'fm-adagrad.sessionVariance': 'release',
     'fm-adagrad.initialAccumulator': FM_ADAGRAD_DEFAULTS.initialAccumulator,
     'fm-adagrad.init': FM_ADAGRAD_DEFAULTS.init,
     'emerg.learningRate': EMERG_ADAPTER_DEFAULTS.learningRate,

@@ -12,6 +12,7 @@ import { createLogger } from '../../../lib/log.js';
 import type { ReleaseWatcher } from '../../../model-store/release-sync.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { FactorizationMachine } from '../../../models/fm.js';
+import { fmStateSize } from '../../../models/fm-entity.js';
 import { bundleFm, WEIGHTS_FILE, type EntityStatePolicy } from '../../../models/onnx/bundle.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 import type { MessageBatch, RawMessage } from '../../../streams/message.js';
@@ -194,7 +195,7 @@ describe('AdaptationWorker with a release watcher', () => {
     ]);
     assert.equal(refused[0]?.level, 'error');
     assert.match(String(refused[0]?.error), /checksum/);
-    assert.match(String(refused[1]?.error), /keeps entity states but builds 12 floats per state, the states in use have 8/);
+    assert.match(String(refused[1]?.error), /keeps entity states but builds 16 floats per state, the states in use have 12/);
 
     // A good release afterwards is still taken: refusals do not wedge the watcher.
     const vE = await publish(store, fm(5));
@@ -228,7 +229,7 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.equal(seg, `fm-adagrad.r${vB}`);
     const bKeys = [...t.states.data.keys()].filter((k) => k.startsWith(`live:item:${seg}:`));
     assert.equal(bKeys.length, firstSeen.size);
-    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === 8 && s.count > 0), 'new-epoch states');
+    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === fmStateSize(3) && s.count > 0), 'new-epoch states');
     for (const [k, s] of before) assert.deepEqual(t.states.snapshot().get(k), s, `old epoch state ${k} untouched`);
 
     // Rollback to A: A's epoch is the base one, so A's states continue where A left them.
@@ -260,9 +261,9 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.ok(t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`), 'B taken');
     const seg = `live:item:${epochAdapterSegment('fm-adagrad', vB)}:`;
     const fresh = [...t.states.data.entries()].filter(([k]) => k.startsWith(seg));
-    assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === 12), 'new-size states in the new epoch');
+    assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === fmStateSize(5)), 'new-size states in the new epoch');
     // Old entity states untouched (the safeguards of the two epochs hold their own layout).
-    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg) && !k.includes('.sg')).every(([, st]) => st.params.length === 8), 'old states untouched');
+    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg) && !k.includes('.sg')).every(([, st]) => st.params.length === fmStateSize(3)), 'old states untouched');
     await t.worker.drain();
   });
 

@@ -1,3 +1,4 @@
+import { fmStateSize } from '../../../models/fm-entity.js';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ describe('thaw release (CLI function)', () => {
     assert.equal(manifest.parent, null);
     assert.deepEqual(manifest.metrics, { auc: 0.71, logloss: 0.5 });
     assert.equal(manifest.architecture.type, 'fm');
-    assert.deepEqual(manifest.architecture.stateLayout, { adapter: 'fm-adagrad', stateSize: 2 * fm.k + 2 });
+    assert.deepEqual(manifest.architecture.stateLayout, { adapter: 'fm-adagrad', stateSize: fmStateSize(fm.k) });
     assert.equal(manifest.architecture.entityStatePolicy, 'keep');
     assert.match(manifest.files['model.onnx'].sha256, /^[0-9a-f]{64}$/);
     const store = new ReleaseStore({ root });

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createAdapter } from '../../../adapters/registry.js';
 import type { Adapter } from '../../../adapters/types.js';
 import { ThawError } from '../../../lib/errors.js';
+import { fmStateSize } from '../../../models/fm-entity.js';
 import { fmFromRelease } from '../../../models/onnx/bundle.js';
 import { sigmoid, type FactorizationMachine } from '../../../models/fm.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
@@ -71,7 +72,7 @@ describe('ReleaseWatcher', () => {
     const w = new ReleaseWatcher<Built>({
       store,
       model: 'fm',
-      expect: { type: 'fm', stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 2 } },
+      expect: { type: 'fm', stateLayout: { adapter: 'fm-adagrad', stateSize: fmStateSize(K) } },
       build: (rel) => ({ fm: fmFromRelease(rel), onnx: rel.files['model.onnx']! }),
       pollIntervalMs,
       onRefused: (e) => refusals.push(e.code),
@@ -144,8 +145,8 @@ describe('ReleaseWatcher', () => {
     await w.checkNow();
     assert.equal(w.take(), undefined);
     assert.equal(w.current()?.version, v1);
-    assert.match(w.refusal(bad)?.message ?? '', /keeps entity states but declares 14 floats.*have 10/);
-    const other = await publish(3, ['--adapter', 'emerg', '--state-size', String(2 * K + 2)]);
+    assert.match(w.refusal(bad)?.message ?? '', /keeps entity states but declares 18 floats.*have 14/);
+    const other = await publish(3, ['--adapter', 'emerg', '--state-size', String(fmStateSize(K))]);
     await w.checkNow();
     assert.equal(w.take(), undefined);
     assert.match(w.refusal(other)?.message ?? '', /adapter emerg/);
@@ -157,7 +158,7 @@ describe('ReleaseWatcher', () => {
     const r = w.take();
     assert.equal(r?.version, reinit);
     assert.equal(r?.reinitStates, true);
-    assert.equal(r?.architecture.stateLayout.stateSize, 14);
+    assert.equal(r?.architecture.stateLayout.stateSize, fmStateSize(6));
   });
 
   it('polls the directory every pollIntervalMs and reports the age of the release in use', async () => {
@@ -166,7 +167,7 @@ describe('ReleaseWatcher', () => {
     const w = new ReleaseWatcher<Built>({
       store,
       model: 'fm',
-      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 2 } },
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: fmStateSize(K) } },
       build: (rel) => ({ fm: fmFromRelease(rel), onnx: rel.files['model.onnx']! }),
       pollIntervalMs: 50,
       onRelease: (r) => ready.push(r.version),
@@ -196,8 +197,8 @@ describe('ReleaseWatcher', () => {
     const side = new ReleaseWatcher<Adapter>({
       store,
       model: 'fm',
-      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 2 * K + 3 } },
-      // The adapter the release builds holds 2K+2 floats, not the layout the worker's states have.
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: fmStateSize(K) + 1 } },
+      // The adapter the release builds holds fmStateSize(K) floats, not the layout the worker's states have.
       build: (rel) => createAdapter('fm-adagrad', 'user', fmFromRelease(rel)),
       layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
     });
@@ -208,7 +209,7 @@ describe('ReleaseWatcher', () => {
     const ok = new ReleaseWatcher<Adapter>({
       store,
       model: 'fm',
-      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: 14 } },
+      expect: { stateLayout: { adapter: 'fm-adagrad', stateSize: fmStateSize(6) } },
       build: (rel) => createAdapter('fm-adagrad', 'item', fmFromRelease(rel)),
       layoutOf: (a) => ({ adapter: a.name, stateSize: a.stateSize }),
     });
@@ -217,7 +218,7 @@ describe('ReleaseWatcher', () => {
     assert.equal((await cli(['rollback', '--release-dir', root, '--model', 'fm'])).code, 0);
     await ok.checkNow();
     assert.equal(ok.take(), undefined);
-    assert.match(ok.refusal(v1)?.message ?? '', /builds 10 floats per state, the states in use have 14/);
+    assert.match(ok.refusal(v1)?.message ?? '', /builds 14 floats per state, the states in use have 18/);
   });
 
   it('rejects bad options with ConfigError', () => {
