@@ -14,6 +14,7 @@ export function streamEvalJson(r: StreamEvalResult): Record<string, unknown> {
     skipped: r.skipped,
     replay: r.replay,
     peers: r.peers,
+    comparisons: r.comparisons.map((c) => ({ ...c, adapterAuc: finite(c.adapterAuc), peerAuc: finite(c.peerAuc), delta: finite(c.delta), low: finite(c.low), high: finite(c.high) })),
     wallSec: Math.round(r.wallSec),
   };
 }
@@ -71,5 +72,17 @@ export function formatStreamEval(r: StreamEvalResult, source: string): string {
     if (rows.length === 0) continue;
     lines.push(`${side} side: AUC by the ${side}'s prior events (1-5 pools 1-2 and 3-5)`, table(rows, 'auc'), '', `${side} side: log loss (nats)`, table(rows, 'logLoss'), '');
   }
+  if (r.comparisons.length > 0) lines.push('Best adapter against the best peer, same rows: AUC difference and its 95 % interval (paired bootstrap over events, 200 resamples)', comparisonTable(r), '');
   return lines.join('\n');
+}
+
+function comparisonTable(r: StreamEvalResult): string {
+  const head = ['side', 'bucket', 'n', 'adapter', 'AUC', 'peer', 'AUC', 'difference', '95 % interval'];
+  const lines = [head, head.map((h) => '-'.repeat(h.length))];
+  for (const c of r.comparisons) {
+    const sign = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}` : '–');
+    lines.push([c.side, c.bucket, c.n.toLocaleString('en-US'), c.adapter, fmt(c.adapterAuc), c.peer, fmt(c.peerAuc), sign(c.delta), `[${sign(c.low)}, ${sign(c.high)}]`]);
+  }
+  const widths = head.map((_, col) => Math.max(...lines.map((l) => (l[col] ?? '').length)));
+  return lines.map((l) => l.map((cell, col) => (col <= 1 || col === 3 || col === 5 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join('  ')).join('\n') + '\n(points: AUC × 100)';
 }

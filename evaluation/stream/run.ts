@@ -19,6 +19,7 @@ import { SIDES, type LabelledEvent, type Side } from '../../schemas/types.js';
 import { openSource, type SourceSpec } from '../../sources/index.js';
 import { runCountsPeer, runVwPeer, type PeerName, type PeerRun } from '../peers/index.js';
 import { familyOf, FAMILIES, FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf, PARTNER, PEER_NAMESPACE, type Family } from './families.js';
+import { comparePair, type PeerComparison } from './compare.js';
 import { replayLockstep, type LockstepResult } from './lockstep.js';
 import { loadFamily, trainFamily, type FamilyRelease, type MetaTrainOverrides } from './releases.js';
 import { BatchingSink } from './sinks.js';
@@ -86,6 +87,8 @@ export interface StreamEvalResult {
   chdbDir: string;
   /** The CurveRows behind `rows`, for plots. */
   curves: CurveRow[];
+  /** Per side and bucket, the best adapter against the best peer, with a bootstrap interval (peers run only). */
+  comparisons: PeerComparison[];
 }
 
 /** Reads a whole source; a stream out of time order is put in time order (stable), with a warning. */
@@ -158,6 +161,7 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   let replay: LockstepResult;
   const peers: StreamEvalResult['peers'] = [];
   let curves: CurveRow[];
+  const comparisons: PeerComparison[] = [];
   try {
     await chdb.ensureSchema();
     const progress = new Progress({ label: 'eval replay', total: events.length, stream: opts.progressStream ?? process.stderr, logger: log });
@@ -175,6 +179,18 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
       ...(await queryCurves(chdb, { namespace: namespaces, byRelease: false })),
       ...(await queryCurves(chdb, { namespace: namespaces, byRelease: false, buckets: 'early' })),
     ].map((r) => ({ ...r, release: releaseLabel(r.namespace) }));
+    if (peers.length > 0) {
+      for (const side of sides) {
+        for (const bucket of CURVE_BUCKETS) {
+          const here = curves.filter((c) => c.side === side && c.bucket === bucket && Number.isFinite(c.auc));
+          const best = (xs: CurveRow[]): CurveRow | undefined => xs.reduce<CurveRow | undefined>((a, c) => (a === undefined || c.auc > a.auc ? c : a), undefined);
+          const adapter = best(here.filter((c) => c.adapter !== 'none' && c.namespace !== PEER_NAMESPACE));
+          const peer = best(here.filter((c) => c.namespace === PEER_NAMESPACE));
+          if (adapter === undefined || peer === undefined) continue;
+          comparisons.push(await comparePair(chdb, { side, bucket, adapter: adapter.adapter, namespace: adapter.namespace, peer: peer.adapter, peerNamespace: PEER_NAMESPACE }));
+        }
+      }
+    }
   } finally {
     await sink.close();
   }
@@ -194,6 +210,7 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
     wallSec: (performance.now() - t0) / 1000,
     chdbDir,
     curves,
+    comparisons,
   };
 }
 

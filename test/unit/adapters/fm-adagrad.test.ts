@@ -99,7 +99,7 @@ void test('state layout [view: b+f, s+s_f, e(k)], Ge(k), [b, s, f, s_f]: the bia
   // then the session part faded (×0.5) and gained its variance for the next event.
   const s0 = prior.biasVariance + prior.biasDrift;
   const h = Math.max(p * (1 - p), 0.01);
-  const d = 1 + h * (s0 + sf0 + model.coldView('user')[1]);
+  const d = 1 + h * (s0 + sf0 + (model.coldView('user')[1] ?? 0));
   const b = prior.bias + ((1 - p) * s0) / d;
   const f = 0.5 * (((1 - p) * sf0) / d);
   const sf = 0.25 * (sf0 - (h * sf0 * sf0) / d) + 0.3;
