@@ -118,3 +118,41 @@ void test('a wrong-type key surfaces as REDIS_ERROR', async () => {
   await redis.hset(store.keyOf(scope, 'h'), 'f', 'v');
   await assert.rejects(store.putMany(scope, [{ entityId: 'h', state: st(1) }]), (e: unknown) => e instanceof ThawError && e.code === 'REDIS_ERROR' && /WRONGTYPE/.test(e.message));
 });
+
+void test('several scopes in one MGET and one atomic EVALSHA, recent views round-trip, the cap applies per scope', async () => {
+  const { store: plain, calls } = newStore();
+  const other: StateScope = { namespace: 'live', side: 'user', adapter: 'fm-adagrad' };
+  const guard: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad.sg' };
+  const withViews: EntityState = { ...st(7), recent: { baseMs: 1_700_000_000_000, entries: [{ key: 4_000_000_000, eventMs: 1_700_000_000_006, before: Float32Array.of(1, 2) }, { key: 5, eventMs: 1_700_000_000_007, before: undefined }] } };
+  const res = await plain.putManyScoped([
+    { scope, entries: [{ entityId: 'a', state: withViews }, { entityId: 'b', state: st(3) }] },
+    { scope: other, entries: [] },
+    { scope: guard, entries: [{ entityId: 'p0', state: st(9) }] },
+  ]);
+  assert.deepEqual(res, [{ written: 2, skipped: 0 }, { written: 0, skipped: 0 }, { written: 1, skipped: 0 }]);
+  assert.equal(calls.evalsha, 1, 'one atomic script for every scope');
+  const got = await plain.getManyScoped([
+    { scope, entityIds: ['a', 'b', 'x'] },
+    { scope: other, entityIds: ['a'] },
+    { scope: guard, entityIds: ['p0'] },
+  ]);
+  assert.equal(calls.mgetBuffer, 1, 'one MGET for every scope');
+  assert.deepEqual(got, [[withViews, st(3), undefined], [undefined], [st(9)]]);
+  // CAS per entry across scopes: a stale write of one scope is skipped, the other scope's goes through.
+  assert.deepEqual(await plain.putManyScoped([{ scope, entries: [{ entityId: 'a', state: st(5) }] }, { scope: guard, entries: [{ entityId: 'p0', state: st(10) }] }]), [
+    { written: 0, skipped: 1 },
+    { written: 1, skipped: 0 },
+  ]);
+
+  // With a cap, each scope keeps its own least-recently-seen index in the same script.
+  const prefix = uniquePrefix();
+  prefixes.push(prefix);
+  const capped = new RedisEntityStore({ redis, keyPrefix: prefix, maxEntities: 2 });
+  const r = await capped.putManyScoped([
+    { scope, entries: ['a', 'b', 'c'].map((entityId, i) => ({ entityId, state: st(i) })) },
+    { scope: guard, entries: [{ entityId: 'p0', state: st(1) }] },
+  ]);
+  assert.deepEqual(r, [{ written: 3, skipped: 0, evicted: 1 }, { written: 1, skipped: 0, evicted: 0 }]);
+  assert.deepEqual((await capped.getMany(scope, ['a', 'b', 'c'])).map((s) => s?.lastOffset), [undefined, 1, 2]);
+  assert.equal(await capped.trackedEntities(guard), 1);
+});
