@@ -15,7 +15,7 @@
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
 import { ConfigError, ThawError } from '../lib/errors.js';
-import { encodeEventInto, eventFeatureCount } from '../models/features.js';
+import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../models/features.js';
 import { sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../models/fm.js';
 import { fmStateSize, initialFmState, learnFmEntity, type FmEntityRule } from '../models/fm-entity.js';
 
@@ -163,7 +163,7 @@ export class FmAdagradAdapter implements Adapter {
     const count = eventFeatureCount(ev);
     if (count > this.idx.length) this.idx = new Int32Array(count * 2);
     const n = encodeEventInto(ev, this.model.buckets, this.idx);
-    return this.model.featureLogit(this.idx, n, this.s);
+    return this.model.featureLogit(this.idx, n, userFeatureCount(ev), this.s);
   }
 
   private entityLogit(own: Float32Array, other: Float32Array): number {

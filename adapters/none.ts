@@ -5,7 +5,7 @@
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
-import { encodeEventInto, eventFeatureCount } from '../models/features.js';
+import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../models/features.js';
 import { sigmoid, type FactorizationMachine } from '../models/fm.js';
 
 const EMPTY = new Float32Array(0);
@@ -41,7 +41,7 @@ export class NoneAdapter implements Adapter {
       const count = eventFeatureCount(ev);
       if (count > this.idx.length) this.idx = new Int32Array(count * 2);
       const n = encodeEventInto(ev, m.buckets, this.idx);
-      out[j] = sigmoid(m.logit(this.idx, n, this.coldUser, this.coldItem));
+      out[j] = sigmoid(m.logit(this.idx, n, userFeatureCount(ev), this.coldUser, this.coldItem));
     });
     return out;
   }

@@ -178,6 +178,11 @@ export function encodeEventInto(event: LabelledEvent, buckets: number, out: Int3
   return encodeFeaturesInto(event.itemFeatures, buckets, out, n, ITEM_PREFIX);
 }
 
+/** Number of an event's feature rows that are the user's: `encodeEventInto` writes them first. */
+export function userFeatureCount(event: LabelledEvent): number {
+  return featureCount(event.userFeatures);
+}
+
 /** Allocating form of `encodeEventInto`, for offline code. */
 export function encodeEvent(event: LabelledEvent, buckets: number): Int32Array {
   const out = new Int32Array(eventFeatureCount(event));

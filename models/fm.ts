@@ -3,12 +3,16 @@
  * tfjs: updates are sparse, a few rows per event, which typed arrays do best), with BOTH sides'
  * entities as features whose parameters live outside the model, in per-entity states:
  *
- *   z = w0 + Σ_i w_i + ½(‖S‖² − Σ_i ‖v_i‖²) + b_u + b_i + e_u·(S + e_i) + e_i·S,   S = Σ_i v_i
+ *   z = w0 + Σ_i w_i + ½(‖S‖² − Σ_i ‖v_i‖²) + Σ_(a,b) c_ab + b_u + b_i + e_u·(S + e_i) + e_i·S,   S = Σ_i v_i
  *
  * i runs over the event's feature rows (user and item features, see `encodeEventInto`). The user's
  * (e_u, b_u) and the item's (e_i, b_i) are two more FM features: exactly the FM in which the user id
  * and the item id are features, with their rows kept per entity (adapted by each side's worker,
- * stored in Redis) instead of in the shared table. The shared part (w0, w, v) is the release.
+ * stored in Redis) instead of in the shared table. The shared part (w0, w, v, c) is the release.
+ *
+ * c_ab is the optional cross term: one weight per hashed pair of a user row a and an item row b of
+ * the event (`crossBuckets` rows; 0 = none), a pair effect of any rank where v·v holds rank k. The
+ * trainer decides on the history whether a release has it (trainers/bias-fit.ts).
  *
  * An entity enters the logit through its VIEW, `[b, variance of b, e(k)]` (`viewSize(k)` floats,
  * the first floats of the `fm-adagrad` state): the worker of one side writes its entities' views,
@@ -30,6 +34,8 @@ export interface FmOptions {
   seed?: number;
   /** Release id. @default 'untrained' */
   release?: string;
+  /** Rows of the hashed table of user-feature × item-feature crosses; 0 = no cross term. @default 0 */
+  crossBuckets?: number;
 }
 
 /** Where an entity of one side starts, and how the bias filter (models/bias-filter.ts) moves its bias. */
@@ -63,8 +69,8 @@ export const LEGACY_BIAS_VARIANCE = 1;
 export const LEGACY_BIAS_DRIFT = 0;
 
 const MAGIC = 0x4d464854; // 'THFM' little-endian
-/** 1: one side's entity init (the side in the header); 2: both sides' priors. */
-const VERSION = 2;
+/** 1: one side's entity init (the side in the header); 2: both sides' priors; 3: and a cross table. */
+const VERSION = 3;
 const HEADER_V1 = 40;
 const HEADER_V2 = 32;
 /** Per side in a version-2 file: bias, variance, drift, session decay, session variance as f64, then the vector as f32. */
@@ -106,6 +112,10 @@ export class FactorizationMachine {
   readonly w: Float32Array;
   /** Row-major, buckets × k. */
   readonly v: Float32Array;
+  /** Rows of the cross table (0: no cross term). */
+  readonly crossBuckets: number;
+  /** Weight of each hashed (user feature, item feature) pair: a linear term, no vector. */
+  readonly c: Float32Array;
   /** Each side's prior: the view of an entity never seen, and its bias drift. */
   readonly priors: Record<Side, EntityPrior>;
   /** Release id, recorded with every prediction. */
@@ -113,15 +123,20 @@ export class FactorizationMachine {
   // Scratch of `logit` so scoring allocates nothing.
   private readonly s: Float32Array;
 
-  constructor(buckets: number, k: number, release = 'untrained') {
+  constructor(buckets: number, k: number, release = 'untrained', crossBuckets = 0) {
     if (!Number.isInteger(buckets) || buckets < 1 || buckets > 2 ** 28) {
       throw new ThawError('MODEL_ERROR', `FM buckets must be an integer in [1, 2^28], got ${buckets}`);
     }
     if (!Number.isInteger(k) || k < 1 || k > 256) throw new ThawError('MODEL_ERROR', `FM k must be an integer in [1, 256], got ${k}`);
     this.buckets = buckets;
     this.k = k;
+    if (!Number.isInteger(crossBuckets) || crossBuckets < 0 || crossBuckets > 2 ** 28) {
+      throw new ThawError('MODEL_ERROR', `FM crossBuckets must be an integer in [0, 2^28], got ${crossBuckets}`);
+    }
     this.w = new Float32Array(buckets);
     this.v = new Float32Array(buckets * k);
+    this.crossBuckets = crossBuckets;
+    this.c = new Float32Array(crossBuckets);
     this.priors = { user: emptyPrior(k), item: emptyPrior(k) };
     this.s = new Float32Array(k);
     this.release = release;
@@ -129,7 +144,7 @@ export class FactorizationMachine {
 
   /** A fresh model with v ~ N(0, initStd²) (seeded) and everything else zero. */
   static create(opts: FmOptions = {}): FactorizationMachine {
-    const fm = new FactorizationMachine(opts.buckets ?? 2 ** 18, opts.k ?? 8, opts.release ?? 'untrained');
+    const fm = new FactorizationMachine(opts.buckets ?? 2 ** 18, opts.k ?? 8, opts.release ?? 'untrained', opts.crossBuckets ?? 0);
     const rand = mulberry32(opts.seed ?? 1);
     const std = opts.initStd ?? 0.01;
     for (let i = 0; i < fm.v.length; i++) fm.v[i] = std * gaussian(rand);
@@ -149,11 +164,28 @@ export class FactorizationMachine {
     return view;
   }
 
+  /** Row of the cross table of user-feature row `u` and item-feature row `i`. */
+  crossRow(u: number, i: number): number {
+    return crossHash(u, i) % this.crossBuckets;
+  }
+
+  /** Σ c over the crosses of user rows `idx[0..nUser)` with item rows `idx[nUser..n)` (0 without a cross table). */
+  crossLogit(idx: Int32Array, nUser: number, n: number): number {
+    if (this.crossBuckets === 0) return 0;
+    let z = 0;
+    for (let a = 0; a < nUser; a++) {
+      const u = idx[a] ?? 0;
+      for (let b = nUser; b < n; b++) z += this.c[this.crossRow(u, idx[b] ?? 0)] ?? 0;
+    }
+    return z;
+  }
+
   /**
-   * The feature part of the logit, w0 + Σ w_i + ½(‖S‖² − Σ‖v_i‖²), for rows `idx[0..n)`; S = Σ v_i is
-   * written to `sOut` (k floats): the entities' terms and their gradients need it.
+   * The feature part of the logit, w0 + Σ w_i + ½(‖S‖² − Σ‖v_i‖²) + Σ c_ui, for rows `idx[0..n)` of
+   * which the first `nUser` are the user's (`encodeEventInto`); S = Σ v_i is written to `sOut` (k
+   * floats): the entities' terms and their gradients need it.
    */
-  featureLogit(idx: Int32Array, n: number, sOut: Float32Array): number {
+  featureLogit(idx: Int32Array, n: number, nUser: number, sOut: Float32Array): number {
     const k = this.k;
     const v = this.v;
     const w = this.w;
@@ -175,7 +207,7 @@ export class FactorizationMachine {
       const sf = sOut[f] ?? 0;
       pair += sf * sf;
     }
-    return lin + 0.5 * pair;
+    return lin + 0.5 * pair + this.crossLogit(idx, nUser, n);
   }
 
   /**
@@ -193,33 +225,61 @@ export class FactorizationMachine {
     return z;
   }
 
-  /** The whole logit (see the file comment) of rows `idx[0..n)` with the two entity views. */
-  logit(idx: Int32Array, n: number, user: Float32Array, item: Float32Array, sOut?: Float32Array): number {
+  /** The whole logit (see the file comment) of rows `idx[0..n)` (the first `nUser` the user's) with the two entity views. */
+  logit(idx: Int32Array, n: number, nUser: number, user: Float32Array, item: Float32Array, sOut?: Float32Array): number {
     const s = sOut ?? this.s;
-    return this.featureLogit(idx, n, s) + this.entityLogit(s, user, item);
+    return this.featureLogit(idx, n, nUser, s) + this.entityLogit(s, user, item);
+  }
+
+  /** The cross-table rows of an event's user rows `idx[0..nUser)` × item rows `idx[nUser..n)` (empty without a cross table). */
+  crossRowsOf(idx: Int32Array, nUser: number, n: number): Int32Array {
+    if (this.crossBuckets === 0) return new Int32Array(0);
+    const out = new Int32Array(nUser * (n - nUser));
+    let at = 0;
+    for (let a = 0; a < nUser; a++) for (let b = nUser; b < n; b++) out[at++] = this.crossRow(idx[a] ?? 0, idx[b] ?? 0);
+    return out;
+  }
+
+  /** One Adagrad step of the cross rows of an event (accumulators `acc`, one per cross row). */
+  crossStep(idx: Int32Array, nUser: number, n: number, g: number, lr: number, l2: number, acc: Float32Array): void {
+    if (this.crossBuckets === 0) return;
+    const c = this.c;
+    for (let a = 0; a < nUser; a++) {
+      const u = idx[a] ?? 0;
+      for (let b = nUser; b < n; b++) {
+        const row = this.crossRow(u, idx[b] ?? 0);
+        const cr = c[row] ?? 0;
+        const gr = g + l2 * cr;
+        const sum = (acc[row] ?? 0) + gr * gr;
+        acc[row] = sum;
+        c[row] = cr - (lr * gr) / Math.sqrt(sum);
+      }
+    }
   }
 
   /** Size in bytes of `toBuffer()`. */
   byteLength(): number {
-    return HEADER_V2 + Buffer.byteLength(this.release, 'utf8') + SIDES.length * (8 * PRIOR_SCALARS + 4 * this.k) + 4 * this.buckets * (1 + this.k);
+    return HEADER_V2 + Buffer.byteLength(this.release, 'utf8') + SIDES.length * (8 * PRIOR_SCALARS + 4 * this.k) + 4 * this.buckets * (1 + this.k) + 4 * this.crossBuckets;
   }
 
   /**
-   * Serialises (format version 2): a 32-byte little-endian header (u32 magic 'THFM', u32 version,
-   * u32 buckets, u32 k, u32 release-id length, u32 0, f64 w0), the release id (UTF-8),
+   * Serialises: a 32-byte little-endian header (u32 magic 'THFM', u32 version, u32 buckets, u32 k,
+   * u32 release-id length, u32 cross buckets, f64 w0), the release id (UTF-8),
    * then per side (user, item) its prior: f64 bias, biasVariance, biasDrift, sessionDecay,
    * sessionVariance, then f32 vector (k);
-   * then w (buckets) and v (buckets × k) as little-endian float32.
+   * then w (buckets), v (buckets × k) and c (cross buckets) as little-endian float32.
+   * A model without a cross table is written as version 2 (whose cross-bucket field is 0), which
+   * builds before the cross term read.
    */
   toBuffer(): Buffer {
     const rel = Buffer.from(this.release, 'utf8');
     const buf = Buffer.alloc(this.byteLength());
     buf.writeUInt32LE(MAGIC, 0);
-    buf.writeUInt32LE(VERSION, 4);
+    buf.writeUInt32LE(this.crossBuckets > 0 ? VERSION : 2, 4);
     buf.writeUInt32LE(this.buckets, 8);
     buf.writeUInt32LE(this.k, 12);
     buf.writeUInt32LE(rel.length, 16);
-    buf.writeUInt32LE(0, 20);
+    buf.writeUInt32LE(this.crossBuckets, 20);
     buf.writeDoubleLE(this.w0, 24);
     let off = HEADER_V2;
     rel.copy(buf, off);
@@ -231,7 +291,8 @@ export class FactorizationMachine {
       off = copyFloats(p.vector, buf, off);
     }
     off = copyFloats(this.w, buf, off);
-    copyFloats(this.v, buf, off);
+    off = copyFloats(this.v, buf, off);
+    copyFloats(this.c, buf, off);
     return buf;
   }
 
@@ -246,10 +307,12 @@ export class FactorizationMachine {
     if (buf.readUInt32LE(0) !== MAGIC) throw corrupt('bad magic');
     const version = buf.readUInt32LE(4);
     if (version === 1) return fromBufferV1(buf, corrupt);
-    if (version !== VERSION) throw new ThawError('RELEASE_INCOMPATIBLE', `FM buffer version ${version}, this build reads 1 and ${VERSION}`);
+    if (version !== 2 && version !== VERSION) throw new ThawError('RELEASE_INCOMPATIBLE', `FM buffer version ${version}, this build reads 1 to ${VERSION}`);
     const relLen = buf.readUInt32LE(16);
     if (HEADER_V2 + relLen > buf.length) throw corrupt('release id overruns buffer');
-    const fm = shaped(buf.readUInt32LE(8), buf.readUInt32LE(12), buf.toString('utf8', HEADER_V2, HEADER_V2 + relLen));
+    const crossBuckets = buf.readUInt32LE(20);
+    if (version === 2 && crossBuckets !== 0) throw corrupt('version 2 with a cross table');
+    const fm = shaped(buf.readUInt32LE(8), buf.readUInt32LE(12), buf.toString('utf8', HEADER_V2, HEADER_V2 + relLen), crossBuckets);
     if (buf.length !== fm.byteLength()) throw corrupt(`length ${buf.length}, expected ${fm.byteLength()}`);
     fm.w0 = buf.readDoubleLE(24);
     let off = HEADER_V2 + relLen;
@@ -265,14 +328,26 @@ export class FactorizationMachine {
       off = readFloats(buf, off, p.vector);
     }
     off = readFloats(buf, off, fm.w);
-    readFloats(buf, off, fm.v);
+    off = readFloats(buf, off, fm.v);
+    readFloats(buf, off, fm.c);
     return fm;
   }
 }
 
-function shaped(buckets: number, k: number, release: string): FactorizationMachine {
+/** A 32-bit mix of two rows (murmur3's finaliser over an odd-multiplier combination). */
+function crossHash(u: number, i: number): number {
+  let h = (Math.imul(u, 0x9e3779b1) ^ Math.imul(i, 0x85ebca77)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function shaped(buckets: number, k: number, release: string, crossBuckets = 0): FactorizationMachine {
   try {
-    return new FactorizationMachine(buckets, k, release);
+    return new FactorizationMachine(buckets, k, release, crossBuckets);
   } catch (err) {
     throw new ThawError('RELEASE_CORRUPT', 'FM buffer: bad shape', { cause: err });
   }

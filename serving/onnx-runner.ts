@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
-import { FM_INPUTS } from '../models/onnx/fm.js';
+import { FM_CROSS_INPUTS, FM_INPUTS } from '../models/onnx/fm.js';
 
 export interface OnnxRunnerOptions {
   /** Threads onnxruntime may use inside one operator. @default 1 (the host's cores belong to the workers) */
@@ -119,15 +119,25 @@ export class OnnxRunner {
   /**
    * Click probabilities of an FM release for `rows` with per-example user and item views (n × (k+2)
    * each): the serving path of the `fm-adagrad` adapter's states (state [0, k+2) of each side).
+   * A release with a cross term also needs each example's cross rows (`FactorizationMachine.crossRowsOf`, padded).
    */
-  async scoreFm(rows: PaddedRows, userViews: Float32Array, itemViews: Float32Array): Promise<Float32Array> {
+  async scoreFm(rows: PaddedRows, userViews: Float32Array, itemViews: Float32Array, crossRows?: PaddedRows): Promise<Float32Array> {
     const n = rows.n;
     const width = userViews.length / Math.max(1, n);
+    const needsCross = this.inputNames.includes(FM_CROSS_INPUTS.crossIdx);
+    if (needsCross && crossRows === undefined) throw new ThawError('USAGE', 'this FM release has a cross term: scoreFm needs the cross rows of each example');
+    if (crossRows !== undefined && crossRows.n !== n) throw new ThawError('USAGE', `scoreFm: ${n} examples but ${crossRows.n} rows of crosses`);
     const res = await this.run(n, {
       [FM_INPUTS.featIdx]: { data: rows.featIdx, dims: [n, rows.slots] },
       [FM_INPUTS.featW]: { data: rows.featW, dims: [n, rows.slots] },
       [FM_INPUTS.userView]: { data: userViews, dims: [n, width] },
       [FM_INPUTS.itemView]: { data: itemViews, dims: [n, width] },
+      ...(needsCross && crossRows !== undefined
+        ? {
+            [FM_CROSS_INPUTS.crossIdx]: { data: crossRows.featIdx, dims: [n, crossRows.slots] },
+            [FM_CROSS_INPUTS.crossW]: { data: crossRows.featW, dims: [n, crossRows.slots] },
+          }
+        : {}),
     });
     return res.prob!;
   }

@@ -13,6 +13,13 @@
  * others fixed. The session bias (a fading part of the bias, models/bias-filter.ts) is chosen the
  * same way: on a stream where an entity's recent events say nothing beyond its long run, its
  * variance stays 0 (off).
+ *
+ * The same replay first decides whether the shared FM gets its cross term (models/fm.ts: a weight
+ * per hashed user-feature × item-feature pair). Where features interact beyond what k latent
+ * dimensions hold, the crosses lower the loss; where a feature nearly names its entity (a zip code
+ * shared by a handful of users), its crosses are a second, noisier per-entity model and raise it.
+ * Which it is depends on the data, so the history says: each candidate table size is replayed at
+ * the starting priors, and the lowest loss wins (ties: the smaller table).
  */
 import { ConfigError } from '../lib/errors.js';
 import { FactorizationMachine } from '../models/fm.js';
@@ -29,12 +36,16 @@ export interface BiasFitOptions {
   sessionDecays?: readonly number[];
   /** Session-bias variances tried (logit² per event; 0 = off). @default [0, 0.01, 0.03, 0.1] */
   sessionVariances?: readonly number[];
-  /** Coordinate-search rounds. @default 2 */
+  /** Coordinate-search rounds (0: keep the starting priors, only the cross term is chosen). @default 2 */
   rounds?: number;
+  /** Each side's starting priors. @default variance 0.5, drift 0.01, session off */
+  start?: Record<Side, BiasPrior>;
   /** Share of the history replayed before the loss counts (the shared FM starts untrained). @default 0.25 */
   warmFraction?: number;
   /** At most this many events (the most recent of the history) are replayed per trial. @default 200_000 */
   maxEvents?: number;
+  /** Cross-table sizes tried (rows; 0 = no cross term), before the priors. @default [0] */
+  crossBuckets?: readonly number[];
 }
 
 /** The bias filter's prior of one side. */
@@ -51,6 +62,9 @@ export interface BiasFit {
   item: BiasPrior;
   /** Mean log loss of the chosen settings on the scored part of the history (nats). */
   logLoss: number;
+  /** The cross-table size chosen (0: none), and the loss of each size tried (at the starting priors). */
+  crossBuckets: number;
+  crossLoss: Record<string, number>;
   /** Settings tried. */
   trials: number;
 }
@@ -99,19 +113,28 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   if (grids.sessionDecay.some((x) => x >= 1)) throw new ConfigError('biasFit.sessionDecays', 'must be numbers in [0, 1)');
   const events = history.slice(Math.max(0, history.length - (opts.maxEvents ?? d.maxEvents)));
   const warmEnd = Math.floor(events.length * warm);
-  const start: BiasPrior = { ...d.start };
-  const current: Record<Side, BiasPrior> = { user: { ...start }, item: { ...start } };
+  const current: Record<Side, BiasPrior> = { user: { ...(opts.start?.user ?? d.start) }, item: { ...(opts.start?.item ?? d.start) } };
+  const crossSizes = opts.crossBuckets ?? [0];
+  if (crossSizes.length === 0 || crossSizes.some((x) => !(Number.isInteger(x) && x >= 0 && x <= 2 ** 28))) {
+    throw new ConfigError('biasFit.crossBuckets', 'must be a non-empty list of integers in [0, 2^28]');
+  }
+  let cross = Math.min(...crossSizes);
   const cache = new Map<string, number>();
-  const lossOf = (c: Record<Side, BiasPrior>): number => {
-    const key = JSON.stringify(c);
+  const lossOf = (c: Record<Side, BiasPrior>, crossBuckets = cross): number => {
+    const key = JSON.stringify([c, crossBuckets]);
     let loss = cache.get(key);
     if (loss === undefined) {
-      loss = replay(events, warmEnd, c, opts);
+      loss = replay(events, warmEnd, c, { ...opts, crossBuckets });
       cache.set(key, loss);
     }
     return loss;
   };
-  if (events.length - warmEnd < 1) return { ...current, logLoss: NaN, trials: 0 };
+  if (events.length - warmEnd < 1) return { ...current, logLoss: NaN, trials: 0, crossBuckets: cross, crossLoss: {} };
+  const crossLoss: Record<string, number> = {};
+  if (crossSizes.length > 1) {
+    for (const size of [...new Set(crossSizes)].sort((a, b) => a - b)) crossLoss[String(size)] = lossOf(current, size);
+    cross = Number(Object.entries(crossLoss).reduce((a, b) => (b[1] < a[1] - 1e-9 ? b : a))[0]);
+  }
   let best = lossOf(current);
   const settings: Setting[] = (['variance', 'drift', 'sessionVariance', 'sessionDecay'] as const).flatMap((key) => (['user', 'item'] as const).map((side) => ({ side, key })));
   for (let round = 0; round < rounds; round++) {
@@ -132,12 +155,12 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
     }
     if (!moved) break;
   }
-  return { ...current, logLoss: best, trials: cache.size };
+  return { ...current, logLoss: best, trials: cache.size, crossBuckets: cross, crossLoss };
 }
 
 /** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors. */
-function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, BiasPrior>, m: BiasFitModel): number {
-  const fm = FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed });
+function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, BiasPrior>, m: BiasFitModel & { crossBuckets: number }): number {
+  const fm = FactorizationMachine.create({ buckets: m.buckets, k: m.k, crossBuckets: m.crossBuckets, seed: m.seed });
   for (const side of ['user', 'item'] as const) applyBiasPrior(fm.priors[side], c[side]);
   // A fresh model learns as the offline trainer starts (small accumulators, no dropout).
   const learner = new FmOnlineLearner(fm, { learningRate: m.learningRate, initialAccumulator: 1e-2, entityDropout: 0, metaLr: 0, seed: m.seed });

@@ -15,11 +15,14 @@
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import { ConfigError } from '../lib/errors.js';
-import { encodeEventInto, eventFeatureCount } from '../models/features.js';
+import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../models/features.js';
 import { FactorizationMachine, mulberry32, sigmoid, viewSize, VIEW_BIAS, VIEW_VECTOR } from '../models/fm.js';
 import { auc } from '../lib/metrics.js';
 import { applyBiasPrior, fitBiasFilter, type BiasFit, type BiasFitOptions, type BiasPrior } from './bias-fit.js';
 import { checkHistory, DEFAULT_MIN_EVENTS } from './history.js';
+
+/** Rows of the cross table when the history chooses one (`crossBuckets: 'fit'`): 1 MiB of float32. */
+export const DEFAULT_CROSS_BUCKETS = 2 ** 18;
 
 /** Metrics of one training epoch (progressive: each event scored before its update). */
 export interface EpochReport {
@@ -41,6 +44,12 @@ export interface FmTrainerOptions {
   buckets?: number;
   /** Latent dimension. @default 8 */
   k?: number;
+  /**
+   * Rows of the hashed user-feature × item-feature cross table (models/fm.ts); 0 = no cross term;
+   * `fit`: DEFAULT_CROSS_BUCKETS or 0, whichever has the lower prequential loss on the history
+   * (trainers/bias-fit.ts). @default 'fit'
+   */
+  crossBuckets?: number | 'fit';
   /** Passes over the training events. @default 3 */
   epochs?: number;
   /** Adagrad learning rate of shared and entity parameters. @default 0.05 */
@@ -83,6 +92,8 @@ export interface FmTrainResult {
   hotEntities: { user: number; item: number };
   /** The bias filter's prior per side, and how it was chosen (undefined: given). */
   biasFit: BiasFit | undefined;
+  /** The history's loss with each cross-table size tried (undefined or empty: none tried). */
+  crossFit: Record<string, number> | undefined;
 }
 
 export { auc };
@@ -119,6 +130,8 @@ class IntBuf {
 export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<LabelledEvent>, opts: FmTrainerOptions = {}): Promise<FmTrainResult> {
   const buckets = num('buckets', opts.buckets, 2 ** 18, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const k = num('k', opts.k, 8, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'must be an integer in [1, 256]');
+  const crossOpt = opts.crossBuckets ?? 'fit';
+  if (crossOpt !== 'fit') num('crossBuckets', crossOpt, 0, (x) => Number.isInteger(x) && x >= 0 && x <= 2 ** 28, "must be an integer in [0, 2^28] or 'fit'");
   const epochs = num('epochs', opts.epochs, 3, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
   const lr = num('learningRate', opts.learningRate, 0.05, (x) => x > 0 && Number.isFinite(x), 'must be > 0');
   const l2 = num('l2', opts.l2, 1e-5, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
@@ -131,11 +144,16 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   // 1. Read and encode the prefix: per event its feature rows, label, user and item.
   const rows = new IntBuf();
   const starts = new IntBuf();
+  const userRows = new IntBuf();
   const ents = { user: new EntityIndex(), item: new EntityIndex() };
   const userOf = new IntBuf();
   const itemOf = new IntBuf();
   const labels = new IntBuf();
   const history: LabelledEvent[] = [];
+  const fitBias = opts.biasFilter === undefined || opts.biasFilter === 'fit';
+  const fitting = fitBias || crossOpt === 'fit';
+  // Crosses need events with features on both sides.
+  let crossable = false;
   let scratch = new Int32Array(64);
   let prefixEvents = 0;
   // Stop right after the prefix's last event, so nothing past it is pulled from a live source.
@@ -147,11 +165,13 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     if (c > scratch.length) scratch = new Int32Array(c * 2);
     const n = encodeEventInto(ev, buckets, scratch);
     starts.push(rows.n);
+    userRows.push(userFeatureCount(ev));
     rows.reserve(n);
     rows.a.set(scratch.subarray(0, n), rows.n);
     rows.n += n;
     labels.push(ev.label);
-    if (opts.biasFilter === undefined || opts.biasFilter === 'fit') history.push(ev);
+    if (fitting) history.push(ev);
+    if (!crossable && userFeatureCount(ev) > 0 && c > userFeatureCount(ev)) crossable = true;
     if (prefixEvents >= maxEvents) break;
   }
   starts.push(rows.n);
@@ -163,11 +183,31 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const richer = hot.user.count >= hot.item.count ? 'user' : 'item';
   checkHistory({ side: richer, minEvents: minCount, historyEvents: prefixEvents, entities: hot[richer].count, rows: prefixEvents });
 
-  // 3. Joint Adagrad on shared and per-entity parameters.
-  const model = FactorizationMachine.create({ buckets, k, seed, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${seed}` });
+  // 3. On the history, by prequential replay (trainers/bias-fit.ts): the cross term, and each side's bias filter.
+  const crossSizes = crossOpt !== 'fit' ? [crossOpt] : crossable ? [0, DEFAULT_CROSS_BUCKETS] : [0];
+  const given = fitBias ? undefined : (opts.biasFilter as Exclude<FmTrainerOptions['biasFilter'], 'fit' | undefined>);
+  const fixed = (side: Side): BiasPrior => ({ sessionDecay: 0, sessionVariance: 0, ...(given?.[side] ?? { variance: 0, drift: 0 }) });
+  const fit: BiasFit | undefined = fitBias || crossSizes.length > 1
+    ? fitBiasFilter(history, {
+        buckets,
+        k,
+        learningRate: lr,
+        seed,
+        ...opts.biasFit,
+        crossBuckets: crossSizes,
+        // Given priors: only the cross term is chosen, at those priors.
+        ...(given === undefined ? {} : { start: { user: fixed('user'), item: fixed('item') }, rounds: 0 }),
+      })
+    : undefined;
+  const crossBuckets = fit?.crossBuckets ?? crossSizes[0] ?? 0;
+  const bias: Record<Side, BiasPrior> = given === undefined && fit !== undefined ? { user: fit.user, item: fit.item } : { user: fixed('user'), item: fixed('item') };
+
+  // 4. Joint Adagrad on shared and per-entity parameters.
+  const model = FactorizationMachine.create({ buckets, k, seed, initStd: opts.initStd ?? 0.01, release: opts.release ?? `fm-${seed}`, crossBuckets });
   const G0 = 1e-2; // Initial Adagrad accumulator: keeps the first steps finite and moderate.
   const gw = new Float32Array(buckets).fill(G0);
   const gv = new Float32Array(buckets * k).fill(G0);
+  const gc = new Float32Array(crossBuckets).fill(G0);
   let gw0 = G0;
   const rand = mulberry32((seed ^ 0x2545f491) >>> 0);
   const sides = { user: new HotParams(hot.user.count, k, G0, opts.initStd ?? 0.01, rand), item: new HotParams(hot.item.count, k, G0, opts.initStd ?? 0.01, rand) };
@@ -196,12 +236,13 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
       const n = (starts.a[j + 1] ?? from) - from;
       const idx = rows.a.subarray(from, from + n);
       const y = labels.a[j] ?? 0;
+      const nUser = userRows.a[j] ?? 0;
       // Each side: its hot entity's parameters, or the zero view (not hot, or dropped).
       const uSlot = dropout > 0 && rand() < dropout ? -1 : (hot.user.slot[userOf.a[j] ?? 0] ?? -1);
       const iSlot = dropout > 0 && rand() < dropout ? -1 : (hot.item.slot[itemOf.a[j] ?? 0] ?? -1);
       sides.user.viewInto(uSlot, uView);
       sides.item.viewInto(iSlot, iView);
-      const z = model.logit(idx, n, uView, iView, s);
+      const z = model.logit(idx, n, nUser, uView, iView, s);
       const p = sigmoid(z);
       preds[q] = p;
       predLabels[q] = y;
@@ -224,6 +265,7 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
           v[base + f] = vf - (lr * gvf) / Math.sqrt(gv[base + f] ?? 1);
         }
       }
+      model.crossStep(idx, nUser, n, g, lr, l2, gc);
       // ∂z/∂e_u = S + e_i, ∂z/∂e_i = S + e_u, ∂z/∂b = 1.
       sides.user.step(uSlot, g, s, iView, lr, el2);
       sides.item.step(iSlot, g, s, uView, lr, el2);
@@ -239,17 +281,11 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
     opts.onEpoch?.(report);
   }
 
-  // 4. Each side's prior: the mean trained entity, and the bias filter's variance and drift.
+  // 4. Each side's prior: the mean trained entity, and the bias filter's variance and drift (chosen above).
   sides.user.meanInto(model.priors.user);
   sides.item.meanInto(model.priors.item);
-  let fit: BiasFit | undefined;
-  if (opts.biasFilter === undefined || opts.biasFilter === 'fit') {
-    fit = fitBiasFilter(history, { buckets, k, learningRate: lr, seed, ...opts.biasFit });
-    for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], fit[side]);
-  } else {
-    for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], { sessionDecay: 0, sessionVariance: 0, ...opts.biasFilter[side] });
-  }
-  return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: { user: hot.user.count, item: hot.item.count }, biasFit: fit };
+  for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], bias[side]);
+  return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: { user: hot.user.count, item: hot.item.count }, biasFit: given === undefined ? fit : undefined, crossFit: fit?.crossLoss };
 }
 
 /** Entity ids of one side in order of first appearance, with their event counts. */

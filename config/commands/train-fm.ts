@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { logLevel, positiveInt, side } from '../fields.js';
 import { FLAGS, releaseDir, sourceSpec } from '../common.js';
 import { DEFAULT_HISTORY_FRACTION, DEFAULT_MIN_EVENTS, HISTORY_MINIMUM } from '../../trainers/history.js';
+import { DEFAULT_CROSS_BUCKETS } from '../../trainers/fm-trainer.js';
 import type { CommandSpec } from '../types.js';
 
 export const trainFmSchema = z
@@ -14,6 +15,12 @@ export const trainFmSchema = z
     epochs: positiveInt.default(3).describe('Passes over the training events (count). @default 3'),
     k: positiveInt.max(256, 'expected at most 256').default(8).describe('Latent dimension of the FM. @default 8'),
     buckets: positiveInt.default(262_144).describe('Rows of the hashed feature table (count). @default 262144'),
+    crossBuckets: z
+      .union([z.literal('fit'), z.coerce.number().int().min(0).max(2 ** 28)], { errorMap: () => ({ message: 'expected fit or an integer in [0, 2^28]' }) })
+      .default('fit')
+      .describe(
+        `Rows of the hashed user-feature × item-feature cross table (count; 0 = no cross term), or fit: ${DEFAULT_CROSS_BUCKETS} or 0, whichever has the lower predict-then-learn loss on the history. @default fit`,
+      ),
     learningRate: z.number().positive('expected a number > 0').default(0.05).describe('Adagrad learning rate. @default 0.05'),
     historyFraction: z
       .number()
@@ -55,6 +62,7 @@ export const trainFmSpec: CommandSpec<typeof trainFmSchema> = {
     { flag: 'epochs', key: 'epochs', kind: 'int', meta: 'N' },
     { flag: 'k', key: 'k', kind: 'int', meta: 'N' },
     { flag: 'buckets', key: 'buckets', kind: 'int', meta: 'N' },
+    { flag: 'cross-buckets', key: 'crossBuckets', kind: 'string', meta: 'N|fit' },
     { flag: 'learning-rate', key: 'learningRate', kind: 'number', meta: 'LR' },
     { flag: 'history-fraction', key: 'historyFraction', kind: 'number', meta: 'F' },
     { flag: 'history-events', key: 'historyEvents', kind: 'number', meta: 'N' },

@@ -40,7 +40,7 @@ export async function trainFamily(family: Family, history: readonly LabelledEven
       family,
       release: inMemoryRelease('fm', 'history', bundle),
       trainSec: (performance.now() - t0) / 1000,
-      info: { hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item } },
+      info: { hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, crossBuckets: res.model.crossBuckets, ...(res.crossFit === undefined ? {} : { crossFitLogLoss: res.crossFit }), biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item } },
     };
   }
   const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger, ...opts.meta });

@@ -16,7 +16,7 @@ import { Emerg } from '../emerg.js';
 import { FactorizationMachine } from '../fm.js';
 import { exportDeepFmOnnx } from './deepfm.js';
 import { exportEmergOnnx } from './emerg.js';
-import { exportFmOnnx, FM_INPUTS } from './fm.js';
+import { exportFmOnnx, fmOnnxInputs } from './fm.js';
 import { fmStateSize } from '../fm-entity.js';
 import { SIDES } from '../../schemas/types.js';
 import { exportColdNasOnnx, exportFixedAdaptiveOnnx } from './user-models.js';
@@ -65,6 +65,8 @@ export interface FmArchitecture extends ArchitectureBase {
   buckets: number;
   /** `both` (two-sided: each side's prior in `prior.<side>.*` tensors), or, in older releases, the one side of `entityInit`. */
   side: string;
+  /** Rows of the user-feature × item-feature cross table (tensor `c`); absent or 0: no cross term. */
+  crossBuckets?: number;
 }
 
 export interface CtrArchitecture extends ArchitectureBase {
@@ -131,15 +133,17 @@ export function bundleFm(fm: FactorizationMachine, opts: BundleOptions = {}): Bu
     k: fm.k,
     buckets: fm.buckets,
     side: 'both',
+    ...(fm.crossBuckets > 0 ? { crossBuckets: fm.crossBuckets } : {}),
     stateLayout: opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: fmStateSize(fm.k) },
     entityStatePolicy: policyOf(opts),
-    onnx: { file: ONNX_FILE, opset: OPSET, inputs: Object.values(FM_INPUTS), outputs: ['logit', 'prob'] },
+    onnx: { file: ONNX_FILE, opset: OPSET, inputs: fmOnnxInputs(fm), outputs: ['logit', 'prob'] },
     weights: WEIGHTS_FILE,
   };
   const tensors: Record<string, Tensor> = {
     w0: { data: Float32Array.of(fm.w0), shape: [1] },
     w: { data: fm.w, shape: [fm.buckets] },
     v: { data: fm.v, shape: [fm.buckets, fm.k] },
+    ...(fm.crossBuckets > 0 ? { c: { data: fm.c, shape: [fm.crossBuckets] } } : {}),
   };
   for (const side of SIDES) {
     const p = fm.priors[side];
@@ -302,8 +306,11 @@ export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
   const a = architectureOf(rel);
   if (a.type !== 'fm') throw incompatible(rel, `is a ${a.type} release, not fm`);
   const t = weightsOf(rel);
-  const fm = new FactorizationMachine(a.buckets, a.k, `${rel.manifest.model}/${rel.manifest.version}`);
+  const crossBuckets = a.crossBuckets ?? 0;
+  if (!Number.isInteger(crossBuckets) || crossBuckets < 0) throw incompatible(rel, `bad crossBuckets ${String(a.crossBuckets)}`);
+  const fm = new FactorizationMachine(a.buckets, a.k, `${rel.manifest.model}/${rel.manifest.version}`, crossBuckets);
   fm.w0 = tensor(rel, t, 'w0', 1)[0] ?? 0;
+  if (crossBuckets > 0) fm.c.set(tensor(rel, t, 'c', crossBuckets));
   fm.w.set(tensor(rel, t, 'w', a.buckets));
   fm.v.set(tensor(rel, t, 'v', a.buckets * a.k));
   if (a.side === 'user' || a.side === 'item') {

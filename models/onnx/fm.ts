@@ -6,9 +6,12 @@
  *            feat_w      float   [batch, slots]   1 for a real feature, 0 for padding
  *            user_view   float   [batch, k + 2]   the user's view [b, variance, e] (fm-adagrad state [0, k+2))
  *            item_view   float   [batch, k + 2]   the item's view
+ *   and, when the model has a cross term (`crossBuckets` > 0):
+ *            cross_idx   int32   [batch, pairs]   cross-table rows of each example (`FactorizationMachine.crossRowsOf`)
+ *            cross_w     float   [batch, pairs]   1 for a real pair, 0 for padding
  *   outputs  logit, prob float   [batch]
  *
- *   z = w0 + Σ x_i w_i + ½(‖S‖² − Σ x_i²‖v_i‖²) + b_u + b_i + e_u·(S + e_i) + e_i·S,  S = Σ x_i v_i  (x_i = feat_w)
+ *   z = w0 + Σ x_i w_i + ½(‖S‖² − Σ x_i²‖v_i‖²) + b_u + b_i + e_u·(S + e_i) + e_i·S [+ Σ x_p c_p],  S = Σ x_i v_i  (x = the weights)
  *
  * With 0/1 weights this is exactly `FactorizationMachine.logit` over the unpadded rows.
  */
@@ -17,6 +20,12 @@ import { viewSize, VIEW_BIAS, VIEW_VECTOR } from '../fm.js';
 import { GraphBuilder } from './graph.js';
 
 export const FM_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', userView: 'user_view', itemView: 'item_view' } as const;
+export const FM_CROSS_INPUTS = { crossIdx: 'cross_idx', crossW: 'cross_w' } as const;
+
+/** The graph inputs of `fm`'s export. */
+export function fmOnnxInputs(fm: FactorizationMachine): string[] {
+  return [...Object.values(FM_INPUTS), ...(fm.crossBuckets > 0 ? Object.values(FM_CROSS_INPUTS) : [])];
+}
 export const ONNX_OUTPUTS = { logit: 'logit', prob: 'prob' } as const;
 
 /** Serialised `model.onnx` of `fm`. */
@@ -41,8 +50,14 @@ export function exportFmOnnx(fm: FactorizationMachine): Uint8Array {
   const eu = g.slice(uv, 1, VIEW_VECTOR, VIEW_VECTOR + k); // [B,k]
   const ei = g.slice(iv, 1, VIEW_VECTOR, VIEW_VECTOR + k);
   const ent = g.add(g.reduceSum(g.mul(eu, g.add(s, ei)), [1]), g.reduceSum(g.mul(ei, s), [1]));
-  const z = g.add(g.add(g.add(g.add(g.add(lin, pair), ent), bu), bi), w0);
+  let z = g.add(g.add(g.add(g.add(g.add(lin, pair), ent), bu), bi), w0);
+  if (fm.crossBuckets > 0) {
+    const cIdx = g.input(FM_CROSS_INPUTS.crossIdx, 'int32', ['batch', 'pairs']);
+    const cW = g.input(FM_CROSS_INPUTS.crossW, 'float32', ['batch', 'pairs']);
+    const C = g.floats('fm_c', [fm.crossBuckets], fm.c);
+    z = g.add(z, g.reduceSum(g.mul(g.gather(C, cIdx), cW), [1]));
+  }
   g.output(ONNX_OUTPUTS.logit, z, 'float32', ['batch']);
   g.output(ONNX_OUTPUTS.prob, g.sigmoid(z), 'float32', ['batch']);
-  return g.toBytes(`Thaw FM k=${k} buckets=${fm.buckets} two-sided release=${fm.release}`);
+  return g.toBytes(`Thaw FM k=${k} buckets=${fm.buckets} crossBuckets=${fm.crossBuckets} two-sided release=${fm.release}`);
 }

@@ -17,7 +17,7 @@
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { ConfigError } from '../../lib/errors.js';
 import { fmEntityRule, type FmAdagradOptions } from '../../adapters/fm-adagrad.js';
-import { encodeEventInto, eventFeatureCount } from '../../models/features.js';
+import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../../models/features.js';
 import { mulberry32, sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../../models/fm.js';
 import { initialFmState, learnFmEntity, type FmEntityRule } from '../../models/fm-entity.js';
 import { bundleFm, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
@@ -91,6 +91,7 @@ export class FmOnlineLearner implements OnlineLearner {
   private readonly gw0: Float32Array;
   private readonly gw: Float32Array;
   private readonly gv: Float32Array;
+  private readonly gc: Float32Array;
   private readonly gPrior: Record<Side, Float32Array>;
   private nEvents = 0;
   private nCold = 0;
@@ -123,6 +124,7 @@ export class FmOnlineLearner implements OnlineLearner {
     this.gw0 = Float32Array.of(g0);
     this.gw = new Float32Array(fm.buckets).fill(g0);
     this.gv = new Float32Array(fm.buckets * k).fill(g0);
+    this.gc = new Float32Array(fm.crossBuckets).fill(g0);
     this.gPrior = { user: new Float32Array(1 + k).fill(g0), item: new Float32Array(1 + k).fill(g0) };
     this.s = new Float32Array(k);
     this.userView = new Float32Array(viewSize(k));
@@ -171,6 +173,7 @@ export class FmOnlineLearner implements OnlineLearner {
       ['fm.gw0', this.gw0],
       ['fm.gw', this.gw],
       ['fm.gv', this.gv],
+      ['fm.gc', this.gc],
       ['prior.user', this.gPrior.user],
       ['prior.item', this.gPrior.item],
     ]);
@@ -184,6 +187,7 @@ export class FmOnlineLearner implements OnlineLearner {
     take('fm.gw0', this.gw0);
     take('fm.gw', this.gw);
     take('fm.gv', this.gv);
+    take('fm.gc', this.gc);
     take('prior.user', this.gPrior.user);
     take('prior.item', this.gPrior.item);
   }
@@ -204,6 +208,7 @@ export class FmOnlineLearner implements OnlineLearner {
     if (count > this.idx.length) this.idx = new Int32Array(count * 2);
     const n = encodeEventInto(ev, fm.buckets, this.idx);
     const idx = this.idx;
+    const nUser = userFeatureCount(ev);
     const user = this.replica('user', ev.userId);
     const item = this.replica('item', ev.itemId);
     const vs = viewSize(k);
@@ -211,7 +216,7 @@ export class FmOnlineLearner implements OnlineLearner {
     this.itemView.set(item.state.subarray(0, vs));
     const s = this.s;
     const y = ev.label;
-    const zf = fm.featureLogit(idx, n, s);
+    const zf = fm.featureLogit(idx, n, nUser, s);
     const p = sigmoid(zf + fm.entityLogit(s, this.userView, this.itemView));
     this.loss.add(p, y);
     const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
@@ -228,6 +233,7 @@ export class FmOnlineLearner implements OnlineLearner {
       const iUsed = dropItem ? coldItem : this.itemView;
       const g = (dropUser || dropItem ? sigmoid(zf + fm.entityLogit(s, uUsed, iUsed)) : p) - y;
       this.sharedStep(idx, n, g, uUsed, iUsed);
+      fm.crossStep(idx, nUser, n, g, this.lr, this.l2, this.gc);
       // New entities teach their side's prior what the first event of an entity looks like.
       if (this.metaLr > 0) {
         const gc = sigmoid(zf + fm.entityLogit(s, user.cold ? coldUser : this.userView, item.cold ? coldItem : this.itemView)) - y;

@@ -102,7 +102,7 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
     const users = floats(n * (k + 2), 0.5);
     const items = floats(n * (k + 2), 0.5);
     const at = (views: Float32Array, i: number): Float32Array => views.subarray(i * (k + 2), (i + 1) * (k + 2));
-    const expected = Float32Array.from(rows, (r, i) => sigmoid(fm.logit(r, r.length, at(users, i), at(items, i))));
+    const expected = Float32Array.from(rows, (r, i) => sigmoid(fm.logit(r, r.length, r.length, at(users, i), at(items, i))));
     const runner = await OnnxRunner.load(exportFmOnnx(fm), { maxBatch: 20 }); // also exercises chunking
     try {
       const got = await runner.scoreFm(padRows(rows), users, items);
@@ -112,6 +112,31 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
       assert.ok(Math.max(...got) - Math.min(...got) > 0.1);
       const zeroEnt = await runner.scoreFm(padRows(rows), new Float32Array(n * (k + 2)), items);
       assert.ok(maxAbsDiff(got, zeroEnt) > 0.01);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('fm with a cross term: prob within 1e-5, and the crosses move the scores', async () => {
+    const fm = FactorizationMachine.create({ buckets: 500, k: 4, initStd: 0.3, seed: 4, crossBuckets: 211 });
+    for (let i = 0; i < fm.c.length; i++) fm.c[i] = uniform(0.8);
+    const n = 40;
+    const k = fm.k;
+    const rows = Array.from({ length: n }, () => Int32Array.from({ length: 2 + Math.floor(rand() * 8) }, () => Math.floor(rand() * fm.buckets)));
+    const nUser = rows.map((r) => 1 + Math.floor(rand() * (r.length - 1)));
+    const users = floats(n * (k + 2), 0.5);
+    const items = floats(n * (k + 2), 0.5);
+    const at = (views: Float32Array, i: number): Float32Array => views.subarray(i * (k + 2), (i + 1) * (k + 2));
+    const expected = Float32Array.from(rows, (r, i) => sigmoid(fm.logit(r, r.length, nUser[i] ?? 0, at(users, i), at(items, i))));
+    const crosses = padRows(rows.map((r, i) => fm.crossRowsOf(r, nUser[i] ?? 0, r.length)));
+    const runner = await OnnxRunner.load(exportFmOnnx(fm), { maxBatch: 16 });
+    try {
+      const got = await runner.scoreFm(padRows(rows), users, items, crosses);
+      const d = maxAbsDiff(got, expected);
+      assert.ok(d <= TOL, `max |Δ| ${d}`);
+      const none = padRows(rows.map(() => new Int32Array(0)));
+      assert.ok(maxAbsDiff(await runner.scoreFm(padRows(rows), users, items, none), expected) > 0.01);
+      await assert.rejects(runner.scoreFm(padRows(rows), users, items), /cross rows/);
     } finally {
       await runner.close();
     }

@@ -31,7 +31,7 @@ const USERS = Float32Array.from({ length: ROWS.length * W }, (_, i) => Math.cos(
 const ITEMS = Float32Array.from({ length: ROWS.length * W }, (_, i) => Math.sin(i) * 0.2);
 
 function scoreTs(fm: FactorizationMachine): Float32Array {
-  return Float32Array.from(ROWS, (r, i) => sigmoid(fm.logit(r, r.length, USERS.subarray(i * W, (i + 1) * W), ITEMS.subarray(i * W, (i + 1) * W))));
+  return Float32Array.from(ROWS, (r, i) => sigmoid(fm.logit(r, r.length, r.length, USERS.subarray(i * W, (i + 1) * W), ITEMS.subarray(i * W, (i + 1) * W))));
 }
 
 async function scoreOnnx(onnx: Buffer): Promise<Float32Array> {

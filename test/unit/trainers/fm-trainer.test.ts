@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auc, trainFm, type EpochReport } from '../../../trainers/fm-trainer.js';
+import { auc, DEFAULT_CROSS_BUCKETS, trainFm, type EpochReport } from '../../../trainers/fm-trainer.js';
+import { mulberry32 } from '../../../models/fm.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
 import { ConfigError, ThawError } from '../../../lib/errors.js';
 import { HISTORY_MINIMUM } from '../../../trainers/history.js';
@@ -79,6 +80,40 @@ void test('the bias filter is fitted on the history: no spread where labels carr
   assert.ok(b.user.variance <= 0.05, `balanced labels: user bias variance ${b.user.variance}`);
   assert.ok(p.user.variance >= 1, `polar users: user bias variance ${p.user.variance}`);
   assert.ok(p.logLoss < b.logLoss);
+});
+
+void test('the cross term is chosen on the history: taken where user and item features interact beyond k, left out where they do not', async () => {
+  const base = [...new SyntheticStream({ seed: 6, events: 16_000, users: 400, items: 300 }).events()];
+  const rand = mulberry32(5);
+  // A random sign per (occupation, category): a rank-20 interaction that k = 2 latent dimensions cannot hold.
+  const sign = new Map<string, number>();
+  const signOf = (key: string): number => {
+    let x = sign.get(key);
+    if (x === undefined) sign.set(key, (x = rand() < 0.5 ? -1.5 : 1.5));
+    return x;
+  };
+  const label = (z: number): 0 | 1 => (rand() < 1 / (1 + Math.exp(-z)) ? 1 : 0);
+  const crossed = base.map((e) => ({ ...e, label: label(signOf(`${e.userFeatures.occ?.[0]}|${e.itemFeatures.category?.[0]}`)) }));
+  // Each feature acts alone: nothing for a cross to add.
+  const additive = base.map((e) => ({ ...e, label: label(signOf(`o${e.userFeatures.occ?.[0]}`) + signOf(`c${e.itemFeatures.category?.[0]}`)) }));
+  const opts = { buckets: 1 << 12, k: 2, epochs: 1, seed: 3, biasFilter: FIXED_BIAS };
+  const c = await trainFm(crossed, opts);
+  const a = await trainFm(additive, opts);
+  console.log(`crossed ${JSON.stringify(c.crossFit)}\nadditive ${JSON.stringify(a.crossFit)}`);
+  assert.equal(c.model.crossBuckets, DEFAULT_CROSS_BUCKETS);
+  assert.equal(a.model.crossBuckets, 0);
+  assert.deepEqual(Object.keys(c.crossFit ?? {}).sort(), ['0', String(DEFAULT_CROSS_BUCKETS)]);
+  // The trained crosses carry the interaction.
+  assert.ok(c.model.c.some((x) => Math.abs(x) > 0.1));
+  // No item features: no pair to cross, nothing tried. A given size is taken as given.
+  const idsOnly = crossed.map((e) => ({ ...e, itemFeatures: {} }));
+  const i = await trainFm(idsOnly, opts);
+  assert.equal(i.model.crossBuckets, 0);
+  assert.equal(i.crossFit, undefined);
+  const given = await trainFm(additive, { ...opts, crossBuckets: 64 });
+  assert.equal(given.model.crossBuckets, 64);
+  assert.equal(given.crossFit, undefined);
+  await assert.rejects(trainFm(additive, { ...opts, crossBuckets: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'fmTrainer.crossBuckets');
 });
 
 void test('bad options throw ConfigError naming the key', async () => {
