@@ -31,7 +31,7 @@ import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
 import { decodeLabelled } from '../../streams/serde.js';
 import { learnerFromRelease } from '../../trainers/online/factory.js';
 import { ONLINE_KINDS, type OnlineKind } from '../../trainers/online/learner.js';
-import { formatNumber, markdownTable } from '../stats.js';
+import { formatNumber, markdownTable, positiveOption } from '../stats.js';
 import { adaptAlone, type AdaptAloneResult } from '../spine/adapters.js';
 import { ceilingKafka, type CeilingResult } from '../spine/ceilings.js';
 import { endToEndDrain, type DrainResult } from '../spine/end-to-end.js';
@@ -49,12 +49,6 @@ const WORKER_OF: Readonly<Record<OnlineKind, { adapter: string; side: Side }>> =
   emerg: { adapter: 'emerg', side: 'item' },
   'fixed-adaptive': { adapter: 'fixed-adaptive', side: 'user' },
 };
-
-function positive(key: string, s: string, integer = true): number {
-  const x = Number(s);
-  if (!Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) throw new ConfigError(key, `must be a positive ${integer ? 'integer' : 'number'}, got "${s}"`);
-  return x;
-}
 
 export interface KindReport {
   kind: OnlineKind;
@@ -81,13 +75,13 @@ async function main(): Promise<void> {
       out: { type: 'string', default: '.thaw/bench/online-speed.json' },
     },
   });
-  const events = positive('events', values.events);
+  const events = positiveOption('events', values.events);
   const kinds = values.kinds.split(',').map((k) => k.trim());
   for (const k of kinds) if (!(ONLINE_KINDS as readonly string[]).includes(k)) throw new ConfigError('kinds', `unknown kind "${k}"; known: ${ONLINE_KINDS.join(', ')}`);
-  const e2eSeconds = positive('e2e-seconds', values['e2e-seconds'], false);
-  const learnSeconds = positive('learn-seconds', values['learn-seconds'], false);
-  const batch = positive('batch', values.batch);
-  const trainPrefix = positive('train-prefix', values['train-prefix']);
+  const e2eSeconds = positiveOption('e2e-seconds', values['e2e-seconds'], false);
+  const learnSeconds = positiveOption('learn-seconds', values['learn-seconds'], false);
+  const batch = positiveOption('batch', values.batch);
+  const trainPrefix = positiveOption('train-prefix', values['train-prefix']);
   const out = resolve(ROOT, values.out);
   const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench: 'online-speed' });
   const services = servicesFromEnv();

@@ -35,7 +35,7 @@ import { ensureTopics } from '../../streams/admin.js';
 import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
 import { buildRig, pacedProducer, warmUp, WARMUP_EVENTS } from '../spine/end-to-end.js';
 import { BenchResources, servicesFromEnv, type Services } from '../spine/fixtures.js';
-import { formatNumber, markdownTable, quantile } from '../stats.js';
+import { formatNumber, markdownTable, quantile, positiveOption } from '../stats.js';
 import { GcRecorder, LoopLagSampler, TakeRecorder, type AdapterCall } from './probes.js';
 import { ADAPTER_OF, bundleBytes, SWITCH_KINDS, switchBundle, type SwitchKind } from './releases.js';
 
@@ -47,12 +47,6 @@ const GOAL_PAUSE_MS = 100;
 const SETTLE_MS = 2000;
 /** A switch's window: from its promotion to this long after the worker took it. */
 const AFTER_TAKE_MS = 1000;
-
-function positive(key: string, s: string, integer = true): number {
-  const x = Number(s);
-  if (!Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) throw new ConfigError(key, `must be a positive ${integer ? 'integer' : 'number'}, got "${s}"`);
-  return x;
-}
 
 /** One switch under load: when it was promoted (publisher), ready (watcher), taken (worker), and what it cost. */
 export interface SwitchRecord {
@@ -418,11 +412,11 @@ async function main(): Promise<void> {
   });
   const kinds = values.kinds.split(',').map((k) => k.trim());
   for (const k of kinds) if (!(SWITCH_KINDS as readonly string[]).includes(k)) throw new ConfigError('kinds', `unknown kind "${k}"; known: ${SWITCH_KINDS.join(', ')}`);
-  const rates: Record<SwitchKind, number> = { fm: positive('rate-fm', values['rate-fm'], false), emerg: positive('rate-emerg', values['rate-emerg'], false) };
-  const baselineS = positive('baseline-seconds', values['baseline-seconds'], false);
-  const switches = positive('switches', values.switches);
-  const everyS = positive('every-seconds', values['every-seconds'], false);
-  const batch = positive('batch', values.batch);
+  const rates: Record<SwitchKind, number> = { fm: positiveOption('rate-fm', values['rate-fm'], false), emerg: positiveOption('rate-emerg', values['rate-emerg'], false) };
+  const baselineS = positiveOption('baseline-seconds', values['baseline-seconds'], false);
+  const switches = positiveOption('switches', values.switches);
+  const everyS = positiveOption('every-seconds', values['every-seconds'], false);
+  const batch = positiveOption('batch', values.batch);
   const out = resolve(ROOT, values.out);
   const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench: 'release-switch' });
   const services = servicesFromEnv();
