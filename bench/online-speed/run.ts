@@ -24,7 +24,6 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAdapterFromRelease } from '../../adapters/registry.js';
 import { ConfigError } from '../../lib/errors.js';
-import { createLogger } from '../../lib/log.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
@@ -35,7 +34,7 @@ import { formatNumber, markdownTable, positiveOption } from '../stats.js';
 import { adaptAlone, type AdaptAloneResult } from '../spine/adapters.js';
 import { ceilingKafka, type CeilingResult } from '../spine/ceilings.js';
 import { endToEndDrain, type DrainResult } from '../spine/end-to-end.js';
-import { benchModel, BenchResources, benchSource, preProduce, servicesFromEnv } from '../spine/fixtures.js';
+import { benchModel, benchSource, preProduce, startBenchRun } from '../spine/fixtures.js';
 import { benchRelease, learnAlone, TRAINER_CHUNK, trainerDrain, type LearnAloneResult, type TrainerDrainResult } from './learners.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -83,14 +82,7 @@ async function main(): Promise<void> {
   const batch = positiveOption('batch', values.batch);
   const trainPrefix = positiveOption('train-prefix', values['train-prefix']);
   const out = resolve(ROOT, values.out);
-  const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench: 'online-speed' });
-  const services = servicesFromEnv();
-  const res = new BenchResources(services);
-  const loadBefore = loadavg();
-  const t0 = performance.now();
-  const onSignal = (): void => void res.cleanup(log).finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { log, services, res, loadBefore, t0 } = startBenchRun('online-speed');
   try {
     const { model } = await benchModel(trainPrefix);
     const stream = [...syntheticStream(benchSource(events)).events()];

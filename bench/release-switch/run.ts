@@ -29,12 +29,12 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAdapterReleaseWatcher, defaultPartner } from '../../consumers/release-adapter.js';
 import { ConfigError } from '../../lib/errors.js';
-import { createLogger, type Logger } from '../../lib/log.js';
+import type { Logger } from '../../lib/log.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
 import { buildRig, pacedProducer, warmUp, WARMUP_EVENTS } from '../spine/end-to-end.js';
-import { BenchResources, servicesFromEnv, type Services } from '../spine/fixtures.js';
+import { startBenchRun, type BenchResources, type Services } from '../spine/fixtures.js';
 import { formatNumber, markdownTable, quantile, positiveOption } from '../stats.js';
 import { GcRecorder, LoopLagSampler, TakeRecorder, type AdapterCall } from './probes.js';
 import { ADAPTER_OF, bundleBytes, SWITCH_KINDS, switchBundle, type SwitchKind } from './releases.js';
@@ -418,14 +418,7 @@ async function main(): Promise<void> {
   const everyS = positiveOption('every-seconds', values['every-seconds'], false);
   const batch = positiveOption('batch', values.batch);
   const out = resolve(ROOT, values.out);
-  const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench: 'release-switch' });
-  const services = servicesFromEnv();
-  const res = new BenchResources(services);
-  const loadBefore = loadavg();
-  const t0 = performance.now();
-  const onSignal = (): void => void res.cleanup(log).finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { log, services, res, loadBefore, t0 } = startBenchRun('release-switch');
   try {
     const reports: KindReport[] = [];
     for (const kind of kinds as SwitchKind[]) {
