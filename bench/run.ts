@@ -27,7 +27,7 @@ export interface BenchEntry {
 /** The registry: add a line here to make a new bench part of `npm run bench`. */
 export const BENCHES: readonly BenchEntry[] = [
   { name: 'spine', script: 'bench/spine/run.ts', summary: 'item worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece; latency at load' },
-  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: "Thaw's online adapters beside Vowpal Wabbit on MovieLens-100K (AUC/log loss by warm-up bucket)" },
+  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)' },
   { name: 'stream-peers', script: 'bench/peer-vw/stream-peers.ts', summary: 'the peers of thaw eval --protocol stream (vw, counts) on MovieLens-100K: settings chosen on the first 20 %, AUC/log loss by warm-up bucket' },
   { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
   { name: 'state', script: 'bench/state/run.ts', summary: 'Redis bytes per entity state for every adapter (MEMORY USAGE, INFO delta), entities per GiB, cost of the maxEntities index' },
