@@ -70,7 +70,7 @@ export interface ColdNasAdapterOptions {
    * user has this many, the update becomes an exponential moving mean with rate 1/historyWindow
    * (same state, still O(C)): a mean over hundreds of interactions is outside the support sets
    * (≤ 60) ColdNAS meta-trains on, and blind to drift. Chosen on ML-100K with the peer bench's
-   * selection split (bench/peer-vw/select.ts: release and FM on the first 10% of the stream, AUC
+   * selection split (bench/peer-vw/README.md, 2026-11-28: release and FM on the first 10% of the stream, AUC
    * of all user rows of 10–20%, never the reported window): window 0 0.641, 1 0.630, 2 0.667,
    * 3 0.675, 5 0.678, 10 0.673, 20 0.664, 40 0.655, 60 0.650, 120 0.643 (51+ bucket: 0.637 at 0,
    * 0.689 at 5, 0.653 at 60; rows with ≤ 5 prior events are the same for any window ≥ 5).

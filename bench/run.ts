@@ -27,11 +27,13 @@ export interface BenchEntry {
 /** The registry: add a line here to make a new bench part of `npm run bench`. */
 export const BENCHES: readonly BenchEntry[] = [
   { name: 'spine', script: 'bench/spine/run.ts', summary: 'item worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece; latency at load' },
-  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: "Thaw's online adapters beside Vowpal Wabbit on MovieLens-100K (AUC/log loss by warm-up bucket)" },
+  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)' },
   { name: 'stream-peers', script: 'bench/peer-vw/stream-peers.ts', summary: 'the peers of thaw eval --protocol stream (vw, counts) on MovieLens-100K: settings chosen on the first 20 %, AUC/log loss by warm-up bucket' },
   { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
   { name: 'state', script: 'bench/state/run.ts', summary: 'Redis bytes per entity state for every adapter (MEMORY USAGE, INFO delta), entities per GiB, cost of the maxEntities index' },
   { name: 'online', script: 'bench/online/run.ts', summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive on ML-100K users, EmerG on ML-100K items)' },
+  { name: 'online-speed', script: 'bench/online-speed/run.ts', summary: 'events/s of each online learner (fm, emerg, fixed-adaptive) alone and as OnlineTrainer through Kafka, beside the worker that runs on its releases (adapt alone, end to end)' },
+  { name: 'release-switch', script: 'bench/release-switch/run.ts', summary: 'the pause a release switch causes on a running item worker (fm ~28 MB of files, emerg): watcher blocking, cold adapter, GC, latency at switches vs sham promotions' },
   { name: 'curves', script: 'bench/curves/run.ts', summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)' },
 ];
 

@@ -1,4 +1,5 @@
-/** Small helpers for benchmark reporting: percentiles and aligned tables. Benchmarks print, never assert. */
+/** Small helpers of the benchmarks: percentiles, aligned tables, option parsing. Benchmarks print, never assert. */
+import { ConfigError } from '../lib/errors.js';
 
 /** The q-quantile (0..1) of `values` by nearest rank; NaN for an empty list. */
 export function quantile(values: readonly number[], q: number): number {
@@ -21,4 +22,11 @@ export function formatNumber(x: number): string {
   if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US');
   if (Math.abs(x) >= 10) return x.toFixed(1);
   return x.toFixed(3);
+}
+
+/** A positive number option (an integer unless `integer` is false); throws ConfigError naming `key`. */
+export function positiveOption(key: string, s: string, integer = true): number {
+  const x = Number(s);
+  if (!Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) throw new ConfigError(key, `must be a positive ${integer ? 'integer' : 'number'}, got "${s}"`);
+  return x;
 }

@@ -97,7 +97,7 @@ export function unreadAdapterSection(adapter: string, options: Record<string, un
 }
 
 
-/** Flags of the options most often tuned (the step-size-like ones bench/peer-vw/select.ts chooses). */
+/** Flags of the options most often tuned (the step-size-like ones the peer bench's selection split chose, bench/peer-vw/README.md). */
 export const ADAPTER_OPTION_FLAGS = [
   { flag: 'fm-learning-rate', key: 'adapterOptions.fm-adagrad.learningRate', kind: 'number', meta: 'LR' },
   { flag: 'emerg-learning-rate', key: 'adapterOptions.emerg.learningRate', kind: 'number', meta: 'LR' },

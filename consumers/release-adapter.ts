@@ -8,7 +8,7 @@
  * Re-initialisation is done by a STATE EPOCH: the version of the nearest release, walking the
  * `parent` lineage from the release itself, that declared `reinit` (none: the base epoch, the
  * plain keys every worker used before releases existed). States live under the adapter key segment
- * `${adapter}.r${epoch}` (see `epochStore`), so a reinit release reads no old state and starts every
+ * `${adapter}.r${epoch}` (see `epochAdapterSegment`), so a reinit release reads no old state and starts every
  * entity with `initialState`, while:
  * - the analytics namespace of prediction rows is untouched (changing the worker's namespace would
  *   also relabel every row and split warm-up curves in two: rows must keep the worker's namespace);
@@ -30,7 +30,6 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { ADAPTER_RE } from '../model-store/keys.js';
 import { ReleaseWatcher, type ReleaseWatcherOptions } from '../model-store/release-sync.js';
 import type { LoadedRelease, ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
-import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
 import { initBackend } from '../models/backend.js';
 import { architectureOf, type ReleaseKind } from '../models/onnx/bundle.js';
 import type { Side } from '../schemas/types.js';
@@ -101,18 +100,6 @@ export function epochAdapterSegment(adapter: string, epoch: string | undefined):
   const plain = `${adapter}.r${epoch}`;
   // Versions are free-form names (up to 128 chars); keys need ADAPTER_RE: fall back to a digest.
   return ADAPTER_RE.test(plain) ? plain : `${adapter}.h${createHash('sha256').update(epoch).digest('hex').slice(0, 16)}`;
-}
-
-/** `store` with every scope moved to the state epoch `epoch` (identity for the base epoch). */
-export function epochStore(store: EntityStore, epoch: string | undefined): EntityStore {
-  if (epoch === undefined) return store;
-  const at = (scope: StateScope): StateScope => ({ ...scope, adapter: epochAdapterSegment(scope.adapter, epoch) });
-  return {
-    getMany: (scope: StateScope, ids: readonly string[]): Promise<(EntityState | undefined)[]> => store.getMany(at(scope), ids),
-    putMany: (scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]) => store.putMany(at(scope), entries),
-    // The worker does not own the store: whoever built the underlying one closes it.
-    close: (): Promise<void> => Promise.resolve(),
-  };
 }
 
 /**

@@ -65,6 +65,12 @@ export interface ColdNasOptions {
   seed?: number;
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
+  /**
+   * Draw the feature table at random (uniform in ±0.01). false leaves it at zero, for a model whose
+   * weights are loaded right after (models/onnx/bundle.ts): a release switch would otherwise spend
+   * most of its build drawing a million numbers only to overwrite them. @default true
+   */
+  randomTable?: boolean;
   /** Fixed structure; undefined = supernet (mixture of all ops, weighted by `arch`). */
   structure?: ColdNasStructure;
 }
@@ -95,7 +101,8 @@ export class ColdNas {
     this.structure = opts.structure;
     this.pm = poolingMatrix(this.layout);
     const rng = new Rng(opts.seed ?? 7788);
-    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.dim, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
+    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.dim, lr: opts.tableLr ?? 0.001 });
+    if (opts.randomTable !== false) this.table.init(rng, 0.01);
     const inDim = (this.layout.fieldNames.length - 1) * this.dim;
     this.positionDims = [inDim, ...this.hidden];
     this.modDim = this.positionDims.reduce((a, b) => a + b, 0);

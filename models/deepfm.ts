@@ -23,6 +23,12 @@ export interface DeepFmOptions {
   seed?: number;
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
+  /**
+   * Draw the feature table at random (uniform in ±0.01). false leaves it at zero, for a model whose
+   * weights are loaded right after (models/onnx/bundle.ts): a release switch would otherwise spend
+   * most of its build drawing a million numbers only to overwrite them. @default true
+   */
+  randomTable?: boolean;
   /** Add a Meta-Embedding generator (item features → initial ID embedding). @default false */
   withGenerator?: boolean;
 }
@@ -44,7 +50,8 @@ export class DeepFm extends CtrModel {
     this.width = this.dim + 1;
     this.hidden = opts.hidden ?? [64, 32];
     const rng = new Rng(opts.seed ?? 7788);
-    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
+    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 });
+    if (opts.randomTable !== false) this.table.init(rng, 0.01);
     let fanIn = this.numFields * this.dim;
     this.hidden.forEach((h, i) => {
       this.dense.add(`fm.w${i}`, [fanIn, h], rng.glorot(fanIn, h));

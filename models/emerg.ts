@@ -38,6 +38,12 @@ export interface EmergOptions {
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
   /**
+   * Draw the feature table at random (uniform in ±0.01). false leaves it at zero, for a model whose
+   * weights are loaded right after (models/onnx/bundle.ts): a release switch would otherwise spend
+   * most of its build drawing a million numbers only to overwrite them. @default true
+   */
+  randomTable?: boolean;
+  /**
    * Add DeepFM's first-order term: each embedding row (the item-ID entity param included) carries
    * a scalar weight in an extra column, summed into the logit. Not in the official EmerG; it gives
    * a new item a direct bias that its warm batches can adapt. @default true
@@ -79,7 +85,8 @@ export class Emerg extends CtrModel {
     this.graphSize = f * f;
     const d = this.dim;
     const rng = new Rng(opts.seed ?? 7788);
-    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 }).init(rng, 0.01);
+    this.table = new EmbeddingTable({ rows: opts.vocab, dim: this.width, lr: opts.tableLr ?? 0.001 });
+    if (opts.randomTable !== false) this.table.init(rng, 0.01);
     for (let l = 0; l < this.layers; l++) this.dense.add(`gnn.w${l}`, [d, d], rng.glorot(d, d));
     const fd = f * d;
     this.readout = opts.readout ?? 'layers';

@@ -41,6 +41,12 @@ export interface FixedAdaptiveOptions {
   seed?: number;
   /** Adam learning rate of the feature table. @default 0.001 */
   tableLr?: number;
+  /**
+   * Draw the feature table at random (uniform in ±0.01). false leaves it at zero, for a model whose
+   * weights are loaded right after (models/onnx/bundle.ts): a release switch would otherwise spend
+   * most of its build drawing a million numbers only to overwrite them. @default true
+   */
+  randomTable?: boolean;
   /** An already trained backbone to wrap (its layout must be the user layout). */
   backbone?: DeepFm;
 }
@@ -54,7 +60,7 @@ export class FixedAdaptive {
   readonly adaptiveSize: number;
 
   constructor(opts: FixedAdaptiveOptions) {
-    this.backbone = opts.backbone ?? new DeepFm({ layout: opts.layout, vocab: opts.vocab, dim: opts.dim ?? 16, hidden: opts.hidden ?? [64, 32], seed: opts.seed ?? 7788, tableLr: opts.tableLr ?? 0.001 });
+    this.backbone = opts.backbone ?? new DeepFm({ layout: opts.layout, vocab: opts.vocab, dim: opts.dim ?? 16, hidden: opts.hidden ?? [64, 32], seed: opts.seed ?? 7788, tableLr: opts.tableLr ?? 0.001, randomTable: opts.randomTable ?? true });
     this.adaptiveSize = this.backbone.width;
     this.meta.add('fa.init', [this.adaptiveSize], new Float32Array(this.adaptiveSize));
     this.meta.add('fa.lr', [this.adaptiveSize], new Float32Array(this.adaptiveSize).fill(opts.initLr ?? 0.3));

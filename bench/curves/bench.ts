@@ -19,8 +19,8 @@ import type { Logger } from '../../lib/log.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource } from '../../sources/index.js';
 import { SyntheticStream, type SyntheticOptions } from '../../sources/synthetic.js';
-import { produceLabelled, rekeyTopic, runDirectWorker, runKafkaWorker, type StageTiming, type WorkerRun } from './pipeline.js';
-import { evaluationSince, fullPlan, kindsOf, selectWorkers, type CurveAdapter } from './plan.js';
+import { produceLabelled, rekeyTopic, runDirectGroup, runKafkaGroup, type StageTiming, type WorkerRun } from './pipeline.js';
+import { evaluationSince, fullPlan, groupsOf, kindsOf, selectWorkers, type CurveAdapter, type WorkerSpec } from './plan.js';
 import { prepareReleases, type ReleaseRef } from './releases.js';
 import type { CurvesResources } from './resources.js';
 
@@ -48,6 +48,8 @@ export interface CurvesRunOptions {
   metaEvents?: number;
   /** Direct transport: events per BatchProcessor call. @default DEFAULT_DIRECT_BATCH (10000) */
   directBatch?: number;
+  /** Kafka transport: largest micro-batch of a worker (`thaw run --max-batch-messages`). @default the BatchConsumer default, as `thaw run` */
+  maxBatchMessages?: number;
   /** Reuse releases found in `<reuseRoot>/<kind>`. @default none */
   reuseRoot?: string;
   /** Releases trained here go to `<trainRoot>/<kind>`. */
@@ -142,6 +144,11 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
   const historyEvents = history.length;
   history = [];
   const refOf = new Map(releases.map((r) => [r.kind, r]));
+  const refFor = (w: WorkerSpec): ReleaseRef => {
+    const ref = refOf.get(w.kind);
+    if (ref === undefined) throw new ConfigError('releases', `no ${w.kind} release for worker ${w.label}`);
+    return ref;
+  };
   const since = evaluationSince(releases.map((r) => r.historyEndMs));
   log.info('evaluation window', { since, releases: releases.map((r) => ({ id: r.id, historyEndMs: r.historyEndMs })) });
 
@@ -155,10 +162,11 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
     const rk = await rekeyTopic(res, produced.topic, events, log, timeoutMs);
     stages.rekey = rk.timing;
     log.info('re-keyed', { byUser: rk.byUser, byItem: rk.byItem, ...rk.timing });
-    for (const w of plan) {
-      const run = await runKafkaWorker(res, w, refOf.get(w.kind)!, w.side === 'item' ? rk.byItem : rk.byUser, events, log, timeoutMs);
-      log.info('worker done', { worker: w.label, events: run.events, perSec: Math.round(run.perSec) });
-      workers.push(run);
+    for (const group of groupsOf(plan)) {
+      // The workers of a group run together (the fm-adagrad pair reads each other's states).
+      const runs = await runKafkaGroup(res, group, refFor, (w) => (w.side === 'item' ? rk.byItem : rk.byUser), events, log, timeoutMs, opts.maxBatchMessages);
+      for (const run of runs) log.info('worker done', { worker: run.spec.label, events: run.events, perSec: Math.round(run.perSec), crossRead: run.crossRead, crossRefused: run.crossRefused });
+      workers.push(...runs);
     }
   } else {
     const metaN = Math.min(events, opts.metaEvents ?? events);
@@ -168,10 +176,11 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
       metaUntil = prefix[prefix.length - 1]!.timeMs + 1;
       if (metaUntil <= since) throw new ConfigError('metaEvents', `the meta prefix (${metaN} events) ends inside the history`);
     }
-    for (const w of plan) {
-      const run = await runDirectWorker(res, w, refOf.get(w.kind)!, all ?? stream(), w.meta ? metaN : events, log, opts.directBatch);
-      log.info('worker done', { worker: w.label, events: run.events, perSec: Math.round(run.perSec) });
-      workers.push(run);
+    for (const group of groupsOf(plan)) {
+      const limit = group.some((w) => w.meta) ? metaN : events;
+      const runs = await runDirectGroup(res, group, refFor, all ?? stream(), limit, log, opts.directBatch);
+      for (const run of runs) log.info('worker done', { worker: run.spec.label, events: run.events, perSec: Math.round(run.perSec), crossRead: run.crossRead, crossRefused: run.crossRefused });
+      workers.push(...runs);
     }
   }
 
@@ -184,7 +193,8 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
     // different releases stay apart), and the de-duplication of a 10M-row worker stays small.
     const perNamespace = async (f: CurveFilter): Promise<CurveRow[]> => {
       const out: CurveRow[] = [];
-      for (const w of workers) out.push(...(await queryCurves(target, { ...f, namespace: w.namespace })));
+      // The fm-adagrad pair shares one namespace (its rows differ by side): query it once.
+      for (const namespace of new Set(workers.map((w) => w.namespace))) out.push(...(await queryCurves(target, { ...f, namespace })));
       return out;
     };
     const curves = await perNamespace(filter);

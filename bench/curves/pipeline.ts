@@ -4,17 +4,19 @@
  *   rekey     labelled → by-user / by-item (streams/rekey.ts, what `thaw rekey` runs)
  *   worker    AdaptationWorker wired as `thaw run` wires it: a ReleaseWatcher over the release
  *             directory builds the adapter, RedisEntityStore behind CachedEntityStore, ClickHouseSink,
- *             dead letters; each worker in its own namespace and consumer group, to the end of the topic
- *   direct    the same adapter, store and sink through BatchProcessor without Kafka (events read from
- *             the source in micro-batches, offsets = stream positions): for streams too long for Kafka
- *             in the bench's time, and for prefixes of a stream.
+ *             dead letters, the cross-side read for the fm-adagrad workers (plan.ts); each worker in
+ *             its consumer group, to the end of the topic; the workers of a group run together
+ *   direct    the same adapters, store and sink through BatchProcessor without Kafka (events read from
+ *             the source in micro-batches, offsets = stream positions; the workers of a group in
+ *             lockstep: every one prepares a micro-batch, then every one persists it): for streams too
+ *             long for Kafka in the bench's time, and for prefixes of a stream.
  */
 import { resolve } from 'node:path';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
 import { toBatches } from '../../cli/commands/produce.js';
-import { createAdapterReleaseWatcher, epochStore } from '../../consumers/release-adapter.js';
-import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
-import { AdaptationWorker } from '../../consumers/worker.js';
+import { createAdapterReleaseWatcher, epochAdapterSegment } from '../../consumers/release-adapter.js';
+import { BatchProcessor, type BatchItem, type PreparedBatch } from '../../consumers/processor.js';
+import { AdaptationWorker, DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
 import { errorMessage, ThawError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
@@ -22,10 +24,11 @@ import { RedisEntityStore } from '../../model-store/redis-store.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { ensureTopics } from '../../streams/admin.js';
+import { BatchConsumer } from '../../streams/batch-consumer.js';
 import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { Rekeyer } from '../../streams/rekey.js';
-import { namespaceOf, type WorkerSpec } from './plan.js';
+import { CROSS_ADAPTER, namespaceOf, type WorkerSpec } from './plan.js';
 import type { ReleaseRef } from './releases.js';
 import type { CurvesResources } from './resources.js';
 
@@ -70,6 +73,9 @@ export interface WorkerRun extends StageTiming {
   namespace: string;
   /** Release id the rows carry. */
   release: string;
+  /** Events scored with the other side's state, and events whose other-side state was newer than the event (cold). */
+  crossRead: number;
+  crossRefused: number;
 }
 
 /** Sends `events` (in source order) to a new labelled topic of the run; returns its name and timing. */
@@ -136,6 +142,7 @@ async function buildClients(res: CurvesResources, spec: WorkerSpec, ref: Release
     model: ref.model,
     adapter: spec.adapter,
     side: spec.side,
+    ...(spec.cross ? { cross: { adapter: CROSS_ADAPTER, model: ref.model } } : {}),
     // The release is fixed for the run: no hot swap wanted, poll rarely.
     pollIntervalMs: 3_600_000,
     logger: log,
@@ -153,99 +160,194 @@ async function buildClients(res: CurvesResources, spec: WorkerSpec, ref: Release
   return { releases, store, sink, close };
 }
 
-/** One worker over `topic` (by-item or by-user, matching `spec.side`) until it handled `expected` events. */
-export async function runKafkaWorker(res: CurvesResources, spec: WorkerSpec, ref: ReleaseRef, topic: string, expected: number, log: Logger, timeoutMs: number): Promise<WorkerRun> {
-  const wlog = log.child({ worker: spec.label });
-  const namespace = namespaceOf(res.id, spec);
-  const c = await buildClients(res, spec, ref, wlog);
-  const producer = new EventProducer({ kafka: res.services.kafka, logger: wlog });
-  const dlq = res.topic(`dlq-${spec.label}`);
-  let worker: AdaptationWorker | undefined;
+/** The worker's cross-side reads so far, from its metrics (thaw_cross_side_reads_total). */
+async function crossReadsOf(w: AdaptationWorker): Promise<{ crossRead: number; crossRefused: number }> {
+  const values = (await w.metrics.registry.getSingleMetric('thaw_cross_side_reads_total')?.get())?.values ?? [];
+  const of = (outcome: string): number => values.filter((v) => v.labels.outcome === outcome).reduce((s, v) => s + v.value, 0);
+  return { crossRead: of('read'), crossRefused: of('refused') };
+}
+
+/**
+ * The workers of `specs` (a group, see plan.ts `groupsOf`) over their side's topic, each until it
+ * handled `expected` events. Each worker is built as `thaw run` builds it, but with its consumer
+ * built here (the options the worker would give it) behind a gate: every worker of the group joins
+ * its consumer group first, then all start handling at once, so that two workers reading each
+ * other's states run side by side from the first event, as two deployed workers do.
+ */
+export async function runKafkaGroup(
+  res: CurvesResources,
+  specs: readonly WorkerSpec[],
+  refFor: (spec: WorkerSpec) => ReleaseRef,
+  topicOf: (spec: WorkerSpec) => string,
+  expected: number,
+  log: Logger,
+  timeoutMs: number,
+  /** @default the BatchConsumer default, as `thaw run` */
+  maxBatchMessages?: number,
+): Promise<WorkerRun[]> {
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolveGate) => {
+    open = resolveGate;
+  });
+  const parts: { spec: WorkerSpec; namespace: string; worker: AdaptationWorker; producer: EventProducer; close: () => Promise<void>; sink: ClickHouseSink }[] = [];
   try {
-    await ensureTopics(res.services.kafka, [{ topic: dlq, partitions: 1 }], wlog);
-    await producer.connect();
-    worker = new AdaptationWorker({
-      kafka: res.services.kafka,
-      side: spec.side,
-      releaseWatcher: c.releases,
-      store: c.store,
-      sink: c.sink,
-      deadLetters: new DeadLetterWriter(producer, dlq),
-      namespace,
-      groupId: res.group(spec.label),
-      topic,
-      fromBeginning: true,
-      metricsPort: 0,
-      logger: wlog,
-    });
-    const w = worker;
-    await w.start();
-    // Timed from the first handled batch (the group join is not the adapter's cost) to the last.
-    let firstAt: number | undefined;
-    await waitFor(
-      spec.label,
-      () => {
-        const s = w.stats();
-        if (firstAt === undefined && s.processed + s.skipped > 0) firstAt = performance.now();
-        return s.processed + s.skipped + s.deadLetters >= expected;
-      },
-      () => (w.state === 'FAILED' ? `worker failed: ${errorMessage(w.error)}` : w.stats().deadLetters > 0 ? `${w.stats().deadLetters} dead letters` : undefined),
-      timeoutMs,
+    for (const spec of specs) {
+      const wlog = log.child({ worker: spec.label });
+      const namespace = namespaceOf(res.id, spec);
+      const c = await buildClients(res, spec, refFor(spec), wlog);
+      const producer = new EventProducer({ kafka: res.services.kafka, logger: wlog });
+      try {
+        const dlq = res.topic(`dlq-${spec.label}`);
+        await ensureTopics(res.services.kafka, [{ topic: dlq, partitions: 1 }], wlog);
+        await producer.connect();
+        const groupId = res.group(spec.label);
+        const topic = topicOf(spec);
+        const consumer = new BatchConsumer({
+          kafka: res.services.kafka,
+          groupId,
+          topics: [topic],
+          fromBeginning: true,
+          pipelineDepth: DEFAULT_WORKER_PIPELINE_DEPTH,
+          ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }),
+          logger: wlog,
+        });
+        const worker = new AdaptationWorker({
+          kafka: res.services.kafka,
+          side: spec.side,
+          releaseWatcher: c.releases,
+          store: c.store,
+          sink: c.sink,
+          deadLetters: new DeadLetterWriter(producer, dlq),
+          namespace,
+          ...(spec.cross ? { crossAdapter: CROSS_ADAPTER } : {}),
+          groupId,
+          topic,
+          fromBeginning: true,
+          metricsPort: 0,
+          source: {
+            start: (handler) =>
+              consumer.start(async (batch) => {
+                await gate;
+                await handler(batch);
+              }),
+            stop: () => consumer.stop(),
+            lag: () => consumer.lag(),
+          },
+          logger: wlog,
+        });
+        parts.push({ spec, namespace, worker, producer, close: c.close, sink: c.sink });
+      } catch (err) {
+        await producer.close().catch(() => undefined);
+        await c.close();
+        throw err;
+      }
+    }
+    for (const p of parts) await p.worker.start();
+    open();
+    return await Promise.all(
+      parts.map(async ({ spec, namespace, worker: w, sink }) => {
+        // Timed from the first handled batch (the group join is not the adapter's cost) to the last.
+        let firstAt: number | undefined;
+        await waitFor(
+          spec.label,
+          () => {
+            const st = w.stats();
+            if (firstAt === undefined && st.processed + st.skipped > 0) firstAt = performance.now();
+            return st.processed + st.skipped + st.deadLetters >= expected;
+          },
+          () => (w.state === 'FAILED' ? `worker failed: ${errorMessage(w.error)}` : w.stats().deadLetters > 0 ? `${w.stats().deadLetters} dead letters` : undefined),
+          timeoutMs,
+        );
+        const ms = performance.now() - (firstAt ?? performance.now());
+        const release = w.adapter.release;
+        const cross = await crossReadsOf(w);
+        await w.drain();
+        await sink.flush();
+        return { spec, transport: 'kafka' as const, namespace, release, ...timing(w.stats().processed, ms), ...cross };
+      }),
     );
-    const ms = performance.now() - (firstAt ?? performance.now());
-    const release = w.adapter.release;
-    await w.drain();
-    await c.sink.flush();
-    return { spec, transport: 'kafka', namespace, release, ...timing(w.stats().processed, ms) };
   } finally {
-    if (worker !== undefined && worker.state === 'RUNNING') await worker.stop().catch(() => undefined);
-    await producer.close().catch(() => undefined);
-    await c.close();
+    open();
+    for (const p of parts) {
+      if (p.worker.state === 'RUNNING') await p.worker.stop().catch(() => undefined);
+      await p.producer.close().catch(() => undefined);
+      await p.close();
+    }
   }
 }
 
 /**
- * The same adapter, store and sink through BatchProcessor, events from `events` in micro-batches of
- * `batch` (offsets = stream positions), at most `limit` of them.
+ * The same adapters, store and sink through BatchProcessor: the workers of `specs` (a group, see
+ * plan.ts `groupsOf`) in lockstep over `events` in micro-batches of `batch` (offsets = stream
+ * positions), at most `limit` of them: each micro-batch is prepared by every worker, then persisted
+ * by every worker, so a cross-reading worker sees the other side's states as the previous
+ * micro-batch left them. Each run's events/s is over the group's wall time.
  */
-export async function runDirectWorker(
+export async function runDirectGroup(
   res: CurvesResources,
-  spec: WorkerSpec,
-  ref: ReleaseRef,
+  specs: readonly WorkerSpec[],
+  refOf: (spec: WorkerSpec) => ReleaseRef,
   events: AsyncIterable<LabelledEvent> | Iterable<LabelledEvent>,
   limit: number,
   log: Logger,
   batch: number = DEFAULT_DIRECT_BATCH,
-): Promise<WorkerRun> {
-  const wlog = log.child({ worker: spec.label });
-  const namespace = namespaceOf(res.id, spec);
-  const c = await buildClients(res, spec, ref, wlog);
+): Promise<WorkerRun[]> {
+  const glog = log.child({ workers: specs.map((s) => s.label).join(',') });
+  const workers: { spec: WorkerSpec; namespace: string; processor: BatchProcessor; close: () => Promise<void>; flush: () => Promise<void>; processed: number; crossRead: number; crossRefused: number }[] = [];
   try {
-    const active = c.releases.activeRelease();
-    if (active === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no active release for ${spec.label}`);
-    const { adapter, stateEpoch } = active.value;
-    const processor = new BatchProcessor({ adapter, store: epochStore(c.store, stateEpoch), sink: c.sink, scope: { namespace, side: spec.side, adapter: adapter.name }, logger: wlog });
+    for (const spec of specs) {
+      const namespace = namespaceOf(res.id, spec);
+      const c = await buildClients(res, spec, refOf(spec), glog.child({ worker: spec.label }));
+      workers.push({ spec, namespace, processor: directProcessor(c, spec, namespace, glog), close: c.close, flush: () => c.sink.flush(), processed: 0, crossRead: 0, crossRefused: 0 });
+    }
     const t0 = performance.now();
     let n = 0;
-    let processed = 0;
     let items: BatchItem[] = [];
     let lastLog = t0;
+    const step = async (): Promise<void> => {
+      const prepared: PreparedBatch[] = [];
+      for (const w of workers) prepared.push(await w.processor.prepare(items));
+      for (const [i, w] of workers.entries()) {
+        const r = await w.processor.persist(prepared[i] as PreparedBatch);
+        w.processed += r.processed;
+        w.crossRead += r.crossRead;
+        w.crossRefused += r.crossRefused;
+      }
+      items = [];
+    };
     for await (const event of events) {
       if (n >= limit) break;
       items.push({ offset: n++, event });
       if (items.length === batch) {
-        processed += (await processor.process(items)).processed;
-        items = [];
+        await step();
         if (performance.now() - lastLog > 30_000) {
           lastLog = performance.now();
-          wlog.info('direct progress', { events: n, of: limit, perSec: Math.round(n / ((lastLog - t0) / 1000)) });
+          glog.info('direct progress', { events: n, of: limit, perSec: Math.round(n / ((lastLog - t0) / 1000)) });
         }
       }
     }
-    if (items.length > 0) processed += (await processor.process(items)).processed;
-    await c.sink.flush();
-    return { spec, transport: 'direct', namespace, release: adapter.release, ...timing(processed, performance.now() - t0) };
+    if (items.length > 0) await step();
+    for (const w of workers) await w.flush();
+    const ms = performance.now() - t0;
+    return workers.map((w) => ({ spec: w.spec, transport: 'direct', namespace: w.namespace, release: w.processor.adapter.release, ...timing(w.processed, ms), crossRead: w.crossRead, crossRefused: w.crossRefused }));
   } finally {
-    await c.close();
+    for (const w of workers) await w.close();
   }
+}
+
+/** A worker's BatchProcessor over its watcher's active release (the state epoch and the cross-side read as the worker would). */
+function directProcessor(c: Awaited<ReturnType<typeof buildClients>>, spec: WorkerSpec, namespace: string, log: Logger): BatchProcessor {
+  const active = c.releases.activeRelease();
+  if (active === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no active release for ${spec.label}`);
+  const { adapter, stateEpoch, crossEpoch } = active.value;
+  const other = spec.side === 'user' ? 'item' : 'user';
+  return new BatchProcessor({
+    adapter,
+    store: c.store,
+    sink: c.sink,
+    scope: { namespace, side: spec.side, adapter: adapter.name },
+    stateScope: { namespace, side: spec.side, adapter: epochAdapterSegment(adapter.name, stateEpoch) },
+    ...(spec.cross ? { cross: { scope: { namespace, side: other, adapter: epochAdapterSegment(CROSS_ADAPTER, crossEpoch) } } } : {}),
+    logger: log,
+  });
 }

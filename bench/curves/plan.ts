@@ -1,9 +1,17 @@
 /**
- * What the curves bench runs, as pure data: the workers of each side (adapter × release), the
- * evaluation window (the history filter) and the options of `bench/curves/run.ts`.
+ * What the curves bench runs, as pure data: the workers of each side (adapter × release), which of
+ * them run together, the evaluation window (the history filter) and the options of `bench/curves/run.ts`.
  *
  *   item: none (FM), fm-adagrad (FM), none (EmerG release, frozen), emerg
  *   user: none (FM), fm-adagrad (FM), none (ColdNAS release) / coldnas, none (fixed-adaptive release) / fixed-adaptive
+ *
+ * The FM is ONE two-sided release (`fm`) that both sides' workers run. Its `fm-adagrad` workers read
+ * the other side's fresh state (the cross-side read, consumers/cross-side.ts; `thaw run`'s
+ * `--cross-adapter auto`): the two share a namespace and run together (`groupsOf`), as two
+ * deployed workers do. `none` reads nothing. The meta-learned workers run without the read: in a
+ * replay their partner (the other side's fm-adagrad, several times faster) would be ahead of them,
+ * and a state newer than the event is refused, so the read would mostly not happen; the stream
+ * evaluation (`thaw eval --protocol stream`, bench/peer-vw) measures them with it, in lockstep.
  *
  * `none` over a meta-learned release is the FrozenAdapter (adapters/frozen.ts): the release's initial
  * states, never adapted; the lift of the meta adapter over it is its online adaptation alone, and
@@ -15,8 +23,11 @@ import type { Side } from '../../schemas/types.js';
 export const CURVE_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 export type CurveAdapter = (typeof CURVE_ADAPTERS)[number];
 
-/** Release kinds a run needs; `fm-item` / `fm-user` are the shared FM trained for each side. */
-export type ReleaseKind = 'fm-item' | 'fm-user' | 'emerg' | 'coldnas' | 'fixed-adaptive';
+/** Release kinds a run needs; `fm` is the two-sided shared FM both sides run. */
+export type ReleaseKind = 'fm' | 'emerg' | 'coldnas' | 'fixed-adaptive';
+
+/** The adapter whose other-side states a cross-reading worker reads (the fm-adagrad pair's partner). */
+export const CROSS_ADAPTER = 'fm-adagrad';
 
 /** One worker of a run: adapter `adapter` over the current release of `kind`, on `side`. */
 export interface WorkerSpec {
@@ -27,6 +38,8 @@ export interface WorkerSpec {
   label: string;
   /** True for a meta-learned release (adapter or its frozen baseline): may run on a prefix only. */
   meta: boolean;
+  /** Reads the other side's `CROSS_ADAPTER` states in its namespace (the fm-adagrad workers). */
+  cross: boolean;
 }
 
 const META_OF_SIDE: Readonly<Record<Side, readonly ('emerg' | 'coldnas' | 'fixed-adaptive')[]>> = {
@@ -48,17 +61,30 @@ export function parseAdapters(text: string): CurveAdapter[] {
  * selected meta adapter of the side, the frozen baseline over that adapter's release.
  */
 export function workerPlan(side: Side, adapters: readonly CurveAdapter[]): WorkerSpec[] {
-  const fm: ReleaseKind = side === 'item' ? 'fm-item' : 'fm-user';
   const out: WorkerSpec[] = [];
   const has = (a: CurveAdapter): boolean => adapters.includes(a);
-  if (has('none')) out.push({ side, adapter: 'none', kind: fm, label: `${side}-none-fm`, meta: false });
-  if (has('fm-adagrad')) out.push({ side, adapter: 'fm-adagrad', kind: fm, label: `${side}-fm-adagrad`, meta: false });
+  if (has('none')) out.push({ side, adapter: 'none', kind: 'fm', label: `${side}-none-fm`, meta: false, cross: false });
+  if (has('fm-adagrad')) out.push({ side, adapter: 'fm-adagrad', kind: 'fm', label: `${side}-fm-adagrad`, meta: false, cross: true });
   for (const m of META_OF_SIDE[side]) {
     if (!has(m)) continue;
-    if (has('none')) out.push({ side, adapter: 'none', kind: m, label: `${side}-none-${m}`, meta: true });
-    out.push({ side, adapter: m, kind: m, label: `${side}-${m}`, meta: true });
+    if (has('none')) out.push({ side, adapter: 'none', kind: m, label: `${side}-none-${m}`, meta: true, cross: false });
+    out.push({ side, adapter: m, kind: m, label: `${side}-${m}`, meta: true, cross: false });
   }
   return out;
+}
+
+/**
+ * The workers of `plan` in the order they run, grouped: the cross-reading workers (both sides'
+ * fm-adagrad) run together, every other worker alone. Groups keep plan order (by first member).
+ */
+export function groupsOf(plan: readonly WorkerSpec[]): WorkerSpec[][] {
+  const cross = plan.filter((w) => w.cross);
+  const groups: WorkerSpec[][] = [];
+  for (const w of plan) {
+    if (!w.cross) groups.push([w]);
+    else if (w === cross[0]) groups.push(cross);
+  }
+  return groups;
 }
 
 /**
@@ -98,7 +124,11 @@ export function evaluationSince(historyEndMs: readonly number[]): number {
   return Math.max(...historyEndMs) + 1;
 }
 
-/** Namespace of a worker's states and rows (NAMESPACE_RE: lower case, ≤ 63 chars). */
+/**
+ * Namespace of a worker's states and rows (NAMESPACE_RE: lower case, ≤ 63 chars): its own, but one
+ * shared by the cross-reading workers (each reads the other's states in its own namespace, and
+ * their rows differ by side).
+ */
 export function namespaceOf(runId: string, w: WorkerSpec): string {
-  return `c${runId}-${w.label}`.toLowerCase().slice(0, 63);
+  return `c${runId}-${w.cross ? CROSS_ADAPTER : w.label}`.toLowerCase().slice(0, 63);
 }

@@ -2,8 +2,8 @@
  * The releases a curves run scores with. Each kind is either reused (a directory holding a current
  * release of model `<kind>`, e.g. what `thaw train emerg --source movielens-100k --release-dir D`
  * wrote) or trained here on the run's history prefix with the same trainers as the CLI
- * (`thaw train fm` → trainFm + publishFm; `thaw train <kind> --source` → trainFromEvents) and
- * published into `<releases>/<kind>`, where the next run finds it.
+ * (`thaw train fm` → trainFm + publishFm: one two-sided FM; `thaw train <kind> --source` →
+ * trainFromEvents) and published into `<releases>/<kind>`, where the next run finds it.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -65,8 +65,8 @@ async function train(kind: ReleaseKind, dir: string, opts: PrepareReleasesOption
   if (last === undefined) throw new ThawError('USAGE', 'no history events to train on');
   const store = new ReleaseStore({ root: dir });
   const common = { historyEvents: history.length, historyEndMs: last.timeMs };
-  if (kind === 'fm-item' || kind === 'fm-user') {
-    const side = kind === 'fm-item' ? 'item' : 'user';
+  if (kind === 'fm') {
+    // One two-sided release: both sides' hot entities train it, both sides' workers run it.
     const res = await trainFm(history, { seed: 1, minCount: opts.fmMinCount ?? 20 });
     const lastEpoch = res.epochs[res.epochs.length - 1];
     await publishFm(store, kind, res.model, {

@@ -126,8 +126,12 @@ export function markdownReport(r: CurvesRunResult, transport: string): string {
   const st = r.stages;
   if (st.produce !== undefined) out.push(`Produce: ${st.produce.events} events in ${(st.produce.ms / 1000).toFixed(1)} s (${Math.round(st.produce.perSec)} events/s).`);
   if (st.rekey !== undefined) out.push(`Re-key: ${(st.rekey.ms / 1000).toFixed(1)} s (${Math.round(st.rekey.perSec)} events/s).`);
-  out.push('', '| worker | transport | release | events | s | events/s |', '|---|---|---|--:|--:|--:|');
-  for (const w of r.workers) out.push(`| ${w.spec.label} | ${w.transport} | ${releaseModel(w.release)} | ${w.events} | ${(w.ms / 1000).toFixed(1)} | ${Math.round(w.perSec)} |`);
+  out.push('', '| worker | transport | release | events | s | events/s | cross-side reads: read / refused |', '|---|---|---|--:|--:|--:|--:|');
+  for (const w of r.workers) {
+    const cross = w.spec.cross ? `${w.crossRead} / ${w.crossRefused}` : 'off';
+    out.push(`| ${w.spec.label} | ${w.transport} | ${releaseModel(w.release)} | ${w.events} | ${(w.ms / 1000).toFixed(1)} | ${Math.round(w.perSec)} | ${cross} |`);
+  }
+  out.push('', 'Workers of a group (the fm-adagrad pair, which reads each other\'s states) ran together; events/s is each worker\'s own.');
   out.push('', `AUC by prior-interaction bucket${r.commonCurves === undefined ? '' : ' (each worker on its whole window)'}:`, '', aucTable(r.curves));
   if (r.commonCurves !== undefined) out.push(`Every adapter on the meta workers' window [${iso(r.since)}, ${iso(r.metaUntil!)}):`, '', aucTable(r.commonCurves));
   out.push('<details><summary>Long table (side, adapter, release, bucket, n, AUC, log loss)</summary>', '', longTable(r.commonCurves ?? r.curves), '</details>');

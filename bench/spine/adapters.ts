@@ -17,7 +17,7 @@ import { ConfigError } from '../../lib/errors.js';
 import { initBackend } from '../../models/backend.js';
 import { ColdNas } from '../../models/coldnas.js';
 import { Emerg } from '../../models/emerg.js';
-import { fieldLayoutOf, inferEventLayout } from '../../models/event-layout.js';
+import { fieldLayoutOf, inferEventLayout, type EventLayout } from '../../models/event-layout.js';
 import { FixedAdaptive } from '../../models/fixed-adaptive.js';
 import type { FactorizationMachine } from '../../models/fm.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../schemas/types.js';
@@ -42,24 +42,35 @@ export function sideOf(name: BenchAdapterName): Side {
 /** Events the event layouts are inferred from (a prefix of the bench stream is enough). */
 const LAYOUT_EVENTS = 20_000;
 
+/** A neural bench model (the library's default sizes) with the event layout of its side, inferred from `sample`. */
+export type BenchNeuralModel =
+  | { name: 'emerg'; model: Emerg; layout: EventLayout }
+  | { name: 'coldnas'; model: ColdNas; layout: EventLayout }
+  | { name: 'fixed-adaptive'; model: FixedAdaptive; layout: EventLayout };
+
+/** The randomly initialised model of a neural bench adapter (ColdNAS: fixed structure add/multiply/add/multiply). */
+export async function benchNeuralModel(name: BenchNeuralModel['name'], sample: readonly LabelledEvent[]): Promise<BenchNeuralModel> {
+  await initBackend('auto');
+  const evs = sample.slice(0, LAYOUT_EVENTS);
+  if (name === 'emerg') {
+    const layout = inferEventLayout('item', evs);
+    return { name, model: new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout };
+  }
+  const layout = inferEventLayout('user', evs);
+  if (name === 'coldnas') return { name, model: new ColdNas({ layout: fieldLayoutOf(layout), vocab: layout.vocab, structure: { ops: ['add', 'multiply', 'add', 'multiply'] } }), layout };
+  return { name, model: new FixedAdaptive({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout };
+}
+
 /**
  * Builds `name` for the bench. `fm` is the shared FM of the item-side FM adapters; `sample` are
  * events of the bench stream (for the event layout of the neural adapters).
  */
 export async function buildBenchAdapter(name: BenchAdapterName, fm: FactorizationMachine, sample: readonly LabelledEvent[]): Promise<Adapter> {
   if (name === 'none' || name === 'fm-adagrad') return createAdapter(name, 'item', fm);
-  await initBackend('auto');
-  const evs = sample.slice(0, LAYOUT_EVENTS);
-  if (name === 'emerg') {
-    const layout = inferEventLayout('item', evs);
-    return new EmergAdapter(new Emerg({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout, 'bench-emerg');
-  }
-  const layout = inferEventLayout('user', evs);
-  if (name === 'coldnas') {
-    const model = new ColdNas({ layout: fieldLayoutOf(layout), vocab: layout.vocab, structure: { ops: ['add', 'multiply', 'add', 'multiply'] } });
-    return new ColdNasAdapter(model, layout, 'bench-coldnas');
-  }
-  return new FixedAdaptiveAdapter(new FixedAdaptive({ layout: fieldLayoutOf(layout), vocab: layout.vocab }), layout, 'bench-fixed-adaptive');
+  const m = await benchNeuralModel(name, sample);
+  if (m.name === 'emerg') return new EmergAdapter(m.model, m.layout, 'bench-emerg');
+  if (m.name === 'coldnas') return new ColdNasAdapter(m.model, m.layout, 'bench-coldnas');
+  return new FixedAdaptiveAdapter(m.model, m.layout, 'bench-fixed-adaptive');
 }
 
 export interface AdaptAloneResult {

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Adapter } from '../../adapters/types.js';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
-import { AdaptationWorker, DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
+import { AdaptationWorker, DEFAULT_WORKER_PIPELINE_DEPTH, type AdapterReleaseSource } from '../../consumers/worker.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
@@ -30,7 +30,7 @@ import { TimedSink, TimedSource, TimedStore } from './instrument.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-interface Rig {
+export interface Rig {
   worker: AdaptationWorker;
   consumer: BatchConsumer;
   source: TimedSource;
@@ -42,10 +42,17 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function buildRig(
+/**
+ * What the worker runs: a fixed adapter, or (as `thaw run`) a started release watcher whose active
+ * release gives the adapter, with the cross-side read of `crossAdapter`.
+ */
+export type RigAdapter = Adapter | { releases: AdapterReleaseSource; side: Adapter['side']; crossAdapter?: string };
+
+/** The worker wired as `thaw run` wires it, with the bench's timing decorators. */
+export async function buildRig(
   services: Services,
   res: BenchResources,
-  adapter: Adapter,
+  adapter: RigAdapter,
   topic: string,
   what: string,
   maxBatchMessages: number,
@@ -55,6 +62,7 @@ async function buildRig(
   /** undefined: the worker's default (DEFAULT_WORKER_PIPELINE_DEPTH). */
   pipelineDepth?: number,
 ): Promise<Rig> {
+  const run = 'releases' in adapter ? { side: adapter.side, releaseWatcher: adapter.releases, ...(adapter.crossAdapter === undefined ? {} : { crossAdapter: adapter.crossAdapter }) } : { side: adapter.side, adapter };
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
   const cache = new CachedEntityStore(redisStore);
   const store = new TimedStore(cache);
@@ -85,8 +93,7 @@ async function buildRig(
   const source = new TimedSource(consumer);
   const worker = new AdaptationWorker({
     kafka: services.kafka,
-    side: adapter.side,
-    adapter,
+    ...run,
     store,
     sink,
     deadLetters: new DeadLetterWriter(producer, dlqTopic),
@@ -207,7 +214,41 @@ export interface LatencyResult {
   maxMs: number;
 }
 
-const WARMUP_EVENTS = 200;
+/** Events of the warm-up before a live run (not sampled). */
+export const WARMUP_EVENTS = 200;
+
+/** Warm-up of a live rig: events until the group has its partitions and a first batch went through. */
+export async function warmUp(services: Services, rig: Rig, topic: string, side: Adapter['side']): Promise<void> {
+  const producer = new EventProducer({ kafka: services.kafka });
+  await producer.connect();
+  try {
+    const warm = [];
+    for await (const e of syntheticStream(benchSource(WARMUP_EVENTS, 5))) warm.push(messageFor(side, { ...e, timeMs: Date.now() }));
+    await producer.send(topic, warm);
+  } finally {
+    await producer.close();
+  }
+  await rig.source.handled(WARMUP_EVENTS, 120_000);
+}
+
+/** What pace-producer.ts reports: events sent, ms, achieved rate, wall clock of the first send. */
+export interface PacedRun {
+  sent: number;
+  ms: number;
+  rate: number;
+  startMs: number;
+}
+
+/** Runs pace-producer.ts (a child process) writing live events to `topic` at `rate` for `seconds`. */
+export async function pacedProducer(services: Services, topic: string, rate: number, seconds: number, side: Adapter['side']): Promise<PacedRun> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench', 'spine', 'pace-producer.ts'), '--topic', topic, '--rate', String(rate), '--seconds', String(seconds), '--key', side],
+    { cwd: ROOT, env: { ...process.env, THAW_KAFKA: services.kafka.brokers.join(',') }, maxBuffer: 1 << 20 },
+  );
+  const lastLine = stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(lastLine) as PacedRun;
+}
 
 /** Latency at load: the worker consumes live while pace-producer.ts writes at `rate` for `seconds`. */
 export async function latencyAtLoad(
@@ -224,26 +265,10 @@ export async function latencyAtLoad(
   const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log);
   try {
     await rig.worker.start();
-    // Warm-up: wait until the group has its partitions and a first batch went through.
-    const producer = new EventProducer({ kafka: services.kafka });
-    await producer.connect();
-    try {
-      const warm = [];
-      for await (const e of syntheticStream(benchSource(WARMUP_EVENTS, 5))) warm.push(messageFor(adapter.side, { ...e, timeMs: Date.now() }));
-      await producer.send(topic, warm);
-    } finally {
-      await producer.close();
-    }
-    await rig.source.handled(WARMUP_EVENTS, 120_000);
+    await warmUp(services, rig, topic, adapter.side);
     const paceStartMs = Date.now();
     rig.store.recordLatencyAfterMs = paceStartMs;
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'spine', 'pace-producer.ts'), '--topic', topic, '--rate', String(rate), '--seconds', String(seconds), '--key', adapter.side],
-      { cwd: ROOT, env: { ...process.env, THAW_KAFKA: services.kafka.brokers.join(',') }, maxBuffer: 1 << 20 },
-    );
-    const lastLine = stdout.trim().split('\n').pop() ?? '';
-    const produced = JSON.parse(lastLine) as { sent: number; ms: number; rate: number; startMs: number };
+    const produced = await pacedProducer(services, topic, rate, seconds, adapter.side);
     await rig.source.handled(WARMUP_EVENTS + produced.sent, 300_000);
     const lat = rig.store.latencyMs;
     return {

@@ -4,8 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/log.js';
+import { createLogger, type Logger } from '../../lib/log.js';
 import { createRedis } from '../../model-store/redis.js';
 import { FactorizationMachine } from '../../models/fm.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../schemas/types.js';
@@ -111,6 +112,30 @@ export class BenchResources {
     }
     for (const d of this.dirs) await step(`dir ${d}`, () => rm(d, { recursive: true, force: true }));
   }
+}
+
+/** What a live bench run starts with: its logger, services, resources, the load average and the clock at start. */
+export interface BenchRun {
+  log: Logger;
+  services: Services;
+  res: BenchResources;
+  loadBefore: number[];
+  /** performance.now() at start. */
+  t0: number;
+}
+
+/**
+ * Starts a live bench run named `bench` (the `bench` field of its log lines): services from the
+ * environment, a fresh BenchResources, and SIGINT/SIGTERM removing what the run created before exiting 130.
+ */
+export function startBenchRun(bench: string): BenchRun {
+  const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench });
+  const services = servicesFromEnv();
+  const res = new BenchResources(services);
+  const onSignal = (): void => void res.cleanup(log).finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { log, services, res, loadBefore: loadavg(), t0: performance.now() };
 }
 
 /** The synthetic stream the bench uses (seeded: every run sees the same events). */

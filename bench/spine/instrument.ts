@@ -21,6 +21,8 @@ export class TimedStore implements EntityStore {
   puts = 0;
   /** Event-to-state latency samples, ms; recorded only when `recordLatencyAfterMs` is set. */
   readonly latencyMs: number[] = [];
+  /** When each sample of `latencyMs` was taken (the state durable), unix ms. */
+  readonly latencyAtMs: number[] = [];
   /** Only states whose lastEventMs is at or after this (unix ms) are sampled. */
   recordLatencyAfterMs = Number.POSITIVE_INFINITY;
 
@@ -43,7 +45,11 @@ export class TimedStore implements EntityStore {
     this.puts++;
     // The sample: the last event of each entity in the batch, from its event time to its state being durable.
     const now = Date.now();
-    for (const e of entries) if (e.state.lastEventMs >= this.recordLatencyAfterMs) this.latencyMs.push(now - e.state.lastEventMs);
+    for (const e of entries) {
+      if (e.state.lastEventMs < this.recordLatencyAfterMs) continue;
+      this.latencyMs.push(now - e.state.lastEventMs);
+      this.latencyAtMs.push(now);
+    }
     return res;
   }
 

@@ -25,7 +25,7 @@ import { createLogger } from '../../lib/log.js';
 import type { Side } from '../../schemas/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import { DEFAULT_MAX_BATCH_MESSAGES } from '../../streams/batch-consumer.js';
-import { formatNumber, markdownTable } from '../stats.js';
+import { formatNumber, markdownTable, positiveOption } from '../stats.js';
 import { adaptAlone, buildBenchAdapter, parseAdapterList, sideOf, type AdaptAloneResult, type BenchAdapterName } from './adapters.js';
 import { ceilingKafka, ceilingRedis, ceilingSink, distinctEntities, type CeilingResult, type RecordedBatch } from './ceilings.js';
 import { endToEndDrain, latencyAtLoad, type DrainResult, type LatencyResult } from './end-to-end.js';
@@ -38,12 +38,6 @@ const GOAL_SHARE_OF_LOWEST = 0.7;
 const GOAL_P99_MS = 100;
 /** The paced load of the latency run: this share of the adapter's end-to-end rate, at most --rate. */
 const PACED_SHARE = 0.5;
-
-function positive(key: string, s: string, integer = true): number {
-  const x = Number(s);
-  if (!Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) throw new ConfigError(key, `must be a positive ${integer ? 'integer' : 'number'}, got "${s}"`);
-  return x;
-}
 
 export interface AdapterReport {
   adapter: string;
@@ -98,15 +92,15 @@ async function main(): Promise<void> {
       'no-latency': { type: 'boolean', default: false },
     },
   });
-  const events = positive('events', values.events);
-  const batch = positive('batch', values.batch);
-  const rate = positive('rate', values.rate, false);
-  const seconds = positive('seconds', values.seconds, false);
-  const e2eSeconds = positive('e2e-seconds', values['e2e-seconds'], false);
-  const concurrency = values.concurrency === 'auto' ? undefined : positive('concurrency', values.concurrency);
+  const events = positiveOption('events', values.events);
+  const batch = positiveOption('batch', values.batch);
+  const rate = positiveOption('rate', values.rate, false);
+  const seconds = positiveOption('seconds', values.seconds, false);
+  const e2eSeconds = positiveOption('e2e-seconds', values['e2e-seconds'], false);
+  const concurrency = values.concurrency === 'auto' ? undefined : positiveOption('concurrency', values.concurrency);
   const names = parseAdapterList(values.adapters);
   const compare = new Set(values.compare === '' ? [] : parseAdapterList(values.compare));
-  const compareDepth = positive('compare-depth', values['compare-depth']);
+  const compareDepth = positiveOption('compare-depth', values['compare-depth']);
   const trainPrefix = Number(values['train-prefix']);
   if (!Number.isInteger(trainPrefix) || trainPrefix < 0) throw new ConfigError('train-prefix', `must be an integer >= 0, got "${values['train-prefix']}"`);
   const outPath = resolve(ROOT, values.out);

@@ -249,12 +249,12 @@ export function userModelFromRelease(rel: LoadedRelease): ColdNas | FixedAdaptiv
     const st = a.structure as { positions?: { op?: unknown }[] } | null;
     const ops = st?.positions?.map((x) => x.op);
     if (ops?.length !== 4 || h.length !== 3) throw incompatible(rel, 'ColdNAS architecture lacks its 4-position structure or 3 hidden layers');
-    const model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure });
+    const model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure, randomTable: false });
     loadTensors(rel, model);
     return model;
   }
   if (!Array.isArray(h) || h.length === 0) throw incompatible(rel, 'fixed-adaptive architecture needs the backbone hidden sizes');
-  const model = new FixedAdaptive({ layout, vocab: a.vocab, dim: a.dim, hidden: h });
+  const model = new FixedAdaptive({ layout, vocab: a.vocab, dim: a.dim, hidden: h, randomTable: false });
   loadTensors(rel, model.backbone);
   const t = weightsOf(rel);
   for (const name of model.meta.names()) {
@@ -340,8 +340,8 @@ export function ctrFromRelease(rel: LoadedRelease): DeepFm | Emerg {
   const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
   const model =
     a.type === 'emerg'
-      ? new Emerg({ layout, vocab: a.vocab, dim: a.dim, layers: a.layers ?? 3, genHidden: a.genHidden ?? 16, firstOrder: a.firstOrder ?? false })
-      : new DeepFm({ layout, vocab: a.vocab, dim: a.dim, hidden: a.hidden ?? [64, 32], withGenerator: a.type === 'metaemb' });
+      ? new Emerg({ layout, vocab: a.vocab, dim: a.dim, layers: a.layers ?? 3, genHidden: a.genHidden ?? 16, firstOrder: a.firstOrder ?? false, randomTable: false })
+      : new DeepFm({ layout, vocab: a.vocab, dim: a.dim, hidden: a.hidden ?? [64, 32], withGenerator: a.type === 'metaemb', randomTable: false });
   loadTensors(rel, model);
   return model;
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { CurveRow } from '../../../analytics/types.js';
-import { evaluationSince, fullPlan, kindsOf, namespaceOf, parseAdapters, selectWorkers, workerPlan } from '../../../bench/curves/plan.js';
+import { evaluationSince, fullPlan, groupsOf, kindsOf, namespaceOf, parseAdapters, selectWorkers, workerPlan } from '../../../bench/curves/plan.js';
 import { mergeResults } from '../../../bench/curves/merge.js';
 import { aucTable, longTable, sideBySideSvg } from '../../../bench/curves/report.js';
 
@@ -10,14 +10,31 @@ describe('curves bench plan', () => {
     const all = parseAdapters('none,fm-adagrad,emerg,coldnas,fixed-adaptive');
     assert.deepEqual(workerPlan('item', all).map((w) => w.label), ['item-none-fm', 'item-fm-adagrad', 'item-none-emerg', 'item-emerg']);
     assert.deepEqual(workerPlan('user', all).map((w) => `${w.adapter}@${w.kind}`), [
-      'none@fm-user',
-      'fm-adagrad@fm-user',
+      'none@fm',
+      'fm-adagrad@fm',
       'none@coldnas',
       'coldnas@coldnas',
       'none@fixed-adaptive',
       'fixed-adaptive@fixed-adaptive',
     ]);
-    assert.deepEqual(kindsOf(fullPlan(all)), ['fm-item', 'emerg', 'fm-user', 'coldnas', 'fixed-adaptive']);
+    assert.deepEqual(kindsOf(fullPlan(all)), ['fm', 'emerg', 'coldnas', 'fixed-adaptive']);
+  });
+
+  it('runs the two fm-adagrad workers together, in one namespace, reading each other; every other worker alone, without the read', () => {
+    const plan = fullPlan(parseAdapters('none,fm-adagrad,emerg,coldnas'));
+    assert.deepEqual(groupsOf(plan).map((g) => g.map((w) => w.label)), [
+      ['item-none-fm'],
+      ['item-fm-adagrad', 'user-fm-adagrad'],
+      ['item-none-emerg'],
+      ['item-emerg'],
+      ['user-none-fm'],
+      ['user-none-coldnas'],
+      ['user-coldnas'],
+    ]);
+    assert.deepEqual(plan.filter((w) => w.cross).map((w) => w.label), ['item-fm-adagrad', 'user-fm-adagrad']);
+    const ns = new Set(plan.map((w) => namespaceOf('0123456789', w)));
+    assert.equal(ns.size, plan.length - 1, 'the pair shares one namespace, every other worker has its own');
+    assert.deepEqual(groupsOf(fullPlan(parseAdapters('fm-adagrad')).filter((w) => w.side === 'item')).map((g) => g.map((w) => w.label)), [['item-fm-adagrad']]);
   });
 
   it('adds no baseline without none, and only the meta adapters asked for', () => {
@@ -48,7 +65,7 @@ describe('curves bench report', () => {
   const row = (side: 'item' | 'user', adapter: string, release: string, bucket: CurveRow['bucket'], auc: number): CurveRow => ({
     adapter, side, release, namespace: 'ns', bucket, n: 10, ctr: 0.2, auc, logLoss: 0.5,
   });
-  const rows = [row('user', 'none', 'fm-user/v1', '0', 0.6), row('item', 'emerg', 'emerg/v2', '1-2', NaN), row('item', 'none', 'emerg/v2', '1-2', 0.7)];
+  const rows = [row('user', 'none', 'fm/v1', '0', 0.6), row('item', 'emerg', 'emerg/v2', '1-2', NaN), row('item', 'none', 'emerg/v2', '1-2', 0.7)];
 
   it('tables name the release model and leave NaN AUC blank', () => {
     const t = aucTable(rows);
@@ -71,11 +88,11 @@ describe('curves bench merge', () => {
     table: `t_${runId}`,
     events: 100,
     historyEvents: 50,
-    releases: [{ kind: 'fm-item', dir: '/r', model: 'fm-item', version: 'v', id: 'fm-item/v', historyEndMs: 9, reused: true, trainSec: 0 }],
+    releases: [{ kind: 'fm', dir: '/r', model: 'fm', version: 'v', id: 'fm/v', historyEndMs: 9, reused: true, trainSec: 0 }],
     since,
     stages: {},
     workers: [],
-    curves: [{ adapter: 'none', side, release: 'fm-item/v', namespace: runId, bucket: '0', n: 5, ctr: 0.2, auc: 0.6, logLoss: 0.5 }],
+    curves: [{ adapter: 'none', side, release: 'fm/v', namespace: runId, bucket: '0', n: 5, ctr: 0.2, auc: 0.6, logLoss: 0.5 }],
     sql: '',
     wallS: runId === 'a' ? 10 : 20,
     transport: 'direct',

@@ -55,6 +55,40 @@ describe('release bundles of the meta-learned models', () => {
     }
   });
 
+  it('a model loaded from its release holds every parameter of the release (the table is not drawn at random and then overwritten)', async () => {
+    const sources = [
+      new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8], seed: 5 }),
+      new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5 }),
+    ];
+    for (const m of sources) {
+      const { architecture, files } = bundleCtr(m);
+      const man = await store.publish({ model: architecture.type, architecture, files });
+      const back = ctrFromRelease(await store.load(man.model, man.version));
+      assert.deepEqual(back.table.data, m.table.data, `${architecture.type} table`);
+      for (const name of m.dense.names()) assert.deepEqual(back.dense.get(name).data, m.dense.get(name).data, `${architecture.type} ${name}`);
+    }
+    const cn = new ColdNas({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6, 4], contextDim: 6, seed: 5, structure: { ops: ['min', 'add', 'multiply', 'max'] } });
+    const fa = new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6], seed: 5 });
+    for (const [name, m] of [['coldnas', cn], ['fa', fa]] as const) {
+      const b = bundleUser(m);
+      const man = await store.publish({ model: name, architecture: b.architecture, files: b.files });
+      const back = userModelFromRelease(await store.load(name, man.version));
+      assert.deepEqual(back.table.data, m.table.data, `${name} table`);
+    }
+  });
+
+  it('randomTable: false leaves the feature table at zero; the default draws it as before', () => {
+    const drawn = new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5 });
+    const again = new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5, randomTable: true });
+    const zero = new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5, randomTable: false });
+    assert.deepEqual(again.table.data, drawn.table.data);
+    assert.ok(drawn.table.data.some((x) => x !== 0));
+    assert.ok(zero.table.data.every((x) => x === 0));
+    assert.deepEqual(zero.dense.names(), drawn.dense.names());
+    assert.ok(new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, randomTable: false }).table.data.every((x) => x === 0));
+    assert.ok(new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, randomTable: false }).table.data.every((x) => x === 0));
+  });
+
   it('coldnas records its searched structure and defaults to reinit; fixed-adaptive records its partition', async () => {
     const cn = new ColdNas({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6, 4], contextDim: 6, structure: { ops: ['min', 'add', 'multiply', 'max'] } });
     const { architecture, files } = bundleUser(cn);
