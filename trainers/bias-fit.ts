@@ -49,6 +49,13 @@ export const BIAS_FIT_DEFAULTS = {
   start: { variance: 0.5, drift: 0.01 },
 } as const;
 
+/**
+ * The FM the meta trainers' fit replays with (trainers/event-trainer.ts): the shared FM trainer's
+ * defaults (trainers/fm-trainer.ts), so a meta release's prior is the one an FM release trained on
+ * the same history with the same seed records.
+ */
+export const FM_BIAS_FIT_MODEL = { buckets: 2 ** 18, k: 8, learningRate: 0.05 } as const;
+
 /** The FM the replay learns with: the trainer's table size, dimension, rate and seed. */
 export interface BiasFitModel {
   buckets: number;
@@ -78,11 +85,15 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   const start = { variance: d.start.variance as number, drift: d.start.drift as number };
   const current: Record<Side, { variance: number; drift: number }> = { user: { ...start }, item: { ...start } };
   const cache = new Map<string, number>();
+  // Every trial starts from the same seeded FM: its random init is drawn once (it dominates a
+  // trial on a short history), then copied.
+  let init: FactorizationMachine | undefined;
   const lossOf = (c: Record<Side, { variance: number; drift: number }>): number => {
     const key = JSON.stringify(c);
     let loss = cache.get(key);
     if (loss === undefined) {
-      loss = replay(events, warmEnd, c, opts);
+      init ??= FactorizationMachine.create({ buckets: opts.buckets, k: opts.k, seed: opts.seed });
+      loss = replay(events, warmEnd, c, opts, init);
       cache.set(key, loss);
     }
     return loss;
@@ -114,9 +125,10 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   return { ...current, logLoss: best, trials: cache.size };
 }
 
-/** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors. */
-function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, { variance: number; drift: number }>, m: BiasFitModel): number {
-  const fm = FactorizationMachine.create({ buckets: m.buckets, k: m.k, seed: m.seed });
+/** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors, from a copy of `init`. */
+function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, { variance: number; drift: number }>, m: BiasFitModel, init: FactorizationMachine): number {
+  const fm = new FactorizationMachine(init.buckets, init.k, init.release);
+  fm.v.set(init.v);
   for (const side of ['user', 'item'] as const) {
     fm.priors[side].biasVariance = c[side].variance;
     fm.priors[side].biasDrift = c[side].drift;

@@ -45,7 +45,7 @@ export async function trainFamily(family: Family, history: readonly LabelledEven
     family,
     release: inMemoryRelease(family, 'history', res.bundle),
     trainSec: (performance.now() - t0) / 1000,
-    info: { hotEntities: res.stats.entities, rows: res.stats.rows },
+    info: { hotEntities: res.stats.entities, rows: res.stats.rows, biasFilter: res.biasFilter },
   };
 }
 
