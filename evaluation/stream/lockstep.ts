@@ -19,7 +19,7 @@
  *   a release, which the workers take at the next batch boundary, keeping entity states (the
  *   releases declare `keep`), exactly as a worker takes a release between micro-batches.
  */
-import { createAdapterFromRelease } from '../../adapters/registry.js';
+import { createAdapterFromRelease, type ReleaseAdapterOptions } from '../../adapters/registry.js';
 import type { Adapter } from '../../adapters/types.js';
 import type { PredictionSink } from '../../analytics/types.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from '../../consumers/processor.js';
@@ -52,6 +52,8 @@ export interface LockstepOptions {
   sink: PredictionSink;
   /** Largest micro-batch (count). @default 512 */
   maxBatch?: number;
+  /** Options of the adapters (adapters/registry.ts), the none over a meta release included. @default each adapter's */
+  adapterOptions?: ReleaseAdapterOptions;
   progress?: Progress;
   signal?: AbortSignal;
   logger?: Logger;
@@ -105,7 +107,7 @@ export async function replayLockstep(opts: LockstepOptions): Promise<LockstepRes
     for (const [family, release] of current) {
       for (const side of FAMILY_SIDES[family]) {
         for (const name of [FAMILY_ADAPTER[family], 'none']) {
-          const adapter = createAdapterFromRelease(name, side, release);
+          const adapter = createAdapterFromRelease(name, side, release, opts.adapterOptions);
           adapters.push(adapter);
           const other: Side = side === 'user' ? 'item' : 'user';
           const reads = name !== 'none' && hasPartner;
