@@ -6,6 +6,7 @@ import { ThawError } from '../../lib/errors.js';
 import { silentLogger, type Logger } from '../../lib/log.js';
 import { ReleaseStore, type LoadedRelease } from '../../model-store/releases.js';
 import { bundleFm, type Bundle } from '../../models/onnx/bundle.js';
+import type { BiasFilterPrior } from '../../models/meta-state.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { trainFromEvents } from '../../trainers/event-trainer.js';
 import { trainFm } from '../../trainers/fm-trainer.js';
@@ -19,6 +20,8 @@ export interface FamilyRelease {
   trainSec: number;
   /** What the trainer reported (hot entities, chosen bias filter, …), for the output. */
   info: Record<string, unknown>;
+  /** The FM family's fitted bias filter prior (what the meta trainers would fit on the same history). */
+  biasFilter?: BiasFilterPrior;
 }
 
 /** A bundle as a loaded release named `<model>/<version>` (rows record that id). */
@@ -26,8 +29,13 @@ export function inMemoryRelease(model: string, version: string, bundle: Bundle, 
   return { manifest: { model, version, parent, createdAtMs: Date.now(), architecture: bundle.architecture, metrics: {}, files: {} }, files: bundle.files };
 }
 
-/** Trains `family`'s release on `history` (the trainers' defaults; `seed` for all). */
-export async function trainFamily(family: Family, history: readonly LabelledEvent[], opts: { seed: number; logger?: Logger }): Promise<FamilyRelease> {
+/**
+ * Trains `family`'s release on `history` (the trainers' defaults; `seed` for all). `biasFilter`: the
+ * bias filter's prior a meta release records, when already fitted on this history with this seed
+ * (the FM family's fit: trainers/event-trainer.ts runs the same fit with the FM trainer's defaults,
+ * so the result is the same); else the meta trainer fits it.
+ */
+export async function trainFamily(family: Family, history: readonly LabelledEvent[], opts: { seed: number; logger?: Logger; biasFilter?: BiasFilterPrior }): Promise<FamilyRelease> {
   const logger = opts.logger ?? silentLogger;
   const t0 = performance.now();
   if (family === 'fm') {
@@ -38,14 +46,15 @@ export async function trainFamily(family: Family, history: readonly LabelledEven
       release: inMemoryRelease('fm', 'history', bundle),
       trainSec: (performance.now() - t0) / 1000,
       info: { hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item } },
+      ...(res.biasFit === undefined ? {} : { biasFilter: { user: res.biasFit.user, item: res.biasFit.item } }),
     };
   }
-  const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger });
+  const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger, ...(opts.biasFilter === undefined ? {} : { biasFilter: opts.biasFilter }) });
   return {
     family,
     release: inMemoryRelease(family, 'history', res.bundle),
     trainSec: (performance.now() - t0) / 1000,
-    info: { hotEntities: res.stats.entities, rows: res.stats.rows, biasFilter: res.biasFilter },
+    info: { hotEntities: res.stats.entities, rows: res.stats.rows, biasFilter: res.biasFilter, biasFilterFrom: res.biasFit === undefined ? 'the fm family' : 'fitted' },
   };
 }
 

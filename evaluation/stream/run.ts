@@ -16,6 +16,7 @@ import { silentLogger, type Logger } from '../../lib/log.js';
 import { Progress } from '../../lib/progress.js';
 import { initBackend } from '../../models/backend.js';
 import type { ReleaseAdapterOptions } from '../../adapters/registry.js';
+import type { BiasFilterPrior } from '../../models/meta-state.js';
 import { SIDES, type LabelledEvent, type Side } from '../../schemas/types.js';
 import { openSource, type SourceSpec } from '../../sources/index.js';
 import { runCountsPeer, runVwPeer, type PeerName, type PeerRun } from '../peers/index.js';
@@ -149,10 +150,15 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   const families: FamilyRelease[] = [];
   const skipped: { family: Family; reason: string }[] = [];
   const history = events.slice(0, historyN);
+  // The FM trains first (FAMILIES order): its bias filter fit is the one the meta trainers would
+  // repeat on the same history with the same seed, so they take it.
+  let biasFilter: BiasFilterPrior | undefined;
   for (const family of wanted) {
     if (opts.signal?.aborted === true) throw new ThawError('LIFECYCLE', 'stream evaluation interrupted');
     try {
-      families.push(opts.releaseDir !== undefined ? await loadFamily(family, opts.releaseDir) : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log }));
+      const trained = opts.releaseDir !== undefined ? await loadFamily(family, opts.releaseDir) : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log, ...(biasFilter === undefined ? {} : { biasFilter }) });
+      biasFilter ??= trained.biasFilter;
+      families.push(trained);
       log.info('release ready', { family, trainSec: Math.round((families[families.length - 1]?.trainSec ?? 0) * 10) / 10 });
     } catch (err) {
       if ((opts.required ?? []).includes(FAMILY_ADAPTER[family]) || !(err instanceof ThawError) || family === PARTNER.family) throw err;
