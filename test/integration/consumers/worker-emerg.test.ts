@@ -74,7 +74,7 @@ function offlineWaves(adapter: EmergAdapter, evs: readonly LabelledEvent[]): { s
     adapter.initialStates(fresh).forEach((s, i) => states.set(fresh[i]!.itemId, s));
     const baseline = new Float32Array(wave.length);
     const out = adapter.predictThenAdapt({ events: wave, states: wave.map((e) => states.get(e.itemId)!), baseline });
-    wave.forEach((e, i) => raw.set(e.eventId, { score: out[i]!, baseline: baseline[i]!, prior: k }));
+    wave.forEach((e, i) => raw.set(e.eventId, { score: out[i] ?? NaN, baseline: baseline[i] ?? NaN, prior: k }));
   });
   const logged = safeguardedScores(evs, 'item', PARTITIONS, raw);
   const scores = new Map([...raw].map(([id, r]) => [id, { score: logged.get(id)!, prior: r.prior }]));

@@ -91,8 +91,10 @@ function replay(evs: readonly LabelledEvent[], side: Side, releaseOf: (e: Labell
       const baseline = new Float32Array(group.length);
       const scores = adapter.predictThenAdapt({ events: group, states: chains.map((c) => c.state), baseline });
       group.forEach((e, i) => {
-        out.raw.set(e.eventId, { score: scores[i]!, baseline: baseline[i]!, prior: chains[i]!.count });
-        out.priors.set(e.eventId, chains[i]!.count++);
+        const chain = chains[i];
+        assert.ok(chain !== undefined);
+        out.raw.set(e.eventId, { score: scores[i] ?? NaN, baseline: baseline[i] ?? NaN, prior: chain.count });
+        out.priors.set(e.eventId, chain.count++);
       });
     }
   }

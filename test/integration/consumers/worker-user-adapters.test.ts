@@ -86,7 +86,7 @@ function offline(adapter: Adapter, evs: readonly LabelledEvent[]): Offline {
     const c = counts.get(e.userId) ?? 0;
     priors.set(e.eventId, c);
     counts.set(e.userId, c + 1);
-    raw.set(e.eventId, { score: run.scores[i]!, baseline: run.baselines[i]!, prior: c });
+    raw.set(e.eventId, { score: run.scores[i] ?? NaN, baseline: run.baselines[i] ?? NaN, prior: c });
   });
   return { scores: safeguardedScores(evs, 'user', PARTITIONS, raw), priors, states: run.states, counts };
 }

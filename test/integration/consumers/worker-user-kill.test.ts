@@ -145,7 +145,7 @@ describe('user-side meta adapters from a release: worker process killed with SIG
         const k = counts.get(e.userId) ?? 0;
         priors.set(e.eventId, k);
         counts.set(e.userId, k + 1);
-        raw.set(e.eventId, { score: ref.scores[i]!, baseline: ref.baselines[i]!, prior: k });
+        raw.set(e.eventId, { score: ref.scores[i] ?? NaN, baseline: ref.baselines[i] ?? NaN, prior: k });
       });
       const scores = safeguardedScores(evs, 'user', PARTITIONS, raw);
       assert.ok([...counts.values()].some((k) => k >= 10), 'users have histories, not single events');

@@ -56,8 +56,9 @@ export function sequentialRun(adapter: Adapter, events: readonly LabelledEvent[]
     let st = states.get(e.userId);
     if (st === undefined) states.set(e.userId, (st = adapter.initialState(e)));
     const baseline = new Float32Array(1);
-    scores[i] = adapter.predictThenAdapt({ events: [e], states: [st], ...(adapter.hasBaseline ? { baseline } : {}) })[0]!;
-    baselines[i] = adapter.hasBaseline ? baseline[0]! : scores[i]!;
+    const score = adapter.predictThenAdapt({ events: [e], states: [st], ...(adapter.hasBaseline ? { baseline } : {}) })[0] ?? NaN;
+    scores[i] = score;
+    baselines[i] = adapter.hasBaseline ? (baseline[0] ?? NaN) : score;
   });
   return { scores, states, baselines };
 }
