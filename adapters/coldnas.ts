@@ -4,10 +4,18 @@
  * parameters of its modulation ops. No gradient step ever runs online: scoring a user is one
  * forward pass, and learning from an event is an O(C) running-mean update.
  *
- * State layout (Float32Array, C + 1 floats, C = the model's contextDim):
- *   0          count  interactions folded into the mean so far
- *   [1, C+1)   mean   running mean of their interaction encodings
+ * State layout (Float32Array, C + 3 floats, C = the model's contextDim; models/meta-state.ts):
+ *   0          b      user bias (logit), the bias filter's mean
+ *   1          s      its variance
+ *   2          count  interactions folded into the mean so far
+ *   [3, C+3)   mean   running mean of their interaction encodings
  *
+ * - The logit is the model's plus the user's bias and the item's bias as the item side's worker
+ *   last wrote it (adapters/entity-bias.ts: the cross-side read and the bias filter). The user's
+ *   bias [b, s] is the state's VIEW, which the item side may read. The bias filter is the only
+ *   learning step that depends on the score; it is O(1) per event.
+ * - The baseline (`batch.baseline`, for the worker's safeguard) is the score with count 0, the zero
+ *   mean, bias 0 and no cross-side read: what the `none` over the release scores.
  * - A user never seen starts with count 0 and the zero mean: its modulation is the modulation
  *   network's bias alone, which is what the trainer used for users without history (an entity
  *   without rows mean-pools to 0, models/coldnas-common.ts `meanPoolMatrix`).
@@ -35,10 +43,17 @@ import { applyColdNasOp, COLDNAS_OPS, type ColdNas } from '../models/coldnas.js'
 import { gatherEmb } from '../models/coldnas-common.js';
 import { ParamSet, type TensorMap } from '../models/params.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
+import { sigmoid } from '../models/fm.js';
+import { coldNasStateSize, META_OWN, UNRECORDED_BIAS_FILTER, type BiasFilterPrior } from '../models/meta-state.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
+import { EntityBias, type EntityBiasOptions } from './entity-bias.js';
 import { ColdNasFastPath } from './fast/coldnas.js';
 import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positiveInt } from './user-common.js';
+
+/** Index of the count in a state (the mean follows it). */
+const COUNT = META_OWN;
+const MEAN = COUNT + 1;
 
 /**
  * Default `fastMaxRows`: the hand path's break-even with the tf path on this project's host (wasm,
@@ -53,8 +68,8 @@ export const COLDNAS_FAST_MAX_ROWS = 4;
 /** Default `historyWindow`: the best of 0–120 on a selection split (ColdNasAdapterOptions.historyWindow). */
 export const COLDNAS_HISTORY_WINDOW = 5;
 
-/** Options of the `coldnas` adapter. */
-export interface ColdNasAdapterOptions {
+/** Options of the `coldnas` adapter (the bias options: adapters/entity-bias.ts). */
+export interface ColdNasAdapterOptions extends EntityBiasOptions {
   /** Rows per forward pass; larger waves are computed in chunks of this many rows (bounds memory). @default 4096 */
   chunkRows?: number;
   /**
@@ -83,10 +98,12 @@ export class ColdNasAdapter implements Adapter {
   readonly name = 'coldnas';
   readonly side: Side = 'user';
   readonly stateSize: number;
-  readonly viewSize = 0;
-  readonly hasBaseline = false;
+  readonly viewSize = META_OWN;
+  readonly hasBaseline = true;
   readonly release: string;
   readonly model: ColdNas;
+  /** The user's bias and the cross-side read. */
+  readonly bias: EntityBias;
   readonly encoder: EventEncoder;
   private readonly chunk: number;
   private readonly fastMax: number;
@@ -107,11 +124,13 @@ export class ColdNasAdapter implements Adapter {
   /**
    * @param model the release's ColdNAS; its dense and architecture params are frozen here
    *   (ParamSet.freeze), so the model must not be trained afterwards (trainers work on a copy)
+   * @param biasFilter the release's `architecture.biasFilter` (@default UNRECORDED_BIAS_FILTER: biases frozen at 0)
    */
-  constructor(model: ColdNas, layout: EventLayout, release: string, opts: ColdNasAdapterOptions = {}) {
+  constructor(model: ColdNas, layout: EventLayout, release: string, opts: ColdNasAdapterOptions = {}, biasFilter: BiasFilterPrior = UNRECORDED_BIAS_FILTER) {
     this.chunk = positiveInt('coldnas.chunkRows', opts.chunkRows, DEFAULT_CHUNK_ROWS);
     this.fastMax = nonNegativeInt('coldnas.fastMaxRows', opts.fastMaxRows, COLDNAS_FAST_MAX_ROWS);
     this.historyWindow = nonNegativeInt('coldnas.historyWindow', opts.historyWindow, COLDNAS_HISTORY_WINDOW);
+    this.bias = new EntityBias('coldnas', 'user', biasFilter, opts);
     this.encoder = new EventEncoder(layout);
     checkUserLayout('coldnas', layout, this.encoder.fieldLayout, model.layout, model.table.rows);
     // The release's weights never change here: their tensors are created once, not per call.
@@ -122,12 +141,14 @@ export class ColdNasAdapter implements Adapter {
     this.compact = model.structure === undefined ? undefined : compactModulation(model, this.ops);
     this.model = model;
     this.release = release;
-    this.stateSize = model.contextDim + 1;
+    this.stateSize = coldNasStateSize(model.contextDim);
   }
 
-  /** Count 0 and the zero mean, whatever the event's features (see the file comment). */
+  /** Bias 0 with the prior variance, count 0 and the zero mean, whatever the event's features (see the file comment). */
   initialState(_event: LabelledEvent): Float32Array {
-    return new Float32Array(this.stateSize);
+    const st = new Float32Array(this.stateSize);
+    this.bias.init(st);
+    return st;
   }
 
   predict(batch: AdapterBatch): Float32Array {
@@ -171,12 +192,14 @@ export class ColdNasAdapter implements Adapter {
    * interaction encoding depends on the event alone, not on the state, so every encoding is
    * computed first (plain JS: cached per-(table row, field) products, ~C·S adds a row), folded into
    * its user's state in event order while the pre-event mean of each event is recorded, and then
-   * every event is scored in one forward (chunks of chunkRows) with its recorded mean: the same
-   * numbers as the wave-by-wave calls, in a few large passes instead of one call per wave (the
-   * bench stream's 10,000-event micro-batches have ~860 waves, most of 1–16 events, bench/curves).
+   * every event's model logit comes from one forward (chunks of chunkRows) with its recorded mean;
+   * last, in event order, each score adds the user's bias as it was before the event, and the bias
+   * filter steps: the same numbers as the wave-by-wave calls, in a few large passes instead of one
+   * call per wave (the bench stream's 10,000-event micro-batches have ~860 waves, most of 1–16
+   * events, bench/curves).
    */
   predictThenAdaptSequence(batch: AdapterBatch): Float32Array {
-    checkBatch('coldnas', batch, this.stateSize);
+    this.checkBatch(batch);
     const n = batch.events.length;
     const out = new Float32Array(n);
     if (n === 0) return out;
@@ -184,52 +207,93 @@ export class ColdNasAdapter implements Adapter {
     const rows = this.encoder.encode(batch.events);
     const means = new Float32Array(n * c);
     const enc = new Float32Array(c);
-    for (let j = 0; j < n; j++) {
-      const st = batch.states[j]!;
-      checkCount(st[0]!);
-      means.set(st.subarray(1), j * c);
+    batch.states.forEach((st, j) => {
+      checkCount(st[COUNT] ?? 0);
+      means.set(st.subarray(MEAN), j * c);
       this.fast.encodeRow(rows, j, enc, 0);
-      foldInto(st, enc, 0, this.historyWindow);
-    }
+      foldInto(st, enc, 0, this.historyWindow, COUNT);
+    });
+    const z = new Float32Array(n);
     for (let from = 0; from < n; from += this.chunk) {
       const to = Math.min(n, from + this.chunk);
-      this.forward(sliceBatch(rows, from, to), means.subarray(from * c, to * c), out, from, false);
+      this.forward(sliceBatch(rows, from, to), means.subarray(from * c, to * c), z, from, false);
     }
+    batch.states.forEach((st, j) => {
+      const p = sigmoid((z[j] ?? 0) + this.bias.offset(st, batch.others, j));
+      out[j] = p;
+      this.bias.learn(st, p, rows.label[j] ?? 0, batch.others, j);
+    });
+    if (batch.baseline !== undefined) this.baselineInto(rows, batch.baseline);
     return out;
   }
 
   private run(batch: AdapterBatch, adapt: boolean): Float32Array {
-    checkBatch('coldnas', batch, this.stateSize);
+    this.checkBatch(batch);
     const n = batch.events.length;
     const out = new Float32Array(n);
     if (n === 0) return out;
     const c = this.model.contextDim;
     const rows = this.encoder.encode(batch.events);
+    const z = new Float32Array(n);
     for (let from = 0; from < n; from += this.chunk) {
       const to = Math.min(n, from + this.chunk);
       const part = sliceBatch(rows, from, to);
       const means = new Float32Array(part.n * c);
       for (let j = from; j < to; j++) {
-        const st = batch.states[j]!;
-        checkCount(st[0]!);
-        means.set(st.subarray(1), (j - from) * c);
+        const st = this.stateOf(batch, j);
+        checkCount(st[COUNT] ?? 0);
+        means.set(st.subarray(MEAN), (j - from) * c);
       }
-      const enc = this.forward(part, means, out, from, adapt);
-      if (enc !== undefined) for (let j = from; j < to; j++) foldInto(batch.states[j]!, enc, (j - from) * c, this.historyWindow);
+      const enc = this.forward(part, means, z, from, adapt);
+      for (let j = from; j < to; j++) {
+        const st = this.stateOf(batch, j);
+        const p = sigmoid((z[j] ?? 0) + this.bias.offset(st, batch.others, j));
+        out[j] = p;
+        if (enc === undefined) continue;
+        foldInto(st, enc, (j - from) * c, this.historyWindow, COUNT);
+        this.bias.learn(st, p, rows.label[j] ?? 0, batch.others, j);
+      }
     }
+    if (adapt && batch.baseline !== undefined) this.baselineInto(rows, batch.baseline);
     return out;
   }
 
   /**
-   * Probabilities of the rows of `part` into out[at…] given their means (part.n × C); with
+   * The baseline of every row into out: count 0, the zero mean, bias 0, no cross-side read, in the
+   * chunks `run` uses, so it equals what the `none` over the release scores (FrozenAdapter).
+   */
+  private baselineInto(rows: RowBatch, out: Float32Array): void {
+    const c = this.model.contextDim;
+    const z = new Float32Array(rows.n);
+    for (let from = 0; from < rows.n; from += this.chunk) {
+      const to = Math.min(rows.n, from + this.chunk);
+      this.forward(sliceBatch(rows, from, to), new Float32Array((to - from) * c), z, from, false);
+    }
+    for (let j = 0; j < rows.n; j++) out[j] = sigmoid(z[j] ?? 0);
+  }
+
+  /** State j of a checked batch. */
+  private stateOf(batch: AdapterBatch, j: number): Float32Array {
+    const st = batch.states[j];
+    if (st === undefined) throw new ThawError('MODEL_ERROR', `coldnas: no state for event ${j}`);
+    return st;
+  }
+
+  private checkBatch(batch: AdapterBatch): void {
+    checkBatch('coldnas', batch, this.stateSize);
+    this.bias.checkBatch(batch);
+  }
+
+  /**
+   * Model logits of the rows of `part` into z[at…] given their means (part.n × C); with
    * `wantEnc`, also returns their interaction encodings (part.n × C). Hand path up to fastMaxRows.
    */
-  private forward(part: RowBatch, means: Float32Array, out: Float32Array, at: number, wantEnc: boolean): Float32Array | undefined {
+  private forward(part: RowBatch, means: Float32Array, z: Float32Array, at: number, wantEnc: boolean): Float32Array | undefined {
     const m = this.model;
     const c = m.contextDim;
     if (part.n <= this.fastMax) {
       const enc = wantEnc ? new Float32Array(part.n * c) : undefined;
-      this.fast.run(part, means, out, at, enc);
+      this.fast.run(part, means, z, at, enc);
       return enc;
     }
     const compact = this.compact;
@@ -243,13 +307,13 @@ export class ColdNasAdapter implements Adapter {
       } else {
         logits = this.fixedLogits(p, compact, fields, means, part.n);
       }
-      const probs = tf.sigmoid(logits);
       // The encodings reuse the pass's field embeddings: scoring and learning share one forward.
-      return wantEnc ? [probs, m.encode(p, fields, tf.tensor1d(part.label))] : [probs];
+      return wantEnc ? [logits, m.encode(p, fields, tf.tensor1d(part.label))] : [logits];
     });
     try {
-      out.set(res[0]!.dataSync() as Float32Array, at);
-      return wantEnc ? (res[1]!.dataSync() as Float32Array).slice() : undefined;
+      const [logits, encT] = res;
+      if (logits !== undefined) z.set(logits.dataSync() as Float32Array, at);
+      return wantEnc && encT !== undefined ? (encT.dataSync() as Float32Array).slice() : undefined;
     } finally {
       for (const t of res) t.dispose();
     }
@@ -289,15 +353,14 @@ function allZero(a: Float32Array): boolean {
 }
 
 /**
- * Folds one interaction encoding (enc[at, at+C)) into a state in place, in O(C):
- * mean ← mean + (enc − mean)/min(count+1, window), count ← count+1. With window 0 (or before the
- * window fills) it is the exact running mean (models/coldnas.ts `userStateUpdate`); after, an
- * exponential moving mean with rate 1/window.
+ * Folds one interaction encoding (enc[at, at+C)) into the [count, mean (C)] block of a state that
+ * starts at `base`, in place, in O(C): mean ← mean + (enc − mean)/min(count+1, window),
+ * count ← count+1. With window 0 (or before the window fills) it is the exact running mean
+ * (models/coldnas.ts `userStateUpdate`); after, an exponential moving mean with rate 1/window.
  */
-
-export function foldInto(state: Float32Array, enc: Float32Array, at: number, window = 0): void {
-  const n = state[0]! + 1;
-  state[0] = n;
+export function foldInto(state: Float32Array, enc: Float32Array, at: number, window = 0, base = 0): void {
+  const n = (state[base] ?? 0) + 1;
+  state[base] = n;
   const div = window > 0 && n > window ? window : n;
-  for (let k = 1; k < state.length; k++) state[k] = state[k]! + (enc[at + k - 1]! - state[k]!) / div;
+  for (let k = base + 1; k < state.length; k++) state[k] = (state[k] ?? 0) + ((enc[at + k - base - 1] ?? 0) - (state[k] ?? 0)) / div;
 }

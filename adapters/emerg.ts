@@ -13,15 +13,22 @@
  *   a constant lr (the meta-training's inner step) and leaves the accumulators untouched.
  * - An L2 pull toward the generated initial values (the meta-learned prior), so a few noisy labels
  *   do not drag a new item far from what its features predict; the initial values are kept in the
- *   state for that (and so the `none` baseline and a reset need no second model call).
+ *   state for that (and so the `none` baseline and a reset need no second generator call).
+ * - The logit gains the item's bias and the user's bias as the user side's worker last wrote it
+ *   (adapters/entity-bias.ts: the cross-side read and the bias filter); the item's bias is the
+ *   state's VIEW, which the user side may read.
+ * - The baseline (`batch.baseline`, for the worker's safeguard) is the item's score with its
+ *   generated e0 and A0, bias 0 and no cross-side read: what the `none` over the release scores.
  *
- * State layout (Float32Array, 2W + 2G + 2 floats; W = model.width, G = F·F):
- *   [0, W)              e    item-ID embedding (D values + the first-order weight when the model has one)
- *   [W, W+G)            A    item graph, row-major F×F
- *   [W+G, 2W+G)         e0   generated initial e (the L2 anchor)
- *   [2W+G, 2W+2G)       A0   generated initial A
- *   2W+2G               Ge   AdaGrad-Norm accumulator of e (starts at initialAccumulator)
- *   2W+2G+1             GA   AdaGrad-Norm accumulator of A
+ * State layout (Float32Array, 2 + 2W + 2G + 2 floats; W = model.width, G = F·F; models/meta-state.ts):
+ *   0                   b    item bias (logit), the bias filter's mean
+ *   1                   s    its variance
+ *   [2, 2+W)            e    item-ID embedding (D values + the first-order weight when the model has one)
+ *   [2+W, 2+W+G)        A    item graph, row-major F×F
+ *   [2+W+G, 2+2W+G)     e0   generated initial e (the L2 anchor)
+ *   [2+2W+G, 2+2W+2G)   A0   generated initial A
+ *   2+2W+2G             Ge   AdaGrad-Norm accumulator of e (starts at initialAccumulator)
+ *   2+2W+2G+1           GA   AdaGrad-Norm accumulator of A
  *
  * Defaults were measured, not guessed: bench/adapters/emerg-adapter.ts --mode tune meta-trains an
  * EmerG (D 16, 3 layers) on the 137 items with >= 40 events in the first 60% of a 60k-event
@@ -39,7 +46,9 @@ import type { EntityParams, RowBatch } from '../models/ctr-model.js';
 import type { Emerg } from '../models/emerg.js';
 import { EventEncoder, type EventLayout } from '../models/event-layout.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
+import { emergStateSize, META_OWN, UNRECORDED_BIAS_FILTER, type BiasFilterPrior } from '../models/meta-state.js';
 import type { Adapter, AdapterBatch } from './types.js';
+import { EntityBias, type EntityBiasOptions } from './entity-bias.js';
 import { EmergFastPath } from './fast/emerg.js';
 
 /**
@@ -55,8 +64,8 @@ import { EmergFastPath } from './fast/emerg.js';
  */
 export const EMERG_FAST_MAX_ROWS = 128;
 
-/** Options of the `emerg` adapter. */
-export interface EmergAdapterOptions {
+/** Options of the `emerg` adapter (the bias options: adapters/entity-bias.ts). */
+export interface EmergAdapterOptions extends EntityBiasOptions {
   /** Step size of the item-ID embedding (dimensionless; AdaGrad-Norm or SGD). @default 0.5 */
   learningRate?: number;
   /** Step size of the item graph as a multiple of learningRate; 0 keeps the generated graph. @default 1 */
@@ -79,8 +88,8 @@ export interface EmergAdapterOptions {
   fastMaxRows?: number;
 }
 
-/** Resolved options (every default applied). */
-export type ResolvedEmergAdapterOptions = Required<EmergAdapterOptions>;
+/** Resolved options (every default applied), the bias options aside (they default to the release's: `EmergAdapter.bias`). */
+export type ResolvedEmergAdapterOptions = Required<Omit<EmergAdapterOptions, keyof EntityBiasOptions>>;
 
 export const EMERG_ADAPTER_DEFAULTS: ResolvedEmergAdapterOptions = {
   learningRate: 0.5,
@@ -124,10 +133,12 @@ export class EmergAdapter implements Adapter {
   readonly name = 'emerg';
   readonly side: Side = 'item';
   readonly stateSize: number;
-  readonly viewSize = 0;
-  readonly hasBaseline = false;
+  readonly viewSize = META_OWN;
+  readonly hasBaseline = true;
   readonly release: string;
   readonly options: ResolvedEmergAdapterOptions;
+  /** The item's bias and the cross-side read. */
+  readonly bias: EntityBias;
   private readonly model: Emerg;
   private readonly encoder: EventEncoder;
   /** W and G. */
@@ -141,8 +152,9 @@ export class EmergAdapter implements Adapter {
    *   model must not be trained afterwards (trainers work on their own copy)
    * @param layout the release's `architecture.eventLayout` (item side)
    * @param release release id recorded in prediction rows, e.g. `emerg/20240101T000000000Z`
+   * @param biasFilter the release's `architecture.biasFilter` (@default UNRECORDED_BIAS_FILTER: biases frozen at 0)
    */
-  constructor(model: Emerg, layout: EventLayout, release: string, opts: EmergAdapterOptions = {}) {
+  constructor(model: Emerg, layout: EventLayout, release: string, opts: EmergAdapterOptions = {}, biasFilter: BiasFilterPrior = UNRECORDED_BIAS_FILTER) {
     if (layout.side !== 'item') throw new ThawError('RELEASE_INCOMPATIBLE', `emerg: release ${release} has a ${layout.side}-side event layout; EmerG adapts items`);
     const names = layout.fields.map((f) => f.name);
     if (names.join('\u0000') !== model.layout.fieldNames.join('\u0000')) {
@@ -150,6 +162,7 @@ export class EmergAdapter implements Adapter {
     }
     if (layout.vocab !== model.table.rows) throw new ThawError('RELEASE_INCOMPATIBLE', `emerg: release ${release}'s event layout has ${layout.vocab} rows, the model's table ${model.table.rows}`);
     this.options = resolveEmergAdapterOptions(opts);
+    this.bias = new EntityBias('emerg', 'item', biasFilter, opts);
     // The release's weights never change here: their tensors are created once, not per call.
     model.dense.freeze();
     this.model = model;
@@ -158,7 +171,7 @@ export class EmergAdapter implements Adapter {
     this.release = release;
     this.w = model.width;
     this.g = model.graphSize;
-    this.stateSize = 2 * this.w + 2 * this.g + 2;
+    this.stateSize = emergStateSize(this.w, this.g);
     this.fast = model.readout === 'layers' ? new EmergFastPath(model) : undefined;
   }
 
@@ -168,7 +181,9 @@ export class EmergAdapter implements Adapter {
   }
 
   initialState(event: LabelledEvent): Float32Array {
-    return this.initialStates([event])[0]!;
+    const [st] = this.initialStates([event]);
+    if (st === undefined) throw new ThawError('MODEL_ERROR', 'emerg: no initial state generated');
+    return st;
   }
 
   /** Releases the frozen model's kept tensors (the model is this adapter's: one per release). */
@@ -182,27 +197,29 @@ export class EmergAdapter implements Adapter {
     if (n === 0) return [];
     const b = this.encoder.encode(events);
     const m = this.model;
-    const [idT, graphT] = tf.tidy(() => {
+    const [idT, graphT] = tf.tidy((): [tf.Tensor2D, tf.Tensor3D] => {
       const p = m.dense.tensors();
       const pooled = m.pooledOf(b);
       return [m.generateIdEmb(p, pooled), m.generateGraph(p, pooled)];
     });
-    const ids = idT!.dataSync() as Float32Array;
-    const graphs = graphT!.dataSync() as Float32Array;
-    idT!.dispose();
-    graphT!.dispose();
+    const ids = idT.dataSync() as Float32Array;
+    const graphs = graphT.dataSync() as Float32Array;
+    idT.dispose();
+    graphT.dispose();
     const { w, g } = this;
+    const o = META_OWN;
     const out: Float32Array[] = [];
     for (let i = 0; i < n; i++) {
       const st = new Float32Array(this.stateSize);
+      this.bias.init(st);
       const e = ids.subarray(i * w, i * w + w);
       const a = graphs.subarray(i * g, i * g + g);
-      st.set(e, 0);
-      st.set(a, w);
-      st.set(e, w + g);
-      st.set(a, 2 * w + g);
-      st[2 * w + 2 * g] = this.options.initialAccumulator;
-      st[2 * w + 2 * g + 1] = this.options.initialAccumulator;
+      st.set(e, o);
+      st.set(a, o + w);
+      st.set(e, o + w + g);
+      st.set(a, o + 2 * w + g);
+      st[o + 2 * w + 2 * g] = this.options.initialAccumulator;
+      st[o + 2 * w + 2 * g + 1] = this.options.initialAccumulator;
       out.push(st);
     }
     return out;
@@ -213,14 +230,7 @@ export class EmergAdapter implements Adapter {
     const n = batch.events.length;
     if (n === 0) return new Float32Array(0);
     const rows = this.encoder.encode(batch.events);
-    const ent = this.paramsOf(batch.states);
-    const fast = this.fastFor(n);
-    if (fast !== undefined) {
-      const out = new Float32Array(n);
-      fast.run(rows, ent.idEmb, ent.graph, out, 0);
-      return out;
-    }
-    return this.model.predict(rows, ent);
+    return this.score(rows, this.paramsOf(batch.states, META_OWN), this.offsets(batch));
   }
 
   predictThenAdapt(batch: AdapterBatch): Float32Array {
@@ -228,7 +238,8 @@ export class EmergAdapter implements Adapter {
     const n = batch.events.length;
     if (n === 0) return new Float32Array(0);
     const rows: RowBatch = this.encoder.encode(batch.events);
-    const ent = this.paramsOf(batch.states);
+    const ent = this.paramsOf(batch.states, META_OWN);
+    const offset = this.offsets(batch);
     const o = this.options;
     const { w, g } = this;
     let probs: Float32Array;
@@ -239,16 +250,37 @@ export class EmergAdapter implements Adapter {
       probs = new Float32Array(n);
       gId = new Float32Array(n * w);
       gGraph = new Float32Array(n * g);
-      fast.run(rows, ent.idEmb, ent.graph, probs, 0, gId, gGraph);
+      fast.run(rows, ent.idEmb, ent.graph, probs, 0, gId, gGraph, offset);
     } else {
-      ({ probs, gId, gGraph } = this.model.scoreAndGradients(rows, ent, o.graphLrScale > 0));
+      ({ probs, gId, gGraph } = this.model.scoreAndGradients(rows, ent, o.graphLrScale > 0, offset));
     }
-    for (let j = 0; j < n; j++) {
-      const st = batch.states[j]!;
-      this.step(st, 0, w + g, gId, j * w, w, 2 * w + 2 * g, o.learningRate);
-      if (o.graphLrScale > 0) this.step(st, w, 2 * w + g, gGraph, j * g, g, 2 * w + 2 * g + 1, o.learningRate * o.graphLrScale);
-    }
+    // The baseline: the generated e0 and A0, bias 0, no cross-side read (the `none` of the release).
+    if (batch.baseline !== undefined) batch.baseline.set(this.score(rows, this.paramsOf(batch.states, META_OWN + w + g)));
+    const at = META_OWN;
+    const acc = at + 2 * w + 2 * g;
+    batch.states.forEach((st, j) => {
+      this.step(st, at, at + w + g, gId, j * w, w, acc, o.learningRate);
+      if (o.graphLrScale > 0) this.step(st, at + w, at + 2 * w + g, gGraph, j * g, g, acc + 1, o.learningRate * o.graphLrScale);
+      const ev = batch.events[j];
+      if (ev !== undefined) this.bias.learn(st, probs[j] ?? 0.5, ev.label, batch.others, j);
+    });
     return probs;
+  }
+
+  /** Scores of `rows` with entity params `ent` and, if given, per-row logit offsets (hand path for small waves). */
+  private score(rows: RowBatch, ent: EntityParams, offset?: Float32Array): Float32Array {
+    const fast = this.fastFor(rows.n);
+    if (fast === undefined) return this.model.predict(rows, ent, undefined, offset);
+    const out = new Float32Array(rows.n);
+    fast.run(rows, ent.idEmb, ent.graph, out, 0, undefined, undefined, offset);
+    return out;
+  }
+
+  /** b_item + b_user of every event of the batch (adapters/entity-bias.ts). */
+  private offsets(batch: AdapterBatch): Float32Array {
+    const out = new Float32Array(batch.events.length);
+    batch.states.forEach((st, j) => (out[j] = this.bias.offset(st, batch.others, j)));
+    return out;
   }
 
   /** One step of block [at, at+len) of `st` (anchor at `anchor`, accumulator at `acc`) on grads[from…]. */
@@ -257,30 +289,32 @@ export class EmergAdapter implements Adapter {
     const gi = new Float64Array(len);
     let sq = 0;
     for (let k = 0; k < len; k++) {
-      const v = grads[from + k]! + l2 * (st[at + k]! - st[anchor + k]!);
+      const v = (grads[from + k] ?? 0) + l2 * ((st[at + k] ?? 0) - (st[anchor + k] ?? 0));
       gi[k] = v;
       sq += v * v;
     }
     let scale = lr;
     if (this.options.optimizer === 'adagrad') {
-      const G = st[acc]! + sq;
+      const G = (st[acc] ?? 0) + sq;
       st[acc] = G;
       scale = lr / Math.sqrt(G);
     }
-    for (let k = 0; k < len; k++) st[at + k] = st[at + k]! - scale * gi[k]!;
+    for (let k = 0; k < len; k++) st[at + k] = (st[at + k] ?? 0) - scale * (gi[k] ?? 0);
   }
 
-  /** The e and A blocks of `states` as the model's EntityParams (entity j = state j). */
-  private paramsOf(states: readonly Float32Array[]): EntityParams {
+  /**
+   * The e and A blocks of `states` as the model's EntityParams (entity j = state j): the current
+   * ones (`from` = META_OWN) or the generated e0, A0 (`from` = META_OWN + W + G).
+   */
+  private paramsOf(states: readonly Float32Array[], from: number): EntityParams {
     const { w, g } = this;
     const n = states.length;
     const idEmb = new Float32Array(n * w);
     const graph = new Float32Array(n * g);
-    for (let j = 0; j < n; j++) {
-      const st = states[j]!;
-      idEmb.set(st.subarray(0, w), j * w);
-      graph.set(st.subarray(w, w + g), j * g);
-    }
+    states.forEach((st, j) => {
+      idEmb.set(st.subarray(from, from + w), j * w);
+      graph.set(st.subarray(from + w, from + w + g), j * g);
+    });
     return { count: n, idEmb, graph };
   }
 
@@ -288,6 +322,7 @@ export class EmergAdapter implements Adapter {
     if (batch.states.length !== batch.events.length) {
       throw new ThawError('MODEL_ERROR', `emerg: ${batch.events.length} events but ${batch.states.length} states`);
     }
+    this.bias.checkBatch(batch);
     for (const st of batch.states) {
       if (st.length !== this.stateSize) throw new ThawError('STATE_CORRUPT', `emerg: state has ${st.length} floats, expected ${this.stateSize}`);
     }

@@ -1,8 +1,11 @@
 /**
  * The `none` baseline over a meta-learned release: wraps the release's own adapter, keeps its state
  * layout and its initial states (EmerG's generated ID embedding and graph, ColdNAS's empty history,
- * the fixed/adaptive split's meta-learned init), and never adapts them. Warm-up curves compare each
- * adapter with this one on the SAME release, so the lift they show is the online adaptation alone.
+ * the fixed/adaptive split's meta-learned init; every bias at 0), and never adapts them. It never
+ * reads the other side either (`batch.others` is not passed on): its score is the release's with
+ * both entities cold, which is also the baseline the adapter itself reports for the safeguard.
+ * Warm-up curves compare each adapter with this one on the SAME release, so the lift they show is
+ * the online adaptation and the cross-side read.
  */
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { Adapter, AdapterBatch } from './types.js';
@@ -27,7 +30,7 @@ export class FrozenAdapter implements Adapter {
     this.side = inner.side;
     this.stateSize = inner.stateSize;
     this.release = inner.release;
-    if (inner.predictThenAdaptSequence !== undefined) this.predictThenAdaptSequence = (batch) => inner.predict(batch);
+    if (inner.predictThenAdaptSequence !== undefined) this.predictThenAdaptSequence = (batch) => this.predict(batch);
   }
 
   initialState(event: LabelledEvent): Float32Array {
@@ -38,13 +41,14 @@ export class FrozenAdapter implements Adapter {
     return this.inner.initialStates !== undefined ? this.inner.initialStates(events) : events.map((e) => this.inner.initialState(e));
   }
 
+  /** The inner adapter's scores with the states as they are and no cross-side read. */
   predict(batch: AdapterBatch): Float32Array {
-    return this.inner.predict(batch);
+    return this.inner.predict({ events: batch.events, states: batch.states });
   }
 
   /** No adaptation: the states stay as they were created. */
   predictThenAdapt(batch: AdapterBatch): Float32Array {
-    return this.inner.predict(batch);
+    return this.predict(batch);
   }
 
   dispose(): void {

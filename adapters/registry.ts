@@ -10,7 +10,8 @@
  * | emerg            | emerg, none (frozen)     | item |
  * | coldnas          | coldnas, none (frozen)   | user |
  * | fixed-adaptive   | fixed-adaptive, none     | user |
- * Meta-learned releases must carry `architecture.eventLayout` (trained for the stream).
+ * Meta-learned releases must carry `architecture.eventLayout` (trained for the stream); their
+ * `architecture.biasFilter` (the bias filter's prior per side) reaches the adapter.
  */
 import type { Side } from '../schemas/types.js';
 import type { Adapter } from './types.js';
@@ -21,6 +22,7 @@ import { Emerg } from '../models/emerg.js';
 import type { FactorizationMachine } from '../models/fm.js';
 import { ColdNas } from '../models/coldnas.js';
 import { architectureOf, ctrFromRelease, fmFromRelease, userModelFromRelease, type ReleaseArchitecture } from '../models/onnx/bundle.js';
+import { UNRECORDED_BIAS_FILTER } from '../models/meta-state.js';
 import { NoneAdapter } from './none.js';
 import { FmAdagradAdapter, type FmAdagradOptions } from './fm-adagrad.js';
 import { EmergAdapter, type EmergAdapterOptions } from './emerg.js';
@@ -97,19 +99,20 @@ export function createAdapterFromRelease(name: string, side: Side, rel: LoadedRe
     return createAdapter(name, side, fmFromRelease(rel), opts['fm-adagrad']);
   }
   const layout = eventLayoutOf(rel, a, side);
+  const biasFilter = a.biasFilter ?? UNRECORDED_BIAS_FILTER;
   let adapter: Adapter;
   if (a.type === 'emerg') {
     const model = ctrFromRelease(rel);
     if (!(model instanceof Emerg)) throw incompatible(rel, 'declares emerg but did not load an EmerG model');
-    adapter = new EmergAdapter(model, layout, id, opts.emerg);
+    adapter = new EmergAdapter(model, layout, id, opts.emerg, biasFilter);
   } else {
     const model = userModelFromRelease(rel);
     if (a.type === 'coldnas') {
       if (!(model instanceof ColdNas)) throw incompatible(rel, 'declares coldnas but did not load a ColdNAS model');
-      adapter = new ColdNasAdapter(model, layout, id, opts.coldnas);
+      adapter = new ColdNasAdapter(model, layout, id, opts.coldnas, biasFilter);
     } else {
       if (model instanceof ColdNas) throw incompatible(rel, 'declares fixed-adaptive but loaded a ColdNAS model');
-      adapter = new FixedAdaptiveAdapter(model, layout, id, opts['fixed-adaptive']);
+      adapter = new FixedAdaptiveAdapter(model, layout, id, opts['fixed-adaptive'], biasFilter);
     }
   }
   return name === 'none' ? new FrozenAdapter(adapter) : adapter;

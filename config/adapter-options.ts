@@ -36,6 +36,18 @@ const fmAdagrad = z
   })
   .strict();
 
+/** The bias options every meta-learned adapter takes (adapters/entity-bias.ts EntityBiasOptions). */
+const metaBias = {
+  biasVariance: nonNegativeNumber
+    .optional()
+    .describe('Prior variance of a new entity\'s bias (logit²) in the bias filter, overriding the release\'s biasFilter; 0 freezes the bias at 0. @default release'),
+  biasDrift: nonNegativeNumber.optional().describe('Variance the bias gains per event (logit²), overriding the release\'s. @default release'),
+  crossSide: z
+    .enum(['bias', 'off'])
+    .optional()
+    .describe('bias: the other side\'s entity\'s fresh bias (its worker\'s view) enters the logit; off: only this side\'s own bias. @default bias'),
+};
+
 const emerg = z
   .object({
     learningRate: positiveNumber.optional().describe('Step size of the item-ID embedding (dimensionless). @default 0.5'),
@@ -44,6 +56,7 @@ const emerg = z
     optimizer: z.enum(['adagrad', 'sgd']).optional().describe('adagrad: AdaGrad-Norm per block; sgd: constant steps. @default adagrad'),
     initialAccumulator: positiveNumber.optional().describe('AdaGrad-Norm accumulator at an item\'s first event. @default 1'),
     fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many events run the plain-JS path instead of TensorFlow.js; 0 = always TensorFlow.js. @default 128'),
+    ...metaBias,
   })
   .strict();
 
@@ -54,6 +67,7 @@ const coldnas = z
       .describe('Interactions the user mean covers (events); past it an exponential moving mean with rate 1/window; 0 = exact running mean of all. @default 5'),
     chunkRows: positiveInt.optional().describe('Rows per forward pass (bounds memory). @default 4096'),
     fastMaxRows: nonNegativeInt.optional().describe('Scoring passes of at most this many rows run the plain-JS path; 0 = always TensorFlow.js for scoring (encodings are plain JS in the worker either way). @default 4'),
+    ...metaBias,
   })
   .strict();
 
@@ -62,6 +76,7 @@ const fixedAdaptive = z
     lrScale: nonNegativeNumber.optional().describe('Multiplier of the release\'s meta-learned per-parameter rates; 0 = no adaptation. @default 1'),
     chunkRows: positiveInt.optional().describe('Rows per forward/backward pass (bounds memory). @default 4096'),
     fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many rows run the plain-JS path; 0 = always TensorFlow.js (the worker steps one event at a time: any value > 0 is plain JS throughout). @default 4096'),
+    ...metaBias,
   })
   .strict();
 

@@ -198,11 +198,15 @@ export abstract class CtrModel {
     return pool(e, tf.tensor2d(b.featW, [b.n, this.slots]), this.poolingTensor());
   }
 
-  /** Click probabilities for rows whose item params are `ent` (row i uses entity b.entity[i]). */
-  predict(b: RowBatch, ent: EntityParams, chunk = 4096): Float32Array {
+  /**
+   * Click probabilities for rows whose item params are `ent` (row i uses entity b.entity[i]); with
+   * `offset`, row i's logit gains offset[i] (terms outside the model, e.g. the adapters' biases).
+   */
+  predict(b: RowBatch, ent: EntityParams, chunk = 4096, offset?: Float32Array): Float32Array {
     const out = new Float32Array(b.n);
     for (let from = 0; from < b.n; from += chunk) {
-      const part = sliceBatch(b, from, Math.min(b.n, from + chunk));
+      const to = Math.min(b.n, from + chunk);
+      const part = sliceBatch(b, from, to);
       const probs = tf.tidy(() => {
         const p = this.dense.tensors();
         const x: ForwardInputs = {
@@ -210,7 +214,8 @@ export abstract class CtrModel {
           id: tf.tensor2d(gatherRows(ent.idEmb, this.width, part.entity), [part.n, this.width]),
         };
         if (this.graphSize > 0) x.graph = tf.tensor3d(gatherRows(ent.graph, this.graphSize, part.entity), [part.n, this.numFields, this.numFields]);
-        return tf.sigmoid(this.head(p, x));
+        const z = this.head(p, x);
+        return tf.sigmoid(offset === undefined ? z : z.add(tf.tensor1d(offset.subarray(from, to))));
       });
       out.set(probs.dataSync() as Float32Array, from);
       probs.dispose();
@@ -230,8 +235,10 @@ export abstract class CtrModel {
   /**
    * `entityGradients` plus each row's click probability from the same forward pass (the scores
    * before any step): predict-then-adapt costs one forward/backward, not a forward and then both.
+   * With `offset`, row i's logit gains offset[i] (constant terms outside the model, such as the
+   * adapters' biases) in both the probabilities and the loss the gradients are of.
    */
-  scoreAndGradients(b: RowBatch, ent: EntityParams, withGraph: boolean): { probs: Float32Array; loss: number; gId: Float32Array; gGraph: Float32Array } {
+  scoreAndGradients(b: RowBatch, ent: EntityParams, withGraph: boolean, offset?: Float32Array): { probs: Float32Array; loss: number; gId: Float32Array; gGraph: Float32Array } {
     const w = this.width;
     const gs = this.graphSize;
     const useGraph = withGraph && gs > 0;
@@ -244,14 +251,17 @@ export abstract class CtrModel {
       const rw = tf.tensor1d(rowW);
       const id = tf.tensor2d(gatherRows(ent.idEmb, w, b.entity), [b.n, w]);
       const graph = gs > 0 ? tf.tensor3d(gatherRows(ent.graph, gs, b.entity), [b.n, this.numFields, this.numFields]) : undefined;
+      const off = offset === undefined ? undefined : tf.tensor1d(offset.subarray(0, b.n));
       const xs: tf.Tensor[] = useGraph && graph !== undefined ? [id, graph] : [id];
       const f = (...t: tf.Tensor[]): tf.Scalar => {
         const x: ForwardInputs = { pooled, id: t[0] as tf.Tensor2D };
         const g = useGraph ? (t[1] as tf.Tensor3D) : graph;
         if (g !== undefined) x.graph = g;
         // Kept past the gradient's own tidy: the forward's logits are the pre-step scores.
-        logits = tf.keep(this.head(p, x));
-        return weightedBce(logits, y, rw);
+        const z = this.head(p, x);
+        const zo = tf.keep(off === undefined ? z : z.add<tf.Tensor1D>(off));
+        logits = zo;
+        return weightedBce(zo, y, rw);
       };
       const { value, grads } = tf.valueAndGrads(f)(xs);
       return [value, ...grads];

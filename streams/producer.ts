@@ -30,6 +30,19 @@ export interface EventProducerOptions {
   ackTimeoutMs?: number;
 }
 
+const keyPartitioner = Partitioners.DefaultPartitioner();
+
+/**
+ * The partition of a topic with `partitions` partitions that `EventProducer` sends a message keyed
+ * `key` to (the producer's partitioner: murmur2, Java compatible). Consumers that keep state per
+ * partition (the worker's safeguard) can be replayed offline with it.
+ */
+export function partitionOfKey(key: string, partitions: number): number {
+  if (!(Number.isSafeInteger(partitions) && partitions >= 1)) throw new ConfigError('partitions', `must be an integer >= 1, got ${partitions}`);
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+  return keyPartitioner({ topic: 'thaw', partitionMetadata, message: { key, value: null } });
+}
+
 export class EventProducer {
   private readonly producer: Producer;
   private readonly opts: Required<Omit<EventProducerOptions, 'logger'>>;

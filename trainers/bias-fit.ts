@@ -80,6 +80,13 @@ export const BIAS_FIT_DEFAULTS = {
   start: { variance: 0.5, drift: 0.01, sessionDecay: 0.9, sessionVariance: 0 },
 } as const;
 
+/**
+ * The FM the meta trainers' fit replays with (trainers/event-trainer.ts): the shared FM trainer's
+ * defaults (trainers/fm-trainer.ts), so a meta release's prior is the one an FM release trained on
+ * the same history with the same seed records.
+ */
+export const FM_BIAS_FIT_MODEL = { buckets: 2 ** 18, k: 8, learningRate: 0.05 } as const;
+
 /** The FM the replay learns with: the trainer's table size, dimension, rate and seed. */
 export interface BiasFitModel {
   buckets: number;
@@ -120,11 +127,16 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   }
   let cross = Math.min(...crossSizes);
   const cache = new Map<string, number>();
+  // Every trial starts from the same seeded FM: its random init is drawn once per table size (it
+  // dominates a trial on a short history), then copied.
+  const inits = new Map<number, FactorizationMachine>();
   const lossOf = (c: Record<Side, BiasPrior>, crossBuckets = cross): number => {
     const key = JSON.stringify([c, crossBuckets]);
     let loss = cache.get(key);
     if (loss === undefined) {
-      loss = replay(events, warmEnd, c, { ...opts, crossBuckets });
+      let init = inits.get(crossBuckets);
+      if (init === undefined) inits.set(crossBuckets, (init = FactorizationMachine.create({ buckets: opts.buckets, k: opts.k, crossBuckets, seed: opts.seed })));
+      loss = replay(events, warmEnd, c, opts, init);
       cache.set(key, loss);
     }
     return loss;
@@ -158,9 +170,10 @@ export function fitBiasFilter(history: readonly LabelledEvent[], opts: BiasFitMo
   return { ...current, logLoss: best, trials: cache.size, crossBuckets: cross, crossLoss };
 }
 
-/** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors. */
-function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, BiasPrior>, m: BiasFitModel & { crossBuckets: number }): number {
-  const fm = FactorizationMachine.create({ buckets: m.buckets, k: m.k, crossBuckets: m.crossBuckets, seed: m.seed });
+/** Mean prequential log loss of events [warmEnd, n) of one replay with the given priors, from a copy of `init`. */
+function replay(events: readonly LabelledEvent[], warmEnd: number, c: Record<Side, BiasPrior>, m: BiasFitModel, init: FactorizationMachine): number {
+  const fm = new FactorizationMachine(init.buckets, init.k, init.release, init.crossBuckets);
+  fm.v.set(init.v);
   for (const side of ['user', 'item'] as const) applyBiasPrior(fm.priors[side], c[side]);
   // A fresh model learns as the offline trainer starts (small accumulators, no dropout).
   const learner = new FmOnlineLearner(fm, { learningRate: m.learningRate, initialAccumulator: 1e-2, entityDropout: 0, metaLr: 0, seed: m.seed });

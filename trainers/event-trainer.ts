@@ -19,6 +19,10 @@
  *    after the history) are never seen here.
  * 4. The existing trainer runs (meta-trainer.ts, coldnas-trainer.ts, fixed-adaptive-trainer.ts), and
  *    the model is bundled with the layout recorded as `architecture.eventLayout`.
+ * 5. The bias filter's prior per side (the variance and drift of the entity biases the streaming
+ *    adapters add to the model's logit, adapters/entity-bias.ts) is chosen on the whole history as
+ *    the shared FM's trainer chooses it (trainers/bias-fit.ts, with the FM trainer's defaults) and
+ *    recorded as `architecture.biasFilter`.
  */
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
@@ -34,6 +38,8 @@ import { trainFixedAdaptive } from './fixed-adaptive-trainer.js';
 import { checkHistory, DEFAULT_MIN_EVENTS, type HistoryCounts } from './history.js';
 import { lossTap, type EpochLoss } from './loss-tap.js';
 import { trainMeta } from './meta-trainer.js';
+import { fitBiasFilter, FM_BIAS_FIT_MODEL, type BiasFit, type BiasFitOptions } from './bias-fit.js';
+import { checkBiasFilter, type BiasFilterPrior } from '../models/meta-state.js';
 
 export const STREAM_KINDS = ['deepfm', 'metaemb', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
@@ -89,6 +95,13 @@ export interface EventTrainerOptions {
   innerLr?: number;
   /** Inner SGD steps per task (metaemb, emerg). @default 1 */
   innerSteps?: number;
+  /**
+   * The bias filter's prior per side, recorded as `architecture.biasFilter`: `fit` chooses each
+   * side's variance and drift on the history (trainers/bias-fit.ts), or give them. @default 'fit'
+   */
+  biasFilter?: 'fit' | BiasFilterPrior;
+  /** Options of the fit (grids, events used). @default bias-fit.ts's */
+  biasFit?: BiasFitOptions;
   logger?: Logger;
 }
 
@@ -125,6 +138,10 @@ export interface EventTrainResult {
   stats: EventTrainStats;
   /** Hyper-parameters a worker must reuse to adapt as trained (recorded in the manifest's metrics). */
   hyper: Record<string, number>;
+  /** The bias filter's prior recorded in the release. */
+  biasFilter: BiasFilterPrior;
+  /** How it was chosen (undefined: given). */
+  biasFit: BiasFit | undefined;
 }
 
 function int(key: string, v: number | undefined, d: number, min: number): number {
@@ -156,6 +173,13 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
   const innerSteps = int('innerSteps', opts.innerSteps, 1, 1);
   if (opts.lr !== undefined) posNum('lr', opts.lr, 0);
   if (opts.vocab !== undefined) int('vocab', opts.vocab, 0, 2);
+  if (opts.biasFilter !== undefined && opts.biasFilter !== 'fit') {
+    try {
+      checkBiasFilter(opts.biasFilter);
+    } catch (err) {
+      throw new ConfigError('biasFilter', (err as Error).message);
+    }
+  }
   if (opts.maxSlots !== undefined) int('maxSlots', opts.maxSlots, 0, 1);
   const events = opts.events;
   if (events.length === 0) throw new ConfigError('events', 'the history is empty');
@@ -254,8 +278,21 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
     examplesPerSec = res.examplesPerSec;
     Object.assign(hyper, { epochs, metaEpochs: kind === 'deepfm' ? 0 : metaEpochs, innerLr, innerSteps });
   }
+  let biasFit: BiasFit | undefined;
+  let biasFilter: BiasFilterPrior;
+  if (opts.biasFilter === undefined || opts.biasFilter === 'fit') {
+    // The meta adapters track the lasting bias only (no session part): fit it without one.
+    biasFit = fitBiasFilter(events, { ...FM_BIAS_FIT_MODEL, seed, sessionVariances: [0], ...opts.biasFit });
+    biasFilter = { user: { variance: biasFit.user.variance, drift: biasFit.user.drift }, item: { variance: biasFit.item.variance, drift: biasFit.item.drift } };
+    base.info('bias filter fitted', { ...biasFilter, logLoss: biasFit.logLoss, trials: biasFit.trials });
+  } else {
+    biasFilter = opts.biasFilter;
+  }
   const trainSec = (performance.now() - started) / 1000;
-  const bundle = kind === 'coldnas' || kind === 'fixed-adaptive' ? bundleUser(model as ColdNas | FixedAdaptive, { eventLayout: layout }) : bundleCtr(model as DeepFm | Emerg, { eventLayout: layout });
+  const bundle =
+    kind === 'coldnas' || kind === 'fixed-adaptive'
+      ? bundleUser(model as ColdNas | FixedAdaptive, { eventLayout: layout, biasFilter })
+      : bundleCtr(model as DeepFm | Emerg, { eventLayout: layout, biasFilter });
   const stats: EventTrainStats = {
     historyEvents: events.length,
     entities: entityIds.length,
@@ -267,5 +304,5 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
     losses,
   };
   base.info('training done', { entities: stats.entities, rows: stats.rows, trainSec: Math.round(trainSec * 10) / 10, examplesPerSec: Math.round(examplesPerSec), finalLoss: stats.finalLoss });
-  return { kind, model, layout, bundle, entityIds, validationIds, searchTrainIds, stats, hyper };
+  return { kind, model, layout, bundle, entityIds, validationIds, searchTrainIds, stats, hyper, biasFilter, biasFit };
 }

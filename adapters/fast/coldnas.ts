@@ -85,10 +85,10 @@ export class ColdNasFastPath {
   }
 
   /**
-   * Probabilities of rows [0, b.n) into probs[at…] with the per-row mean encodings means (n × C);
+   * Logits of rows [0, b.n) into logits[at…] with the per-row mean encodings means (n × C);
    * with `enc`, also each row's interaction encoding into enc (n × C).
    */
-  run(b: RowBatch, means: Float32Array, probs: Float32Array, at: number, enc?: Float32Array): void {
+  run(b: RowBatch, means: Float32Array, logits: Float32Array, at: number, enc?: Float32Array): void {
     const m = this.m;
     const c = m.contextDim;
     const d0 = m.positionDims[0]!;
@@ -116,7 +116,7 @@ export class ColdNasFastPath {
       }
       leakyInPlace(this.x, width, LEAKY);
       denseRow(this.x, width, this.outT, p('cn.bOut'), 1, this.y);
-      probs[at + r] = 1 / (1 + Math.exp(-this.y[0]!));
+      logits[at + r] = this.y[0] ?? 0;
       if (enc !== undefined) this.encodeRow(b, r, enc, r * c);
     }
   }

@@ -232,9 +232,10 @@ export class EmergFastPath {
    * Scores rows [0, b.n) of `b` into out[at + r]; row r uses e = idEmb[r·W…], A = graph[r·F²…]
    * (entity b.entity[r] of the wave). With `gId`/`gGraph`, also adds each entity's gradient of its
    * mean log loss over its rows with respect to its e and A there (row-major, one row per entity,
-   * like the tf path's scatter; models/ctr-model.ts perEntityMeanWeights).
+   * like the tf path's scatter; models/ctr-model.ts perEntityMeanWeights). With `offset`, row r's
+   * logit gains offset[r] (terms outside the model: the adapter's biases), in the scores and the loss.
    */
-  run(b: RowBatch, idEmb: Float32Array, graph: Float32Array, out: Float32Array, at: number, gId?: Float32Array, gGraph?: Float32Array): void {
+  run(b: RowBatch, idEmb: Float32Array, graph: Float32Array, out: Float32Array, at: number, gId?: Float32Array, gGraph?: Float32Array, offset?: Float32Array): void {
     const { W, F } = this;
     const G = F * F;
     const learn = gId !== undefined && gGraph !== undefined;
@@ -249,7 +250,7 @@ export class EmergFastPath {
     }
     for (let r = 0; r < b.n; r++) {
       const ent = b.entity[r]!;
-      const z = this.forward(b, r, idEmb, ent * W, graph, ent * G);
+      const z = this.forward(b, r, idEmb, ent * W, graph, ent * G) + (offset?.[r] ?? 0);
       const p = 1 / (1 + Math.exp(-z));
       out[at + r] = p;
       if (learn) this.backward((p - b.label[r]!) / this.rowsOf[ent]!, gId, ent * W, gGraph, ent * G);

@@ -39,11 +39,11 @@ export function adapterSizes(events: readonly LabelledEvent[], fmK = DEFAULT_FM_
   out.push(row(fm, `2k + 2, k = ${fmK}`));
   const emerg = new Emerg({ layout: fieldLayoutOf(itemLayout), vocab: VOCAB });
   const f = itemLayout.fields.length;
-  out.push(row(new EmergAdapter(emerg, itemLayout, 'shape-only'), `2W + 2F² + 2, W = ${emerg.width}, F = ${f}`));
+  out.push(row(new EmergAdapter(emerg, itemLayout, 'shape-only'), `2 + 2W + 2F² + 2, W = ${emerg.width}, F = ${f}`));
   const coldnas = new ColdNas({ layout: fieldLayoutOf(userLayout), vocab: VOCAB });
-  out.push(row(new ColdNasAdapter(coldnas, userLayout, 'shape-only'), `C + 1, C = ${coldnas.contextDim}`));
+  out.push(row(new ColdNasAdapter(coldnas, userLayout, 'shape-only'), `C + 3, C = ${coldnas.contextDim}`));
   const fa = new FixedAdaptive({ layout: fieldLayoutOf(userLayout), vocab: VOCAB });
-  out.push(row(new FixedAdaptiveAdapter(fa, userLayout, 'shape-only'), `D + 1, D = ${fa.adaptiveSize - 1}`));
+  out.push(row(new FixedAdaptiveAdapter(fa, userLayout, 'shape-only'), `D + 3, D = ${fa.adaptiveSize - 1}`));
   return out;
 }
 

@@ -6,6 +6,9 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderCurvesBySideSvg, writePlot } from '../../analytics/plot.js';
+import type { ReleaseAdapterOptions } from '../../adapters/registry.js';
+import { adapterOptionsSchema } from '../../config/adapter-options.js';
+import { validate } from '../../config/load.js';
 import { ConfigError, ThawError } from '../../lib/errors.js';
 import { createLogger, type LogLevel } from '../../lib/log.js';
 import { PEER_NAMES, type PeerName } from '../../evaluation/peers/index.js';
@@ -26,6 +29,9 @@ export const usage = `thaw eval --protocol stream --source SRC [options]
   --source SRC            synthetic[:k=v,...] | ml100k:DIR | ml1m:DIR | csv:FILE | jsonl:FILE
   --history-fraction F    the first share F of the events trains the releases; rows are scored
                           after it (default 0.2)
+  --max-events N          read only the first N events of the source (a validation run inside a
+                          longer run's history: --max-events 20000 --history-fraction 0.5 on
+                          ML-100K trains on its first 10 % and scores the next 10 %)
   --side S                user | item | both: the sides reported (default both)
   --adapters LIST         comma list of ${STREAM_ADAPTERS.join(',')} (default all). An adapter
                           whose release cannot be trained on the history is skipped with a warning,
@@ -38,6 +44,8 @@ export const usage = `thaw eval --protocol stream --source SRC [options]
   --peer LIST             comma list of ${PEER_NAMES.join(',')}: Vowpal Wabbit (-q ui, user and item
                           ids, optimizer and step size chosen on the history; installed from PyPI
                           on first use) and an online LR on running positive rates (default none)
+  --adapter-options JSON  options per adapter, as thaw run's adapterOptions, e.g.
+                          '{"emerg":{"crossSide":"off"}}' (default: each adapter's)
   --release-dir DIR       start from the current releases of DIR (models fm, emerg, coldnas,
                           fixed-adaptive) instead of training on the history
   --seed N                seed of the trainers (default 7788)
@@ -46,6 +54,22 @@ export const usage = `thaw eval --protocol stream --source SRC [options]
   --json                  print one JSON document: { events, windowFrom, rows: [{ side, adapter,
                           release, bucket, n, auc, logLoss }], ... }
   --log-level L           debug | info | warn | error | silent (default info)`;
+
+/** `--adapter-options` JSON, validated as thaw run's adapterOptions (config/adapter-options.ts). */
+function parseAdapterOptions(text: string): ReleaseAdapterOptions {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('adapter-options', `must be JSON: ${(err as Error).message}`);
+  }
+  try {
+    return validate(adapterOptionsSchema, raw);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`adapter-options.${err.key}`, err.message.replace(/^invalid config "[^"]*": /, ''));
+    throw err;
+  }
+}
 
 function list(key: string, v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -61,6 +85,8 @@ export async function run(argv: string[]): Promise<number> {
       protocol: { type: 'string' },
       source: { type: 'string' },
       'history-fraction': { type: 'string' },
+      'max-events': { type: 'string' },
+      'adapter-options': { type: 'string' },
       side: { type: 'string' },
       adapters: { type: 'string' },
       'sync-every': { type: 'string' },
@@ -107,6 +133,8 @@ export async function run(argv: string[]): Promise<number> {
     const historyFraction = num('history-fraction', values['history-fraction']);
     const syncEvery = num('sync-every', values['sync-every']);
     const seed = num('seed', values.seed);
+    const maxEvents = num('max-events', values['max-events']);
+    const adapterOptions = values['adapter-options'] === undefined ? undefined : parseAdapterOptions(values['adapter-options']);
     const result = await runStreamEval({
       source,
       sides,
@@ -117,6 +145,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(historyFraction === undefined ? {} : { historyFraction }),
       ...(syncEvery === undefined ? {} : { syncEvery }),
       ...(seed === undefined ? {} : { seed }),
+      ...(maxEvents === undefined ? {} : { maxEvents }),
+      ...(adapterOptions === undefined ? {} : { adapterOptions }),
       ...(adapters === undefined ? {} : { adapters }),
       ...(peers === undefined ? {} : { peers: peers as PeerName[] }),
       ...(values['release-dir'] === undefined ? {} : { releaseDir: resolve(values['release-dir']) }),

@@ -226,6 +226,8 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
     finalLoss: res.stats.finalLoss,
     examplesPerSec: Math.round(res.stats.examplesPerSec),
     trainSec: Math.round(res.stats.trainSec * 10) / 10,
+    // The chosen prior itself is architecture.biasFilter.
+    ...(res.biasFit === undefined ? {} : { biasFitLogloss: res.biasFit.logLoss }),
   };
   const manifest = await store.publish({ model, parent, architecture: res.bundle.architecture, metrics, files: res.bundle.files });
   if (!values['no-promote']) await store.promote(model, manifest.version);

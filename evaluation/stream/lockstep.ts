@@ -52,7 +52,7 @@ export interface LockstepOptions {
   sink: PredictionSink;
   /** Largest micro-batch (count). @default 512 */
   maxBatch?: number;
-  /** Options of the adapters, as `thaw run`'s `adapterOptions`. @default each adapter's defaults */
+  /** Options of the adapters (adapters/registry.ts, as `thaw run`'s `adapterOptions`), the none over a meta release included. @default each adapter's */
   adapterOptions?: ReleaseAdapterOptions;
   /** Options of the online learners, as `thaw train --online`'s. @default their defaults */
   learnerOptions?: LearnerOptions;

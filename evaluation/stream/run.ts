@@ -15,6 +15,8 @@ import { ConfigError, ThawError } from '../../lib/errors.js';
 import { silentLogger, type Logger } from '../../lib/log.js';
 import { Progress } from '../../lib/progress.js';
 import { initBackend } from '../../models/backend.js';
+import type { ReleaseAdapterOptions } from '../../adapters/registry.js';
+import type { BiasFilterPrior } from '../../models/meta-state.js';
 import { SIDES, type LabelledEvent, type Side } from '../../schemas/types.js';
 import { openSource, type SourceSpec } from '../../sources/index.js';
 import { runCountsPeer, runVwPeer, type PeerName, type PeerRun } from '../peers/index.js';
@@ -31,6 +33,14 @@ import { DEFAULT_SYNC_EVERY_EVENTS } from '../../trainers/online-trainer.js';
 /** Options of `runStreamEval`. */
 export interface StreamEvalOptions {
   source: SourceSpec;
+  /**
+   * Read only the first N events of the source (a validation run: the history of a longer run,
+   * e.g. N = 20 % of ML-100K with historyFraction 0.5 trains on 0–10 % and scores 10–20 %).
+   * @default all
+   */
+  maxEvents?: number;
+  /** Options of the adapters (and of the none over their releases), as `thaw run`'s adapterOptions. @default each adapter's */
+  adapterOptions?: ReleaseAdapterOptions;
   /** Share of the stream's first events that forms the history, 0 < F < 1. @default 0.2 */
   historyFraction?: number;
   /** Sides reported. @default both */
@@ -91,12 +101,16 @@ export interface StreamEvalResult {
   comparisons: PeerComparison[];
 }
 
-/** Reads a whole source; a stream out of time order is put in time order (stable), with a warning. */
-export async function readStream(spec: SourceSpec, logger: Logger = silentLogger): Promise<LabelledEvent[]> {
+/**
+ * Reads a whole source (or its first `maxEvents`); a stream out of time order is put in time order
+ * (stable), with a warning.
+ */
+export async function readStream(spec: SourceSpec, logger: Logger = silentLogger, maxEvents = Infinity): Promise<LabelledEvent[]> {
   const events: LabelledEvent[] = [];
   let late = 0;
   let maxMs = -Infinity;
   for await (const e of openSource(spec)) {
+    if (events.length >= maxEvents) break;
     if (e.timeMs < maxMs) late++;
     else maxMs = e.timeMs;
     events.push(e);
@@ -126,8 +140,10 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   const syncEvery = opts.syncEvery ?? DEFAULT_SYNC_EVERY_EVENTS;
   if (!(Number.isSafeInteger(syncEvery) && syncEvery >= 0)) throw new ConfigError('sync-every', `must be an integer >= 0 (0 = frozen releases), got ${String(opts.syncEvery)}`);
   const out = opts.out ?? join('.thaw', 'eval-stream');
+  const maxEvents = opts.maxEvents ?? Infinity;
+  if (!(maxEvents === Infinity || (Number.isSafeInteger(maxEvents) && maxEvents >= 2))) throw new ConfigError('max-events', `must be an integer >= 2, got ${String(opts.maxEvents)}`);
 
-  const events = await readStream(opts.source, log);
+  const events = await readStream(opts.source, log, maxEvents);
   const historyN = Math.floor(events.length * fraction);
   if (historyN < 1 || historyN >= events.length) throw new ConfigError('history-fraction', `${fraction} of ${events.length} events leaves no history or nothing to score`);
   log.info('stream loaded', { events: events.length, historyEvents: historyN });
@@ -139,11 +155,19 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   const families: FamilyRelease[] = [];
   const skipped: { family: Family; reason: string }[] = [];
   const history = events.slice(0, historyN);
+  // The FM trains first (FAMILIES order): its bias filter fit is the one the meta trainers would
+  // repeat on the same history with the same seed, so they take it.
+  let biasFilter: BiasFilterPrior | undefined;
   for (const family of wanted) {
     if (opts.signal?.aborted === true) throw new ThawError('LIFECYCLE', 'stream evaluation interrupted');
     try {
       const meta = opts.metaTrain?.[family];
-      families.push(opts.releaseDir !== undefined ? await loadFamily(family, opts.releaseDir) : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log, ...(meta === undefined ? {} : { meta }) }));
+      const trained =
+        opts.releaseDir !== undefined
+          ? await loadFamily(family, opts.releaseDir)
+          : await trainFamily(family, history, { seed: opts.seed ?? 7788, logger: log, ...(meta === undefined ? {} : { meta }), ...(biasFilter === undefined ? {} : { biasFilter }) });
+      biasFilter ??= trained.biasFilter;
+      families.push(trained);
       log.info('release ready', { family, trainSec: Math.round((families[families.length - 1]?.trainSec ?? 0) * 10) / 10 });
     } catch (err) {
       if ((opts.required ?? []).includes(FAMILY_ADAPTER[family]) || !(err instanceof ThawError) || family === PARTNER.family) throw err;
@@ -165,7 +189,18 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
   try {
     await chdb.ensureSchema();
     const progress = new Progress({ label: 'eval replay', total: events.length, stream: opts.progressStream ?? process.stderr, logger: log });
-    replay = await replayLockstep({ events, historyN, families, sides, syncEvery, sink, progress, logger: log, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+    replay = await replayLockstep({
+      events,
+      historyN,
+      families,
+      sides,
+      syncEvery,
+      sink,
+      progress,
+      logger: log,
+      ...(opts.adapterOptions === undefined ? {} : { adapterOptions: opts.adapterOptions }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
     progress.finish();
     for (const name of opts.peers ?? []) {
       const run = name === 'vw' ? await runVwPeer(events, historyN, { workDir: join(out, 'peers'), cacheDir: '.thaw', logger: log }) : runCountsPeer(events, historyN);

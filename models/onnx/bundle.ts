@@ -26,6 +26,7 @@ import type { ParamSet } from '../params.js';
 import type { EmbeddingTable } from '../embedding-table.js';
 import { OPSET } from './graph.js';
 import { validateEventLayout, type EventLayout } from '../event-layout.js';
+import { checkBiasFilter, coldNasStateSize, emergStateSize, fixedAdaptiveStateSize, type BiasFilterPrior } from '../meta-state.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
@@ -55,6 +56,12 @@ export interface ArchitectureBase {
   eventLayout?: EventLayout;
   stateLayout: StateLayout;
   entityStatePolicy: EntityStatePolicy;
+  /**
+   * Meta-learned releases: the bias filter's prior per side (models/meta-state.ts), chosen on the
+   * history by the trainer; the adapter's own side's sets its entities' bias, the other side's
+   * stands for a cold other entity. Absent on releases published before it (UNRECORDED_BIAS_FILTER).
+   */
+  biasFilter?: BiasFilterPrior;
   onnx: { file: string; opset: number; inputs: string[]; outputs: string[] };
   weights: string;
 }
@@ -101,18 +108,25 @@ export interface UserArchitecture extends ArchitectureBase {
 export type ReleaseArchitecture = FmArchitecture | CtrArchitecture | UserArchitecture;
 
 export interface BundleOptions {
-  /** State layout the release is for. @default fm: `{ adapter: 'fm-adagrad', stateSize: 2k+2 }`; others: `{ adapter: <kind>, stateSize: width + graph }` */
+  /**
+   * State layout the release is for. @default fm: `{ adapter: 'fm-adagrad', stateSize: 2k+2 }`;
+   * emerg: 2 + 2W + 2F² + 2; coldnas: C + 3; fixed-adaptive: D + 3 (models/meta-state.ts); deepfm,
+   * metaemb: W (no streaming adapter runs them)
+   */
   stateLayout?: StateLayout;
   /** @default 'keep' */
   entityStatePolicy?: EntityStatePolicy;
   /** Recorded as `architecture.eventLayout` (validated). @default none */
   eventLayout?: EventLayout;
+  /** Recorded as `architecture.biasFilter` (validated; meta-learned releases). @default none */
+  biasFilter?: BiasFilterPrior;
 }
 
 function withEventLayout<A extends ArchitectureBase>(a: A, opts: BundleOptions): A {
-  if (opts.eventLayout === undefined) return a;
+  const withBias = opts.biasFilter === undefined ? a : { ...a, biasFilter: checkBiasFilter(opts.biasFilter) };
+  if (opts.eventLayout === undefined) return withBias;
   validateEventLayout(opts.eventLayout);
-  return { ...a, eventLayout: opts.eventLayout };
+  return { ...withBias, eventLayout: opts.eventLayout };
 }
 
 export interface Bundle {
@@ -168,7 +182,7 @@ export function bundleCtr(model: DeepFm | Emerg, opts: BundleOptions & { structu
     vocab: model.table.rows,
     dim: model.dim,
     width: model.width,
-    stateLayout: opts.stateLayout ?? { adapter: type, stateSize: model.width + model.graphSize },
+    stateLayout: opts.stateLayout ?? { adapter: type, stateSize: type === 'emerg' ? emergStateSize(model.width, model.graphSize) : model.width },
     entityStatePolicy: policyOf(opts),
     weights: WEIGHTS_FILE,
   };
@@ -216,8 +230,8 @@ export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions =
       hidden: [...model.hidden],
       contextDim: model.contextDim,
       structure: model.structureJson(),
-      // ColdNAS state: [count, mean (C)].
-      stateLayout: opts.stateLayout ?? { adapter: 'coldnas', stateSize: model.contextDim + 1 },
+      // ColdNAS state: [b, s, count, mean (C)].
+      stateLayout: opts.stateLayout ?? { adapter: 'coldnas', stateSize: coldNasStateSize(model.contextDim) },
     };
     return { architecture: withEventLayout(architecture, opts), files: { [WEIGHTS_FILE]: packWeights(tensorsOf(model)), [ONNX_FILE]: Buffer.from(exportColdNasOnnx(model)) } };
   }
@@ -228,8 +242,8 @@ export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions =
     dim: bb.dim,
     hidden: [...bb.hidden],
     structure: model.partitionJson(),
-    // Fixed/adaptive state: the user's adaptive params (D+1).
-    stateLayout: opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: model.adaptiveSize },
+    // Fixed/adaptive state: [b, s, the user's adaptive params (D+1)].
+    stateLayout: opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: fixedAdaptiveStateSize(model.adaptiveSize) },
   };
   const tensors = tensorsOf(bb);
   for (const name of model.meta.names()) {
@@ -286,6 +300,13 @@ export function architectureOf(rel: LoadedRelease): ReleaseArchitecture {
   const sl = a.stateLayout;
   if (sl === undefined || typeof sl.adapter !== 'string' || !Number.isInteger(sl.stateSize) || sl.stateSize < 0) throw incompatible(rel, 'architecture has no valid stateLayout');
   if (a.entityStatePolicy !== 'keep' && a.entityStatePolicy !== 'reinit') throw incompatible(rel, 'architecture has no valid entityStatePolicy');
+  if (a.biasFilter !== undefined) {
+    try {
+      checkBiasFilter(a.biasFilter);
+    } catch (err) {
+      throw incompatible(rel, (err as Error).message);
+    }
+  }
   return a as ReleaseArchitecture;
 }
 

@@ -23,6 +23,7 @@ import type { RowBatch } from '../../models/ctr-model.js';
 import { EmbeddingTable } from '../../models/embedding-table.js';
 import type { Emerg } from '../../models/emerg.js';
 import { EventEncoder, type EventLayout } from '../../models/event-layout.js';
+import { emergStateSize, type BiasFilterPrior } from '../../models/meta-state.js';
 import { bundleCtr, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
 import { idGeneratorParams } from '../../models/meta-embedding.js';
 import { DenseAdam } from '../../models/params.js';
@@ -54,8 +55,10 @@ export interface EmergLearnerOptions {
   supportWeight?: number;
   /** Warm-up windows (K events per task). @default { size: 10, support: 5, maxEntities: 10_000 } */
   windows?: EntityWindowOptions;
-  /** Entity state layout the releases declare. @default the release's (else emerg, W + F²) */
+  /** Entity state layout the releases declare. @default emerg, 2 + 2W + 2F² + 2 (models/meta-state.ts; the factory passes the release's) */
   stateLayout?: StateLayout;
+  /** The bias filter's prior the releases record (the release's the learner started from). @default none */
+  biasFilter?: BiasFilterPrior;
 }
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
@@ -82,6 +85,7 @@ export class EmergOnlineLearner implements OnlineLearner {
   private readonly graphLrScale: number;
   private readonly a: number;
   private readonly stateLayout: StateLayout;
+  private readonly biasFilter: BiasFilterPrior | undefined;
   private readonly adam: DenseAdam;
   private readonly metaAdam: DenseAdam;
   /** Item-ID embeddings of recent items (W each); Map order is recency (LRU). */
@@ -111,7 +115,8 @@ export class EmergOnlineLearner implements OnlineLearner {
     this.a = num('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
     this.trainTable = opts.trainTable ?? true;
     this.windows = new EntityWindows<LabelledEvent>(opts.windows ?? {});
-    this.stateLayout = opts.stateLayout ?? { adapter: 'emerg', stateSize: model.width + model.graphSize };
+    this.stateLayout = opts.stateLayout ?? { adapter: 'emerg', stateSize: emergStateSize(model.width, model.graphSize) };
+    this.biasFilter = opts.biasFilter;
     this.adam = new DenseAdam(Math.max(this.sharedLr, 1e-12));
     this.metaAdam = new DenseAdam(Math.max(this.metaLr, 1e-12));
   }
@@ -129,7 +134,7 @@ export class EmergOnlineLearner implements OnlineLearner {
   }
 
   bundle(_releaseId: string): Bundle {
-    return bundleCtr(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep' });
+    return bundleCtr(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep', ...(this.biasFilter === undefined ? {} : { biasFilter: this.biasFilter }) });
   }
 
   stats(): LearnerStats {

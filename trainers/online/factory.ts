@@ -19,7 +19,8 @@ export interface LearnerOptions {
 /**
  * The learner continuing `rel`: throws RELEASE_INCOMPATIBLE if the release is not of `kind`, is
  * for the other side, or (fixed-adaptive, emerg) lacks the event layout that says how streamed events map
- * to its fields. The release's state layout is kept, so workers keep their states across releases.
+ * to its fields. The release's state layout (and a meta release's bias filter prior) is kept, so
+ * workers keep their states across releases.
  * Models with tf.js parameters need `initBackend` first.
  */
 export function learnerFromRelease(rel: LoadedRelease, kind: OnlineKind, side: Side, opts: LearnerOptions = {}): OnlineLearner {
@@ -35,11 +36,11 @@ export function learnerFromRelease(rel: LoadedRelease, kind: OnlineKind, side: S
     if (arch.eventLayout === undefined) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} has no eventLayout: it was not trained for the stream (see trainers/event-trainer.ts)`);
     const model = ctrFromRelease(rel);
     if (!(model instanceof Emerg)) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is not an EmerG model`);
-    return new EmergOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...opts.emerg });
+    return new EmergOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...(arch.biasFilter === undefined ? {} : { biasFilter: arch.biasFilter }), ...opts.emerg });
   }
   if (side !== 'user') throw new ThawError('RELEASE_INCOMPATIBLE', 'fixed-adaptive adapts users: use --side user');
   if (arch.eventLayout === undefined) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} has no eventLayout: it was not trained for the stream (see trainers/event-trainer.ts)`);
   const model = userModelFromRelease(rel);
   if (!(model instanceof FixedAdaptive)) throw new ThawError('RELEASE_INCOMPATIBLE', `${where} is not a fixed-adaptive model`);
-  return new FixedAdaptiveOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...opts.fixedAdaptive });
+  return new FixedAdaptiveOnlineLearner(model, arch.eventLayout, { stateLayout: arch.stateLayout, ...(arch.biasFilter === undefined ? {} : { biasFilter: arch.biasFilter }), ...opts.fixedAdaptive });
 }

@@ -28,6 +28,7 @@ import type { RowBatch } from '../../models/ctr-model.js';
 import { EmbeddingTable } from '../../models/embedding-table.js';
 import { EventEncoder, type EventLayout } from '../../models/event-layout.js';
 import type { FixedAdaptive } from '../../models/fixed-adaptive.js';
+import { fixedAdaptiveStateSize, type BiasFilterPrior } from '../../models/meta-state.js';
 import { bundleUser, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
 import { DenseAdam } from '../../models/params.js';
 import { supervisedStep } from '../steps.js';
@@ -65,8 +66,10 @@ export interface FixedAdaptiveLearnerOptions {
   windows?: EntityWindowOptions;
   /** User replicas kept (LRU). @default 100_000 */
   maxEntities?: number;
-  /** Entity state layout the releases declare. @default fixed-adaptive, D+1 */
+  /** Entity state layout the releases declare. @default fixed-adaptive, D + 3 (models/meta-state.ts; the factory passes the release's) */
   stateLayout?: StateLayout;
+  /** The bias filter's prior the releases record (the release's the learner started from). @default none */
+  biasFilter?: BiasFilterPrior;
 }
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
@@ -97,6 +100,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   private readonly rand: () => number;
   private readonly maxEntities: number;
   private readonly stateLayout: StateLayout;
+  private readonly biasFilter: BiasFilterPrior | undefined;
   private readonly adam: DenseAdam;
   private readonly metaAdam: DenseAdam;
   private readonly users = new Map<string, Float32Array>();
@@ -128,7 +132,8 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.trainTable = opts.trainTable ?? true;
     this.windows = new EntityWindows<LabelledEvent>({ size: 20, ...opts.windows });
-    this.stateLayout = opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: model.adaptiveSize };
+    this.stateLayout = opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: fixedAdaptiveStateSize(model.adaptiveSize) };
+    this.biasFilter = opts.biasFilter;
     this.adam = new DenseAdam(Math.max(this.fixedLr, 1e-12));
     this.metaAdam = new DenseAdam(Math.max(this.metaLr, 1e-12));
   }
@@ -146,7 +151,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   }
 
   bundle(_releaseId: string): Bundle {
-    return bundleUser(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep' });
+    return bundleUser(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep', ...(this.biasFilter === undefined ? {} : { biasFilter: this.biasFilter }) });
   }
 
   stats(): LearnerStats {

@@ -18,7 +18,8 @@ import { fieldLayoutOf, inferEventLayout, type EventLayout } from '../../../mode
 import type { FixedAdaptive } from '../../../models/fixed-adaptive.js';
 import { bundleCtr, bundleUser, type EntityStatePolicy } from '../../../models/onnx/bundle.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/types.js';
-import type { EventProducer } from '../../../streams/producer.js';
+import { Safeguard } from '../../../consumers/safeguard.js';
+import { partitionOfKey, type EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 import { coldNas, fixedAdaptive, userLayout } from '../../unit/adapters/user-fixtures.js';
 
@@ -98,6 +99,42 @@ export async function storedStates(redisUrl: string, prefix: string, scope: Stat
     } while (cursor !== '0');
   } finally {
     r.disconnect();
+  }
+  return out;
+}
+
+/** An event as the adapter scored it offline: its adapted score, its baseline (the adapter's none), its entity's prior count. */
+export interface RawScore {
+  score: number;
+  baseline: number;
+  prior: number;
+}
+
+/**
+ * What a worker logs for events its adapter scored as `raw`: the safeguard's fold
+ * (consumers/safeguard.ts, default options) over each Kafka partition's events in offset order,
+ * i.e. the stream order of the events whose entity key (of `side`) lands in that partition
+ * (streams/producer.ts partitionOfKey). `stateOf(e)` names the safeguard state event e folds into
+ * besides its partition: a release with a new state epoch (reinit) starts new ones. Event id →
+ * logged score.
+ */
+export function safeguardedScores(
+  evs: readonly LabelledEvent[],
+  side: Side,
+  partitions: number,
+  raw: ReadonlyMap<string, RawScore>,
+  stateOf: (e: LabelledEvent) => string = () => '',
+): Map<string, number> {
+  const guard = new Safeguard();
+  const states = new Map<string, Float32Array>();
+  const out = new Map<string, number>();
+  for (const e of evs) {
+    const r = raw.get(e.eventId);
+    if (r === undefined) throw new Error(`no offline score for ${e.eventId}`);
+    const key = `${partitionOfKey(entityIdOf(e, side), partitions)}|${stateOf(e)}`;
+    let st = states.get(key);
+    if (st === undefined) states.set(key, (st = guard.initialState()));
+    out.set(e.eventId, guard.step(st, r.prior, r.score, r.baseline, e.label));
   }
   return out;
 }

@@ -2,7 +2,8 @@
  * The item worker running the `emerg` adapter from an EmerG release directory, against real Kafka,
  * Redis and ClickHouse (scripts/services.sh up):
  * (a) the entity states online (Redis) and the logged scores equal the adapter called directly,
- *     offline, in waves over the same events in the same per-item order (to 1e-5);
+ *     offline, in waves over the same events in the same per-item order, its scores mixed with
+ *     its baselines by the safeguard per partition as the worker does (to 1e-5);
  * (b) a worker process (consumers/worker-main.ts) SIGKILLed mid-stream and restarted ends with the
  *     same states and the same de-duplicated prediction log.
  * The EmerG is random-init (small), bundled with its event layout and published with ReleaseStore.
@@ -31,6 +32,7 @@ import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, lagOf, names, produceByItem, query, REDIS_URL, waitFor } from './harness.js';
 import { spawnWorker, type WorkerProcess } from './process.js';
+import { safeguardedScores, type RawScore } from './meta-fixtures.js';
 
 // Same backend in this process and in the spawned workers: the comparisons are numeric.
 process.env.THAW_TF_BACKEND = 'cpu';
@@ -50,7 +52,13 @@ async function publishEmerg(root: string, evs: readonly LabelledEvent[]): Promis
   return { model, layout, release: `${RELEASE_MODEL}/${m.version}` };
 }
 
-/** Offline: the adapter called directly, the k-th event of each item in wave k, in stream order. */
+/** Partitions of the event topics. */
+const PARTITIONS = 3;
+
+/**
+ * Offline: the adapter called directly, the k-th event of each item in wave k, in stream order;
+ * the scores the worker logs are its scores after the safeguard (per partition, in offset order).
+ */
 function offlineWaves(adapter: EmergAdapter, evs: readonly LabelledEvent[]): { states: Map<string, Float32Array>; counts: Map<string, number>; scores: Map<string, { score: number; prior: number }> } {
   const counts = new Map<string, number>();
   const waves: LabelledEvent[][] = [];
@@ -60,13 +68,16 @@ function offlineWaves(adapter: EmergAdapter, evs: readonly LabelledEvent[]): { s
     (waves[k] ??= []).push(e);
   }
   const states = new Map<string, Float32Array>();
-  const scores = new Map<string, { score: number; prior: number }>();
+  const raw = new Map<string, RawScore>();
   waves.forEach((wave, k) => {
     const fresh = wave.filter((e) => !states.has(e.itemId));
     adapter.initialStates(fresh).forEach((s, i) => states.set(fresh[i]!.itemId, s));
-    const out = adapter.predictThenAdapt({ events: wave, states: wave.map((e) => states.get(e.itemId)!) });
-    wave.forEach((e, i) => scores.set(e.eventId, { score: out[i]!, prior: k }));
+    const baseline = new Float32Array(wave.length);
+    const out = adapter.predictThenAdapt({ events: wave, states: wave.map((e) => states.get(e.itemId)!), baseline });
+    wave.forEach((e, i) => raw.set(e.eventId, { score: out[i] ?? NaN, baseline: baseline[i] ?? NaN, prior: k }));
   });
+  const logged = safeguardedScores(evs, 'item', PARTITIONS, raw);
+  const scores = new Map([...raw].map(([id, r]) => [id, { score: logged.get(id)!, prior: r.prior }]));
   return { states, counts, scores };
 }
 
@@ -126,7 +137,7 @@ describe('item worker with the emerg adapter from a release (Kafka + Redis + Cli
   it('(a) online states and scores equal the adapter called offline in waves', async () => {
     const n = names('emerg');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
+      { topic: n.topic, partitions: PARTITIONS, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const dir = join(root, 'a');
@@ -191,7 +202,7 @@ describe('item worker with the emerg adapter from a release (Kafka + Redis + Cli
   it('(b) killed with SIGKILL and restarted: the same states and log as the offline run', async () => {
     const n = names('emergkill');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
+      { topic: n.topic, partitions: PARTITIONS, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     const dir = join(root, 'b');

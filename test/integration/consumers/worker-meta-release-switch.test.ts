@@ -6,7 +6,9 @@
  *   - no event lost or doubled: each event exactly once in the log, with one release id; per entity
  *     the release changes once, A then B, and the worker ends on B;
  *   - the log and every state equal an offline replay that follows each event's logged release with
- *     adapters built from A and B: under `keep` (emerg, fixed-adaptive) an entity seen under A
+ *     adapters built from A and B (the logged scores: the replay's mixed with its baselines by the
+ *     worker's safeguard per partition, which continues across a keep release and starts afresh in
+ *     a reinit release's state epoch): under `keep` (emerg, fixed-adaptive) an entity seen under A
  *     continues from its state and its count, an entity first seen under B starts from B's initial
  *     state (EmerG: B's generated ID and graph; fixed-adaptive: B's fa.init); under `reinit`
  *     (coldnas) every entity restarts at B's initial state and count 0 in B's state epoch, while
@@ -34,7 +36,7 @@ import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { userEvents } from '../../unit/adapters/user-fixtures.js';
 import { clickhouse, CLICKHOUSE_URL, DATABASE, dropKeys, dropTable, events, KAFKA, names, query, REDIS_URL, waitFor } from './harness.js';
-import { adapterOf, KEEP_ALL_EVENTS, layoutFor, produceBySide, publishMeta, SIDE_OF, storedStates, type MetaKind } from './meta-fixtures.js';
+import { adapterOf, KEEP_ALL_EVENTS, layoutFor, produceBySide, publishMeta, safeguardedScores, SIDE_OF, storedStates, type MetaKind, type RawScore } from './meta-fixtures.js';
 
 const N = 3000;
 const TOL = 1e-5;
@@ -54,8 +56,12 @@ function streamOf(kind: MetaKind, seed: number): LabelledEvent[] {
   });
 }
 
+/** Partitions of the event topic. */
+const PARTITIONS = 3;
+
 interface Replay {
-  scores: Map<string, number>;
+  /** The adapters' own scores (before the safeguard) and baselines. */
+  raw: Map<string, RawScore>;
   priors: Map<string, number>;
   /** Final state and count per chain: the entity id (keep) or `${release}|${entity id}` (reinit). */
   chains: Map<string, { state: Float32Array; count: number; first: LabelledEvent; firstRelease: string }>;
@@ -74,7 +80,7 @@ function replay(evs: readonly LabelledEvent[], side: Side, releaseOf: (e: Labell
     seen.set(keyOf(e), k + 1);
     (waves[k] ??= []).push(e);
   }
-  const out: Replay = { scores: new Map(), priors: new Map(), chains: new Map() };
+  const out: Replay = { raw: new Map(), priors: new Map(), chains: new Map() };
   for (const wave of waves) {
     for (const [rel, adapter] of adapters) {
       const group = wave.filter((e) => releaseOf(e) === rel);
@@ -82,10 +88,13 @@ function replay(evs: readonly LabelledEvent[], side: Side, releaseOf: (e: Labell
       const init = adapter.initialStates?.(fresh) ?? fresh.map((e) => adapter.initialState(e));
       fresh.forEach((e, i) => out.chains.set(keyOf(e), { state: init[i]!, count: 0, first: e, firstRelease: rel }));
       const chains = group.map((e) => out.chains.get(keyOf(e))!);
-      const scores = adapter.predictThenAdapt({ events: group, states: chains.map((c) => c.state) });
+      const baseline = new Float32Array(group.length);
+      const scores = adapter.predictThenAdapt({ events: group, states: chains.map((c) => c.state), baseline });
       group.forEach((e, i) => {
-        out.scores.set(e.eventId, scores[i]!);
-        out.priors.set(e.eventId, chains[i]!.count++);
+        const chain = chains[i];
+        assert.ok(chain !== undefined);
+        out.raw.set(e.eventId, { score: scores[i] ?? NaN, baseline: baseline[i] ?? NaN, prior: chain.count });
+        out.priors.set(e.eventId, chain.count++);
       });
     }
   }
@@ -125,7 +134,7 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
       const reinit = c.policy === 'reinit';
       const n = names(c.tag);
       await ensureTopics(KAFKA, [
-        { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
+        { topic: n.topic, partitions: PARTITIONS, config: { ...KEEP_ALL_EVENTS } },
         { topic: n.dlq, partitions: 1 },
       ]);
       const root = await mkdtemp(join(tmpdir(), `thaw-${c.tag}-`));
@@ -236,11 +245,12 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
       const adapterA = await adapterOf(store, c.kind, relA.version);
       const adapterB = await adapterOf(store, c.kind, B.version);
       const ref = replay(evs, side, releaseOf, new Map([[relA.release, adapterA], [B.release, adapterB]]), reinit);
+      const logged = safeguardedScores(evs, side, PARTITIONS, ref.raw, (e) => (reinit ? releaseOf(e) : ''));
       let worstScore = 0;
       for (const e of evs) {
         const r = rowOf.get(e.eventId)!;
         assert.equal(Number(r.pc), ref.priors.get(e.eventId), `prior count of ${e.eventId} (${r.rel})`);
-        worstScore = Math.max(worstScore, Math.abs(Number(r.sc) - ref.scores.get(e.eventId)!));
+        worstScore = Math.max(worstScore, Math.abs(Number(r.sc) - logged.get(e.eventId)!));
       }
       assert.ok(worstScore <= TOL, `logged scores differ from the replay by up to ${worstScore}`);
 
@@ -293,12 +303,13 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
       const scoreA = adapterA.predict({ events: [probe], states: [initA.slice()] })[0]!;
       const scoreB = adapterB.predict({ events: [probe], states: [initB.slice()] })[0]!;
       assert.ok(Math.abs(scoreA - scoreB) > 1e-4, `A and B score a new entity differently (${scoreA} vs ${scoreB})`);
-      assert.ok(Math.abs(Number(rowOf.get(probe.eventId)!.sc) - scoreB) <= TOL, `the first event of new ${entityIdOf(probe, side)} is scored from B's initial state`);
+      assert.ok(Math.abs(ref.raw.get(probe.eventId)!.score - scoreB) <= TOL, `the first event of new ${entityIdOf(probe, side)} is scored from B's initial state`);
       if (c.kind !== 'coldnas') assert.ok(maxDiff(initA, initB) > 1e-3, "B's initial states differ from A's");
       if (c.kind === 'emerg') {
         // The generated anchors (e0, A0) kept in the state: A's for entities A started, B's for the new ones.
         const S = adapterB.stateSize;
-        const anchor = (st: Float32Array): Float32Array => st.subarray((S - 2) / 2, S - 2);
+        // [b, s, e, A, e0, A0, Ge, GA]: the anchors e0, A0 are the second half before the accumulators.
+        const anchor = (st: Float32Array): Float32Array => st.subarray(S / 2, S - 2);
         for (const id of [...across.slice(0, 20), ...newUnderB.slice(0, 20)]) {
           const chain = ref.chains.get(id)!;
           const gen = (chain.firstRelease === B.release ? adapterB : adapterA).initialStates!([chain.first])[0]!;

@@ -9,7 +9,8 @@
  *     offset commit (the worker goes FAILED, as a process killed there would stop), then a fresh
  *     worker that gets the batch redelivered and must skip it.
  * Both must end with the states (Redis) and scores (ClickHouse, one per event) of the adapter
- * called directly offline, one event at a time in stream order, to 1e-5.
+ * called directly offline, one event at a time in stream order (its scores mixed with its baselines
+ * by the worker's safeguard per partition), to 1e-5.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 import { coldNas, fixedAdaptive, sequentialRun, userEvents, userLayout } from '../../unit/adapters/user-fixtures.js';
 import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, KAFKA, KEEP_ALL_EVENTS, names, query, REDIS_URL, waitFor } from './harness.js';
+import { safeguardedScores, type RawScore } from './meta-fixtures.js';
 
 const N = 3000;
 const TOL = 1e-5;
@@ -65,6 +67,9 @@ class CrashingStore implements EntityStore {
   }
 }
 
+/** Partitions of the event topic. */
+const PARTITIONS = 3;
+
 interface Offline {
   scores: Map<string, number>;
   priors: Map<string, number>;
@@ -76,12 +81,14 @@ function offline(adapter: Adapter, evs: readonly LabelledEvent[]): Offline {
   const run = sequentialRun(adapter, evs);
   const counts = new Map<string, number>();
   const priors = new Map<string, number>();
-  for (const e of evs) {
+  const raw = new Map<string, RawScore>();
+  evs.forEach((e, i) => {
     const c = counts.get(e.userId) ?? 0;
     priors.set(e.eventId, c);
     counts.set(e.userId, c + 1);
-  }
-  return { scores: new Map(evs.map((e, i) => [e.eventId, run.scores[i]!])), priors, states: run.states, counts };
+    raw.set(e.eventId, { score: run.scores[i] ?? NaN, baseline: run.baselines[i] ?? NaN, prior: c });
+  });
+  return { scores: safeguardedScores(evs, 'user', PARTITIONS, raw), priors, states: run.states, counts };
 }
 
 describe('AdaptationWorker with the user-side adapters (Kafka + Redis + ClickHouse)', { timeout: 300_000 }, () => {
@@ -100,7 +107,7 @@ describe('AdaptationWorker with the user-side adapters (Kafka + Redis + ClickHou
   before(async () => {
     await initBackend('cpu');
     await ensureTopics(KAFKA, [
-      { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
+      { topic: n.topic, partitions: PARTITIONS, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
     ]);
     producer = new EventProducer({ kafka: KAFKA });

@@ -4,7 +4,8 @@
  * small random-init release is SIGKILLed twice mid-stream, restarted each time, and finally drained
  * with SIGTERM. Every Redis state and the de-duplicated prediction log (each event exactly once,
  * duplicates agreeing) must equal the uninterrupted reference: the release's adapter, built as the
- * worker builds it, called offline one event at a time in stream order, to 1e-5.
+ * worker builds it, called offline one event at a time in stream order (its scores mixed with its
+ * baselines by the worker's safeguard per partition), to 1e-5.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -21,7 +22,10 @@ import { deleteTopics, ensureTopics, topicOffsets, withAdmin } from '../../../st
 import { EventProducer } from '../../../streams/producer.js';
 import { sequentialRun, userEvents } from '../../unit/adapters/user-fixtures.js';
 import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, KAFKA, lagOf, names, query, REDIS_URL, waitFor } from './harness.js';
-import { adapterOf, KEEP_ALL_EVENTS, layoutFor, produceBySide, publishMeta, storedStates, type MetaKind } from './meta-fixtures.js';
+import { adapterOf, KEEP_ALL_EVENTS, layoutFor, produceBySide, publishMeta, safeguardedScores, storedStates, type MetaKind, type RawScore } from './meta-fixtures.js';
+
+/** Partitions of the event topic. */
+const PARTITIONS = 3;
 import { spawnWorker, type WorkerProcess } from './process.js';
 
 // Same backend in this process and in the spawned workers: the comparisons are numeric.
@@ -62,7 +66,7 @@ describe('user-side meta adapters from a release: worker process killed with SIG
     it(`${c.kind}: two kills and restarts end with the uninterrupted run's states and log`, { timeout: 150_000 }, async (t) => {
       const n = names(c.tag);
       await ensureTopics(KAFKA, [
-        { topic: n.topic, partitions: 3, config: { ...KEEP_ALL_EVENTS } },
+        { topic: n.topic, partitions: PARTITIONS, config: { ...KEEP_ALL_EVENTS } },
         { topic: n.dlq, partitions: 1 },
       ]);
       const root = await mkdtemp(join(tmpdir(), `thaw-${c.tag}-rel-`));
@@ -136,13 +140,14 @@ describe('user-side meta adapters from a release: worker process killed with SIG
       const ref = sequentialRun(await adapterOf(store, c.kind, version), evs);
       const counts = new Map<string, number>();
       const priors = new Map<string, number>();
-      const scores = new Map<string, number>();
+      const raw = new Map<string, RawScore>();
       evs.forEach((e, i) => {
         const k = counts.get(e.userId) ?? 0;
         priors.set(e.eventId, k);
         counts.set(e.userId, k + 1);
-        scores.set(e.eventId, ref.scores[i]!);
+        raw.set(e.eventId, { score: ref.scores[i] ?? NaN, baseline: ref.baselines[i] ?? NaN, prior: k });
       });
+      const scores = safeguardedScores(evs, 'user', PARTITIONS, raw);
       assert.ok([...counts.values()].some((k) => k >= 10), 'users have histories, not single events');
 
       const rows = await query<{ event_id: string; s: number; s_spread: number; pc: string | number; pc_spread: string | number; rel: string; rels: string }>(

@@ -73,7 +73,7 @@ describe('OnlineTrainer, kind emerg (real Kafka)', () => {
     const evs = Array.from({ length: ITEMS * PER_ITEM }, (_, n) => event(n));
     const layout = inferEventLayout('item', evs, { vocab: 128 });
     const model = new Emerg({ layout: fieldLayoutOf(layout), vocab: 128, dim: 4, layers: 2, genHidden: 4, seed: 5 });
-    const stateLayout = { adapter: 'emerg', stateSize: 2 * model.width + 2 * model.graphSize + 2 };
+    const stateLayout = { adapter: 'emerg', stateSize: 2 + 2 * model.width + 2 * model.graphSize + 2 };
     const store = new ReleaseStore({ root });
     const b = bundleCtr(model, { eventLayout: layout, stateLayout });
     const base = await store.publish({ model: 'em', architecture: b.architecture, files: b.files });

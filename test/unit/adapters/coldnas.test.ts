@@ -15,12 +15,14 @@ const model = coldNas(layout);
 const C = model.contextDim;
 const adapter = (chunkRows?: number): ColdNasAdapter => new ColdNasAdapter(model, layout, 'coldnas/test', chunkRows === undefined ? {} : { chunkRows });
 
-void test('identity, state size C+1, and a new user starts at count 0 with the zero mean', () => {
+void test('identity, state size C+3 ([b, s, count, mean]), and a new user starts at bias 0, count 0 with the zero mean', () => {
   const a = adapter();
-  assert.deepEqual([a.name, a.side, a.release, a.stateSize], ['coldnas', 'user', 'coldnas/test', C + 1]);
+  assert.deepEqual([a.name, a.side, a.release, a.stateSize, a.viewSize, a.hasBaseline], ['coldnas', 'user', 'coldnas/test', C + 3, 2, true]);
   const st = a.initialState(events[0]!);
-  assert.equal(st.length, C + 1);
-  assert.ok(st.every((v) => v === 0));
+  assert.equal(st.length, C + 3);
+  assert.ok(st.every((v) => v === 0), 'a release without a bias filter prior: variance 0');
+  const withPrior = new ColdNasAdapter(model, layout, 'c', {}, { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.2, drift: 0 } });
+  assert.deepEqual([...withPrior.initialState(events[0]!).subarray(0, 3)], [0, 0.4000000059604645, 0]);
 });
 
 void test('batched waves (and chunked forwards) equal one event at a time, to 1e-5', () => {
@@ -39,14 +41,14 @@ void test('historyWindow 0: after n events a state is [n, batch mean of the n en
   let maxDiff = 0;
   users.forEach((u, i) => {
     const st = states.get(u)!;
-    assert.equal(st.length, C + 1, 'the state size does not grow with the history');
-    assert.equal(st[0], batch[i]!.count);
-    maxDiff = Math.max(maxDiff, maxAbsDiff(st.subarray(1), batch[i]!.mean));
+    assert.equal(st.length, C + 3, 'the state size does not grow with the history');
+    assert.equal(st[2], batch[i]!.count);
+    maxDiff = Math.max(maxDiff, maxAbsDiff(st.subarray(3), batch[i]!.mean));
   });
   assert.ok(maxDiff < 1e-5, `running mean vs batch mean: ${maxDiff}`);
   assert.ok(Math.max(...batch[0]!.mean.map(Math.abs)) > 1e-2, 'encodings are not trivially zero');
   assert.equal(
-    users.reduce((s, u) => s + states.get(u)![0]!, 0),
+    users.reduce((s, u) => s + states.get(u)![2]!, 0),
     events.length,
   );
 });
@@ -60,7 +62,7 @@ void test('scores are pre-adaptation: predictThenAdapt returns what predict gave
   const before = a.predict({ events: probe, states });
   assert.ok(maxStateDiff(new Map(probe.map((e, i) => [e.userId, states[i]!])), new Map(probe.map((e) => [e.userId, warm.get(e.userId)!]))) === 0, 'predict does not modify states');
   // The adapter's per-row modulation equals the model's own scoring of the same states.
-  const ref = model.predict(new EventEncoder(layout).encode(probe), states.map((st) => ({ count: st[0]!, mean: st.slice(1) })));
+  const ref = model.predict(new EventEncoder(layout).encode(probe), states.map((st) => ({ count: st[2]!, mean: st.slice(3) })));
   assert.ok(maxAbsDiff(before, ref) < 1e-5, `adapter vs model.predict: ${maxAbsDiff(before, ref)}`);
   const scored = a.predictThenAdapt({ events: probe, states });
   assert.ok(maxAbsDiff(before, scored) < 1e-6);
@@ -79,10 +81,10 @@ void test('a user without profile features is scored and folded in; its encoding
   const st = a.initialState(bare);
   const p = a.predictThenAdapt({ events: [bare], states: [st] })[0]!;
   assert.ok(p > 0 && p < 1);
-  assert.equal(st[0], 1);
+  assert.equal(st[2], 1);
   // Its mean is exactly the encoding of a row whose user fields are zero-weight padding.
   const rows = new EventEncoder(layout).encode([bare]);
-  assert.ok(maxAbsDiff(st.subarray(1), model.encodeInteractions(rows)) < 1e-6);
+  assert.ok(maxAbsDiff(st.subarray(3), model.encodeInteractions(rows)) < 1e-6);
   const full = a.initialState(e);
   a.predictThenAdapt({ events: [e], states: [full] });
   assert.ok(maxAbsDiff(st, full) > 1e-4, 'profile features do enter the encoding');
@@ -111,7 +113,7 @@ void test('options and inputs are validated', () => {
   assert.throws(() => a.predict({ events: [e], states: [new Float32Array(C)] }), (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT');
   assert.throws(() => a.predict({ events: [e], states: [] }), ThawError);
   const bad = a.initialState(e);
-  bad[0] = 1.5;
+  bad[2] = 1.5;
   assert.throws(() => a.predictThenAdapt({ events: [e], states: [bad] }), (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT');
   assert.equal(a.predictThenAdapt({ events: [], states: [] }).length, 0);
 });

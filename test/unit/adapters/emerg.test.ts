@@ -19,9 +19,14 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: st
 };
 const bce = (p: number, y: number): number => -(y * Math.log(p) + (1 - y) * Math.log(1 - p));
 
-test('state layout: 2W + 2G + 2 floats', () => {
+/** Offset of the adapter's own params in a state, after the bias view [b, s]. */
+const O = 2;
+
+test('state layout: [b, s], then 2W + 2G + 2 floats', () => {
   const ad = new EmergAdapter(model, layout, 'emerg/v1');
-  assert.equal(ad.stateSize, 2 * W + 2 * G + 2);
+  assert.equal(ad.stateSize, O + 2 * W + 2 * G + 2);
+  assert.equal(ad.viewSize, O);
+  assert.equal(ad.hasBaseline, true);
   assert.equal(ad.name, 'emerg');
   assert.equal(ad.side, 'item');
   assert.equal(ad.release, 'emerg/v1');
@@ -38,19 +43,20 @@ test('new items get the hypernetwork graph and the generated ID embedding from t
     return [model.generateIdEmb(p, pooled).dataSync(), model.generateGraph(p, pooled).dataSync()];
   });
   states.forEach((st, i) => {
-    const e = st.subarray(0, W);
-    const a = st.subarray(W, W + G);
+    assert.deepEqual([st[0], st[1]], [0, 0], 'bias 0; a release without a bias filter prior: variance 0');
+    const e = st.subarray(O, O + W);
+    const a = st.subarray(O + W, O + W + G);
     close(e, ids!.subarray(i * W, i * W + W), 1e-6, `id of item ${i}`);
     close(a, graphs!.subarray(i * G, i * G + G), 1e-6, `graph of item ${i}`);
     assert.ok(a.some((v) => Math.abs(v) > 1e-3), 'graph is not zeros');
-    close(st.subarray(W + G, 2 * W + G), e, 0, 'anchor e0');
-    close(st.subarray(2 * W + G, 2 * W + 2 * G), a, 0, 'anchor A0');
-    assert.deepEqual([st[2 * W + 2 * G], st[2 * W + 2 * G + 1]], [0.5, 0.5]);
+    close(st.subarray(O + W + G, O + 2 * W + G), e, 0, 'anchor e0');
+    close(st.subarray(O + 2 * W + G, O + 2 * W + 2 * G), a, 0, 'anchor A0');
+    assert.deepEqual([st[O + 2 * W + 2 * G], st[O + 2 * W + 2 * G + 1]], [0.5, 0.5]);
   });
   // Items with different features get different graphs; initialState is the batched call on one event.
   const differ = firsts.findIndex((e) => JSON.stringify(e.itemFeatures) !== JSON.stringify(firsts[0]!.itemFeatures));
   assert.ok(differ > 0);
-  assert.notDeepEqual([...states[0]!.subarray(W, W + G)], [...states[differ]!.subarray(W, W + G)]);
+  assert.notDeepEqual([...states[0]!.subarray(O + W, O + W + G)], [...states[differ]!.subarray(O + W, O + W + G)]);
   close(ad.initialState(firsts[3]!), states[3]!, 1e-6, 'initialState');
 });
 
@@ -82,8 +88,8 @@ test('returned scores are the pre-adaptation ones, and adaptation lowers each ev
     const after = ad.predict({ events: firsts, states });
     firsts.forEach((e, i) => assert.ok(bce(after[i]!, e.label) < bce(before[i]!, e.label), `${optimizer}: loss of event ${i}: ${bce(before[i]!, e.label)} -> ${bce(after[i]!, e.label)}`));
     // The graph moved too (graphLrScale 1), and the accumulators grew under adagrad only.
-    assert.ok(states.some((s, i) => s.subarray(W, W + G).some((v, k) => v !== copy[i]![W + k])), 'graph adapted');
-    const acc = states[0]![2 * W + 2 * G]!;
+    assert.ok(states.some((s, i) => s.subarray(O + W, O + W + G).some((v, k) => v !== copy[i]![O + W + k])), 'graph adapted');
+    const acc = states[0]![O + 2 * W + 2 * G]!;
     if (optimizer === 'adagrad') assert.ok(acc > EMERG_ADAPTER_DEFAULTS.initialAccumulator);
     else assert.equal(acc, EMERG_ADAPTER_DEFAULTS.initialAccumulator);
   }
@@ -93,9 +99,9 @@ test('graphLrScale 0 keeps the generated graph', () => {
   const ad = new EmergAdapter(model, layout, 'emerg/v1', { graphLrScale: 0 });
   const firsts = distinctItems(events, 5);
   const states = ad.initialStates(firsts);
-  const graphs = states.map((s) => s.slice(W, W + G));
+  const graphs = states.map((s) => s.slice(O + W, O + W + G));
   ad.predictThenAdapt({ events: firsts, states });
-  states.forEach((s, i) => assert.deepEqual(s.slice(W, W + G), graphs[i]));
+  states.forEach((s, i) => assert.deepEqual(s.slice(O + W, O + W + G), graphs[i]));
 });
 
 test('state round-trips through the state codec and adaptation continues identically', () => {

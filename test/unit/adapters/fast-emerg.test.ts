@@ -64,11 +64,34 @@ for (const [firstOrder, layers] of [[true, 3], [false, 3], [true, 2], [false, 4]
     const G = m.graphSize;
     sHand.forEach((s, j) => {
       const moved = (from: number, len: number): number => Math.max(...Array.from({ length: len }, (_, i) => Math.abs(s[from + i]! - start[j]![from + i]!)));
-      assert.ok(moved(0, W) > 1e-4, `item ${j}: e moved`);
-      assert.ok(moved(W, G) > 1e-4, `item ${j}: A moved`);
+      // After the bias view [b, s].
+      assert.ok(moved(2, W) > 1e-4, `item ${j}: e moved`);
+      assert.ok(moved(2 + W, G) > 1e-4, `item ${j}: A moved`);
     });
   });
 }
+
+test('hand path = TensorFlow.js path with the bias terms: scores, baselines and states (biases learned, other sides read)', () => {
+  const prior = { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.6, drift: 0.02 } };
+  for (const firstOrder of [true, false]) {
+    const m = model(firstOrder, 7);
+    const hand = new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 1000 }, prior);
+    const tfPath = new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 0 }, prior);
+    const items = distinctItems(events, 12);
+    const sHand = hand.initialStates(items);
+    const sTf = sHand.map((s) => Float32Array.from(s));
+    for (const [k, wave] of waves(items, 4).entries()) {
+      const others = wave.map((_, j) => (j % 3 === 2 ? undefined : Float32Array.of(0.5 * Math.cos(j + k), 0.1, 0.2)));
+      assertClose(hand.predict({ events: wave, states: sHand, others }), tfPath.predict({ events: wave, states: sTf, others }), `predict, wave ${k}`);
+      const bHand = new Float32Array(wave.length);
+      const bTf = new Float32Array(wave.length);
+      assertClose(hand.predictThenAdapt({ events: wave, states: sHand, others, baseline: bHand }), tfPath.predictThenAdapt({ events: wave, states: sTf, others, baseline: bTf }), `scores, wave ${k}`);
+      assertClose(bHand, bTf, `baselines, wave ${k}`);
+      sHand.forEach((s, j) => assertClose(s, sTf[j]!, `state ${j} after wave ${k}`));
+    }
+    assert.ok(sHand.some((s) => Math.abs(s[0] ?? 0) > 0.05), 'item biases moved');
+  }
+});
 
 test('a wave larger than fastMaxRows runs TensorFlow.js; the split changes nothing', () => {
   const m = model(true, 5);

@@ -36,22 +36,36 @@ function distinctUsers(evs: readonly LabelledEvent[], n: number): LabelledEvent[
   return evs.filter((e) => !seen.has(e.userId) && seen.add(e.userId)).slice(0, n);
 }
 
-/** States after some adaptation, so the parity covers non-initial states. */
+/** States after some adaptation (biases included), so the parity covers non-initial states. */
 function warmStates(a: Adapter, evs: readonly LabelledEvent[]): Float32Array[] {
   const states = evs.map((e) => a.initialState(e));
-  for (let k = 0; k < 3; k++) a.predictThenAdapt({ events: evs, states });
+  for (let k = 0; k < 3; k++) a.predictThenAdapt({ events: evs, states, others: views(evs.length) });
   return states;
 }
 
-/** predictThenAdapt of the same wave on copies of the same states by two adapters. */
-function parity(a: Adapter, b: Adapter, evs: readonly LabelledEvent[], states: readonly Float32Array[]): { scores: number; states: number } {
+/** The bias filter's prior of the releases here (the adapters learn biases with it). */
+const PRIOR = { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.3, drift: 0.02 } };
+
+/** Other-side views of a wave: `[b, s, …]`, every third entity cold. */
+function views(n: number): (Float32Array | undefined)[] {
+  return Array.from({ length: n }, (_, j) => (j % 3 === 2 ? undefined : Float32Array.of(0.6 * Math.sin(j + 1), 0.1, 0.3)));
+}
+
+/**
+ * predictThenAdapt of the same wave on copies of the same states by two adapters, with other-side
+ * views: the largest differences of scores, states and baselines.
+ */
+function parity(a: Adapter, b: Adapter, evs: readonly LabelledEvent[], states: readonly Float32Array[]): { scores: number; states: number; baselines: number } {
   const sa = states.map((s) => s.slice());
   const sb = states.map((s) => s.slice());
-  const pa = a.predictThenAdapt({ events: evs, states: sa });
-  const pb = b.predictThenAdapt({ events: evs, states: sb });
+  const others = views(evs.length);
+  const ba = new Float32Array(evs.length);
+  const bb = new Float32Array(evs.length);
+  const pa = a.predictThenAdapt({ events: evs, states: sa, others, baseline: ba });
+  const pb = b.predictThenAdapt({ events: evs, states: sb, others, baseline: bb });
   let sd = 0;
   sa.forEach((s, i) => (sd = Math.max(sd, maxAbsDiff(s, sb[i]!))));
-  return { scores: maxAbsDiff(pa, pb), states: sd };
+  return { scores: maxAbsDiff(pa, pb), states: sd, baselines: maxAbsDiff(ba, bb) };
 }
 
 void test('a frozen ParamSet returns kept tensors, refuses mutation, and disposes them', () => {
@@ -93,9 +107,10 @@ void test('emerg: scores with frozen weights equal the unfrozen model to 1e-6; t
   const w = model.width;
   const g = model.graphSize;
   const ent = { count: wave.length, idEmb: new Float32Array(wave.length * w), graph: new Float32Array(wave.length * g) };
+  // After the bias view [b, s]: e, then A.
   states.forEach((s, j) => {
-    ent.idEmb.set(s.subarray(0, w), j * w);
-    ent.graph.set(s.subarray(w, w + g), j * g);
+    ent.idEmb.set(s.subarray(2, 2 + w), j * w);
+    ent.graph.set(s.subarray(2 + w, 2 + w + g), j * g);
   });
   const rows = new EventEncoder(itemLayout).encode(wave);
   const ref = twin.predict(rows, ent);
@@ -112,12 +127,13 @@ void test('coldnas: the hand path equals the tf path to 1e-5 (fixed structure an
   rng.fillUniform(supernet.table.data, 0.3);
   rng.fillUniform(supernet.arch.get('cn.alpha').data, 2);
   for (const m of [fixed, supernet]) {
-    const tfPath = new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 0 });
-    const hand = new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 1_000 });
+    const tfPath = new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 0 }, PRIOR);
+    const hand = new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 1_000 }, PRIOR);
     const wave = distinctUsers(events, 16);
     const states = warmStates(tfPath, wave);
+    assert.ok(states.some((s) => Math.abs(s[0] ?? 0) > 0.01), 'the user biases moved');
     const d = parity(tfPath, hand, wave, states);
-    assert.ok(d.scores < 1e-5 && d.states < 1e-5, `${m.structure === undefined ? 'supernet' : 'fixed'}: scores ${d.scores}, states ${d.states}`);
+    assert.ok(d.scores < 1e-5 && d.states < 1e-5 && d.baselines < 1e-5, `${m.structure === undefined ? 'supernet' : 'fixed'}: scores ${d.scores}, states ${d.states}, baselines ${d.baselines}`);
     assert.ok(maxAbsDiff(tfPath.predict({ events: wave, states }), hand.predict({ events: wave, states })) < 1e-5);
     // Whole streams in waves (small ones take the hand path by default) agree too.
     const a = wavedRun(new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 0 }), events, 64);
@@ -155,11 +171,13 @@ void test('fixed-adaptive: the hand path logits and ∂z/∂θ equal tf.valueAnd
 
 void test('fixed-adaptive: adapter hand path equals the tf path to 1e-5, per wave and over a stream', () => {
   const m = fixedAdaptive(layout);
-  const tfPath = new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 0 });
-  const hand = new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 64 });
+  const tfPath = new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 0 }, PRIOR);
+  const hand = new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 64 }, PRIOR);
   const wave = distinctUsers(events, 16);
-  const d = parity(tfPath, hand, wave, warmStates(tfPath, wave));
-  assert.ok(d.scores < 1e-5 && d.states < 1e-5, `scores ${d.scores}, states ${d.states}`);
+  const states = warmStates(tfPath, wave);
+  assert.ok(states.some((s) => Math.abs(s[0] ?? 0) > 0.01), 'the user biases moved');
+  const d = parity(tfPath, hand, wave, states);
+  assert.ok(d.scores < 1e-5 && d.states < 1e-5 && d.baselines < 1e-5, `scores ${d.scores}, states ${d.states}, baselines ${d.baselines}`);
   const a = wavedRun(new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 0 }), events, 64);
   const b = wavedRun(new FixedAdaptiveAdapter(m, layout, 'fa'), events, 64);
   assert.ok(maxAbsDiff(a.scores, b.scores) < 1e-5 && maxStateDiff(a.states, b.states) < 1e-5);

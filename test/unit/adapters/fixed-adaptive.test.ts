@@ -21,12 +21,15 @@ function firstEvents(n: number): LabelledEvent[] {
   return events.filter((e) => !seen.has(e.userId) && seen.add(e.userId)).slice(0, n);
 }
 
-void test('identity, state size D+1, and a new user starts at the meta-learned init fa.init', () => {
+/** Offset of the adaptive params in a state, after the bias view [b, s]. */
+const O = 2;
+
+void test('identity, state size D+3 ([b, s, θ]), and a new user starts at bias 0 and the meta-learned init fa.init', () => {
   const a = adapter();
-  assert.deepEqual([a.name, a.side, a.release, a.stateSize], ['fixed-adaptive', 'user', 'fa/test', model.backbone.dim + 1]);
+  assert.deepEqual([a.name, a.side, a.release, a.stateSize, a.viewSize, a.hasBaseline], ['fixed-adaptive', 'user', 'fa/test', model.backbone.dim + 3, 2, true]);
   const st = a.initialState(events[0]!);
-  assert.deepEqual([...st], [...model.meta.get('fa.init').data]);
-  st[0] = 42; // a copy, not the release's array
+  assert.deepEqual([...st], [0, 0, ...model.meta.get('fa.init').data]);
+  st[O] = 42; // a copy, not the release's array
   assert.notEqual(model.meta.get('fa.init').data[0], 42);
 });
 
@@ -53,7 +56,7 @@ void test('scores are pre-adaptation and the first step is exactly −fa.lr ⊙ 
   states.forEach((st, u) => {
     for (let k = 0; k < P; k++) {
       const want = -lr[k]! * grads[u * P + k]!;
-      const got = st[k]! - init[u * P + k]!;
+      const got = st[O + k]! - init[u * P + k]!;
       maxErr = Math.max(maxErr, Math.abs(got - want));
       maxStep = Math.max(maxStep, Math.abs(want));
     }

@@ -58,6 +58,11 @@ test('emerg releases: emerg and its frozen none baseline over the same model', (
   assert.throws(() => createAdapterFromRelease('emerg', 'user', rel), (e: unknown) => incompatible(e) && /adapts item entities/.test((e as Error).message));
   assert.throws(() => createAdapterFromRelease('emerg', 'item', emergRelease(model, undefined)), (e: unknown) => incompatible(e) && /eventLayout/.test((e as Error).message));
   assert.throws(() => createAdapterFromRelease('emerg', 'item', rel, { emerg: { l2: -1 } }), (e: unknown) => e instanceof ConfigError && e.key === 'emerg.l2');
+  // The release's bias filter prior reaches the adapter; options override it; none recorded = biases frozen.
+  const prior = { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.7, drift: 0.02 } };
+  const withPrior = createAdapterFromRelease('emerg', 'item', emergRelease(model, layout, { biasFilter: prior }), { emerg: { biasDrift: 0.5, crossSide: 'off' } }) as EmergAdapter;
+  assert.deepEqual([withPrior.bias.variance, withPrior.bias.drift, withPrior.bias.otherVariance, withPrior.bias.crossSide], [0.7, 0.5, 0.4, 'off']);
+  assert.deepEqual([ad.bias.variance, ad.bias.drift, ad.bias.otherVariance, ad.bias.crossSide], [0, 0, 0, 'bias']);
   assert.throws(() => createAdapterFromRelease('vw', 'item', rel), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
 });
 

@@ -73,6 +73,72 @@ void test('coldnas and fixed-adaptive: one call per micro-batch equals the waves
   for (const st of frozen.states.values()) assert.ok(st.every((v) => v === 0));
 });
 
+/** A fixed other-side view per item (as if its worker had written it): `[b, s, …]`, some items cold. */
+function viewOf(e: LabelledEvent): Float32Array | undefined {
+  const h = [...e.itemId].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) % 997, 7);
+  return h % 5 === 0 ? undefined : Float32Array.of((h % 13) / 10 - 0.6, 0.05 + (h % 7) / 50, 0.1);
+}
+
+/** Scores, baselines and final states of micro-batches of `batch` events, by waves or by one sequence call each. */
+function biasRun(adapter: Adapter, evs: readonly LabelledEvent[], batch: number, mode: 'waves' | 'sequence'): RunResult & { baselines: Float32Array } {
+  const states = new Map<string, Float32Array>();
+  const scores = new Float32Array(evs.length);
+  const baselines = new Float32Array(evs.length);
+  const stateOf = (e: LabelledEvent): Float32Array => {
+    let st = states.get(e.userId);
+    if (st === undefined) states.set(e.userId, (st = adapter.initialState(e)));
+    return st;
+  };
+  for (let at = 0; at < evs.length; at += batch) {
+    const idx = Array.from({ length: Math.min(batch, evs.length - at) }, (_, k) => at + k);
+    const groups: number[][] = [];
+    if (mode === 'sequence') groups.push(idx);
+    else {
+      const seen = new Map<string, number>();
+      idx.forEach((i) => {
+        const user = evs[i]?.userId ?? '';
+        const k = seen.get(user) ?? 0;
+        seen.set(user, k + 1);
+        (groups[k] ??= []).push(i);
+      });
+    }
+    for (const g of groups) {
+      const part = g.flatMap((i) => evs[i] ?? []);
+      const baseline = new Float32Array(part.length);
+      const b = { events: part, states: part.map(stateOf), others: part.map(viewOf), baseline };
+      const out = mode === 'sequence' ? adapter.predictThenAdaptSequence!(b) : adapter.predictThenAdapt(b);
+      g.forEach((i, j) => {
+        scores[i] = out[j] ?? NaN;
+        baselines[i] = baseline[j] ?? NaN;
+      });
+    }
+  }
+  return { scores, states, baselines };
+}
+
+void test('with biases learned and other sides read: one call per micro-batch equals the waves (scores, baselines, states to 1e-5)', () => {
+  const prior = { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.3, drift: 0.02 } };
+  const cases: [string, () => Adapter][] = [
+    ['coldnas', () => new ColdNasAdapter(coldNas(layout), layout, 'c', {}, prior)],
+    ['coldnas, tf only, chunks of 7', () => new ColdNasAdapter(coldNas(layout), layout, 'c', { fastMaxRows: 0, chunkRows: 7 }, prior)],
+    ['fixed-adaptive', () => new FixedAdaptiveAdapter(fixedAdaptive(layout), layout, 'f', {}, prior)],
+    ['fixed-adaptive, tf only', () => new FixedAdaptiveAdapter(fixedAdaptive(layout), layout, 'f', { fastMaxRows: 0 }, prior)],
+  ];
+  for (const [name, build] of cases) {
+    const waves = biasRun(build(), events, 200, 'waves');
+    const seq = biasRun(build(), events, 200, 'sequence');
+    assert.ok(maxAbsDiff(waves.scores, seq.scores) < 1e-5, `${name}: scores differ by ${maxAbsDiff(waves.scores, seq.scores)}`);
+    assert.ok(maxAbsDiff(waves.baselines, seq.baselines) < 1e-5, `${name}: baselines differ by ${maxAbsDiff(waves.baselines, seq.baselines)}`);
+    assert.ok(maxStateDiff(waves.states, seq.states) < 1e-5, `${name}: states differ by ${maxStateDiff(waves.states, seq.states)}`);
+    assert.ok([...seq.states.values()].some((st) => Math.abs(st[0] ?? 0) > 0.05), `${name}: user biases moved`);
+    // The baseline is the frozen none's score: the same for a user's every event with the same features.
+    const none = new FrozenAdapter(build());
+    const frozen = events.slice(0, 200);
+    const expect = none.predictThenAdaptSequence!({ events: frozen, states: frozen.map((e) => none.initialState(e)) });
+    assert.ok(maxAbsDiff(seq.baselines.subarray(0, 200), expect) < 1e-6, `${name}: baseline vs none ${maxAbsDiff(seq.baselines.subarray(0, 200), expect)}`);
+  }
+});
+
 void test('the BatchProcessor uses the sequence call when present: same rows and states as the waves, redeliveries skipped', async () => {
   /** The same adapter seen through its wave methods only. */
   const wavesOnly = (a: Adapter): Adapter => ({
@@ -111,8 +177,16 @@ void test('the BatchProcessor uses the sequence call when present: same rows and
     });
     seq.states.forEach((s, i) => {
       const w = waves.states[i]!;
-      assert.deepEqual({ ...s!, params: [] }, { ...w, params: [] });
+      assert.deepEqual({ ...s!, params: [], recent: undefined }, { ...w, params: [], recent: undefined });
       assert.ok(maxAbsDiff(s!.params, w.params) < 1e-5);
+      // Both list the same recent events; one sequence call observes only the view before an
+      // entity's first event of the call (consumers/processor.ts), the waves before each.
+      assert.equal(s!.recent?.baseMs, w.recent?.baseMs);
+      assert.deepEqual(s!.recent?.entries.map((e) => [e.key, e.eventMs]), w.recent?.entries.map((e) => [e.key, e.eventMs]));
+      s!.recent?.entries.forEach((e, j) => {
+        const we = w.recent?.entries[j]?.before;
+        if (e.before !== undefined) assert.ok(we !== undefined && maxAbsDiff(e.before, we) < 1e-5, `view before recent event ${j}`);
+      });
     });
   }
 });

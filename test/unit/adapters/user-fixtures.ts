@@ -47,16 +47,20 @@ export interface RunResult {
   states: Map<string, Float32Array>;
 }
 
-/** Each event alone, in order: the sequential reference. */
-export function sequentialRun(adapter: Adapter, events: readonly LabelledEvent[]): RunResult {
+/** Each event alone, in order: the sequential reference; `baselines` holds the adapter's baseline of each event (its score if it has none). */
+export function sequentialRun(adapter: Adapter, events: readonly LabelledEvent[]): RunResult & { baselines: Float32Array } {
   const states = new Map<string, Float32Array>();
   const scores = new Float32Array(events.length);
+  const baselines = new Float32Array(events.length);
   events.forEach((e, i) => {
     let st = states.get(e.userId);
     if (st === undefined) states.set(e.userId, (st = adapter.initialState(e)));
-    scores[i] = adapter.predictThenAdapt({ events: [e], states: [st] })[0]!;
+    const baseline = new Float32Array(1);
+    const score = adapter.predictThenAdapt({ events: [e], states: [st], ...(adapter.hasBaseline ? { baseline } : {}) })[0] ?? NaN;
+    scores[i] = score;
+    baselines[i] = adapter.hasBaseline ? (baseline[0] ?? NaN) : score;
   });
-  return { scores, states };
+  return { scores, states, baselines };
 }
 
 /** Micro-batches of `batch` events, each split into waves (k-th event of each user → wave k). */

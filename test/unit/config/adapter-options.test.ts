@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { COLDNAS_FAST_MAX_ROWS, COLDNAS_HISTORY_WINDOW, ColdNasAdapter } from '../../../adapters/coldnas.js';
 import { EMERG_ADAPTER_DEFAULTS, EmergAdapter } from '../../../adapters/emerg.js';
+import { META_CROSS_SIDE } from '../../../adapters/entity-bias.js';
 import { FIXED_ADAPTIVE_FAST_MAX_ROWS, FIXED_ADAPTIVE_LR_SCALE } from '../../../adapters/fixed-adaptive.js';
 import { FM_ADAGRAD_DEFAULTS } from '../../../adapters/fm-adagrad.js';
 import { createAdapterFromRelease } from '../../../adapters/registry.js';
@@ -49,12 +50,21 @@ test('the documented defaults are the adapters\' defaults', () => {
     'emerg.optimizer': EMERG_ADAPTER_DEFAULTS.optimizer,
     'emerg.initialAccumulator': EMERG_ADAPTER_DEFAULTS.initialAccumulator,
     'emerg.fastMaxRows': EMERG_ADAPTER_DEFAULTS.fastMaxRows,
+    'emerg.biasVariance': 'release',
+    'emerg.biasDrift': 'release',
+    'emerg.crossSide': META_CROSS_SIDE,
     'coldnas.historyWindow': COLDNAS_HISTORY_WINDOW,
     'coldnas.chunkRows': DEFAULT_CHUNK_ROWS,
     'coldnas.fastMaxRows': COLDNAS_FAST_MAX_ROWS,
+    'coldnas.biasVariance': 'release',
+    'coldnas.biasDrift': 'release',
+    'coldnas.crossSide': META_CROSS_SIDE,
     'fixed-adaptive.lrScale': FIXED_ADAPTIVE_LR_SCALE,
     'fixed-adaptive.chunkRows': DEFAULT_CHUNK_ROWS,
     'fixed-adaptive.fastMaxRows': FIXED_ADAPTIVE_FAST_MAX_ROWS,
+    'fixed-adaptive.biasVariance': 'release',
+    'fixed-adaptive.biasDrift': 'release',
+    'fixed-adaptive.crossSide': META_CROSS_SIDE,
   };
   const keys = leafKeys(adapterOptionsSchema);
   assert.deepEqual([...keys].sort(), Object.keys(expected).sort());

@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { createAdapter } from '../../../adapters/registry.js';
 import type { Adapter } from '../../../adapters/types.js';
-import { BUCKETS, bucketOf } from '../../../analytics/types.js';
-import { BatchProcessor } from '../../../consumers/processor.js';
+import { BUCKETS } from '../../../analytics/types.js';
 import { Safeguard } from '../../../consumers/safeguard.js';
-import { auc } from '../../../lib/metrics.js';
-import { MemoryEntityStore } from '../../../model-store/memory-store.js';
 import type { FactorizationMachine } from '../../../models/fm.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
 import { trainFm } from '../../../trainers/fm-trainer.js';
-import { RecordingSink } from './fakes.js';
+import { bucketCurve } from './safeguard-curve.js';
 
 const TOTAL = 80_000;
 const HISTORY = 20_000;
@@ -25,21 +22,7 @@ before(async () => {
 
 /** AUC per warm-up bucket (item side) of the events after the history, with each bucket's size. */
 async function curve(adapter: Adapter, safeguard: boolean): Promise<Map<string, { auc: number; n: number }>> {
-  const sink = new RecordingSink();
-  const store = new MemoryEntityStore();
-  const scope = { namespace: 't', side: 'item' as const, adapter: adapter.name };
-  // The history (which trained the release: the shared model is in-sample there) builds the entity
-  // states; the safeguard starts with the scored events, as on a worker deployed after the history.
-  const replay = new BatchProcessor({ adapter, store, sink, scope, safeguard: false });
-  const proc = new BatchProcessor({ adapter, store, sink, scope, ...(safeguard ? {} : { safeguard: false }) });
-  for (let i = 0; i < events.length; i += 500) await (i < HISTORY ? replay : proc).process(events.slice(i, i + 500).map((event, j) => ({ offset: i + j, event })));
-  const late = new Set(events.slice(HISTORY).map((e) => e.eventId));
-  const out = new Map<string, { auc: number; n: number }>();
-  for (const b of BUCKETS) {
-    const rows = sink.rows.filter((r) => late.has(r.eventId) && bucketOf(r.priorCount) === b);
-    out.set(b, { auc: auc(rows.map((r) => r.score), rows.map((r) => r.label)), n: rows.length });
-  }
-  return out;
+  return bucketCurve(adapter, events, HISTORY, safeguard);
 }
 
 describe('safeguard', () => {

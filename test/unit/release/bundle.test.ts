@@ -10,7 +10,8 @@ import { DeepFm } from '../../../models/deepfm.js';
 import { Emerg } from '../../../models/emerg.js';
 import { FixedAdaptive } from '../../../models/fixed-adaptive.js';
 import { mulberry32 } from '../../../models/fm.js';
-import { bundleCtr, bundleUser, ctrFromRelease, userModelFromRelease, type UserArchitecture } from '../../../models/onnx/bundle.js';
+import { architectureOf, bundleCtr, bundleUser, ctrFromRelease, userModelFromRelease, type UserArchitecture } from '../../../models/onnx/bundle.js';
+import { ThawError } from '../../../lib/errors.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { OnnxRunner } from '../../../serving/onnx-runner.js';
 import { tempDir } from './helpers.js';
@@ -48,6 +49,8 @@ describe('release bundles of the meta-learned models', () => {
       const b = batch(16, 4);
       const ent = { count: 4, idEmb: Float32Array.from({ length: 4 * m.width }, () => rand() - 0.5), graph: Float32Array.from({ length: 4 * m.graphSize }, () => rand()) };
       const { architecture, files } = bundleCtr(m);
+      // emerg: [b, s, e (W), A (F²), e0, A0, two accumulators]; DeepFM: its ID row.
+      assert.equal(architecture.stateLayout.stateSize, m instanceof Emerg ? 2 + 2 * m.width + 2 * 16 + 2 : m.width, architecture.type);
       const man = await store.publish({ model: architecture.type, architecture, files });
       const back = ctrFromRelease(await store.load(man.model, man.version));
       assert.equal(back.kind, m.kind);
@@ -94,7 +97,8 @@ describe('release bundles of the meta-learned models', () => {
     const { architecture, files } = bundleUser(cn);
     const a = architecture as UserArchitecture;
     assert.equal(a.entityStatePolicy, 'reinit');
-    assert.deepEqual(a.stateLayout, { adapter: 'coldnas', stateSize: 7 });
+    // [b, s, count, mean (C = 6)]
+    assert.deepEqual(a.stateLayout, { adapter: 'coldnas', stateSize: 9 });
     assert.deepEqual((a.structure as { positions: { op: string }[] }).positions.map((p) => p.op), ['min', 'add', 'multiply', 'max']);
     const man = await store.publish({ model: 'coldnas', architecture, files });
     const rel = await store.load('coldnas', man.version);
@@ -113,7 +117,8 @@ describe('release bundles of the meta-learned models', () => {
     const fb = bundleUser(fa);
     const fArch = fb.architecture as UserArchitecture;
     assert.equal(fArch.entityStatePolicy, 'keep');
-    assert.deepEqual(fArch.stateLayout, { adapter: 'fixed-adaptive', stateSize: 5 });
+    // [b, s, θ (D + 1 = 5)]
+    assert.deepEqual(fArch.stateLayout, { adapter: 'fixed-adaptive', stateSize: 7 });
     assert.deepEqual(fArch.hidden, [8, 6]);
     assert.deepEqual(fArch.structure, fa.partitionJson());
     const fman = await store.publish({ model: 'fa', architecture: fb.architecture, files: fb.files });
@@ -128,5 +133,23 @@ describe('release bundles of the meta-learned models', () => {
     const frunner = await OnnxRunner.load(frel.files['model.onnx']!);
     assert.deepEqual([...frunner.inputNames].sort(), ['feat_idx', 'feat_w', 'user_adaptive']);
     await frunner.close();
+  });
+
+  it('a meta release records the bias filter prior it is given, and refuses a bad one', async () => {
+    const prior = { user: { variance: 0.5, drift: 0.003 }, item: { variance: 0.25, drift: 0 } };
+    const m = new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4 });
+    const b = bundleCtr(m, { biasFilter: prior });
+    assert.deepEqual(b.architecture.biasFilter, prior);
+    const man = await store.publish({ model: 'emerg', architecture: b.architecture, files: b.files });
+    assert.deepEqual(architectureOf(await store.load('emerg', man.version)).biasFilter, prior);
+    assert.equal(bundleCtr(m).architecture.biasFilter, undefined, 'none given: none recorded');
+    const fa = new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8] });
+    assert.deepEqual(bundleUser(fa, { biasFilter: prior }).architecture.biasFilter, prior);
+    const modelError = (e: unknown): boolean => e instanceof ThawError && e.code === 'MODEL_ERROR' && /biasFilter/.test(e.message);
+    assert.throws(() => bundleCtr(m, { biasFilter: { ...prior, user: { variance: -1, drift: 0 } } }), modelError);
+    assert.throws(() => bundleUser(fa, { biasFilter: { item: prior.item } as never }), modelError);
+    // A release whose manifest carries a bad one is refused when loaded.
+    const bad = { manifest: { ...man, architecture: { ...b.architecture, biasFilter: { user: { variance: 'x' } } } }, files: b.files };
+    assert.throws(() => architectureOf(bad), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
   });
 });

@@ -18,6 +18,7 @@ import type { LabelledEvent } from '../../../schemas/types.js';
 import { SyntheticStream } from '../../../sources/synthetic.js';
 import { sideOfKind, STREAM_KINDS, trainFromEvents, type EventTrainerOptions, type EventTrainResult } from '../../../trainers/event-trainer.js';
 import { HISTORY_MINIMUM } from '../../../trainers/history.js';
+import { fitBiasFilter, FM_BIAS_FIT_MODEL } from '../../../trainers/bias-fit.js';
 
 await initBackend('cpu');
 
@@ -94,6 +95,12 @@ describe('trainFromEvents', () => {
         assert.ok(maxAbsDiff(back.predict(rows, ent), trained.predict(rows, ent)) < 1e-5);
       }
 
+      // The bias filter's prior, chosen on the whole history as the FM trainer chooses it, is recorded.
+      const fit = fitBiasFilter(events, { ...FM_BIAS_FIT_MODEL, seed: TINY.seed, sessionVariances: [0] });
+      assert.deepEqual(res.biasFilter, { user: { variance: fit.user.variance, drift: fit.user.drift }, item: { variance: fit.item.variance, drift: fit.item.drift } });
+      assert.deepEqual(res.bundle.architecture.biasFilter, res.biasFilter);
+      assert.equal(res.biasFit?.logLoss, fit.logLoss);
+
       if (kind === 'coldnas') {
         // The search's architecture logits learn on users whose rows never trained its weights.
         assert.ok(res.validationIds.length > 0 && res.searchTrainIds.length > 0);
@@ -108,8 +115,11 @@ describe('trainFromEvents', () => {
     });
   }
 
-  it('only hot entities (minEvents or more in the history) train', async () => {
-    const res = await trainFromEvents({ kind: 'deepfm', events, ...TINY, epochs: 1, minEvents: 25 });
+  it('only hot entities (minEvents or more in the history) train; a given bias filter prior is recorded as is', async () => {
+    const prior = { user: { variance: 0.7, drift: 0.001 }, item: { variance: 0, drift: 0.03 } };
+    const res = await trainFromEvents({ kind: 'deepfm', events, ...TINY, epochs: 1, minEvents: 25, biasFilter: prior });
+    assert.equal(res.biasFit, undefined);
+    assert.deepEqual(res.bundle.architecture.biasFilter, prior);
     const counts = new Map<string, number>();
     for (const e of events) counts.set(e.itemId, (counts.get(e.itemId) ?? 0) + 1);
     const hot = [...counts].filter(([, c]) => c >= 25).map(([id]) => id);
@@ -170,6 +180,7 @@ describe('trainFromEvents', () => {
       [{ innerLr: 0 }, 'innerLr'],
       [{ lr: -0.1 }, 'lr'],
       [{ events: [] }, 'events'],
+      [{ biasFilter: { user: { variance: -1, drift: 0 }, item: { variance: 0, drift: 0 } } }, 'biasFilter'],
       [{ events: [events[1]!, events[0]!] }, 'events'],
       [{ kind: 'coldnas', layout: new EventEncoder({ side: 'item', vocab: 8, itemFields: [], fields: [{ name: 'item', source: 'entity', slots: 1 }, { name: 'user', source: 'other', slots: 1 }] }).layout }, 'layout'],
     ];

@@ -8,7 +8,7 @@ import { initBackend } from '../../../models/backend.js';
 import { FactorizationMachine, mulberry32 } from '../../../models/fm.js';
 import { FixedAdaptive } from '../../../models/fixed-adaptive.js';
 import { fieldLayoutOf, inferEventLayout } from '../../../models/event-layout.js';
-import { bundleCtr, bundleFm } from '../../../models/onnx/bundle.js';
+import { architectureOf, bundleCtr, bundleFm } from '../../../models/onnx/bundle.js';
 import { Emerg, GRAPH_GEN_PARAMS } from '../../../models/emerg.js';
 import { idGeneratorParams } from '../../../models/meta-embedding.js';
 import { EmergOnlineLearner } from '../../../trainers/online/emerg-learner.js';
@@ -144,6 +144,12 @@ test('fixed-adaptive learner: fa.init and fa.lr move toward warming users, the t
   assert.equal(bundle.architecture.type, 'fixed-adaptive');
   assert.equal(bundle.architecture.entityStatePolicy, 'keep');
   assert.deepEqual(bundle.architecture.eventLayout, layout);
+  assert.deepEqual(bundle.architecture.stateLayout, { adapter: 'fixed-adaptive', stateSize: 2 + 5 }, '[b, s, θ (D + 1)]');
+  // A release's bias filter prior goes on into the learner's releases.
+  const prior = { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.2, drift: 0 } };
+  const withPrior = new FixedAdaptiveOnlineLearner(model, layout, { biasFilter: prior });
+  assert.deepEqual(withPrior.bundle('m/w').architecture.biasFilter, prior);
+  assert.equal(bundle.architecture.biasFilter, undefined);
 });
 
 test('publishOnlineRelease: manifest records the offsets; same offsets publish once; lineage continues from it', async () => {
@@ -235,9 +241,11 @@ test('emerg: an online release records the offsets, keeps the base event and sta
   try {
     const evs = events(20, 4, 0.7, 11, 'r');
     const { model, layout } = emergFor(evs);
-    const stateLayout = { adapter: 'emerg', stateSize: 2 * model.width + 2 * model.graphSize + 2 };
+    const stateLayout = { adapter: 'emerg', stateSize: 2 + 2 * model.width + 2 * model.graphSize + 2 };
+    const biasFilter = { user: { variance: 0.5, drift: 0.003 }, item: { variance: 0.25, drift: 0 } };
     const store = new ReleaseStore({ root });
-    const b = bundleCtr(model, { eventLayout: layout, stateLayout });
+    const b = bundleCtr(model, { eventLayout: layout, biasFilter });
+    assert.deepEqual(b.architecture.stateLayout, stateLayout, 'the default state layout: [b, s, e, A, e0, A0, Ge, GA]');
     const base = await store.publish({ model: 'em', architecture: b.architecture, files: b.files });
     await store.promote('em', base.version);
     const learner = learnerFromRelease(await store.load('em', base.version), 'emerg', 'item', { emerg: { batchSize: 20, itemsPerStep: 4, windows: { size: 4 } } });
@@ -250,6 +258,7 @@ test('emerg: an online release records the offsets, keeps the base event and sta
     assert.equal(arch.type, 'emerg');
     assert.deepEqual(arch.eventLayout, layout);
     assert.deepEqual(arch.stateLayout, stateLayout);
+    assert.deepEqual(architectureOf(rel).biasFilter, biasFilter, 'the bias filter prior goes on');
     assert.equal(arch.entityStatePolicy, 'keep');
     const next = learnerFromRelease(rel, 'emerg', 'item') as EmergOnlineLearner;
     assert.ok(same(next.model.dense.get('gen.graph.b3').data, (learner as EmergOnlineLearner).model.dense.get('gen.graph.b3').data), 'the lineage continues from the released weights');
