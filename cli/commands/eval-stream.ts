@@ -41,6 +41,9 @@ export const usage = `thaw eval --protocol stream --source SRC [options]
                           the history's releases (default ${DEFAULT_SYNC_EVERY_EVENTS}: production publishes by wall
                           time, --sync-interval-ms; a replay counts events, as thaw train --online
                           --sync-every does)
+  --cross-side on|off     on: each side scores with the other side's fresh state, as thaw run
+                          --cross-adapter auto; off: with the other side cold, as --cross-adapter
+                          off (default on)
   --peer LIST             comma list of ${PEER_NAMES.join(',')}: Vowpal Wabbit (-q ui, user and item
                           ids, optimizer and step size chosen on the history; installed from PyPI
                           on first use) and an online LR on running positive rates (default none)
@@ -90,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
       side: { type: 'string' },
       adapters: { type: 'string' },
       'sync-every': { type: 'string' },
+      'cross-side': { type: 'string' },
       peer: { type: 'string' },
       'release-dir': { type: 'string' },
       seed: { type: 'string' },
@@ -134,6 +138,8 @@ export async function run(argv: string[]): Promise<number> {
     const syncEvery = num('sync-every', values['sync-every']);
     const seed = num('seed', values.seed);
     const maxEvents = num('max-events', values['max-events']);
+    const crossSide = values['cross-side'] ?? 'on';
+    if (crossSide !== 'on' && crossSide !== 'off') throw new ConfigError('cross-side', `must be on or off, got "${crossSide}"`);
     const adapterOptions = values['adapter-options'] === undefined ? undefined : parseAdapterOptions(values['adapter-options']);
     const result = await runStreamEval({
       source,
@@ -144,6 +150,7 @@ export async function run(argv: string[]): Promise<number> {
       required: adapters ?? [],
       ...(historyFraction === undefined ? {} : { historyFraction }),
       ...(syncEvery === undefined ? {} : { syncEvery }),
+      crossSide: crossSide === 'on',
       ...(seed === undefined ? {} : { seed }),
       ...(maxEvents === undefined ? {} : { maxEvents }),
       ...(adapterOptions === undefined ? {} : { adapterOptions }),

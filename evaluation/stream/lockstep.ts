@@ -56,6 +56,8 @@ export interface LockstepOptions {
   adapterOptions?: ReleaseAdapterOptions;
   /** Options of the online learners, as `thaw train --online`'s. @default their defaults */
   learnerOptions?: LearnerOptions;
+  /** Adapters read the other side's fresh state (as `thaw run --cross-adapter auto`); false: as `--cross-adapter off`. @default true */
+  crossSide?: boolean;
   progress?: Progress;
   signal?: AbortSignal;
   logger?: Logger;
@@ -112,7 +114,7 @@ export async function replayLockstep(opts: LockstepOptions): Promise<LockstepRes
           const adapter = createAdapterFromRelease(name, side, release, opts.adapterOptions);
           adapters.push(adapter);
           const other: Side = side === 'user' ? 'item' : 'user';
-          const reads = name !== 'none' && hasPartner;
+          const reads = name !== 'none' && hasPartner && opts.crossSide !== false;
           const proc = new BatchProcessor({
             adapter,
             store,

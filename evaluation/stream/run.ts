@@ -49,6 +49,8 @@ export interface StreamEvalOptions {
   adapters?: readonly string[];
   /** Events between two releases of the shared parameters; 0 = frozen at the history. @default DEFAULT_SYNC_EVERY_EVENTS */
   syncEvery?: number;
+  /** Adapters read the other side's fresh state (`thaw run --cross-adapter auto`); false: they see it cold (`--cross-adapter off`). @default true */
+  crossSide?: boolean;
   /** Peers run on the same rows. @default none */
   peers?: readonly PeerName[];
   /** Start from the current releases of this directory instead of training on the history. @default train */
@@ -199,6 +201,7 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
       progress,
       logger: log,
       ...(opts.adapterOptions === undefined ? {} : { adapterOptions: opts.adapterOptions }),
+      ...(opts.crossSide === undefined ? {} : { crossSide: opts.crossSide }),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     progress.finish();

@@ -52,7 +52,7 @@ void test('replay: the meta adapter reads the FM partner\'s fresh bias (crossSid
     { family: 'fm', release: inMemoryRelease('fm', 'h', bundleFm(fm)), trainSec: 0, info: {} },
     { family: 'emerg', release: inMemoryRelease('emerg', 'h', bundleCtr(emerg, { eventLayout: layout, biasFilter })), trainSec: 0, info: {} },
   ];
-  const replay = async (adapterOptions: object): Promise<{ rows: Map<string, number>; crossRead: number }> => {
+  const replay = async (adapterOptions: object, crossSide = true): Promise<{ rows: Map<string, number>; crossRead: number }> => {
     const rows = new Map<string, number>();
     const sink = {
       write: (r: readonly PredictionRow[]): Promise<void> => {
@@ -62,7 +62,7 @@ void test('replay: the meta adapter reads the FM partner\'s fresh bias (crossSid
       flush: () => Promise.resolve(),
       close: () => Promise.resolve(),
     };
-    const res = await replayLockstep({ events, historyN: 300, families, sides: ['user', 'item'], syncEvery: 0, sink, adapterOptions });
+    const res = await replayLockstep({ events, historyN: 300, families, sides: ['user', 'item'], syncEvery: 0, sink, adapterOptions, crossSide });
     return { rows, crossRead: res.crossRead };
   };
   const on = await replay({});
@@ -75,4 +75,12 @@ void test('replay: the meta adapter reads the FM partner\'s fresh bias (crossSid
   assert.equal(differs('eval-emerg|item|none|'), 0, 'its none never reads the other side');
   assert.equal(differs('eval-fm|'), 0, 'the FM family is untouched by emerg options');
   assert.equal(on.rows.size, off.rows.size);
+  // --cross-side off (thaw run --cross-adapter off): no processor reads the other side; the FM's
+  // adapted scores change, its none does not.
+  const cold = await replay({}, false);
+  assert.equal(cold.crossRead, 0);
+  const changed = (pattern: string): number => [...on.rows].filter(([k, v]) => k.startsWith(pattern) && Math.abs(v - (cold.rows.get(k) ?? NaN)) > 1e-6).length;
+  assert.ok(changed('eval-fm|item|fm-adagrad|') > 100, `fm-adagrad without the read (${changed('eval-fm|item|fm-adagrad|')} rows differ)`);
+  assert.equal(changed('eval-fm|item|none|'), 0);
+  await assert.rejects(evalStream(['--protocol', 'stream', '--source', 'synthetic:events=2000', '--log-level', 'silent', '--cross-side', 'maybe']), key('cross-side'));
 });
