@@ -17,7 +17,7 @@ import type { LabelledEvent } from '../../../schemas/types.js';
 import { syntheticStream } from '../../../sources/synthetic.js';
 import { groupLag, withAdmin } from '../../../streams/admin.js';
 import type { KafkaConnection } from '../../../streams/kafka.js';
-import type { EventProducer } from '../../../streams/producer.js';
+import { partitionOfKey, type EventProducer } from '../../../streams/producer.js';
 import { encodeLabelled } from '../../../streams/serde.js';
 
 export const KAFKA: KafkaConnection = { brokers: (process.env.THAW_KAFKA ?? '127.0.0.1:19092').split(',') };
@@ -100,8 +100,13 @@ export async function dropTable(ch: ClickHouseClient, table: string): Promise<vo
   await ch.command({ query: `DROP TABLE IF EXISTS ${DATABASE}.${table}` });
 }
 
-/** Reference: the BatchProcessor over the events in stream order with an in-memory store. */
-export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
+/**
+ * Reference: the BatchProcessor over the events with an in-memory store, each Kafka partition's
+ * events in stream order as their own sequence (the worker's safeguard keeps one state per
+ * partition, folded in offset order). `partitions` is the topic's partition count; events are
+ * keyed by item (produceByItem), so each lands where streams/producer.ts partitionOfKey says.
+ */
+export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope, partitions: number): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
   const store = new MemoryEntityStore();
   const rows: PredictionRow[] = [];
   const sink = {
@@ -113,7 +118,13 @@ export async function referenceRun(evs: readonly LabelledEvent[], scope: StateSc
     close: () => Promise.resolve(),
   };
   const proc = new BatchProcessor({ adapter: createAdapter(scope.adapter, scope.side, model()), store, sink, scope });
-  for (let at = 0; at < evs.length; at += 1000) await proc.process(evs.slice(at, at + 1000).map((event, i) => ({ offset: at + i, event })));
+  const byPartition = Array.from({ length: partitions }, (): LabelledEvent[] => []);
+  for (const e of evs) byPartition[partitionOfKey(e.itemId, partitions)]?.push(e);
+  for (const [partition, part] of byPartition.entries()) {
+    for (let at = 0; at < part.length; at += 1000) {
+      await proc.process(part.slice(at, at + 1000).map((event, i) => ({ offset: at + i, event })), { partition });
+    }
+  }
   const ids = [...new Set(evs.map((e) => e.itemId))];
   const loaded = await store.getMany(scope, ids);
   const states = new Map<string, EntityState>();

@@ -91,7 +91,7 @@ describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
       { topic: n.dlq, partitions: 1 },
     ]);
     const evs = events(12_000, 53);
-    const reference = await referenceRun(evs, scope);
+    const reference = await referenceRun(evs, scope, 2);
     const producer = new EventProducer({ kafka: KAFKA });
     await producer.connect();
     const clickhouseSink = new ClickHouseSink({ url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir });

@@ -130,7 +130,7 @@ describe('AdaptationWorker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
     rigs.push(r);
     const evs = events(20_000, 21);
     await produceByItem(r.producer, r.n.topic, evs);
-    const reference = await referenceRun(evs, scope);
+    const reference = await referenceRun(evs, scope, 3);
     await r.worker.start();
     await waitFor('worker caught up', async () => r.worker.stats().processed >= evs.length && (await r.worker.lag()) === 0, 120_000);
     await r.worker.drain();
@@ -174,7 +174,7 @@ describe('AdaptationWorker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
     while (p < poison.length) msgs.push({ key: null, value: poison[p++] as Buffer });
     await r.producer.send(r.n.topic, msgs);
 
-    const reference = await referenceRun(valid, scope);
+    const reference = await referenceRun(valid, scope, 3);
     await r.worker.start();
     await waitFor('worker caught up', async () => (await r.worker.lag()) === 0 && r.worker.stats().processed >= valid.length, 90_000);
     await r.worker.drain();

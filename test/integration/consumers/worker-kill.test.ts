@@ -81,7 +81,7 @@ describe('worker process killed with SIGKILL mid-stream', { timeout: 240_000 }, 
       heartbeatIntervalMs: 1000,
       logLevel: 'warn',
     };
-    const reference = await referenceRun(evs, scope);
+    const reference = await referenceRun(evs, scope, 3);
 
     // A live stream: about 1000 events/s arrive while the workers run and get killed.
     let produced = 0;

@@ -45,7 +45,7 @@ describe('worker through Redis and ClickHouse outages', { timeout: 240_000 }, ()
       { topic: n.dlq, partitions: 1 },
     ]);
     const evs = events(3 * PHASE, 41);
-    const reference = await referenceRun(evs, scope);
+    const reference = await referenceRun(evs, scope, 3);
     const producer = new EventProducer({ kafka: KAFKA });
     await producer.connect();
     const sink = new ClickHouseSink({ url: svc.clickhouseUrl, database: DATABASE, table: n.table, spoolDir, retryInitialMs: 100, retryMaxMs: 1000 });

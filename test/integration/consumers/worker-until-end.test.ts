@@ -103,7 +103,7 @@ describe('worker process with untilEnd (Kafka + Redis + ClickHouse)', { timeout:
       assert.equal(await rowCount(n.table), first.length);
       const ch = clickhouse();
       try {
-        await assertMatchesReference({ ch, table: n.table, redisUrl: REDIS_URL, prefix: n.prefix, scope, events: first, reference: await referenceRun(first, scope) });
+        await assertMatchesReference({ ch, table: n.table, redisUrl: REDIS_URL, prefix: n.prefix, scope, events: first, reference: await referenceRun(first, scope, 3) });
       } finally {
         await ch.close();
       }
@@ -116,7 +116,7 @@ describe('worker process with untilEnd (Kafka + Redis + ClickHouse)', { timeout:
       assert.equal(await rowCount(n.table), evs.length);
       const ch2 = clickhouse();
       try {
-        await assertMatchesReference({ ch: ch2, table: n.table, redisUrl: REDIS_URL, prefix: n.prefix, scope, events: evs, reference: await referenceRun(evs, scope) });
+        await assertMatchesReference({ ch: ch2, table: n.table, redisUrl: REDIS_URL, prefix: n.prefix, scope, events: evs, reference: await referenceRun(evs, scope, 3) });
       } finally {
         await ch2.close();
       }

@@ -14,6 +14,7 @@ import { releasePointerKey } from '../../../model-store/release-announce.js';
 import { ReleaseWatcher } from '../../../model-store/release-sync.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import type { FactorizationMachine } from '../../../models/fm.js';
+import { fmStateSize } from '../../../models/fm-entity.js';
 import { fmFromRelease } from '../../../models/onnx/bundle.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import type { KafkaConnection } from '../../../streams/kafka.js';
@@ -50,7 +51,7 @@ describe('release announcements (real Kafka and Redis)', () => {
     const w = new ReleaseWatcher({
       store: new ReleaseStore({ root }),
       model: 'fm',
-      expect: { type: 'fm', stateLayout: { adapter: 'fm-adagrad', stateSize: 10 } },
+      expect: { type: 'fm', stateLayout: { adapter: 'fm-adagrad', stateSize: fmStateSize(4) } },
       build: (rel) => fmFromRelease(rel),
       pollIntervalMs: 60_000,
       onRelease: (r) => ready.set(r.version, Date.now()),
