@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
-import { STATE_HEADER_BYTES } from '../../model-store/state-codec.js';
+import { encodeState } from '../../model-store/state-codec.js';
 import type { EntityState, StateScope } from '../../model-store/types.js';
 
 export interface MeasureOptions {
@@ -22,6 +22,8 @@ export interface MeasureOptions {
   scope: StateScope;
   /** Floats per state. */
   floats: number;
+  /** Recent views per state (consumers/cross-side.ts) and floats per view; none when absent. */
+  recent?: { views: number; viewFloats: number };
   /** Entities written. */
   entities: number;
   /** Entities per putMany. */
@@ -34,7 +36,7 @@ export interface MeasureOptions {
 }
 
 export interface Measurement {
-  /** Bytes of the encoded value (28-byte header + 4 per float). */
+  /** Bytes of the encoded value (model-store/state-codec.ts: header, 4 per float, the recent views). */
   payloadBytes: number;
   /** Mean MEMORY USAGE of the sampled state keys, bytes. */
   memoryUsagePerKey: number;
@@ -66,21 +68,31 @@ async function memoryUsage(redis: Redis, keys: readonly string[]): Promise<numbe
 }
 
 /** Deterministic, non-trivial parameters (compression-free either way: Redis stores bytes as they are). */
-function stateOf(i: number, floats: number): EntityState {
+function stateOf(i: number, floats: number, recent?: { views: number; viewFloats: number }): EntityState {
   const params = new Float32Array(floats);
   for (let j = 0; j < floats; j++) params[j] = Math.sin(i * 31 + j) * 0.1;
-  return { count: 1 + (i % 50), lastOffset: i, lastEventMs: 1_700_000_000_000 + i, params };
+  const lastEventMs = 1_700_000_000_000 + i * 1000;
+  const state: EntityState = { count: 1 + (i % 50), lastOffset: i, lastEventMs, params };
+  if (recent !== undefined && recent.views > 0) {
+    const entries = Array.from({ length: recent.views }, (_, v) => ({
+      key: (i * 7919 + v) >>> 0,
+      eventMs: lastEventMs - (recent.views - 1 - v) * 100,
+      before: params.slice(0, recent.viewFloats),
+    }));
+    state.recent = { baseMs: lastEventMs - recent.views * 100, entries };
+  }
+  return state;
 }
 
 export async function measureStateBytes(o: MeasureOptions): Promise<Measurement> {
   const store = new RedisEntityStore({ redis: o.redis, keyPrefix: o.prefix, ttlSeconds: o.ttlSeconds, maxEntities: o.maxEntities });
   const ids = Array.from({ length: o.entities }, (_, i) => `${o.scope.side}-${i}`);
   // Warm the script cache and the client outside the measured window.
-  await store.putMany(o.scope, [{ entityId: 'warm-up', state: stateOf(0, o.floats) }]);
+  await store.putMany(o.scope, [{ entityId: 'warm-up', state: stateOf(0, o.floats, o.recent) }]);
   const before = await usedMemory(o.redis);
   const t0 = performance.now();
   for (let from = 0; from < ids.length; from += o.batch) {
-    const entries = ids.slice(from, from + o.batch).map((entityId, j) => ({ entityId, state: stateOf(from + j, o.floats) }));
+    const entries = ids.slice(from, from + o.batch).map((entityId, j) => ({ entityId, state: stateOf(from + j, o.floats, o.recent) }));
     await store.putMany(o.scope, entries);
   }
   const writeMs = performance.now() - t0;
@@ -92,7 +104,7 @@ export async function measureStateBytes(o: MeasureOptions): Promise<Measurement>
   let indexBytes = 0;
   if (o.maxEntities > 0) [indexBytes] = (await memoryUsage(o.redis, [store.seenIndexKeyOf(o.scope)])) as [number];
   return {
-    payloadBytes: STATE_HEADER_BYTES + 4 * o.floats,
+    payloadBytes: encodeState(stateOf(0, o.floats, o.recent)).length,
     memoryUsagePerKey: usages.reduce((a, b) => a + b, 0) / Math.max(1, usages.length),
     indexBytesPerEntity: kept > 0 ? indexBytes / kept : 0,
     infoDeltaPerEntity: (after - before) / ids.length,

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const [i, size] of sizes.entries()) {
       const scope = { namespace: 'live', side: size.side, adapter: size.adapter };
-      const common = { redis, scope, floats: size.floats, entities, batch, sample, ttlSeconds };
+      const common = { redis, scope, floats: size.floats, entities, batch, sample, ttlSeconds, ...(size.recent === undefined ? {} : { recent: size.recent }) };
       const plain = await measureStateBytes({ ...common, prefix: prefix(`p${i}`), maxEntities: 0 });
       await cleanup();
       const tracked = await measureStateBytes({ ...common, prefix: prefix(`t${i}`), maxEntities: entities + 1 });
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       rows.push({ size, plain, tracked });
     }
     const cap = Math.floor(entities / 4);
-    const fm = sizes.find((s) => s.adapter === 'fm-adagrad') ?? sizes[0]!;
+    const fm = sizes.find((s) => s.adapter === 'fm-adagrad' && s.recent === undefined) ?? sizes[0]!;
     const capped = await measureStateBytes({ redis, scope: { namespace: 'live', side: fm.side, adapter: fm.adapter }, floats: fm.floats, entities, batch, sample, ttlSeconds, prefix: prefix('cap'), maxEntities: cap });
     await cleanup();
 

@@ -13,6 +13,7 @@ import { ColdNas } from '../../models/coldnas.js';
 import { Emerg } from '../../models/emerg.js';
 import { fieldLayoutOf, inferEventLayout, type EventLayout } from '../../models/event-layout.js';
 import { FixedAdaptive } from '../../models/fixed-adaptive.js';
+import { RECENT_VIEW_DEFAULTS } from '../../consumers/cross-side.js';
 import { FactorizationMachine } from '../../models/fm.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 
@@ -23,6 +24,11 @@ export interface AdapterSize {
   floats: number;
   /** How the size follows from the model's dimensions. */
   formula: string;
+  /**
+   * Recent views the state carries for the other side's readers (consumers/cross-side.ts), each a
+   * view of `viewFloats` floats: a busy entity's worst case. Absent: a state without them.
+   */
+  recent?: { views: number; viewFloats: number };
 }
 
 /** Default FM latent dimension (`thaw train-fm --k`). */
@@ -36,7 +42,8 @@ export function adapterSizes(events: readonly LabelledEvent[], fmK = DEFAULT_FM_
   const userLayout: EventLayout = inferEventLayout('user', events, { vocab: VOCAB });
   const out: AdapterSize[] = [{ adapter: 'none', side: 'item', floats: 0, formula: '0' }];
   const fm = new FmAdagradAdapter('item', new FactorizationMachine(VOCAB, fmK, 'item'));
-  out.push(row(fm, `2k + 2, k = ${fmK}`));
+  out.push(row(fm, `2k + 6, k = ${fmK}`));
+  out.push({ ...row(fm, `2k + 6, k = ${fmK}; + ${RECENT_VIEW_DEFAULTS.maxViews} views of k + 2`), recent: { views: RECENT_VIEW_DEFAULTS.maxViews, viewFloats: fm.viewSize } });
   const emerg = new Emerg({ layout: fieldLayoutOf(itemLayout), vocab: VOCAB });
   const f = itemLayout.fields.length;
   out.push(row(new EmergAdapter(emerg, itemLayout, 'shape-only'), `2 + 2W + 2F² + 2, W = ${emerg.width}, F = ${f}`));
