@@ -14,6 +14,11 @@
  *   whoever owns it, from the committed offset).
  * - Backpressure: `pause()` stops fetching; the current chunk finishes, the rest of the fetched batch
  *   is left unresolved and is fetched again after `resume()`.
+ * - Ownership hooks (`start(handler, listener)`, streams/assignment.ts): on every group join the
+ *   listener hears which partitions moved (so a cache of their state can be dropped) before any
+ *   batch of the new assignment is handed over; before the first batch of each assigned partition
+ *   it may name another start offset (its own record of the partition's progress), and the consumer
+ *   seeks there instead of processing from the committed offset.
  * - `stop()`: stop fetching, let the in-flight handler finish and commit, leave the group, disconnect.
  * - Concurrency across partitions (`partitionsConsumedConcurrently`, default: every partition of the
  *   subscribed topics): chunks of different partitions are handled at the same time, which overlaps
@@ -36,10 +41,12 @@ import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { groupLag, withAdmin } from './admin.js';
+import { assignmentChange, partitionKey, partitionsOf, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
 
 export type { MessageBatch, RawMessage } from './message.js';
+export type { AssignmentChange, PartitionListener, TopicPartition } from './assignment.js';
 
 export type BatchHandler = (batch: MessageBatch) => Promise<void>;
 
@@ -140,6 +147,11 @@ export class BatchConsumer {
   private readonly logger: Logger;
   private consumer: Consumer | undefined;
   private handler: BatchHandler | undefined;
+  private listener: PartitionListener | undefined;
+  /** This member's assignment as of the last group join. */
+  private membership: GroupAssignment | undefined;
+  /** Partitions of the current assignment whose start offset the listener has not been asked yet. */
+  private unstarted = new Set<string>();
   private paused = false;
   private st: BatchConsumerState = 'idle';
   // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
@@ -158,10 +170,14 @@ export class BatchConsumer {
     return this.st;
   }
 
-  /** Joins the group and starts consuming; resolves once the consumer runs. */
-  async start(handler: BatchHandler): Promise<void> {
+  /**
+   * Joins the group and starts consuming; resolves once the consumer runs. `listener` hears of every
+   * assignment and may choose where each assigned partition starts (streams/assignment.ts).
+   */
+  async start(handler: BatchHandler, listener?: PartitionListener): Promise<void> {
     if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `BatchConsumer.start() called in state ${this.st}`);
     this.handler = handler;
+    this.listener = listener;
     const o = this.opts;
     const consumer = createKafka(o.kafka, this.logger).consumer({
       groupId: o.groupId,
@@ -176,6 +192,8 @@ export class BatchConsumer {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
       if (!e.payload.restart && this.st === 'running') this.st = 'failed';
     });
+    // Emitted by kafkajs at the end of each join + sync, before the new assignment is fetched.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberId, e.payload.memberAssignment));
     try {
       this.concurrency = o.partitionsConsumedConcurrently ?? (await this.partitionCount());
       await consumer.connect();
@@ -239,10 +257,65 @@ export class BatchConsumer {
     return Math.min(MAX_PARTITIONS_CONCURRENCY, Math.max(1, n));
   }
 
+  private onGroupJoin(memberId: string, memberAssignment: Readonly<Record<string, readonly number[]>>): void {
+    const next: GroupAssignment = { memberId, partitions: partitionsOf(memberAssignment) };
+    const change = assignmentChange(this.membership, next);
+    this.membership = next;
+    this.unstarted = new Set(change.assigned.map(partitionKey));
+    const names = (ps: readonly TopicPartition[]): string[] => ps.map(partitionKey);
+    this.logger.info('partitions assigned', { memberId, assigned: names(change.assigned), revoked: names(change.revoked), moved: names(change.moved) });
+    try {
+      this.listener?.onAssignment?.(change);
+    } catch (err) {
+      this.logger.error('assignment listener failed', { error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * The listener's start offset of a partition's first batch after an assignment, retried with
+   * backoff while it rejects; `null` when the consumer stops or loses the partition meanwhile.
+   */
+  private async startOffsetOf(p: EachBatchPayload, tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined | null> {
+    const ask = this.listener?.startOffset;
+    if (ask === undefined) return undefined;
+    let delay = this.opts.retryInitialMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ask.call(this.listener, tp, position);
+      } catch (err) {
+        this.retries++;
+        this.logger.warn('start offset lookup failed; retrying', { ...tp, attempt, backoffMs: delay, code: err instanceof ThawError ? err.code : undefined, error: errorMessage(err) });
+      }
+      if (!p.isRunning() || p.isStale() || this.st !== 'running') return null;
+      await this.backoff(delay, p);
+      if (!p.isRunning() || p.isStale() || this.st !== 'running') return null;
+      delay = Math.min(delay * 2, this.opts.retryMaxMs);
+    }
+  }
+
   private async eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
+    const tp: TopicPartition = { topic: batch.topic, partition: batch.partition };
+    const first = all[0];
+    if (first !== undefined && this.unstarted.has(partitionKey(tp))) {
+      // The partition's first batch since it was assigned: the listener may know better where to start.
+      const fetchedFrom = Number(first.offset);
+      const start = await this.startOffsetOf(p, tp, { fetchedFrom, highWatermark });
+      if (start === null) return;
+      this.unstarted.delete(partitionKey(tp));
+      if (start !== undefined && start !== fetchedFrom) {
+        // Ahead: the listener says every record before `start` is handled, so commit it (else a
+        // partition with nothing after it would lag for ever). Behind: commit nothing, re-handle.
+        if (start > fetchedFrom) {
+          await p.commitOffsetsIfNecessary({ topics: [{ topic: tp.topic, partitions: [{ partition: tp.partition, offset: String(start) }] }] });
+        }
+        // This batch goes stale; kafkajs refetches the partition from `start`.
+        this.consumer?.seek({ topic: tp.topic, partition: tp.partition, offset: String(start) });
+        return;
+      }
+    }
     const max = this.opts.maxBatchMessages;
     const depth = this.opts.pipelineDepth;
     const chunkAt = (i: number): MessageBatch => ({
