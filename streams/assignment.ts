@@ -44,12 +44,12 @@ export interface PartitionListener {
    */
   onAssignment?(change: AssignmentChange): void;
   /**
-   * Called before the first batch of each partition of every new assignment, with the offset the
-   * consumer would start from (the group's committed offset, or the reset position) and the
-   * partition's high watermark. Resolves to the offset to consume from instead (the consumer seeks
-   * there and refetches; an offset ahead of its position means every record before it is handled,
-   * and the consumer commits it), or undefined to keep the consumer's. A rejection is retried with
-   * backoff.
+   * Called after every group join for each assigned partition, before any batch of it is fetched
+   * (the consumer keeps the assignment paused meanwhile), with the offset the consumer would start
+   * from (the group's committed offset, or the reset position) and the partition's high watermark.
+   * Resolves to the offset to consume from instead (the consumer seeks there; an offset ahead of its
+   * position means every record before it is handled, and the consumer commits it), or undefined to
+   * keep the consumer's. A rejection is retried with backoff.
    */
   startOffset?(partition: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined>;
 }

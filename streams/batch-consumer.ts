@@ -16,9 +16,10 @@
  *   is left unresolved and is fetched again after `resume()`.
  * - Ownership hooks (`start(handler, listener)`, streams/assignment.ts): on every group join the
  *   listener hears which partitions moved (so a cache of their state can be dropped) before any
- *   batch of the new assignment is handed over; before the first batch of each assigned partition
- *   it may name another start offset (its own record of the partition's progress), and the consumer
- *   seeks there instead of processing from the committed offset.
+ *   batch of the new assignment is handed over; then the newly assigned partitions stay paused
+ *   until the listener has named where each starts (its own record of the partition's progress,
+ *   which may be ahead of or behind the committed offset) and the consumer has sought there. Also a
+ *   partition with nothing to fetch is sought (a store that lost writes is re-fed at once).
  * - `stop()`: stop fetching, let the in-flight handler finish and commit, leave the group, disconnect.
  * - Concurrency across partitions (`partitionsConsumedConcurrently`, default: every partition of the
  *   subscribed topics): chunks of different partitions are handled at the same time, which overlaps
@@ -40,7 +41,7 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { groupLag, withAdmin } from './admin.js';
+import { groupLag, topicOffsets, withAdmin } from './admin.js';
 import { assignmentChange, partitionKey, partitionsOf, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
@@ -150,8 +151,8 @@ export class BatchConsumer {
   private listener: PartitionListener | undefined;
   /** This member's assignment as of the last group join. */
   private membership: GroupAssignment | undefined;
-  /** Partitions of the current assignment whose start offset the listener has not been asked yet. */
-  private unstarted = new Set<string>();
+  /** Group joins seen; a start resolution of an older join is abandoned. */
+  private joins = 0;
   private paused = false;
   private st: BatchConsumerState = 'idle';
   // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
@@ -261,7 +262,7 @@ export class BatchConsumer {
     const next: GroupAssignment = { memberId, partitions: partitionsOf(memberAssignment) };
     const change = assignmentChange(this.membership, next);
     this.membership = next;
-    this.unstarted = new Set(change.assigned.map(partitionKey));
+    const join = ++this.joins;
     const names = (ps: readonly TopicPartition[]): string[] => ps.map(partitionKey);
     this.logger.info('partitions assigned', { memberId, assigned: names(change.assigned), revoked: names(change.revoked), moved: names(change.moved) });
     try {
@@ -269,53 +270,90 @@ export class BatchConsumer {
     } catch (err) {
       this.logger.error('assignment listener failed', { error: errorMessage(err) });
     }
+    if (this.listener?.startOffset !== undefined && change.assigned.length > 0) {
+      // Synchronously, before kafkajs' next fetch: nothing of these partitions is fetched until
+      // resolveStarts has sought each to where the listener wants it.
+      this.consumer?.pause(byTopic(change.assigned));
+      void this.resolveStarts(join, change.assigned);
+    }
   }
 
   /**
-   * The listener's start offset of a partition's first batch after an assignment, retried with
-   * backoff while it rejects; `null` when the consumer stops or loses the partition meanwhile.
+   * Asks the listener where each newly assigned partition starts, while those partitions are paused
+   * (so no batch of them is fetched before), seeks (committing an offset ahead), then resumes them.
+   * Failures are retried with backoff; a newer join or a stop abandons this one (the newer join
+   * paused and resolves its own assignment).
    */
-  private async startOffsetOf(p: EachBatchPayload, tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined | null> {
-    const ask = this.listener?.startOffset;
-    if (ask === undefined) return undefined;
+  private async resolveStarts(join: number, partitions: readonly TopicPartition[]): Promise<void> {
+    const listener = this.listener;
+    const consumer = this.consumer;
+    if (listener?.startOffset === undefined || consumer === undefined) return;
+    const current = (): boolean => join === this.joins && (this.st === 'idle' || this.st === 'running');
     let delay = this.opts.retryInitialMs;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; current(); attempt++) {
       try {
-        return await ask.call(this.listener, tp, position);
+        const positions = await this.positionsOf(partitions);
+        for (const tp of partitions) {
+          const position = positions.get(partitionKey(tp));
+          if (!current() || position === undefined) continue;
+          const start = await listener.startOffset(tp, position);
+          if (start === undefined || start === position.fetchedFrom || !current()) continue;
+          // Ahead: the listener says every record before `start` is handled, so commit it (else a
+          // partition with nothing after it would lag for ever). Behind: commit nothing, re-handle.
+          if (start > position.fetchedFrom) await consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(start) }]);
+          consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(start) });
+        }
+        break;
       } catch (err) {
         this.retries++;
-        this.logger.warn('start offset lookup failed; retrying', { ...tp, attempt, backoffMs: delay, code: err instanceof ThawError ? err.code : undefined, error: errorMessage(err) });
+        this.logger.warn('start offsets of the assignment could not be resolved; retrying', { attempt, backoffMs: delay, code: err instanceof ThawError ? err.code : undefined, error: errorMessage(err) });
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.opts.retryMaxMs);
       }
-      if (!p.isRunning() || p.isStale() || this.st !== 'running') return null;
-      await this.backoff(delay, p);
-      if (!p.isRunning() || p.isStale() || this.st !== 'running') return null;
-      delay = Math.min(delay * 2, this.opts.retryMaxMs);
     }
+    if (current() && !this.paused) consumer.resume(byTopic(partitions));
+  }
+
+  /** Where the consumer would start each partition (committed offset, else the reset position) and its end. */
+  private async positionsOf(partitions: readonly TopicPartition[]): Promise<Map<string, { fetchedFrom: number; highWatermark: number }>> {
+    const topics = [...new Set(partitions.map((tp) => tp.topic))];
+    const { groupId, fromBeginning, kafka } = this.opts;
+    const out = new Map<string, { fetchedFrom: number; highWatermark: number }>();
+    await withAdmin(
+      kafka,
+      async (admin) => {
+        const committed = await admin.fetchOffsets({ groupId, topics });
+        for (const topic of topics) {
+          const parts = committed.find((c) => c.topic === topic)?.partitions ?? [];
+          for (const end of await topicOffsets(admin, topic)) {
+            const c = Number(parts.find((x) => x.partition === end.partition)?.offset ?? -1);
+            const fetchedFrom = c >= 0 ? Math.max(c, end.low) : fromBeginning ? end.low : end.high;
+            out.set(partitionKey({ topic, partition: end.partition }), { fetchedFrom, highWatermark: end.high });
+          }
+        }
+      },
+      this.logger,
+    );
+    return out;
+  }
+
+  /** Sleeps `ms`, woken early by stop(). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
   }
 
   private async eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
-    const tp: TopicPartition = { topic: batch.topic, partition: batch.partition };
-    const first = all[0];
-    if (first !== undefined && this.unstarted.has(partitionKey(tp))) {
-      // The partition's first batch since it was assigned: the listener may know better where to start.
-      const fetchedFrom = Number(first.offset);
-      const start = await this.startOffsetOf(p, tp, { fetchedFrom, highWatermark });
-      if (start === null) return;
-      this.unstarted.delete(partitionKey(tp));
-      if (start !== undefined && start !== fetchedFrom) {
-        // Ahead: the listener says every record before `start` is handled, so commit it (else a
-        // partition with nothing after it would lag for ever). Behind: commit nothing, re-handle.
-        if (start > fetchedFrom) {
-          await p.commitOffsetsIfNecessary({ topics: [{ topic: tp.topic, partitions: [{ partition: tp.partition, offset: String(start) }] }] });
-        }
-        // This batch goes stale; kafkajs refetches the partition from `start`.
-        this.consumer?.seek({ topic: tp.topic, partition: tp.partition, offset: String(start) });
-        return;
-      }
-    }
     const max = this.opts.maxBatchMessages;
     const depth = this.opts.pipelineDepth;
     const chunkAt = (i: number): MessageBatch => ({
@@ -420,4 +458,11 @@ export class BatchConsumer {
       if (this.st === 'running') await p.heartbeat();
     }
   }
+}
+
+/** kafkajs' pause/resume argument for these partitions. */
+function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const m = new Map<string, number[]>();
+  for (const tp of partitions) m.set(tp.topic, [...(m.get(tp.topic) ?? []), tp.partition]);
+  return [...m].map(([topic, ps]) => ({ topic, partitions: ps }));
 }
