@@ -13,7 +13,7 @@
  *              order, the safeguard mixes each adapted score with the adapter's baseline
  *   3. sink    `await sink.write(rows)`: the prequential rows are durable (ClickHouse or disk spool)
  *   4. store   ONE atomic write of the changed states (each carrying its new lastOffset and the
- *              view it had before this batch) and the safeguard state
+ *              view it had before this batch), the safeguard state and the partition's progress
  *
  * Cross-side read (`cross`): each event is scored with the other side's entity as that side's worker
  * wrote it, never with a state that includes the event or a later one (consumers/cross-side.ts).
@@ -30,6 +30,12 @@
  *     event is skipped (counted as `skipped`), nothing is scored or applied twice.
  * Writing states before rows would be wrong: a crash in between would lose the rows for ever (the
  * redelivered events are skipped as already applied).
+ *
+ * With `persist(prepared, progress)` (the Kafka worker) step 4 also raises the partition's progress
+ * in the same atomic write, which is where the worker starts the partition on its next assignment
+ * (consumers/progress.ts); with `PrepareContext.topic` written states record their origin, and a
+ * loaded state of another origin is re-based on this partition, counted and logged
+ * (model-store/origin.ts).
  *
  * `process` = `persist(await prepare(items))`. The Kafka worker calls the two halves itself to
  * pipeline a partition (consumers/worker.ts): `prepare` (steps 1-2) of chunk N+1 runs while
