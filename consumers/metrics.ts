@@ -47,6 +47,9 @@ export class WorkerMetrics {
   private readonly releaseInfo: Gauge<'release'>;
   private readonly lastEventSeconds: Gauge;
   private readonly crossReads: Counter<'outcome'>;
+  private readonly partitionsMoved: Counter;
+  private readonly progressStarts: Counter<'decision'>;
+  private readonly originMismatches: Counter;
   private readonly side: Side;
   private readonly adapter: string;
   private readonly port: number;
@@ -95,6 +98,23 @@ export class WorkerMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.partitionsMoved = new Counter({
+      name: 'thaw_partitions_moved_total',
+      help: 'Partitions whose ownership may have changed at a group join (their cached states dropped).',
+      registers,
+    });
+    this.progressStarts = new Counter({
+      name: 'thaw_partition_starts_total',
+      help: "Partition starts after an assignment, by decision against the stored progress: seek_ahead, seek_behind, in_step, no_progress, beyond_end (stored progress past the partition's end: topic recreated or truncated).",
+      labelNames: ['decision'],
+      registers,
+    });
+    for (const decision of ['seek_ahead', 'seek_behind', 'in_step', 'no_progress', 'beyond_end'] as const) this.progressStarts.inc({ decision }, 0);
+    this.originMismatches = new Counter({
+      name: 'thaw_state_origin_mismatches_total',
+      help: 'Entity states that recorded another partition or topic than the event applied to them (re-based, logged as warnings).',
+      registers,
+    });
     this.lastEventSeconds = new Gauge({ name: 'thaw_last_event_timestamp_seconds', help: 'Event time of the newest processed event.', registers });
   }
 
@@ -111,6 +131,17 @@ export class WorkerMetrics {
     if (res.maxEventMs > 0) this.lastEventSeconds.set(res.maxEventMs / 1000);
     if (res.crossRead > 0) this.crossReads.inc({ outcome: 'read' }, res.crossRead);
     if (res.crossRefused > 0) this.crossReads.inc({ outcome: 'refused' }, res.crossRefused);
+    if (res.originMismatches > 0) this.originMismatches.inc(res.originMismatches);
+  }
+
+  /** Records a group join's partitions whose ownership may have changed. */
+  recordPartitionsMoved(n: number): void {
+    if (n > 0) this.partitionsMoved.inc(n);
+  }
+
+  /** Records how a partition started after an assignment (consumers/progress.ts). */
+  recordPartitionStart(decision: 'seek_ahead' | 'seek_behind' | 'in_step' | 'no_progress' | 'beyond_end'): void {
+    this.progressStarts.inc({ decision });
   }
 
   /** Records one message sent to the dead-letter topic. */

@@ -13,7 +13,7 @@
  *              order, the safeguard mixes each adapted score with the adapter's baseline
  *   3. sink    `await sink.write(rows)`: the prequential rows are durable (ClickHouse or disk spool)
  *   4. store   ONE atomic write of the changed states (each carrying its new lastOffset and the
- *              view it had before this batch) and the safeguard state
+ *              view it had before this batch), the safeguard state and the partition's progress
  *
  * Cross-side read (`cross`): each event is scored with the other side's entity as that side's worker
  * wrote it, never with a state that includes the event or a later one (consumers/cross-side.ts).
@@ -31,6 +31,12 @@
  * Writing states before rows would be wrong: a crash in between would lose the rows for ever (the
  * redelivered events are skipped as already applied).
  *
+ * With `persist(prepared, progress)` (the Kafka worker) step 4 also raises the partition's progress
+ * in the same atomic write, which is where the worker starts the partition on its next assignment
+ * (consumers/progress.ts); with `PrepareContext.topic` written states record their origin, and a
+ * loaded state of another origin is re-based on this partition, counted and logged
+ * (model-store/origin.ts).
+ *
  * `process` = `persist(await prepare(items))`. The Kafka worker calls the two halves itself to
  * pipeline a partition (consumers/worker.ts): `prepare` (steps 1-2) of chunk N+1 runs while
  * `persist` (steps 3-4) of chunk N is in flight, reading N's new states through `pending` since
@@ -42,7 +48,8 @@ import type { PredictionRow, PredictionSink } from '../analytics/types.js';
 import { ConfigError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { getScoped, putScoped } from '../model-store/scoped.js';
-import type { EntityState, EntityStore, ScopedRead, StateScope } from '../model-store/types.js';
+import { originOf, otherOrigin } from '../model-store/origin.js';
+import type { EntityState, EntityStore, PartitionProgress, ScopedRead, StateOrigin, StateScope } from '../model-store/types.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../schemas/types.js';
 import { eventKey, recordView, RECENT_VIEW_DEFAULTS, viewAt, type RecentViewOptions } from './cross-side.js';
 import { cloneRecent } from '../model-store/state-codec.js';
@@ -110,6 +117,11 @@ export interface BatchResult {
   newEntities: number;
   /** predictThenAdapt calls (the largest number of new events of one entity). */
   waves: number;
+  /**
+   * Entities whose stored state recorded another partition or topic (partitions added, topic
+   * changed): re-based on this partition, their events applied, each logged with a warning.
+   */
+  originMismatches: number;
   /** States accepted / refused by the store's offset compare-and-set. */
   statesWritten: number;
   statesRefused: number;
@@ -134,6 +146,12 @@ export interface PendingStates {
 export interface PrepareContext {
   /** Its Kafka partition (the safeguard keeps one state per partition). @default 0 */
   partition?: number;
+  /**
+   * Its Kafka topic: written states then record their origin (topic and partition, state format 2)
+   * and a state of another origin is detected and re-based (model-store/origin.ts). @default none
+   * (states without origin: the demo and the evaluation)
+   */
+  topic?: string;
   /** The partition's safeguard state prepared by an earlier chunk and not durable yet. */
   pendingSafeguard?: EntityState;
 }
@@ -153,6 +171,7 @@ export interface PreparedBatch {
   readonly entities: number;
   readonly newEntities: number;
   readonly waves: number;
+  readonly originMismatches: number;
   readonly maxEventMs: number;
   /** performance.now() when prepare started, and its phase times. */
   readonly startedAt: number;
@@ -163,7 +182,8 @@ export interface PreparedBatch {
 export class BatchProcessor {
   readonly adapter: Adapter;
   readonly scope: StateScope;
-  private readonly stateScope: StateScope;
+  /** Where this processor's states (and its partitions' progress) live. */
+  readonly stateScope: StateScope;
   private readonly crossScope: StateScope | undefined;
   private readonly safeguardScope: StateScope | undefined;
   private readonly safeguard: Safeguard | undefined;
@@ -257,6 +277,7 @@ export class BatchProcessor {
       }
     }
     const partition = ctx.partition ?? 0;
+    const origin = ctx.topic === undefined ? undefined : originOf(ctx.topic, partition);
     const safeguardId = `p${partition}`;
     const { own: loaded, others: otherStates, safeguard: loadedSafeguard } =
       n === 0 ? { own: [], others: [], safeguard: undefined } : await this.load(entityIds, otherIds, safeguardId, pending, ctx.pendingSafeguard);
@@ -269,6 +290,7 @@ export class BatchProcessor {
     // The view of each accepted item's entity just before the item (for `recent`), by row.
     const beforeOfRow: (Float32Array | undefined)[] | undefined = viewSize > 0 ? [] : undefined;
     let newEntities = 0;
+    const moved: MovedEntity[] = [];
     // The first event of an entity missing from the store is its first event ever: nothing of it
     // was applied, so no event of it can be a skipped redelivery. New entities are initialised in
     // one batched call when the adapter offers it.
@@ -284,8 +306,16 @@ export class BatchProcessor {
       } else {
         states[s] = { count: prev.count, lastOffset: prev.lastOffset, lastEventMs: prev.lastEventMs, params: prev.params.slice() };
         if (prev.recent !== undefined) (states[s] as EntityState).recent = cloneRecent(prev.recent);
+        if (otherOrigin(prev.origin, origin)) {
+          // Its lastOffset counts another partition's messages: comparing this partition's offsets
+          // with it would skip (or re-apply) events silently. Re-base: every event here is new to it.
+          moved.push({ entityId: entityIds[s] as string, recorded: prev.origin as StateOrigin, lastOffset: prev.lastOffset });
+          (states[s] as EntityState).lastOffset = -1;
+        }
       }
+      if (origin !== undefined) (states[s] as EntityState).origin = { ...origin };
     }
+    if (moved.length > 0) this.warnMoved(moved, ctx.topic, partition);
 
     // Wave of each item (-1 = skipped redelivery) and the number of new events per entity.
     const waveOf = new Int32Array(n);
@@ -428,6 +458,7 @@ export class BatchProcessor {
           ? { count: 0, lastOffset: -1, lastEventMs: 0, params: this.safeguard.initialState() }
           : { count: loadedSafeguard.count, lastOffset: loadedSafeguard.lastOffset, lastEventMs: loadedSafeguard.lastEventMs, params: loadedSafeguard.params.slice() };
       if (st.params.length !== this.safeguard.stateSize) st.params = this.safeguard.initialState();
+      if (origin !== undefined) st.origin = { ...origin };
       for (let r = 0; r < processed; r++) {
         const row = rows[r] as PredictionRow;
         row.score = this.safeguard.step(st.params, row.priorCount, row.score, baselineOfRow[r] ?? row.score, row.label);
@@ -452,6 +483,7 @@ export class BatchProcessor {
       entities: m,
       newEntities,
       waves,
+      originMismatches: moved.length,
       maxEventMs,
       crossRead,
       crossRefused,
@@ -465,7 +497,7 @@ export class BatchProcessor {
    * Steps 3-4: rows durable, then states written (CAS on lastOffset). Rejects with the sink's or
    * the store's error; the caller must then not commit and should redeliver the batch.
    */
-  async persist(p: PreparedBatch): Promise<BatchResult> {
+  async persist(p: PreparedBatch, progress?: PartitionProgress): Promise<BatchResult> {
     const t2 = performance.now();
     // Rows first: once they are durable, losing the state write only costs a recomputation.
     if (p.processed > 0) await this.sink.write(p.rows);
@@ -473,10 +505,11 @@ export class BatchProcessor {
 
     let statesWritten = 0;
     let statesRefused = 0;
-    if (p.changed.length > 0) {
+    if (p.changed.length > 0 || progress !== undefined) {
       const writes = [{ scope: this.stateScope, entries: p.changed }];
       if (p.safeguard !== undefined && this.safeguardScope !== undefined) writes.push({ scope: this.safeguardScope, entries: [p.safeguard] });
-      const res = await putScoped(this.store, writes);
+      // The partition's progress in the same atomic call (consumers/progress.ts).
+      const res = await putScoped(this.store, writes, progress === undefined ? undefined : { scope: this.stateScope, ...progress });
       statesWritten = res.written;
       statesRefused = res.skipped;
       // Refusals mean another writer got ahead of us (two workers on one partition during a
@@ -491,6 +524,7 @@ export class BatchProcessor {
       entities: p.entities,
       newEntities: p.newEntities,
       waves: p.waves,
+      originMismatches: p.originMismatches,
       statesWritten,
       statesRefused,
       maxEventMs: p.maxEventMs,
@@ -498,6 +532,24 @@ export class BatchProcessor {
       crossRefused: p.crossRefused,
       timings: { loadMs: p.loadMs, computeMs: p.computeMs, sinkMs: t3 - t2, storeMs: t4 - t3, totalMs: t4 - p.startedAt },
     };
+  }
+
+  /** One warning per re-based entity (at most MOVED_WARNINGS_PER_BATCH per batch, then a count). */
+  private warnMoved(moved: readonly MovedEntity[], topic: string | undefined, partition: number): void {
+    for (const m of moved.slice(0, MOVED_WARNINGS_PER_BATCH)) {
+      this.logger.warn('entity state recorded another partition or topic: re-based on this partition, its events applied', {
+        ...this.scope,
+        entityId: m.entityId,
+        topic,
+        partition,
+        recordedPartition: m.recorded.partition,
+        recordedTopicTag: m.recorded.topicTag,
+        recordedLastOffset: m.lastOffset,
+      });
+    }
+    if (moved.length > MOVED_WARNINGS_PER_BATCH) {
+      this.logger.warn('more entity states of another partition or topic in this batch', { ...this.scope, topic, partition, more: moved.length - MOVED_WARNINGS_PER_BATCH });
+    }
   }
 
   /**
@@ -530,6 +582,16 @@ export class BatchProcessor {
     return { own, others, safeguard };
   }
 }
+
+/** An entity whose stored state recorded another origin than the batch's. */
+interface MovedEntity {
+  entityId: string;
+  recorded: StateOrigin;
+  lastOffset: number;
+}
+
+/** Entities named one by one in a batch's warnings; the rest are counted. */
+const MOVED_WARNINGS_PER_BATCH = 20;
 
 /** The largest offset among accepted items (waveOf ≥ 0). */
 function lastAcceptedOffset(items: readonly BatchItem[], waveOf: Int32Array): number {

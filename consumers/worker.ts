@@ -29,6 +29,15 @@
  *   - a release taken between two chunks of a partition waits for the earlier chunks to be durable
  *     and starts from the store (the new release may address states in another epoch).
  *
+ * Rebalances (issue 11): on every group join, the partitions whose ownership may have changed are
+ * dropped from the store's cache tier (`invalidatePartitions`: another worker may have advanced
+ * their entities meanwhile) and their pipes reset; before the first batch of each assigned
+ * partition the worker reads the partition's progress stored with the states and starts right after
+ * it (consumers/progress.ts): the store, not the group's committed offsets, is the source of truth.
+ * Each batch's state write records that progress in the same atomic call; states record their
+ * origin (topic, partition), so an entity whose events come from another partition than its state
+ * recorded is counted (thaw_state_origin_mismatches_total), logged and re-based, never skipped.
+ *
  * Releases: with a started `releaseWatcher`, the worker takes a newly verified release at the start
  * of the next micro-batch handled (never inside one: every row of a batch carries one release id),
  * so consumption never pauses: loading and verifying happen in the watcher, off the hot path. A
@@ -52,11 +61,13 @@ import type { Side } from '../schemas/types.js';
 import { BatchConsumer, MAX_PIPELINE_DEPTH, type BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
+import type { AssignmentChange, PartitionListener, TopicPartition } from '../streams/assignment.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
+import { chunkProgress, decideStart } from './progress.js';
 import { epochAdapterSegment, type ReleasedAdapter } from './release-adapter.js';
 import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd, type EndOfTopicProbe } from './until-end.js';
 
@@ -107,7 +118,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 /** What the worker needs of a consumer; BatchConsumer in production, a fake in unit tests. */
 export interface BatchSource {
-  start(handler: (batch: MessageBatch) => Promise<void>): Promise<void>;
+  /** `partitions` hears of assignments and chooses start offsets (a source without a group may ignore it). */
+  start(handler: (batch: MessageBatch) => Promise<void>, partitions?: PartitionListener): Promise<void>;
   stop(): Promise<void>;
   lag(): Promise<number>;
 }
@@ -437,7 +449,10 @@ export class AdaptationWorker {
         await this.shutdown(true);
         return;
       }
-      await this.source.start((batch) => this.handle(batch));
+      await this.source.start((batch) => this.handle(batch), {
+        onAssignment: (change) => this.onAssignment(change),
+        startOffset: (tp, position) => this.startOffset(tp, position),
+      });
     } catch (err) {
       this.fail(err);
       await this.shutdown(false);
@@ -492,6 +507,42 @@ export class AdaptationWorker {
   }
 
   /**
+   * A group join: drop what this worker cached of every partition whose ownership may have changed
+   * (the cache tier's states, the partition pipe's pending states), before any batch of the new
+   * assignment. No batch is in flight here (the consumer revokes between batches).
+   */
+  private onAssignment(change: AssignmentChange): void {
+    const dropped = this.store.invalidatePartitions?.(change.moved);
+    for (const p of change.moved) this.pipes.delete(`${p.topic}\u0000${p.partition}`);
+    this.metrics.recordPartitionsMoved(change.moved.length);
+    this.logger.info('assignment changed: cached states of moved partitions dropped', {
+      assigned: change.assigned.length,
+      revoked: change.revoked.map((p) => p.partition),
+      moved: change.moved.map((p) => p.partition),
+      droppedStates: typeof dropped === 'number' ? dropped : undefined,
+    });
+  }
+
+  /** Where a newly assigned partition starts: right after its progress stored with the states. */
+  private async startOffset(tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined> {
+    const scope = this.processor.stateScope;
+    const stored = this.store.getProgress === undefined ? undefined : await this.store.getProgress(scope, tp.topic, tp.partition);
+    const d = decideStart(stored, position.fetchedFrom, position.highWatermark);
+    const fields = { topic: tp.topic, partition: tp.partition, storedProgress: stored, ...position };
+    if (d.action === 'seek') {
+      this.metrics.recordPartitionStart(d.direction === 'ahead' ? 'seek_ahead' : 'seek_behind');
+      const why = d.direction === 'ahead' ? 'states are ahead of the committed offset: skipping what is applied' : 'states are behind the committed offset (the store lost writes?): re-applying from Kafka';
+      this.logger.warn(`partition starts at its stored progress: ${why}`, { ...fields, offset: d.offset });
+      return d.offset;
+    }
+    this.metrics.recordPartitionStart(d.reason === 'no-progress' ? 'no_progress' : d.reason === 'in-step' ? 'in_step' : 'beyond_end');
+    if (d.reason === 'beyond-end') {
+      this.logger.warn("stored progress is past the partition's end (topic recreated or truncated?): starting from the committed offset; states recorded against the old offsets may refuse new events", fields);
+    }
+    return undefined;
+  }
+
+  /**
    * The BatchConsumer's handler: resolving means the batch is durable and may be committed. Calls
    * for one partition may overlap (pipelineDepth > 1); they are handled in call order.
    */
@@ -542,14 +593,18 @@ export class AdaptationWorker {
       }
       const decoded = this.decode(batch);
       poison = decoded.poison;
-      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending, { partition: batch.partition, ...(pipe.pendingSafeguard === undefined ? {} : { pendingSafeguard: pipe.pendingSafeguard }) });
+      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending, { partition: batch.partition, topic: batch.topic, ...(pipe.pendingSafeguard === undefined ? {} : { pendingSafeguard: pipe.pendingSafeguard }) });
       if (stale()) throw discarded();
       for (const c of prep.changed) pipe.pending.set(c.entityId, c.state);
       if (prep.safeguard !== undefined) pipe.pendingSafeguard = prep.safeguard.state;
       prepared.resolve();
       await prevDurable;
       if (stale()) throw discarded();
-      result = await processor.persist(prep);
+      const upTo = chunkProgress(
+        batch.messages.map((m) => m.offset),
+        poison.map((p) => p.msg.offset),
+      );
+      result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo });
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison);

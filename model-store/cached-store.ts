@@ -4,10 +4,14 @@
  *
  * Invalidation assumption: one writer per entity. States this worker wrote through the cache are
  * authoritative for as long as it owns the entity's partition, so they never expire by age. When
- * ownership can change (a consumer-group rebalance, a namespace promotion) the owner MUST call
- * `invalidateAll()` before processing again, or it may act on a state another worker has since
- * advanced. States only read (the other side's parameters, written by other workers) are cached
- * for at most `readTtlMs`, which bounds their staleness.
+ * ownership can change the owner MUST drop them before processing again, or it may act on a state
+ * another worker has since advanced (issue 11: a partition that comes back after a rebalance had
+ * its cached states applied to, and the CAS accepted the stale results). The Kafka worker calls
+ * `invalidatePartitions()` with every partition whose ownership may have changed on each group join
+ * (consumers/worker.ts); it drops the states whose `origin` is one of them, and every state of
+ * unknown origin. After a namespace promotion, call `invalidateAll()`. States only read (the other
+ * side's parameters, written by other workers) are cached for at most `readTtlMs`, which bounds
+ * their staleness.
  *
  * Exception: an inner store that can evict live entities (`evictsEntities`, RedisEntityStore with
  * `maxEntities` > 0) may delete a state this worker wrote; written states then also expire after
@@ -17,9 +21,10 @@
  * params, so a caller adapting a returned state in place can never corrupt the cache.
  */
 import { ConfigError } from '../lib/errors.js';
+import { isStaleWrite, topicTag } from './origin.js';
 import { cloneState } from './state-codec.js';
 import { getScoped, putEach } from './scoped.js';
-import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
+import type { EntityState, EntityStore, PartitionRef, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 export interface CachedEntityStoreOptions {
   /** Maximum number of cached states over all scopes; least recently used are evicted. @default 100_000 */
@@ -128,9 +133,12 @@ export class CachedEntityStore implements EntityStore {
     return res ?? { written: 0, skipped: 0 };
   }
 
-  /** Write-through of every group in one inner call (atomic where the inner store is), then the cache. */
-  async putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
-    const results = this.inner.putManyScoped !== undefined ? await this.inner.putManyScoped(writes) : await putEach(this.inner, writes);
+  /**
+   * Write-through of every group in one inner call (atomic where the inner store is), then the cache.
+   * `progress` goes to the inner store with the states (never cached: it is read once per assignment).
+   */
+  async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
+    const results = this.inner.putManyScoped !== undefined ? await this.inner.putManyScoped(writes, progress) : await putEach(this.inner, writes);
     writes.forEach((w, g) => this.remember(w, results[g] ?? { written: 0, skipped: 0 }));
     return results;
   }
@@ -144,8 +152,7 @@ export class CachedEntityStore implements EntityStore {
     let predictedSkips = 0;
     for (const { entityId, state } of w.entries) {
       const k = cacheKey(w.scope, entityId);
-      const known = (winners.get(k) ?? this.lru.get(k)?.state)?.lastOffset;
-      if (known !== undefined && known >= state.lastOffset) predictedSkips++;
+      if (isStaleWrite(winners.get(k) ?? this.lru.get(k)?.state, state)) predictedSkips++;
       else winners.set(k, state);
     }
     if (predictedSkips !== result.skipped) {
@@ -166,7 +173,31 @@ export class CachedEntityStore implements EntityStore {
     for (const k of this.lru.keys()) if (k.startsWith(p)) this.lru.delete(k);
   }
 
-  /** Forgets everything: call on every partition rebalance and after a namespace promotion. */
+  /** The inner store's progress of a partition (not cached). */
+  async getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
+    return this.inner.getProgress === undefined ? undefined : this.inner.getProgress(scope, topic, partition);
+  }
+
+  /**
+   * Forgets the cached states of these partitions (by their `origin`) and every cached state of
+   * unknown origin (it might belong to one of them): call when their ownership may have changed.
+   * O(cached states). Returns how many were dropped.
+   */
+  invalidatePartitions(partitions: readonly PartitionRef[]): number {
+    if (partitions.length === 0) return 0;
+    const moved = new Set(partitions.map((p) => `${topicTag(p.topic)}:${p.partition}`));
+    let dropped = 0;
+    for (const [k, e] of this.lru) {
+      const o = e.state.origin;
+      if (o === undefined || moved.has(`${o.topicTag}:${o.partition}`)) {
+        this.lru.delete(k);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Forgets everything: after a namespace promotion, or when the partitions that moved are unknown. */
   invalidateAll(): void {
     this.lru.clear();
   }

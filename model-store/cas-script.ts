@@ -7,6 +7,13 @@
  * key or hash field to keep in sync, one GET + one SET per entity inside one atomic script.
  * Entries are applied in order, so a batch that names an entity twice keeps the newest offset.
  * A stored value that is not a state of a known format is overwritten (the writer's state wins).
+ * Two format-2 states of different origins (model-store/origin.ts) never refuse each other: the
+ * stored offset counts another partition's messages, so the write replaces it.
+ *
+ * PROGRESS (optional trailer): when two ARGV follow the states, they are a field and an offset, and
+ * the last key is the scope's progress hash; the field is set to max(stored, offset) in the same
+ * atomic call, so a partition's progress never runs ahead of the states written with it
+ * (consumers/progress.ts), and its TTL follows the states'.
  *
  * A group may be BOUNDED (RedisEntityStore `maxEntities` > 0): every written entity is ZADDed to the
  * scope's least-recently-seen index (a sorted set), members whose state has outlived the TTL are
@@ -24,12 +31,13 @@
  * microsecond timestamps (~1.7e15 < 2^53, exact as doubles).
  */
 import { createHash } from 'node:crypto';
-import { STATE_FORMAT_VERSION, STATE_HEADER_BYTES, STATE_OFFSET_POS } from './state-codec.js';
+import { STATE_FORMAT_V1, STATE_FORMAT_V2, STATE_HEADER_BYTES, STATE_OFFSET_POS, STATE_ORIGIN_POS } from './state-codec.js';
 
 export const CAS_SCRIPT = `
 -- ARGV[1]: TTL in seconds (0 = none); ARGV[2]: number of groups G; ARGV[3]: the cap of bounded groups.
 -- ARGV[4 .. 3 + 3G]: per group, its number of state keys n, 1 if bounded else 0, its key head (before '{').
 -- Then the encoded states, in key order. KEYS: per group, its n state keys, then its index if bounded.
+-- Optional trailer: ARGV progress field and offset after the states, KEYS: the progress hash last.
 -- Returns, per group, { written, skipped, evicted }.
 local ttl = tonumber(ARGV[1])
 local groups = tonumber(ARGV[2])
@@ -61,8 +69,13 @@ for g = 1, groups do
     local newOffset = struct.unpack('<d', new, ${STATE_OFFSET_POS + 1})
     local cur = redis.call('GET', k)
     local stale = false
-    if cur and string.len(cur) >= ${STATE_HEADER_BYTES} and string.byte(cur, 1) == ${STATE_FORMAT_VERSION} then
+    local format = cur and string.len(cur) >= ${STATE_HEADER_BYTES} and string.byte(cur, 1)
+    if format == ${STATE_FORMAT_V1} or format == ${STATE_FORMAT_V2} then
       stale = struct.unpack('<d', cur, ${STATE_OFFSET_POS + 1}) >= newOffset
+      if stale and format == ${STATE_FORMAT_V2} and string.byte(new, 1) == ${STATE_FORMAT_V2}
+        and string.sub(cur, ${STATE_ORIGIN_POS + 1}, ${STATE_ORIGIN_POS + 8}) ~= string.sub(new, ${STATE_ORIGIN_POS + 1}, ${STATE_ORIGIN_POS + 8}) then
+        stale = false
+      end
     end
     if stale then
       skipped = skipped + 1
@@ -95,6 +108,13 @@ for g = 1, groups do
   out[#out + 1] = evicted
   value = value + n
   key = key + n + (bounded and 1 or 0)
+end
+if value < #ARGV then
+  local field = ARGV[value]
+  local offset = tonumber(ARGV[value + 1])
+  local stored = tonumber(redis.call('HGET', KEYS[key], field))
+  if stored == nil or stored < offset then redis.call('HSET', KEYS[key], field, ARGV[value + 1]) end
+  if ttl > 0 then redis.call('EXPIRE', KEYS[key], ttl) end
 end
 return out
 `;

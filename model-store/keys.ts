@@ -65,3 +65,24 @@ export function seenIndexKey(prefix: string, scope: StateScope): string {
 export function seenIndexPattern(prefix: string, ns: string): string {
   return `${prefix}:${SEEN_INDEX_SEGMENT}:${ns}:*`;
 }
+
+/**
+ * Segment after the prefix of the per-scope progress hashes (consumers/progress.ts). Starts with `_`
+ * like SEEN_INDEX_SEGMENT, so `namespacePattern` never matches a progress key.
+ */
+export const PROGRESS_SEGMENT = '_progress';
+
+/** Key of one scope's progress hash: `${prefix}:_progress:${namespace}:${side}:${adapter}`. */
+export function progressKey(prefix: string, scope: StateScope): string {
+  return `${prefix}:${PROGRESS_SEGMENT}:${scope.namespace}:${scope.side}:${scope.adapter}`;
+}
+
+/** Field of one partition in a progress hash (Kafka topic names cannot contain `:`). */
+export function progressField(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+/** SCAN pattern of every progress hash of one namespace (for dropping a namespace). */
+export function progressPattern(prefix: string, ns: string): string {
+  return `${prefix}:${PROGRESS_SEGMENT}:${ns}:*`;
+}

@@ -12,7 +12,8 @@ import { dirname } from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import { fsyncDir } from './durable-fs.js';
 import { cloneState, decodeState, encodeState } from './state-codec.js';
-import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
+import { isStaleWrite } from './origin.js';
+import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 const MAGIC = 'THSN';
 const SNAPSHOT_VERSION = 1;
@@ -25,6 +26,8 @@ function scopeId(scope: StateScope): string {
 
 export class MemoryEntityStore implements EntityStore {
   private readonly scopes = new Map<string, { scope: StateScope; states: Map<string, EntityState> }>();
+  /** Partition progress by scope id, then `topic:partition` (not part of snapshots). */
+  private readonly progress = new Map<string, Map<string, number>>();
 
   /** Number of stored states over all scopes. */
   get size(): number {
@@ -45,9 +48,24 @@ export class MemoryEntityStore implements EntityStore {
     return Promise.resolve(reads.map((r) => this.read(r.scope, r.entityIds)));
   }
 
-  /** Every group in one synchronous step: atomic, as Redis' single script is. */
-  async putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
-    return Promise.resolve(writes.map((w) => this.apply(w.scope, w.entries)));
+  /** Every group (and the progress) in one synchronous step: atomic, as Redis' single script is. */
+  async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
+    const out = writes.map((w) => this.apply(w.scope, w.entries));
+    if (progress !== undefined) {
+      const id = scopeId(progress.scope);
+      let fields = this.progress.get(id);
+      if (fields === undefined) {
+        fields = new Map();
+        this.progress.set(id, fields);
+      }
+      const field = `${progress.topic}:${progress.partition}`;
+      fields.set(field, Math.max(fields.get(field) ?? -1, progress.offset));
+    }
+    return Promise.resolve(out);
+  }
+
+  async getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
+    return Promise.resolve(this.progress.get(scopeId(scope))?.get(`${topic}:${partition}`));
   }
 
   /** Copies, as a remote store would return: callers adapt params in place. */
@@ -71,7 +89,7 @@ export class MemoryEntityStore implements EntityStore {
     let skipped = 0;
     for (const { entityId, state } of entries) {
       const cur = bucket.states.get(entityId);
-      if (cur !== undefined && cur.lastOffset >= state.lastOffset) {
+      if (isStaleWrite(cur, state)) {
         skipped++;
       } else {
         bucket.states.set(entityId, cloneState(state));

@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ConfigError, ThawError } from '../lib/errors.js';
-import { checkNamespace, checkPrefix, namespacePattern, seenIndexPattern } from './keys.js';
+import { checkNamespace, checkPrefix, namespacePattern, progressPattern, seenIndexPattern } from './keys.js';
 import { redisError } from './redis.js';
 
 export interface NamespaceOpOptions {
@@ -89,6 +89,8 @@ export async function dropNamespace(redis: Redis, prefix: string, ns: string, op
     await execPipeline(redis, 'UNLINK', (p) => p.unlink(...keys));
   };
   await forEachBatch(redis, prefix, ns, batchSizeOf(opts), unlinkIndexes, seenIndexPattern(prefix, ns));
+  // And its partitions' progress (consumers/progress.ts): without its states it would skip events.
+  await forEachBatch(redis, prefix, ns, batchSizeOf(opts), unlinkIndexes, progressPattern(prefix, ns));
   return deleted;
 }
 

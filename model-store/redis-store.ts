@@ -15,10 +15,10 @@ import type { Redis } from 'ioredis';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
-import { checkPrefix, entityKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
+import { checkPrefix, entityKey, progressField, progressKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
 import { createRedis, redisError, type RedisConnection } from './redis.js';
 import { decodeState, encodeState } from './state-codec.js';
-import type { EntityState, EntityStore, ScopedRead, ScopedWrite, StateScope } from './types.js';
+import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 export interface RedisEntityStoreOptions {
   /** A client to use (the caller keeps owning it), or a connection the store opens and closes itself. */
@@ -154,11 +154,16 @@ export class RedisEntityStore implements EntityStore {
 
   /**
    * Every group in ONE EVALSHA (atomic): CAS on lastOffset per entry, TTL refreshed, and with
-   * `maxEntities` > 0 the cap of each group's scope enforced in the same script.
+   * `maxEntities` > 0 the cap of each group's scope enforced in the same script. With `progress`,
+   * the partition's progress in its scope's hash is raised to `progress.offset` in the same script
+   * (also when no group has entries: a batch of redeliveries still records its progress).
    */
-  async putManyScoped(writes: readonly ScopedWrite[]): Promise<RedisPutResult[]> {
+  async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<RedisPutResult[]> {
     const groups = writes.filter((w) => w.entries.length > 0);
-    if (groups.length === 0) return writes.map(() => this.result(0, 0, 0));
+    if (groups.length === 0 && progress === undefined) return writes.map(() => this.result(0, 0, 0));
+    if (progress !== undefined && !(Number.isSafeInteger(progress.offset) && progress.offset >= 0)) {
+      throw new ThawError('STATE_CORRUPT', `refusing to record progress ${progress.offset} of partition ${progress.partition}`);
+    }
     const bounded = this.maxEntities > 0;
     const keys: string[] = [];
     const heads: (string | number)[] = [];
@@ -172,7 +177,13 @@ export class RedisEntityStore implements EntityStore {
       if (bounded) keys.push(seenIndexKey(this.keyPrefix, w.scope));
       heads.push(w.entries.length, bounded ? 1 : 0, p);
     }
-    const reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values]);
+    const trailer: string[] = [];
+    if (progress !== undefined) {
+      this.prefixOf(progress.scope); // validates the scope
+      keys.push(progressKey(this.keyPrefix, progress.scope));
+      trailer.push(progressField(progress.topic, progress.partition), String(progress.offset));
+    }
+    const reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values, ...trailer]);
     if (!Array.isArray(reply) || reply.length !== 3 * groups.length || !reply.every((x) => typeof x === 'number')) {
       throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
     }
@@ -188,6 +199,27 @@ export class RedisEntityStore implements EntityStore {
       }
       return this.result(written, skipped, evicted);
     });
+  }
+
+  /** The progress of `partition` of `topic` recorded in `scope` (HGET), undefined if none. */
+  async getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
+    this.prefixOf(scope); // validates the scope
+    let v: string | null;
+    try {
+      v = await this.redis.hget(progressKey(this.keyPrefix, scope), progressField(topic, partition));
+    } catch (err) {
+      throw redisError('HGET', err);
+    }
+    if (v === null) return undefined;
+    const offset = Number(v);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new ThawError('STATE_CORRUPT', `progress of ${progressField(topic, partition)} is not an offset: ${JSON.stringify(v)}`);
+    return offset;
+  }
+
+  /** The Redis key of one scope's progress hash (exposed for tools and tests). */
+  progressKeyOf(scope: StateScope): string {
+    this.prefixOf(scope);
+    return progressKey(this.keyPrefix, scope);
   }
 
   /** `evicted` is reported only when the cap is on. */

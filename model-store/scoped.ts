@@ -3,7 +3,7 @@
  * call) where the store offers `getManyScoped` / `putManyScoped`, else the single-scope calls
  * (reads in parallel, writes in order). The worker's BatchProcessor goes through these.
  */
-import type { EntityState, EntityStore, ScopedRead, ScopedWrite } from './types.js';
+import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite } from './types.js';
 
 /** States of every read, same order as `reads` and as each read's ids. */
 export async function getScoped(store: EntityStore, reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
@@ -14,14 +14,19 @@ export async function getScoped(store: EntityStore, reads: readonly ScopedRead[]
   return reads.map((r) => (r.entityIds.length === 0 ? [] : (results[at++] ?? [])));
 }
 
-/** Writes every group (CAS on lastOffset per entry); totals over the groups. */
-export async function putScoped(store: EntityStore, writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }> {
+/**
+ * Writes every group (CAS on lastOffset per entry); totals over the groups. `progress` is written in
+ * the same atomic call where the store offers `putManyScoped` (also with no entries), and dropped
+ * by a store without it (such a store keeps no progress: `getProgress` is absent too).
+ */
+export async function putScoped(store: EntityStore, writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }> {
   const nonEmpty = writes.filter((w) => w.entries.length > 0);
   let written = 0;
   let skipped = 0;
-  if (nonEmpty.length === 0) return { written, skipped };
-  if (store.putManyScoped !== undefined && nonEmpty.length > 1) {
-    for (const r of await store.putManyScoped(nonEmpty)) {
+  const withProgress = progress !== undefined && store.putManyScoped !== undefined;
+  if (nonEmpty.length === 0 && !withProgress) return { written, skipped };
+  if (store.putManyScoped !== undefined && (nonEmpty.length > 1 || withProgress)) {
+    for (const r of await store.putManyScoped(nonEmpty, progress)) {
       written += r.written;
       skipped += r.skipped;
     }

@@ -1,32 +1,45 @@
 /**
- * Binary encoding of one EntityState, the value stored per entity (Redis, snapshots). Fixed
- * 28-byte little-endian header, then the parameters as float32 LE:
+ * Binary encoding of one EntityState, the value stored per entity (Redis, snapshots). A fixed
+ * little-endian header, then the parameters as float32 LE. Two formats, both read:
  *
- * | offset | type | field                                   |
- * |--------|------|-----------------------------------------|
- * | 0      | u8   | format version (1)                      |
- * | 1      | u8   | flags (bit 0: recent views follow)      |
- * | 2      | u16  | reserved (0)                            |
- * | 4      | u32  | count                                   |
- * | 8      | f64  | lastOffset (integer, -1 = none)         |
- * | 16     | f64  | lastEventMs                             |
- * | 24     | u32  | number of params                        |
- * | 28     | f32… | params                                  |
+ * | offset | type | field                                                        |
+ * |--------|------|--------------------------------------------------------------|
+ * | 0      | u8   | format version: 1, or 2 (the state records its origin)       |
+ * | 1      | u8   | flags (bit 0: recent views follow)                           |
+ * | 2      | u16  | reserved (0)                                                 |
+ * | 4      | u32  | count                                                        |
+ * | 8      | f64  | lastOffset (integer, -1 = none)                              |
+ * | 16     | f64  | lastEventMs                                                  |
+ * | 24     | u32  | number of params                                             |
+ * | 28     | u32  | format 2 only: origin partition                              |
+ * | 32     | u32  | format 2 only: origin topic tag (model-store/origin.ts)      |
+ * | 28/36  | f32… | params (after the 28-byte header of format 1, 36 of format 2) |
+ *
+ * Format 2 is written for states with an `origin` (the Kafka worker's), format 1 otherwise (demo,
+ * evaluation, and every state written before origins existed, which still loads).
  *
  * With flag bit 0, the state's `recent` views follow the params: f64 baseMs, u32 number of entries,
  * u32 floats per view, then per entry u32 key, f64 eventMs, u32 1 if a view follows (else 0), and the
- * view's floats (float32 LE). The header, and so the CAS script's reading of lastOffset, is the same
- * either way.
+ * view's floats (float32 LE). The first 28 bytes, and so the CAS script's reading of lastOffset, are
+ * the same in every case.
  *
  * lastOffset is an f64 at a fixed position so the Redis CAS script can read it with
- * `struct.unpack('<d', value, 9)` (Lua numbers are doubles; offsets stay below 2^53).
+ * `struct.unpack('<d', value, 9)` (Lua numbers are doubles; offsets stay below 2^53); the script
+ * compares origins as the 8 raw bytes at 28 of two format-2 values.
  */
 import { endianness } from 'node:os';
 import { ThawError } from '../lib/errors.js';
-import type { EntityState, RecentView, RecentViews } from './types.js';
+import type { EntityState, RecentView, RecentViews, StateOrigin } from './types.js';
 
-export const STATE_FORMAT_VERSION = 1;
+/** Format of states without an origin. */
+export const STATE_FORMAT_V1 = 1;
+/** Format of states with an origin (the Kafka worker's). */
+export const STATE_FORMAT_V2 = 2;
+/** Header of format 1; format 2's is STATE_V2_HEADER_BYTES (the origin follows the first 28 bytes). */
 export const STATE_HEADER_BYTES = 28;
+export const STATE_V2_HEADER_BYTES = 36;
+/** Byte position of the origin (partition, topic tag) in a format-2 state, shared with the Lua CAS script. */
+export const STATE_ORIGIN_POS = 28;
 /** Byte position of lastOffset (0-based), shared with the Lua CAS script. */
 export const STATE_OFFSET_POS = 8;
 const FLAG_RECENT = 1;
@@ -56,17 +69,24 @@ export function encodeState(s: EntityState): Buffer {
       recentBytes += ENTRY_HEAD_BYTES + (e.before === undefined ? 0 : 4 * width);
     }
   }
-  const buf = Buffer.allocUnsafe(STATE_HEADER_BYTES + 4 * n + recentBytes);
-  buf.writeUInt8(STATE_FORMAT_VERSION, 0);
+  const origin = s.origin;
+  if (origin !== undefined && !(isU32(origin.partition) && isU32(origin.topicTag))) throw invalid(`origin ${JSON.stringify(origin)}`);
+  const head = origin === undefined ? STATE_HEADER_BYTES : STATE_V2_HEADER_BYTES;
+  const buf = Buffer.allocUnsafe(head + 4 * n + recentBytes);
+  buf.writeUInt8(origin === undefined ? STATE_FORMAT_V1 : STATE_FORMAT_V2, 0);
   buf.writeUInt8(recent === undefined ? 0 : FLAG_RECENT, 1);
   buf.writeUInt16LE(0, 2);
   buf.writeUInt32LE(s.count, 4);
   buf.writeDoubleLE(s.lastOffset, STATE_OFFSET_POS);
   buf.writeDoubleLE(s.lastEventMs, 16);
   buf.writeUInt32LE(n, 24);
-  writeFloats(buf, STATE_HEADER_BYTES, s.params);
+  if (origin !== undefined) {
+    buf.writeUInt32LE(origin.partition, STATE_ORIGIN_POS);
+    buf.writeUInt32LE(origin.topicTag, STATE_ORIGIN_POS + 4);
+  }
+  writeFloats(buf, head, s.params);
   if (recent !== undefined) {
-    let at = STATE_HEADER_BYTES + 4 * n;
+    let at = head + 4 * n;
     buf.writeDoubleLE(recent.baseMs, at);
     buf.writeUInt32LE(recent.entries.length, at + 8);
     buf.writeUInt32LE(width, at + 12);
@@ -83,6 +103,10 @@ export function encodeState(s: EntityState): Buffer {
     }
   }
   return buf;
+}
+
+function isU32(x: number): boolean {
+  return Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 }
 
 function writeFloats(buf: Buffer, at: number, xs: Float32Array): void {
@@ -113,11 +137,13 @@ export function decodeState(b: Uint8Array): EntityState {
   const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf.length < STATE_HEADER_BYTES) throw corrupt(`${buf.length} bytes, shorter than the ${STATE_HEADER_BYTES}-byte header`);
   const version = buf.readUInt8(0);
-  if (version !== STATE_FORMAT_VERSION) throw corrupt(`unknown format version ${version}`);
+  if (version !== STATE_FORMAT_V1 && version !== STATE_FORMAT_V2) throw corrupt(`unknown format version ${version}`);
+  const head = version === STATE_FORMAT_V2 ? STATE_V2_HEADER_BYTES : STATE_HEADER_BYTES;
+  if (buf.length < head) throw corrupt(`${buf.length} bytes, shorter than the ${head}-byte header of format ${version}`);
   const flags = buf.readUInt8(1);
   if ((flags & ~FLAG_RECENT) !== 0) throw corrupt(`unknown flags ${flags}`);
   const n = buf.readUInt32LE(24);
-  const end = STATE_HEADER_BYTES + 4 * n;
+  const end = head + 4 * n;
   if (buf.length < end) throw corrupt(`${buf.length} bytes for ${n} params (expected at least ${end})`);
   const recent = (flags & FLAG_RECENT) !== 0 ? decodeRecent(buf, end) : undefined;
   if (recent === undefined && buf.length !== end) throw corrupt(`${buf.length} bytes for ${n} params (expected ${end})`);
@@ -125,9 +151,10 @@ export function decodeState(b: Uint8Array): EntityState {
   if (!Number.isSafeInteger(lastOffset) || lastOffset < -1) throw corrupt(`lastOffset ${lastOffset}`);
   const lastEventMs = buf.readDoubleLE(16);
   if (!Number.isFinite(lastEventMs)) throw corrupt(`lastEventMs ${lastEventMs}`);
-  const params = readFloats(buf, STATE_HEADER_BYTES, n);
+  const params = readFloats(buf, head, n);
   const state: EntityState = { count: buf.readUInt32LE(4), lastOffset, lastEventMs, params };
   if (recent !== undefined) state.recent = recent;
+  if (version === STATE_FORMAT_V2) state.origin = { partition: buf.readUInt32LE(STATE_ORIGIN_POS), topicTag: buf.readUInt32LE(STATE_ORIGIN_POS + 4) };
   return state;
 }
 
@@ -163,10 +190,16 @@ function decodeRecent(buf: Buffer, at: number): RecentViews {
 export function cloneState(s: EntityState): EntityState {
   const copy: EntityState = { count: s.count, lastOffset: s.lastOffset, lastEventMs: s.lastEventMs, params: Float32Array.from(s.params) };
   if (s.recent !== undefined) copy.recent = cloneRecent(s.recent);
+  if (s.origin !== undefined) copy.origin = cloneOrigin(s.origin);
   return copy;
 }
 
 /** A deep copy of recent views. */
 export function cloneRecent(r: RecentViews): RecentViews {
   return { baseMs: r.baseMs, entries: r.entries.map((e) => ({ key: e.key, eventMs: e.eventMs, before: e.before === undefined ? undefined : Float32Array.from(e.before) })) };
+}
+
+/** A copy of an origin (states never share it). */
+export function cloneOrigin(o: StateOrigin): StateOrigin {
+  return { topicTag: o.topicTag, partition: o.partition };
 }

@@ -21,6 +21,36 @@ export interface EntityState {
    * (consumers/cross-side.ts). Absent when the entity's adapter has no view.
    */
   recent?: RecentViews;
+  /**
+   * The partition (and topic, as a tag) whose offsets `lastOffset` counts; absent in states written
+   * outside a Kafka worker (demo, evaluation) and in format-1 states (model-store/origin.ts).
+   */
+  origin?: StateOrigin;
+}
+
+/** Where a state's lastOffset comes from (model-store/origin.ts). */
+export interface StateOrigin {
+  /** `topicTag(topic)`: 32-bit FNV-1a of the topic name. */
+  topicTag: number;
+  partition: number;
+}
+
+/**
+ * How far one Kafka partition has been applied to a scope's states: written in the same atomic call
+ * as the states (`putManyScoped`), so the store, not the consumer group's committed offsets, is the
+ * source of truth of a worker's progress (consumers/progress.ts).
+ */
+export interface PartitionProgress {
+  topic: string;
+  partition: number;
+  /** Every message of the partition at or below this offset is applied (or dead-lettered). */
+  offset: number;
+}
+
+/** A topic's partition, as the cache tier's invalidation names it. */
+export interface PartitionRef {
+  topic: string;
+  partition: number;
 }
 
 /** The views of an entity before its latest events, oldest first (consumers/cross-side.ts). */
@@ -59,6 +89,11 @@ export interface ScopedWrite {
   entries: readonly { entityId: string; state: EntityState }[];
 }
 
+/** A partition's progress written with a batch of states, in one scope (the worker's state scope). */
+export interface ProgressWrite extends PartitionProgress {
+  scope: StateScope;
+}
+
 export interface EntityStore {
   /** Loads many states in one round trip; `undefined` where the entity was never seen. */
   getMany(scope: StateScope, entityIds: readonly string[]): Promise<(EntityState | undefined)[]>;
@@ -77,7 +112,17 @@ export interface EntityStore {
    * Optional: `putMany` of several scopes in ONE atomic write (same CAS per entry), so a crash never
    * leaves one scope written and the other not. model-store/scoped.ts falls back to putMany in turn.
    */
-  putManyScoped?(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]>;
+  putManyScoped?(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]>;
+  /**
+   * Optional: the stored progress of one partition in one scope (the largest offset written with
+   * `putManyScoped`'s `progress`), undefined if none. Stores without it keep no progress.
+   */
+  getProgress?(scope: StateScope, topic: string, partition: number): Promise<number | undefined>;
+  /**
+   * Optional: forget cached states of these partitions (and cached states of unknown origin), because
+   * another worker may have advanced them. A store without a cache tier has nothing to do.
+   */
+  invalidatePartitions?(partitions: readonly PartitionRef[]): void;
   /** Releases connections. */
   close(): Promise<void>;
 }

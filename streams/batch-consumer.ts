@@ -14,6 +14,12 @@
  *   whoever owns it, from the committed offset).
  * - Backpressure: `pause()` stops fetching; the current chunk finishes, the rest of the fetched batch
  *   is left unresolved and is fetched again after `resume()`.
+ * - Ownership hooks (`start(handler, listener)`, streams/assignment.ts): on every group join the
+ *   listener hears which partitions moved (so a cache of their state can be dropped) before any
+ *   batch of the new assignment is handed over; then the newly assigned partitions stay paused
+ *   until the listener has named where each starts (its own record of the partition's progress,
+ *   which may be ahead of or behind the committed offset) and the consumer has sought there. Also a
+ *   partition with nothing to fetch is sought (a store that lost writes is re-fed at once).
  * - `stop()`: stop fetching, let the in-flight handler finish and commit, leave the group, disconnect.
  * - Concurrency across partitions (`partitionsConsumedConcurrently`, default: every partition of the
  *   subscribed topics): chunks of different partitions are handled at the same time, which overlaps
@@ -35,11 +41,13 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { groupLag, withAdmin } from './admin.js';
+import { groupLag, topicOffsets, withAdmin } from './admin.js';
+import { assignmentChange, partitionKey, partitionsOf, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
 
 export type { MessageBatch, RawMessage } from './message.js';
+export type { AssignmentChange, PartitionListener, TopicPartition } from './assignment.js';
 
 export type BatchHandler = (batch: MessageBatch) => Promise<void>;
 
@@ -140,6 +148,11 @@ export class BatchConsumer {
   private readonly logger: Logger;
   private consumer: Consumer | undefined;
   private handler: BatchHandler | undefined;
+  private listener: PartitionListener | undefined;
+  /** This member's assignment as of the last group join. */
+  private membership: GroupAssignment | undefined;
+  /** Group joins seen; a start resolution of an older join is abandoned. */
+  private joins = 0;
   private paused = false;
   private st: BatchConsumerState = 'idle';
   // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
@@ -158,10 +171,14 @@ export class BatchConsumer {
     return this.st;
   }
 
-  /** Joins the group and starts consuming; resolves once the consumer runs. */
-  async start(handler: BatchHandler): Promise<void> {
+  /**
+   * Joins the group and starts consuming; resolves once the consumer runs. `listener` hears of every
+   * assignment and may choose where each assigned partition starts (streams/assignment.ts).
+   */
+  async start(handler: BatchHandler, listener?: PartitionListener): Promise<void> {
     if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `BatchConsumer.start() called in state ${this.st}`);
     this.handler = handler;
+    this.listener = listener;
     const o = this.opts;
     const consumer = createKafka(o.kafka, this.logger).consumer({
       groupId: o.groupId,
@@ -176,6 +193,8 @@ export class BatchConsumer {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
       if (!e.payload.restart && this.st === 'running') this.st = 'failed';
     });
+    // Emitted by kafkajs at the end of each join + sync, before the new assignment is fetched.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberId, e.payload.memberAssignment));
     try {
       this.concurrency = o.partitionsConsumedConcurrently ?? (await this.partitionCount());
       await consumer.connect();
@@ -237,6 +256,98 @@ export class BatchConsumer {
     const meta = await withAdmin(this.opts.kafka, (admin) => admin.fetchTopicMetadata({ topics: this.opts.topics }), this.logger);
     const n = meta.topics.reduce((sum, t) => sum + t.partitions.length, 0);
     return Math.min(MAX_PARTITIONS_CONCURRENCY, Math.max(1, n));
+  }
+
+  private onGroupJoin(memberId: string, memberAssignment: Readonly<Record<string, readonly number[]>>): void {
+    const next: GroupAssignment = { memberId, partitions: partitionsOf(memberAssignment) };
+    const change = assignmentChange(this.membership, next);
+    this.membership = next;
+    const join = ++this.joins;
+    const names = (ps: readonly TopicPartition[]): string[] => ps.map(partitionKey);
+    this.logger.info('partitions assigned', { memberId, assigned: names(change.assigned), revoked: names(change.revoked), moved: names(change.moved) });
+    try {
+      this.listener?.onAssignment?.(change);
+    } catch (err) {
+      this.logger.error('assignment listener failed', { error: errorMessage(err) });
+    }
+    if (this.listener?.startOffset !== undefined && change.assigned.length > 0) {
+      // Synchronously, before kafkajs' next fetch: nothing of these partitions is fetched until
+      // resolveStarts has sought each to where the listener wants it.
+      this.consumer?.pause(byTopic(change.assigned));
+      void this.resolveStarts(join, change.assigned);
+    }
+  }
+
+  /**
+   * Asks the listener where each newly assigned partition starts, while those partitions are paused
+   * (so no batch of them is fetched before), seeks (committing an offset ahead), then resumes them.
+   * Failures are retried with backoff; a newer join or a stop abandons this one (the newer join
+   * paused and resolves its own assignment).
+   */
+  private async resolveStarts(join: number, partitions: readonly TopicPartition[]): Promise<void> {
+    const listener = this.listener;
+    const consumer = this.consumer;
+    if (listener?.startOffset === undefined || consumer === undefined) return;
+    const current = (): boolean => join === this.joins && (this.st === 'idle' || this.st === 'running');
+    let delay = this.opts.retryInitialMs;
+    for (let attempt = 1; current(); attempt++) {
+      try {
+        const positions = await this.positionsOf(partitions);
+        for (const tp of partitions) {
+          const position = positions.get(partitionKey(tp));
+          if (!current() || position === undefined) continue;
+          const start = await listener.startOffset(tp, position);
+          if (start === undefined || start === position.fetchedFrom || !current()) continue;
+          // Ahead: the listener says every record before `start` is handled, so commit it (else a
+          // partition with nothing after it would lag for ever). Behind: commit nothing, re-handle.
+          if (start > position.fetchedFrom) await consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(start) }]);
+          consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(start) });
+        }
+        break;
+      } catch (err) {
+        this.retries++;
+        this.logger.warn('start offsets of the assignment could not be resolved; retrying', { attempt, backoffMs: delay, code: err instanceof ThawError ? err.code : undefined, error: errorMessage(err) });
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.opts.retryMaxMs);
+      }
+    }
+    if (current() && !this.paused) consumer.resume(byTopic(partitions));
+  }
+
+  /** Where the consumer would start each partition (committed offset, else the reset position) and its end. */
+  private async positionsOf(partitions: readonly TopicPartition[]): Promise<Map<string, { fetchedFrom: number; highWatermark: number }>> {
+    const topics = [...new Set(partitions.map((tp) => tp.topic))];
+    const { groupId, fromBeginning, kafka } = this.opts;
+    const out = new Map<string, { fetchedFrom: number; highWatermark: number }>();
+    await withAdmin(
+      kafka,
+      async (admin) => {
+        const committed = await admin.fetchOffsets({ groupId, topics });
+        for (const topic of topics) {
+          const parts = committed.find((c) => c.topic === topic)?.partitions ?? [];
+          for (const end of await topicOffsets(admin, topic)) {
+            const c = Number(parts.find((x) => x.partition === end.partition)?.offset ?? -1);
+            const fetchedFrom = c >= 0 ? Math.max(c, end.low) : fromBeginning ? end.low : end.high;
+            out.set(partitionKey({ topic, partition: end.partition }), { fetchedFrom, highWatermark: end.high });
+          }
+        }
+      },
+      this.logger,
+    );
+    return out;
+  }
+
+  /** Sleeps `ms`, woken early by stop(). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
   }
 
   private async eachBatch(p: EachBatchPayload): Promise<void> {
@@ -347,4 +458,11 @@ export class BatchConsumer {
       if (this.st === 'running') await p.heartbeat();
     }
   }
+}
+
+/** kafkajs' pause/resume argument for these partitions. */
+function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const m = new Map<string, number[]>();
+  for (const tp of partitions) m.set(tp.topic, [...(m.get(tp.topic) ?? []), tp.partition]);
+  return [...m].map(([topic, ps]) => ({ topic, partitions: ps }));
 }

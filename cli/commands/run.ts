@@ -74,7 +74,11 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),
       ...(cfg.topic === undefined ? {} : { topic: cfg.topic }),
       ...(cfg.maxBatchMessages === undefined ? {} : { maxBatchMessages: cfg.maxBatchMessages }),
-      ...(cfg.partitionsConcurrency === undefined ? {} : { consumer: { partitionsConsumedConcurrently: cfg.partitionsConcurrency } }),
+      consumer: {
+        ...(cfg.partitionsConcurrency === undefined ? {} : { partitionsConsumedConcurrently: cfg.partitionsConcurrency }),
+        ...(cfg.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: cfg.sessionTimeoutMs }),
+        ...(cfg.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: cfg.heartbeatIntervalMs }),
+      },
     });
     await worker.start();
   } catch (err) {

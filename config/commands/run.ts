@@ -70,6 +70,14 @@ export const runSchema = z
       .describe(
         'Micro-batches of one partition in flight at once (1..16): the next is prepared (load, score, adapt) while the previous is written (rows, then states); commits stay in order. 2 measured no faster than 1 on a 2-core host (bench/README.md). @default 1',
       ),
+    sessionTimeoutMs: positiveInt
+      .min(6_000)
+      .optional()
+      .describe('Consumer group session timeout (ms): how long a silent member (killed, stalled) keeps its partitions before the group moves them. At least 6000 (the broker minimum). @default 30000'),
+    heartbeatIntervalMs: positiveInt
+      .min(100)
+      .optional()
+      .describe('Consumer group heartbeat interval (ms), at most a third of the session timeout. @default 3000'),
     cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
     cacheReadTtlMs: nonNegativeInt
       .default(1_000)
@@ -120,6 +128,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'max-batch', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
     { flag: 'partitions-concurrency', key: 'partitionsConcurrency', kind: 'int', meta: 'N' },
     { flag: 'pipeline-depth', key: 'pipelineDepth', kind: 'int', meta: 'N' },
+    { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
+    { flag: 'heartbeat-interval-ms', key: 'heartbeatIntervalMs', kind: 'int', meta: 'MS' },
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
     { flag: 'state-ttl-seconds', key: 'stateTtlSeconds', kind: 'int', meta: 'S' },
     { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },

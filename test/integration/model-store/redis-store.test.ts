@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { ThawError } from '../../../lib/errors.js';
 import { CAS_SCRIPT } from '../../../model-store/cas-script.js';
 import { RedisEntityStore } from '../../../model-store/redis-store.js';
+import { originOf } from '../../../model-store/origin.js';
 import { encodeState } from '../../../model-store/state-codec.js';
 import type { EntityState, StateScope } from '../../../model-store/types.js';
 import { dropPrefix, keysUnder, openRedis, uniquePrefix } from './helpers.js';
@@ -155,4 +156,35 @@ void test('several scopes in one MGET and one atomic EVALSHA, recent views round
   assert.deepEqual(r, [{ written: 3, skipped: 0, evicted: 1 }, { written: 1, skipped: 0, evicted: 0 }]);
   assert.deepEqual((await capped.getMany(scope, ['a', 'b', 'c'])).map((s) => s?.lastOffset), [undefined, 1, 2]);
   assert.equal(await capped.trackedEntities(guard), 1);
+});
+
+void test('progress rides in the same EVALSHA as the states: max of the offsets, TTL of the states, readable by HGET', async () => {
+  const { store, calls } = newStore({ ttlSeconds: 3600 });
+  const progress = { scope, topic: 'thaw.labelled.by-item', partition: 3 };
+  await store.putManyScoped([{ scope, entries: [{ entityId: 'a', state: st(10) }] }], { ...progress, offset: 12 });
+  assert.equal(calls.evalsha, 1, 'one round trip for states and progress');
+  assert.equal(await store.getProgress(scope, progress.topic, 3), 12);
+  // A redelivered batch (its state refused by the CAS) never moves the progress back.
+  assert.deepEqual(await store.putManyScoped([{ scope, entries: [{ entityId: 'a', state: st(5) }] }], { ...progress, offset: 7 }), [{ written: 0, skipped: 1 }]);
+  assert.equal(await store.getProgress(scope, progress.topic, 3), 12);
+  // Progress alone (a batch of redeliveries only) is recorded too.
+  await store.putManyScoped([], { ...progress, offset: 20 });
+  assert.equal(await store.getProgress(scope, progress.topic, 3), 20);
+  assert.equal(await store.getProgress(scope, progress.topic, 4), undefined);
+  const ttl = await redis.ttl(store.progressKeyOf(scope));
+  assert.ok(ttl > 3000 && ttl <= 3600, `progress TTL ${ttl}`);
+});
+
+void test("the Lua CAS lets a state of another origin replace a higher offset; format-1 states keep the offset rule", async () => {
+  const { store } = newStore();
+  const on = (offset: number, partition: number): EntityState => ({ ...st(offset), origin: originOf('topic', partition) });
+  await store.putMany(scope, [{ entityId: 'x', state: on(50, 0) }]);
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'x', state: on(3, 7) }]), { written: 1, skipped: 0 }, 'another partition: written');
+  assert.deepEqual(await store.getMany(scope, ['x']), [on(3, 7)]);
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'x', state: on(2, 7) }]), { written: 0, skipped: 1 }, 'same partition: CAS');
+  // A state written before origins existed (format 1) is compared by offset only.
+  await redis.set(store.keyOf(scope, 'old'), encodeState(st(40)));
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'old', state: on(39, 1) }]), { written: 0, skipped: 1 });
+  assert.deepEqual(await store.putMany(scope, [{ entityId: 'old', state: on(41, 1) }]), { written: 1, skipped: 0 });
+  assert.deepEqual(await store.getMany(scope, ['old']), [on(41, 1)]);
 });

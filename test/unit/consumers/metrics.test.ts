@@ -23,6 +23,7 @@ function result(processed: number, skipped: number): BatchResult {
     entities: 1,
     newEntities: 0,
     waves: 1,
+    originMismatches: 0,
     statesWritten: 1,
     statesRefused: 0,
     maxEventMs: 1_700_000_000_000,

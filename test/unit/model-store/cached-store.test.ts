@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../../lib/errors.js';
 import { CachedEntityStore } from '../../../model-store/cached-store.js';
 import { MemoryEntityStore } from '../../../model-store/memory-store.js';
+import { originOf } from '../../../model-store/origin.js';
 import type { EntityState, EntityStore, StateScope } from '../../../model-store/types.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm' };
@@ -103,4 +104,33 @@ void test('invalidate and invalidateAll force reloads', async () => {
 void test('rejects invalid options naming the key', () => {
   assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { maxEntries: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'maxEntries');
   assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { readTtlMs: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'readTtlMs');
+});
+
+void test('invalidatePartitions drops the states of moved partitions and of unknown origin, keeps the rest', async () => {
+  const inner = new CountingStore();
+  const c = new CachedEntityStore(inner);
+  const on = (offset: number, partition: number): EntityState => ({ ...st(offset), origin: originOf('topic', partition) });
+  await c.putMany(scope, [
+    { entityId: 'p0', state: on(1, 0) },
+    { entityId: 'p1', state: on(2, 1) },
+    { entityId: 'other-topic', state: { ...st(3), origin: originOf('other', 0) } },
+    { entityId: 'unknown', state: st(4) },
+  ]);
+  assert.equal(c.invalidatePartitions([{ topic: 'topic', partition: 0 }]), 2);
+  inner.reads = [];
+  await c.getMany(scope, ['p0', 'p1', 'other-topic', 'unknown']);
+  assert.deepEqual(inner.reads, ['p0', 'unknown'], 'only the moved partition and the state of unknown origin are read again');
+});
+
+void test("a write of another origin replaces a cached state with a higher offset (the store's CAS does too)", async () => {
+  const inner = new CountingStore();
+  const c = new CachedEntityStore(inner);
+  await c.putMany(scope, [{ entityId: 'x', state: { ...st(50), origin: originOf('topic', 0) } }]);
+  const moved: EntityState = { ...st(3), origin: originOf('topic', 7) };
+  assert.deepEqual(await c.putMany(scope, [{ entityId: 'x', state: moved }]), { written: 1, skipped: 0 });
+  inner.reads = [];
+  assert.deepEqual(await c.getMany(scope, ['x']), [moved]);
+  assert.deepEqual(inner.reads, [], 'served from the cache, which followed the store');
+  // Same origin: the usual CAS (a lower offset is a redelivery).
+  assert.deepEqual(await c.putMany(scope, [{ entityId: 'x', state: { ...st(2), origin: originOf('topic', 7) } }]), { written: 0, skipped: 1 });
 });

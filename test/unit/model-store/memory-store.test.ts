@@ -55,3 +55,14 @@ void test('snapshot round trip, atomic write, corrupt file rejected', async () =
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+void test('progress is written with the states (max of the offsets), per scope and partition', async () => {
+  const store = new MemoryEntityStore();
+  const scope = { namespace: 'live', side: 'item', adapter: 'fm' } as const;
+  const state = { count: 1, lastOffset: 9, lastEventMs: 1, params: Float32Array.of(1) };
+  await store.putManyScoped([{ scope, entries: [{ entityId: 'a', state }] }], { scope, topic: 't', partition: 2, offset: 9 });
+  await store.putManyScoped([], { scope, topic: 't', partition: 2, offset: 4 });
+  assert.equal(await store.getProgress(scope, 't', 2), 9, 'never moves back');
+  assert.equal(await store.getProgress(scope, 't', 3), undefined);
+  assert.equal(await store.getProgress({ ...scope, adapter: 'none' }, 't', 2), undefined);
+});

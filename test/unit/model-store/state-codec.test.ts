@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThawError } from '../../../lib/errors.js';
-import { STATE_HEADER_BYTES, decodeState, encodeState } from '../../../model-store/state-codec.js';
+import { STATE_HEADER_BYTES, STATE_V2_HEADER_BYTES, decodeState, encodeState } from '../../../model-store/state-codec.js';
+import { originOf } from '../../../model-store/origin.js';
 import type { EntityState } from '../../../model-store/types.js';
 
 const sample = (): EntityState => ({ count: 7, lastOffset: 2 ** 40 + 3, lastEventMs: 1_764_000_000_123, params: Float32Array.from([0.5, -1.25, 3e-8, 42]) });
@@ -40,8 +41,8 @@ void test('rejects truncated input, wrong version, length mismatch, bad offset',
   assertCorrupt(() => decodeState(buf.subarray(0, buf.length - 1)), /expected/);
   assertCorrupt(() => decodeState(Buffer.concat([buf, Buffer.alloc(4)])), /expected/);
   const v = Buffer.from(buf);
-  v[0] = 2;
-  assertCorrupt(() => decodeState(v), /version 2/);
+  v[0] = 3;
+  assertCorrupt(() => decodeState(v), /version 3/);
   const o = Buffer.from(buf);
   o.writeDoubleLE(1.5, 8);
   assertCorrupt(() => decodeState(o), /lastOffset 1.5/);
@@ -54,4 +55,23 @@ void test('refuses to encode values the format cannot hold', () => {
   assertCorrupt(() => encodeState({ ...sample(), count: -1 }), /count/);
   assertCorrupt(() => encodeState({ ...sample(), lastOffset: 2 ** 60 }), /lastOffset/);
   assertCorrupt(() => encodeState({ ...sample(), lastEventMs: Number.NaN }), /lastEventMs/);
+});
+
+void test('format 2 records the origin; format 1 (no origin, as written before origins existed) still loads', () => {
+  const withOrigin: EntityState = { ...sample(), origin: originOf('thaw.labelled.by-item', 5) };
+  const v2 = encodeState(withOrigin);
+  assert.equal(v2[0], 2);
+  assert.equal(v2.length, STATE_V2_HEADER_BYTES + 16);
+  assert.deepEqual(decodeState(v2), withOrigin);
+  // The first 28 bytes (what the CAS script reads: version, lastOffset) keep their places.
+  const v1 = encodeState(sample());
+  assert.equal(v1[0], 1);
+  assert.deepEqual(v2.subarray(1, STATE_HEADER_BYTES), v1.subarray(1, STATE_HEADER_BYTES));
+  const old = decodeState(v1);
+  assert.equal(old.origin, undefined);
+  assert.deepEqual(old, sample());
+  const recent = { baseMs: 3, entries: [{ key: 9, eventMs: 4, before: Float32Array.from([1, 2]) }] };
+  assert.deepEqual(decodeState(encodeState({ ...withOrigin, recent })), { ...withOrigin, recent });
+  assertCorrupt(() => decodeState(v2.subarray(0, 30)), /shorter than the 36-byte header/);
+  assertCorrupt(() => encodeState({ ...sample(), origin: { topicTag: -1, partition: 0 } }), /origin/);
 });
