@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
+import { originOf } from '../../model-store/origin.js';
 import { encodeState } from '../../model-store/state-codec.js';
 import type { EntityState, StateScope } from '../../model-store/types.js';
 
@@ -72,7 +73,8 @@ function stateOf(i: number, floats: number, recent?: { views: number; viewFloats
   const params = new Float32Array(floats);
   for (let j = 0; j < floats; j++) params[j] = Math.sin(i * 31 + j) * 0.1;
   const lastEventMs = 1_700_000_000_000 + i * 1000;
-  const state: EntityState = { count: 1 + (i % 50), lastOffset: i, lastEventMs, params };
+  // A worker's state records the partition it came from (format 2), as `thaw run` writes it.
+  const state: EntityState = { count: 1 + (i % 50), lastOffset: i, lastEventMs, params, origin: originOf('thaw.labelled.by-item', i % 8) };
   if (recent !== undefined && recent.views > 0) {
     const entries = Array.from({ length: recent.views }, (_, v) => ({
       key: (i * 7919 + v) >>> 0,
