@@ -104,7 +104,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   // Run until a signal (drain), until the worker fails on its own, or (--until-end) until it drains
   // itself at the end of the topic. However it began, stopping has --drain-timeout-ms.
   const outcome = await Promise.race([aborted(ctx.signal).then(() => 'signal' as const), worker.whenDraining().then(() => 'self' as const)]);
-  if (outcome === 'signal') void worker.drain();
+  if (outcome === 'signal') worker.drain().catch((err: unknown) => log.error('drain failed', { error: err }));
   const final = await deadline(worker.whenStopped(), cfg.drainTimeoutMs);
   if (final === 'timeout') {
     const spooledBytes = await deadline(sink.spooledBytes(), 1_000).catch(() => 'unknown' as const);
