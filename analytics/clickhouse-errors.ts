@@ -34,10 +34,23 @@ export function isTransientClickHouseError(err: unknown): boolean {
   return code === undefined || TRANSIENT_CODES.has(code);
 }
 
-/** Wraps a client error as CLICKHOUSE_ERROR with a redacted, one-line message. */
+/** Server codes of refused credentials: UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED. */
+const AUTH_CODES: ReadonlySet<number> = new Set([192, 193, 194, 516]);
+
+/** True when the server refused the credentials (retrying cannot help). */
+export function isClickHouseAuthError(err: unknown): boolean {
+  const code = serverErrorCode(err);
+  return code !== undefined && AUTH_CODES.has(code);
+}
+
+/**
+ * Wraps a client error as CLICKHOUSE_ERROR (AUTH_FAILED for refused credentials) with a redacted,
+ * one-line message.
+ */
 export function wrapClickHouseError(what: string, err: unknown): ThawError {
   // The message of a client error never carries the password (basic auth lives in a header), but it
   // may quote the URL: strip userinfo anyway.
   const msg = redactUrl(errorMessage(err)).split('\n')[0] ?? '';
+  if (isClickHouseAuthError(err)) return new ThawError('AUTH_FAILED', `clickhouse refused the credentials (${what}): ${msg.slice(0, 500)}`, { cause: err });
   return new ThawError('CLICKHOUSE_ERROR', `${what}: ${msg.slice(0, 500)}`, { cause: err });
 }

@@ -6,6 +6,7 @@ import { wrapClickHouseError } from '../analytics/clickhouse-errors.js';
 import type { SqlTarget } from '../analytics/namespaces.js';
 import type { ClickHouseConfig, KafkaConfig, RedisConfig } from '../config/connections.js';
 import type { Logger } from '../lib/log.js';
+import { credentialsOf } from '../lib/url.js';
 import type { RedisConnection } from '../model-store/redis.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 
@@ -17,8 +18,21 @@ export function redisConnection(r: RedisConfig): RedisConnection {
   return { url: r.url, ...(r.password === undefined ? {} : { password: r.password }), ...(r.tls ? { tls: true } : {}) };
 }
 
+/**
+ * The ClickHouse URL without user info, and the credentials to send: those of the URL when it has
+ * some (decoded; the client would otherwise ignore them silently), else `clickhouse.user`/`password`.
+ */
+export function clickhouseCredentials(c: ClickHouseConfig): { url: string; username: string; password: string } {
+  const u = new URL(c.url);
+  if (u.username === '' && u.password === '') return { url: c.url, username: c.user, password: c.password };
+  const fromUrl = credentialsOf(u);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), username: fromUrl.username ?? c.user, password: fromUrl.password ?? c.password };
+}
+
 export function clickhouseSinkOptions(c: ClickHouseConfig, spoolDir: string, logger: Logger): ClickHouseSinkOptions {
-  return { url: c.url, username: c.user, password: c.password, database: c.database, table: c.table, spoolDir, logger };
+  return { ...clickhouseCredentials(c), database: c.database, table: c.table, spoolDir, logger };
 }
 
 /** A queryable prediction log: embedded chDB directory or ClickHouse server. */
@@ -26,7 +40,7 @@ export type ClosableSqlTarget = SqlTarget & { close(): Promise<void> };
 
 export function openSqlTarget(c: ClickHouseConfig, chdbDir?: string): ClosableSqlTarget {
   if (chdbDir !== undefined) return new ChdbSink({ dataDir: chdbDir, database: c.database, table: c.table });
-  const client = createClient({ url: c.url, username: c.user, password: c.password, log: { level: ClickHouseLogLevel.OFF } });
+  const client = createClient({ ...clickhouseCredentials(c), log: { level: ClickHouseLogLevel.OFF } });
   return {
     database: c.database,
     table: c.table,

@@ -16,3 +16,27 @@ export async function closeAll(items: readonly { close(): Promise<void> }[], onE
     }
   }
 }
+
+/**
+ * Whether this process was started by npm (`npx thaw ...`, `npm exec`, `npm run`/`npm start`). npm
+ * runs a bin through `sh -c`, and on SIGTERM it signals that shell only: dash does not pass the
+ * signal on, so the node process is orphaned and keeps running, undrained.
+ */
+export function startedByNpm(env: Record<string, string | undefined>): boolean {
+  return (env.npm_command ?? '') !== '' || (env.npm_lifecycle_event ?? '') !== '';
+}
+
+/**
+ * Calls `onGone` once when this process's parent exits (the process is re-parented, its ppid
+ * changes). Polls every `pollMs` (ms, @default 500) on an unref'd timer. Returns a stop function.
+ */
+export function watchParent(onGone: () => void, pollMs = 500): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, pollMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

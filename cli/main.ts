@@ -10,6 +10,7 @@ import { createLogger, redactUrl, type LogLevel } from '../lib/log.js';
 import { COMMANDS, findCommand } from './commands/index.js';
 import { findRawCommand, RAW_COMMANDS } from './commands/raw.js';
 import { EXIT, isUsageError, type CommandContext } from './context.js';
+import { startedByNpm, watchParent } from './lifecycle.js';
 import { commandUsage, mainUsage } from './usage.js';
 
 /** Runs `thaw` with argv (without node and script); resolves to the exit code. */
@@ -75,6 +76,14 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Under npm a SIGTERM to npm (`npx thaw run item &` then `kill $!`) ends npm's shell, not this
+  // process: the parent's exit then counts as the SIGTERM, so the worker drains and exits.
+  const stopWatch = startedByNpm(env)
+    ? watchParent(() => {
+        logger.info('parent process (npm) exited: stopping as on SIGTERM', { ppid: process.ppid });
+        if (signals === 0) onSignal('SIGTERM');
+      })
+    : () => undefined;
   try {
     const command = await entry.load();
     return await command.run(config as never, { stdout, stderr, logger, signal: ac.signal, env });
@@ -87,9 +96,32 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     if (level === 'silent') stderr.write(`thaw ${entry.spec.name}: ${redactUrl(errorMessage(err))}\n`);
     return EXIT.failure;
   } finally {
+    stopWatch();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+/**
+ * How long the process may stay alive after the command returned, in ms: past it, handles some
+ * client leaked (a reconnecting socket, a timer) would otherwise keep a failed command running for
+ * ever, so the process exits with the command's code.
+ */
+export const EXIT_GRACE_MS = 3_000;
+
+/** Entry point of the `thaw` binary (bin/thaw.mjs) and of cli/dev.ts: runs `main`, then exits. */
+export function runCli(argv: string[]): void {
+  const finish = (code: number): void => {
+    process.exitCode = code;
+    setTimeout(() => {
+      process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: 'warn', msg: 'exiting: handles still open after the command returned', exitCode: code })}\n`);
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
+  };
+  main(argv).then(finish, (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? `${err.name}: ${redactUrl(err.message)}` : redactUrl(String(err))}\n`);
+    finish(EXIT.failure);
+  });
 }
 
 /** Runs a command that parses its own argv; bad options still exit 2, with the message on stderr. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { userinfoProblem } from '../lib/url.js';
 
 /**
  * Reusable, documented field schemas. Descriptions state the unit; defaults are attached where a
@@ -27,7 +28,16 @@ export function url(schemes: readonly string[]): z.ZodEffects<z.ZodString, strin
     }
     if (!schemes.includes(u.protocol.replace(/:$/, ''))) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected a ${schemes.join(' or ')} URL` });
+      return;
     }
+    if (u.hostname === '') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected a host (${schemes[0] ?? 'scheme'}://host:port)` });
+      return;
+    }
+    // Clients parse raw user info differently (or throw "URI malformed" deep inside a connect), and
+    // redaction cannot tell where a raw password ends: refuse it here, naming the key.
+    const problem = userinfoProblem(s);
+    if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
   });
 }
 

@@ -60,6 +60,7 @@ import type { EntityState, EntityStore, StateScope } from '../model-store/types.
 import type { Side } from '../schemas/types.js';
 import { BatchConsumer, MAX_PIPELINE_DEPTH, type BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
+import type { DeadLetterContext } from '../streams/dead-letters.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
 import type { AssignmentChange, PartitionListener, TopicPartition } from '../streams/assignment.js';
 import { decodeLabelled } from '../streams/serde.js';
@@ -122,6 +123,11 @@ export interface BatchSource {
   start(handler: (batch: MessageBatch) => Promise<void>, partitions?: PartitionListener): Promise<void>;
   stop(): Promise<void>;
   lag(): Promise<number>;
+  /**
+   * Registers a listener called once if the consumer stops for good on its own (kafkajs gave up
+   * restarting it): the worker then goes FAILED. Optional for fakes that never fail so.
+   */
+  onFailed?(listener: (err: unknown) => void): void;
 }
 
 /** What the worker needs of a release watcher (model-store's ReleaseWatcher<ReleasedAdapter>, started). */
@@ -135,8 +141,11 @@ export interface AdapterReleaseSource {
 
 /** What the worker needs of a dead-letter writer (streams' DeadLetterWriter). */
 export interface DeadLetterSink {
-  /** Sends the records (one produce call); resolves when acknowledged. */
-  sendMany(items: readonly { msg: RawMessage; err: unknown }[]): Promise<void>;
+  /**
+   * Sends the records (one produce call); resolves when acknowledged. `context` names the consumer
+   * that gave up on them (written as headers).
+   */
+  sendMany(items: readonly { msg: RawMessage; err: unknown }[], context?: DeadLetterContext): Promise<void>;
 }
 
 export interface AdaptationWorkerOptions {
@@ -273,6 +282,7 @@ export class AdaptationWorker {
   private readonly totals = { batches: 0, processed: 0, skipped: 0, deadLetters: 0, retries: 0 };
   private outageSinceMs: number | undefined;
   private readonly settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
+  private readonly draining = deferred();
   private readonly pipes = new Map<string, PartitionPipe>();
   private readonly untilEnd: UntilEnd | undefined;
   /** Chunks of one partition the consumer may hand over before the first is durable. */
@@ -431,6 +441,14 @@ export class AdaptationWorker {
     return this.source.lag();
   }
 
+  /**
+   * Resolves when the worker starts to stop (a drain, the end of the topic with untilEnd, a failure):
+   * the moment a caller's drain deadline starts.
+   */
+  whenDraining(): Promise<void> {
+    return this.draining.promise;
+  }
+
   /** Resolves with the final state (STOPPED or FAILED) once the worker has stopped. */
   whenStopped(): Promise<WorkerState> {
     return this.settle.promise;
@@ -452,6 +470,11 @@ export class AdaptationWorker {
       await this.source.start((batch) => this.handle(batch), {
         onAssignment: (change) => this.onAssignment(change),
         startOffset: (tp, position) => this.startOffset(tp, position),
+      });
+      this.source.onFailed?.((err) => {
+        // kafkajs gave up restarting the consumer: nothing will be consumed any more.
+        this.fail(new ThawError('KAFKA_ERROR', `consumer of group ${this.groupId} stopped for good: ${errorMessage(err)}`, { cause: err }));
+        void this.shutdown(false);
       });
     } catch (err) {
       this.fail(err);
@@ -476,6 +499,7 @@ export class AdaptationWorker {
   private shutdown(flush: boolean): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
     if (this._state === 'RUNNING' || this._state === 'INITIALIZED') this._state = 'DRAINING';
+    this.draining.resolve();
     this.untilEnd?.stop();
     this.stopping = (async () => {
       try {
@@ -607,7 +631,7 @@ export class AdaptationWorker {
       result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo });
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
-      await this.deadLetters.sendMany(poison);
+      await this.deadLetters.sendMany(poison, { consumerGroup: this.groupId, namespace: this.scope.namespace, adapter: this.scope.adapter });
       // Durable now; a later chunk's newer state of the same entity stays pending.
       if (pipe.gen === gen) {
         for (const c of prep.changed) if (pipe.pending.get(c.entityId) === c.state) pipe.pending.delete(c.entityId);

@@ -21,6 +21,12 @@ export const ERROR_CODES = [
   'USAGE',
   // A trainer's history has too few hot entities, rows or validation users to fit on (trainers/history.ts).
   'HISTORY_TOO_THIN',
+  // A service refused the credentials (Redis WRONGPASS/NOAUTH, ClickHouse 516, Kafka SASL): never retried.
+  'AUTH_FAILED',
+  // A service was unreachable when a command started (after start, outages are ridden out instead).
+  'UNAVAILABLE_AT_START',
+  // A drain did not finish within its deadline (thaw run --drain-timeout-ms).
+  'DRAIN_TIMEOUT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -3,6 +3,8 @@
  * (tables, --json). Any field whose name looks like a secret is redacted, and URLs have their
  * userinfo stripped, so secrets never reach the logs.
  */
+import { redactUrl } from './url.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 const SECRET_KEY = /pass(word)?|secret|token|sasl|credential|auth/i;
@@ -15,15 +17,17 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-/** Removes `user:password@` from URLs inside a string. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
-}
+/** Masks URL user info (and secret query parameters) inside a string: lib/url.ts. */
+export { redactUrl };
 
 function redact(value: unknown, key: string): unknown {
   if (SECRET_KEY.test(key)) return '***';
   if (typeof value === 'string') return redactUrl(value);
   if (value instanceof Error) return { name: value.name, message: redactUrl(value.message), code: (value as { code?: unknown }).code };
+  if (Array.isArray(value)) return value.map((v) => redact(v, ''));
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  }
   if (typeof value === 'bigint') return value.toString();
   return value;
 }

@@ -16,7 +16,7 @@ import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
 import { checkPrefix, entityKey, progressField, progressKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
-import { createRedis, redisError, type RedisConnection } from './redis.js';
+import { createRedis, pingRedis, redisError, type RedisConnection } from './redis.js';
 import { decodeState, encodeState } from './state-codec.js';
 import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
@@ -225,6 +225,11 @@ export class RedisEntityStore implements EntityStore {
   /** `evicted` is reported only when the cap is on. */
   private result(written: number, skipped: number, evicted: number): RedisPutResult {
     return this.maxEntities > 0 ? { written, skipped, evicted } : { written, skipped };
+  }
+
+  /** One PING: throws AUTH_FAILED for refused credentials, REDIS_ERROR when unreachable (pingRedis). */
+  ping(): Promise<void> {
+    return pingRedis(this.redis);
   }
 
   async close(): Promise<void> {

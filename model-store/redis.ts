@@ -8,6 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
+import { credentialsOf, userinfoProblem } from '../lib/url.js';
 
 export interface RedisConnection {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for TLS. Credentials in it are never logged. */
@@ -63,6 +64,13 @@ export function redisOptionsOf(conn: RedisConnection): { url: string; options: R
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new ConfigError('redis.url', `protocol must be redis: or rediss:, got ${parsed.protocol}`);
   }
+  const problem = userinfoProblem(conn.url);
+  if (problem !== undefined) throw new ConfigError('redis.url', problem);
+  // The credentials go to ioredis as options, decoded here: its own URL parsing throws `URI malformed`
+  // on a bad escape and splits a password at an encoded ':'.
+  const fromUrl = credentialsOf(parsed);
+  parsed.username = '';
+  parsed.password = '';
   const options: RedisOptions = {
     maxRetriesPerRequest: REDIS_DEFAULTS.maxRetriesPerRequest,
     enableOfflineQueue: true,
@@ -70,11 +78,13 @@ export function redisOptionsOf(conn: RedisConnection): { url: string; options: R
     connectTimeout: positiveMs('redis.connectTimeoutMs', conn.connectTimeoutMs, REDIS_DEFAULTS.connectTimeoutMs),
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 4), 1_000),
   };
-  if (conn.username !== undefined) options.username = conn.username;
-  if (conn.password !== undefined) options.password = conn.password;
+  const username = conn.username ?? fromUrl.username;
+  const password = conn.password ?? fromUrl.password;
+  if (username !== undefined) options.username = username;
+  if (password !== undefined) options.password = password;
   if (conn.tls === true) options.tls = {};
   else if (typeof conn.tls === 'object') options.tls = conn.tls;
-  return { url: conn.url, options };
+  return { url: parsed.toString(), options };
 }
 
 /**
@@ -83,6 +93,7 @@ export function redisOptionsOf(conn: RedisConnection): { url: string; options: R
  */
 export function createRedis(conn: RedisConnection, logger: Logger = silentLogger): Redis {
   const { url, options } = redisOptionsOf(conn);
+  // `url` has no credentials any more; redact anyway in case a caller passes a hostile one.
   const target = redactUrl(url);
   const log = logger.child({ component: 'redis', target });
   const redis = new Redis(url, options);
@@ -101,8 +112,43 @@ export function createRedis(conn: RedisConnection, logger: Logger = silentLogger
   return redis;
 }
 
-/** Wraps a failure of a Redis call: stable code, redacted message, original error as cause. */
+/** Replies of a Redis server that refuses the credentials (or wants some): retrying cannot help. */
+const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR (invalid password|AUTH\b|Client sent AUTH, but no password is set)/i;
+
+/** Whether `err` says Redis refused the credentials (WRONGPASS, NOAUTH, NOPERM). */
+export function isRedisAuthError(err: unknown): boolean {
+  return AUTH_REPLY.test(errorMessage(err));
+}
+
+/**
+ * Wraps a failure of a Redis call: stable code, redacted message, original error as cause. Refused
+ * credentials become AUTH_FAILED (not retryable: a worker stops instead of waiting for ever).
+ */
 export function redisError(op: string, err: unknown): ThawError {
   if (err instanceof ThawError) return err;
-  return new ThawError('REDIS_ERROR', `redis ${op} failed: ${redactUrl(errorMessage(err))}`, { cause: err });
+  const message = redactUrl(errorMessage(err));
+  if (isRedisAuthError(err)) {
+    return new ThawError('AUTH_FAILED', `redis refused the credentials (${op}): ${message}; check redis.url and redis.password`, { cause: err });
+  }
+  return new ThawError('REDIS_ERROR', `redis ${op} failed: ${message}`, { cause: err });
+}
+
+/**
+ * One PING, bounded by the client's command timeout: throws AUTH_FAILED for refused credentials,
+ * REDIS_ERROR for an unreachable server. For start-up checks.
+ */
+export async function pingRedis(redis: Redis): Promise<void> {
+  // A PING that ran out of reconnect attempts says only that: the connection error says why.
+  let lastConnectionError: unknown;
+  const onError = (err: unknown): void => {
+    lastConnectionError = err;
+  };
+  redis.on('error', onError);
+  try {
+    await redis.ping();
+  } catch (err) {
+    throw redisError('PING', isRedisAuthError(err) || lastConnectionError === undefined ? err : lastConnectionError);
+  } finally {
+    redis.off('error', onError);
+  }
 }

@@ -1,8 +1,8 @@
 /** Topic administration and offset queries (kafkajs admin client behind small functions). */
 import type { Admin } from 'kafkajs';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
+import { createKafka, kafkaError, scrubSecrets, type KafkaConnection } from './kafka.js';
 
 /** A topic to create. */
 export interface TopicSpec {
@@ -27,6 +27,23 @@ export async function withAdmin<T>(conn: KafkaConnection, fn: (admin: Admin) => 
     return await fn(admin);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Connects an admin client and asks for the cluster's brokers: throws AUTH_FAILED when SASL is
+ * refused, KAFKA_ERROR when no broker answers (after kafkajs' connect retries, about 10 s). For
+ * start-up checks.
+ */
+export async function probeKafka(conn: KafkaConnection, logger?: Logger): Promise<void> {
+  try {
+    await withAdmin(conn, (admin) => admin.describeCluster(), logger);
+  } catch (err) {
+    const cause = err instanceof ThawError && err.cause !== undefined ? err.cause : err;
+    if (cause instanceof Error && /SASL|Authentication/i.test(`${cause.name} ${cause.message}`)) {
+      throw new ThawError('AUTH_FAILED', `kafka refused the credentials: ${scrubSecrets(errorMessage(cause), conn)}; check kafka.sasl`, { cause: err });
+    }
+    throw kafkaError(conn, 'kafka unreachable', err);
   }
 }
 

@@ -6,6 +6,10 @@
 import type { Resolver, Type } from 'avsc';
 import { PoisonEventError, ThawError, errorMessage } from '../lib/errors.js';
 import type { SchemaRegistry } from '../schemas/catalog.js';
+import { installAvroBounds } from './avro-bounds.js';
+
+// A corrupt block count must be poison, not an endless loop (avro-bounds.ts).
+installAvroBounds();
 
 export const MAGIC_BYTE = 0;
 /** Magic byte + 4-byte schema id. */

@@ -157,6 +157,7 @@ export class BatchConsumer {
   private st: BatchConsumerState = 'idle';
   // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
   private readonly wakers = new Set<() => void>();
+  private readonly failedListeners: ((err: unknown) => void)[] = [];
   /** Total handler failures (each retry attempt counts). */
   retries = 0;
   /** Partitions handled concurrently; known once start() resolved (0 before). */
@@ -191,7 +192,22 @@ export class BatchConsumer {
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
-      if (!e.payload.restart && this.st === 'running') this.st = 'failed';
+      if (!e.payload.restart && this.st === 'running') {
+        // kafkajs does not restart it: the consumer is gone for good, tell the owner.
+        this.st = 'failed';
+        const err = kafkaError(o.kafka, `consumer ${o.groupId} crashed and is not restarted`, e.payload.error);
+        for (const listener of this.failedListeners.splice(0)) listener(err);
+      }
+    });
+    // Which partitions this member got, after every (re)join: the first thing to read after a crash
+    // or a rebalance.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.logger.info('partitions assigned', {
+        memberId: e.payload.memberId,
+        leader: e.payload.isLeader,
+        assignment: e.payload.memberAssignment,
+        joinMs: e.payload.duration,
+      });
     });
     // Emitted by kafkajs at the end of each join + sync, before the new assignment is fetched.
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberId, e.payload.memberAssignment));
@@ -212,6 +228,11 @@ export class BatchConsumer {
     }
     this.st = 'running';
     if (this.paused) this.pause();
+  }
+
+  /** Calls `listener` once if the consumer crashes and kafkajs does not restart it (see BatchSource). */
+  onFailed(listener: (err: unknown) => void): void {
+    this.failedListeners.push(listener);
   }
 
   /** Stops fetching (backpressure); the in-flight chunk still completes and commits. */

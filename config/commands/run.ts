@@ -71,13 +71,23 @@ export const runSchema = z
         'Micro-batches of one partition in flight at once (1..16): the next is prepared (load, score, adapt) while the previous is written (rows, then states); commits stay in order. 2 measured no faster than 1 on a 2-core host (bench/README.md). @default 1',
       ),
     sessionTimeoutMs: positiveInt
-      .min(6_000)
-      .optional()
-      .describe('Consumer group session timeout (ms): how long a silent member (killed, stalled) keeps its partitions before the group moves them. At least 6000 (the broker minimum). @default 30000'),
+      .min(6_000, 'expected at least 6000 (the broker default group.min.session.timeout.ms)')
+      .max(300_000, 'expected at most 300000')
+      .default(10_000)
+      .describe(
+        'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker\'s partitions move to another worker after this long. Heartbeats go every tenth of it. A micro-batch that takes longer than this gets the member evicted: raise it for slow adapters. 6000..300000. @default 10000',
+      ),
     heartbeatIntervalMs: positiveInt
       .min(100)
       .optional()
-      .describe('Consumer group heartbeat interval (ms), at most a third of the session timeout. @default 3000'),
+      .describe('Consumer group heartbeat interval (ms), at most a third of the session timeout. @default a tenth of --session-timeout-ms'),
+    drainTimeoutMs: positiveInt
+      .min(1_000, 'expected at least 1000')
+      .max(3_600_000, 'expected at most 3600000 (1 hour)')
+      .default(30_000)
+      .describe(
+        'Deadline of a drain (SIGTERM/SIGINT, or the end of the topic with --until-end), from its start (ms). Past it the worker exits 1 without waiting any longer, saying how much stays in the disk spool (rows already durable there are sent on the next start; the batch in flight is not committed and is consumed again). 1000..3600000. @default 30000',
+      ),
     cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
     cacheReadTtlMs: nonNegativeInt
       .default(1_000)
@@ -130,6 +140,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'pipeline-depth', key: 'pipelineDepth', kind: 'int', meta: 'N' },
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     { flag: 'heartbeat-interval-ms', key: 'heartbeatIntervalMs', kind: 'int', meta: 'MS' },
+    { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', kind: 'int', meta: 'MS' },
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
     { flag: 'state-ttl-seconds', key: 'stateTtlSeconds', kind: 'int', meta: 'S' },
     { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },
@@ -137,6 +148,13 @@ export const runSpec: CommandSpec<typeof runSchema> = {
   ],
   notes:
     'Drains on SIGTERM/SIGINT: finishes the batch in flight, flushes, commits, exits 0. A second signal exits at once.\n' +
+    'A drain that takes longer than --drain-timeout-ms exits 1, saying what stays in the disk spool.\n' +
+    'Started through npm (npx thaw run ..., npm exec), the worker also drains when npm exits: npm does not pass\n' +
+    'every SIGTERM on to it, so `kill <npx pid>` works as the README shows.\n' +
     'With --until-end it drains the same way, and exits 0, once the consumer group has committed every partition up to\n' +
-    'its end offset at start (a backfill or an evaluation run over what the topic holds).',
+    'its end offset at start (a backfill or an evaluation run over what the topic holds).\n' +
+    'At start Kafka, Redis and ClickHouse must answer and accept the credentials within 20 s, else exit 1 naming\n' +
+    'the service and the cause (AUTH_FAILED, UNAVAILABLE_AT_START); outages after start are waited out, the batch retried.\n' +
+    'Refused credentials after start (the password changed) stop the worker: exit 1 (AUTH_FAILED).\n' +
+    'A Kafka consumer that crashes for good makes the worker FAILED: /healthz answers 503, exit 1.',
 };

@@ -234,7 +234,8 @@ void describe('ClickHouseSink against ClickHouse server', () => {
         () => assert.fail('authentication should fail'),
         (e: unknown) => e,
       );
-      assert.ok(err instanceof ThawError && err.code === 'CLICKHOUSE_ERROR');
+      // Refused credentials are AUTH_FAILED (not retryable), since issue 11.
+      assert.ok(err instanceof ThawError && err.code === 'AUTH_FAILED', String(err));
       assert.ok(!err.message.includes(secret) && !JSON.stringify(err).includes(secret));
     } finally {
       await bad.close();

@@ -27,7 +27,8 @@ export interface CliHarness {
   prefix: string;
   /** ClickHouse table (in database `thaw`) of this test. */
   table: string;
-  start(args: string[]): { child: ChildProcess; done: Promise<CliRun> };
+  /** Starts `thaw <args>`; `extraEnv` is added to (and overrides) the harness' environment. */
+  start(args: string[], extraEnv?: Record<string, string>): { child: ChildProcess; done: Promise<CliRun> };
   thaw(...args: string[]): Promise<CliRun>;
   chQuery(sql: string): Promise<string>;
 }
@@ -48,8 +49,8 @@ export function cliHarness(name: string): CliHarness {
     THAW_SPOOL_DIR: join(dir, 'spool'),
     THAW_LOG_LEVEL: 'warn',
   };
-  const start = (args: string[]): { child: ChildProcess; done: Promise<CliRun> } => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = (args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliRun> } => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
