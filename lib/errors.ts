@@ -21,6 +21,10 @@ export const ERROR_CODES = [
   'USAGE',
   // A trainer's history has too few hot entities, rows or validation users to fit on (trainers/history.ts).
   'HISTORY_TOO_THIN',
+  // A scoring request that is malformed or breaks a limit (serving/request.ts): HTTP 400/413.
+  'REQUEST_INVALID',
+  // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
+  'OVERLOADED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
