@@ -8,7 +8,8 @@
  */
 import { ThawError } from '../lib/errors.js';
 
-export type ShedReason = 'queue-full' | 'deadline' | 'late' | 'stopping';
+/** Why a request was refused: queues full, deadline unmeetable, deadline passed while queued, server starting or stopping. */
+export type ShedReason = 'queue-full' | 'deadline' | 'late' | 'starting' | 'stopping';
 
 /** A request refused by admission control, or dropped once past its deadline: HTTP 503. */
 export class OverloadedError extends ThawError {

@@ -19,6 +19,13 @@
  * threads, so a stage's "concurrency" is how many of its batches may be in flight (the fetch) or
  * how much it does per turn of the loop (the model). The number of admitted, unanswered requests
  * is bounded (`maxInFlight`): no queue grows without limit.
+ *
+ * Lifecycle (explicit, like the worker's): created → `start()` (connects the state store and waits
+ * for its PING, so the first coalesced MGET does not pay the connection and time out into
+ * shared-only scores) → running → `drain(graceMs)` (stop admitting: new requests 503; answer what
+ * is in flight; at the grace deadline refuse what still waits in a queue) → `stop()` (drain, then
+ * close what the pipeline owns: its release source and its state source) → stopped. `stop()` is
+ * idempotent and safe from any state.
  */
 import { performance } from 'node:perf_hooks';
 import { Safeguard } from '../consumers/safeguard.js';
@@ -56,7 +63,9 @@ interface ScoreJob {
 }
 
 export interface ScoringPipelineOptions {
+  /** Where states are read. Owned: `stop()` closes it. */
   source: StateSource;
+  /** The release in use and newer ones. Owned: `stop()` stops it. */
   releases: ReleaseSource;
   serving?: ServingOptions;
   /** Include Node's default metrics (GC, event loop lag) in /metrics. @default true */
@@ -65,6 +74,14 @@ export interface ScoringPipelineOptions {
 }
 
 const SOURCE_NAMES = ['fresh', 'cold', 'shared-only'] as const;
+
+/** Where a pipeline is in its lifecycle; only `running` admits requests. */
+export type PipelineState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
+
+/** How long `start()` waits for the state store by default (ms). */
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
+/** How long `stop()` lets requests in flight finish by default (ms). */
+export const DEFAULT_DRAIN_GRACE_MS = 5_000;
 
 export class ScoringPipeline {
   readonly config: ServingConfig;
@@ -89,7 +106,10 @@ export class ScoringPipeline {
   private readonly out = new Float64Array(2);
   private readonly tierCounts = new Float64Array(3);
   private readonly sourceCounts = new Float64Array(3);
-  private stopped = false;
+  private lifecycle: PipelineState = 'created';
+  private stopping: Promise<void> | undefined;
+  /** Resolved when the last request in flight is answered during a drain. */
+  private idle: (() => void) | undefined;
 
   constructor(opts: ScoringPipelineOptions) {
     this.config = servingConfig(opts.serving);
@@ -113,14 +133,113 @@ export class ScoringPipeline {
     return this.inFlight;
   }
 
-  /** Whether the store answers (for /readyz), within `timeoutMs`. */
+  /** Requests waiting in the fetch and model queues (bounded by `maxInFlight`). */
+  get queued(): number {
+    return this.fetchQueue.length + this.modelQueue.length;
+  }
+
+  get state(): PipelineState {
+    return this.lifecycle;
+  }
+
+  /**
+   * Connects the state store and waits until it answers a PING (retrying within `timeoutMs`), then
+   * admits requests. Throws REDIS_ERROR (retryable) when the store never answered; the pipeline
+   * stays `created` and may be started again or stopped.
+   */
+  async start(timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<void> {
+    if (this.lifecycle !== 'created') throw new ThawError('LIFECYCLE', `start() of a ${this.lifecycle} scoring pipeline`);
+    this.lifecycle = 'starting';
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        await this.withTimeout(this.source.ping(), left);
+        this.lifecycle = 'running';
+        this.log.info('scoring pipeline running', { release: this.release.id });
+        return;
+      } catch (err) {
+        lastError = err;
+        if (this.lifecycle !== 'starting') break;
+        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+      }
+    }
+    if (this.lifecycle === 'starting') this.lifecycle = 'created';
+    throw new ThawError('REDIS_ERROR', `the state store did not answer within ${timeoutMs} ms: ${errorMessage(lastError)}`, { cause: lastError });
+  }
+
+  /**
+   * Stops admitting (new requests get 503) and waits until every admitted request is answered, at
+   * most `graceMs`; then refuses (503) the requests still waiting in a queue. Resolves true when
+   * everything in flight was answered in time. Owned resources stay open: `stop()` closes them.
+   */
+  async drain(graceMs = DEFAULT_DRAIN_GRACE_MS): Promise<boolean> {
+    if (this.lifecycle === 'stopped') return this.inFlight === 0;
+    this.lifecycle = 'draining';
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
+      this.idle = undefined;
+    }
+    if (this.inFlight === 0) return true;
+    // Past the grace: what still waits in a queue is refused; a read in flight ends by its timeout.
+    let refused = 0;
+    for (const queue of [this.fetchQueue, this.modelQueue]) {
+      for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+        this.unpin(job);
+        this.metrics.shed.inc({ reason: 'stopping' });
+        this.done(job, undefined, new OverloadedError('stopping', 'the server shut down before the request was scored'));
+        refused++;
+      }
+    }
+    this.log.warn('drain grace passed', { graceMs, refused, stillInFlight: this.inFlight });
+    return false;
+  }
+
+  /** Drains (at most `graceMs`), then stops the release source and closes the state source. Idempotent. */
+  stop(graceMs = DEFAULT_DRAIN_GRACE_MS): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.drain(graceMs);
+      this.lifecycle = 'stopped';
+      const errors: unknown[] = [];
+      for (const close of [() => this.releases.stop(), () => this.source.close()]) {
+        try {
+          await close();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length > 0) this.log.warn('closing the scoring pipeline failed', { errors: errors.map(errorMessage) });
+    })();
+    return this.stopping;
+  }
+
+  /** Whether the pipeline admits requests and the store answers (for /readyz), within `timeoutMs`. */
+  async ready(timeoutMs = 500): Promise<boolean> {
+    return this.lifecycle === 'running' && (await this.storeAnswers(timeoutMs));
+  }
+
+  /** Whether the store answers, within `timeoutMs`. */
   async storeAnswers(timeoutMs = 500): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
+    if (this.lifecycle === 'stopped') return false;
     try {
-      await Promise.race([this.source.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), timeoutMs)))]);
+      await this.withTimeout(this.source.ping(), timeoutMs);
       return true;
     } catch {
       return false;
+    }
+  }
+
+  private async withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)))]);
     } finally {
       clearTimeout(timer);
     }
@@ -132,7 +251,11 @@ export class ScoringPipeline {
    * budget from then.
    */
   score(req: ScoreRequest, arrivedAt: number, deadlineMs: number): Promise<string> {
-    if (this.stopped) throw new OverloadedError('stopping', 'the server is shutting down');
+    if (this.lifecycle !== 'running') {
+      const starting = this.lifecycle === 'created' || this.lifecycle === 'starting';
+      this.metrics.shed.inc({ reason: starting ? 'starting' : 'stopping' });
+      throw starting ? new OverloadedError('starting', 'the server is starting') : new OverloadedError('stopping', 'the server is shutting down');
+    }
     const now = performance.now();
     if (this.inFlight >= this.config.maxInFlight) {
       this.metrics.shed.inc({ reason: 'queue-full' });
@@ -160,14 +283,6 @@ export class ScoringPipeline {
       this.fetchQueue.push(job);
       this.scheduleFetch();
     });
-  }
-
-  /** Stops admitting; requests in flight finish. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    const deadline = Date.now() + 5000;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await this.releases.stop();
   }
 
   /** How long the oldest request of each queue has waited, summed: the delay a new request would see. */
@@ -427,6 +542,7 @@ export class ScoringPipeline {
 
   private done(job: ScoreJob, body: string | undefined, err: unknown): void {
     this.inFlight--;
+    if (this.inFlight === 0) this.idle?.();
     this.metrics.latency.observe((performance.now() - job.arrivedAt) / 1000);
     if (body === undefined) job.reject(err);
     else job.resolve(body);

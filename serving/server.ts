@@ -44,6 +44,59 @@ function deadlineOf(header: string | string[] | undefined, dflt: number, max: nu
   return Math.min(v, max);
 }
 
+/** A listening scoring server and its lifecycle. */
+export interface ScoringServer {
+  readonly app: FastifyInstance;
+  readonly pipeline: ScoringPipeline;
+  /** `http://host:port` it listens on. */
+  readonly address: string;
+  /**
+   * Graceful stop: the pipeline drains (new requests 503, those in flight answered, at most
+   * `graceMs`), the HTTP server closes, then the pipeline closes its release and state sources.
+   * Idempotent.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface ScoringServerOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0: any free port. @default 0 */
+  port?: number;
+  /** How long to wait for the state store at start (ms). @default 10_000 */
+  startTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Starts the pipeline (the store connected and answering), then listens. On a failed start the
+ * pipeline is stopped (its sources closed) and the error thrown.
+ */
+export async function startScoringServer(pipeline: ScoringPipeline, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
+  const app = createScoringApp(pipeline, opts.logger);
+  let address: string;
+  try {
+    await pipeline.start(opts.startTimeoutMs);
+    address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await pipeline.stop(0);
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    pipeline,
+    address,
+    stop: (graceMs?: number) =>
+      (stopping ??= (async () => {
+        await pipeline.drain(graceMs);
+        await app.close();
+        await pipeline.stop(0);
+      })()),
+  };
+}
+
 /** Builds (does not listen) the fastify app over a pipeline. */
 export function createScoringApp(pipeline: ScoringPipeline, logger: Logger = silentLogger): FastifyInstance {
   const cfg = pipeline.config;
@@ -95,14 +148,15 @@ export function createScoringApp(pipeline: ScoringPipeline, logger: Logger = sil
 
   app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
 
+  // Ready: started (the store connected and answered a PING), not draining, and the store answers now.
   app.get('/readyz', async (_request, reply) => {
     const release = pipeline.currentRelease();
     const store = await pipeline.storeAnswers();
-    const ready = store;
+    const ready = store && pipeline.state === 'running';
     return reply
       .code(ready ? 200 : 503)
       .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify({ ready, release: release.id, releaseAgeMs: Math.max(0, Date.now() - release.createdAtMs), store: store ? 'ok' : 'unreachable' }));
+      .send(JSON.stringify({ ready, state: pipeline.state, release: release.id, releaseAgeMs: Math.max(0, Date.now() - release.createdAtMs), store: store ? 'ok' : 'unreachable' }));
   });
 
   app.get('/metrics', async (_request, reply) => reply.header('content-type', m.registry.contentType).send(await m.registry.metrics()));

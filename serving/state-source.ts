@@ -9,8 +9,9 @@ import type { Logger } from '../lib/log.js';
 export interface StateSource {
   /** The values of `keys` in ONE round trip, null where absent. */
   mget(keys: readonly string[]): Promise<(Buffer | null)[]>;
-  /** Resolves when the store answers (readiness). */
+  /** Resolves when the store answers (readiness; the first call also opens the connection). */
   ping(): Promise<void>;
+  /** Closes what the source owns; idempotent. */
   close(): Promise<void>;
 }
 
@@ -22,6 +23,7 @@ function isClient(r: Redis | RedisConnection): r is Redis {
 export class RedisStateSource implements StateSource {
   private readonly redis: Redis;
   private readonly owns: boolean;
+  private closed = false;
 
   /** A client the caller keeps owning, or a connection this source opens and closes. */
   constructor(redis: Redis | RedisConnection, logger?: Logger) {
@@ -46,7 +48,8 @@ export class RedisStateSource implements StateSource {
   }
 
   async close(): Promise<void> {
-    if (!this.owns) return;
+    if (!this.owns || this.closed) return;
+    this.closed = true;
     try {
       await this.redis.quit();
     } catch {

@@ -10,7 +10,8 @@ import { errorMessage } from '../../lib/errors.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { ScoringPipeline } from '../../serving/pipeline.js';
 import { followReleases } from '../../serving/release.js';
-import { createScoringApp } from '../../serving/server.js';
+import type { ServingOptions } from '../../serving/options.js';
+import { startScoringServer } from '../../serving/server.js';
 import { RedisStateSource } from '../../serving/state-source.js';
 import { partitionCount } from '../../streams/admin.js';
 import { labelledTopicFor, TOPICS } from '../../streams/topics.js';
@@ -39,36 +40,35 @@ async function serve(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
   const source = new RedisStateSource(redisConnection(cfg.redis), log);
   let pipeline: ScoringPipeline;
   try {
-    pipeline = new ScoringPipeline({
-      source,
-      releases,
-      serving: {
-        maxCandidates: cfg.maxCandidates,
-        bodyLimitBytes: cfg.bodyLimitBytes,
-        freshnessMs: cfg.freshnessMs,
-        cacheEntries: cfg.cacheEntries,
-        fetchConcurrency: cfg.fetchConcurrency,
-        fetchTimeoutMs: cfg.fetchTimeoutMs,
-        modelMaxBatch: cfg.modelMaxBatch,
-        modelMaxWaitMs: cfg.modelMaxWaitMs,
-        maxInFlight: cfg.maxInFlight,
-        defaultDeadlineMs: cfg.deadlineMs,
-        safeguard: cfg.safeguard,
-        safeguardPartitions: partitions,
-      },
-      logger: log,
-    });
+    pipeline = new ScoringPipeline({ source, releases, serving: servingOptionsOf(cfg, partitions), logger: log });
   } catch (err) {
     await closeAll([{ close: () => releases.stop() }, source], (e) => log.warn('close failed', { error: errorMessage(e) }));
     throw err;
   }
-  const app = createScoringApp(pipeline, log);
-  const address = await app.listen({ host: cfg.host, port: cfg.port });
-  log.info('serving', { address, release: pipeline.currentRelease().id, safeguard: cfg.safeguard, partitions });
-  ctx.stdout.write(`thaw serve: listening on ${address} (release ${pipeline.currentRelease().id})\n`);
+  // Connects Redis and waits for its PING before listening (a cold connection would time out the first reads).
+  const server = await startScoringServer(pipeline, { host: cfg.host, port: cfg.port, logger: log });
+  log.info('serving', { address: server.address, release: pipeline.currentRelease().id, safeguard: cfg.safeguard, partitions });
+  ctx.stdout.write(`thaw serve: listening on ${server.address} (release ${pipeline.currentRelease().id})\n`);
   await aborted(ctx.signal);
   log.info('stopping: answering the requests in flight');
-  await app.close();
-  await closeAll([{ close: () => pipeline.stop() }, source], (e) => log.warn('close failed', { error: errorMessage(e) }));
+  await server.stop();
   return EXIT.ok;
+}
+
+/** The pipeline options of the command's flags. */
+export function servingOptionsOf(cfg: Omit<ServeConfig, 'safeguardPartitions'>, partitions: number): ServingOptions {
+  return {
+    maxCandidates: cfg.maxCandidates,
+    bodyLimitBytes: cfg.bodyLimitBytes,
+    freshnessMs: cfg.freshnessMs,
+    cacheEntries: cfg.cacheEntries,
+    fetchConcurrency: cfg.fetchConcurrency,
+    fetchTimeoutMs: cfg.fetchTimeoutMs,
+    modelMaxBatch: cfg.modelMaxBatch,
+    modelMaxWaitMs: cfg.modelMaxWaitMs,
+    maxInFlight: cfg.maxInFlight,
+    defaultDeadlineMs: cfg.deadlineMs,
+    safeguard: cfg.safeguard,
+    safeguardPartitions: partitions,
+  };
 }

@@ -61,12 +61,11 @@ interface Served {
 }
 
 describe('serving parity with the workers (Kafka → workers → Redis → thaw serve)', () => {
-  const apps: { app: FastifyInstance; pipeline: ScoringPipeline; source: RedisStateSource }[] = [];
+  const apps: { app: FastifyInstance; pipeline: ScoringPipeline }[] = [];
   after(async () => {
-    for (const { app, pipeline, source } of apps) {
+    for (const { app, pipeline } of apps) {
       await app.close();
       await pipeline.stop();
-      await source.close();
     }
     await deleteTopics({ brokers: [KAFKA] }, [userTopic, itemTopic]).catch(() => undefined);
     await h.chQuery(`DROP TABLE IF EXISTS thaw.${h.table}`).catch(() => undefined);
@@ -115,8 +114,9 @@ describe('serving parity with the workers (Kafka → workers → Redis → thaw 
           defaultMetrics: false,
         });
         const app = createScoringApp(pipeline);
+        apps.push({ app, pipeline });
+        await pipeline.start();
         await app.ready();
-        apps.push({ app, pipeline, source });
         return { app, pipeline };
       };
       const byItem = await serve('item');

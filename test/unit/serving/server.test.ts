@@ -41,6 +41,7 @@ describe('scoring server (in-memory states)', () => {
   before(async () => {
     pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { maxCandidates: 5, bodyLimitBytes: 4096 }, defaultMetrics: false });
     app = createScoringApp(pipeline);
+    await pipeline.start();
     await app.ready();
   });
   after(async () => {
