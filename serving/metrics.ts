@@ -30,7 +30,7 @@ export class ServingMetrics {
   readonly releaseAge: Gauge;
   readonly releaseRefused: Counter;
 
-  constructor(depthOf: (stage: Stage) => number, releaseOf: () => { id: string; createdAtMs: number }, defaultMetrics = true) {
+  constructor(depthOf: (stage: Stage) => number, releaseOf: () => { id: string; createdAtMs: number }, defaultMetrics = true, refusedOf: () => number = () => 0) {
     const registers = [this.registry];
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'thaw_serve_' });
     this.wait = new Histogram({ name: 'thaw_serve_stage_wait_seconds', help: 'Time a request waited in a stage queue', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers });
@@ -69,6 +69,16 @@ export class ServingMetrics {
         this.set((Date.now() - releaseOf().createdAtMs) / 1000);
       },
     });
-    this.releaseRefused = new Counter({ name: 'thaw_serve_releases_refused_total', help: 'Releases refused (corrupt or incompatible); the one in use kept serving', registers });
+    let counted = 0;
+    this.releaseRefused = new Counter({
+      name: 'thaw_serve_releases_refused_total',
+      help: 'Releases refused (corrupt or incompatible); the one in use kept serving',
+      registers,
+      collect() {
+        const n = refusedOf();
+        if (n > counted) this.inc(n - counted);
+        counted = n;
+      },
+    });
   }
 }

@@ -120,7 +120,7 @@ export class ScoringPipeline {
     this.cache = new StateCache(this.config.cacheEntries, this.release.kernel.width, this.config.freshnessMs);
     this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
     this.admission = new Admission();
-    this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true);
+    this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount());
   }
 
   /** The release in use. */

@@ -56,6 +56,10 @@ export interface ReleaseSource {
   current(): ServingRelease;
   /** A newer release once (the pipeline swaps to it), else undefined. Never waits. */
   take(): ServingRelease | undefined;
+  /** Looks for a newly promoted release now, not at the next poll (resolves once it is ready for `take()` or refused). */
+  checkNow(): Promise<void>;
+  /** Releases refused so far (corrupt or incompatible; the one in use kept serving). */
+  refusedCount(): number;
   stop(): Promise<void>;
 }
 
@@ -76,7 +80,7 @@ export function servingRelease(fm: FactorizationMachine, version: string, create
 
 /** A release that never changes (the demo, tests, benches). */
 export function fixedRelease(release: ServingRelease): ReleaseSource {
-  return { current: () => release, take: () => undefined, stop: () => Promise.resolve() };
+  return { current: () => release, take: () => undefined, checkNow: () => Promise.resolve(), refusedCount: () => 0, stop: () => Promise.resolve() };
 }
 
 export interface ReleaseFollowerOptions extends StateKeys {
@@ -87,6 +91,7 @@ export interface ReleaseFollowerOptions extends StateKeys {
   pollIntervalMs?: number;
   /** Kafka release announcements (checked at once). @default none: poll only */
   kafka?: ReleaseWatcherOptions<ServingRelease>['kafka'];
+  /** Called when a release is refused (after the watcher logged it). */
   onRefused?: (error: ThawError, version: string) => void;
   logger?: Logger;
 }
@@ -108,6 +113,7 @@ export async function followReleases(opts: ReleaseFollowerOptions): Promise<Rele
     const epoch = await stateEpochOf(opts.store, rel.manifest, logger);
     return servingRelease(fm, rel.manifest.version, rel.manifest.createdAtMs, epoch, opts);
   };
+  let refused = 0;
   const watcher = new ReleaseWatcher<ServingRelease>({
     store: opts.store,
     model,
@@ -117,7 +123,10 @@ export async function followReleases(opts: ReleaseFollowerOptions): Promise<Rele
     pollIntervalMs: opts.pollIntervalMs ?? 10_000,
     logger,
     ...(opts.kafka === undefined ? {} : { kafka: opts.kafka }),
-    ...(opts.onRefused === undefined ? {} : { onRefused: opts.onRefused }),
+    onRefused: (error, refusedVersion) => {
+      refused++;
+      opts.onRefused?.(error, refusedVersion);
+    },
   });
   let active = (await watcher.start()).value;
   return {
@@ -128,6 +137,8 @@ export async function followReleases(opts: ReleaseFollowerOptions): Promise<Rele
       active = next.value;
       return active;
     },
+    checkNow: () => watcher.checkNow(),
+    refusedCount: () => refused,
     stop: () => watcher.stop(),
   };
 }
