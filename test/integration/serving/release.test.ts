@@ -44,7 +44,7 @@ function model(seed: number): FactorizationMachine {
 /** A state of `side` after a few events under `fm`, through the adapter itself. */
 function learned(fm: FactorizationMachine, side: 'user' | 'item', seed: number): Float32Array {
   const a = new FmAdagradAdapter(side, fm);
-  const ev = (i: number): LabelledEvent => ({ eventId: `e${seed}-${i}`, timeMs: i, userId: 'u', itemId: 'i', label: (i + seed) % 2, userFeatures: USER_FEATURES, itemFeatures: { genre: ['x'] } });
+  const ev = (i: number): LabelledEvent => ({ eventId: `e${seed}-${i}`, timeMs: i, userId: 'u', itemId: 'i', label: (i + seed) % 2 === 0 ? 1 : 0, userFeatures: USER_FEATURES, itemFeatures: { genre: ['x'] } });
   const st = a.initialState(ev(0));
   for (let i = 0; i < 4; i++) a.predictThenAdapt({ events: [ev(i)], states: [st] });
   return st;
