@@ -8,7 +8,9 @@
  * model stage and MGET alone beside the server), and the router's share is small.
  *
  * Errors are JSON: `{ "error": { "code", "field", "message" } }`. Bad input is 400 (413 for a body
- * over the limit) naming the field; a request refused by admission control is 503 with Retry-After.
+ * over the limit) naming the field; a request refused by admission control is 503 with Retry-After
+ * and `error.reason`: `deadline` (its deadline cannot be met), `late` (it passed while queued),
+ * `queue-full` (`maxInFlight` reached), `starting` or `stopping`.
  */
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -28,12 +30,12 @@ declare module 'fastify' {
 /** Seconds a refused client should wait before retrying (Retry-After). */
 export const RETRY_AFTER_SECONDS = 1;
 
-function errorBody(code: string, field: string | null, message: string): string {
-  return JSON.stringify({ error: { code, field, message } });
+function errorBody(code: string, field: string | null, message: string, reason?: string): string {
+  return JSON.stringify({ error: reason === undefined ? { code, field, message } : { code, field, reason, message } });
 }
 
-function sendError(reply: FastifyReply, status: number, code: string, field: string | null, message: string): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(errorBody(code, field, message));
+function sendError(reply: FastifyReply, status: number, code: string, field: string | null, message: string, reason?: string): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(errorBody(code, field, message, reason));
 }
 
 /** The deadline of a request: header `x-deadline-ms` (clamped to the maximum), else the default. */
@@ -133,7 +135,7 @@ export function createScoringApp(pipeline: ScoringPipeline, logger: Logger = sil
       if (err instanceof OverloadedError) {
         m.requests.inc({ status: '503' });
         reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-        return sendError(reply, 503, err.code, null, err.message);
+        return sendError(reply, 503, err.code, null, err.message, err.reason);
       }
       m.requests.inc({ status: '500' });
       logger.error('scoring failed', { error: errorMessage(err) });
