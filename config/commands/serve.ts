@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel, namespaceName, nonNegativeInt, port, positiveInt } from '../fields.js';
+import { logLevel, namespaceName, nonNegativeInt, path, port, positiveInt } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -9,6 +9,11 @@ export const serveSchema = z
     kafka: kafkaSchema,
     redis: redisSchema,
     releaseDir,
+    demo: z
+      .boolean()
+      .default(false)
+      .describe('Serve what `thaw demo` left in --out (its FM release and fm-adagrad states), with no services: no Redis, no Kafka. @default false'),
+    out: path.default('.thaw/demo').describe('With --demo: the demo\'s output directory. @default .thaw/demo'),
     model: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
@@ -50,6 +55,8 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     FLAGS.kafka,
     FLAGS.redis,
     FLAGS.releaseDir,
+    { flag: 'demo', key: 'demo', kind: 'boolean' },
+    { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
     FLAGS.namespace,
     { flag: 'host', key: 'host', kind: 'string', meta: 'ADDR' },
@@ -73,5 +80,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
   notes:
     'Serves the current release of --model (an fm release) with the states the fm-adagrad workers of --namespace write\n' +
     'to Redis, following new releases as the workers do. A served score equals the worker\'s logged prediction for the\n' +
-    'same states (the --safeguard side\'s worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.',
+    'same states (the --safeguard side\'s worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.\n' +
+    '--demo serves what `thaw demo` left in --out instead (its last FM release, its fm-adagrad states in memory):\n' +
+    'thaw demo --quick && thaw serve --demo, then POST /v1/score.',
 };
