@@ -246,26 +246,39 @@ export class ScoringPipeline {
   }
 
   /**
+   * Why a request that arrived at `arrivedAt` with a budget of `deadlineMs` would be refused now
+   * (counted as shed), or undefined when it would be admitted. The server asks before it reads
+   * and parses the body, so a refusal under overload costs almost nothing; `score` asks again.
+   */
+  refusal(arrivedAt: number, deadlineMs: number): OverloadedError | undefined {
+    if (this.lifecycle !== 'running') {
+      const starting = this.lifecycle === 'created' || this.lifecycle === 'starting';
+      this.metrics.shed.inc({ reason: starting ? 'starting' : 'stopping' });
+      return starting ? new OverloadedError('starting', 'the server is starting') : new OverloadedError('stopping', 'the server is shutting down');
+    }
+    if (this.inFlight >= this.config.maxInFlight) {
+      this.metrics.shed.inc({ reason: 'queue-full' });
+      return new OverloadedError('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
+    }
+    // An empty pipeline always admits: its answer is the observation that corrects the estimate.
+    const now = performance.now();
+    const predicted = now - arrivedAt + this.queueDelay(now) + this.admission.serviceMs(now);
+    if (predicted > deadlineMs && this.inFlight > 0) {
+      this.metrics.shed.inc({ reason: 'deadline' });
+      return new OverloadedError('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
+    }
+    return undefined;
+  }
+
+  /**
    * Admits a validated request (or throws OverloadedError: 503) and resolves with its JSON
    * response body. `arrivedAt` is performance.now() when the request arrived, `deadlineMs` its
    * budget from then.
    */
   score(req: ScoreRequest, arrivedAt: number, deadlineMs: number): Promise<string> {
-    if (this.lifecycle !== 'running') {
-      const starting = this.lifecycle === 'created' || this.lifecycle === 'starting';
-      this.metrics.shed.inc({ reason: starting ? 'starting' : 'stopping' });
-      throw starting ? new OverloadedError('starting', 'the server is starting') : new OverloadedError('stopping', 'the server is shutting down');
-    }
+    const refusal = this.refusal(arrivedAt, deadlineMs);
+    if (refusal !== undefined) throw refusal;
     const now = performance.now();
-    if (this.inFlight >= this.config.maxInFlight) {
-      this.metrics.shed.inc({ reason: 'queue-full' });
-      throw new OverloadedError('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
-    }
-    const predicted = now - arrivedAt + this.queueDelay(now) + this.admission.serviceMs();
-    if (predicted > deadlineMs) {
-      this.metrics.shed.inc({ reason: 'deadline' });
-      throw new OverloadedError('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
-    }
     this.inFlight++;
     return new Promise<string>((resolve, reject) => {
       const job: ScoreJob = {

@@ -104,11 +104,28 @@ export function createScoringApp(pipeline: ScoringPipeline, logger: Logger = sil
   const cfg = pipeline.config;
   const app = Fastify({ bodyLimit: cfg.bodyLimitBytes, logger: false, return503OnClosing: true });
   app.decorateRequest('arrivedAt', 0);
-  app.addHook('onRequest', (request, _reply, done) => {
+  const m = pipeline.metrics;
+  app.addHook('onRequest', (request, reply, done) => {
     request.arrivedAt = performance.now();
+    // Admission before the body is read and parsed: under overload a refusal must be cheap, or
+    // refusing alone saturates the server and requests queue in its sockets, where no deadline sees them.
+    if (request.method === 'POST' && request.url === '/v1/score') {
+      let deadline: number | undefined;
+      try {
+        deadline = deadlineOf(request.headers['x-deadline-ms'], cfg.defaultDeadlineMs, cfg.maxDeadlineMs);
+      } catch {
+        deadline = undefined; // the handler answers 400
+      }
+      const refused = deadline === undefined ? undefined : pipeline.refusal(request.arrivedAt, deadline);
+      if (refused !== undefined) {
+        m.requests.inc({ status: '503' });
+        reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+        sendError(reply, 503, refused.code, null, refused.message, refused.reason);
+        return;
+      }
+    }
     done();
   });
-  const m = pipeline.metrics;
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, _request, reply) => {
     const status = err.statusCode ?? 500;
