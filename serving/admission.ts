@@ -1,9 +1,9 @@
 /**
  * Admission control by queue delay against a deadline (JIZHI's load shedding): a request is
- * admitted only if the time it has already spent, plus the wait of the oldest request in each stage
- * queue, plus the recent service time of the stages, fits its deadline (header `x-deadline-ms`, or
- * the server's default). The queue waits are read live from the queues, so the estimate falls as
- * soon as the queues drain: a server that refused a burst does not keep refusing on stale data.
+ * admitted only if the time it has already spent, plus the rounds of each stage queued ahead of it
+ * and its own, at the stages' recent round times (serving/pipeline.ts `expectedServiceMs`), fits its
+ * deadline (header `x-deadline-ms`, or the server's default). The queues are read live, so the
+ * estimate falls as soon as they drain: a server that refused a burst does not keep refusing.
  * A refused request gets 503 with Retry-After, never a place in an unbounded queue.
  */
 import { performance } from 'node:perf_hooks';
@@ -22,8 +22,8 @@ export class OverloadedError extends ThawError {
   }
 }
 
-/** Weight of the newest observation in the moving averages of service time. */
-const ALPHA = 0.2;
+/** Observations of a stage's round time kept; the estimate is their median (robust to one GC pause). */
+const WINDOW = 16;
 /**
  * Half-life of an estimate that no observation refreshes (ms). Only admitted requests are observed:
  * without the decay, one slow spell (a GC pause, a slow read) could raise the estimate above every
@@ -32,30 +32,51 @@ const ALPHA = 0.2;
  */
 const STALE_HALF_LIFE_MS = 200;
 
-/** Moving averages of each batch stage's latency: a fetch round trip, a model micro-batch (ms). */
+/** The median of a stage's recent round times, decaying while nothing refreshes it. */
+class RoundTime {
+  private readonly ring = new Float64Array(WINDOW);
+  private readonly sorted = new Float64Array(WINDOW);
+  private n = 0;
+  private next = 0;
+  private median = 0;
+  private at = 0;
+
+  observe(ms: number, now: number): void {
+    this.ring[this.next] = ms;
+    this.next = (this.next + 1) % WINDOW;
+    this.n = Math.min(this.n + 1, WINDOW);
+    const view = this.sorted.subarray(0, this.n);
+    view.set(this.ring.subarray(0, this.n));
+    view.sort();
+    this.median = view[this.n >> 1] ?? 0;
+    this.at = now;
+  }
+
+  value(now: number): number {
+    const idle = now - this.at;
+    return idle <= STALE_HALF_LIFE_MS ? this.median : this.median * Math.pow(0.5, (idle - STALE_HALF_LIFE_MS) / STALE_HALF_LIFE_MS);
+  }
+}
+
+/** Recent round times of the batch stages: a fetch round trip, a model micro-batch (ms). */
 export class Admission {
-  private fetchMs = 0;
-  private modelMs = 0;
-  private fetchAt = 0;
-  private modelAt = 0;
+  private readonly fetch = new RoundTime();
+  private readonly model = new RoundTime();
 
   observeService(stage: 'fetch' | 'model', ms: number, now: number = performance.now()): void {
-    if (stage === 'fetch') {
-      this.fetchMs = this.decayed(this.fetchMs, this.fetchAt, now) * (1 - ALPHA) + ALPHA * ms;
-      this.fetchAt = now;
-    } else {
-      this.modelMs = this.decayed(this.modelMs, this.modelAt, now) * (1 - ALPHA) + ALPHA * ms;
-      this.modelAt = now;
-    }
+    (stage === 'fetch' ? this.fetch : this.model).observe(ms, now);
   }
 
-  /** Expected service time of a new request through the stages (ms). */
+  fetchMs(now: number = performance.now()): number {
+    return this.fetch.value(now);
+  }
+
+  modelMs(now: number = performance.now()): number {
+    return this.model.value(now);
+  }
+
+  /** Expected service time of a new request through empty stages (ms). */
   serviceMs(now: number = performance.now()): number {
-    return this.decayed(this.fetchMs, this.fetchAt, now) + this.decayed(this.modelMs, this.modelAt, now);
-  }
-
-  private decayed(ms: number, at: number, now: number): number {
-    const idle = now - at;
-    return idle <= STALE_HALF_LIFE_MS ? ms : ms * Math.pow(0.5, (idle - STALE_HALF_LIFE_MS) / STALE_HALF_LIFE_MS);
+    return this.fetchMs(now) + this.modelMs(now);
   }
 }

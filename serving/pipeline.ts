@@ -96,6 +96,8 @@ export class ScoringPipeline {
   private readonly fetchQueue = new Fifo<ScoreJob>();
   private readonly modelQueue = new Fifo<ScoreJob>();
   private fetchScheduled = false;
+  /** Entity keys of the requests waiting in the fetch queue (user + candidates). */
+  private fetchQueuedKeys = 0;
   private fetchesInFlight = 0;
   private modelScheduled = false;
   private inFlight = 0;
@@ -190,6 +192,7 @@ export class ScoringPipeline {
     if (this.inFlight === 0) return true;
     // Past the grace: what still waits in a queue is refused; a read in flight ends by its timeout.
     let refused = 0;
+    this.fetchQueuedKeys = 0;
     for (const queue of [this.fetchQueue, this.modelQueue]) {
       for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
         this.unpin(job);
@@ -262,7 +265,7 @@ export class ScoringPipeline {
     }
     // An empty pipeline always admits: its answer is the observation that corrects the estimate.
     const now = performance.now();
-    const predicted = now - arrivedAt + this.queueDelay(now) + this.admission.serviceMs(now);
+    const predicted = now - arrivedAt + this.expectedServiceMs(now);
     if (predicted > deadlineMs && this.inFlight > 0) {
       this.metrics.shed.inc({ reason: 'deadline' });
       return new OverloadedError('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
@@ -294,15 +297,26 @@ export class ScoringPipeline {
         reject,
       };
       this.fetchQueue.push(job);
+      this.fetchQueuedKeys += job.slots.length;
       this.scheduleFetch();
     });
   }
 
-  /** How long the oldest request of each queue has waited, summed: the delay a new request would see. */
-  private queueDelay(now: number): number {
-    const f = this.fetchQueue.peek();
-    const m = this.modelQueue.peek();
-    return (f === undefined ? 0 : now - f.enqueuedAt) + (m === undefined ? 0 : now - m.enqueuedAt);
+  /**
+   * How long a request admitted now would take through the fetch and model stages (ms): the rounds
+   * of each stage ahead of it (the coalesced reads its queued keys need beyond the free read slots;
+   * the micro-batches the model queue holds), each at the stage's recent round time, plus its own.
+   * Not the age of the oldest queued request: after a pause (a GC) that age says how long the
+   * pause was, not how long the queue takes to drain, and it refused requests the server then
+   * answered in time.
+   */
+  private expectedServiceMs(now: number): number {
+    const cfg = this.config;
+    const readsNeeded = Math.ceil(this.fetchQueuedKeys / cfg.fetchMaxKeys);
+    const freeSlots = cfg.fetchConcurrency - this.fetchesInFlight;
+    const fetchRoundsAhead = readsNeeded <= freeSlots ? 0 : Math.ceil((readsNeeded - Math.max(0, freeSlots)) / cfg.fetchConcurrency);
+    const modelRoundsAhead = Math.floor(this.modelQueue.length / cfg.modelMaxBatch);
+    return (fetchRoundsAhead + 1) * this.admission.fetchMs(now) + (modelRoundsAhead + 1) * this.admission.modelMs(now);
   }
 
   private depthOf(stage: Stage): number {
@@ -354,6 +368,7 @@ export class ScoringPipeline {
     let waitSum = 0;
     while (this.fetchQueue.length > 0 && keys.length < this.config.fetchMaxKeys) {
       const job = this.fetchQueue.shift() as ScoreJob;
+      this.fetchQueuedKeys -= job.slots.length;
       waitSum += now - job.enqueuedAt;
       job.release = release;
       job.cache = cache;
