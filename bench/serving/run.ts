@@ -13,8 +13,8 @@
  * skewed users and candidates, `--unseen` of the ids never written). While a server runs, a writer
  * re-writes `--writes` states/s of entities drawn the same way (the workers' updates).
  *
- * Per server (each in its own process, bench/serving/server-proc.ts), the load generator (a child
- * process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
+ * Per server (each in its own process, bench/serving/server-proc.ts), after 4 s of unmeasured load at
+ * 500 req/s (JIT, cache), the load generator (a child process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
  * the intended send time) for `--seconds` after `--warmup`, then a closed loop of `--connections`
  * clients (saturation). Per run: p50/p99/p99.9 of the answered requests, goodput (200 within the
  * 50 ms default deadline, per s), 503s, errors; the server's cache tiers (thaw), GC pauses,
@@ -51,6 +51,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const REDIS_URL = process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379';
 const NAMESPACE = 'live';
 const DEADLINE_MS = 50;
+/** Unmeasured load at 500 req/s on a freshly started server before its first measured rate (s). */
+const SERVER_WARMUP_SECONDS = 4;
 
 const log = (msg: string, fields: Record<string, unknown> = {}): void => {
   process.stderr.write(JSON.stringify({ t: new Date().toISOString(), bench: 'serving', msg, ...fields }) + '\n');
@@ -333,6 +335,9 @@ async function main(): Promise<void> {
       const stopWriter = startWriter(redis, release, workload, k, Number(values.writes));
       try {
         const base: Omit<LoadSpec, 'mode' | 'rate' | 'connections' | 'seconds'> = { url: `${server.address}/v1/score`, warmupSeconds: warmup, deadlineMs: DEADLINE_MS, workload, bodies: 2048 };
+        // A cold server (JIT, empty cache) is slow for its first seconds: warm it before the first measured rate.
+        log('warming the server', { server: kind, seconds: SERVER_WARMUP_SECONDS });
+        await runLoad({ ...base, mode: 'open', rate: 500, connections: 0, seconds: SERVER_WARMUP_SECONDS, warmupSeconds: 0 });
         for (const rate of rates) rows.push(await measure(server, kind, `open ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds }));
         const conns = positiveOption('connections', values.connections);
         rows.push(await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) }));
