@@ -34,6 +34,7 @@ export const BENCHES: readonly BenchEntry[] = [
   { name: 'online', script: 'bench/online/run.ts', summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive on ML-100K users, EmerG on ML-100K items)' },
   { name: 'online-speed', script: 'bench/online-speed/run.ts', summary: 'events/s of each online learner (fm, emerg, fixed-adaptive) alone and as OnlineTrainer through Kafka, beside the worker that runs on its releases (adapt alone, end to end)' },
   { name: 'release-switch', script: 'bench/release-switch/run.ts', summary: 'the pause a release switch causes on a running item worker (fm ~28 MB of files, emerg): watcher blocking, cold adapter, GC, latency at switches vs sham promotions' },
+  { name: 'serving', script: 'bench/serving/run.ts', summary: 'thaw serve under open-loop load (100 candidates, real Redis) vs a naive one-MGET-per-request server; model stage and MGET alone; freshness' },
   { name: 'curves', script: 'bench/curves/run.ts', summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)' },
 ];
 

@@ -113,13 +113,23 @@ export class Safeguard {
    */
   step(state: Float32Array, priorCount: number, adapted: number, baseline: number, label: number): number {
     const at = BUCKETS.indexOf(bucketOf(priorCount)) * PER_BUCKET;
-    const l0 = state[at + LOSS[0]] ?? 0;
-    const l1 = state[at + LOSS[1]] ?? 0;
-    const w1 = 1 / (1 + Math.exp(this.eta * (l1 - l0))); // π_a = e^−ηL_a / (e^−ηL_0 + e^−ηL_a)
-    const score = (1 - w1) * baseline + w1 * adapted;
+    const score = this.mix(state, priorCount, adapted, baseline);
     this.judge(state, at, 0, logit(baseline), label);
     this.judge(state, at, 1, logit(adapted), label);
     return score;
+  }
+
+  /**
+   * The safeguarded score of an event whose entity had `priorCount` events, without folding it in
+   * (`state` is not modified): what `step` returns. The scoring API (serving/) mixes with it, so a
+   * served score is the worker's logged score for the same states.
+   */
+  mix(state: Float32Array, priorCount: number, adapted: number, baseline: number): number {
+    const at = BUCKETS.indexOf(bucketOf(priorCount)) * PER_BUCKET;
+    const l0 = state[at + LOSS[0]] ?? 0;
+    const l1 = state[at + LOSS[1]] ?? 0;
+    const w1 = 1 / (1 + Math.exp(this.eta * (l1 - l0))); // π_a = e^−ηL_a / (e^−ηL_0 + e^−ηL_a)
+    return (1 - w1) * baseline + w1 * adapted;
   }
 
   /** Expert e's calibrated loss on the event into its discounted sum, then one Adagrad step of its calibration. */

@@ -27,6 +27,10 @@ export const ERROR_CODES = [
   'UNAVAILABLE_AT_START',
   // A drain did not finish within its deadline (thaw run --drain-timeout-ms).
   'DRAIN_TIMEOUT',
+  // A scoring request that is malformed or breaks a limit (serving/request.ts): HTTP 400/413.
+  'REQUEST_INVALID',
+  // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
+  'OVERLOADED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -103,8 +103,18 @@ export class MemoryEntityStore implements EntityStore {
     return Promise.resolve();
   }
 
-  /** Writes every state to `path` atomically: readers see the old snapshot or the new one, never half. */
-  async saveSnapshot(path: string): Promise<void> {
+  /** Every stored state with its scope (no copies: do not modify). */
+  *entries(): IterableIterator<{ scope: StateScope; entityId: string; state: EntityState }> {
+    for (const { scope, states } of this.scopes.values()) {
+      for (const [entityId, state] of states) yield { scope, entityId, state };
+    }
+  }
+
+  /**
+   * Writes every state (of the scopes `keep` accepts) to `path` atomically: readers see the old
+   * snapshot or the new one, never half.
+   */
+  async saveSnapshot(path: string, keep: (scope: StateScope) => boolean = () => true): Promise<void> {
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const fh = await open(tmp, 'w');
     try {
@@ -123,9 +133,10 @@ export class MemoryEntityStore implements EntityStore {
       const head = Buffer.alloc(9);
       head.write(MAGIC, 0, 'latin1');
       head.writeUInt8(SNAPSHOT_VERSION, 4);
-      head.writeUInt32LE(this.size, 5);
+      const kept = [...this.scopes.values()].filter((s) => keep(s.scope));
+      head.writeUInt32LE(kept.reduce((n, s) => n + s.states.size, 0), 5);
       push(head);
-      for (const { scope, states } of this.scopes.values()) {
+      for (const { scope, states } of kept) {
         const ns = Buffer.from(scope.namespace, 'utf8');
         const ad = Buffer.from(scope.adapter, 'utf8');
         const scopeHead = Buffer.alloc(2 + ns.length + 1 + 2 + ad.length);

@@ -119,3 +119,17 @@ export async function groupLag(admin: Admin, groupId: string, topics: readonly s
   }
   return lag;
 }
+
+/** Partitions of `topic` (from the cluster's metadata); throws KAFKA_ERROR when the topic does not exist. */
+export async function partitionCount(conn: KafkaConnection, topic: string, logger?: Logger): Promise<number> {
+  return withAdmin(
+    conn,
+    async (admin) => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const n = meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+      if (n === 0) throw new ThawError('KAFKA_ERROR', `topic ${topic} has no partitions (does it exist?)`);
+      return n;
+    },
+    logger,
+  );
+}

@@ -19,7 +19,9 @@ import { FAMILIES, FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf } from '../../evalu
 import type { MetaTrainOverrides } from '../../evaluation/stream/releases.js';
 import { formatStreamEval } from '../../evaluation/stream/report.js';
 import { runStreamEval, type StreamEvalResult } from '../../evaluation/stream/run.js';
+import type { LockstepFinal } from '../../evaluation/stream/lockstep.js';
 import { ThawError } from '../../lib/errors.js';
+import { writeDemoServing, type DemoServingManifest } from '../../serving/demo-state.js';
 import type { Side } from '../../schemas/types.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { curvesJson } from '../curve-json.js';
@@ -58,6 +60,8 @@ export interface DemoResult {
   releases: DemoRelease[];
   /** Rows carry `release`: the family (every family has its own none). */
   curves: ReturnType<typeof curvesJson>;
+  /** What `thaw serve --demo` serves (null when the FM family did not run). */
+  serving: DemoServingManifest | null;
 }
 
 export const demoCommand: Command<DemoConfig> = { run: runDemo };
@@ -70,6 +74,13 @@ function familiesOf(cfg: DemoConfig): DemoFamily[] {
 async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
   const families = familiesOf(cfg);
   const out = resolve(cfg.out);
+  let served: DemoServingManifest | undefined;
+  // What `thaw serve --demo` serves: the FM family's last release and its fm-adagrad states.
+  const onReplayed = async (final: LockstepFinal): Promise<void> => {
+    const release = final.releases.get('fm');
+    if (release === undefined) return;
+    served = await writeDemoServing(out, { store: final.store, release, namespace: namespaceOf('fm') });
+  };
   let result: StreamEvalResult;
   try {
     result = await runStreamEval({
@@ -83,6 +94,7 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
       logger: ctx.logger,
       signal: ctx.signal,
       progressStream: ctx.stderr,
+      onReplayed,
     });
   } catch (err) {
     if (ctx.signal.aborted && err instanceof ThawError && err.code === 'LIFECYCLE') return EXIT.interrupted;
@@ -97,7 +109,7 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
   const eventsPerSec = Math.round(result.events / (result.replay.ms / 1000));
 
   if (cfg.json) {
-    const doc: DemoResult = { events: result.events, eventsPerSec, releases, curves: curvesJson(curves, { scope: false, release: true }) };
+    const doc: DemoResult = { events: result.events, eventsPerSec, releases, curves: curvesJson(curves, { scope: false, release: true }), serving: served ?? null };
     ctx.stdout.write(JSON.stringify(doc) + '\n');
     return EXIT.ok;
   }
@@ -114,6 +126,7 @@ async function runDemo(cfg: DemoConfig, ctx: CommandContext): Promise<number> {
       `Replay throughput: ${eventsPerSec.toLocaleString('en-US')} events/s (every family's workers of both sides together, in-memory store, chDB).`,
       `Plot: ${plotPath}`,
       ...families.map((f) => `Query again: thaw curves --chdb ${result.chdbDir} --namespace ${namespaceOf(f)}`),
+      ...(served === undefined ? [] : [`Serve its scores: thaw serve --demo${cfg.out === '.thaw/demo' ? '' : ` --out ${cfg.out}`} (release ${served.release}, no services needed)`]),
       '',
     ].join('\n'),
   );

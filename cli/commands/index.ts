@@ -11,6 +11,7 @@ import { produceSpec } from '../../config/commands/produce.js';
 import { rekeySpec } from '../../config/commands/rekey.js';
 import { replaySpec } from '../../config/commands/replay.js';
 import { runSpec } from '../../config/commands/run.js';
+import { serveSpec } from '../../config/commands/serve.js';
 import { trainFmSpec } from '../../config/commands/train-fm.js';
 import type { Command } from '../context.js';
 
@@ -23,6 +24,7 @@ export interface CommandEntry {
 export const COMMANDS: readonly CommandEntry[] = [
   { spec: demoSpec, load: async () => (await import('./demo.js')).demoCommand },
   { spec: runSpec, load: async () => (await import('./run.js')).runCommand },
+  { spec: serveSpec, load: async () => (await import('./serve.js')).serveCommand },
   { spec: trainFmSpec, load: async () => (await import('./train-fm.js')).trainFmCommand },
   { spec: produceSpec, load: async () => (await import('./produce.js')).produceCommand },
   { spec: rekeySpec, load: async () => (await import('./rekey.js')).rekeyCommand },

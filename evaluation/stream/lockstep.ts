@@ -61,6 +61,18 @@ export interface LockstepOptions {
   progress?: Progress;
   signal?: AbortSignal;
   logger?: Logger;
+  /**
+   * Called once the replay is done with what the workers left behind: the store of every family's
+   * states and each family's last release (`thaw demo` writes the FM family's for `thaw serve --demo`).
+   * @default none
+   */
+  onDone?: (final: LockstepFinal) => Promise<void>;
+}
+
+/** The states and releases the replay ends with. */
+export interface LockstepFinal {
+  store: MemoryEntityStore;
+  releases: ReadonlyMap<Family, LoadedRelease>;
 }
 
 /** A release the workers took during the replay. */
@@ -198,6 +210,7 @@ export async function replayLockstep(opts: LockstepOptions): Promise<LockstepRes
     at = end;
   }
   for (const a of adapters.splice(0)) a.dispose?.();
+  await opts.onDone?.({ store, releases: current });
   log.info('stream replay done', { events: events.length, switches: switches.length, crossRead, crossRefused, learnMs: Math.round(learnMs) });
   return { events: events.length, switches, frozen, crossRead, crossRefused, ms: performance.now() - t0, learnMs };
 }

@@ -22,7 +22,7 @@ import { openSource, type SourceSpec } from '../../sources/index.js';
 import { runCountsPeer, runVwPeer, type PeerName, type PeerRun } from '../peers/index.js';
 import { familyOf, FAMILIES, FAMILY_ADAPTER, FAMILY_SIDES, namespaceOf, PARTNER, PEER_NAMESPACE, type Family } from './families.js';
 import { comparePair, type PeerComparison } from './compare.js';
-import { replayLockstep, type LockstepResult } from './lockstep.js';
+import { replayLockstep, type LockstepOptions, type LockstepResult } from './lockstep.js';
 import { loadFamily, trainFamily, type FamilyRelease, type MetaTrainOverrides } from './releases.js';
 import { BatchingSink } from './sinks.js';
 
@@ -67,6 +67,8 @@ export interface StreamEvalOptions {
   logger?: Logger;
   /** Where progress is drawn. @default process.stderr */
   progressStream?: { write(s: string): unknown; isTTY?: boolean };
+  /** Called with the states and last releases the replay ends with (lockstep.ts `onDone`). @default none */
+  onReplayed?: LockstepOptions['onDone'];
 }
 
 /** One result row: a side's bucket for one method. */
@@ -203,6 +205,7 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
       ...(opts.adapterOptions === undefined ? {} : { adapterOptions: opts.adapterOptions }),
       ...(opts.crossSide === undefined ? {} : { crossSide: opts.crossSide }),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      ...(opts.onReplayed === undefined ? {} : { onDone: opts.onReplayed }),
     });
     progress.finish();
     for (const name of opts.peers ?? []) {

@@ -65,8 +65,11 @@ describe('thaw demo --json', () => {
     assert.equal(r.code, 0, r.stderr);
 
     // stdout is exactly one JSON document.
-    const result = JSON.parse(r.stdout) as { events: number; eventsPerSec: number; releases: { family: string; sides: string[]; release: string; trainSec: number }[]; curves: Curve[] };
-    assert.deepEqual(Object.keys(result).sort(), ['curves', 'events', 'eventsPerSec', 'releases']);
+    const result = JSON.parse(r.stdout) as { events: number; eventsPerSec: number; releases: { family: string; sides: string[]; release: string; trainSec: number }[]; curves: Curve[]; serving: { namespace: string; release: string } | null };
+    assert.deepEqual(Object.keys(result).sort(), ['curves', 'events', 'eventsPerSec', 'releases', 'serving']);
+    // What `thaw serve --demo` serves (test/integration/cli/serve-demo.test.ts serves it).
+    assert.equal(result.serving?.namespace, 'eval-fm');
+    assert.match(result.serving.release, /^fm\//);
     assert.equal(result.events, EVENTS);
     assert.ok(result.eventsPerSec > 0);
     assert.deepEqual(

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThawError } from '../../../lib/errors.js';
-import { STATE_HEADER_BYTES, STATE_V2_HEADER_BYTES, decodeState, encodeState } from '../../../model-store/state-codec.js';
+import { STATE_HEADER_BYTES, STATE_V2_HEADER_BYTES, decodeState, encodeState, readStateView } from '../../../model-store/state-codec.js';
 import { originOf } from '../../../model-store/origin.js';
 import type { EntityState } from '../../../model-store/types.js';
 
@@ -74,4 +74,17 @@ void test('format 2 records the origin; format 1 (no origin, as written before o
   assert.deepEqual(decodeState(encodeState({ ...withOrigin, recent })), { ...withOrigin, recent });
   assertCorrupt(() => decodeState(v2.subarray(0, 30)), /shorter than the 36-byte header/);
   assertCorrupt(() => encodeState({ ...sample(), origin: { topicTag: -1, partition: 0 } }), /origin/);
+});
+
+test('readStateView reads the view and count of format-1 and format-2 states (the worker writes format 2)', () => {
+  const params = new Float32Array([0.5, -1.25, 2, 3, 4]);
+  const v1: EntityState = { count: 7, lastOffset: 3, lastEventMs: 1000, params };
+  const v2: EntityState = { ...v1, count: 9, origin: originOf('thaw.labelled.by-item', 2) };
+  for (const [state, want] of [[v1, 7], [v2, 9]] as const) {
+    const out = new Float32Array(8).fill(-9);
+    assert.equal(readStateView(encodeState(state), out, 2, 3), want);
+    assert.deepEqual([...out], [-9, -9, 0.5, -1.25, 2, -9, -9, -9]);
+  }
+  assert.equal(readStateView(encodeState(v2), new Float32Array(8), 0, 6), -1, 'a view wider than the params is unreadable');
+  assert.equal(readStateView(Buffer.from([3, 0, 0, 0]), new Float32Array(8), 0, 1), -1, 'unknown format');
 });

@@ -1,0 +1,404 @@
+/**
+ * `npm run bench -- --only serving`: the scoring API (`thaw serve`) under open-loop load with real
+ * Redis, beside the model stage alone, Redis MGET alone and a naive baseline server.
+ *
+ *   node --import tsx bench/serving/run.ts [--users 200000] [--items 100000] [--candidates 100]
+ *        [--unseen 0.1] [--zipf 0.9] [--rates 500,1000,2000,4000] [--seconds 5] [--warmup 1]
+ *        [--connections 32] [--saturation-seconds 5] [--writes 2000] [--probes 30]
+ *        [--servers thaw,naive] [--profile DIR] [--json] [--out .thaw/bench/serving.json]
+ *
+ * Setup (untimed): an FM release (k 8, 262,144 buckets, `thaw train fm`'s sizes) is published to a
+ * fresh release directory; fm-adagrad states of `--users` users and `--items` items are written to
+ * Redis under a fresh key prefix (removed at the end). Workload: bench/serving/workload.ts (Zipf-
+ * skewed users and candidates, `--unseen` of the ids never written). While a server runs, a writer
+ * re-writes `--writes` states/s of entities drawn the same way (the workers' updates).
+ *
+ * Per server (each in its own process, bench/serving/server-proc.ts), after 4 s of unmeasured load at
+ * 500 req/s (JIT, cache), the load generator (a child process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
+ * the intended send time) for `--seconds` after `--warmup`, then a closed loop of `--connections`
+ * clients (saturation). Per run: p50/p99/p99.9 of the answered requests, goodput (200 within the
+ * 50 ms default deadline, per s), 503s, errors; the server's cache tiers (thaw), GC pauses,
+ * event-loop delay, CPU of the server, of Redis (INFO cpu) and of the load generator.
+ * Freshness (thaw): `--probes` times a cached item's state is re-written in Redis with a new count,
+ * and the time until a served response shows that count is measured, under 1,000 req/s of load
+ * (`freshnessProbes`). This is the serving half of "event produced → visible": the worker's half
+ * (event produced → state in Redis) is the spine bench's paced latency.
+ * Markdown on stdout, progress on stderr, JSON in --out (and on stdout with --json). Never asserts.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
+import { entityKey } from '../../model-store/keys.js';
+import { createRedis } from '../../model-store/redis.js';
+import { ReleaseStore } from '../../model-store/releases.js';
+import { encodeState } from '../../model-store/state-codec.js';
+import { fmStateSize } from '../../models/fm-entity.js';
+import { FactorizationMachine } from '../../models/fm.js';
+import { bundleFm } from '../../models/onnx/bundle.js';
+import { servingRelease, type ServingRelease } from '../../serving/release.js';
+import { markdownTable, positiveOption } from '../stats.js';
+import { mgetAlone, modelAlone, type MgetAlone, type ModelAlone } from './alone.js';
+import type { LoadResult, LoadSpec } from './loadgen.js';
+import type { ServerSpec, ServerStats } from './server-proc.js';
+import { requestBodies, rng, zipfSampler, type Workload } from './workload.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const REDIS_URL = process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379';
+const NAMESPACE = 'live';
+const DEADLINE_MS = 50;
+/** Unmeasured load at 500 req/s on a freshly started server before its first measured rate (s). */
+const SERVER_WARMUP_SECONDS = 4;
+
+const log = (msg: string, fields: Record<string, unknown> = {}): void => {
+  process.stderr.write(JSON.stringify({ t: new Date().toISOString(), bench: 'serving', msg, ...fields }) + '\n');
+};
+
+interface Row {
+  server: 'thaw' | 'naive';
+  load: string;
+  result: LoadResult;
+  cpuServerPct: number;
+  cpuRedisPct: number;
+  cpuLoadgenPct: number;
+  gcMs: number;
+  gcMaxMs: number;
+  loopP99: number;
+  /** Entity reads by tier (thaw): cache, store, unavailable. */
+  tiers: { cache: number; store: number; unavailable: number } | undefined;
+}
+
+interface Freshness {
+  probes: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string): number => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
+
+/** Writes the states of every user and item (MSET chunks), count 1..200. */
+async function writeStates(redis: Redis, release: ServingRelease, w: Workload, k: number): Promise<void> {
+  const rand = rng(w.seed + 1);
+  const size = fmStateSize(k);
+  const chunk: (string | Buffer)[] = [];
+  const flush = async (): Promise<void> => {
+    if (chunk.length > 0) await redis.mset(...chunk);
+    chunk.length = 0;
+  };
+  const put = async (key: string): Promise<void> => {
+    const params = new Float32Array(size);
+    for (let i = 0; i < size; i++) params[i] = (rand() - 0.5) * 0.2;
+    chunk.push(key, encodeState({ count: 1 + Math.floor(rand() * 200), lastOffset: 1, lastEventMs: Date.now(), params }));
+    if (chunk.length >= 4000) await flush();
+  };
+  for (let u = 0; u < w.users; u++) await put(entityKey(release.userPrefix, `u${u}`));
+  for (let i = 0; i < w.items; i++) await put(entityKey(release.itemPrefix, `i${i}`));
+  await flush();
+}
+
+/** Re-writes `perSec` states/s of Zipf-drawn entities until stopped (the workers' updates). */
+function startWriter(redis: Redis, release: ServingRelease, w: Workload, k: number, perSec: number): () => Promise<void> {
+  if (perSec <= 0) return () => Promise.resolve();
+  const rand = rng(w.seed + 2);
+  const user = zipfSampler(w.users, w.zipf, rand);
+  const item = zipfSampler(w.items, w.zipf, rand);
+  const size = fmStateSize(k);
+  const perTick = Math.max(1, Math.round(perSec / 20));
+  let writing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    const args: (string | Buffer)[] = [];
+    for (let n = 0; n < perTick; n++) {
+      const params = new Float32Array(size).map(() => (rand() - 0.5) * 0.2);
+      const key = rand() < 0.3 ? entityKey(release.userPrefix, `u${user()}`) : entityKey(release.itemPrefix, `i${item()}`);
+      args.push(key, encodeState({ count: 1 + Math.floor(rand() * 200), lastOffset: 2, lastEventMs: Date.now(), params }));
+    }
+    writing = redis.mset(...args).catch(() => undefined);
+  }, 50);
+  return async () => {
+    clearInterval(timer);
+    await writing;
+  };
+}
+
+class ServerProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly address: string,
+  ) {}
+
+  static async start(spec: ServerSpec, profileDir: string | undefined): Promise<ServerProcess> {
+    const execArgv = ['--import', 'tsx', ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])];
+    const child = fork(join(ROOT, 'bench/serving/server-proc.ts'), [JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
+    const address = await new Promise<string>((res, rej) => {
+      child.once('message', (m: { type: string; address: string }) => (m.type === 'ready' ? res(m.address) : rej(new Error(`unexpected ${m.type}`))));
+      child.once('exit', (code) => rej(new Error(`server ${spec.kind} exited ${code}`)));
+    });
+    return new ServerProcess(child, address);
+  }
+
+  stats(): Promise<ServerStats> {
+    return new Promise((res) => {
+      this.child.once('message', (m: { type: string; stats: ServerStats }) => res(m.stats));
+      this.child.send({ type: 'stats' });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ type: 'stop' });
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/serving/loadgen.ts'), JSON.stringify(spec)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? res(JSON.parse(out) as LoadResult) : rej(new Error(`load generator exited ${code}`))));
+  });
+}
+
+async function measure(server: ServerProcess, kind: 'thaw' | 'naive', load: string, redis: Redis, spec: LoadSpec): Promise<Row> {
+  const s0 = await server.stats();
+  const r0 = await redisCpuSeconds(redis);
+  const t0 = performance.now();
+  const result = await runLoad(spec);
+  const wall = (performance.now() - t0) / 1000;
+  const s1 = await server.stats();
+  const r1 = await redisCpuSeconds(redis);
+  const tier = (t: string, s: ServerStats): number => metricValue(s.metrics, `thaw_serve_state_reads_total{tier="${t}"}`);
+  const row: Row = {
+    server: kind,
+    load,
+    result,
+    cpuServerPct: (100 * (s1.cpuUserMs + s1.cpuSystemMs - s0.cpuUserMs - s0.cpuSystemMs)) / 1000 / wall,
+    cpuRedisPct: (100 * (r1 - r0)) / wall,
+    cpuLoadgenPct: (100 * (result.cpuUserMs + result.cpuSystemMs)) / 1000 / result.seconds,
+    gcMs: s1.gcMs - s0.gcMs,
+    gcMaxMs: s1.gcMaxMs,
+    loopP99: s1.loopP99,
+    tiers: kind === 'thaw' ? { cache: tier('cache', s1) - tier('cache', s0), store: tier('store', s1) - tier('store', s0), unavailable: tier('unavailable', s1) - tier('unavailable', s0) } : undefined,
+  };
+  log('run done', { server: kind, load, ok: result.ok, shed: result.shed, p99: result.p99 });
+  return row;
+}
+
+/**
+ * Freshness of served states: per probe, an item (ids `probe<n>`, which the writer never touches)
+ * is scored once (so the server's cache holds it, as it holds every hot item), then after a random
+ * 0-1 s its state is re-written in Redis with a new count, then it is scored every 2 ms until a
+ * response shows that count: the time from the write to the first response showing it.
+ */
+async function freshnessProbes(address: string, redis: Redis, release: ServingRelease, k: number, probes: number): Promise<Freshness> {
+  const lat: number[] = [];
+  const rand = rng(99);
+  const params = new Float32Array(fmStateSize(k)).fill(0.01);
+  const score = async (itemId: string): Promise<number | undefined> => {
+    const body = JSON.stringify({ user: { id: 'u0' }, candidates: [{ id: itemId }] });
+    const res = await fetch(`${address}/v1/score`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-deadline-ms': '2000' } });
+    const out = (await res.json()) as { scores?: { events: number | null }[] };
+    return out.scores?.[0]?.events ?? undefined;
+  };
+  for (let p = 0; p < probes; p++) {
+    const itemId = `probe${p % 10}`;
+    await redis.set(entityKey(release.itemPrefix, itemId), encodeState({ count: 1, lastOffset: 1, lastEventMs: Date.now(), params }));
+    await score(itemId);
+    await new Promise((r) => setTimeout(r, rand() * 1000));
+    const count = 1_000_000 + p;
+    await redis.set(entityKey(release.itemPrefix, itemId), encodeState({ count, lastOffset: 3, lastEventMs: Date.now(), params }));
+    const written = performance.now();
+    while ((await score(itemId)) !== count && performance.now() - written < 10_000) await new Promise((r) => setTimeout(r, 2));
+    lat.push(performance.now() - written);
+  }
+  lat.sort((a, b) => a - b);
+  const at = (q: number): number => lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] ?? Number.NaN;
+  return { probes, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: lat[lat.length - 1] ?? Number.NaN };
+}
+
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2) : '–');
+const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+
+function table(rows: readonly Row[]): string {
+  return markdownTable(
+    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'goodput/s', '503', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'CPU server / redis / loadgen %'],
+    rows.map((r) => {
+      const t = r.tiers;
+      const total = t === undefined ? 0 : t.cache + t.store + t.unavailable;
+      const pct = (x: number): string => (total > 0 ? ((100 * x) / total).toFixed(0) : '–');
+      return [
+        r.server,
+        r.load,
+        int(r.result.okPerSec),
+        f1(r.result.p50),
+        f1(r.result.p99),
+        f1(r.result.p999),
+        int(r.result.goodputPerSec),
+        int(r.result.shed),
+        int(r.result.errors),
+        t === undefined ? 'no cache' : `${pct(t.cache)} / ${pct(t.store)} / ${pct(t.unavailable)}`,
+        `${int(r.gcMs)} (${f1(r.gcMaxMs)})`,
+        f1(r.loopP99),
+        `${int(r.cpuServerPct)} / ${int(r.cpuRedisPct)} / ${int(r.cpuLoadgenPct)}`,
+      ];
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      users: { type: 'string', default: '200000' },
+      items: { type: 'string', default: '100000' },
+      candidates: { type: 'string', default: '100' },
+      unseen: { type: 'string', default: '0.1' },
+      zipf: { type: 'string', default: '0.9' },
+      rates: { type: 'string', default: '500,1000,2000,4000' },
+      seconds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      connections: { type: 'string', default: '32' },
+      'saturation-seconds': { type: 'string', default: '5' },
+      writes: { type: 'string', default: '2000' },
+      probes: { type: 'string', default: '30' },
+      servers: { type: 'string', default: 'thaw,naive' },
+      profile: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string', default: '.thaw/bench/serving.json' },
+    },
+  });
+  const k = 8;
+  const workload: Workload = {
+    users: positiveOption('users', values.users),
+    items: positiveOption('items', values.items),
+    candidates: positiveOption('candidates', values.candidates),
+    unseen: Number(values.unseen),
+    zipf: positiveOption('zipf', values.zipf, false),
+    seed: 11,
+  };
+  const rates = values.rates.split(',').map((r) => positiveOption('rates', r, false));
+  const seconds = positiveOption('seconds', values.seconds, false);
+  const warmup = Number(values.warmup);
+  const servers = values.servers.split(',') as ('thaw' | 'naive')[];
+  const loadBefore = loadavg();
+  const t0 = performance.now();
+  const prefix = `bs${randomBytes(5).toString('hex')}`;
+  const releaseRoot = await mkdtemp(join(tmpdir(), 'thaw-bench-serving-'));
+  const redis = createRedis({ url: REDIS_URL });
+  const cleanup = async (): Promise<void> => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+    await rm(releaseRoot, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    // The release and the states.
+    const fm = FactorizationMachine.create({ buckets: 262_144, k, seed: 5, initStd: 0.05 });
+    const store = new ReleaseStore({ root: releaseRoot });
+    const bundle = bundleFm(fm);
+    const manifest = await store.publish({ model: 'fm', architecture: bundle.architecture, files: bundle.files });
+    await store.promote('fm', manifest.version);
+    const release = servingRelease(fm, manifest.version, manifest.createdAtMs, undefined, { keyPrefix: prefix, namespace: NAMESPACE, safeguard: 'item' });
+    log('writing states', { users: workload.users, items: workload.items });
+    await writeStates(redis, release, workload, k);
+    const bodies = requestBodies(workload, 2048);
+
+    // Beside: the model stage alone, MGET alone.
+    log('model stage alone');
+    const model: ModelAlone = modelAlone(release, bodies, 64, 2);
+    log('mget alone');
+    const mget: MgetAlone[] = [await mgetAlone(redis, release, bodies, 1, 2), await mgetAlone(redis, release, bodies, 16, 2)];
+
+    const rows: Row[] = [];
+    let freshness: Freshness | undefined;
+    const serving = { maxCandidates: 1000, safeguard: 'item' as const, safeguardPartitions: 1 };
+    for (const kind of servers) {
+      const server = await ServerProcess.start({ kind, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving }, values.profile);
+      const stopWriter = startWriter(redis, release, workload, k, Number(values.writes));
+      try {
+        const base: Omit<LoadSpec, 'mode' | 'rate' | 'connections' | 'seconds'> = { url: `${server.address}/v1/score`, warmupSeconds: warmup, deadlineMs: DEADLINE_MS, workload, bodies: 2048 };
+        // A cold server (JIT, empty cache) is slow for its first seconds: warm it before the first measured rate.
+        log('warming the server', { server: kind, seconds: SERVER_WARMUP_SECONDS });
+        await runLoad({ ...base, mode: 'open', rate: 500, connections: 0, seconds: SERVER_WARMUP_SECONDS, warmupSeconds: 0 });
+        for (const rate of rates) rows.push(await measure(server, kind, `open ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds }));
+        const conns = positiveOption('connections', values.connections);
+        rows.push(await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) }));
+        if (kind === 'thaw' && Number(values.probes) > 0) {
+          log('freshness probes under 1,000 req/s');
+          const background = runLoad({ ...base, mode: 'open', rate: 1000, connections: 0, seconds: Math.ceil(Number(values.probes) * 1.6) + 5, warmupSeconds: 0 });
+          freshness = await freshnessProbes(server.address, redis, release, k, Number(values.probes));
+          // The background load runs its fixed time; wait for it so it does not overlap the next server.
+          await background;
+        }
+      } finally {
+        await stopWriter();
+        await server.stop();
+      }
+    }
+
+    const report = {
+      startedAt: new Date().toISOString(),
+      cpus: cpus().length,
+      loadBefore,
+      loadAfter: loadavg(),
+      wallSec: (performance.now() - t0) / 1000,
+      workload,
+      k,
+      deadlineMs: DEADLINE_MS,
+      model,
+      mget,
+      rows,
+      freshness,
+    };
+    const lines = [
+      `## serving: thaw serve under open-loop load (${workload.candidates} candidates per request, real Redis)`,
+      '',
+      `${int(workload.users)} users and ${int(workload.items)} items in Redis (fm-adagrad states, k ${k}); Zipf ${workload.zipf} users and candidates, ${Math.round(workload.unseen * 100)} % unseen ids; ${int(Number(values.writes))} state writes/s meanwhile. Open loop: ${seconds} s per rate after ${warmup} s of warm-up, latency from the intended send; closed loop: ${values.connections} clients. Goodput: 200 within ${DEADLINE_MS} ms, per s. Load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${report.loadAfter.map((x) => x.toFixed(2)).join(' ')} (${report.cpus} cores${loadBefore[0] !== undefined && loadBefore[0] > 2 ? ', shared and loaded' : ''}).`,
+      '',
+      table(rows),
+      '',
+      'Beside it, from the same run:',
+      '',
+      markdownTable(
+        ['piece', 'measure', 'value'],
+        [
+          ['model stage alone', `FM kernel + safeguard, batches of ${model.batch} requests`, `${f1(model.kernelUsPerRequest)} µs/request (${int(model.scoresPerSec)} scores/s)`],
+          ['model stage alone', '+ the JSON response body', `${f1(model.withBodyUsPerRequest)} µs/request`],
+          ...mget.map((m): string[] => ['Redis MGET alone', `${int(m.keysPerCall)} keys per call, sequential`, `p50 ${f1(m.p50Ms)} ms, p99 ${f1(m.p99Ms)} ms (${int(m.keysPerSec)} keys/s)`]),
+          ...(freshness === undefined ? [] : [['freshness (thaw)', `state re-written in Redis → visible in a response, under 1,000 req/s, ${freshness.probes} probes`, `p50 ${int(freshness.p50Ms)} ms, p99 ${int(freshness.p99Ms)} ms, max ${int(freshness.maxMs)} ms`]]),
+        ],
+      ),
+      '',
+    ];
+    const outPath = resolve(ROOT, values.out);
+    await mkdir(dirname(outPath), { recursive: true });
+    await writeFile(outPath, JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+    process.stdout.write(values.json ? JSON.stringify(report) + '\n' : lines.join('\n') + `\nJSON: ${outPath}\n`);
+  } finally {
+    await cleanup();
+    redis.disconnect();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench serving failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

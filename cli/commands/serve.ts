@@ -1,0 +1,108 @@
+/**
+ * `thaw serve`: the scoring API (serving/). Follows the current FM release like the workers do,
+ * reads the fm-adagrad workers' states from Redis through the staged pipeline, listens on
+ * --host:--port. SIGTERM/SIGINT: stops accepting, answers the requests in flight, exits 0.
+ */
+import { resolve } from 'node:path';
+import type { ServeConfig } from '../../config/commands/serve.js';
+import { redactConfig } from '../../config/redact.js';
+import { errorMessage } from '../../lib/errors.js';
+import { ReleaseStore } from '../../model-store/releases.js';
+import { ScoringPipeline } from '../../serving/pipeline.js';
+import { followReleases } from '../../serving/release.js';
+import type { ServingOptions } from '../../serving/options.js';
+import { startScoringServer } from '../../serving/server.js';
+import { MapStateSource, RedisStateSource } from '../../serving/state-source.js';
+import { loadDemoServing } from '../../serving/demo-state.js';
+import type { Logger } from '../../lib/log.js';
+import { partitionCount } from '../../streams/admin.js';
+import { labelledTopicFor, TOPICS } from '../../streams/topics.js';
+import { EXIT, type Command, type CommandContext } from '../context.js';
+import { kafkaConnection, redisConnection } from '../connect.js';
+import { aborted, closeAll } from '../lifecycle.js';
+
+export const serveCommand: Command<ServeConfig> = { run: serve };
+
+async function serve(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
+  if (cfg.demo) return serveDemo(cfg, ctx);
+  const log = ctx.logger.child({ command: 'serve', namespace: cfg.namespace });
+  log.info('starting the scoring API', { config: redactConfig(cfg) });
+  const kafka = kafkaConnection(cfg.kafka);
+  const partitions =
+    cfg.safeguard === 'off' ? 1 : (cfg.safeguardPartitions ?? (await partitionCount(kafka, labelledTopicFor(cfg.safeguard), log)));
+  const releases = await followReleases({
+    store: new ReleaseStore({ root: resolve(cfg.releaseDir) }),
+    model: cfg.model,
+    keyPrefix: cfg.redis.keyPrefix,
+    namespace: cfg.namespace,
+    safeguard: cfg.safeguard,
+    pollIntervalMs: cfg.releasePollMs,
+    ...(cfg.releaseAnnouncements ? { kafka: { connection: kafka, topic: TOPICS.releases } } : {}),
+    logger: log,
+  });
+  const source = new RedisStateSource(redisConnection(cfg.redis), log);
+  let pipeline: ScoringPipeline;
+  try {
+    pipeline = new ScoringPipeline({ source, releases, serving: servingOptionsOf(cfg, partitions), logger: log });
+  } catch (err) {
+    await closeAll([{ close: () => releases.stop() }, source], (e) => log.warn('close failed', { error: errorMessage(e) }));
+    throw err;
+  }
+  // Connects Redis and waits for its PING before listening (a cold connection would time out the first reads).
+  return listenUntilAborted(pipeline, cfg, ctx, log, { safeguard: cfg.safeguard, partitions });
+}
+
+/** `thaw serve --demo`: the demo's last FM release and its states, in memory; no Redis, no Kafka. */
+async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
+  const out = resolve(cfg.out);
+  const demo = await loadDemoServing(out, cfg.redis.keyPrefix);
+  const log = ctx.logger.child({ command: 'serve', demo: out, namespace: demo.manifest.namespace });
+  log.info('starting the scoring API on the demo\'s states', { states: demo.values.size, release: demo.manifest.release });
+  const releases = await followReleases({
+    store: demo.releases,
+    model: demo.manifest.model,
+    keyPrefix: cfg.redis.keyPrefix,
+    namespace: demo.manifest.namespace,
+    safeguard: cfg.safeguard,
+    pollIntervalMs: cfg.releasePollMs,
+    logger: log,
+  });
+  let pipeline: ScoringPipeline;
+  try {
+    // The demo's workers ran one partition per side: one safeguard state (p0).
+    pipeline = new ScoringPipeline({ source: new MapStateSource(demo.values), releases, serving: servingOptionsOf(cfg, 1), logger: log });
+  } catch (err) {
+    await releases.stop();
+    throw err;
+  }
+  return listenUntilAborted(pipeline, cfg, ctx, log, { demo: out, states: demo.values.size });
+}
+
+/** Starts the pipeline, listens, and stops gracefully on SIGTERM/SIGINT. */
+async function listenUntilAborted(pipeline: ScoringPipeline, cfg: ServeConfig, ctx: CommandContext, log: Logger, fields: Record<string, unknown>): Promise<number> {
+  const server = await startScoringServer(pipeline, { host: cfg.host, port: cfg.port, logger: log });
+  log.info('serving', { address: server.address, release: pipeline.currentRelease().id, ...fields });
+  ctx.stdout.write(`thaw serve: listening on ${server.address} (release ${pipeline.currentRelease().id})\n`);
+  await aborted(ctx.signal);
+  log.info('stopping: answering the requests in flight');
+  await server.stop();
+  return EXIT.ok;
+}
+
+/** The pipeline options of the command's flags. */
+export function servingOptionsOf(cfg: Omit<ServeConfig, 'safeguardPartitions'>, partitions: number): ServingOptions {
+  return {
+    maxCandidates: cfg.maxCandidates,
+    bodyLimitBytes: cfg.bodyLimitBytes,
+    freshnessMs: cfg.freshnessMs,
+    cacheEntries: cfg.cacheEntries,
+    fetchConcurrency: cfg.fetchConcurrency,
+    fetchTimeoutMs: cfg.fetchTimeoutMs,
+    modelMaxBatch: cfg.modelMaxBatch,
+    modelMaxWaitMs: cfg.modelMaxWaitMs,
+    maxInFlight: cfg.maxInFlight,
+    defaultDeadlineMs: cfg.deadlineMs,
+    safeguard: cfg.safeguard,
+    safeguardPartitions: partitions,
+  };
+}

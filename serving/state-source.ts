@@ -1,0 +1,73 @@
+/**
+ * Where the state fetch reads entity states: raw encoded values by Redis key, one call per tick
+ * (the coalesced MGET). Redis in production; a Map for `thaw serve --demo` and tests.
+ */
+import type { Redis } from 'ioredis';
+import { createRedis, redisError, type RedisConnection } from '../model-store/redis.js';
+import type { Logger } from '../lib/log.js';
+
+export interface StateSource {
+  /** The values of `keys` in ONE round trip, null where absent. */
+  mget(keys: readonly string[]): Promise<(Buffer | null)[]>;
+  /** Resolves when the store answers (readiness; the first call also opens the connection). */
+  ping(): Promise<void>;
+  /** Closes what the source owns; idempotent. */
+  close(): Promise<void>;
+}
+
+function isClient(r: Redis | RedisConnection): r is Redis {
+  return typeof (r as Redis).mgetBuffer === 'function';
+}
+
+/** Entity states in Redis (the workers' RedisEntityStore keys). */
+export class RedisStateSource implements StateSource {
+  private readonly redis: Redis;
+  private readonly owns: boolean;
+  private closed = false;
+
+  /** A client the caller keeps owning, or a connection this source opens and closes. */
+  constructor(redis: Redis | RedisConnection, logger?: Logger) {
+    this.owns = !isClient(redis);
+    this.redis = isClient(redis) ? redis : createRedis(redis, logger);
+  }
+
+  async mget(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    try {
+      return await this.redis.mgetBuffer(...keys);
+    } catch (err) {
+      throw redisError('MGET', err);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.redis.ping();
+    } catch (err) {
+      throw redisError('PING', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.owns || this.closed) return;
+    this.closed = true;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+/** Encoded states in memory, by key (the demo's snapshot). */
+export class MapStateSource implements StateSource {
+  constructor(private readonly values: ReadonlyMap<string, Buffer>) {}
+  mget(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    return Promise.resolve(keys.map((k) => this.values.get(k) ?? null));
+  }
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
