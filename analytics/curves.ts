@@ -3,13 +3,12 @@
  * AUC and log loss of the predict-before-learn scores. The SQL runs unchanged on ClickHouse 18.16 and
  * chDB 26.x: no window functions, no arrayAUC, no query parameters (filters are validated literals).
  *
- * De-duplication: a row counts once per (namespace, adapter, side, event_id) via `FINAL` (the table is a
- * ReplacingMergeTree ordered by exactly that key, so FINAL merges not-yet-merged parts while reading,
- * in key order, with bounded memory), so Kafka redeliveries and spool replays never double count.
- * (`LIMIT 1 BY` did the same with a hash set of every key: 10 M rows of one namespace exceeded the
- * server's 3.7 GiB per-query limit; FINAL read them in 16 s, measured on the test server.) That is
- * also the table's ReplacingMergeTree key: two releases scored under the same (namespace, adapter,
- * side) would collapse into one; run them in separate namespaces (as `thaw demo` does).
+ * De-duplication: a row counts once per (namespace, adapter, side, event_id), the table's
+ * ReplacingMergeTree key, through a GROUP BY on that key (analytics/dedup.ts), not `FINAL`: FINAL
+ * merges every part while reading, and after a backfill spanning decades (641 parts) it failed at
+ * the server's 3.7 GiB per-query limit; the GROUP BY spills to disk past EXTERNAL_GROUP_BY_BYTES.
+ * Kafka redeliveries and spool replays never double count. Two releases scored under the same
+ * (namespace, adapter, side) collapse into one; run them in separate namespaces (as `thaw demo` does).
  *
  * AUC is the Mann–Whitney statistic with ties counted as one half, i.e. the rank formula
  * (sum of positive ranks − P(P+1)/2) / (P·N) with average ranks for tied scores. Without window
@@ -20,20 +19,15 @@
  */
 import { BUCKETS, EARLY_BUCKET, type CurveBucket, type CurveRow } from './types.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
+import { DEDUP_SETTINGS, EXTERNAL_GROUP_BY_BYTES, LATEST, latestRowsSql } from './dedup.js';
 import { sqlSide, sqlString, sqlTable, sqlUInt } from './sql.js';
+
+export { EXTERNAL_GROUP_BY_BYTES };
 import { ThawError } from '../lib/errors.js';
 import type { Side } from '../schemas/types.js';
 
 /** Scores are clipped to [CLIP, 1 − CLIP] before the log loss. */
 export const LOG_LOSS_CLIP = 1e-7;
-
-/**
- * GROUP BY state above which the curve query spills to disk instead of failing. Grouping by
- * (keys, score) keeps one group per distinct score: a 10M-row namespace used 2.06 GB in memory
- * (ClickHouse 18.16, measured with query_log) and two such queries side by side hit the server's
- * 3.7 GiB per-query limit; with 500 MB it peaked at 571 MB and took 15 s instead of 13 s.
- */
-export const EXTERNAL_GROUP_BY_BYTES = 1_000_000_000;
 
 /** Upper bounds (inclusive) of BUCKETS, mirroring `bucketOf`; the last bucket is open. */
 const BUCKET_UPPER: readonly number[] = [0, 2, 5, 10, 20, 50];
@@ -119,10 +113,11 @@ export function curveSql(filter: CurveFilter = {}): string {
   const byRelease = filter.byRelease !== false;
   const keys = ['adapter', 'side', ...(byRelease ? ['release'] : []), 'namespace', 'bucket', ...(filter.byDay === true ? ['day'] : [])].join(', ');
   const outerKeys = byRelease ? keys : keys.replace('side, ', "side, '' AS release, ");
-  const bucketExpr = filter.buckets === 'early' ? `'${EARLY_BUCKET}'` : bucketSqlExpr();
+  const bucketExpr = filter.buckets === 'early' ? `'${EARLY_BUCKET}'` : bucketSqlExpr(`${LATEST}prior_count`);
   const where = filterSql(filter);
   const bucketOrder = `indexOf([${[...BUCKETS, EARLY_BUCKET].map((b) => `'${b}'`).join(', ')}], bucket)`;
-  const p = `least(greatest(toFloat64(score), ${LOG_LOSS_CLIP}), ${1 - LOG_LOSS_CLIP})`;
+  const p = `least(greatest(toFloat64(${LATEST}score), ${LOG_LOSS_CLIP}), ${1 - LOG_LOSS_CLIP})`;
+  const latest = latestRowsSql(from, where, ['release', 'day', 'prior_count', 'score', 'label']).replace(/\n/g, '\n            ');
   return `SELECT
     ${outerKeys},
     n,
@@ -147,17 +142,20 @@ FROM
         FROM
         (
             SELECT
-                adapter, side, release, namespace, ${bucketExpr} AS bucket, day,
-                score, label,
-                -(label * log(${p}) + (1 - label) * log(1 - ${p})) AS ll
-            FROM ${from} FINAL${where === '' ? '' : `\n            ${where}`}
+                adapter, side, ${LATEST}release AS release, namespace, ${bucketExpr} AS bucket, ${LATEST}day AS day,
+                ${LATEST}score AS score, ${LATEST}label AS label,
+                -(${LATEST}label * log(${p}) + (1 - ${LATEST}label) * log(1 - ${p})) AS ll
+            FROM
+            (
+            ${latest}
+            )
         )
         GROUP BY ${keys}, score
     )
     GROUP BY ${keys}
 )
 ORDER BY adapter, side, ${byRelease ? 'release, ' : ''}namespace${filter.byDay === true ? ', day' : ''}, ${bucketOrder}
-SETTINGS max_bytes_before_external_group_by = ${EXTERNAL_GROUP_BY_BYTES}`;
+${DEDUP_SETTINGS}`;
 }
 
 function num(v: unknown): number {

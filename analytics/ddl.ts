@@ -4,7 +4,16 @@
  * is this rendered for `thaw.predictions` (a unit test keeps the two equal).
  *
  * ReplacingMergeTree collapses redeliveries of the same (namespace, adapter, side, event_id) in the
- * background, but merges are eventual: the curve queries de-duplicate exactly with `FINAL`.
+ * background, but merges are eventual: the queries de-duplicate exactly with a GROUP BY on that key
+ * (analytics/dedup.ts), never with `FINAL`.
+ *
+ * Partitioned by namespace, not by event time: an INSERT writes one part per partition it touches,
+ * and parts of different partitions never merge. By month, a backfill of 22 years of events wrote
+ * up to 264 parts per insert and left 641 parts; by namespace an insert writes one part (a worker
+ * writes one namespace) whatever the events' times, and background merges keep the part count
+ * bounded (logarithmic in the rows). A namespace is also what gets dropped as a whole
+ * (`thaw namespace drop`). The partition key is part of the de-duplication key, so copies of an
+ * event always meet in one partition and merge. Existing month-partitioned tables: docs/analytics.md.
  */
 import { sqlIdent, sqlTable } from './sql.js';
 
@@ -53,7 +62,7 @@ export function createPredictionsTableSql(database: string, table: string): stri
     inserted_at   DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree(inserted_at)
-PARTITION BY toYYYYMM(day)
+PARTITION BY namespace
 ORDER BY (namespace, adapter, side, event_id)`;
 }
 

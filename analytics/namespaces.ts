@@ -5,6 +5,7 @@
  */
 import { ThawError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
+import { DEDUP_KEY, DEDUP_SETTINGS } from './dedup.js';
 import { sqlString, sqlTable } from './sql.js';
 import type { CurveSource } from './curves.js';
 
@@ -57,8 +58,12 @@ export interface CountRowsOptions {
 export async function countRows(target: CurveSource, opts: CountRowsOptions = {}): Promise<number> {
   const { database, table } = names(target);
   const where = opts.namespace === undefined ? '' : ` WHERE namespace = ${sqlString(opts.namespace, 'namespace')}`;
-  // distinct: FINAL collapses redeliveries (the ReplacingMergeTree key is the de-duplication key).
-  const sql = `SELECT count() AS c FROM ${sqlTable(database, table)}${opts.distinct === true ? ' FINAL' : ''}${where}`;
+  const from = sqlTable(database, table);
+  // distinct: one per de-duplication key, as the curves count (analytics/dedup.ts; no FINAL).
+  const sql =
+    opts.distinct === true
+      ? `SELECT count() AS c FROM (SELECT 1 FROM ${from}${where} GROUP BY ${DEDUP_KEY.join(', ')}) ${DEDUP_SETTINGS}`
+      : `SELECT count() AS c FROM ${from}${where}`;
   const rows = await target.query(sql);
   return Number(rows[0]?.c ?? 0);
 }

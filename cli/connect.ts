@@ -61,3 +61,8 @@ export function openSqlTarget(c: ClickHouseConfig, chdbDir?: string): ClosableSq
     close: () => client.close(),
   };
 }
+
+/** The consumer's heartbeat interval for a session timeout: a tenth of it, at least 100 ms (ms). */
+export function heartbeatIntervalFor(sessionTimeoutMs: number): number {
+  return Math.max(100, Math.floor(sessionTimeoutMs / 10));
+}

@@ -45,6 +45,17 @@ export function url(schemes: readonly string[]): z.ZodEffects<z.ZodString, strin
 export const port = z.number().int('expected an integer').min(0, 'expected a port 0..65535').max(65535, 'expected a port 0..65535');
 
 export const positiveInt = z.number().int('expected an integer').positive('expected a positive integer');
+/**
+ * Consumer group session timeout of the stream processors (`thaw rekey`, `thaw join`): after a crash
+ * their partitions go to the next member after this long. Milliseconds, 6000..300000.
+ */
+export const groupSessionTimeoutMs = positiveInt
+  .min(6_000, 'expected at least 6000 (the broker default group.min.session.timeout.ms)')
+  .max(300_000, 'expected at most 300000')
+  .default(10_000)
+  .describe(
+    'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the partitions move to the restarted or another member after this long. Heartbeats go every tenth of it. 6000..300000. @default 10000',
+  );
 export const nonNegativeInt = z.number().int('expected an integer').nonnegative('expected an integer >= 0');
 
 /**

@@ -91,6 +91,13 @@ export interface BatchConsumerOptions {
    * partition in call order. Count, at most MAX_PIPELINE_DEPTH. @default 1
    */
   pipelineDepth?: number;
+  /**
+   * Who commits a chunk's offsets. `consumer`: this consumer, after the handler resolved.
+   * `transaction`: the handler, in the Kafka transaction that writes the chunk's outputs
+   * (streams/transactions.ts); this consumer then only moves its fetch position (and commits past
+   * commit markers at the end of a batch). @default 'consumer'
+   */
+  offsetCommit?: 'consumer' | 'transaction';
 }
 
 /** Upper bound of partitionsConsumedConcurrently (kafkajs keeps one worker per unit). */
@@ -129,12 +136,15 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
     maxWaitTimeMs: positiveInt('consumer.maxWaitTimeMs', o.maxWaitTimeMs ?? 500, 0),
     maxBytesPerPartition: positiveInt('consumer.maxBytesPerPartition', o.maxBytesPerPartition ?? 1_048_576, 1024),
     pipelineDepth: positiveInt('consumer.pipelineDepth', o.pipelineDepth ?? 1),
+    offsetCommit: o.offsetCommit ?? 'consumer',
     partitionsConsumedConcurrently:
       o.partitionsConsumedConcurrently === undefined ? undefined : positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently),
   };
   if (r.partitionsConsumedConcurrently !== undefined && r.partitionsConsumedConcurrently > MAX_PARTITIONS_CONCURRENCY) {
     throw new ConfigError('consumer.partitionsConsumedConcurrently', `must be at most ${MAX_PARTITIONS_CONCURRENCY}, got ${r.partitionsConsumedConcurrently}`);
   }
+  if (r.offsetCommit !== 'consumer' && r.offsetCommit !== 'transaction') throw new ConfigError('consumer.offsetCommit', `expected consumer or transaction, got ${String(r.offsetCommit)}`);
+  if (r.offsetCommit === 'transaction' && r.pipelineDepth !== 1) throw new ConfigError('consumer.pipelineDepth', 'must be 1 when offsets are committed in transactions');
   if (r.pipelineDepth > MAX_PIPELINE_DEPTH) throw new ConfigError('consumer.pipelineDepth', `must be at most ${MAX_PIPELINE_DEPTH}, got ${r.pipelineDepth}`);
   if (r.retryMaxMs < r.retryInitialMs) throw new ConfigError('consumer.retryMaxMs', 'must be >= retryInitialMs');
   if (r.heartbeatIntervalMs * 3 > r.sessionTimeoutMs) throw new ConfigError('consumer.heartbeatIntervalMs', 'must be at most a third of sessionTimeoutMs');
@@ -188,8 +198,19 @@ export class BatchConsumer {
       maxWaitTimeInMs: o.maxWaitTimeMs,
       maxBytesPerPartition: o.maxBytesPerPartition,
       allowAutoTopicCreation: false,
+      // Explicit: records of open or aborted transactions (thaw rekey / join output) are never read.
+      readUncommitted: false,
     });
     this.consumer = consumer;
+    // A fetch that held only commit markers (or aborted records) never reaches eachBatch; commit
+    // past them so the group's lag reaches 0 at the end of a transactional topic.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      if (e.payload.batchSize !== 0 || this.st !== 'running') return;
+      const offset = String(Number(e.payload.lastOffset) + 1);
+      consumer.commitOffsets([{ topic: e.payload.topic, partition: e.payload.partition, offset }]).catch((err: unknown) => {
+        this.logger.warn('commit past commit markers failed (retried with the next batch)', { topic: e.payload.topic, partition: e.payload.partition, error: errorMessage(err) });
+      });
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
       if (!e.payload.restart && this.st === 'running') {
@@ -407,11 +428,16 @@ export class BatchConsumer {
       }
       const last = head.chunk.messages[head.chunk.messages.length - 1];
       if (last === undefined) continue;
-      p.resolveOffset(String(last.offset));
-      // Commit exactly this partition's next offset (the handler made the chunk durable).
-      await p.commitOffsetsIfNecessary({
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(last.offset + 1) }] }],
-      });
+      // The batch's last chunk also covers the commit markers / aborted records after its last message.
+      const through = head.at + max >= all.length ? Math.max(last.offset, Number(batch.lastOffset())) : last.offset;
+      p.resolveOffset(String(through));
+      // Commit exactly this partition's next offset (the handler made the chunk durable); in
+      // transaction mode the handler committed last.offset + 1 itself, only markers are left.
+      if (this.opts.offsetCommit === 'consumer' || through > last.offset) {
+        await p.commitOffsetsIfNecessary({
+          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(through + 1) }] }],
+        });
+      }
       await p.heartbeat();
     }
   }

@@ -5,9 +5,13 @@
  * Pending impression hash `<prefix>:imp:{<impressionId>}` fields:
  *   imp  wire-format impression bytes      t    impression time (ms)
  *   clk  earliest click seen before the impression arrived (ms)
- *   out  who claimed the label: `1|<topic>:<partition>:<offset>` of the claiming message, or `0`
- *        (claimed by a sweep). A redelivered claiming message (after a crash between claim and
- *        Kafka ack) emits again; any other message sees the claim and does not.
+ *   out  who claimed the label: `1|<topic>:<partition>:<offset>` of the claiming message, or
+ *        `0|<offset>` (claimed by the sweep of the impressions chunk ending at that offset; `0` from
+ *        versions before transactions). A redelivered claiming message (after a crash between the
+ *        claim and the transaction's commit) emits again; any other message sees the claim and does
+ *        not. A sweep re-emits a `0|<offset>` claim only if that chunk was not committed, i.e. its
+ *        offset is at or after the first offset of the sweeping chunk (a partition's chunks are
+ *        handled in order and a restart resumes at the committed offset).
  * Deadlines: sorted set `<prefix>:deadlines:<topic>:<partition>`, score = impression time + window.
  *
  * The sweep reads hashes whose names are built in Lua: fine on a standalone Redis (the only mode
@@ -40,7 +44,7 @@ export const CLICK_LUA = `
 local out = redis.call('HGET', KEYS[1], 'out')
 if out then
   if out == '1|' .. ARGV[2] then return {'emit', redis.call('HGET', KEYS[1], 'imp')} end
-  if out == '0' then return {'late'} end
+  if out == '0' or string.sub(out, 1, 2) == '0|' then return {'late'} end
   return {'dup'}
 end
 local t = redis.call('HGET', KEYS[1], 't')
@@ -56,17 +60,20 @@ return {'emit', redis.call('HGET', KEYS[1], 'imp')}
 `;
 
 // Returns a flat list id1, imp1, id2, imp2, ...; imp is false (nil) when the hash expired by TTL.
+// ARGV: watermark, limit, hash prefix, first offset of the sweeping chunk, its last offset (the
+// claim), how many due entries to skip (those this chunk already claimed in an earlier round).
 export const SWEEP_LUA = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', tonumber(ARGV[6]), tonumber(ARGV[2]))
 local res = {}
 for _, id in ipairs(ids) do
   local k = ARGV[3] .. '{' .. id .. '}'
   local out = redis.call('HGET', k, 'out')
-  if (not out) or out == '0' then
+  local open = (not out) or out == '0' or (string.sub(out, 1, 2) == '0|' and tonumber(string.sub(out, 3)) >= tonumber(ARGV[4]))
+  if open then
     local imp = redis.call('HGET', k, 'imp')
     res[#res + 1] = id
     if imp then
-      if not out then redis.call('HSET', k, 'out', '0') end
+      redis.call('HSET', k, 'out', '0|' .. ARGV[5])
       res[#res + 1] = imp
     else
       redis.call('ZREM', KEYS[1], id)
@@ -83,7 +90,7 @@ return res
 export interface JoinCommands {
   thawJoinImpression(hashKey: string, zsetKey: string, imp: Buffer, timeMs: number, deadline: number, id: string, ttlMs: number, src: string, windowMs: number): unknown;
   thawJoinClickBuffer(hashKey: string, clickMs: number, src: string, ttlMs: number, windowMs: number): unknown;
-  thawJoinSweepBuffer(zsetKey: string, watermark: number, limit: number, hashPrefix: string): unknown;
+  thawJoinSweepBuffer(zsetKey: string, watermark: number, limit: number, hashPrefix: string, firstOffset: number, lastOffset: number, skip: number): unknown;
 }
 
 /** Defines the join's commands on `redis` (idempotent) and returns a typed pipeline factory. */

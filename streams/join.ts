@@ -21,8 +21,13 @@
  * pending impressions wait (until `pendingTtlMs`, after which they are dropped and counted as
  * `expiredUnlabelled` when the watermark moves again).
  *
- * Redis work is one pipeline per Kafka batch (plus one ZREM after the Kafka ack when a sweep emitted);
- * the batch is committed only after the labelled events and dead letters are acknowledged.
+ * Redis work is one pipeline per Kafka batch (plus one ZREM after the commit when a sweep emitted).
+ *
+ * Exactly once (streams/transactions.ts): a chunk's labelled events, its dead letters and its
+ * consumed offset are one Kafka transaction per input partition. Redis is not part of it, so every
+ * Redis claim names who made it (join-scripts.ts): a chunk retried after an abort or a crash claims
+ * the same impressions again and emits them again (the first attempt's events were never
+ * committed), while a chunk after a committed one does not.
  */
 import type { Redis } from 'ioredis';
 import { ConfigError, PoisonEventError, ThawError, errorMessage } from '../lib/errors.js';
@@ -33,9 +38,10 @@ import { deadLetterOf } from './dead-letters.js';
 import { installJoinScripts, type JoinCommands } from './join-scripts.js';
 import type { KafkaConnection } from './kafka.js';
 import type { MessageBatch, RawMessage } from './message.js';
-import { EventProducer, type OutMessage } from './producer.js';
+import type { OutMessage } from './producer.js';
 import { decodeClick, decodeImpression, encodeLabelled } from './serde.js';
 import { TOPICS } from './topics.js';
+import { PartitionTransactions, type ConsumedPosition } from './transactions.js';
 import type { ChainableCommander } from 'ioredis';
 
 export interface ImpressionClickJoinOptions {
@@ -63,8 +69,10 @@ export interface ImpressionClickJoinOptions {
   pendingTtlMs?: number;
   /** Largest number of expired impressions emitted per sweep round trip. @default 5000 */
   sweepLimit?: number;
+  /** Prefix of the transactional ids, one per input partition (streams/transactions.ts). @default groupId */
+  transactionalIdPrefix?: string;
   /** Tuning of the underlying BatchConsumer. @default {} */
-  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger'>;
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger' | 'offsetCommit' | 'pipelineDepth'>;
 }
 
 export interface JoinStats {
@@ -91,7 +99,7 @@ interface Labelled {
   msg: OutMessage;
 }
 
-type Resolved = Required<Omit<ImpressionClickJoinOptions, 'logger' | 'redis' | 'consumer'>>;
+type Resolved = Required<Omit<ImpressionClickJoinOptions, 'logger' | 'redis' | 'consumer' | 'transactionalIdPrefix'>>;
 
 function positive(key: string, v: number): number {
   if (!Number.isInteger(v) || v <= 0) throw new ConfigError(key, `must be a positive integer, got ${v}`);
@@ -102,7 +110,7 @@ export class ImpressionClickJoin {
   private readonly o: Resolved;
   private readonly redis: Redis;
   private readonly pipeline: () => ChainableCommander & JoinCommands;
-  private readonly producer: EventProducer;
+  private readonly transactions: PartitionTransactions;
   private readonly consumer: BatchConsumer;
   private readonly logger: Logger;
   private readonly watermarks = new Map<number, number>();
@@ -145,9 +153,15 @@ export class ImpressionClickJoin {
     this.redis = opts.redis;
     this.pipeline = installJoinScripts(opts.redis);
     this.logger = (opts.logger ?? silentLogger).child({ component: 'join' });
-    this.producer = new EventProducer({ kafka: opts.kafka, logger: this.logger });
+    this.transactions = new PartitionTransactions({
+      kafka: opts.kafka,
+      groupId: this.o.groupId,
+      logger: this.logger,
+      ...(opts.transactionalIdPrefix !== undefined ? { transactionalIdPrefix: opts.transactionalIdPrefix } : {}),
+    });
     this.consumer = new BatchConsumer({
       ...opts.consumer,
+      offsetCommit: 'transaction',
       kafka: opts.kafka,
       groupId: this.o.groupId,
       topics: [this.o.impressionsTopic, this.o.clicksTopic],
@@ -158,11 +172,14 @@ export class ImpressionClickJoin {
   async start(): Promise<void> {
     if (this.started) throw new ThawError('LIFECYCLE', 'ImpressionClickJoin already started');
     this.started = true;
-    await this.producer.connect();
     try {
-      await this.consumer.start((b) => (b.topic === this.o.impressionsTopic ? this.onImpressions(b) : this.onClicks(b)));
+      await this.consumer.start((b) => (b.topic === this.o.impressionsTopic ? this.onImpressions(b) : this.onClicks(b)), {
+        // Each assigned partition starts where its last committed transaction left it, read after
+        // its producer fenced the previous owner.
+        startOffset: (tp) => this.transactions.claim(tp),
+      });
     } catch (err) {
-      await this.producer.close();
+      await this.transactions.close();
       throw err;
     }
   }
@@ -170,7 +187,7 @@ export class ImpressionClickJoin {
   /** Finishes and commits the in-flight batch, then closes Kafka clients (not the Redis client). */
   async stop(): Promise<void> {
     await this.consumer.stop();
-    await this.producer.close();
+    await this.transactions.close();
   }
 
   lag(): Promise<number> {
@@ -204,11 +221,17 @@ export class ImpressionClickJoin {
         dead.push(deadLetterOf(m, err));
       }
     }
+    const first = batch.messages[0];
+    const last = batch.messages[batch.messages.length - 1];
+    if (first === undefined || last === undefined) return;
     const prev = this.watermarks.get(batch.partition) ?? Number.NEGATIVE_INFINITY;
     const watermark = Math.max(prev, maxTime - this.o.allowedLatenessMs);
     this.watermarks.set(batch.partition, watermark);
     const sweeping = Number.isFinite(watermark);
-    if (sweeping) pipe.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
+    const sweep = (p: ChainableCommander & JoinCommands, skip: number): void => {
+      p.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`, first.offset, last.offset, skip);
+    };
+    if (sweeping) sweep(pipe, 0);
 
     const results = await execPipeline(pipe);
     const out: Labelled[] = [];
@@ -218,21 +241,21 @@ export class ImpressionClickJoin {
       if (status === 'emit') out.push(this.labelledOf(imp, 1));
       else if (status === 'dup') duplicates++;
     });
-    let swept = sweeping ? this.collectSwept(results[accepted.length], out) : [];
-    await this.send(out, dead);
+    const swept: Buffer[] = [];
+    let round = sweeping ? this.collectSwept(results[accepted.length], out) : [];
+    swept.push(...round);
+    // More rounds only when a sweep was cut by sweepLimit (a large watermark jump); each skips the
+    // entries this chunk claimed (they stay in the set until its transaction is committed).
+    while (round.length >= this.o.sweepLimit) {
+      const p = this.pipeline();
+      sweep(p, swept.length);
+      round = this.collectSwept((await execPipeline(p))[0], out);
+      swept.push(...round);
+    }
+    await this.send(positionAfter(batch), out, dead);
     this.stats.impressions += accepted.length;
     this.stats.duplicateImpressions += duplicates;
-    // Loop only when a sweep was cut by sweepLimit (a large watermark jump); bounded round trips.
-    while (swept.length > 0) {
-      const full = swept.length >= this.o.sweepLimit;
-      await this.confirmSwept(zkey, swept);
-      if (!full) break;
-      const more: Labelled[] = [];
-      const p = this.pipeline();
-      p.thawJoinSweepBuffer(zkey, watermark, this.o.sweepLimit, `${this.o.keyPrefix}:imp:`);
-      swept = this.collectSwept((await execPipeline(p))[0], more);
-      await this.send(more, []);
-    }
+    if (swept.length > 0) await this.confirmSwept(zkey, swept);
   }
 
   private async onClicks(batch: MessageBatch): Promise<void> {
@@ -273,8 +296,8 @@ export class ImpressionClickJoin {
           break;
       }
     }
-    await this.send(out, dead);
-    // Stats move only once the batch is acknowledged, so a retried batch is not counted twice.
+    await this.send(positionAfter(batch), out, dead);
+    // Stats move only once the batch is committed, so a retried batch is not counted twice.
     this.stats.clicks += n;
     for (const [k, v] of Object.entries(counts)) this.stats[k as keyof typeof counts] += v;
   }
@@ -324,9 +347,9 @@ export class ImpressionClickJoin {
     return { label, msg: { key: e.eventId, value: encodeLabelled(e), timestampMs: e.timeMs } };
   }
 
-  private async send(out: Labelled[], dead: OutMessage[]): Promise<void> {
-    if (out.length === 0 && dead.length === 0) return;
-    await this.producer.sendMany([
+  /** Commits the chunk: its labelled events, its dead letters and its input position in one transaction. */
+  private async send(consumed: ConsumedPosition, out: Labelled[], dead: OutMessage[]): Promise<void> {
+    await this.transactions.commit(consumed, [
       { topic: this.o.outputTopic, messages: out.map((l) => l.msg) },
       { topic: this.o.deadLetterTopic, messages: dead },
     ]);
@@ -336,6 +359,12 @@ export class ImpressionClickJoin {
     }
     this.stats.deadLettered += dead.length;
   }
+}
+
+/** The input position after a chunk (the offset its transaction commits). */
+function positionAfter(batch: MessageBatch): ConsumedPosition {
+  const last = batch.messages[batch.messages.length - 1];
+  return { topic: batch.topic, partition: batch.partition, nextOffset: (last?.offset ?? -1) + 1 };
 }
 
 function valueOf(m: RawMessage): Buffer {

@@ -90,7 +90,8 @@ export class EventProducer {
   /** Produces to several topics; one request per broker per chunk of at most `maxRequestBytes`. */
   async sendMany(batches: readonly { topic: string; messages: readonly OutMessage[] }[]): Promise<void> {
     if (!this.connected) throw new ThawError('LIFECYCLE', 'producer is not connected');
-    for (const chunk of this.chunks(batches)) {
+    // Sequential chunks (not parallel) so that per-partition order is the order of `batches`.
+    for (const chunk of chunkBatches(batches, this.opts.maxRequestBytes)) {
       try {
         await this.producer.sendBatch({ topicMessages: chunk, acks: -1, timeout: this.opts.ackTimeoutMs });
       } catch (err) {
@@ -104,29 +105,33 @@ export class EventProducer {
     this.connected = false;
     await this.producer.disconnect();
   }
+}
 
-  // Sequential chunks (not parallel) so that per-partition order is the order of `batches`.
-  private *chunks(batches: readonly { topic: string; messages: readonly OutMessage[] }[]): Generator<{ topic: string; messages: Message[] }[]> {
-    let out: { topic: string; messages: Message[] }[] = [];
-    let bytes = 0;
-    for (const b of batches) {
-      let cur: Message[] = [];
-      out.push({ topic: b.topic, messages: cur });
-      for (const m of b.messages) {
-        const size = m.value.length + (m.key === null ? 0 : m.key.length) + 64;
-        if (bytes > 0 && bytes + size > this.opts.maxRequestBytes) {
-          yield out.filter((t) => t.messages.length > 0);
-          cur = [];
-          out = [{ topic: b.topic, messages: cur }];
-          bytes = 0;
-        }
-        cur.push(toKafkaMessage(m));
-        bytes += size;
+/**
+ * Splits `batches` into request-sized chunks of at most `maxRequestBytes` (value + key + 64 bytes of
+ * overhead per message), in order: sent one after the other, per-partition order is the order of
+ * `batches`. Topics without messages are left out.
+ */
+export function* chunkBatches(batches: readonly { topic: string; messages: readonly OutMessage[] }[], maxRequestBytes: number): Generator<{ topic: string; messages: Message[] }[]> {
+  let out: { topic: string; messages: Message[] }[] = [];
+  let bytes = 0;
+  for (const b of batches) {
+    let cur: Message[] = [];
+    out.push({ topic: b.topic, messages: cur });
+    for (const m of b.messages) {
+      const size = m.value.length + (m.key === null ? 0 : m.key.length) + 64;
+      if (bytes > 0 && bytes + size > maxRequestBytes) {
+        yield out.filter((t) => t.messages.length > 0);
+        cur = [];
+        out = [{ topic: b.topic, messages: cur }];
+        bytes = 0;
       }
+      cur.push(toKafkaMessage(m));
+      bytes += size;
     }
-    const rest = out.filter((t) => t.messages.length > 0);
-    if (rest.length > 0) yield rest;
   }
+  const rest = out.filter((t) => t.messages.length > 0);
+  if (rest.length > 0) yield rest;
 }
 
 function toKafkaMessage(m: OutMessage): Message {

@@ -1,10 +1,14 @@
 /**
  * Re-keying: consumes `thaw.labelled` (own consumer group) and writes every event, bytes unchanged,
  * to `thaw.labelled.by-user` keyed by userId and `thaw.labelled.by-item` keyed by itemId, so each
- * entity's events land in one partition and have one writer downstream. A batch is committed only
- * after both copies (and any dead letters) are acknowledged: at least once, with the idempotent
- * producer making broker-side retries duplicate-free. Undecodable or invalid records go to dead
- * letters with the reason.
+ * entity's events land in one partition and have one writer downstream. Undecodable or invalid
+ * records go to dead letters with the reason.
+ *
+ * Exactly once (streams/transactions.ts): a chunk's two copies, its dead letters and its consumed
+ * offset are one Kafka transaction per input partition. A crash (kill -9) before the commit leaves
+ * nothing visible to read_committed consumers and the restarted re-keyer starts the chunk again; a
+ * crash after it leaves the offset past the chunk. Readers of the output must read committed (every
+ * Thaw consumer does).
  */
 import { PoisonEventError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
@@ -12,9 +16,10 @@ import { BatchConsumer, type BatchConsumerOptions } from './batch-consumer.js';
 import { deadLetterOf } from './dead-letters.js';
 import type { KafkaConnection } from './kafka.js';
 import type { MessageBatch } from './message.js';
-import { EventProducer, type OutMessage } from './producer.js';
+import type { OutMessage } from './producer.js';
 import { decodeLabelled } from './serde.js';
 import { TOPICS } from './topics.js';
+import { PartitionTransactions } from './transactions.js';
 
 export interface RekeyOptions {
   kafka: KafkaConnection;
@@ -29,8 +34,10 @@ export interface RekeyOptions {
   byItemTopic?: string;
   /** Dead-letter topic. @default TOPICS.deadLetters */
   deadLetterTopic?: string;
+  /** Prefix of the transactional ids, one per input partition (streams/transactions.ts). @default groupId */
+  transactionalIdPrefix?: string;
   /** Tuning of the underlying BatchConsumer (maxBatchMessages, backoff, ...). @default {} */
-  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger'>;
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger' | 'offsetCommit' | 'pipelineDepth'>;
 }
 
 export interface RekeyStats {
@@ -40,7 +47,7 @@ export interface RekeyStats {
 }
 
 export class Rekeyer {
-  private readonly producer: EventProducer;
+  private readonly transactions: PartitionTransactions;
   private readonly consumer: BatchConsumer;
   private readonly logger: Logger;
   private readonly byUser: string;
@@ -54,11 +61,18 @@ export class Rekeyer {
     this.byUser = opts.byUserTopic ?? TOPICS.byUser;
     this.byItem = opts.byItemTopic ?? TOPICS.byItem;
     this.dlq = opts.deadLetterTopic ?? TOPICS.deadLetters;
-    this.producer = new EventProducer({ kafka: opts.kafka, logger: this.logger });
+    const groupId = opts.groupId ?? 'thaw-rekey';
+    this.transactions = new PartitionTransactions({
+      kafka: opts.kafka,
+      groupId,
+      logger: this.logger,
+      ...(opts.transactionalIdPrefix !== undefined ? { transactionalIdPrefix: opts.transactionalIdPrefix } : {}),
+    });
     this.consumer = new BatchConsumer({
       ...opts.consumer,
+      offsetCommit: 'transaction',
       kafka: opts.kafka,
-      groupId: opts.groupId ?? 'thaw-rekey',
+      groupId,
       topics: [opts.sourceTopic ?? TOPICS.labelled],
       logger: this.logger,
     });
@@ -67,19 +81,20 @@ export class Rekeyer {
   async start(): Promise<void> {
     if (this.started) throw new ThawError('LIFECYCLE', 'Rekeyer already started');
     this.started = true;
-    await this.producer.connect();
     try {
-      await this.consumer.start((b) => this.handle(b));
+      // Each assigned partition starts where its last committed transaction left it, read after
+      // its producer fenced the previous owner.
+      await this.consumer.start((b) => this.handle(b), { startOffset: (tp) => this.transactions.claim(tp) });
     } catch (err) {
-      await this.producer.close();
+      await this.transactions.close();
       throw err;
     }
   }
 
-  /** Finishes the in-flight batch, commits it, then closes. */
+  /** Finishes the in-flight batch, commits its transaction, then closes. */
   async stop(): Promise<void> {
     await this.consumer.stop();
-    await this.producer.close();
+    await this.transactions.close();
   }
 
   /** Records not yet re-keyed. */
@@ -104,7 +119,9 @@ export class Rekeyer {
         dead.push(deadLetterOf(m, err));
       }
     }
-    await this.producer.sendMany([
+    const last = batch.messages[batch.messages.length - 1];
+    if (last === undefined) return;
+    await this.transactions.commit({ topic: batch.topic, partition: batch.partition, nextOffset: last.offset + 1 }, [
       { topic: this.byUser, messages: users },
       { topic: this.byItem, messages: items },
       { topic: this.dlq, messages: dead },

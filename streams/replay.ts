@@ -108,7 +108,8 @@ export async function* readRange(conn: KafkaConnection, topic: string, ranges: r
   };
 
   const groupId = `${opts.groupIdPrefix ?? 'thaw-replay'}-${randomUUID()}`;
-  const consumer = createKafka(conn, logger).consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
+  // read_committed (explicit): records of open or aborted transactions are skipped, never replayed.
+  const consumer = createKafka(conn, logger).consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false, readUncommitted: false });
   const pausePartition = (partition: number): void => consumer.pause([{ topic, partitions: [partition] }]);
 
   const eachBatch = async (p: EachBatchPayload): Promise<void> => {
@@ -142,15 +143,24 @@ export async function* readRange(conn: KafkaConnection, topic: string, ranges: r
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last !== undefined) p.resolveOffset(last.offset);
-    if (Number(batch.lastOffset()) >= r.end - 1) {
-      pending.delete(batch.partition);
-      pausePartition(batch.partition);
-      if (pending.size === 0) {
-        finished = true;
-        notifyReader();
-      }
+    reached(batch.partition, Number(batch.lastOffset()));
+  };
+  /** A partition's range is done once a fetch reached its last offset (a record or a commit marker). */
+  const reached = (partition: number, lastOffset: number): void => {
+    const r = pending.get(partition);
+    if (r === undefined || lastOffset < r.end - 1) return;
+    pending.delete(partition);
+    pausePartition(partition);
+    if (pending.size === 0) {
+      finished = true;
+      notifyReader();
     }
   };
+  // A fetch of nothing but commit markers or aborted records (a transactional topic's end) never
+  // reaches eachBatch.
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+    if (e.payload.topic === topic && e.payload.batchSize === 0) reached(e.payload.partition, Number(e.payload.lastOffset));
+  });
 
   try {
     try {

@@ -4,7 +4,7 @@ import { createRedis } from '../../model-store/redis.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { ImpressionClickJoin } from '../../streams/join.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { kafkaConnection, redisConnection } from '../connect.js';
+import { heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
 import { aborted } from '../lifecycle.js';
 
 export const joinCommand: Command<JoinConfig> = { run: runJoin };
@@ -18,6 +18,7 @@ async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
       kafka,
       redis,
       logger: ctx.logger,
+      consumer: { sessionTimeoutMs: cfg.sessionTimeoutMs, heartbeatIntervalMs: heartbeatIntervalFor(cfg.sessionTimeoutMs) },
       groupId: cfg.groupId,
       impressionsTopic: cfg.impressionsTopic,
       clicksTopic: cfg.clicksTopic,

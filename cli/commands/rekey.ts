@@ -3,7 +3,7 @@ import type { RekeyConfig } from '../../config/commands/rekey.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { Rekeyer } from '../../streams/rekey.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { kafkaConnection } from '../connect.js';
+import { heartbeatIntervalFor, kafkaConnection } from '../connect.js';
 import { aborted } from '../lifecycle.js';
 
 export const rekeyCommand: Command<RekeyConfig> = { run: runRekey };
@@ -14,6 +14,7 @@ async function runRekey(cfg: RekeyConfig, ctx: CommandContext): Promise<number> 
   const rekeyer = new Rekeyer({
     kafka,
     logger: ctx.logger,
+    consumer: { sessionTimeoutMs: cfg.sessionTimeoutMs, heartbeatIntervalMs: heartbeatIntervalFor(cfg.sessionTimeoutMs) },
     groupId: cfg.groupId,
     sourceTopic: cfg.sourceTopic,
     byUserTopic: cfg.byUserTopic,

@@ -18,6 +18,7 @@ import { createAdapterReleaseWatcher, defaultPartner, type CrossSidePartner } fr
 import { AdaptationWorker } from '../../consumers/worker.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { TOPICS } from '../../streams/topics.js';
+export { heartbeatIntervalFor } from '../connect.js';
 import { errorMessage } from '../../lib/errors.js';
 import { redactUrl } from '../../lib/log.js';
 import { probeKafka } from '../../streams/admin.js';
@@ -27,7 +28,7 @@ import { RedisEntityStore } from '../../model-store/redis-store.js';
 import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { clickhouseSinkOptions, kafkaConnection, redisConnection } from '../connect.js';
+import { clickhouseSinkOptions, heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
 import { aborted, closeAll } from '../lifecycle.js';
 
 export const runCommand: Command<RunConfig> = { run: runWorker };
@@ -129,10 +130,6 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   return EXIT.ok;
 }
 
-/** The consumer's heartbeat interval for a session timeout: a tenth of it, at least 100 ms (ms). */
-export function heartbeatIntervalFor(sessionTimeoutMs: number): number {
-  return Math.max(100, Math.floor(sessionTimeoutMs / 10));
-}
 
 /** `promise`'s value, or 'timeout' if it takes longer than `ms`. */
 function deadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {

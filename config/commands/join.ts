@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel, positiveInt } from '../fields.js';
+import { groupSessionTimeoutMs, logLevel, positiveInt } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -19,6 +19,7 @@ export const joinSchema = z
     allowedLatenessMs: positiveInt
       .default(10_000)
       .describe('How far the watermark trails the newest impression (ms). @default 10000'),
+    sessionTimeoutMs: groupSessionTimeoutMs,
     logLevel,
   })
   .strict();
@@ -39,6 +40,7 @@ export const joinSpec: CommandSpec<typeof joinSchema> = {
     { flag: 'join-key-prefix', key: 'joinKeyPrefix', kind: 'string', meta: 'PREFIX' },
     { flag: 'attribution-window-ms', key: 'attributionWindowMs', kind: 'int', meta: 'MS' },
     { flag: 'allowed-lateness-ms', key: 'allowedLatenessMs', kind: 'int', meta: 'MS' },
+    { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     FLAGS.logLevel,
   ],
 };

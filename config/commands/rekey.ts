@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel } from '../fields.js';
+import { groupSessionTimeoutMs, logLevel } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
 import { FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -11,6 +11,7 @@ export const rekeySchema = z
     sourceTopic: z.string().min(1).default('thaw.labelled').describe('Input topic. @default thaw.labelled'),
     byUserTopic: z.string().min(1).default('thaw.labelled.by-user').describe('Output keyed by user. @default thaw.labelled.by-user'),
     byItemTopic: z.string().min(1).default('thaw.labelled.by-item').describe('Output keyed by item. @default thaw.labelled.by-item'),
+    sessionTimeoutMs: groupSessionTimeoutMs,
     logLevel,
   })
   .strict();
@@ -27,6 +28,7 @@ export const rekeySpec: CommandSpec<typeof rekeySchema> = {
     { flag: 'source-topic', key: 'sourceTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'by-user-topic', key: 'byUserTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'by-item-topic', key: 'byItemTopic', kind: 'string', meta: 'TOPIC' },
+    { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     FLAGS.logLevel,
   ],
 };

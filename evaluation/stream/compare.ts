@@ -8,6 +8,7 @@
  * sort per method serves every resample: the weighted Mann–Whitney AUC is then one pass.
  */
 import type { CurveSource } from '../../analytics/curves.js';
+import { DEDUP_SETTINGS, LATEST, latestRowsSql } from '../../analytics/dedup.js';
 import { sqlString } from '../../analytics/sql.js';
 import { EARLY_BUCKET, type CurveBucket } from '../../analytics/types.js';
 import { mulberry32 } from '../../models/fm.js';
@@ -101,7 +102,11 @@ export async function comparePair(
   const table = `${source.database ?? 'thaw'}.${source.table ?? 'predictions'}`;
   const rowsOf = async (adapter: string, namespace: string): Promise<Map<string, { score: number; label: number }>> => {
     const rows = await source.query(
-      `SELECT event_id, score, label FROM ${table} FINAL WHERE side = ${sqlString(q.side, 'side')} AND adapter = ${sqlString(adapter, 'adapter')} AND namespace = ${sqlString(namespace, 'namespace')} AND prior_count >= ${lo} AND prior_count <= ${hi}`,
+      `SELECT event_id, ${LATEST}score AS score, ${LATEST}label AS label FROM (${latestRowsSql(
+        table,
+        `WHERE side = ${sqlString(q.side, 'side')} AND adapter = ${sqlString(adapter, 'adapter')} AND namespace = ${sqlString(namespace, 'namespace')} AND prior_count >= ${lo} AND prior_count <= ${hi}`,
+        ['score', 'label'],
+      )}) ${DEDUP_SETTINGS}`,
     );
     return new Map(rows.map((r) => [String(r.event_id), { score: Number(r.score), label: Number(r.label) }]));
   };

@@ -1,6 +1,7 @@
 -- Prequential prediction log (generated from analytics/ddl.ts; test/unit/analytics/ddl.test.ts keeps them equal).
 -- Runs on ClickHouse 18.16 and chDB 26.x. Redeliveries of one (namespace, adapter, side, event_id) are
--- collapsed by ReplacingMergeTree eventually and de-duplicated exactly by the queries (FINAL).
+-- collapsed by ReplacingMergeTree eventually and de-duplicated exactly by the queries (GROUP BY on that key, analytics/dedup.ts; no FINAL).
+-- Partitioned by namespace, not by event time (backfills spanning decades; docs/analytics.md).
 CREATE DATABASE IF NOT EXISTS thaw;
 
 CREATE TABLE IF NOT EXISTS thaw.predictions
@@ -21,5 +22,5 @@ CREATE TABLE IF NOT EXISTS thaw.predictions
     inserted_at   DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree(inserted_at)
-PARTITION BY toYYYYMM(day)
+PARTITION BY namespace
 ORDER BY (namespace, adapter, side, event_id);

@@ -25,10 +25,15 @@ FROM
         FROM
         (
             SELECT
-                adapter, side, release, namespace, multiIf(prior_count <= 0, '0', prior_count <= 2, '1-2', prior_count <= 5, '3-5', prior_count <= 10, '6-10', prior_count <= 20, '11-20', prior_count <= 50, '21-50', '51+') AS bucket, day,
-                score, label,
-                -(label * log(least(greatest(toFloat64(score), 1e-7), 0.9999999)) + (1 - label) * log(1 - least(greatest(toFloat64(score), 1e-7), 0.9999999))) AS ll
-            FROM thaw.predictions FINAL
+                adapter, side, latest_release AS release, namespace, multiIf(latest_prior_count <= 0, '0', latest_prior_count <= 2, '1-2', latest_prior_count <= 5, '3-5', latest_prior_count <= 10, '6-10', latest_prior_count <= 20, '11-20', latest_prior_count <= 50, '21-50', '51+') AS bucket, latest_day AS day,
+                latest_score AS score, latest_label AS label,
+                -(latest_label * log(least(greatest(toFloat64(latest_score), 1e-7), 0.9999999)) + (1 - latest_label) * log(1 - least(greatest(toFloat64(latest_score), 1e-7), 0.9999999))) AS ll
+            FROM
+            (
+            SELECT namespace, adapter, side, event_id, argMax(release, inserted_at) AS latest_release, argMax(day, inserted_at) AS latest_day, argMax(prior_count, inserted_at) AS latest_prior_count, argMax(score, inserted_at) AS latest_score, argMax(label, inserted_at) AS latest_label
+            FROM thaw.predictions
+            GROUP BY namespace, adapter, side, event_id
+            )
         )
         GROUP BY adapter, side, release, namespace, bucket, score
     )

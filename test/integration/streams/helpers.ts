@@ -21,17 +21,26 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   }
 }
 
-/** Number of records currently in a topic (sum of high - low). */
+/** Offsets currently in a topic (sum of high - low): the record count of a topic written without transactions. */
 export async function topicCount(topic: string): Promise<number> {
   const ranges = await resolveRange(conn, topic, { offset: 0 }, { offset: Number.MAX_SAFE_INTEGER });
   return ranges.reduce((s, r) => s + r.end - r.start, 0);
 }
 
-/** Waits until `topic` holds at least `n` records and returns all of them. */
-export async function readTopic(topic: string, n: number, timeoutMs = 30_000): Promise<RawMessage[]> {
-  await waitFor(`${n} records in ${topic}`, async () => (await topicCount(topic)) >= n, timeoutMs);
+/** Every committed record of `topic` now (read_committed; commit markers and aborted records are skipped). */
+export async function readCommittedRecords(topic: string): Promise<RawMessage[]> {
   const ranges = await resolveRange(conn, topic, { offset: 0 }, { offset: Number.MAX_SAFE_INTEGER });
   const out: RawMessage[] = [];
   for await (const b of readRange(conn, topic, ranges)) out.push(...b.messages);
+  return out;
+}
+
+/**
+ * Waits until `topic` holds at least `n` committed records and returns all of them. Offsets are not
+ * a count: topics written in transactions (rekey, join) hold a commit marker per transaction.
+ */
+export async function readTopic(topic: string, n: number, timeoutMs = 30_000): Promise<RawMessage[]> {
+  let out: RawMessage[] = [];
+  await waitFor(`${n} records in ${topic}`, async () => (out = await readCommittedRecords(topic)).length >= n, timeoutMs);
   return out;
 }

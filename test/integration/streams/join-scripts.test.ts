@@ -50,14 +50,22 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
   assert.deepStrictEqual(await run((p) => p.thawJoinImpression(h('B'), z, imp, 2000, 62_000, 'B', 600_000, 'imp:0:2', 60_000)), ['dup']);
 
   // Sweep below B's deadline: nothing; past it: B (A is clicked and just leaves the set).
-  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 50_000, 100, `${prefix}:imp:`)), [[]]);
-  const [swept] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`));
+  // The sweeping chunk covers impressions offsets 5..9.
+  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 50_000, 100, `${prefix}:imp:`, 5, 9, 0)), [[]]);
+  const [swept] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 5, 9, 0));
   assert.deepStrictEqual((swept as Buffer[]).map((x) => x.toString('latin1')), ['B', imp.toString('latin1')]);
   assert.deepStrictEqual(await redis.zrange(z, 0, -1), ['B'], 'A removed, B kept until confirmed');
-  // Not confirmed (crash before the Kafka ack): the next sweep returns B again.
-  const [again] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`));
+  // Its transaction not committed (crash, or retried): the chunk again, or one that starts at or
+  // before offset 9 after a restart, sweeps B again.
+  const [again] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 5, 9, 0));
   assert.equal((again as Buffer[])[0]?.toString(), 'B');
-  await redis.zrem(z, 'B');
+  const [afterRestart] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 3, 12, 0));
+  assert.equal((afterRestart as Buffer[])[0]?.toString(), 'B');
+  // A round that skips what this chunk already claimed does not see B twice.
+  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 3, 12, 1)), [[]]);
+  // Committed (offset 13 is past the claiming chunk 3..12) but not yet confirmed: never emitted again.
+  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 13, 20, 0)), [[]]);
+  assert.deepStrictEqual(await redis.zrange(z, 0, -1), [], 'a committed claim leaves the set');
   // A click on B after its label 0 is late.
   assert.equal(status((await run((p) => p.thawJoinClickBuffer(h('B'), 3000, 'clk:0:9', 600_000, 60_000)))[0]), 'late');
 

@@ -189,7 +189,8 @@ async function consumeFetch(consumer: BatchConsumer, handler: Handler, evs: read
   const commits: number[] = [];
   const all = chunkOf(evs, 0).messages.map(kafkaMessage);
   const payload = {
-    batch: { topic: 't', partition: 0, messages: all, highWatermark: String(evs.length) },
+    // lastOffset: the fetch's last offset, a record here (a commit marker after it would be larger).
+    batch: { topic: 't', partition: 0, messages: all, highWatermark: String(evs.length), lastOffset: () => all[all.length - 1]?.offset ?? '-1' },
     isRunning: () => true,
     isStale: () => false,
     resolveOffset: () => undefined,

@@ -6,6 +6,7 @@ import { resolveBatchConsumerOptions } from '../../../streams/batch-consumer.js'
 import { DLQ_HEADERS, deadLetterOf } from '../../../streams/dead-letters.js';
 import { createKafka, kafkaError, scrubSecrets, validateKafkaConnection, type KafkaConnection } from '../../../streams/kafka.js';
 import { labelledTopicFor, TOPICS } from '../../../streams/topics.js';
+import { PartitionTransactions } from '../../../streams/transactions.js';
 
 function configKey(fn: () => unknown, key: string): void {
   assert.throws(fn, (err: unknown) => err instanceof ConfigError && err.key === key);
@@ -55,6 +56,8 @@ test('batch consumer options: defaults and validation', () => {
   configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 0 }), 'consumer.partitionsConsumedConcurrently');
   configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 1.5 }), 'consumer.partitionsConsumedConcurrently');
   configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], partitionsConsumedConcurrently: 257 }), 'consumer.partitionsConsumedConcurrently');
+  assert.equal(r.offsetCommit, 'consumer');
+  configKey(() => resolveBatchConsumerOptions({ kafka: { brokers: ['h:1'] }, groupId: 'g', topics: ['t'], offsetCommit: 'transaction', pipelineDepth: 2 }), 'consumer.pipelineDepth');
   assert.equal(r.retryInitialMs, 200);
   assert.equal(r.retryMaxMs, 5000);
   assert.equal(r.fromBeginning, true);
@@ -80,4 +83,13 @@ test('dead-letter copy keeps bytes and headers and adds the reason', () => {
   });
   assert.equal(deadLetterOf(msg, new Error('x'.repeat(5000))).headers?.[DLQ_HEADERS.reason]?.length, 1000);
   assert.equal(deadLetterOf({ ...msg, value: null }, 'boom').headers?.[DLQ_HEADERS.code], 'UNKNOWN');
+});
+
+void test('transactions: one stable transactional id per input partition, options checked by key', () => {
+  const tx = new PartitionTransactions({ kafka: { brokers: ['h:1'] }, groupId: 'thaw-rekey' });
+  assert.equal(tx.transactionalIdOf({ topic: 'thaw.labelled', partition: 3 }), 'thaw-rekey.thaw.labelled.3');
+  const prefixed = new PartitionTransactions({ kafka: { brokers: ['h:1'] }, groupId: 'g', transactionalIdPrefix: 'eu-1' });
+  assert.equal(prefixed.transactionalIdOf({ topic: 't', partition: 0 }), 'eu-1.t.0');
+  configKey(() => new PartitionTransactions({ kafka: { brokers: ['h:1'] }, groupId: 'g', transactionTimeoutMs: 10 }), 'transactions.transactionTimeoutMs');
+  configKey(() => new PartitionTransactions({ kafka: { brokers: ['h:1'] }, groupId: 'g', maxRequestBytes: 1 }), 'transactions.maxRequestBytes');
 });
