@@ -5,6 +5,7 @@
  *   npm run bench                                   every benchmark, in the order below
  *   npm run bench -- --only spine                   one (or a comma list: --only spine,peer-vw)
  *   npm run bench -- --only spine -- --events 100000  arguments after a second `--` go to each selected bench
+ *   npm run bench -- --only spine --json            the bench's raw figures as JSON on stdout (benches marked `json`)
  *   npm run bench -- --list                         names and what each measures
  *
  * Benchmarks print (Markdown on stdout, progress on stderr) and write JSON under .thaw/bench/; they
@@ -22,11 +23,13 @@ export interface BenchEntry {
   /** Entry script, relative to the repository root. */
   script: string;
   summary: string;
+  /** Accepts `--json` (prints its raw figures as JSON on stdout instead of Markdown). */
+  json?: boolean;
 }
 
 /** The registry: add a line here to make a new bench part of `npm run bench`. */
 export const BENCHES: readonly BenchEntry[] = [
-  { name: 'spine', script: 'bench/spine/run.ts', summary: 'item worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece; latency at load' },
+  { name: 'spine', script: 'bench/spine/run.ts', summary: 'each adapter\'s worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece (same code path, concurrency, chunks); latency of every event at 25/50/75 % load', json: true },
   { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)' },
   { name: 'stream-peers', script: 'bench/peer-vw/stream-peers.ts', summary: 'the peers of thaw eval --protocol stream (vw, counts) on MovieLens-100K: settings chosen on the first 20 %, AUC/log loss by warm-up bucket' },
   { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
@@ -41,7 +44,7 @@ export const BENCHES: readonly BenchEntry[] = [
 export interface BenchPlan {
   list: boolean;
   selected: BenchEntry[];
-  /** Forwarded to every selected bench. */
+  /** Forwarded to every selected bench (`--json` first when asked). */
   passThrough: string[];
 }
 
@@ -51,10 +54,12 @@ export function parseBenchArgs(argv: readonly string[], benches: readonly BenchE
   const own = sep < 0 ? argv : argv.slice(0, sep);
   const passThrough = sep < 0 ? [] : argv.slice(sep + 1);
   let list = false;
+  let json = false;
   let only: string[] | undefined;
   for (let i = 0; i < own.length; i++) {
     const a = own[i]!;
     if (a === '--list') list = true;
+    else if (a === '--json') json = true;
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a === '--only' ? own[++i] : a.slice('--only='.length);
       if (v === undefined || v === '') throw new ConfigError('only', `needs a bench name (${benches.map((b) => b.name).join(', ')})`);
@@ -66,7 +71,11 @@ export function parseBenchArgs(argv: readonly string[], benches: readonly BenchE
     if (b === undefined) throw new ConfigError('only', `unknown bench "${n}"; known: ${benches.map((x) => x.name).join(', ')}`);
     return b;
   });
-  return { list, selected, passThrough };
+  if (json) {
+    const without = selected.filter((b) => b.json !== true).map((b) => b.name);
+    if (without.length > 0) throw new ConfigError('json', `not offered by ${without.join(', ')} (select benches that print JSON with --only)`);
+  }
+  return { list, selected, passThrough: json ? ['--json', ...passThrough] : passThrough };
 }
 
 function runOne(b: BenchEntry, args: readonly string[]): Promise<number> {

@@ -24,7 +24,7 @@ import { BatchConsumer } from '../../streams/batch-consumer.js';
 import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { quantile } from '../stats.js';
-import { untilLagZero } from './ceilings.js';
+import { LagWatch } from './ceilings.js';
 import { benchSource, messageFor, type BenchResources, type Services } from './fixtures.js';
 import { TimedSink, TimedSource, TimedStore } from './instrument.js';
 
@@ -165,10 +165,11 @@ export async function endToEndDrain(
   const depth = opts.pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH;
   const limit = Math.min(n, opts.limit ?? n);
   const rig = await buildRig(services, res, adapter, topic, `e2e-${adapter.name}-d${depth}`, maxBatchMessages, log, opts.concurrency, depth);
+  const watch = await LagWatch.open(services.kafka, rig.worker.groupId, [topic]);
   try {
     await rig.worker.start();
     await rig.source.handled(limit, 600_000);
-    const end = limit === n ? await untilLagZero(() => rig.worker.lag()) : rig.source.lastBatchDoneAt;
+    const end = limit === n ? await watch.untilZero() : rig.source.lastBatchDoneAt;
     const s = rig.source;
     const events = limit === n ? s.events : s.eventsAtLastBatch;
     const ms = end - s.firstBatchAt;
@@ -195,23 +196,8 @@ export async function endToEndDrain(
     };
   } finally {
     await rig.close();
+    await watch.close();
   }
-}
-
-export interface LatencyResult {
-  adapter: string;
-  targetRate: number;
-  seconds: number;
-  produced: number;
-  /** Rate the paced producer achieved, events/s. */
-  producedPerSec: number;
-  /** Events the worker handled after the warm-up, over the time from the producer's first send to the last batch. */
-  consumedPerSec: number;
-  samples: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  maxMs: number;
 }
 
 /** Events of the warm-up before a live run (not sampled). */
@@ -250,40 +236,69 @@ export async function pacedProducer(services: Services, topic: string, rate: num
   return JSON.parse(lastLine) as PacedRun;
 }
 
-/** Latency at load: the worker consumes live while pace-producer.ts writes at `rate` for `seconds`. */
-export async function latencyAtLoad(
+/** Latency of every event at one paced load (one of a latency run's phases). */
+export interface LatencyPoint {
+  /** Load asked of the paced producer, events/s. */
+  targetEventsPerSec: number;
+  /** Load the paced producer achieved (its events over its sending time), events/s: the offered load. */
+  loadEventsPerSec: number;
+  /** Events the worker handled in this phase over the time from the producer's first send to its last batch durable, events/s. */
+  consumedEventsPerSec: number;
+  produced: number;
+  /** Latency samples: one per event produced in this phase. */
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+/**
+ * Latency at load: one worker consumes a live 4-partition topic while pace-producer.ts writes at each
+ * of `rates` in turn for `seconds` (the next phase starts once every event of the previous one is
+ * durable). Every event is sampled: its Kafka record timestamp (the producer's send time) to its
+ * batch's handler resolving (rows durable, states written).
+ */
+export async function latencyAtLoads(
   services: Services,
   res: BenchResources,
   adapter: Adapter,
-  rate: number,
+  rates: readonly number[],
   seconds: number,
   maxBatchMessages: number,
   log: Logger,
-): Promise<LatencyResult> {
+): Promise<LatencyPoint[]> {
   const topic = res.topic(`live-${adapter.name}`);
   await ensureTopics(services.kafka, [{ topic, partitions: 4 }]);
   const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log);
+  const out: LatencyPoint[] = [];
   try {
     await rig.worker.start();
     await warmUp(services, rig, topic, adapter.side);
-    const paceStartMs = Date.now();
-    rig.store.recordLatencyAfterMs = paceStartMs;
-    const produced = await pacedProducer(services, topic, rate, seconds, adapter.side);
-    await rig.source.handled(WARMUP_EVENTS + produced.sent, 300_000);
-    const lat = rig.store.latencyMs;
-    return {
-      adapter: adapter.name,
-      targetRate: rate,
-      seconds,
-      produced: produced.sent,
-      producedPerSec: produced.rate,
-      consumedPerSec: (rig.source.events - WARMUP_EVENTS) / ((rig.source.lastBatchDoneMs - produced.startMs) / 1000),
-      samples: lat.length,
-      p50Ms: quantile(lat, 0.5),
-      p90Ms: quantile(lat, 0.9),
-      p99Ms: quantile(lat, 0.99),
-      maxMs: quantile(lat, 1),
-    };
+    const src = rig.source;
+    for (const rate of rates) {
+      const before = src.events;
+      src.eventLatencyMs = [];
+      src.recordEventLatencyAfterMs = Date.now();
+      const produced = await pacedProducer(services, topic, rate, seconds, adapter.side);
+      await src.handled(before + produced.sent, 300_000);
+      const lat = src.eventLatencyMs;
+      src.recordEventLatencyAfterMs = Number.POSITIVE_INFINITY;
+      const point: LatencyPoint = {
+        targetEventsPerSec: rate,
+        loadEventsPerSec: produced.rate,
+        consumedEventsPerSec: (src.events - before) / ((src.lastBatchDoneMs - produced.startMs) / 1000),
+        produced: produced.sent,
+        samples: lat.length,
+        p50Ms: quantile(lat, 0.5),
+        p99Ms: quantile(lat, 0.99),
+        p999Ms: quantile(lat, 0.999),
+        maxMs: quantile(lat, 1),
+      };
+      log.info('latency phase done', { adapter: adapter.name, ...point });
+      out.push(point);
+    }
+    return out;
   } finally {
     await rig.close();
   }

@@ -1,20 +1,29 @@
 /**
  * Outside-in instrumentation of the worker: the AdaptationWorker has no timing hooks, so the bench
  * hands it decorated collaborators instead. None changes behaviour; each only records times.
- *   - TimedStore   around the EntityStore: time in getMany/putMany and, after each putMany resolves,
- *                  event-to-state latency samples (now − state.lastEventMs per written state).
+ *   - TimedStore   around the worker's store (the cache tier): time in its reads and writes, and after
+ *                  each write resolves, per-entity samples (now − state.lastEventMs per written state;
+ *                  the release-switch bench reads these). It forwards the multi-scope calls, the
+ *                  progress and the cache invalidation, so the worker takes exactly `thaw run`'s path
+ *                  (one read and one atomic write per batch; without them it would fall back to a
+ *                  separate write per scope and keep no progress).
  *   - TimedSink    around the PredictionSink: time in write.
  *   - TimedSource  around the BatchConsumer the worker would build itself: handler time per batch,
- *                  first batch start, events handled (its `source` option exists for this). With
- *                  pipelining, calls of one partition overlap: handler times then sum to more than
- *                  the wall time.
+ *                  first batch start, events handled (its `source` option exists for this), and
+ *                  the spine bench's latency: for EVERY message of a batch, its Kafka record
+ *                  timestamp (the producer's send time) to the moment its batch's handler resolved
+ *                  (rows durable, states written: what the consumer commits on). With pipelining,
+ *                  calls of one partition overlap: handler times then sum to more than the wall time.
  */
 import type { PredictionRow, PredictionSink } from '../../analytics/types.js';
 import type { BatchSource } from '../../consumers/worker.js';
-import type { EntityState, EntityStore, StateScope } from '../../model-store/types.js';
+import type { EntityState, EntityStore, PartitionRef, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from '../../model-store/types.js';
 import type { MessageBatch } from '../../streams/message.js';
 
-export class TimedStore implements EntityStore {
+/** A store with every optional call the worker uses (CachedEntityStore). */
+export type FullEntityStore = EntityStore & Required<Pick<EntityStore, 'getManyScoped' | 'putManyScoped' | 'getProgress' | 'invalidatePartitions'>>;
+
+export class TimedStore implements FullEntityStore {
   getMs = 0;
   putMs = 0;
   gets = 0;
@@ -26,7 +35,34 @@ export class TimedStore implements EntityStore {
   /** Only states whose lastEventMs is at or after this (unix ms) are sampled. */
   recordLatencyAfterMs = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly inner: EntityStore) {}
+  constructor(private readonly inner: FullEntityStore) {}
+
+  async getManyScoped(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
+    const t0 = performance.now();
+    try {
+      return await this.inner.getManyScoped(reads);
+    } finally {
+      this.getMs += performance.now() - t0;
+      this.gets++;
+    }
+  }
+
+  async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
+    const t0 = performance.now();
+    const res = await this.inner.putManyScoped(writes, progress);
+    this.putMs += performance.now() - t0;
+    this.puts++;
+    for (const w of writes) this.sample(w.entries);
+    return res;
+  }
+
+  getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
+    return this.inner.getProgress(scope, topic, partition);
+  }
+
+  invalidatePartitions(partitions: readonly PartitionRef[]): void {
+    this.inner.invalidatePartitions(partitions);
+  }
 
   async getMany(scope: StateScope, ids: readonly string[]): Promise<(EntityState | undefined)[]> {
     const t0 = performance.now();
@@ -43,14 +79,18 @@ export class TimedStore implements EntityStore {
     const res = await this.inner.putMany(scope, entries);
     this.putMs += performance.now() - t0;
     this.puts++;
-    // The sample: the last event of each entity in the batch, from its event time to its state being durable.
+    this.sample(entries);
+    return res;
+  }
+
+  // The sample: the last event of each entity in the batch, from its event time to its state being durable.
+  private sample(entries: readonly { state: EntityState }[]): void {
     const now = Date.now();
     for (const e of entries) {
       if (e.state.lastEventMs < this.recordLatencyAfterMs) continue;
       this.latencyMs.push(now - e.state.lastEventMs);
       this.latencyAtMs.push(now);
     }
-    return res;
   }
 
   close(): Promise<void> {
@@ -92,6 +132,12 @@ export class TimedSource implements BatchSource {
   lastBatchDoneMs = Number.NaN;
   /** Events handled when the last handled batch resolved (handlers of several partitions overlap). */
   eventsAtLastBatch = 0;
+  /**
+   * Per-message latency, ms: Kafka record timestamp to the handler of its batch resolving (durable).
+   * Recorded only for messages stamped at or after `recordEventLatencyAfterMs` (unix ms).
+   */
+  eventLatencyMs: number[] = [];
+  recordEventLatencyAfterMs = Number.POSITIVE_INFINITY;
   private waiters: { n: number; resolve: () => void }[] = [];
 
   constructor(private readonly inner: BatchSource) {}
@@ -104,7 +150,11 @@ export class TimedSource implements BatchSource {
       const t1 = performance.now();
       this.handlerMs += t1 - t0;
       this.lastBatchDoneAt = t1;
-      this.lastBatchDoneMs = Date.now();
+      const now = Date.now();
+      this.lastBatchDoneMs = now;
+      if (now >= this.recordEventLatencyAfterMs) {
+        for (const m of batch.messages) if (m.timestampMs >= this.recordEventLatencyAfterMs) this.eventLatencyMs.push(now - m.timestampMs);
+      }
       this.batches++;
       this.events += batch.messages.length;
       this.eventsAtLastBatch = this.events;

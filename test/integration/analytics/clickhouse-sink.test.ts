@@ -122,6 +122,37 @@ void describe('ClickHouseSink against ClickHouse server', () => {
     }
   });
 
+  void test('every column arrives as written (TabSeparated body: escapes, floats, times)', async () => {
+    const sink = new ClickHouseSink({ url: URL_, database, table: uniqueTable(), spoolDir: await spoolDir() });
+    try {
+      await sink.ensureSchema();
+      const rows = [
+        { eventId: 'tab\there\nnewline\\back\rcr', eventTimeMs: 1_704_067_200_123, side: 'user' as const, entityId: "u'1\\", priorCount: 4_000_000_000, score: 1e-7, label: 1 as const, adapter: 'coldnas', release: 'r/1', namespace: 'n\t1' },
+        { eventId: 'plain', eventTimeMs: 2 * 86_400_000 + 5, side: 'item' as const, entityId: 'i', priorCount: 0, score: 0.999999, label: 0 as const, adapter: 'none', release: '', namespace: 'n' },
+      ];
+      await sink.write(rows);
+      const got = await sink.query(`SELECT event_id, toUInt64(event_time) AS t, event_time_ms, toString(day) AS day, side, entity_id, prior_count, bucket, score, label, adapter, release, namespace FROM ${database}.${sink.table} ORDER BY event_time_ms DESC`);
+      assert.equal(got.length, 2);
+      const [a, b] = got;
+      assert.equal(a?.event_id, rows[0]?.eventId);
+      assert.equal(Number(a?.t), 1_704_067_200);
+      assert.equal(Number(a?.event_time_ms), 1_704_067_200_123);
+      assert.equal(a?.day, '2024-01-01');
+      assert.equal(a?.side, 'user');
+      assert.equal(a?.entity_id, rows[0]?.entityId);
+      assert.equal(Number(a?.prior_count), 4_000_000_000);
+      assert.ok(Math.abs(Number(a?.score) - 1e-7) < 1e-12);
+      assert.equal(Number(a?.label), 1);
+      assert.equal(a?.namespace, 'n\t1');
+      assert.equal(b?.event_id, 'plain');
+      assert.equal(b?.release, '');
+      assert.equal(b?.day, '1970-01-03');
+      assert.ok(Math.abs(Number(b?.score) - 0.999999) < 1e-6);
+    } finally {
+      await sink.close();
+    }
+  });
+
   void test('outage: rows spool while the server is unreachable and arrive exactly once afterwards', async () => {
     const target = new URL(URL_);
     const proxy = new TcpProxy(target.hostname, Number(target.port || 8123));
