@@ -101,7 +101,8 @@ async function main(): Promise<void> {
       rows.push({ size, plain, tracked });
     }
     const cap = Math.floor(entities / 4);
-    const fm = sizes.find((s) => s.adapter === 'fm-adagrad' && s.recent === undefined) ?? sizes[0]!;
+    const fm = sizes.find((s) => s.adapter === 'fm-adagrad' && s.recent === undefined);
+    if (fm === undefined) throw new Error('adapterSizes lists no fm-adagrad state without recent views');
     const capped = await measureStateBytes({ redis, scope: { namespace: 'live', side: fm.side, adapter: fm.adapter }, floats: fm.floats, entities, batch, sample, ttlSeconds, prefix: prefix('cap'), maxEntities: cap });
     await cleanup();
 
