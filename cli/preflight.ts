@@ -5,6 +5,9 @@
  * first batch for ever. Outages after start are not this file's business: the worker rides them out.
  */
 import { errorMessage, ThawError } from '../lib/errors.js';
+import { redactUrl } from '../lib/log.js';
+import { probeKafka } from '../streams/admin.js';
+import type { KafkaConnection } from '../streams/kafka.js';
 
 /**
  * How long all checks together may take, in milliseconds. Above kafkajs' connect retries (about
@@ -20,6 +23,21 @@ export interface ServiceCheck {
   target: string;
   /** Resolves when the service answered and accepted the credentials. */
   check: () => Promise<void>;
+}
+
+/** Kafka answers (a cluster description) and accepts the SASL credentials, if any. */
+export function kafkaCheck(kafka: KafkaConnection): ServiceCheck {
+  return { service: 'kafka', target: kafka.brokers.join(','), check: () => probeKafka(kafka) };
+}
+
+/** Redis answers `ping` (pingRedis: AUTH_FAILED for refused credentials); `url` is printed redacted. */
+export function redisCheck(url: string, ping: () => Promise<void>): ServiceCheck {
+  return { service: 'redis', target: redactUrl(url), check: ping };
+}
+
+/** ClickHouse answers and accepts the credentials: `check` is typically the sink's ensureSchema. */
+export function clickhouseCheck(url: string, check: () => Promise<void>): ServiceCheck {
+  return { service: 'clickhouse', target: redactUrl(url), check };
 }
 
 /**

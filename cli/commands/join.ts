@@ -1,19 +1,22 @@
 /** `thaw join`: runs the impression/click join (pending impressions in Redis) until SIGTERM/SIGINT. */
 import type { JoinConfig } from '../../config/commands/join.js';
-import { createRedis } from '../../model-store/redis.js';
+import { createRedis, pingRedis } from '../../model-store/redis.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { ImpressionClickJoin } from '../../streams/join.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
 import { aborted } from '../lifecycle.js';
+import { checkServices, kafkaCheck, redisCheck } from '../preflight.js';
 
 export const joinCommand: Command<JoinConfig> = { run: runJoin };
 
 async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
-  await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
   const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
   try {
+    // Pending impressions live in Redis: a wrong password would otherwise retry every write for ever.
+    await checkServices([kafkaCheck(kafka), redisCheck(cfg.redis.url, () => pingRedis(redis))]);
+    await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
     const join = new ImpressionClickJoin({
       kafka,
       redis,

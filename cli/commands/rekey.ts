@@ -5,11 +5,13 @@ import { Rekeyer } from '../../streams/rekey.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { heartbeatIntervalFor, kafkaConnection } from '../connect.js';
 import { aborted } from '../lifecycle.js';
+import { checkServices, kafkaCheck } from '../preflight.js';
 
 export const rekeyCommand: Command<RekeyConfig> = { run: runRekey };
 
 async function runRekey(cfg: RekeyConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
+  await checkServices([kafkaCheck(kafka)]);
   await ensureTopics(kafka, [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic })), ctx.logger);
   const rekeyer = new Rekeyer({
     kafka,

@@ -16,12 +16,13 @@ import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
 import { errorMessage } from '../../lib/errors.js';
 import { Progress } from '../../lib/progress.js';
 import { dropNamespace, promoteNamespace } from '../../model-store/namespaces.js';
-import { createRedis } from '../../model-store/redis.js';
+import { createRedis, pingRedis } from '../../model-store/redis.js';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
 import { rangeSize, readRange, resolveRange } from '../../streams/replay.js';
 import { decodeLabelled } from '../../streams/serde.js';
 import { labelledTopicFor } from '../../streams/topics.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
+import { checkServices, clickhouseCheck, kafkaCheck, redisCheck } from '../preflight.js';
 import { clickhouseSinkOptions, kafkaConnection, openSqlTarget, redisConnection } from '../connect.js';
 import { loadCurrentFm } from '../fm-release.js';
 import { closeAll } from '../lifecycle.js';
@@ -37,6 +38,7 @@ async function runReplay(cfg: ReplayConfig, ctx: CommandContext): Promise<number
 async function promote(cfg: ReplayConfig, ctx: CommandContext): Promise<number> {
   const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
   try {
+    await checkServices([redisCheck(cfg.redis.url, () => pingRedis(redis))]);
     const copied = await promoteNamespace(redis, cfg.redis.keyPrefix, cfg.namespace, 'live');
     ctx.logger.info('namespace promoted into live', { namespace: cfg.namespace, states: copied });
     ctx.stdout.write(`promoted ${copied} states from namespace ${cfg.namespace} into live\n`);
@@ -50,6 +52,7 @@ async function drop(cfg: ReplayConfig, ctx: CommandContext): Promise<number> {
   const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
   const target = openSqlTarget(cfg.clickhouse);
   try {
+    await checkServices([redisCheck(cfg.redis.url, () => pingRedis(redis))]);
     const states = await dropNamespace(redis, cfg.redis.keyPrefix, cfg.namespace);
     await dropNamespaceRows(target, cfg.namespace);
     ctx.logger.info('namespace dropped', { namespace: cfg.namespace, states });
@@ -68,13 +71,21 @@ async function replayRange(cfg: ReplayConfig, ctx: CommandContext): Promise<numb
   const topic = cfg.topic ?? labelledTopicFor(cfg.side);
   const { fm } = await loadCurrentFm(resolve(cfg.releaseDir), cfg.model);
   const adapter = createAdapter(cfg.adapter, cfg.side, fm, cfg.adapterOptions['fm-adagrad']);
-  const ranges = await resolveRange(kafka, topic, cfg.from, cfg.to, log);
-  const total = rangeSize(ranges);
-  log.info('replay range resolved', { topic, total, ranges });
-
   const store = new RedisEntityStore({ redis: redisConnection(cfg.redis), keyPrefix: cfg.redis.keyPrefix, logger: log });
   // Its own spool directory: a live worker on this host may own the default one.
   const sink = new ClickHouseSink(clickhouseSinkOptions(cfg.clickhouse, join(resolve(cfg.spoolDir), `replay-${cfg.namespace}`), log));
+  let ranges: Awaited<ReturnType<typeof resolveRange>>;
+  try {
+    // Before reading anything: a wrong password would otherwise retry the first batch for ever.
+    await checkServices([kafkaCheck(kafka), redisCheck(cfg.redis.url, () => store.ping()), clickhouseCheck(cfg.clickhouse.url, () => sink.ensureSchema())]);
+    ranges = await resolveRange(kafka, topic, cfg.from, cfg.to, log);
+  } catch (err) {
+    await closeAll([sink, store], () => undefined);
+    throw err;
+  }
+  const total = rangeSize(ranges);
+  log.info('replay range resolved', { topic, total, ranges });
+
   const processor = new BatchProcessor({ adapter, store, sink, scope: { namespace: cfg.namespace, side: cfg.side, adapter: cfg.adapter }, logger: log });
   const progress = new Progress({ label: 'replay', total, stream: ctx.stderr, logger: log });
   let processed = 0;

@@ -21,8 +21,7 @@ import { TOPICS } from '../../streams/topics.js';
 export { heartbeatIntervalFor } from '../connect.js';
 import { errorMessage } from '../../lib/errors.js';
 import { redactUrl } from '../../lib/log.js';
-import { probeKafka } from '../../streams/admin.js';
-import { checkServices } from '../preflight.js';
+import { checkServices, clickhouseCheck, kafkaCheck } from '../preflight.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
 import { DeadLetterWriter } from '../../streams/dead-letters.js';
@@ -52,9 +51,9 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
     // Every service answers and accepts the credentials, or exit 1 now naming it: later outages are
     // waited out batch by batch, which for a wrong password or a typo in a host meant for ever.
     await checkServices([
-      { service: 'kafka', target: kafka.brokers.join(','), check: () => probeKafka(kafka) },
+      kafkaCheck(kafka),
       { service: 'redis', target: redactUrl(cfg.redis.url), check: () => redisStore.ping() },
-      { service: 'clickhouse', target: redactUrl(cfg.clickhouse.url), check: () => sink.ensureSchema() },
+      clickhouseCheck(cfg.clickhouse.url, () => sink.ensureSchema()),
     ]);
     // Refuses to start without a current release (RELEASE_NOT_FOUND), or with one of the wrong side or
     // type for the adapter (RELEASE_INCOMPATIBLE, e.g. --adapter emerg on an fm release).

@@ -14,7 +14,8 @@ import { createLogger, type LogLevel } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
 import type { AnnounceOptions } from '../../model-store/release-announce.js';
 import { ReleaseStore } from '../../model-store/releases.js';
-import { createRedis } from '../../model-store/redis.js';
+import { createRedis, pingRedis } from '../../model-store/redis.js';
+import { checkServices, kafkaCheck, redisCheck } from '../preflight.js';
 import { EventProducer } from '../../streams/producer.js';
 import { ONLINE_KINDS, type OnlineKind } from '../../trainers/online/learner.js';
 import { OnlineTrainer } from '../../trainers/online-trainer.js';
@@ -123,15 +124,18 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     const kafka = { brokers, clientId: 'thaw-online-trainer' };
     if (kind === 'fixed-adaptive' || kind === 'emerg') await initBackend((values.backend ?? 'auto') as BackendPreference, log);
     const announce: AnnounceOptions = {};
-    if (values['announce-kafka'] === true) {
-      producer = new EventProducer({ kafka, logger: log });
-      await producer.connect();
-      announce.producer = producer;
-    }
     if (values.redis !== undefined) {
       redis = createRedis({ url: values.redis }, log);
       announce.redis = redis;
       if (values['redis-prefix'] !== undefined) announce.redisPrefix = values['redis-prefix'];
+    }
+    // A refused password would otherwise surface only at the first release, an interval later.
+    const pointer = redis;
+    await checkServices([kafkaCheck(kafka), ...(pointer === undefined || values.redis === undefined ? [] : [redisCheck(values.redis, () => pingRedis(pointer))])]);
+    if (values['announce-kafka'] === true) {
+      producer = new EventProducer({ kafka, logger: log });
+      await producer.connect();
+      announce.producer = producer;
     }
     trainer = new OnlineTrainer({
       kafka,
