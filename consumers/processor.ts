@@ -49,7 +49,7 @@ import { ConfigError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { getScoped, putScoped } from '../model-store/scoped.js';
 import { originOf, otherOrigin } from '../model-store/origin.js';
-import type { EntityState, EntityStore, PartitionProgress, ScopedRead, StateOrigin, StateScope } from '../model-store/types.js';
+import type { EntityState, EntityStore, ProgressWrite, ScopedRead, StateOrigin, StateScope } from '../model-store/types.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../schemas/types.js';
 import { eventKey, recordView, RECENT_VIEW_DEFAULTS, viewAt, type RecentViewOptions } from './cross-side.js';
 import { cloneRecent } from '../model-store/state-codec.js';
@@ -497,7 +497,7 @@ export class BatchProcessor {
    * Steps 3-4: rows durable, then states written (CAS on lastOffset). Rejects with the sink's or
    * the store's error; the caller must then not commit and should redeliver the batch.
    */
-  async persist(p: PreparedBatch, progress?: PartitionProgress): Promise<BatchResult> {
+  async persist(p: PreparedBatch, progress?: Omit<ProgressWrite, 'scope'>): Promise<BatchResult> {
     const t2 = performance.now();
     // Rows first: once they are durable, losing the state write only costs a recomputation.
     if (p.processed > 0) await this.sink.write(p.rows);

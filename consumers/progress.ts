@@ -13,6 +13,12 @@
  *   - stored beyond the partition's end (the topic was deleted and recreated, or truncated): the
  *     record is of another incarnation of the partition. The committed offset is kept and the case
  *     is logged and counted; states recorded against the old offsets may refuse the new events.
+ * While a worker runs, each state write also tells the store the progress the worker wrote last for
+ * the partition (ProgressWrite.expectAtLeast): a store that lost acknowledged writes meanwhile (the
+ * same crash, with this worker still up and its cache tier holding the newer states) refuses the
+ * write with STORE_REGRESSED, and the worker drops its cached states of the partition and has the
+ * consumer refetch right after the stored progress (RewindPartition), as a restart would.
+ * test/integration/consumers/worker-redis-kill.test.ts kills redis-server with -9 both ways.
  * A chunk with dead letters records its progress only up to just before its first poison message,
  * because the dead letters are sent after the state write: a restart re-sends them (at least once)
  * rather than lose them.

@@ -52,13 +52,13 @@
  */
 import type { Adapter } from '../adapters/types.js';
 import type { PredictionSink } from '../analytics/types.js';
-import { ConfigError, errorMessage, PoisonEventError, ThawError } from '../lib/errors.js';
+import { ConfigError, errorMessage, PoisonEventError, StoreRegressedError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { ADAPTER_RE, checkNamespace } from '../model-store/keys.js';
 import type { ActiveRelease, ReleaseStatus } from '../model-store/release-sync.js';
 import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
 import type { Side } from '../schemas/types.js';
-import { BatchConsumer, MAX_PIPELINE_DEPTH, type BatchConsumerOptions } from '../streams/batch-consumer.js';
+import { BatchConsumer, MAX_PIPELINE_DEPTH, RewindPartition, type BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { DeadLetterContext } from '../streams/dead-letters.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
@@ -109,6 +109,11 @@ class PartitionPipe {
   /** The partition's safeguard state prepared but not yet durable (same rules as `pending`). */
   pendingSafeguard: EntityState | undefined;
   processor: BatchProcessor | undefined;
+  /**
+   * The partition's progress this worker last wrote, or found stored when it was assigned: a write
+   * finding the store behind it means the store lost acknowledged writes (StoreRegressedError).
+   */
+  written: number | undefined;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -547,10 +552,34 @@ export class AdaptationWorker {
     });
   }
 
+  /**
+   * The store lost writes it had acknowledged (a Redis crash under `appendfsync everysec`, a failover
+   * to a lagging replica) while this worker kept running: its cached states of the partition are
+   * newer than the store's and must not be built on. Drop them and have the consumer refetch right
+   * after the progress the store still has (a restart would start there too); the per-entity CAS
+   * skips whatever survived. Detected at the partition's next state write.
+   */
+  private rewind(pipe: PartitionPipe, err: StoreRegressedError): RewindPartition {
+    const dropped = this.store.invalidatePartitions?.([{ topic: err.topic, partition: err.partition }]);
+    pipe.written = err.stored;
+    const offset = err.stored === undefined ? 0 : err.stored + 1;
+    this.metrics.recordPartitionStart('seek_behind');
+    this.logger.error('the state store lost acknowledged writes: cached states dropped, re-applying from Kafka', {
+      topic: err.topic,
+      partition: err.partition,
+      storedProgress: err.stored,
+      writtenProgress: err.expected,
+      offset,
+      droppedStates: typeof dropped === 'number' ? dropped : undefined,
+    });
+    return new RewindPartition(offset, err.message, { cause: err });
+  }
+
   /** Where a newly assigned partition starts: right after its progress stored with the states. */
   private async startOffset(tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined> {
     const scope = this.processor.stateScope;
     const stored = this.store.getProgress === undefined ? undefined : await this.store.getProgress(scope, tp.topic, tp.partition);
+    this.pipeOf(tp.topic, tp.partition).written = stored;
     const d = decideStart(stored, position.fetchedFrom, position.highWatermark);
     const fields = { topic: tp.topic, partition: tp.partition, storedProgress: stored, ...position };
     if (d.action === 'seek') {
@@ -572,12 +601,7 @@ export class AdaptationWorker {
    */
   private async handle(batch: MessageBatch): Promise<void> {
     if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
-    const key = `${batch.topic}\u0000${batch.partition}`;
-    let pipe = this.pipes.get(key);
-    if (pipe === undefined) {
-      pipe = new PartitionPipe();
-      this.pipes.set(key, pipe);
-    }
+    const pipe = this.pipeOf(batch.topic, batch.partition);
     const firstOffset = batch.messages[0]?.offset ?? -1;
     if (pipe.broken && firstOffset <= pipe.failedFrom) {
       // The failed chunk (or an earlier one) handed over again: the consumer's retry, or a
@@ -628,7 +652,9 @@ export class AdaptationWorker {
         batch.messages.map((m) => m.offset),
         poison.map((p) => p.msg.offset),
       );
-      result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo });
+      const expectAtLeast = pipe.written;
+      result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo, ...(expectAtLeast === undefined ? {} : { expectAtLeast }) });
+      if (upTo !== undefined && pipe.gen === gen) pipe.written = Math.max(pipe.written ?? upTo, upTo);
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison, { consumerGroup: this.groupId, namespace: this.scope.namespace, adapter: this.scope.adapter });
@@ -644,6 +670,7 @@ export class AdaptationWorker {
         pipe.broken = true;
         pipe.failedFrom = firstOffset;
       }
+      if (err instanceof StoreRegressedError) throw this.rewind(pipe, err);
       if (isOutage(err)) {
         this.totals.retries++;
         if (this.outageSinceMs === undefined) {
@@ -680,6 +707,16 @@ export class AdaptationWorker {
       this.metrics.recordDeadLetter(reason);
       this.logger.debug('dead letter', { reason, error: p.err, partition: batch.partition, offset: p.msg.offset });
     }
+  }
+
+  private pipeOf(topic: string, partition: number): PartitionPipe {
+    const key = `${topic}\u0000${partition}`;
+    let pipe = this.pipes.get(key);
+    if (pipe === undefined) {
+      pipe = new PartitionPipe();
+      this.pipes.set(key, pipe);
+    }
+    return pipe;
   }
 
   /** Decodes and validates every message; invalid ones are returned as poison with their error. */

@@ -29,6 +29,9 @@ export const ERROR_CODES = [
   'DRAIN_TIMEOUT',
   // A scoring request that is malformed or breaks a limit (serving/request.ts): HTTP 400/413.
   'REQUEST_INVALID',
+  // The state store lost writes it had acknowledged: a partition's stored progress is behind what
+  // this process wrote (a Redis crash under appendfsync everysec, a failover to a lagging replica).
+  'STORE_REGRESSED',
   // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
   'OVERLOADED',
 ] as const;
@@ -71,6 +74,23 @@ export class PoisonEventError extends ThawError {
   override readonly name = 'PoisonEventError';
   constructor(code: 'DECODE_FAILED' | 'VALIDATION_FAILED', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
+  }
+}
+
+/**
+ * A state write refused because the partition's stored progress is behind `expected`, what this
+ * process had written before: the store lost acknowledged writes. Nothing of the refused write was
+ * applied. `stored` is the progress the store has now (undefined: none at all).
+ */
+export class StoreRegressedError extends ThawError {
+  override readonly name = 'StoreRegressedError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly stored: number | undefined,
+    readonly expected: number,
+  ) {
+    super('STORE_REGRESSED', `the state store lost acknowledged writes of ${topic}:${partition}: its progress is ${stored ?? 'gone'}, this worker had written ${expected}`);
   }
 }
 

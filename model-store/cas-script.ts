@@ -13,7 +13,11 @@
  * PROGRESS (optional trailer): when two ARGV follow the states, they are a field and an offset, and
  * the last key is the scope's progress hash; the field is set to max(stored, offset) in the same
  * atomic call, so a partition's progress never runs ahead of the states written with it
- * (consumers/progress.ts), and its TTL follows the states'.
+ * (consumers/progress.ts), and its TTL follows the states'. A third trailer ARGV is the progress the
+ * writer expects at least (what it wrote last): when the stored one is below it or gone, Redis lost
+ * acknowledged writes, and the script replies with the error `THAW_STORE_REGRESSED <stored|none>`
+ * before writing anything (a script's writes are not rolled back by a later error, so the check
+ * comes first).
  *
  * A group may be BOUNDED (RedisEntityStore `maxEntities` > 0): every written entity is ZADDed to the
  * scope's least-recently-seen index (a sorted set), members whose state has outlived the TTL are
@@ -39,6 +43,7 @@ export const CAS_SCRIPT = `
 -- Then the encoded states, in key order. KEYS: per group, its n state keys, then its index if bounded.
 -- Optional trailer: ARGV progress field and offset after the states, KEYS: the progress hash last.
 -- Returns, per group, { written, skipped, evicted }.
+-- Optional third trailer ARGV: the progress expected at least; refused, nothing written, if behind.
 local ttl = tonumber(ARGV[1])
 local groups = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
@@ -46,6 +51,14 @@ local now = nil
 local value = 4 + 3 * groups
 local key = 1
 local out = {}
+local states = 0
+for g = 1, groups do states = states + tonumber(ARGV[1 + 3 * g]) end
+if value + states + 2 <= #ARGV then
+  local stored = tonumber(redis.call('HGET', KEYS[#KEYS], ARGV[value + states]))
+  if stored == nil or stored < tonumber(ARGV[value + states + 2]) then
+    return redis.error_reply('THAW_STORE_REGRESSED ' .. (stored and string.format('%.0f', stored) or 'none'))
+  end
+end
 for g = 1, groups do
   local n = tonumber(ARGV[1 + 3 * g])
   local bounded = ARGV[2 + 3 * g] == '1'

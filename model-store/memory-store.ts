@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ThawError } from '../lib/errors.js';
+import { StoreRegressedError, ThawError } from '../lib/errors.js';
 import { fsyncDir } from './durable-fs.js';
 import { cloneState, decodeState, encodeState } from './state-codec.js';
 import { isStaleWrite } from './origin.js';
@@ -50,6 +50,10 @@ export class MemoryEntityStore implements EntityStore {
 
   /** Every group (and the progress) in one synchronous step: atomic, as Redis' single script is. */
   async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
+    if (progress?.expectAtLeast !== undefined) {
+      const stored = this.progress.get(scopeId(progress.scope))?.get(`${progress.topic}:${progress.partition}`);
+      if (stored === undefined || stored < progress.expectAtLeast) throw new StoreRegressedError(progress.topic, progress.partition, stored, progress.expectAtLeast);
+    }
     const out = writes.map((w) => this.apply(w.scope, w.entries));
     if (progress !== undefined) {
       const id = scopeId(progress.scope);

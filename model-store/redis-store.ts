@@ -12,7 +12,7 @@
  * same CAS script (no extra round trip). See model-store/README.md "Bounded state".
  */
 import type { Redis } from 'ioredis';
-import { ConfigError, ThawError } from '../lib/errors.js';
+import { ConfigError, StoreRegressedError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
 import { checkPrefix, entityKey, progressField, progressKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
@@ -182,8 +182,15 @@ export class RedisEntityStore implements EntityStore {
       this.prefixOf(progress.scope); // validates the scope
       keys.push(progressKey(this.keyPrefix, progress.scope));
       trailer.push(progressField(progress.topic, progress.partition), String(progress.offset));
+      if (progress.expectAtLeast !== undefined) trailer.push(String(progress.expectAtLeast));
     }
-    const reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values, ...trailer]);
+    let reply: unknown;
+    try {
+      reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values, ...trailer]);
+    } catch (err) {
+      const regressed = progress?.expectAtLeast === undefined ? undefined : storeRegressed(err, progress.topic, progress.partition, progress.expectAtLeast);
+      throw regressed ?? err;
+    }
     if (!Array.isArray(reply) || reply.length !== 3 * groups.length || !reply.every((x) => typeof x === 'number')) {
       throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
     }
@@ -270,4 +277,13 @@ export class RedisEntityStore implements EntityStore {
     }
     return p;
   }
+}
+
+/** The CAS script's `THAW_STORE_REGRESSED <stored|none>` reply (possibly wrapped) as a StoreRegressedError. */
+function storeRegressed(err: unknown, topic: string, partition: number, expected: number): StoreRegressedError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const m = /THAW_STORE_REGRESSED (\d+|none)/.exec(e.message);
+    if (m !== null) return new StoreRegressedError(topic, partition, m[1] === 'none' || m[1] === undefined ? undefined : Number(m[1]), expected);
+  }
+  return undefined;
 }

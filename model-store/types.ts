@@ -92,6 +92,12 @@ export interface ScopedWrite {
 /** A partition's progress written with a batch of states, in one scope (the worker's state scope). */
 export interface ProgressWrite extends PartitionProgress {
   scope: StateScope;
+  /**
+   * The progress this writer recorded (or read) last for the partition. When the stored progress is
+   * below it (or gone), the store lost acknowledged writes: the whole write is refused, nothing
+   * applied, with a StoreRegressedError (lib/errors.ts). Unset: no check.
+   */
+  expectAtLeast?: number;
 }
 
 export interface EntityStore {

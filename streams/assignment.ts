@@ -54,6 +54,22 @@ export interface PartitionListener {
   startOffset?(partition: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined>;
 }
 
+/**
+ * Thrown by a BatchConsumer handler to have its partition consumed again from `offset` (typically
+ * behind what was already handled: the handler's store lost writes). The consumer does not retry the
+ * chunk: it lets the chunks in flight settle, seeks the partition to `offset` and refetches.
+ */
+export class RewindPartition extends Error {
+  override readonly name = 'RewindPartition';
+  constructor(
+    readonly offset: number,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`rewind to offset ${offset}: ${reason}`, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
 /** `topic:partition` (Kafka topic names cannot contain `:`). */
 export function partitionKey(p: TopicPartition): string {
   return `${p.topic}:${p.partition}`;

@@ -51,12 +51,14 @@ import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { groupLag, topicOffsets, withAdmin } from './admin.js';
-import { assignmentChange, partitionKey, partitionsOf, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
+import { assignmentChange, partitionKey, partitionsOf, RewindPartition, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
+import { PartitionCommitter } from './partition-committer.js';
 
 export type { MessageBatch, RawMessage } from './message.js';
 export type { AssignmentChange, PartitionListener, TopicPartition } from './assignment.js';
+export { RewindPartition } from './assignment.js';
 
 export type BatchHandler = (batch: MessageBatch) => Promise<void>;
 
@@ -181,6 +183,8 @@ export class BatchConsumer {
   private readonly committers = new Map<string, PartitionCommitter>();
   /** Total handler failures (each retry attempt counts). */
   retries = 0;
+  /** Rewinds asked by the handler (RewindPartition): the partition was refetched from an earlier offset. */
+  rewinds = 0;
   /** Partitions handled concurrently; known once start() resolved (0 before). */
   concurrency = 0;
 
@@ -447,6 +451,13 @@ export class BatchConsumer {
           // discards them), then retry this one alone and restart the pipeline after it.
           await Promise.all(inflight.map((x) => x.outcome));
           inflight.length = 0;
+          if (outcome.err instanceof RewindPartition) {
+            // Not retried: refetched from where the handler says (this batch is stale after the seek).
+            this.rewinds++;
+            this.logger.warn('partition rewound by the handler', { topic: batch.topic, partition: batch.partition, offset: outcome.err.offset, error: errorMessage(outcome.err) });
+            this.consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: String(outcome.err.offset) });
+            break;
+          }
           next = head.at + max;
           if (!(await this.retryAfterFailure(head.chunk, p, outcome.err))) break;
         }
@@ -550,79 +561,6 @@ export class BatchConsumer {
         this.wakers.add(wake);
       });
       if (this.st === 'running') await p.heartbeat();
-    }
-  }
-}
-
-/**
- * The commits of one partition, off the chunk path: `upTo(offset, p)` asks for the partition's
- * committed offset to become `offset` (called only once every record before it is durable); one
- * commit is in flight at a time, asks that arrive meanwhile are merged into the next (the largest
- * wins), so commits go out in order and never pass an offset that was asked for. A failure is kept
- * and thrown once by `takeFailure()`; `forget()` (a group join) drops the asks not yet sent, so
- * nothing is committed under a newer generation for a partition that may have moved.
- */
-class PartitionCommitter {
-  private wanted = -1;
-  private sent = -1;
-  private running: Promise<void> | undefined;
-  private failure: { err: unknown } | undefined;
-  private payload: EachBatchPayload | undefined;
-
-  constructor(
-    private readonly topic: string,
-    private readonly partition: number,
-    private readonly logger: Logger,
-  ) {}
-
-  upTo(offset: number, p: EachBatchPayload): void {
-    this.payload = p;
-    if (offset > this.wanted) this.wanted = offset;
-    this.running ??= this.loop();
-  }
-
-  /**
-   * Asks for `offset` with the payload of the last chunk, outside any batch (a fetch of commit
-   * markers only); false when no chunk of this partition was committed through this committer yet.
-   */
-  upToLater(offset: number): boolean {
-    if (this.payload === undefined) return false;
-    if (offset > this.wanted) this.wanted = offset;
-    this.running ??= this.loop();
-    return true;
-  }
-
-  /** The failure of a commit since the last call, if any (then cleared). */
-  takeFailure(): { err: unknown } | undefined {
-    const f = this.failure;
-    this.failure = undefined;
-    return f;
-  }
-
-  forget(): void {
-    this.wanted = this.sent;
-    this.failure = undefined;
-  }
-
-  /** Resolves once every asked commit went out or failed (never rejects). */
-  async settled(): Promise<void> {
-    while (this.running !== undefined) await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      while (this.wanted > this.sent && this.payload !== undefined) {
-        const offset = this.wanted;
-        await this.payload.commitOffsetsIfNecessary({ topics: [{ topic: this.topic, partitions: [{ partition: this.partition, offset: String(offset) }] }] });
-        this.sent = offset;
-      }
-    } catch (err) {
-      // Not committed: the records after the last commit are redelivered (at least once).
-      this.failure = { err };
-      this.wanted = this.sent;
-      this.logger.warn('commit failed; the records after the last commit will be redelivered', { topic: this.topic, partition: this.partition, error: errorMessage(err) });
-    } finally {
-      this.running = undefined;
     }
   }
 }

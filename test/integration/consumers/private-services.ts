@@ -4,7 +4,7 @@
  * that other tests (and other people's test runs) use at the same time.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,11 +41,33 @@ export class PrivateServices {
     return `http://127.0.0.1:${this.clickhouseHttpPort}`;
   }
 
-  static async up(): Promise<PrivateServices> {
+  /** Starts `services` (default both) on free ports in a directory of their own. */
+  static async up(services: readonly ('redis' | 'clickhouse')[] = ['redis', 'clickhouse']): Promise<PrivateServices> {
     const dir = mkdtempSync(join(tmpdir(), 'thaw-private-svc-'));
     const s = new PrivateServices(dir, await freePort(), await freePort(), await freePort());
-    await s.sh('up', 'redis', 'clickhouse');
+    await s.sh('up', ...services);
     return s;
+  }
+
+  /** The managed redis-server's data directory (appendonlydir lives here). */
+  get redisDataDir(): string {
+    return join(this.dir, 'redis', 'data');
+  }
+
+  /** `kill -9` of the managed process of `service` (a crash: no shutdown save, no AOF rewrite). */
+  async kill9(service: 'redis' | 'clickhouse'): Promise<void> {
+    const pid = Number(readFileSync(join(this.dir, service, `${service}.pid`), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for ${service} in ${this.dir}`);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${service} (pid ${pid}) survived SIGKILL`);
   }
 
   /** `scripts/services.sh <cmd> <names...>` against these instances. */
