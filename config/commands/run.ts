@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
-import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import { FLAGS, releaseDir, spoolDir, KAFKA_FLAGS, REDIS_FLAGS, CLICKHOUSE_FLAGS } from '../common.js';
 import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
 
@@ -119,9 +119,9 @@ export const runSpec: CommandSpec<typeof runSchema> = {
   schema: runSchema,
   positionals: [{ key: 'side', name: 'item|user' }],
   flags: [
-    FLAGS.kafka,
-    FLAGS.redis,
-    FLAGS.clickhouse,
+    ...KAFKA_FLAGS,
+    ...REDIS_FLAGS,
+    ...CLICKHOUSE_FLAGS,
     FLAGS.adapter,
     ...ADAPTER_OPTION_FLAGS,
     { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },
