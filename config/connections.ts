@@ -36,6 +36,8 @@ export const kafkaSchema = z
       .describe('SASL authentication; unset means none.'),
   })
   .strict()
+  // A CA file means TLS: say so in the validated config (and in the config line a worker logs).
+  .transform((k) => ({ ...k, tls: k.tls || k.tlsCaFile !== undefined }))
   .default({})
   .describe('Kafka connection.');
 
@@ -61,6 +63,7 @@ export const redisSchema = z
       .describe('Prefix of every Redis key (env THAW_REDIS_PREFIX). @default thaw'),
   })
   .strict()
+  .transform((r) => ({ ...r, tls: r.tls || r.tlsCaFile !== undefined || r.url.startsWith('rediss:') }))
   .default({})
   .describe('Redis connection.');
 
