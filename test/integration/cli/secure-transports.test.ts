@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis } from '../../../model-store/redis.js';
 import { cliHarness, type CliRun } from './cli-harness.js';
 import { publishUntrainedFm } from './fixtures.js';
@@ -97,6 +98,29 @@ describe('thaw through secured Kafka, Redis and ClickHouse', () => {
       assert.equal(await redis.call('ACL', 'WHOAMI'), 'thaw');
       const keys = await redis.keys(`${h.prefix}:live:*`);
       assert.ok(keys.length > 10, `states in Redis: ${keys.length}`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('train --online reads from SASL_SSL Kafka, announces there and sets the pointer in TLS + ACL Redis', async () => {
+    const { child, done } = h.start(
+      ['train', '--online', '--side', 'item', '--kind', 'fm', '--release-dir', join(h.dir, 'releases'), '--model', 'fm', '--sync-every', '500', '--group-id', `o-${h.id}`, '--topic', h.topic, '--announce-kafka', '--redis', svc.redisUrl, '--redis-prefix', h.prefix, '--log-level', 'warn'],
+      svc.thawEnv(),
+    );
+    let stdout = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes('"release"') && child.exitCode === null && Date.now() < deadline) await sleep(100);
+    child.kill('SIGTERM');
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    for (const s of secrets) assert.ok(!`${r.stdout}\n${r.stderr}`.includes(s), 'output leaks a password');
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { release?: string; events?: number };
+    assert.equal(last.events, EVENTS);
+    const redis = createRedis({ url: svc.redisUrl, password: svc.redisPassword, tls: { ca: [readFileSync(svc.caFile)] } });
+    try {
+      assert.equal(await redis.get(`${h.prefix}:release:fm`), last.release);
     } finally {
       redis.disconnect();
     }
