@@ -150,6 +150,7 @@ secure_healthy() {
     kafka-secure)
       port_open "$SECURE_KAFKA_PORT" && port_open "$SECURE_KAFKA_CONTROLLER_PORT" && secure_kafka_ready_in_log ;;
     redis-secure)
+      [[ -s "$(secure_credentials_file)" ]] || return 1 # never started here: make no credentials
       secure_load_credentials
       # The password goes through the environment, never on a command line (ps shows those).
       [[ "$(REDISCLI_AUTH="$SECURE_REDIS_PASSWORD" redis-cli --tls --cacert "$(secure_tls_dir)/ca.crt" \
