@@ -39,6 +39,8 @@ export interface ClickHouseSinkOptions {
   username?: string;
   /** Never logged nor put in error messages. @default '' */
   password?: string;
+  /** PEM of the CA(s) that sign the server's certificate, for an https URL. @default the system CAs */
+  caCert?: Buffer;
   /** @default 'thaw' */
   database?: string;
   /** @default 'predictions' */
@@ -67,6 +69,7 @@ interface Normalised {
   url: string;
   username: string | undefined;
   password: string | undefined;
+  caCert: Buffer | undefined;
   database: string;
   table: string;
   maxBatchRows: number;
@@ -105,6 +108,7 @@ function normalise(o: ClickHouseSinkOptions): Normalised {
     url: url.toString().replace(/\/$/, ''),
     username,
     password,
+    caCert: o.caCert,
     database: ident(o.database, DEFAULT_DATABASE, 'database'),
     table: ident(o.table, DEFAULT_TABLE, 'table'),
     maxBatchRows: posInt(o.maxBatchRows, 50_000, 'maxBatchRows'),
@@ -149,6 +153,7 @@ export class ClickHouseSink implements PredictionSink {
       url: this.opts.url,
       ...(this.opts.username === undefined ? {} : { username: this.opts.username }),
       ...(this.opts.password === undefined ? {} : { password: this.opts.password }),
+      ...(this.opts.caCert === undefined ? {} : { tls: { ca_cert: this.opts.caCert } }),
       request_timeout: this.opts.requestTimeoutMs,
       log: { level: ClickHouseLogLevel.OFF }, // we log ourselves, redacted
     });

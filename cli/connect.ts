@@ -1,4 +1,9 @@
-/** Maps validated config onto the connection options of streams/, model-store/ and analytics/. */
+/**
+ * Maps validated config onto the connection options of streams/, model-store/ and analytics/. Every
+ * command that connects goes through here, so TLS (CA files), SASL and ACL users reach every client
+ * the same way. CA files were checked when the config was validated (config/fields.ts caFile).
+ */
+import { readFileSync } from 'node:fs';
 import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
 import { ChdbSink } from '../analytics/chdb-sink.js';
 import type { ClickHouseSinkOptions } from '../analytics/clickhouse-sink.js';
@@ -10,12 +15,26 @@ import { credentialsOf } from '../lib/url.js';
 import type { RedisConnection } from '../model-store/redis.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 
+/** Kafka: TLS with the system CAs (`kafka.tls`) or with `kafka.tlsCaFile`'s, SASL when configured. */
 export function kafkaConnection(k: KafkaConfig): KafkaConnection {
-  return { brokers: [...k.brokers], clientId: k.clientId, ...(k.tls ? { ssl: true } : {}), ...(k.sasl === undefined ? {} : { sasl: { ...k.sasl } }) };
+  const ssl = k.tlsCaFile !== undefined ? { ssl: { ca: [readFileSync(k.tlsCaFile)] } } : k.tls ? { ssl: true } : {};
+  return { brokers: [...k.brokers], clientId: k.clientId, ...ssl, ...(k.sasl === undefined ? {} : { sasl: { ...k.sasl } }) };
 }
 
+/** Redis: user and password (options override the URL's), TLS (rediss://, `redis.tls` or a CA file). */
 export function redisConnection(r: RedisConfig): RedisConnection {
-  return { url: r.url, ...(r.password === undefined ? {} : { password: r.password }), ...(r.tls ? { tls: true } : {}) };
+  const tls = r.tlsCaFile !== undefined ? { tls: { ca: [readFileSync(r.tlsCaFile)] } } : r.tls ? { tls: true } : {};
+  return {
+    url: r.url,
+    ...(r.username === undefined ? {} : { username: r.username }),
+    ...(r.password === undefined ? {} : { password: r.password }),
+    ...tls,
+  };
+}
+
+/** The CA certificate to trust for an https ClickHouse, when `clickhouse.tlsCaFile` is set. */
+function clickhouseCa(c: ClickHouseConfig): { caCert: Buffer } | Record<string, never> {
+  return c.tlsCaFile === undefined ? {} : { caCert: readFileSync(c.tlsCaFile) };
 }
 
 /**
@@ -32,7 +51,7 @@ export function clickhouseCredentials(c: ClickHouseConfig): { url: string; usern
 }
 
 export function clickhouseSinkOptions(c: ClickHouseConfig, spoolDir: string, logger: Logger): ClickHouseSinkOptions {
-  return { ...clickhouseCredentials(c), database: c.database, table: c.table, spoolDir, logger };
+  return { ...clickhouseCredentials(c), ...clickhouseCa(c), database: c.database, table: c.table, spoolDir, logger };
 }
 
 /** A queryable prediction log: embedded chDB directory or ClickHouse server. */
@@ -40,7 +59,8 @@ export type ClosableSqlTarget = SqlTarget & { close(): Promise<void> };
 
 export function openSqlTarget(c: ClickHouseConfig, chdbDir?: string): ClosableSqlTarget {
   if (chdbDir !== undefined) return new ChdbSink({ dataDir: chdbDir, database: c.database, table: c.table });
-  const client = createClient({ ...clickhouseCredentials(c), log: { level: ClickHouseLogLevel.OFF } });
+  const ca = clickhouseCa(c);
+  const client = createClient({ ...clickhouseCredentials(c), ...(ca.caCert === undefined ? {} : { tls: { ca_cert: ca.caCert } }), log: { level: ClickHouseLogLevel.OFF } });
   return {
     database: c.database,
     table: c.table,

@@ -42,7 +42,7 @@ export function clickhouseCheck(url: string, check: () => Promise<void>): Servic
 
 /**
  * Runs the checks at the same time. Throws AUTH_FAILED when a service refused the credentials,
- * UNAVAILABLE_AT_START when one did not answer (within `timeoutMs`), naming every failed service
+ * TLS_FAILED when one's certificate was not trusted, UNAVAILABLE_AT_START when one did not answer (within `timeoutMs`), naming every failed service
  * in the message; the first failure is the cause.
  */
 export async function checkServices(checks: readonly ServiceCheck[], timeoutMs: number = STARTUP_CHECK_TIMEOUT_MS): Promise<void> {
@@ -50,9 +50,10 @@ export async function checkServices(checks: readonly ServiceCheck[], timeoutMs: 
   const failed = results.filter((r): r is { check: ServiceCheck; err: unknown } => r !== undefined);
   const first = failed[0];
   if (first === undefined) return;
-  const auth = failed.some((f) => f.err instanceof ThawError && f.err.code === 'AUTH_FAILED');
+  const has = (code: string): boolean => failed.some((f) => f.err instanceof ThawError && f.err.code === code);
   const text = failed.map((f) => `${f.check.service} (${f.check.target}): ${errorMessage(f.err)}`).join('; ');
-  throw new ThawError(auth ? 'AUTH_FAILED' : 'UNAVAILABLE_AT_START', `cannot start: ${text}`, { cause: first.err });
+  const code = has('AUTH_FAILED') ? 'AUTH_FAILED' : has('TLS_FAILED') ? 'TLS_FAILED' : 'UNAVAILABLE_AT_START';
+  throw new ThawError(code, `cannot start: ${text}`, { cause: first.err });
 }
 
 async function withDeadline(c: ServiceCheck, timeoutMs: number): Promise<{ check: ServiceCheck; err: unknown } | undefined> {

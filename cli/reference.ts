@@ -5,7 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describeField, fieldAt, leafKeys } from '../config/describe.js';
+import { describeField, fieldAt, leafKeys, optionalParent } from '../config/describe.js';
+import type { CommandSpec } from '../config/types.js';
 import { ENV_VARS } from '../config/env.js';
 import { COMMANDS } from './commands/index.js';
 
@@ -13,6 +14,12 @@ export const BEGIN = '<!-- BEGIN GENERATED REFERENCE (node --import tsx cli/refe
 export const END = '<!-- END GENERATED REFERENCE -->';
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
+
+/** `required`, or `required with \`kafka.sasl\`` for a field of an optional object. */
+function requiredText(spec: CommandSpec, key: string): string {
+  const parent = optionalParent(spec.schema, key);
+  return parent === undefined ? 'required' : `required with \`${parent}\``;
+}
 
 export function renderReference(): string {
   const out: string[] = [];
@@ -28,7 +35,7 @@ export function renderReference(): string {
       const d = describeField(spec.schema, f.key);
       const env = ENV_VARS.filter((e) => e.key === f.key).map((e) => `\`${e.env}\``).join(' ');
       const flag = `\`--${f.flag}${f.kind === 'boolean' ? '' : ` ${cell(f.meta ?? 'VALUE')}`}\``;
-      const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? 'required' : '';
+      const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? requiredText(spec, f.key) : '';
       out.push(`| ${flag} | \`${f.key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
     }
     // Options without a flag: config file or env only.
@@ -36,9 +43,7 @@ export function renderReference(): string {
     for (const key of leafKeys(spec.schema).filter((k) => !flagged.has(k))) {
       const d = describeField(spec.schema, key);
       const env = ENV_VARS.filter((e) => e.key === key).map((e) => `\`${e.env}\``).join(' ');
-      const parent = key.split('.').slice(0, -1).join('.');
-      const inOptional = parent !== '' && fieldAt(spec.schema, parent)?.isOptional() === true;
-      const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? (inOptional ? `required with \`${parent}\`` : 'required') : '';
+      const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? requiredText(spec, key) : '';
       out.push(`| (file/env) | \`${key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
     }
     if (spec.notes !== undefined) out.push('', spec.notes.split('\n').join('  \n'));

@@ -2,7 +2,7 @@
  * Usage text generated from the command specs (zod schema descriptions and defaults + flag table),
  * so `--help` cannot drift from what is validated.
  */
-import { describeField } from '../config/describe.js';
+import { describeField, optionalParent } from '../config/describe.js';
 import type { CommandSpec } from '../config/types.js';
 
 export function commandUsage(spec: CommandSpec): string {
@@ -15,7 +15,9 @@ export function commandUsage(spec: CommandSpec): string {
   for (const f of spec.flags) {
     const doc = describeField(spec.schema, f.key);
     const left = `  --${f.flag}${f.kind === 'boolean' ? '' : ` ${f.meta ?? 'VALUE'}`}`;
-    const dflt = doc.defaultText !== undefined && f.kind !== 'boolean' ? ` [default: ${doc.defaultText}]` : doc.required ? ' (required)' : '';
+    const parent = optionalParent(spec.schema, f.key);
+    const required = parent === undefined ? ' (required)' : ` (required with ${parent})`;
+    const dflt = doc.defaultText !== undefined && f.kind !== 'boolean' ? ` [default: ${doc.defaultText}]` : doc.required ? required : '';
     rows.push([left, `${doc.description}${dflt}`]);
   }
   rows.push(['  --config FILE', 'JSON config file (or env THAW_CONFIG); flags > env > file > defaults']);

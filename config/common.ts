@@ -19,6 +19,29 @@ export const FLAGS = {
   source: { flag: 'source', key: 'source', kind: 'string', meta: 'SPEC' },
 } as const satisfies Record<string, FlagDef>;
 
+/**
+ * The connection flags of each service, shared by every command that connects to it. Passwords have
+ * no flag on purpose (a command line shows in `ps`): they come from the environment or the config file.
+ */
+export const KAFKA_FLAGS: readonly FlagDef[] = [
+  FLAGS.kafka,
+  { flag: 'kafka-tls', key: 'kafka.tls', kind: 'boolean' },
+  { flag: 'kafka-tls-ca-file', key: 'kafka.tlsCaFile', kind: 'string', meta: 'FILE' },
+  { flag: 'kafka-sasl-mechanism', key: 'kafka.sasl.mechanism', kind: 'string', meta: 'MECHANISM' },
+  { flag: 'kafka-sasl-username', key: 'kafka.sasl.username', kind: 'string', meta: 'USER' },
+];
+export const REDIS_FLAGS: readonly FlagDef[] = [
+  FLAGS.redis,
+  { flag: 'redis-username', key: 'redis.username', kind: 'string', meta: 'USER' },
+  { flag: 'redis-tls', key: 'redis.tls', kind: 'boolean' },
+  { flag: 'redis-tls-ca-file', key: 'redis.tlsCaFile', kind: 'string', meta: 'FILE' },
+];
+export const CLICKHOUSE_FLAGS: readonly FlagDef[] = [
+  FLAGS.clickhouse,
+  { flag: 'clickhouse-user', key: 'clickhouse.user', kind: 'string', meta: 'USER' },
+  { flag: 'clickhouse-tls-ca-file', key: 'clickhouse.tlsCaFile', kind: 'string', meta: 'FILE' },
+];
+
 export const DEFAULT_RELEASE_DIR = '.thaw/releases';
 export const DEFAULT_SPOOL_DIR = '.thaw/spool';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { brokerAddress, url } from './fields.js';
+import { brokerAddress, caFile, url } from './fields.js';
 
 /**
  * Connection settings shared by every command that talks to a service. Defaults are the local
@@ -19,7 +19,10 @@ export const kafkaSchema = z
       .default([DEFAULT_KAFKA])
       .describe(`Kafka bootstrap brokers, host:port, comma-separated on the command line (env THAW_KAFKA). @default ${DEFAULT_KAFKA}`),
     clientId: z.string().min(1).default('thaw').describe('Kafka client id (env THAW_KAFKA_CLIENT_ID). @default thaw'),
-    tls: z.boolean().default(false).describe('Connect to Kafka over TLS (env THAW_KAFKA_TLS=true). @default false'),
+    tls: z.boolean().default(false).describe('Connect to Kafka over TLS (env THAW_KAFKA_TLS=true); kafka.tlsCaFile implies it. @default false'),
+    tlsCaFile: caFile
+      .optional()
+      .describe("PEM file of the CA(s) that sign the brokers' certificates (env THAW_KAFKA_TLS_CA_FILE); implies kafka.tls. Read and checked at start. @default the system CAs"),
     sasl: z
       .object({
         mechanism: z
@@ -33,6 +36,8 @@ export const kafkaSchema = z
       .describe('SASL authentication; unset means none.'),
   })
   .strict()
+  // A CA file means TLS: say so in the validated config (and in the config line a worker logs).
+  .transform((k) => ({ ...k, tls: k.tls || k.tlsCaFile !== undefined }))
   .default({})
   .describe('Kafka connection.');
 
@@ -41,8 +46,16 @@ export const redisSchema = z
     url: url(['redis', 'rediss'])
       .default(DEFAULT_REDIS_URL)
       .describe(`Redis URL, redis:// or rediss:// (env THAW_REDIS_URL). @default ${DEFAULT_REDIS_URL}`),
+    username: z
+      .string()
+      .regex(/^[^\s]{1,128}$/, 'expected 1-128 characters, no spaces')
+      .optional()
+      .describe("Redis ACL user name (env THAW_REDIS_USERNAME); overrides the user of redis.url. @default the URL's user, else Redis' default user"),
     password: z.string().min(1).optional().describe('Redis password, secret (env THAW_REDIS_PASSWORD); overrides one in the URL.'),
-    tls: z.boolean().default(false).describe('Connect to Redis over TLS (env THAW_REDIS_TLS=true; rediss:// implies it). @default false'),
+    tls: z.boolean().default(false).describe('Connect to Redis over TLS (env THAW_REDIS_TLS=true; rediss:// and redis.tlsCaFile imply it). @default false'),
+    tlsCaFile: caFile
+      .optional()
+      .describe("PEM file of the CA(s) that sign Redis' certificate (env THAW_REDIS_TLS_CA_FILE); implies redis.tls. Read and checked at start. @default the system CAs"),
     keyPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 characters [A-Za-z0-9_-]')
@@ -50,6 +63,7 @@ export const redisSchema = z
       .describe('Prefix of every Redis key (env THAW_REDIS_PREFIX). @default thaw'),
   })
   .strict()
+  .transform((r) => ({ ...r, tls: r.tls || r.tlsCaFile !== undefined || r.url.startsWith('rediss:') }))
   .default({})
   .describe('Redis connection.');
 
@@ -70,11 +84,22 @@ export const clickhouseSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a table name [A-Za-z0-9_]')
       .default('predictions')
       .describe('Prediction log table (env THAW_CLICKHOUSE_TABLE). @default predictions'),
+    tlsCaFile: caFile
+      .optional()
+      .describe("PEM file of the CA(s) that sign ClickHouse's certificate, for an https:// clickhouse.url (env THAW_CLICKHOUSE_TLS_CA_FILE). Read and checked at start. @default the system CAs"),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    if (c.tlsCaFile !== undefined && !c.url.startsWith('https:')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tlsCaFile'], message: 'needs an https:// clickhouse.url (the CA file is for TLS)' });
+    }
+  })
   .default({})
   .describe('ClickHouse connection.');
 
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
 export type RedisConfig = z.infer<typeof redisSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseSchema>;
+
+/** Kafka and Redis alone, as `thaw train --online` and `thaw release` read them from the environment (loadFromEnv). */
+export const kafkaRedisSchema = z.object({ kafka: kafkaSchema, redis: redisSchema }).strict();

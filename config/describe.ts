@@ -33,6 +33,16 @@ export function fieldAt(schema: z.ZodTypeAny, key: string): z.ZodTypeAny | undef
   return cur;
 }
 
+/**
+ * The optional object that a required field belongs to (`kafka.sasl` for `kafka.sasl.username`):
+ * the field is required only when that object is given. Undefined for a top-level field or one
+ * whose parent is not optional.
+ */
+export function optionalParent(schema: z.ZodTypeAny, key: string): string | undefined {
+  const parent = key.split('.').slice(0, -1).join('.');
+  return parent !== '' && fieldAt(schema, parent)?.isOptional() === true ? parent : undefined;
+}
+
 /** Top-level keys of an object schema. */
 export function topLevelKeys(schema: z.ZodTypeAny): string[] {
   const obj = unwrap(schema);

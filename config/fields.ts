@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { userinfoProblem } from '../lib/url.js';
 
@@ -40,6 +41,28 @@ export function url(schemes: readonly string[]): z.ZodEffects<z.ZodString, strin
     if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
   });
 }
+
+/**
+ * A PEM file of trusted CA certificates (TLS). Read at validation time, so a missing or unreadable
+ * file, or one that holds no certificate, stops start-up with a ConfigError naming the key, instead
+ * of a TLS handshake failing later with a message that names no option.
+ */
+export const caFile = z
+  .string()
+  .min(1, 'expected a path to a PEM file')
+  .superRefine((file, ctx) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `cannot read the CA file ${file} (${code})` });
+      return;
+    }
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the CA file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+    }
+  });
 
 /** A TCP port number, 0 to disable where the description says so. */
 export const port = z.number().int('expected an integer').min(0, 'expected a port 0..65535').max(65535, 'expected a port 0..65535');

@@ -1,6 +1,6 @@
 /** The typed configuration of every `thaw` command (schemas, flags, loading). */
 export * from './types.js';
-export { loadConfig, validate, type LoadOptions, type Loaded } from './load.js';
+export { loadConfig, loadFromEnv, validate, type LoadOptions, type Loaded } from './load.js';
 export { redactConfig, isSecretKey } from './redact.js';
 export { describeField, fieldAt, topLevelKeys } from './describe.js';
 export { ENV_VARS, CONFIG_FILE_ENV } from './env.js';

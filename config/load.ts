@@ -53,6 +53,17 @@ export function loadConfig<S extends z.ZodTypeAny>(spec: CommandSpec<S>, argv: r
   return { config, help: false, ...(file === undefined ? {} : { configFile: file }) };
 }
 
+/**
+ * Validates `schema` against the environment variables alone (ENV_VARS whose key the schema has),
+ * with `overrides` (e.g. a command's own `--kafka`) on top. For the commands that parse their own
+ * flags (`thaw train --online`, `thaw release`): their connections still get TLS, SASL and ACL
+ * settings from THAW_KAFKA_* / THAW_REDIS_*, validated the same way (ConfigError naming the key).
+ */
+export function loadFromEnv<S extends z.ZodTypeAny>(schema: S, env: Record<string, string | undefined>, overrides: Record<string, unknown> = {}): z.output<S> {
+  const spec: CommandSpec<S> = { name: 'env', summary: '', schema, flags: [] };
+  return validate(schema, deepMerge(envToLayer(spec, env), overrides));
+}
+
 /** Validates a merged raw object against a schema, turning the first issue into a ConfigError. */
 export function validate<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.output<S> {
   const res = schema.safeParse(raw);

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'HISTORY_TOO_THIN',
   // A service refused the credentials (Redis WRONGPASS/NOAUTH, ClickHouse 516, Kafka SASL): never retried.
   'AUTH_FAILED',
+  // A service's TLS certificate was not trusted (not signed by the configured CA, wrong host name, expired): never retried.
+  'TLS_FAILED',
   // A service was unreachable when a command started (after start, outages are ridden out instead).
   'UNAVAILABLE_AT_START',
   // A drain did not finish within its deadline (thaw run --drain-timeout-ms).

@@ -8,6 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
+import { tlsCertificateProblem } from '../lib/tls.js';
 import { credentialsOf, userinfoProblem } from '../lib/url.js';
 
 export interface RedisConnection {
@@ -128,14 +129,14 @@ export function redisError(op: string, err: unknown): ThawError {
   if (err instanceof ThawError) return err;
   const message = redactUrl(errorMessage(err));
   if (isRedisAuthError(err)) {
-    return new ThawError('AUTH_FAILED', `redis refused the credentials (${op}): ${message}; check redis.url and redis.password`, { cause: err });
+    return new ThawError('AUTH_FAILED', `redis refused the credentials (${op}): ${message}; check redis.username, redis.password and the user and password of redis.url`, { cause: err });
   }
   return new ThawError('REDIS_ERROR', `redis ${op} failed: ${message}`, { cause: err });
 }
 
 /**
  * One PING, bounded by the client's command timeout: throws AUTH_FAILED for refused credentials,
- * REDIS_ERROR for an unreachable server. For start-up checks.
+ * TLS_FAILED for a certificate the configured CA does not sign, REDIS_ERROR for an unreachable server. For start-up checks.
  */
 export async function pingRedis(redis: Redis): Promise<void> {
   // A PING that ran out of reconnect attempts says only that: the connection error says why.
@@ -147,6 +148,10 @@ export async function pingRedis(redis: Redis): Promise<void> {
   try {
     await redis.ping();
   } catch (err) {
+    const tls = tlsCertificateProblem(lastConnectionError);
+    if (!isRedisAuthError(err) && tls !== undefined) {
+      throw new ThawError('TLS_FAILED', `redis: TLS certificate not trusted (${redactUrl(tls)}); check redis.tlsCaFile`, { cause: lastConnectionError });
+    }
     throw redisError('PING', isRedisAuthError(err) || lastConnectionError === undefined ? err : lastConnectionError);
   } finally {
     redis.off('error', onError);

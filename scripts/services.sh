@@ -11,9 +11,12 @@
 #   scripts/services.sh env                                    KEY=VALUE lines: export $(scripts/services.sh env)
 #   scripts/services.sh install [NAME...]                      only install what is missing (apt, Kafka jars)
 #   scripts/services.sh logs    NAME [LINES]                   tail of the service's log
+#   scripts/services.sh env-secure                             the THAW_* lines that point thaw at the secured instances
 #
 # No name means all three. Everything is idempotent: `up` on a running service
-# only re-checks that it answers; `down` on a stopped one is a no-op.
+# only re-checks that it answers; `down` on a stopped one is a no-op. Secured
+# instances (kafka-secure, redis-secure, clickhouse-secure) start only by name:
+# scripts/services.d/secure.sh says how they are secured and configured.
 #
 # Environment (defaults in brackets):
 #   THAW_KAFKA_PORT [19092]  THAW_KAFKA_CONTROLLER_PORT [19093]
@@ -46,6 +49,13 @@ HOST=127.0.0.1
 
 ALL_SERVICES=(kafka redis clickhouse)
 
+# Optional services (not part of the default `up`), one file each.
+for _f in "$SCRIPT_DIR"/services.d/*.sh; do
+  # shellcheck disable=SC1090
+  [[ -f "$_f" ]] && source "$_f"
+done
+unset _f
+
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -67,6 +77,7 @@ cmd_token() {
     kafka) printf 'kafka.Kafka' ;;
     redis) printf 'redis-server' ;;
     clickhouse) printf 'clickhouse' ;;
+    *-secure) secure_cmd_token "$1" ;;
   esac
 }
 
@@ -86,6 +97,7 @@ svc_port() {
     kafka) printf '%s' "$KAFKA_PORT" ;;
     redis) printf '%s' "$REDIS_PORT" ;;
     clickhouse) printf '%s' "$CH_HTTP_PORT" ;;
+    *-secure) secure_svc_port "$1" ;;
   esac
 }
 
@@ -94,6 +106,7 @@ svc_log() {
     kafka) printf '%s/logs/kafka.log' "$(svc_dir kafka)" ;;
     redis) printf '%s/logs/redis.log' "$(svc_dir redis)" ;;
     clickhouse) printf '%s/logs/clickhouse-server.log' "$(svc_dir clickhouse)" ;;
+    *-secure) secure_svc_log "$1" ;;
   esac
 }
 
@@ -106,6 +119,7 @@ healthy() {
       [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]] ;;
     clickhouse)
       [[ "$(curl -s -m 2 "http://$HOST:$CH_HTTP_PORT/ping" 2>/dev/null)" == Ok* ]] ;;
+    *-secure) secure_healthy "$1" ;;
   esac
 }
 
@@ -181,6 +195,7 @@ install_pkgs_for() { # services... -> apt-get install whatever binaries are miss
           || pkgs+=(redis-server redis-tools) ;;
       clickhouse)
         command -v clickhouse-server >/dev/null 2>&1 || pkgs+=(clickhouse-server clickhouse-client) ;;
+      *-secure) secure_pkgs "$s" ;;
     esac
   done
   apt_install "${pkgs[@]}"
@@ -219,7 +234,7 @@ install_for() { # services...
   install_pkgs_for "$@"
   local s
   for s in "$@"; do
-    [[ "$s" == kafka ]] && with_lock kafka install_kafka_lib
+    [[ "$s" == kafka || "$s" == kafka-secure ]] && with_lock kafka install_kafka_lib
   done
   return 0
 }
@@ -303,8 +318,8 @@ maxclients 2000
 EOF
 }
 
-write_clickhouse_config() {
-  local d; d="$(svc_dir clickhouse)"
+write_clickhouse_config() { # [name: clickhouse]
+  local d; d="$(svc_dir "${1:-clickhouse}")"
   mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/format_schemas" "$d/logs"
   cat >"$d/config.xml" <<EOF
 <?xml version="1.0"?>
@@ -432,6 +447,7 @@ spawn() { # name -> starts the process (does not wait)
         </dev/null >>"$d/logs/stdout.log" 2>&1) {LOCK_FD}>&- &
       echo $! >"$(pid_file clickhouse)"
       ;;
+    *-secure) secure_spawn "$name" ;;
   esac
 }
 
@@ -488,7 +504,7 @@ start_one() { # name -> spawn unless already running (does not wait)
 
 stop_one() { # name (under lock)
   local name="$1" pid grace
-  case "$name" in kafka) grace=45 ;; clickhouse) grace=30 ;; *) grace=20 ;; esac
+  case "$name" in kafka|kafka-secure) grace=45 ;; clickhouse) grace=30 ;; *) grace=20 ;; esac
   if ! pid="$(svc_pid "$name")"; then
     rm -f "$(pid_file "$name")"
     if port_open "$(svc_port "$name")"; then
@@ -527,9 +543,9 @@ parse_names() { # args -> NAMES array (validated), default all
   if (( $# == 0 )); then NAMES=("${ALL_SERVICES[@]}"); return; fi
   for a in "$@"; do
     case "$a" in
-      kafka|redis|clickhouse) NAMES+=("$a") ;;
+      kafka|redis|clickhouse|kafka-secure|redis-secure|clickhouse-secure) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse)" ;;
+      *) die "unknown service '$a' (expected: kafka redis clickhouse, or kafka-secure redis-secure clickhouse-secure)" ;;
     esac
   done
 }
@@ -575,6 +591,7 @@ cmd_env() {
   printf 'THAW_KAFKA=%s:%s\n' "$HOST" "$KAFKA_PORT"
   printf 'THAW_REDIS_URL=redis://%s:%s\n' "$HOST" "$REDIS_PORT"
   printf 'THAW_CLICKHOUSE_URL=http://%s:%s\n' "$HOST" "$CH_HTTP_PORT"
+  secure_env
 }
 
 cmd_logs() {
@@ -591,10 +608,11 @@ main() {
     restart) cmd_down "$@"; cmd_up "$@" ;;
     status) cmd_status "$@" ;;
     env) cmd_env ;;
+    env-secure) secure_env_thaw ;;
     install) parse_names "$@"; install_for "${NAMES[@]}" ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

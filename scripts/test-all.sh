@@ -60,7 +60,7 @@ bash scripts/services.sh up || die "services did not start"
 while IFS= read -r kv; do
   [[ -n "$kv" ]] && export "${kv?}"
 done < <(bash scripts/services.sh env)
-env | grep '^THAW_' | sort >&2
+env | grep '^THAW_' | sed -E 's/^([A-Z_]*PASSWORD)=.*/\1=***/' | sort >&2   # passwords masked
 
 for script in typecheck lint test:unit test:integration; do
   step "npm run $script"

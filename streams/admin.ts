@@ -2,6 +2,7 @@
 import type { Admin } from 'kafkajs';
 import { ConfigError, errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
+import { tlsCertificateProblem } from '../lib/tls.js';
 import { createKafka, kafkaError, scrubSecrets, type KafkaConnection } from './kafka.js';
 
 /** A topic to create. */
@@ -32,7 +33,8 @@ export async function withAdmin<T>(conn: KafkaConnection, fn: (admin: Admin) => 
 
 /**
  * Connects an admin client and asks for the cluster's brokers: throws AUTH_FAILED when SASL is
- * refused, KAFKA_ERROR when no broker answers (after kafkajs' connect retries, about 10 s). For
+ * refused (naming the mechanism and user, never the password), TLS_FAILED when the broker's
+ * certificate is not trusted (not signed by kafka.tlsCaFile's CA), KAFKA_ERROR when no broker answers (after kafkajs' connect retries, about 10 s). For
  * start-up checks.
  */
 export async function probeKafka(conn: KafkaConnection, logger?: Logger): Promise<void> {
@@ -41,7 +43,12 @@ export async function probeKafka(conn: KafkaConnection, logger?: Logger): Promis
   } catch (err) {
     const cause = err instanceof ThawError && err.cause !== undefined ? err.cause : err;
     if (cause instanceof Error && /SASL|Authentication/i.test(`${cause.name} ${cause.message}`)) {
-      throw new ThawError('AUTH_FAILED', `kafka refused the credentials: ${scrubSecrets(errorMessage(cause), conn)}; check kafka.sasl`, { cause: err });
+      const who = conn.sasl === undefined ? 'no SASL configured' : `${conn.sasl.mechanism.toUpperCase()} for user ${JSON.stringify(conn.sasl.username)}`;
+      throw new ThawError('AUTH_FAILED', `kafka: SASL authentication failed (${who}): ${scrubSecrets(errorMessage(cause), conn)}; check kafka.sasl.username and kafka.sasl.password`, { cause: err });
+    }
+    const tls = tlsCertificateProblem(cause);
+    if (tls !== undefined) {
+      throw new ThawError('TLS_FAILED', `kafka: TLS certificate not trusted (${scrubSecrets(tls, conn)}); check kafka.tlsCaFile`, { cause: err });
     }
     throw kafkaError(conn, 'kafka unreachable', err);
   }

@@ -16,6 +16,9 @@ import { announceRelease, type AnnounceOptions } from '../../model-store/release
 import { ReleaseStore } from '../../model-store/releases.js';
 import { createRedis } from '../../model-store/redis.js';
 import { EventProducer } from '../../streams/producer.js';
+import { kafkaRedisSchema } from '../../config/connections.js';
+import { loadFromEnv } from '../../config/load.js';
+import { kafkaConnection, redisConnection } from '../connect.js';
 
 export const usage = `Usage:
   thaw release publish  --release-dir DIR --model M --from PATH [options]
@@ -42,6 +45,8 @@ export interface ReleaseIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
   logger: Logger;
+  /** Environment of the THAW_KAFKA_* / THAW_REDIS_* connection settings. @default process.env */
+  env?: Record<string, string | undefined>;
 }
 
 class UsageError extends Error {}
@@ -126,8 +131,13 @@ async function bundleFrom(from: string, opts: BundleOptions): Promise<Bundle> {
 }
 
 async function withAnnouncer<T>(values: Values, io: ReleaseIo, fn: (a: AnnounceOptions | undefined) => Promise<T>): Promise<T> {
-  const producer = values.kafka === undefined ? undefined : new EventProducer({ kafka: { brokers: values.kafka.split(',') }, logger: io.logger });
-  const redis = values.redis === undefined ? undefined : createRedis({ url: values.redis }, io.logger);
+  // TLS, SASL and the Redis user come from THAW_KAFKA_* / THAW_REDIS_* (validated like `thaw run`'s).
+  const conn = loadFromEnv(kafkaRedisSchema, io.env ?? process.env, {
+    ...(values.kafka === undefined ? {} : { kafka: { brokers: values.kafka.split(',') } }),
+    ...(values.redis === undefined ? {} : { redis: { url: values.redis } }),
+  });
+  const producer = values.kafka === undefined ? undefined : new EventProducer({ kafka: kafkaConnection(conn.kafka), logger: io.logger });
+  const redis = values.redis === undefined ? undefined : createRedis(redisConnection(conn.redis), io.logger);
   try {
     if (producer !== undefined) await producer.connect();
     const opts: AnnounceOptions = {};

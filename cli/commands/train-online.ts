@@ -19,7 +19,9 @@ import { checkServices, kafkaCheck, redisCheck } from '../preflight.js';
 import { EventProducer } from '../../streams/producer.js';
 import { ONLINE_KINDS, type OnlineKind } from '../../trainers/online/learner.js';
 import { OnlineTrainer } from '../../trainers/online-trainer.js';
-import { DEFAULT_KAFKA } from '../../config/connections.js';
+import { DEFAULT_KAFKA, kafkaRedisSchema } from '../../config/connections.js';
+import { loadFromEnv } from '../../config/load.js';
+import { kafkaConnection, redisConnection } from '../connect.js';
 import { EXIT, type CommandContext } from '../context.js';
 import { aborted } from '../lifecycle.js';
 
@@ -47,6 +49,9 @@ SIGTERM drains: the last interval is published and committed, exit 0.
   --from-latest          a new lineage starts at the end of the topic (default: the beginning)
   --announce-kafka       announce releases on thaw.releases (same brokers)
   --redis URL            set the Redis release pointer (prefix --redis-prefix, default thaw)
+  TLS, SASL and the Redis ACL user come from the environment: THAW_KAFKA_TLS, THAW_KAFKA_TLS_CA_FILE,
+  THAW_KAFKA_SASL_MECHANISM/_USERNAME/_PASSWORD, THAW_REDIS_USERNAME, THAW_REDIS_PASSWORD,
+  THAW_REDIS_TLS, THAW_REDIS_TLS_CA_FILE (docs/security.md)
   --backend B            tf.js backend for fixed-adaptive and emerg: auto|native|wasm|cpu (default auto)
   --log-level L          debug|info|warn|error|silent (default info)`;
 
@@ -120,12 +125,16 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     if (!Number.isInteger(interval) || interval < 100) throw new ConfigError('sync-interval-ms', `must be an integer >= 100, got ${String(values['sync-interval-ms'])}`);
     const everyEvents = values['sync-every'] === undefined ? 0 : Number(values['sync-every']);
     if (!Number.isInteger(everyEvents) || everyEvents < 0) throw new ConfigError('sync-every', `must be an integer >= 0 (0 = by time only), got ${String(values['sync-every'])}`);
-    const brokers = (values.kafka ?? c.env.THAW_KAFKA ?? DEFAULT_KAFKA).split(',');
-    const kafka = { brokers, clientId: 'thaw-online-trainer' };
+    // TLS, SASL and the Redis user come from THAW_KAFKA_* / THAW_REDIS_* (validated like `thaw run`'s).
+    const conn = loadFromEnv(kafkaRedisSchema, c.env, {
+      ...(values.kafka === undefined ? {} : { kafka: { brokers: values.kafka.split(',') } }),
+      ...(values.redis === undefined ? {} : { redis: { url: values.redis } }),
+    });
+    const kafka = { ...kafkaConnection(conn.kafka), clientId: 'thaw-online-trainer' };
     if (kind === 'fixed-adaptive' || kind === 'emerg') await initBackend((values.backend ?? 'auto') as BackendPreference, log);
     const announce: AnnounceOptions = {};
     if (values.redis !== undefined) {
-      redis = createRedis({ url: values.redis }, log);
+      redis = createRedis(redisConnection(conn.redis), log);
       announce.redis = redis;
       if (values['redis-prefix'] !== undefined) announce.redisPrefix = values['redis-prefix'];
     }

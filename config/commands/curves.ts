@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { adapterName, instantMs, logLevel, namespaceName, path, side } from '../fields.js';
 import { clickhouseSchema } from '../connections.js';
-import { FLAGS } from '../common.js';
+import { FLAGS, CLICKHOUSE_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
 
 export const curvesSchema = z
@@ -42,7 +42,7 @@ export const curvesSpec: CommandSpec<typeof curvesSchema> = {
   summary: 'query warm-up curves (CTR, AUC, log loss by prior interactions) as a table, JSON or SVG',
   schema: curvesSchema,
   flags: [
-    FLAGS.clickhouse,
+    ...CLICKHOUSE_FLAGS,
     { flag: 'chdb', key: 'chdb', kind: 'string', meta: 'DIR' },
     FLAGS.namespace,
     FLAGS.adapter,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { groupSessionTimeoutMs, logLevel, positiveInt } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
-import { FLAGS } from '../common.js';
+import { FLAGS, KAFKA_FLAGS, REDIS_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
 
 export const joinSchema = z
@@ -31,8 +31,8 @@ export const joinSpec: CommandSpec<typeof joinSchema> = {
   summary: 'join impressions with clicks into labelled events (pending impressions in Redis; runs until SIGTERM)',
   schema: joinSchema,
   flags: [
-    FLAGS.kafka,
-    FLAGS.redis,
+    ...KAFKA_FLAGS,
+    ...REDIS_FLAGS,
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
     { flag: 'impressions-topic', key: 'impressionsTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'clicks-topic', key: 'clicksTopic', kind: 'string', meta: 'TOPIC' },

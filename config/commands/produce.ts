@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { logLevel, nonNegativeInt, positiveInt } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
-import { FLAGS, sourceSpec } from '../common.js';
+import { FLAGS, sourceSpec, KAFKA_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
 
 export const produceSchema = z
@@ -39,7 +39,7 @@ export const produceSpec: CommandSpec<typeof produceSchema> = {
   summary: 'read an event source and send it to Kafka (Avro) at a chosen rate',
   schema: produceSchema,
   flags: [
-    FLAGS.kafka,
+    ...KAFKA_FLAGS,
     FLAGS.source,
     { flag: 'rate', key: 'rate', kind: 'number', meta: 'EVENTS_PER_S' },
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },

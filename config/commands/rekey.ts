@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { groupSessionTimeoutMs, logLevel } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
-import { FLAGS } from '../common.js';
+import { FLAGS, KAFKA_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
 
 export const rekeySchema = z
@@ -23,7 +23,7 @@ export const rekeySpec: CommandSpec<typeof rekeySchema> = {
   summary: 're-key thaw.labelled into the by-user and by-item topics (runs until SIGTERM)',
   schema: rekeySchema,
   flags: [
-    FLAGS.kafka,
+    ...KAFKA_FLAGS,
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
     { flag: 'source-topic', key: 'sourceTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'by-user-topic', key: 'byUserTopic', kind: 'string', meta: 'TOPIC' },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { adapterName, logLevel, namespaceName, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
-import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import { FLAGS, releaseDir, spoolDir, KAFKA_FLAGS, REDIS_FLAGS, CLICKHOUSE_FLAGS } from '../common.js';
 import { ADAPTER_OPTION_FLAGS, fmAdapterOptionsSchema } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
 
@@ -65,9 +65,9 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
   summary: 're-run a topic range under its own namespace; --promote it into live or --drop it',
   schema: replaySchema,
   flags: [
-    FLAGS.kafka,
-    FLAGS.redis,
-    FLAGS.clickhouse,
+    ...KAFKA_FLAGS,
+    ...REDIS_FLAGS,
+    ...CLICKHOUSE_FLAGS,
     FLAGS.namespace,
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'from', key: 'from', kind: 'string', meta: 'OFFSET|ISO' },

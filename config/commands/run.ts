@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
-import { FLAGS, releaseDir, spoolDir } from '../common.js';
+import { FLAGS, releaseDir, spoolDir, KAFKA_FLAGS, REDIS_FLAGS, CLICKHOUSE_FLAGS } from '../common.js';
 import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
 
@@ -119,9 +119,9 @@ export const runSpec: CommandSpec<typeof runSchema> = {
   schema: runSchema,
   positionals: [{ key: 'side', name: 'item|user' }],
   flags: [
-    FLAGS.kafka,
-    FLAGS.redis,
-    FLAGS.clickhouse,
+    ...KAFKA_FLAGS,
+    ...REDIS_FLAGS,
+    ...CLICKHOUSE_FLAGS,
     FLAGS.adapter,
     ...ADAPTER_OPTION_FLAGS,
     { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },
@@ -154,7 +154,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     'With --until-end it drains the same way, and exits 0, once the consumer group has committed every partition up to\n' +
     'its end offset at start (a backfill or an evaluation run over what the topic holds).\n' +
     'At start Kafka, Redis and ClickHouse must answer and accept the credentials within 20 s, else exit 1 naming\n' +
-    'the service and the cause (AUTH_FAILED, UNAVAILABLE_AT_START); outages after start are waited out, the batch retried.\n' +
+    'the service and the cause (AUTH_FAILED, TLS_FAILED for a certificate the CA does not sign, UNAVAILABLE_AT_START);\n' +
+    'outages after start are waited out, the batch retried. Secured services: docs/security.md.\n' +
     'Refused credentials after start (the password changed) stop the worker: exit 1 (AUTH_FAILED).\n' +
     'A Kafka consumer that crashes for good makes the worker FAILED: /healthz answers 503, exit 1.',
 };

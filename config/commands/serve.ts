@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { logLevel, namespaceName, nonNegativeInt, path, port, positiveInt } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
-import { FLAGS, releaseDir } from '../common.js';
+import { FLAGS, releaseDir, KAFKA_FLAGS, REDIS_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
 
 export const serveSchema = z
@@ -52,8 +52,8 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
   summary: 'scoring API: POST /v1/score with the workers\' fresh entity states from Redis (staged pipeline, load shedding)',
   schema: serveSchema,
   flags: [
-    FLAGS.kafka,
-    FLAGS.redis,
+    ...KAFKA_FLAGS,
+    ...REDIS_FLAGS,
     FLAGS.releaseDir,
     { flag: 'demo', key: 'demo', kind: 'boolean' },
     { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },
