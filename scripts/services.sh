@@ -11,6 +11,7 @@
 #   scripts/services.sh env                                    KEY=VALUE lines: export $(scripts/services.sh env)
 #   scripts/services.sh install [NAME...]                      only install what is missing (apt, Kafka jars)
 #   scripts/services.sh logs    NAME [LINES]                   tail of the service's log
+#   scripts/services.sh up|down|status|env|logs clickhouse-shards   2 ClickHouse shards (services.d/clickhouse-shards.sh)
 #
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op.
@@ -529,7 +530,8 @@ parse_names() { # args -> NAMES array (validated), default all
     case "$a" in
       kafka|redis|clickhouse) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse)" ;;
+      clickhouse-shards) die "clickhouse-shards is managed on its own: services.sh up|down|status clickhouse-shards" ;;
+      *) die "unknown service '$a' (expected: kafka redis clickhouse, or clickhouse-shards alone)" ;;
     esac
   done
 }
@@ -583,7 +585,12 @@ cmd_logs() {
   tail -n "${2:-60}" "$(svc_log "$1")"
 }
 
+# Optional services, each in a file of its own (not part of the default `up`).
+# shellcheck source=services.d/clickhouse-shards.sh
+source "$SCRIPT_DIR/services.d/clickhouse-shards.sh"
+
 main() {
+  if chshards_named "$@"; then chshards_main "$@"; return; fi
   local cmd="${1:-}"; shift || true
   case "$cmd" in
     up|start) [[ "$cmd" == start && $# -eq 0 ]] && die "usage: services.sh start NAME..."; cmd_up "$@" ;;
@@ -593,8 +600,8 @@ main() {
     env) cmd_env ;;
     install) parse_names "$@"; install_for "${NAMES[@]}" ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

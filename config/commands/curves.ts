@@ -43,6 +43,8 @@ export const curvesSpec: CommandSpec<typeof curvesSchema> = {
   schema: curvesSchema,
   flags: [
     FLAGS.clickhouse,
+    FLAGS.clickhouseCluster,
+    FLAGS.clickhouseShards,
     { flag: 'chdb', key: 'chdb', kind: 'string', meta: 'DIR' },
     FLAGS.namespace,
     FLAGS.adapter,

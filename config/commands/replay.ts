@@ -68,6 +68,8 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
     FLAGS.kafka,
     FLAGS.redis,
     FLAGS.clickhouse,
+    FLAGS.clickhouseCluster,
+    FLAGS.clickhouseShards,
     FLAGS.namespace,
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'from', key: 'from', kind: 'string', meta: 'OFFSET|ISO' },
