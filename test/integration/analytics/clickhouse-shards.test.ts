@@ -186,6 +186,25 @@ void describe('prediction log on 2 ClickHouse shards behind a Distributed table'
     assert.equal(await countRows(merged, { namespace: 'split', distinct: true }), rows.length);
   });
 
+  void test('a shard down: writes are spooled and replayed once it is back, nothing lost', async () => {
+    const database = newDb();
+    const sharded = await shardedSink(database);
+    await sharded.ensureSchema();
+    const rows = syntheticRows(1000, 'outage', 9);
+    await sharded.write(rows.slice(0, 500));
+    shards.killShard(2);
+    // The Distributed insert fails part-way (shard 1 stores its rows, shard 2 refuses the
+    // connection): an outage, so the rows go to the spool and write resolves.
+    await sharded.write(rows.slice(500));
+    assert.ok((await sharded.spooledBytes()) > 0, 'rows spooled while shard 2 is down');
+    await shards.sh('up'); // starts shard 2 again (shard 1 is left running)
+    await sharded.flush();
+    assert.equal(await sharded.spooledBytes(), 0);
+    assert.equal(await countRows(sharded, { namespace: 'outage', distinct: true }), rows.length);
+    const ref = referenceCurves(rows);
+    for (const c of await queryCurves(sharded, { namespace: 'outage' })) assert.equal(c.n, ref.get(curveKey(c))?.n, curveKey(c));
+  });
+
   void test('the layout is checked at start', async () => {
     const database = newDb();
     const [s1, s2] = shards.shardUrls;

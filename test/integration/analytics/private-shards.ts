@@ -3,7 +3,7 @@
  * directory of its own, so that tests never touch the shared single node's configuration.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,13 @@ export class PrivateShards {
       timeout: 150_000,
     });
     return stdout;
+  }
+
+  /** SIGKILLs shard `i` (1 or 2) as a crash would; `sh('up')` starts it again. */
+  killShard(i: 1 | 2): void {
+    const pid = Number(readFileSync(join(this.dir, 'clickhouse-shards', `shard${i}`, 'clickhouse', 'clickhouse.pid'), 'utf8').trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`no pid for shard ${i}`);
+    process.kill(pid, 'SIGKILL');
   }
 
   async down(): Promise<void> {
