@@ -20,6 +20,7 @@
 #   THAW_KAFKA_PORT [19092]  THAW_KAFKA_CONTROLLER_PORT [19093]
 #   THAW_REDIS_PORT [16379]
 #   THAW_CLICKHOUSE_HTTP_PORT [18123]  THAW_CLICKHOUSE_TCP_PORT [19000]
+#   THAW_CLICKHOUSE_SHARD{1,2}_{HTTP,TCP}_PORT, THAW_CLICKHOUSE_CLUSTER_NAME: clickhouse-shards (services.d/)
 #   THAW_HOME [$HOME/.cache/thaw]        Kafka jars go to $THAW_HOME/kafka/lib
 #   THAW_SERVICES_DIR [$THAW_HOME/services]  one subdir per service: config, data, logs, pid
 #   THAW_SERVICES_TIMEOUT [120]          seconds to wait for a service to answer
@@ -600,8 +601,8 @@ main() {
     env) cmd_env ;;
     install) parse_names "$@"; install_for "${NAMES[@]}" ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 
