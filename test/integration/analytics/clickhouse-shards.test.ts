@@ -36,7 +36,7 @@ before(async () => {
 
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await shards.down();
+  await (shards as PrivateShards | undefined)?.down(); // undefined when `before` failed
 });
 
 const newDb = (): string => `thaw_test_${randomUUID().replace(/-/g, '')}`;

@@ -40,7 +40,12 @@ export class PrivateShards {
   static async up(cluster = 'thaw_test_shards'): Promise<PrivateShards> {
     const dir = mkdtempSync(join(tmpdir(), 'thaw-private-shards-'));
     const s = new PrivateShards(dir, cluster, [await freePort(), await freePort()], [await freePort(), await freePort()]);
-    await s.sh('up');
+    try {
+      await s.sh('up');
+    } catch (err) {
+      await s.down().catch(() => undefined); // one shard may have started
+      throw err;
+    }
     return s;
   }
 
