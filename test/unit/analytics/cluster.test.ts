@@ -4,7 +4,9 @@ import { createDistributedTableSql, localTableName, normaliseClusterOption, shar
 import { isTransientClickHouseError } from '../../../analytics/clickhouse-errors.js';
 import { curveSql } from '../../../analytics/curves.js';
 import { createPredictionsTableSql } from '../../../analytics/ddl.js';
+import { clickhouseSinkOptions, openSqlTarget } from '../../../cli/connect.js';
 import { clickhouseSchema } from '../../../config/connections.js';
+import { silentLogger } from '../../../lib/log.js';
 import { ConfigError } from '../../../lib/errors.js';
 
 void test('shards get the single-node table under <table>_local and a Distributed table sharded by entity', () => {
@@ -60,4 +62,18 @@ void test('a shard that is down is an outage (spool and retry), not a refusal', 
   const msg = 'Code: 279, e.displayText() = DB::NetException: All connection tries failed. Log: \n\nCode: 210, e.displayText() = DB::NetException: Connection refused (127.0.0.1:29032)';
   assert.equal(isTransientClickHouseError(new Error(msg)), true);
   assert.equal(isTransientClickHouseError(new Error('Code: 210, e.displayText() = DB::NetException: Connection refused (127.0.0.1:29032): Insertion status:')), true);
+});
+
+void test('thaw run / replay / curves pass the cluster to the sink and the query target', async () => {
+  const cfg = clickhouseSchema.parse({ url: 'http://a:1', cluster: 'c1', shardUrls: ['http://a:1', 'http://b:2'] });
+  assert.deepEqual(clickhouseSinkOptions(cfg, '/tmp/spool', silentLogger).cluster, { name: 'c1', shardUrls: ['http://a:1', 'http://b:2'] });
+  assert.equal(clickhouseSinkOptions(clickhouseSchema.parse({}), '/tmp/spool', silentLogger).cluster, undefined);
+  const target = openSqlTarget(cfg);
+  try {
+    assert.equal(target.cluster, 'c1');
+    assert.equal(target.table, 'predictions');
+    assert.deepEqual(target.shards?.map((s) => s.table), ['predictions_local', 'predictions_local']);
+  } finally {
+    await target.close();
+  }
 });
