@@ -16,6 +16,7 @@ const TRANSIENT_CODES: ReadonlySet<number> = new Set([
   241, // MEMORY_LIMIT_EXCEEDED
   242, // TABLE_IS_READ_ONLY
   252, // TOO_MANY_PARTS
+  279, // ALL_CONNECTION_TRIES_FAILED (a shard of a Distributed table is down)
   319, // UNKNOWN_STATUS_OF_INSERT
   425, // SYSTEM_ERROR
 ]);

@@ -24,12 +24,14 @@
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { ConfigError, ThawError } from '../lib/errors.js';
-import { silentLogger, type Logger } from '../lib/log.js';
+import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE, PREDICTION_COLUMNS, predictionsDdl } from './ddl.js';
 import { DiskSpool } from './spool.js';
 import { isTransientClickHouseError, wrapClickHouseError } from './clickhouse-errors.js';
 import { toJsonEachRow, toStoredRows, toTabSeparated, type StoredRow } from './row-codec.js';
 import { sqlIdent } from './sql.js';
+import { DISTRIBUTED_INSERT_SETTINGS, ensureClusterSchema, localTableName, normaliseClusterOption, type ClusterOption } from './cluster.js';
+import { HttpSqlTarget } from './http-target.js';
 import type { PredictionRow, PredictionSink } from './types.js';
 
 export interface ClickHouseSinkOptions {
@@ -61,6 +63,11 @@ export interface ClickHouseSinkOptions {
   retryInitialMs?: number;
   /** Longest retry delay of the drainer, in ms. @default 10_000 */
   retryMaxMs?: number;
+  /**
+   * Write to (and read from) a Distributed table over this cluster, sharded by entity, and create a
+   * local table on every host (analytics/cluster.ts). @default none: `table` is a local table
+   */
+  cluster?: ClusterOption;
   /** @default silent */
   logger?: Logger;
 }
@@ -77,6 +84,7 @@ interface Normalised {
   flushTimeoutMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  cluster: ClusterOption | undefined;
 }
 
 function posInt(value: number | undefined, fallback: number, key: string): number {
@@ -116,6 +124,7 @@ function normalise(o: ClickHouseSinkOptions): Normalised {
     flushTimeoutMs: posInt(o.flushTimeoutMs, 60_000, 'flushTimeoutMs'),
     retryInitialMs: posInt(o.retryInitialMs, 250, 'retryInitialMs'),
     retryMaxMs: posInt(o.retryMaxMs, 10_000, 'retryMaxMs'),
+    cluster: o.cluster === undefined ? undefined : normaliseClusterOption(o.cluster),
   };
   if (typeof o.spoolDir !== 'string' || o.spoolDir.length === 0) throw new ConfigError('spoolDir', 'must be a directory path');
   return n;
@@ -130,6 +139,10 @@ interface QueuedWrite {
 export class ClickHouseSink implements PredictionSink {
   readonly database: string;
   readonly table: string;
+  /** Set when `table` is a Distributed table over this cluster. */
+  readonly cluster: string | undefined;
+  /** With a cluster: each host's local table (DDL, namespace deletion). */
+  readonly shards: readonly HttpSqlTarget[] | undefined;
   private readonly opts: Normalised;
   private readonly client: ClickHouseClient;
   private readonly spoolOpening: Promise<DiskSpool>;
@@ -148,6 +161,14 @@ export class ClickHouseSink implements PredictionSink {
     this.opts = normalise(options);
     this.database = this.opts.database;
     this.table = this.opts.table;
+    this.cluster = this.opts.cluster?.name;
+    const creds = {
+      ...(this.opts.username === undefined ? {} : { username: this.opts.username }),
+      ...(this.opts.password === undefined ? {} : { password: this.opts.password }),
+    };
+    this.shards = this.opts.cluster?.shardUrls.map(
+      (url) => new HttpSqlTarget({ url, ...creds, ...(this.opts.caCert === undefined ? {} : { caCert: this.opts.caCert }), database: this.database, table: localTableName(this.table) }),
+    );
     this.log = (options.logger ?? silentLogger).child({ component: 'clickhouse-sink', table: `${this.database}.${this.table}` });
     this.client = createClient({
       url: this.opts.url,
@@ -168,7 +189,12 @@ export class ClickHouseSink implements PredictionSink {
 
   /** Creates the database and table if missing, and starts replaying a spool left by an earlier run. */
   async ensureSchema(): Promise<void> {
-    for (const sql of predictionsDdl(this.database, this.table)) await this.command(sql);
+    if (this.cluster === undefined || this.shards === undefined) {
+      for (const sql of predictionsDdl(this.database, this.table)) await this.command(sql);
+    } else {
+      const shards = this.shards.map((target, i) => ({ label: `clickhouse.shardUrls[${i}] ${redactUrl(this.opts.cluster?.shardUrls[i] ?? '')}`, target }));
+      await ensureClusterSchema({ cluster: this.cluster, database: this.database, table: this.table, main: this, shards });
+    }
     if (!(await this.spoolOpening).isEmpty) this.kickDrainer();
   }
 
@@ -272,7 +298,13 @@ export class ClickHouseSink implements PredictionSink {
     // A byte stream (not object mode) is how the client takes a raw-format body; a new one per
     // attempt, since a stream is read once.
     const body = Readable.from([toTabSeparated(rows)], { objectMode: false });
-    await this.client.insert({ table: `${this.database}.${this.table}`, values: body, format: 'TabSeparated', columns: [...PREDICTION_COLUMNS] });
+    await this.client.insert({
+      table: `${this.database}.${this.table}`,
+      values: body,
+      format: 'TabSeparated',
+      columns: [...PREDICTION_COLUMNS],
+      ...(this.cluster === undefined ? {} : { clickhouse_settings: DISTRIBUTED_INSERT_SETTINGS }),
+    });
   }
 
   private kickDrainer(): void {
@@ -371,7 +403,7 @@ export class ClickHouseSink implements PredictionSink {
     this.wake?.();
     await this.drainer;
     await (await this.spoolOpening.catch(() => null))?.close();
-    await this.client.close();
+    await Promise.all([this.client.close(), ...(this.shards ?? []).map((s) => s.close())]);
   }
 
   /** Runs a SELECT and returns its rows (64-bit integers arrive as strings from 18.16). */

@@ -19,7 +19,7 @@
  */
 import { BUCKETS, EARLY_BUCKET, type CurveBucket, type CurveRow } from './types.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
-import { DEDUP_SETTINGS, EXTERNAL_GROUP_BY_BYTES, LATEST, latestRowsSql } from './dedup.js';
+import { dedupSettings, EXTERNAL_GROUP_BY_BYTES, LATEST, latestRowsSql } from './dedup.js';
 import { sqlSide, sqlString, sqlTable, sqlUInt } from './sql.js';
 
 export { EXTERNAL_GROUP_BY_BYTES };
@@ -37,6 +37,11 @@ export interface CurveFilter {
   database?: string;
   /** Prediction log table. @default the target's table, else 'predictions' */
   table?: string;
+  /**
+   * The table is Thaw's Distributed table over this cluster, sharded by entity (analytics/cluster.ts):
+   * each shard de-duplicates its own rows. @default the target's cluster, else none (one node)
+   */
+  cluster?: string;
   /** Only these namespaces (one value or a list). @default all */
   namespace?: string | readonly string[];
   /** Only these adapters. @default all */
@@ -74,6 +79,8 @@ export interface CurveSource {
   query(sql: string): Promise<Record<string, unknown>[]>;
   readonly database?: string;
   readonly table?: string;
+  /** Set when `table` is Thaw's Distributed table over this cluster (analytics/cluster.ts). */
+  readonly cluster?: string | undefined;
 }
 
 /** SQL expression mapping `prior_count` to its BUCKETS label. */
@@ -155,7 +162,7 @@ FROM
     GROUP BY ${keys}
 )
 ORDER BY adapter, side, ${byRelease ? 'release, ' : ''}namespace${filter.byDay === true ? ', day' : ''}, ${bucketOrder}
-${DEDUP_SETTINGS}`;
+${dedupSettings(filter.cluster !== undefined)}`;
 }
 
 function num(v: unknown): number {
@@ -190,7 +197,13 @@ export function parseCurveRow(r: Record<string, unknown>): CurveRow | DailyCurve
 
 /** Runs the curve query on a sink or any CurveSource; rows in (adapter, side, release, namespace, [day], bucket) order. */
 export async function queryCurves(target: CurveSource, filter: CurveFilter = {}): Promise<CurveRow[]> {
-  const sql = curveSql({ ...filter, database: filter.database ?? target.database, table: filter.table ?? target.table });
+  const cluster = filter.cluster ?? target.cluster;
+  const sql = curveSql({
+    ...filter,
+    database: filter.database ?? target.database,
+    table: filter.table ?? target.table,
+    ...(cluster === undefined ? {} : { cluster }),
+  });
   const rows = await target.query(sql);
   return rows.map(parseCurveRow);
 }

@@ -43,9 +43,8 @@ export function createDatabaseSql(database: string): string {
   return `CREATE DATABASE IF NOT EXISTS ${sqlIdent(database, 'database')}`;
 }
 
-export function createPredictionsTableSql(database: string, table: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${sqlTable(database, table)}
-(
+/** The column list of the prediction log, as in CREATE TABLE (shared by the local and Distributed tables). */
+export const PREDICTION_COLUMNS_DDL = `(
     event_id      String,
     event_time    DateTime,
     event_time_ms UInt64,
@@ -60,7 +59,11 @@ export function createPredictionsTableSql(database: string, table: string): stri
     release       String,
     namespace     String,
     inserted_at   DateTime DEFAULT now()
-)
+)`;
+
+export function createPredictionsTableSql(database: string, table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${sqlTable(database, table)}
+${PREDICTION_COLUMNS_DDL}
 ENGINE = ReplacingMergeTree(inserted_at)
 PARTITION BY namespace
 ORDER BY (namespace, adapter, side, event_id)`;

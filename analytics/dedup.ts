@@ -10,6 +10,7 @@
  * by the caller's SETTINGS) spills it to disk past a bound, so memory stays bounded however many
  * parts or rows there are. Results are the same as FINAL's.
  */
+import { DISTRIBUTED_DEDUP_SETTING } from './cluster.js';
 
 /**
  * GROUP BY state above which the prediction-log queries (curves, de-duplication) spill to disk
@@ -39,3 +40,13 @@ GROUP BY ${DEDUP_KEY.join(', ')}`;
 
 /** SETTINGS clause that bounds the GROUP BY memory of a de-duplicating query. */
 export const DEDUP_SETTINGS = `SETTINGS max_bytes_before_external_group_by = ${EXTERNAL_GROUP_BY_BYTES}`;
+
+/**
+ * DEDUP_SETTINGS for a query whose only read of the prediction log is `latestRowsSql` (or another
+ * GROUP BY on DEDUP_KEY) over a table: on Thaw's Distributed table (`sharded`, analytics/cluster.ts)
+ * each shard then finishes its own de-duplication, which is exact because the sharding key puts
+ * every copy of an event on one shard.
+ */
+export function dedupSettings(sharded: boolean): string {
+  return sharded ? `${DEDUP_SETTINGS}, ${DISTRIBUTED_DEDUP_SETTING}` : DEDUP_SETTINGS;
+}

@@ -5,13 +5,18 @@
  */
 import { ThawError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
-import { DEDUP_KEY, DEDUP_SETTINGS } from './dedup.js';
+import { DEDUP_KEY, dedupSettings } from './dedup.js';
 import { sqlString, sqlTable } from './sql.js';
 import type { CurveSource } from './curves.js';
 
 /** A sink (or any client) that can run statements as well as queries. */
 export interface SqlTarget extends CurveSource {
   command(sql: string): Promise<void>;
+  /**
+   * With a `cluster`: every shard's (and replica's) local table, where the statements a Distributed
+   * table refuses (ALTER ... DELETE) run.
+   */
+  readonly shards?: readonly SqlTarget[] | undefined;
 }
 
 function names(target: CurveSource): { database: string; table: string } {
@@ -30,8 +35,22 @@ export interface DropNamespaceOptions {
   pollMs?: number;
 }
 
-/** Deletes the rows of namespace `ns` and waits until the deletion is applied. */
+/**
+ * Deletes the rows of namespace `ns` and waits until the deletion is applied. On a cluster the
+ * mutation runs on every shard's local table (a Distributed table has no mutations), one after the other.
+ */
 export async function dropNamespaceRows(target: SqlTarget, ns: string, opts: DropNamespaceOptions = {}): Promise<void> {
+  if (target.cluster !== undefined) {
+    if (target.shards === undefined || target.shards.length === 0) {
+      throw new ThawError('CLICKHOUSE_ERROR', `dropping namespace rows on cluster ${target.cluster} needs the shards' URLs (clickhouse.shardUrls)`);
+    }
+    for (const shard of target.shards) await dropNamespaceRowsHere(shard, ns, opts);
+    return;
+  }
+  await dropNamespaceRowsHere(target, ns, opts);
+}
+
+async function dropNamespaceRowsHere(target: SqlTarget, ns: string, opts: DropNamespaceOptions): Promise<void> {
   const { database, table } = names(target);
   await target.command(dropNamespaceSql(database, table, ns));
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -62,7 +81,7 @@ export async function countRows(target: CurveSource, opts: CountRowsOptions = {}
   // distinct: one per de-duplication key, as the curves count (analytics/dedup.ts; no FINAL).
   const sql =
     opts.distinct === true
-      ? `SELECT count() AS c FROM (SELECT 1 FROM ${from}${where} GROUP BY ${DEDUP_KEY.join(', ')}) ${DEDUP_SETTINGS}`
+      ? `SELECT count() AS c FROM (SELECT 1 FROM ${from}${where} GROUP BY ${DEDUP_KEY.join(', ')}) ${dedupSettings(target.cluster !== undefined)}`
       : `SELECT count() AS c FROM ${from}${where}`;
   const rows = await target.query(sql);
   return Number(rows[0]?.c ?? 0);

@@ -4,11 +4,10 @@
  * the same way. CA files were checked when the config was validated (config/fields.ts caFile).
  */
 import { readFileSync } from 'node:fs';
-import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
 import { ChdbSink } from '../analytics/chdb-sink.js';
 import type { ClickHouseSinkOptions } from '../analytics/clickhouse-sink.js';
-import { wrapClickHouseError } from '../analytics/clickhouse-errors.js';
-import type { SqlTarget } from '../analytics/namespaces.js';
+import { localTableName, normaliseClusterOption, type ClusterOption } from '../analytics/cluster.js';
+import { HttpSqlTarget, type ClosableSqlTarget } from '../analytics/http-target.js';
 import type { ClickHouseConfig, KafkaConfig, RedisConfig } from '../config/connections.js';
 import type { Logger } from '../lib/log.js';
 import { credentialsOf } from '../lib/url.js';
@@ -50,36 +49,30 @@ export function clickhouseCredentials(c: ClickHouseConfig): { url: string; usern
   return { url: u.toString(), username: fromUrl.username ?? c.user, password: fromUrl.password ?? c.password };
 }
 
-export function clickhouseSinkOptions(c: ClickHouseConfig, spoolDir: string, logger: Logger): ClickHouseSinkOptions {
-  return { ...clickhouseCredentials(c), ...clickhouseCa(c), database: c.database, table: c.table, spoolDir, logger };
+/** The cluster option of a config (analytics/cluster.ts), when it names one. */
+function clusterOf(c: ClickHouseConfig): ClusterOption | undefined {
+  return c.cluster === undefined ? undefined : { name: c.cluster, shardUrls: c.shardUrls ?? [] };
 }
 
-/** A queryable prediction log: embedded chDB directory or ClickHouse server. */
-export type ClosableSqlTarget = SqlTarget & { close(): Promise<void> };
+export function clickhouseSinkOptions(c: ClickHouseConfig, spoolDir: string, logger: Logger): ClickHouseSinkOptions {
+  const cluster = clusterOf(c);
+  return { ...clickhouseCredentials(c), ...clickhouseCa(c), database: c.database, table: c.table, spoolDir, logger, ...(cluster === undefined ? {} : { cluster }) };
+}
 
+export type { ClosableSqlTarget };
+
+/**
+ * A queryable prediction log: embedded chDB directory or ClickHouse server; on a cluster the
+ * Distributed table, with each host's local table as a shard target (namespace deletion).
+ */
 export function openSqlTarget(c: ClickHouseConfig, chdbDir?: string): ClosableSqlTarget {
   if (chdbDir !== undefined) return new ChdbSink({ dataDir: chdbDir, database: c.database, table: c.table });
-  const ca = clickhouseCa(c);
-  const client = createClient({ ...clickhouseCredentials(c), ...(ca.caCert === undefined ? {} : { tls: { ca_cert: ca.caCert } }), log: { level: ClickHouseLogLevel.OFF } });
-  return {
-    database: c.database,
-    table: c.table,
-    async query(sql: string): Promise<Record<string, unknown>[]> {
-      try {
-        return await (await client.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
-      } catch (err) {
-        throw wrapClickHouseError('query failed', err);
-      }
-    },
-    async command(sql: string): Promise<void> {
-      try {
-        await client.command({ query: sql });
-      } catch (err) {
-        throw wrapClickHouseError('command failed', err);
-      }
-    },
-    close: () => client.close(),
-  };
+  const { url, ...creds } = { ...clickhouseCredentials(c), ...clickhouseCa(c) };
+  const cluster = clusterOf(c);
+  if (cluster === undefined) return new HttpSqlTarget({ url, ...creds, database: c.database, table: c.table });
+  const { name, shardUrls } = normaliseClusterOption(cluster);
+  const shards = shardUrls.map((u) => new HttpSqlTarget({ url: u, ...creds, database: c.database, table: localTableName(c.table) }));
+  return new HttpSqlTarget({ url, ...creds, database: c.database, table: c.table, cluster: name, shards });
 }
 
 /** The consumer's heartbeat interval for a session timeout: a tenth of it, at least 100 ms (ms). */

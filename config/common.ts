@@ -9,6 +9,8 @@ export const FLAGS = {
   kafka: { flag: 'kafka', key: 'kafka.brokers', kind: 'list', meta: 'HOST:PORT[,...]' },
   redis: { flag: 'redis', key: 'redis.url', kind: 'string', meta: 'URL' },
   clickhouse: { flag: 'clickhouse', key: 'clickhouse.url', kind: 'string', meta: 'URL' },
+  clickhouseCluster: { flag: 'clickhouse-cluster', key: 'clickhouse.cluster', kind: 'string', meta: 'NAME' },
+  clickhouseShards: { flag: 'clickhouse-shards', key: 'clickhouse.shardUrls', kind: 'list', meta: 'URL[,...]' },
   releaseDir: { flag: 'release-dir', key: 'releaseDir', kind: 'string', meta: 'DIR' },
   namespace: { flag: 'namespace', key: 'namespace', kind: 'string', meta: 'NAME' },
   adapter: { flag: 'adapter', key: 'adapter', kind: 'string', meta: 'NAME' },

@@ -87,9 +87,38 @@ export const clickhouseSchema = z
     tlsCaFile: caFile
       .optional()
       .describe("PEM file of the CA(s) that sign ClickHouse's certificate, for an https:// clickhouse.url (env THAW_CLICKHOUSE_TLS_CA_FILE). Read and checked at start. @default the system CAs"),
+    cluster: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a cluster name [A-Za-z0-9_] of the servers\' remote_servers')
+      .optional()
+      .describe(
+        'ClickHouse cluster (a remote_servers name) to shard the prediction log over: the table becomes a Distributed table sharded by entity over a local table <table>_local on every host of clickhouse.shardUrls (env THAW_CLICKHOUSE_CLUSTER; docs/topology.md). @default none (one node)',
+      ),
+    shardUrls: z
+      .array(url(['http', 'https']))
+      .min(1, 'expected at least one URL')
+      .optional()
+      .describe(
+        'HTTP URL of every host (each replica of each shard) of clickhouse.cluster, comma-separated on the command line; checked against the cluster at start; credentials are those of clickhouse.url (env THAW_CLICKHOUSE_SHARD_URLS). @default none',
+      ),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.cluster !== undefined && c.shardUrls === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['shardUrls'], message: 'clickhouse.cluster needs the HTTP URL of every host (--clickhouse-shards URL,...)' });
+    }
+    if (c.cluster === undefined && c.shardUrls !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cluster'], message: 'clickhouse.shardUrls needs clickhouse.cluster (--clickhouse-cluster NAME)' });
+    }
+    if (c.cluster !== undefined && c.table.length > 58) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['table'], message: 'with clickhouse.cluster the table name may have at most 58 characters (the shards add _local)' });
+    }
+    for (const [i, s] of (c.shardUrls ?? []).entries()) {
+      const u = new URL(s);
+      if (u.username !== '' || u.password !== '') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['shardUrls', i], message: 'must not hold credentials: the shards use those of clickhouse.url, clickhouse.user and clickhouse.password' });
+      }
+    }
     if (c.tlsCaFile !== undefined && !c.url.startsWith('https:')) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tlsCaFile'], message: 'needs an https:// clickhouse.url (the CA file is for TLS)' });
     }

@@ -24,6 +24,8 @@ export const ENV_VARS: readonly { env: string; key: string; kind: FlagKind }[] =
   { env: 'THAW_CLICKHOUSE_DATABASE', key: 'clickhouse.database', kind: 'string' },
   { env: 'THAW_CLICKHOUSE_TABLE', key: 'clickhouse.table', kind: 'string' },
   { env: 'THAW_CLICKHOUSE_TLS_CA_FILE', key: 'clickhouse.tlsCaFile', kind: 'string' },
+  { env: 'THAW_CLICKHOUSE_CLUSTER', key: 'clickhouse.cluster', kind: 'string' },
+  { env: 'THAW_CLICKHOUSE_SHARD_URLS', key: 'clickhouse.shardUrls', kind: 'list' },
   { env: 'THAW_NAMESPACE', key: 'namespace', kind: 'string' },
   { env: 'THAW_RELEASE_DIR', key: 'releaseDir', kind: 'string' },
   { env: 'THAW_SPOOL_DIR', key: 'spoolDir', kind: 'string' },

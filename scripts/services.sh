@@ -12,6 +12,7 @@
 #   scripts/services.sh install [NAME...]                      only install what is missing (apt, Kafka jars)
 #   scripts/services.sh logs    NAME [LINES]                   tail of the service's log
 #   scripts/services.sh env-secure                             the THAW_* lines that point thaw at the secured instances
+#   scripts/services.sh up|down|status|env|logs clickhouse-shards   2 ClickHouse shards (services.d/clickhouse-shards.sh)
 #
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op. Secured
@@ -22,6 +23,7 @@
 #   THAW_KAFKA_PORT [19092]  THAW_KAFKA_CONTROLLER_PORT [19093]
 #   THAW_REDIS_PORT [16379]
 #   THAW_CLICKHOUSE_HTTP_PORT [18123]  THAW_CLICKHOUSE_TCP_PORT [19000]
+#   THAW_CLICKHOUSE_SHARD{1,2}_{HTTP,TCP}_PORT, THAW_CLICKHOUSE_CLUSTER_NAME: clickhouse-shards (services.d/)
 #   THAW_HOME [$HOME/.cache/thaw]        Kafka jars go to $THAW_HOME/kafka/lib
 #   THAW_SERVICES_DIR [$THAW_HOME/services]  one subdir per service: config, data, logs, pid
 #   THAW_SERVICES_TIMEOUT [120]          seconds to wait for a service to answer
@@ -545,7 +547,8 @@ parse_names() { # args -> NAMES array (validated), default all
     case "$a" in
       kafka|redis|clickhouse|kafka-secure|redis-secure|clickhouse-secure) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse, or kafka-secure redis-secure clickhouse-secure)" ;;
+      clickhouse-shards) die "clickhouse-shards is managed on its own: services.sh up|down|status clickhouse-shards" ;;
+      *) die "unknown service '$a' (expected: kafka redis clickhouse, kafka-secure redis-secure clickhouse-secure, or clickhouse-shards alone)" ;;
     esac
   done
 }
@@ -601,6 +604,7 @@ cmd_logs() {
 }
 
 main() {
+  if chshards_named "$@"; then chshards_main "$@"; return; fi
   local cmd="${1:-}"; shift || true
   case "$cmd" in
     up|start) [[ "$cmd" == start && $# -eq 0 ]] && die "usage: services.sh start NAME..."; cmd_up "$@" ;;
@@ -611,8 +615,8 @@ main() {
     env-secure) secure_env_thaw ;;
     install) parse_names "$@"; install_for "${NAMES[@]}" ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

@@ -43,6 +43,8 @@ export const curvesSpec: CommandSpec<typeof curvesSchema> = {
   schema: curvesSchema,
   flags: [
     ...CLICKHOUSE_FLAGS,
+    FLAGS.clickhouseCluster,
+    FLAGS.clickhouseShards,
     { flag: 'chdb', key: 'chdb', kind: 'string', meta: 'DIR' },
     FLAGS.namespace,
     FLAGS.adapter,

@@ -68,6 +68,8 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
     ...KAFKA_FLAGS,
     ...REDIS_FLAGS,
     ...CLICKHOUSE_FLAGS,
+    FLAGS.clickhouseCluster,
+    FLAGS.clickhouseShards,
     FLAGS.namespace,
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'from', key: 'from', kind: 'string', meta: 'OFFSET|ISO' },

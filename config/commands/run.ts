@@ -122,6 +122,8 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     ...KAFKA_FLAGS,
     ...REDIS_FLAGS,
     ...CLICKHOUSE_FLAGS,
+    FLAGS.clickhouseCluster,
+    FLAGS.clickhouseShards,
     FLAGS.adapter,
     ...ADAPTER_OPTION_FLAGS,
     { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },

@@ -8,7 +8,7 @@
  * sort per method serves every resample: the weighted Mann–Whitney AUC is then one pass.
  */
 import type { CurveSource } from '../../analytics/curves.js';
-import { DEDUP_SETTINGS, LATEST, latestRowsSql } from '../../analytics/dedup.js';
+import { dedupSettings, LATEST, latestRowsSql } from '../../analytics/dedup.js';
 import { sqlString } from '../../analytics/sql.js';
 import { EARLY_BUCKET, type CurveBucket } from '../../analytics/types.js';
 import { mulberry32 } from '../../models/fm.js';
@@ -106,7 +106,7 @@ export async function comparePair(
         table,
         `WHERE side = ${sqlString(q.side, 'side')} AND adapter = ${sqlString(adapter, 'adapter')} AND namespace = ${sqlString(namespace, 'namespace')} AND prior_count >= ${lo} AND prior_count <= ${hi}`,
         ['score', 'label'],
-      )}) ${DEDUP_SETTINGS}`,
+      )}) ${dedupSettings(source.cluster !== undefined)}`,
     );
     return new Map(rows.map((r) => [String(r.event_id), { score: Number(r.score), label: Number(r.label) }]));
   };
