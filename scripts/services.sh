@@ -12,6 +12,9 @@
 #   scripts/services.sh install [NAME...]                      only install what is missing (apt, Kafka jars)
 #   scripts/services.sh logs    NAME [LINES]                   tail of the service's log
 #
+# Extra services, never started by a bare `up` (scripts/services.d/*.sh, each documents itself):
+#   kafka-cluster   3-node KRaft Kafka cluster (scripts/services.d/kafka-cluster.sh)
+#
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op.
 #
@@ -45,6 +48,8 @@ KAFKA_HEAP="${THAW_KAFKA_HEAP:-${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}}"
 HOST=127.0.0.1
 
 ALL_SERVICES=(kafka redis clickhouse)
+# Filled by scripts/services.d/*.sh: services that a name selects but a bare `up` does not.
+EXTRA_SERVICES=()
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -519,6 +524,23 @@ stop_one() { # name (under lock)
   log "$name: stopped"
 }
 
+# --------------------------------------------------------- extra services ---
+
+# Each file defines ext_<name>_{install,up,down,status,env,logs} (dashes become underscores) and
+# adds its name to EXTRA_SERVICES.
+for ext_file in "$SCRIPT_DIR"/services.d/*.sh; do
+  [[ -e "$ext_file" ]] || continue
+  # shellcheck source=/dev/null
+  source "$ext_file"
+done
+unset ext_file
+
+is_extra() { local e; for e in "${EXTRA_SERVICES[@]}"; do [[ "$e" == "$1" ]] && return 0; done; return 1; }
+ext_call() { # name action args...
+  local name="$1" action="$2"; shift 2
+  "ext_${name//-/_}_${action}" "$@"
+}
+
 # -------------------------------------------------------------- commands ---
 
 parse_names() { # args -> NAMES array (validated), default all
@@ -529,7 +551,8 @@ parse_names() { # args -> NAMES array (validated), default all
     case "$a" in
       kafka|redis|clickhouse) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse)" ;;
+      *) is_extra "$a" && { NAMES+=("$a"); continue; }
+         die "unknown service '$a' (expected: kafka redis clickhouse ${EXTRA_SERVICES[*]})" ;;
     esac
   done
 }
@@ -537,8 +560,13 @@ parse_names() { # args -> NAMES array (validated), default all
 cmd_up() {
   parse_names "$@"
   mkdir -p "$SERVICES_DIR"
+  local n failed=() plain=()
+  for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" up; else plain+=("$n"); fi
+  done
+  (( ${#plain[@]} > 0 )) || return 0
+  NAMES=("${plain[@]}")
   install_for "${NAMES[@]}"
-  local n failed=()
   # Spawn everything first (Kafka's JVM is the slow one), then wait for each.
   for n in "${NAMES[@]}"; do with_lock "$n" start_one "$n"; done
   for n in "${NAMES[@]}"; do
@@ -550,13 +578,16 @@ cmd_up() {
 cmd_down() {
   parse_names "$@"
   local n
-  for n in "${NAMES[@]}"; do with_lock "$n" stop_one "$n"; done
+  for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" down; else with_lock "$n" stop_one "$n"; fi
+  done
 }
 
 cmd_status() {
   parse_names "$@"
   local n pid rc=0 state
   for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" status || rc=3; continue; fi
     if pid="$(svc_pid "$n")" && healthy "$n"; then
       state="up"
     elif pid="$(svc_pid "$n")"; then
@@ -575,11 +606,14 @@ cmd_env() {
   printf 'THAW_KAFKA=%s:%s\n' "$HOST" "$KAFKA_PORT"
   printf 'THAW_REDIS_URL=redis://%s:%s\n' "$HOST" "$REDIS_PORT"
   printf 'THAW_CLICKHOUSE_URL=http://%s:%s\n' "$HOST" "$CH_HTTP_PORT"
+  local e
+  for e in "${EXTRA_SERVICES[@]}"; do ext_call "$e" env; done
 }
 
 cmd_logs() {
   (( $# >= 1 )) || die "usage: services.sh logs NAME [LINES]"
   parse_names "$1"
+  if is_extra "$1"; then ext_call "$1" logs "${2:-60}"; return; fi
   tail -n "${2:-60}" "$(svc_log "$1")"
 }
 
@@ -591,10 +625,11 @@ main() {
     restart) cmd_down "$@"; cmd_up "$@" ;;
     status) cmd_status "$@" ;;
     env) cmd_env ;;
-    install) parse_names "$@"; install_for "${NAMES[@]}" ;;
+    install) parse_names "$@"; for n in "${NAMES[@]}"; do is_extra "$n" && ext_call "$n" install; done
+             install_for $(for n in "${NAMES[@]}"; do is_extra "$n" || printf '%s ' "$n"; done) ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 
