@@ -400,7 +400,7 @@ kafka_format_if_needed() {
   fi
   log "kafka: formatting KRaft storage (cluster id $cid)"
   if ! java -Dlog4j2.configurationFile="$d/log4j2.properties" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool \
-      format -t "$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
+      format --cluster-id="$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
     tail -n 30 "$d/logs/format.log" >&2
     die "kafka: kafka-storage format failed"
   fi

@@ -4,14 +4,14 @@ import { createRedis } from '../../model-store/redis.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { ImpressionClickJoin } from '../../streams/join.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
+import { heartbeatIntervalFor, kafkaConnection, redisConnection, rf } from '../connect.js';
 import { aborted } from '../lifecycle.js';
 
 export const joinCommand: Command<JoinConfig> = { run: runJoin };
 
 async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
-  await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
+  await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
   const redis = createRedis(redisConnection(cfg.redis), ctx.logger);
   try {
     const join = new ImpressionClickJoin({

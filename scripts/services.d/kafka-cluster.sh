@@ -138,7 +138,7 @@ kc_format_if_needed() { # node
   cid="$(kc_cluster_id)"
   log "kafka-cluster: formatting node $i (cluster id $cid)"
   if ! java -Dlog4j2.configurationFile="$d/log4j2.properties" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool \
-      format -t "$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
+      format --cluster-id="$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
     tail -n 30 "$d/logs/format.log" >&2
     die "kafka-cluster: kafka-storage format of node $i failed"
   fi
