@@ -75,6 +75,11 @@ export function openSqlTarget(c: ClickHouseConfig, chdbDir?: string): ClosableSq
   return new HttpSqlTarget({ url, ...creds, database: c.database, table: c.table, cluster: name, shards });
 }
 
+/** `{ replicationFactor }` when the option is set, else nothing (ensureTopics then uses min(3, brokers)). */
+export function rf(replicationFactor: number | undefined): { replicationFactor?: number } {
+  return replicationFactor === undefined ? {} : { replicationFactor };
+}
+
 /** The consumer's heartbeat interval for a session timeout: a tenth of it, at least 100 ms (ms). */
 export function heartbeatIntervalFor(sessionTimeoutMs: number): number {
   return Math.max(100, Math.floor(sessionTimeoutMs / 10));

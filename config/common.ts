@@ -19,6 +19,7 @@ export const FLAGS = {
   logLevel: { flag: 'log-level', key: 'logLevel', kind: 'string', meta: 'LEVEL' },
   json: { flag: 'json', key: 'json', kind: 'boolean' },
   source: { flag: 'source', key: 'source', kind: 'string', meta: 'SPEC' },
+  replicationFactor: { flag: 'replication-factor', key: 'replicationFactor', kind: 'int', meta: 'N' },
 } as const satisfies Record<string, FlagDef>;
 
 /**

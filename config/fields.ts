@@ -79,6 +79,16 @@ export const groupSessionTimeoutMs = positiveInt
   .describe(
     'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the partitions move to the restarted or another member after this long. Heartbeats go every tenth of it. 6000..300000. @default 10000',
   );
+/**
+ * Copies of each partition of the topics a command creates when they are missing (existing topics
+ * are left as they are). Unset: min(3, brokers in the cluster), and min.insync.replicas min(2, RF − 1).
+ */
+export const replicationFactor = positiveInt
+  .max(16, 'expected at most 16')
+  .optional()
+  .describe(
+    'Replication factor of the topics this command creates if missing (count, at most the brokers in the cluster); min.insync.replicas becomes min(2, RF-1), at least 1. @default min(3, brokers in the cluster)',
+  );
 export const nonNegativeInt = z.number().int('expected an integer').nonnegative('expected an integer >= 0');
 
 /**

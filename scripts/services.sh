@@ -14,6 +14,9 @@
 #   scripts/services.sh env-secure                             the THAW_* lines that point thaw at the secured instances
 #   scripts/services.sh up|down|status|env|logs clickhouse-shards   2 ClickHouse shards (services.d/clickhouse-shards.sh)
 #
+# Extra services, never started by a bare `up` (scripts/services.d/*.sh, each documents itself):
+#   kafka-cluster   3-node KRaft Kafka cluster (scripts/services.d/kafka-cluster.sh)
+#
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op. Secured
 # instances (kafka-secure, redis-secure, clickhouse-secure) start only by name:
@@ -50,6 +53,8 @@ KAFKA_HEAP="${THAW_KAFKA_HEAP:-${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}}"
 HOST=127.0.0.1
 
 ALL_SERVICES=(kafka redis clickhouse)
+# Filled by scripts/services.d/*.sh: services that a name selects but a bare `up` does not.
+EXTRA_SERVICES=()
 
 # Optional services (not part of the default `up`), one file each.
 for _f in "$SCRIPT_DIR"/services.d/*.sh; do
@@ -412,7 +417,7 @@ kafka_format_if_needed() {
   fi
   log "kafka: formatting KRaft storage (cluster id $cid)"
   if ! java -Dlog4j2.configurationFile="$d/log4j2.properties" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool \
-      format -t "$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
+      format --cluster-id="$cid" -c "$d/server.properties" --ignore-formatted >>"$d/logs/format.log" 2>&1 {LOCK_FD}>&-; then
     tail -n 30 "$d/logs/format.log" >&2
     die "kafka: kafka-storage format failed"
   fi
@@ -537,6 +542,18 @@ stop_one() { # name (under lock)
   log "$name: stopped"
 }
 
+# --------------------------------------------------------- extra services ---
+
+# A file of scripts/services.d/ (sourced at the top) that defines ext_<name>_{install,up,down,
+# status,env,logs} (dashes become underscores) and adds its name to EXTRA_SERVICES is driven by
+# the commands below; secure.sh and clickhouse-shards.sh hook in by their own names instead.
+
+is_extra() { local e; for e in "${EXTRA_SERVICES[@]}"; do [[ "$e" == "$1" ]] && return 0; done; return 1; }
+ext_call() { # name action args...
+  local name="$1" action="$2"; shift 2
+  "ext_${name//-/_}_${action}" "$@"
+}
+
 # -------------------------------------------------------------- commands ---
 
 parse_names() { # args -> NAMES array (validated), default all
@@ -548,7 +565,8 @@ parse_names() { # args -> NAMES array (validated), default all
       kafka|redis|clickhouse|kafka-secure|redis-secure|clickhouse-secure) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
       clickhouse-shards) die "clickhouse-shards is managed on its own: services.sh up|down|status clickhouse-shards" ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse, kafka-secure redis-secure clickhouse-secure, or clickhouse-shards alone)" ;;
+      *) is_extra "$a" && { NAMES+=("$a"); continue; }
+         die "unknown service '$a' (expected: kafka redis clickhouse, kafka-secure redis-secure clickhouse-secure, ${EXTRA_SERVICES[*]}, or clickhouse-shards alone)" ;;
     esac
   done
 }
@@ -556,8 +574,13 @@ parse_names() { # args -> NAMES array (validated), default all
 cmd_up() {
   parse_names "$@"
   mkdir -p "$SERVICES_DIR"
+  local n failed=() plain=()
+  for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" up; else plain+=("$n"); fi
+  done
+  (( ${#plain[@]} > 0 )) || return 0
+  NAMES=("${plain[@]}")
   install_for "${NAMES[@]}"
-  local n failed=()
   # Spawn everything first (Kafka's JVM is the slow one), then wait for each.
   for n in "${NAMES[@]}"; do with_lock "$n" start_one "$n"; done
   for n in "${NAMES[@]}"; do
@@ -569,13 +592,16 @@ cmd_up() {
 cmd_down() {
   parse_names "$@"
   local n
-  for n in "${NAMES[@]}"; do with_lock "$n" stop_one "$n"; done
+  for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" down; else with_lock "$n" stop_one "$n"; fi
+  done
 }
 
 cmd_status() {
   parse_names "$@"
   local n pid rc=0 state
   for n in "${NAMES[@]}"; do
+    if is_extra "$n"; then ext_call "$n" status || rc=3; continue; fi
     if pid="$(svc_pid "$n")" && healthy "$n"; then
       state="up"
     elif pid="$(svc_pid "$n")"; then
@@ -595,11 +621,14 @@ cmd_env() {
   printf 'THAW_REDIS_URL=redis://%s:%s\n' "$HOST" "$REDIS_PORT"
   printf 'THAW_CLICKHOUSE_URL=http://%s:%s\n' "$HOST" "$CH_HTTP_PORT"
   secure_env
+  local e
+  for e in "${EXTRA_SERVICES[@]}"; do ext_call "$e" env; done
 }
 
 cmd_logs() {
   (( $# >= 1 )) || die "usage: services.sh logs NAME [LINES]"
   parse_names "$1"
+  if is_extra "$1"; then ext_call "$1" logs "${2:-60}"; return; fi
   tail -n "${2:-60}" "$(svc_log "$1")"
 }
 
@@ -613,10 +642,11 @@ main() {
     status) cmd_status "$@" ;;
     env) cmd_env ;;
     env-secure) secure_env_thaw ;;
-    install) parse_names "$@"; install_for "${NAMES[@]}" ;;
+    install) parse_names "$@"; for n in "${NAMES[@]}"; do is_extra "$n" && ext_call "$n" install; done
+             install_for $(for n in "${NAMES[@]}"; do is_extra "$n" || printf '%s ' "$n"; done) ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

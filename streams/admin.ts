@@ -1,5 +1,5 @@
 /** Topic administration and offset queries (kafkajs admin client behind small functions). */
-import type { Admin } from 'kafkajs';
+import { AssignerProtocol, type Admin } from 'kafkajs';
 import { ConfigError, errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { tlsCertificateProblem } from '../lib/tls.js';
@@ -10,10 +10,29 @@ export interface TopicSpec {
   topic: string;
   /** Partition count. @default 4 */
   partitions?: number;
-  /** Replication factor; -1 uses the broker's default. @default -1 */
+  /**
+   * Copies of each partition (count, 1..brokers in the cluster). @default min(3, brokers in the
+   * cluster): 3 on a production cluster, 1 on a single development broker (see replicationDefaults)
+   */
   replicationFactor?: number;
-  /** Topic configs, e.g. { 'retention.ms': '86400000' }. @default {} */
+  /**
+   * Topic configs, e.g. { 'retention.ms': '86400000' }. `min.insync.replicas` defaults to
+   * min(2, replicationFactor − 1), at least 1 (see replicationDefaults); a value here wins. @default {}
+   */
   config?: Record<string, string>;
+}
+
+/**
+ * The replication Thaw gives a topic it creates on a cluster of `brokers` brokers, when the caller
+ * does not choose: replication factor min(3, brokers) and min.insync.replicas min(2, RF − 1), at least
+ * 1. With the producers' acks=all, a write is acknowledged once 2 of the 3 copies have it, so one
+ * broker can die (or be restarted for an upgrade) with no write refused and no acknowledged write
+ * lost; with a single development broker both are 1. Thaw sets min.insync.replicas on the topic
+ * because Kafka's broker default (1) would let acks=all acknowledge a write held by the leader alone.
+ */
+export function replicationDefaults(brokers: number, replicationFactor?: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const rf = replicationFactor ?? Math.max(1, Math.min(3, brokers));
+  return { replicationFactor: rf, minInsyncReplicas: Math.max(1, Math.min(2, rf - 1)) };
 }
 
 /** Runs `fn` with a connected admin client and always disconnects it. */
@@ -54,35 +73,97 @@ export async function probeKafka(conn: KafkaConnection, logger?: Logger): Promis
   }
 }
 
-/** Creates the topics that do not exist yet (existing ones are left as they are) and waits for leaders. */
-export async function ensureTopics(conn: KafkaConnection, topics: readonly TopicSpec[], logger?: Logger): Promise<void> {
+/**
+ * Creates the topics that do not exist yet and waits for leaders; replication as `replicationDefaults`
+ * says unless a spec chooses. Existing topics are left as they are, with a warning when one has fewer
+ * copies than asked for (Kafka cannot change a replication factor in place).
+ */
+export async function ensureTopics(conn: KafkaConnection, topics: readonly TopicSpec[], logger: Logger = silentLogger): Promise<void> {
   topics.forEach((t, i) => {
     if (typeof t.topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(t.topic)) throw new ConfigError(`topics[${i}].topic`, `invalid topic name ${JSON.stringify(t.topic)}`);
     if (t.partitions !== undefined && (!Number.isInteger(t.partitions) || t.partitions < 1)) throw new ConfigError(`topics[${i}].partitions`, 'must be an integer >= 1');
+    if (t.replicationFactor !== undefined && (!Number.isInteger(t.replicationFactor) || t.replicationFactor < 1)) {
+      throw new ConfigError(`topics[${i}].replicationFactor`, 'must be an integer >= 1');
+    }
   });
   if (topics.length === 0) return;
   await withAdmin(
     conn,
     async (admin) => {
+      let brokers: number;
+      let existing: Set<string>;
       try {
-        const existing = new Set(await admin.listTopics());
-        const missing = topics.filter((t) => !existing.has(t.topic));
-        if (missing.length === 0) return;
+        brokers = (await admin.describeCluster()).brokers.length;
+        existing = new Set(await admin.listTopics());
+      } catch (err) {
+        throw kafkaError(conn, 'reading the cluster before creating topics failed', err);
+      }
+      topics.forEach((t, i) => {
+        if (t.replicationFactor !== undefined && t.replicationFactor > brokers) {
+          throw new ConfigError(`topics[${i}].replicationFactor`, `${t.replicationFactor} copies asked for ${t.topic}, but the cluster has ${brokers} broker(s)`);
+        }
+      });
+      await warnUnderReplicated(admin, topics.filter((t) => existing.has(t.topic)), brokers, logger);
+      const missing = topics.filter((t) => !existing.has(t.topic));
+      if (missing.length === 0) return;
+      try {
         await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.topic,
-            numPartitions: t.partitions ?? 4,
-            replicationFactor: t.replicationFactor ?? -1,
-            configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-          })),
+          // Waited for below: kafkajs' own wait gives up on the first UNKNOWN_TOPIC_OR_PARTITION, which
+          // a cluster answers until every broker has the new topic's metadata.
+          waitForLeaders: false,
+          topics: missing.map((t) => {
+            const r = replicationDefaults(brokers, t.replicationFactor);
+            const config = { 'min.insync.replicas': String(r.minInsyncReplicas), ...t.config };
+            return {
+              topic: t.topic,
+              numPartitions: t.partitions ?? 4,
+              replicationFactor: r.replicationFactor,
+              configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+            };
+          }),
         });
       } catch (err) {
-        throw kafkaError(conn, `creating topics ${topics.map((t) => t.topic).join(',')} failed`, err);
+        throw kafkaError(conn, `creating topics ${missing.map((t) => t.topic).join(',')} failed`, err);
       }
+      await waitForLeaders(admin, missing.map((t) => t.topic), 30_000).catch((err: unknown) => {
+        throw kafkaError(conn, `topics ${missing.map((t) => t.topic).join(',')} created, but their leaders`, err);
+      });
     },
     logger,
   );
+}
+
+/** Resolves once every partition of `topics` has a leader; retriable metadata errors are asked again. */
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const ready = topics.every((name) => {
+        const parts = meta.topics.find((t) => t.name === name)?.partitions ?? [];
+        return parts.length > 0 && parts.every((p) => p.leader >= 0 && p.partitionErrorCode === 0);
+      });
+      if (ready) return;
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new ThawError('KAFKA_ERROR', `no leader for every partition after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Logs a warning for each existing topic whose partitions have fewer copies than its spec wants. */
+async function warnUnderReplicated(admin: Admin, topics: readonly TopicSpec[], brokers: number, logger: Logger): Promise<void> {
+  if (topics.length === 0) return;
+  const meta = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) }).catch(() => undefined);
+  for (const t of topics) {
+    const want = replicationDefaults(brokers, t.replicationFactor).replicationFactor;
+    const parts = meta?.topics.find((m) => m.name === t.topic)?.partitions ?? [];
+    const have = Math.min(...parts.map((p) => p.replicas.length));
+    if (parts.length > 0 && have < want) {
+      logger.warn('existing topic has fewer copies than asked for; Kafka cannot change it in place (kafka-reassign-partitions can)', { topic: t.topic, replicationFactor: have, wanted: want });
+    }
+  }
 }
 
 /** Deletes the topics that exist; unknown names are ignored. */
@@ -136,6 +217,44 @@ export async function partitionCount(conn: KafkaConnection, topic: string, logge
       const n = meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
       if (n === 0) throw new ThawError('KAFKA_ERROR', `topic ${topic} has no partitions (does it exist?)`);
       return n;
+    },
+    logger,
+  );
+}
+
+/** One partition's replicas as the cluster's metadata says: broker ids of the leader, all copies, the in-sync ones. */
+export interface PartitionReplicas {
+  partition: number;
+  leader: number;
+  replicas: number[];
+  isr: number[];
+}
+
+/** Leader, replicas and ISR of every partition of `topic`, by partition. For drills and operators. */
+export async function partitionReplicas(conn: KafkaConnection, topic: string, logger?: Logger): Promise<PartitionReplicas[]> {
+  return withAdmin(
+    conn,
+    async (admin) => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const parts = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+      return parts.map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: [...p.replicas], isr: [...p.isr] })).sort((a, b) => a.partition - b.partition);
+    },
+    logger,
+  );
+}
+
+/** The partitions of `topic` each member of consumer group `groupId` holds now, by member client id. */
+export async function groupAssignment(conn: KafkaConnection, groupId: string, topic: string, logger?: Logger): Promise<{ clientId: string; memberId: string; partitions: number[] }[]> {
+  return withAdmin(
+    conn,
+    async (admin) => {
+      const { groups } = await admin.describeGroups([groupId]);
+      const members = groups.find((g) => g.groupId === groupId)?.members ?? [];
+      return members.map((m) => {
+        const decoded = m.memberAssignment.length === 0 ? null : AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        const partitions = decoded?.assignment[topic] ?? [];
+        return { clientId: m.clientId, memberId: m.memberId, partitions: [...partitions].sort((a, b) => a - b) };
+      });
     },
     logger,
   );

@@ -4,7 +4,7 @@ import { createRedis, pingRedis } from '../../model-store/redis.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { ImpressionClickJoin } from '../../streams/join.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
+import { heartbeatIntervalFor, kafkaConnection, redisConnection, rf } from '../connect.js';
 import { aborted } from '../lifecycle.js';
 import { checkServices, kafkaCheck, redisCheck } from '../preflight.js';
 
@@ -16,7 +16,7 @@ async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
   try {
     // Pending impressions live in Redis: a wrong password would otherwise retry every write for ever.
     await checkServices([kafkaCheck(kafka), redisCheck(cfg.redis.url, () => pingRedis(redis))]);
-    await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic })), ctx.logger);
+    await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
     const join = new ImpressionClickJoin({
       kafka,
       redis,

@@ -15,7 +15,7 @@ import { ensureTopics } from '../../streams/admin.js';
 import { EventProducer, type OutMessage } from '../../streams/producer.js';
 import { encodeClick, encodeImpression, encodeLabelled } from '../../streams/serde.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { kafkaConnection } from '../connect.js';
+import { kafkaConnection, rf } from '../connect.js';
 import { TokenBucket } from '../token-bucket.js';
 
 /** SyntheticOptions' default length (sources/synthetic.ts), used only for the progress ETA. */
@@ -63,7 +63,7 @@ async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<numb
   const log = ctx.logger;
   const kafka = kafkaConnection(cfg.kafka);
   const topics = cfg.mode === 'impressions' ? [cfg.impressionsTopic, cfg.clicksTopic] : cfg.rekeyed ? [cfg.byUserTopic, cfg.byItemTopic] : [cfg.topic];
-  await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: cfg.partitions })), log);
+  await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: cfg.partitions, ...rf(cfg.replicationFactor) })), log);
   const producer = new EventProducer({ kafka, logger: log });
   await producer.connect();
   const bucket = new TokenBucket(cfg.rate);

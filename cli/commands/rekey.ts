@@ -3,7 +3,7 @@ import type { RekeyConfig } from '../../config/commands/rekey.js';
 import { ensureTopics } from '../../streams/admin.js';
 import { Rekeyer } from '../../streams/rekey.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { heartbeatIntervalFor, kafkaConnection } from '../connect.js';
+import { heartbeatIntervalFor, kafkaConnection, rf } from '../connect.js';
 import { aborted } from '../lifecycle.js';
 import { checkServices, kafkaCheck } from '../preflight.js';
 
@@ -12,7 +12,7 @@ export const rekeyCommand: Command<RekeyConfig> = { run: runRekey };
 async function runRekey(cfg: RekeyConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
   await checkServices([kafkaCheck(kafka)]);
-  await ensureTopics(kafka, [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic })), ctx.logger);
+  await ensureTopics(kafka, [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
   const rekeyer = new Rekeyer({
     kafka,
     logger: ctx.logger,

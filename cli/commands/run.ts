@@ -21,13 +21,14 @@ import { TOPICS } from '../../streams/topics.js';
 export { heartbeatIntervalFor } from '../connect.js';
 import { errorMessage } from '../../lib/errors.js';
 import { redactUrl } from '../../lib/log.js';
+import { ensureTopics } from '../../streams/admin.js';
 import { checkServices, clickhouseCheck, kafkaCheck } from '../preflight.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
 import { DeadLetterWriter } from '../../streams/dead-letters.js';
 import { EventProducer } from '../../streams/producer.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
-import { clickhouseSinkOptions, heartbeatIntervalFor, kafkaConnection, redisConnection } from '../connect.js';
+import { clickhouseSinkOptions, heartbeatIntervalFor, kafkaConnection, redisConnection, rf } from '../connect.js';
 import { aborted, closeAll } from '../lifecycle.js';
 
 export const runCommand: Command<RunConfig> = { run: runWorker };
@@ -55,6 +56,10 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       { service: 'redis', target: redactUrl(cfg.redis.url), check: () => redisStore.ping() },
       clickhouseCheck(cfg.clickhouse.url, () => sink.ensureSchema()),
     ]);
+    // The dead-letter topic exists before the first poison record: a cluster that does not create
+    // topics on first use (auto.create.topics.enable=false, the production setting) would otherwise
+    // refuse the write, and broker defaults would give it one copy where the events have three.
+    await ensureTopics(kafka, [{ topic: TOPICS.deadLetters, ...rf(cfg.replicationFactor) }], log);
     // Refuses to start without a current release (RELEASE_NOT_FOUND), or with one of the wrong side or
     // type for the adapter (RELEASE_INCOMPATIBLE, e.g. --adapter emerg on an fm release).
     const watcher = await createAdapterReleaseWatcher({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { groupSessionTimeoutMs, logLevel, positiveInt } from '../fields.js';
+import { groupSessionTimeoutMs, logLevel, positiveInt, replicationFactor } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, KAFKA_FLAGS, REDIS_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -20,6 +20,7 @@ export const joinSchema = z
       .default(10_000)
       .describe('How far the watermark trails the newest impression (ms). @default 10000'),
     sessionTimeoutMs: groupSessionTimeoutMs,
+    replicationFactor,
     logLevel,
   })
   .strict();
@@ -41,6 +42,7 @@ export const joinSpec: CommandSpec<typeof joinSchema> = {
     { flag: 'attribution-window-ms', key: 'attributionWindowMs', kind: 'int', meta: 'MS' },
     { flag: 'allowed-lateness-ms', key: 'allowedLatenessMs', kind: 'int', meta: 'MS' },
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
+    FLAGS.replicationFactor,
     FLAGS.logLevel,
   ],
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel, nonNegativeInt, positiveInt } from '../fields.js';
+import { logLevel, nonNegativeInt, positiveInt, replicationFactor } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
 import { FLAGS, sourceSpec, KAFKA_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -28,6 +28,7 @@ export const produceSchema = z
       .default(3_000)
       .describe('Mode impressions: event-time delay of a click after its impression (ms). @default 3000'),
     partitions: positiveInt.default(4).describe('Partitions of topics created if missing (count). @default 4'),
+    replicationFactor,
     logLevel,
   })
   .strict();
@@ -53,6 +54,7 @@ export const produceSpec: CommandSpec<typeof produceSchema> = {
     { flag: 'batch-size', key: 'batchSize', kind: 'int', meta: 'N' },
     { flag: 'click-delay-ms', key: 'clickDelayMs', kind: 'int', meta: 'MS' },
     { flag: 'partitions', key: 'partitions', kind: 'int', meta: 'N' },
+    FLAGS.replicationFactor,
     FLAGS.logLevel,
   ],
   notes: 'Sources: synthetic[:events=N,seed=S,...], ml100k:DIR, ml1m:DIR, csv:PATH, jsonl:PATH. Progress goes to stderr.',

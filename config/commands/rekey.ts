@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { groupSessionTimeoutMs, logLevel } from '../fields.js';
+import { groupSessionTimeoutMs, logLevel, replicationFactor } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
 import { FLAGS, KAFKA_FLAGS } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -12,6 +12,7 @@ export const rekeySchema = z
     byUserTopic: z.string().min(1).default('thaw.labelled.by-user').describe('Output keyed by user. @default thaw.labelled.by-user'),
     byItemTopic: z.string().min(1).default('thaw.labelled.by-item').describe('Output keyed by item. @default thaw.labelled.by-item'),
     sessionTimeoutMs: groupSessionTimeoutMs,
+    replicationFactor,
     logLevel,
   })
   .strict();
@@ -29,6 +30,7 @@ export const rekeySpec: CommandSpec<typeof rekeySchema> = {
     { flag: 'by-user-topic', key: 'byUserTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'by-item-topic', key: 'byItemTopic', kind: 'string', meta: 'TOPIC' },
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
+    FLAGS.replicationFactor,
     FLAGS.logLevel,
   ],
 };

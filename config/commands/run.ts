@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, side } from '../fields.js';
+import { logLevel, namespaceName, nonNegativeInt, port, positiveInt, replicationFactor, side } from '../fields.js';
 import { clickhouseSchema, kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir, spoolDir, KAFKA_FLAGS, REDIS_FLAGS, CLICKHOUSE_FLAGS } from '../common.js';
 import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from '../adapter-options.js';
@@ -100,6 +100,7 @@ export const runSchema = z
       .describe(
         'Cap on entity states per (namespace, side, adapter) in Redis; beyond it the least recently seen are evicted in the same write (count), 0 = no cap. Every worker of a scope must use the same cap. @default 0',
       ),
+    replicationFactor,
     logLevel,
   })
   .strict()
@@ -146,6 +147,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
     { flag: 'state-ttl-seconds', key: 'stateTtlSeconds', kind: 'int', meta: 'S' },
     { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },
+    FLAGS.replicationFactor,
     FLAGS.logLevel,
   ],
   notes:
