@@ -20,10 +20,18 @@ import { labelledTopicFor, TOPICS } from '../../streams/topics.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { kafkaConnection, redisConnection } from '../connect.js';
 import { aborted, closeAll } from '../lifecycle.js';
+import { isServerProcess, serverProcessSignal, superviseServerProcesses } from '../serve-processes.js';
 
 export const serveCommand: Command<ServeConfig> = { run: serve };
 
 async function serve(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
+  if (cfg.processes > 1 && !isServerProcess()) {
+    const log = ctx.logger.child({ command: 'serve' });
+    log.info('starting server processes on one port', { processes: cfg.processes, config: redactConfig(cfg) });
+    return superviseServerProcesses(cfg.processes, ctx, log);
+  }
+  // A process of several listens for the primary's stop from the start (it may come while starting).
+  if (isServerProcess()) ctx = { ...ctx, signal: serverProcessSignal(ctx.signal) };
   if (cfg.demo) return serveDemo(cfg, ctx);
   const log = ctx.logger.child({ command: 'serve', namespace: cfg.namespace });
   log.info('starting the scoring API', { config: redactConfig(cfg) });
@@ -81,8 +89,9 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
 /** Starts the pipeline, listens, and stops gracefully on SIGTERM/SIGINT. */
 async function listenUntilAborted(pipeline: ScoringPipeline, cfg: ServeConfig, ctx: CommandContext, log: Logger, fields: Record<string, unknown>): Promise<number> {
   const server = await startScoringServer(pipeline, { host: cfg.host, port: cfg.port, logger: log });
-  log.info('serving', { address: server.address, release: pipeline.currentRelease().id, ...fields });
-  ctx.stdout.write(`thaw serve: listening on ${server.address} (release ${pipeline.currentRelease().id})\n`);
+  log.info('serving', { address: server.address, release: pipeline.currentRelease().id, pid: process.pid, ...fields });
+  // One of several processes (--processes): the primary prints the one "listening" line.
+  if (!isServerProcess()) ctx.stdout.write(`thaw serve: listening on ${server.address} (release ${pipeline.currentRelease().id})\n`);
   await aborted(ctx.signal);
   log.info('stopping: answering the requests in flight');
   await server.stop();

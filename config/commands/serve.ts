@@ -22,6 +22,10 @@ export const serveSchema = z
     namespace: namespaceName.default('live').describe('State namespace the workers write (env THAW_NAMESPACE). @default live'),
     host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. @default 127.0.0.1'),
     port: port.default(8080).describe('HTTP port (0: any free port, printed at start). @default 8080'),
+    processes: positiveInt
+      .max(64)
+      .default(1)
+      .describe('Server processes sharing the port (node:cluster; each with its own cache and Redis connection); a process that dies is replaced (count). @default 1'),
     releasePollMs: positiveInt.min(100).default(10_000).describe('How often the release directory is checked for a newly promoted release (ms); announcements on thaw.releases are taken at once. @default 10000'),
     releaseAnnouncements: z.boolean().default(true).describe('Listen to release announcements on Kafka (thaw.releases); off: poll only, no Kafka needed. @default true'),
     maxCandidates: positiveInt.max(100_000).default(1000).describe('Most candidates in one request (count). @default 1000'),
@@ -61,6 +65,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     FLAGS.namespace,
     { flag: 'host', key: 'host', kind: 'string', meta: 'ADDR' },
     { flag: 'port', key: 'port', kind: 'int', meta: 'PORT' },
+    { flag: 'processes', key: 'processes', kind: 'int', meta: 'N' },
     { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },
     { flag: 'release-announcements', key: 'releaseAnnouncements', kind: 'boolean' },
     { flag: 'max-candidates', key: 'maxCandidates', kind: 'int', meta: 'N' },
