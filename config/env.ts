@@ -30,6 +30,7 @@ export const ENV_VARS: readonly { env: string; key: string; kind: FlagKind }[] =
   { env: 'THAW_RELEASE_DIR', key: 'releaseDir', kind: 'string' },
   { env: 'THAW_SPOOL_DIR', key: 'spoolDir', kind: 'string' },
   { env: 'THAW_METRICS_PORT', key: 'metricsPort', kind: 'int' },
+  { env: 'THAW_METRICS_HOST', key: 'metricsHost', kind: 'string' },
   { env: 'THAW_LOG_LEVEL', key: 'logLevel', kind: 'string' },
 ];
 

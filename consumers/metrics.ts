@@ -20,9 +20,9 @@ export interface WorkerMetricsOptions {
   adapter: string;
   /** State namespace; a constant label of every metric so live and replay workers are told apart. */
   namespace: string;
-  /** TCP port of the `/metrics` endpoint; 0 disables the endpoint (the registry still works). @default 9464 */
+  /** TCP port of the `/metrics` endpoint; 0 binds any free port (logged, and returned by `listen`). @default 9464 */
   port?: number;
-  /** Interface to bind. @default '0.0.0.0' */
+  /** Interface to bind: loopback unless Prometheus scrapes from another host (then e.g. '0.0.0.0'). @default '127.0.0.1' */
   host?: string;
   /** How often the consumer lag gauge is refreshed from `lagSource`, in milliseconds. @default 5000 */
   lagIntervalMs?: number;
@@ -69,7 +69,7 @@ export class WorkerMetrics {
     this.side = opts.side;
     this.adapter = opts.adapter;
     this.port = port;
-    this.host = opts.host ?? '0.0.0.0';
+    this.host = opts.host ?? '127.0.0.1';
     this.lagIntervalMs = lagIntervalMs;
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
@@ -189,13 +189,12 @@ export class WorkerMetrics {
   }
 
   /**
-   * Starts the HTTP endpoint on the configured port; resolves with the bound port, or undefined
-   * when the port is 0 (disabled). `portOverride` binds another port instead (0 = an ephemeral one,
-   * for tests). `healthy` answers `/healthz` (200 when true, 503 otherwise).
+   * Starts the HTTP endpoint on the configured port (0: any free port); resolves with the bound
+   * port. `portOverride` binds another port instead. `healthy` answers `/healthz` (200 when true,
+   * 503 otherwise). A port in use is a CONFIG_INVALID error that says how to pick another.
    */
-  async listen(healthy: () => boolean = () => true, portOverride?: number): Promise<number | undefined> {
+  async listen(healthy: () => boolean = () => true, portOverride?: number): Promise<number> {
     const port = portOverride ?? this.port;
-    if (port === 0 && portOverride === undefined) return undefined;
     if (this.server !== undefined) return (this.server.address() as AddressInfo).port;
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -220,9 +219,15 @@ export class WorkerMetrics {
       }
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new ConfigError('metricsPort', `metrics port ${port} on ${this.host} is in use (another worker on this host?): pass --metrics-port 0 for any free port, or another port`, { cause: err })
+            : err,
+        );
+      });
       server.listen(port, this.host, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

@@ -198,8 +198,10 @@ export interface AdaptationWorkerOptions {
   pipelineDepth?: number;
   /** Clock for validation (events too far in the future are poison), unix ms. @default Date.now */
   clock?: () => number;
-  /** Metrics endpoint port; 0 disables the endpoint. @default 9464 */
+  /** Metrics endpoint port; 0 binds any free port (logged). @default 9464 */
   metricsPort?: number;
+  /** Interface of the metrics endpoint. @default '127.0.0.1' */
+  metricsHost?: string;
   /** Metrics registry to record into. @default a new WorkerMetrics for this worker */
   metrics?: WorkerMetrics;
   /** Publication time of the adapter's release, unix ms, for thaw_release_age_seconds. @default unknown */
@@ -337,6 +339,7 @@ export class AdaptationWorker {
         clock: this.clock,
         logger: this.logger,
         ...(opts.metricsPort === undefined ? {} : { port: opts.metricsPort }),
+        ...(opts.metricsHost === undefined ? {} : { host: opts.metricsHost }),
       });
     this.source =
       opts.source ??

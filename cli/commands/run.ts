@@ -88,6 +88,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       fromBeginning: cfg.fromBeginning,
       untilEnd: cfg.untilEnd,
       metricsPort: cfg.metricsPort,
+      metricsHost: cfg.metricsHost,
       pipelineDepth: cfg.pipelineDepth,
       logger: log,
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),

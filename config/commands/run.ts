@@ -43,7 +43,12 @@ export const runSchema = z
       .default(60_000)
       .describe('How often the worker checks the release directory for a newly promoted release (ms); announcements on thaw.releases are picked up at once. @default 60000'),
     namespace: namespaceName.default('live').describe('State and analytics namespace (env THAW_NAMESPACE). @default live'),
-    metricsPort: port.default(9464).describe('Prometheus metrics port, 0 disables (env THAW_METRICS_PORT). @default 9464'),
+    metricsPort: port.default(9464).describe('Prometheus metrics and /healthz port; 0: any free port, logged at start (several workers on one host) (env THAW_METRICS_PORT). @default 9464'),
+    metricsHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe("Interface of the metrics endpoint; '0.0.0.0' when Prometheus scrapes from another host (env THAW_METRICS_HOST). @default 127.0.0.1"),
     spoolDir,
     groupId: z.string().min(1).optional().describe('Consumer group. @default thaw-<side>-<adapter>-<namespace>'),
     topic: z.string().min(1).optional().describe('Topic to consume. @default thaw.labelled.by-<side>'),
@@ -134,6 +139,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },
     FLAGS.namespace,
     { flag: 'metrics-port', key: 'metricsPort', kind: 'int', meta: 'PORT' },
+    { flag: 'metrics-host', key: 'metricsHost', kind: 'string', meta: 'ADDR' },
     FLAGS.spoolDir,
     { flag: 'group-id', key: 'groupId', kind: 'string', meta: 'GROUP' },
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { WorkerMetrics } from '../../../consumers/metrics.js';
 import type { BatchResult } from '../../../consumers/processor.js';
@@ -75,7 +76,7 @@ describe('WorkerMetrics', () => {
     opened.push(m);
     let healthy = true;
     const port = await m.listen(() => healthy, 0);
-    assert.ok(port !== undefined && port > 0);
+    assert.ok(port > 0);
     m.recordBatch(result(3, 0));
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
@@ -89,10 +90,27 @@ describe('WorkerMetrics', () => {
     await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`));
   });
 
-  it('is disabled with port 0 and polls the lag source, surviving failures', async () => {
-    const m = new WorkerMetrics({ side: 'item', adapter: 'none', namespace: 'live', port: 0, lagIntervalMs: 20 });
+  it('binds any free port on loopback with port 0 (a second worker on the host), and says what to do when a port is taken', async () => {
+    const a = new WorkerMetrics({ side: 'item', adapter: 'none', namespace: 'live', port: 0 });
+    const b = new WorkerMetrics({ side: 'item', adapter: 'none', namespace: 'live', port: 0 });
+    opened.push(a, b);
+    const pa = await a.listen();
+    const pb = await b.listen();
+    assert.ok(pa > 0 && pb > 0 && pa !== pb);
+    assert.equal((await fetch(`http://127.0.0.1:${pa}/healthz`)).status, 200);
+    // Loopback by default: the endpoint is not on the host's other interfaces.
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal);
+    if (external !== undefined) await assert.rejects(fetch(`http://${external.address}:${pa}/healthz`));
+    const taken = new WorkerMetrics({ side: 'item', adapter: 'none', namespace: 'live', port: pa });
+    opened.push(taken);
+    await assert.rejects(taken.listen(), (e: unknown) => e instanceof ConfigError && e.key === 'metricsPort' && /in use.*--metrics-port 0/.test(e.message));
+  });
+
+  it('polls the lag source, surviving failures', async () => {
+    const m = new WorkerMetrics({ side: 'item', adapter: 'none', namespace: 'live', lagIntervalMs: 20 });
     opened.push(m);
-    assert.equal(await m.listen(), undefined);
     const answers: (number | Error)[] = [7, new Error('broker away'), 3];
     let calls = 0;
     m.pollLag(() => {
