@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 failure, 2 invalid configuration or usage, 130 interrupted.
  * stdout carries command output only; logs and progress go to stderr.
  */
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { topLevelKeys } from '../config/describe.js';
 import { errorMessage } from '../lib/errors.js';
@@ -12,6 +13,19 @@ import { findRawCommand, RAW_COMMANDS } from './commands/raw.js';
 import { EXIT, isUsageError, type CommandContext } from './context.js';
 import { startedByNpm, watchParent } from './lifecycle.js';
 import { commandUsage, mainUsage } from './usage.js';
+
+/** The version in package.json (next to cli/ in the sources, and next to dist/ when built). */
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const v = (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown });
+      if (v.name === 'thaw' && typeof v.version === 'string') return v.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
 
 /** Runs `thaw` with argv (without node and script); resolves to the exit code. */
 export async function main(argv: string[], io: Partial<Omit<CommandContext, 'logger' | 'signal'>> = {}): Promise<number> {
@@ -28,6 +42,10 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     if (raw !== undefined) stdout.write(`${(await raw.entry.load()).usage}\n`);
     else stdout.write(sub === undefined ? mainUsage(listed) : commandUsage(sub.entry.spec));
     return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    stdout.write(`thaw ${packageVersion()}\n`);
+    return EXIT.ok;
   }
   const found = findCommand(argv);
   if (found === undefined) {

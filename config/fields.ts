@@ -10,12 +10,12 @@ import { userinfoProblem } from '../lib/url.js';
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
 /** A Kafka broker address `host:port` (port 1..65535). */
-export const brokerAddress = z.string().refine((s) => {
+export const brokerAddress = z.string().superRefine((s, ctx) => {
   const m = HOST_PORT.exec(s);
-  if (!m) return false;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65535;
-}, 'expected host:port');
+  const port = Number(m?.[2]);
+  // A broker address holds no secret: echo it, so the typo shows.
+  if (!(port >= 1 && port <= 65535)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected host:port, got ${JSON.stringify(s)}` });
+});
 
 /** A URL with one of the given schemes. Messages never echo the value (it may hold a password). */
 export function url(schemes: readonly string[]): z.ZodEffects<z.ZodString, string, string> {

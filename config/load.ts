@@ -92,6 +92,11 @@ function parseCommandLine(spec: CommandSpec, argv: readonly string[]): { flagLay
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
+    const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(msg)?.[1];
+    if (unknown !== undefined) {
+      const near = nearest(unknown.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(options));
+      throw new ThawError('USAGE', `unknown option ${unknown}${near === undefined ? '' : ` (did you mean --${near}?)`} (see: thaw ${spec.name} --help)`, { cause: err });
+    }
     throw new ThawError('USAGE', `${msg.split('\n')[0] ?? msg} (see: thaw ${spec.name} --help)`, { cause: err });
   }
   const { values, positionals } = parsed;
@@ -164,4 +169,32 @@ function secretValues(raw: unknown, key = ''): string[] {
 
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === '' ? undefined : s;
+}
+
+/** The known flag closest to `typed` (edit distance at most a third of its length, at least 2), if any. */
+export function nearest(typed: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(typed.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(typed, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance (two rows). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
 }

@@ -124,7 +124,7 @@ export class ReleaseWatcher<T> {
    */
   async start(): Promise<ActiveRelease<T>> {
     const version = await this.opts.store.current(this.opts.model);
-    if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${this.opts.model} in ${this.opts.store.root}`);
+    if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${this.opts.model} in ${this.opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${this.opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
     this.active = await this.prepare(version);
     this.layout = this.layoutOfRelease(this.active);
     this.schedulePoll();

@@ -104,7 +104,7 @@ export async function followReleases(opts: ReleaseFollowerOptions): Promise<Rele
   const model = opts.model ?? 'fm';
   const logger = opts.logger ?? silentLogger;
   const version = await opts.store.current(model);
-  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${model} in ${opts.store.root}`);
+  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
   const first = await opts.store.load(model, version);
   const arch = architectureOf(first);
   if (arch.type !== 'fm') throw new ThawError('RELEASE_INCOMPATIBLE', `release ${model}/${version} is a ${arch.type} model; serving runs fm releases (the fm-adagrad workers' model)`);

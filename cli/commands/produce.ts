@@ -96,5 +96,11 @@ async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<numb
     await producer.close();
   }
   log.info('produce finished', { sent, topics, interrupted });
+  if (sent === 0 && !interrupted) {
+    // Nothing matched (an empty file, a source spec that selects nothing): say so, not a silent exit 0.
+    log.warn('the source yielded no event: nothing produced', { source: cfg.source, strict: cfg.strict });
+    ctx.stderr.write(`thaw produce: the source yielded no event; nothing produced${cfg.strict ? '' : ' (--strict makes this exit 1)'}\n`);
+    if (cfg.strict) return EXIT.failure;
+  }
   return interrupted ? EXIT.interrupted : EXIT.ok;
 }

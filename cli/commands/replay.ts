@@ -85,6 +85,16 @@ async function replayRange(cfg: ReplayConfig, ctx: CommandContext): Promise<numb
   }
   const total = rangeSize(ranges);
   log.info('replay range resolved', { topic, total, ranges });
+  if (total === 0) {
+    // Dates or offsets outside the topic (the README's example dates on a fresh topic): say so.
+    const span = ranges.map((r) => `p${r.partition}@${r.start}`).join(' ');
+    log.warn('the range selects no event: nothing to replay', { topic, from: cfg.from, to: cfg.to, strict: cfg.strict });
+    ctx.stderr.write(`thaw replay: [--from, --to) selects no event of ${topic} (resolved to ${span || 'no partition'}); check the bounds against the topic's data${cfg.strict ? '' : ' (--strict makes this exit 1)'}\n`);
+    if (cfg.strict) {
+      await closeAll([sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
+      return EXIT.failure;
+    }
+  }
 
   const processor = new BatchProcessor({ adapter, store, sink, scope: { namespace: cfg.namespace, side: cfg.side, adapter: cfg.adapter }, logger: log });
   const progress = new Progress({ label: 'replay', total, stream: ctx.stderr, logger: log });

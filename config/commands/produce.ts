@@ -11,6 +11,7 @@ export const produceSchema = z
     rate: z.number().nonnegative('expected events/s >= 0').default(0).describe('Target send rate (events/s), 0 = as fast as possible. @default 0'),
     topic: z.string().min(1).default('thaw.labelled').describe('Topic of labelled events (mode labelled, not --rekeyed). @default thaw.labelled'),
     limit: positiveInt.optional().describe('Stop after this many events (count). @default the whole source'),
+    strict: z.boolean().default(false).describe('Exit 1 when the source yields no event (a warning either way). @default false'),
     mode: z
       .enum(['labelled', 'impressions'])
       .default('labelled')
@@ -45,6 +46,7 @@ export const produceSpec: CommandSpec<typeof produceSchema> = {
     { flag: 'rate', key: 'rate', kind: 'number', meta: 'EVENTS_PER_S' },
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'limit', key: 'limit', kind: 'int', meta: 'N' },
+    { flag: 'strict', key: 'strict', kind: 'boolean' },
     { flag: 'mode', key: 'mode', kind: 'string', meta: 'labelled|impressions' },
     { flag: 'rekeyed', key: 'rekeyed', kind: 'boolean' },
     { flag: 'by-user-topic', key: 'byUserTopic', kind: 'string', meta: 'TOPIC' },

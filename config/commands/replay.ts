@@ -47,6 +47,7 @@ export const replaySchema = z
     batchSize: positiveInt.default(2000).describe('Events per micro-batch (count). @default 2000'),
     promote: z.boolean().default(false).describe('Copy the namespace\'s states into live (then drop nothing). @default false'),
     drop: z.boolean().default(false).describe('Delete the namespace\'s states and analytics rows. @default false'),
+    strict: z.boolean().default(false).describe('Exit 1 when the range selects no event (a warning either way). @default false'),
     logLevel,
   })
   .strict()
@@ -83,6 +84,7 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
     { flag: 'batch-size', key: 'batchSize', kind: 'int', meta: 'N' },
     { flag: 'promote', key: 'promote', kind: 'boolean' },
     { flag: 'drop', key: 'drop', kind: 'boolean' },
+    { flag: 'strict', key: 'strict', kind: 'boolean' },
     FLAGS.logLevel,
   ],
   notes:

@@ -51,6 +51,24 @@ describe('thaw main', () => {
     }
   });
 
+  it('--version prints the package version (issue 16)', async () => {
+    const c = capture();
+    assert.equal(await main(['--version'], c.io), 0);
+    assert.match(c.out(), /^thaw \d+\.\d+\.\d+\n$/);
+  });
+
+  it('an unknown option suggests the nearest flag; a bad broker address is echoed (issue 16)', async () => {
+    const c = capture();
+    assert.equal(await main(['run', 'item', '--metrics-prot', '1'], c.io), 2);
+    assert.match(c.err(), /unknown option --metrics-prot \(did you mean --metrics-port\?\)/);
+    const far = capture();
+    assert.equal(await main(['run', 'item', '--xyzzy'], far.io), 2);
+    assert.match(far.err(), /unknown option --xyzzy \(see: thaw run --help\)/);
+    const bad = capture();
+    assert.equal(await main(['run', 'item', '--kafka', 'broker-without-port'], bad.io), 2);
+    assert.match(bad.err(), /expected host:port, got "broker-without-port"/);
+  });
+
   it('dispatches self-parsing commands with their argv', () => {
     assert.deepEqual(findRawCommand(['train', 'emerg', '--data', 'x'])?.argv, ['emerg', '--data', 'x']);
     assert.deepEqual(findRawCommand(['eval', '--side', 'user'])?.argv, ['--side', 'user']);
