@@ -55,24 +55,20 @@ import type { PredictionSink } from '../analytics/types.js';
 import { ConfigError, errorMessage, PoisonEventError, StoreRegressedError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { ADAPTER_RE, checkNamespace } from '../model-store/keys.js';
-import type { ActiveRelease, ReleaseStatus } from '../model-store/release-sync.js';
-import type { EntityState, EntityStore, StateScope } from '../model-store/types.js';
-import type { Side } from '../schemas/types.js';
-import { BatchConsumer, MAX_PIPELINE_DEPTH, RewindPartition, type BatchConsumerOptions } from '../streams/batch-consumer.js';
-import type { KafkaConnection } from '../streams/kafka.js';
-import type { DeadLetterContext } from '../streams/dead-letters.js';
+import type { EntityStore, StateScope } from '../model-store/types.js';
+import { BatchConsumer, MAX_PIPELINE_DEPTH, RewindPartition } from '../streams/batch-consumer.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
-import type { AssignmentChange, PartitionListener, TopicPartition } from '../streams/assignment.js';
+import type { AssignmentChange, TopicPartition } from '../streams/assignment.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
+import { deferred, DiscardedChunkError, PartitionPipe } from './partition-pipe.js';
+import type { AdaptationWorkerOptions, AdapterReleaseSource, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
 import { chunkProgress, decideStart } from './progress.js';
-import { epochAdapterSegment, type ReleasedAdapter } from './release-adapter.js';
-import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd, type EndOfTopicProbe } from './until-end.js';
-
-export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
+import { epochAdapterSegment } from './release-adapter.js';
+import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd } from './until-end.js';
 
 /**
  * The worker's default `pipelineDepth`. 1: with every partition handled concurrently, depth 2
@@ -82,186 +78,16 @@ export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | '
 export const DEFAULT_WORKER_PIPELINE_DEPTH = 1;
 
 /**
- * A chunk handed over after an earlier chunk of its partition failed: it was not persisted (it may
- * have read the failed chunk's states) and must be redelivered after the failed one.
- */
-export class DiscardedChunkError extends ThawError {
-  override readonly name = 'DiscardedChunkError';
-  constructor(partition: number, firstOffset: number | undefined) {
-    super('LIFECYCLE', `chunk of partition ${partition} from offset ${firstOffset ?? '?'} discarded: an earlier chunk of the partition failed`);
-  }
-}
-
-/** Per partition: the chain of chunks between prepare and durable (see the file comment). */
-class PartitionPipe {
-  /** Bumped when the pipe restarts after a failure; a call of an older generation is discarded. */
-  gen = 0;
-  /** A chunk failed: chunks after it are discarded until it is handed over again. */
-  broken = false;
-  /** First offset of the chunk that failed (valid while broken). */
-  failedFrom = 0;
-  /** Settles when the previous chunk's prepare has (it may then have added to `pending`). */
-  prepared: Promise<void> = Promise.resolve();
-  /** Settles when the previous chunk's persist has. */
-  durable: Promise<void> = Promise.resolve();
-  /** States prepared but not yet durable, by entity id; valid for `processor` only. */
-  readonly pending = new Map<string, EntityState>();
-  /** The partition's safeguard state prepared but not yet durable (same rules as `pending`). */
-  pendingSafeguard: EntityState | undefined;
-  processor: BatchProcessor | undefined;
-  /**
-   * The partition's progress this worker last wrote, or found stored when it was assigned: a write
-   * finding the store behind it means the store lost acknowledged writes (StoreRegressedError).
-   */
-  written: number | undefined;
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** What the worker needs of a consumer; BatchConsumer in production, a fake in unit tests. */
-export interface BatchSource {
-  /** `partitions` hears of assignments and chooses start offsets (a source without a group may ignore it). */
-  start(handler: (batch: MessageBatch) => Promise<void>, partitions?: PartitionListener): Promise<void>;
-  stop(): Promise<void>;
-  lag(): Promise<number>;
-  /**
-   * Registers a listener called once if the consumer stops for good on its own (kafkajs gave up
-   * restarting it): the worker then goes FAILED. Optional for fakes that never fail so.
-   */
-  onFailed?(listener: (err: unknown) => void): void;
-}
-
-/** What the worker needs of a release watcher (model-store's ReleaseWatcher<ReleasedAdapter>, started). */
-export interface AdapterReleaseSource {
-  /** The release in use; defined once the watcher has started. */
-  activeRelease(): ActiveRelease<ReleasedAdapter> | undefined;
-  /** The release that became ready since the last call, once; called between micro-batches. */
-  take(): ActiveRelease<ReleasedAdapter> | undefined;
-  current(): ReleaseStatus | undefined;
-}
-
-/** What the worker needs of a dead-letter writer (streams' DeadLetterWriter). */
-export interface DeadLetterSink {
-  /**
-   * Sends the records (one produce call); resolves when acknowledged. `context` names the consumer
-   * that gave up on them (written as headers).
-   */
-  sendMany(items: readonly { msg: RawMessage; err: unknown }[], context?: DeadLetterContext): Promise<void>;
-}
-
-export interface AdaptationWorkerOptions {
-  /** Kafka cluster to consume from (ignored when `source` is given). */
-  kafka: KafkaConnection;
-  /** Side whose entities this worker adapts; must equal `adapter.side`. */
-  side: Side;
-  /** The adapter to run; with `releaseWatcher`, omit it (or pass the watcher's active adapter). */
-  adapter?: Adapter;
-  /**
-   * A started watcher of the releases to run: the worker starts on its active release and switches
-   * to each new one between micro-batches. @default none (the adapter's release for ever)
-   */
-  releaseWatcher?: AdapterReleaseSource;
-  store: EntityStore;
-  sink: PredictionSink;
-  /** Poison messages go here, awaited before their batch is committed. */
-  deadLetters: DeadLetterSink;
-  /** State namespace (`live`, or a replay's name). @default 'live' */
-  namespace?: string;
-  /**
-   * The other side's adapter whose states this worker scores with (the cross-side read,
-   * consumers/cross-side.ts), in the same namespace; its state epoch comes with each release
-   * (`ReleasedAdapter.crossEpoch`; base epoch without a release watcher). @default none: the other
-   * side's entities are scored cold
-   */
-  crossAdapter?: string;
-  /** Consumer group. @default `thaw-${side}-${adapter.name}-${namespace}` */
-  groupId?: string;
-  /** Topic to consume. @default the side's labelled topic (`thaw.labelled.by-item` / `thaw.labelled.by-user`) */
-  topic?: string;
-  /**
-   * Where a group without committed offsets starts: the earliest retained event (true) or new
-   * events only (false). Committed offsets always win. @default true
-   */
-  fromBeginning?: boolean;
-  /** Upper bound of messages handed to one micro-batch (passed to BatchConsumer). @default BatchConsumer's default */
-  maxBatchMessages?: number;
-  /**
-   * Chunks of one partition in flight at once (passed to the BatchConsumer it builds): 1 handles a
-   * chunk completely (durable, committed) before the next; 2 prepares chunk N+1 while chunk N is
-   * being persisted (see the file comment). Count, at most MAX_PIPELINE_DEPTH.
-   * @default DEFAULT_WORKER_PIPELINE_DEPTH (1)
-   */
-  pipelineDepth?: number;
-  /** Clock for validation (events too far in the future are poison), unix ms. @default Date.now */
-  clock?: () => number;
-  /** Metrics endpoint port; 0 binds any free port (logged). @default 9464 */
-  metricsPort?: number;
-  /** Interface of the metrics endpoint. @default '127.0.0.1' */
-  metricsHost?: string;
-  /** Metrics registry to record into. @default a new WorkerMetrics for this worker */
-  metrics?: WorkerMetrics;
-  /** Publication time of the adapter's release, unix ms, for thaw_release_age_seconds. @default unknown */
-  releaseCreatedMs?: number;
-  /**
-   * Tuning passed to the BatchConsumer (session timeout, heartbeats, retry backoff, fetch sizes).
-   * @default BatchConsumer's defaults
-   */
-  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'pipelineDepth' | 'logger'>;
-  /** A consumer to use instead of building a BatchConsumer (tests). */
-  source?: BatchSource;
-  /**
-   * Stop at the end of the topic as it is at start(): snapshot every partition's end offset, drain
-   * (as on SIGTERM) once the group's committed offsets reached them all, settle STOPPED. A topic with
-   * nothing to consume stops at once. For backfills and evaluations. @default false
-   */
-  untilEnd?: boolean;
-  /** With untilEnd: time between checks of the committed offsets, ms. @default DEFAULT_UNTIL_END_POLL_MS (1000) */
-  untilEndPollMs?: number;
-  /** With untilEnd: the end-of-topic probe to use instead of a TopicEndWatch on `kafka` (tests). */
-  endProbe?: EndOfTopicProbe;
-  /** @default silentLogger */
-  logger?: Logger;
-}
-
-/** The release of the shared parameters in use. */
-export interface WorkerRelease {
-  /** Release id recorded in prediction rows (`adapter.release`, e.g. `fm/20261128T120000000Z`). */
-  id: string;
-  /** Version in the release store; undefined without a watcher. */
-  version: string | undefined;
-  /** Publication time, unix ms; undefined if unknown. */
-  createdAtMs: number | undefined;
-  /** now − createdAtMs, ms; undefined if unknown. */
-  ageMs: number | undefined;
-  /** Release switches taken since start. */
-  switches: number;
-}
-
-/** Running totals since start. */
-export interface WorkerStats {
-  state: WorkerState;
-  batches: number;
-  processed: number;
-  skipped: number;
-  deadLetters: number;
-  /** Retryable failures seen (each retry of a batch counts). */
-  retries: number;
-  /** Set while the worker waits for a service to come back. */
-  outageSinceMs: number | undefined;
-  release: WorkerRelease;
-}
-
-/**
  * Errors the worker waits out (retrying the batch, committing nothing): service outages, and a full
  * disk spool, which is the sink's last line of backpressure when ClickHouse has been away for long.
  */
 export function isOutage(err: unknown): boolean {
   return ThawError.isRetryable(err) || (err instanceof ThawError && err.code === 'SPOOL_ERROR');
 }
+
+export type { AdaptationWorkerOptions, AdapterReleaseSource, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
+export { DiscardedChunkError } from './partition-pipe.js';
+export { installSignalHandlers } from './signals.js';
 
 export class AdaptationWorker {
   readonly groupId: string;
@@ -738,38 +564,4 @@ export class AdaptationWorker {
     }
     return { items, poison };
   }
-}
-
-/**
- * SIGTERM/SIGINT → `worker.drain()` → `exit(0)` (or `exit(1)` if draining fails or the worker had
- * FAILED). A second signal exits at once with 130. Returns a function that removes the handlers.
- */
-export function installSignalHandlers(
-  worker: AdaptationWorker,
-  opts: { logger?: Logger; exit?: (code: number) => void; signals?: readonly NodeJS.Signals[] } = {},
-): () => void {
-  const logger = opts.logger ?? silentLogger;
-  const exit = opts.exit ?? ((code: number) => process.exit(code));
-  const signals = opts.signals ?? (['SIGTERM', 'SIGINT'] as const);
-  let draining = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (draining) {
-      logger.warn('second signal: exiting without draining', { signal });
-      exit(130);
-      return;
-    }
-    draining = true;
-    logger.info('signal received: draining', { signal });
-    worker.drain().then(
-      () => exit(worker.state === 'FAILED' ? 1 : 0),
-      (err: unknown) => {
-        logger.error('drain failed', { error: err });
-        exit(1);
-      },
-    );
-  };
-  for (const s of signals) process.on(s, onSignal);
-  return () => {
-    for (const s of signals) process.off(s, onSignal);
-  };
 }
