@@ -15,7 +15,7 @@ export function kafkaConnection(k: KafkaConfig): KafkaConnection {
 }
 
 export function redisConnection(r: RedisConfig): RedisConnection {
-  return { url: r.url, ...(r.password === undefined ? {} : { password: r.password }), ...(r.tls ? { tls: true } : {}) };
+  return { url: r.url, ...(r.password === undefined ? {} : { password: r.password }), ...(r.tls ? { tls: true } : {}), ...(r.cluster ? { cluster: true } : {}) };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { FlagDef } from './types.js';
 export const FLAGS = {
   kafka: { flag: 'kafka', key: 'kafka.brokers', kind: 'list', meta: 'HOST:PORT[,...]' },
   redis: { flag: 'redis', key: 'redis.url', kind: 'string', meta: 'URL' },
+  redisCluster: { flag: 'redis-cluster', key: 'redis.cluster', kind: 'boolean' },
   clickhouse: { flag: 'clickhouse', key: 'clickhouse.url', kind: 'string', meta: 'URL' },
   releaseDir: { flag: 'release-dir', key: 'releaseDir', kind: 'string', meta: 'DIR' },
   namespace: { flag: 'namespace', key: 'namespace', kind: 'string', meta: 'NAME' },

@@ -43,6 +43,10 @@ export const redisSchema = z
       .describe(`Redis URL, redis:// or rediss:// (env THAW_REDIS_URL). @default ${DEFAULT_REDIS_URL}`),
     password: z.string().min(1).optional().describe('Redis password, secret (env THAW_REDIS_PASSWORD); overrides one in the URL.'),
     tls: z.boolean().default(false).describe('Connect to Redis over TLS (env THAW_REDIS_TLS=true; rediss:// implies it). @default false'),
+    cluster: z
+      .boolean()
+      .default(false)
+      .describe('The Redis URL is a seed node of a Redis Cluster: batches are split by node, one round trip per node (env THAW_REDIS_CLUSTER=true). @default false'),
     keyPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 characters [A-Za-z0-9_-]')

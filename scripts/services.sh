@@ -12,12 +12,14 @@
 #   scripts/services.sh install [NAME...]                      only install what is missing (apt, Kafka jars)
 #   scripts/services.sh logs    NAME [LINES]                   tail of the service's log
 #
+# Extra services, defined in scripts/services.d/*.sh, only when named: redis-cluster.
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op.
 #
 # Environment (defaults in brackets):
 #   THAW_KAFKA_PORT [19092]  THAW_KAFKA_CONTROLLER_PORT [19093]
 #   THAW_REDIS_PORT [16379]
+#   THAW_REDIS_CLUSTER_PORT [17001]  (redis-cluster: see scripts/services.d/redis-cluster.sh)
 #   THAW_CLICKHOUSE_HTTP_PORT [18123]  THAW_CLICKHOUSE_TCP_PORT [19000]
 #   THAW_HOME [$HOME/.cache/thaw]        Kafka jars go to $THAW_HOME/kafka/lib
 #   THAW_SERVICES_DIR [$THAW_HOME/services]  one subdir per service: config, data, logs, pid
@@ -45,6 +47,19 @@ KAFKA_HEAP="${THAW_KAFKA_HEAP:-${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}}"
 HOST=127.0.0.1
 
 ALL_SERVICES=(kafka redis clickhouse)
+
+# Extra services (scripts/services.d/*.sh) define svc_ext_<name>_{up,down,status} (and may define
+# svc_ext_<name>_env); the commands below hand them their names.
+for _ext in "$SCRIPT_DIR"/services.d/*.sh; do
+  # shellcheck source=/dev/null
+  [[ -f "$_ext" ]] && source "$_ext"
+done
+unset _ext
+ext_fn() { # name op -> prints the extra service's function name; fails for a built-in service
+  local f="svc_ext_${1//-/_}_$2"
+  declare -F "$f" >/dev/null || return 1
+  printf '%s' "$f"
+}
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -176,7 +191,7 @@ install_pkgs_for() { # services... -> apt-get install whatever binaries are miss
       kafka)
         command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
         if ! kafka_lib_ok; then command -v mvn >/dev/null 2>&1 || pkgs+=(maven); fi ;;
-      redis)
+      redis|redis-cluster)
         command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
           || pkgs+=(redis-server redis-tools) ;;
       clickhouse)
@@ -529,7 +544,7 @@ parse_names() { # args -> NAMES array (validated), default all
     case "$a" in
       kafka|redis|clickhouse) NAMES+=("$a") ;;
       all) NAMES=("${ALL_SERVICES[@]}"); return ;;
-      *) die "unknown service '$a' (expected: kafka redis clickhouse)" ;;
+      *) ext_fn "$a" up >/dev/null || die "unknown service '$a' (expected: kafka redis clickhouse redis-cluster)"; NAMES+=("$a") ;;
     esac
   done
 }
@@ -538,10 +553,11 @@ cmd_up() {
   parse_names "$@"
   mkdir -p "$SERVICES_DIR"
   install_for "${NAMES[@]}"
-  local n failed=()
+  local n failed=() ext
   # Spawn everything first (Kafka's JVM is the slow one), then wait for each.
-  for n in "${NAMES[@]}"; do with_lock "$n" start_one "$n"; done
+  for n in "${NAMES[@]}"; do ext_fn "$n" up >/dev/null || with_lock "$n" start_one "$n"; done
   for n in "${NAMES[@]}"; do
+    if ext="$(ext_fn "$n" up)"; then "$ext" || failed+=("$n"); continue; fi
     wait_ready "$n" || failed+=("$n")
   done
   (( ${#failed[@]} == 0 )) || die "failed to start: ${failed[*]} (logs under $SERVICES_DIR)"
@@ -549,14 +565,17 @@ cmd_up() {
 
 cmd_down() {
   parse_names "$@"
-  local n
-  for n in "${NAMES[@]}"; do with_lock "$n" stop_one "$n"; done
+  local n ext
+  for n in "${NAMES[@]}"; do
+    if ext="$(ext_fn "$n" down)"; then "$ext"; else with_lock "$n" stop_one "$n"; fi
+  done
 }
 
 cmd_status() {
   parse_names "$@"
-  local n pid rc=0 state
+  local n pid rc=0 state ext
   for n in "${NAMES[@]}"; do
+    if ext="$(ext_fn "$n" status)"; then "$ext" || rc=3; continue; fi
     if pid="$(svc_pid "$n")" && healthy "$n"; then
       state="up"
     elif pid="$(svc_pid "$n")"; then
@@ -575,6 +594,8 @@ cmd_env() {
   printf 'THAW_KAFKA=%s:%s\n' "$HOST" "$KAFKA_PORT"
   printf 'THAW_REDIS_URL=redis://%s:%s\n' "$HOST" "$REDIS_PORT"
   printf 'THAW_CLICKHOUSE_URL=http://%s:%s\n' "$HOST" "$CH_HTTP_PORT"
+  local f
+  for f in $(declare -F | awk '$3 ~ /^svc_ext_.*_env$/ { print $3 }'); do "$f"; done
 }
 
 cmd_logs() {
@@ -593,8 +614,8 @@ main() {
     env) cmd_env ;;
     install) parse_names "$@"; install_for "${NAMES[@]}" ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

@@ -67,6 +67,7 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
   flags: [
     FLAGS.kafka,
     FLAGS.redis,
+    FLAGS.redisCluster,
     FLAGS.clickhouse,
     FLAGS.namespace,
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },

@@ -54,6 +54,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
   flags: [
     FLAGS.kafka,
     FLAGS.redis,
+    FLAGS.redisCluster,
     FLAGS.releaseDir,
     { flag: 'demo', key: 'demo', kind: 'boolean' },
     { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },
