@@ -68,6 +68,7 @@ import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
+import type { SafeguardOptions } from './safeguard.js';
 import { chunkProgress, decideStart } from './progress.js';
 import { epochAdapterSegment, type ReleasedAdapter } from './release-adapter.js';
 import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd, type EndOfTopicProbe } from './until-end.js';
@@ -155,6 +156,11 @@ export interface AdaptationWorkerOptions {
   side: Side;
   /** The adapter to run; with `releaseWatcher`, omit it (or pass the watcher's active adapter). */
   adapter?: Adapter;
+  /**
+   * The safeguard of adapters with a baseline (consumers/safeguard.ts), or `false` to turn it off.
+   * @default on, its defaults
+   */
+  safeguard?: SafeguardOptions | false;
   /**
    * A started watcher of the releases to run: the worker starts on its active release and switches
    * to each new one between micro-batches. @default none (the adapter's release for ever)
@@ -266,6 +272,7 @@ export class AdaptationWorker {
   private readonly store: EntityStore;
   private readonly releases: AdapterReleaseSource | undefined;
   private readonly crossAdapter: string | undefined;
+  private readonly safeguard: SafeguardOptions | false | undefined;
   private releaseVersion: string | undefined;
   private releaseSwitches = 0;
   /** Micro-batches running on each adapter; an adapter replaced by a release is disposed once none does. */
@@ -295,6 +302,7 @@ export class AdaptationWorker {
     if (active !== undefined && opts.adapter !== undefined && opts.adapter !== active.value.adapter) {
       throw new ConfigError('adapter', "must be omitted (or be the watcher's active adapter) when a releaseWatcher is given");
     }
+    this.safeguard = opts.safeguard;
     const adapter = active?.value.adapter ?? opts.adapter;
     if (adapter === undefined) throw new ConfigError('adapter', 'is required without a releaseWatcher');
     if (adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${adapter.side}`);
@@ -394,7 +402,7 @@ export class AdaptationWorker {
     const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
     const other = this.scope.side === 'user' ? 'item' : 'user';
     const cross = this.crossAdapter === undefined ? undefined : { scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const;
-    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), logger: this.logger });
+    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), ...(this.safeguard === undefined ? {} : { safeguard: this.safeguard }), logger: this.logger });
   }
 
   /**

@@ -15,7 +15,7 @@
  * same CAS script (no extra round trip). See model-store/README.md "Bounded state".
  */
 import type { Cluster } from 'ioredis';
-import { ConfigError, ThawError } from '../lib/errors.js';
+import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { CAS_SCRIPT, CAS_SCRIPT_SHA, casCall, casCounts, type CasGroup } from './cas-script.js';
 import { checkPrefix, entityKey, progressField, progressKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
@@ -155,7 +155,7 @@ export class RedisEntityStore implements EntityStore {
     let values: (Buffer | null)[];
     try {
       const cluster = this.cluster;
-      values = cluster === undefined ? await this.redis.mgetBuffer(...keys) : await withTopologyRetry(cluster, () => clusterMget(cluster, keys, this.callsByNode));
+      values = cluster === undefined ? await this.redis.mgetBuffer(...keys) : await withTopologyRetry(cluster, () => clusterMget(cluster, keys, this.callsByNode), (err, attempt) => this.log.info('redis cluster topology changed; refreshing the slot map and retrying the read', { attempt, error: errorMessage(err) }));
     } catch (err) {
       throw redisError('MGET', err);
     }

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../../../lib/errors.js';
+import { createLogger, type Logger } from '../../../lib/log.js';
 import { CLUSTER_CAS_SCRIPT } from '../../../model-store/cas-script.js';
 import { countNamespace, dropNamespace, promoteNamespace } from '../../../model-store/namespaces.js';
-import { slotOf, slotTag } from '../../../model-store/redis-cluster.js';
+import { slotOf } from '../../../model-store/redis-cluster.js';
 import { RedisEntityStore } from '../../../model-store/redis-store.js';
 import { createRedis } from '../../../model-store/redis.js';
 import type { EntityState, StateScope } from '../../../model-store/types.js';
@@ -37,8 +38,8 @@ after(async () => {
   await cluster.down();
 });
 
-function newStore(prefix = uniquePrefix()): { store: RedisEntityStore; prefix: string } {
-  return { store: new RedisEntityStore({ redis: { url: cluster.url, cluster: true }, keyPrefix: prefix }), prefix };
+function newStore(prefix = uniquePrefix(), logger?: Logger): { store: RedisEntityStore; prefix: string } {
+  return { store: new RedisEntityStore({ redis: { url: cluster.url, cluster: true }, keyPrefix: prefix, ...(logger === undefined ? {} : { logger }) }), prefix };
 }
 
 /** Calls of `command` each node has served so far (INFO commandstats, counted by the servers). */
@@ -210,7 +211,8 @@ function ownerIndexOf(slot: number): number {
 }
 
 void test('a slot moved under the store (MOVED, non-local keys): the slot map is refreshed and the batch retried', async () => {
-  const { store, prefix } = newStore();
+  const lines: string[] = [];
+  const { store, prefix } = newStore(uniquePrefix(), createLogger('info', {}, (line) => lines.push(line)));
   const client = createRedis({ url: cluster.url, cluster: true });
   try {
     const all = ids(600, 'm');
@@ -219,25 +221,25 @@ void test('a slot moved under the store (MOVED, non-local keys): the slot map is
     const ranges = (await nodes[0]?.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
     slotOwners = [];
     for (const [from, to, [, port]] of ranges) for (let s = from; s <= to; s++) slotOwners[s] = cluster.ports.indexOf(port);
-    // Move the slot of an entity, and the slot of the first node's progress key, to another node.
-    const entitySlot = slotOf(store.keyOf(scope, 'm1'));
-    const from = ownerIndexOf(entitySlot);
-    const to = cluster.ports[(from + 1) % 3] ?? 0;
-    await moveSlot(entitySlot, to);
-    assert.ok(slotTag(entitySlot).length > 0);
+    const moveAway = async (entityId: string): Promise<void> => {
+      const slot = slotOf(store.keyOf(scope, entityId));
+      await moveSlot(slot, cluster.ports[(ownerIndexOf(slot) + 1) % 3] ?? 0);
+      slotOwners[slot] = (ownerIndexOf(slot) + 1) % 3;
+    };
 
-    // The store still has the old map: its next read and write meet MOVED / non-local keys.
-    const got = await store.getMany(scope, all);
-    assert.deepEqual(
-      got.map((s) => s?.lastOffset),
-      all.map(() => 1),
-    );
+    // The store still has the old map: its next write meets a key its node no longer owns.
+    await moveAway('m1');
     const res = await store.putManyScoped([{ scope, entries: all.map((entityId) => ({ entityId, state: st(2) })) }], { scope, topic: 't', partition: 0, offset: 2 });
     assert.equal((res[0]?.written ?? 0) + (res[0]?.skipped ?? 0), 600);
+    assert.ok(lines.some((l) => l.includes('retrying the batch') && l.includes('non local key')), lines.join('\n'));
+
+    // And its next read meets MOVED.
+    await moveAway('m2');
     assert.deepEqual(
       (await store.getMany(scope, all)).map((s) => s?.lastOffset),
       all.map(() => 2),
     );
+    assert.ok(lines.some((l) => l.includes('retrying the read')), lines.join('\n'));
     assert.equal(await store.getProgress(scope, 't', 0), 2);
     assert.equal(await countNamespace(client, prefix, 'live'), 600);
   } finally {
