@@ -74,10 +74,24 @@ export function mastersWithFirstSlot(cluster: Cluster): Map<string, number> {
   return out;
 }
 
-/** Waits until the client has a slot map (the first command of a new client connects it). */
+/**
+ * Waits until the client has a slot map (the first command of a new client connects it), for at
+ * most the nodes' command timeout: a cluster client queues commands for as long as no node answers,
+ * so without this bound a worker facing an unreachable cluster would wait for ever instead of
+ * failing (at start-up) or pausing (during an outage) with REDIS_ERROR.
+ */
 export async function ensureSlots(cluster: Cluster): Promise<void> {
   if (cluster.slots.length > 0 && cluster.status === 'ready') return;
-  await cluster.ping();
+  const timeoutMs = cluster.options.redisOptions?.commandTimeout ?? 5_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ThawError('REDIS_ERROR', `redis cluster: no node answered within ${timeoutMs} ms (status ${cluster.status})`)), timeoutMs);
+  });
+  try {
+    await Promise.race([cluster.ping(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Refreshes the slot map now and resolves when the refresh is done. */

@@ -9,7 +9,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
 import { credentialsOf, userinfoProblem } from '../lib/url.js';
-import type { RedisClient } from './redis-cluster.js';
+import { ensureSlots, isCluster, type RedisClient } from './redis-cluster.js';
 
 export interface RedisConnection {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for TLS. Credentials in it are never logged. */
@@ -181,7 +181,8 @@ export async function pingRedis(redis: RedisClient): Promise<void> {
   };
   redis.on('error', onError);
   try {
-    await redis.ping();
+    if (isCluster(redis)) await ensureSlots(redis);
+    else await redis.ping();
   } catch (err) {
     throw redisError('PING', isRedisAuthError(err) || lastConnectionError === undefined ? err : lastConnectionError);
   } finally {
