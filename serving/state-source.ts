@@ -3,7 +3,7 @@
  * (the coalesced MGET). Redis in production; a Map for `thaw serve --demo` and tests.
  */
 import { clusterMget, isCluster, withTopologyRetry, type RedisClient } from '../model-store/redis-cluster.js';
-import { createRedis, redisError, type RedisConnection } from '../model-store/redis.js';
+import { createRedis, pingRedis, redisError, type RedisConnection } from '../model-store/redis.js';
 import type { Logger } from '../lib/log.js';
 
 export interface StateSource {
@@ -44,12 +44,9 @@ export class RedisStateSource implements StateSource {
     }
   }
 
-  async ping(): Promise<void> {
-    try {
-      await this.redis.ping();
-    } catch (err) {
-      throw redisError('PING', err);
-    }
+  /** Bounded by the command timeout, on a cluster too (pingRedis); AUTH_FAILED or REDIS_ERROR. */
+  ping(): Promise<void> {
+    return pingRedis(this.redis);
   }
 
   async close(): Promise<void> {
