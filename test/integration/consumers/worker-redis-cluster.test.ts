@@ -114,8 +114,9 @@ describe('worker on a Redis Cluster: kill -9 of a master, and one node losing it
       metricsPort: 0,
       // The safeguard folds one state per PARTITION over all its entities, and that state lives on
       // one node: a batch that reached some nodes only is retried with the entities already applied
-      // skipped, whose losses the safeguard then misses, so later scores drift slightly (measured:
-      // up to 0.0016). Entity states and per-node progress are exact; see model-store/README.md.
+      // skipped, whose losses the safeguard then misses, so later scores drift slightly (this test
+      // failed by 1.6e-3 with it on). Entity states and per-node progress are exact; see
+      // model-store/README.md "Redis Cluster".
       safeguard: false,
       logger: DBG,
     });

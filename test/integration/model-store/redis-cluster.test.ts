@@ -152,6 +152,15 @@ void test('progress is written on every node in each batch, also without an enti
   }
 });
 
+void test('services.sh: up again is a no-op, status lists the 3 masters with cluster_state ok', async () => {
+  await cluster.sh('up');
+  const lines = (await cluster.sh('status')).trim().split('\n');
+  assert.deepEqual(
+    lines.map((l) => /^redis-cluster +up\/cluster:ok +127\.0\.0\.1:(\d+)/.exec(l)?.[1]),
+    cluster.ports.map(String),
+  );
+});
+
 void test('maxEntities is refused on a cluster (its index would live on one node)', () => {
   assert.throws(
     () => new RedisEntityStore({ redis: { url: cluster.url, cluster: true }, keyPrefix: uniquePrefix(), maxEntities: 10 }),
