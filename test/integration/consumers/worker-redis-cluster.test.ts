@@ -153,7 +153,7 @@ describe('worker on a Redis Cluster: kill -9 of a master, and one node losing it
     assert.ok(first.stats().processed < half, 'the master died mid-stream');
     await cluster.sh('up');
     await finish('first half', first, () => fetched(first) === half);
-    assert.equal(first.state, 'STOPPED');
+    assert.ok(first.stats().retries > 0, 'batches failed against the dead master and were retried');
 
     // 2. One node loses its last writes: snapshot it now, let the second half be applied and
     //    committed, then roll that node (only) back to the snapshot.
