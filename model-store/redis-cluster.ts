@@ -102,7 +102,8 @@ export function refreshSlots(cluster: Cluster): Promise<void> {
   });
 }
 
-const TOPOLOGY_REPLY = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b|non local key|Too many Cluster redirections|slots allocation group/;
+// Not anchored: the store's own errors wrap the reply (`redis EVALSHA failed: CLUSTERDOWN …`).
+const TOPOLOGY_REPLY = /\b(MOVED|ASK) \d+ |\bTRYAGAIN\b|\bCLUSTERDOWN\b|non local key|Too many Cluster redirections|slots allocation group|no node owns slot|owns no slot/;
 
 /** Whether `err` says the slot map the batch was split with is out of date (resharding, failover). */
 export function isTopologyError(err: unknown): boolean {
