@@ -28,6 +28,7 @@ export function redisConnection(r: RedisConfig): RedisConnection {
     ...(r.username === undefined ? {} : { username: r.username }),
     ...(r.password === undefined ? {} : { password: r.password }),
     ...tls,
+    ...(r.cluster ? { cluster: true } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { FlagDef } from './types.js';
 export const FLAGS = {
   kafka: { flag: 'kafka', key: 'kafka.brokers', kind: 'list', meta: 'HOST:PORT[,...]' },
   redis: { flag: 'redis', key: 'redis.url', kind: 'string', meta: 'URL' },
+  redisCluster: { flag: 'redis-cluster', key: 'redis.cluster', kind: 'boolean' },
   clickhouse: { flag: 'clickhouse', key: 'clickhouse.url', kind: 'string', meta: 'URL' },
   clickhouseCluster: { flag: 'clickhouse-cluster', key: 'clickhouse.cluster', kind: 'string', meta: 'NAME' },
   clickhouseShards: { flag: 'clickhouse-shards', key: 'clickhouse.shardUrls', kind: 'list', meta: 'URL[,...]' },

@@ -56,6 +56,10 @@ export const redisSchema = z
     tlsCaFile: caFile
       .optional()
       .describe("PEM file of the CA(s) that sign Redis' certificate (env THAW_REDIS_TLS_CA_FILE); implies redis.tls. Read and checked at start. @default the system CAs"),
+    cluster: z
+      .boolean()
+      .default(false)
+      .describe('The Redis URL is a seed node of a Redis Cluster: batches are split by node, one round trip per node (env THAW_REDIS_CLUSTER=true). @default false'),
     keyPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 characters [A-Za-z0-9_-]')

@@ -17,6 +17,7 @@ export const ENV_VARS: readonly { env: string; key: string; kind: FlagKind }[] =
   { env: 'THAW_REDIS_PASSWORD', key: 'redis.password', kind: 'string' },
   { env: 'THAW_REDIS_TLS', key: 'redis.tls', kind: 'boolean' },
   { env: 'THAW_REDIS_TLS_CA_FILE', key: 'redis.tlsCaFile', kind: 'string' },
+  { env: 'THAW_REDIS_CLUSTER', key: 'redis.cluster', kind: 'boolean' },
   { env: 'THAW_REDIS_PREFIX', key: 'redis.keyPrefix', kind: 'string' },
   { env: 'THAW_CLICKHOUSE_URL', key: 'clickhouse.url', kind: 'string' },
   { env: 'THAW_CLICKHOUSE_USER', key: 'clickhouse.user', kind: 'string' },

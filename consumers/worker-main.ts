@@ -31,7 +31,7 @@ import { AdaptationWorker, installSignalHandlers } from './worker.js';
 export const workerMainSchema = z
   .object({
     kafka: z.object({ brokers: z.array(z.string().min(1)).min(1), clientId: z.string().min(1).optional() }).strict(),
-    redis: z.object({ url: z.string().min(1), keyPrefix: z.string().min(1).default('thaw') }).strict(),
+    redis: z.object({ url: z.string().min(1), keyPrefix: z.string().min(1).default('thaw'), /** A Redis Cluster seed node. @default false */ cluster: z.boolean().default(false) }).strict(),
     clickhouse: z
       .object({
         url: z.string().min(1),
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const kafka = { brokers: opts.kafka.brokers, ...(opts.kafka.clientId === undefined ? {} : { clientId: opts.kafka.clientId }) };
   const releases = opts.releaseDir === undefined ? undefined : await startReleaseWatcher(opts, kafka, logger);
   const adapter = releases === undefined ? createAdapter(opts.adapter, opts.side, fixedModel(opts)) : undefined;
-  const store = new RedisEntityStore({ redis: { url: opts.redis.url }, keyPrefix: opts.redis.keyPrefix, logger });
+  const store = new RedisEntityStore({ redis: { url: opts.redis.url, cluster: opts.redis.cluster }, keyPrefix: opts.redis.keyPrefix, logger });
   const sink = new ClickHouseSink({
     url: opts.clickhouse.url,
     database: opts.clickhouse.database,
@@ -209,7 +209,7 @@ async function startReleaseWatcher(
   kafka: { brokers: string[]; clientId?: string },
   logger: ReturnType<typeof createLogger>,
 ): Promise<{ watcher: ReleaseWatcher<ReleasedAdapter>; redis: ReturnType<typeof createRedis> | undefined }> {
-  const redis = opts.releaseRedisPrefix === undefined ? undefined : createRedis({ url: opts.redis.url }, logger);
+  const redis = opts.releaseRedisPrefix === undefined ? undefined : createRedis({ url: opts.redis.url, cluster: opts.redis.cluster }, logger);
   try {
     const watcher = await createAdapterReleaseWatcher({
       store: new ReleaseStore({ root: opts.releaseDir as string }),

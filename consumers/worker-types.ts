@@ -12,6 +12,7 @@ import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ReleasedAdapter } from './release-adapter.js';
+import type { SafeguardOptions } from './safeguard.js';
 import type { EndOfTopicProbe } from './until-end.js';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED' | 'FAILED';
@@ -54,6 +55,11 @@ export interface AdaptationWorkerOptions {
   side: Side;
   /** The adapter to run; with `releaseWatcher`, omit it (or pass the watcher's active adapter). */
   adapter?: Adapter;
+  /**
+   * The safeguard of adapters with a baseline (consumers/safeguard.ts), or `false` to turn it off.
+   * @default on, its defaults
+   */
+  safeguard?: SafeguardOptions | false;
   /**
    * A started watcher of the releases to run: the worker starts on its active release and switches
    * to each new one between micro-batches. @default none (the adapter's release for ever)

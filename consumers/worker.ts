@@ -66,6 +66,7 @@ import { WorkerMetrics } from './metrics.js';
 import { deferred, DiscardedChunkError, PartitionPipe } from './partition-pipe.js';
 import type { AdaptationWorkerOptions, AdapterReleaseSource, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
+import type { SafeguardOptions } from './safeguard.js';
 import { chunkProgress, decideStart } from './progress.js';
 import { epochAdapterSegment } from './release-adapter.js';
 import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd } from './until-end.js';
@@ -99,6 +100,7 @@ export class AdaptationWorker {
   private readonly store: EntityStore;
   private readonly releases: AdapterReleaseSource | undefined;
   private readonly crossAdapter: string | undefined;
+  private readonly safeguard: SafeguardOptions | false | undefined;
   private releaseVersion: string | undefined;
   private releaseSwitches = 0;
   /** Micro-batches running on each adapter; an adapter replaced by a release is disposed once none does. */
@@ -128,6 +130,7 @@ export class AdaptationWorker {
     if (active !== undefined && opts.adapter !== undefined && opts.adapter !== active.value.adapter) {
       throw new ConfigError('adapter', "must be omitted (or be the watcher's active adapter) when a releaseWatcher is given");
     }
+    this.safeguard = opts.safeguard;
     const adapter = active?.value.adapter ?? opts.adapter;
     if (adapter === undefined) throw new ConfigError('adapter', 'is required without a releaseWatcher');
     if (adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${adapter.side}`);
@@ -228,7 +231,7 @@ export class AdaptationWorker {
     const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
     const other = this.scope.side === 'user' ? 'item' : 'user';
     const cross = this.crossAdapter === undefined ? undefined : { scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const;
-    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), logger: this.logger });
+    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), ...(this.safeguard === undefined ? {} : { safeguard: this.safeguard }), logger: this.logger });
   }
 
   /**

@@ -35,6 +35,7 @@
  * microsecond timestamps (~1.7e15 < 2^53, exact as doubles).
  */
 import { createHash } from 'node:crypto';
+import { ThawError } from '../lib/errors.js';
 import { STATE_FORMAT_V1, STATE_FORMAT_V2, STATE_HEADER_BYTES, STATE_OFFSET_POS, STATE_ORIGIN_POS } from './state-codec.js';
 
 export const CAS_SCRIPT = `
@@ -133,3 +134,71 @@ return out
 `;
 
 export const CAS_SCRIPT_SHA = createHash('sha1').update(CAS_SCRIPT).digest('hex');
+
+/**
+ * The same script for a Redis Cluster node (model-store/redis-cluster.ts): called with ONE declared
+ * key, the anchor that routes the call to the node, and ARGV = [n, key1 .. keyn, the arguments of
+ * CAS_SCRIPT]. Redis 7.0 refuses declared keys of several slots even with the
+ * `allow-cross-slot-keys` flag, which only lets the script reach undeclared keys of other slots the
+ * node owns; the prelude rebuilds KEYS and ARGV from the arguments, the body is CAS_SCRIPT's.
+ */
+export const CLUSTER_CAS_SCRIPT = `#!lua flags=allow-cross-slot-keys
+local keyCount = tonumber(ARGV[1])
+local passedKeys, passedArgs = {}, {}
+for i = 1, keyCount do passedKeys[i] = ARGV[1 + i] end
+for i = keyCount + 2, #ARGV do passedArgs[#passedArgs + 1] = ARGV[i] end
+local KEYS, ARGV = passedKeys, passedArgs
+${CAS_SCRIPT}`;
+
+export const CLUSTER_CAS_SCRIPT_SHA = createHash('sha1').update(CLUSTER_CAS_SCRIPT).digest('hex');
+
+/** One group of a CAS call: the state keys of one scope (prefix `head`), their encoded states, and
+ * the scope's last-seen index key when the group is bounded. */
+export interface CasGroup {
+  head: string;
+  keys: string[];
+  values: Buffer[];
+  index?: string;
+}
+
+/**
+ * The progress trailer of a CAS call: `field` of the hash `key` raised to `offset`; with
+ * `expectAtLeast`, the call is refused before any write when the stored value is below it or gone.
+ */
+export interface CasProgress {
+  key: string;
+  field: string;
+  offset: number;
+  expectAtLeast?: number;
+}
+
+/** KEYS and ARGV of one CAS_SCRIPT call (the layout its header comment describes). */
+export function casCall(groups: readonly CasGroup[], ttlSeconds: number, cap: number, progress?: CasProgress): { keys: string[]; args: (Buffer | string | number)[] } {
+  const keys: string[] = [];
+  const heads: (string | number)[] = [];
+  const values: Buffer[] = [];
+  for (const g of groups) {
+    keys.push(...g.keys);
+    values.push(...g.values);
+    if (g.index !== undefined) keys.push(g.index);
+    heads.push(g.keys.length, g.index === undefined ? 0 : 1, g.head);
+  }
+  const trailer: string[] = [];
+  if (progress !== undefined) {
+    keys.push(progress.key);
+    trailer.push(progress.field, String(progress.offset));
+    if (progress.expectAtLeast !== undefined) trailer.push(String(progress.expectAtLeast));
+  }
+  return { keys, args: [ttlSeconds, groups.length, cap, ...heads, ...values, ...trailer] };
+}
+
+/** The script's reply, checked: per group, [written, skipped, evicted]. */
+export function casCounts(reply: unknown, groups: number): [number, number, number][] {
+  if (!Array.isArray(reply) || reply.length !== 3 * groups || !reply.every((x) => typeof x === 'number')) {
+    throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
+  }
+  const counts = reply as number[];
+  const out: [number, number, number][] = [];
+  for (let g = 0; g < groups; g++) out.push([counts[3 * g] ?? 0, counts[3 * g + 1] ?? 0, counts[3 * g + 2] ?? 0]);
+  return out;
+}

@@ -86,3 +86,11 @@ export function progressField(topic: string, partition: number): string {
 export function progressPattern(prefix: string, ns: string): string {
   return `${prefix}:${PROGRESS_SEGMENT}:${ns}:*`;
 }
+
+/**
+ * Key of one scope's progress hash on one Redis Cluster node: the standalone key followed by a hash
+ * tag that maps to a slot of that node (redis-cluster.ts slotTag). Matched by `progressPattern`.
+ */
+export function nodeProgressKey(prefix: string, scope: StateScope, tag: string): string {
+  return `${progressKey(prefix, scope)}:{${tag}}`;
+}

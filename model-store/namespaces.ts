@@ -6,11 +6,13 @@
  * Not atomic: during a promotion readers of `to` see a mix of old and promoted states; stop the
  * workers of `to` first (and have them `invalidateAll()` their caches before resuming). Both
  * operations are idempotent, so an interrupted run is finished by running it again.
- * Standalone Redis only (SCAN on one node).
+ * On a Redis Cluster every master is scanned and its keys handled on that node (a key and its copy
+ * share the `{entity}` hash tag, so one slot).
  */
 import type { Redis } from 'ioredis';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { checkNamespace, checkPrefix, namespacePattern, progressPattern, seenIndexPattern } from './keys.js';
+import { ensureSlots, isCluster, type RedisClient } from './redis-cluster.js';
 import { redisError } from './redis.js';
 
 export interface NamespaceOpOptions {
@@ -28,8 +30,30 @@ function batchSizeOf(opts: NamespaceOpOptions): number {
   return n;
 }
 
-/** Visits the keys of one namespace in SCAN batches. */
-async function forEachBatch(redis: Redis, prefix: string, ns: string, count: number, fn: (keys: string[]) => Promise<void>, pattern = namespacePattern(prefix, ns)): Promise<void> {
+/** The clients to scan: the client itself, or every master of a cluster. */
+async function scanTargets(redis: RedisClient): Promise<Redis[]> {
+  if (!isCluster(redis)) return [redis];
+  try {
+    await ensureSlots(redis);
+  } catch (err) {
+    throw redisError('CLUSTER SLOTS', err);
+  }
+  return redis.nodes('master');
+}
+
+/** Visits the keys of one namespace in SCAN batches, on every node; `fn` gets the node's client. */
+async function forEachBatch(
+  client: RedisClient,
+  prefix: string,
+  ns: string,
+  count: number,
+  fn: (keys: string[], node: Redis) => Promise<void>,
+  pattern = namespacePattern(prefix, ns),
+): Promise<void> {
+  for (const node of await scanTargets(client)) await scanNode(node, count, pattern, (keys) => fn(keys, node));
+}
+
+async function scanNode(redis: Redis, count: number, pattern: string, fn: (keys: string[]) => Promise<void>): Promise<void> {
   let cursor = '0';
   do {
     let reply: [string, string[]];
@@ -60,7 +84,7 @@ async function execPipeline(redis: Redis, op: string, build: (p: ReturnType<Redi
 }
 
 /** Number of state keys in a namespace (a SCAN: O(keyspace), for tools and tests, not hot paths). */
-export async function countNamespace(redis: Redis, prefix: string, ns: string, opts: NamespaceOpOptions = {}): Promise<number> {
+export async function countNamespace(redis: RedisClient, prefix: string, ns: string, opts: NamespaceOpOptions = {}): Promise<number> {
   checkPrefix(prefix, 'prefix');
   checkNamespace(ns);
   let n = 0;
@@ -75,18 +99,18 @@ export async function countNamespace(redis: Redis, prefix: string, ns: string, o
  * Deletes every state key of `ns` (UNLINK: memory is reclaimed off the main thread). Refuses `live`
  * unless `force`. Resolves to the number of keys deleted.
  */
-export async function dropNamespace(redis: Redis, prefix: string, ns: string, opts: NamespaceOpOptions = {}): Promise<number> {
+export async function dropNamespace(redis: RedisClient, prefix: string, ns: string, opts: NamespaceOpOptions = {}): Promise<number> {
   checkPrefix(prefix, 'prefix');
   checkNamespace(ns);
   if (ns === LIVE && opts.force !== true) throw new ConfigError('namespace', 'refusing to drop the live namespace without { force: true }');
   let deleted = 0;
-  await forEachBatch(redis, prefix, ns, batchSizeOf(opts), async (keys) => {
-    const [n] = await execPipeline(redis, 'UNLINK', (p) => p.unlink(...keys));
-    deleted += Number(n);
+  // One UNLINK per key: on a cluster a node's keys span many slots (a multi-key UNLINK would be CROSSSLOT).
+  await forEachBatch(redis, prefix, ns, batchSizeOf(opts), async (keys, node) => {
+    for (const n of await execPipeline(node, 'UNLINK', (p) => keys.forEach((k) => p.unlink(k)))) deleted += Number(n);
   });
   // The namespace's last-seen indexes (RedisEntityStore maxEntities), not counted as states.
-  const unlinkIndexes = async (keys: string[]): Promise<void> => {
-    await execPipeline(redis, 'UNLINK', (p) => p.unlink(...keys));
+  const unlinkIndexes = async (keys: string[], node: Redis): Promise<void> => {
+    await execPipeline(node, 'UNLINK', (p) => keys.forEach((k) => p.unlink(k)));
   };
   await forEachBatch(redis, prefix, ns, batchSizeOf(opts), unlinkIndexes, seenIndexPattern(prefix, ns));
   // And its partitions' progress (consumers/progress.ts): without its states it would skip events.
@@ -101,7 +125,7 @@ export async function dropNamespace(redis: Redis, prefix: string, ns: string, op
  * replaces regardless of offsets: a promoted replay is meant to supersede what `to` held.
  * Refuses to promote `live` away unless `force`. Resolves to the number of keys copied.
  */
-export async function promoteNamespace(redis: Redis, prefix: string, from: string, to: string, opts: NamespaceOpOptions = {}): Promise<number> {
+export async function promoteNamespace(redis: RedisClient, prefix: string, from: string, to: string, opts: NamespaceOpOptions = {}): Promise<number> {
   checkPrefix(prefix, 'prefix');
   checkNamespace(from, 'from');
   checkNamespace(to, 'to');
@@ -111,8 +135,8 @@ export async function promoteNamespace(redis: Redis, prefix: string, from: strin
   const dstHead = `${prefix}:${to}:`;
   let copied = 0;
   // Copy everything first, delete afterwards: an interruption never loses a state.
-  await forEachBatch(redis, prefix, from, batchSizeOf(opts), async (keys) => {
-    const results = await execPipeline(redis, 'COPY', (p) => {
+  await forEachBatch(redis, prefix, from, batchSizeOf(opts), async (keys, node) => {
+    const results = await execPipeline(node, 'COPY', (p) => {
       for (const k of keys) p.copy(k, dstHead + k.slice(srcHead.length), 'REPLACE');
     });
     // 0 = the source expired between SCAN and COPY: nothing to promote for it.

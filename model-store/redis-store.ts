@@ -3,26 +3,34 @@
  * putMany, whatever the batch size: the Node client, not Redis, is the bottleneck, so round
  * trips per batch are what count.
  *
- * Deployment note: a batch touches many entities, i.e. many hash slots, so the multi-key MGET and
- * script need a standalone (or Sentinel-managed) Redis. A Redis Cluster deployment would group
- * each batch by slot first; the `{entityId}` hash tag already keeps one entity's keys together.
+ * Redis Cluster (RedisConnection `cluster`, or a Cluster client): each batch is split by the master
+ * that owns its keys' slots (the `{entityId}` hash tag keeps one entity's keys in one slot), still
+ * one round trip per node per batch: a pipeline of per-slot MGETs to read, one CAS script call to
+ * write, the nodes in parallel (redis-cluster.ts, redis-cluster-store.ts). Progress is written on
+ * every node and read as the minimum over nodes. `maxEntities` is refused there (its index is one
+ * key per scope, i.e. one slot, i.e. one node).
  *
  * Bounded state: every write refreshes the key's TTL (`ttlSeconds`, idle entities expire), and
  * optionally `maxEntities` caps the entities per scope, evicting the least recently seen inside the
  * same CAS script (no extra round trip). See model-store/README.md "Bounded state".
  */
-import type { Redis } from 'ioredis';
-import { ConfigError, StoreRegressedError, ThawError } from '../lib/errors.js';
+import type { Cluster } from 'ioredis';
+import { ConfigError, StoreRegressedError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { CAS_SCRIPT, CAS_SCRIPT_SHA } from './cas-script.js';
+import { CAS_SCRIPT, CAS_SCRIPT_SHA, casCall, casCounts, type CasGroup } from './cas-script.js';
 import { checkPrefix, entityKey, progressField, progressKey, scopeKeyPrefix, seenIndexKey } from './keys.js';
+import { clusterGetProgress, clusterPut, type CallsByNode } from './redis-cluster-store.js';
+import { clusterMget, isCluster, withTopologyRetry, type RedisClient } from './redis-cluster.js';
 import { createRedis, pingRedis, redisError, type RedisConnection } from './redis.js';
 import { decodeState, encodeState } from './state-codec.js';
 import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from './types.js';
 
 export interface RedisEntityStoreOptions {
-  /** A client to use (the caller keeps owning it), or a connection the store opens and closes itself. */
-  redis: Redis | RedisConnection;
+  /**
+   * A client to use (the caller keeps owning it; a Cluster client for a Redis Cluster), or a
+   * connection the store opens and closes itself (`cluster: true` for a Redis Cluster).
+   */
+  redis: RedisClient | RedisConnection;
   /** First key segment, shared by every namespace; `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`. @default 'thaw' */
   keyPrefix?: string;
   /**
@@ -35,7 +43,8 @@ export interface RedisEntityStoreOptions {
    * scope over the cap, its least recently written entities are deleted in the same script (a
    * later event of one starts it afresh from the adapter's initial state). Every writer of a scope
    * must use the same value; behind a CachedEntityStore, written states are then cached for at most
-   * its `readTtlMs`. Costs ~113 bytes of index per entity (bench/state). @default 0
+   * its `readTtlMs`. Costs ~113 bytes of index per entity (bench/state). Must be 0 on a Redis
+   * Cluster (ConfigError otherwise). @default 0
    */
   maxEntities?: number;
   /** @default silentLogger */
@@ -51,8 +60,8 @@ export interface RedisPutResult {
   evicted?: number;
 }
 
-function isClient(r: Redis | RedisConnection): r is Redis {
-  return typeof (r as Redis).mgetBuffer === 'function';
+function isClient(r: RedisClient | RedisConnection): r is RedisClient {
+  return typeof (r as RedisClient).mgetBuffer === 'function';
 }
 
 export class RedisEntityStore implements EntityStore {
@@ -66,7 +75,9 @@ export class RedisEntityStore implements EntityStore {
    */
   readonly evictsEntities: boolean;
   private evictedTotal = 0;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
+  /** The same client when it is a Redis Cluster client. */
+  private readonly cluster: Cluster | undefined;
   private readonly ownsClient: boolean;
   private readonly log: Logger;
   private readonly scopePrefixes = new Map<string, string>();
@@ -83,7 +94,23 @@ export class RedisEntityStore implements EntityStore {
     this.log = (opts.logger ?? silentLogger).child({ component: 'redis-store' });
     this.ownsClient = !isClient(opts.redis);
     this.redis = isClient(opts.redis) ? opts.redis : createRedis(opts.redis, this.log);
+    this.cluster = isCluster(this.redis) ? this.redis : undefined;
+    if (this.cluster !== undefined && cap > 0) {
+      if (this.ownsClient) this.redis.disconnect();
+      throw new ConfigError('maxEntities', `must be 0 on a Redis Cluster (got ${cap}): the cap's least-recently-seen index is one key per scope, so one node; bound state with ttlSeconds`);
+    }
   }
+
+  /** Whether the store talks to a Redis Cluster (batches split by node). */
+  get isCluster(): boolean {
+    return this.cluster !== undefined;
+  }
+
+  /**
+   * Calls made per cluster master so far (`host:port` → count): reads (one pipeline per node),
+   * writes (one script per node). Empty on a standalone Redis. For tests and the bench.
+   */
+  readonly callsByNode: CallsByNode = new Map();
 
   /** Entities deleted by the `maxEntities` cap through this store so far. */
   get evicted(): number {
@@ -127,7 +154,8 @@ export class RedisEntityStore implements EntityStore {
     if (keys.length === 0) return reads.map(() => []);
     let values: (Buffer | null)[];
     try {
-      values = await this.redis.mgetBuffer(...keys);
+      const cluster = this.cluster;
+      values = cluster === undefined ? await this.redis.mgetBuffer(...keys) : await withTopologyRetry(cluster, () => clusterMget(cluster, keys, this.callsByNode), (err, attempt) => this.log.info('redis cluster topology changed; refreshing the slot map and retrying the read', { attempt, error: errorMessage(err) }));
     } catch (err) {
       throw redisError('MGET', err);
     }
@@ -165,40 +193,43 @@ export class RedisEntityStore implements EntityStore {
       throw new ThawError('STATE_CORRUPT', `refusing to record progress ${progress.offset} of partition ${progress.partition}`);
     }
     const bounded = this.maxEntities > 0;
-    const keys: string[] = [];
-    const heads: (string | number)[] = [];
-    const values: Buffer[] = [];
-    for (const w of groups) {
-      const p = this.prefixOf(w.scope);
-      for (const e of w.entries) {
-        keys.push(entityKey(p, e.entityId));
-        values.push(encodeState(e.state));
+    const casGroups: CasGroup[] = groups.map((w) => {
+      const head = this.prefixOf(w.scope);
+      return {
+        head,
+        keys: w.entries.map((e) => entityKey(head, e.entityId)),
+        values: w.entries.map((e) => encodeState(e.state)),
+        ...(bounded ? { index: seenIndexKey(this.keyPrefix, w.scope) } : {}),
+      };
+    });
+    if (progress !== undefined) this.prefixOf(progress.scope); // validates the scope
+    let counts: [number, number, number][];
+    if (this.cluster !== undefined) {
+      counts = await this.clusterPutChecked(casGroups, progress);
+    } else {
+      const trailer =
+        progress === undefined
+          ? undefined
+          : {
+              key: progressKey(this.keyPrefix, progress.scope),
+              field: progressField(progress.topic, progress.partition),
+              offset: progress.offset,
+              ...(progress.expectAtLeast === undefined ? {} : { expectAtLeast: progress.expectAtLeast }),
+            };
+      const { keys, args } = casCall(casGroups, this.ttlSeconds, this.maxEntities, trailer);
+      let reply: unknown;
+      try {
+        reply = await this.evalCas(keys, args);
+      } catch (err) {
+        const regressed = progress?.expectAtLeast === undefined ? undefined : storeRegressed(err, progress.topic, progress.partition, progress.expectAtLeast);
+        throw regressed ?? err;
       }
-      if (bounded) keys.push(seenIndexKey(this.keyPrefix, w.scope));
-      heads.push(w.entries.length, bounded ? 1 : 0, p);
+      counts = casCounts(reply, casGroups.length);
     }
-    const trailer: string[] = [];
-    if (progress !== undefined) {
-      this.prefixOf(progress.scope); // validates the scope
-      keys.push(progressKey(this.keyPrefix, progress.scope));
-      trailer.push(progressField(progress.topic, progress.partition), String(progress.offset));
-      if (progress.expectAtLeast !== undefined) trailer.push(String(progress.expectAtLeast));
-    }
-    let reply: unknown;
-    try {
-      reply = await this.evalCas(keys, [this.ttlSeconds, groups.length, this.maxEntities, ...heads, ...values, ...trailer]);
-    } catch (err) {
-      const regressed = progress?.expectAtLeast === undefined ? undefined : storeRegressed(err, progress.topic, progress.partition, progress.expectAtLeast);
-      throw regressed ?? err;
-    }
-    if (!Array.isArray(reply) || reply.length !== 3 * groups.length || !reply.every((x) => typeof x === 'number')) {
-      throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
-    }
-    const counts = reply as number[];
     let g = 0;
     return writes.map((w) => {
       if (w.entries.length === 0) return this.result(0, 0, 0);
-      const [written = 0, skipped = 0, evicted = 0] = counts.slice(3 * g, 3 * g + 3);
+      const [written, skipped, evicted] = counts[g] ?? [0, 0, 0];
       g++;
       if (evicted > 0) {
         this.evictedTotal += evicted;
@@ -208,9 +239,44 @@ export class RedisEntityStore implements EntityStore {
     });
   }
 
-  /** The progress of `partition` of `topic` recorded in `scope` (HGET), undefined if none. */
+  /**
+   * clusterPut with the progress expectation. A master that refuses it may only lack a record (a
+   * slot map change moved its progress key): the minimum over the masters' records decides, as it
+   * does at assignment. Not below the expectation: written again without it. Below: the cluster lost
+   * acknowledged writes (StoreRegressedError with that minimum); masters that accepted keep their
+   * states, which the re-application from the minimum skips by the CAS.
+   */
+  private async clusterPutChecked(casGroups: CasGroup[], progress: ProgressWrite | undefined): Promise<[number, number, number][]> {
+    const cluster = this.cluster;
+    if (cluster === undefined) throw new ThawError('LIFECYCLE', 'not a cluster store');
+    const put = (p: ProgressWrite | undefined): Promise<[number, number, number][]> =>
+      clusterPut(cluster, casGroups, this.ttlSeconds, p === undefined ? undefined : { prefix: this.keyPrefix, ...p }, this.log, this.callsByNode);
+    try {
+      return await put(progress);
+    } catch (err) {
+      if (progress?.expectAtLeast === undefined || storeRegressed(err, progress.topic, progress.partition, progress.expectAtLeast) === undefined) throw err;
+      const min = await this.getProgress(progress.scope, progress.topic, progress.partition);
+      if (min !== undefined && min >= progress.expectAtLeast) {
+        const { expectAtLeast: _, ...unchecked } = progress;
+        return put(unchecked);
+      }
+      throw new StoreRegressedError(progress.topic, progress.partition, min, progress.expectAtLeast);
+    }
+  }
+
+  /**
+   * The progress of `partition` of `topic` recorded in `scope` (HGET), undefined if none. On a
+   * cluster, the minimum over the masters' records (redis-cluster-store.ts).
+   */
   async getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
     this.prefixOf(scope); // validates the scope
+    if (this.cluster !== undefined) {
+      try {
+        return await clusterGetProgress(this.cluster, this.keyPrefix, scope, topic, partition, this.log);
+      } catch (err) {
+        throw redisError('HGET', err);
+      }
+    }
     let v: string | null;
     try {
       v = await this.redis.hget(progressKey(this.keyPrefix, scope), progressField(topic, partition));
@@ -223,7 +289,7 @@ export class RedisEntityStore implements EntityStore {
     return offset;
   }
 
-  /** The Redis key of one scope's progress hash (exposed for tools and tests). */
+  /** The Redis key of one scope's progress hash on a standalone Redis (exposed for tools and tests). */
   progressKeyOf(scope: StateScope): string {
     this.prefixOf(scope);
     return progressKey(this.keyPrefix, scope);

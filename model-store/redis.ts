@@ -5,11 +5,12 @@
  * background. Nothing here ever logs or throws a password.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
 import { tlsCertificateProblem } from '../lib/tls.js';
 import { credentialsOf, userinfoProblem } from '../lib/url.js';
+import { ensureSlots, isCluster, type RedisClient } from './redis-cluster.js';
 
 export interface RedisConnection {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for TLS. Credentials in it are never logged. */
@@ -28,6 +29,12 @@ export interface RedisConnection {
   commandTimeoutMs?: number;
   /** Timeout of one TCP (+TLS) connection attempt, in milliseconds. @default 2_000 */
   connectTimeoutMs?: number;
+  /**
+   * The URL is a seed node of a Redis Cluster: connect with ioredis' Cluster client, which learns
+   * the other nodes and the slot map from it (credentials and TLS apply to every node). The store
+   * then splits each batch by node (redis-cluster.ts). @default false
+   */
+  cluster?: boolean;
 }
 
 /**
@@ -92,12 +99,14 @@ export function redisOptionsOf(conn: RedisConnection): { url: string; options: R
  * Opens a client. The returned client connects in the background; the first command waits for it
  * (bounded, see REDIS_DEFAULTS). Connection errors are logged once per outage, redacted.
  */
-export function createRedis(conn: RedisConnection, logger: Logger = silentLogger): Redis {
+export function createRedis(conn: RedisConnection & { cluster?: false }, logger?: Logger): Redis;
+export function createRedis(conn: RedisConnection, logger?: Logger): RedisClient;
+export function createRedis(conn: RedisConnection, logger: Logger = silentLogger): RedisClient {
   const { url, options } = redisOptionsOf(conn);
   // `url` has no credentials any more; redact anyway in case a caller passes a hostile one.
   const target = redactUrl(url);
-  const log = logger.child({ component: 'redis', target });
-  const redis = new Redis(url, options);
+  const log = logger.child({ component: 'redis', target, ...(conn.cluster === true ? { cluster: true } : {}) });
+  const redis = conn.cluster === true ? new Cluster([seedOf(url)], clusterOptionsOf(options)) : new Redis(url, options);
   let down = false;
   // Without an 'error' listener ioredis prints every reconnect failure to the console.
   redis.on('error', (err: unknown) => {
@@ -111,6 +120,33 @@ export function createRedis(conn: RedisConnection, logger: Logger = silentLogger
     down = false;
   });
   return redis;
+}
+
+/** host and port of a redis:// URL without credentials (the cluster client's seed node). */
+function seedOf(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? 6379 : Number(u.port) };
+}
+
+/**
+ * Cluster client options with the same outage policy as a standalone client: per-node options are
+ * the standalone ones (credentials, TLS, timeouts); the cluster-level reconnect follows the same
+ * capped backoff; redirections (MOVED, ASK) are followed by ioredis, and a batch that still meets a
+ * changed topology is split again by the store (withTopologyRetry). Reads go to masters only.
+ */
+export function clusterOptionsOf(options: RedisOptions): ClusterOptions {
+  const { retryStrategy, ...perNode } = options;
+  return {
+    redisOptions: perNode,
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (times: number) => retryStrategy?.(times) ?? 1_000,
+    scaleReads: 'master',
+    maxRedirections: 16,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: options.connectTimeout ?? REDIS_DEFAULTS.connectTimeoutMs,
+  };
 }
 
 /** Replies of a Redis server that refuses the credentials (or wants some): retrying cannot help. */
@@ -138,7 +174,7 @@ export function redisError(op: string, err: unknown): ThawError {
  * One PING, bounded by the client's command timeout: throws AUTH_FAILED for refused credentials,
  * TLS_FAILED for a certificate the configured CA does not sign, REDIS_ERROR for an unreachable server. For start-up checks.
  */
-export async function pingRedis(redis: Redis): Promise<void> {
+export async function pingRedis(redis: RedisClient): Promise<void> {
   // A PING that ran out of reconnect attempts says only that: the connection error says why.
   let lastConnectionError: unknown;
   const onError = (err: unknown): void => {
@@ -146,7 +182,8 @@ export async function pingRedis(redis: Redis): Promise<void> {
   };
   redis.on('error', onError);
   try {
-    await redis.ping();
+    if (isCluster(redis)) await ensureSlots(redis);
+    else await redis.ping();
   } catch (err) {
     const tls = tlsCertificateProblem(lastConnectionError);
     if (!isRedisAuthError(err) && tls !== undefined) {

@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { ThawError, errorMessage } from '../lib/errors.js';
 import type { EventProducer } from '../streams/producer.js';
 import { encodeRelease, type ModelReleaseAnnouncement } from '../streams/serde.js';
 import { TOPICS } from '../streams/topics.js';
+import type { RedisClient } from './redis-cluster.js';
 import type { ReleaseStore } from './releases.js';
 
 /** Key (and pub/sub channel) of the Redis release pointer of `model`. */
@@ -26,8 +26,8 @@ export interface AnnounceOptions {
   producer?: EventProducer;
   /** Topic of announcements. @default 'thaw.releases' */
   topic?: string;
-  /** Redis client; no pointer when absent. */
-  redis?: Redis;
+  /** Redis client (standalone or cluster: the pointer is one key, PUBLISH reaches every node); no pointer when absent. */
+  redis?: RedisClient;
   /** Key prefix of the pointer. @default 'thaw' */
   redisPrefix?: string;
 }

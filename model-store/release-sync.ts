@@ -13,7 +13,6 @@
  *   release once, else undefined. Nothing waits on I/O in `take()`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { architectureOf, type ReleaseArchitecture, type ReleaseKind, type StateLayout } from '../models/onnx/bundle.js';
@@ -23,6 +22,7 @@ import type { KafkaConnection } from '../streams/kafka.js';
 import { decodeRelease } from '../streams/serde.js';
 import { TOPICS } from '../streams/topics.js';
 import { releasePointerKey } from './release-announce.js';
+import type { RedisClient } from './redis-cluster.js';
 import type { LoadedRelease, ReleaseManifest, ReleaseStore } from './releases.js';
 
 /** A verified, built release. */
@@ -64,7 +64,7 @@ export interface ReleaseWatcherOptions<T> {
   /** Subscribe to Kafka announcements (own consumer group per watcher, from the latest offset). */
   kafka?: { connection: KafkaConnection; /** @default 'thaw.releases' */ topic?: string };
   /** Subscribe to the Redis release pointer's channel (on a duplicate connection of `client`). */
-  redis?: { client: Redis; /** @default 'thaw' */ prefix?: string };
+  redis?: { client: RedisClient; /** @default 'thaw' */ prefix?: string };
   logger?: Logger;
   /** Called when a new release is verified and ready for `take()`. */
   onRelease?: (release: ActiveRelease<T>) => void;
@@ -102,7 +102,7 @@ export class ReleaseWatcher<T> {
   private recheck = false;
   private timer: NodeJS.Timeout | undefined;
   private consumer: BatchConsumer | undefined;
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
   private stopped = false;
 
   constructor(opts: ReleaseWatcherOptions<T>) {
@@ -288,7 +288,7 @@ export class ReleaseWatcher<T> {
     this.checkNow().catch((err: unknown) => this.log.warn('release check failed', { error: errorMessage(err) }));
   }
 
-  private async subscribeRedis(client: Redis, prefix: string): Promise<void> {
+  private async subscribeRedis(client: RedisClient, prefix: string): Promise<void> {
     const channel = releasePointerKey(prefix, this.opts.model);
     const sub = client.duplicate();
     this.subscriber = sub;

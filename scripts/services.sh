@@ -16,6 +16,7 @@
 #
 # Extra services, never started by a bare `up` (scripts/services.d/*.sh, each documents itself):
 #   kafka-cluster   3-node KRaft Kafka cluster (scripts/services.d/kafka-cluster.sh)
+#   redis-cluster   3-master Redis Cluster (scripts/services.d/redis-cluster.sh)
 #
 # No name means all three. Everything is idempotent: `up` on a running service
 # only re-checks that it answers; `down` on a stopped one is a no-op. Secured
@@ -25,6 +26,7 @@
 # Environment (defaults in brackets):
 #   THAW_KAFKA_PORT [19092]  THAW_KAFKA_CONTROLLER_PORT [19093]
 #   THAW_REDIS_PORT [16379]
+#   THAW_REDIS_CLUSTER_PORT [17001]  (redis-cluster: see scripts/services.d/redis-cluster.sh)
 #   THAW_CLICKHOUSE_HTTP_PORT [18123]  THAW_CLICKHOUSE_TCP_PORT [19000]
 #   THAW_CLICKHOUSE_SHARD{1,2}_{HTTP,TCP}_PORT, THAW_CLICKHOUSE_CLUSTER_NAME: clickhouse-shards (services.d/)
 #   THAW_HOME [$HOME/.cache/thaw]        Kafka jars go to $THAW_HOME/kafka/lib
@@ -62,6 +64,7 @@ for _f in "$SCRIPT_DIR"/services.d/*.sh; do
   [[ -f "$_f" ]] && source "$_f"
 done
 unset _f
+
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -197,7 +200,7 @@ install_pkgs_for() { # services... -> apt-get install whatever binaries are miss
       kafka)
         command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
         if ! kafka_lib_ok; then command -v mvn >/dev/null 2>&1 || pkgs+=(maven); fi ;;
-      redis)
+      redis|redis-cluster)
         command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
           || pkgs+=(redis-server redis-tools) ;;
       clickhouse)
@@ -599,7 +602,7 @@ cmd_down() {
 
 cmd_status() {
   parse_names "$@"
-  local n pid rc=0 state
+  local n pid rc=0 state ext
   for n in "${NAMES[@]}"; do
     if is_extra "$n"; then ext_call "$n" status || rc=3; continue; fi
     if pid="$(svc_pid "$n")" && healthy "$n"; then
@@ -645,8 +648,8 @@ main() {
     install) parse_names "$@"; for n in "${NAMES[@]}"; do is_extra "$n" && ext_call "$n" install; done
              install_for $(for n in "${NAMES[@]}"; do is_extra "$n" || printf '%s ' "$n"; done) ;;
     logs) cmd_logs "$@" ;;
-    -h|--help|help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
+    -h|--help|help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; die "unknown command '${cmd}'" ;;
   esac
 }
 

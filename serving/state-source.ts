@@ -2,8 +2,8 @@
  * Where the state fetch reads entity states: raw encoded values by Redis key, one call per tick
  * (the coalesced MGET). Redis in production; a Map for `thaw serve --demo` and tests.
  */
-import type { Redis } from 'ioredis';
-import { createRedis, redisError, type RedisConnection } from '../model-store/redis.js';
+import { clusterMget, isCluster, withTopologyRetry, type RedisClient } from '../model-store/redis-cluster.js';
+import { createRedis, pingRedis, redisError, type RedisConnection } from '../model-store/redis.js';
 import type { Logger } from '../lib/log.js';
 
 export interface StateSource {
@@ -15,36 +15,38 @@ export interface StateSource {
   close(): Promise<void>;
 }
 
-function isClient(r: Redis | RedisConnection): r is Redis {
-  return typeof (r as Redis).mgetBuffer === 'function';
+function isClient(r: RedisClient | RedisConnection): r is RedisClient {
+  return typeof (r as RedisClient).mgetBuffer === 'function';
 }
 
-/** Entity states in Redis (the workers' RedisEntityStore keys). */
+/**
+ * Entity states in Redis (the workers' RedisEntityStore keys). On a Redis Cluster the tick's read is
+ * one pipeline per node (model-store/redis-cluster.ts clusterMget), the nodes in parallel.
+ */
 export class RedisStateSource implements StateSource {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly owns: boolean;
   private closed = false;
 
   /** A client the caller keeps owning, or a connection this source opens and closes. */
-  constructor(redis: Redis | RedisConnection, logger?: Logger) {
+  constructor(redis: RedisClient | RedisConnection, logger?: Logger) {
     this.owns = !isClient(redis);
     this.redis = isClient(redis) ? redis : createRedis(redis, logger);
   }
 
   async mget(keys: readonly string[]): Promise<(Buffer | null)[]> {
     try {
-      return await this.redis.mgetBuffer(...keys);
+      const redis = this.redis;
+      if (isCluster(redis)) return await withTopologyRetry(redis, () => clusterMget(redis, keys));
+      return await redis.mgetBuffer(...keys);
     } catch (err) {
       throw redisError('MGET', err);
     }
   }
 
-  async ping(): Promise<void> {
-    try {
-      await this.redis.ping();
-    } catch (err) {
-      throw redisError('PING', err);
-    }
+  /** Bounded by the command timeout, on a cluster too (pingRedis); AUTH_FAILED or REDIS_ERROR. */
+  ping(): Promise<void> {
+    return pingRedis(this.redis);
   }
 
   async close(): Promise<void> {

@@ -71,6 +71,7 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
     ...CLICKHOUSE_FLAGS,
     FLAGS.clickhouseCluster,
     FLAGS.clickhouseShards,
+    FLAGS.redisCluster,
     FLAGS.namespace,
     { flag: 'topic', key: 'topic', kind: 'string', meta: 'TOPIC' },
     { flag: 'from', key: 'from', kind: 'string', meta: 'OFFSET|ISO' },

@@ -103,7 +103,7 @@ export const runSchema = z
     stateMaxEntities: nonNegativeInt
       .default(0)
       .describe(
-        'Cap on entity states per (namespace, side, adapter) in Redis; beyond it the least recently seen are evicted in the same write (count), 0 = no cap. Every worker of a scope must use the same cap. @default 0',
+        'Cap on entity states per (namespace, side, adapter) in Redis; beyond it the least recently seen are evicted in the same write (count), 0 = no cap. Every worker of a scope must use the same cap. Must be 0 with redis.cluster. @default 0',
       ),
     replicationFactor,
     logLevel,
@@ -114,6 +114,10 @@ export const runSchema = z
     if (unread !== undefined) {
       const why = c.adapter === 'none' ? 'none reads the section of its release\'s adapter only: keep one' : `adapter ${c.adapter} reads adapterOptions.${c.adapter} only`;
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: ${why}` });
+    }
+    if (c.redis.cluster && c.stateMaxEntities > 0) {
+      // The cap's least-recently-seen index is one key per scope: one slot, one node.
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stateMaxEntities'], message: 'must be 0 with redis.cluster (the cap is not supported on a Redis Cluster; bound state with stateTtlSeconds)' });
     }
   });
 
@@ -130,6 +134,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     ...CLICKHOUSE_FLAGS,
     FLAGS.clickhouseCluster,
     FLAGS.clickhouseShards,
+    FLAGS.redisCluster,
     FLAGS.adapter,
     ...ADAPTER_OPTION_FLAGS,
     { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },

@@ -58,6 +58,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
   flags: [
     ...KAFKA_FLAGS,
     ...REDIS_FLAGS,
+    FLAGS.redisCluster,
     FLAGS.releaseDir,
     { flag: 'demo', key: 'demo', kind: 'boolean' },
     { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },

@@ -106,7 +106,7 @@ export async function dropTable(ch: ClickHouseClient, table: string): Promise<vo
  * partition, folded in offset order). `partitions` is the topic's partition count; events are
  * keyed by item (produceByItem), so each lands where streams/producer.ts partitionOfKey says.
  */
-export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope, partitions: number): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
+export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope, partitions: number, opts: { safeguard?: false } = {}): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
   const store = new MemoryEntityStore();
   const rows: PredictionRow[] = [];
   const sink = {
@@ -117,7 +117,7 @@ export async function referenceRun(evs: readonly LabelledEvent[], scope: StateSc
     flush: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
-  const proc = new BatchProcessor({ adapter: createAdapter(scope.adapter, scope.side, model()), store, sink, scope });
+  const proc = new BatchProcessor({ adapter: createAdapter(scope.adapter, scope.side, model()), store, sink, scope, ...opts });
   const byPartition = Array.from({ length: partitions }, (): LabelledEvent[] => []);
   for (const e of evs) byPartition[partitionOfKey(e.itemId, partitions)]?.push(e);
   for (const [partition, part] of byPartition.entries()) {
@@ -141,6 +141,8 @@ export async function assertMatchesReference(opts: {
   ch: ClickHouseClient;
   table: string;
   redisUrl: string;
+  /** `redisUrl` is a seed node of a Redis Cluster. @default false */
+  redisCluster?: boolean;
   prefix: string;
   scope: StateScope;
   events: readonly LabelledEvent[];
@@ -166,7 +168,7 @@ export async function assertMatchesReference(opts: {
   }
   assert.ok(maxDiff < 1e-6, `scores differ from the reference by up to ${maxDiff}`);
 
-  const store = new RedisEntityStore({ redis: { url: opts.redisUrl }, keyPrefix: opts.prefix });
+  const store = new RedisEntityStore({ redis: { url: opts.redisUrl, cluster: opts.redisCluster === true }, keyPrefix: opts.prefix });
   try {
     const ids = [...reference.states.keys()];
     const got = await store.getMany(scope, ids);
