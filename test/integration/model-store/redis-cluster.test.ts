@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { ConfigError } from '../../../lib/errors.js';
+import { ConfigError, StoreRegressedError } from '../../../lib/errors.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import { CLUSTER_CAS_SCRIPT } from '../../../model-store/cas-script.js';
 import { countNamespace, dropNamespace, promoteNamespace } from '../../../model-store/namespaces.js';
@@ -147,6 +147,37 @@ void test('progress is written on every node in each batch, also without an enti
     assert.equal(await store.getProgress(scope, 'events', 2), 25);
     await store.putManyScoped([], { scope, topic: 'events', partition: 2, offset: 21 });
     assert.equal(await store.getProgress(scope, 'events', 2), 25);
+  } finally {
+    await store.close();
+  }
+});
+
+void test('a running writer\'s expectation (expectAtLeast): a master that lost writes refuses with the min; a master without a record does not', async () => {
+  const { store, prefix } = newStore();
+  try {
+    const many = ids(300, 'x');
+    await store.putManyScoped([{ scope, entries: many.map((entityId) => ({ entityId, state: st(30) })) }], { scope, topic: 'ev', partition: 0, offset: 30 });
+    const progressKeys = (await keysPerNode(prefix)).map((keys) => keys.filter((k) => k.includes(':_progress:')));
+    // Checked and in step: written.
+    await store.putManyScoped([{ scope, entries: many.map((entityId) => ({ entityId, state: st(40) })) }], { scope, topic: 'ev', partition: 0, offset: 40, expectAtLeast: 30 });
+    assert.equal(await store.getProgress(scope, 'ev', 0), 40);
+
+    // One master lost its last writes: the write is refused naming the min over the masters.
+    await nodes[2]?.hset(progressKeys[2]?.[0] ?? '', 'ev:0', '33');
+    await assert.rejects(
+      store.putManyScoped([{ scope, entries: many.map((entityId) => ({ entityId, state: st(50) })) }], { scope, topic: 'ev', partition: 0, offset: 50, expectAtLeast: 40 }),
+      (e: unknown) => e instanceof StoreRegressedError && e.stored === 33 && e.expected === 40,
+    );
+    // The refusing master applied nothing of it.
+    assert.equal(await nodes[2]?.hget(progressKeys[2]?.[0] ?? '', 'ev:0'), '33');
+    await nodes[2]?.hset(progressKeys[2]?.[0] ?? '', 'ev:0', '40');
+
+    // A master whose record is gone (a slot move gave it another progress key) while the others are in
+    // step: not a loss; the write goes through and the record is back.
+    await nodes[0]?.del(progressKeys[0]?.[0] ?? '');
+    await store.putManyScoped([{ scope, entries: many.map((entityId) => ({ entityId, state: st(60) })) }], { scope, topic: 'ev', partition: 0, offset: 60, expectAtLeast: 40 });
+    assert.equal(await store.getProgress(scope, 'ev', 0), 60);
+    assert.equal(await nodes[0]?.hget(progressKeys[0]?.[0] ?? '', 'ev:0'), '60');
   } finally {
     await store.close();
   }
