@@ -3,7 +3,7 @@
  * explains the pipeline), and the error of a chunk discarded because an earlier one failed.
  */
 import { ThawError } from '../lib/errors.js';
-import type { EntityState } from '../model-store/types.js';
+import type { EntityState, StateScope } from '../model-store/types.js';
 import type { BatchProcessor } from './processor.js';
 
 /**
@@ -35,14 +35,22 @@ export class PartitionPipe {
   pendingSafeguard: EntityState | undefined;
   processor: BatchProcessor | undefined;
   /**
-   * The partition's progress this worker last wrote, or found stored when it was assigned: a write
-   * finding the store behind it means the store lost acknowledged writes (StoreRegressedError).
+   * The partition's progress this worker last wrote, or found stored when it was assigned, in the
+   * state scope `writtenScope`: a write to that scope finding the store behind it means the store
+   * lost acknowledged writes (StoreRegressedError). Progress is kept per state scope, and a release
+   * that starts a new state epoch starts a new scope with no progress yet: no expectation there.
    */
   written: number | undefined;
+  writtenScope: string | undefined;
 }
 
 export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** The key of a state scope in PartitionPipe.writtenScope. */
+export function scopeKeyOf(scope: StateScope): string {
+  return `${scope.namespace}\u0000${scope.side}\u0000${scope.adapter}`;
 }

@@ -63,7 +63,7 @@ import { decodeLabelled } from '../streams/serde.js';
 import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
-import { deferred, DiscardedChunkError, PartitionPipe } from './partition-pipe.js';
+import { deferred, DiscardedChunkError, PartitionPipe, scopeKeyOf } from './partition-pipe.js';
 import type { AdaptationWorkerOptions, AdapterReleaseSource, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
 import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
 import type { SafeguardOptions } from './safeguard.js';
@@ -411,7 +411,9 @@ export class AdaptationWorker {
   private async startOffset(tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined> {
     const scope = this.processor.stateScope;
     const stored = this.store.getProgress === undefined ? undefined : await this.store.getProgress(scope, tp.topic, tp.partition);
-    this.pipeOf(tp.topic, tp.partition).written = stored;
+    const pipe = this.pipeOf(tp.topic, tp.partition);
+    pipe.written = stored;
+    pipe.writtenScope = scopeKeyOf(scope);
     const d = decideStart(stored, position.fetchedFrom, position.highWatermark);
     const fields = { topic: tp.topic, partition: tp.partition, storedProgress: stored, ...position };
     if (d.action === 'seek') {
@@ -484,9 +486,13 @@ export class AdaptationWorker {
         batch.messages.map((m) => m.offset),
         poison.map((p) => p.msg.offset),
       );
-      const expectAtLeast = pipe.written;
+      const scopeKey = scopeKeyOf(processor.stateScope);
+      const expectAtLeast = pipe.writtenScope === scopeKey ? pipe.written : undefined;
       result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo, ...(expectAtLeast === undefined ? {} : { expectAtLeast }) });
-      if (upTo !== undefined && pipe.gen === gen) pipe.written = Math.max(pipe.written ?? upTo, upTo);
+      if (upTo !== undefined && pipe.gen === gen) {
+        pipe.written = Math.max(expectAtLeast ?? upTo, upTo);
+        pipe.writtenScope = scopeKey;
+      }
       // Valid events first, dead letters second: a state outage retried many times then does not
       // re-send the poison messages on every retry.
       await this.deadLetters.sendMany(poison, { consumerGroup: this.groupId, namespace: this.scope.namespace, adapter: this.scope.adapter });

@@ -59,6 +59,8 @@ describe('thaw serve --processes 2', { timeout: 180_000 }, () => {
       const address = /listening on (http:\/\/\S+) \(2 processes\)/.exec(stdout)?.[1];
       assert.ok(address !== undefined, `no listening line:\n${stdout}\n${stderr.slice(-2000)}`);
       assert.equal(stdout.match(/listening on/g)?.length, 1, 'one listening line, from the primary');
+      // Each process logs "serving" just after it listens: its line may come after the primary's.
+      while (servingPids().length < 2 && Date.now() < deadline) await sleep(50);
       const [first, second] = servingPids();
       assert.ok(first !== undefined && second !== undefined && first !== second, `two server processes: ${String(servingPids())}`);
       for (let i = 0; i < 10; i++) assert.equal(await score(address), 200);
