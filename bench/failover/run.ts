@@ -65,7 +65,7 @@ interface Figures {
   events: number;
   sessionTimeoutMs: number;
   workerKill: { deadPartitions: number[]; reassignedMs: number; resumedMs: number };
-  brokerKill: { broker: number; ledPartitions: number[]; maxProduceMs: number; consumerStallMs: number; brokerRestartMs: number; acked: number; held: number; lost: number; doubledInTopic: number; loggedEvents: number; duplicateRows: number; missingPredictions: number };
+  brokerKill: { broker: number; ledPartitions: number[]; drained: boolean; maxProduceMs: number; consumerStallMs: number; brokerRestartMs: number; acked: number; held: number; lost: number; doubledInTopic: number; loggedEvents: number; duplicateRows: number; missingPredictions: number };
 }
 
 async function main(): Promise<void> {
@@ -170,12 +170,23 @@ async function main(): Promise<void> {
     say(`broker ${broker} back after ${brokerRestartMs} ms`);
     await producing;
     await producer.close();
-    for (;;) {
+    // The end is the topic's end offsets, not N: a check against N never ends when the topic holds
+    // fewer events than were acknowledged (the first run waited so for 23 events kafkajs had
+    // acknowledged without writing them, fixed in streams/producer.ts), and the lost/doubled
+    // figures below are there to say so.
+    const ends0 = await withAdmin(kafka, (admin) => topicOffsets(admin, topic));
+    const drainedBy = Date.now() + 120_000;
+    let drained = false;
+    while (Date.now() < drainedBy) {
       const c = await committed(kafka, group, topic);
-      if (c !== undefined && sum(c) >= N) break;
+      if (c !== undefined && ends0.every((e) => (c.get(e.partition) ?? -1) >= e.high)) {
+        drained = true;
+        break;
+      }
       if (!b.alive()) throw new Error(`worker-b exited:\n${b.stderr()}`);
       await sleep(250);
     }
+    if (!drained) say(`worker-b did not commit the topic's end within 120 s; its log ends:\n${b.stderr().slice(-4000)}`);
     b.child.kill('SIGTERM');
     await b.exited;
     const maxProduceMs = Math.max(0, ...sends.filter((s) => s.at + s.ms >= brokerKilledAt).map((s) => s.ms));
@@ -189,7 +200,7 @@ async function main(): Promise<void> {
       sessionTimeoutMs: SESSION_MS,
       workerKill: { deadPartitions, reassignedMs, resumedMs },
       brokerKill: {
-        broker, ledPartitions, maxProduceMs, consumerStallMs, brokerRestartMs, acked, held: inTopic,
+        broker, ledPartitions, drained, maxProduceMs, consumerStallMs, brokerRestartMs, acked, held: inTopic,
         lost: Math.max(0, acked - inTopic), doubledInTopic: Math.max(0, inTopic - acked),
         loggedEvents, duplicateRows: Number(row?.n ?? 0) - loggedEvents, missingPredictions: N - loggedEvents,
       },
@@ -218,6 +229,7 @@ function table_(f: Figures): string {
     `| kill -9 broker ${k.broker} (leader of ${k.ledPartitions.join(',')}) | longest produce request after the kill | ${s(k.maxProduceMs)} |`,
     `| | longest time the worker committed nothing | ${s(k.consumerStallMs)} |`,
     `| | broker restart until serving | ${s(k.brokerRestartMs)} |`,
+    `| | worker committed the topic's end | ${k.drained ? 'yes' : 'no, within 120 s'} |`,
     `| | acknowledged / held in the topic | ${k.acked} / ${k.held} |`,
     `| | lost / doubled in the topic | ${k.lost} / ${k.doubledInTopic} |`,
     `| | events with a prediction / missing / duplicate rows | ${k.loggedEvents} / ${k.missingPredictions} / ${k.duplicateRows} |`,
