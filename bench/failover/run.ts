@@ -157,11 +157,13 @@ async function main(): Promise<void> {
     while (Date.now() < watchUntil) {
       const c = await committed(kafka, group, topic);
       const now = Date.now();
+      // The gap counts up to the poll that sees progress (a poll can take seconds while the
+      // coordinator moves; measuring only after updating lastProgress read 0 s then).
+      consumerStallMs = Math.max(consumerStallMs, now - lastProgress);
       if (c !== undefined && sum(c) > lastSum) {
         lastSum = sum(c);
         lastProgress = now;
       }
-      consumerStallMs = Math.max(consumerStallMs, now - lastProgress);
       await sleep(100);
     }
     const restartAt = Date.now();
