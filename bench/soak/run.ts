@@ -185,19 +185,31 @@ async function main(): Promise<void> {
       faults.push({ kind, atS: (at - t0) / 1000, downMs: Date.now() - at });
       say(`fault ${faults.length}: ${kind} (${((Date.now() - at) / 1000).toFixed(1)} s); produced ${produced}`);
     };
-    while (Date.now() < endAt && producerFailed === undefined) {
+    // A fault runs beside the sampling (a ClickHouse stop and start alone takes ~40-60 s here), one at a time.
+    let faulting: Promise<void> | undefined;
+    let faultFailed: unknown;
+    while (Date.now() < endAt && producerFailed === undefined && faultFailed === undefined) {
       if (!steady.alive()) throw new Error(`the steady worker exited:\n${steady.stderr().slice(-4000)}`);
       if (Date.now() >= nextSampleAt) {
         nextSampleAt += SAMPLE_EVERY_S * 1000;
         await sample();
       }
-      if (Date.now() >= nextFaultAt && nextFaultAt + FAULT_EVERY_S * 1000 <= endAt) {
-        await fault(kinds[faults.length % kinds.length] ?? 'worker');
-        // From the end of this fault: a ClickHouse stop and start alone takes ~40 s here.
-        nextFaultAt = Date.now() + FAULT_EVERY_S * 1000;
+      if (faulting === undefined && Date.now() >= nextFaultAt && nextFaultAt + FAULT_EVERY_S * 1000 <= endAt) {
+        faulting = fault(kinds[faults.length % kinds.length] ?? 'worker').then<void, void>(
+          () => {
+            // The next one a period after this one ended.
+            nextFaultAt = Date.now() + FAULT_EVERY_S * 1000;
+            faulting = undefined;
+          },
+          (err: unknown) => {
+            faultFailed = err;
+          },
+        );
       }
       await sleep(200);
     }
+    await faulting;
+    if (faultFailed !== undefined) throw faultFailed;
     await producing;
     await producer.close();
     const rateProduced = produced / ((Date.now() - t0) / 1000);
