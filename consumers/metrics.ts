@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import type { Side } from '../schemas/types.js';
@@ -28,6 +28,12 @@ export interface WorkerMetricsOptions {
   lagIntervalMs?: number;
   /** Clock for the release age, unix ms. @default Date.now */
   clock?: () => number;
+  /**
+   * Also export prom-client's process and Node.js metrics, prefixed `thaw_worker_` (resident memory
+   * `thaw_worker_process_resident_memory_bytes`, heap `thaw_worker_nodejs_heap_size_used_bytes`, CPU,
+   * event loop lag, GC): what a soak watches for leaks. @default true
+   */
+  processMetrics?: boolean;
   /** @default silentLogger */
   logger?: Logger;
 }
@@ -75,6 +81,7 @@ export class WorkerMetrics {
     this.logger = opts.logger ?? silentLogger;
     this.registry.setDefaultLabels({ namespace: opts.namespace });
     const registers = [this.registry];
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'thaw_worker_' });
 
     this.events = new Counter({ name: 'thaw_events_total', help: 'Events handled, by outcome.', labelNames: ['side', 'adapter', 'outcome'], registers });
     for (const outcome of ['processed', 'skipped', 'dead_letter'] as const) this.events.inc({ side: this.side, adapter: this.adapter, outcome }, 0);

@@ -457,7 +457,7 @@ export class BatchConsumer {
         }
         const head = inflight.shift();
         if (head === undefined) break;
-        const outcome = await head.outcome;
+        const outcome = await this.heartbeating(head.outcome, p);
         if (!outcome.ok) {
           // Later chunks may have read the failed chunk's results: let them settle (the handler
           // discards them), then retry this one alone and restart the pipeline after it.
@@ -499,6 +499,24 @@ export class BatchConsumer {
     } finally {
       // Stopping: the last commits go out before kafkajs leaves the group (it awaits this call).
       if (this.st !== 'running') await commits.settled();
+    }
+  }
+
+  /**
+   * Awaits a chunk's outcome while heartbeating every heartbeat interval: a chunk slower than the
+   * session timeout (a slow adapter such as emerg on 5,000 events, every partition in flight on a
+   * loaded host) used to get the member evicted, then the chunk redelivered after the rejoin.
+   * A heartbeat that fails here is dropped: kafkajs only records a heartbeat that succeeded, so the
+   * one after the chunk asks again and throws the rebalance to kafkajs as before.
+   */
+  private async heartbeating<T>(outcome: Promise<T>, p: EachBatchPayload): Promise<T> {
+    const timer = setInterval(() => {
+      p.heartbeat().catch(() => undefined);
+    }, this.opts.heartbeatIntervalMs);
+    try {
+      return await outcome;
+    } finally {
+      clearInterval(timer);
     }
   }
 

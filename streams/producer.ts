@@ -4,7 +4,7 @@
  * replicas), large sends split into bounded request batches. `send` resolves only when the brokers
  * acknowledged every message, so callers may commit their input offsets afterwards.
  */
-import { Partitioners, type Message, type Producer } from 'kafkajs';
+import { Partitioners, type ICustomPartitioner, type Message, type Producer, type RecordMetadata } from 'kafkajs';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
@@ -33,6 +33,12 @@ export interface EventProducerOptions {
 const keyPartitioner = Partitioners.DefaultPartitioner();
 
 /**
+ * Re-sends of the messages a request left unacknowledged before `send` fails (each one after
+ * kafkajs's own retries). Count.
+ */
+const MAX_RESENDS = 5;
+
+/**
  * The partition of a topic with `partitions` partitions that `EventProducer` sends a message keyed
  * `key` to (the producer's partitioner: murmur2, Java compatible). Consumers that keep state per
  * partition (the worker's safeguard) can be replayed offline with it.
@@ -48,6 +54,8 @@ export class EventProducer {
   private readonly opts: Required<Omit<EventProducerOptions, 'logger'>>;
   private readonly logger: Logger;
   private connected = false;
+  /** The partition kafkajs's partitioner chose for each message object of the sends in flight. */
+  private readonly partitionOf = new WeakMap<Message, number>();
 
   constructor(opts: EventProducerOptions) {
     this.opts = {
@@ -68,7 +76,8 @@ export class EventProducer {
       allowAutoTopicCreation: false,
       // Explicit (murmur2, Java-compatible) so keys land where Java/Confluent clients put them, and
       // kafkajs does not warn about its changed default on every start.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // It also records each message's partition, to find the ones a request left unacknowledged.
+      createPartitioner: recordingPartitioner(this.partitionOf),
     });
   }
 
@@ -92,10 +101,26 @@ export class EventProducer {
     if (!this.connected) throw new ThawError('LIFECYCLE', 'producer is not connected');
     // Sequential chunks (not parallel) so that per-partition order is the order of `batches`.
     for (const chunk of chunkBatches(batches, this.opts.maxRequestBytes)) {
-      try {
-        await this.producer.sendBatch({ topicMessages: chunk, acks: -1, timeout: this.opts.ackTimeoutMs });
-      } catch (err) {
-        throw kafkaError(this.opts.kafka, `produce to ${chunk.map((c) => c.topic).join(',')} failed`, err);
+      let pending = chunk;
+      for (let resend = 0; ; resend++) {
+        let acked: RecordMetadata[];
+        try {
+          acked = await this.producer.sendBatch({ topicMessages: pending, acks: -1, timeout: this.opts.ackTimeoutMs });
+        } catch (err) {
+          throw kafkaError(this.opts.kafka, `produce to ${chunk.map((c) => c.topic).join(',')} failed`, err);
+        }
+        // kafkajs 2.2.4 can resolve a send without producing part of it: when a partition's leader
+        // dies mid-request and the partition moves to a broker that already answered for other
+        // partitions of the same send, its retry skips that broker and returns the old answer
+        // (sendMessages keeps one response per broker). Those messages were never written.
+        const missing = unacknowledged(pending, acked, (m) => this.partitionOf.get(m));
+        if (missing.length === 0) break;
+        const count = missing.reduce((s, t) => s + t.messages.length, 0);
+        if (resend >= MAX_RESENDS) {
+          throw new ThawError('KAFKA_ERROR', `produce to ${chunk.map((c) => c.topic).join(',')} failed: ${count} messages still unacknowledged after ${MAX_RESENDS} re-sends`);
+        }
+        this.logger.warn('send left messages unacknowledged (leader change), sending them again', { messages: count, partitions: missing.map((t) => `${t.topic}[${t.messages.map((m) => m.partition).filter((p, i, a) => a.indexOf(p) === i).join(',')}]`).join(' ') });
+        pending = missing;
       }
     }
   }
@@ -132,6 +157,47 @@ export function* chunkBatches(batches: readonly { topic: string; messages: reado
   }
   const rest = out.filter((t) => t.messages.length > 0);
   if (rest.length > 0) yield rest;
+}
+
+/**
+ * kafkajs's default partitioner (murmur2, Java compatible) that also records the partition it chose
+ * for each message object in `into`, so that `unacknowledged` can tell which messages a send left
+ * out.
+ */
+export function recordingPartitioner(into: WeakMap<Message, number>): ICustomPartitioner {
+  return () => {
+    const inner = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const partition = inner(args);
+      into.set(args.message, partition);
+      return partition;
+    };
+  };
+}
+
+/**
+ * The messages of `sent` whose partition has no acknowledgement in `acked`, each pinned to that
+ * partition (`partition` set, so a re-send goes where the partitioner put it, even unkeyed). The
+ * idempotent producer's sequence numbers make a re-send of a batch the broker did write a no-op.
+ * `partitionOf` is the partition the partitioner chose for a message without an explicit one.
+ */
+export function unacknowledged(
+  sent: readonly { topic: string; messages: readonly Message[] }[],
+  acked: readonly Pick<RecordMetadata, 'topicName' | 'partition' | 'errorCode'>[],
+  partitionOf: (m: Message) => number | undefined,
+): { topic: string; messages: Message[] }[] {
+  const ok = new Set(acked.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}\u0000${r.partition}`));
+  const out: { topic: string; messages: Message[] }[] = [];
+  for (const t of sent) {
+    const messages: Message[] = [];
+    for (const m of t.messages) {
+      const partition = m.partition ?? partitionOf(m);
+      if (partition === undefined) throw new ThawError('LIFECYCLE', `produce to ${t.topic}: no partition recorded for a message (internal error)`);
+      if (!ok.has(`${t.topic}\u0000${partition}`)) messages.push({ ...m, partition });
+    }
+    if (messages.length > 0) out.push({ topic: t.topic, messages });
+  }
+  return out;
 }
 
 function toKafkaMessage(m: OutMessage): Message {

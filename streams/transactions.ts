@@ -16,13 +16,13 @@
  * Input topics that these producers write must be read with isolation level read_committed
  * (BatchConsumer and replay do); their offsets then have gaps where the commit markers are.
  */
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { withAdmin } from './admin.js';
 import { partitionKey, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
-import { chunkBatches, type OutMessage } from './producer.js';
+import { chunkBatches, recordingPartitioner, unacknowledged, type OutMessage } from './producer.js';
 
 export interface PartitionTransactionsOptions {
   kafka: KafkaConnection;
@@ -79,6 +79,8 @@ export class PartitionTransactions {
   /** Connected (initialised, fencing) producers by `topic:partition`. */
   private readonly producers = new Map<string, Promise<Producer>>();
   private closed = false;
+  /** The partition the partitioner chose for each message object of the transactions in flight. */
+  private readonly partitionOf = new WeakMap<Message, number>();
 
   constructor(opts: PartitionTransactionsOptions) {
     this.opts = resolve(opts);
@@ -119,7 +121,13 @@ export class PartitionTransactions {
       throw kafkaError(kafka, `begin transaction of ${partitionKey(consumed)}`, err);
     });
     try {
-      for (const chunk of chunkBatches(outputs, maxRequestBytes)) await transaction.sendBatch({ topicMessages: chunk, acks: -1, timeout: ackTimeoutMs });
+      for (const chunk of chunkBatches(outputs, maxRequestBytes)) {
+        const acked = await transaction.sendBatch({ topicMessages: chunk, acks: -1, timeout: ackTimeoutMs });
+        // kafkajs can resolve a send that skipped a partition whose leader moved (see EventProducer):
+        // abort rather than commit a transaction that lacks those outputs; the caller retries.
+        const missing = unacknowledged(chunk, acked, (m) => this.partitionOf.get(m));
+        if (missing.length > 0) throw new ThawError('KAFKA_ERROR', `${missing.reduce((s, t) => s + t.messages.length, 0)} outputs unacknowledged (a partition leader moved mid-send)`);
+      }
       await transaction.sendOffsets({
         consumerGroupId: groupId,
         topics: [{ topic: consumed.topic, partitions: [{ partition: consumed.partition, offset: String(consumed.nextOffset) }] }],
@@ -157,7 +165,7 @@ export class PartitionTransactions {
       // Required by kafkajs for idempotence; also keeps per-partition order across retries.
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: recordingPartitioner(this.partitionOf),
     });
     // connect() initialises the producer id of the transactional id: this is the fencing step.
     const ready = producer.connect().then(

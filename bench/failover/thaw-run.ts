@@ -23,6 +23,8 @@ export interface ThawRunOptions {
   dir: string;
   sessionTimeoutMs?: number;
   maxBatch?: number;
+  /** Port of its /metrics endpoint. @default 0 (none) */
+  metricsPort?: number;
   /** Further `thaw run` flags. */
   extra?: readonly string[];
 }
@@ -42,7 +44,7 @@ export function startThawRun(o: ThawRunOptions): ThawRunProcess {
     '--topic', o.topic,
     '--group-id', o.group,
     '--cross-adapter', 'off',
-    '--metrics-port', '0',
+    '--metrics-port', String(o.metricsPort ?? 0),
     '--max-batch', String(o.maxBatch ?? 100),
     '--session-timeout-ms', String(o.sessionTimeoutMs ?? 10_000),
     '--spool-dir', join(o.dir, `spool-${o.name}`),

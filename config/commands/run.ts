@@ -80,7 +80,7 @@ export const runSchema = z
       .max(300_000, 'expected at most 300000')
       .default(10_000)
       .describe(
-        'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker\'s partitions move to another worker after this long. Heartbeats go every tenth of it. A micro-batch that takes longer than this gets the member evicted: raise it for slow adapters. 6000..300000. @default 10000',
+        'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker\'s partitions move to another worker after this long. Heartbeats go every tenth of it, also while a micro-batch runs, but not while the event loop is blocked by one long computation: the emerg adapter at the default --max-batch was evicted at 6000 and 8000 on a loaded 2-core host (bench/README.md, failover), so keep 10000 or more for slow adapters. 6000..300000. @default 10000',
       ),
     heartbeatIntervalMs: positiveInt
       .min(100)

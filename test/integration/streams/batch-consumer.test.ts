@@ -167,3 +167,40 @@ void test('batch consumer: by default every partition is handled concurrently, o
   assert.ok(maxInFlight > 1, `handlers of different partitions overlapped (max in flight ${maxInFlight})`);
   await committedEqualsEnd(groupId, topic);
 });
+
+// Issue 11: with a short session timeout (6 s, Kafka's minimum) the emerg worker was evicted from its
+// group while it worked on 5,000-event chunks on a loaded host (bench/failover/slow-adapter.ts):
+// heartbeats went only between chunks. A chunk slower than the session timeout must not cost a
+// rebalance and a redelivery.
+void test('batch consumer: a chunk slower than the session timeout keeps the member in the group (heartbeats while it runs)', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc-slow');
+  const groupId = uniqueName('bc-slow-group');
+  await ensureTopics(conn, [{ topic, partitions: 1 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, 30);
+
+  const seen = new Map<number, number>();
+  let slowDone = false;
+  const consumer = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 10, sessionTimeoutMs: 6000, heartbeatIntervalMs: 600 });
+  await consumer.start(async (b: MessageBatch) => {
+    if (!slowDone) {
+      await new Promise((r) => setTimeout(r, 9000)); // 1.5 session timeouts
+      slowDone = true;
+    }
+    for (const m of b.messages) {
+      const n = Number(m.value?.toString());
+      seen.set(n, (seen.get(n) ?? 0) + 1);
+    }
+  });
+  try {
+    await waitFor('all messages', () => seen.size === 30, 60_000);
+    await committedEqualsEndOf(groupId, topic);
+  } finally {
+    await consumer.stop();
+  }
+  assert.deepStrictEqual([...seen.entries()].filter(([, c]) => c !== 1), [], 'no message handled twice (an evicted member gets its chunk redelivered)');
+});
+
+async function committedEqualsEndOf(groupId: string, topic: string): Promise<void> {
+  await waitFor('committed to the end', async () => (await withAdmin(conn, (admin) => groupLag(admin, groupId, [topic]))) === 0, 30_000);
+}

@@ -164,4 +164,46 @@ describe('kill -9 of a broker of a 3-node cluster under a thaw run worker (issue
       await ch.close();
     }
   });
+
+  // kafkajs 2.2.4's sendMessages keeps one response per broker across retries: when a partition's
+  // leader dies and the partition moves to a broker that already answered for another partition of
+  // the same send, the retry skips that broker and the send resolves without the moved messages.
+  // Seen as 15 of 6,000 acknowledged events missing in one run of the test above, and as 23 of
+  // 24,000 (one send, the dead leader's two partitions) in the failover bench.
+  it('a send spanning a dead leader and its successor is acknowledged only once written (kafkajs skipped the moved partition)', async () => {
+    assert.ok(cluster !== undefined);
+    const kafka = cluster.kafka;
+    await cluster.restartDead();
+    const topic = `${n.topic}-moved`;
+    // Partition 0 on brokers 1 and 2 (leader 1), partition 1 on 2 and 3 (leader 2): when 1 dies,
+    // partition 0 can only move to 2, the broker that also answers for partition 1.
+    await withAdmin(kafka, (admin) => admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [1, 2] }, { partition: 1, replicas: [2, 3] }], configEntries: [{ name: 'min.insync.replicas', value: '1' }, { name: 'retention.ms', value: '-1' }] }],
+    }));
+    await waitFor('leaders 1 and 2', async () => (await partitionReplicas(kafka, topic)).map((r) => r.leader).join() === '1,2', 30_000, 200);
+    const keys = (p: number): string[] => Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => partitionOfKey(k, 2) === p).slice(0, 10);
+    const batch = (tag: string): { key: string; value: Buffer }[] => [0, 1].flatMap((p) => keys(p).map((key) => ({ key, value: Buffer.from(`${tag}-${key}`) })));
+    const producer = new EventProducer({ kafka });
+    await producer.connect();
+    try {
+      await producer.send(topic, batch('before')); // connections and metadata: leader of 0 is broker 1
+      // Broker 1 dies with the request in flight: frozen first, so that broker 2 answers for
+      // partition 1 while broker 1 holds partition 0's request; killed once the controller moved
+      // partition 0 to broker 2 (the frozen broker missed its heartbeats), so the producer's retry
+      // finds the new leader at once.
+      process.kill(cluster.pidOf(1), 'SIGSTOP');
+      let settled = false;
+      const sending = producer.send(topic, batch('after')).finally(() => (settled = true));
+      const others = { brokers: kafka.brokers.slice(1) }; // asking the frozen broker would hang
+      await waitFor('partition 0 led by broker 2', async () => (await partitionReplicas(others, topic).catch(() => []))[0]?.leader === 2, 60_000, 200);
+      assert.equal(settled, false, 'the send waits for the frozen broker');
+      await cluster.kill9(1);
+      await sending;
+    } finally {
+      await producer.close();
+    }
+    const ends = await withAdmin(kafka, (admin) => topicOffsets(admin, topic));
+    assert.deepEqual(ends.map((e) => e.high - e.low), [20, 20], 'each partition holds both sends once');
+  });
 });

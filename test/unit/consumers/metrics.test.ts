@@ -40,6 +40,16 @@ describe('WorkerMetrics', () => {
     for (const m of opened) await m.close();
   });
 
+  it('exports the process metrics a soak watches (resident memory, heap), unless turned off', async () => {
+    const on = new WorkerMetrics({ side: 'item', adapter: 'fm-adagrad', namespace: 'live', port: 0 });
+    const off = new WorkerMetrics({ side: 'item', adapter: 'fm-adagrad', namespace: 'live', port: 0, processMetrics: false });
+    opened.push(on, off);
+    const text = await on.registry.metrics();
+    assert.ok((sample(text, 'thaw_worker_process_resident_memory_bytes', { namespace: 'live' }) ?? 0) > 0, 'resident memory');
+    assert.ok((sample(text, 'thaw_worker_nodejs_heap_size_used_bytes', { namespace: 'live' }) ?? 0) > 0, 'heap used');
+    assert.equal(sample(await off.registry.metrics(), 'thaw_worker_nodejs_heap_size_used_bytes', { namespace: 'live' }), undefined);
+  });
+
   it('counts events by outcome, dead letters by reason, and exposes release info and age', async () => {
     let now = 1_000_000;
     const m = new WorkerMetrics({ side: 'item', adapter: 'fm-adagrad', namespace: 'live', port: 0, clock: () => now });
