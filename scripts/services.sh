@@ -278,6 +278,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Controller and broker share one JVM here: on a starved 2-core host a pause past the default 9 s
+# session made the controller fence its own broker (every partition leaderless, coordinators
+# reloaded) in the middle of a test. A single node has no other broker to fail over to anyway.
+broker.session.timeout.ms=30000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1

@@ -121,6 +121,8 @@ export interface BatchConsumerOptions {
 
 /** Upper bound of partitionsConsumedConcurrently (kafkajs keeps one worker per unit). */
 export const MAX_PARTITIONS_CONCURRENCY = 256;
+/** How long lag() asks again after retriable Kafka errors. Milliseconds. */
+const LAG_RETRY_MS = 10_000;
 /** Upper bound of pipelineDepth. */
 export const MAX_PIPELINE_DEPTH = 16;
 /** Default largest chunk, in records (see maxBatchMessages). */
@@ -320,10 +322,16 @@ export class BatchConsumer {
 
   /** Records in the subscribed topics not yet committed by this group. */
   async lag(): Promise<number> {
-    try {
-      return await withAdmin(this.opts.kafka, (admin) => groupLag(admin, this.opts.groupId, this.opts.topics), this.logger);
-    } catch (err) {
-      throw kafkaError(this.opts.kafka, `lag of group ${this.opts.groupId}`, err);
+    // A coordinator that is loading or moved, a leader being elected: asked again for a few seconds
+    // (kafkajs' admin does not retry these for fetchOffsets).
+    const deadline = Date.now() + LAG_RETRY_MS;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await withAdmin(this.opts.kafka, (admin) => groupLag(admin, this.opts.groupId, this.opts.topics), this.logger);
+      } catch (err) {
+        if ((err as { retriable?: unknown }).retriable !== true || Date.now() + delay > deadline) throw kafkaError(this.opts.kafka, `lag of group ${this.opts.groupId}`, err);
+        await this.sleep(delay);
+      }
     }
   }
 
@@ -377,7 +385,9 @@ export class BatchConsumer {
           const position = positions.get(partitionKey(tp));
           if (!current() || position === undefined) continue;
           const start = await listener.startOffset(tp, position);
-          if (start === undefined || start === position.fetchedFrom || !current()) continue;
+          // Sought even when equal to fetchedFrom: kafkajs may have read the committed offset on its
+          // own before this listener's (a transaction of the previous owner completing in between).
+          if (start === undefined || !current()) continue;
           // Ahead: the listener says every record before `start` is handled, so commit it (else a
           // partition with nothing after it would lag for ever). Behind: commit nothing, re-handle.
           if (start > position.fetchedFrom) await consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(start) }]);

@@ -7,6 +7,7 @@ import type * as tls from 'node:tls';
 import { Kafka, logLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
+import { assertKafkajsPatched } from './kafkajs-patch.js';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 const SASL_MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512'];
@@ -80,6 +81,7 @@ function toSasl(conn: KafkaConnection): SASLOptions | undefined {
 /** Builds a kafkajs client; its own log lines go to `logger` (warn and above), scrubbed of secrets. */
 export function createKafka(conn: KafkaConnection, logger: Logger = silentLogger): Kafka {
   validateKafkaConnection(conn);
+  assertKafkajsPatched();
   const log = logger.child({ component: 'kafkajs' });
   const sasl = toSasl(conn);
   return new Kafka({
