@@ -24,7 +24,7 @@ import { deleteTopics, ensureTopics, groupLag, withAdmin } from '../../streams/a
 import { kafkaFromEnv } from '../../streams/kafka.js';
 import { EventProducer } from '../../streams/producer.js';
 import { encodeLabelled } from '../../streams/serde.js';
-import { freePort } from './cluster.js';
+import { freePort } from '../../lib/free-port.js';
 import { startThawRun } from './thaw-run.js';
 
 const { values: args } = parseArgs({

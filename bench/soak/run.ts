@@ -31,7 +31,7 @@ import { kafkaFromEnv } from '../../streams/kafka.js';
 import { EventProducer } from '../../streams/producer.js';
 import { encodeLabelled } from '../../streams/serde.js';
 import { PrivateServices } from '../../test/integration/consumers/private-services.js';
-import { freePort } from '../failover/cluster.js';
+import { freePort } from '../../lib/free-port.js';
 import { startThawRun, type ThawRunProcess } from '../failover/thaw-run.js';
 import { heapMb, rssMb, sparkline, trendOf, type MemorySample, type MemoryTrend } from './memory.js';
 import { checkLog, checkStates, streamingReference, type LogCheck, type StateCheck } from './reference.js';

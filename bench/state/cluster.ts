@@ -19,7 +19,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +30,7 @@ import type { EntityState, StateScope } from '../../model-store/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import { markdownTable, positiveOption, quantile } from '../stats.js';
 import { adapterSizes } from './sizes.js';
+import { freePorts } from '../../lib/free-port.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -50,19 +50,6 @@ interface Row {
   cycleP50Ms: number;
   cycleP99Ms: number;
   callsPerBatch: string;
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((ok, fail) => {
-      const s = createServer();
-      s.once('error', fail);
-      s.listen(0, '127.0.0.1', () => ok(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
-  return ports;
 }
 
 /** A private cluster through scripts/services.sh; `stop` tears it down. */

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { cliHarness, KAFKA, type CliRun } from './cli-harness.js';
-import { freePort, PasswordRedis, publishUntrainedFm } from './fixtures.js';
+import { freePort } from '../../../lib/free-port.js';
+import { PasswordRedis, publishUntrainedFm } from './fixtures.js';
 
 const h = cliHarness('ffcmd');
 const PASSWORD = 'Cmd Secret@31';

@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { cliHarness, KAFKA, type CliRun } from './cli-harness.js';
-import { freePort, PasswordRedis, publishUntrainedFm } from './fixtures.js';
+import { freePort } from '../../../lib/free-port.js';
+import { PasswordRedis, publishUntrainedFm } from './fixtures.js';
 
 const h = cliHarness('failfast');
 /** The throwaway Redis' password: a space, '@', ':', '%' and non-ASCII, all of which must be encoded in a URL. */

@@ -1,11 +1,11 @@
 /** Small fixtures of the CLI process tests: a release to run, a throwaway Redis, free ports. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { FactorizationMachine } from '../../../models/fm.js';
 import { bundleFm } from '../../../models/onnx/bundle.js';
+import { freePort } from '../../../lib/free-port.js';
 
 /** Publishes and promotes an untrained FM as the current `fm` release under `root`; returns its version. */
 export async function publishUntrainedFm(root: string): Promise<string> {
@@ -17,16 +17,6 @@ export async function publishUntrainedFm(root: string): Promise<string> {
 }
 
 /** A TCP port nothing listens on (just released by the OS). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A throwaway redis-server with a password, on a free port, no persistence. Stop it with `stop()`. */
 export class PasswordRedis {

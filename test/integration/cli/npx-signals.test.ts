@@ -18,7 +18,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { cliHarness, CH, KAFKA, REDIS, ROOT } from './cli-harness.js';
-import { freePort, publishUntrainedFm } from './fixtures.js';
+import { freePort } from '../../../lib/free-port.js';
+import { publishUntrainedFm } from './fixtures.js';
 
 const h = cliHarness('npx');
 const group = `g-npx-${h.id}`;

@@ -16,14 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { createAdapter } from '../../../adapters/registry.js';
-import { ClickHouseSink } from '../../../analytics/clickhouse-sink.js';
 import { AdaptationWorker } from '../../../consumers/worker.js';
-import { CachedEntityStore } from '../../../model-store/cached-store.js';
-import { RedisEntityStore } from '../../../model-store/redis-store.js';
 import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
-import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { createLogger } from '../../../lib/log.js';
 import { PrivateCluster } from '../model-store/private-cluster.js';
@@ -43,6 +38,7 @@ import {
   referenceRun,
   waitFor,
 } from './harness.js';
+import { assembledWorker } from './assembled-worker.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 const PARTITIONS = 3;
@@ -98,29 +94,25 @@ describe('worker on a Redis Cluster: kill -9 of a master, and one node losing it
 
   /** A worker as `thaw run` assembles it, on the cluster; started, not waited for. */
   const startWorker = async (name: string): Promise<AdaptationWorker> => {
-    const store = new CachedEntityStore(new RedisEntityStore({ redis: { url: cluster.url, cluster: true }, keyPrefix: n.prefix, logger: DBG }));
-    const sink = new ClickHouseSink({ url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir: join(dir, `spool-${name}`) });
-    await sink.ensureSchema();
-    const worker = new AdaptationWorker({
-      kafka: KAFKA,
-      side: 'item',
-      adapter: createAdapter('fm-adagrad', 'item', model()),
-      store,
-      sink,
-      deadLetters: new DeadLetterWriter(producer, n.dlq),
-      topic: n.topic,
-      groupId: n.group,
-      maxBatchMessages: 100,
-      metricsPort: 0,
-      // The safeguard folds one state per PARTITION over all its entities, and that state lives on
-      // one node: a batch that reached some nodes only is retried with the entities already applied
-      // skipped, whose losses the safeguard then misses, so later scores drift slightly (this test
-      // failed by 1.6e-3 with it on). Entity states and per-node progress are exact; see
-      // model-store/README.md "Redis Cluster".
-      safeguard: false,
+    const assembled = await assembledWorker({
+      n,
+      redisUrl: cluster.url,
+      cluster: true,
+      producer,
+      spoolDir: join(dir, `spool-${name}`),
       logger: DBG,
+      worker: {
+        maxBatchMessages: 100,
+        // The safeguard folds one state per PARTITION over all its entities, and that state lives on
+        // one node: a batch that reached some nodes only is retried with the entities already applied
+        // skipped, whose losses the safeguard then misses, so later scores drift slightly (this test
+        // failed by 1.6e-3 with it on). Entity states and per-node progress are exact; see
+        // model-store/README.md "Redis Cluster".
+        safeguard: false,
+      },
     });
-    workers.push({ worker, close: async () => (await sink.close(), await store.close()) });
+    const { worker } = assembled;
+    workers.push(assembled);
     await worker.start();
     return worker;
   };

@@ -17,14 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAdapter } from '../../../adapters/registry.js';
-import { ClickHouseSink } from '../../../analytics/clickhouse-sink.js';
 import { AdaptationWorker } from '../../../consumers/worker.js';
-import { CachedEntityStore } from '../../../model-store/cached-store.js';
-import { RedisEntityStore } from '../../../model-store/redis-store.js';
 import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
-import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
 import {
@@ -43,6 +38,7 @@ import {
   waitFor,
 } from './harness.js';
 import { PrivateServices } from './private-services.js';
+import { assembledWorker, type AssembledWorker } from './assembled-worker.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 const PARTITIONS = 3;
@@ -60,25 +56,16 @@ describe('kill -9 of redis-server under appendfsync everysec, worker running (is
   });
 
   /** A worker as `thaw run` assembles it, on the private Redis, consuming `n.topic`. */
-  const startWorker = async (n: ReturnType<typeof names>, producer: EventProducer) => {
-    const store = new CachedEntityStore(new RedisEntityStore({ redis: { url: svc.redisUrl }, keyPrefix: n.prefix }));
-    const sink = new ClickHouseSink({ url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir: join(dir, `spool-${n.id}`) });
-    await sink.ensureSchema();
-    const worker = new AdaptationWorker({
-      kafka: KAFKA,
-      side: 'item',
-      adapter: createAdapter('fm-adagrad', 'item', model()),
-      store,
-      sink,
-      deadLetters: new DeadLetterWriter(producer, n.dlq),
-      topic: n.topic,
-      groupId: n.group,
-      maxBatchMessages: 200,
-      metricsPort: 0,
-      consumer: { retryInitialMs: 100, retryMaxMs: 1000 },
+  const startWorker = async (n: ReturnType<typeof names>, producer: EventProducer): Promise<AssembledWorker> => {
+    const w = await assembledWorker({
+      n,
+      redisUrl: svc.redisUrl,
+      producer,
+      spoolDir: join(dir, `spool-${n.id}`),
+      worker: { maxBatchMessages: 200, consumer: { retryInitialMs: 100, retryMaxMs: 1000 } },
     });
-    await worker.start();
-    return { worker, close: async () => (await sink.close(), await store.close()) };
+    await w.worker.start();
+    return w;
   };
 
   const scenario = async (tag: string, seed: number, crash: (n: ReturnType<typeof names>, worker: AdaptationWorker) => Promise<void>): Promise<void> => {

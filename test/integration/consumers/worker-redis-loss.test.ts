@@ -14,14 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { createAdapter } from '../../../adapters/registry.js';
-import { ClickHouseSink } from '../../../analytics/clickhouse-sink.js';
 import { AdaptationWorker } from '../../../consumers/worker.js';
-import { CachedEntityStore } from '../../../model-store/cached-store.js';
-import { RedisEntityStore } from '../../../model-store/redis-store.js';
 import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
-import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import {
   assertMatchesReference,
@@ -41,6 +36,7 @@ import {
   referenceRun,
   waitFor,
 } from './harness.js';
+import { assembledWorker } from './assembled-worker.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 const PARTITIONS = 3;
@@ -87,22 +83,9 @@ describe('Redis loses its last writes: the stored progress brings them back from
 
   /** A worker as `thaw run` assembles it, run until the group has committed everything, drained. */
   const runToEnd = async (name: string, until: (w: AdaptationWorker) => Promise<boolean> | boolean): Promise<AdaptationWorker> => {
-    const store = new CachedEntityStore(new RedisEntityStore({ redis: { url: REDIS_URL }, keyPrefix: n.prefix }));
-    const sink = new ClickHouseSink({ url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir: join(dir, `spool-${name}`) });
-    await sink.ensureSchema();
-    const worker = new AdaptationWorker({
-      kafka: KAFKA,
-      side: 'item',
-      adapter: createAdapter('fm-adagrad', 'item', model()),
-      store,
-      sink,
-      deadLetters: new DeadLetterWriter(producer, n.dlq),
-      topic: n.topic,
-      groupId: n.group,
-      maxBatchMessages: 200,
-      metricsPort: 0,
-    });
-    workers.push({ worker, close: async () => (await sink.close(), await store.close()) });
+    const assembled = await assembledWorker({ n, redisUrl: REDIS_URL, producer, spoolDir: join(dir, `spool-${name}`), worker: { maxBatchMessages: 200 } });
+    const { worker } = assembled;
+    workers.push(assembled);
     await worker.start();
     await waitFor(`${name} done`, async () => (await lagOf(n.group, n.topic)) === 0 && (await until(worker)), 60_000, 100);
     await worker.drain();

@@ -2,27 +2,17 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../../../lib/errors.js';
 import { createRedis } from '../../../model-store/redis.js';
 import { RedisEntityStore } from '../../../model-store/redis-store.js';
 import type { EntityState, StateScope } from '../../../model-store/types.js';
+import { freePort } from '../../../lib/free-port.js';
 
 const scope: StateScope = { namespace: 'live', side: 'user', adapter: 'none' };
 const st = (offset: number): EntityState => ({ count: 1, lastOffset: offset, lastEventMs: 0, params: new Float32Array(2) });
 /** Outage calls must fail within commandTimeoutMs (5 s by default); allow scheduling slack on a busy machine. */
 const BOUND_MS = 7_000;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 const children: ChildProcess[] = [];
 after(() => {
