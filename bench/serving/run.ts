@@ -5,7 +5,8 @@
  *   node --import tsx bench/serving/run.ts [--users 200000] [--items 100000] [--candidates 100]
  *        [--unseen 0.1] [--zipf 0.9] [--rates 500,1000,2000,4000] [--seconds 5] [--warmup 1]
  *        [--connections 32] [--saturation-seconds 5] [--writes 2000] [--probes 30]
- *        [--servers thaw,naive] [--profile DIR] [--json] [--out .thaw/bench/serving.json]
+ *        [--servers thaw,thaw-2p,naive] [--profile DIR] [--node-flags '--trace-gc ...']
+ *        [--json] [--out .thaw/bench/serving.json]
  *
  * Setup (untimed): an FM release (k 8, 262,144 buckets, `thaw train fm`'s sizes) is published to a
  * fresh release directory; fm-adagrad states of `--users` users and `--items` items are written to
@@ -13,6 +14,10 @@
  * skewed users and candidates, `--unseen` of the ids never written). While a server runs, a writer
  * re-writes `--writes` states/s of entities drawn the same way (the workers' updates).
  *
+ * Servers: `thaw` (one process), `thaw-2p` (`thaw serve --processes 2`: cli/serve-processes.ts's
+ * supervisor, two server processes on one port), `naive`. `--profile DIR` writes a V8 CPU profile of
+ * each server process (bench/serving/profile-summary.ts reads it); `--node-flags` are added to the
+ * server processes' Node flags (e.g. `--trace-gc`).
  * Per server (each in its own process, bench/serving/server-proc.ts), after 4 s of unmeasured load at
  * 500 req/s (JIT, cache), the load generator (a child process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
  * the intended send time) for `--seconds` after `--warmup`, then a closed loop of `--connections`
@@ -58,8 +63,13 @@ const log = (msg: string, fields: Record<string, unknown> = {}): void => {
   process.stderr.write(JSON.stringify({ t: new Date().toISOString(), bench: 'serving', msg, ...fields }) + '\n');
 };
 
+/** The servers the bench can run: thaw in one process, thaw on two (`thaw serve --processes 2`), the naive baseline. */
+type ServerName = 'thaw' | 'thaw-2p' | 'naive';
+const SERVER_NAMES: readonly ServerName[] = ['thaw', 'thaw-2p', 'naive'];
+const SERVER_LABEL: Record<ServerName, string> = { thaw: 'thaw', 'thaw-2p': 'thaw, 2 processes', naive: 'naive' };
+
 interface Row {
-  server: 'thaw' | 'naive';
+  server: ServerName;
   load: string;
   result: LoadResult;
   cpuServerPct: number;
@@ -70,6 +80,8 @@ interface Row {
   loopP99: number;
   /** Entity reads by tier (thaw): cache, store, unavailable. */
   tiers: { cache: number; store: number; unavailable: number } | undefined;
+  /** Refusals by reason (thaw): deadline unmeetable at admission, late (deadline passed while queued), queues full. */
+  shedReasons: { deadline: number; late: number; queueFull: number } | undefined;
 }
 
 interface Freshness {
@@ -79,9 +91,14 @@ interface Freshness {
   maxMs: number;
 }
 
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+/** A metric's value summed over the server processes' Prometheus texts. */
+function metricValue(texts: readonly string[], name: string): number {
+  let sum = 0;
+  for (const text of texts) {
+    const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+    sum += line === undefined ? 0 : Number(line.slice(name.length + 1));
+  }
+  return sum;
 }
 
 async function redisCpuSeconds(redis: Redis): Promise<number> {
@@ -140,8 +157,8 @@ class ServerProcess {
     readonly address: string,
   ) {}
 
-  static async start(spec: ServerSpec, profileDir: string | undefined): Promise<ServerProcess> {
-    const execArgv = ['--import', 'tsx', ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])];
+  static async start(spec: ServerSpec, profileDir: string | undefined, nodeFlags: readonly string[]): Promise<ServerProcess> {
+    const execArgv = ['--import', 'tsx', ...nodeFlags, ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])];
     const child = fork(join(ROOT, 'bench/serving/server-proc.ts'), [JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
     const address = await new Promise<string>((res, rej) => {
       child.once('message', (m: { type: string; address: string }) => (m.type === 'ready' ? res(m.address) : rej(new Error(`unexpected ${m.type}`))));
@@ -174,7 +191,7 @@ function runLoad(spec: LoadSpec): Promise<LoadResult> {
   });
 }
 
-async function measure(server: ServerProcess, kind: 'thaw' | 'naive', load: string, redis: Redis, spec: LoadSpec): Promise<Row> {
+async function measure(server: ServerProcess, kind: ServerName, load: string, redis: Redis, spec: LoadSpec): Promise<Row> {
   const s0 = await server.stats();
   const r0 = await redisCpuSeconds(redis);
   const t0 = performance.now();
@@ -183,6 +200,8 @@ async function measure(server: ServerProcess, kind: 'thaw' | 'naive', load: stri
   const s1 = await server.stats();
   const r1 = await redisCpuSeconds(redis);
   const tier = (t: string, s: ServerStats): number => metricValue(s.metrics, `thaw_serve_state_reads_total{tier="${t}"}`);
+  const shed = (reason: string): number => metricValue(s1.metrics, `thaw_serve_shed_total{reason="${reason}"}`) - metricValue(s0.metrics, `thaw_serve_shed_total{reason="${reason}"}`);
+  const isThaw = kind !== 'naive';
   const row: Row = {
     server: kind,
     load,
@@ -193,7 +212,8 @@ async function measure(server: ServerProcess, kind: 'thaw' | 'naive', load: stri
     gcMs: s1.gcMs - s0.gcMs,
     gcMaxMs: s1.gcMaxMs,
     loopP99: s1.loopP99,
-    tiers: kind === 'thaw' ? { cache: tier('cache', s1) - tier('cache', s0), store: tier('store', s1) - tier('store', s0), unavailable: tier('unavailable', s1) - tier('unavailable', s0) } : undefined,
+    shedReasons: isThaw ? { deadline: shed('deadline'), late: shed('late'), queueFull: shed('queue-full') } : undefined,
+    tiers: isThaw ? { cache: tier('cache', s1) - tier('cache', s0), store: tier('store', s1) - tier('store', s0), unavailable: tier('unavailable', s1) - tier('unavailable', s0) } : undefined,
   };
   log('run done', { server: kind, load, ok: result.ok, shed: result.shed, p99: result.p99 });
   return row;
@@ -236,24 +256,26 @@ const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleS
 
 function table(rows: readonly Row[]): string {
   return markdownTable(
-    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'goodput/s', '503', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'CPU server / redis / loadgen %'],
+    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'goodput/s', '503 (deadline / late / full)', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'send lag p99 ms', 'CPU server / redis / loadgen %'],
     rows.map((r) => {
       const t = r.tiers;
       const total = t === undefined ? 0 : t.cache + t.store + t.unavailable;
       const pct = (x: number): string => (total > 0 ? ((100 * x) / total).toFixed(0) : '–');
+      const sr = r.shedReasons;
       return [
-        r.server,
+        SERVER_LABEL[r.server],
         r.load,
         int(r.result.okPerSec),
         f1(r.result.p50),
         f1(r.result.p99),
         f1(r.result.p999),
         int(r.result.goodputPerSec),
-        int(r.result.shed),
+        sr === undefined ? int(r.result.shed) : `${int(r.result.shed)} (${int(sr.deadline)} / ${int(sr.late)} / ${int(sr.queueFull)})`,
         int(r.result.errors),
         t === undefined ? 'no cache' : `${pct(t.cache)} / ${pct(t.store)} / ${pct(t.unavailable)}`,
         `${int(r.gcMs)} (${f1(r.gcMaxMs)})`,
         f1(r.loopP99),
+        f1(r.result.sendLagP99),
         `${int(r.cpuServerPct)} / ${int(r.cpuRedisPct)} / ${int(r.cpuLoadgenPct)}`,
       ];
     }),
@@ -275,8 +297,9 @@ async function main(): Promise<void> {
       'saturation-seconds': { type: 'string', default: '5' },
       writes: { type: 'string', default: '2000' },
       probes: { type: 'string', default: '30' },
-      servers: { type: 'string', default: 'thaw,naive' },
+      servers: { type: 'string', default: 'thaw,thaw-2p,naive' },
       profile: { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
       out: { type: 'string', default: '.thaw/bench/serving.json' },
     },
@@ -293,7 +316,12 @@ async function main(): Promise<void> {
   const rates = values.rates.split(',').map((r) => positiveOption('rates', r, false));
   const seconds = positiveOption('seconds', values.seconds, false);
   const warmup = Number(values.warmup);
-  const servers = values.servers.split(',') as ('thaw' | 'naive')[];
+  const servers = values.servers.split(',').map((name): ServerName => {
+    const known = SERVER_NAMES.find((n) => n === name);
+    if (known === undefined) throw new Error(`--servers: unknown server ${JSON.stringify(name)} (known: ${SERVER_NAMES.join(', ')})`);
+    return known;
+  });
+  const nodeFlags = values['node-flags'].split(/\s+/).filter((f) => f !== '');
   const loadBefore = loadavg();
   const t0 = performance.now();
   const prefix = `bs${randomBytes(5).toString('hex')}`;
@@ -331,7 +359,8 @@ async function main(): Promise<void> {
     let freshness: Freshness | undefined;
     const serving = { maxCandidates: 1000, safeguard: 'item' as const, safeguardPartitions: 1 };
     for (const kind of servers) {
-      const server = await ServerProcess.start({ kind, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving }, values.profile);
+      const spec: ServerSpec = { kind: kind === 'naive' ? 'naive' : 'thaw', processes: kind === 'thaw-2p' ? 2 : 1, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving };
+      const server = await ServerProcess.start(spec, values.profile, nodeFlags);
       const stopWriter = startWriter(redis, release, workload, k, Number(values.writes));
       try {
         const base: Omit<LoadSpec, 'mode' | 'rate' | 'connections' | 'seconds'> = { url: `${server.address}/v1/score`, warmupSeconds: warmup, deadlineMs: DEADLINE_MS, workload, bodies: 2048 };
