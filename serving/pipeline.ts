@@ -34,13 +34,14 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { entityKey } from '../model-store/keys.js';
 import { decodeState } from '../model-store/state-codec.js';
 import { partitionOfKey } from '../streams/producer.js';
-import { Admission, OverloadedError } from './admission.js';
+import { Admission, overloaded, type LoopClock, type OverloadedError } from './admission.js';
 import { Fifo } from './fifo.js';
+import { jsonScore, jsonString } from './json-out.js';
 import { ServingMetrics, type Stage } from './metrics.js';
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
 import type { ReleaseSource, ServingRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
-import { SLOT_COLD, SLOT_SHARED, StateCache } from './state-cache.js';
+import { SIDE_ITEM, SIDE_USER, SLOT_COLD, SLOT_SHARED, StateCache } from './state-cache.js';
 import type { StateSource } from './state-source.js';
 
 /** One admitted request on its way through the stages. */
@@ -70,6 +71,8 @@ export interface ScoringPipelineOptions {
   serving?: ServingOptions;
   /** Include Node's default metrics (GC, event loop lag) in /metrics. @default true */
   defaultMetrics?: boolean;
+  /** The clock and event-loop active time admission measures the CPU per request with (a test seam). @default the process's */
+  admissionClock?: LoopClock;
   logger?: Logger;
 }
 
@@ -96,8 +99,6 @@ export class ScoringPipeline {
   private readonly fetchQueue = new Fifo<ScoreJob>();
   private readonly modelQueue = new Fifo<ScoreJob>();
   private fetchScheduled = false;
-  /** Entity keys of the requests waiting in the fetch queue (user + candidates). */
-  private fetchQueuedKeys = 0;
   private fetchesInFlight = 0;
   private modelScheduled = false;
   private inFlight = 0;
@@ -121,7 +122,7 @@ export class ScoringPipeline {
     this.release = opts.releases.current();
     this.cache = new StateCache(this.config.cacheEntries, this.release.kernel.width, this.config.freshnessMs);
     this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
-    this.admission = new Admission();
+    this.admission = new Admission(opts.admissionClock);
     this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount());
   }
 
@@ -192,12 +193,11 @@ export class ScoringPipeline {
     if (this.inFlight === 0) return true;
     // Past the grace: what still waits in a queue is refused; a read in flight ends by its timeout.
     let refused = 0;
-    this.fetchQueuedKeys = 0;
     for (const queue of [this.fetchQueue, this.modelQueue]) {
       for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
         this.unpin(job);
         this.metrics.shed.inc({ reason: 'stopping' });
-        this.done(job, undefined, new OverloadedError('stopping', 'the server shut down before the request was scored'));
+        this.done(job, undefined, overloaded('stopping', 'the server shut down before the request was scored'));
         refused++;
       }
     }
@@ -257,18 +257,18 @@ export class ScoringPipeline {
     if (this.lifecycle !== 'running') {
       const starting = this.lifecycle === 'created' || this.lifecycle === 'starting';
       this.metrics.shed.inc({ reason: starting ? 'starting' : 'stopping' });
-      return starting ? new OverloadedError('starting', 'the server is starting') : new OverloadedError('stopping', 'the server is shutting down');
+      return starting ? overloaded('starting', 'the server is starting') : overloaded('stopping', 'the server is shutting down');
     }
     if (this.inFlight >= this.config.maxInFlight) {
       this.metrics.shed.inc({ reason: 'queue-full' });
-      return new OverloadedError('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
+      return overloaded('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
     }
     // An empty pipeline always admits: its answer is the observation that corrects the estimate.
     const now = performance.now();
-    const predicted = now - arrivedAt + this.expectedServiceMs(now);
+    const predicted = this.admission.predictMs(this.inFlight, now - arrivedAt, now);
     if (predicted > deadlineMs && this.inFlight > 0) {
       this.metrics.shed.inc({ reason: 'deadline' });
-      return new OverloadedError('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
+      return overloaded('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
     }
     return undefined;
   }
@@ -297,26 +297,8 @@ export class ScoringPipeline {
         reject,
       };
       this.fetchQueue.push(job);
-      this.fetchQueuedKeys += job.slots.length;
       this.scheduleFetch();
     });
-  }
-
-  /**
-   * How long a request admitted now would take through the fetch and model stages (ms): the rounds
-   * of each stage ahead of it (the coalesced reads its queued keys need beyond the free read slots;
-   * the micro-batches the model queue holds), each at the stage's recent round time, plus its own.
-   * Not the age of the oldest queued request: after a pause (a GC) that age says how long the
-   * pause was, not how long the queue takes to drain, and it refused requests the server then
-   * answered in time.
-   */
-  private expectedServiceMs(now: number): number {
-    const cfg = this.config;
-    const readsNeeded = Math.ceil(this.fetchQueuedKeys / cfg.fetchMaxKeys);
-    const freeSlots = cfg.fetchConcurrency - this.fetchesInFlight;
-    const fetchRoundsAhead = readsNeeded <= freeSlots ? 0 : Math.ceil((readsNeeded - Math.max(0, freeSlots)) / cfg.fetchConcurrency);
-    const modelRoundsAhead = Math.floor(this.modelQueue.length / cfg.modelMaxBatch);
-    return (fetchRoundsAhead + 1) * this.admission.fetchMs(now) + (modelRoundsAhead + 1) * this.admission.modelMs(now);
   }
 
   private depthOf(stage: Stage): number {
@@ -368,7 +350,6 @@ export class ScoringPipeline {
     let waitSum = 0;
     while (this.fetchQueue.length > 0 && keys.length < this.config.fetchMaxKeys) {
       const job = this.fetchQueue.shift() as ScoreJob;
-      this.fetchQueuedKeys -= job.slots.length;
       waitSum += now - job.enqueuedAt;
       job.release = release;
       job.cache = cache;
@@ -378,13 +359,14 @@ export class ScoringPipeline {
       for (let pos = 0; pos <= cands.length; pos++) {
         const isUser = pos === 0;
         const id = isUser ? job.req.user.id : (cands[pos - 1] as { id: string }).id;
-        const key = entityKey(isUser ? release.userPrefix : release.itemPrefix, id);
-        const slot = cache.acquire(key, now);
+        const slot = cache.acquire(isUser ? SIDE_USER : SIDE_ITEM, id, now);
         if (slot >= 0) {
           job.slots[pos] = slot;
           hits++;
           continue;
         }
+        // Only a miss builds the Redis key.
+        const key = entityKey(isUser ? release.userPrefix : release.itemPrefix, id);
         let k = keyIndex.get(key);
         if (k === undefined) {
           k = keys.length;
@@ -418,7 +400,7 @@ export class ScoringPipeline {
     let settled = false;
     const finish = (values: (Buffer | null)[] | undefined, err: unknown): void => {
       const t = performance.now();
-      if (values !== undefined) this.fill(cache, keys, keyIds, keyIsUser, entityKeys, values, t);
+      if (values !== undefined) this.fill(cache, keyIds, keyIsUser, entityKeys, values, t);
       if (readSafeguard) {
         if (values !== undefined) this.readSafeguards(values, entityKeys, t);
         this.safeguardReading = false;
@@ -446,16 +428,20 @@ export class ScoringPipeline {
       this.tierCounts[1] = (this.tierCounts[1] ?? 0) + (values === undefined ? 0 : waits.length / 3);
       this.tierCounts[2] = (this.tierCounts[2] ?? 0) + (values === undefined ? waits.length / 3 : 0);
       this.metrics.service.observe({ stage: 'fetch' }, (t - now) / 1000 / Math.max(1, jobs.length));
-      this.admission.observeService('fetch', t - now);
+      this.admission.observeFetch(t - now, t);
       for (const job of jobs) this.toModel(job);
       if (this.fetchQueue.length > 0) this.scheduleFetch();
     };
-    timer = setTimeout(() => finish(undefined, new ThawError('REDIS_ERROR', `state read slower than ${this.config.fetchTimeoutMs} ms`)), this.config.fetchTimeoutMs);
+    // The timeout gives up in the check phase after its timer: when the loop was stalled (a GC pause,
+    // a long turn) past the timeout, a reply that arrived meanwhile is read in the poll phase between
+    // the two and wins, instead of its entities being scored shared-only.
+    const giveUp = (): void => finish(undefined, new ThawError('REDIS_ERROR', `state read slower than ${this.config.fetchTimeoutMs} ms`));
+    timer = setTimeout(() => setImmediate(giveUp), this.config.fetchTimeoutMs);
     this.source.mget(keys).then(
       (values) => {
         if (settled) {
           // Too late for its requests, but the cache keeps what it read.
-          this.fill(cache, keys, keyIds, keyIsUser, entityKeys, values, performance.now());
+          this.fill(cache, keyIds, keyIsUser, entityKeys, values, performance.now());
           for (let k = 0; k < entityKeys; k++) cache.release(this.lastFill[k] ?? SLOT_SHARED);
           if (readSafeguard) this.readSafeguards(values, entityKeys, performance.now());
           return;
@@ -471,7 +457,7 @@ export class ScoringPipeline {
   private fillUsed: Uint8Array = new Uint8Array(0);
 
   /** Writes the read values of the entity keys into the cache (each slot pinned once). */
-  private fill(cache: StateCache, keys: readonly string[], ids: readonly string[], isUser: readonly boolean[], n: number, values: readonly (Buffer | null)[], now: number): void {
+  private fill(cache: StateCache, ids: readonly string[], isUser: readonly boolean[], n: number, values: readonly (Buffer | null)[], now: number): void {
     if (this.lastFill.length < n) {
       this.lastFill = new Int32Array(Math.max(n, 2 * this.lastFill.length));
       this.fillUsed = new Uint8Array(this.lastFill.length);
@@ -483,7 +469,7 @@ export class ScoringPipeline {
     for (let k = 0; k < n; k++) {
       const user = isUser[k] === true;
       const partition = parts === 1 || (user ? !sgUser : !sgItem) ? 0 : partitionOfKey(ids[k] as string, parts);
-      this.lastFill[k] = cache.fill(keys[k] as string, values[k] ?? null, now, partition);
+      this.lastFill[k] = cache.fill(user ? SIDE_USER : SIDE_ITEM, ids[k] as string, values[k] ?? null, now, partition);
     }
   }
 
@@ -538,7 +524,7 @@ export class ScoringPipeline {
       if (performance.now() > job.deadlineAt) {
         this.unpin(job);
         this.metrics.shed.inc({ reason: 'late' });
-        this.done(job, undefined, new OverloadedError('late', 'the deadline passed before the request was scored'));
+        this.done(job, undefined, overloaded('late', 'the deadline passed before the request was scored'));
         continue;
       }
       let body: string;
@@ -557,7 +543,6 @@ export class ScoringPipeline {
       this.metrics.wait.observe({ stage: 'model' }, waitSum / 1000 / n);
       this.metrics.service.observe({ stage: 'model' }, (t1 - t0) / 1000 / n);
       this.metrics.batchSize.observe(n);
-      this.admission.observeService('model', t1 - t0);
     }
     this.flushCounts();
   }
@@ -570,6 +555,7 @@ export class ScoringPipeline {
 
   private done(job: ScoreJob, body: string | undefined, err: unknown): void {
     this.inFlight--;
+    this.admission.answered();
     if (this.inFlight === 0) this.idle?.();
     this.metrics.latency.observe((performance.now() - job.arrivedAt) / 1000);
     if (body === undefined) job.reject(err);
@@ -599,9 +585,12 @@ export class ScoringPipeline {
       userPartition = partitionOfKey(req.user.id, this.config.safeguardPartitions);
     }
     const out = this.out;
-    let body = '{"requestId":' + (req.requestId === undefined ? 'null' : JSON.stringify(req.requestId));
-    body += ',"release":' + JSON.stringify(release.id) + ',"releaseAgeMs":' + Math.max(0, Date.now() - release.createdAtMs);
-    body += ',"user":' + this.provenance(cache, userSlot, now) + ',"scores":[';
+    if (this.releaseOfField !== release) {
+      this.releaseOfField = release;
+      this.releaseField = ',"release":' + JSON.stringify(release.id) + ',"releaseAgeMs":';
+    }
+    let body = '{"requestId":' + (req.requestId === undefined ? 'null' : JSON.stringify(req.requestId)) + this.releaseField + Math.max(0, Date.now() - release.createdAtMs);
+    body += ',"user":{' + this.provenance(cache, userSlot, now) + '},"scores":[';
     const cands = req.candidates;
     for (let i = 0; i < cands.length; i++) {
       const c = cands[i] as { id: string; features: Record<string, string[]> };
@@ -619,10 +608,14 @@ export class ScoringPipeline {
         const state = this.safeguardStates[partition] ?? this.initialSafeguard();
         score = sg.mix(state, count, score, out[1] ?? score);
       }
-      body += (i === 0 ? '{"id":' : ',{"id":') + JSON.stringify(c.id) + ',"score":' + score + ',' + this.provenance(cache, slot, now).slice(1);
+      body += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(score) + ',' + this.provenance(cache, slot, now) + '}';
     }
     return body + ']}';
   }
+
+  /** `,"release":"<id>","releaseAgeMs":` of the release the last body was built under. */
+  private releaseOfField: ServingRelease | undefined;
+  private releaseField = '';
 
   private initialState: Float32Array | undefined;
   private initialSafeguard(): Float32Array {
@@ -630,20 +623,20 @@ export class ScoringPipeline {
     return this.initialState;
   }
 
-  /** `{"source":…,"ageMs":…,"events":…}` of an entity's slot; counts it. */
+  /** `"source":…,"ageMs":…,"events":…` (the fields, no braces) of an entity's slot; counts it. */
   private provenance(cache: StateCache, slot: number, now: number): string {
     if (slot < 0) {
       this.sourceCounts[2] = (this.sourceCounts[2] ?? 0) + 1;
-      return '{"source":"shared-only","ageMs":null,"events":null}';
+      return '"source":"shared-only","ageMs":null,"events":null';
     }
     const count = cache.counts[slot] ?? -1;
     const age = Math.max(0, Math.round(now - (cache.readAt[slot] ?? now)));
     if (count < 0) {
       this.sourceCounts[1] = (this.sourceCounts[1] ?? 0) + 1;
-      return '{"source":"cold","ageMs":' + age + ',"events":0}';
+      return '"source":"cold","ageMs":' + age + ',"events":0';
     }
     this.sourceCounts[0] = (this.sourceCounts[0] ?? 0) + 1;
-    return '{"source":"fresh","ageMs":' + age + ',"events":' + count + '}';
+    return '"source":"fresh","ageMs":' + age + ',"events":' + count;
   }
 
   /** Adds the per-entity counts of the last batches to the metrics (once per batch, not per entity). */

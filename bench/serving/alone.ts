@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { Safeguard } from '../../consumers/safeguard.js';
 import { entityKey } from '../../model-store/keys.js';
 import type { ServingRelease } from '../../serving/release.js';
+import { jsonScore, jsonString } from '../../serving/json-out.js';
 import { parseScoreRequest, type ScoreRequest } from '../../serving/request.js';
 
 export interface ModelAlone {
@@ -53,7 +54,7 @@ export function modelAlone(release: ServingRelease, bodies: readonly Buffer[], b
         const c = req.candidates[i] as ScoreRequest['candidates'][number];
         kernel.score(c.features, views, base, views, base + (i + 1) * width, out);
         const score = sg.mix(sgState, 3, out[0] ?? 0, out[1] ?? 0);
-        if (body) text += (i === 0 ? '{"id":' : ',{"id":') + JSON.stringify(c.id) + ',"score":' + score + ',"source":"fresh","ageMs":1,"events":3}';
+        if (body) text += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(score) + ',"source":"fresh","ageMs":1,"events":3}';
         else sink += score;
       }
       if (body) sink += text.length;

@@ -2,7 +2,7 @@
  * The naive baseline of the serving bench: what a straightforward server does. Per request, one
  * MGET of its 1 + n keys and one model call, no coalescing across requests, no cache, no
  * admission control; the same request parser, the same FM kernel and safeguard mixture and the
- * same response as `thaw serve`, so the difference is the pipeline.
+ * same response (serving/json-out.ts) as `thaw serve`, so the difference is the pipeline.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -10,6 +10,7 @@ import { Safeguard } from '../../consumers/safeguard.js';
 import { entityKey } from '../../model-store/keys.js';
 import { readStateView } from '../../model-store/state-codec.js';
 import type { ServingRelease } from '../../serving/release.js';
+import { jsonScore, jsonString } from '../../serving/json-out.js';
 import { parseScoreRequest, RequestError } from '../../serving/request.js';
 
 export function createNaiveApp(redis: Redis, release: ServingRelease, maxCandidates: number): FastifyInstance {
@@ -46,7 +47,7 @@ export function createNaiveApp(redis: Redis, release: ServingRelease, maxCandida
       const warm = count >= 0;
       kernel.score(c.features, userWarm ? views : kernel.coldUser, 0, warm ? views : kernel.coldItem, warm ? (i + 1) * width : 0, out);
       const score = safeguard.mix(sgState, Math.max(0, count), out[0] ?? 0, out[1] ?? 0);
-      body += (i === 0 ? '{"id":' : ',{"id":') + JSON.stringify(c.id) + ',"score":' + score + ',"source":"' + (warm ? 'fresh' : 'cold') + '","ageMs":0,"events":' + Math.max(0, count) + '}';
+      body += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(score) + ',"source":"' + (warm ? 'fresh' : 'cold') + '","ageMs":0,"events":' + Math.max(0, count) + '}';
     }
     return reply.header('content-type', 'application/json; charset=utf-8').send(body + ']}');
   });

@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/serving/run.ts [--users 200000] [--items 100000] [--candidates 100]
  *        [--unseen 0.1] [--zipf 0.9] [--rates 500,1000,2000,4000] [--seconds 5] [--warmup 1]
- *        [--connections 32] [--saturation-seconds 5] [--writes 2000] [--probes 30]
+ *        [--connections 32] [--saturation-seconds 5] [--overload 3] [--writes 2000] [--probes 30]
  *        [--servers thaw,thaw-2p,naive] [--profile DIR] [--node-flags '--trace-gc ...']
  *        [--json] [--out .thaw/bench/serving.json]
  *
@@ -21,7 +21,8 @@
  * Per server (each in its own process, bench/serving/server-proc.ts), after 4 s of unmeasured load at
  * 500 req/s (JIT, cache), the load generator (a child process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
  * the intended send time) for `--seconds` after `--warmup`, then a closed loop of `--connections`
- * clients (saturation). Per run: p50/p99/p99.9 of the answered requests, goodput (200 within the
+ * clients (saturation), then an open loop at `--overload` × the closed loop's goodput (the issue's
+ * overload rule, checked in a line under the table; 0 skips it). Per run: p50/p99/p99.9 of the answered requests, goodput (200 within the
  * 50 ms default deadline, per s), 503s, errors; the server's cache tiers (thaw), GC pauses,
  * event-loop delay, CPU of the server, of Redis (INFO cpu) and of the load generator.
  * Freshness (thaw): `--probes` times a cached item's state is re-written in Redis with a new count,
@@ -82,6 +83,27 @@ interface Row {
   tiers: { cache: number; store: number; unavailable: number } | undefined;
   /** Refusals by reason (thaw): deadline unmeetable at admission, late (deadline passed while queued), queues full. */
   shedReasons: { deadline: number; late: number; queueFull: number } | undefined;
+}
+
+/** The issue's rule at `factor` × capacity: admitted p99 within 4× the unloaded p99, goodput ≥ 90 % of capacity. */
+interface OverloadCheck {
+  server: ServerName;
+  factor: number;
+  capacity: number;
+  rate: number;
+  unloadedP99: number;
+  unloadedLoad: string;
+  p99: number;
+  goodput: number;
+}
+
+function overloadLine(c: OverloadCheck): string {
+  const latencyOk = c.p99 <= 4 * c.unloadedP99;
+  const goodputOk = c.goodput >= 0.9 * c.capacity;
+  return (
+    `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (closed-loop goodput); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
+    `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}`
+  );
 }
 
 interface Freshness {
@@ -297,6 +319,7 @@ async function main(): Promise<void> {
       'saturation-seconds': { type: 'string', default: '5' },
       writes: { type: 'string', default: '2000' },
       probes: { type: 'string', default: '30' },
+      overload: { type: 'string', default: '3' },
       servers: { type: 'string', default: 'thaw,thaw-2p,naive' },
       profile: { type: 'string' },
       'node-flags': { type: 'string', default: '' },
@@ -356,6 +379,7 @@ async function main(): Promise<void> {
     const mget: MgetAlone[] = [await mgetAlone(redis, release, bodies, 1, 2), await mgetAlone(redis, release, bodies, 16, 2)];
 
     const rows: Row[] = [];
+    const overloadChecks: OverloadCheck[] = [];
     let freshness: Freshness | undefined;
     const serving = { maxCandidates: 1000, safeguard: 'item' as const, safeguardPartitions: 1 };
     for (const kind of servers) {
@@ -369,7 +393,18 @@ async function main(): Promise<void> {
         await runLoad({ ...base, mode: 'open', rate: 500, connections: 0, seconds: SERVER_WARMUP_SECONDS, warmupSeconds: 0 });
         for (const rate of rates) rows.push(await measure(server, kind, `open ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds }));
         const conns = positiveOption('connections', values.connections);
-        rows.push(await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) }));
+        const closed = await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) });
+        rows.push(closed);
+        // The issue's overload rule: at `--overload` × capacity (the closed loop's goodput), admitted p99 and goodput.
+        const overload = Number(values.overload);
+        const capacity = closed.result.goodputPerSec;
+        if (overload > 0 && capacity > 0) {
+          const rate = Math.round(overload * capacity);
+          const row = await measure(server, kind, `open ${overload}× cap. ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds });
+          rows.push(row);
+          const lowest = rows.find((r) => r.server === kind && r.load.startsWith('open '));
+          if (lowest !== undefined) overloadChecks.push({ server: kind, factor: overload, capacity, rate, unloadedP99: lowest.result.p99, unloadedLoad: lowest.load, p99: row.result.p99, goodput: row.result.goodputPerSec });
+        }
         if (kind === 'thaw' && Number(values.probes) > 0) {
           log('freshness probes under 1,000 req/s');
           const background = runLoad({ ...base, mode: 'open', rate: 1000, connections: 0, seconds: Math.ceil(Number(values.probes) * 1.6) + 5, warmupSeconds: 0 });
@@ -395,6 +430,7 @@ async function main(): Promise<void> {
       model,
       mget,
       rows,
+      overloadChecks,
       freshness,
     };
     const lines = [
@@ -404,6 +440,7 @@ async function main(): Promise<void> {
       '',
       table(rows),
       '',
+      ...(overloadChecks.length === 0 ? [] : ['Overload (issue 12: at 3× capacity, admitted p99 within 4× the unloaded p99 and goodput ≥ 90 % of capacity):', '', ...overloadChecks.map(overloadLine), '']),
       'Beside it, from the same run:',
       '',
       markdownTable(
