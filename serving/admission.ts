@@ -18,9 +18,14 @@
  * with the requests it carries, and the model stage's batch time leaves out the HTTP work, so at
  * 2-4× capacity the first estimator admitted ~200 requests per turn of the event loop, each turn then
  * took hundreds of ms, requests waited in the sockets where no deadline sees them, and the admitted
- * ones came out past their deadline. Refusals are counted as work too (their CPU is in the active
- * time but not in the answered count): the estimate is then high under overload, which only
- * shortens the queue; the pipeline keeps working as long as something is in flight.
+ * ones came out past their deadline.
+ *
+ * Refusals cost CPU too (HTTP parsing, the 503), and that CPU is in the active time but not in the
+ * answered count. A window with more refusals than answers therefore does not update the estimate
+ * (it keeps the one measured nearer capacity): counting it inflated the CPU per request, admitted
+ * fewer, answered fewer, inflated it further, and goodput collapsed at 3× capacity (measured: 28
+ * good answers/s of a capacity of 1,175/s). In windows with fewer refusals the estimate is at most
+ * a little high, which only shortens the queue.
  */
 import { performance } from 'node:perf_hooks';
 import { ThawError } from '../lib/errors.js';
@@ -112,6 +117,7 @@ export class Admission {
   private windowAt: number;
   private windowActive: number;
   private windowAnswers = 0;
+  private windowRefusals = 0;
 
   constructor(clock: LoopClock = PROCESS_LOOP_CLOCK) {
     this.clock = clock;
@@ -127,15 +133,28 @@ export class Admission {
   /** `n` admitted requests were answered (or dropped late): closes a cost window when one is due. */
   answered(n = 1): void {
     this.windowAnswers += n;
-    if (this.windowAnswers < COST_WINDOW_ANSWERS) return;
+    this.closeWindow();
+  }
+
+  /** `n` requests were refused at admission. */
+  refused(n = 1): void {
+    this.windowRefusals += n;
+    this.closeWindow();
+  }
+
+  private closeWindow(): void {
+    if (this.windowAnswers + this.windowRefusals < COST_WINDOW_ANSWERS) return;
     const now = this.clock.now();
     if (now - this.windowAt < COST_WINDOW_MS) return;
     const active = this.clock.activeMs();
-    const sample = (active - this.windowActive) / this.windowAnswers;
-    this.cost = this.cost === 0 ? sample : this.cost + COST_ALPHA * (sample - this.cost);
+    if (this.windowAnswers > 0 && this.windowRefusals <= this.windowAnswers) {
+      const sample = (active - this.windowActive) / this.windowAnswers;
+      this.cost = this.cost === 0 ? sample : this.cost + COST_ALPHA * (sample - this.cost);
+    }
     this.windowAt = now;
     this.windowActive = active;
     this.windowAnswers = 0;
+    this.windowRefusals = 0;
   }
 
   /** The event loop's active time per answered request (ms); 0 before the first window closed. */

@@ -260,6 +260,7 @@ export class ScoringPipeline {
       return starting ? overloaded('starting', 'the server is starting') : overloaded('stopping', 'the server is shutting down');
     }
     if (this.inFlight >= this.config.maxInFlight) {
+      this.admission.refused();
       this.metrics.shed.inc({ reason: 'queue-full' });
       return overloaded('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
     }
@@ -267,6 +268,7 @@ export class ScoringPipeline {
     const now = performance.now();
     const predicted = this.admission.predictMs(this.inFlight, now - arrivedAt, now);
     if (predicted > deadlineMs && this.inFlight > 0) {
+      this.admission.refused();
       this.metrics.shed.inc({ reason: 'deadline' });
       return overloaded('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
     }

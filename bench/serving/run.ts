@@ -21,7 +21,7 @@
  * Per server (each in its own process, bench/serving/server-proc.ts), after 4 s of unmeasured load at
  * 500 req/s (JIT, cache), the load generator (a child process, bench/serving/loadgen.ts) runs an open loop at each rate (exponential gaps, latency from
  * the intended send time) for `--seconds` after `--warmup`, then a closed loop of `--connections`
- * clients (saturation), then an open loop at `--overload` × the closed loop's goodput (the issue's
+ * clients (saturation), then an open loop at `--overload` × its highest goodput so far (the issue's
  * overload rule, checked in a line under the table; 0 skips it). Per run: p50/p99/p99.9 of the answered requests, goodput (200 within the
  * 50 ms default deadline, per s), 503s, errors; the server's cache tiers (thaw), GC pauses,
  * event-loop delay, CPU of the server, of Redis (INFO cpu) and of the load generator.
@@ -81,6 +81,11 @@ interface Row {
   loopP99: number;
   /** Entity reads by tier (thaw): cache, store, unavailable. */
   tiers: { cache: number; store: number; unavailable: number } | undefined;
+  /**
+   * p99 of the admitted requests' time inside the server (thaw: arrival at the HTTP hook → response
+   * ready), as the upper bound of its /metrics histogram bucket (ms); undefined for naive.
+   */
+  serverP99Ms: number | undefined;
   /** Refusals by reason (thaw): deadline unmeetable at admission, late (deadline passed while queued), queues full. */
   shedReasons: { deadline: number; late: number; queueFull: number } | undefined;
 }
@@ -101,7 +106,7 @@ function overloadLine(c: OverloadCheck): string {
   const latencyOk = c.p99 <= 4 * c.unloadedP99;
   const goodputOk = c.goodput >= 0.9 * c.capacity;
   return (
-    `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (closed-loop goodput); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
+    `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (its highest goodput above); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
     `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}`
   );
 }
@@ -111,6 +116,28 @@ interface Freshness {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+}
+
+/** The upper bound (ms) of the histogram bucket holding quantile `q` of the observations between two scrapes. */
+function histogramQuantileMs(before: readonly string[], after: readonly string[], name: string, q: number): number {
+  const buckets = (texts: readonly string[]): Map<number, number> => {
+    const out = new Map<number, number>();
+    for (const text of texts) {
+      for (const line of text.split('\n')) {
+        const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`).exec(line);
+        if (m === null) continue;
+        const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+        out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+      }
+    }
+    return out;
+  };
+  const b0 = buckets(before);
+  const b1 = [...buckets(after)].sort((a, b) => a[0] - b[0]);
+  const total = (b1[b1.length - 1]?.[1] ?? 0) - (b0.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return Number.NaN;
+  for (const [le, cumulative] of b1) if (cumulative - (b0.get(le) ?? 0) >= q * total) return le * 1000;
+  return Number.POSITIVE_INFINITY;
 }
 
 /** A metric's value summed over the server processes' Prometheus texts. */
@@ -234,6 +261,7 @@ async function measure(server: ServerProcess, kind: ServerName, load: string, re
     gcMs: s1.gcMs - s0.gcMs,
     gcMaxMs: s1.gcMaxMs,
     loopP99: s1.loopP99,
+    serverP99Ms: isThaw ? histogramQuantileMs(s0.metrics, s1.metrics, 'thaw_serve_request_seconds', 0.99) : undefined,
     shedReasons: isThaw ? { deadline: shed('deadline'), late: shed('late'), queueFull: shed('queue-full') } : undefined,
     tiers: isThaw ? { cache: tier('cache', s1) - tier('cache', s0), store: tier('store', s1) - tier('store', s0), unavailable: tier('unavailable', s1) - tier('unavailable', s0) } : undefined,
   };
@@ -278,7 +306,7 @@ const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleS
 
 function table(rows: readonly Row[]): string {
   return markdownTable(
-    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'goodput/s', '503 (deadline / late / full)', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'send lag p99 ms', 'CPU server / redis / loadgen %'],
+    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'in server p99 ≤ ms', 'goodput/s', '503 (deadline / late / full)', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'send lag p99 ms', 'CPU server / redis / loadgen %'],
     rows.map((r) => {
       const t = r.tiers;
       const total = t === undefined ? 0 : t.cache + t.store + t.unavailable;
@@ -291,6 +319,7 @@ function table(rows: readonly Row[]): string {
         f1(r.result.p50),
         f1(r.result.p99),
         f1(r.result.p999),
+        r.serverP99Ms === undefined ? '–' : f1(r.serverP99Ms),
         int(r.result.goodputPerSec),
         sr === undefined ? int(r.result.shed) : `${int(r.result.shed)} (${int(sr.deadline)} / ${int(sr.late)} / ${int(sr.queueFull)})`,
         int(r.result.errors),
@@ -395,9 +424,11 @@ async function main(): Promise<void> {
         const conns = positiveOption('connections', values.connections);
         const closed = await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) });
         rows.push(closed);
-        // The issue's overload rule: at `--overload` × capacity (the closed loop's goodput), admitted p99 and goodput.
+        // The issue's overload rule at `--overload` × capacity: capacity is the highest goodput this
+        // server reached in the run (open or closed loop; a closed loop of 32 clients moves in lockstep
+        // and can stay below what the open loop shows).
         const overload = Number(values.overload);
-        const capacity = closed.result.goodputPerSec;
+        const capacity = Math.max(...rows.filter((r) => r.server === kind).map((r) => r.result.goodputPerSec));
         if (overload > 0 && capacity > 0) {
           const rate = Math.round(overload * capacity);
           const row = await measure(server, kind, `open ${overload}× cap. ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds });

@@ -106,3 +106,25 @@ describe('admission in the pipeline', () => {
     await pipeline.stop();
   });
 });
+
+describe('admission under overload', () => {
+  test('a window with more refusals than answers keeps the estimate (no collapse of goodput)', () => {
+    const clock = new FakeClock();
+    const a = new Admission(clock);
+    clock.t = 100;
+    clock.active = 50;
+    a.answered(100); // 0.5 ms per request
+    // Overload: the loop is busy the whole window, mostly refusing; few answers.
+    clock.t = 120;
+    a.refused(1000);
+    clock.t = 200;
+    clock.active = 150;
+    a.answered(20);
+    assert.equal(a.costMs(), 0.5, 'refusals\' CPU is not charged to the few answers');
+    // Back below capacity: windows update again.
+    clock.t = 300;
+    clock.active = 250;
+    a.answered(100);
+    assert.ok(Math.abs(a.costMs() - (0.5 + 0.3 * (1 - 0.5))) < 1e-9, String(a.costMs()));
+  });
+});
