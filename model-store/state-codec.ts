@@ -132,10 +132,6 @@ function corrupt(what: string): ThawError {
   return new ThawError('STATE_CORRUPT', `stored entity state is corrupt: ${what}`);
 }
 
-/** The last `out` of readStateView and a byte view of it. */
-let viewOut: Float32Array | undefined;
-let viewBytes: Uint8Array = new Uint8Array(0);
-
 /**
  * Reads only what scoring needs from an encoded state, allocating nothing: copies the first
  * `width` params (an adapter's VIEW) into `out` at `at` and returns the state's count, or -1 when
@@ -150,15 +146,7 @@ export function readStateView(buf: Buffer, out: Float32Array, at: number, width:
   const n = buf.readUInt32LE(24);
   if (n < width || buf.length < head + 4 * n) return -1;
   if (LITTLE_ENDIAN_HOST) {
-    // A byte loop into a byte view of `out` kept between calls: creating a view and a subarray per
-    // state cost twice as much (the scoring API reads ~100,000 states/s).
-    if (viewOut !== out) {
-      viewOut = out;
-      viewBytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    }
-    const bytes = viewBytes;
-    const to = 4 * at;
-    for (let i = 0; i < 4 * width; i++) bytes[to + i] = buf[head + i] ?? 0;
+    new Uint8Array(out.buffer, out.byteOffset + 4 * at, 4 * width).set(buf.subarray(head, head + 4 * width));
   } else {
     for (let i = 0; i < width; i++) out[at + i] = buf.readFloatLE(head + 4 * i);
   }
