@@ -24,7 +24,9 @@ export const serveSchema = z
       .describe(
         "Whose states are served, which must run on the type of the --model release (as for thaw run): fm-adagrad on fm releases (both sides' fm-adagrad states, the typed-array FM kernel); emerg on emerg releases (items' states), coldnas and fixed-adaptive on theirs (users' states), scored through the adapter's own prediction code with the other side's --cross-adapter views; an entity without a state gets the initial state its worker would give it, from the request's features. @default fm-adagrad",
       ),
-    adapterOptions: adapterOptionsSchema,
+    adapterOptions: adapterOptionsSchema.describe(
+      "With a meta adapter: its options as its workers run them (config file section adapterOptions.<adapter>; those that shape scores, e.g. crossSide and biasVariance, must match the workers'); none for fm-adagrad. @default {} (the adapter's defaults)",
+    ),
     crossAdapter: z
       .enum(['auto', 'off', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'])
       .default('auto')
@@ -73,6 +75,10 @@ export const serveSchema = z
   .superRefine((c, ctx) => {
     const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
     if (unread !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: adapter ${c.adapter} reads adapterOptions.${c.adapter} only` });
+    else if (c.adapter === 'fm-adagrad' && c.adapterOptions['fm-adagrad'] !== undefined) {
+      // The FM kernel scores with the release's cold views and the stored states: no fm-adagrad option reaches it.
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', 'fm-adagrad'], message: 'not read: fm-adagrad is served by the FM kernel, which takes no adapter options (the meta adapters\' sections are read)' });
+    }
     if (c.adapter === 'fm-adagrad' && (c.crossAdapter !== 'auto' || c.crossModel !== undefined)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: [c.crossAdapter !== 'auto' ? 'crossAdapter' : 'crossModel'], message: 'fm-adagrad is served with both sides\' fm-adagrad states of its release: leave the cross-side partner at auto' });
     }
