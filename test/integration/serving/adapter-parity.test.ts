@@ -157,7 +157,8 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
       const pipeline = new ScoringPipeline({
         source: new RedisStateSource({ url: REDIS_URL }),
         releases,
-        serving: { freshnessMs: 0, fetchTimeoutMs: 10_000, safeguard: side, safeguardPartitions: PARTITIONS, defaultDeadlineMs: 10_000 },
+        // A small cache: its slots hold whole states.
+        serving: { freshnessMs: 0, fetchTimeoutMs: 10_000, safeguard: side, safeguardPartitions: PARTITIONS, defaultDeadlineMs: 10_000, cacheEntries: 8192, fetchMaxKeys: 2048 },
         defaultMetrics: false,
       });
       const app = createScoringApp(pipeline);

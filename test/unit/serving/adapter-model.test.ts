@@ -9,6 +9,9 @@
  * adapter-parity.test.ts.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createAdapterFromRelease } from '../../../adapters/registry.js';
 import type { Adapter } from '../../../adapters/types.js';
@@ -16,11 +19,13 @@ import { Safeguard } from '../../../consumers/safeguard.js';
 import { entityKey, scopeKeyPrefix } from '../../../model-store/keys.js';
 import { encodeState } from '../../../model-store/state-codec.js';
 import { initBackend } from '../../../models/backend.js';
-import { bundleUser } from '../../../models/onnx/bundle.js';
+import { bundleFm, bundleUser } from '../../../models/onnx/bundle.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/types.js';
-import { ConfigError } from '../../../lib/errors.js';
+import { ConfigError, ThawError } from '../../../lib/errors.js';
+import { ReleaseStore } from '../../../model-store/releases.js';
+import { FactorizationMachine } from '../../../models/fm.js';
 import { AdapterModel } from '../../../serving/adapter-model.js';
-import { safeguardSideOf, SERVED_ADAPTERS } from '../../../serving/adapter-release.js';
+import { followServedReleases, safeguardSideOf, SERVED_ADAPTERS } from '../../../serving/adapter-release.js';
 import { ScoringPipeline } from '../../../serving/pipeline.js';
 import { fixedRelease, type AdapterServingRelease } from '../../../serving/release.js';
 import { parseScoreRequest } from '../../../serving/request.js';
@@ -71,6 +76,39 @@ test('a meta adapter is served with its own side\'s safeguard only', () => {
   assert.throws(() => safeguardSideOf('emerg', 'user'), (err: unknown) => err instanceof ConfigError && err.message.includes('safeguard'));
 });
 
+test('the adapter must run on the release: checked at start-up, as for thaw run', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'thaw-serve-adapters-'));
+  try {
+    const store = new ReleaseStore({ root });
+    const publish = async (model: string, b: { architecture: unknown; files: Record<string, Buffer> }): Promise<void> => {
+      const m = await store.publish({ model, parent: null, architecture: b.architecture, files: b.files });
+      await store.promote(model, m.version);
+    };
+    await publish('fm', bundleFm(FactorizationMachine.create({ buckets: 256, k: 2, seed: 1, initStd: 0.1, release: 'fm/x' })));
+    const user = userEvents(50, 3, 10);
+    const layout = userLayout(user);
+    await publish('coldnas', bundleUser(coldNas(layout), { eventLayout: layout }));
+    const keys = { store, keyPrefix: 'unit', namespace: 'live', safeguard: 'off', pollIntervalMs: 60_000 } as const;
+    const incompatible = (err: unknown): boolean => err instanceof ThawError && err.code === 'RELEASE_INCOMPATIBLE';
+    await assert.rejects(followServedReleases({ ...keys, model: 'fm', adapter: 'emerg' }), incompatible);
+    await assert.rejects(followServedReleases({ ...keys, model: 'coldnas', adapter: 'fm-adagrad' }), incompatible);
+    await assert.rejects(followServedReleases({ ...keys, model: 'coldnas', adapter: 'fixed-adaptive' }), incompatible);
+    await assert.rejects(followServedReleases({ ...keys, model: 'coldnas', adapter: 'coldnas', safeguard: 'item' }), (err: unknown) => err instanceof ConfigError);
+    const served = await followServedReleases({ ...keys, model: 'coldnas', adapter: 'coldnas' });
+    try {
+      const release = served.current();
+      assert.ok(release.adapter !== undefined && release.adapter.side === 'user');
+      // coldnas releases start a state epoch (reinit): its own keys carry the version; the partner's are fm-adagrad's.
+      assert.match(release.userPrefix, /^unit:live:user:coldnas\.[rh]/);
+      assert.equal(release.itemPrefix, 'unit:live:item:fm-adagrad:');
+    } finally {
+      await served.stop();
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
 describe('serving the meta adapters (in-memory states)', () => {
   const pipelines: ScoringPipeline[] = [];
   after(async () => {
@@ -108,7 +146,7 @@ describe('serving the meta adapters (in-memory states)', () => {
         itemPrefix: c.side === 'item' ? ownPrefix : otherPrefix,
         safeguardPrefix: undefined,
       };
-      const pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { safeguard: c.side, freshnessMs: 0, fetchTimeoutMs: 5000, defaultDeadlineMs: 5000 }, defaultMetrics: false });
+      const pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { safeguard: c.side, freshnessMs: 0, fetchTimeoutMs: 5000, defaultDeadlineMs: 5000, cacheEntries: 4096, fetchMaxKeys: 1024 }, defaultMetrics: false });
       pipelines.push(pipeline);
       await pipeline.start();
 
