@@ -12,7 +12,8 @@
  * The other side's partner states (the fm-adagrad views the worker reads, consumers/cross-side.ts)
  * are written to Redis before the stream, older than every event, so the worker's `viewAt` takes
  * the stored state, which is what serving reads. coldnas releases declare `reinit`: its states live
- * under the release's state epoch, which serving must follow.
+ * under the release's state epoch, which serving must follow. For coldnas the real `thaw serve
+ * --adapter coldnas` process answers too (the command's own wiring: flags, partner, safeguard side).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,6 +37,7 @@ import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { userEvents } from '../../unit/adapters/user-fixtures.js';
+import { cliHarness, REDIS } from '../cli/cli-harness.js';
 import { clickhouse, CLICKHOUSE_URL, committedOf, DATABASE, dropKeys, dropTable, events, KAFKA, names, query, REDIS_URL, waitFor } from '../consumers/harness.js';
 import { KEEP_ALL_EVENTS, layoutFor, produceBySide, publishMeta, SIDE_OF, type MetaKind } from '../consumers/meta-fixtures.js';
 
@@ -72,10 +74,11 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
     }
   });
 
-  const cases: { kind: MetaKind; tag: string; seed: number }[] = [
-    { kind: 'emerg', tag: 'svemerg', seed: 91 },
-    { kind: 'coldnas', tag: 'svcoldnas', seed: 92 },
-    { kind: 'fixed-adaptive', tag: 'svfixed', seed: 93 },
+  // `cli`: the real `thaw serve --adapter <kind>` process is asked too (its flags, the partner and the safeguard side resolved by the command).
+  const cases: { kind: MetaKind; tag: string; seed: number; cli: boolean }[] = [
+    { kind: 'emerg', tag: 'svemerg', seed: 91, cli: false },
+    { kind: 'coldnas', tag: 'svcoldnas', seed: 92, cli: true },
+    { kind: 'fixed-adaptive', tag: 'svfixed', seed: 93, cli: false },
   ];
   for (const c of cases) {
     it(`${c.kind}: a served score equals the worker's logged prediction of the next event (adapted entity, unseen entity)`, { timeout: 120_000 }, async (t) => {
@@ -97,7 +100,12 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
       let watcher: ReleaseWatcher<ReleasedAdapter> | undefined;
       let worker: AdaptationWorker | undefined;
       let served: { app: FastifyInstance; pipeline: ScoringPipeline } | undefined;
+      let cli: ReturnType<ReturnType<typeof cliHarness>['start']> | undefined;
       cleanups.push(async () => {
+        if (cli !== undefined) {
+          cli.child.kill('SIGTERM');
+          await cli.done;
+        }
         if (served !== undefined) {
           await served.app.close();
           await served.pipeline.stop();
@@ -149,6 +157,28 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
       });
       await produceBySide(producer, n.topic, side, history);
       await worker.start();
+      // The command starts (TensorFlow.js, the release) while the worker adapts.
+      const h = cliHarness(c.tag);
+      const cliAddress = !c.cli
+        ? undefined
+        : (() => {
+            const started = h.start(
+              ['serve', '--adapter', c.kind, '--model', c.kind, '--release-dir', root, '--port', '0', '--release-announcements', 'false', '--safeguard-partitions', String(PARTITIONS), '--freshness-ms', '0', '--fetch-timeout-ms', '10000', '--deadline-ms', '10000', '--cache-entries', '80000'],
+              { THAW_REDIS_URL: REDIS, THAW_REDIS_PREFIX: n.prefix },
+            );
+            cli = started;
+            return new Promise<string>((resolve, reject) => {
+              let text = '';
+              started.child.stdout?.on('data', (d: Buffer) => {
+                text += d.toString();
+                const m = /listening on (http:\/\/\S+)/.exec(text);
+                if (m?.[1] !== undefined) resolve(m[1]);
+              });
+              void started.done.then((r) => reject(new Error(`thaw serve exited ${r.code}: ${r.stderr}`)));
+            });
+          })();
+      // Awaited in the rounds; a process that dies before then must not be an unhandled rejection.
+      void cliAddress?.catch(() => undefined);
       const committed = async (count: number): Promise<void> => waitFor(`${count} events committed`, async () => (await committedOf(n.group, n.topic)) >= count, 60_000, 100);
       await committed(HISTORY);
 
@@ -192,6 +222,13 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         const got = out.scores[1];
         assert.ok(got !== undefined);
         assert.equal(side === 'item' ? got.source : out.user.source, source, `${c.kind}: provenance of the ${side}`);
+        let fromCli: Served | undefined;
+        if (cliAddress !== undefined) {
+          const answer = await fetch(`${await cliAddress}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const text = await answer.text();
+          assert.equal(answer.status, 200, text);
+          fromCli = JSON.parse(text) as Served;
+        }
 
         await produceBySide(producer, n.topic, side, [ev]);
         await committed(++produced);
@@ -208,6 +245,11 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         const diff = Math.abs(got.score - Number(row.score));
         t.diagnostic(`${c.kind} ${source}: served ${got.score}, logged ${row.score} (|diff| ${diff.toExponential(2)})`);
         assert.ok(diff <= TOL, `${c.kind} ${source}: served ${got.score}, the worker logged ${row.score}`);
+        if (fromCli !== undefined) {
+          const viaCli = fromCli.scores[1]?.score ?? NaN;
+          assert.equal(fromCli.release, rel.release);
+          assert.ok(Math.abs(viaCli - Number(row.score)) <= TOL, `${c.kind} ${source}: thaw serve answered ${viaCli}, the worker logged ${row.score}`);
+        }
       }
       await worker.drain();
     });
