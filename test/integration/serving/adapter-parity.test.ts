@@ -141,6 +141,7 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
       // The worker as `thaw run <side> --adapter <kind> --model <kind>` assembles it (cross-side read: fm-adagrad of model fm).
       const cross = { adapter: 'fm-adagrad', model: 'fm' };
       watcher = await createAdapterReleaseWatcher({ store, model: c.kind, adapter: c.kind, side, cross, pollIntervalMs: 60_000 });
+      await watcher.start();
       worker = new AdaptationWorker({
         kafka: KAFKA,
         side,
@@ -163,7 +164,7 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         ? undefined
         : (() => {
             const started = h.start(
-              ['serve', '--adapter', c.kind, '--model', c.kind, '--release-dir', root, '--port', '0', '--release-announcements', 'false', '--safeguard-partitions', String(PARTITIONS), '--freshness-ms', '0', '--fetch-timeout-ms', '10000', '--deadline-ms', '10000', '--cache-entries', '80000'],
+              ['serve', '--adapter', c.kind, '--model', c.kind, '--release-dir', root, '--port', '0', '--safeguard-partitions', String(PARTITIONS), '--freshness-ms', '0', '--fetch-timeout-ms', '10000', '--deadline-ms', '10000', '--cache-entries', '80000'],
               { THAW_REDIS_URL: REDIS, THAW_REDIS_PREFIX: n.prefix },
             );
             cli = started;
@@ -222,6 +223,8 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         const got = out.scores[1];
         assert.ok(got !== undefined);
         assert.equal(side === 'item' ? got.source : out.user.source, source, `${c.kind}: provenance of the ${side}`);
+        // The partner's view was read (so the worker's logged score, equal below, used it too).
+        assert.equal(side === 'item' ? out.user.source : got.source, 'fresh', `${c.kind}: provenance of the partner`);
         let fromCli: Served | undefined;
         if (cliAddress !== undefined) {
           const answer = await fetch(`${await cliAddress}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
