@@ -66,10 +66,12 @@ export class StateCache {
 
   /**
    * Stores what the store returned for `key` (null: the entity is unseen) and returns its slot,
-   * pinned for the caller. A value that is not a state of at least `width` floats returns
-   * SLOT_SHARED (not cached: the next read tries again).
+   * pinned for the caller. A value that is not a state of at least `read` floats returns
+   * SLOT_SHARED (not cached: the next read tries again). `read` (at most `width`): how many floats
+   * of the state scoring reads; a release scored by an adapter reads its own side's whole state
+   * but only the view of the other side's (serving/adapter-model.ts).
    */
-  fill(key: string, value: Buffer | null, now: number, partition: number): number {
+  fill(key: string, value: Buffer | null, now: number, partition: number, read = this.width): number {
     let slot = this.index.get(key);
     if (slot === undefined || (this.pins[slot] ?? 0) > 0) {
       if (slot !== undefined) this.index.delete(key);
@@ -77,7 +79,7 @@ export class StateCache {
       this.keys[slot] = key;
       this.index.set(key, slot);
     }
-    const count = value === null ? -1 : readStateView(value, this.views, slot * this.width, this.width);
+    const count = value === null ? -1 : readStateView(value, this.views, slot * this.width, Math.min(read, this.width));
     if (value !== null && count < 0) {
       this.index.delete(key);
       this.keys[slot] = undefined;
