@@ -427,7 +427,14 @@ export class BatchProcessor {
       });
       for (let i = 0; i < n; i++) if ((waveOf[i] as number) >= 0) emit(i, scores[rowOf[i] as number] as number);
     } else {
+      let heldSince = performance.now();
       for (let w = 0; w < waves; w++) {
+        if (w > 0 && performance.now() - heldSince > HOLD_EVENT_LOOP_MS) {
+          // A slow adapter's chunk (emerg: many waves) would otherwise hold the event loop for
+          // seconds: the consumer's heartbeats and the other partitions' I/O get a turn.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          heldSince = performance.now();
+        }
         const from = waveStart[w] as number;
         const to = waveStart[w + 1] as number;
         const events: LabelledEvent[] = new Array<LabelledEvent>(to - from);
@@ -590,6 +597,8 @@ interface MovedEntity {
   lastOffset: number;
 }
 
+/** Longest one chunk's adaptation holds the event loop between waves before it yields. Milliseconds. */
+const HOLD_EVENT_LOOP_MS = 100;
 /** Entities named one by one in a batch's warnings; the rest are counted. */
 const MOVED_WARNINGS_PER_BATCH = 20;
 

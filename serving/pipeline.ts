@@ -11,8 +11,10 @@
  *             `fetchConcurrency` in flight; a read slower than `fetchTimeoutMs` scores its entities
  *             shared-only rather than missing the deadline
  *   model     micro-batches across requests (up to `modelMaxBatch`, after at most `modelMaxWaitMs`):
- *             the FM kernel (serving/fm-kernel.ts) and, when on, the safeguard's mixture; requests
- *             already past their deadline are dropped here (503) instead of computed
+ *             the FM kernel (serving/fm-kernel.ts), or for a meta adapter's release (emerg, coldnas,
+ *             fixed-adaptive) the adapter's own code, one call per request (serving/adapter-model.ts),
+ *             and, when on, the safeguard's mixture; requests already past their deadline are
+ *             dropped here (503) instead of computed
  *   respond   the JSON body, built as one string
  *
  * Everything runs on the event loop of one process: the stages are queues drained by ticks, not
@@ -39,7 +41,7 @@ import { Fifo } from './fifo.js';
 import { jsonScore, jsonString } from './json-out.js';
 import { ServingMetrics, type Stage } from './metrics.js';
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
-import type { ReleaseSource, ServingRelease } from './release.js';
+import { cacheWidthOf, readWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
 import { SIDE_ITEM, SIDE_USER, SLOT_COLD, SLOT_SHARED, StateCache } from './state-cache.js';
 import type { StateSource } from './state-source.js';
@@ -53,7 +55,7 @@ interface ScoreJob {
   /** performance.now() when it entered its current stage's queue. */
   enqueuedAt: number;
   /** Bound at the fetch tick: the release it is fetched and scored under, and that release's cache. */
-  release: ServingRelease | undefined;
+  release: ServedRelease | undefined;
   cache: StateCache | undefined;
   /** Cache slot (or SLOT_COLD / SLOT_SHARED) of the user (index 0) and each candidate (1..n). */
   readonly slots: Int32Array;
@@ -94,7 +96,7 @@ export class ScoringPipeline {
   private readonly log: Logger;
   private readonly admission: Admission;
   private readonly safeguard: Safeguard | undefined;
-  private release: ServingRelease;
+  private release: ServedRelease;
   private cache: StateCache;
   private readonly fetchQueue = new Fifo<ScoreJob>();
   private readonly modelQueue = new Fifo<ScoreJob>();
@@ -120,14 +122,14 @@ export class ScoringPipeline {
     this.releases = opts.releases;
     this.log = (opts.logger ?? silentLogger).child({ component: 'serving' });
     this.release = opts.releases.current();
-    this.cache = new StateCache(this.config.cacheEntries, this.release.kernel.width, this.config.freshnessMs);
+    this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(this.release), this.config.freshnessMs);
     this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
     this.admission = new Admission(opts.admissionClock);
     this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount());
   }
 
   /** The release in use. */
-  currentRelease(): ServingRelease {
+  currentRelease(): ServedRelease {
     return this.release;
   }
 
@@ -326,11 +328,11 @@ export class ScoringPipeline {
   };
 
   /** Switches to `next` between ticks; requests already bound keep their release and cache. */
-  private swap(next: ServingRelease): void {
+  private swap(next: ServedRelease): void {
     const prev = this.release;
     this.release = next;
-    if (next.kernel.width !== this.cache.width || next.userPrefix !== prev.userPrefix) {
-      this.cache = new StateCache(this.config.cacheEntries, next.kernel.width, this.config.freshnessMs);
+    if (cacheWidthOf(next) !== this.cache.width || next.userPrefix !== prev.userPrefix) {
+      this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(next), this.config.freshnessMs);
     }
     this.safeguardReadAt = Number.NEGATIVE_INFINITY;
     this.safeguardStates = [];
@@ -402,7 +404,7 @@ export class ScoringPipeline {
     let settled = false;
     const finish = (values: (Buffer | null)[] | undefined, err: unknown): void => {
       const t = performance.now();
-      if (values !== undefined) this.fill(cache, keyIds, keyIsUser, entityKeys, values, t);
+      if (values !== undefined) this.fill(release, cache, keyIds, keyIsUser, entityKeys, values, t);
       if (readSafeguard) {
         if (values !== undefined) this.readSafeguards(values, entityKeys, t);
         this.safeguardReading = false;
@@ -443,7 +445,7 @@ export class ScoringPipeline {
       (values) => {
         if (settled) {
           // Too late for its requests, but the cache keeps what it read.
-          this.fill(cache, keyIds, keyIsUser, entityKeys, values, performance.now());
+          this.fill(release, cache, keyIds, keyIsUser, entityKeys, values, performance.now());
           for (let k = 0; k < entityKeys; k++) cache.release(this.lastFill[k] ?? SLOT_SHARED);
           if (readSafeguard) this.readSafeguards(values, entityKeys, performance.now());
           return;
@@ -458,8 +460,8 @@ export class ScoringPipeline {
   private lastFill: Int32Array = new Int32Array(0);
   private fillUsed: Uint8Array = new Uint8Array(0);
 
-  /** Writes the read values of the entity keys into the cache (each slot pinned once). */
-  private fill(cache: StateCache, ids: readonly string[], isUser: readonly boolean[], n: number, values: readonly (Buffer | null)[], now: number): void {
+  /** Writes the read values of the entity keys into the cache (each slot pinned once), as much of each as `release` scores with. */
+  private fill(release: ServedRelease, cache: StateCache, ids: readonly string[], isUser: readonly boolean[], n: number, values: readonly (Buffer | null)[], now: number): void {
     if (this.lastFill.length < n) {
       this.lastFill = new Int32Array(Math.max(n, 2 * this.lastFill.length));
       this.fillUsed = new Uint8Array(this.lastFill.length);
@@ -468,10 +470,12 @@ export class ScoringPipeline {
     const sgUser = this.config.safeguard === 'user';
     const sgItem = this.config.safeguard === 'item';
     const parts = this.config.safeguardPartitions;
+    const userWidth = readWidthOf(release, 'user');
+    const itemWidth = readWidthOf(release, 'item');
     for (let k = 0; k < n; k++) {
       const user = isUser[k] === true;
       const partition = parts === 1 || (user ? !sgUser : !sgItem) ? 0 : partitionOfKey(ids[k] as string, parts);
-      this.lastFill[k] = cache.fill(user ? SIDE_USER : SIDE_ITEM, ids[k] as string, values[k] ?? null, now, partition);
+      this.lastFill[k] = cache.fill(user ? SIDE_USER : SIDE_ITEM, ids[k] as string, values[k] ?? null, now, partition, user ? userWidth : itemWidth);
     }
   }
 
@@ -566,16 +570,19 @@ export class ScoringPipeline {
 
   /** Scores one request and builds its JSON body (the model and respond stages). */
   private respond(job: ScoreJob): string {
-    const release = job.release as ServingRelease;
+    const release = job.release as ServedRelease;
     const cache = job.cache as StateCache;
-    const kernel = release.kernel;
     const width = cache.width;
     const now = performance.now();
     const req = job.req;
     const userSlot = job.slots[0] ?? SLOT_SHARED;
-    const userViews = userSlot >= 0 && (cache.counts[userSlot] ?? -1) >= 0 ? cache.views : kernel.coldUser;
-    const userAt = userViews === cache.views ? userSlot * width : 0;
-    kernel.beginUser(req.user.features);
+    // An FM release runs the typed-array kernel; a meta adapter's scores all candidates in one call (serving/adapter-model.ts).
+    const kernel = release.adapter === undefined ? release.kernel : undefined;
+    const adapted = release.adapter?.score(req, cache, job.slots);
+    const warmUser = userSlot >= 0 && (cache.counts[userSlot] ?? -1) >= 0;
+    const userViews = warmUser || kernel === undefined ? cache.views : kernel.coldUser;
+    const userAt = warmUser ? userSlot * width : 0;
+    kernel?.beginUser(req.user.features);
     const sgSide = this.config.safeguard;
     const sg = this.safeguard;
     let userCount = 0;
@@ -598,7 +605,12 @@ export class ScoringPipeline {
       const c = cands[i] as { id: string; features: Record<string, string[]> };
       const slot = job.slots[i + 1] ?? SLOT_SHARED;
       const warm = slot >= 0 && (cache.counts[slot] ?? -1) >= 0;
-      kernel.score(c.features, userViews, userAt, warm ? cache.views : kernel.coldItem, warm ? slot * width : 0, out);
+      if (kernel !== undefined) {
+        kernel.score(c.features, userViews, userAt, warm ? cache.views : kernel.coldItem, warm ? slot * width : 0, out);
+      } else {
+        out[0] = adapted?.[2 * i] ?? NaN;
+        out[1] = adapted?.[2 * i + 1] ?? NaN;
+      }
       let score = out[0] ?? 0;
       if (sg !== undefined) {
         let count = userCount;
@@ -616,7 +628,7 @@ export class ScoringPipeline {
   }
 
   /** `,"release":"<id>","releaseAgeMs":` of the release the last body was built under. */
-  private releaseOfField: ServingRelease | undefined;
+  private releaseOfField: ServedRelease | undefined;
   private releaseField = '';
 
   private initialState: Float32Array | undefined;

@@ -1,5 +1,8 @@
 /**
- * The release the scoring API serves: the workers' shared FM, followed through the same release
+ * The releases the scoring API serves. Here the FM's (`thaw serve --adapter fm-adagrad`, the
+ * default); the meta adapters' releases are followed in serving/adapter-release.ts.
+ *
+ * The FM release: the workers' shared FM, followed through the same release
  * pointer and the same watcher as the workers (model-store/release-sync.ts), with the key prefixes
  * of its state epoch (consumers/release-adapter.ts), so serving reads exactly the states the
  * `fm-adagrad` workers of that release write.
@@ -20,6 +23,7 @@ import { fmStateSize } from '../models/fm-entity.js';
 import type { FactorizationMachine } from '../models/fm.js';
 import { architectureOf, fmFromRelease } from '../models/onnx/bundle.js';
 import type { Side } from '../schemas/types.js';
+import type { AdapterModel } from './adapter-model.js';
 import { FmKernel } from './fm-kernel.js';
 
 /** The adapter whose states serving reads (the two-sided FM's workers). */
@@ -35,14 +39,13 @@ export interface StateKeys {
   safeguard: Side | 'off';
 }
 
-/** One servable release. */
-export interface ServingRelease {
+/** What every servable release has, whatever scores it. */
+export interface ReleaseBase {
   /** The id prediction rows carry: `<model>/<version>`. */
   id: string;
   version: string;
   /** When it was published, unix ms (its staleness is now − this). */
   createdAtMs: number;
-  kernel: FmKernel;
   /** Key prefixes (`prefix:ns:side:segment:`) of each side's states under this release's state epoch. */
   userPrefix: string;
   itemPrefix: string;
@@ -50,12 +53,42 @@ export interface ServingRelease {
   safeguardPrefix: string | undefined;
 }
 
-/** Where the pipeline gets its release from. */
-export interface ReleaseSource {
+/** One servable FM release: the fm-adagrad workers' states, scored by the typed-array kernel. */
+export interface ServingRelease extends ReleaseBase {
+  kernel: FmKernel;
+  /** Absent: an FM release (see AdapterServingRelease). */
+  adapter?: undefined;
+}
+
+/**
+ * A release of a meta-learned adapter (emerg, coldnas, fixed-adaptive), scored through the
+ * adapter's own code (serving/adapter-model.ts). `userPrefix`/`itemPrefix`: the adapter's side
+ * holds its own states, the other side the cross-side partner's (the views its worker reads).
+ */
+export interface AdapterServingRelease extends ReleaseBase {
+  adapter: AdapterModel;
+  kernel?: undefined;
+}
+
+/** Any release the scoring pipeline serves. */
+export type ServedRelease = ServingRelease | AdapterServingRelease;
+
+/** Floats the state cache keeps per entity for `release` (serving/state-cache.ts). */
+export function cacheWidthOf(release: ServedRelease): number {
+  return release.adapter === undefined ? release.kernel.width : release.adapter.width;
+}
+
+/** Floats read from a stored state of `side` for `release` (at most its cache width). */
+export function readWidthOf(release: ServedRelease, side: Side): number {
+  return release.adapter === undefined ? release.kernel.width : release.adapter.readWidth(side);
+}
+
+/** Where the pipeline gets its release from (`R`: what kind of release it gives). */
+export interface ReleaseSource<R extends ServedRelease = ServedRelease> {
   /** The release in use. */
-  current(): ServingRelease;
+  current(): R;
   /** A newer release once (the pipeline swaps to it), else undefined. Never waits. */
-  take(): ServingRelease | undefined;
+  take(): R | undefined;
   /** Looks for a newly promoted release now, not at the next poll (resolves once it is ready for `take()` or refused). */
   checkNow(): Promise<void>;
   /** Releases refused so far (corrupt or incompatible; the one in use kept serving). */
@@ -79,7 +112,7 @@ export function servingRelease(fm: FactorizationMachine, version: string, create
 }
 
 /** A release that never changes (the demo, tests, benches). */
-export function fixedRelease(release: ServingRelease): ReleaseSource {
+export function fixedRelease<R extends ServedRelease>(release: R): ReleaseSource<R> {
   return { current: () => release, take: () => undefined, checkNow: () => Promise.resolve(), refusedCount: () => 0, stop: () => Promise.resolve() };
 }
 
@@ -100,14 +133,14 @@ export interface ReleaseFollowerOptions extends StateKeys {
  * Follows the current release of an FM model like a worker does. Throws RELEASE_NOT_FOUND without a
  * current release and RELEASE_INCOMPATIBLE when it is not an FM: serving cannot start without one.
  */
-export async function followReleases(opts: ReleaseFollowerOptions): Promise<ReleaseSource> {
+export async function followReleases(opts: ReleaseFollowerOptions): Promise<ReleaseSource<ServingRelease>> {
   const model = opts.model ?? 'fm';
   const logger = opts.logger ?? silentLogger;
   const version = await opts.store.current(model);
   if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
   const first = await opts.store.load(model, version);
   const arch = architectureOf(first);
-  if (arch.type !== 'fm') throw new ThawError('RELEASE_INCOMPATIBLE', `release ${model}/${version} is a ${arch.type} model; serving runs fm releases (the fm-adagrad workers' model)`);
+  if (arch.type !== 'fm') throw new ThawError('RELEASE_INCOMPATIBLE', `release ${model}/${version} is a ${arch.type} model; adapter fm-adagrad runs on fm releases (serve a ${arch.type} release with the adapter that runs on it: --adapter emerg|coldnas|fixed-adaptive, see thaw help serve)`);
   const build = async (rel: typeof first): Promise<ServingRelease> => {
     const fm = fmFromRelease(rel);
     const epoch = await stateEpochOf(opts.store, rel.manifest, logger);

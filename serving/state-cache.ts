@@ -76,10 +76,12 @@ export class StateCache {
 
   /**
    * Stores what the store returned for entity `id` of `side` (null: the entity is unseen) and
-   * returns its slot, pinned for the caller. A value that is not a state of at least `width` floats
-   * returns SLOT_SHARED (not cached: the next read tries again).
+   * returns its slot, pinned for the caller. A value that is not a state of at least `read` floats
+   * returns SLOT_SHARED (not cached: the next read tries again). `read` (at most `width`): how many
+   * floats of the state scoring reads; a release scored by an adapter reads its own side's whole
+   * state but only the view of the other side's (serving/adapter-model.ts).
    */
-  fill(side: CacheSide, id: string, value: Buffer | null, now: number, partition: number): number {
+  fill(side: CacheSide, id: string, value: Buffer | null, now: number, partition: number, read = this.width): number {
     const index = this.index[side];
     let slot = index.get(id);
     if (slot === undefined || (this.pins[slot] ?? 0) > 0) {
@@ -89,7 +91,7 @@ export class StateCache {
       this.sides[slot] = side;
       index.set(id, slot);
     }
-    const count = value === null ? -1 : readStateView(value, this.views, slot * this.width, this.width);
+    const count = value === null ? -1 : readStateView(value, this.views, slot * this.width, Math.min(read, this.width));
     if (value !== null && count < 0) {
       index.delete(id);
       this.ids[slot] = undefined;

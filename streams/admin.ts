@@ -4,6 +4,7 @@ import { ConfigError, errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { tlsCertificateProblem } from '../lib/tls.js';
 import { createKafka, kafkaError, scrubSecrets, type KafkaConnection } from './kafka.js';
+import { partitionKey, type TopicPartition } from './assignment.js';
 
 /** A topic to create. */
 export interface TopicSpec {
@@ -206,6 +207,31 @@ export async function groupLag(admin: Admin, groupId: string, topics: readonly s
     }
   }
   return lag;
+}
+
+/**
+ * Where a member of `groupId` would start each of `partitions` (its committed offset, else the reset
+ * position: the low offset with fromBeginning, the end otherwise) and each partition's end, by
+ * `topic:partition` (streams/assignment.ts partitionKey).
+ */
+export async function groupPositions(
+  admin: Admin,
+  groupId: string,
+  partitions: readonly TopicPartition[],
+  fromBeginning: boolean,
+): Promise<Map<string, { fetchedFrom: number; highWatermark: number }>> {
+  const topics = [...new Set(partitions.map((tp) => tp.topic))];
+  const committed = await admin.fetchOffsets({ groupId, topics });
+  const out = new Map<string, { fetchedFrom: number; highWatermark: number }>();
+  for (const topic of topics) {
+    const parts = committed.find((c) => c.topic === topic)?.partitions ?? [];
+    for (const end of await topicOffsets(admin, topic)) {
+      const c = Number(parts.find((x) => x.partition === end.partition)?.offset ?? -1);
+      const fetchedFrom = c >= 0 ? Math.max(c, end.low) : fromBeginning ? end.low : end.high;
+      out.set(partitionKey({ topic, partition: end.partition }), { fetchedFrom, highWatermark: end.high });
+    }
+  }
+  return out;
 }
 
 /** Partitions of `topic` (from the cluster's metadata); throws KAFKA_ERROR when the topic does not exist. */

@@ -50,7 +50,7 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { groupLag, topicOffsets, withAdmin } from './admin.js';
+import { groupLag, groupPositions, withAdmin } from './admin.js';
 import { assignmentChange, partitionKey, partitionsOf, RewindPartition, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
@@ -186,7 +186,7 @@ export class BatchConsumer {
   /** Group joins seen; a start resolution of an older join is abandoned. */
   private joins = 0;
   private paused = false;
-  private st: BatchConsumerState = 'idle';
+  private lifecycle: BatchConsumerState = 'idle';
   // Wakes handlers that are backing off, so stop() does not wait out a 5 s sleep.
   private readonly wakers = new Set<() => void>();
   private readonly failedListeners: ((err: unknown) => void)[] = [];
@@ -205,7 +205,7 @@ export class BatchConsumer {
   }
 
   get state(): BatchConsumerState {
-    return this.st;
+    return this.lifecycle;
   }
 
   /**
@@ -213,7 +213,7 @@ export class BatchConsumer {
    * assignment and may choose where each assigned partition starts (streams/assignment.ts).
    */
   async start(handler: BatchHandler, listener?: PartitionListener): Promise<void> {
-    if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `BatchConsumer.start() called in state ${this.st}`);
+    if (this.lifecycle !== 'idle') throw new ThawError('LIFECYCLE', `BatchConsumer.start() called in state ${this.lifecycle}`);
     this.handler = handler;
     this.listener = listener;
     const o = this.opts;
@@ -234,7 +234,7 @@ export class BatchConsumer {
     // A fetch that held only commit markers (or aborted records) never reaches eachBatch; commit
     // past them so the group's lag reaches 0 at the end of a transactional topic.
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      if (e.payload.batchSize !== 0 || this.st !== 'running') return;
+      if (e.payload.batchSize !== 0 || this.lifecycle !== 'running') return;
       const next = Number(e.payload.lastOffset) + 1;
       // Through the partition's committer when it has one, so that this commit is ordered with the
       // background commits of the chunks before it (a commit landing late would move the group back).
@@ -247,9 +247,9 @@ export class BatchConsumer {
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
-      if (!e.payload.restart && this.st === 'running') {
+      if (!e.payload.restart && this.lifecycle === 'running') {
         // kafkajs does not restart it: the consumer is gone for good, tell the owner.
-        this.st = 'failed';
+        this.lifecycle = 'failed';
         const err = kafkaError(o.kafka, `consumer ${o.groupId} crashed and is not restarted`, e.payload.error);
         for (const listener of this.failedListeners.splice(0)) listener(err);
       }
@@ -274,14 +274,14 @@ export class BatchConsumer {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: this.concurrency,
-        eachBatch: (p) => this.eachBatch(p),
+        eachBatch: (payload) => this.eachBatch(payload),
       });
     } catch (err) {
-      this.st = 'failed';
+      this.lifecycle = 'failed';
       await consumer.disconnect().catch(() => undefined);
       throw kafkaError(o.kafka, `consumer ${o.groupId} failed to start`, err);
     }
-    this.st = 'running';
+    this.lifecycle = 'running';
     if (this.paused) this.pause();
   }
 
@@ -303,11 +303,11 @@ export class BatchConsumer {
 
   /** Stops fetching, lets the in-flight handler finish and commit, leaves the group, disconnects. */
   async stop(): Promise<void> {
-    if (this.st === 'stopped' || this.st === 'idle') {
-      this.st = 'stopped';
+    if (this.lifecycle === 'stopped' || this.lifecycle === 'idle') {
+      this.lifecycle = 'stopped';
       return;
     }
-    this.st = 'stopping';
+    this.lifecycle = 'stopping';
     for (const wake of this.wakers) wake();
     // Commits of chunks already handled go out before the group is left (a running eachBatch settles
     // its own before returning, which disconnect awaits).
@@ -316,7 +316,7 @@ export class BatchConsumer {
       // kafkajs disconnect() = stop the fetch loop, await the running eachBatch, leave the group.
       await this.consumer?.disconnect();
     } finally {
-      this.st = 'stopped';
+      this.lifecycle = 'stopped';
     }
   }
 
@@ -376,11 +376,12 @@ export class BatchConsumer {
     const listener = this.listener;
     const consumer = this.consumer;
     if (listener?.startOffset === undefined || consumer === undefined) return;
-    const current = (): boolean => join === this.joins && (this.st === 'idle' || this.st === 'running');
+    const current = (): boolean => join === this.joins && (this.lifecycle === 'idle' || this.lifecycle === 'running');
     let delay = this.opts.retryInitialMs;
     for (let attempt = 1; current(); attempt++) {
       try {
-        const positions = await this.positionsOf(partitions);
+        const { groupId, fromBeginning, kafka } = this.opts;
+        const positions = await withAdmin(kafka, (admin) => groupPositions(admin, groupId, partitions, fromBeginning), this.logger);
         for (const tp of partitions) {
           const position = positions.get(partitionKey(tp));
           if (!current() || position === undefined) continue;
@@ -404,29 +405,6 @@ export class BatchConsumer {
     if (current() && !this.paused) consumer.resume(byTopic(partitions));
   }
 
-  /** Where the consumer would start each partition (committed offset, else the reset position) and its end. */
-  private async positionsOf(partitions: readonly TopicPartition[]): Promise<Map<string, { fetchedFrom: number; highWatermark: number }>> {
-    const topics = [...new Set(partitions.map((tp) => tp.topic))];
-    const { groupId, fromBeginning, kafka } = this.opts;
-    const out = new Map<string, { fetchedFrom: number; highWatermark: number }>();
-    await withAdmin(
-      kafka,
-      async (admin) => {
-        const committed = await admin.fetchOffsets({ groupId, topics });
-        for (const topic of topics) {
-          const parts = committed.find((c) => c.topic === topic)?.partitions ?? [];
-          for (const end of await topicOffsets(admin, topic)) {
-            const c = Number(parts.find((x) => x.partition === end.partition)?.offset ?? -1);
-            const fetchedFrom = c >= 0 ? Math.max(c, end.low) : fromBeginning ? end.low : end.high;
-            out.set(partitionKey({ topic, partition: end.partition }), { fetchedFrom, highWatermark: end.high });
-          }
-        }
-      },
-      this.logger,
-    );
-    return out;
-  }
-
   /** Sleeps `ms`, woken early by stop(). */
   private sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -440,8 +418,8 @@ export class BatchConsumer {
     });
   }
 
-  private async eachBatch(p: EachBatchPayload): Promise<void> {
-    const { batch } = p;
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
     const max = this.opts.maxBatchMessages;
@@ -454,7 +432,7 @@ export class BatchConsumer {
     });
     // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch
     // (chunks already handed over still finish and are committed).
-    const mayStart = (): boolean => p.isRunning() && !p.isStale() && !this.paused && this.st === 'running';
+    const mayStart = (): boolean => payload.isRunning() && !payload.isStale() && !this.paused && this.lifecycle === 'running';
     const inflight: { chunk: MessageBatch; at: number; outcome: Promise<Outcome> }[] = [];
     const commits = this.committerOf(batch.topic, batch.partition);
     let next = 0;
@@ -467,7 +445,7 @@ export class BatchConsumer {
         }
         const head = inflight.shift();
         if (head === undefined) break;
-        const outcome = await this.heartbeating(head.outcome, p);
+        const outcome = await this.heartbeating(head.outcome, payload);
         if (!outcome.ok) {
           // Later chunks may have read the failed chunk's results: let them settle (the handler
           // discards them), then retry this one alone and restart the pipeline after it.
@@ -481,22 +459,22 @@ export class BatchConsumer {
             break;
           }
           next = head.at + max;
-          if (!(await this.retryAfterFailure(head.chunk, p, outcome.err))) break;
+          if (!(await this.retryAfterFailure(head.chunk, payload, outcome.err))) break;
         }
         const last = head.chunk.messages[head.chunk.messages.length - 1];
         if (last === undefined) continue;
         // The batch's last chunk also covers the commit markers / aborted records after its last message.
         const through = head.at + max >= all.length ? Math.max(last.offset, Number(batch.lastOffset())) : last.offset;
-        p.resolveOffset(String(through));
+        payload.resolveOffset(String(through));
         if (this.opts.offsetCommit === 'consumer') {
           // The handler made the chunk durable: this partition's next offset may be committed. The
           // commit goes out in the background (the next chunk does not wait for its round trip).
-          commits.upTo(through + 1, p);
+          commits.upTo(through + 1, payload);
         } else if (through > last.offset) {
           // Transaction mode: the handler committed last.offset + 1 in its transaction; only the
           // markers after it are left. Awaited, so that it can never land after (and undo) the next
           // chunk's transactional commit.
-          await p.commitOffsetsIfNecessary({
+          await payload.commitOffsetsIfNecessary({
             topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(through + 1) }] }],
           });
         }
@@ -504,11 +482,11 @@ export class BatchConsumer {
         // awaited commit was: it rejoins or retries the batch from the committed offset.
         const failed = commits.takeFailure();
         if (failed !== undefined) throw failed.err;
-        await p.heartbeat();
+        await payload.heartbeat();
       }
     } finally {
       // Stopping: the last commits go out before kafkajs leaves the group (it awaits this call).
-      if (this.st !== 'running') await commits.settled();
+      if (this.lifecycle !== 'running') await commits.settled();
     }
   }
 
@@ -519,9 +497,9 @@ export class BatchConsumer {
    * A heartbeat that fails here is dropped: kafkajs only records a heartbeat that succeeded, so the
    * one after the chunk asks again and throws the rebalance to kafkajs as before.
    */
-  private async heartbeating<T>(outcome: Promise<T>, p: EachBatchPayload): Promise<T> {
+  private async heartbeating<T>(outcome: Promise<T>, payload: EachBatchPayload): Promise<T> {
     const timer = setInterval(() => {
-      p.heartbeat().catch(() => undefined);
+      payload.heartbeat().catch(() => undefined);
     }, this.opts.heartbeatIntervalMs);
     try {
       return await outcome;
@@ -560,7 +538,7 @@ export class BatchConsumer {
    * Retries a chunk whose first attempt failed with `err`, with capped exponential backoff. True
    * when the handler succeeded; false when the consumer stops or loses the partition first.
    */
-  private async retryAfterFailure(chunk: MessageBatch, p: EachBatchPayload, err: unknown): Promise<boolean> {
+  private async retryAfterFailure(chunk: MessageBatch, payload: EachBatchPayload, err: unknown): Promise<boolean> {
     let delay = this.opts.retryInitialMs;
     for (let attempt = 1; ; attempt++) {
       this.retries++;
@@ -575,9 +553,9 @@ export class BatchConsumer {
       };
       if (ThawError.isRetryable(err)) this.logger.warn('batch handler failed; retrying', fields);
       else this.logger.error('batch handler failed with a non-retryable error; retrying (route poison events to dead letters)', fields);
-      if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
-      await this.backoff(delay, p);
-      if (!p.isRunning() || p.isStale() || this.st !== 'running') return false;
+      if (!payload.isRunning() || payload.isStale() || this.lifecycle !== 'running') return false;
+      await this.backoff(delay, payload);
+      if (!payload.isRunning() || payload.isStale() || this.lifecycle !== 'running') return false;
       delay = Math.min(delay * 2, this.opts.retryMaxMs);
       const outcome = await this.call(chunk);
       if (outcome.ok) return true;
@@ -586,9 +564,9 @@ export class BatchConsumer {
   }
 
   // Sleeps in heartbeat-sized slices so the group does not evict us while we wait.
-  private async backoff(ms: number, p: EachBatchPayload): Promise<void> {
+  private async backoff(ms: number, payload: EachBatchPayload): Promise<void> {
     const until = Date.now() + ms;
-    while (this.st === 'running') {
+    while (this.lifecycle === 'running') {
       const left = until - Date.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {
@@ -600,7 +578,7 @@ export class BatchConsumer {
         const timer = setTimeout(wake, Math.min(left, this.opts.heartbeatIntervalMs));
         this.wakers.add(wake);
       });
-      if (this.st === 'running') await p.heartbeat();
+      if (this.lifecycle === 'running') await payload.heartbeat();
     }
   }
 }

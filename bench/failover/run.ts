@@ -32,12 +32,13 @@ import { EventProducer } from '../../streams/producer.js';
 import { encodeLabelled } from '../../streams/serde.js';
 import { KafkaCluster } from './cluster.js';
 import { startThawRun, type ThawRunProcess } from './thaw-run.js';
+import { DEFAULT_SESSION_TIMEOUT_MS } from '../../config/commands/run.js';
 
 const { values: args } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     events: { type: 'string', default: '24000' },
-    'session-timeout-ms': { type: 'string', default: '10000' },
+    'session-timeout-ms': { type: 'string', default: String(DEFAULT_SESSION_TIMEOUT_MS) },
   },
 });
 const N = Number(args.events);

@@ -1,6 +1,6 @@
 /**
  * Is a short session timeout safe for a slow adapter? `node --import tsx bench/failover/slow-adapter.ts
- * [--session-timeout-ms 6000] [--events 60000] [--partitions 4]`: one `thaw run item --adapter emerg`
+ * [--session-timeout-ms MS (default: thaw run's)] [--events 60000] [--partitions 4]`: one `thaw run item --adapter emerg`
  * (the slowest adapter in the spine table, EmerG at the spine's default size) drains a pre-filled
  * topic on the shared Kafka with the default micro-batch (5,000) and every partition in flight at
  * once, so heartbeats, which go between chunks, are as far apart as they get. Counted: partitions
@@ -26,10 +26,11 @@ import { EventProducer } from '../../streams/producer.js';
 import { encodeLabelled } from '../../streams/serde.js';
 import { freePort } from '../../lib/free-port.js';
 import { startThawRun } from './thaw-run.js';
+import { DEFAULT_SESSION_TIMEOUT_MS } from '../../config/commands/run.js';
 
 const { values: args } = parseArgs({
   options: {
-    'session-timeout-ms': { type: 'string', default: '6000' },
+    'session-timeout-ms': { type: 'string', default: String(DEFAULT_SESSION_TIMEOUT_MS) },
     events: { type: 'string', default: '60000' },
     partitions: { type: 'string', default: '4' },
   },

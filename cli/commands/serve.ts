@@ -1,7 +1,9 @@
 /**
- * `thaw serve`: the scoring API (serving/). Follows the current FM release like the workers do,
- * reads the fm-adagrad workers' states from Redis through the staged pipeline, listens on
- * --host:--port. SIGTERM/SIGINT: stops accepting, answers the requests in flight, exits 0.
+ * `thaw serve`: the scoring API (serving/). Follows the current release of --model like the
+ * workers do, reads the --adapter workers' states from Redis through the staged pipeline (the FM's
+ * fm-adagrad states, or a meta adapter's with its cross-side partner's views:
+ * serving/adapter-release.ts), listens on --host:--port. SIGTERM/SIGINT: stops accepting, answers
+ * the requests in flight, exits 0.
  */
 import { resolve } from 'node:path';
 import type { ServeConfig } from '../../config/commands/serve.js';
@@ -10,11 +12,13 @@ import { errorMessage } from '../../lib/errors.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { ScoringPipeline } from '../../serving/pipeline.js';
 import { followReleases } from '../../serving/release.js';
+import { followServedReleases, safeguardSideOf } from '../../serving/adapter-release.js';
 import type { ServingOptions } from '../../serving/options.js';
 import { startScoringServer } from '../../serving/server.js';
 import { MapStateSource, RedisStateSource } from '../../serving/state-source.js';
 import { loadDemoServing } from '../../serving/demo-state.js';
 import type { Logger } from '../../lib/log.js';
+import type { Side } from '../../schemas/types.js';
 import { partitionCount } from '../../streams/admin.js';
 import { labelledTopicFor, TOPICS } from '../../streams/topics.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
@@ -36,14 +40,18 @@ async function serve(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger.child({ command: 'serve', namespace: cfg.namespace });
   log.info('starting the scoring API', { config: redactConfig(cfg) });
   const kafka = kafkaConnection(cfg.kafka);
+  const safeguard = safeguardSideOf(cfg.adapter, cfg.safeguard);
   const partitions =
-    cfg.safeguard === 'off' ? 1 : (cfg.safeguardPartitions ?? (await partitionCount(kafka, labelledTopicFor(cfg.safeguard), log)));
-  const releases = await followReleases({
+    safeguard === 'off' ? 1 : (cfg.safeguardPartitions ?? (await partitionCount(kafka, labelledTopicFor(safeguard), log)));
+  const releases = await followServedReleases({
     store: new ReleaseStore({ root: resolve(cfg.releaseDir) }),
     model: cfg.model,
+    adapter: cfg.adapter,
+    adapterOptions: cfg.adapterOptions,
+    ...crossPartnerOf(cfg),
     keyPrefix: cfg.redis.keyPrefix,
     namespace: cfg.namespace,
-    safeguard: cfg.safeguard,
+    safeguard,
     pollIntervalMs: cfg.releasePollMs,
     ...(cfg.releaseAnnouncements ? { kafka: { connection: kafka, topic: TOPICS.releases } } : {}),
     logger: log,
@@ -51,13 +59,21 @@ async function serve(cfg: ServeConfig, ctx: CommandContext): Promise<number> {
   const source = new RedisStateSource(redisConnection(cfg.redis), log);
   let pipeline: ScoringPipeline;
   try {
-    pipeline = new ScoringPipeline({ source, releases, serving: servingOptionsOf(cfg, partitions), logger: log });
+    pipeline = new ScoringPipeline({ source, releases, serving: servingOptionsOf({ ...cfg, safeguard }, partitions), logger: log });
   } catch (err) {
     await closeAll([{ close: () => releases.stop() }, source], (e) => log.warn('close failed', { error: errorMessage(e) }));
     throw err;
   }
   // Connects Redis and waits for its PING before listening (a cold connection would time out the first reads).
-  return listenUntilAborted(pipeline, cfg, ctx, log, { safeguard: cfg.safeguard, partitions });
+  return listenUntilAborted(pipeline, cfg, ctx, log, { adapter: cfg.adapter, safeguard, partitions });
+}
+
+/** The cross-side partner of a meta adapter's server, as `thaw run` resolves its workers' (cli/commands/run.ts crossPartner). */
+function crossPartnerOf(cfg: ServeConfig): { cross?: { adapter: string; model: string } | null } {
+  if (cfg.adapter === 'fm-adagrad') return {};
+  if (cfg.crossAdapter === 'off') return { cross: null };
+  const adapter = cfg.crossAdapter === 'auto' ? 'fm-adagrad' : cfg.crossAdapter;
+  return { cross: { adapter, model: cfg.crossModel ?? (adapter === cfg.adapter ? cfg.model : 'fm') } };
 }
 
 /** `thaw serve --demo`: the demo's last FM release and its states, in memory; no Redis, no Kafka. */
@@ -71,14 +87,14 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
     model: demo.manifest.model,
     keyPrefix: cfg.redis.keyPrefix,
     namespace: demo.manifest.namespace,
-    safeguard: cfg.safeguard,
+    safeguard: safeguardSideOf('fm-adagrad', cfg.safeguard),
     pollIntervalMs: cfg.releasePollMs,
     logger: log,
   });
   let pipeline: ScoringPipeline;
   try {
     // The demo's workers ran one partition per side: one safeguard state (p0).
-    pipeline = new ScoringPipeline({ source: new MapStateSource(demo.values), releases, serving: servingOptionsOf(cfg, 1), logger: log });
+    pipeline = new ScoringPipeline({ source: new MapStateSource(demo.values), releases, serving: servingOptionsOf({ ...cfg, safeguard: safeguardSideOf('fm-adagrad', cfg.safeguard) }, 1), logger: log });
   } catch (err) {
     await releases.stop();
     throw err;
@@ -98,8 +114,8 @@ async function listenUntilAborted(pipeline: ScoringPipeline, cfg: ServeConfig, c
   return EXIT.ok;
 }
 
-/** The pipeline options of the command's flags. */
-export function servingOptionsOf(cfg: Omit<ServeConfig, 'safeguardPartitions'>, partitions: number): ServingOptions {
+/** The pipeline options of the command's flags (the safeguard side resolved: `safeguardSideOf`). */
+export function servingOptionsOf(cfg: Omit<ServeConfig, 'safeguardPartitions' | 'safeguard'> & { safeguard: Side | 'off' }, partitions: number): ServingOptions {
   return {
     maxCandidates: cfg.maxCandidates,
     bodyLimitBytes: cfg.bodyLimitBytes,

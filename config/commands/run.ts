@@ -6,6 +6,9 @@ import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from
 import type { CommandSpec } from '../types.js';
 
 /** Adapters `thaw run` accepts: adapters/registry.ts ADAPTER_NAMES (a unit test keeps them equal; not imported here, so `thaw --help` does not load TensorFlow.js). */
+/** The worker's consumer group session timeout unless --session-timeout-ms says otherwise. Milliseconds. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 8_000;
+
 export const RUN_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 
 export const runSchema = z
@@ -78,9 +81,9 @@ export const runSchema = z
     sessionTimeoutMs: positiveInt
       .min(6_000, 'expected at least 6000 (the broker default group.min.session.timeout.ms)')
       .max(300_000, 'expected at most 300000')
-      .default(10_000)
+      .default(DEFAULT_SESSION_TIMEOUT_MS)
       .describe(
-        'Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker\'s partitions move to another worker after this long. Heartbeats go every tenth of it, also while a micro-batch runs, but not while the event loop is blocked by one long computation: the emerg adapter at the default --max-batch was evicted at 6000 and 8000 on a loaded 2-core host (bench/README.md, failover), so keep 10000 or more for slow adapters. 6000..300000. @default 10000',
+        "Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker's partitions move to another worker after this long, so a replacement resumes within about a second more (bench/README.md, failover). Heartbeats go every tenth of it, also while a micro-batch runs; a slow adapter's micro-batch yields to them between waves. Raise it on hosts whose event loop stalls for seconds. 6000..300000. @default 8000",
       ),
     heartbeatIntervalMs: positiveInt
       .min(100)

@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { logLevel, namespaceName, nonNegativeInt, path, port, positiveInt } from '../fields.js';
 import { kafkaSchema, redisSchema } from '../connections.js';
 import { FLAGS, releaseDir, KAFKA_FLAGS, REDIS_FLAGS } from '../common.js';
+import { ADAPTER_OPTION_FLAGS, adapterOptionsSchema, unreadAdapterSection } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
+
+/** Adapters `thaw serve` serves: serving/adapter-release.ts SERVED_ADAPTERS (a unit test keeps them equal; not imported here, so `thaw --help` does not load TensorFlow.js). */
+export const SERVE_ADAPTERS = ['fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 
 export const serveSchema = z
   .object({
@@ -14,11 +18,31 @@ export const serveSchema = z
       .default(false)
       .describe('Serve what `thaw demo` left in --out (its FM release and fm-adagrad states), with no services: no Redis, no Kafka. @default false'),
     out: path.default('.thaw/demo').describe('With --demo: the demo\'s output directory. @default .thaw/demo'),
+    adapter: z
+      .enum(SERVE_ADAPTERS)
+      .default('fm-adagrad')
+      .describe(
+        "Whose states are served, which must run on the type of the --model release (as for thaw run): fm-adagrad on fm releases (both sides' fm-adagrad states, the typed-array FM kernel); emerg on emerg releases (items' states), coldnas and fixed-adaptive on theirs (users' states), scored through the adapter's own prediction code with the other side's --cross-adapter views; an entity without a state gets the initial state its worker would give it, from the request's features. @default fm-adagrad",
+      ),
+    adapterOptions: adapterOptionsSchema.describe(
+      "With a meta adapter: its options as its workers run them (config file section adapterOptions.<adapter>; those that shape scores, e.g. crossSide and biasVariance, must match the workers'); none for fm-adagrad. @default {} (the adapter's defaults)",
+    ),
+    crossAdapter: z
+      .enum(['auto', 'off', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'])
+      .default('auto')
+      .describe(
+        "With a meta adapter: the other side's adapter whose views enter the score, as the workers' --cross-adapter (auto: fm-adagrad; off: the other side cold). Must be auto with fm-adagrad, which reads both sides itself. @default auto",
+      ),
+    crossModel: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
+      .optional()
+      .describe("Release model of --cross-adapter's states, as the workers' --cross-model. @default --model when the partner is the served adapter, else fm"),
     model: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
       .default('fm')
-      .describe("FM model in the release directory whose current release is served (the fm-adagrad workers' model); followed live like the workers do. @default fm"),
+      .describe("Model in the release directory whose current release is served (the --adapter workers' --model); followed live like the workers do. @default fm"),
     namespace: namespaceName.default('live').describe('State namespace the workers write (env THAW_NAMESPACE). @default live'),
     host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. @default 127.0.0.1'),
     port: port.default(8080).describe('HTTP port (0: any free port, printed at start). @default 8080'),
@@ -39,15 +63,32 @@ export const serveSchema = z
     maxInFlight: positiveInt.default(2048).describe('Admitted, unanswered requests over all stages (count): the bound of the queues. @default 2048'),
     deadlineMs: positiveInt.default(50).describe('Deadline of a request without an x-deadline-ms header (ms); admission refuses (503) a request that cannot meet it. @default 50'),
     safeguard: z
-      .enum(['item', 'user', 'off'])
-      .default('item')
-      .describe("Whose worker's safeguard mixes the adapted score with the release's baseline, as that worker logs it: item (by the candidate's warm-up bucket), user, or off (the adapted score alone). @default item"),
+      .enum(['auto', 'item', 'user', 'off'])
+      .default('auto')
+      .describe("Whose worker's safeguard mixes the adapted score with the release's baseline, as that worker logs it: item (by the candidate's warm-up bucket), user, or off (the adapted score alone). auto: item for fm-adagrad, the adapted side for a meta adapter (the only side it may be). @default auto"),
     safeguardPartitions: positiveInt
       .optional()
       .describe('Partitions of the labelled topic of the --safeguard side (the safeguard keeps one state per partition). @default read from Kafka (thaw.labelled.by-<side>)'),
     logLevel,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
+    if (unread !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: adapter ${c.adapter} reads adapterOptions.${c.adapter} only` });
+    else if (c.adapter === 'fm-adagrad' && c.adapterOptions['fm-adagrad'] !== undefined) {
+      // The FM kernel scores with the release's cold views and the stored states: no fm-adagrad option reaches it.
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', 'fm-adagrad'], message: 'not read: fm-adagrad is served by the FM kernel, which takes no adapter options (the meta adapters\' sections are read)' });
+    }
+    if (c.adapter === 'fm-adagrad' && (c.crossAdapter !== 'auto' || c.crossModel !== undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [c.crossAdapter !== 'auto' ? 'crossAdapter' : 'crossModel'], message: 'fm-adagrad is served with both sides\' fm-adagrad states of its release: leave the cross-side partner at auto' });
+    }
+    const sides: Record<string, string> = { emerg: 'item', coldnas: 'user', 'fixed-adaptive': 'user' };
+    const side = sides[c.adapter];
+    if (side !== undefined && c.safeguard !== 'auto' && c.safeguard !== 'off' && c.safeguard !== side) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['safeguard'], message: `adapter ${c.adapter} adapts ${side}s: only its ${side} worker logs scores (use ${side}, auto or off)` });
+    }
+    if (c.demo && c.adapter !== 'fm-adagrad') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapter'], message: 'the demo leaves FM states only: --demo serves fm-adagrad' });
+  });
 
 export type ServeConfig = z.output<typeof serveSchema>;
 
@@ -60,6 +101,10 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     ...REDIS_FLAGS,
     FLAGS.redisCluster,
     FLAGS.releaseDir,
+    FLAGS.adapter,
+    ...ADAPTER_OPTION_FLAGS,
+    { flag: 'cross-adapter', key: 'crossAdapter', kind: 'string', meta: 'NAME' },
+    { flag: 'cross-model', key: 'crossModel', kind: 'string', meta: 'NAME' },
     { flag: 'demo', key: 'demo', kind: 'boolean' },
     { flag: 'out', key: 'out', kind: 'string', meta: 'DIR' },
     { flag: 'model', key: 'model', kind: 'string', meta: 'NAME' },
@@ -79,14 +124,16 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     { flag: 'model-max-wait-ms', key: 'modelMaxWaitMs', kind: 'number', meta: 'MS' },
     { flag: 'max-in-flight', key: 'maxInFlight', kind: 'int', meta: 'N' },
     { flag: 'deadline-ms', key: 'deadlineMs', kind: 'int', meta: 'MS' },
-    { flag: 'safeguard', key: 'safeguard', kind: 'string', meta: 'item|user|off' },
+    { flag: 'safeguard', key: 'safeguard', kind: 'string', meta: 'auto|item|user|off' },
     { flag: 'safeguard-partitions', key: 'safeguardPartitions', kind: 'int', meta: 'N' },
     FLAGS.logLevel,
   ],
   notes:
-    'Serves the current release of --model (an fm release) with the states the fm-adagrad workers of --namespace write\n' +
-    'to Redis, following new releases as the workers do. A served score equals the worker\'s logged prediction for the\n' +
-    'same states (the --safeguard side\'s worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.\n' +
+    'Serves the current release of --model with the states the --adapter workers of --namespace write to Redis,\n' +
+    'following new releases as the workers do: fm-adagrad (default) on an fm release; emerg, coldnas or fixed-adaptive\n' +
+    'on a release of that type (run the server with the workers\' --adapter, --model, --cross-adapter and adapter options).\n' +
+    'A served score equals the worker\'s logged prediction for the same states and release (the --safeguard side\'s\n' +
+    'worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.\n' +
     '--demo serves what `thaw demo` left in --out instead (its last FM release, its fm-adagrad states in memory):\n' +
     'thaw demo --quick && thaw serve --demo, then POST /v1/score.',
 };

@@ -15,11 +15,11 @@ const refused = (key: string, ...argv: string[]): void =>
   assert.throws(() => load(...argv), (e: unknown) => e instanceof ConfigError && e.key === key, argv.join(' '));
 
 describe('thaw run deadlines', () => {
-  it('defaults: drain 30 s, session 10 s with heartbeats every second', () => {
+  it('defaults: drain 30 s, session 8 s with heartbeats every 0.8 s', () => {
     const c = load();
     assert.equal(c.drainTimeoutMs, 30_000);
-    assert.equal(c.sessionTimeoutMs, 10_000);
-    assert.equal(heartbeatIntervalFor(c.sessionTimeoutMs), 1_000);
+    assert.equal(c.sessionTimeoutMs, 8_000);
+    assert.equal(heartbeatIntervalFor(c.sessionTimeoutMs), 800);
     assert.equal(heartbeatIntervalFor(6_000) * 3 <= 6_000, true, 'kafkajs needs heartbeats within a third of the session');
   });
 

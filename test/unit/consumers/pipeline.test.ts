@@ -201,7 +201,7 @@ async function consumeFetch(consumer: BatchConsumer, handler: Handler, evs: read
     },
   } as unknown as EachBatchPayload;
   // The consumer's Kafka side is not started here: set what start() would have set.
-  Object.assign(consumer as unknown as Record<string, unknown>, { handler, st: 'running' });
+  Object.assign(consumer as unknown as Record<string, unknown>, { handler, lifecycle: 'running' });
   await (consumer as unknown as { eachBatch(p: EachBatchPayload): Promise<void> }).eachBatch(payload);
   return commits;
 }
