@@ -134,6 +134,23 @@ export async function ensureTopics(conn: KafkaConnection, topics: readonly Topic
   );
 }
 
+/**
+ * Runs `fn` again while it fails with an error kafkajs marks retriable (a coordinator loading or
+ * moved, a leader being elected for a topic just created), for up to `timeoutMs`; then throws the
+ * last error. kafkajs' admin does not retry these for every request (fetchOffsets, fetchTopicOffsets).
+ */
+export async function retryRetriable<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || Date.now() + delay > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 /** Resolves once every partition of `topics` has a leader; retriable metadata errors are asked again. */
 async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -50,7 +50,7 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { groupLag, groupPositions, withAdmin } from './admin.js';
+import { groupLag, groupPositions, retryRetriable, withAdmin } from './admin.js';
 import { assignmentChange, partitionKey, partitionsOf, RewindPartition, type GroupAssignment, type PartitionListener, type TopicPartition } from './assignment.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
@@ -121,8 +121,6 @@ export interface BatchConsumerOptions {
 
 /** Upper bound of partitionsConsumedConcurrently (kafkajs keeps one worker per unit). */
 export const MAX_PARTITIONS_CONCURRENCY = 256;
-/** How long lag() asks again after retriable Kafka errors. Milliseconds. */
-const LAG_RETRY_MS = 10_000;
 /** Upper bound of pipelineDepth. */
 export const MAX_PIPELINE_DEPTH = 16;
 /** Default largest chunk, in records (see maxBatchMessages). */
@@ -322,18 +320,13 @@ export class BatchConsumer {
 
   /** Records in the subscribed topics not yet committed by this group. */
   async lag(): Promise<number> {
-    // A coordinator that is loading or moved, a leader being elected: asked again for a few seconds
-    // (kafkajs' admin does not retry these for fetchOffsets).
-    const deadline = Date.now() + LAG_RETRY_MS;
-    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-      try {
-        return await withAdmin(this.opts.kafka, (admin) => groupLag(admin, this.opts.groupId, this.opts.topics), this.logger);
-      } catch (err) {
-        if ((err as { retriable?: unknown }).retriable !== true || Date.now() + delay > deadline) throw kafkaError(this.opts.kafka, `lag of group ${this.opts.groupId}`, err);
-        await this.sleep(delay);
-      }
+    try {
+      return await retryRetriable(() => withAdmin(this.opts.kafka, (admin) => groupLag(admin, this.opts.groupId, this.opts.topics), this.logger));
+    } catch (err) {
+      throw kafkaError(this.opts.kafka, `lag of group ${this.opts.groupId}`, err);
     }
   }
+
 
   // kafkajs fixes its number of batch workers at run(), before the assignment is known: the total
   // partition count is the most this member can be assigned (extra workers just stay idle).

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { topicOffsets, withAdmin } from './admin.js';
+import { retryRetriable, topicOffsets, withAdmin } from './admin.js';
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
 
@@ -43,7 +43,8 @@ export async function resolveRange(conn: KafkaConnection, topic: string, from: R
   checkBound('replay.from', from);
   checkBound('replay.to', to);
   try {
-    return await withAdmin(
+    // A topic just created may not have its leaders yet: retriable, asked again.
+    return await retryRetriable(() => withAdmin(
       conn,
       async (admin) => {
         const ends = await topicOffsets(admin, topic);
@@ -59,7 +60,7 @@ export async function resolveRange(conn: KafkaConnection, topic: string, from: R
         });
       },
       logger,
-    );
+    ));
   } catch (err) {
     throw err instanceof ThawError ? err : kafkaError(conn, `resolving replay range of ${topic}`, err);
   }
