@@ -14,6 +14,14 @@
  *        handled in order and a restart resumes at the committed offset).
  * Deadlines: sorted set `<prefix>:deadlines:<topic>:<partition>`, score = impression time + window.
  *
+ * TTL (`pendingTtlMs`, wall clock) bounds memory, but a hash must outlive any redelivery of its
+ * impression: a click may claim an impression whose chunk is then lost in a crash, and if the hash
+ * expired before the restarted join reads that chunk again, the impression would start over and be
+ * swept to a second label. So an impression removes any TTL from its hash, and the join arms the TTL
+ * (ARM_LUA) only once the impression's chunk is committed; if the process dies between the commit
+ * and the arming, the sweep that passes the impression's deadline returns it and arms it after its
+ * own commit.
+ *
  * The sweep reads hashes whose names are built in Lua: fine on a standalone Redis (the only mode
  * this join supports), not on Redis Cluster.
  */
@@ -22,7 +30,7 @@ import type { Redis, ChainableCommander } from 'ioredis';
 export const IMPRESSION_LUA = `
 local out = redis.call('HGET', KEYS[1], 'out')
 if out then
-  if out == '1|' .. ARGV[6] then return 'emit' end
+  if out == '1|' .. ARGV[5] then return 'emit' end
   return 'dup'
 end
 if redis.call('HEXISTS', KEYS[1], 'imp') == 1 then
@@ -30,10 +38,10 @@ if redis.call('HEXISTS', KEYS[1], 'imp') == 1 then
   return 'dup'
 end
 redis.call('HSET', KEYS[1], 'imp', ARGV[1], 't', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PERSIST', KEYS[1])
 local clk = redis.call('HGET', KEYS[1], 'clk')
-if clk and tonumber(clk) <= tonumber(ARGV[2]) + tonumber(ARGV[7]) then
-  redis.call('HSET', KEYS[1], 'out', '1|' .. ARGV[6])
+if clk and tonumber(clk) <= tonumber(ARGV[2]) + tonumber(ARGV[6]) then
+  redis.call('HSET', KEYS[1], 'out', '1|' .. ARGV[5])
   return 'emit'
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
@@ -59,7 +67,10 @@ redis.call('HSET', KEYS[1], 'out', '1|' .. ARGV[2])
 return {'emit', redis.call('HGET', KEYS[1], 'imp')}
 `;
 
-// Returns a flat list id1, imp1, id2, imp2, ...; imp is false (nil) when the hash expired by TTL.
+// Returns a flat list id1, v1, id2, v2, ... of the due entries: v is the impression (claimed here for
+// label 0), false (nil) when the hash expired by TTL (removed from the set here), or 1 when another
+// message claimed it or a committed sweep did (left in the set, to be removed with its TTL armed once
+// this chunk is committed).
 // ARGV: watermark, limit, hash prefix, first offset of the sweeping chunk, its last offset (the
 // claim), how many due entries to skip (those this chunk already claimed in an earlier round).
 export const SWEEP_LUA = `
@@ -80,15 +91,23 @@ for _, id in ipairs(ids) do
       res[#res + 1] = false
     end
   else
-    redis.call('ZREM', KEYS[1], id)
+    res[#res + 1] = id
+    res[#res + 1] = 1
   end
 end
 return res
 `;
 
+// Arms the TTL of a hash whose impression is committed, unless it has one (an early click's).
+export const ARM_LUA = `
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 0
+`;
+
 /** The pipeline methods `installJoinScripts` adds (ioredis defineCommand: EVALSHA with EVAL fallback). */
 export interface JoinCommands {
-  thawJoinImpression(hashKey: string, zsetKey: string, imp: Buffer, timeMs: number, deadline: number, id: string, ttlMs: number, src: string, windowMs: number): unknown;
+  thawJoinImpression(hashKey: string, zsetKey: string, imp: Buffer, timeMs: number, deadline: number, id: string, src: string, windowMs: number): unknown;
+  thawJoinArm(hashKey: string, ttlMs: number): unknown;
   thawJoinClickBuffer(hashKey: string, clickMs: number, src: string, ttlMs: number, windowMs: number): unknown;
   thawJoinSweepBuffer(zsetKey: string, watermark: number, limit: number, hashPrefix: string, firstOffset: number, lastOffset: number, skip: number): unknown;
 }
@@ -100,6 +119,7 @@ export function installJoinScripts(redis: Redis): () => ChainableCommander & Joi
     redis.defineCommand('thawJoinImpression', { numberOfKeys: 2, lua: IMPRESSION_LUA });
     redis.defineCommand('thawJoinClick', { numberOfKeys: 1, lua: CLICK_LUA });
     redis.defineCommand('thawJoinSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
+    redis.defineCommand('thawJoinArm', { numberOfKeys: 1, lua: ARM_LUA });
   }
   return () => redis.pipeline() as ChainableCommander & JoinCommands;
 }

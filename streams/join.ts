@@ -21,7 +21,9 @@
  * pending impressions wait (until `pendingTtlMs`, after which they are dropped and counted as
  * `expiredUnlabelled` when the watermark moves again).
  *
- * Redis work is one pipeline per Kafka batch (plus one ZREM after the commit when a sweep emitted).
+ * Redis work is one pipeline per Kafka batch, plus, for an impressions batch, one after its commit
+ * that arms the TTLs of its impressions and removes the deadlines its sweep passed (join-scripts.ts
+ * says why a TTL starts only at the commit).
  *
  * Exactly once (streams/transactions.ts): a chunk's labelled events, its dead letters and its
  * consumed offset are one Kafka transaction per input partition. Redis is not part of it, so every
@@ -65,7 +67,11 @@ export interface ImpressionClickJoinOptions {
   attributionWindowMs?: number;
   /** How far behind the newest impression the watermark stays (tolerated click lag, in event time). Milliseconds. @default 10_000 */
   allowedLatenessMs?: number;
-  /** Wall-clock TTL of a pending impression in Redis; bounds memory when a partition goes idle. Milliseconds. @default 2 × attributionWindowMs */
+  /**
+   * Wall-clock TTL of an impression's Redis hash, counted from the commit of its impressions chunk;
+   * bounds memory when a partition goes idle. An impression neither clicked nor swept within it loses
+   * its label (counted in `expiredUnlabelled`). Milliseconds. @default 2 × attributionWindowMs
+   */
   pendingTtlMs?: number;
   /** Largest number of expired impressions emitted per sweep round trip. @default 5000 */
   sweepLimit?: number;
@@ -204,7 +210,7 @@ export class ImpressionClickJoin {
 
   private async onImpressions(batch: MessageBatch): Promise<void> {
     const nowMs = Date.now();
-    const { attributionWindowMs: window, pendingTtlMs: ttl } = this.o;
+    const { attributionWindowMs: window } = this.o;
     const zkey = this.deadlineKey(batch.partition);
     const pipe = this.pipeline();
     const accepted: Impression[] = [];
@@ -215,7 +221,7 @@ export class ImpressionClickJoin {
         const imp = decodeImpression(valueOf(m), nowMs);
         accepted.push(imp);
         maxTime = Math.max(maxTime, imp.timeMs);
-        pipe.thawJoinImpression(this.hashKey(imp.impressionId), zkey, valueOf(m), imp.timeMs, imp.timeMs + window, imp.impressionId, ttl, sourceOf(m), window);
+        pipe.thawJoinImpression(this.hashKey(imp.impressionId), zkey, valueOf(m), imp.timeMs, imp.timeMs + window, imp.impressionId, sourceOf(m), window);
       } catch (err) {
         if (!(err instanceof PoisonEventError)) throw err;
         dead.push(deadLetterOf(m, err));
@@ -242,20 +248,20 @@ export class ImpressionClickJoin {
       else if (status === 'dup') duplicates++;
     });
     const swept: Buffer[] = [];
-    let round = sweeping ? this.collectSwept(results[accepted.length], out) : [];
-    swept.push(...round);
+    let round = sweeping ? this.collectSwept(results[accepted.length], out) : { kept: [], due: 0 };
+    swept.push(...round.kept);
     // More rounds only when a sweep was cut by sweepLimit (a large watermark jump); each skips the
-    // entries this chunk claimed (they stay in the set until its transaction is committed).
-    while (round.length >= this.o.sweepLimit) {
+    // entries this chunk kept (they stay in the set until its transaction is committed).
+    while (round.due >= this.o.sweepLimit) {
       const p = this.pipeline();
       sweep(p, swept.length);
       round = this.collectSwept((await execPipeline(p))[0], out);
-      swept.push(...round);
+      swept.push(...round.kept);
     }
     await this.send(positionAfter(batch), out, dead);
     this.stats.impressions += accepted.length;
     this.stats.duplicateImpressions += duplicates;
-    if (swept.length > 0) await this.confirmSwept(zkey, swept);
+    await this.afterCommit(zkey, accepted, swept);
   }
 
   private async onClicks(batch: MessageBatch): Promise<void> {
@@ -302,35 +308,43 @@ export class ImpressionClickJoin {
     for (const [k, v] of Object.entries(counts)) this.stats[k as keyof typeof counts] += v;
   }
 
-  /** Adds label-0 events for a sweep reply; returns the ids to remove from the deadline set after the ack. */
-  private collectSwept(reply: unknown, out: Labelled[]): Buffer[] {
-    const flat = (reply ?? []) as (Buffer | null)[];
-    const ids: Buffer[] = [];
+  /**
+   * Adds label-0 events for a sweep reply. Returns the ids it left in the deadline set (to remove, with
+   * their TTLs armed, after the commit) and how many due entries the reply held.
+   */
+  private collectSwept(reply: unknown, out: Labelled[]): { kept: Buffer[]; due: number } {
+    const flat = (reply ?? []) as (Buffer | number | null)[];
+    const kept: Buffer[] = [];
+    let due = 0;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const id = flat[i];
       const imp = flat[i + 1];
-      if (id == null) continue;
+      if (!Buffer.isBuffer(id)) continue;
+      due++;
       if (imp == null) {
         this.stats.expiredUnlabelled++;
         continue;
       }
+      kept.push(id);
+      if (typeof imp === 'number') continue; // claimed before; only its removal is left
       try {
         out.push(this.labelledOf(decodeImpression(imp, Number.POSITIVE_INFINITY), 0));
       } catch (err) {
         // Stored bytes were validated on the way in; a failure here means Redis data was damaged.
         this.logger.error('pending impression in Redis is unreadable; dropped', { id: id.toString(), error: errorMessage(err) });
       }
-      ids.push(id);
     }
-    return ids;
+    return { kept, due };
   }
 
-  private async confirmSwept(zkey: string, ids: Buffer[]): Promise<void> {
-    try {
-      await this.redis.zrem(zkey, ...ids);
-    } catch (err) {
-      throw new ThawError('REDIS_ERROR', `join: removing swept deadlines failed: ${errorMessage(err)}`, { cause: err });
-    }
+  /** After an impressions chunk is committed: arms the TTLs of its impressions and of the swept ones, and removes the swept deadlines. */
+  private async afterCommit(zkey: string, accepted: readonly Impression[], swept: readonly Buffer[]): Promise<void> {
+    const ttl = this.o.pendingTtlMs;
+    const pipe = this.pipeline();
+    for (const imp of accepted) pipe.thawJoinArm(this.hashKey(imp.impressionId), ttl);
+    for (const id of swept) pipe.thawJoinArm(this.hashKey(id.toString()), ttl);
+    if (swept.length > 0) pipe.zrem(zkey, ...swept);
+    if (accepted.length + swept.length > 0) await execPipeline(pipe);
   }
 
   private labelledOf(imp: Impression, label: 0 | 1): Labelled {

@@ -34,6 +34,7 @@ async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
       keyPrefix: cfg.joinKeyPrefix,
       attributionWindowMs: cfg.attributionWindowMs,
       allowedLatenessMs: cfg.allowedLatenessMs,
+      ...(cfg.pendingTtlMs !== undefined ? { pendingTtlMs: cfg.pendingTtlMs } : {}),
     });
     await join.start();
     ctx.logger.info('join running', { groupId: cfg.groupId, output: cfg.outputTopic });

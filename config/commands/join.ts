@@ -19,6 +19,11 @@ export const joinSchema = z
     allowedLatenessMs: positiveInt
       .default(10_000)
       .describe('How far the watermark trails the newest impression (ms). @default 10000'),
+    pendingTtlMs: positiveInt
+      .optional()
+      .describe(
+        'Wall-clock TTL of an impression in Redis, from the commit of its chunk; one neither clicked nor swept by then loses its label (counted). Must be >= the attribution window (ms). @default 2 x attribution window',
+      ),
     sessionTimeoutMs: groupSessionTimeoutMs,
     replicationFactor,
     logLevel,
@@ -41,6 +46,7 @@ export const joinSpec: CommandSpec<typeof joinSchema> = {
     { flag: 'join-key-prefix', key: 'joinKeyPrefix', kind: 'string', meta: 'PREFIX' },
     { flag: 'attribution-window-ms', key: 'attributionWindowMs', kind: 'int', meta: 'MS' },
     { flag: 'allowed-lateness-ms', key: 'allowedLatenessMs', kind: 'int', meta: 'MS' },
+    { flag: 'pending-ttl-ms', key: 'pendingTtlMs', kind: 'int', meta: 'MS' },
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     FLAGS.replicationFactor,
     FLAGS.logLevel,

@@ -48,6 +48,9 @@ void test('thaw join killed with -9 twice mid-stream: every impression labelled 
   const args = [
     'join', '--redis', REDIS_URL, '--impressions-topic', impressions, '--clicks-topic', clicks, '--output-topic', output,
     '--group-id', group, '--join-key-prefix', prefix, '--attribution-window-ms', '5000', '--allowed-lateness-ms', '1000', '--session-timeout-ms', '6000',
+    // Longer than a restart takes: an impression left pending across one keeps its label. What the TTL
+    // does to a claim across a restart is join-scripts.test.ts's second test.
+    '--pending-ttl-ms', '120000',
   ];
   let join: ThawProcess = startThaw(args);
   t.after(() => join.child.kill('SIGKILL'));

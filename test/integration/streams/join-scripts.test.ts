@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { installJoinScripts } from '../../../streams/join-scripts.js';
 import { REDIS_URL } from './helpers.js';
@@ -33,8 +34,8 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
   // another click message does not.
   const imp = Buffer.from([0, 1, 2, 255]);
   const [a, b] = await run((p) => {
-    p.thawJoinImpression(h('A'), z, imp, 1000, 61_000, 'A', 600_000, 'imp:0:1', 60_000);
-    p.thawJoinImpression(h('B'), z, imp, 2000, 62_000, 'B', 600_000, 'imp:0:2', 60_000);
+    p.thawJoinImpression(h('A'), z, imp, 1000, 61_000, 'A', 'imp:0:1', 60_000);
+    p.thawJoinImpression(h('B'), z, imp, 2000, 62_000, 'B', 'imp:0:2', 60_000);
   });
   assert.deepStrictEqual([a, b], ['pending', 'pending']);
   const [c1, c1again, c2] = await run((p) => {
@@ -47,14 +48,15 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
   assert.equal(status(c1again), 'emit');
   assert.equal(status(c2), 'dup');
   // A redelivered impression does not emit or re-arm anything.
-  assert.deepStrictEqual(await run((p) => p.thawJoinImpression(h('B'), z, imp, 2000, 62_000, 'B', 600_000, 'imp:0:2', 60_000)), ['dup']);
+  assert.deepStrictEqual(await run((p) => p.thawJoinImpression(h('B'), z, imp, 2000, 62_000, 'B', 'imp:0:2', 60_000)), ['dup']);
 
-  // Sweep below B's deadline: nothing; past it: B (A is clicked and just leaves the set).
-  // The sweeping chunk covers impressions offsets 5..9.
+  // Sweep below B's deadline: nothing; past it: B for label 0, and A, clicked, to be removed once
+  // the sweeping chunk (impressions offsets 5..9) is committed.
   assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 50_000, 100, `${prefix}:imp:`, 5, 9, 0)), [[]]);
   const [swept] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 5, 9, 0));
-  assert.deepStrictEqual((swept as Buffer[]).map((x) => x.toString('latin1')), ['B', imp.toString('latin1')]);
-  assert.deepStrictEqual(await redis.zrange(z, 0, -1), ['B'], 'A removed, B kept until confirmed');
+  assert.deepStrictEqual((swept as (Buffer | number)[]).map((x) => (typeof x === 'number' ? x : x.toString('latin1'))), ['A', 1, 'B', imp.toString('latin1')]);
+  assert.deepStrictEqual(await redis.zrange(z, 0, -1), ['A', 'B'], 'both kept until the sweeping chunk is committed');
+  await redis.zrem(z, 'A');
   // Its transaction not committed (crash, or retried): the chunk again, or one that starts at or
   // before offset 9 after a restart, sweeps B again.
   const [again] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 5, 9, 0));
@@ -63,16 +65,62 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
   assert.equal((afterRestart as Buffer[])[0]?.toString(), 'B');
   // A round that skips what this chunk already claimed does not see B twice.
   assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 3, 12, 1)), [[]]);
-  // Committed (offset 13 is past the claiming chunk 3..12) but not yet confirmed: never emitted again.
-  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 13, 20, 0)), [[]]);
-  assert.deepStrictEqual(await redis.zrange(z, 0, -1), [], 'a committed claim leaves the set');
+  // Committed (offset 13 is past the claiming chunk 3..12) but not yet confirmed: never emitted again,
+  // only returned for removal.
+  assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 13, 20, 0)), [[Buffer.from('B'), 1]]);
+  await redis.zrem(z, 'B');
   // A click on B after its label 0 is late.
   assert.equal(status((await run((p) => p.thawJoinClickBuffer(h('B'), 3000, 'clk:0:9', 600_000, 60_000)))[0]), 'late');
 
   // Early click then impression: the impression emits; a click past the window is 'outside'.
   assert.equal(status((await run((p) => p.thawJoinClickBuffer(h('C'), 9000, 'clk:0:10', 600_000, 60_000)))[0]), 'early');
-  assert.deepStrictEqual(await run((p) => p.thawJoinImpression(h('C'), z, imp, 8000, 68_000, 'C', 600_000, 'imp:0:3', 60_000)), ['emit']);
-  await run((p) => p.thawJoinImpression(h('D'), z, imp, 8000, 68_000, 'D', 600_000, 'imp:0:4', 60_000));
+  assert.deepStrictEqual(await run((p) => p.thawJoinImpression(h('C'), z, imp, 8000, 68_000, 'C', 'imp:0:3', 60_000)), ['emit']);
+  await run((p) => p.thawJoinImpression(h('D'), z, imp, 8000, 68_000, 'D', 'imp:0:4', 60_000));
   assert.equal(status((await run((p) => p.thawJoinClickBuffer(h('D'), 68_001, 'clk:0:11', 600_000, 60_000)))[0]), 'outside');
-  assert.ok((await redis.pttl(h('D'))) > 0, 'pending impressions have a TTL');
+  assert.equal(await redis.pttl(h('D')), -1, 'no TTL before the impression is committed');
+  await run((p) => p.thawJoinArm(h('D'), 600_000));
+  assert.ok((await redis.pttl(h('D'))) > 0, 'armed after the commit');
+});
+
+// The duplicate the join's kill -9 drill found: a click claims an impression whose own chunk is then
+// lost in a crash; the restarted join reads that chunk again after longer than the TTL. Before, the
+// TTL ran from the impression's first processing, the hash was gone, the impression started over and
+// was swept to a second label (0 after 1).
+void test('join scripts: a claimed impression outlives its TTL until its chunk is committed', { timeout: 30_000 }, async (t) => {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  const prefix = `test:join-ttl:${randomUUID()}`;
+  t.after(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  const pipeline = installJoinScripts(redis);
+  const h = (id: string): string => `${prefix}:imp:{${id}}`;
+  const z = `${prefix}:deadlines:t:0`;
+  const imp = Buffer.from([1, 2]);
+  const one = async (fill: (p: ReturnType<typeof pipeline>) => void): Promise<unknown> => {
+    const p = pipeline();
+    fill(p);
+    const [first] = (await p.exec()) ?? [];
+    if (first?.[0]) throw first[0];
+    return first?.[1];
+  };
+  const ttlMs = 50;
+  // An early click (its own TTL), then the impression: the impression removes that TTL.
+  assert.equal(String((await one((p) => p.thawJoinClickBuffer(h('E'), 1500, 'clk:1:1', ttlMs, 5000)) as Buffer[])[0]), 'early');
+  assert.equal(await one((p) => p.thawJoinImpression(h('E'), z, imp, 1000, 6000, 'E', 'imp:0:19', 5000)), 'emit');
+  // X pending, then claimed by a click whose chunk is committed; X's chunk (and E's) is not.
+  assert.equal(await one((p) => p.thawJoinImpression(h('X'), z, imp, 1000, 6000, 'X', 'imp:0:20', 5000)), 'pending');
+  assert.equal(String((await one((p) => p.thawJoinClickBuffer(h('X'), 3000, 'clk:0:30', ttlMs, 5000)) as Buffer[])[0]), 'emit');
+  await sleep(4 * ttlMs);
+  // The restarted join reads the chunk again: X is a duplicate, E emits again (its label was lost with the chunk).
+  assert.equal(await one((p) => p.thawJoinImpression(h('X'), z, imp, 1000, 6000, 'X', 'imp:0:20', 5000)), 'dup');
+  assert.equal(await one((p) => p.thawJoinImpression(h('E'), z, imp, 1000, 6000, 'E', 'imp:0:19', 5000)), 'emit');
+  // The sweep past X's deadline does not label it again.
+  assert.deepStrictEqual(await one((p) => p.thawJoinSweepBuffer(z, 7000, 100, `${prefix}:imp:`, 19, 25, 0)), [Buffer.from('X'), 1]);
+  // Committed: the TTLs are armed and the hashes go.
+  await one((p) => p.thawJoinArm(h('X'), ttlMs));
+  await one((p) => p.thawJoinArm(h('E'), ttlMs));
+  await sleep(4 * ttlMs);
+  assert.deepStrictEqual(await redis.exists(h('X'), h('E')), 0);
 });

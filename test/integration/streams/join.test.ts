@@ -122,6 +122,11 @@ void test('join: clicks give label 1 once, expired windows give label 0, early/l
   for (const k of await redis.keys(`${keyPrefix}:deadlines:*`)) pending.push(...(await redis.zrange(k, 0, -1)));
   assert.deepStrictEqual(pending.sort(), advancing.map((a) => a.impressionId).sort());
   assert.ok((await redis.keys(`${keyPrefix}:deadlines:*`)).length === 2, 'advancing impressions reached both partitions');
+  // Memory stays bounded: every impression hash has its TTL once its chunk is committed.
+  const hashes = await redis.keys(`${keyPrefix}:imp:*`);
+  assert.ok(hashes.length > 0);
+  const ttls = await Promise.all(hashes.map((k) => redis.pttl(k)));
+  assert.deepStrictEqual(hashes.filter((_, i) => (ttls[i] ?? -1) < 0), [], 'hashes without a TTL');
 
   const dead = await readTopic(dlq, 1);
   assert.equal(dead[0]?.headers[DLQ_HEADERS.code], 'DECODE_FAILED');
