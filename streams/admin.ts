@@ -1,5 +1,6 @@
 /** Topic administration and offset queries (kafkajs admin client behind small functions). */
 import { AssignerProtocol, type Admin } from 'kafkajs';
+import pRetry from 'p-retry';
 import { ConfigError, errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { tlsCertificateProblem } from '../lib/tls.js';
@@ -139,35 +140,26 @@ export async function ensureTopics(conn: KafkaConnection, topics: readonly Topic
  * moved, a leader being elected for a topic just created), for up to `timeoutMs`; then throws the
  * last error. kafkajs' admin does not retry these for every request (fetchOffsets, fetchTopicOffsets).
  */
-export async function retryRetriable<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { retriable?: unknown }).retriable !== true || Date.now() + delay > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+export function retryRetriable<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  return pRetry(fn, {
+    retries: Number.POSITIVE_INFINITY,
+    minTimeout: 50,
+    maxTimeout: 1000,
+    maxRetryTime: timeoutMs,
+    shouldRetry: ({ error }) => (error as { retriable?: unknown }).retriable === true,
+  });
 }
 
 /** Resolves once every partition of `topics` has a leader; retriable metadata errors are asked again. */
 async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-    try {
-      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
-      const ready = topics.every((name) => {
-        const parts = meta.topics.find((t) => t.name === name)?.partitions ?? [];
-        return parts.length > 0 && parts.every((p) => p.leader >= 0 && p.partitionErrorCode === 0);
-      });
-      if (ready) return;
-    } catch (err) {
-      if ((err as { retriable?: unknown }).retriable !== true || Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new ThawError('KAFKA_ERROR', `no leader for every partition after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  await retryRetriable(async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+    const ready = topics.every((name) => {
+      const parts = meta.topics.find((t) => t.name === name)?.partitions ?? [];
+      return parts.length > 0 && parts.every((p) => p.leader >= 0 && p.partitionErrorCode === 0);
+    });
+    if (!ready) throw Object.assign(new ThawError('KAFKA_ERROR', `no leader for every partition after ${timeoutMs} ms`), { retriable: true });
+  }, timeoutMs);
 }
 
 /** Logs a warning for each existing topic whose partitions have fewer copies than its spec wants. */
