@@ -44,6 +44,15 @@ export function isClickHouseAuthError(err: unknown): boolean {
   return code !== undefined && AUTH_CODES.has(code);
 }
 
+/** UNKNOWN_TABLE (60) or UNKNOWN_DATABASE (81), on the error or on any error it wraps. */
+export function isMissingTableError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e != null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = serverErrorCode(e) ?? Number(/\bCode: (\d+)/.exec(errorMessage(e))?.[1]);
+    if (code === 60 || code === 81) return true;
+  }
+  return false;
+}
+
 /**
  * Wraps a client error as CLICKHOUSE_ERROR (AUTH_FAILED for refused credentials) with a redacted,
  * one-line message.

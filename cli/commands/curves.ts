@@ -1,6 +1,8 @@
 /** `thaw curves`: warm-up curves from the prediction log as a table, JSON, and optionally an SVG plot. */
 import { resolve } from 'node:path';
+import { isMissingTableError } from '../../analytics/clickhouse-errors.js';
 import { queryCurves, type CurveFilter } from '../../analytics/curves.js';
+import type { CurveRow } from '../../analytics/types.js';
 import { renderCurvesSvg, writePlot } from '../../analytics/plot.js';
 import { formatCurveTable } from '../../analytics/table.js';
 import type { CurvesConfig } from '../../config/commands/curves.js';
@@ -26,9 +28,16 @@ export function curveFilterOf(cfg: CurvesConfig): CurveFilter {
 async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number> {
   const target = openSqlTarget(cfg.clickhouse, cfg.chdb);
   const filter = curveFilterOf(cfg);
-  let rows;
+  let rows: CurveRow[];
+  let nothingYet: string | undefined;
   try {
     rows = await queryCurves(target, filter);
+  } catch (err) {
+    // A worker creates the table when it starts: before that there is nothing to show, not an error.
+    if (!isMissingTableError(err)) throw err;
+    nothingYet = `no predictions logged yet: table ${cfg.clickhouse.database}.${cfg.clickhouse.table} does not exist (a worker creates it when it starts)`;
+    if (cfg.json) ctx.logger.warn(nothingYet);
+    rows = [];
   } finally {
     await target.close();
   }
@@ -42,7 +51,7 @@ async function runCurves(cfg: CurvesConfig, ctx: CommandContext): Promise<number
     return EXIT.ok;
   }
   if (rows.length === 0) {
-    ctx.stdout.write(`no predictions in namespace ${cfg.namespace}${windowText(cfg)} matching the filter\n`);
+    ctx.stdout.write(`${nothingYet ?? `no predictions in namespace ${cfg.namespace}${windowText(cfg)} matching the filter`}\n`);
     return EXIT.ok;
   }
   // The table has no day/release columns: print one table per (day, release) group when present.
