@@ -9,6 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, ThawError, errorMessage } from '../../lib/errors.js';
 import { createLogger, type LogLevel } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
@@ -53,7 +54,7 @@ SIGTERM drains: the last interval is published and committed, exit 0.
   THAW_KAFKA_SASL_MECHANISM/_USERNAME/_PASSWORD, THAW_REDIS_USERNAME, THAW_REDIS_PASSWORD,
   THAW_REDIS_TLS, THAW_REDIS_TLS_CA_FILE (docs/security.md)
   --backend B            tf.js backend for fixed-adaptive and emerg: auto|native|wasm|cpu (default auto)
-  --log-level L          debug|info|warn|error|silent (default info)`;
+  --log-level L          debug|info|warn|error|silent (default: env THAW_LOG_LEVEL, else info)`;
 
 const OPTIONS = {
   online: { type: 'boolean' },
@@ -81,7 +82,7 @@ function need(v: string | undefined, key: string): string {
 }
 
 /** A context of our own when run outside `thaw` main (signals abort it). */
-function ownContext(level: LogLevel): { ctx: CommandContext; dispose: () => void } {
+function ownContext(level: LogLevel | undefined): { ctx: CommandContext; dispose: () => void } {
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
   process.on('SIGTERM', onSignal);
@@ -110,8 +111,9 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     (ctx?.stdout ?? process.stdout).write(`${usage}\n`);
     return EXIT.ok;
   }
-  const own = ctx === undefined ? ownContext((values['log-level'] ?? 'info') as LogLevel) : undefined;
-  const c = ctx ?? own!.ctx;
+  // Without --log-level, createLogger takes THAW_LOG_LEVEL, then info.
+  const own = ctx === undefined ? ownContext(values['log-level'] as LogLevel | undefined) : { ctx, dispose: () => undefined };
+  const c = own.ctx;
   const log = c.logger;
   let producer: EventProducer | undefined;
   let redis: ReturnType<typeof createRedis> | undefined;
@@ -181,20 +183,18 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
   } finally {
     await producer?.close().catch(() => undefined);
     if (redis !== undefined) await redis.quit().catch(() => undefined);
-    own?.dispose();
+    own.dispose();
   }
 }
 
-/** Resolves when the trainer reaches 'failed' (checked once a second) or `signal` aborts. */
-async function waitFailed(trainer: OnlineTrainer, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves when the trainer reaches 'failed' (checked every `pollMs`) or `signal` aborts. Each wait
+ * removes its abort listener when its timer fires (a listener per poll was left behind before, and
+ * Node warned MaxListenersExceeded after 10 s).
+ */
+export async function waitFailed(trainer: Pick<OnlineTrainer, 'state'>, signal: AbortSignal, pollMs = 1000): Promise<void> {
   while (!signal.aborted && trainer.state !== 'failed') {
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, 1000);
-      signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        r();
-      }, { once: true });
-    });
+    await sleep(pollMs, undefined, { signal }).catch(() => undefined);
   }
 }
 
