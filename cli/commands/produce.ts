@@ -33,8 +33,9 @@ export function toBatches(
     const clicks: OutMessage[] = [];
     for (const e of events) {
       const imp = { impressionId: e.eventId, timeMs: e.timeMs, userId: e.userId, itemId: e.itemId, userFeatures: e.userFeatures, itemFeatures: e.itemFeatures };
-      impressions.push({ key: e.eventId, value: encodeImpression(imp) });
-      if (e.label === 1) clicks.push({ key: e.eventId, value: encodeClick({ impressionId: e.eventId, timeMs: e.timeMs + cfg.clickDelayMs }) });
+      impressions.push({ key: e.eventId, value: encodeImpression(imp), timestampMs: e.timeMs });
+      const clickMs = e.timeMs + cfg.clickDelayMs;
+      if (e.label === 1) clicks.push({ key: e.eventId, value: encodeClick({ impressionId: e.eventId, timeMs: clickMs }), timestampMs: clickMs });
     }
     // Impressions first: the join accepts early clicks, but in-order is the common case.
     return [
@@ -42,14 +43,16 @@ export function toBatches(
       { topic: cfg.clicksTopic, messages: clicks },
     ];
   }
-  const values = events.map((e) => encodeLabelled(e));
+  // Every record carries its event time as its Kafka timestamp, as `thaw rekey` and the join write
+  // them: `thaw replay --from/--to` with ISO times then selects by event time.
+  const labelled = events.map((e) => ({ e, value: encodeLabelled(e), timestampMs: e.timeMs }));
   if (cfg.rekeyed) {
     return [
-      { topic: cfg.byUserTopic, messages: events.map((e, i) => ({ key: e.userId, value: values[i]! })) },
-      { topic: cfg.byItemTopic, messages: events.map((e, i) => ({ key: e.itemId, value: values[i]! })) },
+      { topic: cfg.byUserTopic, messages: labelled.map(({ e, value, timestampMs }) => ({ key: e.userId, value, timestampMs })) },
+      { topic: cfg.byItemTopic, messages: labelled.map(({ e, value, timestampMs }) => ({ key: e.itemId, value, timestampMs })) },
     ];
   }
-  return [{ topic: cfg.topic, messages: events.map((e, i) => ({ key: e.eventId, value: values[i]! })) }];
+  return [{ topic: cfg.topic, messages: labelled.map(({ e, value, timestampMs }) => ({ key: e.eventId, value, timestampMs })) }];
 }
 
 /** Events expected, when known up front (a limit, or a synthetic stream's length), for the ETA. */

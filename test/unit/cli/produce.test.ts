@@ -56,4 +56,16 @@ describe('produce toBatches', () => {
       { impressionId: 'e2', timeMs: events[2]!.timeMs + 3000 },
     ]);
   });
+
+  // The README's replay block selected nothing after `thaw produce`: its records were stamped with
+  // the time of producing, so --from/--to in event time matched none of them.
+  it('every record is stamped with its event time (a click with its own), as thaw rekey and the join do', () => {
+    const times = events.map((e) => e.timeMs);
+    for (const rekeyed of [false, true]) {
+      for (const b of toBatches({ ...cfg, rekeyed }, events)) assert.deepEqual(b.messages.map((m) => m.timestampMs), times, b.topic);
+    }
+    const [imp, clk] = toBatches({ ...cfg, mode: 'impressions' }, events);
+    assert.deepEqual(imp?.messages.map((m) => m.timestampMs), times);
+    assert.deepEqual(clk?.messages.map((m) => m.timestampMs), [times[0], times[2]].map((t) => (t ?? 0) + 3000));
+  });
 });
