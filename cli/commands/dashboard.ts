@@ -30,12 +30,11 @@ interface Sources {
 }
 
 function sourcesOf(cfg: DashboardConfig): Sources {
-  if (!cfg.demo) return { chdb: cfg.chdb, namespaces: cfg.namespace, byRelease: true, releaseDir: resolve(cfg.releaseDir), title: 'Thaw dashboard' };
-  const out = resolve(cfg.out);
-  const chdb = join(out, 'chdb');
-  if (!existsSync(chdb)) throw new ThawError('USAGE', `no demo output in ${out} (no chdb directory): run \`thaw demo --out ${cfg.out}\` first, or pass --out`);
+  if (!cfg.demo) return { chdb: cfg.chdb, namespaces: cfg.namespace, byRelease: true, releaseDir: cfg.releaseDir, title: 'Thaw dashboard' };
+  const chdb = join(cfg.out, 'chdb');
+  if (!existsSync(chdb)) throw new ThawError('USAGE', `no demo output in ${resolve(cfg.out)} (no chdb directory): run \`thaw demo --out ${cfg.out}\` first, or pass --out`);
   // The demo publishes a release every sync interval: its curves pool them, one per family's namespace.
-  return { chdb, namespaces: [...FAMILIES.map(namespaceOf), PEER_NAMESPACE], byRelease: false, releaseDir: join(out, 'releases'), title: 'Thaw dashboard (demo)' };
+  return { chdb, namespaces: [...FAMILIES.map(namespaceOf), PEER_NAMESPACE], byRelease: false, releaseDir: join(cfg.out, 'releases'), title: 'Thaw dashboard (demo)' };
 }
 
 async function dashboard(cfg: DashboardConfig, ctx: CommandContext): Promise<number> {
@@ -45,7 +44,7 @@ async function dashboard(cfg: DashboardConfig, ctx: CommandContext): Promise<num
   const target = openSqlTarget(cfg.clickhouse, src.chdb);
   const server = new DashboardServer({
     curves: new CurvesView({ source: target, namespaces: src.namespaces, byRelease: src.byRelease, refreshMs: cfg.curvesRefreshMs, logger: log }),
-    targets: new TargetPoller({ targets: cfg.targets, pollMs: cfg.pollMs, timeoutMs: cfg.scrapeTimeoutMs, logger: log }),
+    targets: new TargetPoller({ targets: cfg.targets ?? [], pollMs: cfg.pollMs, timeoutMs: cfg.scrapeTimeoutMs, logger: log }),
     releases: new ReleasesView(src.releaseDir),
     host: cfg.host,
     port: cfg.port,

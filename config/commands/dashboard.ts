@@ -17,7 +17,8 @@ export const dashboardSchema = z
     releaseDir,
     targets: z
       .array(url(['http', 'https']))
-      .default([])
+      .min(1, 'expected at least one URL')
+      .optional()
       .describe('Prometheus endpoints of the running workers (and servers) to scrape, comma-separated: http://host:port (path /metrics) or a full URL. A target that does not answer shows as down. @default none'),
     pollMs: positiveInt.min(200).max(3_600_000).default(5000).describe('Interval between two scrapes of every target, and of the page\'s refresh (ms). @default 5000'),
     scrapeTimeoutMs: positiveInt.min(50).max(60_000).default(2000).describe('A scrape slower than this fails and the target shows as down (ms). @default 2000'),

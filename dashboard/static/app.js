@@ -79,7 +79,7 @@
       (width) => ({
         width,
         height: 300,
-        legend: { show: true, live: true },
+        legend: { show: true, live: true, markers: { width: 2, dash: (u, i) => (u.series[i] && u.series[i].dash ? 'dashed' : 'solid') } },
         cursor: { points: { size: 7 } },
         scales: { x: { time: false, range: [-0.3, buckets.length - 0.7] }, y: { auto: true } },
         axes: [
@@ -95,7 +95,7 @@
             dash: s.dash ? [6, 4] : undefined,
             points: { show: true, size: 5, fill: s.color },
             // n: the bucket's events, shown beside the AUC of the hovered bucket.
-            value: (u, v, si, idx) => (idx === null || idx === undefined ? '—' : `${v === null || v === undefined ? '—' : v.toFixed(3)} n ${int(s.n[idx])}`),
+            value: (u, v, si, idx) => (idx === null || idx === undefined ? '' : `${v === null || v === undefined ? '—' : v.toFixed(3)} n ${int(s.n[idx])}`),
           })),
         ],
       }),

@@ -37,7 +37,8 @@ export async function openPage(browser: Browser, url: string, viewport = { width
 
 /** Waits until both curve charts were drawn (uPlot canvases present) and the workers table was filled. */
 export async function waitForCharts(page: Page, timeoutMs = 20_000): Promise<void> {
-  await page.waitForFunction(() => document.body.dataset.curvesLoaded === 'true' && document.body.dataset.workersLoaded === 'true', undefined, { timeout: timeoutMs });
+  // An expression, evaluated in the page (this project compiles without the DOM library).
+  await page.waitForFunction("document.body.dataset.curvesLoaded === 'true' && document.body.dataset.workersLoaded === 'true'", undefined, { timeout: timeoutMs });
   await page.waitForSelector('#chart-item canvas', { timeout: timeoutMs });
   await page.waitForSelector('#chart-user canvas', { timeout: timeoutMs });
 }

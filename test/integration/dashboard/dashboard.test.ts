@@ -76,7 +76,7 @@ function batch(processed: number, totalMs: number): BatchResult {
 /** The workers table as the page shows it: per target URL, its cells' text. */
 async function workerRows(page: Page): Promise<Map<string, { up: string; cells: string[] }>> {
   const list = await page.$$eval('#workers tbody tr', (trs) =>
-    trs.map((tr) => ({ target: (tr as HTMLElement).dataset.target ?? '', up: (tr as HTMLElement).dataset.up ?? '', cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') })),
+    trs.map((tr) => ({ target: tr.getAttribute('data-target') ?? '', up: tr.getAttribute('data-up') ?? '', cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') })),
   );
   return new Map(list.map((r) => [r.target, { up: r.up, cells: r.cells }]));
 }
@@ -144,10 +144,8 @@ describe('thaw dashboard in headless Chromium', () => {
     for (const label of ['fm-adagrad (fm/v1)', 'none (fm/v1)', 'emerg (emerg/v1)', 'none (emerg/v1)']) assert.ok(legend.includes(label), `${label} in ${legend}`);
 
     // The worker's rate needs two scrapes with batches in between.
-    await page.waitForFunction((url) => {
-      const cell = document.querySelector(`#workers tr[data-target="${url}/metrics"] td.rate`);
-      return cell !== null && Number((cell.textContent ?? '').replace(/,/g, '')) > 0;
-    }, workerUrl, { timeout: 15_000 });
+    const rateCell = JSON.stringify(`#workers tr[data-target="${workerUrl}/metrics"] td.rate`);
+    await page.waitForFunction(`Number((document.querySelector(${rateCell})?.textContent ?? '').replace(/,/g, '')) > 0`, undefined, { timeout: 15_000 });
     const table = await workerRows(page);
     const up = table.get(`${workerUrl}/metrics`);
     assert.ok(up, [...table.keys()].join());
