@@ -117,6 +117,7 @@
       const when = body.queriedAtMs > 0 ? new Date(body.queriedAtMs).toLocaleTimeString() : 'never';
       $('#curves-meta').textContent = `namespace ${body.namespaces.join(', ')} · queried ${when}`;
       document.body.dataset.curvesLoaded = 'true';
+      document.body.dataset.curvesDay = body.day;
       showError('curves', body.error ? `curves: ${body.error}` : '');
     } catch (err) {
       showError('curves', `curves: ${err.message}`);

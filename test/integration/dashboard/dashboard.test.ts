@@ -143,6 +143,22 @@ describe('thaw dashboard in headless Chromium', () => {
     const legend = await page.locator('#chart-item .u-legend').innerText();
     for (const label of ['fm-adagrad (fm/v1)', 'none (fm/v1)', 'emerg (emerg/v1)', 'none (emerg/v1)']) assert.ok(legend.includes(label), `${label} in ${legend}`);
 
+    // n on hover: the middle of the plot is bucket 6-10; every series' legend entry shows its AUC and events there.
+    const box = await page.locator('#chart-item .u-over').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const values = await page.locator('#chart-item .u-legend .u-series .u-value').allInnerTexts();
+    const expectedN = rows().filter((r) => r.side === 'item' && r.adapter === 'emerg' && r.priorCount >= 6 && r.priorCount <= 10).length;
+    assert.ok(values.some((v) => v.endsWith(` n ${expectedN}`)), `${values.join(' | ')} should show n ${expectedN}`);
+    // One day's curves: the rows of 2026-12-02 only (every other row of the fixture).
+    assert.deepEqual(await page.locator('#day option').evaluateAll((os) => os.map((o) => o.getAttribute('value'))), ['all', '2026-12-01', '2026-12-02']);
+    await page.selectOption('#day', '2026-12-02');
+    await page.waitForFunction("document.body.dataset.curvesDay === '2026-12-02'", undefined, { timeout: 10_000 });
+    assert.equal(await page.getAttribute('#chart-item', 'data-series'), '4');
+    const oneDay = (await (await fetch(`${dash.url}/api/curves?day=2026-12-02`)).json()) as { sides: { item: { n: number[] }[] } };
+    const dayN = oneDay.sides.item.reduce((a, s) => a + s.n.reduce((x, y) => x + y, 0), 0);
+    assert.equal(dayN, rows().filter((r) => r.side === 'item' && (r.eventTimeMs - Date.UTC(2026, 11, 1)) >= 86_400_000).length);
+
     // The worker's rate needs two scrapes with batches in between.
     const rateCell = JSON.stringify(`#workers tr[data-target="${workerUrl}/metrics"] td.rate`);
     await page.waitForFunction(`Number((document.querySelector(${rateCell})?.textContent ?? '').replace(/,/g, '')) > 0`, undefined, { timeout: 15_000 });
