@@ -21,7 +21,7 @@ const dash = await startDashboard(['--demo', '--out', values.out, '--log-level',
 const browser = await launchChromium();
 let code = 0;
 try {
-  const { page, errors } = await openPage(browser, dash.url, { width: 1400, height: 900 });
+  const { page, errors } = await openPage(browser, dash.url, { width: 1400, height: 640 });
   await waitForCharts(page);
   await page.screenshot({ path: png, fullPage: true });
   if (errors.length > 0) {
