@@ -1,10 +1,14 @@
 /**
  * Warm-up curves as a self-contained SVG line plot: x = prior-interaction bucket (categorical, BUCKETS
- * order), y = AUC, one line with markers per (adapter, side). Pure string building: no DOM, no fonts
- * or scripts to fetch, so the file renders anywhere. Buckets with NaN AUC (one class only) leave a gap.
+ * order), y = AUC, one line with markers per (adapter, side, release). Pure string building: no DOM, no
+ * fonts or scripts to fetch, so the file renders anywhere. Buckets with NaN AUC (one class only) leave a
+ * gap. Colours follow analytics/palette.ts (as the dashboard does): an adapter keeps its hue in every
+ * panel, its `none` shares it, dashed. Each marker's tooltip gives the bucket's AUC and its events (n);
+ * the legend sits in columns under the plot.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { curveStyles, type SeriesStyle } from './palette.js';
 import { BUCKETS, type CurveRow, CURVE_BUCKETS } from './types.js';
 
 export interface PlotOptions {
@@ -14,11 +18,14 @@ export interface PlotOptions {
   width?: number;
   /** Image height, in px. @default 480 */
   height?: number;
-  /** Series label of a row (rows with the same label form one line). @default adapter / side, plus the release when several appear */
+  /** Series label of a row (rows with the same label form one line). @default `adapter / side (release)` */
   label?: (row: CurveRow) => string;
+  /**
+   * Rows of every panel drawn with the same colours (renderCurvesBySideSvg passes both sides' rows,
+   * so an adapter's shade is the same in each panel). @default the rows plotted
+   */
+  styleRows?: readonly CurveRow[];
 }
-
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /** Escapes text for XML content and attribute values. */
 export function xmlEscape(s: string): string {
@@ -27,24 +34,41 @@ export function xmlEscape(s: string): string {
 
 interface Series {
   label: string;
+  /** The series' first row: its colour's key. */
+  key: CurveRow;
   auc: (number | undefined)[];
+  /** Events per bucket. */
+  n: (number | undefined)[];
 }
 
-/** Groups rows into series (one per adapter and side; the release joins the label when several appear). */
-function seriesOf(rows: readonly CurveRow[], labelOf?: (row: CurveRow) => string): Series[] {
-  const releases = new Set(rows.map((r) => r.release));
+/** `adapter / side (release)`; the release left out when empty (curves pooled over releases). */
+function defaultLabel(r: CurveRow): string {
+  return r.release === '' ? `${r.adapter} / ${r.side}` : `${r.adapter} / ${r.side} (${r.release})`;
+}
+
+/** Groups rows into series, one per label. */
+function seriesOf(rows: readonly CurveRow[], labelOf: (row: CurveRow) => string = defaultLabel): Series[] {
   const map = new Map<string, Series>();
   for (const r of rows) {
-    const label = labelOf !== undefined ? labelOf(r) : releases.size > 1 ? `${r.adapter} / ${r.side} / ${r.release}` : `${r.adapter} / ${r.side}`;
+    const label = labelOf(r);
     let s = map.get(label);
     if (s === undefined) {
-      s = { label, auc: BUCKETS.map(() => undefined) };
+      s = { label, key: r, auc: BUCKETS.map(() => undefined), n: BUCKETS.map(() => undefined) };
       map.set(label, s);
     }
     const i = CURVE_BUCKETS.indexOf(r.bucket);
-    if (i >= 0 && Number.isFinite(r.auc)) s.auc[i] = r.auc;
+    if (i >= 0 && i < BUCKETS.length) {
+      s.n[i] = r.n;
+      if (Number.isFinite(r.auc)) s.auc[i] = r.auc;
+    }
   }
   return [...map.values()].sort((a, b) => a.label.localeCompare(b.label));
+}
+
+/** Each series' style, computed over `styleRows` so that several panels agree. */
+function stylesOf(series: readonly Series[], styleRows: readonly CurveRow[] | undefined): SeriesStyle[] {
+  const keys = [...series.map((s) => s.key), ...(styleRows ?? [])];
+  return curveStyles(keys).slice(0, series.length);
 }
 
 /** y-axis range and tick step: a "nice" step (1, 2 or 5 × 10^k) giving about 5–10 ticks. */
@@ -71,11 +95,15 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
   const height = opts.height ?? 480;
   const title = opts.title ?? 'Warm-up curves';
   const series = seriesOf(rows, opts.label);
-  // Wide enough for the longest label at ~7 px per character of the 12 px sans-serif font.
-  const legendW = Math.max(200, 40 + 7 * Math.max(0, ...series.map((s) => s.label.length)));
-  const m = { left: 64, right: legendW + 16, top: 40, bottom: 56 };
+  const styles = stylesOf(series, opts.styleRows);
+  // Legend in columns under the plot: a column fits the longest label at ~6.5 px per character of the 11 px font.
+  const m = { left: 64, right: 16, top: 40, bottom: 56 };
   const pw = width - m.left - m.right;
-  const ph = height - m.top - m.bottom;
+  const colW = 34 + 6.5 * Math.max(0, ...series.map((s) => s.label.length));
+  const cols = Math.max(1, Math.min(series.length, Math.floor(pw / colW)));
+  const legendRows = Math.ceil(series.length / cols);
+  m.bottom += legendRows * 16;
+  const ph = Math.max(40, height - m.top - m.bottom);
   const all = series.flatMap((s) => s.auc.filter((v): v is number => v !== undefined));
   const { lo, hi, step } = yScale(all);
   const x = (i: number): number => m.left + ((i + 0.5) * pw) / BUCKETS.length;
@@ -104,11 +132,11 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
     out.push(`<line x1="${xx}" y1="${m.top + ph}" x2="${xx}" y2="${m.top + ph + 5}" stroke="#000000"/>`);
     out.push(`<text x="${xx}" y="${m.top + ph + 18}" text-anchor="middle">${xmlEscape(b)}</text>`);
   });
-  out.push(`<text x="${num(m.left + pw / 2)}" y="${height - 12}" text-anchor="middle">prior interactions of the entity</text>`);
+  out.push(`<text x="${num(m.left + pw / 2)}" y="${m.top + ph + 36}" text-anchor="middle">prior interactions of the entity (n: events per bucket, on hover)</text>`);
   out.push(`</g>`);
   // One path + markers per series.
   series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length] ?? '#000000';
+    const { color, dash } = styles[si] ?? { color: '#000000', dash: false };
     let d = '';
     let pen = false;
     s.auc.forEach((v, i) => {
@@ -120,21 +148,21 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
       pen = true;
     });
     out.push(`<g class="series" data-label="${xmlEscape(s.label)}">`);
-    out.push(`<path d="${d.trim()}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    out.push(`<path d="${d.trim()}" fill="none" stroke="${color}" stroke-width="2"${dash ? ' stroke-dasharray="6 4"' : ''}/>`);
     s.auc.forEach((v, i) => {
-      if (v !== undefined) out.push(`<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${color}"><title>${xmlEscape(`${s.label} ${BUCKETS[i] ?? ''}: ${v.toFixed(4)}`)}</title></circle>`);
+      const n = s.n[i] ?? 0;
+      if (v !== undefined) out.push(`<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${color}"><title>${xmlEscape(`${s.label} ${BUCKETS[i] ?? ''}: AUC ${v.toFixed(4)}, n ${n.toLocaleString('en-US')}`)}</title></circle>`);
     });
     out.push(`</g>`);
   });
   // Legend.
   out.push(`<g class="legend">`);
   series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length] ?? '#000000';
-    const ly = m.top + 10 + si * 18;
-    const lx = width - legendW;
-    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 20}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
-    out.push(`<circle cx="${lx + 10}" cy="${ly}" r="3.5" fill="${color}"/>`);
-    out.push(`<text x="${lx + 26}" y="${ly}" dominant-baseline="middle">${xmlEscape(s.label)}</text>`);
+    const { color, dash } = styles[si] ?? { color: '#000000', dash: false };
+    const ly = m.top + ph + 52 + Math.floor(si / cols) * 16;
+    const lx = num(m.left + (si % cols) * colW);
+    out.push(`<line x1="${lx}" y1="${ly}" x2="${num(m.left + (si % cols) * colW + 20)}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ' stroke-dasharray="5 3"' : ''}/>`);
+    out.push(`<text x="${num(m.left + (si % cols) * colW + 26)}" y="${ly}" dominant-baseline="middle" font-size="11">${xmlEscape(s.label)}</text>`);
   });
   out.push(`</g>`);
   out.push(`</svg>`);
@@ -157,7 +185,7 @@ export function renderCurvesBySideSvg(rows: readonly CurveRow[], opts: PlotOptio
     const own = rows.filter((r) => r.side === side);
     const several = new Set(own.map((r) => r.release)).size > 1;
     const label = opts.label ?? ((r: CurveRow) => (several ? `${r.adapter} (${r.release})` : r.adapter));
-    const svg = renderCurvesSvg(own, { title: `${opts.title ?? 'Warm-up curves'}: ${side} side`, width: w, height: h, label }).replace(/^<\?xml[^>]*>\s*/, '');
+    const svg = renderCurvesSvg(own, { title: `${opts.title ?? 'Warm-up curves'}: ${side} side`, width: w, height: h, label, styleRows: rows }).replace(/^<\?xml[^>]*>\s*/, '');
     // A nested <svg> is positioned by x/y: the panel keeps its own coordinates.
     return svg.replace('<svg ', `<svg x="${i * w}" y="0" `);
   });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full test run (`npm run test:all`, also what CI runs through .ci/run):
-#   0. Debian packages the tests need when missing (apt): docker-compose, python3-venv
+#   0. Debian packages the tests need when missing (apt): docker-compose, python3-venv, chromium
 #   1. npm install when node_modules is missing or older than package-lock.json (not `npm ci`: see README)
 #   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
 #   3. export the services' addresses (scripts/services.sh env)
@@ -44,6 +44,13 @@ fi
 if ! "${THAW_PYTHON:-python3}" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   step "installing python3-venv (apt)"
   apt_install python3 python3-venv
+fi
+
+# The dashboard's test drives a headless Chromium through playwright-core (test/integration/dashboard/):
+# Debian's chromium, or the binary THAW_CHROMIUM names.
+if [[ ! -x "${THAW_CHROMIUM:-/usr/bin/chromium}" ]]; then
+  step "installing chromium (apt)"
+  apt_install chromium
 fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then

@@ -5,6 +5,7 @@
  */
 import type { CommandSpec } from '../../config/types.js';
 import { curvesSpec } from '../../config/commands/curves.js';
+import { dashboardSpec } from '../../config/commands/dashboard.js';
 import { demoSpec } from '../../config/commands/demo.js';
 import { joinSpec } from '../../config/commands/join.js';
 import { produceSpec } from '../../config/commands/produce.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: joinSpec, load: async () => (await import('./join.js')).joinCommand },
   { spec: curvesSpec, load: async () => (await import('./curves.js')).curvesCommand },
   { spec: replaySpec, load: async () => (await import('./replay.js')).replayCommand },
+  { spec: dashboardSpec, load: async () => (await import('./dashboard.js')).dashboardCommand },
 ];
 
 /** The entry whose words start argv (longest match: `train fm` before `train`), and the rest of argv. */

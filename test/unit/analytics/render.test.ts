@@ -8,6 +8,7 @@ import { renderCurvesBySideSvg, renderCurvesSvg, writePlot } from '../../../anal
 import { curvesJson } from '../../../cli/curve-json.js';
 import { BUCKETS, type CurveRow } from '../../../analytics/types.js';
 import { parseCurveRow } from '../../../analytics/curves.js';
+import { adapterColors, curveStyles, lighten, NEUTRAL_COLOR, type SeriesKey } from '../../../analytics/palette.js';
 
 function rows(): CurveRow[] {
   const out: CurveRow[] = [];
@@ -44,7 +45,8 @@ void test('plot: one path per (adapter, side), legend, ticks, well-formed XML', 
   assert.equal((svg.match(/<g class="series"/g) ?? []).length, 4);
   assert.equal((svg.match(/<circle [^>]*><title>/g) ?? []).length, 4 * BUCKETS.length);
   for (const b of BUCKETS) assert.ok(svg.includes(`>${b}</text>`), `x tick ${b}`);
-  for (const l of ['fm-adagrad / user', 'fm-adagrad / item', 'none / user', 'none / item']) assert.ok(svg.includes(`>${l}</text>`), l);
+  // The release is in the legend (issue 16: the live `thaw curves --plot`).
+  for (const l of ['fm-adagrad / user (r1)', 'fm-adagrad / item (r1)', 'none / user (r1)', 'none / item (r1)']) assert.ok(svg.includes(`>${l}</text>`), l);
   assert.ok(svg.includes('Warm-up &lt;test&gt; &amp; &quot;quotes&quot;'));
   assert.ok(svg.includes('>AUC</text>'));
   // Well-formedness: tags balance and attribute values contain no raw '<' or '&'.
@@ -137,4 +139,40 @@ void test('curvesJson: release kept without the namespace for the demo; scope as
   const demo = curvesJson(r, { scope: false, release: true })[0];
   assert.deepEqual(Object.keys(demo ?? {}), ['adapter', 'side', 'release', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
   assert.equal(demo?.release, 'fm-i');
+});
+
+void test('plot colours (issue 16): none shares its adapter\'s hue, dashed; an adapter keeps its colour across panels; n on hover', () => {
+  const svg = renderCurvesBySideSvg(twoReleaseRows(), { title: 'Demo' });
+  const strokeOf = (label: string): { color: string; dashed: boolean } => {
+    const m = new RegExp(`<g class="series" data-label="${label.replace(/[()/]/g, '\\$&')}">\\n<path d="[^"]*" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="2"( stroke-dasharray)?`).exec(svg);
+    assert.ok(m, label);
+    return { color: m[1] ?? '', dashed: m[2] !== undefined };
+  };
+  const emerg = strokeOf('emerg (emerg/v1)');
+  assert.deepEqual(strokeOf('none (emerg/v1)'), { color: emerg.color, dashed: true });
+  assert.equal(emerg.dashed, false);
+  const coldnas = strokeOf('coldnas (coldnas/v1)');
+  assert.deepEqual(strokeOf('none (coldnas/v1)'), { color: coldnas.color, dashed: true });
+  assert.notEqual(emerg.color, coldnas.color);
+  assert.match(svg, /<title>emerg \(emerg\/v1\) 0: AUC 0\.\d{4}, n 10<\/title>/);
+  // fm-adagrad on both sides: one colour in both panels, whatever else each panel shows.
+  const rows = twoReleaseRows().filter((r) => r.release.startsWith('fm'));
+  const both = [...rows, ...rows.filter((r) => r.side === 'item').map((r) => ({ ...r, side: 'user' as const, release: 'fm-u', adapter: 'fm-adagrad' }))];
+  const panels = renderCurvesBySideSvg(both, { label: (r) => `${r.adapter} ${r.side}` });
+  const colors = [...panels.matchAll(/data-label="fm-adagrad (item|user)">\n<path d="[^"]*" fill="none" stroke="(#[0-9a-f]{6})"/g)].map((m) => m[2]);
+  assert.equal(colors.length, 2);
+  assert.equal(colors[0], colors[1]);
+});
+
+void test('curveStyles: fixed hues, lighter shades per release of one adapter, grey for a none without a single partner', () => {
+  const k = (adapter: string, side: string, release: string): SeriesKey => ({ adapter, side, namespace: 'live', release });
+  const styles = curveStyles([k('fm-adagrad', 'item', 'fm/1'), k('none', 'item', 'fm/1'), k('fm-adagrad', 'item', 'fm/2'), k('none', 'item', 'fm/2'), k('none', 'user', 'x'), k('zeta', 'user', 'z')]);
+  const [a, an, b, bn, orphan, zeta] = styles;
+  assert.deepEqual(an, { color: a?.color, dash: true });
+  assert.deepEqual(bn, { color: b?.color, dash: true });
+  assert.notEqual(a?.color, b?.color);
+  assert.equal(b?.color, lighten(a?.color ?? '', 1));
+  assert.deepEqual(orphan, { color: NEUTRAL_COLOR, dash: true });
+  assert.equal(zeta?.dash, false);
+  assert.deepEqual(adapterColors(['fm-adagrad']).get('fm-adagrad'), adapterColors(['zeta', 'emerg', 'fm-adagrad']).get('fm-adagrad'));
 });
