@@ -125,7 +125,7 @@ interface Bound<L extends string> {
 type AnyLabels = Partial<Record<string, string>>;
 
 function bind<L extends string>(metric: Histogram<string> | Counter<string>, model: { model?: string }): Bound<L> {
-  const add = (labels: AnyLabels): AnyLabels => (model.model === undefined ? labels : { ...labels, model: model.model });
+  const add = (labels: AnyLabels): AnyLabels => (model.model === undefined ? labels : { model: model.model, ...labels });
   return {
     observe: (labels, value) => (metric as Histogram<string>).observe(add(labels), value),
     inc: (labels, value) => (metric as Counter<string>).inc(add(labels), value),
