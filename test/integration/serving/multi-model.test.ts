@@ -111,7 +111,7 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     const c1 = { id: 'i1', features: e0.itemFeatures };
     const c2 = { id: 'i2', features: e1.itemFeatures };
     const cands = [c1, c2, { id: 'new-item', features: e2.itemFeatures }];
-    const eventOf = (c: (typeof cands)[number], i: number): LabelledEvent => ({ eventId: `x${i}`, timeMs: 0, userId: user.id, itemId: c.id, label: i % 2, userFeatures: user.features, itemFeatures: c.features });
+    const eventOf = (c: (typeof cands)[number], i: number): LabelledEvent => ({ eventId: `x${i}`, timeMs: 0, userId: user.id, itemId: c.id, label: i % 2 === 0 ? 0 : 1, userFeatures: user.features, itemFeatures: c.features });
     // States as the models' workers would have left them, through the adapters themselves.
     const fmLearned = (side: 'user' | 'item', seed: number): Float32Array => {
       const a = new FmAdagradAdapter(side, fmA1);
