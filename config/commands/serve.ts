@@ -146,6 +146,8 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     'on a release of that type (run the server with the workers\' --adapter, --model, --cross-adapter and adapter options).\n' +
     'A served score equals the worker\'s logged prediction for the same states and release (the --safeguard side\'s\n' +
     'worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.\n' +
+    '--models FILE serves several such models side by side (POST /v1/models/<name>/score, or a body field "model";\n' +
+    'GET /v1/models lists them), each with its own release pointer, namespace and pipeline settings.\n' +
     '--demo serves what `thaw demo` left in --out instead (its last FM release, its fm-adagrad states in memory):\n' +
     'thaw demo --quick && thaw serve --demo, then POST /v1/score.',
 };
