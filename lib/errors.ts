@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   // The state store lost writes it had acknowledged: a partition's stored progress is behind what
   // this process wrote (a Redis crash under appendfsync everysec, a failover to a lagging replica).
   'STORE_REGRESSED',
+  // A scoring request names a model the server does not serve (serving/models.ts): HTTP 404.
+  'MODEL_NOT_FOUND',
   // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
   'OVERLOADED',
 ] as const;

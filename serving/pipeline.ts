@@ -38,8 +38,9 @@ import { decodeState } from '../model-store/state-codec.js';
 import { partitionOfKey } from '../streams/producer.js';
 import { Admission, overloaded, type LoopClock, type OverloadedError } from './admission.js';
 import { Fifo } from './fifo.js';
+import { withTimeout } from './timeout.js';
 import { jsonScore, jsonString } from './json-out.js';
-import { ServingMetrics, type Stage } from './metrics.js';
+import { ServingMetrics, type ServingMetricFamilies, type Stage } from './metrics.js';
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
 import { cacheWidthOf, readWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
@@ -75,6 +76,10 @@ export interface ScoringPipelineOptions {
   defaultMetrics?: boolean;
   /** The clock and event-loop active time admission measures the CPU per request with (a test seam). @default the process's */
   admissionClock?: LoopClock;
+  /** The model's name among a server's several (serving/models.ts); its metrics' `model` label with `metricFamilies`. */
+  model?: string;
+  /** The server's shared metrics (several models); undefined: its own, without a `model` label. */
+  metricFamilies?: ServingMetricFamilies;
   logger?: Logger;
 }
 
@@ -120,12 +125,17 @@ export class ScoringPipeline {
     this.config = servingConfig(opts.serving);
     this.source = opts.source;
     this.releases = opts.releases;
-    this.log = (opts.logger ?? silentLogger).child({ component: 'serving' });
+    this.log = (opts.logger ?? silentLogger).child(opts.model === undefined ? { component: 'serving' } : { component: 'serving', model: opts.model });
     this.release = opts.releases.current();
     this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(this.release), this.config.freshnessMs);
     this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
     this.admission = new Admission(opts.admissionClock);
-    this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount());
+    this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount(), opts.metricFamilies, opts.model);
+  }
+
+  /** Releases refused so far (corrupt or incompatible), the one in use kept serving. */
+  refusedReleases(): number {
+    return this.releases.refusedCount();
   }
 
   /** The release in use. */
@@ -161,7 +171,7 @@ export class ScoringPipeline {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
-        await this.withTimeout(this.source.ping(), left);
+        await withTimeout(this.source.ping(), left);
         this.lifecycle = 'running';
         this.log.info('scoring pipeline running', { release: this.release.id });
         return;
@@ -234,19 +244,10 @@ export class ScoringPipeline {
   async storeAnswers(timeoutMs = 500): Promise<boolean> {
     if (this.lifecycle === 'stopped') return false;
     try {
-      await this.withTimeout(this.source.ping(), timeoutMs);
+      await withTimeout(this.source.ping(), timeoutMs);
       return true;
     } catch {
       return false;
-    }
-  }
-
-  private async withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)))]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

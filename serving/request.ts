@@ -90,12 +90,26 @@ function entity(x: unknown, field: string): ScoreEntity {
   return out;
 }
 
-/** Validates a parsed body; throws RequestError naming the first bad field. */
+/**
+ * The body's `model` field (which of the server's models scores it, serving/models.ts), undefined
+ * when absent; a RequestError when it is not a model name. Read before the rest of the body, whose
+ * limits are that model's.
+ */
+export function modelOfBody(body: unknown): string | undefined {
+  if (!isObject(body) || body.model === undefined) return undefined;
+  if (typeof body.model !== 'string' || !MODEL_NAME.test(body.model)) throw new RequestError('model', `must be a model name (letters, digits, - and _, at most 64), got ${JSON.stringify(body.model)}`);
+  return body.model;
+}
+
+/** A model's name: letters, digits, `-` and `_` (1 to 64). */
+export const MODEL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Validates a parsed body (its `model` field is read by `modelOfBody`); throws RequestError naming the first bad field. */
 export function parseScoreRequest(body: unknown, limits: RequestLimits): ScoreRequest {
   if (!isObject(body)) throw new RequestError('body', `must be a JSON object, got ${typeName(body)}`);
   for (const key in body) {
-    if (key !== 'requestId' && key !== 'user' && key !== 'candidates' && key !== 'context') {
-      throw new RequestError(key, 'unknown field (expected requestId, user, candidates, context)');
+    if (key !== 'requestId' && key !== 'user' && key !== 'candidates' && key !== 'context' && key !== 'model') {
+      throw new RequestError(key, 'unknown field (expected requestId, model, user, candidates, context)');
     }
   }
   const requestId = body.requestId === undefined ? undefined : id(body.requestId, 'requestId');

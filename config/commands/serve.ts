@@ -8,8 +8,8 @@ import type { CommandSpec } from '../types.js';
 /** Adapters `thaw serve` serves: serving/adapter-release.ts SERVED_ADAPTERS (a unit test keeps them equal; not imported here, so `thaw --help` does not load TensorFlow.js). */
 export const SERVE_ADAPTERS = ['fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 
-export const serveSchema = z
-  .object({
+/** The fields of `thaw serve` (serveSchema without its cross-key checks; serve-models.ts picks a model's from them). */
+export const serveFields = z.object({
     kafka: kafkaSchema,
     redis: redisSchema,
     releaseDir,
@@ -69,26 +69,37 @@ export const serveSchema = z
     safeguardPartitions: positiveInt
       .optional()
       .describe('Partitions of the labelled topic of the --safeguard side (the safeguard keeps one state per partition). @default read from Kafka (thaw.labelled.by-<side>)'),
+    models: path
+      .optional()
+      .describe(
+        'Serve several models side by side: a JSON file of an array of {name, adapter, model, namespace, releaseDir?, crossAdapter?, crossModel?, adapterOptions?, safeguard?, safeguardPartitions?, maxCandidates?, freshnessMs?, cacheEntries?, fetchConcurrency?, fetchTimeoutMs?, modelMaxBatch?, modelMaxWaitMs?, maxInFlight?, deadlineMs?}; a value not given is the flag\'s (the adapter-specific ones only for an entry of the flags\' --adapter). Requests pick a model by POST /v1/models/<name>/score or a body field "model"; the first is the default. Validated at start-up. @default none: the one model of the flags',
+      ),
     logLevel,
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
-    if (unread !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: adapter ${c.adapter} reads adapterOptions.${c.adapter} only` });
-    else if (c.adapter === 'fm-adagrad' && c.adapterOptions['fm-adagrad'] !== undefined) {
-      // The FM kernel scores with the release's cold views and the stored states: no fm-adagrad option reaches it.
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', 'fm-adagrad'], message: 'not read: fm-adagrad is served by the FM kernel, which takes no adapter options (the meta adapters\' sections are read)' });
-    }
-    if (c.adapter === 'fm-adagrad' && (c.crossAdapter !== 'auto' || c.crossModel !== undefined)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [c.crossAdapter !== 'auto' ? 'crossAdapter' : 'crossModel'], message: 'fm-adagrad is served with both sides\' fm-adagrad states of its release: leave the cross-side partner at auto' });
-    }
-    const sides: Record<string, string> = { emerg: 'item', coldnas: 'user', 'fixed-adaptive': 'user' };
-    const side = sides[c.adapter];
-    if (side !== undefined && c.safeguard !== 'auto' && c.safeguard !== 'off' && c.safeguard !== side) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['safeguard'], message: `adapter ${c.adapter} adapts ${side}s: only its ${side} worker logs scores (use ${side}, auto or off)` });
-    }
-    if (c.demo && c.adapter !== 'fm-adagrad') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapter'], message: 'the demo leaves FM states only: --demo serves fm-adagrad' });
   });
+
+/** The keys that must agree within one served model (adapter, partner, safeguard side, options): the flags' model and each of --models. */
+export function checkServedModel(c: Pick<z.output<typeof serveFields>, 'adapter' | 'adapterOptions' | 'crossAdapter' | 'crossModel' | 'safeguard'>, ctx: z.RefinementCtx): void {
+  const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
+  if (unread !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: adapter ${c.adapter} reads adapterOptions.${c.adapter} only` });
+  else if (c.adapter === 'fm-adagrad' && c.adapterOptions['fm-adagrad'] !== undefined) {
+    // The FM kernel scores with the release's cold views and the stored states: no fm-adagrad option reaches it.
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', 'fm-adagrad'], message: 'not read: fm-adagrad is served by the FM kernel, which takes no adapter options (the meta adapters\' sections are read)' });
+  }
+  if (c.adapter === 'fm-adagrad' && (c.crossAdapter !== 'auto' || c.crossModel !== undefined)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [c.crossAdapter !== 'auto' ? 'crossAdapter' : 'crossModel'], message: 'fm-adagrad is served with both sides\' fm-adagrad states of its release: leave the cross-side partner at auto' });
+  }
+  const sides: Record<string, string> = { emerg: 'item', coldnas: 'user', 'fixed-adaptive': 'user' };
+  const side = sides[c.adapter];
+  if (side !== undefined && c.safeguard !== 'auto' && c.safeguard !== 'off' && c.safeguard !== side) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['safeguard'], message: `adapter ${c.adapter} adapts ${side}s: only its ${side} worker logs scores (use ${side}, auto or off)` });
+  }
+}
+
+export const serveSchema = serveFields.strict().superRefine((c, ctx) => {
+  checkServedModel(c, ctx);
+  if (c.demo && c.adapter !== 'fm-adagrad') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapter'], message: 'the demo leaves FM states only: --demo serves fm-adagrad' });
+  if (c.demo && c.models !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['models'], message: 'the demo serves its one model: --demo takes no --models' });
+});
 
 export type ServeConfig = z.output<typeof serveSchema>;
 
@@ -126,6 +137,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     { flag: 'deadline-ms', key: 'deadlineMs', kind: 'int', meta: 'MS' },
     { flag: 'safeguard', key: 'safeguard', kind: 'string', meta: 'auto|item|user|off' },
     { flag: 'safeguard-partitions', key: 'safeguardPartitions', kind: 'int', meta: 'N' },
+    { flag: 'models', key: 'models', kind: 'string', meta: 'FILE' },
     FLAGS.logLevel,
   ],
   notes:
@@ -134,6 +146,8 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     'on a release of that type (run the server with the workers\' --adapter, --model, --cross-adapter and adapter options).\n' +
     'A served score equals the worker\'s logged prediction for the same states and release (the --safeguard side\'s\n' +
     'worker). SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.\n' +
+    '--models FILE serves several such models side by side (POST /v1/models/<name>/score, or a body field "model";\n' +
+    'GET /v1/models lists them), each with its own release pointer, namespace and pipeline settings.\n' +
     '--demo serves what `thaw demo` left in --out instead (its last FM release, its fm-adagrad states in memory):\n' +
     'thaw demo --quick && thaw serve --demo, then POST /v1/score.',
 };
