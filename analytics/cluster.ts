@@ -24,7 +24,7 @@
 import { ConfigError } from '../lib/errors.js';
 import { createDatabaseSql, createPredictionsTableSql, PREDICTION_COLUMNS_DDL } from './ddl.js';
 import { sqlIdent, sqlString, sqlTable } from './sql.js';
-import type { SqlTarget } from './namespaces.js';
+import type { SqlTarget } from './types.js';
 
 /** The Distributed table's sharding key: one entity's rows, duplicates included, on one shard. */
 export const SHARDING_KEY = 'cityHash64(entity_id)';

@@ -17,12 +17,13 @@
  * positives are credited with the negatives strictly below (`arrayCumSum` − own) plus half of the
  * negatives at the same score. That is exact, also with ties. A bucket with a single class has AUC NaN.
  */
-import { BUCKETS, EARLY_BUCKET, type CurveBucket, type CurveRow } from './types.js';
+import { BUCKETS, EARLY_BUCKET, type CurveBucket, type CurveRow, type CurveSource } from './types.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
 import { dedupSettings, EXTERNAL_GROUP_BY_BYTES, LATEST, latestRowsSql } from './dedup.js';
 import { sqlSide, sqlString, sqlTable, sqlUInt } from './sql.js';
 
 export { EXTERNAL_GROUP_BY_BYTES };
+export type { CurveSource } from './types.js';
 import { ThawError } from '../lib/errors.js';
 import type { Side } from '../schemas/types.js';
 
@@ -75,13 +76,6 @@ export interface DailyCurveRow extends CurveRow {
 }
 
 /** Anything that can run a SELECT and return JSON rows (both sinks implement it). */
-export interface CurveSource {
-  query(sql: string): Promise<Record<string, unknown>[]>;
-  readonly database?: string;
-  readonly table?: string;
-  /** Set when `table` is Thaw's Distributed table over this cluster (analytics/cluster.ts). */
-  readonly cluster?: string | undefined;
-}
 
 /** SQL expression mapping `prior_count` to its BUCKETS label. */
 export function bucketSqlExpr(column = 'prior_count'): string {

@@ -4,7 +4,7 @@
  */
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { wrapClickHouseError } from './clickhouse-errors.js';
-import type { SqlTarget } from './namespaces.js';
+import type { SqlTarget } from './types.js';
 
 export interface HttpSqlTargetOptions {
   /** HTTP(S) endpoint without user info. */

@@ -7,17 +7,10 @@ import { ThawError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE } from './ddl.js';
 import { DEDUP_KEY, dedupSettings } from './dedup.js';
 import { sqlString, sqlTable } from './sql.js';
-import type { CurveSource } from './curves.js';
+import type { CurveSource, SqlTarget } from './types.js';
 
-/** A sink (or any client) that can run statements as well as queries. */
-export interface SqlTarget extends CurveSource {
-  command(sql: string): Promise<void>;
-  /**
-   * With a `cluster`: every shard's (and replica's) local table, where the statements a Distributed
-   * table refuses (ALTER ... DELETE) run.
-   */
-  readonly shards?: readonly SqlTarget[] | undefined;
-}
+export type { SqlTarget } from './types.js';
+
 
 function names(target: CurveSource): { database: string; table: string } {
   return { database: target.database ?? DEFAULT_DATABASE, table: target.table ?? DEFAULT_TABLE };

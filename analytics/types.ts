@@ -62,3 +62,22 @@ export interface CurveRow {
   auc: number;
   logLoss: number;
 }
+
+/** Anything the curve queries can read from: a ClickHouse server, a cluster, chDB. */
+export interface CurveSource {
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  readonly database?: string;
+  readonly table?: string;
+  /** Set when `table` is Thaw's Distributed table over this cluster (analytics/cluster.ts). */
+  readonly cluster?: string | undefined;
+}
+
+/** A sink (or any client) that can run statements as well as queries. */
+export interface SqlTarget extends CurveSource {
+  command(sql: string): Promise<void>;
+  /**
+   * With a `cluster`: every shard's (and replica's) local table, where the statements a Distributed
+   * table refuses (ALTER ... DELETE) run.
+   */
+  readonly shards?: readonly SqlTarget[] | undefined;
+}

@@ -1,13 +1,12 @@
 /** Signal handling of a process that runs one AdaptationWorker (consumers/worker-main.ts). */
 import { silentLogger, type Logger } from '../lib/log.js';
-import type { AdaptationWorker } from './worker.js';
 
 /**
  * SIGTERM/SIGINT → `worker.drain()` → `exit(0)` (or `exit(1)` if draining fails or the worker had
  * FAILED). A second signal exits at once with 130. Returns a function that removes the handlers.
  */
 export function installSignalHandlers(
-  worker: AdaptationWorker,
+  worker: { drain(): Promise<void>; readonly state: string },
   opts: { logger?: Logger; exit?: (code: number) => void; signals?: readonly NodeJS.Signals[] } = {},
 ): () => void {
   const logger = opts.logger ?? silentLogger;

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { fsyncDir, writeFileSynced } from './durable-fs.js';
 
-export { packWeights, unpackWeights, type Tensor, type Dtype } from './weights.js';
+export { packWeights, unpackWeights, type Tensor, type Dtype } from '../models/weights.js';
 
 export interface ReleaseManifest {
   model: string;

@@ -64,7 +64,7 @@ export interface MetaStageResult {
 
 function cloneModel(model: FixedAdaptive, layout: EventLayout): FixedAdaptive {
   const b = bundleUser(model, { eventLayout: layout });
-  const m = userModelFromRelease({ manifest: { model: 'bench', version: 'clone', parent: null, createdAtMs: 0, architecture: b.architecture, metrics: {}, files: {} }, files: b.files });
+  const m = userModelFromRelease({ manifest: { model: 'bench', version: 'clone', architecture: b.architecture }, files: b.files });
   if (!(m instanceof FixedAdaptive)) throw new Error('clone is not fixed-adaptive');
   return m;
 }

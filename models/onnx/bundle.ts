@@ -1,5 +1,5 @@
 /**
- * A model as release files and back: `weights.bin` (model-store/weights.ts container), `model.onnx`
+ * A model as release files and back: `weights.bin` (models/weights.ts container), `model.onnx`
  * (exported from the same parameters) and the architecture record that goes into manifest.json.
  *
  * The architecture declares what a running worker must check before switching (see
@@ -8,8 +8,7 @@
  * release) or `reinit` (the release changed what states mean: workers start entities afresh).
  */
 import { ThawError } from '../../lib/errors.js';
-import { packWeights, unpackWeights, type Tensor } from '../../model-store/weights.js';
-import type { LoadedRelease } from '../../model-store/releases.js';
+import { packWeights, unpackWeights, type Tensor } from '../weights.js';
 import type { CtrModel, FieldLayout } from '../ctr-model.js';
 import { DeepFm } from '../deepfm.js';
 import { Emerg } from '../emerg.js';
@@ -27,6 +26,15 @@ import type { EmbeddingTable } from '../embedding-table.js';
 import { OPSET } from './graph.js';
 import { validateEventLayout, type EventLayout } from '../event-layout.js';
 import { checkBiasFilter, coldNasStateSize, emergStateSize, fixedAdaptiveStateSize, type BiasFilterPrior } from '../meta-state.js';
+
+/**
+ * What a release is to the models: its manifest's identity and architecture, and its files.
+ * model-store/releases.ts' LoadedRelease is one; models does not import model-store.
+ */
+export interface ReleaseContent {
+  manifest: { model: string; version: string; architecture: unknown };
+  files: Record<string, Buffer>;
+}
 
 export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
@@ -254,7 +262,7 @@ export function bundleUser(model: ColdNas | FixedAdaptive, opts: BundleOptions =
 }
 
 /** The ColdNAS / fixed-adaptive model of a release. */
-export function userModelFromRelease(rel: LoadedRelease): ColdNas | FixedAdaptive {
+export function userModelFromRelease(rel: ReleaseContent): ColdNas | FixedAdaptive {
   const a = architectureOf(rel);
   if (a.type !== 'coldnas' && a.type !== 'fixed-adaptive') throw incompatible(rel, `is a ${a.type} release, not a user model`);
   const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };
@@ -278,7 +286,7 @@ export function userModelFromRelease(rel: LoadedRelease): ColdNas | FixedAdaptiv
   return model;
 }
 
-function loadTensors(rel: LoadedRelease, model: { table: EmbeddingTable; dense: ParamSet }): void {
+function loadTensors(rel: ReleaseContent, model: { table: EmbeddingTable; dense: ParamSet }): void {
   const t = weightsOf(rel);
   model.table.data.set(tensor(rel, t, 'table', model.table.data.length));
   for (const name of model.dense.names()) {
@@ -287,12 +295,12 @@ function loadTensors(rel: LoadedRelease, model: { table: EmbeddingTable; dense: 
   }
 }
 
-function incompatible(rel: LoadedRelease, why: string): ThawError {
+function incompatible(rel: ReleaseContent, why: string): ThawError {
   return new ThawError('RELEASE_INCOMPATIBLE', `release ${rel.manifest.model}/${rel.manifest.version}: ${why}`);
 }
 
 /** The architecture record of a loaded release, checked for the fields every release must declare. */
-export function architectureOf(rel: LoadedRelease): ReleaseArchitecture {
+export function architectureOf(rel: ReleaseContent): ReleaseArchitecture {
   const a = rel.manifest.architecture as Partial<ReleaseArchitecture> | null;
   if (a === null || typeof a !== 'object' || !(RELEASE_KINDS as readonly string[]).includes(String(a.type))) {
     throw incompatible(rel, `unknown model type ${JSON.stringify((a as { type?: unknown } | null)?.type ?? null)}`);
@@ -310,20 +318,20 @@ export function architectureOf(rel: LoadedRelease): ReleaseArchitecture {
   return a as ReleaseArchitecture;
 }
 
-function tensor(rel: LoadedRelease, t: Record<string, Tensor>, name: string, length: number): Float32Array {
+function tensor(rel: ReleaseContent, t: Record<string, Tensor>, name: string, length: number): Float32Array {
   const x = t[name];
   if (x === undefined || !(x.data instanceof Float32Array) || x.data.length !== length) throw incompatible(rel, `weights lack float tensor ${name} of ${length} values`);
   return x.data;
 }
 
-function weightsOf(rel: LoadedRelease): Record<string, Tensor> {
+function weightsOf(rel: ReleaseContent): Record<string, Tensor> {
   const buf = rel.files[WEIGHTS_FILE];
   if (buf === undefined) throw incompatible(rel, `has no ${WEIGHTS_FILE}`);
   return unpackWeights(buf);
 }
 
 /** The FM of an `fm` release; its release id becomes `<model>/<version>`. */
-export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
+export function fmFromRelease(rel: ReleaseContent): FactorizationMachine {
   const a = architectureOf(rel);
   if (a.type !== 'fm') throw incompatible(rel, `is a ${a.type} release, not fm`);
   const t = weightsOf(rel);
@@ -355,7 +363,7 @@ export function fmFromRelease(rel: LoadedRelease): FactorizationMachine {
 }
 
 /** The DeepFM / Meta-Embedding / EmerG model of a release. */
-export function ctrFromRelease(rel: LoadedRelease): DeepFm | Emerg {
+export function ctrFromRelease(rel: ReleaseContent): DeepFm | Emerg {
   const a = architectureOf(rel);
   if (a.type !== 'deepfm' && a.type !== 'metaemb' && a.type !== 'emerg') throw incompatible(rel, `is a ${a.type} release, not deepfm/metaemb/emerg`);
   const layout: FieldLayout = { fieldNames: a.layout.fieldNames, slotField: Int32Array.from(a.layout.slotField), itemFields: a.layout.itemFields };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { unpackWeights } from '../../../model-store/weights.js';
+import { unpackWeights } from '../../../models/weights.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { fmFromRelease } from '../../../models/onnx/bundle.js';
 import { loadCurrentFm } from '../../../cli/fm-release.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThawError } from '../../../lib/errors.js';
-import { packWeights, unpackWeights } from '../../../model-store/weights.js';
+import { packWeights, unpackWeights } from '../../../models/weights.js';
 
 void test('pack/unpack round trip of float32 and int32 tensors', () => {
   const tensors = {
