@@ -93,6 +93,9 @@ let background: Shell | undefined;
 before(async () => {
   // The bin runs the compiled CLI: build it from this tree (as `npm install` does through `prepare`).
   await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: 240_000 });
+  // The built package's public API resolves by name (package.json "exports").
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', "import('thaw').then((m) => console.log(typeof m.AdaptationWorker))"], { cwd: ROOT });
+  assert.equal(stdout.trim(), 'function');
   mkdirSync(join(dir, 'node_modules/.bin'), { recursive: true });
   symlinkSync(join(ROOT, 'bin/thaw.mjs'), join(dir, 'node_modules/.bin/thaw'));
   symlinkSync(join(ROOT, 'scripts'), join(dir, 'scripts'));
