@@ -78,7 +78,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     throw err;
   }
 
-  const level = ((config as { logLevel?: LogLevel }).logLevel ?? 'info') as LogLevel;
+  const level = (config as { logLevel?: LogLevel }).logLevel ?? 'info';
   const logger = createLogger(level, { cmd: entry.spec.name }, (line) => stderr.write(line + '\n'));
   const ac = new AbortController();
   let signals = 0;

@@ -48,7 +48,7 @@ export function loadConfig<S extends z.ZodTypeAny>(spec: CommandSpec<S>, argv: r
   const fileLayer = file === undefined ? {} : readConfigFile(spec, file, opts);
   const envLayer = envToLayer(spec, env);
   const merged = deepMerge(deepMerge(fileLayer, envLayer), flagLayer);
-  if (help) return { config: undefined as z.output<S>, help: true, ...(file === undefined ? {} : { configFile: file }) };
+  if (help) return { config: undefined, help: true, ...(file === undefined ? {} : { configFile: file }) };
   const config = validate(spec.schema, merged);
   return { config, help: false, ...(file === undefined ? {} : { configFile: file }) };
 }

@@ -32,7 +32,7 @@ export const MAX_FIELD_TOKENS = 64;
 /** Longest field name or token (characters). */
 export const MAX_TOKEN_LENGTH = 256;
 
-const NO_FEATURES: Features = Object.freeze({}) as Features;
+const NO_FEATURES: Features = Object.freeze({});
 
 /** A request that is not valid: HTTP 400, `field` names where. */
 export class RequestError extends ThawError {
