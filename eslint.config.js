@@ -18,6 +18,8 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       // A leading `_` marks a parameter an implementation of an interface does not need; `{ key: _, ...rest }` drops a key.
+      // A `let` read by a cleanup or callback declared before its one assignment stays a `let` (a `const` there would throw in its temporal dead zone).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'import-x/no-cycle': 'error',
     },

@@ -82,12 +82,10 @@ function features(x: unknown, field: string): Features {
 
 function entity(x: unknown, field: string): ScoreEntity {
   if (!isObject(x)) throw new RequestError(field, `must be an object { id, features? }, got ${typeName(x)}`);
-  let out: ScoreEntity | undefined;
   for (const key in x) {
     if (key !== 'id' && key !== 'features') throw new RequestError(`${field}.${key}`, 'unknown field (expected id, features)');
   }
-  out = { id: id(x.id, `${field}.id`), features: features(x.features, `${field}.features`) };
-  return out;
+  return { id: id(x.id, `${field}.id`), features: features(x.features, `${field}.features`) };
 }
 
 /** Validates a parsed body; throws RequestError naming the first bad field. */
