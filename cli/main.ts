@@ -152,7 +152,8 @@ async function runRaw(
   try {
     return await (await load()).run(argv);
   } catch (err) {
-    const usage = isUsageError(err) || String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const code = (err as { code?: unknown }).code;
+    const usage = isUsageError(err) || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
     stderr.write(`thaw ${name}: ${redactUrl(errorMessage(err))}\n`);
     return usage ? EXIT.usage : EXIT.failure;
   }

@@ -131,7 +131,7 @@ export function createScoringApp(pipeline: ScoringPipeline, logger: Logger = sil
     const status = err.statusCode ?? 500;
     if (status === 413) return sendError(reply, 413, 'REQUEST_INVALID', 'body', `the body is larger than ${cfg.bodyLimitBytes} bytes`);
     if (status >= 400 && status < 500) return sendError(reply, status, 'REQUEST_INVALID', 'body', err.message ?? 'bad request');
-    logger.error('scoring request failed', { error: err.message ?? String(err) });
+    logger.error('scoring request failed', { error: err.message ?? errorMessage(err) });
     return sendError(reply, 500, 'INTERNAL', null, 'internal error');
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));

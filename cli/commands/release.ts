@@ -192,7 +192,8 @@ async function list(values: Values, io: ReleaseIo): Promise<void> {
   }
   for (const m of manifests) {
     const mark = current.get(m.model) === m.version ? '*' : ' ';
-    const type = String((m.architecture as { type?: unknown } | null)?.type ?? '?');
+    const arch = (m.architecture as { type?: unknown } | null)?.type ?? '?';
+    const type = typeof arch === 'string' ? arch : JSON.stringify(arch);
     const metrics = Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(',');
     io.stdout.write(`${mark} ${m.model}\t${m.version}\t${type}\t${new Date(m.createdAtMs).toISOString()}\tparent=${m.parent ?? '-'}\t${metrics}\n`);
   }
