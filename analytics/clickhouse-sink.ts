@@ -23,7 +23,7 @@
  */
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
-import { ConfigError, ThawError } from '../lib/errors.js';
+import { ConfigError, ThawError, toError } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE, PREDICTION_COLUMNS, predictionsDdl } from './ddl.js';
 import { DiskSpool } from './spool.js';
@@ -209,7 +209,7 @@ export class ClickHouseSink implements PredictionSink {
     try {
       stored = toStoredRows(rows);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toError(err));
     }
     if (stored.length === 0) return this.idle();
     return new Promise<void>((resolve, reject) => {

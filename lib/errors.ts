@@ -101,3 +101,8 @@ export class StoreRegressedError extends ThawError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** An unknown thrown value as an Error to rethrow or reject with: itself if it is one. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
