@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'STORE_REGRESSED',
   // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
   'OVERLOADED',
+  // A broken invariant of Thaw's own code (an index its logic proves in range was not, lib/at.ts): a bug to report.
+  'INTERNAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
