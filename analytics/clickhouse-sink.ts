@@ -249,14 +249,15 @@ export class ClickHouseSink implements PredictionSink {
 
   /** Writes one group; settles each of its writes. Never rejects. */
   private async commitGroup(group: QueuedWrite[]): Promise<void> {
-    const rows = group.length === 1 ? group[0]!.rows : group.flatMap((w) => w.rows);
+    const only = group.length === 1 ? group[0] : undefined;
+    const rows = only !== undefined ? only.rows : group.flatMap((w) => w.rows);
     try {
       await this.writeNow(rows);
       this.groupCommits++;
       for (const w of group) w.resolve();
     } catch (err) {
-      if (group.length === 1) {
-        group[0]!.reject(err);
+      if (only !== undefined) {
+        only.reject(err);
         return;
       }
       // A refused group (the merged rows fit in one insert, so none of them was stored): retry each

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { ConfigError, ThawError } from '../lib/errors.js';
+import { at } from '../lib/at.js';
 import { convertText, deepMerge, setPath } from './convert.js';
 import { fieldAt, topLevelKeys } from './describe.js';
 import { CONFIG_FILE_ENV, ENV_VARS } from './env.js';
@@ -68,7 +69,7 @@ export function loadFromEnv<S extends z.ZodTypeAny>(schema: S, env: Record<strin
 export function validate<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.output<S> {
   const res = schema.safeParse(raw);
   if (res.success) return res.data as z.output<S>;
-  const issue = res.error.issues[0]!;
+  const issue = at(res.error.issues, 0, 'validation issue');
   const path = issue.path.filter((p): p is string => typeof p === 'string');
   let key = path.join('.');
   let message = issue.message;

@@ -42,14 +42,14 @@ export function toBatches(
       { topic: cfg.clicksTopic, messages: clicks },
     ];
   }
-  const values = events.map((e) => encodeLabelled(e));
+  const encoded = events.map((e) => ({ e, value: encodeLabelled(e) }));
   if (cfg.rekeyed) {
     return [
-      { topic: cfg.byUserTopic, messages: events.map((e, i) => ({ key: e.userId, value: values[i]! })) },
-      { topic: cfg.byItemTopic, messages: events.map((e, i) => ({ key: e.itemId, value: values[i]! })) },
+      { topic: cfg.byUserTopic, messages: encoded.map(({ e, value }) => ({ key: e.userId, value })) },
+      { topic: cfg.byItemTopic, messages: encoded.map(({ e, value }) => ({ key: e.itemId, value })) },
     ];
   }
-  return [{ topic: cfg.topic, messages: events.map((e, i) => ({ key: e.eventId, value: values[i]! })) }];
+  return [{ topic: cfg.topic, messages: encoded.map(({ e, value }) => ({ key: e.eventId, value })) }];
 }
 
 /** Events expected, when known up front (a limit, or a synthetic stream's length), for the ETA. */

@@ -9,6 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defined } from '../../lib/at.js';
 import { ConfigError, ThawError, errorMessage } from '../../lib/errors.js';
 import { createLogger, type LogLevel } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
@@ -111,7 +112,7 @@ export async function trainOnlineCommand(argv: string[], ctx?: CommandContext): 
     return EXIT.ok;
   }
   const own = ctx === undefined ? ownContext((values['log-level'] ?? 'info') as LogLevel) : undefined;
-  const c = ctx ?? own!.ctx;
+  const c = ctx ?? defined(own, 'own context').ctx;
   const log = c.logger;
   let producer: EventProducer | undefined;
   let redis: ReturnType<typeof createRedis> | undefined;
