@@ -177,7 +177,7 @@ export class ColdNasAdapter implements Adapter {
     const cp = compact.tensors();
     const w = cp['mod.w'] as tf.Tensor2D;
     const b = cp['mod.b']!;
-    const mod = allZero(means) ? undefined : (tf.tensor2d(means, [n, m.contextDim]).matMul(w).add(b) as tf.Tensor2D);
+    const mod = allZero(means) ? undefined : tf.tensor2d(means, [n, m.contextDim]).matMul(w).add<tf.Tensor2D>(b);
     let off = 0;
     return m.predictor(p, fields, (pos, x) => {
       const d = m.positionDims[pos]!;
@@ -312,7 +312,7 @@ export class ColdNasAdapter implements Adapter {
     });
     try {
       const [logits, encT] = res;
-      if (logits !== undefined) z.set(logits.dataSync() as Float32Array, at);
+      if (logits !== undefined) z.set(logits.dataSync(), at);
       return wantEnc && encT !== undefined ? (encT.dataSync() as Float32Array).slice() : undefined;
     } finally {
       for (const t of res) t.dispose();

@@ -256,7 +256,7 @@ export class FixedAdaptiveAdapter implements Adapter {
     try {
       const [zT, dzT] = res;
       const z = zT === undefined ? new Float32Array(part.n) : (zT.dataSync() as Float32Array);
-      return { z, dz: wantDz && dzT !== undefined ? (dzT.dataSync() as Float32Array) : undefined };
+      return { z, dz: wantDz && dzT !== undefined ? dzT.dataSync() : undefined };
     } finally {
       for (const t of res) t.dispose();
     }

@@ -8,7 +8,7 @@
  * JSONEachRow` with inline data. A resolved write is in the table; there is no outage to spool for.
  */
 import { Session } from 'chdb';
-import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
+import { ConfigError, ThawError, errorMessage, toError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE, predictionsDdl } from './ddl.js';
 import { toJsonEachRow, toStoredRows, type StoredRow } from './row-codec.js';
 import { sqlIdent } from './sql.js';
@@ -78,7 +78,7 @@ export class ChdbSink implements PredictionSink {
     try {
       stored = toStoredRows(rows);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toError(err));
     }
     const run = this.chain.then(async () => {
       for (let i = 0; i < stored.length; i += this.maxBatchRows) {

@@ -23,7 +23,7 @@
  */
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
-import { ConfigError, ThawError } from '../lib/errors.js';
+import { ConfigError, ThawError, toError } from '../lib/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../lib/log.js';
 import { DEFAULT_DATABASE, DEFAULT_TABLE, PREDICTION_COLUMNS, predictionsDdl } from './ddl.js';
 import { DiskSpool } from './spool.js';
@@ -209,7 +209,7 @@ export class ClickHouseSink implements PredictionSink {
     try {
       stored = toStoredRows(rows);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toError(err));
     }
     if (stored.length === 0) return this.idle();
     return new Promise<void>((resolve, reject) => {
@@ -249,14 +249,15 @@ export class ClickHouseSink implements PredictionSink {
 
   /** Writes one group; settles each of its writes. Never rejects. */
   private async commitGroup(group: QueuedWrite[]): Promise<void> {
-    const rows = group.length === 1 ? group[0]!.rows : group.flatMap((w) => w.rows);
+    const only = group.length === 1 ? group[0] : undefined;
+    const rows = only !== undefined ? only.rows : group.flatMap((w) => w.rows);
     try {
       await this.writeNow(rows);
       this.groupCommits++;
       for (const w of group) w.resolve();
     } catch (err) {
-      if (group.length === 1) {
-        group[0]!.reject(err);
+      if (only !== undefined) {
+        only.reject(err);
         return;
       }
       // A refused group (the merged rows fit in one insert, so none of them was stored): retry each

@@ -144,8 +144,10 @@ export function normaliseClusterOption(o: ClusterOption): ClusterOption {
   } catch (err) {
     throw new ConfigError('clickhouse.cluster', 'must match /^[A-Za-z_][A-Za-z0-9_]{0,63}$/', { cause: err });
   }
-  if (!Array.isArray(o.shardUrls) || o.shardUrls.length === 0) throw new ConfigError(KEY, 'must list the HTTP URL of every host of the cluster');
-  const urls = o.shardUrls.map((s, i) => {
+  // Array.isArray narrows a readonly string[] to any[]: map over the typed reference.
+  const shardUrls: readonly string[] = o.shardUrls;
+  if (!Array.isArray(o.shardUrls) || shardUrls.length === 0) throw new ConfigError(KEY, 'must list the HTTP URL of every host of the cluster');
+  const urls = shardUrls.map((s, i) => {
     let u: URL;
     try {
       u = new URL(s);

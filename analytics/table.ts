@@ -1,5 +1,5 @@
 /** Warm-up curves as an aligned text table (what `thaw curves` and `thaw demo` print). */
-import { BUCKETS, type CurveRow, CURVE_BUCKETS } from './types.js';
+import { type CurveRow, CURVE_BUCKETS } from './types.js';
 
 export interface CurveTableOptions {
   /**

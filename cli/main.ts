@@ -78,7 +78,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     throw err;
   }
 
-  const level = ((config as { logLevel?: LogLevel }).logLevel ?? 'info') as LogLevel;
+  const level = (config as { logLevel?: LogLevel }).logLevel ?? 'info';
   const logger = createLogger(level, { cmd: entry.spec.name }, (line) => stderr.write(line + '\n'));
   const ac = new AbortController();
   let signals = 0;
@@ -152,7 +152,8 @@ async function runRaw(
   try {
     return await (await load()).run(argv);
   } catch (err) {
-    const usage = isUsageError(err) || String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const code = (err as { code?: unknown }).code;
+    const usage = isUsageError(err) || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
     stderr.write(`thaw ${name}: ${redactUrl(errorMessage(err))}\n`);
     return usage ? EXIT.usage : EXIT.failure;
   }

@@ -32,14 +32,14 @@ export function convertText(key: string, kind: FlagKind, text: string | boolean)
 /** Sets `obj[a][b][c] = value` for key `a.b.c`, creating objects on the way. */
 export function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
   const parts = key.split('.');
+  const last = parts.pop() ?? key;
   let cur = obj;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const p = parts[i]!;
+  for (const p of parts) {
     const next = cur[p];
     if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[p] = {};
     cur = cur[p] as Record<string, unknown>;
   }
-  cur[parts[parts.length - 1]!] = value;
+  cur[last] = value;
 }
 
 /** Deep merge of plain objects; `over` wins, arrays are replaced, not concatenated. */

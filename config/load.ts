@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { ConfigError, ThawError } from '../lib/errors.js';
+import { at } from '../lib/at.js';
 import { convertText, deepMerge, setPath } from './convert.js';
 import { fieldAt, topLevelKeys } from './describe.js';
 import { CONFIG_FILE_ENV, ENV_VARS } from './env.js';
@@ -48,7 +49,7 @@ export function loadConfig<S extends z.ZodTypeAny>(spec: CommandSpec<S>, argv: r
   const fileLayer = file === undefined ? {} : readConfigFile(spec, file, opts);
   const envLayer = envToLayer(spec, env);
   const merged = deepMerge(deepMerge(fileLayer, envLayer), flagLayer);
-  if (help) return { config: undefined as z.output<S>, help: true, ...(file === undefined ? {} : { configFile: file }) };
+  if (help) return { config: undefined, help: true, ...(file === undefined ? {} : { configFile: file }) };
   const config = validate(spec.schema, merged);
   return { config, help: false, ...(file === undefined ? {} : { configFile: file }) };
 }
@@ -68,7 +69,7 @@ export function loadFromEnv<S extends z.ZodTypeAny>(schema: S, env: Record<strin
 export function validate<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.output<S> {
   const res = schema.safeParse(raw);
   if (res.success) return res.data as z.output<S>;
-  const issue = res.error.issues[0]!;
+  const issue = at(res.error.issues, 0, 'validation issue');
   const path = issue.path.filter((p): p is string => typeof p === 'string');
   let key = path.join('.');
   let message = issue.message;

@@ -90,13 +90,12 @@ export class WorkerMetrics {
     this.phaseSeconds = new Histogram({ name: 'thaw_batch_phase_seconds', help: 'Time per micro-batch phase.', labelNames: ['phase'], buckets: BATCH_BUCKETS, registers });
     this.deadLetters = new Counter({ name: 'thaw_dead_letters_total', help: 'Poison messages sent to the dead-letter topic, by reason.', labelNames: ['reason'], registers });
     this.releaseInfo = new Gauge({ name: 'thaw_release_info', help: 'Release of the shared parameters in use (value 1).', labelNames: ['release'], registers });
-    const self = this;
-    new Gauge({
+    const releaseAge: Gauge = new Gauge({
       name: 'thaw_release_age_seconds',
       help: 'Seconds since the release in use was published (NaN if unknown).',
       registers,
-      collect() {
-        this.set(self.releaseCreatedMs === undefined ? NaN : (self.clock() - self.releaseCreatedMs) / 1000);
+      collect: () => {
+        releaseAge.set(this.releaseCreatedMs === undefined ? NaN : (this.clock() - this.releaseCreatedMs) / 1000);
       },
     });
     this.crossReads = new Counter({

@@ -417,7 +417,7 @@ export class BatchProcessor {
         events[r] = (items[i] as BatchItem).event;
         params[r] = (states[slotOf[i] as number] as EntityState).params;
         // One call adapts an entity's events in turn: only the view before its first is observed.
-        if (beforeOfRow !== undefined && waveOf[i] === 0) beforeOfRow[r] = (params[r] as Float32Array).slice(0, viewSize);
+        if (beforeOfRow !== undefined && waveOf[i] === 0) beforeOfRow[r] = params[r].slice(0, viewSize);
       }
       const scores = this.adapter.predictThenAdaptSequence({
         events,

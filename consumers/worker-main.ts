@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { createAdapter } from '../adapters/registry.js';
 import { ClickHouseSink } from '../analytics/clickhouse-sink.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
-import { createLogger, type LogLevel } from '../lib/log.js';
+import { createLogger } from '../lib/log.js';
 import { FactorizationMachine } from '../models/fm.js';
 import { createRedis } from '../model-store/redis.js';
 import { RedisEntityStore } from '../model-store/redis-store.js';
@@ -111,7 +111,7 @@ export function parseWorkerMainOptions(arg: string | undefined, env: NodeJS.Proc
 
 async function main(): Promise<void> {
   const opts = parseWorkerMainOptions(process.argv[2]);
-  const logger = createLogger(opts.logLevel as LogLevel, { proc: 'worker', pid: process.pid });
+  const logger = createLogger(opts.logLevel, { proc: 'worker', pid: process.pid });
   const kafka = { brokers: opts.kafka.brokers, ...(opts.kafka.clientId === undefined ? {} : { clientId: opts.kafka.clientId }) };
   const releases = opts.releaseDir === undefined ? undefined : await startReleaseWatcher(opts, kafka, logger);
   const adapter = releases === undefined ? createAdapter(opts.adapter, opts.side, fixedModel(opts)) : undefined;

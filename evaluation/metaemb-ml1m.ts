@@ -102,7 +102,13 @@ function readTsv(dir: string, file: string): Row[] {
 function itemsOf(batches: Row[][]): number[] {
   const seen = new Set<number>();
   const ids: number[] = [];
-  for (const b of batches) for (const r of b) if (!seen.has(r.item)) (seen.add(r.item), ids.push(r.item));
+  for (const b of batches) {
+    for (const r of b) {
+      if (seen.has(r.item)) continue;
+      seen.add(r.item);
+      ids.push(r.item);
+    }
+  }
   return ids;
 }
 
@@ -138,7 +144,11 @@ export function buildMetaEmbSplit(dir: string, opts: { assertSizes?: boolean } =
   };
   const all = [...train, ...test];
   for (const b of all) for (const r of b) {
-    row(`user:${r.user}`), row(`gender:${r.gender}`), row(`age:${r.age}`), row(`occupation:${r.occupation}`), row(`year:${r.year}`);
+    row(`user:${r.user}`);
+    row(`gender:${r.gender}`);
+    row(`age:${r.age}`);
+    row(`occupation:${r.occupation}`);
+    row(`year:${r.year}`);
     for (const t of r.title) row(`title:${t}`);
     for (const g of r.genres) row(`genre:${g}`);
   }

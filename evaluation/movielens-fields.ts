@@ -38,8 +38,8 @@ export interface MovieLensFeatures {
   vocabSize: number;
   users: Map<number, UserInfo>;
   items: Map<number, ItemInfo>;
-  /** Slot rows and weights for one (user, item) pair. */
-  encode(user: number, item: number, idx: Int32Array, w: Float32Array, offset: number): void;
+  /** Slot rows and weights for one (user, item) pair (a closure: safe to pass around unbound). */
+  encode: (user: number, item: number, idx: Int32Array, w: Float32Array, offset: number) => void;
 }
 
 function ageBucket(age: number): string {

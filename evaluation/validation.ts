@@ -62,7 +62,10 @@ export function buildValidationSplit(split: ProtocolSplit, opts: ValidationSplit
   const newIdx = new Map(trainHot.map((h, i) => [h, i]));
   for (let i = 0; i < split.hot.n; i++) {
     const e = newIdx.get(split.hot.entity[i]!);
-    if (e !== undefined) (hotRows.push(i), hotEnt.push(e));
+    if (e !== undefined) {
+      hotRows.push(i);
+      hotEnt.push(e);
+    }
   }
   const batches = Array.from({ length: phases + 1 }, () => ({ rows: [] as number[], ent: [] as number[] }));
   validationHot.forEach((h, v) => {

@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'MODEL_NOT_FOUND',
   // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
   'OVERLOADED',
+  // A broken invariant of Thaw's own code (an index its logic proves in range was not, lib/at.ts): a bug to report.
+  'INTERNAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -102,4 +104,9 @@ export class StoreRegressedError extends ThawError {
 /** Message of an unknown thrown value, for logs. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An unknown thrown value as an Error to rethrow or reject with: itself if it is one. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,3 +1,5 @@
+import { at } from './at.js';
+
 /**
  * AUC by the rank formula (Mann-Whitney), ties given their average rank; NaN when a class is missing.
  * The one AUC implementation of the project's TypeScript side (the SQL one is in analytics/curves.ts).
@@ -6,15 +8,15 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): numbe
   const n = scores.length;
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => scores[a]! - scores[b]!);
+  order.sort((a, b) => at(scores, a) - at(scores, b));
   let pos = 0;
   let rankSum = 0;
   for (let i = 0; i < n; ) {
     let j = i;
-    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    while (j + 1 < n && scores[at(order, j + 1)] === scores[at(order, i)]) j++;
     const avgRank = (i + j) / 2 + 1;
     for (let t = i; t <= j; t++) {
-      if (labels[order[t]!] === 1) {
+      if (labels[at(order, t)] === 1) {
         pos++;
         rankSum += avgRank;
       }

@@ -197,7 +197,7 @@ export function casCounts(reply: unknown, groups: number): [number, number, numb
   if (!Array.isArray(reply) || reply.length !== 3 * groups || !reply.every((x) => typeof x === 'number')) {
     throw new ThawError('REDIS_ERROR', `unexpected reply from the CAS script: ${JSON.stringify(reply)}`);
   }
-  const counts = reply as number[];
+  const counts = reply;
   const out: [number, number, number][] = [];
   for (let g = 0; g < groups; g++) out.push([counts[3 * g] ?? 0, counts[3 * g + 1] ?? 0, counts[3 * g + 2] ?? 0]);
   return out;

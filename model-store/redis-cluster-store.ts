@@ -53,7 +53,7 @@ export async function clusterPut(
       groups.forEach((g, gi) => {
         for (const [node, slots] of groupByNode(cluster, g.keys)) {
           let own = perNode.get(node);
-          if (own === undefined) perNode.set(node, (own = new Map()));
+          if (own === undefined) perNode.set(node, (own = new Map<number, number[]>()));
           own.set(gi, [...slots.values()].flat().sort((a, b) => a - b));
         }
       });

@@ -138,7 +138,7 @@ export function groupByNode(cluster: Cluster, keys: readonly string[]): Map<stri
     const node = masterOf(cluster, slot);
     if (node === undefined) throw new ThawError('REDIS_ERROR', `redis cluster: no node owns slot ${slot} (CLUSTERDOWN: the slot map is incomplete)`);
     let slots = byNode.get(node);
-    if (slots === undefined) byNode.set(node, (slots = new Map()));
+    if (slots === undefined) byNode.set(node, (slots = new Map<number, number[]>()));
     const at = slots.get(slot);
     if (at === undefined) slots.set(slot, [i]);
     else at.push(i);

@@ -317,7 +317,7 @@ export class ReleaseWatcher<T> {
       maxWaitTimeMs: 100,
     });
     this.consumer = consumer;
-    await consumer.start(async (batch) => {
+    await consumer.start((batch) => {
       for (const m of batch.messages) {
         if (m.value === null) continue;
         try {
@@ -328,6 +328,7 @@ export class ReleaseWatcher<T> {
           this.log.warn('undecodable release announcement ignored', { offset: m.offset, error: errorMessage(err) });
         }
       }
+      return Promise.resolve();
     });
   }
 }

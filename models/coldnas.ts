@@ -159,14 +159,14 @@ export class ColdNas {
       row.forEach((w, op) => {
         if (w === 0) return;
         const t: tf.Tensor2D = w === 1 ? apply(op) : apply(op).mul(w);
-        out = out === undefined ? t : (out.add(t) as tf.Tensor2D);
+        out = out === undefined ? t : out.add<tf.Tensor2D>(t);
       });
       return out ?? x;
     }
     let out: tf.Tensor2D | undefined;
     for (let op = 0; op < 4; op++) {
       const t: tf.Tensor2D = apply(op).mul(weights.slice([pos, op], [1, 1]).reshape([]));
-      out = out === undefined ? t : (out.add(t) as tf.Tensor2D);
+      out = out === undefined ? t : out.add<tf.Tensor2D>(t);
     }
     return out!;
   }
@@ -185,7 +185,7 @@ export class ColdNas {
   predictor(p: TensorMap, fields: tf.Tensor2D, modulate: (pos: number, x: tf.Tensor2D) => tf.Tensor2D): tf.Tensor1D {
     let x = modulate(0, fields);
     for (let i = 0; i < 3; i++) x = modulate(i + 1, dense(p, 'cn', i, tf.leakyRelu(x, LEAKY)));
-    return dense(p, 'cn', 'Out', tf.leakyRelu(x, LEAKY)).reshape([-1]) as tf.Tensor1D;
+    return dense(p, 'cn', 'Out', tf.leakyRelu(x, LEAKY)).reshape<tf.Tensor1D>([-1]);
   }
 
   /** Interaction encodings of labelled rows, n × C (no gradient): what a worker folds into user states. */
@@ -194,7 +194,7 @@ export class ColdNas {
     for (let from = 0; from < b.n; from += chunk) {
       const part = sliceBatch(b, from, Math.min(b.n, from + chunk));
       const t = tf.tidy(() => this.encode(this.dense.tensors(['cn.ctx.w', 'cn.ctx.b']), this.fields(gatherEmb(this.table, part, this.slots), part), tf.tensor1d(part.label)));
-      out.set(t.dataSync() as Float32Array, from * this.contextDim);
+      out.set(t.dataSync(), from * this.contextDim);
       t.dispose();
     }
     return out;
@@ -236,7 +236,7 @@ export class ColdNas {
         const rows = tf.tensor2d(oneHotRows(part.entity, states.length), [part.n, states.length]).matMul(mod) as tf.Tensor2D;
         return tf.sigmoid(this.logits(p, this.fields(gatherEmb(this.table, part, this.slots), part), rows, p['cn.alpha']));
       });
-      out.set(probs.dataSync() as Float32Array, from);
+      out.set(probs.dataSync(), from);
       probs.dispose();
     }
     return out;

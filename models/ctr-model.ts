@@ -83,7 +83,7 @@ export function pool(emb: tf.Tensor3D, w: tf.Tensor2D, pm: tf.Tensor2D): tf.Tens
   const weighted = emb.mul(w.expandDims(2));
   const sb = weighted.transpose([1, 0, 2]).reshape([s, b * width]);
   const f1 = pm.shape[0];
-  return pm.matMul(sb).reshape([f1, b, width]).transpose([1, 0, 2]) as tf.Tensor3D;
+  return pm.matMul(sb).reshape([f1, b, width]).transpose<tf.Tensor3D>([1, 0, 2]);
 }
 
 /** Sum over rows of rowWeight × binary cross-entropy of logits z against labels y. */
@@ -217,7 +217,7 @@ export abstract class CtrModel {
         const z = this.head(p, x);
         return tf.sigmoid(offset === undefined ? z : z.add(tf.tensor1d(offset.subarray(from, to))));
       });
-      out.set(probs.dataSync() as Float32Array, from);
+      out.set(probs.dataSync(), from);
       probs.dispose();
     }
     return out;

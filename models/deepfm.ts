@@ -81,6 +81,6 @@ export class DeepFm extends CtrModel {
     let z: tf.Tensor = v.reshape([b, this.numFields * d]);
     for (let i = 0; i < this.hidden.length; i++) z = tf.relu(z.matMul(p[`fm.w${i}`]!).add(p[`fm.b${i}`]!));
     const mlp = z.matMul(p['fm.wOut']!).reshape([b]);
-    return mlp.add(fm).add(first).add(p['fm.bias']!) as tf.Tensor1D;
+    return mlp.add(fm).add(first).add<tf.Tensor1D>(p['fm.bias']!);
   }
 }

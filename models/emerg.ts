@@ -130,7 +130,7 @@ export class Emerg extends CtrModel {
     const h1 = tf.relu(tf.matMul(xs, p['gen.graph.w1']!).add(p['gen.graph.b1']!));
     const h2 = tf.relu(tf.matMul(h1, p['gen.graph.w2']!).add(p['gen.graph.b2']!));
     const g = tf.matMul(h2, p['gen.graph.w3']!).add(p['gen.graph.b3']!); // [F, B, F]: row i of each graph
-    return g.transpose([1, 0, 2]) as tf.Tensor3D;
+    return g.transpose<tf.Tensor3D>([1, 0, 2]);
   }
 
   /** Generated initial ID embeddings [B,D]. */
@@ -143,21 +143,21 @@ export class Emerg extends CtrModel {
     const d = this.dim;
     const full = tf.concat([x.id.expandDims(1), x.pooled], 1) as tf.Tensor3D; // [B,F,W]
     const b = full.shape[0];
-    const h0 = this.firstOrder ? (full.slice([0, 0, 0], [b, f, d]) as tf.Tensor3D) : full;
+    const h0 = this.firstOrder ? full.slice<tf.Tensor3D>([0, 0, 0], [b, f, d]) : full;
     const first = this.firstOrder ? full.slice([0, 0, d], [b, f, 1]).sum([1, 2]) : undefined;
     const graph = x.graph ?? this.generateGraph(p, x.pooled);
     const hs: tf.Tensor3D[] = [h0];
     let h = h0;
     const flat0 = h0.reshape([b * f, d]);
     for (let l = 0; l < this.layers; l++) {
-      let a = tf.matMul(graph, flat0.matMul(p[`gnn.w${l}`]!).reshape([b, f, d])) as tf.Tensor3D;
+      let a = tf.matMul<tf.Tensor3D>(graph, flat0.matMul(p[`gnn.w${l}`]!).reshape([b, f, d]));
       if (l !== this.layers - 1) a = tf.leakyRelu(a, 0.01);
       h = a.mul(h);
       hs.push(h);
     }
     const t = hs.length;
     const stacked = tf.stack(hs, 1); // [B,T,F,D]
-    const tokens = stacked.reshape([b * t, f * d]) as tf.Tensor2D;
+    const tokens = stacked.reshape<tf.Tensor2D>([b * t, f * d]);
     const fin = this.readout === 'fields' ? this.fieldReadout(p, stacked, tokens, b, t) : this.layerReadout(p, stacked, tokens, b, t);
     const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
     const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
@@ -170,11 +170,11 @@ export class Emerg extends CtrModel {
     const f = this.numFields;
     const d = this.dim;
     const n = t * f;
-    const q = tokens.matMul(p['att.wq']!).reshape([b, n, d]) as tf.Tensor3D;
-    const k = tokens.matMul(p['att.wk']!).reshape([b, n, d]) as tf.Tensor3D;
+    const q = tokens.matMul(p['att.wq']!).reshape<tf.Tensor3D>([b, n, d]);
+    const k = tokens.matMul(p['att.wk']!).reshape<tf.Tensor3D>([b, n, d]);
     const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d))); // [B,TF,TF]
-    const v = stacked.reshape([b * n, d]).matMul(p['att.wv']!).reshape([b, n, d]) as tf.Tensor3D;
-    const mixed = tf.matMul(att as tf.Tensor3D, v); // [B,TF,D]
+    const v = stacked.reshape([b * n, d]).matMul(p['att.wv']!).reshape<tf.Tensor3D>([b, n, d]);
+    const mixed = tf.matMul(att, v); // [B,TF,D]
     const o = mixed.reshape([b * n, d]).matMul(p['att.wres']!).add(p['att.bres']!);
     return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }

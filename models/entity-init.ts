@@ -39,10 +39,10 @@ export function initEntityParams(model: CtrModel, b: RowBatch, count: number, op
     const pooled = model.pooledOf(sub);
     return [genId ? model.generateIdEmb!(p, pooled) : tf.zeros([1]), genGraph ? model.generateGraph!(p, pooled) : tf.zeros([1])];
   });
-  const ids = idT!.dataSync() as Float32Array;
-  const graphs = graphT!.dataSync() as Float32Array;
-  idT!.dispose();
-  graphT!.dispose();
+  const ids = idT.dataSync() as Float32Array;
+  const graphs = graphT.dataSync() as Float32Array;
+  idT.dispose();
+  graphT.dispose();
   const gs = model.graphSize;
   owners.forEach((e, i) => {
     if (genId) ent.idEmb.set(ids.subarray(i * w, i * w + w), e * w);

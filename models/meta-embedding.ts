@@ -46,5 +46,5 @@ export function itemInput(pooled: tf.Tensor3D, itemFields: readonly number[]): t
 /** Generated ID embeddings [B, outputSize]. */
 export function generateId(p: TensorMap, x: tf.Tensor2D, prefix = 'gen.id'): tf.Tensor2D {
   const h = tf.relu(x.matMul(p[`${prefix}.w1`]!).add(p[`${prefix}.b1`]!));
-  return h.matMul(p[`${prefix}.w2`]!).add(p[`${prefix}.b2`]!) as tf.Tensor2D;
+  return h.matMul(p[`${prefix}.w2`]!).add<tf.Tensor2D>(p[`${prefix}.b2`]!);
 }

@@ -39,12 +39,14 @@ function elementsOf(shape: readonly number[]): number {
 /** Packs named tensors; each tensor's shape must multiply out to its length. */
 export function packWeights(tensors: Record<string, Tensor>): Buffer {
   const headers: TensorHeader[] = [];
+  const blocks: { data: Tensor['data']; offset: number }[] = [];
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || elementsOf(t.shape) !== t.data.length) {
       throw new ThawError('MODEL_ERROR', `tensor ${name}: shape [${t.shape.join(', ')}] does not match ${t.data.length} elements`);
     }
     headers.push({ name, dtype: t.data instanceof Float32Array ? 'float32' : 'int32', shape: [...t.shape], offset, length: t.data.length });
+    blocks.push({ data: t.data, offset });
     offset = align8(offset + 4 * t.data.length);
   }
   const json = Buffer.from(JSON.stringify({ version: 1, tensors: headers }), 'utf8');
@@ -55,13 +57,12 @@ export function packWeights(tensors: Record<string, Tensor>): Buffer {
   json.copy(out, 8);
   out.fill(0x20, 8 + json.length, 8 + headerLen);
   const dataStart = 8 + headerLen;
-  headers.forEach((h) => {
-    const t = tensors[h.name]!;
-    const at = dataStart + h.offset;
-    if (LE_HOST) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * h.length), at);
-    else if (t.data instanceof Float32Array) t.data.forEach((v, i) => out.writeFloatLE(v, at + 4 * i));
-    else t.data.forEach((v, i) => out.writeInt32LE(v, at + 4 * i));
-  });
+  for (const { data: d, offset: from } of blocks) {
+    const at = dataStart + from;
+    if (LE_HOST) out.set(new Uint8Array(d.buffer, d.byteOffset, 4 * d.length), at);
+    else if (d instanceof Float32Array) d.forEach((v, i) => out.writeFloatLE(v, at + 4 * i));
+    else d.forEach((v, i) => out.writeInt32LE(v, at + 4 * i));
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
+import { defined } from '../lib/at.js';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { FM_CROSS_INPUTS, FM_INPUTS } from '../models/onnx/fm.js';
 
@@ -84,7 +85,7 @@ export class OnnxRunner {
     for (const [name, f] of Object.entries(feeds)) {
       if (f.dims[0] !== n) throw new ThawError('MODEL_ERROR', `ONNX input ${name}: first dim ${String(f.dims[0])}, expected batch ${n}`);
     }
-    const parts: Record<string, Float32Array[]> = Object.fromEntries(outputs.map((o) => [o, []]));
+    const parts = outputs.map((name) => ({ name, chunks: [] as Float32Array[] }));
     for (let from = 0; from < n; from += this.maxBatch) {
       const to = Math.min(n, from + this.maxBatch);
       const chunk: Record<string, ort.Tensor> = {};
@@ -99,11 +100,10 @@ export class OnnxRunner {
       } catch (err) {
         throw new ThawError('MODEL_ERROR', `ONNX run failed: ${errorMessage(err)}`, { cause: err });
       }
-      for (const o of outputs) parts[o]!.push(res[o]!.data as Float32Array);
+      for (const p of parts) p.chunks.push(defined(res[p.name], `ONNX output ${p.name}`).data as Float32Array);
     }
     const out: Record<string, Float32Array> = {};
-    for (const o of outputs) {
-      const ps = parts[o]!;
+    for (const { name: o, chunks: ps } of parts) {
       const total = ps.reduce((a, p) => a + p.length, 0);
       const all = new Float32Array(total);
       let at = 0;
@@ -139,7 +139,7 @@ export class OnnxRunner {
           }
         : {}),
     });
-    return res.prob!;
+    return defined(res.prob, 'ONNX output prob');
   }
 
   async close(): Promise<void> {

@@ -44,7 +44,7 @@ import { ServingMetrics, type ServingMetricFamilies, type Stage } from './metric
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
 import { cacheWidthOf, readWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
-import { SIDE_ITEM, SIDE_USER, SLOT_COLD, SLOT_SHARED, StateCache } from './state-cache.js';
+import { SIDE_ITEM, SIDE_USER, SLOT_SHARED, StateCache } from './state-cache.js';
 import type { StateSource } from './state-source.js';
 
 /** One admitted request on its way through the stages. */

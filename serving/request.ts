@@ -32,7 +32,7 @@ export const MAX_FIELD_TOKENS = 64;
 /** Longest field name or token (characters). */
 export const MAX_TOKEN_LENGTH = 256;
 
-const NO_FEATURES: Features = Object.freeze({}) as Features;
+const NO_FEATURES: Features = Object.freeze({});
 
 /** A request that is not valid: HTTP 400, `field` names where. */
 export class RequestError extends ThawError {
@@ -82,12 +82,10 @@ function features(x: unknown, field: string): Features {
 
 function entity(x: unknown, field: string): ScoreEntity {
   if (!isObject(x)) throw new RequestError(field, `must be an object { id, features? }, got ${typeName(x)}`);
-  let out: ScoreEntity | undefined;
   for (const key in x) {
     if (key !== 'id' && key !== 'features') throw new RequestError(`${field}.${key}`, 'unknown field (expected id, features)');
   }
-  out = { id: id(x.id, `${field}.id`), features: features(x.features, `${field}.features`) };
-  return out;
+  return { id: id(x.id, `${field}.id`), features: features(x.features, `${field}.features`) };
 }
 
 /**

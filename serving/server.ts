@@ -15,6 +15,7 @@
  * `queue-full` (`maxInFlight` reached), `starting` or `stopping`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { ModelRegistry, singleModel } from './models.js';
 import { ScoringPipeline } from './pipeline.js';
@@ -101,7 +102,7 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
     const status = err.statusCode ?? 500;
     if (status === 413) return sendError(reply, 413, 'REQUEST_INVALID', 'body', `the body is larger than ${bodyLimit} bytes`);
     if (status >= 400 && status < 500) return sendError(reply, status, 'REQUEST_INVALID', 'body', err.message ?? 'bad request');
-    logger.error('scoring request failed', { error: err.message ?? String(err) });
+    logger.error('scoring request failed', { error: err.message ?? errorMessage(err) });
     return sendError(reply, 500, 'INTERNAL', null, 'internal error');
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));

@@ -40,7 +40,7 @@ export function openSource(spec: SourceSpec): AsyncIterable<LabelledEvent> {
     case 'jsonl':
       return readJsonlEvents(spec.path);
     default:
-      throw new ConfigError('source', `unknown source kind "${(spec as { kind: unknown }).kind}"`);
+      throw new ConfigError('source', `unknown source kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
   }
 }
 

@@ -345,8 +345,8 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
     let cos = 1;
     let sin = 0;
     for (let n = 0; n < o.events; n++) {
-      while (nextU < U.n && U.arrival[nextU]! <= n) ut.add(nextU, uw[nextU]!), nextU++;
-      while (nextI < I.n && I.arrival[nextI]! <= n) it.add(nextI, iw[nextI]!), nextI++;
+      for (; nextU < U.n && U.arrival[nextU]! <= n; nextU++) ut.add(nextU, uw[nextU]!);
+      for (; nextI < I.n && I.arrival[nextI]! <= n; nextI++) it.add(nextI, iw[nextI]!);
       if (o.drift > 0 && n > 0 && n % every === 0) {
         reshuffle(U.n, uw, ut, nextU, o.drift, rand);
         reshuffle(I.n, iw, it, nextI, o.drift, rand);

@@ -126,7 +126,7 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
       names.forEach((n, i) => (p[n] = t[i]!));
       const eQ = target === 'weights' ? (t[names.length] as tf.Tensor3D) : embQ;
       const eS = target === 'weights' && withS ? (t[names.length + 1] as tf.Tensor3D) : embS;
-      const mean = pool !== undefined ? (pool.matMul(model.encode(p, model.fields(eS, support), yS)) as tf.Tensor2D) : (tf.zeros([count, model.contextDim]) as tf.Tensor2D);
+      const mean = pool !== undefined ? (pool.matMul(model.encode(p, model.fields(eS, support), yS)) as tf.Tensor2D) : tf.zeros<tf.Rank.R2>([count, model.contextDim]);
       const rows = onehot.matMul(model.modulation(p, mean)) as tf.Tensor2D;
       return weightedBce(model.logits(p, model.fields(eQ, query), rows, p['cn.alpha']), yQ, w);
     };

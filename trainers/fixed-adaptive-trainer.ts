@@ -86,13 +86,13 @@ export function fixedAdaptiveMetaStep(
       const p: TensorMap = { ...fixed };
       all.forEach((n, i) => (p[n] = t[i]!));
       const init = p['fa.init']!.reshape([1, ps]);
-      const adapted = init.sub(G.mul(p['fa.lr']!.reshape([1, ps]))) as tf.Tensor2D;
+      const adapted = init.sub<tf.Tensor2D>(G.mul(p['fa.lr']!.reshape([1, ps])));
       const idQ = onehotQ.matMul(adapted) as tf.Tensor2D;
       const lq = weightedBce(bb.head(p, { pooled: pool(t[all.length] as tf.Tensor3D, fwQ, pm), id: idQ }), yQ, wQ);
       if (!withS) return lq;
-      const idS = init.tile([support.n, 1]) as tf.Tensor2D;
+      const idS = init.tile<tf.Tensor2D>([support.n, 1]);
       const ls = weightedBce(bb.head(p, { pooled: pool(t[all.length + 1] as tf.Tensor3D, fwS, pm), id: idS }), yS, wS);
-      return ls.mul(a).add(lq.mul(1 - a)) as tf.Scalar;
+      return ls.mul(a).add<tf.Scalar>(lq.mul(1 - a));
     };
     const xs = [...all.map((n) => fixed[n]!), embQ, ...(withS ? [embS] : [])];
     const { value, grads } = tf.valueAndGrads(fn)(xs);

@@ -44,7 +44,7 @@ export function supervisedStep(model: CtrModel, b: RowBatch, idTable: EmbeddingT
     const fw = tf.tensor2d(b.featW, [b.n, s]);
     const pm = model.poolingTensor();
     const y = tf.tensor1d(b.label);
-    const rw = tf.fill([b.n], 1 / b.n) as tf.Tensor1D;
+    const rw = tf.fill<tf.Rank.R1>([b.n], 1 / b.n);
     const f = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
       names.forEach((n, i) => (p[n] = t[i]!));
@@ -127,12 +127,12 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
     const fwQ = tf.tensor2d(query.featW, [query.n, s]);
     const yS = tf.tensor1d(support.label);
     const yQ = tf.tensor1d(query.label);
-    const rwS = tf.fill([support.n], 1 / support.n) as tf.Tensor1D;
-    const rwQ = tf.fill([query.n], 1 / query.n) as tf.Tensor1D;
+    const rwS = tf.fill<tf.Rank.R1>([support.n], 1 / support.n);
+    const rwQ = tf.fill<tf.Rank.R1>([query.n], 1 / query.n);
     const shiftId = tf.tensor2d(gatherRows(dId, w, query.entity), [query.n, w]);
     const shiftGraph = gs > 0 ? tf.tensor3d(gatherRows(dGraph, gs, query.entity), [query.n, f, f]) : undefined;
     const side = (p: TensorMap, pooled: tf.Tensor3D, n: number, shift: boolean): ForwardInputs => {
-      let id = genId !== undefined ? genId(p, pooled) : (tf.zeros([n, w]) as tf.Tensor2D);
+      let id = genId !== undefined ? genId(p, pooled) : tf.zeros<tf.Rank.R2>([n, w]);
       if (shift) id = id.add(shiftId);
       const x: ForwardInputs = { pooled, id };
       if (genGraph !== undefined && gs > 0) {
@@ -149,7 +149,7 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
       const pooledQ = pool(t[names.length + 1] as tf.Tensor3D, fwQ, pm);
       const ls = weightedBce(model.head(p, side(p, pooledS, support.n, false)), yS, rwS);
       const lq = weightedBce(model.head(p, side(p, pooledQ, query.n, true)), yQ, rwQ);
-      return ls.mul(a).add(lq.mul(1 - a)) as tf.Scalar;
+      return ls.mul(a).add<tf.Scalar>(lq.mul(1 - a));
     };
     const xs = [...names.map((n) => fixed[n]!), embS, embQ];
     const { value, grads } = tf.valueAndGrads(fn)(xs);

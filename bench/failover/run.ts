@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     await cluster.kill9(broker);
     say(`killed broker ${broker} (leader of ${ledPartitions.join(',')})`);
     let lastProgress = Date.now();
-    let lastSum = sum((await committed(kafka, group, topic)) ?? new Map());
+    let lastSum = sum((await committed(kafka, group, topic)) ?? new Map<number, number>());
     let consumerStallMs = 0;
     const watchUntil = Date.now() + 25_000;
     while (Date.now() < watchUntil) {

@@ -40,7 +40,10 @@ export function syntheticRows(n: number, items: number, seed: number): { batch: 
   const sizes = [USERS, 2, 7, 21, 100, 72, 2_900, 19];
   const base: number[] = [];
   let at = 1;
-  for (const s of sizes) (base.push(at), (at += s));
+  for (const s of sizes) {
+    base.push(at);
+    at += s;
+  }
   const users = Array.from({ length: USERS }, () => [int(2), int(7), int(21), int(100)]);
   const itemFeat = Array.from({ length: ITEMS }, () => ({
     year: int(72),

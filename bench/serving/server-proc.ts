@@ -9,7 +9,7 @@
  * its server processes; exits on `{ type: 'stop' }`.
  */
 import cluster from 'node:cluster';
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { silentLogger } from '../../lib/log.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { createRedis } from '../../model-store/redis.js';
@@ -51,7 +51,7 @@ function processStats(): () => Promise<Omit<ServerStats, 'metrics'>> {
   let gcMs = 0;
   let gcMaxMs = 0;
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries() as PerformanceEntry[]) {
+    for (const e of list.getEntries()) {
       gcCount++;
       gcMs += e.duration;
       gcMaxMs = Math.max(gcMaxMs, e.duration);

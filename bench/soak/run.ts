@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { publishFm } from '../../cli/fm-release.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError, toError } from '../../lib/errors.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import type { StateScope } from '../../model-store/types.js';
 import { FactorizationMachine } from '../../models/fm.js';
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     await faulting;
-    if (faultFailed !== undefined) throw faultFailed;
+    if (faultFailed !== undefined) throw toError(faultFailed);
     await producing;
     await producer.close();
     const rateProduced = produced / ((Date.now() - t0) / 1000);

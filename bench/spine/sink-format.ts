@@ -28,7 +28,7 @@ function rowsOf(n: number): PredictionRow[] {
     entityId: `i${i % 5000}`,
     priorCount: i % 60,
     score: ((i * 7919) % 997) / 997,
-    label: (i % 5 === 0 ? 1 : 0) as 0 | 1,
+    label: i % 5 === 0 ? 1 : 0,
     adapter: 'fm-adagrad',
     release: 'fm/20261128T120000000Z',
     namespace: 'bench',

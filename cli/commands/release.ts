@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { ThawError, errorMessage } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { FactorizationMachine } from '../../models/fm.js';
-import { bundleCtr, bundleFm, bundleUser, ctrFromRelease, fmFromRelease, userModelFromRelease, type Bundle, type BundleOptions, type EntityStatePolicy } from '../../models/onnx/bundle.js';
+import { bundleCtr, bundleFm, bundleUser, ctrFromRelease, fmFromRelease, userModelFromRelease, type Bundle, type BundleOptions } from '../../models/onnx/bundle.js';
 import { announceRelease, type AnnounceOptions } from '../../model-store/release-announce.js';
 import { ReleaseStore } from '../../model-store/releases.js';
 import { createRedis } from '../../model-store/redis.js';
@@ -95,7 +95,7 @@ function bundleOptions(values: Values): BundleOptions {
   const policy = values['entity-state-policy'];
   if (policy !== undefined) {
     if (policy !== 'keep' && policy !== 'reinit') throw new UsageError(`--entity-state-policy must be keep or reinit, got ${policy}`);
-    opts.entityStatePolicy = policy as EntityStatePolicy;
+    opts.entityStatePolicy = policy;
   }
   if ((values.adapter === undefined) !== (values['state-size'] === undefined)) throw new UsageError('--adapter and --state-size go together');
   if (values.adapter !== undefined) {
@@ -192,7 +192,8 @@ async function list(values: Values, io: ReleaseIo): Promise<void> {
   }
   for (const m of manifests) {
     const mark = current.get(m.model) === m.version ? '*' : ' ';
-    const type = String((m.architecture as { type?: unknown } | null)?.type ?? '?');
+    const arch = (m.architecture as { type?: unknown } | null)?.type ?? '?';
+    const type = typeof arch === 'string' ? arch : JSON.stringify(arch);
     const metrics = Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(',');
     io.stdout.write(`${mark} ${m.model}\t${m.version}\t${type}\t${new Date(m.createdAtMs).toISOString()}\tparent=${m.parent ?? '-'}\t${metrics}\n`);
   }

@@ -42,6 +42,7 @@ export function fmHistoryOptions(
 /** Events of a source (one pass; a history given as a share of the source needs its length). */
 async function countEvents(source: AsyncIterable<LabelledEvent>): Promise<number> {
   let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- counting: for-await needs a binding it never reads
   for await (const _ of source) n++;
   return n;
 }

@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../lib/errors.js';
+import { at } from '../../lib/at.js';
 import { createLogger } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
 import { isMetaEmbDir } from '../../evaluation/metaemb-ml1m.js';
@@ -65,7 +66,7 @@ const KINDS: readonly string[] = [...ITEM_KINDS, ...USER_KINDS];
 function firstEntities(hot: RowBatch, count: number, limit: number | undefined): { hot: RowBatch; count: number } {
   if (limit === undefined || limit >= count) return { hot, count };
   const rows: number[] = [];
-  for (let i = 0; i < hot.n; i++) if (hot.entity[i]! < limit) rows.push(i);
+  for (let i = 0; i < hot.n; i++) if (at(hot.entity, i, 'row') < limit) rows.push(i);
   return { hot: selectRows(hot, rows), count: limit };
 }
 
@@ -226,8 +227,8 @@ export async function run(argv: string[], ctx: Partial<CommandContext> = {}): Pr
         ...train,
         kind: kind as TrainKind,
         seed,
-        innerLr: innerLrs[0]!,
-        innerSteps: innerSteps[0]!,
+        innerLr: at(innerLrs, 0, '--inner-lr value'),
+        innerSteps: at(innerSteps, 0, '--inner-steps value'),
         checkpointDir,
         resume: values.resume,
         logger: tapped,
@@ -241,10 +242,11 @@ export async function run(argv: string[], ctx: Partial<CommandContext> = {}): Pr
   const releaseDir = values['release-dir'];
   if (releaseDir === undefined) return 0;
   const store = new ReleaseStore({ root: releaseDir });
+  const lastLoss = losses.at(-1);
   const manifest = await store.publish({
     model: kind,
     architecture: bundle.architecture,
-    metrics: losses.length === 0 ? {} : { trainLoss: losses[losses.length - 1]!.loss },
+    metrics: lastLoss === undefined ? {} : { trainLoss: lastLoss.loss },
     files: bundle.files,
   });
   await store.promote(kind, manifest.version);

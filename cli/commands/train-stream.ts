@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_RELEASE_DIR } from '../../config/common.js';
 import { ConfigError } from '../../lib/errors.js';
+import { at } from '../../lib/at.js';
 import { createLogger } from '../../lib/log.js';
 import { initBackend, type BackendPreference } from '../../models/backend.js';
 import { ReleaseStore } from '../../model-store/releases.js';
@@ -157,7 +158,7 @@ async function readStream(spec: SourceSpec, limit: number | undefined): Promise<
   }
   // Array.prototype.sort is stable; sources that are already in time order are left as they are.
   let sorted = true;
-  for (let i = 1; i < out.length && sorted; i++) sorted = out[i]!.timeMs >= out[i - 1]!.timeMs;
+  for (let i = 1; i < out.length && sorted; i++) sorted = at(out, i).timeMs >= at(out, i - 1).timeMs;
   return sorted ? out : out.sort((a, b) => a.timeMs - b.timeMs);
 }
 
@@ -180,7 +181,8 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
   }
   if (!(STREAM_KINDS as readonly string[]).includes(kind)) throw new ConfigError('model', `expected one of ${STREAM_KINDS.join('|')}, got "${kind}"`);
   const extra = positionals.filter((p) => p !== kind);
-  if (extra.length > 0) throw new ConfigError('args', `unexpected argument "${extra[0]!}"`);
+  const [first] = extra;
+  if (first !== undefined) throw new ConfigError('args', `unexpected argument "${first}"`);
   const { spec, limit } = sourceOf(values);
   const historyOpts = historyOptionsOf(values);
   const backendPref = (values.backend ?? 'auto') as BackendPreference;
@@ -207,7 +209,8 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
   if (historyEvents === stream.length) logger.warn('the history is the whole stream: no event is left for workers to score that the release has not seen', { historyEvents });
   const historyFraction = 'fraction' in historyOpts.length ? historyOpts.length.fraction : historyEvents / stream.length;
   const history = stream.slice(0, historyEvents);
-  logger.info('stream read', { source: spec.kind, events: stream.length, historyEvents, historyEndMs: history[history.length - 1]!.timeMs, backend });
+  const historyEndMs = at(history, history.length - 1, 'history event').timeMs;
+  logger.info('stream read', { source: spec.kind, events: stream.length, historyEvents, historyEndMs, backend });
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   const res = await trainFromEvents({ kind: kind as StreamKind, events: history, logger, ...defined });
 
@@ -219,7 +222,7 @@ export async function trainStreamCommand(kind: string, argv: string[], ctx: Part
     historyEvents,
     historyFraction,
     // Workers and the demo start scoring after this time: the history's last event.
-    historyEndMs: history[history.length - 1]!.timeMs,
+    historyEndMs,
     hotEntities: res.stats.entities,
     trainRows: res.stats.rows,
     validationEntities: res.stats.validationEntities,

@@ -1,5 +1,5 @@
 /** Synthetic prediction rows with known metrics, and reference metrics computed in TypeScript. */
-import { bucketOf, type Bucket, type CurveBucket, type CurveRow, type PredictionRow } from '../../../analytics/types.js';
+import { bucketOf, type CurveBucket, type CurveRow, type PredictionRow } from '../../../analytics/types.js';
 import type { Side } from '../../../schemas/types.js';
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */

@@ -27,10 +27,11 @@ export interface CliHarness {
   prefix: string;
   /** ClickHouse table (in database `thaw`) of this test. */
   table: string;
+  // Closures, not methods: tests destructure them.
   /** Starts `thaw <args>`; `extraEnv` is added to (and overrides) the harness' environment. */
-  start(args: string[], extraEnv?: Record<string, string>): { child: ChildProcess; done: Promise<CliRun> };
-  thaw(...args: string[]): Promise<CliRun>;
-  chQuery(sql: string): Promise<string>;
+  start: (args: string[], extraEnv?: Record<string, string>) => { child: ChildProcess; done: Promise<CliRun> };
+  thaw: (...args: string[]) => Promise<CliRun>;
+  chQuery: (sql: string) => Promise<string>;
 }
 
 export function cliHarness(name: string): CliHarness {

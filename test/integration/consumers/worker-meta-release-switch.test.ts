@@ -28,7 +28,7 @@ import { AdaptationWorker } from '../../../consumers/worker.js';
 import type { ReleaseWatcher } from '../../../model-store/release-sync.js';
 import { ReleaseStore } from '../../../model-store/releases.js';
 import { RedisEntityStore } from '../../../model-store/redis-store.js';
-import type { EntityState, StateScope } from '../../../model-store/types.js';
+import type { EntityState } from '../../../model-store/types.js';
 import { initBackend } from '../../../models/backend.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';

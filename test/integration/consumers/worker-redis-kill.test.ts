@@ -25,13 +25,10 @@ import type { LabelledEvent } from '../../../schemas/types.js';
 import {
   assertMatchesReference,
   clickhouse,
-  CLICKHOUSE_URL,
-  DATABASE,
   dropTable,
   events,
   KAFKA,
   KEEP_ALL_EVENTS,
-  model,
   names,
   produceByItem,
   referenceRun,

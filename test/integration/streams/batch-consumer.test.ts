@@ -43,7 +43,7 @@ void test('batch consumer: every message handled once, committed offsets reach t
   const seen = new Map<number, number>();
   let largest = 0;
   const consumer = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 50 });
-  await consumer.start(async (b: MessageBatch) => {
+  await consumer.start((b: MessageBatch) => {
     largest = Math.max(largest, b.messages.length);
     for (const m of b.messages) {
       assert.equal(m.topic, topic);
@@ -51,6 +51,7 @@ void test('batch consumer: every message handled once, committed offsets reach t
       const n = Number(m.value?.toString());
       seen.set(n, (seen.get(n) ?? 0) + 1);
     }
+    return Promise.resolve();
   });
   try {
     await waitFor('all messages', () => seen.size === N);
@@ -113,9 +114,10 @@ void test('batch consumer: pause stops delivery, resume continues to the end', {
 
   let handled = 0;
   const c = new BatchConsumer({ kafka: conn, groupId, topics: [topic], maxBatchMessages: 20 });
-  await c.start(async (b) => {
+  await c.start((b) => {
     handled += b.messages.length;
     if (handled >= 100 && handled - b.messages.length < 100) c.pause();
+    return Promise.resolve();
   });
   try {
     await waitFor('pause after 100', () => handled >= 100);

@@ -20,35 +20,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KafkaCluster } from '../../../bench/failover/cluster.js';
-import { startThawRun, type ThawRunProcess } from '../../../bench/failover/thaw-run.js';
-import { publishFm } from '../../../cli/fm-release.js';
-import { ReleaseStore } from '../../../model-store/releases.js';
-import type { StateScope } from '../../../model-store/types.js';
-import { ensureTopics, partitionReplicas, topicOffsets, withAdmin } from '../../../streams/admin.js';
+import type { ThawRunProcess } from '../../../bench/failover/thaw-run.js';
+import { partitionReplicas, topicOffsets, withAdmin } from '../../../streams/admin.js';
 import { EventProducer, partitionOfKey } from '../../../streams/producer.js';
 import {
-  assertMatchesReference,
   clickhouse,
-  CLICKHOUSE_URL,
-  committedOf,
   dropKeys,
   dropTable,
-  events,
-  KEEP_ALL_EVENTS,
-  lagOf,
-  model,
   names,
-  produceByItem,
   REDIS_URL,
-  referenceRun,
   waitFor,
 } from '../consumers/harness.js';
-
-const PARTITIONS = 6;
-const N = 6000;
-const CHUNK = 50;
-const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('kill -9 of a broker of a 3-node cluster under a thaw run worker (issue 11)', { timeout: 150_000 }, () => {
   const n = names('kcluster');

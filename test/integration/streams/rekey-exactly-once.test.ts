@@ -24,7 +24,7 @@ function event(i: number): LabelledEvent {
     timeMs: Date.now() - 3_600_000 + i,
     userId: `u${i % 97}`,
     itemId: `i${i % 211}`,
-    label: (i % 4 === 0 ? 1 : 0) as 0 | 1,
+    label: i % 4 === 0 ? 1 : 0,
     userFeatures: { g: [String(i % 3)] },
     itemFeatures: {},
   };

@@ -18,7 +18,7 @@ function event(i: number): LabelledEvent {
     timeMs: Date.now() - 60_000 + i,
     userId: `u${i % 13}`,
     itemId: `i${i % 29}`,
-    label: (i % 3 === 0 ? 1 : 0) as 0 | 1,
+    label: i % 3 === 0 ? 1 : 0,
     userFeatures: { g: [String(i % 2)] },
     itemFeatures: {},
   };

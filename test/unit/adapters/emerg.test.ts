@@ -46,8 +46,8 @@ test('new items get the hypernetwork graph and the generated ID embedding from t
     assert.deepEqual([st[0], st[1]], [0, 0], 'bias 0; a release without a bias filter prior: variance 0');
     const e = st.subarray(O, O + W);
     const a = st.subarray(O + W, O + W + G);
-    close(e, ids!.subarray(i * W, i * W + W), 1e-6, `id of item ${i}`);
-    close(a, graphs!.subarray(i * G, i * G + G), 1e-6, `graph of item ${i}`);
+    close(e, ids.subarray(i * W, i * W + W), 1e-6, `id of item ${i}`);
+    close(a, graphs.subarray(i * G, i * G + G), 1e-6, `graph of item ${i}`);
     assert.ok(a.some((v) => Math.abs(v) > 1e-3), 'graph is not zeros');
     close(st.subarray(O + W + G, O + 2 * W + G), e, 0, 'anchor e0');
     close(st.subarray(O + 2 * W + G, O + 2 * W + 2 * G), a, 0, 'anchor A0');

@@ -93,7 +93,7 @@ for (const c of CASES) {
           const expect = (before[j] ?? new Float32Array(2)).slice(0, 2);
           const otherVar = crossSide === 'bias' ? (others[j]?.[1] ?? PRIOR[c.own === 'user' ? 'item' : 'user'].variance) : PRIOR[c.own === 'user' ? 'item' : 'user'].variance;
           filterBias(expect, p[j] ?? NaN, c.wave[j]?.label ?? NaN, otherVar, PRIOR[c.own].drift);
-          assert.ok(maxAbsDiff(st.subarray(0, 2), expect) < 1e-6, `${crossSide}, round ${round}, entity ${j}: [${[...st.subarray(0, 2)]}] vs [${[...expect]}]`);
+          assert.ok(maxAbsDiff(st.subarray(0, 2), expect) < 1e-6, `${crossSide}, round ${round}, entity ${j}: [${[...st.subarray(0, 2)].join(',')}] vs [${[...expect].join(',')}]`);
         });
       }
       assert.ok(states.some((st) => Math.abs(st[0] ?? 0) > 0.05), 'biases moved');

@@ -35,7 +35,7 @@ void test('bad options are refused naming the key, without echoing credentials',
     ];
     for (const [over, key] of cases) {
       assert.throws(
-        () => new ClickHouseSink({ url: 'http://127.0.0.1:1', spoolDir, ...over } as never),
+        () => new ClickHouseSink({ url: 'http://127.0.0.1:1', spoolDir, ...over }),
         (e: unknown) => e instanceof ConfigError && e.key === key && !e.message.includes('pw@'),
         key,
       );

@@ -32,7 +32,7 @@ describe('produce toBatches', () => {
     assert.equal(rest.length, 0);
     assert.equal(b?.topic, 'T');
     assert.deepEqual(b?.messages.map((m) => m.key), ['e0', 'e1', 'e2']);
-    assert.deepEqual(decodeLabelled(b!.messages[1]!.value), events[1]);
+    assert.deepEqual(decodeLabelled(b.messages[1]!.value), events[1]);
   });
 
   it('rekeyed: both entity topics, keyed by user and by item', () => {
@@ -47,7 +47,7 @@ describe('produce toBatches', () => {
     const [imp, clk] = toBatches({ ...cfg, mode: 'impressions' }, events);
     assert.equal(imp?.topic, 'IMP');
     assert.equal(imp?.messages.length, 3);
-    const first = decodeImpression(imp!.messages[0]!.value);
+    const first = decodeImpression(imp.messages[0]!.value);
     assert.equal(first.impressionId, 'e0');
     assert.deepEqual(first.itemFeatures, { genre: ['Drama'] });
     assert.equal(clk?.topic, 'CLK');

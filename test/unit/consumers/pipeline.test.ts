@@ -178,7 +178,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 function kafkaMessage(m: RawMessage): KafkaMessage {
-  return { key: m.key, value: m.value, headers: {}, offset: String(m.offset), timestamp: String(m.timestampMs), attributes: 0 } as KafkaMessage;
+  return { key: m.key, value: m.value, headers: {}, offset: String(m.offset), timestamp: String(m.timestampMs), attributes: 0 };
 }
 
 /**

@@ -285,7 +285,7 @@ describe('AdaptationWorker with a release watcher', () => {
     const base = { kafka: { brokers: ['127.0.0.1:1'] }, side: 'item' as const, store: new SharingStore(), sink: new RecordingSink(), deadLetters: { sendMany: () => Promise.resolve() }, source: new FakeSource(), metricsPort: 0 };
     assert.throws(() => new AdaptationWorker({ ...base, releaseWatcher: w }), (e: unknown) => e instanceof ConfigError && e.key === 'releaseWatcher');
     await w.start();
-    const other = (await createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'fm-adagrad', side: 'item' })) as ReleaseWatcher<ReleasedAdapter>;
+    const other = await createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'fm-adagrad', side: 'item' });
     const otherAdapter = (await other.start()).value.adapter;
     await other.stop();
     assert.throws(() => new AdaptationWorker({ ...base, releaseWatcher: w, adapter: otherAdapter }), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');

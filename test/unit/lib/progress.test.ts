@@ -57,7 +57,7 @@ describe('Progress', () => {
     assert.equal(rec.done, 20);
     assert.equal(rec.total, undefined);
     p.finish();
-    assert.equal(JSON.parse(lines[1]!).msg, 'produce done');
+    assert.equal((JSON.parse(lines[1]!) as Record<string, unknown>).msg, 'produce done');
     assert.equal(stream.out.length, 0);
   });
 

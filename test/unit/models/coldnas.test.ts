@@ -24,7 +24,7 @@ test('the O(1) running-mean user state equals the batch mean-pooled encoding to 
   const batch = model.batchStates(b, count);
   const enc = model.encodeInteractions(b);
   const c = model.contextDim;
-  let states: ColdNasUserState[] = Array.from({ length: count }, () => model.emptyState());
+  const states: ColdNasUserState[] = Array.from({ length: count }, () => model.emptyState());
   for (let i = 0; i < b.n; i++) states[b.entity[i]!] = userStateUpdate(states[b.entity[i]!]!, enc.subarray(i * c, i * c + c));
   let maxAbs = 0;
   for (let e = 0; e < count; e++) {

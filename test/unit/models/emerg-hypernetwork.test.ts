@@ -28,7 +28,7 @@ test('EmerG hypernetwork weights get non-zero gradients and change in a meta-ste
       const p = { ...fixed };
       gen.forEach((n, i) => (p[n] = t[i]!));
       const z = m.head(p, { pooled, id: m.generateIdEmb(p, pooled), graph: m.generateGraph(p, pooled) });
-      return tf.losses.sigmoidCrossEntropy(tf.tensor1d(support.label), z) as tf.Scalar;
+      return tf.losses.sigmoidCrossEntropy<tf.Tensor, tf.Scalar>(tf.tensor1d(support.label), z);
     };
     return tf.grads(f)(gen.map((n) => fixed[n]!)).map((g) => g.abs().sum().dataSync()[0]!);
   });

@@ -182,8 +182,8 @@ describe('ONNX parity with the TypeScript forward (onnxruntime-node)', () => {
       const pooled = model.pooledOf(b);
       return [model.generateGraph(p, pooled).dataSync() as Float32Array, model.generateIdEmb(p, pooled).dataSync() as Float32Array];
     });
-    assert.ok(maxAbsDiff(got.generated_graph!, Float32Array.from(graph!)) <= TOL);
-    assert.ok(maxAbsDiff(got.generated_id!, Float32Array.from(id!)) <= TOL);
+    assert.ok(maxAbsDiff(got.generated_graph!, Float32Array.from(graph)) <= TOL);
+    assert.ok(maxAbsDiff(got.generated_id!, Float32Array.from(id)) <= TOL);
   });
 
   async function onnxUser(bytes: Uint8Array, b: RowBatch, input: string, perEntity: Float32Array, width: number): Promise<Float32Array> {

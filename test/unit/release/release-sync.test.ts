@@ -99,16 +99,16 @@ describe('ReleaseWatcher', () => {
     const second = w.take();
     assert.equal(second?.version, v2);
     assert.equal(w.current()?.version, v2);
-    const ts2 = scoreTs(second!.value.fm);
+    const ts2 = scoreTs(second.value.fm);
     assert.notDeepEqual(ts2, ts1);
-    assert.notDeepEqual(await scoreOnnx(second!.value.onnx), ox1);
+    assert.notDeepEqual(await scoreOnnx(second.value.onnx), ox1);
 
     assert.equal((await cli(['rollback', '--release-dir', root, '--model', 'fm'])).code, 0);
     await w.checkNow();
     const back = w.take();
     assert.equal(back?.version, v1);
-    assert.deepEqual(scoreTs(back!.value.fm), ts1);
-    assert.deepEqual(await scoreOnnx(back!.value.onnx), ox1);
+    assert.deepEqual(scoreTs(back.value.fm), ts1);
+    assert.deepEqual(await scoreOnnx(back.value.onnx), ox1);
     assert.equal(w.take(), undefined, 'a release is handed out once');
   });
 

@@ -69,7 +69,7 @@ describe('trainFromEvents', () => {
       assert.ok(curve[curve.length - 1]! < curve[0]!, `${kind} ${stage} loss ${curve.join(' → ')}`);
 
       // Rows of the history encoded with the release's own layout; entity index = hot index mod 5.
-      const enc = new EventEncoder(res.bundle.architecture.eventLayout!);
+      const enc = new EventEncoder(res.bundle.architecture.eventLayout);
       const rows = enc.encode(events.slice(0, 64), Int32Array.from({ length: 64 }, (_, i) => i % 5));
       const rel = loaded(res.bundle);
       const rand = mulberry32(5);

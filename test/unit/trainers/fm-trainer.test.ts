@@ -145,7 +145,7 @@ void test('a prefix too thin refuses before training, naming the flags and the c
 void test('maxEvents pulls no event past the prefix', async () => {
   let pulled = 0;
   async function* src(): AsyncGenerator<LabelledEvent> {
-    for (const e of new SyntheticStream({ seed: 1, events: 3000, users: 40, items: 40 }).events()) {
+    for await (const e of new SyntheticStream({ seed: 1, events: 3000, users: 40, items: 40 })) {
       pulled++;
       yield e;
     }
