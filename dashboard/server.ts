@@ -96,7 +96,7 @@ export class DashboardServer {
       if (!DAY.test(day)) return reply.code(400).send({ error: 'day must be all or YYYY-MM-DD', code: 'REQUEST_INVALID' });
       return this.opts.curves.get(day);
     });
-    app.get('/api/workers', async () => ({ atMs: Date.now(), targets: this.opts.targets.views() }));
+    app.get('/api/workers', () => ({ atMs: Date.now(), targets: this.opts.targets.views() }));
     app.get('/api/releases', async () => this.opts.releases.get());
     this.opts.targets.start();
     try {

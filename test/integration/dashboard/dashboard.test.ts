@@ -73,9 +73,18 @@ function batch(processed: number, totalMs: number): BatchResult {
   };
 }
 
+/** The little of the DOM these page functions use (the project compiles without the DOM lib). */
+interface Cell {
+  textContent: string | null;
+}
+interface Row {
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): Iterable<Cell>;
+}
+
 /** The workers table as the page shows it: per target URL, its cells' text. */
 async function workerRows(page: Page): Promise<Map<string, { up: string; cells: string[] }>> {
-  const list = await page.$$eval('#workers tbody tr', (trs) =>
+  const list = await page.$$eval('#workers tbody tr', (trs: Row[]) =>
     trs.map((tr) => ({ target: tr.getAttribute('data-target') ?? '', up: tr.getAttribute('data-up') ?? '', cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') })),
   );
   return new Map(list.map((r) => [r.target, { up: r.up, cells: r.cells }]));
@@ -151,7 +160,7 @@ describe('thaw dashboard in headless Chromium', () => {
     const expectedN = rows().filter((r) => r.side === 'item' && r.adapter === 'emerg' && r.priorCount >= 6 && r.priorCount <= 10).length;
     assert.ok(values.some((v) => v.endsWith(` n ${expectedN}`)), `${values.join(' | ')} should show n ${expectedN}`);
     // One day's curves: the rows of 2026-12-02 only (every other row of the fixture).
-    assert.deepEqual(await page.locator('#day option').evaluateAll((os) => os.map((o) => o.getAttribute('value'))), ['all', '2026-12-01', '2026-12-02']);
+    assert.deepEqual(await page.locator('#day option').evaluateAll((os: Row[]) => os.map((o) => o.getAttribute('value'))), ['all', '2026-12-01', '2026-12-02']);
     await page.selectOption('#day', '2026-12-02');
     await page.waitForFunction("document.body.dataset.curvesDay === '2026-12-02'", undefined, { timeout: 10_000 });
     assert.equal(await page.getAttribute('#chart-item', 'data-series'), '4');
@@ -181,7 +190,7 @@ describe('thaw dashboard in headless Chromium', () => {
     assert.equal(down?.up, 'false');
     assert.match(down.cells[1] ?? '', /^down: ECONNREFUSED/);
     // The release pointer, with the one worker that runs it.
-    const releases = await page.$$eval('#releases tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const releases = await page.$$eval('#releases tbody tr', (trs: Row[]) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     assert.deepEqual(releases.map((r) => [r[0], r[1], r[5]]), [['fm', 'fm/v1', '1']]);
 
     await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });

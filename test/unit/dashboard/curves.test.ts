@@ -24,11 +24,11 @@ void test('CurvesView: a failing query is reported, not thrown; a result is reus
   let calls = 0;
   let fail = true;
   const source = {
-    query: async (sql: string): Promise<Record<string, unknown>[]> => {
+    query: (sql: string): Promise<Record<string, unknown>[]> => {
       calls++;
-      if (fail) throw new Error('connection refused');
+      if (fail) return Promise.reject(new Error('connection refused'));
       const day = /\bday\b/.test(sql) && sql.includes('GROUP BY adapter, side, release, namespace, bucket, day');
-      return [{ adapter: 'fm-adagrad', side: 'item', release: 'fm/1', namespace: 'live', bucket: '0', n: 5, ctr: 0.2, auc: 0.7, log_loss: 0.5, ...(day ? { day: '2026-12-01' } : {}) }];
+      return Promise.resolve([{ adapter: 'fm-adagrad', side: 'item', release: 'fm/1', namespace: 'live', bucket: '0', n: 5, ctr: 0.2, auc: 0.7, log_loss: 0.5, ...(day ? { day: '2026-12-01' } : {}) }]);
     },
   };
   const view = new CurvesView({ source, namespaces: ['live'], refreshMs: 1000, clock: () => now });
