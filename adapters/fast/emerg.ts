@@ -8,7 +8,7 @@
  * wave k), and with power-law item popularity the average wave holds few events whatever the
  * micro-batch size. A tf.valueAndGrads call of EmerG runs ~150 kernels (forward, backward, gradient
  * bookkeeping) whose fixed cost dominated: a CPU profile of the synthetic curves run showed tf-core
- * dispatch and tape code, not arithmetic, and the `emerg` worker ran at 1,570 events/s.
+ * dispatch and tape code, not arithmetic (per-call figures: bench/adapters, `npm run bench -- --only spine`).
  *
  * Mirrors models/emerg.ts `head`/`layerReadout` (per row b):
  *   full = [e; pooled fields] (F×W); h0 = full[:, :D]; first = Σ_f full[f][D] (firstOrder)
@@ -23,86 +23,22 @@
  * - the backward only computes what reaches e and A: of dh_0 only field 0 (the pooled fields are
  *   constants), of du_l only field 0 (u_l[0] = e·W_l);
  * - the products of a feature-table row with the weights that h_0's pooled fields meet (W_l, Wv·Wres,
- *   the field's block of Wq|Wk) are cached per (table row, field) (`RowCache`), so a row's pooled
+ *   the field's block of Wq|Wk) are cached per (table row, field) (`RowCache`, emerg-row-cache.ts), so a row's pooled
  *   fields cost S·(3D + D + 2·ATT) adds instead of (F−1)·D·(3D + D) + (F−1)·D·2·ATT multiply-adds.
  * Per row this leaves about 34k multiply-adds forward and 37k backward (F = 10, D = 16, L = 3).
  * The token projections of layers 1..L run three tokens × two weight rows per pass (`dot3x2`: each
- * load feeds two or three multiply-adds). Still scalar JS: on large waves TensorFlow.js's SIMD
- * kernels cost about half as much per row, hence the adapter's fastMaxRows bound.
+ * load feeds two or three multiply-adds; emerg-dots.ts). Still scalar JS: on large waves
+ * TensorFlow.js's SIMD kernels cost less per row (bench/adapters/per-call.ts), hence the adapter's
+ * fastMaxRows bound.
  */
 import type { RowBatch } from '../../models/ctr-model.js';
 import type { Emerg } from '../../models/emerg.js';
 import { ThawError } from '../../lib/errors.js';
+import { dot3, dot3x2, dotA, dotW, transposed32 } from './emerg-dots.js';
+import { RowCache } from './emerg-row-cache.js';
 
 const LEAKY = 0.01;
 
-/**
- * Lazily filled products of feature-table rows with the frozen weights h_0's pooled fields meet:
- * per (row, field) [row·W_0 … row·W_{L−1}, row·(Wv·Wres), row·Wqk[field block]], (L+1)·D + 2·ATT
- * floats, stored as float32 (relative rounding ~6e-8, far below the parity test's 1e-5).
- * Direct-mapped: (row, field) lives in slot row mod `slots`, tagged with both, recomputed on a
- * miss; at most ROW_CACHE_SLOTS slots (25 MB for D = 16, L = 3, ATT = 16).
- */
-const ROW_CACHE_SLOTS = 1 << 16;
-
-class RowCache {
-  readonly stride: number;
-  readonly values: Float32Array;
-  private readonly slots: number;
-  private readonly tagRow: Int32Array;
-  private readonly tagField: Int32Array;
-  private readonly tmp: Float64Array;
-
-  constructor(
-    private readonly table: Float32Array,
-    private readonly tableDim: number,
-    rows: number,
-    private readonly D: number,
-    private readonly L: number,
-    private readonly A2: number,
-    /** W_l [D, D] row-major, then Wvr [D, D]. */
-    private readonly mats: readonly Float32Array[],
-    /** Wq|Wk [F·D, 2·ATT] row-major. */
-    private readonly wqk: Float32Array,
-  ) {
-    this.stride = (L + 1) * D + A2;
-    this.slots = Math.min(rows, ROW_CACHE_SLOTS);
-    this.values = new Float32Array(this.slots * this.stride);
-    this.tagRow = new Int32Array(this.slots).fill(-1);
-    this.tagField = new Int32Array(this.slots);
-    this.tmp = new Float64Array(this.stride);
-  }
-
-  /** Offset of (row, field)'s products in `values`, computed on a miss. */
-  at(row: number, field: number): number {
-    const slot = row % this.slots;
-    const base = slot * this.stride;
-    if (this.tagRow[slot] === row && this.tagField[slot] === field) return base;
-    const { D, L, A2, table, tmp } = this;
-    const src = row * this.tableDim;
-    tmp.fill(0);
-    for (let m = 0; m <= L; m++) {
-      const w = this.mats[m]!;
-      const o = m * D;
-      for (let d = 0; d < D; d++) {
-        const x = table[src + d]!;
-        if (x === 0) continue;
-        for (let e = 0; e < D; e++) tmp[o + e] = tmp[o + e]! + x * w[d * D + e]!;
-      }
-    }
-    const o = (L + 1) * D;
-    for (let d = 0; d < D; d++) {
-      const x = table[src + d]!;
-      if (x === 0) continue;
-      const wr = (field * D + d) * A2;
-      for (let c = 0; c < A2; c++) tmp[o + c] = tmp[o + c]! + x * this.wqk[wr + c]!;
-    }
-    this.values.set(tmp, base);
-    this.tagRow[slot] = row;
-    this.tagField[slot] = field;
-    return base;
-  }
-}
 
 export class EmergFastPath {
   private readonly m: Emerg;
@@ -500,99 +436,4 @@ export class EmergFastPath {
     }
     for (let d = 0; d < D; d++) gId[eAt + d] = gId[eAt + d]! + dh[d]!;
   }
-}
-
-/** w [n, m] row-major as its transpose [m, n], float32. */
-function transposed32(w: Float32Array, n: number, m: number): Float32Array {
-  const t = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) t[j * n + i] = w[i * m + j]!;
-  return t;
-}
-
-/** Σ_i w[wo+i]·a[ao+i] for i < n: a float32 weight row against float64 activations. */
-function dotW(w: Float32Array, wo: number, a: Float64Array, ao: number, n: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    s0 += w[wo + i]! * a[ao + i]!;
-    s1 += w[wo + i + 1]! * a[ao + i + 1]!;
-  }
-  if (i < n) s0 += w[wo + i]! * a[ao + i]!;
-  return s0 + s1;
-}
-
-/** Σ_i a[ao+i]·b[bo+i] for i < n, float64. */
-function dotA(a: Float64Array, ao: number, b: Float64Array, bo: number, n: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    s0 += a[ao + i]! * b[bo + i]!;
-    s1 += a[ao + i + 1]! * b[bo + i + 1]!;
-  }
-  if (i < n) s0 += a[ao + i]! * b[bo + i]!;
-  return s0 + s1;
-}
-
-/**
- * Three dot products of one weight row w[wo, wo+n) with a[ao + k·as, … + n), k = 0..2, into
- * out[oo + k·os] (added to it with `add`): each weight is loaded once for three products.
- */
-function dot3(w: Float32Array, wo: number, a: Float64Array, ao: number, as: number, n: number, out: Float64Array, oo: number, os: number, add: boolean): void {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  const a1 = ao + as;
-  const a2 = a1 + as;
-  for (let i = 0; i < n; i++) {
-    const x = w[wo + i]!;
-    s0 += x * a[ao + i]!;
-    s1 += x * a[a1 + i]!;
-    s2 += x * a[a2 + i]!;
-  }
-  if (add) {
-    out[oo] = out[oo]! + s0;
-    out[oo + os] = out[oo + os]! + s1;
-    out[oo + 2 * os] = out[oo + 2 * os]! + s2;
-  } else {
-    out[oo] = s0;
-    out[oo + os] = s1;
-    out[oo + 2 * os] = s2;
-  }
-}
-
-/**
- * dot3 of two weight rows w[wo…] and w[wo + ws…] at once: out[oo + k·os] and out[oo + 1 + k·os]
- * (k = 0..2); each activation is loaded once for two products.
- */
-function dot3x2(w: Float32Array, wo: number, ws: number, a: Float64Array, ao: number, as: number, n: number, out: Float64Array, oo: number, os: number): void {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let r0 = 0;
-  let r1 = 0;
-  let r2 = 0;
-  const a1 = ao + as;
-  const a2 = a1 + as;
-  const wp = wo + ws;
-  for (let i = 0; i < n; i++) {
-    const x = w[wo + i]!;
-    const y = w[wp + i]!;
-    const p = a[ao + i]!;
-    const q = a[a1 + i]!;
-    const r = a[a2 + i]!;
-    s0 += x * p;
-    s1 += x * q;
-    s2 += x * r;
-    r0 += y * p;
-    r1 += y * q;
-    r2 += y * r;
-  }
-  out[oo] = s0;
-  out[oo + os] = s1;
-  out[oo + 2 * os] = s2;
-  out[oo + 1] = r0;
-  out[oo + 1 + os] = r1;
-  out[oo + 1 + 2 * os] = r2;
 }
