@@ -45,6 +45,9 @@ export class ServingMetricFamilies {
   readonly release: Gauge<'release' | 'model'>;
   readonly releaseAge: Gauge<'model'>;
   readonly releaseRefused: Counter<'model'>;
+  readonly shedThreshold: Gauge<'model'>;
+  readonly shedP99Ratio: Gauge<'model'>;
+  readonly pastDeadline: Counter<'model'>;
   private readonly models: ModelSource[] = [];
 
   /** @param labelled every series carries the `model` label (a server of named models) */
@@ -72,6 +75,9 @@ export class ServingMetricFamilies {
     this.batchSize = new Histogram({ name: 'thaw_serve_model_batch_requests', help: 'Requests per model micro-batch', labelNames: [...m], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
     this.mgetKeys = new Histogram({ name: 'thaw_serve_mget_keys', help: 'Keys per coalesced MGET', labelNames: [...m], buckets: [1, 10, 100, 1000, 5000, 20000], registers });
     this.latency = new Histogram({ name: 'thaw_serve_request_seconds', help: 'Admission to response ready', labelNames: [...m], buckets: LATENCY_BUCKETS, registers });
+    this.shedThreshold = new Gauge({ name: 'thaw_serve_shed_threshold', help: 'Shedding threshold: a request is refused when its predicted latency exceeds this × its deadline (serving/shed-controller.ts; 1 when off)', labelNames: [...m], registers });
+    this.shedP99Ratio = new Gauge({ name: 'thaw_serve_shed_window_p99_ratio', help: "The shed controller's last window: p99 of admitted latency / deadline", labelNames: [...m], registers });
+    this.pastDeadline = new Counter({ name: 'thaw_serve_past_deadline_total', help: 'Admitted requests finished after their deadline (answered late or dropped late)', labelNames: [...m], registers });
     this.release = new Gauge({
       name: 'thaw_serve_release_info',
       help: 'The release in use (value 1)',
@@ -150,6 +156,9 @@ export class ServingMetrics {
   readonly batchSize: { observe(value: number): void };
   readonly mgetKeys: { observe(value: number): void };
   readonly latency: { observe(value: number): void };
+  readonly pastDeadline: Pick<Bound<never>, 'inc'>;
+  /** The shed controller closed a window: its threshold and p99 ratio. */
+  readonly shedWindow: (threshold: number, p99Ratio: number) => void;
 
   /**
    * @param families the server's families (several models), or undefined: own, unlabelled ones
@@ -169,5 +178,11 @@ export class ServingMetrics {
     this.batchSize = bindPlain(f.batchSize, labels);
     this.mgetKeys = bindPlain(f.mgetKeys, labels);
     this.latency = bindPlain(f.latency, labels);
+    this.pastDeadline = bind<never>(f.pastDeadline, labels);
+    f.shedThreshold.set(labels, 1);
+    this.shedWindow = (threshold, p99Ratio) => {
+      f.shedThreshold.set(labels, threshold);
+      f.shedP99Ratio.set(labels, p99Ratio);
+    };
   }
 }

@@ -35,6 +35,14 @@ export interface ServingOptions {
   maxInFlight?: number;
   /** Deadline of a request without `x-deadline-ms` (ms from arrival). @default 50 */
   defaultDeadlineMs?: number;
+  /**
+   * How the shedding threshold is set (serving/shed-controller.ts): `aimd` adapts it from the
+   * admitted requests' latency against their deadlines; `off` keeps it at 1 (refuse when the
+   * predicted latency exceeds the deadline). @default 'aimd'
+   */
+  shedControl?: 'aimd' | 'off';
+  /** With `aimd`: the p99 of admitted latency / deadline the controller holds below (ratio in (0, 1]). @default 0.8 */
+  shedTargetRatio?: number;
   /** Largest `x-deadline-ms` honoured (ms); larger values are clamped. @default 10_000 */
   maxDeadlineMs?: number;
   /**
@@ -61,6 +69,8 @@ export const SERVING_DEFAULTS: ServingConfig = {
   modelMaxWaitMs: 0,
   maxInFlight: 2048,
   defaultDeadlineMs: 50,
+  shedControl: 'aimd',
+  shedTargetRatio: 0.8,
   maxDeadlineMs: 10_000,
   safeguard: 'item',
   safeguardPartitions: 1,
@@ -92,12 +102,15 @@ export function servingConfig(opts: ServingOptions = {}): ServingConfig {
     maxInFlight: int('maxInFlight', o.maxInFlight, 1),
     defaultDeadlineMs: num('defaultDeadlineMs', o.defaultDeadlineMs, 1),
     maxDeadlineMs: num('maxDeadlineMs', o.maxDeadlineMs, 1),
+    shedControl: o.shedControl,
+    shedTargetRatio: num('shedTargetRatio', o.shedTargetRatio, 0.05, 1),
     safeguard: o.safeguard,
     safeguardPartitions: int('safeguardPartitions', o.safeguardPartitions, 1, 100_000),
   };
   if (cfg.safeguard !== 'item' && cfg.safeguard !== 'user' && cfg.safeguard !== 'off') {
     throw new ConfigError('serving.safeguard', `must be item, user or off, got ${String(cfg.safeguard)}`);
   }
+  if (cfg.shedControl !== 'aimd' && cfg.shedControl !== 'off') throw new ConfigError('serving.shedControl', `must be aimd or off, got ${String(cfg.shedControl)}`);
   // Every in-flight request pins its entities' cache slots until it is scored: they must fit.
   const pinned = cfg.maxInFlight * (cfg.maxCandidates + 1);
   if (cfg.cacheEntries < Math.min(pinned, 4 * cfg.fetchMaxKeys)) {

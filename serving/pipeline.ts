@@ -38,6 +38,7 @@ import { decodeState } from '../model-store/state-codec.js';
 import { partitionOfKey } from '../streams/producer.js';
 import { Admission, overloaded, type LoopClock, type OverloadedError } from './admission.js';
 import { Fifo } from './fifo.js';
+import { ShedController } from './shed-controller.js';
 import { withTimeout } from './timeout.js';
 import { jsonScore, jsonString } from './json-out.js';
 import { ServingMetrics, type ServingMetricFamilies, type Stage } from './metrics.js';
@@ -100,6 +101,8 @@ export class ScoringPipeline {
   private readonly releases: ReleaseSource;
   private readonly log: Logger;
   private readonly admission: Admission;
+  /** The shedding threshold's feedback loop (shedControl 'aimd'); undefined: threshold 1. */
+  readonly shedControl: ShedController | undefined;
   private readonly safeguard: Safeguard | undefined;
   private release: ServedRelease;
   private cache: StateCache;
@@ -130,6 +133,8 @@ export class ScoringPipeline {
     this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(this.release), this.config.freshnessMs);
     this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
     this.admission = new Admission(opts.admissionClock);
+    const target = this.config.shedTargetRatio;
+    this.shedControl = this.config.shedControl === 'off' ? undefined : new ShedController({ targetRatio: target, lowRatio: 0.625 * target }, performance.now());
     this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount(), opts.metricFamilies, opts.model);
   }
 
@@ -262,20 +267,26 @@ export class ScoringPipeline {
       this.metrics.shed.inc({ reason: starting ? 'starting' : 'stopping' });
       return starting ? overloaded('starting', 'the server is starting') : overloaded('stopping', 'the server is shutting down');
     }
+    const now = performance.now();
     if (this.inFlight >= this.config.maxInFlight) {
-      this.admission.refused();
+      this.refused(now);
       this.metrics.shed.inc({ reason: 'queue-full' });
       return overloaded('queue-full', `${this.inFlight} requests in flight, the bound is ${this.config.maxInFlight}`);
     }
     // An empty pipeline always admits: its answer is the observation that corrects the estimate.
-    const now = performance.now();
     const predicted = this.admission.predictMs(this.inFlight, now - arrivedAt, now);
-    if (predicted > deadlineMs && this.inFlight > 0) {
-      this.admission.refused();
+    if (predicted > deadlineMs * (this.shedControl?.threshold ?? 1) && this.inFlight > 0) {
+      this.refused(now);
       this.metrics.shed.inc({ reason: 'deadline' });
-      return overloaded('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds the deadline of ${deadlineMs} ms`);
+      return overloaded('deadline', `predicted latency ${predicted.toFixed(1)} ms exceeds ${(this.shedControl?.threshold ?? 1).toFixed(2)} × the deadline of ${deadlineMs} ms`);
     }
     return undefined;
+  }
+
+  private refused(now: number): void {
+    this.admission.refused();
+    const window = this.shedControl?.refused(now);
+    if (window !== undefined) this.metrics.shedWindow(this.shedControl?.threshold ?? 1, window.p99Ratio);
   }
 
   /**
@@ -564,7 +575,11 @@ export class ScoringPipeline {
     this.inFlight--;
     this.admission.answered();
     if (this.inFlight === 0) this.idle?.();
-    this.metrics.latency.observe((performance.now() - job.arrivedAt) / 1000);
+    const now = performance.now();
+    this.metrics.latency.observe((now - job.arrivedAt) / 1000);
+    if (now > job.deadlineAt) this.metrics.pastDeadline.inc({});
+    const window = this.shedControl?.observe(now - job.arrivedAt, job.deadlineAt - job.arrivedAt, now);
+    if (window !== undefined) this.metrics.shedWindow(this.shedControl?.threshold ?? 1, window.p99Ratio);
     if (body === undefined) job.reject(err);
     else job.resolve(body);
   }

@@ -51,6 +51,7 @@ import { markdownTable, positiveOption } from '../stats.js';
 import { mgetAlone, modelAlone, type MgetAlone, type ModelAlone } from './alone.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import type { ServerSpec, ServerStats } from './server-proc.js';
+import { tunedVsDefault, type TunedVsDefault } from './tuned.js';
 import { requestBodies, rng, zipfSampler, type Workload } from './workload.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -333,6 +334,22 @@ function table(rows: readonly Row[]): string {
   );
 }
 
+const settingsText = (s: TunedVsDefault['defaults']): string => `fetch ${s.fetchConcurrency}, batch ${s.modelMaxBatch}, wait ${s.modelMaxWaitMs} ms, in flight ${s.maxInFlight}`;
+
+/** The "tuned vs default" section. */
+function tunedLines(t: TunedVsDefault): string[] {
+  const b = t.search.best;
+  return [
+    `Tuned vs default (resource manager): tuned by ${t.search.trials.length} in-process replays of ${t.tuneSeconds} s at ${int(t.rate)}/s (workload seed ${t.seedTune}); chosen: ${settingsText(b.settings)} (replay goodput ${int(b.result.goodputPerSec)}/s, p99 ${f1(b.result.p99)} ms; defaults ${int(t.search.baseline.result.goodputPerSec)}/s, p99 ${f1(t.search.baseline.result.p99)} ms). Then thaw serve over HTTP on a load it did not see (seed ${t.seedRun}, same rate, deadline ${t.deadlineMs} ms):`,
+    '',
+    markdownTable(
+      ['settings', 'values', 'answered/s', 'p50 ms', 'p99 ms', 'goodput/s', '503'],
+      t.runs.map((r) => [r.name, settingsText(r.settings), int(r.result.okPerSec), f1(r.result.p50), f1(r.result.p99), int(r.result.goodputPerSec), int(r.result.shed)]),
+    ),
+    '',
+  ];
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -349,6 +366,8 @@ async function main(): Promise<void> {
       writes: { type: 'string', default: '2000' },
       probes: { type: 'string', default: '30' },
       overload: { type: 'string', default: '3' },
+      'tune-rate': { type: 'string', default: '2000' },
+      'tune-seconds': { type: 'string', default: '3' },
       servers: { type: 'string', default: 'thaw,thaw-2p,naive' },
       profile: { type: 'string' },
       'node-flags': { type: 'string', default: '' },
@@ -449,6 +468,34 @@ async function main(): Promise<void> {
       }
     }
 
+    // Tuned vs default (the resource manager): tune on seed A in-process, run both on seed B over HTTP.
+    let tuned: TunedVsDefault | undefined;
+    const tuneRate = Number(values['tune-rate']);
+    if (tuneRate > 0) {
+      tuned = await tunedVsDefault({
+        release,
+        redisUrl: REDIS_URL,
+        workload,
+        serving,
+        rate: tuneRate,
+        tuneSeconds: positiveOption('tune-seconds', values['tune-seconds'], false),
+        deadlineMs: DEADLINE_MS,
+        log,
+        runServer: async (settings, w) => {
+          const server = await ServerProcess.start({ kind: 'thaw', processes: 1, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving: { ...serving, ...settings } }, undefined, nodeFlags);
+          const stopWriter = startWriter(redis, release, workload, k, Number(values.writes));
+          try {
+            const base = { url: `${server.address}/v1/score`, deadlineMs: DEADLINE_MS, bodies: 2048, connections: 0, mode: 'open' as const };
+            await runLoad({ ...base, workload: w, rate: 500, seconds: SERVER_WARMUP_SECONDS, warmupSeconds: 0 });
+            return await runLoad({ ...base, workload: w, rate: tuneRate, seconds, warmupSeconds: warmup });
+          } finally {
+            await stopWriter();
+            await server.stop();
+          }
+        },
+      });
+    }
+
     const report = {
       startedAt: new Date().toISOString(),
       cpus: cpus().length,
@@ -463,6 +510,7 @@ async function main(): Promise<void> {
       rows,
       overloadChecks,
       freshness,
+      tuned,
     };
     const lines = [
       `## serving: thaw serve under open-loop load (${workload.candidates} candidates per request, real Redis)`,
@@ -472,6 +520,7 @@ async function main(): Promise<void> {
       table(rows),
       '',
       ...(overloadChecks.length === 0 ? [] : ['Overload (issue 12: at 3× capacity, admitted p99 within 4× the unloaded p99 and goodput ≥ 90 % of capacity):', '', ...overloadChecks.map(overloadLine), '']),
+      ...(tuned === undefined ? [] : tunedLines(tuned)),
       'Beside it, from the same run:',
       '',
       markdownTable(

@@ -13,6 +13,7 @@ import { rekeySpec } from '../../config/commands/rekey.js';
 import { replaySpec } from '../../config/commands/replay.js';
 import { runSpec } from '../../config/commands/run.js';
 import { serveSpec } from '../../config/commands/serve.js';
+import { serveTuneSpec } from '../../config/commands/serve-tune.js';
 import { trainFmSpec } from '../../config/commands/train-fm.js';
 import type { Command } from '../context.js';
 
@@ -26,6 +27,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: demoSpec, load: async () => (await import('./demo.js')).demoCommand },
   { spec: runSpec, load: async () => (await import('./run.js')).runCommand },
   { spec: serveSpec, load: async () => (await import('./serve.js')).serveCommand },
+  { spec: serveTuneSpec, load: async () => (await import('./serve-tune.js')).serveTuneCommand },
   { spec: trainFmSpec, load: async () => (await import('./train-fm.js')).trainFmCommand },
   { spec: produceSpec, load: async () => (await import('./produce.js')).produceCommand },
   { spec: rekeySpec, load: async () => (await import('./rekey.js')).rekeyCommand },

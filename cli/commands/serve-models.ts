@@ -48,6 +48,8 @@ export function servingOptionsOf(m: Pick<ServedModelConfig, (typeof PIPELINE_KEY
     modelMaxWaitMs: m.modelMaxWaitMs,
     maxInFlight: m.maxInFlight,
     defaultDeadlineMs: m.deadlineMs,
+    shedControl: m.shedControl,
+    shedTargetRatio: m.shedTarget,
     safeguard: m.safeguard,
     safeguardPartitions: partitions,
   };

@@ -15,11 +15,12 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../../lib/errors.js';
 import { MODEL_NAME } from '../../serving/request.js';
+import { readSettings } from '../../serving/resource-manager.js';
 import { path } from '../fields.js';
 import { checkServedModel, serveFields, type ServeConfig } from './serve.js';
 
 /** The per-model pipeline settings an entry may set (the flags' keys). */
-export const PIPELINE_KEYS = ['maxCandidates', 'freshnessMs', 'cacheEntries', 'fetchConcurrency', 'fetchTimeoutMs', 'modelMaxBatch', 'modelMaxWaitMs', 'maxInFlight', 'deadlineMs'] as const;
+export const PIPELINE_KEYS = ['maxCandidates', 'freshnessMs', 'cacheEntries', 'fetchConcurrency', 'fetchTimeoutMs', 'modelMaxBatch', 'modelMaxWaitMs', 'maxInFlight', 'deadlineMs', 'shedControl', 'shedTarget'] as const;
 /** What an entry of another adapter than the flags' does not inherit. */
 const ADAPTER_KEYS = ['adapterOptions', 'crossAdapter', 'crossModel', 'safeguard', 'safeguardPartitions'] as const;
 
@@ -57,6 +58,8 @@ function keyOf(index: number, issuePath: readonly (string | number)[]): string {
  * model of the flags, named `default`. Throws ConfigError naming the entry and key.
  */
 export function servedModels(cfg: ServeConfig, readFile: (file: string) => string = (f) => readFileSync(f, 'utf8')): ServedModelConfig[] {
+  // --settings (thaw serve tune's output) replaces the flags' stage settings: entries fall back on them.
+  if (cfg.settings !== undefined) cfg = { ...cfg, ...readSettings(cfg.settings, readFile) };
   if (cfg.models === undefined) {
     const own = { name: 'default', adapter: cfg.adapter, model: cfg.model, namespace: cfg.namespace, ...fallbacksOf(cfg, cfg.adapter) };
     return [entrySchema.parse(own)];

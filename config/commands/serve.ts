@@ -62,6 +62,14 @@ export const serveFields = z.object({
     modelMaxWaitMs: z.number().min(0).max(1000).default(0).describe('How long the model stage waits to fill a micro-batch (ms); 0: the next turn of the event loop. @default 0'),
     maxInFlight: positiveInt.default(2048).describe('Admitted, unanswered requests over all stages (count): the bound of the queues. @default 2048'),
     deadlineMs: positiveInt.default(50).describe('Deadline of a request without an x-deadline-ms header (ms); admission refuses (503) a request that cannot meet it. @default 50'),
+    shedControl: z
+      .enum(['aimd', 'off'])
+      .default('aimd')
+      .describe("The shedding threshold: aimd adapts it from live feedback (the admitted requests' p99 latency / deadline held under --shed-target: over it, admit less; far under it while refusing, admit more; bounded, in /metrics as thaw_serve_shed_threshold); off: refuse when the predicted latency exceeds the deadline. @default aimd"),
+    shedTarget: z.number().gt(0).max(1).default(0.8).describe('With --shed-control aimd: the p99 of admitted latency / deadline the controller holds under (ratio in (0, 1]). @default 0.8'),
+    settings: path
+      .optional()
+      .describe('Stage settings found by `thaw serve tune` (its --out file: fetchConcurrency, modelMaxBatch, modelMaxWaitMs, maxInFlight); they replace the flags\' values of these four, and a --models entry\'s own values win over them. @default none: the flags\''),
     safeguard: z
       .enum(['auto', 'item', 'user', 'off'])
       .default('auto')
@@ -72,7 +80,7 @@ export const serveFields = z.object({
     models: path
       .optional()
       .describe(
-        'Serve several models side by side: a JSON file of an array of {name, adapter, model, namespace, releaseDir?, crossAdapter?, crossModel?, adapterOptions?, safeguard?, safeguardPartitions?, maxCandidates?, freshnessMs?, cacheEntries?, fetchConcurrency?, fetchTimeoutMs?, modelMaxBatch?, modelMaxWaitMs?, maxInFlight?, deadlineMs?}; a value not given is the flag\'s (the adapter-specific ones only for an entry of the flags\' --adapter). Requests pick a model by POST /v1/models/<name>/score or a body field "model"; the first is the default. Validated at start-up. @default none: the one model of the flags',
+        'Serve several models side by side: a JSON file of an array of {name, adapter, model, namespace, releaseDir?, crossAdapter?, crossModel?, adapterOptions?, safeguard?, safeguardPartitions?, maxCandidates?, freshnessMs?, cacheEntries?, fetchConcurrency?, fetchTimeoutMs?, modelMaxBatch?, modelMaxWaitMs?, maxInFlight?, deadlineMs?, shedControl?, shedTarget?}; a value not given is the flag\'s (the adapter-specific ones only for an entry of the flags\' --adapter). Requests pick a model by POST /v1/models/<name>/score or a body field "model"; the first is the default. Validated at start-up. @default none: the one model of the flags',
       ),
     logLevel,
   });
@@ -98,6 +106,7 @@ export function checkServedModel(c: Pick<z.output<typeof serveFields>, 'adapter'
 export const serveSchema = serveFields.strict().superRefine((c, ctx) => {
   checkServedModel(c, ctx);
   if (c.demo && c.adapter !== 'fm-adagrad') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapter'], message: 'the demo leaves FM states only: --demo serves fm-adagrad' });
+  if (c.demo && c.settings !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['settings'], message: 'the demo serves with the flags\' settings: --demo takes no --settings' });
   if (c.demo && c.models !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['models'], message: 'the demo serves its one model: --demo takes no --models' });
 });
 
@@ -135,6 +144,9 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     { flag: 'model-max-wait-ms', key: 'modelMaxWaitMs', kind: 'number', meta: 'MS' },
     { flag: 'max-in-flight', key: 'maxInFlight', kind: 'int', meta: 'N' },
     { flag: 'deadline-ms', key: 'deadlineMs', kind: 'int', meta: 'MS' },
+    { flag: 'shed-control', key: 'shedControl', kind: 'string', meta: 'aimd|off' },
+    { flag: 'shed-target', key: 'shedTarget', kind: 'number', meta: 'RATIO' },
+    { flag: 'settings', key: 'settings', kind: 'string', meta: 'FILE' },
     { flag: 'safeguard', key: 'safeguard', kind: 'string', meta: 'auto|item|user|off' },
     { flag: 'safeguard-partitions', key: 'safeguardPartitions', kind: 'int', meta: 'N' },
     { flag: 'models', key: 'models', kind: 'string', meta: 'FILE' },
