@@ -19,6 +19,7 @@ export const SCHEMA_NAMES = {
   labelled: 'thaw.LabelledEvent',
   profile: 'thaw.EntityProfile',
   release: 'thaw.ModelRelease',
+  softLabel: 'thaw.SoftLabel',
 } as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[keyof typeof SCHEMA_NAMES];
 
@@ -47,6 +48,7 @@ export const CATALOG: readonly CatalogEntry[] = [
   { id: 4, name: SCHEMA_NAMES.labelled, version: 2, file: 'LabelledEvent.v2.avsc' },
   { id: 5, name: SCHEMA_NAMES.profile, version: 1, file: 'EntityProfile.v1.avsc' },
   { id: 6, name: SCHEMA_NAMES.release, version: 1, file: 'ModelRelease.v1.avsc' },
+  { id: 7, name: SCHEMA_NAMES.softLabel, version: 1, file: 'SoftLabel.v1.avsc' },
 ];
 
 // The .avsc files are not copied by tsc: from dist/schemas/ look back into the source tree.

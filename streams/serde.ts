@@ -28,6 +28,15 @@ export interface ModelReleaseAnnouncement {
   createdAtMs: number;
 }
 
+/** A teacher's score of one labelled event (topic `thaw.soft-labels`, thaw distill). */
+export interface SoftLabel {
+  eventId: string;
+  /** The teacher's logit (log-odds of a click); finite. */
+  teacherLogit: number;
+  /** `<model>/<version>` of the teacher release that scored the event. */
+  teacherRelease: string;
+}
+
 /** A labelled event with the optional v2 `source` field (who produced the label). */
 export type LabelledEventWithSource = LabelledEvent & { source?: string };
 
@@ -146,6 +155,13 @@ export function validateRelease(e: ModelReleaseAnnouncement, nowMs: number): voi
   checkTime(what, 'createdAtMs', e.createdAtMs, nowMs);
 }
 
+export function validateSoftLabel(e: SoftLabel): void {
+  const what = label('soft label', e.eventId);
+  checkId(what, 'eventId', e.eventId);
+  checkId(what, 'teacherRelease', e.teacherRelease);
+  if (typeof e.teacherLogit !== 'number' || !Number.isFinite(e.teacherLogit)) fail(what, `teacherLogit must be a finite number, got ${show(e.teacherLogit)}`);
+}
+
 // ------------------------------------------------------------------------------------- codecs ---
 
 /** The codecs of every record, over one registry. `defaultSerde()` uses the project catalog. */
@@ -155,6 +171,7 @@ export class Serde {
   readonly labelled: AvroCodec;
   readonly profile: AvroCodec;
   readonly release: AvroCodec;
+  readonly softLabel: AvroCodec;
 
   constructor(registry: SchemaRegistry) {
     this.impression = new AvroCodec(registry, SCHEMA_NAMES.impression);
@@ -162,6 +179,7 @@ export class Serde {
     this.labelled = new AvroCodec(registry, SCHEMA_NAMES.labelled);
     this.profile = new AvroCodec(registry, SCHEMA_NAMES.profile);
     this.release = new AvroCodec(registry, SCHEMA_NAMES.release);
+    this.softLabel = new AvroCodec(registry, SCHEMA_NAMES.softLabel);
   }
 
   encodeImpression(e: Impression): Buffer {
@@ -255,6 +273,18 @@ export class Serde {
     validateRelease(e, nowMs);
     return e;
   }
+
+  encodeSoftLabel(e: SoftLabel): Buffer {
+    validateSoftLabel(e);
+    return this.softLabel.encode(e);
+  }
+
+  decodeSoftLabel(buf: Buffer): SoftLabel {
+    const r = this.softLabel.decode(buf);
+    const e: SoftLabel = { eventId: r.eventId as string, teacherLogit: r.teacherLogit as number, teacherRelease: r.teacherRelease as string };
+    validateSoftLabel(e);
+    return e;
+  }
 }
 
 let serde: Serde | undefined;
@@ -276,3 +306,5 @@ export const encodeProfile = (e: EntityProfile): Buffer => defaultSerde().encode
 export const decodeProfile = (buf: Buffer, nowMs?: number): EntityProfile => defaultSerde().decodeProfile(buf, nowMs);
 export const encodeRelease = (e: ModelReleaseAnnouncement): Buffer => defaultSerde().encodeRelease(e);
 export const decodeRelease = (buf: Buffer, nowMs?: number): ModelReleaseAnnouncement => defaultSerde().decodeRelease(buf, nowMs);
+export const encodeSoftLabel = (e: SoftLabel): Buffer => defaultSerde().encodeSoftLabel(e);
+export const decodeSoftLabel = (buf: Buffer): SoftLabel => defaultSerde().decodeSoftLabel(buf);

@@ -11,6 +11,8 @@ export const TOPICS = {
   profilesItem: 'thaw.profiles.item',
   deadLetters: 'thaw.dead-letters',
   releases: 'thaw.releases',
+  /** Teacher scores of labelled events (thaw distill teach → thaw distill learn). */
+  softLabels: 'thaw.soft-labels',
 } as const;
 
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];

@@ -27,7 +27,7 @@ import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { announceRelease, type AnnounceOptions } from '../model-store/release-announce.js';
 import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
-import type { Side } from '../schemas/types.js';
+import type { LabelledEvent, Side } from '../schemas/types.js';
 import { createKafka, kafkaError, type KafkaConnection } from '../streams/kafka.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
@@ -71,6 +71,11 @@ export interface OnlineTrainerOptions extends LearnerOptions {
   maxWaitTimeMs?: number;
   /** Announce each release (Kafka thaw.releases and/or the Redis pointer). @default none (workers poll) */
   announce?: AnnounceOptions;
+  /**
+   * Awaited before each chunk's events are trained, under the training lock (thaw distill learn
+   * waits there for the chunk's soft labels). @default none
+   */
+  beforeObserve?: (events: readonly LabelledEvent[]) => Promise<void>;
   /** Called after each release is published, promoted and committed. */
   onRelease?: (manifest: ReleaseManifest, info: OnlineReleaseInfo) => void;
   logger?: Logger;
@@ -293,10 +298,10 @@ export class OnlineTrainer {
       for (let i = 0; i < batch.messages.length; i += max) {
         if (this.st !== 'running' || !p.isRunning() || p.isStale()) return;
         const chunk = batch.messages.slice(i, i + max);
-        await this.withLock(() => {
+        await this.withLock(async () => {
           // Re-checked under the lock: a stop or drain may have come while waiting.
-          if (this.st !== 'running') return Promise.resolve();
-          const events = [];
+          if (this.st !== 'running') return;
+          const events: LabelledEvent[] = [];
           let last = -1;
           for (const m of chunk) {
             const off = Number(m.offset);
@@ -314,13 +319,16 @@ export class OnlineTrainer {
               this.log.warn('undecodable labelled event skipped', { partition: batch.partition, offset: off, error: errorMessage(err) });
             }
           }
+          if (this.o.beforeObserve !== undefined) {
+            await this.o.beforeObserve(events);
+            if (this.st !== 'running') return;
+          }
           this.learner!.observe(events);
           this.sinceRelease += events.length;
           if (last >= 0) {
             this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
             p.resolveOffset(String(last));
           }
-          return Promise.resolve();
         });
         if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
         await p.heartbeat();

@@ -7,6 +7,8 @@ import type { CommandSpec } from '../../config/types.js';
 import { curvesSpec } from '../../config/commands/curves.js';
 import { dashboardSpec } from '../../config/commands/dashboard.js';
 import { demoSpec } from '../../config/commands/demo.js';
+import { distillLearnSpec } from '../../config/commands/distill-learn.js';
+import { distillTeachSpec } from '../../config/commands/distill-teach.js';
 import { joinSpec } from '../../config/commands/join.js';
 import { produceSpec } from '../../config/commands/produce.js';
 import { rekeySpec } from '../../config/commands/rekey.js';
@@ -34,6 +36,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: joinSpec, load: async () => (await import('./join.js')).joinCommand },
   { spec: curvesSpec, load: async () => (await import('./curves.js')).curvesCommand },
   { spec: replaySpec, load: async () => (await import('./replay.js')).replayCommand },
+  { spec: distillTeachSpec, load: async () => (await import('./distill-teach.js')).distillTeachCommand },
+  { spec: distillLearnSpec, load: async () => (await import('./distill-learn.js')).distillLearnCommand },
   { spec: dashboardSpec, load: async () => (await import('./dashboard.js')).dashboardCommand },
 ];
 

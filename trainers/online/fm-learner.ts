@@ -21,6 +21,7 @@ import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../../mode
 import { mulberry32, sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../../models/fm.js';
 import { initialFmState, learnFmEntity, type FmEntityRule } from '../../models/fm-entity.js';
 import { bundleFm, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
+import { checkDistillLoss, distillGradient, type DistillLossOptions } from '../distill/loss.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
 
 /** Options of `FmOnlineLearner`. */
@@ -43,6 +44,13 @@ export interface FmLearnerOptions {
   seed?: number;
   /** Entity state layout the releases declare. @default fm-adagrad, 2k+2 */
   stateLayout?: StateLayout;
+  /**
+   * Distillation (thaw distill learn): the shared part steps on the gradient of
+   * α·BCE + (1−α)·T²·KL(teacher‖student) (trainers/distill/loss.ts) where `logitOf` knows the
+   * event's teacher logit, on the hard label alone where it returns undefined. Replicas and priors
+   * keep learning from hard labels, as the workers do. @default none (hard labels only)
+   */
+  teacher?: { logitOf: (ev: LabelledEvent) => number | undefined; loss: DistillLossOptions };
 }
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
@@ -86,6 +94,7 @@ export class FmOnlineLearner implements OnlineLearner {
   private readonly rules: Record<Side, FmEntityRule>;
   private readonly stateLayout: StateLayout;
   private readonly rand: () => number;
+  private readonly teacher: FmLearnerOptions['teacher'];
   private readonly replicas: Record<Side, Replicas>;
   // Shared Adagrad accumulators, and the priors' (per side: bias, then vector).
   private readonly gw0: Float32Array;
@@ -120,6 +129,8 @@ export class FmOnlineLearner implements OnlineLearner {
     this.rules = { user: fmEntityRule('user', fm, opts.adapter), item: fmEntityRule('item', fm, opts.adapter) };
     this.stateLayout = opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: 2 * k + 2 };
     this.rand = mulberry32(((opts.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+    if (opts.teacher !== undefined) checkDistillLoss(opts.teacher.loss, 'onlineTrainer.distill');
+    this.teacher = opts.teacher;
     this.replicas = { user: new Replicas(maxEntities), item: new Replicas(maxEntities) };
     this.gw0 = Float32Array.of(g0);
     this.gw = new Float32Array(fm.buckets).fill(g0);
@@ -231,7 +242,11 @@ export class FmOnlineLearner implements OnlineLearner {
       const dropItem = this.dropout > 0 && this.rand() < this.dropout;
       const uUsed = dropUser ? coldUser : this.userView;
       const iUsed = dropItem ? coldItem : this.itemView;
-      const g = (dropUser || dropItem ? sigmoid(zf + fm.entityLogit(s, uUsed, iUsed)) : p) - y;
+      const teacher = this.teacher;
+      const g =
+        teacher === undefined
+          ? (dropUser || dropItem ? sigmoid(zf + fm.entityLogit(s, uUsed, iUsed)) : p) - y
+          : distillGradient(zf + fm.entityLogit(s, uUsed, iUsed), y, teacher.logitOf(ev), teacher.loss);
       this.sharedStep(idx, n, g, uUsed, iUsed);
       fm.crossStep(idx, nUser, n, g, this.lr, this.l2, this.gc);
       // New entities teach their side's prior what the first event of an entity looks like.
