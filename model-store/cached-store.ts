@@ -20,6 +20,7 @@
  * Write-through: the cache changes only after the inner put succeeded. Gets and puts copy the
  * params, so a caller adapting a returned state in place can never corrupt the cache.
  */
+import { LRUCache } from 'lru-cache';
 import { ConfigError } from '../lib/errors.js';
 import { isStaleWrite, topicTag } from './origin.js';
 import { cloneState } from './state-codec.js';
@@ -50,8 +51,11 @@ export class CachedEntityStore implements EntityStore {
   /** Lifetime of states written through the cache: Infinity, or readTtlMs over an evicting store. */
   private readonly writtenTtlMs: number;
   private readonly now: () => number;
-  /** Map iteration order is insertion order: re-inserting on access makes the first key the LRU. */
-  private readonly lru = new Map<string, Entry>();
+  /**
+   * lru-cache, not a Map re-inserted on every hit: evicting a Map's first key scans the holes its
+   * deletions left, and on a cache that evicts that is most of the cost (npm run bench -- --only lru).
+   */
+  private readonly lru: LRUCache<string, Entry>;
   private hitCount = 0;
   private missCount = 0;
 
@@ -64,6 +68,7 @@ export class CachedEntityStore implements EntityStore {
     const ttl = opts.readTtlMs ?? 1_000;
     if (!Number.isFinite(ttl) || ttl < 0) throw new ConfigError('readTtlMs', `must be a number of milliseconds >= 0, got ${ttl}`);
     this.maxEntries = max;
+    this.lru = new LRUCache<string, Entry>({ max });
     this.readTtlMs = ttl;
     this.writtenTtlMs = (inner as { evictsEntities?: boolean }).evictsEntities === true ? ttl : Infinity;
     this.now = opts.now ?? Date.now;
@@ -92,9 +97,8 @@ export class CachedEntityStore implements EntityStore {
       const out = outs[g] ?? [];
       r.entityIds.forEach((id, i) => {
         const k = cacheKey(r.scope, id);
-        const e = this.lru.get(k);
+        const e = this.lru.get(k); // a hit becomes the most recently used
         if (e !== undefined && e.expiresAtMs > now) {
-          this.touch(k, e);
           out[i] = cloneState(e.state);
           this.hitCount++;
         } else {
@@ -152,7 +156,7 @@ export class CachedEntityStore implements EntityStore {
     let predictedSkips = 0;
     for (const { entityId, state } of w.entries) {
       const k = cacheKey(w.scope, entityId);
-      if (isStaleWrite(winners.get(k) ?? this.lru.get(k)?.state, state)) predictedSkips++;
+      if (isStaleWrite(winners.get(k) ?? this.lru.peek(k)?.state, state)) predictedSkips++;
       else winners.set(k, state);
     }
     if (predictedSkips !== result.skipped) {
@@ -170,7 +174,7 @@ export class CachedEntityStore implements EntityStore {
       return;
     }
     const p = cacheKey(scope, '');
-    for (const k of this.lru.keys()) if (k.startsWith(p)) this.lru.delete(k);
+    for (const k of [...this.lru.keys()]) if (k.startsWith(p)) this.lru.delete(k);
   }
 
   /** The inner store's progress of a partition (not cached). */
@@ -186,15 +190,13 @@ export class CachedEntityStore implements EntityStore {
   invalidatePartitions(partitions: readonly PartitionRef[]): number {
     if (partitions.length === 0) return 0;
     const moved = new Set(partitions.map((p) => `${topicTag(p.topic)}:${p.partition}`));
-    let dropped = 0;
-    for (const [k, e] of this.lru) {
+    const drop: string[] = [];
+    for (const [k, e] of this.lru.entries()) {
       const o = e.state.origin;
-      if (o === undefined || moved.has(`${o.topicTag}:${o.partition}`)) {
-        this.lru.delete(k);
-        dropped++;
-      }
+      if (o === undefined || moved.has(`${o.topicTag}:${o.partition}`)) drop.push(k);
     }
-    return dropped;
+    for (const k of drop) this.lru.delete(k);
+    return drop.length;
   }
 
   /** Forgets everything: after a namespace promotion, or when the partitions that moved are unknown. */
@@ -207,19 +209,9 @@ export class CachedEntityStore implements EntityStore {
     await this.inner.close();
   }
 
-  private touch(k: string, e: Entry): void {
-    this.lru.delete(k);
-    this.lru.set(k, e);
-  }
-
+  /** Inserts or replaces (most recently used); lru-cache evicts the least recently used beyond maxEntries. */
   private set(k: string, e: Entry): void {
-    this.lru.delete(k);
     this.lru.set(k, e);
-    while (this.lru.size > this.maxEntries) {
-      const oldest = this.lru.keys().next();
-      if (oldest.done === true) break;
-      this.lru.delete(oldest.value);
-    }
   }
 }
 

@@ -30,6 +30,7 @@ import { DenseAdam } from '../../models/params.js';
 import { metaStep, supervisedStep } from '../steps.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+import { LRUCache } from 'lru-cache';
 
 /** Options of `EmergOnlineLearner`. */
 export interface EmergLearnerOptions {
@@ -89,7 +90,7 @@ export class EmergOnlineLearner implements OnlineLearner {
   private readonly adam: DenseAdam;
   private readonly metaAdam: DenseAdam;
   /** Item-ID embeddings of recent items (W each); Map order is recency (LRU). */
-  private readonly items = new Map<string, Float32Array>();
+  private readonly items: LRUCache<string, Float32Array>;
   private buffer: LabelledEvent[] = [];
   private tasks: WindowTask<LabelledEvent>[] = [];
   private nEvents = 0;
@@ -108,6 +109,7 @@ export class EmergOnlineLearner implements OnlineLearner {
     this.sharedLr = num('sharedLr', opts.sharedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
     this.idLr = num('idLr', opts.idLr, 0.05, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
     this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.items = new LRUCache<string, Float32Array>({ max: this.maxEntities });
     this.metaLr = num('metaLr', opts.metaLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
     this.perStep = num('itemsPerStep', opts.itemsPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.innerLr = num('innerLr', opts.innerLr, 0.1, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
@@ -159,11 +161,7 @@ export class EmergOnlineLearner implements OnlineLearner {
   /** ID embeddings of `ids` (LRU refreshed); items not held get the generator's output from `first[i]`. */
   private idRows(ids: readonly string[], first: readonly LabelledEvent[]): Float32Array[] {
     const out: (Float32Array | undefined)[] = ids.map((id) => {
-      const r = this.items.get(id);
-      if (r === undefined) return undefined;
-      this.items.delete(id);
-      this.items.set(id, r);
-      return r;
+      return this.items.get(id); // now the most recently used
     });
     const missing = out.flatMap((r, i) => (r === undefined ? [i] : []));
     if (missing.length > 0) {
@@ -178,7 +176,6 @@ export class EmergOnlineLearner implements OnlineLearner {
         out[i] = row;
         this.items.set(ids[i]!, row);
         this.windows.openFor(ids[i]!);
-        if (this.items.size > this.maxEntities) this.items.delete(this.items.keys().next().value as string);
       });
     }
     return out as Float32Array[];

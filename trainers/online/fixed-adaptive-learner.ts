@@ -37,6 +37,7 @@ import { mulberry32 } from '../../models/fm.js';
 import { prequentialMetaStep } from './fa-meta.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+import { LRUCache } from 'lru-cache';
 
 /** Options of `FixedAdaptiveOnlineLearner`. */
 export interface FixedAdaptiveLearnerOptions {
@@ -103,7 +104,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   private readonly biasFilter: BiasFilterPrior | undefined;
   private readonly adam: DenseAdam;
   private readonly metaAdam: DenseAdam;
-  private readonly users = new Map<string, Float32Array>();
+  private readonly users: LRUCache<string, Float32Array>;
   private buffer: LabelledEvent[] = [];
   private tasks: WindowTask<LabelledEvent>[] = [];
   private nEvents = 0;
@@ -130,6 +131,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     this.replayMax = num('replayTasks', opts.replayTasks, 1024, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.rand = mulberry32(((opts.seed ?? 1) ^ 0x2545f491) >>> 0);
     this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.users = new LRUCache<string, Float32Array>({ max: this.maxEntities });
     this.trainTable = opts.trainTable ?? true;
     this.windows = new EntityWindows<LabelledEvent>({ size: 20, ...opts.windows });
     this.stateLayout = opts.stateLayout ?? { adapter: 'fixed-adaptive', stateSize: fixedAdaptiveStateSize(model.adaptiveSize) };
@@ -174,16 +176,11 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   }
 
   private user(id: string): Float32Array {
-    let u = this.users.get(id);
-    if (u !== undefined) {
-      this.users.delete(id);
-      this.users.set(id, u);
-      return u;
-    }
+    let u = this.users.get(id); // now the most recently used
+    if (u !== undefined) return u;
     u = Float32Array.from(this.model.meta.get('fa.init').data);
     this.users.set(id, u);
     this.windows.openFor(id);
-    if (this.users.size > this.maxEntities) this.users.delete(this.users.keys().next().value as string);
     return u;
   }
 

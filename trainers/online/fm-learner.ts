@@ -23,6 +23,7 @@ import { initialFmState, learnFmEntity, type FmEntityRule } from '../../models/f
 import { bundleFm, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
 import { checkDistillLoss, distillGradient, type DistillLossOptions } from '../distill/loss.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+import { LRUCache } from 'lru-cache';
 
 /** Options of `FmOnlineLearner`. */
 export interface FmLearnerOptions {
@@ -59,25 +60,18 @@ function num(key: string, v: number | undefined, dflt: number, ok: (x: number) =
   return x;
 }
 
-/** Replicas of one side, in recency order (Map order: the first key is the least recent). */
+/** Replicas of one side, least recently used evicted (lru-cache: npm run bench -- --only lru). */
 class Replicas {
-  readonly states = new Map<string, Float32Array>();
-  constructor(private readonly max: number) {}
-  /** The replica of `id` (moved to the recent end), or undefined. */
+  readonly states: LRUCache<string, Float32Array>;
+  constructor(max: number) {
+    this.states = new LRUCache<string, Float32Array>({ max });
+  }
+  /** The replica of `id` (now the most recently used), or undefined. */
   get(id: string): Float32Array | undefined {
-    const st = this.states.get(id);
-    if (st !== undefined) {
-      this.states.delete(id);
-      this.states.set(id, st);
-    }
-    return st;
+    return this.states.get(id);
   }
   add(id: string, st: Float32Array): void {
     this.states.set(id, st);
-    if (this.states.size > this.max) {
-      const oldest = this.states.keys().next();
-      if (oldest.done !== true) this.states.delete(oldest.value);
-    }
   }
 }
 
