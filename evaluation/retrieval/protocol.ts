@@ -1,15 +1,18 @@
 /**
  * `thaw eval --protocol retrieval`: the temporal split (split.ts), then each model retrieves over the
  * whole catalogue for every evaluated user (evaluate.ts). Models: the popularity and item-feature kNN
- * baselines (retrieval/baselines.ts).
+ * baselines (retrieval/baselines.ts); the dual encoder (retrieval/train.ts) trained on the training
+ * window's positives with in-batch negatives (row `dual-encoder (in-batch)`), and the same with
+ * RocketQA's cross-batch negatives (row `+cross-batch`). Both encoders use the same seed and options.
  */
 import type { LabelledEvent } from '../../schemas/types.js';
 import { ItemFeatureKnnRetriever, PopularityRetriever } from '../../retrieval/baselines.js';
 import type { CatalogItem, Retriever } from '../../retrieval/types.js';
+import { DualEncoderTrainer, type DualEncoderTrainOptions } from '../../retrieval/train.js';
 import { buildRetrievalSplit, type RetrievalSplit } from './split.js';
 import { evaluateRetriever, type RetrievalCounts, type RetrievalRow } from './evaluate.js';
 
-export const RETRIEVAL_MODELS = ['popularity', 'item-feature-knn'] as const;
+export const RETRIEVAL_MODELS = ['popularity', 'item-feature-knn', 'dual-encoder', 'cross-batch'] as const;
 export type RetrievalModel = (typeof RETRIEVAL_MODELS)[number];
 
 /** Options of the protocol. */
@@ -18,6 +21,12 @@ export interface RetrievalProtocolOptions {
   models?: readonly RetrievalModel[];
   /** Fraction of events (by time) in the training window. @default 0.8 */
   trainFraction?: number;
+  /** The dual encoders' options (`crossBatches` applies to `cross-batch` only). */
+  encoder?: DualEncoderTrainOptions;
+  /** Past micro-batches whose item vectors are negatives in the `cross-batch` row. @default 8 */
+  crossBatches?: number;
+  /** Per-epoch training progress (row name, epoch, mean loss). */
+  onEpoch?: (model: string, epoch: number, loss: number) => void;
   /** Progress callback (model name, seconds it took). */
   onModel?: (model: string, seconds: number) => void;
 }
@@ -35,13 +44,26 @@ export function catalogOf(split: RetrievalSplit): CatalogItem[] {
   return split.items.map((it) => ({ id: it.id, features: it.features, known: !it.cold }));
 }
 
-function buildRetriever(model: RetrievalModel, split: RetrievalSplit, catalog: CatalogItem[]): Retriever {
+/** Default `crossBatches` of the `cross-batch` row. */
+export const DEFAULT_CROSS_BATCHES = 8;
+
+function trainEncoder(name: string, split: RetrievalSplit, catalog: CatalogItem[], opts: DualEncoderTrainOptions, onEpoch?: RetrievalProtocolOptions['onEpoch']): Retriever {
+  const trainer = new DualEncoderTrainer(catalog, opts);
+  trainer.train(trainer.examples(split.train, split.userFeatures), (epoch, loss) => onEpoch?.(name, epoch, loss));
+  return trainer.retriever(name);
+}
+
+function buildRetriever(model: RetrievalModel, split: RetrievalSplit, catalog: CatalogItem[], opts: RetrievalProtocolOptions): Retriever {
   const positives = split.train.filter((t) => t.label === 1).map((t) => t.item);
   switch (model) {
     case 'popularity':
       return PopularityRetriever.fromPositives(positives, catalog.length);
     case 'item-feature-knn':
       return new ItemFeatureKnnRetriever(catalog, positives);
+    case 'dual-encoder':
+      return trainEncoder('dual-encoder (in-batch)', split, catalog, { ...opts.encoder, crossBatches: 0 }, opts.onEpoch);
+    case 'cross-batch':
+      return trainEncoder('+cross-batch', split, catalog, { ...opts.encoder, crossBatches: opts.crossBatches ?? DEFAULT_CROSS_BATCHES }, opts.onEpoch);
   }
 }
 
@@ -53,7 +75,7 @@ export function runRetrievalProtocol(events: readonly LabelledEvent[], opts: Ret
   let counts: RetrievalCounts = { users: split.testUsers.length, usersWithCold: 0, usersWithWarm: 0 };
   for (const model of opts.models ?? RETRIEVAL_MODELS) {
     const t0 = performance.now();
-    const retriever = buildRetriever(model, split, catalog);
+    const retriever = buildRetriever(model, split, catalog, opts);
     const res = evaluateRetriever(retriever, split);
     rows.push(res.row);
     counts = res.counts;
