@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/log.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource, parseSourceSpec } from '../../sources/index.js';
 import { formatRetrievalTable } from '../../evaluation/retrieval/evaluate.js';
-import { RETRIEVAL_MODELS, runRetrievalProtocol, type RetrievalModel } from '../../evaluation/retrieval/protocol.js';
+import { DEFAULT_CROSS_BATCHES, RETRIEVAL_MODELS, runRetrievalProtocol, type RetrievalModel } from '../../evaluation/retrieval/protocol.js';
 
 export const usage = `thaw eval --protocol retrieval --source SRC [options]
 
@@ -18,7 +18,17 @@ export const usage = `thaw eval --protocol retrieval --source SRC [options]
                         (MovieLens: item title words are features)
   --models LIST         comma list of ${RETRIEVAL_MODELS.join(',')} (default all)
   --train-fraction X    fraction of events, by time, in the training window (default 0.8)
+  --epochs N            dual encoder: passes over the training positives (default 8)
+  --cross-batches N     +cross-batch: past micro-batches of item vectors used as negatives (default 8)
+  --seed N              dual encoder: initialisation, shuffles and id dropout (default 1)
   --json                print { "rows": [...] } instead of a table`;
+
+function int(key: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,6 +38,9 @@ export async function run(argv: string[]): Promise<number> {
       source: { type: 'string' },
       models: { type: 'string' },
       'train-fraction': { type: 'string' },
+      epochs: { type: 'string' },
+      'cross-batches': { type: 'string' },
+      seed: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -43,6 +56,9 @@ export async function run(argv: string[]): Promise<number> {
   for (const m of models) if (!(RETRIEVAL_MODELS as readonly string[]).includes(m)) throw new ConfigError('models', `unknown model "${m}" (known: ${RETRIEVAL_MODELS.join(', ')})`);
   const trainFraction = values['train-fraction'] === undefined ? 0.8 : Number(values['train-fraction']);
   if (!(trainFraction > 0 && trainFraction < 1)) throw new ConfigError('train-fraction', `must be a number in (0, 1), got "${values['train-fraction']}"`);
+  const epochs = int('epochs', values.epochs, 8, 1);
+  const crossBatches = int('cross-batches', values['cross-batches'], DEFAULT_CROSS_BATCHES, 1);
+  const seed = int('seed', values.seed, 1, 0);
   const spec = parseSourceSpec(values.source);
   const source = spec.kind === 'ml100k' || spec.kind === 'ml1m' ? { ...spec, titleTokens: true } : spec;
   const logger = createLogger();
@@ -52,6 +68,9 @@ export async function run(argv: string[]): Promise<number> {
   const res = runRetrievalProtocol(events, {
     models: models as RetrievalModel[],
     trainFraction,
+    encoder: { epochs, seed },
+    crossBatches,
+    onEpoch: (model, epoch, loss) => logger.info('retrieval: epoch', { model, epoch, loss: Math.round(loss * 1e4) / 1e4 }),
     onModel: (model, seconds) => logger.info('retrieval: model evaluated', { model, seconds: Math.round(seconds * 10) / 10 }),
   });
   if (values.json) {

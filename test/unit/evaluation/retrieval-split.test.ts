@@ -44,3 +44,14 @@ test('the temporal split: the first 80 % of events by time train, cold items are
   assert.deepEqual([...u2.relevant], [idx('c')], 'the item u2 saw in training is not relevant');
   assert.deepEqual(u2.history, [idx('b'), idx('d')]);
 });
+
+test('the protocol rows have exactly the documented JSON keys; popularity never retrieves a cold item', async () => {
+  const { runRetrievalProtocol } = await import('../../../evaluation/retrieval/protocol.js');
+  const events: LabelledEvent[] = [];
+  for (let t = 0; t < 400; t++) events.push(ev(t, `u${t % 20}`, `i${t < 320 ? t % 80 : 80 + (t % 10)}`, t % 3 === 0 ? 0 : 1));
+  const res = runRetrievalProtocol(events, { models: ['popularity', 'item-feature-knn'] });
+  assert.equal(res.coldItems, 10);
+  assert.deepEqual(res.rows.map((r) => Object.keys(r)), Array(2).fill(['model', 'recall@10', 'recall@50', 'recall@100', 'ndcg@50', 'recall@50Cold', 'recall@50Warm']));
+  assert.deepEqual(res.rows.map((r) => r.model), ['popularity', 'item-feature-knn']);
+  assert.equal(res.rows[0]?.['recall@50Cold'], 0);
+});
