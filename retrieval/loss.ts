@@ -8,6 +8,10 @@
  *
  * Gradients flow into the users and the in-batch items; `extra` vectors are constants (they were
  * computed by earlier parameters, as in a MoCo-style queue).
+ *
+ * With `logQ` (the sampling-bias correction of Yi et al., RecSys'19), every logit s_bc is reduced by
+ * log q_c, q_c the item's share of the training positives: popular items are in-batch negatives more
+ * often, and without it the softmax learns to push them down.
  */
 
 /** One micro-batch as the loss sees it. All matrices are row-major with width `dim`. */
@@ -25,6 +29,8 @@ export interface ContrastiveBatch {
   dim: number;
   /** Softmax temperature τ (> 0). */
   temperature: number;
+  /** log q of each catalogue index (the logQ correction); absent: no correction. */
+  logQ?: Float32Array;
 }
 
 export interface ContrastiveResult {
@@ -48,7 +54,7 @@ function axpy(out: Float32Array, oo: number, alpha: number, x: Float32Array, xo:
 
 /** Loss and gradients of a micro-batch (see the file comment). */
 export function contrastiveLoss(batch: ContrastiveBatch): ContrastiveResult {
-  const { users, items, itemIds, extra, extraIds, dim, temperature } = batch;
+  const { users, items, itemIds, extra, extraIds, dim, temperature, logQ } = batch;
   const b = itemIds.length;
   const m = extraIds.length;
   const dUsers = new Float32Array(b * dim);
@@ -64,7 +70,7 @@ export function contrastiveLoss(batch: ContrastiveBatch): ContrastiveResult {
       const id = isExtra ? (extraIds[c - b] ?? -1) : (itemIds[c] ?? -1);
       live[c] = c === r || id !== pos ? 1 : 0;
       if (live[c] === 0) continue;
-      const s = (isExtra ? dot(users, r * dim, extra, (c - b) * dim, dim) : dot(users, r * dim, items, c * dim, dim)) / temperature;
+      const s = (isExtra ? dot(users, r * dim, extra, (c - b) * dim, dim) : dot(users, r * dim, items, c * dim, dim)) / temperature - (logQ ? (logQ[id] ?? 0) : 0);
       logits[c] = s;
       if (s > max) max = s;
     }

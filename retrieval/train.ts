@@ -25,6 +25,8 @@ export interface DualEncoderTrainOptions extends DualEncoderOptions {
   temperature?: number;
   /** Steps between refreshes of the history-vector cache. @default 10 */
   historyRefreshBatches?: number;
+  /** Subtract log q (the item's share of training positives) from every logit (retrieval/loss.ts). @default true */
+  logQ?: boolean;
 }
 
 /** One training positive. */
@@ -59,6 +61,8 @@ export class DualEncoderTrainer {
   readonly temperature: number;
   private readonly refreshEvery: number;
   private steps = 0;
+  private readonly useLogQ: boolean;
+  private logQ: Float32Array | undefined;
 
   constructor(
     private readonly catalog: readonly CatalogItem[],
@@ -75,6 +79,7 @@ export class DualEncoderTrainer {
     this.inputs = catalog.map((it) => this.model.itemInput(it.id, it.features));
     this.known = catalog.map((it) => it.known);
     this.itemCache = this.itemVectors();
+    this.useLogQ = opts.logQ ?? true;
   }
 
   /** Training examples from interactions in time order: each positive with its user's earlier positives. */
@@ -132,7 +137,7 @@ export class DualEncoderTrainer {
       return this.model.itemForward(input, useId[k] === true, items, k * dim);
     });
     const userTraces = batch.map((ex, k) => this.model.userForward(ex.userRows, this.historyMean(ex.history), users, k * dim));
-    const res = contrastiveLoss({ users, items, itemIds, extra: extra.vectors, extraIds: extra.ids, dim, temperature: this.temperature });
+    const res = contrastiveLoss({ users, items, itemIds, extra: extra.vectors, extraIds: extra.ids, dim, temperature: this.temperature, ...(this.logQ ? { logQ: this.logQ } : {}) });
     const grads = this.model.newGrads();
     itemTraces.forEach((tr, k) => this.model.itemBackward(tr, items, k * dim, res.dItems, k * dim, grads));
     userTraces.forEach((tr, k) => this.model.userBackward(tr, users, k * dim, res.dUsers, k * dim, grads));
@@ -153,6 +158,11 @@ export class DualEncoderTrainer {
 
   /** Trains for `epochs` shuffled passes; `onEpoch` gets each epoch's mean loss. */
   train(examples: readonly TrainExample[], onEpoch?: (epoch: number, loss: number) => void): void {
+    if (this.useLogQ) {
+      const counts = new Float32Array(this.inputs.length);
+      for (const ex of examples) counts[ex.item] = (counts[ex.item] ?? 0) + 1;
+      this.logQ = Float32Array.from(counts, (c) => Math.log(Math.max(c, 1) / Math.max(1, examples.length)));
+    }
     const order = Int32Array.from(examples.keys());
     for (let e = 0; e < this.epochs; e++) {
       this.model.rng.shuffle(order);

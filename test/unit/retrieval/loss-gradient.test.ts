@@ -18,6 +18,7 @@ test('the in-batch softmax loss gradient matches finite differences (with extra 
     extraIds: Int32Array.from([8, 9]),
     dim,
     temperature: 0.5,
+    logQ: Float32Array.from({ length: 10 }, (_, i) => -1 - 0.3 * i), // the logQ correction is in the checked gradient
   };
   const { loss, dUsers, dItems } = contrastiveLoss(batch);
   assert.ok(Number.isFinite(loss) && loss > 0);
@@ -41,6 +42,9 @@ test('the in-batch softmax loss gradient matches finite differences (with extra 
   // Cross-batch negatives are in the loss: more negatives, a larger loss, and a gradient from them.
   const inBatch = contrastiveLoss({ ...batch, extra: new Float32Array(0), extraIds: new Int32Array(0) });
   assert.ok(loss > inBatch.loss);
+  // logQ lowers each logit by its item's log share: a different loss from the uncorrected one.
+  const { logQ: _, ...uncorrected } = batch;
+  assert.notEqual(contrastiveLoss(uncorrected).loss, loss);
   assert.notDeepEqual([...dUsers], [...inBatch.dUsers]);
 });
 
