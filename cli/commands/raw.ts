@@ -23,9 +23,9 @@ function userSide(argv: readonly string[]): boolean {
   return argv.some((a, i) => a === '--side=user' || (a === '--side' && argv[i + 1] === 'user'));
 }
 
-/** `--protocol stream` / `--protocol=stream` in argv. */
-function streamProtocol(argv: readonly string[]): boolean {
-  return argv.some((a, i) => a === '--protocol=stream' || (a === '--protocol' && argv[i + 1] === 'stream'));
+/** `--protocol NAME` / `--protocol=NAME` in argv. */
+function hasProtocol(argv: readonly string[], name: string): boolean {
+  return argv.some((a, i) => a === `--protocol=${name}` || (a === '--protocol' && argv[i + 1] === name));
 }
 
 const trainMeta = async (): Promise<RawModule> => import('./train-meta.js');
@@ -39,12 +39,13 @@ export const RAW_COMMANDS: readonly RawCommandEntry[] = [
   { name: 'train --online', summary: 'online trainer: fresh shared parameters and the online meta stage from the labelled stream, a release every sync interval', load: async () => import('./train-online.js') },
   {
     name: 'eval',
-    summary: "stream evaluation against peers on any source (--protocol stream); the papers' warm-up protocol on MovieLens-100K (--protocol warmup)",
+    summary: "stream evaluation against peers on any source (--protocol stream); the papers' warm-up protocol on MovieLens-100K (--protocol warmup); retrieval with brand-new items (--protocol retrieval)",
     load: async () => {
-      const [stream, items, users] = await Promise.all([import('./eval-stream.js'), import('./eval.js'), import('./eval-user.js')]);
+      const [stream, items, users, retrieval] = await Promise.all([import('./eval-stream.js'), import('./eval.js'), import('./eval-user.js'), import('./eval-retrieval.js')]);
       return {
-        usage: `${stream.usage}\n\n${items.usage}\n${users.usage}`,
-        run: (argv) => (streamProtocol(argv) ? stream.run(argv) : userSide(argv) ? users.run(argv) : items.run(argv)),
+        usage: `${stream.usage}\n\n${items.usage}\n${users.usage}\n\n${retrieval.usage}`,
+        run: (argv) =>
+          hasProtocol(argv, 'stream') ? stream.run(argv) : hasProtocol(argv, 'retrieval') ? retrieval.run(argv) : userSide(argv) ? users.run(argv) : items.run(argv),
       };
     },
   },
