@@ -196,6 +196,8 @@ export class BatchConsumer {
   rewinds = 0;
   /** Partitions handled concurrently; known once start() resolved (0 before). */
   concurrency = 0;
+  /** When kafkajs last sent a fetch request (unix ms), for MessageBatch.fetch. */
+  private fetchRequestedAtMs = 0;
 
   constructor(opts: BatchConsumerOptions) {
     this.opts = resolveBatchConsumerOptions(opts);
@@ -242,6 +244,9 @@ export class BatchConsumer {
       consumer.commitOffsets([{ topic: e.payload.topic, partition: e.payload.partition, offset }]).catch((err: unknown) => {
         this.logger.warn('commit past commit markers failed (retried with the next batch)', { topic: e.payload.topic, partition: e.payload.partition, error: errorMessage(err) });
       });
+    });
+    consumer.on(consumer.events.FETCH_START, () => {
+      this.fetchRequestedAtMs = Date.now();
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
@@ -413,6 +418,7 @@ export class BatchConsumer {
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const fetch = { requestedAtMs: this.fetchRequestedAtMs, receivedAtMs: Date.now() };
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
     const max = this.opts.maxBatchMessages;
@@ -422,6 +428,7 @@ export class BatchConsumer {
       partition: batch.partition,
       messages: all.slice(i, i + max).map((m) => toRawMessage(batch.topic, batch.partition, m)),
       highWatermark,
+      fetch,
     });
     // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch
     // (chunks already handed over still finish and are committed).

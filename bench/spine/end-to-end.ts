@@ -27,6 +27,7 @@ import { quantile } from '../stats.js';
 import { LagWatch } from './ceilings.js';
 import { benchSource, messageFor, type BenchResources, type Services } from './fixtures.js';
 import { TimedSink, TimedSource, TimedStore } from './instrument.js';
+import { emptySamples, phaseFigures, type PhaseFigure } from './trace.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -251,6 +252,8 @@ export interface LatencyPoint {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /** The same events' latency by phase (trace.ts): p50/p99 of each, and its mean over the slowest 1 %. */
+  phases: PhaseFigure[];
 }
 
 /**
@@ -267,10 +270,12 @@ export async function latencyAtLoads(
   seconds: number,
   maxBatchMessages: number,
   log: Logger,
+  /** undefined: the worker's default (DEFAULT_WORKER_PIPELINE_DEPTH). */
+  pipelineDepth?: number,
 ): Promise<LatencyPoint[]> {
   const topic = res.topic(`live-${adapter.name}`);
   await ensureTopics(services.kafka, [{ topic, partitions: 4 }]);
-  const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log);
+  const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log, undefined, pipelineDepth);
   const out: LatencyPoint[] = [];
   try {
     await rig.worker.start();
@@ -279,6 +284,7 @@ export async function latencyAtLoads(
     for (const rate of rates) {
       const before = src.events;
       src.eventLatencyMs = [];
+      src.phases = emptySamples();
       src.recordEventLatencyAfterMs = Date.now();
       const produced = await pacedProducer(services, topic, rate, seconds, adapter.side);
       await src.handled(before + produced.sent, 300_000);
@@ -294,8 +300,10 @@ export async function latencyAtLoads(
         p99Ms: quantile(lat, 0.99),
         p999Ms: quantile(lat, 0.999),
         maxMs: quantile(lat, 1),
+        phases: phaseFigures(src.phases),
       };
-      log.info('latency phase done', { adapter: adapter.name, ...point });
+      const { phases, ...summary } = point;
+      log.info('latency phase done', { adapter: adapter.name, ...summary, phases: Object.fromEntries(phases.map((f) => [f.phase, [Math.round(f.p50Ms), Math.round(f.p99Ms), Math.round(f.tailMeanMs)]])) });
       out.push(point);
     }
     return out;

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
         ceilings: { kafkaDecodeEventsPerSec: t.kafka.perSec, redisEventsPerSec: redis.perSec, sinkRowsPerSec: sink.perSec },
         adaptAloneEventsPerSec: alone.perSec,
         endToEndEventsPerSec: e2e.perSec,
-        latency: latency.map((p, i) => ({ share: loads[i] ?? Number.NaN, loadEventsPerSec: p.loadEventsPerSec, p50Ms: p.p50Ms, p99Ms: p.p99Ms, p999Ms: p.p999Ms })),
+        latency: latency.map((p, i) => ({ share: loads[i] ?? Number.NaN, loadEventsPerSec: p.loadEventsPerSec, p50Ms: p.p50Ms, p99Ms: p.p99Ms, p999Ms: p.p999Ms, phases: p.phases })),
       });
       adapter.dispose?.();
     }
