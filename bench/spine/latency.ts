@@ -5,7 +5,7 @@
  * without the whole ~6 min spine run; the rates are typically 50 % of a spine run's end-to-end rate.
  *
  *   node --import tsx bench/spine/latency.ts --adapters fm-adagrad,emerg --rates 13105,1918 [--seconds 6]
- *        [--batch 5000] [--depth <worker pipelineDepth>] [--repeat 1] [--json]
+ *        [--batch 5000] [--depth <worker pipelineDepth>] [--fetch-ahead true|false] [--repeat 1] [--json]
  *
  * `--rates` gives one rate (events/s) per adapter, in order; `--repeat` runs each rate that many times
  * in a row on the same worker (separate rows). Services from env as run.ts. Markdown on stdout
@@ -13,7 +13,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
+import { DEFAULT_WORKER_FETCH_AHEAD, DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
 import { ConfigError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { syntheticStream } from '../../sources/synthetic.js';
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: String(DEFAULT_MAX_BATCH_MESSAGES) },
       repeat: { type: 'string', default: '1' },
       depth: { type: 'string' },
+      'fetch-ahead': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -43,6 +44,10 @@ async function main(): Promise<void> {
   const batch = positiveOption('batch', values.batch);
   const repeat = positiveOption('repeat', values.repeat);
   const depth = values.depth === undefined ? undefined : positiveOption('depth', values.depth);
+  const fa = values['fetch-ahead'];
+  if (fa !== undefined && fa !== 'true' && fa !== 'false') throw new ConfigError('fetch-ahead', `must be true or false, got "${fa}"`);
+  const fetchAhead = fa === undefined ? undefined : fa === 'true';
+  if (new Set(names).size !== names.length) throw new ConfigError('adapters', 'each adapter at most once (use --repeat for several runs)');
   const log = createLogger((process.env.THAW_LOG_LEVEL as 'info' | undefined) ?? 'info', { bench: 'spine-latency' });
   const services = servicesFromEnv();
   const res = new BenchResources(services);
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
     for (const [i, name] of names.entries()) {
       const rate = rates[i] ?? 0;
       const adapter = await buildBenchAdapter(name, model, sample);
-      const pts = await latencyAtLoads(services, res, adapter, Array<number>(repeat).fill(rate), seconds, batch, log, depth);
+      const pts = await latencyAtLoads(services, res, adapter, Array<number>(repeat).fill(rate), seconds, batch, log, depth, fetchAhead);
       adapter.dispose?.();
       points.push({ adapter: name, points: pts });
       adapters.push({
@@ -78,7 +83,7 @@ async function main(): Promise<void> {
     const rows = points.flatMap((a) => a.points.map((p) => [a.adapter, formatNumber(p.targetEventsPerSec), formatNumber(p.loadEventsPerSec), String(p.samples), p.p50Ms.toFixed(0), p.p99Ms.toFixed(0), p.p999Ms.toFixed(0)]));
     process.stdout.write(
       [
-        `## Spine latency at given rates, chunks of ≤ ${formatNumber(batch)}, pipelineDepth ${depth ?? DEFAULT_WORKER_PIPELINE_DEPTH}, ${seconds} s per rate`,
+        `## Spine latency at given rates, chunks of ≤ ${formatNumber(batch)}, pipelineDepth ${depth ?? DEFAULT_WORKER_PIPELINE_DEPTH}, fetchAhead ${String(fetchAhead ?? DEFAULT_WORKER_FETCH_AHEAD)}, ${seconds} s per rate`,
         '',
         `${startedAt.slice(0, 16).replace('T', ' ')} UTC; load average (1, 5, 15 min) before ${la(loadBefore)}, after ${la(loadAfter)} (2 cores, shared)`,
         '',

@@ -55,6 +55,8 @@ export interface SpineFigures {
     partitions: number;
     batch: number;
     pipelineDepth: number;
+    /** The worker's fetchAhead (streams/fetch-ahead.ts). */
+    fetchAhead: boolean;
   };
   /** The lowest of each ceiling over the sides and adapters run (per adapter: `adapters[].ceilings`). */
   ceilings: CeilingFigures;
@@ -148,7 +150,7 @@ export function renderReport(report: SpineReport): string {
     }),
   );
   return [
-    `## Streaming spine: ${formatNumber(r.events)} events, ${r.partitions} partitions, chunks of ≤ ${formatNumber(r.batch)}, worker pipelineDepth ${r.pipelineDepth}`,
+    `## Streaming spine: ${formatNumber(r.events)} events, ${r.partitions} partitions, chunks of ≤ ${formatNumber(r.batch)}, worker pipelineDepth ${r.pipelineDepth}, fetchAhead ${String(r.fetchAhead)}`,
     '',
     `\`${r.command}\`, ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC; load average (1, 5, 15 min) before ${la(r.loadAverageBefore)}, after ${la(r.loadAverageAfter)} (2 cores, shared); wall ${r.wallSeconds.toFixed(0)} s`,
     '',
