@@ -46,6 +46,11 @@
  *   A commit round trip took 30 ms (p50) to 120 ms (p90) on this shared machine, against ~40 ms of
  *   decoding per 7,000-record fetch: awaiting it before the next chunk left each partition idle for
  *   a large share of the time (bench/spine/consumer-overhead.ts).
+ * - Fetch-ahead (`fetchAhead`, default off; streams/fetch-ahead.ts): `eachBatch` returns once its
+ *   chunks are handed over, so kafkajs fetches the next records while they are made durable; at most
+ *   `pipelineDepth` chunks of a partition are in flight, across batches. Commits as above. Since
+ *   kafkajs may now rejoin with chunks in flight, a group join then pauses the new assignment until
+ *   they settled and only then tells the listener (which is promised no chunk in flight).
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
