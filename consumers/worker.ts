@@ -80,8 +80,9 @@ export const DEFAULT_WORKER_PIPELINE_DEPTH = 1;
 
 /**
  * The worker's default `fetchAhead` (streams/fetch-ahead.ts): fetch a partition's next records
- * while its previous chunks are being made durable. Off: it lowered p99 latency in 5 of 6 A/B pairs
- * on the shared 2-core host, but its effect on throughput at full load could not be measured there
+ * while its previous chunks are being made durable. Off: at pipelineDepth 1 it lowered p99 latency in 5
+ * of 6 A/B pairs on the shared 2-core host (at depth 2 it raised it), but its effect on throughput
+ * at full load could not be measured there
  * (bench/README.md, spine, "Latency at 50 % load").
  */
 export const DEFAULT_WORKER_FETCH_AHEAD = false;

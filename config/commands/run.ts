@@ -82,7 +82,7 @@ export const runSchema = z
       .boolean()
       .default(false)
       .describe(
-        "Fetch a partition's next events while its previous micro-batches are being made durable (at most --pipeline-depth in flight), instead of after: shortens the wait for kafkajs' fetch round; commits still only after durability, a failed micro-batch is refetched. Lowered p99 by about a quarter on a loaded 2-core host, throughput not measured cleanly yet (bench/README.md, latency at 50 % load). @default false",
+        "Fetch a partition's next events while its previous micro-batches are being made durable (at most --pipeline-depth in flight), instead of after: shortens the wait for kafkajs' fetch round; commits still only after durability, a failed micro-batch is refetched. With --pipeline-depth 1 it lowered p99 by about a quarter on a loaded 2-core host (with 2 it was worse); throughput not measured cleanly yet (bench/README.md, latency at 50 % load). @default false",
       ),
     sessionTimeoutMs: positiveInt
       .min(6_000, 'expected at least 6000 (the broker default group.min.session.timeout.ms)')
