@@ -72,6 +72,10 @@ export const workerMainSchema = z
     /** With untilEnd: time between checks of the committed offsets, ms. @default 1000 */
     untilEndPollMs: z.number().int().min(10).optional(),
     maxBatchMessages: z.number().int().positive().optional(),
+    /** The worker's pipelineDepth. @default DEFAULT_WORKER_PIPELINE_DEPTH */
+    pipelineDepth: z.number().int().min(1).max(16).optional(),
+    /** The worker's fetchAhead. @default DEFAULT_WORKER_FETCH_AHEAD */
+    fetchAhead: z.boolean().optional(),
     /** Consumer group session timeout, ms (how soon a killed worker's partitions move). */
     sessionTimeoutMs: z.number().int().min(6000).optional(),
     heartbeatIntervalMs: z.number().int().min(100).optional(),
@@ -166,6 +170,8 @@ async function main(): Promise<void> {
       ...(opts.groupId === undefined ? {} : { groupId: opts.groupId }),
       ...(opts.topic === undefined ? {} : { topic: opts.topic }),
       ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
+      ...(opts.pipelineDepth === undefined ? {} : { pipelineDepth: opts.pipelineDepth }),
+      ...(opts.fetchAhead === undefined ? {} : { fetchAhead: opts.fetchAhead }),
       consumer: {
         ...(opts.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: opts.sessionTimeoutMs }),
         ...(opts.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: opts.heartbeatIntervalMs }),

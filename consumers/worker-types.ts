@@ -96,6 +96,13 @@ export interface AdaptationWorkerOptions {
    * @default DEFAULT_WORKER_PIPELINE_DEPTH (1)
    */
   pipelineDepth?: number;
+  /**
+   * Fetch a partition's next records while its previous chunks are being made durable (passed to
+   * the BatchConsumer it builds; streams/fetch-ahead.ts): up to `pipelineDepth` chunks of a partition
+   * in flight across fetches, commits still only after durability.
+   * @default DEFAULT_WORKER_FETCH_AHEAD (false)
+   */
+  fetchAhead?: boolean;
   /** Clock for validation (events too far in the future are poison), unix ms. @default Date.now */
   clock?: () => number;
   /** Metrics endpoint port; 0 binds any free port (logged). @default 9464 */
@@ -110,7 +117,7 @@ export interface AdaptationWorkerOptions {
    * Tuning passed to the BatchConsumer (session timeout, heartbeats, retry backoff, fetch sizes).
    * @default BatchConsumer's defaults
    */
-  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'pipelineDepth' | 'logger'>;
+  consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'fromBeginning' | 'maxBatchMessages' | 'pipelineDepth' | 'fetchAhead' | 'logger'>;
   /** A consumer to use instead of building a BatchConsumer (tests). */
   source?: BatchSource;
   /**

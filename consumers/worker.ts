@@ -79,6 +79,15 @@ import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd } from './until-end.js';
 export const DEFAULT_WORKER_PIPELINE_DEPTH = 1;
 
 /**
+ * The worker's default `fetchAhead` (streams/fetch-ahead.ts): fetch a partition's next records
+ * while its previous chunks are being made durable. Off: at pipelineDepth 1 it lowered p99 latency in 5
+ * of 6 A/B pairs on the shared 2-core host (at depth 2 it raised it), but its effect on throughput
+ * at full load could not be measured there
+ * (bench/README.md, spine, "Latency at 50 % load").
+ */
+export const DEFAULT_WORKER_FETCH_AHEAD = false;
+
+/**
  * Errors the worker waits out (retrying the batch, committing nothing): service outages, and a full
  * disk spool, which is the sink's last line of backpressure when ClickHouse has been away for long.
  */
@@ -180,6 +189,7 @@ export class AdaptationWorker {
         fromBeginning: opts.fromBeginning ?? true,
         ...(opts.maxBatchMessages === undefined ? {} : { maxBatchMessages: opts.maxBatchMessages }),
         pipelineDepth: depth,
+        fetchAhead: opts.fetchAhead ?? DEFAULT_WORKER_FETCH_AHEAD,
         logger: this.logger,
       });
     if (opts.untilEnd === true) {

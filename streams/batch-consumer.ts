@@ -46,6 +46,11 @@
  *   A commit round trip took 30 ms (p50) to 120 ms (p90) on this shared machine, against ~40 ms of
  *   decoding per 7,000-record fetch: awaiting it before the next chunk left each partition idle for
  *   a large share of the time (bench/spine/consumer-overhead.ts).
+ * - Fetch-ahead (`fetchAhead`, default off; streams/fetch-ahead.ts): `eachBatch` returns once its
+ *   chunks are handed over, so kafkajs fetches the next records while they are made durable; at most
+ *   `pipelineDepth` chunks of a partition are in flight, across batches. Commits as above. Since
+ *   kafkajs may now rejoin with chunks in flight, a group join then pauses the new assignment until
+ *   they settled and only then tells the listener (which is promised no chunk in flight).
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
@@ -55,6 +60,7 @@ import { assignmentChange, partitionKey, partitionsOf, RewindPartition, type Gro
 import { createKafka, kafkaError, type KafkaConnection } from './kafka.js';
 import { toRawMessage, type MessageBatch } from './message.js';
 import { PartitionCommitter } from './partition-committer.js';
+import { AheadPartition, handAheadBatch, type AheadHost, type Outcome } from './fetch-ahead.js';
 
 export type { MessageBatch, RawMessage } from './message.js';
 export type { AssignmentChange, PartitionListener, TopicPartition } from './assignment.js';
@@ -117,6 +123,15 @@ export interface BatchConsumerOptions {
    * commit markers at the end of a batch). @default 'consumer'
    */
   offsetCommit?: 'consumer' | 'transaction';
+  /**
+   * Fetch the next records while the previous chunks are being made durable (streams/fetch-ahead.ts):
+   * kafkajs' batch callback returns once its chunks are handed over (up to `pipelineDepth` per
+   * partition in flight) instead of once they are durable. Commits still wait for durability.
+   * Needs a handler that orders overlapping calls of a partition (as for pipelineDepth > 1), and
+   * `offsetCommit: 'consumer'`. A revoked partition's chunks may then still be in flight while
+   * another member starts on it (idempotent writes make that safe for Thaw's worker). @default false
+   */
+  fetchAhead?: boolean;
 }
 
 /** Upper bound of partitionsConsumedConcurrently (kafkajs keeps one worker per unit). */
@@ -157,6 +172,7 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
     maxBytesPerPartition: positiveInt('consumer.maxBytesPerPartition', o.maxBytesPerPartition ?? 1_048_576, 1024),
     pipelineDepth: positiveInt('consumer.pipelineDepth', o.pipelineDepth ?? 1),
     offsetCommit: o.offsetCommit ?? 'consumer',
+    fetchAhead: o.fetchAhead ?? false,
     partitionsConsumedConcurrently:
       o.partitionsConsumedConcurrently === undefined ? undefined : positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently),
   };
@@ -164,6 +180,8 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
     throw new ConfigError('consumer.partitionsConsumedConcurrently', `must be at most ${MAX_PARTITIONS_CONCURRENCY}, got ${r.partitionsConsumedConcurrently}`);
   }
   if (r.offsetCommit !== 'consumer' && r.offsetCommit !== 'transaction') throw new ConfigError('consumer.offsetCommit', `expected consumer or transaction, got ${String(r.offsetCommit)}`);
+  if (typeof r.fetchAhead !== 'boolean') throw new ConfigError('consumer.fetchAhead', `must be a boolean, got ${String(r.fetchAhead)}`);
+  if (r.offsetCommit === 'transaction' && r.fetchAhead) throw new ConfigError('consumer.fetchAhead', 'must be false when offsets are committed in transactions');
   if (r.offsetCommit === 'transaction' && r.pipelineDepth !== 1) throw new ConfigError('consumer.pipelineDepth', 'must be 1 when offsets are committed in transactions');
   if (r.pipelineDepth > MAX_PIPELINE_DEPTH) throw new ConfigError('consumer.pipelineDepth', `must be at most ${MAX_PIPELINE_DEPTH}, got ${r.pipelineDepth}`);
   if (r.retryMaxMs < r.retryInitialMs) throw new ConfigError('consumer.retryMaxMs', 'must be >= retryInitialMs');
@@ -171,7 +189,6 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
   return r;
 }
 
-type Outcome = { ok: true } | { ok: false; err: unknown };
 
 export class BatchConsumer {
   private readonly opts: Resolved;
@@ -190,12 +207,16 @@ export class BatchConsumer {
   private readonly failedListeners: ((err: unknown) => void)[] = [];
   /** Background commits per partition (see PartitionCommitter). */
   private readonly committers = new Map<string, PartitionCommitter>();
+  /** With fetchAhead: the chunks in flight per partition, across batches. */
+  private readonly aheads = new Map<string, AheadPartition>();
   /** Total handler failures (each retry attempt counts). */
   retries = 0;
   /** Rewinds asked by the handler (RewindPartition): the partition was refetched from an earlier offset. */
   rewinds = 0;
   /** Partitions handled concurrently; known once start() resolved (0 before). */
   concurrency = 0;
+  /** When kafkajs last sent a fetch request (unix ms), for MessageBatch.fetch. */
+  private fetchRequestedAtMs = 0;
 
   constructor(opts: BatchConsumerOptions) {
     this.opts = resolveBatchConsumerOptions(opts);
@@ -236,12 +257,26 @@ export class BatchConsumer {
       const next = Number(e.payload.lastOffset) + 1;
       // Through the partition's committer when it has one, so that this commit is ordered with the
       // background commits of the chunks before it (a commit landing late would move the group back).
-      const committer = this.committers.get(partitionKey({ topic: e.payload.topic, partition: e.payload.partition }));
+      const key = partitionKey({ topic: e.payload.topic, partition: e.payload.partition });
+      const committer = this.committers.get(key);
+      const ahead = this.aheads.get(key);
+      if (ahead !== undefined && committer !== undefined && (ahead.size > 0 || ahead.failed !== undefined)) {
+        // Fetch-ahead: chunks before the markers may not be durable yet; commit past the markers
+        // once they are, unless one failed (the partition is then refetched from before it).
+        const join = this.joins;
+        void ahead.settled().then(() => {
+          if (ahead.failed === undefined && join === this.joins) committer.upToLater(next);
+        });
+        return;
+      }
       if (committer?.upToLater(next) === true) return;
       const offset = String(next);
       consumer.commitOffsets([{ topic: e.payload.topic, partition: e.payload.partition, offset }]).catch((err: unknown) => {
         this.logger.warn('commit past commit markers failed (retried with the next batch)', { topic: e.payload.topic, partition: e.payload.partition, error: errorMessage(err) });
       });
+    });
+    consumer.on(consumer.events.FETCH_START, () => {
+      this.fetchRequestedAtMs = Date.now();
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.logger.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
@@ -309,6 +344,7 @@ export class BatchConsumer {
     for (const wake of this.wakers) wake();
     // Commits of chunks already handled go out before the group is left (a running eachBatch settles
     // its own before returning, which disconnect awaits).
+    await Promise.all([...this.aheads.values()].map((a) => a.settled()));
     await Promise.all([...this.committers.values()].map((c) => c.settled()));
     try {
       // kafkajs disconnect() = stop the fetch loop, await the running eachBatch, leave the group.
@@ -346,6 +382,26 @@ export class BatchConsumer {
     for (const c of this.committers.values()) c.forget();
     const names = (ps: readonly TopicPartition[]): string[] => ps.map(partitionKey);
     this.logger.info('partitions assigned', { memberId, assigned: names(change.assigned), revoked: names(change.revoked), moved: names(change.moved) });
+    const aheads = [...this.aheads.values()];
+    if (aheads.some((a) => a.size > 0)) {
+      // Fetch-ahead: chunks handed over under the old generation may still be in flight, and the
+      // listener is promised that no batch is when it hears of a join. Nothing of the new assignment
+      // is fetched until they settled (they are not committed: join changed).
+      this.consumer?.pause(byTopic(next.partitions));
+      void Promise.all(aheads.map((a) => a.settled())).then(() => {
+        if (join !== this.joins || this.lifecycle !== 'running') return;
+        this.announce(join, change);
+        const resolving = new Set(this.listener?.startOffset === undefined ? [] : change.assigned.map(partitionKey));
+        const rest = next.partitions.filter((tp) => !resolving.has(partitionKey(tp)));
+        if (!this.paused && rest.length > 0) this.consumer?.resume(byTopic(rest));
+      });
+      return;
+    }
+    this.announce(join, change);
+  }
+
+  /** Tells the listener of a join, then resolves where the newly assigned partitions start. */
+  private announce(join: number, change: ReturnType<typeof assignmentChange>): void {
     try {
       this.listener?.onAssignment?.(change);
     } catch (err) {
@@ -412,7 +468,9 @@ export class BatchConsumer {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    if (this.opts.fetchAhead) return this.eachBatchAhead(payload);
     const { batch } = payload;
+    const fetch = { requestedAtMs: this.fetchRequestedAtMs, receivedAtMs: Date.now() };
     const all = batch.messages;
     const highWatermark = Number(batch.highWatermark);
     const max = this.opts.maxBatchMessages;
@@ -422,6 +480,7 @@ export class BatchConsumer {
       partition: batch.partition,
       messages: all.slice(i, i + max).map((m) => toRawMessage(batch.topic, batch.partition, m)),
       highWatermark,
+      fetch,
     });
     // Between chunks: a stopping consumer, a revoked/re-seeked partition or a pause ends this batch
     // (chunks already handed over still finish and are committed).
@@ -481,6 +540,57 @@ export class BatchConsumer {
       // Stopping: the last commits go out before kafkajs leaves the group (it awaits this call).
       if (this.lifecycle !== 'running') await commits.settled();
     }
+  }
+
+  /**
+   * eachBatch with fetchAhead (streams/fetch-ahead.ts): hands the batch's chunks over, each once
+   * fewer than `pipelineDepth` chunks of the partition are in flight, and returns without awaiting
+   * them; their outcomes commit (or seek back) in the background.
+   */
+  private async eachBatchAhead(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const commits = this.committerOf(batch.topic, batch.partition);
+    await handAheadBatch(payload, {
+      ahead: this.aheadOf(batch.topic, batch.partition),
+      commits,
+      maxBatchMessages: this.opts.maxBatchMessages,
+      pipelineDepth: this.opts.pipelineDepth,
+      fetch: { requestedAtMs: this.fetchRequestedAtMs, receivedAtMs: Date.now() },
+      logger: this.logger,
+      mayStart: () => payload.isRunning() && !payload.isStale() && !this.paused && this.lifecycle === 'running',
+      stopping: () => this.lifecycle !== 'running',
+      heartbeating: (p) => this.heartbeating(p, payload),
+      backoff: (ms) => this.backoff(ms, payload),
+    });
+  }
+
+  private aheadOf(topic: string, partition: number): AheadPartition {
+    const key = partitionKey({ topic, partition });
+    let a = this.aheads.get(key);
+    if (a === undefined) {
+      const host: AheadHost = {
+        call: (chunk) => this.call(chunk),
+        seek: (t, p, offset) => {
+          try {
+            this.consumer?.seek({ topic: t, partition: p, offset: String(offset) });
+          } catch (err) {
+            // Not running any more: the next owner (or the next run) starts from the committed offset.
+            this.logger.warn('fetch-ahead: seek back failed', { topic: t, partition: p, offset, error: errorMessage(err) });
+          }
+        },
+        joins: () => this.joins,
+        onFailure: (kind) => {
+          if (kind === 'retry') this.retries++;
+          else this.rewinds++;
+        },
+        logger: this.logger,
+        retryInitialMs: this.opts.retryInitialMs,
+        retryMaxMs: this.opts.retryMaxMs,
+      };
+      a = new AheadPartition(topic, partition, host, this.committerOf(topic, partition));
+      this.aheads.set(key, a);
+    }
+    return a;
   }
 
   /**

@@ -21,6 +21,13 @@ export interface MessageBatch {
   messages: RawMessage[];
   /** Offset after the last record in the partition when the batch was fetched (lag = highWatermark - last offset - 1). */
   highWatermark: number;
+  /**
+   * When the records reached the consumer, for latency breakdowns (bench/spine): `requestedAtMs` is
+   * when the fetch that returned them was sent (with several brokers: the latest fetch sent to any
+   * of them), `receivedAtMs` when the consumer got the fetched batch. Unix ms. Absent when the
+   * source does not know (tests' in-memory sources).
+   */
+  fetch?: { requestedAtMs: number; receivedAtMs: number };
 }
 
 /** Converts a kafkajs message. */

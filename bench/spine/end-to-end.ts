@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Adapter } from '../../adapters/types.js';
 import { ClickHouseSink } from '../../analytics/clickhouse-sink.js';
-import { AdaptationWorker, DEFAULT_WORKER_PIPELINE_DEPTH, type AdapterReleaseSource } from '../../consumers/worker.js';
+import { AdaptationWorker, DEFAULT_WORKER_FETCH_AHEAD, DEFAULT_WORKER_PIPELINE_DEPTH, type AdapterReleaseSource } from '../../consumers/worker.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
@@ -27,6 +27,7 @@ import { quantile } from '../stats.js';
 import { LagWatch } from './ceilings.js';
 import { benchSource, messageFor, type BenchResources, type Services } from './fixtures.js';
 import { TimedSink, TimedSource, TimedStore } from './instrument.js';
+import { emptySamples, phaseFigures, type PhaseFigure } from './trace.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -61,6 +62,8 @@ export async function buildRig(
   partitionsConsumedConcurrently?: number,
   /** undefined: the worker's default (DEFAULT_WORKER_PIPELINE_DEPTH). */
   pipelineDepth?: number,
+  /** undefined: the worker's default (DEFAULT_WORKER_FETCH_AHEAD). */
+  fetchAhead?: boolean,
 ): Promise<Rig> {
   const run = 'releases' in adapter ? { side: adapter.side, releaseWatcher: adapter.releases, ...(adapter.crossAdapter === undefined ? {} : { crossAdapter: adapter.crossAdapter }) } : { side: adapter.side, adapter };
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
@@ -88,6 +91,7 @@ export async function buildRig(
     maxBatchMessages,
     ...(partitionsConsumedConcurrently === undefined ? {} : { partitionsConsumedConcurrently }),
     pipelineDepth: pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH,
+    fetchAhead: fetchAhead ?? DEFAULT_WORKER_FETCH_AHEAD,
     logger: log,
   });
   const source = new TimedSource(consumer);
@@ -160,11 +164,12 @@ export async function endToEndDrain(
   n: number,
   maxBatchMessages: number,
   log: Logger,
-  opts: { concurrency?: number; pipelineDepth?: number; limit?: number } = {},
+  /** tag: appended to the run's group and table names (several runs of one adapter in a process). */
+  opts: { concurrency?: number; pipelineDepth?: number; fetchAhead?: boolean; limit?: number; tag?: string } = {},
 ): Promise<DrainResult> {
   const depth = opts.pipelineDepth ?? DEFAULT_WORKER_PIPELINE_DEPTH;
   const limit = Math.min(n, opts.limit ?? n);
-  const rig = await buildRig(services, res, adapter, topic, `e2e-${adapter.name}-d${depth}`, maxBatchMessages, log, opts.concurrency, depth);
+  const rig = await buildRig(services, res, adapter, topic, `e2e-${adapter.name}-d${depth}${opts.tag ?? ''}`, maxBatchMessages, log, opts.concurrency, depth, opts.fetchAhead);
   const watch = await LagWatch.open(services.kafka, rig.worker.groupId, [topic]);
   try {
     await rig.worker.start();
@@ -251,6 +256,8 @@ export interface LatencyPoint {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /** The same events' latency by phase (trace.ts): p50/p99 of each, and its mean over the slowest 1 %. */
+  phases: PhaseFigure[];
 }
 
 /**
@@ -267,10 +274,16 @@ export async function latencyAtLoads(
   seconds: number,
   maxBatchMessages: number,
   log: Logger,
+  /** undefined: the worker's default (DEFAULT_WORKER_PIPELINE_DEPTH). */
+  pipelineDepth?: number,
+  /** undefined: the worker's default (DEFAULT_WORKER_FETCH_AHEAD). */
+  fetchAhead?: boolean,
+  /** Appended to the run's topic, group and table names (several runs of one adapter in a process). */
+  tag = '',
 ): Promise<LatencyPoint[]> {
-  const topic = res.topic(`live-${adapter.name}`);
+  const topic = res.topic(`live-${adapter.name}${tag}`);
   await ensureTopics(services.kafka, [{ topic, partitions: 4 }]);
-  const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}`, maxBatchMessages, log);
+  const rig = await buildRig(services, res, adapter, topic, `latency-${adapter.name}${tag}`, maxBatchMessages, log, undefined, pipelineDepth, fetchAhead);
   const out: LatencyPoint[] = [];
   try {
     await rig.worker.start();
@@ -279,6 +292,7 @@ export async function latencyAtLoads(
     for (const rate of rates) {
       const before = src.events;
       src.eventLatencyMs = [];
+      src.phases = emptySamples();
       src.recordEventLatencyAfterMs = Date.now();
       const produced = await pacedProducer(services, topic, rate, seconds, adapter.side);
       await src.handled(before + produced.sent, 300_000);
@@ -294,8 +308,10 @@ export async function latencyAtLoads(
         p99Ms: quantile(lat, 0.99),
         p999Ms: quantile(lat, 0.999),
         maxMs: quantile(lat, 1),
+        phases: phaseFigures(src.phases),
       };
-      log.info('latency phase done', { adapter: adapter.name, ...point });
+      const { phases, ...summary } = point;
+      log.info('latency phase done', { adapter: adapter.name, ...summary, phases: Object.fromEntries(phases.map((f) => [f.phase, [Math.round(f.p50Ms), Math.round(f.p99Ms), Math.round(f.tailMeanMs)]])) });
       out.push(point);
     }
     return out;

@@ -14,11 +14,14 @@
  *                  timestamp (the producer's send time) to the moment its batch's handler resolved
  *                  (rows durable, states written: what the consumer commits on). With pipelining,
  *                  calls of one partition overlap: handler times then sum to more than the wall time.
+ *                  Each handler call runs with a ChunkTrace (trace.ts) that TimedStore and TimedSink
+ *                  fill in, so the same latency is also split into phases per event.
  */
 import type { PredictionRow, PredictionSink } from '../../analytics/types.js';
 import type { BatchSource } from '../../consumers/worker.js';
 import type { EntityState, EntityStore, PartitionRef, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from '../../model-store/types.js';
 import type { MessageBatch } from '../../streams/message.js';
+import { ChunkTrace, currentTrace, emptySamples, recordPhases, withTrace, type PhaseSamples } from './trace.js';
 
 /** A store with every optional call the worker uses (CachedEntityStore). */
 export type FullEntityStore = EntityStore & Required<Pick<EntityStore, 'getManyScoped' | 'putManyScoped' | 'getProgress' | 'invalidatePartitions'>>;
@@ -42,16 +45,15 @@ export class TimedStore implements FullEntityStore {
     try {
       return await this.inner.getManyScoped(reads);
     } finally {
-      this.getMs += performance.now() - t0;
-      this.gets++;
+      this.read(t0);
     }
   }
 
   async putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
     const t0 = performance.now();
+    const startMs = Date.now();
     const res = await this.inner.putManyScoped(writes, progress);
-    this.putMs += performance.now() - t0;
-    this.puts++;
+    this.written(t0, startMs);
     for (const w of writes) this.sample(w.entries);
     return res;
   }
@@ -69,16 +71,33 @@ export class TimedStore implements FullEntityStore {
     try {
       return await this.inner.getMany(scope, ids);
     } finally {
-      this.getMs += performance.now() - t0;
-      this.gets++;
+      this.read(t0);
+    }
+  }
+
+  private read(t0: number): void {
+    const ms = performance.now() - t0;
+    this.getMs += ms;
+    this.gets++;
+    const trace = currentTrace();
+    if (trace !== undefined) trace.readMs += ms;
+  }
+
+  private written(t0: number, startMs: number): void {
+    this.putMs += performance.now() - t0;
+    this.puts++;
+    const trace = currentTrace();
+    if (trace !== undefined) {
+      trace.putStart = startMs;
+      trace.putEnd = Date.now();
     }
   }
 
   async putMany(scope: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
     const t0 = performance.now();
+    const startMs = Date.now();
     const res = await this.inner.putMany(scope, entries);
-    this.putMs += performance.now() - t0;
-    this.puts++;
+    this.written(t0, startMs);
     this.sample(entries);
     return res;
   }
@@ -106,7 +125,10 @@ export class TimedSink implements PredictionSink {
 
   async write(rows: readonly PredictionRow[]): Promise<void> {
     const t0 = performance.now();
+    const trace = currentTrace();
+    if (trace !== undefined) trace.sinkStart = Date.now();
     await this.inner.write(rows);
+    if (trace !== undefined) trace.sinkEnd = Date.now();
     this.writeMs += performance.now() - t0;
     this.rows += rows.length;
   }
@@ -138,6 +160,8 @@ export class TimedSource implements BatchSource {
    */
   eventLatencyMs: number[] = [];
   recordEventLatencyAfterMs = Number.POSITIVE_INFINITY;
+  /** The same events' latency split into phases (trace.ts), recorded under the same condition. */
+  phases: PhaseSamples = emptySamples();
   private waiters: { n: number; resolve: () => void }[] = [];
 
   constructor(private readonly inner: BatchSource) {}
@@ -146,7 +170,8 @@ export class TimedSource implements BatchSource {
     return this.inner.start(async (batch) => {
       const t0 = performance.now();
       if (Number.isNaN(this.firstBatchAt)) this.firstBatchAt = t0;
-      await handler(batch);
+      const trace = new ChunkTrace(Date.now());
+      await withTrace(trace, () => handler(batch));
       const t1 = performance.now();
       this.handlerMs += t1 - t0;
       this.lastBatchDoneAt = t1;
@@ -154,6 +179,7 @@ export class TimedSource implements BatchSource {
       this.lastBatchDoneMs = now;
       if (now >= this.recordEventLatencyAfterMs) {
         for (const m of batch.messages) if (m.timestampMs >= this.recordEventLatencyAfterMs) this.eventLatencyMs.push(now - m.timestampMs);
+        recordPhases(batch, trace, now, this.recordEventLatencyAfterMs, this.phases);
       }
       this.batches++;
       this.events += batch.messages.length;

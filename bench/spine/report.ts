@@ -6,6 +6,7 @@ import type { Side } from '../../schemas/types.js';
 import { formatNumber, markdownTable } from '../stats.js';
 import type { CeilingResult } from './ceilings.js';
 import type { DrainResult, LatencyPoint } from './end-to-end.js';
+import { PHASES, type PhaseFigure } from './trace.js';
 
 /** Goals of issue 13. */
 export const GOAL_SHARE_OF_LOWEST = 0.7;
@@ -27,6 +28,8 @@ export interface LatencyFigure {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  /** Where the latency went, per phase (bench/spine/trace.ts). */
+  phases: PhaseFigure[];
 }
 
 export interface AdapterFigures {
@@ -52,6 +55,8 @@ export interface SpineFigures {
     partitions: number;
     batch: number;
     pipelineDepth: number;
+    /** The worker's fetchAhead (streams/fetch-ahead.ts). */
+    fetchAhead: boolean;
   };
   /** The lowest of each ceiling over the sides and adapters run (per adapter: `adapters[].ceilings`). */
   ceilings: CeilingFigures;
@@ -132,6 +137,7 @@ export function renderReport(report: SpineReport): string {
     a.latency.map((p) => [a.adapter, pct(p.share), formatNumber(p.share * a.endToEndEventsPerSec), formatNumber(p.loadEventsPerSec), ms(p.p50Ms), ms(p.p99Ms), ms(p.p999Ms)]),
   );
   const latency = markdownTable(['adapter', 'share of e2e', 'asked ev/s', 'produced ev/s', 'p50 ms', 'p99 ms', 'p99.9 ms'], latencyRows);
+  const breakdown = renderBreakdown(f.adapters);
   const violations = ceilingViolations(f);
   const list = (xs: string[]): string => (xs.length === 0 ? 'no adapter' : xs.join(', '));
   const met = f.adapters.filter((a) => a.endToEndEventsPerSec / Math.min(...limitsOf(a).map((x) => x.perSec)) >= GOAL_SHARE_OF_LOWEST).map((a) => a.adapter);
@@ -144,7 +150,7 @@ export function renderReport(report: SpineReport): string {
     }),
   );
   return [
-    `## Streaming spine: ${formatNumber(r.events)} events, ${r.partitions} partitions, chunks of ≤ ${formatNumber(r.batch)}, worker pipelineDepth ${r.pipelineDepth}`,
+    `## Streaming spine: ${formatNumber(r.events)} events, ${r.partitions} partitions, chunks of ≤ ${formatNumber(r.batch)}, worker pipelineDepth ${r.pipelineDepth}, fetchAhead ${String(r.fetchAhead)}`,
     '',
     `\`${r.command}\`, ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC; load average (1, 5, 15 min) before ${la(r.loadAverageBefore)}, after ${la(r.loadAverageAfter)} (2 cores, shared); wall ${r.wallSeconds.toFixed(0)} s`,
     '',
@@ -156,6 +162,10 @@ export function renderReport(report: SpineReport): string {
     '',
     latency,
     '',
+    'Where it went, per event (bench/spine/trace.ts): each phase as p50 / p99 / its mean over the slowest 1 % of events, ms. The phases of an event sum to its latency.',
+    '',
+    breakdown,
+    '',
     violations.length === 0 ? 'Check: end to end is below every ceiling for every adapter.' : ['Check FAILED, a ceiling below end to end:', ...violations.map((v) => `- ${v}`)].join('\n'),
     '',
     `Goal ≥ ${pct(GOAL_SHARE_OF_LOWEST)} of the lowest: met by ${list(met)}. Goal p99 ≤ ${GOAL_P99_MS} ms at ${pct(GOAL_P99_AT_LOAD)} load: met by ${list(p99met)}.`,
@@ -164,3 +174,12 @@ export function renderReport(report: SpineReport): string {
   ].join('\n');
 }
 
+
+/** The latency breakdown table: one row per adapter and load, one column per phase. */
+export function renderBreakdown(adapters: readonly AdapterFigures[]): string {
+  const cell = (f: PhaseFigure | undefined): string => (f === undefined ? '—' : `${ms(f.p50Ms)} / ${ms(f.p99Ms)} / ${ms(f.tailMeanMs)}`);
+  return markdownTable(
+    ['adapter', 'share', 'p50 / p99 ms', ...PHASES],
+    adapters.flatMap((a) => a.latency.map((p) => [a.adapter, pct(p.share), `${ms(p.p50Ms)} / ${ms(p.p99Ms)}`, ...PHASES.map((ph) => cell(p.phases.find((x) => x.phase === ph)))])),
+  );
+}

@@ -7,10 +7,11 @@
  *
  *   node --import tsx bench/spine/run.ts [--events 200000] [--batch 5000] [--adapters none,fm-adagrad,emerg,coldnas,fixed-adaptive]
  *        [--loads 0.25,0.5,0.75] [--seconds 6] [--train-prefix 20000] [--concurrency auto] [--no-latency]
+ *        [--depth <worker pipelineDepth>] [--fetch-ahead true|false]
  *        [--json] [--out .thaw/bench/spine.json]
  *
  * Defaults are `thaw run`'s: chunks of the BatchConsumer default (5000), every partition handled
- * concurrently, the worker's default pipelineDepth.
+ * concurrently, the worker's default pipelineDepth and fetchAhead.
  *
  * Services from env (THAW_KAFKA, THAW_REDIS_URL, THAW_CLICKHOUSE_URL; `bash scripts/services.sh env`).
  * Markdown on stdout (with --json: the raw figures as JSON instead), progress as JSON lines on
@@ -21,7 +22,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
+import { DEFAULT_WORKER_FETCH_AHEAD, DEFAULT_WORKER_PIPELINE_DEPTH } from '../../consumers/worker.js';
 import { ConfigError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { Side } from '../../schemas/types.js';
@@ -58,6 +59,8 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: 'auto' },
       out: { type: 'string', default: '.thaw/bench/spine.json' },
       'no-latency': { type: 'boolean', default: false },
+      depth: { type: 'string', default: String(DEFAULT_WORKER_PIPELINE_DEPTH) },
+      'fetch-ahead': { type: 'string', default: String(DEFAULT_WORKER_FETCH_AHEAD) },
       json: { type: 'boolean', default: false },
     },
   });
@@ -67,6 +70,9 @@ async function main(): Promise<void> {
   const loads = parseLoads(values.loads);
   const concurrencyOpt = values.concurrency === 'auto' ? undefined : positiveOption('concurrency', values.concurrency);
   const names = parseAdapterList(values.adapters);
+  const depth = positiveOption('depth', values.depth);
+  if (values['fetch-ahead'] !== 'true' && values['fetch-ahead'] !== 'false') throw new ConfigError('fetch-ahead', `must be true or false, got "${values['fetch-ahead']}"`);
+  const fetchAhead = values['fetch-ahead'] === 'true';
   const trainPrefix = Number(values['train-prefix']);
   if (!Number.isInteger(trainPrefix) || trainPrefix < 0) throw new ConfigError('train-prefix', `must be an integer >= 0, got "${values['train-prefix']}"`);
   const outPath = resolve(ROOT, values.out);
@@ -138,10 +144,10 @@ async function main(): Promise<void> {
       log.info('adapt alone done', { adapter: name, perSec: Math.round(alone.perSec) });
       const redis = await ceilingRedis(services, res, shapeOf(adapter), t.batches, t.topic, t.concurrency);
       log.info('ceiling redis done', { adapter: name, perSec: Math.round(redis.perSec) });
-      const e2e = await endToEndDrain(services, res, adapter, t.topic, events, batch, log, concurrencyOpt === undefined ? {} : { concurrency: concurrencyOpt });
+      const e2e = await endToEndDrain(services, res, adapter, t.topic, events, batch, log, { pipelineDepth: depth, fetchAhead, ...(concurrencyOpt === undefined ? {} : { concurrency: concurrencyOpt }) });
       log.info('end to end done', { adapter: name, perSec: Math.round(e2e.perSec) });
       const rates = loads.map((share) => Math.max(100, Math.round(share * e2e.perSec)));
-      const latency = values['no-latency'] ? [] : await latencyAtLoads(services, res, adapter, rates, seconds, batch, log);
+      const latency = values['no-latency'] ? [] : await latencyAtLoads(services, res, adapter, rates, seconds, batch, log, depth, fetchAhead);
       details.push({ adapter: name, adaptAlone: alone, redis, endToEnd: e2e, latency });
       adapters.push({
         adapter: name,
@@ -149,7 +155,7 @@ async function main(): Promise<void> {
         ceilings: { kafkaDecodeEventsPerSec: t.kafka.perSec, redisEventsPerSec: redis.perSec, sinkRowsPerSec: sink.perSec },
         adaptAloneEventsPerSec: alone.perSec,
         endToEndEventsPerSec: e2e.perSec,
-        latency: latency.map((p, i) => ({ share: loads[i] ?? Number.NaN, loadEventsPerSec: p.loadEventsPerSec, p50Ms: p.p50Ms, p99Ms: p.p99Ms, p999Ms: p.p999Ms })),
+        latency: latency.map((p, i) => ({ share: loads[i] ?? Number.NaN, loadEventsPerSec: p.loadEventsPerSec, p50Ms: p.p50Ms, p99Ms: p.p99Ms, p999Ms: p.p999Ms, phases: p.phases })),
       });
       adapter.dispose?.();
     }
@@ -164,7 +170,8 @@ async function main(): Promise<void> {
         events,
         partitions: PARTITIONS,
         batch,
-        pipelineDepth: DEFAULT_WORKER_PIPELINE_DEPTH,
+        pipelineDepth: depth,
+        fetchAhead,
       },
       ceilings: {
         kafkaDecodeEventsPerSec: Math.min(...[...topics.values()].map((x) => x.kafka.perSec)),

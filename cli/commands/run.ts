@@ -90,6 +90,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       metricsPort: cfg.metricsPort,
       metricsHost: cfg.metricsHost,
       pipelineDepth: cfg.pipelineDepth,
+      fetchAhead: cfg.fetchAhead,
       logger: log,
       ...(cfg.groupId === undefined ? {} : { groupId: cfg.groupId }),
       ...(cfg.topic === undefined ? {} : { topic: cfg.topic }),

@@ -3,13 +3,15 @@
  * Kafka, Redis and ClickHouse, with state writes and sink writes failing now and then as outages
  * do: chunks prepared after a failed one are discarded and redone, commits never pass a failure,
  * and the run must end exactly where the reference run ends (one prediction per event with the
- * reference's score and prior count, Redis states equal to the reference's).
+ * reference's score and prior count, Redis states equal to the reference's). The same with
+ * fetch-ahead (streams/fetch-ahead.ts): chunks of later fetches in flight when one fails, the
+ * partition sought back to the failed chunk.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createAdapter } from '../../../adapters/registry.js';
 import { ClickHouseSink } from '../../../analytics/clickhouse-sink.js';
 import type { PredictionRow, PredictionSink } from '../../../analytics/types.js';
@@ -70,22 +72,11 @@ class FlakySink implements PredictionSink {
   }
 }
 
-describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, () => {
-  const n = names('pipeline');
-  const spoolDir = mkdtempSync(join(tmpdir(), 'thaw-pipeline-spool-'));
-  after(async () => {
-    await deleteTopics(KAFKA, [n.topic, n.dlq]);
-    await dropKeys(REDIS_URL, n.prefix);
-    const ch = clickhouse();
-    try {
-      await dropTable(ch, n.table);
-    } finally {
-      await ch.close();
-    }
-    rmSync(spoolDir, { recursive: true, force: true });
-  });
-
-  it('depth 3 through injected state and sink failures ends equal to the reference run', async () => {
+/** One flaky run: the worker through injected state and sink failures must end equal to the reference run. */
+async function flakyRun(tag: string, opts: { pipelineDepth: number; fetchAhead: boolean; maxBatchMessages: number }): Promise<void> {
+  const n = names(tag);
+  const spoolDir = mkdtempSync(join(tmpdir(), `thaw-${tag}-spool-`));
+  try {
     await ensureTopics(KAFKA, [
       { topic: n.topic, partitions: 2, config: { ...KEEP_ALL_EVENTS } },
       { topic: n.dlq, partitions: 1 },
@@ -93,9 +84,7 @@ describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
     const evs = events(12_000, 53);
     const reference = await referenceRun(evs, scope, 2);
     const producer = new EventProducer({ kafka: KAFKA });
-    await producer.connect();
     const clickhouseSink = new ClickHouseSink({ url: CLICKHOUSE_URL, database: DATABASE, table: n.table, spoolDir });
-    await clickhouseSink.ensureSchema();
     const store = new FlakyStore(new RedisEntityStore({ redis: { url: REDIS_URL }, keyPrefix: n.prefix }), 7);
     const sink = new FlakySink(clickhouseSink, 11);
     const worker = new AdaptationWorker({
@@ -107,12 +96,15 @@ describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
       deadLetters: new DeadLetterWriter(producer, n.dlq),
       topic: n.topic,
       groupId: n.group,
-      maxBatchMessages: 150,
-      pipelineDepth: 3,
+      maxBatchMessages: opts.maxBatchMessages,
+      pipelineDepth: opts.pipelineDepth,
+      fetchAhead: opts.fetchAhead,
       metricsPort: 0,
       consumer: { retryInitialMs: 20, retryMaxMs: 100 },
     });
     try {
+      await producer.connect();
+      await clickhouseSink.ensureSchema();
       await produceByItem(producer, n.topic, evs);
       await worker.start();
       await waitFor('lag 0', async () => (await worker.lag()) === 0, 120_000);
@@ -136,5 +128,25 @@ describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
       await store.close();
       await producer.close();
     }
+  } finally {
+    await deleteTopics(KAFKA, [n.topic, n.dlq]);
+    await dropKeys(REDIS_URL, n.prefix);
+    const ch = clickhouse();
+    try {
+      await dropTable(ch, n.table);
+    } finally {
+      await ch.close();
+    }
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+describe('pipelined worker (Kafka + Redis + ClickHouse)', { timeout: 360_000 }, () => {
+  it('depth 3 through injected state and sink failures ends equal to the reference run', async () => {
+    await flakyRun('pipeline', { pipelineDepth: 3, fetchAhead: false, maxBatchMessages: 150 });
+  });
+
+  it('fetch-ahead (depth 2: chunks of later fetches in flight) through the same failures ends equal to the reference run', async () => {
+    await flakyRun('pipelineahead', { pipelineDepth: 2, fetchAhead: true, maxBatchMessages: 150 });
   });
 });
