@@ -1,6 +1,6 @@
 // The join's Lua scripts against a real Redis: claims survive redelivery (crash between the Redis
 // claim and the Kafka ack re-emits), other messages never emit twice, unconfirmed sweeps re-emit.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,18 +8,20 @@ import { Redis } from 'ioredis';
 import { installJoinScripts } from '../../../streams/join-scripts.js';
 import { REDIS_URL } from './helpers.js';
 
-void test('join scripts: claim by source message, duplicate and late clicks, sweep re-emits until confirmed', { timeout: 30_000 }, async (t) => {
+type Pipeline = ReturnType<ReturnType<typeof installJoinScripts>>;
+type Fill = (p: Pipeline) => void;
+
+/** A Redis client with the join's scripts, this test's key prefix (deleted after it) and a pipeline runner. */
+function scriptsOn(t: TestContext, name: string) {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-  const prefix = `test:join-scripts:${randomUUID()}`;
+  const prefix = `test:${name}:${randomUUID()}`;
   t.after(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   });
   const pipeline = installJoinScripts(redis);
-  const h = (id: string): string => `${prefix}:imp:{${id}}`;
-  const z = `${prefix}:deadlines:t:0`;
-  const run = async (fill: (p: ReturnType<typeof pipeline>) => void): Promise<unknown[]> => {
+  const run = async (fill: Fill): Promise<unknown[]> => {
     const p = pipeline();
     fill(p);
     const res = (await p.exec()) ?? [];
@@ -28,6 +30,11 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
       return v;
     });
   };
+  return { redis, prefix, h: (id: string): string => `${prefix}:imp:{${id}}`, z: `${prefix}:deadlines:t:0`, run };
+}
+
+void test('join scripts: claim by source message, duplicate and late clicks, sweep re-emits until confirmed', { timeout: 30_000 }, async (t) => {
+  const { redis, prefix, h, z, run } = scriptsOn(t, 'join-scripts');
   const status = (v: unknown): string => String((v as Buffer[])[0]);
 
   // Two impressions pending, a click on one: emitted; the same click message again (redelivery) emits again;
@@ -87,24 +94,9 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
 // TTL ran from the impression's first processing, the hash was gone, the impression started over and
 // was swept to a second label (0 after 1).
 void test('join scripts: a claimed impression outlives its TTL until its chunk is committed', { timeout: 30_000 }, async (t) => {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-  const prefix = `test:join-ttl:${randomUUID()}`;
-  t.after(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
-  const pipeline = installJoinScripts(redis);
-  const h = (id: string): string => `${prefix}:imp:{${id}}`;
-  const z = `${prefix}:deadlines:t:0`;
+  const { redis, prefix, h, z, run } = scriptsOn(t, 'join-ttl');
   const imp = Buffer.from([1, 2]);
-  const one = async (fill: (p: ReturnType<typeof pipeline>) => void): Promise<unknown> => {
-    const p = pipeline();
-    fill(p);
-    const [first] = (await p.exec()) ?? [];
-    if (first?.[0]) throw first[0];
-    return first?.[1];
-  };
+  const one = async (fill: Fill): Promise<unknown> => (await run(fill))[0];
   const ttlMs = 50;
   // An early click (its own TTL), then the impression: the impression removes that TTL.
   assert.equal(String((await one((p) => p.thawJoinClickBuffer(h('E'), 1500, 'clk:1:1', ttlMs, 5000)) as Buffer[])[0]), 'early');
