@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Full test run (`npm run test:all`, also what CI runs through .ci/run):
-#   0. Debian packages the tests need when missing (apt): docker-compose, python3-venv, chromium
+#   0. Debian packages the tests need when missing (apt): docker-compose, python3-venv, chromium, and a
+#      C++ toolchain for hnswlib-node (an optional dependency npm builds from source; the ANN index needs it)
 #   1. npm install when node_modules is missing or older than package-lock.json (not `npm ci`: see README)
 #   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
 #   3. export the services' addresses (scripts/services.sh env)
@@ -51,6 +52,13 @@ fi
 if [[ ! -x "${THAW_CHROMIUM:-/usr/bin/chromium}" ]]; then
   step "installing chromium (apt)"
   apt_install chromium
+fi
+
+# hnswlib-node (retrieval's ANN index) is built from source by npm install: g++ and make. It is an optional
+# dependency, so `npm install` alone still succeeds without them; the tests need it.
+if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+  step "installing g++ and make for hnswlib-node (apt)"
+  apt_install g++ make
 fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
