@@ -28,7 +28,7 @@ export const MODEL_SCORE_ROUTE = '/v1/models/:name/score';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-function errorBody(code: string, field: string | null, message: string, extra?: Record<string, unknown>): string {
+export function errorBody(code: string, field: string | null, message: string, extra?: Record<string, unknown>): string {
   return JSON.stringify({ error: { code, field, ...extra, message } });
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { FmAdagradAdapter } from '../../../adapters/fm-adagrad.js';
@@ -27,7 +28,10 @@ function learned(side: 'user' | 'item', seed: number): Float32Array {
   return st;
 }
 
-describe('scoring server (in-memory states)', () => {
+/** A request as a test sends it, through fastify's inject or over a real connection to the listening server. */
+type Call = (method: 'GET' | 'POST', url: string, payload?: unknown, headers?: Record<string, string>) => Promise<{ statusCode: number; body: string; headers: Record<string, string | string[] | undefined> }>;
+
+for (const transport of ['inject', 'http'] as const) describe(`scoring server (in-memory states, ${transport})`, () => {
   const release = servingRelease(fm, 'v1', Date.now(), undefined, { keyPrefix: 'unit', namespace: 'live', safeguard: 'item' });
   const user = learned('user', 1);
   const item = learned('item', 2);
@@ -38,11 +42,26 @@ describe('scoring server (in-memory states)', () => {
   ]);
   let app: FastifyInstance;
   let pipeline: ScoringPipeline;
+  let base = '';
+  // inject: fastify's routes hand the raw request to the scoring handler; http: the listening
+  // server's factory hands it over before fastify (serving/server.ts). Both must answer alike.
+  const call: Call = async (method, url, payload, headers = {}) => {
+    const body = payload === undefined ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const hdrs = body !== undefined && headers['content-type'] === undefined ? { ...headers, 'content-type': 'application/json' } : headers;
+    if (transport === 'inject') {
+      const res = await app.inject({ method, url, headers: hdrs, ...(body === undefined ? {} : { payload: body }) });
+      return { statusCode: res.statusCode, body: res.body, headers: res.headers as Record<string, string | string[] | undefined> };
+    }
+    const res = await fetch(base + url, { method, headers: hdrs, ...(body === undefined ? {} : { body }) });
+    return { statusCode: res.status, body: await res.text(), headers: Object.fromEntries(res.headers) };
+  };
+  // A deadline no loaded machine misses: admission is tested in admission.test.ts and the shedding test.
   before(async () => {
-    pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { maxCandidates: 5, bodyLimitBytes: 4096 }, defaultMetrics: false });
+    pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { maxCandidates: 5, bodyLimitBytes: 4096, defaultDeadlineMs: 10_000 }, defaultMetrics: false });
     app = createScoringApp(pipeline);
     await pipeline.start();
-    await app.ready();
+    if (transport === 'http') base = await app.listen({ host: '127.0.0.1', port: 0 });
+    else await app.ready();
   });
   after(async () => {
     await app.close();
@@ -51,7 +70,7 @@ describe('scoring server (in-memory states)', () => {
 
   test('scores in candidate order with provenance, equal to the item worker\'s logged score', async () => {
     const body = { requestId: 'r1', user: { id: 'u1', features: { age: ['30'] } }, candidates: [{ id: 'i1', features: { genre: ['x'] } }, { id: 'new', features: {} }, { id: 'bad' }] };
-    const res = await app.inject({ method: 'POST', url: '/v1/score', payload: body });
+    const res = await call('POST', '/v1/score', body);
     assert.equal(res.statusCode, 200, res.body);
     const out = JSON.parse(res.body) as { release: string; scores: { id: string; score: number; source: string; events: number | null }[]; user: { source: string } };
     assert.equal(out.release, 'fm/v1');
@@ -76,17 +95,40 @@ describe('scoring server (in-memory states)', () => {
       [{ user: { id: 'u', features: { f: 'x' } }, candidates: [{ id: 'a' }] }, 'user.features.f'],
     ];
     for (const [payload, field] of cases) {
-      const res = await app.inject({ method: 'POST', url: '/v1/score', payload: payload as object });
+      const res = await call('POST', '/v1/score', payload);
       assert.equal(res.statusCode, 400, res.body);
       assert.equal((JSON.parse(res.body) as { error: { field: string } }).error.field, field);
     }
-    const malformed = await app.inject({ method: 'POST', url: '/v1/score', payload: '{"user":', headers: { 'content-type': 'application/json' } });
+    const malformed = await call('POST', '/v1/score', '{"user":');
     assert.equal(malformed.statusCode, 400);
     assert.equal((JSON.parse(malformed.body) as { error: { field: string } }).error.field, 'body');
-    const big = await app.inject({ method: 'POST', url: '/v1/score', payload: JSON.stringify({ user: { id: 'u' }, candidates: [{ id: 'x'.repeat(5000) }] }), headers: { 'content-type': 'application/json' } });
+    const big = await call('POST', '/v1/score', { user: { id: 'u' }, candidates: [{ id: 'x'.repeat(5000) }] });
     assert.equal(big.statusCode, 413);
-    const deadline = await app.inject({ method: 'POST', url: '/v1/score', payload: { user: { id: 'u' }, candidates: [{ id: 'a' }] }, headers: { 'x-deadline-ms': 'soon' } });
+    const deadline = await call('POST', '/v1/score', { user: { id: 'u' }, candidates: [{ id: 'a' }] }, { 'x-deadline-ms': 'soon' });
     assert.equal(deadline.statusCode, 400);
+  });
+
+  test('edge cases: content type, prototype poisoning, query strings, percent-encoded model names, methods', async () => {
+    const valid = { user: { id: 'u1' }, candidates: [{ id: 'i1' }] };
+    const text = await call('POST', '/v1/score', JSON.stringify(valid), { 'content-type': 'text/plain' });
+    assert.equal(text.statusCode, 400, text.body); // a text body is not a JSON object
+    assert.equal((JSON.parse(text.body) as { error: { field: string } }).error.field, 'body');
+    const charset = await call('POST', '/v1/score', JSON.stringify(valid), { 'content-type': 'Application/JSON; charset=utf-8' });
+    assert.equal(charset.statusCode, 200, charset.body);
+    for (const poisoned of ['{"user":{"id":"u"},"candidates":[{"id":"a"}],"__proto__":{"x":1}}', '{"user":{"id":"u","constructor":{"prototype":{"x":1}}},"candidates":[{"id":"a"}]}']) {
+      const res = await call('POST', '/v1/score', poisoned);
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal((JSON.parse(res.body) as { error: { field: string } }).error.field, 'body');
+    }
+    const query = await call('POST', '/v1/score?trace=1', valid);
+    assert.equal(query.statusCode, 200, query.body);
+    const named = await call('POST', '/v1/models/default/score', valid);
+    assert.equal(named.statusCode, 200, named.body);
+    const unknown = await call('POST', '/v1/models/n%C3%A9/score', valid);
+    assert.equal(unknown.statusCode, 404, unknown.body);
+    assert.deepEqual((JSON.parse(unknown.body) as { error: { models: string[] } }).error.models, ['default']);
+    const wrongMethod = await call('GET', '/v1/score');
+    assert.equal(wrongMethod.statusCode, 404, wrongMethod.body);
   });
 
   test('fuzz: random bodies never crash the server and always get a JSON answer', async () => {
@@ -103,19 +145,50 @@ describe('scoring server (in-memory states)', () => {
     for (let i = 0; i < 400; i++) {
       let payload = JSON.stringify(value(0)) ?? 'null';
       if (rand() < 0.2) payload = payload.slice(0, Math.floor(rand() * payload.length));
-      const res = await app.inject({ method: 'POST', url: '/v1/score', payload, headers: { 'content-type': 'application/json' } });
+      const res = await call('POST', '/v1/score', payload);
       assert.ok([200, 400, 413].includes(res.statusCode), `${res.statusCode} for ${payload}: ${res.body}`);
       JSON.parse(res.body);
     }
-    const ok = await app.inject({ method: 'GET', url: '/healthz' });
+    const ok = await call('GET', '/healthz');
     assert.equal(ok.statusCode, 200);
   });
 
   test('readyz and metrics', async () => {
-    const ready = await app.inject({ method: 'GET', url: '/readyz' });
+    const ready = await call('GET', '/readyz');
     assert.equal(ready.statusCode, 200);
-    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = await call('GET', '/metrics');
     assert.match(metrics.body, /thaw_serve_stage_queue_depth\{stage="fetch"\}/);
     assert.match(metrics.body, /thaw_serve_state_reads_total\{tier="store"\}/);
+  });
+});
+
+describe('scoring server over a real connection: a chunked body over the limit', () => {
+  test('413 once the bytes read pass the limit, and the connection is closed', async () => {
+    const release = servingRelease(fm, 'v1', Date.now(), undefined, { keyPrefix: 'unit-chunked', namespace: 'live', safeguard: 'item' });
+    const pipeline = new ScoringPipeline({ source: new MapStateSource(new Map()), releases: fixedRelease(release), serving: { bodyLimitBytes: 1024 }, defaultMetrics: false });
+    const app = createScoringApp(pipeline);
+    await pipeline.start();
+    const base = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    try {
+      const answer = await new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
+        // No content-length: chunked, so only counting the bytes as they come can refuse it.
+        const req = http.request({ host: base.hostname, port: base.port, path: '/v1/score', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.write('{"user":{"id":"u"},"candidates":[');
+        for (let i = 0; i < 40; i++) req.write(`{"id":"${'c'.repeat(40)}${i}"},`);
+        req.end('{"id":"last"}]}');
+      });
+      assert.equal(answer.status, 413, answer.body);
+      assert.equal((JSON.parse(answer.body) as { error: { field: string } }).error.field, 'body');
+      assert.equal(answer.connection, 'close');
+    } finally {
+      await app.close();
+      await pipeline.stop();
+    }
   });
 });
