@@ -49,6 +49,7 @@ import { bundleFm } from '../../models/onnx/bundle.js';
 import { servingRelease, type ServingRelease } from '../../serving/release.js';
 import { markdownTable, positiveOption } from '../stats.js';
 import { mgetAlone, modelAlone, type MgetAlone, type ModelAlone } from './alone.js';
+import { cpuCosts, goodputBound, rhoFor, type CpuRow } from './overload-bound.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import type { ServerSpec, ServerStats } from './server-proc.js';
 import { tunedVsDefault, type TunedVsDefault } from './tuned.js';
@@ -101,14 +102,26 @@ interface OverloadCheck {
   unloadedLoad: string;
   p99: number;
   goodput: number;
+  /** The server's CPU per answer and per refusal (µs), solved from the closed-loop and overload rows; undefined when the two rows do not determine them. */
+  cpuCost: { answerUs: number; refusalUs: number } | undefined;
+}
+
+/** A row's answers and refusals per second and the server's CPU, for overload-bound.ts. */
+function cpuRow(r: Row): CpuRow {
+  return { okPerSec: r.result.ok / r.result.seconds, shedPerSec: r.result.shed / r.result.seconds, cpuCores: r.cpuServerPct / 100 };
 }
 
 function overloadLine(c: OverloadCheck): string {
   const latencyOk = c.p99 <= 4 * c.unloadedP99;
   const goodputOk = c.goodput >= 0.9 * c.capacity;
+  // One process has one core for its JavaScript (overload-bound.ts).
+  const rho = c.cpuCost === undefined ? undefined : c.cpuCost.refusalUs / c.cpuCost.answerUs;
+  const bound = rho === undefined ? '' :
+    `; CPU per answer ${f1(c.cpuCost?.answerUs ?? 0)} µs, per refusal ${f1(c.cpuCost?.refusalUs ?? 0)} µs (ρ ${rho.toFixed(3)}): on one core no admission policy answers more than ` +
+    `${(100 * goodputBound(c.factor, rho)).toFixed(0)} % of capacity at ${c.factor}× (90 % needs ρ ≤ ${rhoFor(c.factor, 0.9).toFixed(3)})`;
   return (
     `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (its highest goodput above); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
-    `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}`
+    `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}${bound}`
   );
 }
 
@@ -453,7 +466,7 @@ async function main(): Promise<void> {
           const row = await measure(server, kind, `open ${overload}× cap. ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds });
           rows.push(row);
           const lowest = rows.find((r) => r.server === kind && r.load.startsWith('open '));
-          if (lowest !== undefined) overloadChecks.push({ server: kind, factor: overload, capacity, rate, unloadedP99: lowest.result.p99, unloadedLoad: lowest.load, p99: row.result.p99, goodput: row.result.goodputPerSec });
+          if (lowest !== undefined) overloadChecks.push({ server: kind, factor: overload, capacity, rate, unloadedP99: lowest.result.p99, unloadedLoad: lowest.load, p99: row.result.p99, goodput: row.result.goodputPerSec, cpuCost: kind === 'thaw' ? cpuCosts(cpuRow(closed), cpuRow(row)) : undefined });
         }
         if (kind === 'thaw' && Number(values.probes) > 0) {
           log('freshness probes under 1,000 req/s');
