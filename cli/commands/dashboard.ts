@@ -29,12 +29,18 @@ interface Sources {
   title: string;
 }
 
-function sourcesOf(cfg: DashboardConfig): Sources {
-  if (!cfg.demo) return { chdb: cfg.chdb, namespaces: cfg.namespace, byRelease: true, releaseDir: cfg.releaseDir, title: 'Thaw dashboard' };
+/** The namespaces `thaw demo` writes: one per family, and the peer's. */
+export const DEMO_NAMESPACES: readonly string[] = [...FAMILIES.map(namespaceOf), PEER_NAMESPACE];
+
+/** Where the curves come from, which namespaces (a --namespace with --demo picks among the demo's), and the release directory. */
+export function sourcesOf(cfg: DashboardConfig, demoOutExists: (dir: string) => boolean = existsSync): Sources {
+  if (!cfg.demo) return { chdb: cfg.chdb, namespaces: cfg.namespace ?? ['live'], byRelease: true, releaseDir: cfg.releaseDir, title: 'Thaw dashboard' };
+  const unknown = (cfg.namespace ?? []).filter((n) => !DEMO_NAMESPACES.includes(n));
+  if (unknown.length > 0) throw new ThawError('USAGE', `--namespace ${unknown.join(',')}: not a namespace of the demo (it writes ${DEMO_NAMESPACES.join(', ')})`);
   const chdb = join(cfg.out, 'chdb');
-  if (!existsSync(chdb)) throw new ThawError('USAGE', `no demo output in ${resolve(cfg.out)} (no chdb directory): run \`thaw demo --out ${cfg.out}\` first, or pass --out`);
+  if (!demoOutExists(chdb)) throw new ThawError('USAGE', `no demo output in ${resolve(cfg.out)} (no chdb directory): run \`thaw demo --out ${cfg.out}\` first, or pass --out`);
   // The demo publishes a release every sync interval: its curves pool them, one per family's namespace.
-  return { chdb, namespaces: [...FAMILIES.map(namespaceOf), PEER_NAMESPACE], byRelease: false, releaseDir: join(cfg.out, 'releases'), title: 'Thaw dashboard (demo)' };
+  return { chdb, namespaces: cfg.namespace ?? DEMO_NAMESPACES, byRelease: false, releaseDir: join(cfg.out, 'releases'), title: 'Thaw dashboard (demo)' };
 }
 
 async function dashboard(cfg: DashboardConfig, ctx: CommandContext): Promise<number> {

@@ -12,8 +12,8 @@ export const dashboardSchema = z
     clickhouse: clickhouseSchema,
     chdb: path.optional().describe('Read the curves from an embedded chDB data directory (e.g. .thaw/demo/chdb) instead of the ClickHouse server. @default the server (--clickhouse)'),
     namespace: namespaces
-      .default(['live'])
-      .describe('Namespaces whose warm-up curves are shown, comma-separated (env THAW_NAMESPACE). @default live'),
+      .optional()
+      .describe('Namespaces whose warm-up curves are shown, comma-separated (env THAW_NAMESPACE); with --demo, some of the demo\'s (one per family). @default live; with --demo every family\'s'),
     releaseDir,
     targets: z
       .array(url(['http', 'https']))
