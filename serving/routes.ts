@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import type { LoadRecorder } from './load-recorder.js';
 import { OverloadedError } from './admission.js';
 import { UnknownModelError, type ModelRegistry } from './models.js';
 import type { ScoringPipeline } from './pipeline.js';
@@ -53,8 +54,14 @@ function pipelineOfLine(request: FastifyRequest, models: ModelRegistry): Scoring
   return models.find((request.params as { name: string }).name)?.pipeline;
 }
 
+/** A live load recording: `recorder` records the valid requests `pipeline` scores (serving/load-recorder.ts). */
+export interface Recording {
+  recorder: LoadRecorder;
+  pipeline: ScoringPipeline;
+}
+
 /** Registers the scoring, model-listing and readiness routes of `models` on `app`. */
-export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistry, logger: Logger): void {
+export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistry, logger: Logger, recording?: Recording): void {
   app.addHook('onRequest', (request, reply, done) => {
     request.arrivedAt = performance.now();
     // Admission before the body is read and parsed: under overload a refusal must be cheap, or
@@ -70,6 +77,7 @@ export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistr
       }
       const refused = deadline === undefined ? undefined : pipeline.refusal(request.arrivedAt, deadline);
       if (refused !== undefined) {
+        if (pipeline === recording?.pipeline) recording.recorder.refusedUnread();
         pipeline.metrics.requests.inc({ status: '503' });
         reply.header('retry-after', String(RETRY_AFTER_SECONDS));
         sendError(reply, 503, refused.code, null, refused.message, { reason: refused.reason });
@@ -90,6 +98,7 @@ export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistr
       const cfg = pipeline.config;
       const deadline = deadlineOf(request.headers['x-deadline-ms'], cfg.defaultDeadlineMs, cfg.maxDeadlineMs);
       const req = parseScoreRequest(request.body, cfg);
+      if (pipeline === recording?.pipeline) recording.recorder.record(request.arrivedAt, request.body, request.headers['x-deadline-ms'] === undefined ? undefined : deadline);
       pipeline.metrics.service.observe({ stage: 'parse' }, (performance.now() - t0) / 1000);
       body = await pipeline.score(req, request.arrivedAt, deadline);
     } catch (err) {

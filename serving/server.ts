@@ -17,6 +17,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
+import type { LoadRecorder } from './load-recorder.js';
 import { ModelRegistry, singleModel } from './models.js';
 import { ScoringPipeline } from './pipeline.js';
 import { registerScoringRoutes, sendError } from './routes.js';
@@ -54,6 +55,8 @@ export interface ScoringServerOptions {
   /** How long to wait for the state store at start (ms). @default 10_000 */
   startTimeoutMs?: number;
   logger?: Logger;
+  /** Record the default model's valid requests (`thaw serve --record-load`); closed by `stop()`. @default none */
+  recorder?: LoadRecorder;
 }
 
 function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
@@ -66,13 +69,14 @@ function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
  */
 export async function startScoringServer(target: ScoringPipeline | ModelRegistry, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
   const models = registryOf(target);
-  const app = createScoringApp(models, opts.logger);
+  const app = createScoringApp(models, opts.logger, opts.recorder);
   let address: string;
   try {
     await models.start(opts.startTimeoutMs);
     address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await opts.recorder?.close();
     await models.stop(0);
     throw err;
   }
@@ -86,13 +90,17 @@ export async function startScoringServer(target: ScoringPipeline | ModelRegistry
       (stopping ??= (async () => {
         await models.drain(graceMs);
         await app.close();
+        await opts.recorder?.close();
         await models.stop(0);
       })()),
   };
 }
 
-/** Builds (does not listen) the fastify app over a pipeline or several models. The body limit is the default model's. */
-export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger): FastifyInstance {
+/**
+ * Builds (does not listen) the fastify app over a pipeline or several models. The body limit is the
+ * default model's; `recorder` records the default model's valid requests.
+ */
+export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, recorder?: LoadRecorder): FastifyInstance {
   const models = registryOf(target);
   const bodyLimit = models.default.pipeline.config.bodyLimitBytes;
   const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
@@ -107,7 +115,7 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));
 
-  registerScoringRoutes(app, models, logger);
+  registerScoringRoutes(app, models, logger, recorder === undefined ? undefined : { recorder, pipeline: models.default.pipeline });
   app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   const registry = models.default.pipeline.metrics.registry;
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));

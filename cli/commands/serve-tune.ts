@@ -30,7 +30,7 @@ async function tune(cfg: ServeTuneConfig, ctx: CommandContext): Promise<number> 
   const log = ctx.logger.child({ command: 'serve tune' });
   const load = readLoad(cfg.load);
   // The serve config of the one model replayed: no listener, no release announcements (a replay is short).
-  const serveCfg: ServeConfig = { ...cfg, demo: false, out: '.thaw/demo', host: '127.0.0.1', port: 0, processes: 1, releasePollMs: 10_000, releaseAnnouncements: false };
+  const serveCfg: ServeConfig = { ...cfg, demo: false, out: '.thaw/demo', host: '127.0.0.1', port: 0, processes: 1, releasePollMs: 10_000, releaseAnnouncements: false, recordMaxArrivals: 100_000 };
   const specs = servedModels(serveCfg);
   const evaluate = async (settings: StageSettings): Promise<ReplayResult> => {
     const c = { ...serveCfg, ...settings };

@@ -17,6 +17,7 @@ import { followReleases } from '../../serving/release.js';
 import { startScoringServer } from '../../serving/server.js';
 import { MapStateSource } from '../../serving/state-source.js';
 import { loadDemoServing } from '../../serving/demo-state.js';
+import { LoadRecorder } from '../../serving/load-recorder.js';
 import type { Logger } from '../../lib/log.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { aborted } from '../lifecycle.js';
@@ -71,7 +72,8 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
 
 /** Starts the pipeline, listens, and stops gracefully on SIGTERM/SIGINT. */
 async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: ServeConfig, ctx: CommandContext, log: Logger, fields: Record<string, unknown>): Promise<number> {
-  const server = await startScoringServer(target, { host: cfg.host, port: cfg.port, logger: log });
+  const recorder = cfg.recordLoad === undefined ? undefined : await LoadRecorder.open({ file: cfg.recordLoad, deadlineMs: cfg.deadlineMs, maxArrivals: cfg.recordMaxArrivals, model: target instanceof ScoringPipeline ? 'default' : target.default.name, logger: log });
+  const server = await startScoringServer(target, { host: cfg.host, port: cfg.port, logger: log, ...(recorder === undefined ? {} : { recorder }) });
   const releases = server.models.all().map((m) => `${server.models.several ? `${m.name}: ` : ''}${m.pipeline.currentRelease().id}`);
   log.info('serving', { address: server.address, releases, pid: process.pid, ...fields });
   // One of several processes (--processes): the primary prints the one "listening" line.

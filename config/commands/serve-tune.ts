@@ -11,9 +11,9 @@ import type { CommandSpec } from '../types.js';
 import { checkServedModel, serveFields } from './serve.js';
 
 export const serveTuneSchema = serveFields
-  .omit({ demo: true, out: true, host: true, port: true, processes: true, models: true, settings: true, releasePollMs: true, releaseAnnouncements: true })
+  .omit({ demo: true, out: true, host: true, port: true, processes: true, models: true, settings: true, releasePollMs: true, releaseAnnouncements: true, recordLoad: true, recordMaxArrivals: true })
   .extend({
-    load: path.describe('The recorded load to replay: JSON Lines, a header {"format":"thaw-load/1","deadlineMs":N} then {"t":ms,"body":{...},"deadlineMs"?:N} per arrival (bench/serving/record.ts writes one from the bench\'s workload). Required.'),
+    load: path.describe('The recorded load to replay: JSON Lines, a header {"format":"thaw-load/1","deadlineMs":N} then {"t":ms,"body":{...},"deadlineMs"?:N} per arrival (`thaw serve --record-load` records one from live traffic; bench/serving/record.ts from the bench\'s workload). Required.'),
     settingsOut: path.default('thaw-settings.json').describe('Where the chosen settings are written ({"format":"thaw-settings/1","settings":{...},"tuning":{...}}), for thaw serve --settings. @default thaw-settings.json'),
     minGain: z.number().min(0).max(1).default(0.03).describe('Relative goodput gain a setting needs to replace the one it is compared with (ratio): replays are noisy, and the defaults stay unless beaten by this much. @default 0.03'),
   })

@@ -67,6 +67,10 @@ export const serveFields = z.object({
       .default('aimd')
       .describe("The shedding threshold: aimd adapts it from live feedback (the admitted requests' p99 latency / deadline held under --shed-target: over it, admit less; far under it while refusing, admit more; bounded, in /metrics as thaw_serve_shed_threshold); off: refuse when the predicted latency exceeds the deadline. @default aimd"),
     shedTarget: z.number().gt(0).max(1).default(0.8).describe('With --shed-control aimd: the p99 of admitted latency / deadline the controller holds under (ratio in (0, 1]). @default 0.8'),
+    recordLoad: path
+      .optional()
+      .describe('Record the valid requests the default model scores (the first of --models) to FILE, as `thaw serve tune --load` replays them (thaw-load/1 JSON Lines: arrival time, x-deadline-ms, body). Requests refused before their body was read are counted, not recorded; the counts are logged when the server stops. @default off'),
+    recordMaxArrivals: positiveInt.default(100_000).describe('With --record-load: most arrivals recorded (count); later ones are counted, not recorded. @default 100000'),
     settings: path
       .optional()
       .describe('Stage settings found by `thaw serve tune` (its --out file: fetchConcurrency, modelMaxBatch, modelMaxWaitMs, maxInFlight); they replace the flags\' values of these four, and a --models entry\'s own values win over them. @default none: the flags\''),
@@ -107,6 +111,7 @@ export const serveSchema = serveFields.strict().superRefine((c, ctx) => {
   checkServedModel(c, ctx);
   if (c.demo && c.adapter !== 'fm-adagrad') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapter'], message: 'the demo leaves FM states only: --demo serves fm-adagrad' });
   if (c.demo && c.settings !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['settings'], message: 'the demo serves with the flags\' settings: --demo takes no --settings' });
+  if (c.recordLoad !== undefined && c.processes > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['recordLoad'], message: 'one process records: --record-load needs --processes 1' });
   if (c.demo && c.models !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['models'], message: 'the demo serves its one model: --demo takes no --models' });
 });
 
@@ -147,6 +152,8 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     { flag: 'shed-control', key: 'shedControl', kind: 'string', meta: 'aimd|off' },
     { flag: 'shed-target', key: 'shedTarget', kind: 'number', meta: 'RATIO' },
     { flag: 'settings', key: 'settings', kind: 'string', meta: 'FILE' },
+    { flag: 'record-load', key: 'recordLoad', kind: 'string', meta: 'FILE' },
+    { flag: 'record-max-arrivals', key: 'recordMaxArrivals', kind: 'int', meta: 'N' },
     { flag: 'safeguard', key: 'safeguard', kind: 'string', meta: 'auto|item|user|off' },
     { flag: 'safeguard-partitions', key: 'safeguardPartitions', kind: 'int', meta: 'N' },
     { flag: 'models', key: 'models', kind: 'string', meta: 'FILE' },
