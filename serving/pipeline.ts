@@ -15,7 +15,7 @@
  *             fixed-adaptive) the adapter's own code, one call per request (serving/adapter-model.ts),
  *             and, when on, the safeguard's mixture; requests already past their deadline are
  *             dropped here (503) instead of computed
- *   respond   the JSON body, built as one string
+ *   respond   the JSON body, built as one string, with each entity's provenance (serving/response-body.ts)
  *
  * Everything runs on the event loop of one process: the stages are queues drained by ticks, not
  * threads, so a stage's "concurrency" is how many of its batches may be in flight (the fetch) or
@@ -30,7 +30,6 @@
  * idempotent and safe from any state.
  */
 import { performance } from 'node:perf_hooks';
-import { Safeguard } from '../consumers/safeguard.js';
 import { errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { entityKey } from '../model-store/keys.js';
@@ -40,9 +39,9 @@ import { Admission, overloaded, type LoopClock, type OverloadedError } from './a
 import { Fifo } from './fifo.js';
 import { ShedController } from './shed-controller.js';
 import { withTimeout } from './timeout.js';
-import { jsonScore, jsonString } from './json-out.js';
 import { ServingMetrics, type ServingMetricFamilies, type Stage } from './metrics.js';
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
+import { ResponseBody } from './response-body.js';
 import { cacheWidthOf, readWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
 import { SIDE_ITEM, SIDE_USER, SLOT_SHARED, StateCache } from './state-cache.js';
@@ -103,7 +102,6 @@ export class ScoringPipeline {
   private readonly admission: Admission;
   /** The shedding threshold's feedback loop (shedControl 'aimd'); undefined: threshold 1. */
   readonly shedControl: ShedController | undefined;
-  private readonly safeguard: Safeguard | undefined;
   private release: ServedRelease;
   private cache: StateCache;
   private readonly fetchQueue = new Fifo<ScoreJob>();
@@ -112,13 +110,12 @@ export class ScoringPipeline {
   private fetchesInFlight = 0;
   private modelScheduled = false;
   private inFlight = 0;
-  /** The safeguard state of each partition (undefined: none written yet), and when it was read. */
-  private safeguardStates: (Float32Array | undefined)[] = [];
+  /** The respond stage: scores, safeguard mixture, provenance, the JSON body; holds the safeguard states the fetch reads. */
+  private readonly responses: ResponseBody;
+  /** When the safeguard states were last read. */
   private safeguardReadAt = Number.NEGATIVE_INFINITY;
   private safeguardReading = false;
-  private readonly out = new Float64Array(2);
   private readonly tierCounts = new Float64Array(3);
-  private readonly sourceCounts = new Float64Array(3);
   private lifecycle: PipelineState = 'created';
   private stopping: Promise<void> | undefined;
   /** Resolved when the last request in flight is answered during a drain. */
@@ -131,7 +128,7 @@ export class ScoringPipeline {
     this.log = (opts.logger ?? silentLogger).child(opts.model === undefined ? { component: 'serving' } : { component: 'serving', model: opts.model });
     this.release = opts.releases.current();
     this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(this.release), this.config.freshnessMs);
-    this.safeguard = this.config.safeguard === 'off' ? undefined : new Safeguard();
+    this.responses = new ResponseBody(this.config);
     this.admission = new Admission(opts.admissionClock);
     const target = this.config.shedTargetRatio;
     this.shedControl = this.config.shedControl === 'off' ? undefined : new ShedController({ targetRatio: target, lowRatio: 0.625 * target }, performance.now());
@@ -347,7 +344,7 @@ export class ScoringPipeline {
       this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(next), this.config.freshnessMs);
     }
     this.safeguardReadAt = Number.NEGATIVE_INFINITY;
-    this.safeguardStates = [];
+    this.responses.safeguardStates = [];
     this.log.info('serving release switched', { from: prev.id, to: next.id });
   }
 
@@ -502,7 +499,7 @@ export class ScoringPipeline {
         states.push(undefined);
       }
     }
-    this.safeguardStates = states;
+    this.responses.safeguardStates = states;
     this.safeguardReadAt = now;
   }
 
@@ -584,89 +581,9 @@ export class ScoringPipeline {
     else job.resolve(body);
   }
 
-  /** Scores one request and builds its JSON body (the model and respond stages). */
+  /** Scores one request and builds its JSON body (the model and respond stages: serving/response-body.ts). */
   private respond(job: ScoreJob): string {
-    const release = job.release as ServedRelease;
-    const cache = job.cache as StateCache;
-    const width = cache.width;
-    const now = performance.now();
-    const req = job.req;
-    const userSlot = job.slots[0] ?? SLOT_SHARED;
-    // An FM release runs the typed-array kernel; a meta adapter's scores all candidates in one call (serving/adapter-model.ts).
-    const kernel = release.adapter === undefined ? release.kernel : undefined;
-    const adapted = release.adapter?.score(req, cache, job.slots);
-    const warmUser = userSlot >= 0 && (cache.counts[userSlot] ?? -1) >= 0;
-    const userViews = warmUser || kernel === undefined ? cache.views : kernel.coldUser;
-    const userAt = warmUser ? userSlot * width : 0;
-    kernel?.beginUser(req.user.features);
-    const sgSide = this.config.safeguard;
-    const sg = this.safeguard;
-    let userCount = 0;
-    let userPartition = 0;
-    if (userSlot >= 0) {
-      userCount = Math.max(0, cache.counts[userSlot] ?? 0);
-      userPartition = cache.partitions[userSlot] ?? 0;
-    } else if (sgSide === 'user' && this.config.safeguardPartitions > 1) {
-      userPartition = partitionOfKey(req.user.id, this.config.safeguardPartitions);
-    }
-    const out = this.out;
-    if (this.releaseOfField !== release) {
-      this.releaseOfField = release;
-      this.releaseField = ',"release":' + JSON.stringify(release.id) + ',"releaseAgeMs":';
-    }
-    let body = '{"requestId":' + (req.requestId === undefined ? 'null' : JSON.stringify(req.requestId)) + this.releaseField + Math.max(0, Date.now() - release.createdAtMs);
-    body += ',"user":{' + this.provenance(cache, userSlot, now) + '},"scores":[';
-    const cands = req.candidates;
-    for (let i = 0; i < cands.length; i++) {
-      const c = cands[i] as { id: string; features: Record<string, string[]> };
-      const slot = job.slots[i + 1] ?? SLOT_SHARED;
-      const warm = slot >= 0 && (cache.counts[slot] ?? -1) >= 0;
-      if (kernel !== undefined) {
-        kernel.score(c.features, userViews, userAt, warm ? cache.views : kernel.coldItem, warm ? slot * width : 0, out);
-      } else {
-        out[0] = adapted?.[2 * i] ?? NaN;
-        out[1] = adapted?.[2 * i + 1] ?? NaN;
-      }
-      let score = out[0] ?? 0;
-      if (sg !== undefined) {
-        let count = userCount;
-        let partition = userPartition;
-        if (sgSide === 'item') {
-          count = warm ? (cache.counts[slot] ?? 0) : 0;
-          partition = slot >= 0 ? (cache.partitions[slot] ?? 0) : this.config.safeguardPartitions > 1 ? partitionOfKey(c.id, this.config.safeguardPartitions) : 0;
-        }
-        const state = this.safeguardStates[partition] ?? this.initialSafeguard();
-        score = sg.mix(state, count, score, out[1] ?? score);
-      }
-      body += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(score) + ',' + this.provenance(cache, slot, now) + '}';
-    }
-    return body + ']}';
-  }
-
-  /** `,"release":"<id>","releaseAgeMs":` of the release the last body was built under. */
-  private releaseOfField: ServedRelease | undefined;
-  private releaseField = '';
-
-  private initialState: Float32Array | undefined;
-  private initialSafeguard(): Float32Array {
-    this.initialState ??= (this.safeguard as Safeguard).initialState();
-    return this.initialState;
-  }
-
-  /** `"source":…,"ageMs":…,"events":…` (the fields, no braces) of an entity's slot; counts it. */
-  private provenance(cache: StateCache, slot: number, now: number): string {
-    if (slot < 0) {
-      this.sourceCounts[2] = (this.sourceCounts[2] ?? 0) + 1;
-      return '"source":"shared-only","ageMs":null,"events":null';
-    }
-    const count = cache.counts[slot] ?? -1;
-    const age = Math.max(0, Math.round(now - (cache.readAt[slot] ?? now)));
-    if (count < 0) {
-      this.sourceCounts[1] = (this.sourceCounts[1] ?? 0) + 1;
-      return '"source":"cold","ageMs":' + age + ',"events":0';
-    }
-    this.sourceCounts[0] = (this.sourceCounts[0] ?? 0) + 1;
-    return '"source":"fresh","ageMs":' + age + ',"events":' + count;
+    return this.responses.build(job.req, job.release as ServedRelease, job.cache as StateCache, job.slots);
   }
 
   /** Adds the per-entity counts of the last batches to the metrics (once per batch, not per entity). */
@@ -676,9 +593,9 @@ export class ScoringPipeline {
       const v = this.tierCounts[t] ?? 0;
       if (v > 0) this.metrics.tiers.inc({ tier: tiers[t] }, v);
       this.tierCounts[t] = 0;
-      const s = this.sourceCounts[t] ?? 0;
+      const s = this.responses.sourceCounts[t] ?? 0;
       if (s > 0) this.metrics.sources.inc({ source: SOURCE_NAMES[t] }, s);
-      this.sourceCounts[t] = 0;
+      this.responses.sourceCounts[t] = 0;
     }
   }
 }
