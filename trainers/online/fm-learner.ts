@@ -53,6 +53,8 @@ export interface FmLearnerOptions {
    * keep learning from hard labels, as the workers do. @default none (hard labels only)
    */
   teacher?: { logitOf: (ev: LabelledEvent) => number | undefined; loss: DistillLossOptions };
+  /** Sees each event's prediction before it is learned (prequential evaluation, bench/distill). @default none */
+  onPrediction?: (ev: LabelledEvent, p: number) => void;
 }
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
@@ -90,6 +92,7 @@ export class FmOnlineLearner implements OnlineLearner {
   private readonly stateLayout: StateLayout;
   private readonly rng: Mulberry32;
   private readonly teacher: FmLearnerOptions['teacher'];
+  private readonly onPrediction: FmLearnerOptions['onPrediction'];
   private readonly replicas: Record<Side, Replicas>;
   // Shared Adagrad accumulators, and the priors' (per side: bias, then vector).
   private readonly gw0: Float32Array;
@@ -126,6 +129,7 @@ export class FmOnlineLearner implements OnlineLearner {
     this.rng = new Mulberry32(((opts.seed ?? 1) ^ 0x5bd1e995) >>> 0);
     if (opts.teacher !== undefined) checkDistillLoss(opts.teacher.loss, 'onlineTrainer.distill');
     this.teacher = opts.teacher;
+    this.onPrediction = opts.onPrediction;
     this.replicas = { user: new Replicas(maxEntities), item: new Replicas(maxEntities) };
     this.gw0 = Float32Array.of(g0);
     this.gw = new Float32Array(fm.buckets).fill(g0);
@@ -269,6 +273,7 @@ export class FmOnlineLearner implements OnlineLearner {
     const zf = fm.featureLogit(idx, n, nUser, s);
     const p = sigmoid(zf + fm.entityLogit(s, this.userView, this.itemView));
     this.loss.add(p, y);
+    this.onPrediction?.(ev, p);
     const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
     this.lossSum -= y === 1 ? Math.log(q) : Math.log(1 - q);
     this.lossN++;
