@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     console.log(`## Distillation (EDL-Dist): MovieLens-100K, history ${HISTORY}, ${EVENTS} timed events, ${PARTITIONS} partitions; alpha ${loss.alpha}, T ${loss.temperature}`);
     console.log(`load average before ${loadBefore}, after ${loadAfter} (1/5/15 min; 2 cores, shared with other work)\n`);
     const base = rate('onlineKd');
-    console.log(markdownTable(['student training', 'teacher processes', 'events/s', 'x online KD', 'seconds', 'late', 'soft labels expected / written / duplicated'], results.map((r) => [r.name, r.teachers === 0 ? 'in the loop' : String(r.teachers), formatNumber(r.eventsPerSec), (r.eventsPerSec / base).toFixed(2), r.seconds.toFixed(2), String(r.late), r.softLabels === undefined ? '-' : `${r.softLabels.expected} / ${r.softLabels.written} / ${r.softLabels.duplicates}`])));
+    console.log(markdownTable(['student training', 'teacher processes', 'events/s', 'x online KD', 'seconds', 'soft labels all read after (s)', 'late', 'soft labels expected / written / duplicated'], results.map((r) => [r.name, r.teachers === 0 ? 'in the loop' : String(r.teachers), formatNumber(r.eventsPerSec), (r.eventsPerSec / base).toFixed(2), r.seconds.toFixed(2), r.teacherSeconds === undefined ? '-' : r.teacherSeconds.toFixed(2), String(r.late), r.softLabels === undefined ? '-' : `${r.softLabels.expected} / ${r.softLabels.written} / ${r.softLabels.duplicates}`])));
     console.log(`\nPrequential AUC on the ${WINDOW} events after the history, by the item's prior events (n = events):\n`);
     const buckets = ['all', ...CURVE_BUCKETS] as const;
     const row = (name: string, q: AucByBucket): string[] => [name, ...buckets.map((b) => (q[b] === undefined ? '-' : q[b].auc.toFixed(4)))];

@@ -67,6 +67,8 @@ export interface ThroughputResult {
   eventsPerSec: number;
   /** Events trained on the hard label alone (their soft label came after the wait). */
   late: number;
+  /** EDL: seconds from the produce until the student's join had read every soft label (the teachers' pace). */
+  teacherSeconds?: number;
   softLabels?: SoftLabelCount;
 }
 
@@ -139,6 +141,7 @@ export async function runThroughput(s: ThroughputSetup, run: ThroughputRun): Pro
     await send(s.warm);
     await until('the warm-up slice trained', () => trained(t) >= s.warm.length, 180_000);
     const lateBefore = join?.stats.late ?? 0;
+    const received0 = join?.stats.received ?? 0;
     const t0 = process.hrtime.bigint();
     await send(s.timed);
     const total = s.warm.length + s.timed.length;
@@ -148,9 +151,18 @@ export async function runThroughput(s: ThroughputSetup, run: ThroughputRun): Pro
       teachers[0]?.kill('SIGKILL');
       s.log(`  ${run.name}: teacher killed with -9 at ${trained(t) - s.warm.length} of ${s.timed.length} timed events`);
     }
-    await until('every timed event trained', () => trained(t) >= total, 600_000);
+    let teacherSeconds: number | undefined;
+    await until(
+      'every timed event trained',
+      () => {
+        if (join !== undefined && teacherSeconds === undefined && join.stats.received - received0 >= s.timed.length) teacherSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        return trained(t) >= total;
+      },
+      600_000,
+    );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const result: ThroughputResult = { name: run.name, teachers: run.teachers, events: s.timed.length, seconds, eventsPerSec: s.timed.length / seconds, late: (join?.stats.late ?? 0) - lateBefore };
+    if (join !== undefined && teacherSeconds === undefined) await until('every soft label read', () => join?.stats.received === undefined || join.stats.received - received0 >= s.timed.length, 60_000).then(() => (teacherSeconds = Number(process.hrtime.bigint() - t0) / 1e9));
+    const result: ThroughputResult = { name: run.name, teachers: run.teachers, events: s.timed.length, seconds, eventsPerSec: s.timed.length / seconds, late: (join?.stats.late ?? 0) - lateBefore, ...(teacherSeconds === undefined ? {} : { teacherSeconds }) };
     await t.stop();
     if (run.teachers > 0) result.softLabels = await countSoftLabels(s.kafka, topics.soft, total);
     return result;
