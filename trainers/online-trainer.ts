@@ -15,6 +15,9 @@
  *   between publish and commit, or a rebalance redelivery, trains nothing twice);
  * - publishing a version that exists is a no-op (it is only promoted and committed again).
  * A kill loses the uncommitted tail's training, which the restart redoes from the same offsets.
+ * Before each release a checkpoint of the whole training state is written beside it (atomic rename,
+ * the newest `checkpointsKept` kept: trainers/online/resume.ts); with `resume` the trainer starts
+ * from the newest one instead of the release, and ends bit-equal to a run never stopped.
  * One trainer process per group: a second member would train on half the partitions only.
  *
  * Lifecycle: idle → start() → running → drain() (publish the last interval, commit, leave) or
