@@ -39,6 +39,10 @@ export const ERROR_CODES = [
   'MODEL_NOT_FOUND',
   // A scoring request refused by admission control: its deadline cannot be met (serving/admission.ts): HTTP 503.
   'OVERLOADED',
+  // An exact resume was asked for, but the lineage has releases and no exact checkpoint (trainers/online/resume.ts).
+  'CHECKPOINT_MISSING',
+  // A teacher kept failing to score a chunk after its retries (trainers/distill/teach-retry.ts).
+  'TEACHER_FAILED',
   // A broken invariant of Thaw's own code (an index its logic proves in range was not, lib/at.ts): a bug to report.
   'INTERNAL',
 ] as const;

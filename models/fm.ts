@@ -88,6 +88,26 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/**
+ * The mulberry32 sequence of `mulberry32(seed)` as an object whose state can be saved and restored
+ * (a checkpoint of a trainer that draws from it resumes the same draws).
+ */
+export class Mulberry32 {
+  /** The generator's whole state (a u32). */
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
 /** Standard normal from a uniform PRNG (Box–Muller). */
 export function gaussian(rand: () => number): number {
   let u = rand();

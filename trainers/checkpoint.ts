@@ -1,9 +1,15 @@
 /**
  * Training checkpoints: one file holding named Float32Arrays and a JSON header, written to a
- * temporary name then renamed, so a kill mid-write leaves the previous checkpoint intact.
- * Layout: "THAWCKP1" | u32 header length | header JSON | padding to 4 bytes | float32 data.
+ * temporary name, fsynced, then renamed (and the directory fsynced), so a kill mid-write leaves the
+ * previous checkpoint intact. Layout: "THAWCKP1" | u32 header length | header JSON | padding to 4
+ * bytes | float32 data. Arrays are copied byte for byte, so any bits can ride in them (`f64Array`,
+ * `bytesArray`: doubles and strings, bit-exact).
+ *
+ * Two ways to keep them: one `checkpoint.bin` per directory (`writeCheckpoint`, the offline
+ * trainers), or versioned files `<name>.ckpt`, of which the newest `keep` are kept
+ * (`writeVersionedCheckpoint`, the online trainer: names sort in training order).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import type { EmbeddingTable } from '../models/embedding-table.js';
@@ -21,6 +27,12 @@ export function checkpointPath(dir: string): string {
 }
 
 export function writeCheckpoint(dir: string, data: CheckpointData): void {
+  writeCheckpointFile(checkpointPath(dir), data);
+}
+
+/** Writes `data` to `file` atomically: a temporary file, fsync, rename, fsync of the directory. */
+export function writeCheckpointFile(file: string, data: CheckpointData): void {
+  const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true });
   const entries = [...data.arrays].map(([name, a]) => ({ name, length: a.length }));
   const header = Buffer.from(JSON.stringify({ meta: data.meta, entries }), 'utf8');
@@ -36,7 +48,6 @@ export function writeCheckpoint(dir: string, data: CheckpointData): void {
     Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(buf, off);
     off += a.byteLength;
   }
-  const file = checkpointPath(dir);
   const tmp = `${file}.tmp-${process.pid}`;
   // fsync before the rename: after a crash the name points at either the old or the complete new file.
   const fd = openSync(tmp, 'w');
@@ -47,11 +58,23 @@ export function writeCheckpoint(dir: string, data: CheckpointData): void {
     closeSync(fd);
   }
   renameSync(tmp, file);
+  // The rename itself is durable once the directory entry is.
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }
 
 export function readCheckpoint(dir: string): CheckpointData | undefined {
   const file = checkpointPath(dir);
   if (!existsSync(file)) return undefined;
+  return readCheckpointFile(file);
+}
+
+/** Reads one checkpoint file; STATE_CORRUPT when it is not one or is truncated. */
+export function readCheckpointFile(file: string): CheckpointData {
   const buf = readFileSync(file);
   if (buf.length < 12 || buf.toString('ascii', 0, 8) !== MAGIC) throw new ThawError('STATE_CORRUPT', `${file} is not a Thaw checkpoint`);
   const hlen = buf.readUInt32LE(8);
@@ -72,6 +95,59 @@ export function readCheckpoint(dir: string): CheckpointData | undefined {
     off += e.length * 4;
   }
   return { meta: header.meta, arrays };
+}
+
+const VERSIONED = /^[A-Za-z0-9._-]+\.ckpt$/;
+
+/**
+ * Writes the checkpoint `name` (a name that sorts after every earlier one) in `dir` atomically,
+ * then deletes all but the newest `keep` checkpoints and any temporary file a kill left behind.
+ */
+export function writeVersionedCheckpoint(dir: string, name: string, data: CheckpointData, keep: number): string {
+  if (!VERSIONED.test(`${name}.ckpt`)) throw new ThawError('USAGE', `checkpoint name ${name} has characters other than A-Z a-z 0-9 . _ -`);
+  if (!Number.isInteger(keep) || keep < 1) throw new ThawError('USAGE', `checkpoints kept must be an integer >= 1, got ${String(keep)}`);
+  const file = path.join(dir, `${name}.ckpt`);
+  writeCheckpointFile(file, data);
+  const all = listCheckpoints(dir);
+  for (const old of all.slice(0, Math.max(0, all.length - keep))) unlinkSync(old);
+  for (const f of readdirSync(dir)) if (f.includes('.tmp-') && !f.endsWith(`.tmp-${process.pid}`)) unlinkSync(path.join(dir, f));
+  return file;
+}
+
+/** Paths of the versioned checkpoints in `dir`, oldest first (none if the directory is absent). */
+export function listCheckpoints(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => VERSIONED.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+/** A double as the two floats of its bits (bit-exact through a checkpoint). */
+export function f64Array(values: readonly number[]): Float32Array {
+  return new Float32Array(Float64Array.from(values).buffer);
+}
+
+/** The doubles of an array made by `f64Array`. */
+export function f64Values(a: Float32Array): Float64Array {
+  if (a.byteLength % 8 !== 0) throw new ThawError('STATE_CORRUPT', `expected doubles, got ${a.byteLength} bytes`);
+  return new Float64Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+}
+
+/** UTF-8 bytes (length first, as a u32, then padded) as floats; `bytesValue` reads them back. */
+export function bytesArray(bytes: Uint8Array): Float32Array {
+  const out = new Uint8Array(4 + Math.ceil(bytes.length / 4) * 4);
+  new DataView(out.buffer).setUint32(0, bytes.length, true);
+  out.set(bytes, 4);
+  return new Float32Array(out.buffer);
+}
+
+export function bytesValue(a: Float32Array): Buffer {
+  const raw = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  if (raw.length < 4) throw new ThawError('STATE_CORRUPT', 'byte array without its length');
+  const n = raw.readUInt32LE(0);
+  if (4 + n > raw.length) throw new ThawError('STATE_CORRUPT', `byte array of ${n} bytes truncated`);
+  return raw.subarray(4, 4 + n);
 }
 
 // Helpers to put trainer state into a checkpoint's arrays and back, under a name prefix. Restoring

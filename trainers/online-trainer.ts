@@ -15,6 +15,9 @@
  *   between publish and commit, or a rebalance redelivery, trains nothing twice);
  * - publishing a version that exists is a no-op (it is only promoted and committed again).
  * A kill loses the uncommitted tail's training, which the restart redoes from the same offsets.
+ * Before each release a checkpoint of the whole training state is written beside it (atomic rename,
+ * the newest `checkpointsKept` kept: trainers/online/resume.ts); with `resume` the trainer starts
+ * from the newest one instead of the release, and ends bit-equal to a run never stopped.
  * One trainer process per group: a second member would train on half the partitions only.
  *
  * Lifecycle: idle → start() → running → drain() (publish the last interval, commit, leave) or
@@ -31,12 +34,16 @@ import type { LabelledEvent, Side } from '../schemas/types.js';
 import { createKafka, kafkaError, type KafkaConnection } from '../streams/kafka.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
-import { readCheckpoint } from './checkpoint.js';
-import { learnerFromRelease, type LearnerOptions } from './online/factory.js';
+import type { LearnerOptions } from './online/factory.js';
 import type { LearnerStats, OnlineKind, OnlineLearner } from './online/learner.js';
 import { ONLINE_KINDS } from './online/learner.js';
-import { canonicalOffsets, newestOwnRelease, type OnlineReleaseInfo, type PartitionOffsets } from './online/offsets.js';
+import { canonicalOffsets, onlineVersion, type OnlineReleaseInfo, type PartitionOffsets } from './online/offsets.js';
 import { onlineCheckpointDir, publishOnlineRelease } from './online/publish.js';
+import { loadLineage } from './online/lineage.js';
+import { saveTrainerCheckpoint, type AttachedState } from './online/resume.js';
+import type { CheckpointData } from './checkpoint.js';
+
+export type { AttachedState } from './online/resume.js';
 
 export { onlineCheckpointDir } from './online/publish.js';
 
@@ -76,6 +83,19 @@ export interface OnlineTrainerOptions extends LearnerOptions {
    * waits there for the chunk's soft labels). @default none
    */
   beforeObserve?: (events: readonly LabelledEvent[]) => Promise<void>;
+  /**
+   * Resume exactly: restore the newest checkpoint of the lineage (the learner's whole training
+   * state, the positions, the counters, the attached state) and seek there, so training goes on
+   * bit for bit as if never stopped (for events consumed in the same order: one partition, or the
+   * same interleaving). Needs a kind with an exact state (fm); fails with CHECKPOINT_MISSING when
+   * the lineage has releases but no exact checkpoint. Off: a restart continues from the newest
+   * release and its optimiser state only. @default false
+   */
+  resume?: boolean;
+  /** Checkpoints kept beside the releases (the newest; one is written per release). Count. @default 3 */
+  checkpointsKept?: number;
+  /** State checkpointed with the trainer's and started by `start()` (thaw distill learn: the soft-label join). */
+  attached?: AttachedState;
   /** Called after each release is published, promoted and committed. */
   onRelease?: (manifest: ReleaseManifest, info: OnlineReleaseInfo) => void;
   logger?: Logger;
@@ -111,7 +131,7 @@ function positiveInt(key: string, v: number, min: number): number {
 export const DEFAULT_SYNC_EVERY_EVENTS = 10_000;
 
 export class OnlineTrainer {
-  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs'>> & OnlineTrainerOptions;
+  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> & OnlineTrainerOptions;
   /** Events trained since the last release (for `syncEveryEvents`). */
   private sinceRelease = 0;
   private readonly log: Logger;
@@ -148,6 +168,7 @@ export class OnlineTrainer {
       fromBeginning: opts.fromBeginning ?? true,
       maxBatchMessages: positiveInt('maxBatchMessages', opts.maxBatchMessages ?? 2000, 1),
       maxWaitTimeMs: positiveInt('maxWaitTimeMs', opts.maxWaitTimeMs ?? 500, 0),
+      checkpointsKept: positiveInt('checkpointsKept', opts.checkpointsKept ?? 3, 1),
     };
     this.log = (opts.logger ?? silentLogger).child({ component: 'online-trainer', model: opts.model, side: opts.side, groupId });
   }
@@ -177,7 +198,8 @@ export class OnlineTrainer {
     if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.st}`);
     this.st = 'starting';
     try {
-      await this.loadLineage();
+      const restored = await this.loadLineage();
+      await this.o.attached?.start(restored);
       await this.startConsumer();
     } catch (err) {
       this.st = 'failed';
@@ -227,35 +249,20 @@ export class OnlineTrainer {
     return v;
   }
 
-  private async loadLineage(): Promise<void> {
-    const { store, model, groupId, topic } = this.o;
-    const own = newestOwnRelease(await store.list(model), groupId, topic);
-    let version: string;
-    if (own !== undefined) {
-      version = own.manifest.version;
-      this.positions = { ...own.info.offsets };
-      this.publishedPositions = { ...own.info.offsets };
-      this.baseEvents = own.info.events;
-      this.baseTasks = own.info.metaTasks;
-      this.base = own.info.base;
-    } else {
-      const cur = await store.current(model);
-      if (cur === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no release of model ${model} in ${store.root}: publish an offline one first (thaw train ...)`);
-      version = cur;
-      this.base = cur;
-    }
-    const rel = await store.load(model, version);
-    this.learner = learnerFromRelease(rel, this.o.kind, this.o.side, this.o);
-    this.parent = version;
-    if (own !== undefined) {
-      try {
-        const ckp = readCheckpoint(onlineCheckpointDir(store, model, groupId));
-        if (ckp?.meta.version === version) this.learner.restoreOptimizerState(ckp.arrays);
-      } catch (err) {
-        this.log.warn('optimiser checkpoint unreadable; starting the optimiser afresh', { error: errorMessage(err) });
-      }
-    }
-    this.log.info('lineage loaded', { release: version, own: own !== undefined, offsets: this.positions, events: this.baseEvents });
+  /** Loads the lineage (exactly from its newest checkpoint with `resume`); returns the attached state saved with it. */
+  private async loadLineage(): Promise<CheckpointData | undefined> {
+    const l = await loadLineage(this.o, this.log);
+    this.learner = l.learner;
+    this.parent = l.parent;
+    this.base = l.base;
+    this.positions = l.positions;
+    this.publishedPositions = l.publishedPositions;
+    this.baseEvents = l.baseEvents;
+    this.baseTasks = l.baseTasks;
+    this.sinceRelease = l.sinceRelease;
+    this.skippedCovered = l.skippedCovered;
+    this.poison = l.poison;
+    return l.attached;
   }
 
   private async startConsumer(): Promise<void> {
@@ -348,8 +355,17 @@ export class OnlineTrainer {
     if (learner === undefined) return null;
     const offsets = canonicalOffsets(this.positions);
     if (JSON.stringify(offsets) === JSON.stringify(canonicalOffsets(this.publishedPositions))) return null;
-    this.sinceRelease = 0;
     const { store, model, groupId, topic } = this.o;
+    // The checkpoint first: every position committed below has one at exactly that position.
+    learner.flush();
+    const meta = { version: onlineVersion(groupId, topic, offsets), groupId, topic, exact: learner.trainingState !== undefined, positions: offsets, sinceRelease: 0, baseEvents: this.baseEvents, baseTasks: this.baseTasks, base: this.base, skippedCovered: this.skippedCovered, poison: this.poison };
+    try {
+      saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.o.attached, this.o.checkpointsKept);
+    } catch (err) {
+      // Without it the release still goes out; a --resume then starts from an older checkpoint.
+      this.log.warn('checkpoint not written', { version: meta.version, error: errorMessage(err) });
+    }
+    this.sinceRelease = 0;
     const res = await publishOnlineRelease({ store, model, groupId, topic, learner, offsets, parent: this.parent, base: this.base, priorEvents: this.baseEvents, priorTasks: this.baseTasks, logger: this.log });
     if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });
     await store.promote(model, res.version);

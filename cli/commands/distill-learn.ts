@@ -36,12 +36,15 @@ async function runDistillLearn(cfg: DistillLearnConfig, ctx: CommandContext): Pr
     groupId: cfg.groupId ?? `thaw-distill-learn-${cfg.model}-${cfg.side}`,
     syncIntervalMs: cfg.syncIntervalMs,
     syncEveryEvents: cfg.syncEveryEvents,
+    maxBatchMessages: cfg.maxBatchMessages,
     fm: { teacher: { logitOf: (ev) => join.take(ev), loss: { alpha: cfg.alpha, temperature: cfg.temperature } } },
     beforeObserve: (events) => join.ready(events),
+    attached: { save: () => join.save(), start: (restored) => join.start(restored) },
+    resume: cfg.resume,
+    checkpointsKept: cfg.keepCheckpoints,
     onRelease: (m, info) => ctx.stdout.write(`${JSON.stringify({ release: m.version, parent: m.parent, events: info.events, offsets: info.offsets, softLabels: { ...join.stats } })}\n`),
     logger: ctx.logger,
   });
-  await join.start();
   try {
     await trainer.start();
     ctx.logger.info('student trainer running', { model: cfg.model, topic, softLabelTopic: cfg.softLabelTopic, alpha: cfg.alpha, temperature: cfg.temperature });

@@ -35,6 +35,7 @@ async function runDistillTeach(cfg: DistillTeachConfig, ctx: CommandContext): Pr
     sourceTopic: cfg.sourceTopic,
     softLabelTopic: cfg.softLabelTopic,
     deadLetterTopic: cfg.deadLetterTopic,
+    retry: { retries: cfg.teacherRetries, minTimeoutMs: cfg.teacherRetryMinMs, maxTimeoutMs: cfg.teacherRetryMaxMs },
     consumer: { sessionTimeoutMs: cfg.sessionTimeoutMs, heartbeatIntervalMs: heartbeatIntervalFor(cfg.sessionTimeoutMs), maxBatchMessages: cfg.maxBatchMessages },
   });
   try {
@@ -44,8 +45,12 @@ async function runDistillTeach(cfg: DistillTeachConfig, ctx: CommandContext): Pr
     throw err;
   }
   ctx.logger.info('teacher worker running', { groupId: cfg.groupId, from: cfg.sourceTopic, to: cfg.softLabelTopic, teacher: worker.release });
-  await aborted(ctx.signal);
+  const failure = await Promise.race([aborted(ctx.signal).then(() => undefined), worker.failed()]);
   await worker.stop();
+  if (failure !== undefined) {
+    ctx.logger.error('teacher worker left the group: its teacher kept failing', { code: failure.code, ...worker.stats });
+    return EXIT.failure;
+  }
   ctx.logger.info('teacher worker stopped', { ...worker.stats });
   return EXIT.ok;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { groupSessionTimeoutMs, logLevel, positiveInt, replicationFactor } from '../fields.js';
+import { groupSessionTimeoutMs, logLevel, nonNegativeInt, positiveInt, replicationFactor } from '../fields.js';
 import { kafkaSchema } from '../connections.js';
 import { FLAGS, KAFKA_FLAGS, releaseDir } from '../common.js';
 import type { CommandSpec } from '../types.js';
@@ -22,6 +22,9 @@ export const distillTeachSchema = z
       .default(60_000)
       .describe('How often a worker checks the release directory for a newly promoted teacher (ms); announcements on thaw.releases are picked up at once. @default 60000'),
     maxBatchMessages: positiveInt.max(100_000).default(2_000).describe('Largest number of events scored and committed in one transaction (count). @default 2000'),
+    teacherRetries: nonNegativeInt.max(100).default(3).describe('Tries after a chunk\'s scoring failed (teacher release load or inference error), with doubling backoff, before the worker leaves the group so another member takes its partitions; it then exits with status 1 (count). @default 3'),
+    teacherRetryMinMs: nonNegativeInt.max(600_000).default(200).describe('Backoff before the first retry of a failed scoring, doubling per retry (ms). @default 200'),
+    teacherRetryMaxMs: nonNegativeInt.max(600_000).default(5_000).describe('Backoff cap between retries of a failed scoring (ms; at least --teacher-retry-min-ms, checked at start). @default 5000'),
     sessionTimeoutMs: groupSessionTimeoutMs,
     replicationFactor,
     logLevel,
@@ -44,6 +47,9 @@ export const distillTeachSpec: CommandSpec<typeof distillTeachSchema> = {
     { flag: 'teacher-model', key: 'teacherModel', kind: 'string', meta: 'NAME' },
     { flag: 'release-poll-ms', key: 'releasePollMs', kind: 'int', meta: 'MS' },
     { flag: 'max-batch-messages', key: 'maxBatchMessages', kind: 'int', meta: 'N' },
+    { flag: 'teacher-retries', key: 'teacherRetries', kind: 'int', meta: 'N' },
+    { flag: 'teacher-retry-min-ms', key: 'teacherRetryMinMs', kind: 'int', meta: 'MS' },
+    { flag: 'teacher-retry-max-ms', key: 'teacherRetryMaxMs', kind: 'int', meta: 'MS' },
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     FLAGS.replicationFactor,
     FLAGS.logLevel,

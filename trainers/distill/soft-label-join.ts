@@ -7,12 +7,19 @@
  * after a restart, and committed offsets would skip them). Soft labels wait in a bounded map until
  * their event is trained; a batch of labelled events waits at most `waitMs` for its soft labels,
  * then trains the events still without one on the hard label alone and counts them (`late`).
+ *
+ * For an exact resume (thaw distill learn --resume) the join is checkpointed with the trainer
+ * (`save`, between chunks): its pending soft labels and the soft-label offsets they correspond to
+ * (every soft label before them is pending, taken or evicted). Started from that state, it reads on
+ * from those offsets, so the events after the checkpoint find the same soft labels again.
  */
 import { randomUUID } from 'node:crypto';
-import { ConfigError, errorMessage } from '../../lib/errors.js';
+import { ConfigError, ThawError, errorMessage } from '../../lib/errors.js';
 import { silentLogger, type Logger } from '../../lib/log.js';
 import type { LabelledEvent } from '../../schemas/types.js';
-import { BatchConsumer } from '../../streams/batch-consumer.js';
+import { BatchConsumer, type MessageBatch } from '../../streams/batch-consumer.js';
+import type { CheckpointData } from '../checkpoint.js';
+import { bytesArray, bytesValue, f64Array, f64Values } from '../checkpoint.js';
 import type { KafkaConnection } from '../../streams/kafka.js';
 import { decodeSoftLabel } from '../../streams/serde.js';
 
@@ -47,6 +54,8 @@ export class SoftLabelJoin {
   private readonly pending = new Map<string, number>();
   private waiters: (() => void)[] = [];
   private consumer: BatchConsumer | undefined;
+  /** Next soft-label offset per partition read (`<partition>` → offset). */
+  private positions: Record<string, number> = {};
   readonly stats: SoftLabelJoinStats = { received: 0, joined: 0, late: 0, evicted: 0, poison: 0 };
 
   constructor(opts: SoftLabelJoinOptions) {
@@ -57,8 +66,25 @@ export class SoftLabelJoin {
     this.log = (opts.logger ?? silentLogger).child({ component: 'soft-label-join' });
   }
 
-  /** Starts reading the soft-label topic from its beginning. */
-  async start(): Promise<void> {
+  /** The pending soft labels, the offsets they correspond to and the counters (call between chunks). */
+  save(): CheckpointData {
+    const ids = [...this.pending.keys()];
+    return {
+      meta: { positions: { ...this.positions }, stats: { ...this.stats } },
+      arrays: new Map([
+        ['pending.ids', bytesArray(Buffer.from(JSON.stringify(ids), 'utf8'))],
+        ['pending.logits', f64Array([...this.pending.values()])],
+      ]),
+    };
+  }
+
+  /**
+   * Starts reading the soft-label topic: from its beginning, or (`restored`, what `save` returned)
+   * with that state and from its offsets.
+   */
+  async start(restored?: CheckpointData): Promise<void> {
+    if (restored !== undefined) this.restore(restored);
+    const positions = { ...this.positions };
     const consumer = new BatchConsumer({
       kafka: this.o.kafka,
       groupId: `thaw-distill-soft-${randomUUID()}`,
@@ -68,20 +94,38 @@ export class SoftLabelJoin {
       logger: this.log,
     });
     this.consumer = consumer;
-    await consumer.start((batch) => {
-      for (const m of batch.messages) {
-        if (m.value === null) continue;
-        try {
-          const s = decodeSoftLabel(m.value);
-          this.add(s.eventId, s.teacherLogit);
-        } catch (err) {
-          this.stats.poison++;
-          this.log.warn('undecodable soft label skipped', { partition: batch.partition, offset: m.offset, error: errorMessage(err) });
-        }
+    await consumer.start((batch) => this.onBatch(batch), { startOffset: (tp) => Promise.resolve(positions[String(tp.partition)]) });
+  }
+
+  private onBatch(batch: MessageBatch): Promise<void> {
+    for (const m of batch.messages) {
+      if (m.value === null) continue;
+      try {
+        const s = decodeSoftLabel(m.value);
+        this.add(s.eventId, s.teacherLogit);
+      } catch (err) {
+        this.stats.poison++;
+        this.log.warn('undecodable soft label skipped', { partition: batch.partition, offset: m.offset, error: errorMessage(err) });
       }
-      for (const w of this.waiters.splice(0)) w();
-      return Promise.resolve();
-    });
+    }
+    const last = batch.messages[batch.messages.length - 1];
+    if (last !== undefined) this.positions[String(batch.partition)] = last.offset + 1;
+    for (const w of this.waiters.splice(0)) w();
+    return Promise.resolve();
+  }
+
+  private restore(ck: CheckpointData): void {
+    const meta = ck.meta as { positions?: Record<string, number>; stats?: SoftLabelJoinStats };
+    const idsArr = ck.arrays.get('pending.ids');
+    const logitsArr = ck.arrays.get('pending.logits');
+    if (meta.positions === undefined || meta.stats === undefined || idsArr === undefined || logitsArr === undefined) throw new ThawError('STATE_CORRUPT', 'checkpoint lacks the soft-label join');
+    const ids = JSON.parse(bytesValue(idsArr).toString('utf8')) as unknown;
+    const logits = f64Values(logitsArr);
+    if (!Array.isArray(ids) || ids.length !== logits.length) throw new ThawError('STATE_CORRUPT', 'checkpoint: pending soft-label ids and logits differ in number');
+    this.pending.clear();
+    ids.forEach((id, i) => this.pending.set(String(id), logits[i] ?? 0));
+    this.positions = { ...meta.positions };
+    Object.assign(this.stats, meta.stats);
   }
 
   async stop(): Promise<void> {

@@ -12,8 +12,13 @@
  *
  * The teacher release is swapped between chunks (ReleaseWatcher.take), so a chunk is scored by one
  * release, named in each of its soft labels.
+ *
+ * A chunk whose scoring throws (a release that fails to load, an inference error) is retried with
+ * backoff (trainers/distill/teach-retry.ts); when the retries are spent the worker fails: it never
+ * begins that chunk's transaction, stops fetching and leaves the group, so another member takes the
+ * partition from its last committed offset (`failed` resolves with the TEACHER_FAILED error).
  */
-import { PoisonEventError, ThawError } from '../../lib/errors.js';
+import { PoisonEventError, ThawError, errorMessage } from '../../lib/errors.js';
 import { silentLogger, type Logger } from '../../lib/log.js';
 import type { ReleaseWatcher } from '../../model-store/release-sync.js';
 import type { LabelledEvent } from '../../schemas/types.js';
@@ -26,6 +31,7 @@ import { decodeLabelled, encodeSoftLabel } from '../../streams/serde.js';
 import { TOPICS } from '../../streams/topics.js';
 import { PartitionTransactions } from '../../streams/transactions.js';
 import type { TeacherScorer } from './teacher.js';
+import { scoreWithRetry, teacherRetryOf, type TeacherRetry, type TeacherRetryOptions } from './teach-retry.js';
 
 export interface TeachWorkerOptions {
   kafka: KafkaConnection;
@@ -42,6 +48,8 @@ export interface TeachWorkerOptions {
   deadLetterTopic?: string;
   /** Prefix of the transactional ids, one per input partition. @default groupId */
   transactionalIdPrefix?: string;
+  /** Retries of a failing teacher before the worker leaves the group. @default teacherRetryOf() */
+  retry?: TeacherRetryOptions;
   /** Tuning of the underlying BatchConsumer. @default {} */
   consumer?: Omit<BatchConsumerOptions, 'kafka' | 'groupId' | 'topics' | 'logger' | 'offsetCommit' | 'pipelineDepth'>;
 }
@@ -52,6 +60,8 @@ export interface TeachStats {
   deadLettered: number;
   /** Teacher releases switched to while running. */
   releaseSwitches: number;
+  /** Failed scoring attempts that were retried. */
+  teacherRetries: number;
 }
 
 export class TeachWorker {
@@ -63,13 +73,18 @@ export class TeachWorker {
   private readonly dlq: string;
   private teacher: TeacherScorer | undefined;
   private started = false;
-  readonly stats: TeachStats = { consumed: 0, softLabels: 0, deadLettered: 0, releaseSwitches: 0 };
+  private readonly retry: TeacherRetry;
+  private failure: ThawError | undefined;
+  private readonly failedWaiters: ((err: ThawError) => void)[] = [];
+  private stopping: Promise<void> | undefined;
+  readonly stats: TeachStats = { consumed: 0, softLabels: 0, deadLettered: 0, releaseSwitches: 0, teacherRetries: 0 };
 
   constructor(opts: TeachWorkerOptions) {
     this.logger = (opts.logger ?? silentLogger).child({ component: 'distill-teach' });
     this.teachers = opts.teachers;
     this.softLabelTopic = opts.softLabelTopic ?? TOPICS.softLabels;
     this.dlq = opts.deadLetterTopic ?? TOPICS.deadLetters;
+    this.retry = teacherRetryOf(opts.retry);
     const groupId = opts.groupId ?? 'thaw-distill-teach';
     this.transactions = new PartitionTransactions({
       kafka: opts.kafka,
@@ -109,11 +124,30 @@ export class TeachWorker {
     }
   }
 
-  /** Finishes the in-flight chunk, commits its transaction, then closes. */
-  async stop(): Promise<void> {
-    await this.consumer.stop();
-    await this.transactions.close();
-    await this.teachers.stop();
+  /** Finishes the in-flight chunk, commits its transaction, then closes (once; later calls wait for it). */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.consumer.stop();
+      await this.transactions.close();
+      await this.teachers.stop();
+    })();
+    return this.stopping;
+  }
+
+  /** Resolves with TEACHER_FAILED once the worker gave up on a failing teacher and began leaving the group. */
+  failed(): Promise<ThawError> {
+    if (this.failure !== undefined) return Promise.resolve(this.failure);
+    return new Promise((resolve) => this.failedWaiters.push(resolve));
+  }
+
+  /** Gives up: the chunk in hand is not committed, the worker leaves the group (in the background). */
+  private giveUp(err: ThawError): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.logger.error('teacher keeps failing; leaving the group so another worker takes the partitions', { error: errorMessage(err.cause ?? err) });
+    // Not awaited here: stop() waits for this very handler to settle.
+    this.stop().catch((e: unknown) => this.logger.warn('stop after teacher failure failed', { error: errorMessage(e) }));
+    for (const w of this.failedWaiters.splice(0)) w(err);
   }
 
   /** Records not yet scored. */
@@ -135,7 +169,8 @@ export class TeachWorker {
   private async handle(batch: MessageBatch): Promise<void> {
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
-    const teacher = this.currentTeacher();
+    // Thrown, not returned: a handler that returns lets the consumer move past the unscored chunk.
+    if (this.failure !== undefined) throw this.failure;
     const nowMs = Date.now();
     const events: LabelledEvent[] = [];
     const dead: OutMessage[] = [];
@@ -148,7 +183,24 @@ export class TeachWorker {
         dead.push(deadLetterOf(m, err));
       }
     }
-    const logits = teacher.logits(events);
+    let scored: { teacher: TeacherScorer; logits: Float32Array };
+    try {
+      scored = await scoreWithRetry(
+        () => {
+          const t = this.currentTeacher();
+          return { teacher: t, logits: t.logits(events) };
+        },
+        this.retry,
+        (attempt, err) => {
+          this.stats.teacherRetries++;
+          this.logger.warn('teacher scoring failed; retrying', { attempt, topic: batch.topic, partition: batch.partition, error: errorMessage(err) });
+        },
+      );
+    } catch (err) {
+      if (err instanceof ThawError && err.code === 'TEACHER_FAILED') this.giveUp(err);
+      throw err;
+    }
+    const { teacher, logits } = scored;
     const soft: OutMessage[] = events.map((e, i) => ({
       key: e.eventId,
       value: encodeSoftLabel({ eventId: e.eventId, teacherLogit: logits[i] ?? 0, teacherRelease: teacher.release }),

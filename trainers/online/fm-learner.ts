@@ -18,10 +18,11 @@ import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { ConfigError } from '../../lib/errors.js';
 import { fmEntityRule, type FmAdagradOptions } from '../../adapters/fm-adagrad.js';
 import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../../models/features.js';
-import { mulberry32, sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../../models/fm.js';
+import { Mulberry32, sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../../models/fm.js';
 import { initialFmState, learnFmEntity, type FmEntityRule } from '../../models/fm-entity.js';
 import { bundleFm, type Bundle, type StateLayout } from '../../models/onnx/bundle.js';
 import { checkDistillLoss, distillGradient, type DistillLossOptions } from '../distill/loss.js';
+import { replicasArrays, restoreReplicas, restoreArray, f64Array, f64Values } from './fm-state.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
 
@@ -52,6 +53,8 @@ export interface FmLearnerOptions {
    * keep learning from hard labels, as the workers do. @default none (hard labels only)
    */
   teacher?: { logitOf: (ev: LabelledEvent) => number | undefined; loss: DistillLossOptions };
+  /** Sees each event's prediction before it is learned (prequential evaluation, bench/distill). @default none */
+  onPrediction?: (ev: LabelledEvent, p: number) => void;
 }
 
 function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
@@ -61,7 +64,7 @@ function num(key: string, v: number | undefined, dflt: number, ok: (x: number) =
 }
 
 /** Replicas of one side, least recently used evicted (lru-cache: npm run bench -- --only lru). */
-class Replicas {
+export class Replicas {
   readonly states: LRUCache<string, Float32Array>;
   constructor(max: number) {
     this.states = new LRUCache<string, Float32Array>({ max });
@@ -87,8 +90,9 @@ export class FmOnlineLearner implements OnlineLearner {
   private readonly metaLr: number;
   private readonly rules: Record<Side, FmEntityRule>;
   private readonly stateLayout: StateLayout;
-  private readonly rand: () => number;
+  private readonly rng: Mulberry32;
   private readonly teacher: FmLearnerOptions['teacher'];
+  private readonly onPrediction: FmLearnerOptions['onPrediction'];
   private readonly replicas: Record<Side, Replicas>;
   // Shared Adagrad accumulators, and the priors' (per side: bias, then vector).
   private readonly gw0: Float32Array;
@@ -122,9 +126,10 @@ export class FmOnlineLearner implements OnlineLearner {
     this.metaLr = num('metaLr', opts.metaLr, 0.01, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
     this.rules = { user: fmEntityRule('user', fm, opts.adapter), item: fmEntityRule('item', fm, opts.adapter) };
     this.stateLayout = opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: 2 * k + 2 };
-    this.rand = mulberry32(((opts.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+    this.rng = new Mulberry32(((opts.seed ?? 1) ^ 0x5bd1e995) >>> 0);
     if (opts.teacher !== undefined) checkDistillLoss(opts.teacher.loss, 'onlineTrainer.distill');
     this.teacher = opts.teacher;
+    this.onPrediction = opts.onPrediction;
     this.replicas = { user: new Replicas(maxEntities), item: new Replicas(maxEntities) };
     this.gw0 = Float32Array.of(g0);
     this.gw = new Float32Array(fm.buckets).fill(g0);
@@ -197,6 +202,50 @@ export class FmOnlineLearner implements OnlineLearner {
     take('prior.item', this.gPrior.item);
   }
 
+  trainingState(): Map<string, Float32Array> {
+    const fm = this.fm;
+    const out = new Map<string, Float32Array>([
+      ['fm.w', fm.w],
+      ['fm.v', fm.v],
+      ['fm.c', fm.c],
+      ['fm.w0', f64Array([fm.w0])],
+      ...this.optimizerState(),
+    ]);
+    for (const side of ['user', 'item'] as const) {
+      const p = fm.priors[side];
+      out.set(`prior.${side}.vector`, p.vector);
+      out.set(`prior.${side}.scalars`, f64Array([p.bias, p.biasVariance, p.biasDrift, p.sessionDecay, p.sessionVariance]));
+      replicasArrays(`replicas.${side}`, this.replicas[side].states, out);
+    }
+    out.set('counters', f64Array([this.rng.state, this.nEvents, this.nCold, this.lossSum, this.lossN, ...this.loss.state()]));
+    return out;
+  }
+
+  restoreTrainingState(state: Map<string, Float32Array>): void {
+    const fm = this.fm;
+    restoreArray(state, 'fm.w', fm.w);
+    restoreArray(state, 'fm.v', fm.v);
+    restoreArray(state, 'fm.c', fm.c);
+    for (const [name, into] of this.optimizerState()) restoreArray(state, name, into);
+    const [w0 = 0] = f64Values(state, 'fm.w0', 1);
+    fm.w0 = w0;
+    for (const side of ['user', 'item'] as const) {
+      const p = fm.priors[side];
+      restoreArray(state, `prior.${side}.vector`, p.vector);
+      const [bias = 0, biasVariance = 0, biasDrift = 0, sessionDecay = 0, sessionVariance = 0] = f64Values(state, `prior.${side}.scalars`, 5);
+      Object.assign(p, { bias, biasVariance, biasDrift, sessionDecay, sessionVariance });
+      this.cold[side] = fm.coldView(side);
+      restoreReplicas(`replicas.${side}`, this.replicas[side].states, state);
+    }
+    const [rng = 0, nEvents = 0, nCold = 0, lossSum = 0, lossN = 0, ...recent] = f64Values(state, 'counters', 8);
+    this.rng.state = rng;
+    this.nEvents = nEvents;
+    this.nCold = nCold;
+    this.lossSum = lossSum;
+    this.lossN = lossN;
+    this.loss.restore(recent);
+  }
+
   /** The replica of `id` on `side` (created from the side's prior if absent); `cold`: it was just created. */
   private replica(side: Side, id: string): { state: Float32Array; cold: boolean } {
     const have = this.replicas[side].get(id);
@@ -224,6 +273,7 @@ export class FmOnlineLearner implements OnlineLearner {
     const zf = fm.featureLogit(idx, n, nUser, s);
     const p = sigmoid(zf + fm.entityLogit(s, this.userView, this.itemView));
     this.loss.add(p, y);
+    this.onPrediction?.(ev, p);
     const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
     this.lossSum -= y === 1 ? Math.log(q) : Math.log(1 - q);
     this.lossN++;
@@ -232,8 +282,8 @@ export class FmOnlineLearner implements OnlineLearner {
     const coldItem = this.cold.item;
     if (learnShared) {
       // The shared gradient: with the replicas, or (dropout) with a side's prior view in its place.
-      const dropUser = this.dropout > 0 && this.rand() < this.dropout;
-      const dropItem = this.dropout > 0 && this.rand() < this.dropout;
+      const dropUser = this.dropout > 0 && this.rng.next() < this.dropout;
+      const dropItem = this.dropout > 0 && this.rng.next() < this.dropout;
       const uUsed = dropUser ? coldUser : this.userView;
       const iUsed = dropItem ? coldItem : this.itemView;
       const teacher = this.teacher;

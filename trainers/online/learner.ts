@@ -41,6 +41,14 @@ export interface OnlineLearner {
   optimizerState(): Map<string, Float32Array>;
   /** Restores what `optimizerState` returned; mismatching arrays are ignored (fresh state). */
   restoreOptimizerState(state: Map<string, Float32Array>): void;
+  /**
+   * Everything its training depends on (parameters, optimiser accumulators, entity replicas, RNG,
+   * counters), bit-exact: restored into a learner built from any release of the same architecture,
+   * it trains on as the learner that saved it would. Absent where a kind has no exact resume.
+   */
+  trainingState?(): Map<string, Float32Array>;
+  /** Restores what `trainingState` returned; STATE_CORRUPT when an array is missing or of another length. */
+  restoreTrainingState?(state: Map<string, Float32Array>): void;
 }
 
 /** Running mean of the log loss over a window of recent events (for logs). */
@@ -71,5 +79,14 @@ export class RecentLoss {
   }
   value(): number {
     return Number.isNaN(this.last) && this.n > 0 ? this.sum / this.n : this.last;
+  }
+  /** [sum, n, last]: the whole state, for checkpoints. */
+  state(): [number, number, number] {
+    return [this.sum, this.n, this.last];
+  }
+  restore([sum, n, last]: readonly number[]): void {
+    this.sum = sum ?? 0;
+    this.n = n ?? 0;
+    this.last = last ?? NaN;
   }
 }

@@ -1,14 +1,13 @@
 /**
  * Publishing one release of the online trainer: the learner's current parameters, covering
  * `offsets`, under the version derived from them. Idempotent: if that version exists it is not
- * written again (the caller still promotes and commits). The optimiser state goes into a hidden
- * checkpoint beside the releases, tagged with the version it belongs to.
+ * written again (the caller still promotes and commits). The caller writes the checkpoint of the
+ * version (trainers/online/resume.ts) into `onlineCheckpointDir`, a hidden directory beside the releases.
  */
 import { join } from 'node:path';
-import { ThawError, errorMessage } from '../../lib/errors.js';
+import { ThawError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { ReleaseStore } from '../../model-store/releases.js';
-import { writeCheckpoint } from '../checkpoint.js';
 import type { OnlineLearner } from './learner.js';
 import { canonicalOffsets, onlineVersion, type OnlineReleaseInfo, type PartitionOffsets } from './offsets.js';
 
@@ -68,11 +67,6 @@ export async function publishOnlineRelease(input: OnlinePublishInput): Promise<O
     // A concurrent publisher of the same version (same offsets, same lineage) got there first.
     if (err instanceof ThawError && err.code === 'USAGE' && /already exists/.test(err.message)) return { version, info, written: false };
     throw err;
-  }
-  try {
-    writeCheckpoint(onlineCheckpointDir(store, model, groupId), { meta: { version }, arrays: learner.optimizerState() });
-  } catch (err) {
-    input.logger?.warn('optimiser checkpoint not written', { error: errorMessage(err) });
   }
   return { version, info, written: true };
 }

@@ -4,6 +4,8 @@ import type { LabelledEvent } from '../../../schemas/types.js';
 import { FactorizationMachine, mulberry32 } from '../../../models/fm.js';
 import { FmOnlineLearner } from '../../../trainers/online/fm-learner.js';
 import { SoftLabelJoin } from '../../../trainers/distill/soft-label-join.js';
+import { onlineKdHooks } from '../../../trainers/distill/online-kd.js';
+import type { TeacherScorer } from '../../../trainers/distill/teacher.js';
 
 function events(n: number, seed: number): LabelledEvent[] {
   const rand = mulberry32(seed);
@@ -46,4 +48,17 @@ void test('soft-label join: an event whose soft label is missing after the wait 
   assert.deepStrictEqual({ joined: join.stats.joined, late: join.stats.late }, { joined: 2, late: 1 });
   // Taken soft labels leave the map: a redelivered event finds none.
   assert.equal(join.take(evs[0] ?? assert.fail()), undefined);
+});
+
+void test('online distillation hooks: the teacher scores each chunk in the loop; the student gets those logits, and none for events of other chunks', async () => {
+  const evs = events(10, 4);
+  const calls: number[] = [];
+  const teacher = { release: 'teacher/t', logits: (chunk: readonly LabelledEvent[]) => (calls.push(chunk.length), Float32Array.from(chunk, (e) => Number(e.eventId.slice(1)))), dispose: () => undefined } as unknown as TeacherScorer;
+  const hooks = onlineKdHooks(teacher);
+  await hooks.beforeObserve(evs.slice(0, 6));
+  assert.deepStrictEqual(evs.slice(0, 6).map((e) => hooks.logitOf(e)), [0, 1, 2, 3, 4, 5]);
+  await hooks.beforeObserve(evs.slice(6));
+  assert.equal(hooks.logitOf(evs[0] ?? ({ eventId: 'none' } as LabelledEvent)), undefined);
+  assert.equal(hooks.logitOf(evs[9] ?? ({ eventId: 'none' } as LabelledEvent)), 9);
+  assert.deepStrictEqual(calls, [6, 4]);
 });
