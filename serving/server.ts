@@ -1,6 +1,7 @@
 /**
  * The HTTP face of the scoring pipelines: `POST /v1/score`, `POST /v1/models/:name/score`,
- * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts).
+ * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts), and
+ * with a retrieval service `POST /v1/retrieve` (serving/retrieve-routes.ts).
  * A server serves one pipeline or several named models (serving/models.ts).
  *
  * Server: fastify. It is well kept, its JSON body parser refuses prototype poisoning, and its body
@@ -20,6 +21,9 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { ModelRegistry, singleModel } from './models.js';
 import { ScoringPipeline } from './pipeline.js';
 import { registerScoringRoutes, sendError } from './routes.js';
+import type { RetrievalService } from './retrieve.js';
+import type { RetrieveLimits } from './retrieve-request.js';
+import { registerRetrievalRoutes } from './retrieve-routes.js';
 
 export { RETRY_AFTER_SECONDS } from './routes.js';
 
@@ -54,6 +58,8 @@ export interface ScoringServerOptions {
   /** How long to wait for the state store at start (ms). @default 10_000 */
   startTimeoutMs?: number;
   logger?: Logger;
+  /** Serve `POST /v1/retrieve` over this retrieval service (serving/retrieve.ts). @default none */
+  retrieval?: { service: RetrievalService; limits?: RetrieveLimits };
 }
 
 function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
@@ -66,7 +72,7 @@ function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
  */
 export async function startScoringServer(target: ScoringPipeline | ModelRegistry, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
   const models = registryOf(target);
-  const app = createScoringApp(models, opts.logger);
+  const app = createScoringApp(models, opts.logger, opts.retrieval);
   let address: string;
   try {
     await models.start(opts.startTimeoutMs);
@@ -92,7 +98,7 @@ export async function startScoringServer(target: ScoringPipeline | ModelRegistry
 }
 
 /** Builds (does not listen) the fastify app over a pipeline or several models. The body limit is the default model's. */
-export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger): FastifyInstance {
+export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, retrieval?: ScoringServerOptions['retrieval']): FastifyInstance {
   const models = registryOf(target);
   const bodyLimit = models.default.pipeline.config.bodyLimitBytes;
   const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
@@ -108,6 +114,7 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));
 
   registerScoringRoutes(app, models, logger);
+  if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits);
   app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   const registry = models.default.pipeline.metrics.registry;
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
