@@ -11,11 +11,15 @@
  * vector changed). A record that does not decode is counted and skipped: the index is a view derived
  * from the topics, and the workers route the same bad record to dead letters.
  *
+ * A topic missing at start is not read (warned); neither existing is a ConfigError.
+ *
  * Backpressure: when the growing segment holds more than `maxGrowing` items (the sealer is behind),
  * the handler waits for the sealer before it returns, so the consumer stops fetching.
  */
 import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
+import { existingTopics } from '../streams/admin.js';
 import { BatchConsumer, type MessageBatch } from '../streams/batch-consumer.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import { defaultSerde } from '../streams/serde.js';
@@ -61,14 +65,21 @@ export class RetrievalIndexer {
     this.logger = (opts.logger ?? silentLogger).child({ component: 'retrieval-indexer' });
   }
 
-  /** Joins its own group and starts indexing; resolves once the consumer runs. */
+  /**
+   * Joins its own group and starts indexing; resolves once the consumer runs. A topic that does not
+   * exist at start is not read (a warning says so); when neither exists, start fails with
+   * CONFIG_INVALID naming the option.
+   */
   async start(): Promise<void> {
     const groupId = `${this.opts.groupPrefix ?? 'thaw-retrieval'}-${randomUUID()}`;
-    const consumer = new BatchConsumer({ kafka: this.opts.kafka, groupId, topics: [this.profileTopic, this.eventTopic], fromBeginning: this.opts.fromBeginning ?? true, logger: this.logger, maxWaitTimeMs: 100 });
+    const topics = await existingTopics(this.opts.kafka, [this.profileTopic, this.eventTopic], this.logger);
+    if (topics.length === 0) throw new ConfigError('retrievalProfileTopic', `neither ${this.profileTopic} nor ${this.eventTopic} (--retrieval-event-topic) exists on the Kafka cluster: create them (thaw produce / thaw rekey do) or name others`);
+    for (const t of [this.profileTopic, this.eventTopic]) if (!topics.includes(t)) this.logger.warn('retrieval: topic does not exist, not read', { topic: t });
+    const consumer = new BatchConsumer({ kafka: this.opts.kafka, groupId, topics, fromBeginning: this.opts.fromBeginning ?? true, logger: this.logger, maxWaitTimeMs: 100 });
     this.consumer = consumer;
     consumer.onFailed((err) => this.logger.error('retrieval indexer stopped', { error: String(err) }));
     await consumer.start((batch) => this.handle(batch));
-    this.logger.info('indexing items', { groupId, topics: [this.profileTopic, this.eventTopic] });
+    this.logger.info('indexing items', { groupId, topics });
   }
 
   async stop(): Promise<void> {
