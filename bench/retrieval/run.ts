@@ -3,7 +3,7 @@
  * clustered unit vectors (bench/retrieval/vectors.ts).
  *
  *   node --import tsx bench/retrieval/run.ts [--items 1000000] [--dim 64] [--k 100] [--clusters 1000]
- *     [--efs 100,200,300] [--latency-queries 2000] [--recall-queries 100] [--ef-serve 200]
+ *     [--efs 100,200,400,800] [--latency-queries 2000] [--recall-queries 100] [--ef-serve 200]
  *     [--insert-rates 10000,0] [--insert-seconds 5] [--search-rate 1000] [--seal-items 20000] [--growing-sizes 1000,5000,10000]
  *     [--m 16] [--ef-construction 100] [--seal-chunk 8] [--json] [--out .thaw/bench/retrieval.json]
  *
@@ -29,7 +29,7 @@ const { values } = parseArgs({
     dim: { type: 'string', default: '64' },
     k: { type: 'string', default: '100' },
     clusters: { type: 'string', default: '1000' },
-    efs: { type: 'string', default: '100,200,300' },
+    efs: { type: 'string', default: '100,200,400,800' },
     'latency-queries': { type: 'string', default: '2000' },
     'recall-queries': { type: 'string', default: '100' },
     'ef-serve': { type: 'string', default: '200' },

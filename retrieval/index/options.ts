@@ -11,7 +11,7 @@ export interface AnnIndexOptions {
   m?: number;
   /** HNSW candidate list while inserting (higher: better graph, slower inserts). @default 100 */
   efConstruction?: number;
-  /** HNSW candidate list while searching (raised to k when lower). @default 200 */
+  /** HNSW candidate list while searching (raised to k when lower). @default 400 */
   efSearch?: number;
   /** Graph capacity allocated up front (items); doubled when full. @default 1024 */
   initialCapacity?: number;
@@ -30,7 +30,7 @@ export type ResolvedAnnIndexOptions = Required<AnnIndexOptions>;
 export const ANN_INDEX_DEFAULTS: Omit<ResolvedAnnIndexOptions, 'dim'> = {
   m: 16,
   efConstruction: 100,
-  efSearch: 200,
+  efSearch: 400,
   initialCapacity: 1024,
   sealChunk: 8,
   sealBudgetMs: 1,
