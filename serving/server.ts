@@ -24,6 +24,7 @@ import { registerScoringRoutes, sendError } from './routes.js';
 import type { RetrievalService } from './retrieve.js';
 import type { RetrieveLimits } from './retrieve-request.js';
 import { registerRetrievalRoutes } from './retrieve-routes.js';
+import { registerRetrievalMetrics } from './retrieve-metrics.js';
 
 export { RETRY_AFTER_SECONDS } from './routes.js';
 
@@ -114,9 +115,9 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));
 
   registerScoringRoutes(app, models, logger);
-  if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits);
-  app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   const registry = models.default.pipeline.metrics.registry;
+  if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits, { observe: registerRetrievalMetrics(registry, retrieval.service) });
+  app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
   return app;
 }

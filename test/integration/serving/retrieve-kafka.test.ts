@@ -23,6 +23,8 @@ import { EventProducer } from '../../../streams/producer.js';
 import { defaultSerde } from '../../../streams/serde.js';
 import { RetrievalIndexer } from '../../../serving/retrieve-indexer.js';
 import { registerRetrievalRoutes } from '../../../serving/retrieve-routes.js';
+import { registerRetrievalMetrics } from '../../../serving/retrieve-metrics.js';
+import { Registry } from 'prom-client';
 import { RetrievalService } from '../../../serving/retrieve.js';
 import { conn, uniqueName, waitFor } from '../streams/helpers.js';
 
@@ -64,7 +66,8 @@ void test('a new item produced on Kafka is retrievable through /v1/retrieve; bad
   t.after(() => indexer.stop());
 
   const app = Fastify({ logger: false });
-  registerRetrievalRoutes(app, service, silentLogger);
+  const registry = new Registry();
+  registerRetrievalRoutes(app, service, silentLogger, undefined, { observe: registerRetrievalMetrics(registry, service) });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   const retrieve = async (body: unknown): Promise<{ status: number; json: unknown }> => {
@@ -110,6 +113,12 @@ void test('a new item produced on Kafka is retrievable through /v1/retrieve; bad
   answer = await forUser('anchor-profile');
   assert.equal(answer.ids[0], 'brand-new-item');
   assert.equal(answer.ids.filter((id) => id === 'brand-new-item').length, 1);
+  const metrics = await registry.metrics();
+  assert.match(metrics, /thaw_retrieval_index_items\{part="sealed"\} 304\n/);
+  assert.match(metrics, /thaw_retrieval_index_items\{part="growing"\} 0\n/);
+  assert.match(metrics, /thaw_retrieval_index_writes\{outcome="indexed"\} 2\n/);
+  const count = /thaw_serve_retrieve_seconds_count (\d+)/.exec(metrics)?.[1];
+  assert.ok(Number(count) >= 4, `retrievals observed: ${count}`);
 
   // Bad input: 400 naming the field.
   for (const [body, field] of [
