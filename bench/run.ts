@@ -44,6 +44,8 @@ export const BENCHES: readonly BenchEntry[] = [
   { name: 'soak', script: 'bench/soak/run.ts', summary: 'thaw run workers for --minutes (default 30) at half the end-to-end rate with a fault every minute (worker kill -9, private Redis restart, private ClickHouse stop): RSS and heap slope (MB/h), lost and doubled events, states vs a reference run', json: true },
   { name: 'lru', script: 'bench/lru/run.ts', summary: 'the LRU of the worker\'s cache tier: a Map re-inserted on every hit (Thaw\'s before) vs lru-cache, Zipf-skewed get+set, capacity below the id space: operations/s', json: true },
   { name: 'distill', script: 'bench/distill/run.ts', summary: 'EDL-Dist on MovieLens-100K and real Kafka: student training events/s with online distillation (teacher in the loop) vs 1 and 2 teacher processes, and one killed with -9; soft labels expected/written/duplicated; prequential AUC of teacher, student with and without KD by bucket', json: true },
+  { name: 'retrieval', script: 'bench/retrieval/run.ts', summary: 'the ANN index (retrieval/index): graph build rate, search p50/p99/p99.9 and recall@100 vs exact at several ef over 10^6 clustered vectors (dim 64), exact scan of growing segments, inserts/s while searches run and the sealer seals, sealing throughput', json: true },
+  { name: 'retrieval-freshness', script: 'bench/retrieval/freshness.ts', summary: 'produce → retrievable latency (p50/p99) of brand-new items: profiles on Kafka, the thaw serve --retrieval indexer, POST /v1/retrieve over HTTP', json: true },
   { name: 'curves', script: 'bench/curves/run.ts', summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)' },
 ];
 

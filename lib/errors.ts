@@ -45,6 +45,10 @@ export const ERROR_CODES = [
   'TEACHER_FAILED',
   // A broken invariant of Thaw's own code (an index its logic proves in range was not, lib/at.ts): a bug to report.
   'INTERNAL',
+  // The ANN index's native library (hnswlib-node, an optional dependency) is not installed or did not build.
+  'INDEX_UNAVAILABLE',
+  // An index snapshot directory is missing a file, or its files disagree (retrieval/index/snapshot.ts).
+  'INDEX_CORRUPT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -122,3 +122,6 @@ export function parseScoreRequest(body: unknown, limits: RequestLimits): ScoreRe
   for (let i = 0; i < list.length; i++) candidates[i] = entity(list[i], `candidates[${i}]`);
   return { requestId, user, candidates };
 }
+
+/** The field checks above, for the other request parsers of serving/ (serving/retrieve-request.ts). */
+export { id as parseEntityId, features as parseFeatures, typeName, isObject };

@@ -1,6 +1,7 @@
 /**
  * The HTTP face of the scoring pipelines: `POST /v1/score`, `POST /v1/models/:name/score`,
- * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts).
+ * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts), and
+ * with a retrieval service `POST /v1/retrieve` (serving/retrieve-routes.ts).
  * A server serves one pipeline or several named models (serving/models.ts).
  *
  * Server: fastify. It is well kept, its JSON body parser refuses prototype poisoning, and its body
@@ -21,6 +22,10 @@ import type { LoadRecorder } from './load-recorder.js';
 import { ModelRegistry, singleModel } from './models.js';
 import { ScoringPipeline } from './pipeline.js';
 import { registerScoringRoutes, sendError } from './routes.js';
+import type { RetrievalService } from './retrieve.js';
+import type { RetrieveLimits } from './retrieve-request.js';
+import { registerRetrievalRoutes } from './retrieve-routes.js';
+import { registerRetrievalMetrics } from './retrieve-metrics.js';
 
 export { RETRY_AFTER_SECONDS } from './routes.js';
 
@@ -57,6 +62,8 @@ export interface ScoringServerOptions {
   logger?: Logger;
   /** Record the default model's valid requests (`thaw serve --record-load`); closed by `stop()`. @default none */
   recorder?: LoadRecorder;
+  /** Serve `POST /v1/retrieve` over this retrieval service (serving/retrieve.ts). @default none */
+  retrieval?: { service: RetrievalService; limits?: RetrieveLimits };
 }
 
 function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
@@ -69,7 +76,7 @@ function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
  */
 export async function startScoringServer(target: ScoringPipeline | ModelRegistry, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
   const models = registryOf(target);
-  const app = createScoringApp(models, opts.logger, opts.recorder);
+  const app = createScoringApp(models, opts.logger, { ...(opts.recorder === undefined ? {} : { recorder: opts.recorder }), ...(opts.retrieval === undefined ? {} : { retrieval: opts.retrieval }) });
   let address: string;
   try {
     await models.start(opts.startTimeoutMs);
@@ -98,9 +105,11 @@ export async function startScoringServer(target: ScoringPipeline | ModelRegistry
 
 /**
  * Builds (does not listen) the fastify app over a pipeline or several models. The body limit is the
- * default model's; `recorder` records the default model's valid requests.
+ * default model's; `extras.recorder` records the default model's valid requests, `extras.retrieval`
+ * adds `POST /v1/retrieve`.
  */
-export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, recorder?: LoadRecorder): FastifyInstance {
+export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, extras: Pick<ScoringServerOptions, 'recorder' | 'retrieval'> = {}): FastifyInstance {
+  const { recorder, retrieval } = extras;
   const models = registryOf(target);
   const bodyLimit = models.default.pipeline.config.bodyLimitBytes;
   const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
@@ -116,8 +125,9 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', null, `no route ${request.method} ${request.url}`));
 
   registerScoringRoutes(app, models, logger, recorder === undefined ? undefined : { recorder, pipeline: models.default.pipeline });
-  app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   const registry = models.default.pipeline.metrics.registry;
+  if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits, { observe: registerRetrievalMetrics(registry, retrieval.service) });
+  app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
   return app;
 }

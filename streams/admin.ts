@@ -294,3 +294,9 @@ export async function groupAssignment(conn: KafkaConnection, groupId: string, to
     logger,
   );
 }
+
+/** Which of `topics` exist on the cluster now, in the order given. */
+export async function existingTopics(conn: KafkaConnection, topics: readonly string[], logger?: Logger): Promise<string[]> {
+  const all = new Set(await withAdmin(conn, (admin) => admin.listTopics(), logger));
+  return topics.filter((t) => all.has(t));
+}

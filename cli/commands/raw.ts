@@ -49,6 +49,7 @@ export const RAW_COMMANDS: readonly RawCommandEntry[] = [
       };
     },
   },
+  { name: 'retrieval build', summary: 'train the dual encoder on a source and write a retrieval snapshot (towers + ANN index of every item) for thaw serve --retrieval', load: async () => import('./retrieval-build.js') },
   { name: 'release', summary: 'publish, list, promote or roll back releases of shared parameters', load: async () => import('./release.js') },
 ];
 

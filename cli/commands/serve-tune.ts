@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ServeConfig } from '../../config/commands/serve.js';
+import { RETRIEVAL_KEYS, serveFields, type ServeConfig } from '../../config/commands/serve.js';
 import { servedModels } from '../../config/commands/serve-models.js';
 import type { ServeTuneConfig } from '../../config/commands/serve-tune.js';
 import { readLoad } from '../../serving/load-recording.js';
@@ -30,7 +30,8 @@ async function tune(cfg: ServeTuneConfig, ctx: CommandContext): Promise<number> 
   const log = ctx.logger.child({ command: 'serve tune' });
   const load = readLoad(cfg.load);
   // The serve config of the one model replayed: no listener, no release announcements (a replay is short).
-  const serveCfg: ServeConfig = { ...cfg, demo: false, out: '.thaw/demo', host: '127.0.0.1', port: 0, processes: 1, releasePollMs: 10_000, releaseAnnouncements: false, recordMaxArrivals: 100_000 };
+  // No retrieval either: its keys at their defaults.
+  const serveCfg: ServeConfig = { ...cfg, ...serveFields.pick(RETRIEVAL_KEYS).parse({}), demo: false, out: '.thaw/demo', host: '127.0.0.1', port: 0, processes: 1, releasePollMs: 10_000, releaseAnnouncements: false, recordMaxArrivals: 100_000 };
   const specs = servedModels(serveCfg);
   const evaluate = async (settings: StageSettings): Promise<ReplayResult> => {
     const c = { ...serveCfg, ...settings };

@@ -22,6 +22,8 @@ import type { Logger } from '../../lib/log.js';
 import { EXIT, type Command, type CommandContext } from '../context.js';
 import { aborted } from '../lifecycle.js';
 import { buildModels, servingOptionsOf } from './serve-models.js';
+import { RetrievalService } from '../../serving/retrieve.js';
+import { RetrievalIndexer } from '../../serving/retrieve-indexer.js';
 import { isServerProcess, serverProcessSignal, superviseServerProcesses } from '../serve-processes.js';
 
 export const serveCommand: Command<ServeConfig> = { run: serve };
@@ -70,10 +72,29 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
   return listenUntilAborted(pipeline, cfg, ctx, log, { demo: out, states: demo.values.size });
 }
 
-/** Starts the pipeline, listens, and stops gracefully on SIGTERM/SIGINT. */
+/** Starts the pipeline (and retrieval, with --retrieval), listens, and stops gracefully on SIGTERM/SIGINT. */
 async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: ServeConfig, ctx: CommandContext, log: Logger, fields: Record<string, unknown>): Promise<number> {
   const recorder = cfg.recordLoad === undefined ? undefined : await LoadRecorder.open({ file: cfg.recordLoad, deadlineMs: cfg.deadlineMs, maxArrivals: cfg.recordMaxArrivals, model: target instanceof ScoringPipeline ? 'default' : target.default.name, logger: log });
-  const server = await startScoringServer(target, { host: cfg.host, port: cfg.port, logger: log, ...(recorder === undefined ? {} : { recorder }) });
+  let retrieval;
+  try {
+    retrieval = cfg.retrieval === undefined ? undefined : await startRetrieval(cfg, cfg.retrieval, log);
+  } catch (err) {
+    await recorder?.close();
+    throw err;
+  }
+  let server;
+  try {
+    server = await startScoringServer(target, {
+      host: cfg.host,
+      port: cfg.port,
+      logger: log,
+      ...(recorder === undefined ? {} : { recorder }),
+      ...(retrieval === undefined ? {} : { retrieval: { service: retrieval.service, limits: { maxK: cfg.retrievalMaxK, maxHistory: 1000 } } }),
+    });
+  } catch (err) {
+    await retrieval?.stop();
+    throw err;
+  }
   const releases = server.models.all().map((m) => `${server.models.several ? `${m.name}: ` : ''}${m.pipeline.currentRelease().id}`);
   log.info('serving', { address: server.address, releases, pid: process.pid, ...fields });
   // One of several processes (--processes): the primary prints the one "listening" line.
@@ -81,5 +102,27 @@ async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: 
   await aborted(ctx.signal);
   log.info('stopping: answering the requests in flight');
   await server.stop();
+  await retrieval?.stop();
   return EXIT.ok;
+}
+
+/** Loads the retrieval snapshot, starts its sealer and its Kafka indexer. */
+async function startRetrieval(cfg: ServeConfig, dir: string, log: Logger): Promise<{ service: RetrievalService; stop: () => Promise<void> }> {
+  const service = await RetrievalService.load(resolve(dir), { efSearch: cfg.retrievalEf });
+  service.start();
+  const indexer = new RetrievalIndexer({ kafka: cfg.kafka, service, profileTopic: cfg.retrievalProfileTopic, eventTopic: cfg.retrievalEventTopic, fromBeginning: cfg.retrievalFromBeginning, maxGrowing: cfg.retrievalMaxGrowing, logger: log });
+  try {
+    await indexer.start();
+  } catch (err) {
+    service.stop();
+    throw err;
+  }
+  log.info('retrieval: serving POST /v1/retrieve', { snapshot: dir, ...service.index.stats() });
+  return {
+    service,
+    stop: async () => {
+      await indexer.stop();
+      service.stop();
+    },
+  };
 }

@@ -8,10 +8,10 @@ import { path } from '../fields.js';
 import { FLAGS, KAFKA_FLAGS, REDIS_FLAGS } from '../common.js';
 import { ADAPTER_OPTION_FLAGS } from '../adapter-options.js';
 import type { CommandSpec } from '../types.js';
-import { checkServedModel, serveFields } from './serve.js';
+import { checkServedModel, RETRIEVAL_KEYS, serveFields } from './serve.js';
 
 export const serveTuneSchema = serveFields
-  .omit({ demo: true, out: true, host: true, port: true, processes: true, models: true, settings: true, releasePollMs: true, releaseAnnouncements: true, recordLoad: true, recordMaxArrivals: true })
+  .omit({ demo: true, out: true, host: true, port: true, processes: true, models: true, settings: true, releasePollMs: true, releaseAnnouncements: true, recordLoad: true, recordMaxArrivals: true, ...RETRIEVAL_KEYS })
   .extend({
     load: path.describe('The recorded load to replay: JSON Lines, a header {"format":"thaw-load/1","deadlineMs":N} then {"t":ms,"body":{...},"deadlineMs"?:N} per arrival (`thaw serve --record-load` records one from live traffic; bench/serving/record.ts from the bench\'s workload). Required.'),
     settingsOut: path.default('thaw-settings.json').describe('Where the chosen settings are written ({"format":"thaw-settings/1","settings":{...},"tuning":{...}}), for thaw serve --settings. @default thaw-settings.json'),
