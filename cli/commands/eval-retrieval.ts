@@ -26,7 +26,7 @@ export const usage = `thaw eval --protocol retrieval --source SRC [options]
   --selection-epochs N  epochs of each validation run (default ${DEFAULT_SELECTION_EPOCHS}; the final rows train --epochs)
   --temperature LIST    dual encoders: softmax temperatures tried (default ${DEFAULT_GRID.temperature.join(',')})
   --cross-batches LIST  +cross-batch on: past micro-batches of item vectors used as negatives, tried
-                        (default ${DEFAULT_GRID.crossBatches.join(',')})
+                        (default ${DEFAULT_GRID.crossBatches.join(',')}; 0, no queue, lets validation turn them off)
   --threshold LIST      +denoised on: ranker score (0..1) at or above which a mined hard negative is
                         dropped, tried (default ${DEFAULT_GRID.threshold.join(',')}; RocketQA's is 0.1)
   --pseudo-top-k LIST   +augmented: unlabelled retrieved items per user given ranker pseudo-labels
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!(validationFraction >= 0 && validationFraction < 1)) throw new ConfigError('validation-fraction', `must be a number in [0, 1), got "${values['validation-fraction']}"`);
   const grid: SelectionGrid = {
     temperature: list('temperature', values.temperature, DEFAULT_GRID.temperature, (x) => x > 0 && Number.isFinite(x), 'numbers > 0'),
-    crossBatches: list('cross-batches', values['cross-batches'], DEFAULT_GRID.crossBatches, (x) => Number.isInteger(x) && x >= 1, 'integers >= 1'),
+    crossBatches: list('cross-batches', values['cross-batches'], DEFAULT_GRID.crossBatches, (x) => Number.isInteger(x) && x >= 0, 'integers >= 0'),
     threshold: list('threshold', values.threshold, DEFAULT_GRID.threshold, (x) => x > 0 && x <= 1, 'numbers in (0, 1]'),
     pseudoTopK: list('pseudo-top-k', values['pseudo-top-k'], DEFAULT_GRID.pseudoTopK, (x) => Number.isInteger(x) && x >= 1, 'integers >= 1'),
   };

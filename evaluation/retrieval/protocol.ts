@@ -30,7 +30,7 @@ export type RetrievalModel = (typeof RETRIEVAL_MODELS)[number];
 export type SelectionGrid = Record<keyof EncoderChoice, readonly number[]>;
 
 /** The default grid: small, to keep the default command's run time down on 2 cores. */
-export const DEFAULT_GRID: SelectionGrid = { temperature: [0.05, 0.1, 0.2], crossBatches: [1, 4], threshold: [0.1, 0.5, 0.9], pseudoTopK: [10, 50] };
+export const DEFAULT_GRID: SelectionGrid = { temperature: [0.05, 0.1, 0.2], crossBatches: [0, 1, 4], threshold: [0.1, 0.5, 0.9], pseudoTopK: [10, 50] };
 
 /** Default epochs of a validation run. */
 export const DEFAULT_SELECTION_EPOCHS = 4;
@@ -96,6 +96,13 @@ function needsRanker(stage: EncoderStage): boolean {
   return ENCODER_STAGES.indexOf(stage) >= 2;
 }
 
+/** The hyper-parameters that a stage's run actually uses, as a key. */
+function effectiveKey(stage: EncoderStage, c: EncoderChoice): string {
+  const level = ENCODER_STAGES.indexOf(stage);
+  const cross = level >= 1 ? c.crossBatches : 0;
+  return JSON.stringify([c.temperature, cross, level >= 2 ? c.threshold : null, level >= 3 ? c.pseudoTopK : null]);
+}
+
 /** Chooses each stage's value on the validation split, up to `last`; returns the choices and the trials. */
 async function select(events: readonly LabelledEvent[], trainFraction: number, fraction: number, grid: SelectionGrid, last: EncoderStage, opts: RetrievalProtocolOptions): Promise<{ chosen: EncoderChoice; trials: ValidationTrial[]; validationEvents: number }> {
   const val = buildValidationSplit(events, trainFraction, fraction);
@@ -104,6 +111,7 @@ async function select(events: readonly LabelledEvent[], trainFraction: number, f
   const chosen: EncoderChoice = { ...DEFAULT_CHOICE };
   for (const [key, values] of Object.entries(grid) as [keyof EncoderChoice, readonly number[]][]) chosen[key] = values[0] ?? DEFAULT_CHOICE[key];
   const trials: ValidationTrial[] = [];
+  const scored = new Map<string, number>();
   for (const stage of ENCODER_STAGES.slice(0, ENCODER_STAGES.indexOf(last) + 1)) {
     const param = STAGE_PARAM[stage];
     const values = grid[param];
@@ -111,9 +119,23 @@ async function select(events: readonly LabelledEvent[], trainFraction: number, f
     let best = -1;
     for (const value of values) {
       const choice = { ...chosen, [param]: value };
+      // A value that makes this stage's run the same as one already scored (cross-batch 0 is the in-batch run) is not trained again.
+      const key = effectiveKey(stage, choice);
+      const cached = scored.get(key);
+      if (cached !== undefined) {
+        const trial = { stage, param, value, recall50: cached };
+        trials.push(trial);
+        opts.onValidation?.(trial);
+        if (cached > best) {
+          best = cached;
+          chosen[param] = value;
+        }
+        continue;
+      }
       const encoder = { ...opts.encoder, epochs: opts.selectionEpochs ?? DEFAULT_SELECTION_EPOCHS };
       const { retriever } = trainStage(stage, val, catalog, stageOptions(stage, choice, encoder, ranker), (e, l, m) => opts.onEpoch?.(`validation ${STAGE_ROW[stage]} ${param}=${value}`, e, l, m));
       const recall50 = evaluateRetriever(retriever, val).row['recall@50'];
+      scored.set(key, recall50);
       const trial = { stage, param, value, recall50 };
       trials.push(trial);
       opts.onValidation?.(trial);

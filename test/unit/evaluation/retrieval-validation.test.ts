@@ -26,7 +26,7 @@ test('hyper-parameters are chosen on validation: changing the test window change
   const opts: RetrievalProtocolOptions = {
     encoder: { dim: 8, itemBuckets: 512, userBuckets: 128, batchSize: 64, epochs: 2 },
     selectionEpochs: 1,
-    grid: { temperature: [0.05, 0.5], crossBatches: [1, 2], threshold: [0.3, 0.9], pseudoTopK: [5, 10] },
+    grid: { temperature: [0.05, 0.5], crossBatches: [0, 2], threshold: [0.3, 0.9], pseudoTopK: [5, 10] },
   };
   const a = await runRetrievalProtocol(events, opts);
   // The same training window, a different test window: every test label flipped.
@@ -35,9 +35,12 @@ test('hyper-parameters are chosen on validation: changing the test window change
   const b = await runRetrievalProtocol(flipped, opts);
   assert.deepEqual(
     a.trials.map((t) => [t.stage, t.param, t.value]),
-    [['dual-encoder', 'temperature', 0.05], ['dual-encoder', 'temperature', 0.5], ['cross-batch', 'crossBatches', 1], ['cross-batch', 'crossBatches', 2], ['denoised', 'threshold', 0.3], ['denoised', 'threshold', 0.9], ['augmented', 'pseudoTopK', 5], ['augmented', 'pseudoTopK', 10]],
+    [['dual-encoder', 'temperature', 0.05], ['dual-encoder', 'temperature', 0.5], ['cross-batch', 'crossBatches', 0], ['cross-batch', 'crossBatches', 2], ['denoised', 'threshold', 0.3], ['denoised', 'threshold', 0.9], ['augmented', 'pseudoTopK', 5], ['augmented', 'pseudoTopK', 10]],
   );
   assert.deepEqual(b.trials, a.trials, 'the same validation recalls');
+  // A queue of 0 batches is the in-batch run already scored: its recall is that run's, not trained again.
+  const inBatch = a.trials.find((t) => t.stage === 'dual-encoder' && t.value === a.chosen.temperature);
+  assert.equal(a.trials.find((t) => t.param === 'crossBatches' && t.value === 0)?.recall50, inBatch?.recall50);
   assert.deepEqual(b.chosen, a.chosen);
   assert.notDeepEqual(b.rows, a.rows, 'the test window did change the test rows');
   assert.equal(a.validationEvents, cut - Math.floor(cut * 0.9));
