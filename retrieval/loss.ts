@@ -9,6 +9,11 @@
  * Gradients flow into the users and the in-batch items; `extra` vectors are constants (they were
  * computed by earlier parameters, as in a MoCo-style queue).
  *
+ * RocketQA's hard negatives (retrieval/hard-negatives.ts) are per user: `hard` rows
+ * hardStart[b]..hardStart[b+1] are negatives of user b alone (mined for that user; an item equal to
+ * the user's positive is masked out too). Unlike `extra`, they get gradients (`dHard`): they were
+ * computed by the current towers in this step.
+ *
  * With `logQ` (the sampling-bias correction of Yi et al., RecSys'19), every logit s_bc is reduced by
  * log q_c, q_c the item's share of the training positives: popular items are in-batch negatives more
  * often, and without it the softmax learns to push them down.
@@ -31,6 +36,12 @@ export interface ContrastiveBatch {
   temperature: number;
   /** log q of each catalogue index (the logQ correction); absent: no correction. */
   logQ?: Float32Array;
+  /** H hard-negative item vectors (rows of width dim; gradient flows into them); absent: none. */
+  hard?: Float32Array;
+  /** Catalogue index of each row of `hard`. */
+  hardIds?: Int32Array;
+  /** B + 1 offsets: user b's hard negatives are rows hardStart[b]..hardStart[b+1] of `hard`. */
+  hardStart?: Int32Array;
 }
 
 export interface ContrastiveResult {
@@ -39,6 +50,8 @@ export interface ContrastiveResult {
   dUsers: Float32Array;
   /** ∂loss/∂items (B × dim). */
   dItems: Float32Array;
+  /** ∂loss/∂hard (H × dim; empty without hard negatives). */
+  dHard: Float32Array;
 }
 
 function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
@@ -55,40 +68,55 @@ function axpy(out: Float32Array, oo: number, alpha: number, x: Float32Array, xo:
 /** Loss and gradients of a micro-batch (see the file comment). */
 export function contrastiveLoss(batch: ContrastiveBatch): ContrastiveResult {
   const { users, items, itemIds, extra, extraIds, dim, temperature, logQ } = batch;
+  const hard = batch.hard ?? new Float32Array(0);
+  const hardIds = batch.hardIds ?? new Int32Array(0);
+  const hardStart = batch.hardStart;
   const b = itemIds.length;
   const m = extraIds.length;
+  if (hardIds.length > 0 && (hardStart?.length !== b + 1 || (hardStart[b] ?? 0) > hardIds.length)) throw new RangeError(`hardStart must have B + 1 = ${b + 1} offsets within ${hardIds.length} hard negatives`);
+  let maxHard = 0;
+  for (let r = 0; r < b; r++) maxHard = Math.max(maxHard, (hardStart?.[r + 1] ?? 0) - (hardStart?.[r] ?? 0));
   const dUsers = new Float32Array(b * dim);
   const dItems = new Float32Array(b * dim);
-  const logits = new Float64Array(b + m);
-  const live = new Uint8Array(b + m);
+  const dHard = new Float32Array(hardIds.length * dim);
+  const logits = new Float64Array(b + m + maxHard);
+  const live = new Uint8Array(b + m + maxHard);
   let loss = 0;
   for (let r = 0; r < b; r++) {
     const pos = itemIds[r] ?? -1;
+    const h0 = hardStart?.[r] ?? 0;
+    const nh = (hardStart?.[r + 1] ?? 0) - h0;
+    const cols = b + m + nh;
     let max = -Infinity;
-    for (let c = 0; c < b + m; c++) {
-      const isExtra = c >= b;
-      const id = isExtra ? (extraIds[c - b] ?? -1) : (itemIds[c] ?? -1);
+    for (let c = 0; c < cols; c++) {
+      const kind = c < b ? 0 : c < b + m ? 1 : 2;
+      const id = kind === 0 ? (itemIds[c] ?? -1) : kind === 1 ? (extraIds[c - b] ?? -1) : (hardIds[h0 + c - b - m] ?? -1);
       live[c] = c === r || id !== pos ? 1 : 0;
       if (live[c] === 0) continue;
-      const s = (isExtra ? dot(users, r * dim, extra, (c - b) * dim, dim) : dot(users, r * dim, items, c * dim, dim)) / temperature - (logQ ? (logQ[id] ?? 0) : 0);
+      const u = kind === 0 ? dot(users, r * dim, items, c * dim, dim) : kind === 1 ? dot(users, r * dim, extra, (c - b) * dim, dim) : dot(users, r * dim, hard, (h0 + c - b - m) * dim, dim);
+      const s = u / temperature - (logQ ? (logQ[id] ?? 0) : 0);
       logits[c] = s;
       if (s > max) max = s;
     }
     let z = 0;
-    for (let c = 0; c < b + m; c++) if (live[c] === 1) z += Math.exp((logits[c] ?? 0) - max);
+    for (let c = 0; c < cols; c++) if (live[c] === 1) z += Math.exp((logits[c] ?? 0) - max);
     const lse = max + Math.log(z);
     loss += lse - (logits[r] ?? 0);
-    for (let c = 0; c < b + m; c++) {
+    for (let c = 0; c < cols; c++) {
       if (live[c] === 0) continue;
       const p = Math.exp((logits[c] ?? 0) - lse);
       const g = (p - (c === r ? 1 : 0)) / b / temperature;
       if (c < b) {
         axpy(dUsers, r * dim, g, items, c * dim, dim);
         axpy(dItems, c * dim, g, users, r * dim, dim);
-      } else {
+      } else if (c < b + m) {
         axpy(dUsers, r * dim, g, extra, (c - b) * dim, dim);
+      } else {
+        const h = h0 + c - b - m;
+        axpy(dUsers, r * dim, g, hard, h * dim, dim);
+        axpy(dHard, h * dim, g, users, r * dim, dim);
       }
     }
   }
-  return { loss: loss / Math.max(1, b), dUsers, dItems };
+  return { loss: loss / Math.max(1, b), dUsers, dItems, dHard };
 }

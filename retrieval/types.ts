@@ -22,3 +22,12 @@ export interface Retriever {
   /** Writes one score per catalogue item into `out` (length = catalogue size). */
   score(query: RetrievalQuery, out: Float32Array): void;
 }
+
+/**
+ * A stronger model than the retriever, used by RocketQA's denoising and pseudo-labels
+ * (retrieval/hard-negatives.ts): the probability that a user likes each of some catalogue items.
+ */
+export interface Ranker {
+  /** Writes into out[j] the probability (0..1) that the user likes catalogue item items[j]. */
+  score(userId: string, userFeatures: Features, items: readonly number[], out: Float32Array): void;
+}

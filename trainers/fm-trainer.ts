@@ -79,6 +79,8 @@ export interface FmTrainerOptions {
   biasFit?: BiasFitOptions;
   /** Called after each epoch. */
   onEpoch?: (report: EpochReport) => void;
+  /** Also return each hot entity's trained view (`FmTrainResult.entities`), e.g. for an offline ranker. @default false */
+  keepEntities?: boolean;
 }
 
 export interface FmTrainResult {
@@ -94,6 +96,8 @@ export interface FmTrainResult {
   biasFit: BiasFit | undefined;
   /** The history's loss with each cross-table size tried (undefined or empty: none tried). */
   crossFit: Record<string, number> | undefined;
+  /** With `keepEntities`: each side's hot entities' trained views (`[b, 0, e]`, models/fm.ts), by id. */
+  entities?: Record<Side, Map<string, Float32Array>>;
 }
 
 export { auc };
@@ -285,7 +289,17 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   sides.user.meanInto(model.priors.user);
   sides.item.meanInto(model.priors.item);
   for (const side of ['user', 'item'] as const) applyBiasPrior(model.priors[side], bias[side]);
-  return { model, epochs: reports, prefixEvents, trainEvents: order.length, hotEntities: { user: hot.user.count, item: hot.item.count }, biasFit: given === undefined ? fit : undefined, crossFit: fit?.crossLoss };
+  const entities = opts.keepEntities === true ? { user: ents.user.views(hot.user.slot, sides.user, k), item: ents.item.views(hot.item.slot, sides.item, k) } : undefined;
+  return {
+    model,
+    epochs: reports,
+    prefixEvents,
+    trainEvents: order.length,
+    hotEntities: { user: hot.user.count, item: hot.item.count },
+    biasFit: given === undefined ? fit : undefined,
+    crossFit: fit?.crossLoss,
+    ...(entities ? { entities } : {}),
+  };
 }
 
 /** Entity ids of one side in order of first appearance, with their event counts. */
@@ -301,6 +315,18 @@ class EntityIndex {
     }
     this.counts[e] = (this.counts[e] ?? 0) + 1;
     return e;
+  }
+  /** The trained view of each hot entity, by id. */
+  views(slot: Int32Array, params: HotParams, k: number): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [id, e] of this.index) {
+      const s = slot[e] ?? -1;
+      if (s < 0) continue;
+      const view = new Float32Array(viewSize(k));
+      params.viewInto(s, view);
+      out.set(id, view);
+    }
+    return out;
   }
   /** Slot of each entity among the hot ones (-1: not hot), and how many are hot. */
   hot(minCount: number): { slot: Int32Array; count: number } {

@@ -44,6 +44,8 @@ export interface RetrievalSplit {
   items: SplitItem[];
   /** Training interactions in time order. */
   train: SplitInteraction[];
+  /** The training window's events in time order (what a ranker trains on). */
+  trainEvents: LabelledEvent[];
   /** Users' features (every user of either window). */
   userFeatures: Map<string, Features>;
   /** Users with test positives. */
@@ -52,10 +54,26 @@ export interface RetrievalSplit {
   cutMs: number;
 }
 
+/** Events sorted by time, stably (the source's order breaks ties). */
+export function sortByTime(events: readonly LabelledEvent[]): LabelledEvent[] {
+  return events.map((e, i) => ({ e, i })).sort((a, b) => a.e.timeMs - b.e.timeMs || a.i - b.i).map((x) => x.e);
+}
+
+/**
+ * The validation split of a protocol run: the training window alone, split again by time, its last
+ * `validationFraction` of events (by time) the validation window. Hyper-parameters are chosen on it,
+ * so the test window is never looked at until the final models are scored.
+ */
+export function buildValidationSplit(events: readonly LabelledEvent[], trainFraction: number, validationFraction: number): RetrievalSplit {
+  if (!(validationFraction > 0 && validationFraction < 1)) throw new ConfigError('validationFraction', `must be in (0, 1), got ${validationFraction}`);
+  const sorted = sortByTime(events);
+  return buildRetrievalSplit(sorted.slice(0, Math.floor(sorted.length * trainFraction)), 1 - validationFraction);
+}
+
 /** Builds the split from events (any order; sorted stably by time). */
 export function buildRetrievalSplit(events: readonly LabelledEvent[], trainFraction = 0.8): RetrievalSplit {
   if (!(trainFraction > 0 && trainFraction < 1)) throw new ConfigError('trainFraction', `must be in (0, 1), got ${trainFraction}`);
-  const sorted = events.map((e, i) => ({ e, i })).sort((a, b) => a.e.timeMs - b.e.timeMs || a.i - b.i).map((x) => x.e);
+  const sorted = sortByTime(events);
   const cut = Math.floor(sorted.length * trainFraction);
   if (cut === 0 || cut === sorted.length) throw new ConfigError('source', `too few events (${sorted.length}) for a ${trainFraction} split`);
   const items: SplitItem[] = [];
@@ -97,5 +115,5 @@ export function buildRetrievalSplit(events: readonly LabelledEvent[], trainFract
     testUsers.push({ userId, features: userFeatures.get(userId) ?? {}, history: history.get(userId) ?? [], seen: seen.get(userId) ?? new Set(), relevant: rel });
   }
   const first = test[0];
-  return { items, train, userFeatures, testUsers, cutMs: first ? first.timeMs : Infinity };
+  return { items, train, trainEvents: sorted.slice(0, cut), userFeatures, testUsers, cutMs: first ? first.timeMs : Infinity };
 }

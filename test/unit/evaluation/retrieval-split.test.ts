@@ -49,7 +49,7 @@ test('the protocol rows have exactly the documented JSON keys; popularity never 
   const { runRetrievalProtocol } = await import('../../../evaluation/retrieval/protocol.js');
   const events: LabelledEvent[] = [];
   for (let t = 0; t < 400; t++) events.push(ev(t, `u${t % 20}`, `i${t < 320 ? t % 80 : 80 + (t % 10)}`, t % 3 === 0 ? 0 : 1));
-  const res = runRetrievalProtocol(events, { models: ['popularity', 'item-feature-knn'] });
+  const res = await runRetrievalProtocol(events, { models: ['popularity', 'item-feature-knn'] });
   assert.equal(res.coldItems, 10);
   assert.deepEqual(res.rows.map((r) => Object.keys(r)), Array(2).fill(['model', 'recall@10', 'recall@50', 'recall@100', 'ndcg@50', 'recall@50Cold', 'recall@50Warm']));
   assert.deepEqual(res.rows.map((r) => r.model), ['popularity', 'item-feature-knn']);
