@@ -160,7 +160,12 @@ export class FixedAdaptiveAdapter implements Adapter {
     if (this.fastMax === 0) {
       batch.events.forEach((event, j) => {
         const state = this.stateOf(batch, j);
-        const one: AdapterBatch = { events: [event], states: [state], ...(others === undefined ? {} : { others: [others[j]] }), ...(baseline === undefined ? {} : { baseline: baseline.subarray(j, j + 1) }) };
+        const one: AdapterBatch = {
+          events: [event],
+          states: [state],
+          ...(others === undefined ? {} : { others: [others[j]] }),
+          ...(baseline === undefined ? {} : { baseline: baseline.subarray(j, j + 1) }),
+        };
         out[j] = this.run(one, true)[0] ?? 0;
       });
       return out;

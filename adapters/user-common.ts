@@ -23,7 +23,7 @@ export function checkUserLayout(adapter: string, layout: EventLayout, encoded: F
   if (layout.vocab !== vocab) bad(`event layout has ${layout.vocab} table rows, the model ${vocab}`);
   const same = (a: readonly (string | number)[], b: readonly (string | number)[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
   if (!same(encoded.fieldNames, model.fieldNames)) bad(`event layout fields [${encoded.fieldNames.join(',')}] differ from the model's [${model.fieldNames.join(',')}]`);
-  if (!same([...encoded.slotField], [...model.slotField])) bad('event layout slots differ from the model\'s');
+  if (!same([...encoded.slotField], [...model.slotField])) bad("event layout slots differ from the model's");
 }
 
 /** Throws unless `batch` has one state of `stateSize` floats per event. */

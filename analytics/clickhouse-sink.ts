@@ -342,7 +342,10 @@ export class ClickHouseSink implements PredictionSink {
         if (done.seq !== seg.seq) done = { seq: seg.seq, rows: 0 };
         let rows: StoredRow[];
         try {
-          rows = seg.text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as StoredRow);
+          rows = seg.text
+            .split('\n')
+            .filter((l) => l.length > 0)
+            .map((l) => JSON.parse(l) as StoredRow);
         } catch (err) {
           const to = await spool.quarantine(seg);
           this.log.error('unreadable spool segment moved aside', { path: to, err });

@@ -105,9 +105,7 @@ function normEngine(v: unknown): string {
 
 /** Refuses a table of the expected name with another engine (e.g. a single-node table left behind). */
 async function checkEngine(target: SqlTarget, label: string, database: string, table: string, want: (engine: string) => boolean, what: string): Promise<void> {
-  const rows = await target.query(
-    `SELECT engine_full FROM system.tables WHERE database = ${sqlString(database)} AND name = ${sqlString(table)}`,
-  );
+  const rows = await target.query(`SELECT engine_full FROM system.tables WHERE database = ${sqlString(database)} AND name = ${sqlString(table)}`);
   const engine = normEngine(rows[0]?.engine_full ?? '');
   if (!want(engine)) {
     throw new ConfigError('clickhouse.table', `${database}.${table} on ${label} is ${engine === '' ? 'missing' : engine}, expected ${what} (docs/topology.md: moving a single-node table)`);

@@ -11,7 +11,6 @@ import type { CurveSource, SqlTarget } from './types.js';
 
 export type { SqlTarget } from './types.js';
 
-
 function names(target: CurveSource): { database: string; table: string } {
   return { database: target.database ?? DEFAULT_DATABASE, table: target.table ?? DEFAULT_TABLE };
 }

@@ -75,8 +75,7 @@ export function curveStyles(keys: readonly SeriesKey[]): SeriesStyle[] {
     groupsOf.set(slot(k.adapter, k.side), list);
   }
   for (const list of groupsOf.values()) list.sort();
-  const colorOf = (adapter: string, side: string, group: string): string =>
-    lighten(hues.get(adapter) ?? NEUTRAL_COLOR, Math.max(0, groupsOf.get(slot(adapter, side))?.indexOf(group) ?? 0));
+  const colorOf = (adapter: string, side: string, group: string): string => lighten(hues.get(adapter) ?? NEUTRAL_COLOR, Math.max(0, groupsOf.get(slot(adapter, side))?.indexOf(group) ?? 0));
   return keys.map((k) => {
     if (k.adapter !== BASELINE_ADAPTER) return { color: colorOf(k.adapter, k.side, groupOf(k)), dash: false };
     const partners = new Set(keys.filter((o) => o.adapter !== BASELINE_ADAPTER && o.side === k.side && groupOf(o) === groupOf(k)).map((o) => o.adapter));

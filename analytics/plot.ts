@@ -151,7 +151,10 @@ export function renderCurvesSvg(rows: readonly CurveRow[], opts: PlotOptions = {
     out.push(`<path d="${d.trim()}" fill="none" stroke="${color}" stroke-width="2"${dash ? ' stroke-dasharray="6 4"' : ''}/>`);
     s.auc.forEach((v, i) => {
       const n = s.n[i] ?? 0;
-      if (v !== undefined) out.push(`<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${color}"><title>${xmlEscape(`${s.label} ${BUCKETS[i] ?? ''}: AUC ${v.toFixed(4)}, n ${n.toLocaleString('en-US')}`)}</title></circle>`);
+      if (v !== undefined)
+        out.push(
+          `<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${color}"><title>${xmlEscape(`${s.label} ${BUCKETS[i] ?? ''}: AUC ${v.toFixed(4)}, n ${n.toLocaleString('en-US')}`)}</title></circle>`,
+        );
     });
     out.push(`</g>`);
   });

@@ -96,9 +96,34 @@ export function toTabSeparated(rows: readonly StoredRow[]): string {
   let out = '';
   for (const r of rows) {
     out +=
-      tsvString(r.event_id) + '\t' + r.event_time + '\t' + r.event_time_ms + '\t' + r.day + '\t' + r.side + '\t' + tsvString(r.entity_id) + '\t' +
-      r.prior_count + '\t' + tsvString(r.bucket) + '\t' + r.score + '\t' + r.label + '\t' + tsvString(r.adapter) + '\t' + tsvString(r.release) + '\t' +
-      tsvString(r.namespace) + '\t' + r.inserted_at + '\n';
+      tsvString(r.event_id) +
+      '\t' +
+      r.event_time +
+      '\t' +
+      r.event_time_ms +
+      '\t' +
+      r.day +
+      '\t' +
+      r.side +
+      '\t' +
+      tsvString(r.entity_id) +
+      '\t' +
+      r.prior_count +
+      '\t' +
+      tsvString(r.bucket) +
+      '\t' +
+      r.score +
+      '\t' +
+      r.label +
+      '\t' +
+      tsvString(r.adapter) +
+      '\t' +
+      tsvString(r.release) +
+      '\t' +
+      tsvString(r.namespace) +
+      '\t' +
+      r.inserted_at +
+      '\n';
   }
   return out;
 }

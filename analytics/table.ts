@@ -28,16 +28,9 @@ export function formatCurveTable(rows: readonly CurveRow[], opts: CurveTableOpti
     opts.order === 'input'
       ? [...rows]
       : [...rows].sort(
-          (a, b) =>
-            a.adapter.localeCompare(b.adapter) ||
-            a.side.localeCompare(b.side) ||
-            a.release.localeCompare(b.release) ||
-            CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket),
+          (a, b) => a.adapter.localeCompare(b.adapter) || a.side.localeCompare(b.side) || a.release.localeCompare(b.release) || CURVE_BUCKETS.indexOf(a.bucket) - CURVE_BUCKETS.indexOf(b.bucket),
         );
-  const cells: string[][] = [
-    headers,
-    ...sorted.map((r) => [r.adapter, r.side, ...(withRelease ? [r.release] : []), r.bucket, String(r.n), fmt(r.ctr, 4), fmt(r.auc, 4), fmt(r.logLoss, 4)]),
-  ];
+  const cells: string[][] = [headers, ...sorted.map((r) => [r.adapter, r.side, ...(withRelease ? [r.release] : []), r.bucket, String(r.n), fmt(r.ctr, 4), fmt(r.auc, 4), fmt(r.logLoss, 4)])];
   const widths = headers.map((_, c) => Math.max(...cells.map((row) => (row[c] ?? '').length)));
   const line = (row: string[]): string =>
     row

@@ -9,16 +9,7 @@
 // Events and their wire format.
 export type { Features, Side, Impression, Click, LabelledEvent, EntityProfile } from '../schemas/types.js';
 export { SIDES, entityIdOf } from '../schemas/types.js';
-export {
-  encodeImpression,
-  decodeImpression,
-  encodeClick,
-  decodeClick,
-  encodeLabelled,
-  decodeLabelled,
-  encodeProfile,
-  decodeProfile,
-} from '../streams/serde.js';
+export { encodeImpression, decodeImpression, encodeClick, decodeClick, encodeLabelled, decodeLabelled, encodeProfile, decodeProfile } from '../streams/serde.js';
 export { TOPICS, labelledTopicFor, profileTopicFor } from '../streams/topics.js';
 
 // Stream processors (Kafka in, Kafka out).

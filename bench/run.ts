@@ -29,24 +29,101 @@ export interface BenchEntry {
 
 /** The registry: add a line here to make a new bench part of `npm run bench`. */
 export const BENCHES: readonly BenchEntry[] = [
-  { name: 'spine', script: 'bench/spine/run.ts', summary: 'each adapter\'s worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece (same code path, concurrency, chunks); latency of every event at 25/50/75 % load', json: true },
-  { name: 'peer-vw', script: 'bench/peer-vw/run.ts', summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)' },
-  { name: 'stream-peers', script: 'bench/peer-vw/stream-peers.ts', summary: 'the peers of thaw eval --protocol stream (vw, counts) on MovieLens-100K: settings chosen on the first 20 %, AUC/log loss by warm-up bucket' },
+  {
+    name: 'spine',
+    script: 'bench/spine/run.ts',
+    summary: "each adapter's worker end to end on real Kafka/Redis/ClickHouse vs the ceiling of each piece (same code path, concurrency, chunks); latency of every event at 25/50/75 % load",
+    json: true,
+  },
+  {
+    name: 'peer-vw',
+    script: 'bench/peer-vw/run.ts',
+    summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)',
+  },
+  {
+    name: 'stream-peers',
+    script: 'bench/peer-vw/stream-peers.ts',
+    summary: 'the peers of thaw eval --protocol stream (vw, counts) on MovieLens-100K: settings chosen on the first 20 %, AUC/log loss by warm-up bucket',
+  },
   { name: 'models', script: 'bench/models/run.ts', summary: 'training examples/s per TF.js backend; adaptation events/s and entities/s per model beside ONNX forward-only rows/s' },
   { name: 'state', script: 'bench/state/run.ts', summary: 'Redis bytes per entity state for every adapter (MEMORY USAGE, INFO delta), entities per GiB, cost of the maxEntities index' },
-  { name: 'state-cluster', script: 'bench/state/cluster.ts', summary: 'the worker\'s store path (read, CAS write with progress) on a single Redis vs a 3-master Redis Cluster, same workload, same run: entities/s, latency per batch, round trips per node', json: true },
-  { name: 'online', script: 'bench/online/run.ts', summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive on ML-100K users, EmerG on ML-100K items)' },
-  { name: 'online-speed', script: 'bench/online-speed/run.ts', summary: 'events/s of each online learner (fm, emerg, fixed-adaptive) alone and as OnlineTrainer through Kafka, beside the worker that runs on its releases (adapt alone, end to end)' },
-  { name: 'release-switch', script: 'bench/release-switch/run.ts', summary: 'the pause a release switch causes on a running item worker (fm ~28 MB of files, emerg): watcher blocking, cold adapter, GC, latency at switches vs sham promotions' },
-  { name: 'serving', script: 'bench/serving/run.ts', summary: 'thaw serve on 1 and 2 processes under open-loop load (100 candidates, real Redis), saturation and 3× capacity, vs a naive one-MGET-per-request server; model stage and MGET alone; freshness' },
-  { name: 'ch-shards', script: 'bench/ch-shards/run.ts', summary: 'the prediction log on 1 ClickHouse node vs 2 shards behind a Distributed table: insert rows/s through the sink, curve and distinct-count query time, rows per shard', json: true },
-  { name: 'failover', script: 'bench/failover/run.ts', summary: 'kill -9 on a private 3-node KRaft cluster: a thaw run worker (time until the survivor resumes its partitions), a broker (produce and consume stalls, lost and doubled events)', json: true },
-  { name: 'soak', script: 'bench/soak/run.ts', summary: 'thaw run workers for --minutes (default 30) at half the end-to-end rate with a fault every minute (worker kill -9, private Redis restart, private ClickHouse stop): RSS and heap slope (MB/h), lost and doubled events, states vs a reference run', json: true },
-  { name: 'lru', script: 'bench/lru/run.ts', summary: 'the LRU of the worker\'s cache tier: a Map re-inserted on every hit (Thaw\'s before) vs lru-cache, Zipf-skewed get+set, capacity below the id space: operations/s', json: true },
-  { name: 'distill', script: 'bench/distill/run.ts', summary: 'EDL-Dist on MovieLens-100K and real Kafka: student training events/s with online distillation (teacher in the loop) vs 1 and 2 teacher processes, and one killed with -9; soft labels expected/written/duplicated; prequential AUC of teacher, student with and without KD by bucket', json: true },
-  { name: 'retrieval', script: 'bench/retrieval/run.ts', summary: 'the ANN index (retrieval/index): graph build rate, search p50/p99/p99.9 and recall@100 vs exact at several ef over 10^6 clustered vectors (dim 64), exact scan of growing segments, inserts/s while searches run and the sealer seals, sealing throughput', json: true },
-  { name: 'retrieval-freshness', script: 'bench/retrieval/freshness.ts', summary: 'produce → retrievable latency (p50/p99) of brand-new items: profiles on Kafka, the thaw serve --retrieval indexer, POST /v1/retrieve over HTTP', json: true },
-  { name: 'curves', script: 'bench/curves/run.ts', summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)' },
+  {
+    name: 'state-cluster',
+    script: 'bench/state/cluster.ts',
+    summary: "the worker's store path (read, CAS write with progress) on a single Redis vs a 3-master Redis Cluster, same workload, same run: entities/s, latency per batch, round trips per node",
+    json: true,
+  },
+  {
+    name: 'online',
+    script: 'bench/online/run.ts',
+    summary: 'online trainer: prequential AUC with the shared FM frozen vs refreshed on a drifting stream; offline vs online meta stage (fixed-adaptive on ML-100K users, EmerG on ML-100K items)',
+  },
+  {
+    name: 'online-speed',
+    script: 'bench/online-speed/run.ts',
+    summary: 'events/s of each online learner (fm, emerg, fixed-adaptive) alone and as OnlineTrainer through Kafka, beside the worker that runs on its releases (adapt alone, end to end)',
+  },
+  {
+    name: 'release-switch',
+    script: 'bench/release-switch/run.ts',
+    summary: 'the pause a release switch causes on a running item worker (fm ~28 MB of files, emerg): watcher blocking, cold adapter, GC, latency at switches vs sham promotions',
+  },
+  {
+    name: 'serving',
+    script: 'bench/serving/run.ts',
+    summary:
+      'thaw serve on 1 and 2 processes under open-loop load (100 candidates, real Redis), saturation and 3× capacity, vs a naive one-MGET-per-request server; model stage and MGET alone; freshness',
+  },
+  {
+    name: 'ch-shards',
+    script: 'bench/ch-shards/run.ts',
+    summary: 'the prediction log on 1 ClickHouse node vs 2 shards behind a Distributed table: insert rows/s through the sink, curve and distinct-count query time, rows per shard',
+    json: true,
+  },
+  {
+    name: 'failover',
+    script: 'bench/failover/run.ts',
+    summary: 'kill -9 on a private 3-node KRaft cluster: a thaw run worker (time until the survivor resumes its partitions), a broker (produce and consume stalls, lost and doubled events)',
+    json: true,
+  },
+  {
+    name: 'soak',
+    script: 'bench/soak/run.ts',
+    summary:
+      'thaw run workers for --minutes (default 30) at half the end-to-end rate with a fault every minute (worker kill -9, private Redis restart, private ClickHouse stop): RSS and heap slope (MB/h), lost and doubled events, states vs a reference run',
+    json: true,
+  },
+  {
+    name: 'lru',
+    script: 'bench/lru/run.ts',
+    summary: "the LRU of the worker's cache tier: a Map re-inserted on every hit (Thaw's before) vs lru-cache, Zipf-skewed get+set, capacity below the id space: operations/s",
+    json: true,
+  },
+  {
+    name: 'distill',
+    script: 'bench/distill/run.ts',
+    summary:
+      'EDL-Dist on MovieLens-100K and real Kafka: student training events/s with online distillation (teacher in the loop) vs 1 and 2 teacher processes, and one killed with -9; soft labels expected/written/duplicated; prequential AUC of teacher, student with and without KD by bucket',
+    json: true,
+  },
+  {
+    name: 'retrieval',
+    script: 'bench/retrieval/run.ts',
+    summary:
+      'the ANN index (retrieval/index): graph build rate, search p50/p99/p99.9 and recall@100 vs exact at several ef over 10^6 clustered vectors (dim 64), exact scan of growing segments, inserts/s while searches run and the sealer seals, sealing throughput',
+    json: true,
+  },
+  {
+    name: 'retrieval-freshness',
+    script: 'bench/retrieval/freshness.ts',
+    summary: 'produce → retrievable latency (p50/p99) of brand-new items: profiles on Kafka, the thaw serve --retrieval indexer, POST /v1/retrieve over HTTP',
+    json: true,
+  },
+  {
+    name: 'curves',
+    script: 'bench/curves/run.ts',
+    summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)',
+  },
 ];
 
 export interface BenchPlan {
@@ -71,14 +148,20 @@ export function parseBenchArgs(argv: readonly string[], benches: readonly BenchE
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a === '--only' ? own[++i] : a.slice('--only='.length);
       if (v === undefined || v === '') throw new ConfigError('only', `needs a bench name (${benches.map((b) => b.name).join(', ')})`);
-      only = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      only = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     } else throw new ConfigError(a, `unknown option; bench arguments go after a second "--" (npm run bench -- --only spine -- --events 100000)`);
   }
-  const selected = only === undefined ? [...benches] : only.map((n) => {
-    const b = benches.find((x) => x.name === n);
-    if (b === undefined) throw new ConfigError('only', `unknown bench "${n}"; known: ${benches.map((x) => x.name).join(', ')}`);
-    return b;
-  });
+  const selected =
+    only === undefined
+      ? [...benches]
+      : only.map((n) => {
+          const b = benches.find((x) => x.name === n);
+          if (b === undefined) throw new ConfigError('only', `unknown bench "${n}"; known: ${benches.map((x) => x.name).join(', ')}`);
+          return b;
+        });
   if (json) {
     const without = selected.filter((b) => b.json !== true).map((b) => b.name);
     if (without.length > 0) throw new ConfigError('json', `not offered by ${without.join(', ')} (select benches that print JSON with --only)`);

@@ -10,12 +10,7 @@ import { bundleFm, fmFromRelease } from '../models/onnx/bundle.js';
 import { ReleaseStore, type ReleaseManifest } from '../model-store/releases.js';
 
 /** Publishes `fm` as a new release of `model` (parent: the current one); promotes it unless told not to. */
-export async function publishFm(
-  store: ReleaseStore,
-  model: string,
-  fm: FactorizationMachine,
-  opts: { metrics?: Record<string, number>; promote?: boolean } = {},
-): Promise<ReleaseManifest> {
+export async function publishFm(store: ReleaseStore, model: string, fm: FactorizationMachine, opts: { metrics?: Record<string, number>; promote?: boolean } = {}): Promise<ReleaseManifest> {
   const parent = (await store.current(model)) ?? null;
   const bundle = bundleFm(fm);
   const manifest = await store.publish({ model, parent, architecture: bundle.architecture, metrics: opts.metrics ?? {}, files: bundle.files });

@@ -18,7 +18,7 @@ import { commandUsage, mainUsage } from './usage.js';
 function packageVersion(): string {
   for (const rel of ['../package.json', '../../package.json']) {
     try {
-      const v = (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown });
+      const v = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
       if (v.name === 'thaw' && typeof v.version === 'string') return v.version;
     } catch {
       // not at this level
@@ -52,11 +52,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandContext, 'log
     const raw = findRawCommand(argv);
     if (raw !== undefined) return runRaw(raw.entry.name, () => raw.entry.load(), raw.argv, stderr);
     const group = listed.filter((s) => s.name.startsWith(`${first} `));
-    stderr.write(
-      group.length > 0
-        ? `thaw ${first}: expected one of: ${group.map((s) => s.name).join(', ')}\n`
-        : `thaw: unknown command "${first}" (see: thaw help)\n`,
-    );
+    stderr.write(group.length > 0 ? `thaw ${first}: expected one of: ${group.map((s) => s.name).join(', ')}\n` : `thaw: unknown command "${first}" (see: thaw help)\n`);
     return EXIT.usage;
   }
   const { entry, rest } = found;
@@ -143,12 +139,7 @@ export function runCli(argv: string[]): void {
 }
 
 /** Runs a command that parses its own argv; bad options still exit 2, with the message on stderr. */
-async function runRaw(
-  name: string,
-  load: () => Promise<{ run(argv: string[]): Promise<number> }>,
-  argv: string[],
-  stderr: { write(s: string): unknown },
-): Promise<number> {
+async function runRaw(name: string, load: () => Promise<{ run(argv: string[]): Promise<number> }>, argv: string[], stderr: { write(s: string): unknown }): Promise<number> {
   try {
     return await (await load()).run(argv);
   } catch (err) {

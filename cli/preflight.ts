@@ -62,7 +62,13 @@ async function withDeadline(c: ServiceCheck, timeoutMs: number): Promise<{ check
     timer = setTimeout(() => resolve(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    const err = await Promise.race([c.check().then(() => undefined, (e: unknown) => e ?? new Error('failed')), late]);
+    const err = await Promise.race([
+      c.check().then(
+        () => undefined,
+        (e: unknown) => e ?? new Error('failed'),
+      ),
+      late,
+    ]);
     return err === undefined ? undefined : { check: c, err };
   } finally {
     clearTimeout(timer);

@@ -33,7 +33,9 @@ export function renderReference(): string {
     }
     for (const f of spec.flags) {
       const d = describeField(spec.schema, f.key);
-      const env = ENV_VARS.filter((e) => e.key === f.key).map((e) => `\`${e.env}\``).join(' ');
+      const env = ENV_VARS.filter((e) => e.key === f.key)
+        .map((e) => `\`${e.env}\``)
+        .join(' ');
       const flag = `\`--${f.flag}${f.kind === 'boolean' ? '' : ` ${cell(f.meta ?? 'VALUE')}`}\``;
       const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? requiredText(spec, f.key) : '';
       out.push(`| ${flag} | \`${f.key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
@@ -42,7 +44,9 @@ export function renderReference(): string {
     const flagged = new Set([...spec.flags.map((f) => f.key), ...(spec.positionals ?? []).map((p) => p.key)]);
     for (const key of leafKeys(spec.schema).filter((k) => !flagged.has(k))) {
       const d = describeField(spec.schema, key);
-      const env = ENV_VARS.filter((e) => e.key === key).map((e) => `\`${e.env}\``).join(' ');
+      const env = ENV_VARS.filter((e) => e.key === key)
+        .map((e) => `\`${e.env}\``)
+        .join(' ');
       const dflt = d.defaultText !== undefined ? `\`${cell(d.defaultText)}\`` : d.required ? requiredText(spec, key) : '';
       out.push(`| (file/env) | \`${key}\` | ${env} | ${dflt} | ${cell(d.description)} |`);
     }

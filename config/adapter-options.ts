@@ -20,19 +20,15 @@ const fmAdagrad = z
   .object({
     learningRate: positiveNumber.optional().describe('Adagrad learning rate of the entity vector e (dimensionless). @default 0.1'),
     l2: nonNegativeNumber.optional().describe('L2 penalty pulling e back towards the prior vector, per event. @default 0.001'),
-    biasVariance: nonNegativeNumber
-      .optional()
-      .describe('Prior variance of a new entity\'s bias (logit²) in the bias filter, overriding the release\'s; 0 freezes the bias. @default release'),
-    biasDrift: nonNegativeNumber.optional().describe('Variance the bias gains per event (logit²), overriding the release\'s. @default release'),
+    biasVariance: nonNegativeNumber.optional().describe("Prior variance of a new entity's bias (logit²) in the bias filter, overriding the release's; 0 freezes the bias. @default release"),
+    biasDrift: nonNegativeNumber.optional().describe("Variance the bias gains per event (logit²), overriding the release's. @default release"),
     sessionDecay: nonNegativeNumber
       .lt(1, 'expected a number < 1')
       .optional()
-      .describe('Share of the session bias kept from one of an entity\'s events to the next, in [0, 1), overriding the release\'s. @default release'),
-    sessionVariance: nonNegativeNumber
-      .optional()
-      .describe('Variance the session bias gains per event (logit²), 0 = no session bias, overriding the release\'s. @default release'),
-    initialAccumulator: positiveNumber.optional().describe('Adagrad accumulator at an entity\'s first event. @default 0.1'),
-    init: z.enum(['release', 'zero']).optional().describe('Where a cold entity starts: the release\'s prior view, or zeros. @default release'),
+      .describe("Share of the session bias kept from one of an entity's events to the next, in [0, 1), overriding the release's. @default release"),
+    sessionVariance: nonNegativeNumber.optional().describe("Variance the session bias gains per event (logit²), 0 = no session bias, overriding the release's. @default release"),
+    initialAccumulator: positiveNumber.optional().describe("Adagrad accumulator at an entity's first event. @default 0.1"),
+    init: z.enum(['release', 'zero']).optional().describe("Where a cold entity starts: the release's prior view, or zeros. @default release"),
   })
   .strict();
 
@@ -40,12 +36,9 @@ const fmAdagrad = z
 const metaBias = {
   biasVariance: nonNegativeNumber
     .optional()
-    .describe('Prior variance of a new entity\'s bias (logit²) in the bias filter, overriding the release\'s biasFilter; 0 freezes the bias at 0. @default release'),
-  biasDrift: nonNegativeNumber.optional().describe('Variance the bias gains per event (logit²), overriding the release\'s. @default release'),
-  crossSide: z
-    .enum(['bias', 'off'])
-    .optional()
-    .describe('bias: the other side\'s entity\'s fresh bias (its worker\'s view) enters the logit; off: only this side\'s own bias. @default bias'),
+    .describe("Prior variance of a new entity's bias (logit²) in the bias filter, overriding the release's biasFilter; 0 freezes the bias at 0. @default release"),
+  biasDrift: nonNegativeNumber.optional().describe("Variance the bias gains per event (logit²), overriding the release's. @default release"),
+  crossSide: z.enum(['bias', 'off']).optional().describe("bias: the other side's entity's fresh bias (its worker's view) enters the logit; off: only this side's own bias. @default bias"),
 };
 
 const emerg = z
@@ -54,7 +47,7 @@ const emerg = z
     graphLrScale: nonNegativeNumber.optional().describe('Step size of the item graph as a multiple of learningRate; 0 keeps the generated graph. @default 1'),
     l2: nonNegativeNumber.optional().describe('L2 penalty pulling e and A back toward their generated values, per event. @default 0.01'),
     optimizer: z.enum(['adagrad', 'sgd']).optional().describe('adagrad: AdaGrad-Norm per block; sgd: constant steps. @default adagrad'),
-    initialAccumulator: positiveNumber.optional().describe('AdaGrad-Norm accumulator at an item\'s first event. @default 1'),
+    initialAccumulator: positiveNumber.optional().describe("AdaGrad-Norm accumulator at an item's first event. @default 1"),
     fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many events run the plain-JS path instead of TensorFlow.js; 0 = always TensorFlow.js. @default 128'),
     ...metaBias,
   })
@@ -62,20 +55,22 @@ const emerg = z
 
 const coldnas = z
   .object({
-    historyWindow: nonNegativeInt
-      .optional()
-      .describe('Interactions the user mean covers (events); past it an exponential moving mean with rate 1/window; 0 = exact running mean of all. @default 5'),
+    historyWindow: nonNegativeInt.optional().describe('Interactions the user mean covers (events); past it an exponential moving mean with rate 1/window; 0 = exact running mean of all. @default 5'),
     chunkRows: positiveInt.optional().describe('Rows per forward pass (bounds memory). @default 4096'),
-    fastMaxRows: nonNegativeInt.optional().describe('Scoring passes of at most this many rows run the plain-JS path; 0 = always TensorFlow.js for scoring (encodings are plain JS in the worker either way). @default 4'),
+    fastMaxRows: nonNegativeInt
+      .optional()
+      .describe('Scoring passes of at most this many rows run the plain-JS path; 0 = always TensorFlow.js for scoring (encodings are plain JS in the worker either way). @default 4'),
     ...metaBias,
   })
   .strict();
 
 const fixedAdaptive = z
   .object({
-    lrScale: nonNegativeNumber.optional().describe('Multiplier of the release\'s meta-learned per-parameter rates; 0 = no adaptation. @default 1'),
+    lrScale: nonNegativeNumber.optional().describe("Multiplier of the release's meta-learned per-parameter rates; 0 = no adaptation. @default 1"),
     chunkRows: positiveInt.optional().describe('Rows per forward/backward pass (bounds memory). @default 4096'),
-    fastMaxRows: nonNegativeInt.optional().describe('Waves of at most this many rows run the plain-JS path; 0 = always TensorFlow.js (the worker steps one event at a time: any value > 0 is plain JS throughout). @default 4096'),
+    fastMaxRows: nonNegativeInt
+      .optional()
+      .describe('Waves of at most this many rows run the plain-JS path; 0 = always TensorFlow.js (the worker steps one event at a time: any value > 0 is plain JS throughout). @default 4096'),
     ...metaBias,
   })
   .strict();
@@ -90,7 +85,7 @@ export const adapterOptionsSchema = z
   .strict()
   .default({})
   .describe(
-    'Options of the adapters, per adapter name (config file or env THAW_CONFIG; the flags below set the common ones). Only the section of the adapter run is read; none reads its release\'s adapter section. @default {} (every adapter\'s defaults)',
+    "Options of the adapters, per adapter name (config file or env THAW_CONFIG; the flags below set the common ones). Only the section of the adapter run is read; none reads its release's adapter section. @default {} (every adapter's defaults)",
   );
 
 /** `adapterOptions` of commands that run FM adapters only (`thaw replay`). */
@@ -110,7 +105,6 @@ export function unreadAdapterSection(adapter: string, options: Record<string, un
   if (adapter === 'none') return sections.length <= 1 ? undefined : sections[1];
   return sections.find((s) => s !== adapter);
 }
-
 
 /** Flags of the options most often tuned (the step-size-like ones the peer bench's selection split chose, bench/peer-vw/README.md). */
 export const ADAPTER_OPTION_FLAGS = [

@@ -49,13 +49,9 @@ export const CLICKHOUSE_FLAGS: readonly FlagDef[] = [
 export const DEFAULT_RELEASE_DIR = '.thaw/releases';
 export const DEFAULT_SPOOL_DIR = '.thaw/spool';
 
-export const releaseDir = path
-  .default(DEFAULT_RELEASE_DIR)
-  .describe(`Directory of shared-model releases (ReleaseStore root; env THAW_RELEASE_DIR). @default ${DEFAULT_RELEASE_DIR}`);
+export const releaseDir = path.default(DEFAULT_RELEASE_DIR).describe(`Directory of shared-model releases (ReleaseStore root; env THAW_RELEASE_DIR). @default ${DEFAULT_RELEASE_DIR}`);
 
-export const spoolDir = path
-  .default(DEFAULT_SPOOL_DIR)
-  .describe(`Directory of the ClickHouse outage spool, one per worker process (env THAW_SPOOL_DIR). @default ${DEFAULT_SPOOL_DIR}`);
+export const spoolDir = path.default(DEFAULT_SPOOL_DIR).describe(`Directory of the ClickHouse outage spool, one per worker process (env THAW_SPOOL_DIR). @default ${DEFAULT_SPOOL_DIR}`);
 
 /**
  * An event source in its CLI form (synthetic[:k=v,...], ml100k:DIR, ml1m:DIR, csv:PATH, jsonl:PATH),

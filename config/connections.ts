@@ -25,9 +25,7 @@ export const kafkaSchema = z
       .describe("PEM file of the CA(s) that sign the brokers' certificates (env THAW_KAFKA_TLS_CA_FILE); implies kafka.tls. Read and checked at start. @default the system CAs"),
     sasl: z
       .object({
-        mechanism: z
-          .enum(['plain', 'scram-sha-256', 'scram-sha-512'])
-          .describe('SASL mechanism: plain, scram-sha-256 or scram-sha-512 (env THAW_KAFKA_SASL_MECHANISM).'),
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism: plain, scram-sha-256 or scram-sha-512 (env THAW_KAFKA_SASL_MECHANISM).'),
         username: z.string().min(1).describe('SASL user name (env THAW_KAFKA_SASL_USERNAME).'),
         password: z.string().min(1).describe('SASL password, secret (env THAW_KAFKA_SASL_PASSWORD).'),
       })
@@ -43,9 +41,7 @@ export const kafkaSchema = z
 
 export const redisSchema = z
   .object({
-    url: url(['redis', 'rediss'])
-      .default(DEFAULT_REDIS_URL)
-      .describe(`Redis URL, redis:// or rediss:// (env THAW_REDIS_URL). @default ${DEFAULT_REDIS_URL}`),
+    url: url(['redis', 'rediss']).default(DEFAULT_REDIS_URL).describe(`Redis URL, redis:// or rediss:// (env THAW_REDIS_URL). @default ${DEFAULT_REDIS_URL}`),
     username: z
       .string()
       .regex(/^[^\s]{1,128}$/, 'expected 1-128 characters, no spaces')
@@ -53,13 +49,8 @@ export const redisSchema = z
       .describe("Redis ACL user name (env THAW_REDIS_USERNAME); overrides the user of redis.url. @default the URL's user, else Redis' default user"),
     password: z.string().min(1).optional().describe('Redis password, secret (env THAW_REDIS_PASSWORD); overrides one in the URL.'),
     tls: z.boolean().default(false).describe('Connect to Redis over TLS (env THAW_REDIS_TLS=true; rediss:// and redis.tlsCaFile imply it). @default false'),
-    tlsCaFile: caFile
-      .optional()
-      .describe("PEM file of the CA(s) that sign Redis' certificate (env THAW_REDIS_TLS_CA_FILE); implies redis.tls. Read and checked at start. @default the system CAs"),
-    cluster: z
-      .boolean()
-      .default(false)
-      .describe('The Redis URL is a seed node of a Redis Cluster: batches are split by node, one round trip per node (env THAW_REDIS_CLUSTER=true). @default false'),
+    tlsCaFile: caFile.optional().describe("PEM file of the CA(s) that sign Redis' certificate (env THAW_REDIS_TLS_CA_FILE); implies redis.tls. Read and checked at start. @default the system CAs"),
+    cluster: z.boolean().default(false).describe('The Redis URL is a seed node of a Redis Cluster: batches are split by node, one round trip per node (env THAW_REDIS_CLUSTER=true). @default false'),
     keyPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 characters [A-Za-z0-9_-]')
@@ -73,9 +64,7 @@ export const redisSchema = z
 
 export const clickhouseSchema = z
   .object({
-    url: url(['http', 'https'])
-      .default(DEFAULT_CLICKHOUSE_URL)
-      .describe(`ClickHouse HTTP URL (env THAW_CLICKHOUSE_URL). @default ${DEFAULT_CLICKHOUSE_URL}`),
+    url: url(['http', 'https']).default(DEFAULT_CLICKHOUSE_URL).describe(`ClickHouse HTTP URL (env THAW_CLICKHOUSE_URL). @default ${DEFAULT_CLICKHOUSE_URL}`),
     user: z.string().min(1).default('default').describe('ClickHouse user (env THAW_CLICKHOUSE_USER). @default default'),
     password: z.string().default('').describe('ClickHouse password, secret (env THAW_CLICKHOUSE_PASSWORD). @default empty'),
     database: z
@@ -93,7 +82,7 @@ export const clickhouseSchema = z
       .describe("PEM file of the CA(s) that sign ClickHouse's certificate, for an https:// clickhouse.url (env THAW_CLICKHOUSE_TLS_CA_FILE). Read and checked at start. @default the system CAs"),
     cluster: z
       .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a cluster name [A-Za-z0-9_] of the servers\' remote_servers')
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "expected a cluster name [A-Za-z0-9_] of the servers' remote_servers")
       .optional()
       .describe(
         'ClickHouse cluster (a remote_servers name) to shard the prediction log over: the table becomes a Distributed table sharded by entity over a local table <table>_local on every host of clickhouse.shardUrls (env THAW_CLICKHOUSE_CLUSTER; docs/topology.md). @default none (one node)',

@@ -11,7 +11,10 @@ export function convertText(key: string, kind: FlagKind, text: string | boolean)
     case 'string':
       return text;
     case 'list':
-      return text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      return text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
     case 'boolean': {
       const t = text.trim().toLowerCase();
       if (['1', 'true', 'yes', 'on'].includes(t)) return true;

@@ -95,19 +95,14 @@ export const nonNegativeInt = z.number().int('expected an integer').nonnegative(
  * A namespace isolates state keys, consumer groups and analytics rows. Restricted to characters
  * that are safe in Redis keys, Kafka group ids and SQL string literals.
  */
-export const namespaceName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected 1-63 characters [a-z0-9_-], starting with a letter or digit');
+export const namespaceName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected 1-63 characters [a-z0-9_-], starting with a letter or digit');
 
 /** Adapter names as the registry knows them; validated again by the registry itself. */
 export const adapterName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected an adapter name like fm-adagrad');
 
 export const side = z.enum(['item', 'user']);
 
-export const logLevel = z
-  .enum(['debug', 'info', 'warn', 'error', 'silent'])
-  .default('info')
-  .describe('Log level of the JSON lines on stderr: debug, info, warn, error or silent.');
+export const logLevel = z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log level of the JSON lines on stderr: debug, info, warn, error or silent.');
 
 /** Path to a directory or file (non-empty). */
 export const path = z.string().min(1, 'expected a non-empty path');

@@ -215,7 +215,8 @@ export class BatchProcessor {
     this.crossScope = opts.cross?.scope;
     this.safeguard = opts.adapter.hasBaseline && opts.safeguard !== false ? new Safeguard(opts.safeguard ?? {}) : undefined;
     this.recentViews = { ...RECENT_VIEW_DEFAULTS, ...opts.recentViews };
-    if (!(Number.isSafeInteger(this.recentViews.maxViews) && this.recentViews.maxViews >= 1)) throw new ConfigError('recentViews.maxViews', `must be an integer >= 1, got ${this.recentViews.maxViews}`);
+    if (!(Number.isSafeInteger(this.recentViews.maxViews) && this.recentViews.maxViews >= 1))
+      throw new ConfigError('recentViews.maxViews', `must be an integer >= 1, got ${this.recentViews.maxViews}`);
     if (!(this.recentViews.windowMs >= 0)) throw new ConfigError('recentViews.windowMs', `must be a number of ms >= 0, got ${this.recentViews.windowMs}`);
     this.safeguardScope = this.safeguard === undefined ? undefined : { ...stateScope, adapter: safeguardSegment(stateScope.adapter) };
     this.store = opts.store;
@@ -279,8 +280,11 @@ export class BatchProcessor {
     const partition = ctx.partition ?? 0;
     const origin = ctx.topic === undefined ? undefined : originOf(ctx.topic, partition);
     const safeguardId = `p${partition}`;
-    const { own: loaded, others: otherStates, safeguard: loadedSafeguard } =
-      n === 0 ? { own: [], others: [], safeguard: undefined } : await this.load(entityIds, otherIds, safeguardId, pending, ctx.pendingSafeguard);
+    const {
+      own: loaded,
+      others: otherStates,
+      safeguard: loadedSafeguard,
+    } = n === 0 ? { own: [], others: [], safeguard: undefined } : await this.load(entityIds, otherIds, safeguardId, pending, ctx.pendingSafeguard);
     const t1 = performance.now();
 
     // Work on copies: a store may hand out its own objects (memory store, cache tier), and nothing

@@ -25,9 +25,7 @@
  */
 
 /** Where a partition starts, given its stored progress and the consumer's position. */
-export type StartDecision =
-  | { action: 'keep'; reason: 'no-progress' | 'in-step' | 'beyond-end' }
-  | { action: 'seek'; offset: number; direction: 'ahead' | 'behind' };
+export type StartDecision = { action: 'keep'; reason: 'no-progress' | 'in-step' | 'beyond-end' } | { action: 'seek'; offset: number; direction: 'ahead' | 'behind' };
 
 /**
  * `stored`: the partition's recorded progress (last applied offset) or undefined; `fetchedFrom`: the

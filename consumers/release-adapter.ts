@@ -139,7 +139,11 @@ export async function createAdapterReleaseWatcher(opts: AdapterReleaseWatcherOpt
   if (opts.side !== 'user' && opts.side !== 'item') throw new ConfigError('side', `must be user or item, got ${String(opts.side)}`);
   const logger = opts.logger ?? silentLogger;
   const version = await opts.store.current(opts.model);
-  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${opts.model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
+  if (version === undefined)
+    throw new ThawError(
+      'RELEASE_NOT_FOUND',
+      `no current release of model ${opts.model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`,
+    );
   let first: Adapter;
   let type: ReleaseKind;
   try {

@@ -45,15 +45,15 @@ export const workerMainSchema = z
     adapter: z.string().min(1).default('fm-adagrad'),
     /** The shared FM: a file written by FactorizationMachine.toBuffer, or an untrained seeded one. Exactly one of `model` and `releaseDir`. */
     model: z
-      .union([
-        z.object({ path: z.string().min(1) }).strict(),
-        z.object({ buckets: z.number().int().positive(), k: z.number().int().positive(), seed: z.number().int().default(1) }).strict(),
-      ])
+      .union([z.object({ path: z.string().min(1) }).strict(), z.object({ buckets: z.number().int().positive(), k: z.number().int().positive(), seed: z.number().int().default(1) }).strict()])
       .optional(),
     /** Release store root: run the current release of `releaseModel` and follow new ones. */
     releaseDir: z.string().min(1).optional(),
     /** Model name in the release store. @default 'fm' */
-    releaseModel: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name').default('fm'),
+    releaseModel: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
+      .default('fm'),
     /** Interval between polls of the release store, ms. @default 60000 */
     releasePollMs: z.number().int().min(10).default(60_000),
     /** Kafka topic of release announcements to listen to (e.g. 'thaw.releases'). @default none */

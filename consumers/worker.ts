@@ -240,8 +240,17 @@ export class AdaptationWorker {
   private processorFor(adapter: Adapter, epoch: string | undefined, crossEpoch: string | undefined): BatchProcessor {
     const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
     const other = this.scope.side === 'user' ? 'item' : 'user';
-    const cross = this.crossAdapter === undefined ? undefined : { scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const;
-    return new BatchProcessor({ adapter, store: this.store, sink: this.sink, scope: this.scope, stateScope, ...(cross === undefined ? {} : { cross }), ...(this.safeguard === undefined ? {} : { safeguard: this.safeguard }), logger: this.logger });
+    const cross = this.crossAdapter === undefined ? undefined : ({ scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const);
+    return new BatchProcessor({
+      adapter,
+      store: this.store,
+      sink: this.sink,
+      scope: this.scope,
+      stateScope,
+      ...(cross === undefined ? {} : { cross }),
+      ...(this.safeguard === undefined ? {} : { safeguard: this.safeguard }),
+      logger: this.logger,
+    });
   }
 
   /**
@@ -428,13 +437,17 @@ export class AdaptationWorker {
     const fields = { topic: tp.topic, partition: tp.partition, storedProgress: stored, ...position };
     if (d.action === 'seek') {
       this.metrics.recordPartitionStart(d.direction === 'ahead' ? 'seek_ahead' : 'seek_behind');
-      const why = d.direction === 'ahead' ? 'states are ahead of the committed offset: skipping what is applied' : 'states are behind the committed offset (the store lost writes?): re-applying from Kafka';
+      const why =
+        d.direction === 'ahead' ? 'states are ahead of the committed offset: skipping what is applied' : 'states are behind the committed offset (the store lost writes?): re-applying from Kafka';
       this.logger.warn(`partition starts at its stored progress: ${why}`, { ...fields, offset: d.offset });
       return d.offset;
     }
     this.metrics.recordPartitionStart(d.reason === 'no-progress' ? 'no_progress' : d.reason === 'in-step' ? 'in_step' : 'beyond_end');
     if (d.reason === 'beyond-end') {
-      this.logger.warn("stored progress is past the partition's end (topic recreated or truncated?): starting from the committed offset; states recorded against the old offsets may refuse new events", fields);
+      this.logger.warn(
+        "stored progress is past the partition's end (topic recreated or truncated?): starting from the committed offset; states recorded against the old offsets may refuse new events",
+        fields,
+      );
     }
     return undefined;
   }
@@ -485,7 +498,11 @@ export class AdaptationWorker {
       }
       const decoded = this.decode(batch);
       poison = decoded.poison;
-      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending, { partition: batch.partition, topic: batch.topic, ...(pipe.pendingSafeguard === undefined ? {} : { pendingSafeguard: pipe.pendingSafeguard }) });
+      const prep: PreparedBatch = await processor.prepare(decoded.items, pipe.pending, {
+        partition: batch.partition,
+        topic: batch.topic,
+        ...(pipe.pendingSafeguard === undefined ? {} : { pendingSafeguard: pipe.pendingSafeguard }),
+      });
       if (stale()) throw discarded();
       for (const c of prep.changed) pipe.pending.set(c.entityId, c.state);
       if (prep.safeguard !== undefined) pipe.pendingSafeguard = prep.safeguard.state;
@@ -498,7 +515,10 @@ export class AdaptationWorker {
       );
       const scopeKey = scopeKeyOf(processor.stateScope);
       const expectAtLeast = pipe.writtenScope === scopeKey ? pipe.written : undefined;
-      result = await processor.persist(prep, upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo, ...(expectAtLeast === undefined ? {} : { expectAtLeast }) });
+      result = await processor.persist(
+        prep,
+        upTo === undefined ? undefined : { topic: batch.topic, partition: batch.partition, offset: upTo, ...(expectAtLeast === undefined ? {} : { expectAtLeast }) },
+      );
       if (upTo !== undefined && pipe.gen === gen) {
         pipe.written = Math.max(expectAtLeast ?? upTo, upTo);
         pipe.writtenScope = scopeKey;

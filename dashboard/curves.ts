@@ -122,7 +122,16 @@ export function seriesBySide(rows: readonly CurveRow[]): { item: CurveSeries[]; 
     let entry = map.get(id);
     if (entry === undefined) {
       const where = [namespaces ? r.namespace : '', r.release].filter((x) => x !== '').join(' ');
-      const s: CurveSeries = { label: where === '' ? r.adapter : `${r.adapter} (${where})`, adapter: r.adapter, namespace: r.namespace, release: r.release, color: '', dash: false, auc: BUCKETS.map(() => null), n: BUCKETS.map(() => 0) };
+      const s: CurveSeries = {
+        label: where === '' ? r.adapter : `${r.adapter} (${where})`,
+        adapter: r.adapter,
+        namespace: r.namespace,
+        release: r.release,
+        color: '',
+        dash: false,
+        auc: BUCKETS.map(() => null),
+        n: BUCKETS.map(() => 0),
+      };
       entry = { side: r.side, s };
       map.set(id, entry);
     }

@@ -58,7 +58,10 @@ export class ReleasesView {
   private async read(store: ReleaseStore): Promise<ReleasePointer[]> {
     let names: string[];
     try {
-      names = (await readdir(store.root, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+      names = (await readdir(store.root, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+        .map((e) => e.name)
+        .sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;

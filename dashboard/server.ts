@@ -104,7 +104,10 @@ export class DashboardServer {
     } catch (err) {
       await this.opts.targets.stop();
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new ThawError('CONFIG_INVALID', `dashboard port ${this.opts.port ?? 8090} on ${this.opts.host ?? '127.0.0.1'} is in use: pass --port 0 for any free port, or another port`, { cause: err });
+      if (code === 'EADDRINUSE')
+        throw new ThawError('CONFIG_INVALID', `dashboard port ${this.opts.port ?? 8090} on ${this.opts.host ?? '127.0.0.1'} is in use: pass --port 0 for any free port, or another port`, {
+          cause: err,
+        });
       throw err;
     }
     this.app = app;

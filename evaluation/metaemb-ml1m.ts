@@ -143,15 +143,16 @@ export function buildMetaEmbSplit(dir: string, opts: { assertSizes?: boolean } =
     return r;
   };
   const all = [...train, ...test];
-  for (const b of all) for (const r of b) {
-    row(`user:${r.user}`);
-    row(`gender:${r.gender}`);
-    row(`age:${r.age}`);
-    row(`occupation:${r.occupation}`);
-    row(`year:${r.year}`);
-    for (const t of r.title) row(`title:${t}`);
-    for (const g of r.genres) row(`genre:${g}`);
-  }
+  for (const b of all)
+    for (const r of b) {
+      row(`user:${r.user}`);
+      row(`gender:${r.gender}`);
+      row(`age:${r.age}`);
+      row(`occupation:${r.occupation}`);
+      row(`year:${r.year}`);
+      for (const t of r.title) row(`title:${t}`);
+      for (const g of r.genres) row(`genre:${g}`);
+    }
   const slotField: number[] = [1, 2, 3, 4, 5];
   for (let i = 0; i < TITLE_SLOTS; i++) slotField.push(6);
   for (let i = 0; i < GENRE_SLOTS; i++) slotField.push(7);

@@ -109,10 +109,15 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
       for (const name of ['deepfm', 'finetune'] as const) {
         if (!models.includes(name)) continue;
         const ent = initEntityParams(res.model, split.warmA, count, { generate: false, seed: seed + 17 });
-        phases(seed, name, () => res.model.predict(split.test, ent), (b) => {
-          if (name === 'deepfm') return;
-          for (let s = 0; s < (opts.finetuneSteps ?? 5); s++) res.model.adaptStep(b, ent, opts.finetuneLr ?? 0.3);
-        });
+        phases(
+          seed,
+          name,
+          () => res.model.predict(split.test, ent),
+          (b) => {
+            if (name === 'deepfm') return;
+            for (let s = 0; s < (opts.finetuneSteps ?? 5); s++) res.model.adaptStep(b, ent, opts.finetuneLr ?? 0.3);
+          },
+        );
       }
     }
     if (models.includes('coldnas')) {
@@ -120,19 +125,29 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
       structures.push({ seed, structure: res.structure, alpha: res.alpha });
       let states: ColdNasUserState[] = Array.from({ length: count }, () => res.model.emptyState());
       const c = res.model.contextDim;
-      phases(seed, 'coldnas', () => res.model.predict(split.test, states), (b) => {
-        // The streaming path: encode the new events, then fold each into its user's running mean.
-        const enc = res.model.encodeInteractions(b);
-        states = [...states];
-        for (let i = 0; i < b.n; i++) states[b.entity[i]!] = userStateUpdate(states[b.entity[i]!]!, enc.subarray(i * c, i * c + c));
-      });
+      phases(
+        seed,
+        'coldnas',
+        () => res.model.predict(split.test, states),
+        (b) => {
+          // The streaming path: encode the new events, then fold each into its user's running mean.
+          const enc = res.model.encodeInteractions(b);
+          states = [...states];
+          for (let i = 0; i < b.n; i++) states[b.entity[i]!] = userStateUpdate(states[b.entity[i]!]!, enc.subarray(i * c, i * c + c));
+        },
+      );
     }
     if (models.includes('fixed-adaptive')) {
       const res = await timed('fixed-adaptive', () => trainFixedAdaptive(data, { innerSteps: Math.max(1, opts.adaptSteps ?? 1), ...opts.fixedAdaptive, seed, logger }));
       const users = res.model.initUsers(count);
-      phases(seed, 'fixed-adaptive', () => res.model.predict(split.test, users), (b) => {
-        res.model.adaptStep(b, users, count, opts.adaptSteps ?? 1);
-      });
+      phases(
+        seed,
+        'fixed-adaptive',
+        () => res.model.predict(split.test, users),
+        (b) => {
+          res.model.adaptStep(b, users, count, opts.adaptSteps ?? 1);
+        },
+      );
     }
   }
   const rows: UserWarmupRow[] = [];

@@ -11,7 +11,7 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): numbe
   order.sort((a, b) => at(scores, a) - at(scores, b));
   let pos = 0;
   let rankSum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[at(order, j + 1)] === scores[at(order, i)]) j++;
     const avgRank = (i + j) / 2 + 1;

@@ -138,7 +138,10 @@ export class MemoryEntityStore implements EntityStore {
       head.write(MAGIC, 0, 'latin1');
       head.writeUInt8(SNAPSHOT_VERSION, 4);
       const kept = [...this.scopes.values()].filter((s) => keep(s.scope));
-      head.writeUInt32LE(kept.reduce((n, s) => n + s.states.size, 0), 5);
+      head.writeUInt32LE(
+        kept.reduce((n, s) => n + s.states.size, 0),
+        5,
+      );
       push(head);
       for (const { scope, states } of kept) {
         const ns = Buffer.from(scope.namespace, 'utf8');

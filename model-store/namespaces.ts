@@ -42,14 +42,7 @@ async function scanTargets(redis: RedisClient): Promise<Redis[]> {
 }
 
 /** Visits the keys of one namespace in SCAN batches, on every node; `fn` gets the node's client. */
-async function forEachBatch(
-  client: RedisClient,
-  prefix: string,
-  ns: string,
-  count: number,
-  fn: (keys: string[], node: Redis) => Promise<void>,
-  pattern = namespacePattern(prefix, ns),
-): Promise<void> {
+async function forEachBatch(client: RedisClient, prefix: string, ns: string, count: number, fn: (keys: string[], node: Redis) => Promise<void>, pattern = namespacePattern(prefix, ns)): Promise<void> {
   for (const node of await scanTargets(client)) await scanNode(node, count, pattern, (keys) => fn(keys, node));
 }
 

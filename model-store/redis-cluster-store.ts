@@ -54,7 +54,10 @@ export async function clusterPut(
         for (const [node, slots] of groupByNode(cluster, g.keys)) {
           let own = perNode.get(node);
           if (own === undefined) perNode.set(node, (own = new Map<number, number[]>()));
-          own.set(gi, [...slots.values()].flat().sort((a, b) => a - b));
+          own.set(
+            gi,
+            [...slots.values()].flat().sort((a, b) => a - b),
+          );
         }
       });
       const firstSlots = mastersWithFirstSlot(cluster);

@@ -155,7 +155,14 @@ export class RedisEntityStore implements EntityStore {
     let values: (Buffer | null)[];
     try {
       const cluster = this.cluster;
-      values = cluster === undefined ? await this.redis.mgetBuffer(...keys) : await withTopologyRetry(cluster, () => clusterMget(cluster, keys, this.callsByNode), (err, attempt) => this.log.info('redis cluster topology changed; refreshing the slot map and retrying the read', { attempt, error: errorMessage(err) }));
+      values =
+        cluster === undefined
+          ? await this.redis.mgetBuffer(...keys)
+          : await withTopologyRetry(
+              cluster,
+              () => clusterMget(cluster, keys, this.callsByNode),
+              (err, attempt) => this.log.info('redis cluster topology changed; refreshing the slot map and retrying the read', { attempt, error: errorMessage(err) }),
+            );
     } catch (err) {
       throw redisError('MGET', err);
     }

@@ -110,7 +110,8 @@ export class ReleaseWatcher<T> {
     if (!Number.isFinite(poll) || poll < 10) throw new ConfigError('release.pollIntervalMs', `must be a number of milliseconds >= 10, got ${String(opts.pollIntervalMs)}`);
     if (typeof opts.model !== 'string' || opts.model === '') throw new ConfigError('release.model', 'must be a model name');
     const sl = opts.expect.stateLayout;
-    if (typeof sl.adapter !== 'string' || !Number.isInteger(sl.stateSize) || sl.stateSize < 0) throw new ConfigError('release.expect.stateLayout', 'needs an adapter name and an integer stateSize >= 0');
+    if (typeof sl.adapter !== 'string' || !Number.isInteger(sl.stateSize) || sl.stateSize < 0)
+      throw new ConfigError('release.expect.stateLayout', 'needs an adapter name and an integer stateSize >= 0');
     this.opts = opts;
     this.pollMs = poll;
     this.log = opts.logger ?? silentLogger;
@@ -124,7 +125,11 @@ export class ReleaseWatcher<T> {
    */
   async start(): Promise<ActiveRelease<T>> {
     const version = await this.opts.store.current(this.opts.model);
-    if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${this.opts.model} in ${this.opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${this.opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
+    if (version === undefined)
+      throw new ThawError(
+        'RELEASE_NOT_FOUND',
+        `no current release of model ${this.opts.model} in ${this.opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${this.opts.store.root}\` or \`thaw train --online\` (see thaw help)`,
+      );
     this.active = await this.prepare(version);
     this.layout = this.layoutOfRelease(this.active);
     this.schedulePoll();
@@ -217,9 +222,10 @@ export class ReleaseWatcher<T> {
       this.log.info('release ready', { model: next.model, version, createdAtMs: next.createdAtMs });
       this.opts.onRelease?.(next);
     } catch (err) {
-      const e = err instanceof ThawError && (err.code === 'RELEASE_CORRUPT' || err.code === 'RELEASE_INCOMPATIBLE' || err.code === 'RELEASE_NOT_FOUND')
-        ? err
-        : new ThawError('RELEASE_INCOMPATIBLE', `release ${this.opts.model}/${version} cannot be used: ${errorMessage(err)}`, { cause: err });
+      const e =
+        err instanceof ThawError && (err.code === 'RELEASE_CORRUPT' || err.code === 'RELEASE_INCOMPATIBLE' || err.code === 'RELEASE_NOT_FOUND')
+          ? err
+          : new ThawError('RELEASE_INCOMPATIBLE', `release ${this.opts.model}/${version} cannot be used: ${errorMessage(err)}`, { cause: err });
       this.refused.set(version, e);
       this.log.error('release refused; keeping the release in use', { model: this.opts.model, version, inUse: this.active?.version ?? null, code: e.code, error: e.message });
       this.opts.onRefused?.(e, version);

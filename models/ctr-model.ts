@@ -88,7 +88,10 @@ export function pool(emb: tf.Tensor3D, w: tf.Tensor2D, pm: tf.Tensor2D): tf.Tens
 
 /** Sum over rows of rowWeight × binary cross-entropy of logits z against labels y. */
 export function weightedBce(z: tf.Tensor1D, y: tf.Tensor1D, rowWeight: tf.Tensor1D): tf.Scalar {
-  const l = tf.relu(z).sub(z.mul(y)).add(tf.log1p(tf.exp(tf.abs(z).neg())));
+  const l = tf
+    .relu(z)
+    .sub(z.mul(y))
+    .add(tf.log1p(tf.exp(tf.abs(z).neg())));
   return l.mul(rowWeight).sum();
 }
 

@@ -159,7 +159,10 @@ export class Emerg extends CtrModel {
     const stacked = tf.stack(hs, 1); // [B,T,F,D]
     const tokens = stacked.reshape<tf.Tensor2D>([b * t, f * d]);
     const fin = this.readout === 'fields' ? this.fieldReadout(p, stacked, tokens, b, t) : this.layerReadout(p, stacked, tokens, b, t);
-    const score = fin.reshape([b * f, d]).matMul(p['out.score']!).reshape([b, f]);
+    const score = fin
+      .reshape([b * f, d])
+      .matMul(p['out.score']!)
+      .reshape([b, f]);
     const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
     const logit = weight.mul(score).sum(1).add(p['out.bias']!);
     return (first === undefined ? logit : logit.add(first)) as tf.Tensor1D;
@@ -173,9 +176,15 @@ export class Emerg extends CtrModel {
     const q = tokens.matMul(p['att.wq']!).reshape<tf.Tensor3D>([b, n, d]);
     const k = tokens.matMul(p['att.wk']!).reshape<tf.Tensor3D>([b, n, d]);
     const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d))); // [B,TF,TF]
-    const v = stacked.reshape([b * n, d]).matMul(p['att.wv']!).reshape<tf.Tensor3D>([b, n, d]);
+    const v = stacked
+      .reshape([b * n, d])
+      .matMul(p['att.wv']!)
+      .reshape<tf.Tensor3D>([b, n, d]);
     const mixed = tf.matMul(att, v); // [B,TF,D]
-    const o = mixed.reshape([b * n, d]).matMul(p['att.wres']!).add(p['att.bres']!);
+    const o = mixed
+      .reshape([b * n, d])
+      .matMul(p['att.wres']!)
+      .add(p['att.bres']!);
     return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }
 
@@ -189,9 +198,15 @@ export class Emerg extends CtrModel {
     const q = tokens.matMul(p['att.wq']!).reshape([b, t, 1, a]);
     const k = tokens.matMul(p['att.wk']!).reshape([b, 1, t, a]);
     const att = tf.softmax(q.mul(k).sum(3).div(Math.sqrt(a))); // [B,T,T]
-    const v = stacked.reshape([b * t * f, d]).matMul(p['att.wv']!).reshape([b, 1, t, f * d]);
+    const v = stacked
+      .reshape([b * t * f, d])
+      .matMul(p['att.wv']!)
+      .reshape([b, 1, t, f * d]);
     const mixed = att.expandDims(3).mul(v).sum(2); // [B,T,F·D]
-    const o = mixed.reshape([b * t * f, d]).matMul(p['att.wres']!).add(p['att.bres']!);
+    const o = mixed
+      .reshape([b * t * f, d])
+      .matMul(p['att.wres']!)
+      .add(p['att.bres']!);
     return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }
 }

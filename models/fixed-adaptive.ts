@@ -60,7 +60,17 @@ export class FixedAdaptive {
   readonly adaptiveSize: number;
 
   constructor(opts: FixedAdaptiveOptions) {
-    this.backbone = opts.backbone ?? new DeepFm({ layout: opts.layout, vocab: opts.vocab, dim: opts.dim ?? 16, hidden: opts.hidden ?? [64, 32], seed: opts.seed ?? 7788, tableLr: opts.tableLr ?? 0.001, randomTable: opts.randomTable ?? true });
+    this.backbone =
+      opts.backbone ??
+      new DeepFm({
+        layout: opts.layout,
+        vocab: opts.vocab,
+        dim: opts.dim ?? 16,
+        hidden: opts.hidden ?? [64, 32],
+        seed: opts.seed ?? 7788,
+        tableLr: opts.tableLr ?? 0.001,
+        randomTable: opts.randomTable ?? true,
+      });
     this.adaptiveSize = this.backbone.width;
     this.meta.add('fa.init', [this.adaptiveSize], new Float32Array(this.adaptiveSize));
     this.meta.add('fa.lr', [this.adaptiveSize], new Float32Array(this.adaptiveSize).fill(opts.initLr ?? 0.3));

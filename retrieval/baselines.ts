@@ -36,7 +36,11 @@ export class ItemFeatureKnnRetriever implements Retriever {
   private readonly weight: Float32Array;
   private readonly globalProfile: Float32Array;
 
-  constructor(catalog: readonly CatalogItem[], trainPositives: Iterable<number>, private readonly buckets = KNN_BUCKETS) {
+  constructor(
+    catalog: readonly CatalogItem[],
+    trainPositives: Iterable<number>,
+    private readonly buckets = KNN_BUCKETS,
+  ) {
     this.rows = catalog.map((it) => featureRows(it.features, buckets));
     this.weight = Float32Array.from(this.rows, (r) => (r.length === 0 ? 0 : 1 / Math.sqrt(r.length)));
     this.globalProfile = this.profile([...trainPositives]);

@@ -73,7 +73,8 @@ export function contrastiveLoss(batch: ContrastiveBatch): ContrastiveResult {
   const hardStart = batch.hardStart;
   const b = itemIds.length;
   const m = extraIds.length;
-  if (hardIds.length > 0 && (hardStart?.length !== b + 1 || (hardStart[b] ?? 0) > hardIds.length)) throw new RangeError(`hardStart must have B + 1 = ${b + 1} offsets within ${hardIds.length} hard negatives`);
+  if (hardIds.length > 0 && (hardStart?.length !== b + 1 || (hardStart[b] ?? 0) > hardIds.length))
+    throw new RangeError(`hardStart must have B + 1 = ${b + 1} offsets within ${hardIds.length} hard negatives`);
   let maxHard = 0;
   for (let r = 0; r < b; r++) maxHard = Math.max(maxHard, (hardStart?.[r + 1] ?? 0) - (hardStart?.[r] ?? 0));
   const dUsers = new Float32Array(b * dim);

@@ -5,7 +5,7 @@
 #   1. npm install when node_modules is missing or older than package-lock.json (not `npm ci`: see README)
 #   2. scripts/services.sh up  (Kafka, Redis, ClickHouse on local ports; installs what is missing)
 #   3. export the services' addresses (scripts/services.sh env)
-#   4. typecheck, lint, unit tests, integration tests -- stopping at the first failure
+#   4. typecheck, format check (prettier), lint, unit tests, integration tests -- stopping at the first failure
 # Services are left running for the next run unless THAW_SERVICES_KEEP=0.
 set -euo pipefail
 
@@ -77,7 +77,7 @@ while IFS= read -r kv; do
 done < <(bash scripts/services.sh env)
 env | grep '^THAW_' | sed -E 's/^([A-Z_]*PASSWORD)=.*/\1=***/' | sort >&2   # passwords masked
 
-for script in typecheck lint test:unit test:integration; do
+for script in typecheck format:check lint test:unit test:integration; do
   step "npm run $script"
   npm run "$script" || die "npm run $script failed"
 done

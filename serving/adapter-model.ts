@@ -41,7 +41,8 @@ export class AdapterModel {
 
   /** @param cross whether the worker reads the other side (`thaw run --cross-adapter` not `off`) */
   constructor(adapter: Adapter, cross: boolean) {
-    if (adapter.stateSize < META_VIEW_SIZE) throw new ThawError('RELEASE_INCOMPATIBLE', `serving: adapter ${adapter.name} has ${adapter.stateSize}-float states; only adapters with entity states are served`);
+    if (adapter.stateSize < META_VIEW_SIZE)
+      throw new ThawError('RELEASE_INCOMPATIBLE', `serving: adapter ${adapter.name} has ${adapter.stateSize}-float states; only adapters with entity states are served`);
     this.adapter = adapter;
     this.side = adapter.side;
     this.cross = cross;

@@ -48,7 +48,10 @@ export function safeguardSideOf(adapter: ServedAdapter, safeguard: Side | 'off' 
   const side = SIDE_OF_ADAPTER[adapter];
   if (safeguard === 'auto') return side;
   if (safeguard !== 'off' && safeguard !== side) {
-    throw new ConfigError('safeguard', `adapter ${adapter} adapts ${side}s: its scores are logged by the ${side} worker, whose safeguard is the ${side} side's; use ${side}, off or auto, not ${safeguard}`);
+    throw new ConfigError(
+      'safeguard',
+      `adapter ${adapter} adapts ${side}s: its scores are logged by the ${side} worker, whose safeguard is the ${side} side's; use ${side}, off or auto, not ${safeguard}`,
+    );
   }
   return safeguard;
 }
@@ -74,7 +77,7 @@ export async function followServedReleases(opts: ServedReleaseFollowerOptions): 
   const adapter = opts.adapter ?? SERVED_ADAPTER;
   if (!isServedAdapter(adapter)) throw new ConfigError('adapter', `must be one of ${SERVED_ADAPTERS.join(', ')}, got ${String(adapter)}`);
   if (adapter === 'fm-adagrad') {
-    if (opts.cross !== undefined) throw new ConfigError('crossAdapter', 'fm-adagrad is served with both sides\' fm-adagrad states of its own release: no other cross-side partner');
+    if (opts.cross !== undefined) throw new ConfigError('crossAdapter', "fm-adagrad is served with both sides' fm-adagrad states of its own release: no other cross-side partner");
     return followReleases(opts);
   }
   return followAdapterReleases({ ...opts, adapter });

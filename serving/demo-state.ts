@@ -89,7 +89,10 @@ export async function loadDemoServing(out: string, keyPrefix: string): Promise<D
   }
   const manifest = JSON.parse(text) as DemoServingManifest;
   if (manifest.format !== DEMO_SERVING_FORMAT || manifest.version !== DEMO_SERVING_VERSION) {
-    throw new ThawError('DATA_FORMAT', `${join(out, DEMO_SERVING_FILE)}: expected ${DEMO_SERVING_FORMAT} version ${DEMO_SERVING_VERSION}, got ${String(manifest.format)} version ${String(manifest.version)}`);
+    throw new ThawError(
+      'DATA_FORMAT',
+      `${join(out, DEMO_SERVING_FILE)}: expected ${DEMO_SERVING_FORMAT} version ${DEMO_SERVING_VERSION}, got ${String(manifest.format)} version ${String(manifest.version)}`,
+    );
   }
   const store = await MemoryEntityStore.loadSnapshot(join(out, manifest.states));
   const values = new Map<string, Buffer>();

@@ -106,7 +106,10 @@ export class LoadRecorder {
   /** Flushes and closes the file, and logs what was recorded and what was not. Idempotent. */
   close(): Promise<void> {
     return (this.closed ??= (async () => {
-      const done = once(this.out, 'close').then(() => undefined, () => undefined);
+      const done = once(this.out, 'close').then(
+        () => undefined,
+        () => undefined,
+      );
       this.out.end();
       await done;
       const s = this.counts;

@@ -58,7 +58,13 @@ export class ServingMetricFamilies {
     const models = this.models;
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'thaw_serve_' });
     this.wait = new Histogram({ name: 'thaw_serve_stage_wait_seconds', help: 'Time a request waited in a stage queue', labelNames: [...m, 'stage'], buckets: LATENCY_BUCKETS, registers });
-    this.service = new Histogram({ name: 'thaw_serve_stage_service_seconds', help: 'Service time per request of a stage (a batch stage: its batch time / requests)', labelNames: [...m, 'stage'], buckets: LATENCY_BUCKETS, registers });
+    this.service = new Histogram({
+      name: 'thaw_serve_stage_service_seconds',
+      help: 'Service time per request of a stage (a batch stage: its batch time / requests)',
+      labelNames: [...m, 'stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.depth = new Gauge({
       name: 'thaw_serve_stage_queue_depth',
       help: 'Requests waiting in a stage queue',
@@ -70,12 +76,22 @@ export class ServingMetricFamilies {
     });
     this.requests = new Counter({ name: 'thaw_serve_requests_total', help: 'Scoring requests by HTTP status', labelNames: [...m, 'status'], registers });
     this.shed = new Counter({ name: 'thaw_serve_shed_total', help: 'Requests refused by admission control (503) by reason', labelNames: [...m, 'reason'], registers });
-    this.tiers = new Counter({ name: 'thaw_serve_state_reads_total', help: 'Entity states by the tier that answered: cache (in-process, within the freshness bound), store (Redis, this tick), unavailable', labelNames: [...m, 'tier'], registers });
+    this.tiers = new Counter({
+      name: 'thaw_serve_state_reads_total',
+      help: 'Entity states by the tier that answered: cache (in-process, within the freshness bound), store (Redis, this tick), unavailable',
+      labelNames: [...m, 'tier'],
+      registers,
+    });
     this.sources = new Counter({ name: 'thaw_serve_entities_total', help: 'Scored entities by provenance: fresh, cold, shared-only', labelNames: [...m, 'source'], registers });
     this.batchSize = new Histogram({ name: 'thaw_serve_model_batch_requests', help: 'Requests per model micro-batch', labelNames: [...m], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
     this.mgetKeys = new Histogram({ name: 'thaw_serve_mget_keys', help: 'Keys per coalesced MGET', labelNames: [...m], buckets: [1, 10, 100, 1000, 5000, 20000], registers });
     this.latency = new Histogram({ name: 'thaw_serve_request_seconds', help: 'Admission to response ready', labelNames: [...m], buckets: LATENCY_BUCKETS, registers });
-    this.shedThreshold = new Gauge({ name: 'thaw_serve_shed_threshold', help: 'Shedding threshold: a request is refused when its predicted latency exceeds this × its deadline (serving/shed-controller.ts; 1 when off)', labelNames: [...m], registers });
+    this.shedThreshold = new Gauge({
+      name: 'thaw_serve_shed_threshold',
+      help: 'Shedding threshold: a request is refused when its predicted latency exceeds this × its deadline (serving/shed-controller.ts; 1 when off)',
+      labelNames: [...m],
+      registers,
+    });
     this.shedP99Ratio = new Gauge({ name: 'thaw_serve_shed_window_p99_ratio', help: "The shed controller's last window: p99 of admitted latency / deadline", labelNames: [...m], registers });
     this.pastDeadline = new Counter({ name: 'thaw_serve_past_deadline_total', help: 'Admitted requests finished after their deadline (answered late or dropped late)', labelNames: [...m], registers });
     this.release = new Gauge({
@@ -164,7 +180,14 @@ export class ServingMetrics {
    * @param families the server's families (several models), or undefined: own, unlabelled ones
    * @param model this pipeline's model name (the label value when the families are labelled)
    */
-  constructor(depthOf: (stage: Stage) => number, releaseOf: () => { id: string; createdAtMs: number }, defaultMetrics = true, refusedOf: () => number = () => 0, families?: ServingMetricFamilies, model?: string) {
+  constructor(
+    depthOf: (stage: Stage) => number,
+    releaseOf: () => { id: string; createdAtMs: number },
+    defaultMetrics = true,
+    refusedOf: () => number = () => 0,
+    families?: ServingMetricFamilies,
+    model?: string,
+  ) {
     this.families = families ?? new ServingMetricFamilies(false, defaultMetrics);
     this.registry = this.families.registry;
     const f = this.families;

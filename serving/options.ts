@@ -114,7 +114,10 @@ export function servingConfig(opts: ServingOptions = {}): ServingConfig {
   // Every in-flight request pins its entities' cache slots until it is scored: they must fit.
   const pinned = cfg.maxInFlight * (cfg.maxCandidates + 1);
   if (cfg.cacheEntries < Math.min(pinned, 4 * cfg.fetchMaxKeys)) {
-    throw new ConfigError('serving.cacheEntries', `must hold the states of the requests in flight: at least min(maxInFlight × (maxCandidates + 1), 4 × fetchMaxKeys) = ${Math.min(pinned, 4 * cfg.fetchMaxKeys)}, got ${cfg.cacheEntries}`);
+    throw new ConfigError(
+      'serving.cacheEntries',
+      `must hold the states of the requests in flight: at least min(maxInFlight × (maxCandidates + 1), 4 × fetchMaxKeys) = ${Math.min(pinned, 4 * cfg.fetchMaxKeys)}, got ${cfg.cacheEntries}`,
+    );
   }
   return cfg;
 }

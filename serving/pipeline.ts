@@ -132,7 +132,14 @@ export class ScoringPipeline {
     this.admission = new Admission(opts.admissionClock);
     const target = this.config.shedTargetRatio;
     this.shedControl = this.config.shedControl === 'off' ? undefined : new ShedController({ targetRatio: target, lowRatio: 0.625 * target }, performance.now());
-    this.metrics = new ServingMetrics((s) => this.depthOf(s), () => this.release, opts.defaultMetrics ?? true, () => this.releases.refusedCount(), opts.metricFamilies, opts.model);
+    this.metrics = new ServingMetrics(
+      (s) => this.depthOf(s),
+      () => this.release,
+      opts.defaultMetrics ?? true,
+      () => this.releases.refusedCount(),
+      opts.metricFamilies,
+      opts.model,
+    );
   }
 
   /** Releases refused so far (corrupt or incompatible), the one in use kept serving. */

@@ -137,10 +137,18 @@ export async function followReleases(opts: ReleaseFollowerOptions): Promise<Rele
   const model = opts.model ?? 'fm';
   const logger = opts.logger ?? silentLogger;
   const version = await opts.store.current(model);
-  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model ${model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`);
+  if (version === undefined)
+    throw new ThawError(
+      'RELEASE_NOT_FOUND',
+      `no current release of model ${model} in ${opts.store.root}: make one with \`thaw train fm|emerg|coldnas|fixed-adaptive --release-dir ${opts.store.root}\` or \`thaw train --online\` (see thaw help)`,
+    );
   const first = await opts.store.load(model, version);
   const arch = architectureOf(first);
-  if (arch.type !== 'fm') throw new ThawError('RELEASE_INCOMPATIBLE', `release ${model}/${version} is a ${arch.type} model; adapter fm-adagrad runs on fm releases (serve a ${arch.type} release with the adapter that runs on it: --adapter emerg|coldnas|fixed-adaptive, see thaw help serve)`);
+  if (arch.type !== 'fm')
+    throw new ThawError(
+      'RELEASE_INCOMPATIBLE',
+      `release ${model}/${version} is a ${arch.type} model; adapter fm-adagrad runs on fm releases (serve a ${arch.type} release with the adapter that runs on it: --adapter emerg|coldnas|fixed-adaptive, see thaw help serve)`,
+    );
   const build = async (rel: typeof first): Promise<ServingRelease> => {
     const fm = fmFromRelease(rel);
     const epoch = await stateEpochOf(opts.store, rel.manifest, logger);

@@ -122,7 +122,8 @@ export function readSettings(file: string, readFile: (f: string) => string = (f)
     throw new ConfigError('settings', `cannot read ${file} as JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const doc = raw as Partial<SettingsFile> | null;
-  if (typeof doc !== 'object' || doc === null || doc.format !== SETTINGS_FORMAT) throw new ConfigError('settings', `${file}: format must be ${JSON.stringify(SETTINGS_FORMAT)} (a file of thaw serve tune)`);
+  if (typeof doc !== 'object' || doc === null || doc.format !== SETTINGS_FORMAT)
+    throw new ConfigError('settings', `${file}: format must be ${JSON.stringify(SETTINGS_FORMAT)} (a file of thaw serve tune)`);
   const s = doc.settings as Record<string, unknown> | undefined;
   if (typeof s !== 'object' || s === null) throw new ConfigError('settings', `${file}: settings must be an object`);
   const out: Partial<StageSettings> = {};

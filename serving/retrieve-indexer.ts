@@ -73,7 +73,11 @@ export class RetrievalIndexer {
   async start(): Promise<void> {
     const groupId = `${this.opts.groupPrefix ?? 'thaw-retrieval'}-${randomUUID()}`;
     const topics = await existingTopics(this.opts.kafka, [this.profileTopic, this.eventTopic], this.logger);
-    if (topics.length === 0) throw new ConfigError('retrievalProfileTopic', `neither ${this.profileTopic} nor ${this.eventTopic} (--retrieval-event-topic) exists on the Kafka cluster: create them (thaw produce / thaw rekey do) or name others`);
+    if (topics.length === 0)
+      throw new ConfigError(
+        'retrievalProfileTopic',
+        `neither ${this.profileTopic} nor ${this.eventTopic} (--retrieval-event-topic) exists on the Kafka cluster: create them (thaw produce / thaw rekey do) or name others`,
+      );
     for (const t of [this.profileTopic, this.eventTopic]) if (!topics.includes(t)) this.logger.warn('retrieval: topic does not exist, not read', { topic: t });
     const consumer = new BatchConsumer({ kafka: this.opts.kafka, groupId, topics, fromBeginning: this.opts.fromBeginning ?? true, logger: this.logger, maxWaitTimeMs: 100 });
     this.consumer = consumer;

@@ -35,7 +35,10 @@ export function errorBody(code: string, field: string | null, message: string, e
 
 /** A JSON error `{ error: { code, field, [reason | models], message } }`. */
 export function sendError(reply: FastifyReply, status: number, code: string, field: string | null, message: string, extra?: Record<string, unknown>): FastifyReply {
-  return reply.code(status).header('content-type', JSON_TYPE).send(errorBody(code, field, message, extra));
+  return reply
+    .code(status)
+    .header('content-type', JSON_TYPE)
+    .send(errorBody(code, field, message, extra));
 }
 
 /** The deadline of a request: header `x-deadline-ms` (clamped to the maximum), else the default. */
@@ -141,7 +144,20 @@ export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistr
     const status = await models.status();
     const ready = status.every((s) => s.ready);
     const first = status[0];
-    const body = first === undefined ? { ready } : { ready, state: first.state, release: first.release, releaseAgeMs: first.releaseAgeMs, store: status.every((s) => s.store === 'ok') ? 'ok' : 'unreachable', models: status.map((s) => ({ name: s.name, ready: s.ready, state: s.state, release: s.release, releaseAgeMs: s.releaseAgeMs, store: s.store })) };
-    return reply.code(ready ? 200 : 503).header('content-type', JSON_TYPE).send(JSON.stringify(body));
+    const body =
+      first === undefined
+        ? { ready }
+        : {
+            ready,
+            state: first.state,
+            release: first.release,
+            releaseAgeMs: first.releaseAgeMs,
+            store: status.every((s) => s.store === 'ok') ? 'ok' : 'unreachable',
+            models: status.map((s) => ({ name: s.name, ready: s.ready, state: s.state, release: s.release, releaseAgeMs: s.releaseAgeMs, store: s.store })),
+          };
+    return reply
+      .code(ready ? 200 : 503)
+      .header('content-type', JSON_TYPE)
+      .send(JSON.stringify(body));
   });
 }

@@ -104,7 +104,7 @@ export async function* readCsvEvents(file: string): AsyncGenerator<LabelledEvent
       for (const c of header) {
         if (seen.has(c)) throw bad(file, n, `duplicate column "${c}"`);
         seen.add(c);
-        const known = (REQUIRED as readonly string[]).includes(c) || (/^[ui]_.+$/.test(c));
+        const known = (REQUIRED as readonly string[]).includes(c) || /^[ui]_.+$/.test(c);
         if (!known) throw bad(file, n, `unknown column "${c}" (expected ${REQUIRED.join(', ')}, u_<field>, i_<field>)`);
       }
       const missing = REQUIRED.filter((c) => !seen.has(c));
@@ -112,8 +112,7 @@ export async function* readCsvEvents(file: string): AsyncGenerator<LabelledEvent
       const h2 = header;
       col = Object.fromEntries(REQUIRED.map((c) => [c, h2.indexOf(c)])) as Record<(typeof REQUIRED)[number], number>;
       // Sorted field order: feature objects come out with sorted keys (the encoder's fast path).
-      const feats = (p: string): [string, number][] =>
-        h2.flatMap((c, i): [string, number][] => (c.startsWith(p) ? [[c.slice(2), i]] : [])).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const feats = (p: string): [string, number][] => h2.flatMap((c, i): [string, number][] => (c.startsWith(p) ? [[c.slice(2), i]] : [])).sort((a, b) => (a[0] < b[0] ? -1 : 1));
       userCols = feats('u_');
       itemCols = feats('i_');
       continue;

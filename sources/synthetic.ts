@@ -123,7 +123,12 @@ class TokenTable {
   readonly vec1: Float32Array;
   readonly bias: Float32Array;
   readonly inter: Float32Array;
-  constructor(readonly tokens: string[], k: number, std: number, rand: () => number) {
+  constructor(
+    readonly tokens: string[],
+    k: number,
+    std: number,
+    rand: () => number,
+  ) {
     const n = tokens.length;
     this.vec = new Float32Array(n * k);
     this.vec1 = new Float32Array(n * k);

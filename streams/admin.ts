@@ -105,7 +105,12 @@ export async function ensureTopics(conn: KafkaConnection, topics: readonly Topic
           throw new ConfigError(`topics[${i}].replicationFactor`, `${t.replicationFactor} copies asked for ${t.topic}, but the cluster has ${brokers} broker(s)`);
         }
       });
-      await warnUnderReplicated(admin, topics.filter((t) => existing.has(t.topic)), brokers, logger);
+      await warnUnderReplicated(
+        admin,
+        topics.filter((t) => existing.has(t.topic)),
+        brokers,
+        logger,
+      );
       const missing = topics.filter((t) => !existing.has(t.topic));
       if (missing.length === 0) return;
       try {
@@ -127,7 +132,11 @@ export async function ensureTopics(conn: KafkaConnection, topics: readonly Topic
       } catch (err) {
         throw kafkaError(conn, `creating topics ${missing.map((t) => t.topic).join(',')} failed`, err);
       }
-      await waitForLeaders(admin, missing.map((t) => t.topic), 30_000).catch((err: unknown) => {
+      await waitForLeaders(
+        admin,
+        missing.map((t) => t.topic),
+        30_000,
+      ).catch((err: unknown) => {
         throw kafkaError(conn, `topics ${missing.map((t) => t.topic).join(',')} created, but their leaders`, err);
       });
     },

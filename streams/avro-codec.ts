@@ -55,7 +55,10 @@ export class AvroCodec {
     this.writerId = opts.writerId ?? latest.id;
     this.writer = opts.writerId === undefined ? latest.type : registry.byId(opts.writerId);
     this.reader = opts.readerId === undefined ? latest.type : registry.byId(opts.readerId);
-    for (const [key, t] of [['writerId', this.writer], ['readerId', this.reader]] as const) {
+    for (const [key, t] of [
+      ['writerId', this.writer],
+      ['readerId', this.reader],
+    ] as const) {
       if (t.name !== name) throw new ThawError('CONFIG_INVALID', `${key} schema is ${t.name ?? 'anonymous'}, expected ${name}`);
     }
   }

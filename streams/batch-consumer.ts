@@ -173,8 +173,7 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
     pipelineDepth: positiveInt('consumer.pipelineDepth', o.pipelineDepth ?? 1),
     offsetCommit: o.offsetCommit ?? 'consumer',
     fetchAhead: o.fetchAhead ?? false,
-    partitionsConsumedConcurrently:
-      o.partitionsConsumedConcurrently === undefined ? undefined : positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently),
+    partitionsConsumedConcurrently: o.partitionsConsumedConcurrently === undefined ? undefined : positiveInt('consumer.partitionsConsumedConcurrently', o.partitionsConsumedConcurrently),
   };
   if (r.partitionsConsumedConcurrently !== undefined && r.partitionsConsumedConcurrently > MAX_PARTITIONS_CONCURRENCY) {
     throw new ConfigError('consumer.partitionsConsumedConcurrently', `must be at most ${MAX_PARTITIONS_CONCURRENCY}, got ${r.partitionsConsumedConcurrently}`);
@@ -188,7 +187,6 @@ export function resolveBatchConsumerOptions(o: BatchConsumerOptions): Resolved {
   if (r.heartbeatIntervalMs * 3 > r.sessionTimeoutMs) throw new ConfigError('consumer.heartbeatIntervalMs', 'must be at most a third of sessionTimeoutMs');
   return r;
 }
-
 
 export class BatchConsumer {
   private readonly opts: Resolved;
@@ -363,7 +361,6 @@ export class BatchConsumer {
     }
   }
 
-
   // kafkajs fixes its number of batch workers at run(), before the assignment is known: the total
   // partition count is the most this member can be assigned (extra workers just stay idle).
   private async partitionCount(): Promise<number> {
@@ -446,7 +443,12 @@ export class BatchConsumer {
         break;
       } catch (err) {
         this.retries++;
-        this.logger.warn('start offsets of the assignment could not be resolved; retrying', { attempt, backoffMs: delay, code: err instanceof ThawError ? err.code : undefined, error: errorMessage(err) });
+        this.logger.warn('start offsets of the assignment could not be resolved; retrying', {
+          attempt,
+          backoffMs: delay,
+          code: err instanceof ThawError ? err.code : undefined,
+          error: errorMessage(err),
+        });
         await this.sleep(delay);
         delay = Math.min(delay * 2, this.opts.retryMaxMs);
       }

@@ -77,7 +77,10 @@ export class DeadLetterWriter {
   /** Sends many records in one produce call (one call per consumed batch, not per record). */
   async sendMany(items: readonly { msg: RawMessage; err: unknown }[], context?: DeadLetterContext): Promise<void> {
     if (items.length === 0) return;
-    await this.producer.send(this.topic, items.map((i) => deadLetterOf(i.msg, i.err, context)));
+    await this.producer.send(
+      this.topic,
+      items.map((i) => deadLetterOf(i.msg, i.err, context)),
+    );
     this.count += items.length;
   }
 }

@@ -201,7 +201,15 @@ export async function handAheadBatch(payload: EachBatchPayload, ctx: AheadBatchC
       if (first === undefined || last === undefined || !ahead.mayHand(first.offset)) break;
       const failed = ahead.failed;
       if (failed !== undefined && first.offset <= failed.offset) {
-        const fields = { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, attempt: failed.attempt, backoffMs: failed.delayMs, code: failed.err instanceof ThawError ? failed.err.code : undefined, error: errorMessage(failed.err) };
+        const fields = {
+          topic: batch.topic,
+          partition: batch.partition,
+          firstOffset: first.offset,
+          attempt: failed.attempt,
+          backoffMs: failed.delayMs,
+          code: failed.err instanceof ThawError ? failed.err.code : undefined,
+          error: errorMessage(failed.err),
+        };
         if (ThawError.isRetryable(failed.err)) logger.warn('batch handler failed; retrying', fields);
         else logger.error('batch handler failed with a non-retryable error; retrying (route poison events to dead letters)', fields);
         await ctx.backoff(failed.delayMs);

@@ -104,6 +104,9 @@ export function createKafka(conn: KafkaConnection, logger: Logger = silentLogger
 
 /** Brokers from `THAW_KAFKA` (comma separated), default the local test broker. */
 export function kafkaFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaConnection {
-  const brokers = (env.THAW_KAFKA ?? '127.0.0.1:19092').split(',').map((b) => b.trim()).filter((b) => b !== '');
+  const brokers = (env.THAW_KAFKA ?? '127.0.0.1:19092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
   return { brokers };
 }

@@ -31,6 +31,9 @@ export function assertKafkajsPatched(): void {
     checked = kept.length === 0;
   }
   if (!checked) {
-    throw new ThawError('KAFKA_CLIENT_UNPATCHED', 'kafkajs is not patched: read_committed consumers would see records of aborted transactions; run `npm install` (its postinstall applies patches/kafkajs+2.2.4.patch with patch-package)');
+    throw new ThawError(
+      'KAFKA_CLIENT_UNPATCHED',
+      'kafkajs is not patched: read_committed consumers would see records of aborted transactions; run `npm install` (its postinstall applies patches/kafkajs+2.2.4.patch with patch-package)',
+    );
   }
 }

@@ -119,7 +119,18 @@ export class EventProducer {
         if (resend >= MAX_RESENDS) {
           throw new ThawError('KAFKA_ERROR', `produce to ${chunk.map((c) => c.topic).join(',')} failed: ${count} messages still unacknowledged after ${MAX_RESENDS} re-sends`);
         }
-        this.logger.warn('send left messages unacknowledged (leader change), sending them again', { messages: count, partitions: missing.map((t) => `${t.topic}[${t.messages.map((m) => m.partition).filter((p, i, a) => a.indexOf(p) === i).join(',')}]`).join(' ') });
+        this.logger.warn('send left messages unacknowledged (leader change), sending them again', {
+          messages: count,
+          partitions: missing
+            .map(
+              (t) =>
+                `${t.topic}[${t.messages
+                  .map((m) => m.partition)
+                  .filter((p, i, a) => a.indexOf(p) === i)
+                  .join(',')}]`,
+            )
+            .join(' '),
+        });
         pending = missing;
       }
     }

@@ -44,23 +44,24 @@ export async function resolveRange(conn: KafkaConnection, topic: string, from: R
   checkBound('replay.to', to);
   try {
     // A topic just created may not have its leaders yet: retriable, asked again.
-    return await retryRetriable(() => withAdmin(
-      conn,
-      async (admin) => {
-        const ends = await topicOffsets(admin, topic);
-        const byTime = async (timeMs: number): Promise<Map<number, number>> =>
-          new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timeMs)).map((r) => [r.partition, Number(r.offset)]));
-        const fromTimes = 'timeMs' in from ? await byTime(from.timeMs) : undefined;
-        const toTimes = 'timeMs' in to ? await byTime(to.timeMs) : undefined;
-        return ends.map(({ partition, low, high }) => {
-          const clamp = (o: number): number => Math.min(Math.max(o, low), high);
-          const start = clamp('offset' in from ? from.offset : (fromTimes?.get(partition) ?? high));
-          const end = clamp('offset' in to ? to.offset : (toTimes?.get(partition) ?? high));
-          return { partition, start, end: Math.max(start, end) };
-        });
-      },
-      logger,
-    ));
+    return await retryRetriable(() =>
+      withAdmin(
+        conn,
+        async (admin) => {
+          const ends = await topicOffsets(admin, topic);
+          const byTime = async (timeMs: number): Promise<Map<number, number>> => new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timeMs)).map((r) => [r.partition, Number(r.offset)]));
+          const fromTimes = 'timeMs' in from ? await byTime(from.timeMs) : undefined;
+          const toTimes = 'timeMs' in to ? await byTime(to.timeMs) : undefined;
+          return ends.map(({ partition, low, high }) => {
+            const clamp = (o: number): number => Math.min(Math.max(o, low), high);
+            const start = clamp('offset' in from ? from.offset : (fromTimes?.get(partition) ?? high));
+            const end = clamp('offset' in to ? to.offset : (toTimes?.get(partition) ?? high));
+            return { partition, start, end: Math.max(start, end) };
+          });
+        },
+        logger,
+      ),
+    );
   } catch (err) {
     throw err instanceof ThawError ? err : kafkaError(conn, `resolving replay range of ${topic}`, err);
   }

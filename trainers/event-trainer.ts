@@ -198,7 +198,10 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
   // EmerG and Meta-Embedding generate a new item's parameters from its features: without any, there
   // is nothing to generate from (and the generators' input would be empty).
   if ((kind === 'emerg' || kind === 'metaemb') && layout.itemFields.length === 0) {
-    throw new ThawError('USAGE', `${kind} generates a new item's parameters from its features, but the history's events carry no item features (fields: ${layout.fields.map((f) => f.name).join(', ')}): give items features (docs/event-format.md) or use another model`);
+    throw new ThawError(
+      'USAGE',
+      `${kind} generates a new item's parameters from its features, but the history's events carry no item features (fields: ${layout.fields.map((f) => f.name).join(', ')}): give items features (docs/event-format.md) or use another model`,
+    );
   }
 
   // Hot entities, indexed in order of first appearance (deterministic for a history).
@@ -235,7 +238,16 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
   const encoder = new EventEncoder(layout);
   const hot = encoder.encode(hotEvents, Int32Array.from(ent));
   const fieldLayout = encoder.fieldLayout;
-  base.info('hot entities selected', { side, entities: entityIds.length, rows: hot.n, historyEvents: events.length, minEvents, fields: layout.fields.length, slots: encoder.slots, vocab: layout.vocab });
+  base.info('hot entities selected', {
+    side,
+    entities: entityIds.length,
+    rows: hot.n,
+    historyEvents: events.length,
+    minEvents,
+    fields: layout.fields.length,
+    slots: encoder.slots,
+    vocab: layout.vocab,
+  });
 
   const tapBase = kind === 'coldnas' ? 0 : epochs;
   const { logger, losses } = lossTap(base, tapBase);

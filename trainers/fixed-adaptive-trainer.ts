@@ -268,7 +268,7 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
   // 50x the default fixedLr, and overfit the episodes); the base rate is restored afterwards.
   const baseTableLr = bb.table.lr;
   if (fixedLr > 0) bb.table.lr = fixedLr;
-  for (; epoch < last - baseEpochs; ) {
+  for (; epoch < last - baseEpochs;) {
     const rng = new Rng((seed * 1009 + epoch * 7919 + 3) >>> 0);
     const order = [...users];
     rng.shuffle(order);

@@ -191,18 +191,19 @@ export async function trainFm(source: Iterable<LabelledEvent> | AsyncIterable<La
   const crossSizes = crossOpt !== 'fit' ? [crossOpt] : crossable ? [0, DEFAULT_CROSS_BUCKETS] : [0];
   const given = fitBias ? undefined : (opts.biasFilter as Exclude<FmTrainerOptions['biasFilter'], 'fit' | undefined>);
   const fixed = (side: Side): BiasPrior => ({ sessionDecay: 0, sessionVariance: 0, ...(given?.[side] ?? { variance: 0, drift: 0 }) });
-  const fit: BiasFit | undefined = fitBias || crossSizes.length > 1
-    ? fitBiasFilter(history, {
-        buckets,
-        k,
-        learningRate: lr,
-        seed,
-        ...opts.biasFit,
-        crossBuckets: crossSizes,
-        // Given priors: only the cross term is chosen, at those priors.
-        ...(given === undefined ? {} : { start: { user: fixed('user'), item: fixed('item') }, rounds: 0 }),
-      })
-    : undefined;
+  const fit: BiasFit | undefined =
+    fitBias || crossSizes.length > 1
+      ? fitBiasFilter(history, {
+          buckets,
+          k,
+          learningRate: lr,
+          seed,
+          ...opts.biasFit,
+          crossBuckets: crossSizes,
+          // Given priors: only the cross term is chosen, at those priors.
+          ...(given === undefined ? {} : { start: { user: fixed('user'), item: fixed('item') }, rounds: 0 }),
+        })
+      : undefined;
   const crossBuckets = fit?.crossBuckets ?? crossSizes[0] ?? 0;
   const bias: Record<Side, BiasPrior> = given === undefined && fit !== undefined ? { user: fit.user, item: fit.item } : { user: fixed('user'), item: fixed('item') };
 

@@ -102,7 +102,11 @@ function tableArrays(prefix: string, t: EmbeddingTable, out: Map<string, Float32
 }
 
 function restoreTable(prefix: string, t: EmbeddingTable, a: Map<string, Float32Array>): void {
-  for (const [k, dst] of [['data', t.data], ['slot1', t.slot1], ['slot2', t.slot2]] as const) {
+  for (const [k, dst] of [
+    ['data', t.data],
+    ['slot1', t.slot1],
+    ['slot2', t.slot2],
+  ] as const) {
     const src = a.get(`${prefix}.${k}`);
     if (src === undefined || src.length !== dst.length) throw new ThawError('STATE_CORRUPT', `checkpoint lacks ${prefix}.${k} of length ${dst.length}`);
     dst.set(src);
@@ -198,7 +202,7 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
   const progress = new Progress(logger, 'training', total);
   let rows = 0;
   const started = Date.now();
-  for (; epoch < lastEpoch; ) {
+  for (; epoch < lastEpoch;) {
     const rng = new Rng((seed * 1009 + epoch * 7919) >>> 0);
     let lossSum = 0;
     let steps = 0;

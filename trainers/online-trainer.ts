@@ -131,7 +131,8 @@ function positiveInt(key: string, v: number, min: number): number {
 export const DEFAULT_SYNC_EVERY_EVENTS = 10_000;
 
 export class OnlineTrainer {
-  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> & OnlineTrainerOptions;
+  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> &
+    OnlineTrainerOptions;
   /** Events trained since the last release (for `syncEveryEvents`). */
   private sinceRelease = 0;
   private readonly log: Logger;
@@ -358,7 +359,19 @@ export class OnlineTrainer {
     const { store, model, groupId, topic } = this.o;
     // The checkpoint first: every position committed below has one at exactly that position.
     learner.flush();
-    const meta = { version: onlineVersion(groupId, topic, offsets), groupId, topic, exact: learner.trainingState !== undefined, positions: offsets, sinceRelease: 0, baseEvents: this.baseEvents, baseTasks: this.baseTasks, base: this.base, skippedCovered: this.skippedCovered, poison: this.poison };
+    const meta = {
+      version: onlineVersion(groupId, topic, offsets),
+      groupId,
+      topic,
+      exact: learner.trainingState !== undefined,
+      positions: offsets,
+      sinceRelease: 0,
+      baseEvents: this.baseEvents,
+      baseTasks: this.baseTasks,
+      base: this.base,
+      skippedCovered: this.skippedCovered,
+      poison: this.poison,
+    };
     try {
       saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.o.attached, this.o.checkpointsKept);
     } catch (err) {
@@ -366,7 +379,19 @@ export class OnlineTrainer {
       this.log.warn('checkpoint not written', { version: meta.version, error: errorMessage(err) });
     }
     this.sinceRelease = 0;
-    const res = await publishOnlineRelease({ store, model, groupId, topic, learner, offsets, parent: this.parent, base: this.base, priorEvents: this.baseEvents, priorTasks: this.baseTasks, logger: this.log });
+    const res = await publishOnlineRelease({
+      store,
+      model,
+      groupId,
+      topic,
+      learner,
+      offsets,
+      parent: this.parent,
+      base: this.base,
+      priorEvents: this.baseEvents,
+      priorTasks: this.baseTasks,
+      logger: this.log,
+    });
     if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });
     await store.promote(model, res.version);
     if (this.o.announce !== undefined) {

@@ -39,7 +39,6 @@ import { RowCache } from './emerg-row-cache.js';
 
 const LEAKY = 0.01;
 
-
 export class EmergFastPath {
   private readonly m: Emerg;
   private readonly F: number;

@@ -118,7 +118,10 @@ async function tune(eventsN: number): Promise<void> {
   const hotIds = [...perItem].filter(([, c]) => c >= 40).map(([id]) => id);
   const hotIndex = new Map(hotIds.map((id, i) => [id, i]));
   const hotEvents = train.filter((e) => hotIndex.has(e.itemId));
-  const hot = encoder.encode(hotEvents, Int32Array.from(hotEvents, (e) => hotIndex.get(e.itemId)!));
+  const hot = encoder.encode(
+    hotEvents,
+    Int32Array.from(hotEvents, (e) => hotIndex.get(e.itemId)!),
+  );
   const seenInTrain = new Set(train.map((e) => e.itemId));
   const heldOut = events.slice(cut).filter((e) => !seenInTrain.has(e.itemId));
   process.stderr.write(`${JSON.stringify({ hotItems: hotIds.length, hotRows: hot.n, heldOutEvents: heldOut.length, heldOutItems: new Set(heldOut.map((e) => e.itemId)).size })}\n`);

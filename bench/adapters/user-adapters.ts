@@ -69,7 +69,14 @@ async function main(): Promise<void> {
     rows.push(`| ${a.name} | ${backend} | ${a.stateSize} | ${Math.round(r.eventsPerSec).toLocaleString('en-US')} | ${r.msPerBatch.toFixed(1)} | ${r.batches} |`);
   }
   process.stdout.write(
-    [`Fields ${layout.fields.length}, slots ${fieldLayoutOf(layout).slotField.length}, batches of ${BATCH} distinct users`, '', '| adapter | backend | state floats | events/s | ms / batch | batches timed |', '|---|---|---:|---:|---:|---:|', ...rows, ''].join('\n'),
+    [
+      `Fields ${layout.fields.length}, slots ${fieldLayoutOf(layout).slotField.length}, batches of ${BATCH} distinct users`,
+      '',
+      '| adapter | backend | state floats | events/s | ms / batch | batches timed |',
+      '|---|---|---:|---:|---:|---:|',
+      ...rows,
+      '',
+    ].join('\n'),
   );
 }
 

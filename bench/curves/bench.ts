@@ -114,7 +114,10 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
   const log = opts.logger;
   const timeoutMs = opts.timeoutMs ?? 3_600_000;
   const stream = streamOf(opts);
-  const plan = selectWorkers(fullPlan(opts.adapters).filter((w) => (opts.sides ?? ['item', 'user']).includes(w.side)), opts.workers);
+  const plan = selectWorkers(
+    fullPlan(opts.adapters).filter((w) => (opts.sides ?? ['item', 'user']).includes(w.side)),
+    opts.workers,
+  );
   if (opts.metaEvents !== undefined && opts.transport !== 'direct') throw new ConfigError('metaEvents', 'needs the direct transport (a Kafka worker reads its topic to the end)');
 
   // The stream length and the history prefix. ML-100K is small: read once, in time order.

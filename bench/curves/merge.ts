@@ -39,7 +39,12 @@ export function mergeResults(parts: readonly Saved[]): Saved {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: true, options: { plot: { type: 'string' }, title: { type: 'string', default: 'Warm-up curves' } } });
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    strict: true,
+    options: { plot: { type: 'string' }, title: { type: 'string', default: 'Warm-up curves' } },
+  });
   if (values.plot === undefined) throw new ConfigError('plot', 'is required');
   const parts = await Promise.all(positionals.map(async (p) => JSON.parse(await readFile(resolve(p), 'utf8')) as Saved));
   const m = mergeResults(parts);

@@ -123,12 +123,21 @@ export async function rekeyTopic(res: CurvesResources, labelled: string, expecte
   const byUser = res.topic('by-user');
   const byItem = res.topic('by-item');
   const dlq = res.topic('dlq');
-  await ensureTopics(kafka, [byUser, byItem, dlq].map((topic) => ({ topic, partitions: PARTITIONS, config: KEEP_ALL })), log);
+  await ensureTopics(
+    kafka,
+    [byUser, byItem, dlq].map((topic) => ({ topic, partitions: PARTITIONS, config: KEEP_ALL })),
+    log,
+  );
   const rekeyer = new Rekeyer({ kafka, logger: log, groupId: res.group('rekey'), sourceTopic: labelled, byUserTopic: byUser, byItemTopic: byItem, deadLetterTopic: dlq });
   const t0 = performance.now();
   await rekeyer.start();
   try {
-    await waitFor('rekey', () => rekeyer.stats.consumed >= expected, () => (rekeyer.stats.deadLettered > 0 ? `${rekeyer.stats.deadLettered} dead letters` : undefined), timeoutMs);
+    await waitFor(
+      'rekey',
+      () => rekeyer.stats.consumed >= expected,
+      () => (rekeyer.stats.deadLettered > 0 ? `${rekeyer.stats.deadLettered} dead letters` : undefined),
+      timeoutMs,
+    );
   } finally {
     await rekeyer.stop();
   }
@@ -293,7 +302,16 @@ export async function runDirectGroup(
   batch: number = DEFAULT_DIRECT_BATCH,
 ): Promise<WorkerRun[]> {
   const glog = log.child({ workers: specs.map((s) => s.label).join(',') });
-  const workers: { spec: WorkerSpec; namespace: string; processor: BatchProcessor; close: () => Promise<void>; flush: () => Promise<void>; processed: number; crossRead: number; crossRefused: number }[] = [];
+  const workers: {
+    spec: WorkerSpec;
+    namespace: string;
+    processor: BatchProcessor;
+    close: () => Promise<void>;
+    flush: () => Promise<void>;
+    processed: number;
+    crossRead: number;
+    crossRefused: number;
+  }[] = [];
   try {
     for (const spec of specs) {
       const namespace = namespaceOf(res.id, spec);
@@ -329,7 +347,15 @@ export async function runDirectGroup(
     if (items.length > 0) await step();
     for (const w of workers) await w.flush();
     const ms = performance.now() - t0;
-    return workers.map((w) => ({ spec: w.spec, transport: 'direct', namespace: w.namespace, release: w.processor.adapter.release, ...timing(w.processed, ms), crossRead: w.crossRead, crossRefused: w.crossRefused }));
+    return workers.map((w) => ({
+      spec: w.spec,
+      transport: 'direct',
+      namespace: w.namespace,
+      release: w.processor.adapter.release,
+      ...timing(w.processed, ms),
+      crossRead: w.crossRead,
+      crossRefused: w.crossRefused,
+    }));
   } finally {
     for (const w of workers) await w.close();
   }

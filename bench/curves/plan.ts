@@ -48,7 +48,10 @@ const META_OF_SIDE: Readonly<Record<Side, readonly ('emerg' | 'coldnas' | 'fixed
 };
 
 export function parseAdapters(text: string): CurveAdapter[] {
-  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (names.length === 0) throw new ConfigError('adapters', `at least one of ${CURVE_ADAPTERS.join(', ')}`);
   for (const n of names) {
     if (!(CURVE_ADAPTERS as readonly string[]).includes(n)) throw new ConfigError('adapters', `unknown adapter "${n}"; known: ${CURVE_ADAPTERS.join(', ')}`);

@@ -70,7 +70,13 @@ async function train(kind: ReleaseKind, dir: string, opts: PrepareReleasesOption
     const res = await trainFm(history, { seed: 1, minCount: opts.fmMinCount ?? 20 });
     const lastEpoch = res.epochs[res.epochs.length - 1];
     await publishFm(store, kind, res.model, {
-      metrics: { ...common, trainEvents: res.trainEvents, hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, ...(lastEpoch === undefined ? {} : { auc: lastEpoch.auc, logloss: lastEpoch.logloss }) },
+      metrics: {
+        ...common,
+        trainEvents: res.trainEvents,
+        hotUsers: res.hotEntities.user,
+        hotItems: res.hotEntities.item,
+        ...(lastEpoch === undefined ? {} : { auc: lastEpoch.auc, logloss: lastEpoch.logloss }),
+      },
     });
     return;
   }

@@ -83,7 +83,10 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
   const limit = int('limit', values.limit, undefined);
   const sides = values.sides.split(',').map((x) => x.trim());
   if (sides.length === 0 || sides.some((x) => x !== 'item' && x !== 'user')) throw new ConfigError('sides', `must be item, user or item,user, got "${values.sides}"`);
-  const workers = values.workers?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const workers = values.workers
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   if (workers !== undefined && workers.length === 0) throw new ConfigError('workers', 'at least one worker label');
   const timeoutMin = int('worker-timeout-min', values['worker-timeout-min'], 60)!;
   const oneSide = sides.length === 1 ? `-${sides[0]!}` : '';
@@ -118,7 +121,9 @@ function iso(ms: number): string {
 export function markdownReport(r: CurvesRunResult, transport: string): string {
   const out: string[] = [];
   out.push(`Run ${r.runId}: ${r.events} events, history ${r.historyEvents} events; transport ${transport}; ClickHouse table thaw.${r.table}.`);
-  out.push(`Evaluation window: event_time_ms >= ${r.since} (${iso(r.since)}) = after the last history event${r.metaUntil === undefined ? '' : `; meta workers up to ${iso(r.metaUntil)} (exclusive)`}.`);
+  out.push(
+    `Evaluation window: event_time_ms >= ${r.since} (${iso(r.since)}) = after the last history event${r.metaUntil === undefined ? '' : `; meta workers up to ${iso(r.metaUntil)} (exclusive)`}.`,
+  );
   out.push('');
   out.push('| release | reused | historyEndMs | train s |', '|---|---|--:|--:|');
   for (const x of r.releases) out.push(`| ${x.id} | ${x.reused ? 'yes' : 'no'} | ${x.historyEndMs} | ${x.trainSec.toFixed(0)} |`);
@@ -131,7 +136,7 @@ export function markdownReport(r: CurvesRunResult, transport: string): string {
     const cross = w.spec.cross ? `${w.crossRead} / ${w.crossRefused}` : 'off';
     out.push(`| ${w.spec.label} | ${w.transport} | ${releaseModel(w.release)} | ${w.events} | ${(w.ms / 1000).toFixed(1)} | ${Math.round(w.perSec)} | ${cross} |`);
   }
-  out.push('', 'Workers of a group (the fm-adagrad pair, which reads each other\'s states) ran together; events/s is each worker\'s own.');
+  out.push('', "Workers of a group (the fm-adagrad pair, which reads each other's states) ran together; events/s is each worker's own.");
   out.push('', `AUC by prior-interaction bucket${r.commonCurves === undefined ? '' : ' (each worker on its whole window)'}:`, '', aucTable(r.curves));
   if (r.commonCurves !== undefined) out.push(`Every adapter on the meta workers' window [${iso(r.since)}, ${iso(r.metaUntil!)}):`, '', aucTable(r.commonCurves));
   out.push('<details><summary>Long table (side, adapter, release, bucket, n, AUC, log loss)</summary>', '', longTable(r.commonCurves ?? r.curves), '</details>');

@@ -48,7 +48,14 @@ function byBucket(window: readonly LabelledEvent[], priors: readonly number[], s
 }
 
 /** Scores the window with the teacher and both students; `history` warms the students' replicas. */
-export async function distillQuality(store: ReleaseStore, teacherModel: string, studentModel: string, history: readonly LabelledEvent[], window: readonly LabelledEvent[], loss: DistillLossOptions): Promise<QualityResult> {
+export async function distillQuality(
+  store: ReleaseStore,
+  teacherModel: string,
+  studentModel: string,
+  history: readonly LabelledEvent[],
+  window: readonly LabelledEvent[],
+  loss: DistillLossOptions,
+): Promise<QualityResult> {
   const teacherVersion = await store.current(teacherModel);
   const studentVersion = await store.current(studentModel);
   if (teacherVersion === undefined || studentVersion === undefined) throw new Error('teacher and student releases are needed');

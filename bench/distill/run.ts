@@ -56,10 +56,17 @@ const WARM = positiveOption('warm', values.warm);
 const PARTITIONS = positiveOption('partitions', values.partitions);
 const loss = { alpha: Number(values.alpha), temperature: positiveOption('temperature', values.temperature, false) };
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function train(args: readonly string[], dir: string): void {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/dev.ts', 'train', ...args, '--source', `ml100k:${values.data}`, '--history-events', String(HISTORY), '--release-dir', dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/dev.ts', 'train', ...args, '--source', `ml100k:${values.data}`, '--history-events', String(HISTORY), '--release-dir', dir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, THAW_LOG_LEVEL: 'warn' },
+  });
   if (r.status !== 0) throw new Error(`thaw train ${args.join(' ')} failed: ${r.stderr}`);
 }
 
@@ -82,7 +89,17 @@ async function main(): Promise<void> {
     log('quality: prequential AUC on the window ...');
     const quality = await distillQuality(store, 'teacher', 'student', history, rest.slice(0, WINDOW), loss);
 
-    const setup = { kafka: kafkaFromEnv(), baseDir, teacherModel: 'teacher', studentModel: 'student', warm: rest.slice(0, WARM), timed: rest.slice(WARM, WARM + EVENTS), partitions: PARTITIONS, loss, log };
+    const setup = {
+      kafka: kafkaFromEnv(),
+      baseDir,
+      teacherModel: 'teacher',
+      studentModel: 'student',
+      warm: rest.slice(0, WARM),
+      timed: rest.slice(WARM, WARM + EVENTS),
+      partitions: PARTITIONS,
+      loss,
+      log,
+    };
     const runs: ThroughputRun[] = [
       { name: 'onlineKd', teachers: 0 },
       { name: 'edl1', teachers: 1 },
@@ -98,7 +115,10 @@ async function main(): Promise<void> {
     }
     const loadAfter = load();
     const rate = (name: string): number => Math.round(results.find((r) => r.name === name)?.eventsPerSec ?? Number.NaN);
-    const soft = results.reduce<SoftLabelCount>((a, r) => ({ expected: a.expected + (r.softLabels?.expected ?? 0), written: a.written + (r.softLabels?.written ?? 0), duplicates: a.duplicates + (r.softLabels?.duplicates ?? 0) }), { expected: 0, written: 0, duplicates: 0 });
+    const soft = results.reduce<SoftLabelCount>(
+      (a, r) => ({ expected: a.expected + (r.softLabels?.expected ?? 0), written: a.written + (r.softLabels?.written ?? 0), duplicates: a.duplicates + (r.softLabels?.duplicates ?? 0) }),
+      { expected: 0, written: 0, duplicates: 0 },
+    );
     const aucs = (q: AucByBucket): Record<string, number> => Object.fromEntries(Object.entries(q).map(([b, v]) => [b, Number(v.auc.toFixed(4))]));
     const out = {
       throughput: { onlineKd: rate('onlineKd'), edl1: rate('edl1'), edl2: rate('edl2'), edl2WithKill: rate('edl2WithKill') },
@@ -106,7 +126,14 @@ async function main(): Promise<void> {
       softLabels: soft,
     };
     await mkdir(dirname(values.out), { recursive: true });
-    await writeFile(values.out, JSON.stringify({ ...out, runs: results, loadAverage: { before: loadBefore, after: loadAfter }, settings: { history: HISTORY, window: WINDOW, events: EVENTS, warm: WARM, partitions: PARTITIONS, loss } }, null, 2));
+    await writeFile(
+      values.out,
+      JSON.stringify(
+        { ...out, runs: results, loadAverage: { before: loadBefore, after: loadAfter }, settings: { history: HISTORY, window: WINDOW, events: EVENTS, warm: WARM, partitions: PARTITIONS, loss } },
+        null,
+        2,
+      ),
+    );
     if (values.json) {
       console.log(JSON.stringify(out));
       return;
@@ -114,11 +141,30 @@ async function main(): Promise<void> {
     console.log(`## Distillation (EDL-Dist): MovieLens-100K, history ${HISTORY}, ${EVENTS} timed events, ${PARTITIONS} partitions; alpha ${loss.alpha}, T ${loss.temperature}`);
     console.log(`load average before ${loadBefore}, after ${loadAfter} (1/5/15 min; 2 cores, shared with other work)\n`);
     const base = rate('onlineKd');
-    console.log(markdownTable(['student training', 'teacher processes', 'events/s', 'x online KD', 'seconds', 'soft labels all read after (s)', 'late', 'soft labels expected / written / duplicated'], results.map((r) => [r.name, r.teachers === 0 ? 'in the loop' : String(r.teachers), formatNumber(r.eventsPerSec), (r.eventsPerSec / base).toFixed(2), r.seconds.toFixed(2), r.teacherSeconds === undefined ? '-' : r.teacherSeconds.toFixed(2), String(r.late), r.softLabels === undefined ? '-' : `${r.softLabels.expected} / ${r.softLabels.written} / ${r.softLabels.duplicates}`])));
+    console.log(
+      markdownTable(
+        ['student training', 'teacher processes', 'events/s', 'x online KD', 'seconds', 'soft labels all read after (s)', 'late', 'soft labels expected / written / duplicated'],
+        results.map((r) => [
+          r.name,
+          r.teachers === 0 ? 'in the loop' : String(r.teachers),
+          formatNumber(r.eventsPerSec),
+          (r.eventsPerSec / base).toFixed(2),
+          r.seconds.toFixed(2),
+          r.teacherSeconds === undefined ? '-' : r.teacherSeconds.toFixed(2),
+          String(r.late),
+          r.softLabels === undefined ? '-' : `${r.softLabels.expected} / ${r.softLabels.written} / ${r.softLabels.duplicates}`,
+        ]),
+      ),
+    );
     console.log(`\nPrequential AUC on the ${WINDOW} events after the history, by the item's prior events (n = events):\n`);
     const buckets = ['all', ...CURVE_BUCKETS] as const;
     const row = (name: string, q: AucByBucket): string[] => [name, ...buckets.map((b) => (q[b] === undefined ? '-' : q[b].auc.toFixed(4)))];
-    console.log(markdownTable(['model', ...buckets], [row('teacher (deepfm)', quality.teacher), row('student, KD', quality.studentKd), row('student, no KD', quality.studentNoKd), ['n', ...buckets.map((b) => String(quality.teacher[b]?.n ?? 0))]]));
+    console.log(
+      markdownTable(
+        ['model', ...buckets],
+        [row('teacher (deepfm)', quality.teacher), row('student, KD', quality.studentKd), row('student, no KD', quality.studentNoKd), ['n', ...buckets.map((b) => String(quality.teacher[b]?.n ?? 0))]],
+      ),
+    );
   } finally {
     rmSync(baseDir, { recursive: true, force: true });
   }

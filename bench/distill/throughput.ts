@@ -73,7 +73,27 @@ export interface ThroughputResult {
 }
 
 function startTeacher(s: ThroughputSetup, dir: string, topics: { labelled: string; soft: string; dlq: string; group: string }): Promise<ChildProcess> {
-  const args = ['--import', 'tsx', 'cli/dev.ts', 'distill', 'teach', '--group-id', topics.group, '--source-topic', topics.labelled, '--soft-label-topic', topics.soft, '--dead-letter-topic', topics.dlq, '--release-dir', dir, '--teacher-model', s.teacherModel, '--session-timeout-ms', '6000'];
+  const args = [
+    '--import',
+    'tsx',
+    'cli/dev.ts',
+    'distill',
+    'teach',
+    '--group-id',
+    topics.group,
+    '--source-topic',
+    topics.labelled,
+    '--soft-label-topic',
+    topics.soft,
+    '--dead-letter-topic',
+    topics.dlq,
+    '--release-dir',
+    dir,
+    '--teacher-model',
+    s.teacherModel,
+    '--session-timeout-ms',
+    '6000',
+  ];
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, THAW_KAFKA: s.kafka.brokers.join(','), THAW_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolvePromise, reject) => {
     let err = '';
@@ -115,14 +135,26 @@ export async function runThroughput(s: ThroughputSetup, run: ThroughputRun): Pro
   const dir = mkdtempSync(joinPath(tmpdir(), 'thaw-bench-distill-'));
   cpSync(s.baseDir, dir, { recursive: true });
   const topics = { labelled: `bench.distill.labelled.${id}`, soft: `bench.distill.soft.${id}`, dlq: `bench.distill.dlq.${id}`, group: `bench-distill-teach-${id}` };
-  await ensureTopics(s.kafka, [topics.labelled, topics.soft, topics.dlq].map((topic) => ({ topic, partitions: s.partitions })));
+  await ensureTopics(
+    s.kafka,
+    [topics.labelled, topics.soft, topics.dlq].map((topic) => ({ topic, partitions: s.partitions })),
+  );
   const store = new ReleaseStore({ root: dir });
   const teachers: ChildProcess[] = [];
   let join: SoftLabelJoin | undefined;
   let trainer: OnlineTrainer | undefined;
   const producer = new EventProducer({ kafka: s.kafka });
   try {
-    const common: OnlineTrainerOptions = { kafka: s.kafka, store, model: s.studentModel, side: 'item', kind: 'fm', topic: topics.labelled, groupId: `bench-distill-learn-${id}`, syncIntervalMs: 3_600_000 };
+    const common: OnlineTrainerOptions = {
+      kafka: s.kafka,
+      store,
+      model: s.studentModel,
+      side: 'item',
+      kind: 'fm',
+      topic: topics.labelled,
+      groupId: `bench-distill-learn-${id}`,
+      syncIntervalMs: 3_600_000,
+    };
     if (run.teachers === 0) {
       const teacherVersion = await store.current(s.teacherModel);
       if (teacherVersion === undefined) throw new Error('no teacher release');
@@ -132,12 +164,21 @@ export async function runThroughput(s: ThroughputSetup, run: ThroughputRun): Pro
       for (let i = 0; i < run.teachers; i++) teachers.push(await startTeacher(s, dir, topics));
       const j = new SoftLabelJoin({ kafka: s.kafka, topic: topics.soft, waitMs: 120_000 });
       join = j;
-      trainer = new OnlineTrainer({ ...common, fm: { teacher: { logitOf: (ev) => j.take(ev), loss: s.loss } }, beforeObserve: (evs) => j.ready(evs), attached: { save: () => j.save(), start: (r) => j.start(r) } });
+      trainer = new OnlineTrainer({
+        ...common,
+        fm: { teacher: { logitOf: (ev) => j.take(ev), loss: s.loss } },
+        beforeObserve: (evs) => j.ready(evs),
+        attached: { save: () => j.save(), start: (r) => j.start(r) },
+      });
     }
     const t = trainer;
     await t.start();
     await producer.connect();
-    const send = (evs: readonly LabelledEvent[]): Promise<void> => producer.send(topics.labelled, evs.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })));
+    const send = (evs: readonly LabelledEvent[]): Promise<void> =>
+      producer.send(
+        topics.labelled,
+        evs.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })),
+      );
     await send(s.warm);
     await until('the warm-up slice trained', () => trained(t) >= s.warm.length, 180_000);
     const lateBefore = join?.stats.late ?? 0;
@@ -161,8 +202,19 @@ export async function runThroughput(s: ThroughputSetup, run: ThroughputRun): Pro
       600_000,
     );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (join !== undefined && teacherSeconds === undefined) await until('every soft label read', () => join?.stats.received === undefined || join.stats.received - received0 >= s.timed.length, 60_000).then(() => (teacherSeconds = Number(process.hrtime.bigint() - t0) / 1e9));
-    const result: ThroughputResult = { name: run.name, teachers: run.teachers, events: s.timed.length, seconds, eventsPerSec: s.timed.length / seconds, late: (join?.stats.late ?? 0) - lateBefore, ...(teacherSeconds === undefined ? {} : { teacherSeconds }) };
+    if (join !== undefined && teacherSeconds === undefined)
+      await until('every soft label read', () => join?.stats.received === undefined || join.stats.received - received0 >= s.timed.length, 60_000).then(
+        () => (teacherSeconds = Number(process.hrtime.bigint() - t0) / 1e9),
+      );
+    const result: ThroughputResult = {
+      name: run.name,
+      teachers: run.teachers,
+      events: s.timed.length,
+      seconds,
+      eventsPerSec: s.timed.length / seconds,
+      late: (join?.stats.late ?? 0) - lateBefore,
+      ...(teacherSeconds === undefined ? {} : { teacherSeconds }),
+    };
     await t.stop();
     if (run.teachers > 0) result.softLabels = await countSoftLabels(s.kafka, topics.soft, total);
     return result;

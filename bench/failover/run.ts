@@ -66,7 +66,22 @@ interface Figures {
   events: number;
   sessionTimeoutMs: number;
   workerKill: { deadPartitions: number[]; reassignedMs: number; resumedMs: number };
-  brokerKill: { broker: number; ledPartitions: number[]; drained: boolean; failedSends: number; maxProduceMs: number; consumerStallMs: number; brokerRestartMs: number; acked: number; held: number; lost: number; doubledInTopic: number; loggedEvents: number; duplicateRows: number; missingPredictions: number };
+  brokerKill: {
+    broker: number;
+    ledPartitions: number[];
+    drained: boolean;
+    failedSends: number;
+    maxProduceMs: number;
+    consumerStallMs: number;
+    brokerRestartMs: number;
+    acked: number;
+    held: number;
+    lost: number;
+    doubledInTopic: number;
+    loggedEvents: number;
+    duplicateRows: number;
+    missingPredictions: number;
+  };
 }
 
 async function main(): Promise<void> {
@@ -99,7 +114,10 @@ async function main(): Promise<void> {
         // producer rolled its sequence numbers back, so a batch the broker did write is dropped.
         for (;;) {
           try {
-            await producer.send(topic, evs.slice(at, at + 50).map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })));
+            await producer.send(
+              topic,
+              evs.slice(at, at + 50).map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })),
+            );
             break;
           } catch (err) {
             failedSends++;
@@ -116,7 +134,19 @@ async function main(): Promise<void> {
     // unhandled rejection that ends the process with the cluster still running.
     producing.catch(() => undefined);
     const worker = (name: string): ThawRunProcess => {
-      const w = startThawRun({ name, brokers: kafka.brokers, redisUrl: REDIS_URL, redisPrefix: `bf${id}`, clickhouseUrl: CLICKHOUSE_URL, table, topic, group, dir, sessionTimeoutMs: SESSION_MS, maxBatch: 100 });
+      const w = startThawRun({
+        name,
+        brokers: kafka.brokers,
+        redisUrl: REDIS_URL,
+        redisPrefix: `bf${id}`,
+        clickhouseUrl: CLICKHOUSE_URL,
+        table,
+        topic,
+        group,
+        dir,
+        sessionTimeoutMs: SESSION_MS,
+        maxBatch: 100,
+      });
       workers.push(w);
       return w;
     };
@@ -219,9 +249,20 @@ async function main(): Promise<void> {
       sessionTimeoutMs: SESSION_MS,
       workerKill: { deadPartitions, reassignedMs, resumedMs },
       brokerKill: {
-        broker, ledPartitions, drained, failedSends, maxProduceMs, consumerStallMs, brokerRestartMs, acked, held: inTopic,
-        lost: Math.max(0, acked - inTopic), doubledInTopic: Math.max(0, inTopic - acked),
-        loggedEvents, duplicateRows: Number(row?.n ?? 0) - loggedEvents, missingPredictions: N - loggedEvents,
+        broker,
+        ledPartitions,
+        drained,
+        failedSends,
+        maxProduceMs,
+        consumerStallMs,
+        brokerRestartMs,
+        acked,
+        held: inTopic,
+        lost: Math.max(0, acked - inTopic),
+        doubledInTopic: Math.max(0, inTopic - acked),
+        loggedEvents,
+        duplicateRows: Number(row?.n ?? 0) - loggedEvents,
+        missingPredictions: N - loggedEvents,
       },
     };
     if (args.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
@@ -258,6 +299,6 @@ function table_(f: Figures): string {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`failover bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`failover bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

@@ -60,20 +60,37 @@ async function main(): Promise<void> {
     await ensureTopics(kafka, [{ topic, partitions: PARTITIONS, config: { 'retention.ms': '-1' } }]);
     const producer = new EventProducer({ kafka });
     await producer.connect();
-    for (let at = 0; at < N; at += 5000) await producer.send(topic, evs.slice(at, at + 5000).map((e) => ({ key: e.itemId, value: encodeLabelled(e) })));
+    for (let at = 0; at < N; at += 5000)
+      await producer.send(
+        topic,
+        evs.slice(at, at + 5000).map((e) => ({ key: e.itemId, value: encodeLabelled(e) })),
+      );
     await producer.close();
 
     const port = await freePort();
     const t0 = Date.now();
     const w = startThawRun({
-      name: 'slow', brokers: kafka.brokers, redisUrl, redisPrefix: `sl${id}`, clickhouseUrl, table, topic, group: topic, dir,
-      sessionTimeoutMs: SESSION_MS, maxBatch: 5000, metricsPort: port, extra: ['--adapter', 'emerg', '--model', 'emerg'],
+      name: 'slow',
+      brokers: kafka.brokers,
+      redisUrl,
+      redisPrefix: `sl${id}`,
+      clickhouseUrl,
+      table,
+      topic,
+      group: topic,
+      dir,
+      sessionTimeoutMs: SESSION_MS,
+      maxBatch: 5000,
+      metricsPort: port,
+      extra: ['--adapter', 'emerg', '--model', 'emerg'],
     });
     let moved = 0;
     for (;;) {
       if (!w.alive()) throw new Error(`the worker exited:\n${w.stderr().slice(-4000)}`);
       const lag = await withAdmin(kafka, (admin) => groupLag(admin, topic, [topic])).catch(() => -1);
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .catch(() => '');
       const mm = /^thaw_partitions_moved_total(?:\{[^}]*\})? (\S+)$/m.exec(text);
       if (mm?.[1] !== undefined) moved = Number(mm[1]);
       if (lag === 0) break;
@@ -83,10 +100,15 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - t0) / 1000;
     w.child.kill('SIGTERM');
     await w.exited;
-    const lines = w.stderr().split('\n').filter((l) => /rebalanc|unknown member|not aware of this member|UNKNOWN_MEMBER_ID/i.test(l));
-    if (process.env.SLOW_ADAPTER_LOG === "1") process.stderr.write(w.stderr());
+    const lines = w
+      .stderr()
+      .split('\n')
+      .filter((l) => /rebalanc|unknown member|not aware of this member|UNKNOWN_MEMBER_ID/i.test(l));
+    if (process.env.SLOW_ADAPTER_LOG === '1') process.stderr.write(w.stderr());
     const rebalanceLines = lines.length;
-    process.stdout.write(`| emerg, ${N} events, ${PARTITIONS} partitions, --max-batch 5000, --session-timeout-ms ${SESSION_MS} | ${seconds.toFixed(1)} s (${(N / seconds).toFixed(0)} events/s incl. start) | partitions moved ${moved} | rebalance log lines ${rebalanceLines} |\n`);
+    process.stdout.write(
+      `| emerg, ${N} events, ${PARTITIONS} partitions, --max-batch 5000, --session-timeout-ms ${SESSION_MS} | ${seconds.toFixed(1)} s (${(N / seconds).toFixed(0)} events/s incl. start) | partitions moved ${moved} | rebalance log lines ${rebalanceLines} |\n`,
+    );
   } finally {
     await deleteTopics(kafka, [topic]).catch(() => undefined);
     const ch = createClient({ url: clickhouseUrl });

@@ -40,15 +40,24 @@ export interface ThawRunProcess {
 
 export function startThawRun(o: ThawRunOptions): ThawRunProcess {
   const args = [
-    'run', 'item',
-    '--topic', o.topic,
-    '--group-id', o.group,
-    '--cross-adapter', 'off',
-    '--metrics-port', String(o.metricsPort ?? 0),
-    '--max-batch', String(o.maxBatch ?? 100),
-    '--session-timeout-ms', String(o.sessionTimeoutMs ?? 10_000),
-    '--spool-dir', join(o.dir, `spool-${o.name}`),
-    '--log-level', 'warn',
+    'run',
+    'item',
+    '--topic',
+    o.topic,
+    '--group-id',
+    o.group,
+    '--cross-adapter',
+    'off',
+    '--metrics-port',
+    String(o.metricsPort ?? 0),
+    '--max-batch',
+    String(o.maxBatch ?? 100),
+    '--session-timeout-ms',
+    String(o.sessionTimeoutMs ?? 10_000),
+    '--spool-dir',
+    join(o.dir, `spool-${o.name}`),
+    '--log-level',
+    'warn',
     ...(o.extra ?? []),
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], {

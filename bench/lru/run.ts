@@ -8,7 +8,15 @@
 import { LRUCache } from 'lru-cache';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { ids: { type: 'string', default: '1000000' }, capacity: { type: 'string', default: '100000' }, ops: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    ids: { type: 'string', default: '1000000' },
+    capacity: { type: 'string', default: '100000' },
+    ops: { type: 'string', default: '300000' },
+    rounds: { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const IDS = Number(values.ids);
 const CAPACITY = Number(values.capacity);
 const OPS = Number(values.ops);
@@ -95,7 +103,9 @@ for (let r = 0; r < ROUNDS; r++) {
 const out = { ids: IDS, capacity: CAPACITY, ops: 2 * OPS, rounds: ROUNDS, mapOpsPerSec: Math.round(median(results.map)), lruCacheOpsPerSec: Math.round(median(results.lruCache)) };
 if (values.json) console.log(JSON.stringify(out));
 else {
-  console.log(`LRU: ${out.ops.toLocaleString('en-US')} get+set operations, Zipf(1.1) over ${IDS.toLocaleString('en-US')} ids, capacity ${CAPACITY.toLocaleString('en-US')}, median of ${ROUNDS} interleaved rounds`);
+  console.log(
+    `LRU: ${out.ops.toLocaleString('en-US')} get+set operations, Zipf(1.1) over ${IDS.toLocaleString('en-US')} ids, capacity ${CAPACITY.toLocaleString('en-US')}, median of ${ROUNDS} interleaved rounds`,
+  );
   console.log(`| LRU | ops/s |\n|---|--:|\n| Map re-insert (Thaw's) | ${out.mapOpsPerSec.toLocaleString('en-US')} |\n| lru-cache ${'11'} | ${out.lruCacheOpsPerSec.toLocaleString('en-US')} |`);
   console.log(`Map / lru-cache: ${(out.mapOpsPerSec / out.lruCacheOpsPerSec).toFixed(2)}`);
 }

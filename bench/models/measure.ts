@@ -89,7 +89,7 @@ export async function trainMetaSteps(kind: 'metaemb' | 'emerg', d: BenchData, bu
     const sEnt: number[] = [];
     const qEnt: number[] = [];
     for (let t = 0; t < 16; t++) {
-      const it = items[(at++) % items.length]!;
+      const it = items[at++ % items.length]!;
       it.r.slice(0, 20).forEach((r) => (sRows.push(r), sEnt.push(t)));
       it.r.slice(20, 40).forEach((r) => (qRows.push(r), qEnt.push(t)));
     }

@@ -102,7 +102,9 @@ async function main(): Promise<void> {
     }
   }
 
-  const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const wallSec = (Date.now() - started) / 1000;
   const source = w !== undefined && !('error' in w) ? w.source : (values.data ?? 'synthetic');
   const lines = [

@@ -11,7 +11,21 @@ import { parseArgs } from 'node:util';
 import { ConfigError, errorMessage } from '../../lib/errors.js';
 import { initBackend, type BackendName, type BackendPreference } from '../../models/backend.js';
 import { benchData } from './fixtures.js';
-import { adaptColdNas, adaptCtr, adaptFixedAdaptive, forward, liveTensors, microBatches, trainMetaSteps, trainSupervised, type AdaptRate, type Budget, type ForwardRates, type ModelName, type Rate } from './measure.js';
+import {
+  adaptColdNas,
+  adaptCtr,
+  adaptFixedAdaptive,
+  forward,
+  liveTensors,
+  microBatches,
+  trainMetaSteps,
+  trainSupervised,
+  type AdaptRate,
+  type Budget,
+  type ForwardRates,
+  type ModelName,
+  type Rate,
+} from './measure.js';
 
 export const MICRO_BATCH = 1024;
 
@@ -68,7 +82,8 @@ async function main(): Promise<void> {
     for (const model of ['deepfm', 'metaemb', 'emerg', 'coldnas', 'fixed-adaptive'] as const) {
       progress('adapt', { backend, model });
       try {
-        const rate = model === 'coldnas' ? await adaptColdNas(d, mbs, adaptBudget) : model === 'fixed-adaptive' ? await adaptFixedAdaptive(d, mbs, adaptBudget) : await adaptCtr(model, d, mbs, adaptBudget);
+        const rate =
+          model === 'coldnas' ? await adaptColdNas(d, mbs, adaptBudget) : model === 'fixed-adaptive' ? await adaptFixedAdaptive(d, mbs, adaptBudget) : await adaptCtr(model, d, mbs, adaptBudget);
         res.adapt.push({ model, rate });
       } catch (err) {
         res.adapt.push({ model, error: errorMessage(err) });

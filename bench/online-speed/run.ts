@@ -133,7 +133,17 @@ export function renderReport(r: { loadBefore: number[]; loadAfter: number[]; wal
     `load average (1, 5, 15 min): before ${r.loadBefore.map((x) => x.toFixed(2)).join(', ')}; after ${r.loadAfter.map((x) => x.toFixed(2)).join(', ')} (2 cores, shared machine); wall ${(r.wallMs / 1000).toFixed(0)} s`,
     '',
     markdownTable(
-      ['learner', 'worker on its releases', 'worker adapt alone ev/s', 'worker end to end ev/s', 'learner alone ev/s', 'trainer through Kafka ev/s', 'trainer / worker e2e', 'keeps up', 'publish ms (MB)'],
+      [
+        'learner',
+        'worker on its releases',
+        'worker adapt alone ev/s',
+        'worker end to end ev/s',
+        'learner alone ev/s',
+        'trainer through Kafka ev/s',
+        'trainer / worker e2e',
+        'keeps up',
+        'publish ms (MB)',
+      ],
       r.kinds.map((k) => [
         k.kind,
         `${k.worker} (${k.side})`,
@@ -151,7 +161,14 @@ export function renderReport(r: { loadBefore: number[]; loadAfter: number[]; wal
     '',
     markdownTable(
       ['learner', 'trainer through Kafka', 'learning alone', 'rest (Kafka, decode, loop)', 'Kafka + decode alone (A)', 'worker end to end'],
-      r.kinds.map((k) => [k.kind, us(k.trainer.perSec), us(k.learnerAlone.perSec), (1e6 / k.trainer.perSec - 1e6 / k.learnerAlone.perSec).toFixed(1), us(k.kafkaDecode.perSec), us(k.workerEndToEnd.perSec)]),
+      r.kinds.map((k) => [
+        k.kind,
+        us(k.trainer.perSec),
+        us(k.learnerAlone.perSec),
+        (1e6 / k.trainer.perSec - 1e6 / k.learnerAlone.perSec).toFixed(1),
+        us(k.kafkaDecode.perSec),
+        us(k.workerEndToEnd.perSec),
+      ]),
     ),
     '',
     `JSON: ${out}`,

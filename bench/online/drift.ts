@@ -109,4 +109,3 @@ export async function runDriftExperiment(opts: DriftExperimentOptions = {}): Pro
     seconds: (performance.now() - t0) / 1000,
   };
 }
-

@@ -113,10 +113,7 @@ export async function runMetaStage(opts: MetaStageOptions): Promise<MetaStageRes
     evaluated: frozen.sink.n,
     releases,
     trainSec: trained.stats.trainSec,
-    arms: [
-      { name: 'offline', metaTasks: 0, aucs: bucketAucs(frozen.sink) },
-      ...online.map((o) => ({ name: o.arm.name, metaTasks: o.learner.stats().metaTasks, aucs: bucketAucs(o.arm.sink) })),
-    ],
+    arms: [{ name: 'offline', metaTasks: 0, aucs: bucketAucs(frozen.sink) }, ...online.map((o) => ({ name: o.arm.name, metaTasks: o.learner.stats().metaTasks, aucs: bucketAucs(o.arm.sink) }))],
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -159,7 +156,8 @@ export function metaValidationGrid(round = 1): MetaCandidate[] {
   for (const size of [10, 20])
     for (const metaLr of [0.005, 0.02, 0.05])
       for (const steps of [1, 4]) out.push({ name: `preq K${size} lr${metaLr} x${steps}`, learner: { objective: 'prequential', windows: { size }, metaLr, stepsPerBatch: steps } });
-  for (const usersPerStep of [8, 32]) out.push({ name: `preq K10 lr.02 x4 u${usersPerStep}`, learner: { objective: 'prequential', windows: { size: 10 }, metaLr: 0.02, stepsPerBatch: 4, usersPerStep } });
+  for (const usersPerStep of [8, 32])
+    out.push({ name: `preq K10 lr.02 x4 u${usersPerStep}`, learner: { objective: 'prequential', windows: { size: 10 }, metaLr: 0.02, stepsPerBatch: 4, usersPerStep } });
   return out.map((c) => ({ name: c.name, learner: { fixedLr: 0, trainTable: false, ...c.learner } }));
 }
 

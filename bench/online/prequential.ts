@@ -72,7 +72,10 @@ export class PrequentialArm {
   /** Adapter swaps so far. */
   swaps = 0;
 
-  constructor(readonly name: string, adapter: Adapter) {
+  constructor(
+    readonly name: string,
+    adapter: Adapter,
+  ) {
     this.adapter = adapter;
     this.processor = this.build(adapter);
   }

@@ -66,7 +66,13 @@ async function main(): Promise<void> {
   // --validate runs the meta stage's validation grid only (never the scored parts).
   const part = values.validate === true ? 'validate' : values['only-part'];
   if (part === undefined || part === 'drift') {
-    const args = { events: num(values.events, 1_000_000), drift: num(values.drift, 0.5), seed: num(values.seed, 1), prefixShare: num(values['prefix-share'], 0.2), syncEvery: num(values['sync-every'], 50_000) };
+    const args = {
+      events: num(values.events, 1_000_000),
+      drift: num(values.drift, 0.5),
+      seed: num(values.seed, 1),
+      prefixShare: num(values['prefix-share'], 0.2),
+      syncEvery: num(values['sync-every'], 50_000),
+    };
     process.stderr.write(`online/drift: ${JSON.stringify(args)}\n`);
     const r = await runDriftExperiment({
       stream: { events: args.events, drift: args.drift, seed: args.seed },

@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   });
   const historyFraction = Number(values['history-fraction']);
   if (!(historyFraction > 0 && historyFraction < 1)) throw new ConfigError('history-fraction', `must be in (0, 1), got ${values['history-fraction']}`);
-  const adapters = values.adapters?.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const adapters = values.adapters
+    ?.split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   for (const a of adapters ?? []) if (!STREAM_ADAPTERS.includes(a)) throw new ConfigError('adapters', `unknown adapter "${a}"; known: ${STREAM_ADAPTERS.join(', ')}`);
   const syncEvery = values['sync-every'] === undefined ? undefined : Number(values['sync-every']);
   if (syncEvery !== undefined && !(Number.isSafeInteger(syncEvery) && syncEvery >= 0)) throw new ConfigError('sync-every', `must be an integer >= 0, got ${String(values['sync-every'])}`);

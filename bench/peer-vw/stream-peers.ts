@@ -48,8 +48,7 @@ async function main(): Promise<void> {
 
   const runs: PeerRun[] = [];
   for (const name of peers as PeerName[]) {
-    const run =
-      name === 'counts' ? runCountsPeer(events, historyN) : await runVwPeer(events, historyN, { cacheDir: join(ROOT, '.thaw'), workDir: join(ROOT, '.thaw', 'bench'), logger: log });
+    const run = name === 'counts' ? runCountsPeer(events, historyN) : await runVwPeer(events, historyN, { cacheDir: join(ROOT, '.thaw'), workDir: join(ROOT, '.thaw', 'bench'), logger: log });
     log.info('peer done', { peer: name, chosen: run.chosen, ms: Math.round(run.ms) });
     runs.push(run);
   }

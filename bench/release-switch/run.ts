@@ -143,7 +143,10 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs: num
   }
 }
 
-async function measureKind(kind: SwitchKind, o: { services: Services; res: BenchResources; rate: number; baselineS: number; switches: number; everyS: number; batch: number; log: Logger }): Promise<KindReport> {
+async function measureKind(
+  kind: SwitchKind,
+  o: { services: Services; res: BenchResources; rate: number; baselineS: number; switches: number; everyS: number; batch: number; log: Logger },
+): Promise<KindReport> {
   const { services, res, log } = o;
   const dir = res.dir(join(tmpdir(), `thaw-bench-switch-${res.id}-${kind}`));
   const store = new ReleaseStore({ root: dir });
@@ -153,7 +156,10 @@ async function measureKind(kind: SwitchKind, o: { services: Services; res: Bench
   await store.promote(model, first.version);
   const announcements = res.topic(`releases-${kind}`);
   const topic = res.topic(`live-${kind}`);
-  await ensureTopics(services.kafka, [{ topic: announcements, partitions: 1 }, { topic, partitions: PARTITIONS }]);
+  await ensureTopics(services.kafka, [
+    { topic: announcements, partitions: 1 },
+    { topic, partitions: PARTITIONS },
+  ]);
 
   // The trainer's side, in its own process: publishes every release up front (the live switches
   // and one idle switch), promotes one per line on its stdin.
@@ -307,7 +313,10 @@ function analyse(kind: SwitchKind, adapter: string, releaseBytes: number, rate: 
   // Sham windows: as long as the median switch window, from each sham promotion (the trainer's
   // work without a switch). No switch: the rest of the paced run from 2 s in, without the 0.5 s
   // before any promotion, so load that drifts over the run hits all three alike.
-  const windowMs = quantile(windows.map(([a, b]) => b - a), 0.5);
+  const windowMs = quantile(
+    windows.map(([a, b]) => b - a),
+    0.5,
+  );
   const shams: (readonly [number, number])[] = ob.sham.map((x) => [x.promotedMs, x.promotedMs + windowMs]);
   const from = ob.paceStartMs + SETTLE_MS;
   const to = ob.idle.promotedMs - 500;
@@ -337,7 +346,7 @@ function analyse(kind: SwitchKind, adapter: string, releaseBytes: number, rate: 
     releaseBytes,
     rate,
     consumedPerSec: ob.consumedPerSec,
-    baseline: { latency: base, stallMs: Math.max(0, ...ob.lag.late.filter((x) => quiet(x.atMs)).map((x) => x.lateMs))},
+    baseline: { latency: base, stallMs: Math.max(0, ...ob.lag.late.filter((x) => quiet(x.atMs)).map((x) => x.lateMs)) },
     atSwitches: { latency: at, stallMs: Math.max(0, ...switches.map((s) => s.stallMs)) },
     atSham: { latency: atSham, stallMs: Math.max(0, ...shams.map(([a, b]) => ob.lag.maxIn(a, b))) },
     switches,
@@ -360,7 +369,18 @@ export function renderReport(r: { startedAt: string; loadBefore: number[]; loadA
     `load average (1, 5, 15 min): before ${r.loadBefore.map((x) => x.toFixed(2)).join(', ')}; after ${r.loadAfter.map((x) => x.toFixed(2)).join(', ')} (2 cores, shared machine); wall ${(r.wallMs / 1000).toFixed(0)} s`,
     '',
     markdownTable(
-      ['release', 'files MB', 'idle switch: load / longest block / blocked ms', 'cold adapter extra ms (median / max)', 'GC ms per window: sham / switch', 'pause ms', 'paced ev/s', 'latency p50 / p99 / max ms: no promotion', 'sham promotions', 'switches'],
+      [
+        'release',
+        'files MB',
+        'idle switch: load / longest block / blocked ms',
+        'cold adapter extra ms (median / max)',
+        'GC ms per window: sham / switch',
+        'pause ms',
+        'paced ev/s',
+        'latency p50 / p99 / max ms: no promotion',
+        'sham promotions',
+        'switches',
+      ],
       r.kinds.map((k) => {
         const l = (x: Summary): string => `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)}`;
         return [
@@ -381,7 +401,18 @@ export function renderReport(r: { startedAt: string; loadBefore: number[]; loadA
     markdownTable(
       ['release', 'switch under load', 'promoted → ready ms', 'ready → taken ms', 'adapter µs/event: old → new', 'cold adapter extra ms', 'GC ms', 'loop stall ms', 'samples', 'latency max ms'],
       r.kinds.flatMap((k) =>
-        k.switches.map((s, i) => [k.kind, String(i + 1), ms(s.loadMs), ms(s.waitMs), `${s.oldUsPerEvent.toFixed(1)} → ${s.newUsPerEvent.toFixed(1)}`, ms(s.coldExtraMs), ms(s.gcMs), ms(s.stallMs), String(s.samples), ms(s.maxLatencyMs)]),
+        k.switches.map((s, i) => [
+          k.kind,
+          String(i + 1),
+          ms(s.loadMs),
+          ms(s.waitMs),
+          `${s.oldUsPerEvent.toFixed(1)} → ${s.newUsPerEvent.toFixed(1)}`,
+          ms(s.coldExtraMs),
+          ms(s.gcMs),
+          ms(s.stallMs),
+          String(s.samples),
+          ms(s.maxLatencyMs),
+        ]),
       ),
     ),
     '',

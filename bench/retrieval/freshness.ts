@@ -31,7 +31,15 @@ import { registerRetrievalRoutes } from '../../serving/retrieve-routes.js';
 import { RetrievalService } from '../../serving/retrieve.js';
 import { markdownTable, positiveOption, quantile } from '../stats.js';
 
-const { values } = parseArgs({ options: { items: { type: 'string', default: '20000' }, new: { type: 'string', default: '200' }, rate: { type: 'string', default: '20' }, 'poll-ms': { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    items: { type: 'string', default: '20000' },
+    new: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '20' },
+    'poll-ms': { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const ITEMS = positiveOption('items', values.items);
 const NEW = positiveOption('new', values.new);
 const RATE = positiveOption('rate', values.rate, false);
@@ -61,7 +69,10 @@ for (let j = 0; j < NEW; j++) {
 }
 const service = new RetrievalService(encoder, new Set(), index);
 service.start();
-await ensureTopics(kafka, [{ topic, partitions: 4 }, { topic: eventTopic, partitions: 4 }]);
+await ensureTopics(kafka, [
+  { topic, partitions: 4 },
+  { topic: eventTopic, partitions: 4 },
+]);
 const indexer = new RetrievalIndexer({ kafka, service, profileTopic: topic, eventTopic, groupPrefix: `bench-retrieval-freshness-${run}`, logger: silentLogger });
 const app = Fastify({ logger: false });
 registerRetrievalRoutes(app, service, silentLogger);
@@ -103,12 +114,27 @@ try {
   await deleteTopics(kafka, [topic, eventTopic]).catch(() => undefined);
 }
 const load1 = loadavg();
-const result = { date: started.toISOString(), loadAverage: { start: load0.map((x) => Number(x.toFixed(2))), end: load1.map((x) => Number(x.toFixed(2))) }, items: ITEMS, newItems: latencies.length, ratePerSecond: RATE, pollMs: POLL_MS, latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: Math.max(...latencies) } };
+const result = {
+  date: started.toISOString(),
+  loadAverage: { start: load0.map((x) => Number(x.toFixed(2))), end: load1.map((x) => Number(x.toFixed(2))) },
+  items: ITEMS,
+  newItems: latencies.length,
+  ratePerSecond: RATE,
+  pollMs: POLL_MS,
+  latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: Math.max(...latencies) },
+};
 mkdirSync('.thaw/bench', { recursive: true });
 writeFileSync('.thaw/bench/retrieval-freshness.json', JSON.stringify(result, null, 2));
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(`## retrieval-freshness: produce → retrievable through Kafka, the indexer and POST /v1/retrieve`);
-  console.log(`${result.date}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${load1.map((x) => x.toFixed(2)).join(' ')} at end (a shared 2-core machine). ${ITEMS.toLocaleString('en-US')} catalogue items; ${latencies.length} new items at ${RATE}/s; poll every ${POLL_MS} ms.\n`);
-  console.log(markdownTable(['new items', 'p50', 'p99', 'max'], [[String(latencies.length), `${result.latencyMs.p50.toFixed(0)} ms`, `${result.latencyMs.p99.toFixed(0)} ms`, `${result.latencyMs.max.toFixed(0)} ms`]]));
+  console.log(
+    `${result.date}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${load1.map((x) => x.toFixed(2)).join(' ')} at end (a shared 2-core machine). ${ITEMS.toLocaleString('en-US')} catalogue items; ${latencies.length} new items at ${RATE}/s; poll every ${POLL_MS} ms.\n`,
+  );
+  console.log(
+    markdownTable(
+      ['new items', 'p50', 'p99', 'max'],
+      [[String(latencies.length), `${result.latencyMs.p50.toFixed(0)} ms`, `${result.latencyMs.p99.toFixed(0)} ms`, `${result.latencyMs.max.toFixed(0)} ms`]],
+    ),
+  );
 }

@@ -58,7 +58,15 @@ export function exactTruth(items: Float32Array, dim: number, queries: Float32Arr
 }
 
 /** Search latency over `latencyQueries` and recall@k over `recallQueries` against `truth`, at `ef`. */
-export function searchAt(index: AnnIndex, dim: number, k: number, ef: number, latencyQueries: Float32Array, recallQueries: Float32Array, truth: readonly Int32Array[]): { latency: Percentiles; recall: number } {
+export function searchAt(
+  index: AnnIndex,
+  dim: number,
+  k: number,
+  ef: number,
+  latencyQueries: Float32Array,
+  recallQueries: Float32Array,
+  truth: readonly Int32Array[],
+): { latency: Percentiles; recall: number } {
   const nl = latencyQueries.length / dim;
   for (let q = 0; q < Math.min(50, nl); q++) index.search(latencyQueries.subarray(q * dim, (q + 1) * dim), k, ef); // warm-up
   const ms: number[] = [];
@@ -146,7 +154,18 @@ export interface ServingWhileInserting {
  * turn; 0 = 100 per turn, as fast as the loop allows) into the growing segment, and the background
  * sealer seals them into the graph between turns.
  */
-export async function servingWhileInserting(index: AnnIndex, gen: ClusteredVectors, dim: number, k: number, ef: number, targetPerSecond: number, searchRate: number, seconds: number, queries: Float32Array, prefix: string): Promise<ServingWhileInserting> {
+export async function servingWhileInserting(
+  index: AnnIndex,
+  gen: ClusteredVectors,
+  dim: number,
+  k: number,
+  ef: number,
+  targetPerSecond: number,
+  searchRate: number,
+  seconds: number,
+  queries: Float32Array,
+  prefix: string,
+): Promise<ServingWhileInserting> {
   const sealer = new BackgroundSealer(index);
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const pool = gen.next(Math.max(1000, Math.ceil((targetPerSecond || 50_000) * seconds * 1.1)));

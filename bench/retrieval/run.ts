@@ -46,8 +46,7 @@ const { values } = parseArgs({
   },
 });
 
-const list = (key: string, s: string, allowZero = false): number[] =>
-  s.split(',').map((x) => (allowZero && x.trim() === '0' ? 0 : positiveOption(key, x.trim())));
+const list = (key: string, s: string, allowZero = false): number[] => s.split(',').map((x) => (allowZero && x.trim() === '0' ? 0 : positiveOption(key, x.trim())));
 const N = positiveOption('items', values.items);
 const DIM = positiveOption('dim', values.dim);
 const K = positiveOption('k', values.k);
@@ -72,7 +71,13 @@ const items = gen.next(N);
 const latencyQueries = gen.next(LATENCY_QUERIES);
 const recallQueries = gen.next(RECALL_QUERIES);
 
-const index = await AnnIndex.create({ dim: DIM, m: positiveOption('m', values.m), efConstruction: positiveOption('ef-construction', values['ef-construction']), sealChunk: positiveOption('seal-chunk', values['seal-chunk']), initialCapacity: N + 1024 });
+const index = await AnnIndex.create({
+  dim: DIM,
+  m: positiveOption('m', values.m),
+  efConstruction: positiveOption('ef-construction', values['ef-construction']),
+  sealChunk: positiveOption('seal-chunk', values['seal-chunk']),
+  initialCapacity: N + 1024,
+});
 const built = build(index, items, DIM);
 log('built', { perSecond: Math.round(built.perSecond), seconds: Math.round(built.seconds) });
 
@@ -127,7 +132,9 @@ const us = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(`## retrieval: ANN index, ${N.toLocaleString('en-US')} clustered unit vectors (dim ${DIM}, ${CLUSTERS} clusters), k = ${K}`);
-  console.log(`${started.toISOString()}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${load1.map((x) => x.toFixed(2)).join(' ')} at end (a shared 2-core machine). HNSW M ${index.opts.m}, efConstruction ${index.opts.efConstruction}, one thread.\n`);
+  console.log(
+    `${started.toISOString()}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${load1.map((x) => x.toFixed(2)).join(' ')} at end (a shared 2-core machine). HNSW M ${index.opts.m}, efConstruction ${index.opts.efConstruction}, one thread.\n`,
+  );
   console.log(`Build (direct graph inserts): ${formatNumber(built.perSecond)} items/s (${built.seconds.toFixed(0)} s).\n`);
   console.log(
     markdownTable(
@@ -139,12 +146,31 @@ else {
     ),
   );
   console.log('\nExact scan + top-k of a growing segment:\n');
-  console.log(markdownTable(['items', 'layout', 'p50', 'p99', 'p99.9'], growing.map((g) => [g.size, g.layout, us(g.latency.p50), us(g.latency.p99), us(g.latency.p999)])));
-  console.log(`\nInserts into the growing segment while searches arrive at ${SEARCH_RATE}/s (ef ${EF_SERVE}, open loop: "incl. wait" counts from each search's due time) and the background sealer seals (chunks of ≤ ${index.opts.sealChunk} items or ${index.opts.sealBudgetMs} ms), ${INSERT_SECONDS} s each:\n`);
+  console.log(
+    markdownTable(
+      ['items', 'layout', 'p50', 'p99', 'p99.9'],
+      growing.map((g) => [g.size, g.layout, us(g.latency.p50), us(g.latency.p99), us(g.latency.p999)]),
+    ),
+  );
+  console.log(
+    `\nInserts into the growing segment while searches arrive at ${SEARCH_RATE}/s (ef ${EF_SERVE}, open loop: "incl. wait" counts from each search's due time) and the background sealer seals (chunks of ≤ ${index.opts.sealChunk} items or ${index.opts.sealBudgetMs} ms), ${INSERT_SECONDS} s each:\n`,
+  );
   console.log(
     markdownTable(
       ['inserts asked', 'inserts/s', 'searches', 'search p50', 'search p99', 'p99 incl. wait', 'p99.9 incl. wait', 'loop delay p99', 'sealed/s', 'growing max', 'growing at end'],
-      serving.map((s) => [s.targetPerSecond === 0 ? 'as fast as possible' : `${s.targetPerSecond}/s`, s.insertsPerSecond, s.searches, us(s.search.p50), us(s.search.p99), us(s.searchWithWait.p99), us(s.searchWithWait.p999), us(s.loopDelay.p99), s.sealedPerSecond, s.growingMax, s.growingAtEnd]),
+      serving.map((s) => [
+        s.targetPerSecond === 0 ? 'as fast as possible' : `${s.targetPerSecond}/s`,
+        s.insertsPerSecond,
+        s.searches,
+        us(s.search.p50),
+        us(s.search.p99),
+        us(s.searchWithWait.p99),
+        us(s.searchWithWait.p999),
+        us(s.loopDelay.p99),
+        s.sealedPerSecond,
+        s.growingMax,
+        s.growingAtEnd,
+      ]),
     ),
   );
   console.log(`\nSealing alone (${SEAL_ITEMS.toLocaleString('en-US')} items into the ${formatNumber(N)}-item graph): ${formatNumber(sealPerSecond)} items/s.`);

@@ -34,28 +34,45 @@ function main(): void {
   const ids = Array.from({ length: 1000 }, () => (rand() < 0.1 ? `n${Math.floor(rand() * 2 ** 40).toString(16)}` : `i${Math.floor(rand() * 100_000)}`));
   // One loop per conversion (a shared loop calling a function argument would measure a polymorphic call).
   const rows: [string, number][] = [
-    ['score: String(x)', nsPerOp(n, () => {
-      let len = 0;
-      for (let i = 0; i < n; i++) len += String(scores[i]).length;
-      return len;
-    })],
-    ['score: jsonScore(x) (9 decimals)', nsPerOp(n, () => {
-      let len = 0;
-      for (let i = 0; i < n; i++) len += jsonScore(scores[i] ?? 0).length;
-      return len;
-    })],
-    ['id: JSON.stringify(id)', nsPerOp(n, () => {
-      let len = 0;
-      for (let i = 0; i < n; i++) len += JSON.stringify(ids[i % 1000]).length;
-      return len;
-    })],
-    ['id: jsonString(id)', nsPerOp(n, () => {
-      let len = 0;
-      for (let i = 0; i < n; i++) len += jsonString(ids[i % 1000] ?? '').length;
-      return len;
-    })],
+    [
+      'score: String(x)',
+      nsPerOp(n, () => {
+        let len = 0;
+        for (let i = 0; i < n; i++) len += String(scores[i]).length;
+        return len;
+      }),
+    ],
+    [
+      'score: jsonScore(x) (9 decimals)',
+      nsPerOp(n, () => {
+        let len = 0;
+        for (let i = 0; i < n; i++) len += jsonScore(scores[i] ?? 0).length;
+        return len;
+      }),
+    ],
+    [
+      'id: JSON.stringify(id)',
+      nsPerOp(n, () => {
+        let len = 0;
+        for (let i = 0; i < n; i++) len += JSON.stringify(ids[i % 1000]).length;
+        return len;
+      }),
+    ],
+    [
+      'id: jsonString(id)',
+      nsPerOp(n, () => {
+        let len = 0;
+        for (let i = 0; i < n; i++) len += jsonString(ids[i % 1000] ?? '').length;
+        return len;
+      }),
+    ],
   ];
-  process.stdout.write(markdownTable(['conversion', 'ns per operation (best of 5)'], rows.map(([name, ns]) => [name, ns.toFixed(0)])) + '\n');
+  process.stdout.write(
+    markdownTable(
+      ['conversion', 'ns per operation (best of 5)'],
+      rows.map(([name, ns]) => [name, ns.toFixed(0)]),
+    ) + '\n',
+  );
 }
 
 main();

@@ -85,7 +85,13 @@ async function serve(path: Path, mode: Mode): Promise<{ url: string; close: () =
   if (path === 'fastify (thaw serve)') {
     const app = createScoringApp(pipeline);
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    return { url: `${address}/v1/score`, close: async () => { await app.close(); await pipeline.stop(); } };
+    return {
+      url: `${address}/v1/score`,
+      close: async () => {
+        await app.close();
+        await pipeline.stop();
+      },
+    };
   }
   const server = minimalNodeHttp(pipeline);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -178,6 +184,6 @@ if (args.json) {
   process.stdout.write(`Load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}.\n\n`);
   process.stdout.write('| mode | server | server CPU µs / request | answers / s |\n|---|---|--:|--:|\n');
   for (const r of rows) process.stdout.write(`| ${r.mode} | ${r.path} | ${f(r.cpuUsPerRequest)} | ${f(r.answeredPerSec)} |\n`);
-  process.stdout.write('\nfastify − minimal node:http, CPU µs per request (median of the reps\' paired differences): ');
+  process.stdout.write("\nfastify − minimal node:http, CPU µs per request (median of the reps' paired differences): ");
   process.stdout.write(paired.map((p) => `${p.mode} ${f(p.fastifyMinusMinimalCpuUs)}`).join(', ') + '\n');
 }

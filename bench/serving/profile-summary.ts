@@ -40,10 +40,20 @@ const FRAME_STAGES: readonly [string, (f: CallFrame) => boolean][] = [
   ['validate (request.ts)', (f) => f.url.endsWith('serving/request.ts')],
   ['JSON parse (body)', (f) => f.url.includes('/secure-json-parse/') || (f.functionName === 'parse' && f.url === '')],
   ['respond: body', (f) => f.url.endsWith('serving/response.ts') || (f.url.endsWith('serving/pipeline.ts') && (f.functionName.includes('respond') || f.functionName.includes('provenance')))],
-  ['fetch: keys, cache, fill', (f) => f.url.endsWith('serving/state-cache.ts') || f.url.endsWith('model-store/keys.ts') || f.url.endsWith('model-store/state-codec.ts') || (f.url.endsWith('serving/pipeline.ts') && /startFetch|fill|readSafeguards|flushFetch/.test(f.functionName))],
+  [
+    'fetch: keys, cache, fill',
+    (f) =>
+      f.url.endsWith('serving/state-cache.ts') ||
+      f.url.endsWith('model-store/keys.ts') ||
+      f.url.endsWith('model-store/state-codec.ts') ||
+      (f.url.endsWith('serving/pipeline.ts') && /startFetch|fill|readSafeguards|flushFetch/.test(f.functionName)),
+  ],
   ['pipeline: other (queues, admission, model loop)', (f) => f.url.includes('/serving/')],
   ['fastify (router, hooks, reply)', (f) => /\/(fastify|find-my-way|avvio|light-my-request|@fastify|fast-json-stringify|process-warning|toad-cache|rfdc|abstract-logging)\//.test(f.url)],
-  ['node http / net / streams', (f) => /^node:(_http|http|net|stream|internal\/(streams|http|stream_base|net|timers|process\/task_queues|async_hooks|event_target|perf))/.test(f.url) || f.url.startsWith('node:events')],
+  [
+    'node http / net / streams',
+    (f) => /^node:(_http|http|net|stream|internal\/(streams|http|stream_base|net|timers|process\/task_queues|async_hooks|event_target|perf))/.test(f.url) || f.url.startsWith('node:events'),
+  ],
 ];
 
 function stageOf(stack: readonly CallFrame[]): string {

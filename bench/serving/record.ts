@@ -18,7 +18,11 @@ export function recordWorkload(w: Workload, rate: number, seconds: number, deadl
   const times: number[] = [];
   for (let t = 0; t < seconds * 1000; t += (-Math.log(1 - rand()) * 1000) / rate) times.push(t);
   const bodies = requestBodies(w, Math.min(times.length, 4096)).map((b) => JSON.parse(b.toString('utf8')) as unknown);
-  return formatLoad(deadlineMs, times.map((t, i) => ({ t, body: bodies[i % bodies.length] })), `bench workload seed ${w.seed}, ${rate}/s for ${seconds} s`);
+  return formatLoad(
+    deadlineMs,
+    times.map((t, i) => ({ t, body: bodies[i % bodies.length] })),
+    `bench workload seed ${w.seed}, ${rate}/s for ${seconds} s`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
@@ -45,5 +49,8 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
     zipf: positiveOption('zipf', values.zipf, false),
     seed: positiveOption('seed', values.seed),
   };
-  await writeFile(values.out, recordWorkload(w, positiveOption('rate', values.rate, false), positiveOption('seconds', values.seconds, false), positiveOption('deadline-ms', values['deadline-ms'], false)));
+  await writeFile(
+    values.out,
+    recordWorkload(w, positiveOption('rate', values.rate, false), positiveOption('seconds', values.seconds, false), positiveOption('deadline-ms', values['deadline-ms'], false)),
+  );
 }

@@ -116,9 +116,11 @@ function overloadLine(c: OverloadCheck): string {
   const goodputOk = c.goodput >= 0.9 * c.capacity;
   // One process has one core for its JavaScript (overload-bound.ts).
   const rho = c.cpuCost === undefined ? undefined : c.cpuCost.refusalUs / c.cpuCost.answerUs;
-  const bound = rho === undefined ? '' :
-    `; CPU per answer ${f1(c.cpuCost?.answerUs ?? 0)} µs, per refusal ${f1(c.cpuCost?.refusalUs ?? 0)} µs (ρ ${rho.toFixed(3)}): on one core no admission policy answers more than ` +
-    `${(100 * goodputBound(c.factor, rho)).toFixed(0)} % of capacity at ${c.factor}× (90 % needs ρ ≤ ${rhoFor(c.factor, 0.9).toFixed(3)})`;
+  const bound =
+    rho === undefined
+      ? ''
+      : `; CPU per answer ${f1(c.cpuCost?.answerUs ?? 0)} µs, per refusal ${f1(c.cpuCost?.refusalUs ?? 0)} µs (ρ ${rho.toFixed(3)}): on one core no admission policy answers more than ` +
+        `${(100 * goodputBound(c.factor, rho)).toFixed(0)} % of capacity at ${c.factor}× (90 % needs ρ ≤ ${rhoFor(c.factor, 0.9).toFixed(3)})`;
   return (
     `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (its highest goodput above); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
     `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}${bound}`
@@ -320,7 +322,23 @@ const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleS
 
 function table(rows: readonly Row[]): string {
   return markdownTable(
-    ['server', 'load', 'answered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'in server p99 ≤ ms', 'goodput/s', '503 (deadline / late / full)', 'errors', 'cache / store / unavail. %', 'GC ms (max)', 'loop p99 ms', 'send lag p99 ms', 'CPU server / redis / loadgen %'],
+    [
+      'server',
+      'load',
+      'answered/s',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'in server p99 ≤ ms',
+      'goodput/s',
+      '503 (deadline / late / full)',
+      'errors',
+      'cache / store / unavail. %',
+      'GC ms (max)',
+      'loop p99 ms',
+      'send lag p99 ms',
+      'CPU server / redis / loadgen %',
+    ],
     rows.map((r) => {
       const t = r.tiers;
       const total = t === undefined ? 0 : t.cache + t.store + t.unavailable;
@@ -454,7 +472,13 @@ async function main(): Promise<void> {
         await runLoad({ ...base, mode: 'open', rate: 500, connections: 0, seconds: SERVER_WARMUP_SECONDS, warmupSeconds: 0 });
         for (const rate of rates) rows.push(await measure(server, kind, `open ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds }));
         const conns = positiveOption('connections', values.connections);
-        const closed = await measure(server, kind, `closed ${conns} conns`, redis, { ...base, mode: 'closed', rate: 0, connections: conns, seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false) });
+        const closed = await measure(server, kind, `closed ${conns} conns`, redis, {
+          ...base,
+          mode: 'closed',
+          rate: 0,
+          connections: conns,
+          seconds: positiveOption('saturation-seconds', values['saturation-seconds'], false),
+        });
         rows.push(closed);
         // The issue's overload rule at `--overload` × capacity: capacity is the highest goodput this
         // server reached in the run (open or closed loop; a closed loop of 32 clients moves in lockstep
@@ -466,7 +490,18 @@ async function main(): Promise<void> {
           const row = await measure(server, kind, `open ${overload}× cap. ${int(rate)}/s`, redis, { ...base, mode: 'open', rate, connections: 0, seconds });
           rows.push(row);
           const lowest = rows.find((r) => r.server === kind && r.load.startsWith('open '));
-          if (lowest !== undefined) overloadChecks.push({ server: kind, factor: overload, capacity, rate, unloadedP99: lowest.result.p99, unloadedLoad: lowest.load, p99: row.result.p99, goodput: row.result.goodputPerSec, cpuCost: kind === 'thaw' ? cpuCosts(cpuRow(closed), cpuRow(row)) : undefined });
+          if (lowest !== undefined)
+            overloadChecks.push({
+              server: kind,
+              factor: overload,
+              capacity,
+              rate,
+              unloadedP99: lowest.result.p99,
+              unloadedLoad: lowest.load,
+              p99: row.result.p99,
+              goodput: row.result.goodputPerSec,
+              cpuCost: kind === 'thaw' ? cpuCosts(cpuRow(closed), cpuRow(row)) : undefined,
+            });
         }
         if (kind === 'thaw' && Number(values.probes) > 0) {
           log('freshness probes under 1,000 req/s');
@@ -495,7 +530,11 @@ async function main(): Promise<void> {
         deadlineMs: DEADLINE_MS,
         log,
         runServer: async (settings, w) => {
-          const server = await ServerProcess.start({ kind: 'thaw', processes: 1, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving: { ...serving, ...settings } }, undefined, nodeFlags);
+          const server = await ServerProcess.start(
+            { kind: 'thaw', processes: 1, redisUrl: REDIS_URL, releaseRoot, keyPrefix: prefix, namespace: NAMESPACE, serving: { ...serving, ...settings } },
+            undefined,
+            nodeFlags,
+          );
           const stopWriter = startWriter(redis, release, workload, k, Number(values.writes));
           try {
             const base = { url: `${server.address}/v1/score`, deadlineMs: DEADLINE_MS, bodies: 2048, connections: 0, mode: 'open' as const };
@@ -532,7 +571,9 @@ async function main(): Promise<void> {
       '',
       table(rows),
       '',
-      ...(overloadChecks.length === 0 ? [] : ['Overload (issue 12: at 3× capacity, admitted p99 within 4× the unloaded p99 and goodput ≥ 90 % of capacity):', '', ...overloadChecks.map(overloadLine), '']),
+      ...(overloadChecks.length === 0
+        ? []
+        : ['Overload (issue 12: at 3× capacity, admitted p99 within 4× the unloaded p99 and goodput ≥ 90 % of capacity):', '', ...overloadChecks.map(overloadLine), '']),
       ...(tuned === undefined ? [] : tunedLines(tuned)),
       'Beside it, from the same run:',
       '',
@@ -542,7 +583,15 @@ async function main(): Promise<void> {
           ['model stage alone', `FM kernel + safeguard, batches of ${model.batch} requests`, `${f1(model.kernelUsPerRequest)} µs/request (${int(model.scoresPerSec)} scores/s)`],
           ['model stage alone', '+ the JSON response body', `${f1(model.withBodyUsPerRequest)} µs/request`],
           ...mget.map((m): string[] => ['Redis MGET alone', `${int(m.keysPerCall)} keys per call, sequential`, `p50 ${f1(m.p50Ms)} ms, p99 ${f1(m.p99Ms)} ms (${int(m.keysPerSec)} keys/s)`]),
-          ...(freshness === undefined ? [] : [['freshness (thaw)', `state re-written in Redis → visible in a response, under 1,000 req/s, ${freshness.probes} probes`, `p50 ${int(freshness.p50Ms)} ms, p99 ${int(freshness.p99Ms)} ms, max ${int(freshness.maxMs)} ms`]]),
+          ...(freshness === undefined
+            ? []
+            : [
+                [
+                  'freshness (thaw)',
+                  `state re-written in Redis → visible in a response, under 1,000 req/s, ${freshness.probes} probes`,
+                  `p50 ${int(freshness.p50Ms)} ms, p99 ${int(freshness.p99Ms)} ms, max ${int(freshness.maxMs)} ms`,
+                ],
+              ]),
         ],
       ),
       '',

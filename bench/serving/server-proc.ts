@@ -70,7 +70,13 @@ function processStats(): () => Promise<Omit<ServerStats, 'metrics'>> {
 
 /** One server (a standalone one, or one of `processes`): serves until stopped. */
 async function serveOne(spec: ServerSpec, onReady: (address: string) => void, stopSignal: AbortSignal | undefined): Promise<{ stop: () => Promise<void>; metrics: () => Promise<string> }> {
-  const releases = await followReleases({ store: new ReleaseStore({ root: spec.releaseRoot }), keyPrefix: spec.keyPrefix, namespace: spec.namespace, safeguard: spec.serving.safeguard ?? 'item', pollIntervalMs: 600_000 });
+  const releases = await followReleases({
+    store: new ReleaseStore({ root: spec.releaseRoot }),
+    keyPrefix: spec.keyPrefix,
+    namespace: spec.namespace,
+    safeguard: spec.serving.safeguard ?? 'item',
+    pollIntervalMs: 600_000,
+  });
   if (spec.kind === 'thaw') {
     const pipeline = new ScoringPipeline({ source: new RedisStateSource({ url: spec.redisUrl }), releases, serving: spec.serving });
     const server = await startScoringServer(pipeline, { port: 0 });

@@ -65,7 +65,10 @@ export async function tunedVsDefault(o: TunedVsDefaultOptions): Promise<TunedVsD
   });
   o.log('tuned', { ...search.best.settings });
   const runs: TunedVsDefault['runs'] = [];
-  for (const [name, settings] of [['default', DEFAULT_STAGE_SETTINGS], ['tuned', search.best.settings]] as const) {
+  for (const [name, settings] of [
+    ['default', DEFAULT_STAGE_SETTINGS],
+    ['tuned', search.best.settings],
+  ] as const) {
     runs.push({ name, settings, result: await o.runServer(settings, { ...o.workload, seed: seedRun }) });
   }
   return { rate: o.rate, tuneSeconds: o.tuneSeconds, seedTune, seedRun, deadlineMs: o.deadlineMs, search, defaults: DEFAULT_STAGE_SETTINGS, runs };

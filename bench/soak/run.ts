@@ -65,7 +65,10 @@ const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagra
 const model = (): FactorizationMachine => FactorizationMachine.create({ buckets: 16384, k: 4, seed: 7, initStd: 0.1 });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const say = (m: string): boolean => process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(', ');
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 
 type FaultKind = 'worker' | 'redis' | 'clickhouse';
 interface Fault {
@@ -257,13 +260,31 @@ async function main(): Promise<void> {
         rssMb: last.rssMb,
         heapMb: last.heapMb,
         lag: Math.max(0, ...inMinute(lags).map((l) => l.lag)),
-        faults: faults.filter((f) => f.atS >= m * 60 && f.atS < (m + 1) * 60).map((f) => f.kind).join(' '),
+        faults: faults
+          .filter((f) => f.atS >= m * 60 && f.atS < (m + 1) * 60)
+          .map((f) => f.kind)
+          .join(' '),
       });
     }
     const figures: Figures = {
-      minutes: MINUTES, rateAsked: RATE, rateProduced, produced, partitions: PARTITIONS,
-      loadBefore, loadAfter: load(), faults, maxLag: Math.max(0, ...lags.map((l) => l.lag)), drainS,
-      memory: trendOf(samples.filter((s) => s.t <= durationS), durationS), samples, byMinute, log, states,
+      minutes: MINUTES,
+      rateAsked: RATE,
+      rateProduced,
+      produced,
+      partitions: PARTITIONS,
+      loadBefore,
+      loadAfter: load(),
+      faults,
+      maxLag: Math.max(0, ...lags.map((l) => l.lag)),
+      drainS,
+      memory: trendOf(
+        samples.filter((s) => s.t <= durationS),
+        durationS,
+      ),
+      samples,
+      byMinute,
+      log,
+      states,
     };
     mkdirSync('.thaw/bench', { recursive: true });
     writeFileSync('.thaw/bench/soak.json', JSON.stringify(figures, null, 2));

@@ -27,7 +27,10 @@ export const BENCH_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-
 export type BenchAdapterName = (typeof BENCH_ADAPTERS)[number];
 
 export function parseAdapterList(s: string): BenchAdapterName[] {
-  const names = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const names = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   for (const n of names) {
     if (!(BENCH_ADAPTERS as readonly string[]).includes(n)) throw new ConfigError('adapters', `unknown adapter "${n}"; known: ${BENCH_ADAPTERS.join(', ')}`);
   }
@@ -44,9 +47,7 @@ const LAYOUT_EVENTS = 20_000;
 
 /** A neural bench model (the library's default sizes) with the event layout of its side, inferred from `sample`. */
 export type BenchNeuralModel =
-  | { name: 'emerg'; model: Emerg; layout: EventLayout }
-  | { name: 'coldnas'; model: ColdNas; layout: EventLayout }
-  | { name: 'fixed-adaptive'; model: FixedAdaptive; layout: EventLayout };
+  { name: 'emerg'; model: Emerg; layout: EventLayout } | { name: 'coldnas'; model: ColdNas; layout: EventLayout } | { name: 'fixed-adaptive'; model: FixedAdaptive; layout: EventLayout };
 
 /** The randomly initialised model of a neural bench adapter (ColdNAS: fixed structure add/multiply/add/multiply). */
 export async function benchNeuralModel(name: BenchNeuralModel['name'], sample: readonly LabelledEvent[]): Promise<BenchNeuralModel> {

@@ -268,7 +268,15 @@ export async function ceilingRedis(services: Services, res: BenchResources, shap
 }
 
 /** Sink: the worker's rows into a real ClickHouseSink (group commit across the concurrent partitions). */
-export async function ceilingSink(services: Services, res: BenchResources, shape: AdapterShape, batches: readonly DecodedBatch[], topic: string, concurrency: number, log: Logger): Promise<CeilingResult> {
+export async function ceilingSink(
+  services: Services,
+  res: BenchResources,
+  shape: AdapterShape,
+  batches: readonly DecodedBatch[],
+  topic: string,
+  concurrency: number,
+  log: Logger,
+): Promise<CeilingResult> {
   const sink = new ClickHouseSink({
     url: services.clickhouseUrl,
     table: res.table('ceiling_sink'),

@@ -151,17 +151,29 @@ async function main(): Promise<void> {
         const group = res.group(`overhead-${v.replace(/[^a-z]+/g, '-')}-${r}`);
         const t = v.startsWith('batch-consumer') ? await drainBatchConsumer(services, topic, group, n, batch, v !== 'batch-consumer') : await drainRaw(services, topic, group, n, batch, v);
         times.get(v)?.push(t);
-        process.stderr.write(`${JSON.stringify({ round: r, variant: v, seenPerSec: Math.round(n / (t.seenMs / 1000)), lagZeroPerSec: Math.round(n / (t.lagZeroMs / 1000)), cpuUsPerEvent: Number(t.cpuUsPerEvent.toFixed(2)) })}\n`);
+        process.stderr.write(
+          `${JSON.stringify({ round: r, variant: v, seenPerSec: Math.round(n / (t.seenMs / 1000)), lagZeroPerSec: Math.round(n / (t.lagZeroMs / 1000)), cpuUsPerEvent: Number(t.cpuUsPerEvent.toFixed(2)) })}\n`,
+        );
       }
     }
     const rate = (xs: number[]): string => (xs.every((x) => Number.isNaN(x)) ? '—' : formatNumber(n / (quantile(xs, 0.5) / 1000)));
-    process.stdout.write(`raw+commit: ${commitMs.length} commits, round trip p50 ${quantile(commitMs, 0.5).toFixed(1)} ms, p90 ${quantile(commitMs, 0.9).toFixed(1)} ms, sum ${(commitMs.reduce((a, b) => a + b, 0) / rounds).toFixed(0)} ms per round (over 4 concurrent partitions)\n`);
+    process.stdout.write(
+      `raw+commit: ${commitMs.length} commits, round trip p50 ${quantile(commitMs, 0.5).toFixed(1)} ms, p90 ${quantile(commitMs, 0.9).toFixed(1)} ms, sum ${(commitMs.reduce((a, b) => a + b, 0) / rounds).toFixed(0)} ms per round (over 4 concurrent partitions)\n`,
+    );
     process.stdout.write(
       markdownTable(
         ['variant', 'events/s to last message decoded (median)', 'events/s to lag 0 (median)', 'CPU µs per event (median)'],
         VARIANTS.map((v) => {
           const ts = times.get(v) ?? [];
-          return [v, rate(ts.map((t) => t.seenMs)), rate(ts.map((t) => t.lagZeroMs)), quantile(ts.map((t) => t.cpuUsPerEvent), 0.5).toFixed(2)];
+          return [
+            v,
+            rate(ts.map((t) => t.seenMs)),
+            rate(ts.map((t) => t.lagZeroMs)),
+            quantile(
+              ts.map((t) => t.cpuUsPerEvent),
+              0.5,
+            ).toFixed(2),
+          ];
         }),
       ) + '\n',
     );

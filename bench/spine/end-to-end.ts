@@ -65,7 +65,10 @@ export async function buildRig(
   /** undefined: the worker's default (DEFAULT_WORKER_FETCH_AHEAD). */
   fetchAhead?: boolean,
 ): Promise<Rig> {
-  const run = 'releases' in adapter ? { side: adapter.side, releaseWatcher: adapter.releases, ...(adapter.crossAdapter === undefined ? {} : { crossAdapter: adapter.crossAdapter }) } : { side: adapter.side, adapter };
+  const run =
+    'releases' in adapter
+      ? { side: adapter.side, releaseWatcher: adapter.releases, ...(adapter.crossAdapter === undefined ? {} : { crossAdapter: adapter.crossAdapter }) }
+      : { side: adapter.side, adapter };
   const redisStore = new RedisEntityStore({ redis: { url: services.redisUrl }, keyPrefix: res.redisPrefix(what), logger: log });
   const cache = new CachedEntityStore(redisStore);
   const store = new TimedStore(cache);
@@ -311,7 +314,11 @@ export async function latencyAtLoads(
         phases: phaseFigures(src.phases),
       };
       const { phases, ...summary } = point;
-      log.info('latency phase done', { adapter: adapter.name, ...summary, phases: Object.fromEntries(phases.map((f) => [f.phase, [Math.round(f.p50Ms), Math.round(f.p99Ms), Math.round(f.tailMeanMs)]])) });
+      log.info('latency phase done', {
+        adapter: adapter.name,
+        ...summary,
+        phases: Object.fromEntries(phases.map((f) => [f.phase, [Math.round(f.p50Ms), Math.round(f.p99Ms), Math.round(f.tailMeanMs)]])),
+      });
       out.push(point);
     }
     return out;

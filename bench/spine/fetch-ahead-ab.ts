@@ -63,7 +63,9 @@ async function main(): Promise<void> {
         if (drained !== undefined) o.drain.push(drained.perSec);
         const [p] = await latencyAtLoads(services, res, adapter, [rate], seconds, DEFAULT_MAX_BATCH_MESSAGES, log, depth, fetchAhead, tag);
         if (p !== undefined) o.points.push(p);
-        process.stderr.write(`${JSON.stringify({ round: r, fetchAhead, drainPerSec: drained === undefined ? undefined : Math.round(drained.perSec), p50Ms: p?.p50Ms, p99Ms: p?.p99Ms, loadavg: loadavg()[0] })}\n`);
+        process.stderr.write(
+          `${JSON.stringify({ round: r, fetchAhead, drainPerSec: drained === undefined ? undefined : Math.round(drained.perSec), p50Ms: p?.p50Ms, p99Ms: p?.p99Ms, loadavg: loadavg()[0] })}\n`,
+        );
       }
     }
     adapter.dispose?.();

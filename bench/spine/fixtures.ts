@@ -150,7 +150,12 @@ export function benchSource(events: number, seed = 11): SyntheticOptions {
 export async function benchModel(prefixEvents: number): Promise<{ model: FactorizationMachine; trainMs: number }> {
   const t0 = performance.now();
   if (prefixEvents <= 0) return { model: FactorizationMachine.create({ seed: 1 }), trainMs: 0 };
-  const res = await trainFm(syntheticStream({ ...benchSource(prefixEvents, 99) }), { epochs: 1, minCount: 5, release: 'bench-fm', biasFilter: { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.5, drift: 0.01 } } });
+  const res = await trainFm(syntheticStream({ ...benchSource(prefixEvents, 99) }), {
+    epochs: 1,
+    minCount: 5,
+    release: 'bench-fm',
+    biasFilter: { user: { variance: 0.5, drift: 0.01 }, item: { variance: 0.5, drift: 0.01 } },
+  });
   return { model: res.model, trainMs: performance.now() - t0 };
 }
 

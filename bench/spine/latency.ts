@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   });
   const names = parseAdapterList(values.adapters);
   const rates = (values.rates ?? '').split(',').map((x) => Number(x.trim()));
-  if (rates.length !== names.length || rates.some((r) => !(r > 0))) throw new ConfigError('rates', `one rate > 0 (events/s) per adapter (${names.length}), comma-separated, got "${values.rates ?? ''}"`);
+  if (rates.length !== names.length || rates.some((r) => !(r > 0)))
+    throw new ConfigError('rates', `one rate > 0 (events/s) per adapter (${names.length}), comma-separated, got "${values.rates ?? ''}"`);
   const seconds = positiveOption('seconds', values.seconds, false);
   const batch = positiveOption('batch', values.batch);
   const repeat = positiveOption('repeat', values.repeat);
@@ -80,7 +81,9 @@ async function main(): Promise<void> {
       return;
     }
     const la = (x: number[]): string => x.map((v) => v.toFixed(2)).join(', ');
-    const rows = points.flatMap((a) => a.points.map((p) => [a.adapter, formatNumber(p.targetEventsPerSec), formatNumber(p.loadEventsPerSec), String(p.samples), p.p50Ms.toFixed(0), p.p99Ms.toFixed(0), p.p999Ms.toFixed(0)]));
+    const rows = points.flatMap((a) =>
+      a.points.map((p) => [a.adapter, formatNumber(p.targetEventsPerSec), formatNumber(p.loadEventsPerSec), String(p.samples), p.p50Ms.toFixed(0), p.p99Ms.toFixed(0), p.p999Ms.toFixed(0)]),
+    );
     process.stdout.write(
       [
         `## Spine latency at given rates, chunks of ≤ ${formatNumber(batch)}, pipelineDepth ${depth ?? DEFAULT_WORKER_PIPELINE_DEPTH}, fetchAhead ${String(fetchAhead ?? DEFAULT_WORKER_FETCH_AHEAD)}, ${seconds} s per rate`,

@@ -15,7 +15,9 @@ import { EventProducer, type OutMessage } from '../../streams/producer.js';
 import { benchSource, messageFor } from './fixtures.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { topic: { type: 'string' }, rate: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '15' }, key: { type: 'string', default: 'item' } } });
+  const { values } = parseArgs({
+    options: { topic: { type: 'string' }, rate: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '15' }, key: { type: 'string', default: 'item' } },
+  });
   const side = values.key;
   if (side !== 'item' && side !== 'user') throw new ConfigError('key', `must be item or user, got ${values.key}`);
   const topic = values.topic;

@@ -146,7 +146,16 @@ export function renderReport(report: SpineReport): string {
     ['adapter', 'chunks', 'clickhouse inserts (e2e)', 'cache hits / misses (e2e)', 'redis read ms', 'sink write ms', 'redis write ms', 'e2e wall ms'],
     report.details.adapters.map((d) => {
       const e = d.endToEnd;
-      return [d.adapter, String(e.batches), String(e.sinkInserts), `${e.cache.hits} / ${e.cache.misses}`, e.split.redisGetMs.toFixed(0), e.split.sinkMs.toFixed(0), e.split.redisPutMs.toFixed(0), e.ms.toFixed(0)];
+      return [
+        d.adapter,
+        String(e.batches),
+        String(e.sinkInserts),
+        `${e.cache.hits} / ${e.cache.misses}`,
+        e.split.redisGetMs.toFixed(0),
+        e.split.sinkMs.toFixed(0),
+        e.split.redisPutMs.toFixed(0),
+        e.ms.toFixed(0),
+      ];
     }),
   );
   return [
@@ -158,7 +167,7 @@ export function renderReport(report: SpineReport): string {
     '',
     throughput,
     '',
-    'Latency of every event: its Kafka record timestamp (the paced producer\'s send time) to its chunk being durable (rows written, states written), at shares of the end-to-end rate above.',
+    "Latency of every event: its Kafka record timestamp (the paced producer's send time) to its chunk being durable (rows written, states written), at shares of the end-to-end rate above.",
     '',
     latency,
     '',
@@ -173,7 +182,6 @@ export function renderReport(report: SpineReport): string {
     details,
   ].join('\n');
 }
-
 
 /** The latency breakdown table: one row per adapter and load, one column per phase. */
 export function renderBreakdown(adapters: readonly AdapterFigures[]): string {

@@ -131,7 +131,15 @@ async function main(): Promise<void> {
     // The sink's rows do not depend on the adapter: one run, on the first side's chunks, states of size 0.
     const firstSide = sides[0] ?? 'item';
     const first = topicOf(firstSide);
-    const sink = await ceilingSink(services, res, { name: 'none', side: firstSide, stateSize: 0, viewSize: 0, hasBaseline: false, release: 'bench', sequence: false }, first.batches, first.topic, first.concurrency, log);
+    const sink = await ceilingSink(
+      services,
+      res,
+      { name: 'none', side: firstSide, stateSize: 0, viewSize: 0, hasBaseline: false, release: 'bench', sequence: false },
+      first.batches,
+      first.topic,
+      first.concurrency,
+      log,
+    );
     log.info('ceiling sink done', { perSec: Math.round(sink.perSec), inserts: sink.detail.inserts });
 
     const details: SpineReport['details']['adapters'] = [];
@@ -144,7 +152,11 @@ async function main(): Promise<void> {
       log.info('adapt alone done', { adapter: name, perSec: Math.round(alone.perSec) });
       const redis = await ceilingRedis(services, res, shapeOf(adapter), t.batches, t.topic, t.concurrency);
       log.info('ceiling redis done', { adapter: name, perSec: Math.round(redis.perSec) });
-      const e2e = await endToEndDrain(services, res, adapter, t.topic, events, batch, log, { pipelineDepth: depth, fetchAhead, ...(concurrencyOpt === undefined ? {} : { concurrency: concurrencyOpt }) });
+      const e2e = await endToEndDrain(services, res, adapter, t.topic, events, batch, log, {
+        pipelineDepth: depth,
+        fetchAhead,
+        ...(concurrencyOpt === undefined ? {} : { concurrency: concurrencyOpt }),
+      });
       log.info('end to end done', { adapter: name, perSec: Math.round(e2e.perSec) });
       const rates = loads.map((share) => Math.max(100, Math.round(share * e2e.perSec)));
       const latency = values['no-latency'] ? [] : await latencyAtLoads(services, res, adapter, rates, seconds, batch, log, depth, fetchAhead);

@@ -157,7 +157,9 @@ async function main(): Promise<void> {
     { name: 'single Redis', url: process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379', cluster: false },
     { name: '3-master cluster', url: seedUrl ?? own?.url ?? '', cluster: true },
   ];
-  const load = loadavg().map((x) => x.toFixed(2)).join(', ');
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
   const rows: Row[] = [];
   try {
     const runId = randomBytes(3).toString('hex');
@@ -182,7 +184,16 @@ async function main(): Promise<void> {
     '',
     markdownTable(
       ['target', 'batches in flight', 'read entities/s', 'write entities/s', 'read+write entities/s', 'cycle p50 ms', 'cycle p99 ms', 'round trips per batch'],
-      rows.map((r) => [r.target, String(r.concurrency), Math.round(r.readPerSec).toLocaleString('en-US'), Math.round(r.writePerSec).toLocaleString('en-US'), Math.round(r.cyclePerSec).toLocaleString('en-US'), r.cycleP50Ms.toFixed(1), r.cycleP99Ms.toFixed(1), r.callsPerBatch]),
+      rows.map((r) => [
+        r.target,
+        String(r.concurrency),
+        Math.round(r.readPerSec).toLocaleString('en-US'),
+        Math.round(r.writePerSec).toLocaleString('en-US'),
+        Math.round(r.cyclePerSec).toLocaleString('en-US'),
+        r.cycleP50Ms.toFixed(1),
+        r.cycleP99Ms.toFixed(1),
+        r.callsPerBatch,
+      ]),
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');

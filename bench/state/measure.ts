@@ -100,7 +100,10 @@ export async function measureStateBytes(o: MeasureOptions): Promise<Measurement>
   const writeMs = performance.now() - t0;
   const after = await usedMemory(o.redis);
   const step = Math.max(1, Math.floor(ids.length / o.sample));
-  const sampled = ids.filter((_, i) => i % step === 0).slice(0, o.sample).map((id) => store.keyOf(o.scope, id));
+  const sampled = ids
+    .filter((_, i) => i % step === 0)
+    .slice(0, o.sample)
+    .map((id) => store.keyOf(o.scope, id));
   const usages = (await memoryUsage(o.redis, sampled)).filter((u) => u > 0); // 0 = evicted by the cap
   const kept = o.maxEntities > 0 ? await store.trackedEntities(o.scope) : ids.length + 1;
   let indexBytes = 0;

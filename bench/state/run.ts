@@ -103,7 +103,17 @@ async function main(): Promise<void> {
     const cap = Math.floor(entities / 4);
     const fm = sizes.find((s) => s.adapter === 'fm-adagrad' && s.recent === undefined);
     if (fm === undefined) throw new Error('adapterSizes lists no fm-adagrad state without recent views');
-    const capped = await measureStateBytes({ redis, scope: { namespace: 'live', side: fm.side, adapter: fm.adapter }, floats: fm.floats, entities, batch, sample, ttlSeconds, prefix: prefix('cap'), maxEntities: cap });
+    const capped = await measureStateBytes({
+      redis,
+      scope: { namespace: 'live', side: fm.side, adapter: fm.adapter },
+      floats: fm.floats,
+      entities,
+      batch,
+      sample,
+      ttlSeconds,
+      prefix: prefix('cap'),
+      maxEntities: cap,
+    });
     await cleanup();
 
     const bound = (bytesPerEntity: number): string => {
@@ -111,38 +121,49 @@ async function main(): Promise<void> {
       if (maxEntities === 0) return `${ttl}; no cap`;
       return `${ttl}; cap ${int(maxEntities)}/scope ≤ ${((maxEntities * bytesPerEntity) / GIB).toFixed(2)} GiB`;
     };
-    const load = loadavg().map((x) => x.toFixed(2)).join(', ');
+    const load = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ');
     const lines: string[] = [];
     lines.push(`#### Redis bytes per entity state: ${int(entities)} entities per adapter, batches of ${int(batch)}, Redis at ${url.replace(/\/\/[^@]*@/, '//')}`);
     lines.push('');
-    lines.push(`load average ${load}; state keys \`<prefix>:live:<side>:<adapter>:{<side>-<n>}\` of about ${rows[1]?.plain.keyBytes ?? 0} bytes (a 10-character prefix; the default \`thaw\` is 6 shorter); TTL on every key.`);
+    lines.push(
+      `load average ${load}; state keys \`<prefix>:live:<side>:<adapter>:{<side>-<n>}\` of about ${rows[1]?.plain.keyBytes ?? 0} bytes (a 10-character prefix; the default \`thaw\` is 6 shorter); TTL on every key.`,
+    );
     lines.push('');
-    lines.push(markdownTable(
-      ['adapter', 'side', 'floats', 'payload B', 'Redis B/entity (MEMORY USAGE)', 'Redis B/entity (INFO Δ)', '+ cap index B/entity', 'entities per GiB (no cap / cap)', 'bound in force'],
-      rows.map(({ size, plain, tracked }) => [
-        size.adapter,
-        size.side,
-        size.floats === 0 ? '0' : `${size.floats} (${size.formula})`,
-        String(plain.payloadBytes),
-        int(plain.memoryUsagePerKey),
-        int(plain.infoDeltaPerEntity),
-        int(tracked.indexBytesPerEntity),
-        `${int(GIB / plain.infoDeltaPerEntity)} / ${int(GIB / tracked.infoDeltaPerEntity)}`,
-        bound(maxEntities > 0 ? tracked.infoDeltaPerEntity : plain.infoDeltaPerEntity),
-      ]),
-    ));
+    lines.push(
+      markdownTable(
+        ['adapter', 'side', 'floats', 'payload B', 'Redis B/entity (MEMORY USAGE)', 'Redis B/entity (INFO Δ)', '+ cap index B/entity', 'entities per GiB (no cap / cap)', 'bound in force'],
+        rows.map(({ size, plain, tracked }) => [
+          size.adapter,
+          size.side,
+          size.floats === 0 ? '0' : `${size.floats} (${size.formula})`,
+          String(plain.payloadBytes),
+          int(plain.memoryUsagePerKey),
+          int(plain.infoDeltaPerEntity),
+          int(tracked.indexBytesPerEntity),
+          `${int(GIB / plain.infoDeltaPerEntity)} / ${int(GIB / tracked.infoDeltaPerEntity)}`,
+          bound(maxEntities > 0 ? tracked.infoDeltaPerEntity : plain.infoDeltaPerEntity),
+        ]),
+      ),
+    );
     lines.push('');
-    lines.push(markdownTable(
-      ['write path (putMany, one EVALSHA per batch)', 'entities/s no cap', 'entities/s with index', 'INFO Δ B/entity with index'],
-      rows.map(({ size, plain, tracked }) => [size.adapter, int(plain.writesPerSec), int(tracked.writesPerSec), int(tracked.infoDeltaPerEntity)]),
-    ));
+    lines.push(
+      markdownTable(
+        ['write path (putMany, one EVALSHA per batch)', 'entities/s no cap', 'entities/s with index', 'INFO Δ B/entity with index'],
+        rows.map(({ size, plain, tracked }) => [size.adapter, int(plain.writesPerSec), int(tracked.writesPerSec), int(tracked.infoDeltaPerEntity)]),
+      ),
+    );
     lines.push('');
     lines.push(`Cap check (${fm.adapter}, maxEntities ${int(cap)}): wrote ${int(entities)} entities, ${int(capped.entitiesKept)} kept; entities/s ${int(capped.writesPerSec)} while evicting.`);
     process.stdout.write(lines.join('\n') + '\n');
 
     const out = resolve(ROOT, values.out);
     await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, JSON.stringify({ bench: 'state', entities, batch, ttlSeconds, maxEntities, loadavg: loadavg(), wallSec: (Date.now() - started) / 1000, rows, capCheck: { cap, ...capped } }, null, 2) + '\n');
+    await writeFile(
+      out,
+      JSON.stringify({ bench: 'state', entities, batch, ttlSeconds, maxEntities, loadavg: loadavg(), wallSec: (Date.now() - started) / 1000, rows, capCheck: { cap, ...capped } }, null, 2) + '\n',
+    );
     log.info('state bench done', { out, wallSec: (Date.now() - started) / 1000 });
   } finally {
     await cleanup();

@@ -24,7 +24,11 @@ async function runDistillLearn(cfg: DistillLearnConfig, ctx: CommandContext): Pr
   const kafka = kafkaConnection(cfg.kafka);
   await checkServices([kafkaCheck(kafka)]);
   const topic = cfg.labelledTopic ?? labelledTopicFor(cfg.side);
-  await ensureTopics(kafka, [topic, cfg.softLabelTopic].map((t) => ({ topic: t, ...rf(cfg.replicationFactor) })), ctx.logger);
+  await ensureTopics(
+    kafka,
+    [topic, cfg.softLabelTopic].map((t) => ({ topic: t, ...rf(cfg.replicationFactor) })),
+    ctx.logger,
+  );
   const join = new SoftLabelJoin({ kafka, topic: cfg.softLabelTopic, waitMs: cfg.softLabelWaitMs, maxPending: cfg.maxPendingSoftLabels, logger: ctx.logger });
   const trainer = new OnlineTrainer({
     kafka,

@@ -16,7 +16,11 @@ export const distillTeachCommand: Command<DistillTeachConfig> = { run: runDistil
 async function runDistillTeach(cfg: DistillTeachConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
   await checkServices([kafkaCheck(kafka)]);
-  await ensureTopics(kafka, [cfg.sourceTopic, cfg.softLabelTopic, cfg.deadLetterTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
+  await ensureTopics(
+    kafka,
+    [cfg.sourceTopic, cfg.softLabelTopic, cfg.deadLetterTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })),
+    ctx.logger,
+  );
   // The model family runs on TensorFlow.js: pick its backend before the first teacher is built.
   await initBackend('auto', ctx.logger);
   const teachers = createTeacherWatcher({

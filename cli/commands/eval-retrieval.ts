@@ -9,7 +9,15 @@ import { createLogger } from '../../lib/log.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource, parseSourceSpec } from '../../sources/index.js';
 import { formatRetrievalTable } from '../../evaluation/retrieval/evaluate.js';
-import { DEFAULT_GRID, DEFAULT_SELECTION_EPOCHS, DEFAULT_VALIDATION_FRACTION, RETRIEVAL_MODELS, runRetrievalProtocol, type RetrievalModel, type SelectionGrid } from '../../evaluation/retrieval/protocol.js';
+import {
+  DEFAULT_GRID,
+  DEFAULT_SELECTION_EPOCHS,
+  DEFAULT_VALIDATION_FRACTION,
+  RETRIEVAL_MODELS,
+  runRetrievalProtocol,
+  type RetrievalModel,
+  type SelectionGrid,
+} from '../../evaluation/retrieval/protocol.js';
 import { PSEUDO_NEGATIVE, PSEUDO_POSITIVE } from '../../retrieval/hard-negatives.js';
 
 export const usage = `thaw eval --protocol retrieval --source SRC [options]

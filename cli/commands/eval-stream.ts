@@ -76,7 +76,10 @@ function parseAdapterOptions(text: string): ReleaseAdapterOptions {
 
 function list(key: string, v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
-  const xs = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const xs = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   if (xs.length === 0) throw new ConfigError(key, 'must be a non-empty comma-separated list');
   return xs;
 }
@@ -159,7 +162,13 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['release-dir'] === undefined ? {} : { releaseDir: resolve(values['release-dir']) }),
     });
     const plot = resolve(values.plot ?? join(out, 'curves.svg'));
-    await writePlot(plot, renderCurvesBySideSvg(result.curves.filter((c) => c.bucket !== '1-5'), { title: `Stream evaluation (${result.events.toLocaleString('en-US')} events)`, label: (r) => (r.release === 'peer' ? r.adapter : `${r.adapter} (${r.release})`) }));
+    await writePlot(
+      plot,
+      renderCurvesBySideSvg(
+        result.curves.filter((c) => c.bucket !== '1-5'),
+        { title: `Stream evaluation (${result.events.toLocaleString('en-US')} events)`, label: (r) => (r.release === 'peer' ? r.adapter : `${r.adapter} (${r.release})`) },
+      ),
+    );
     if (values.json) process.stdout.write(JSON.stringify({ ...streamEvalJson(result), plot }) + '\n');
     else process.stdout.write(`${formatStreamEval(result, values.source)}Plot: ${plot}\n`);
     return EXIT.ok;

@@ -90,7 +90,13 @@ export async function run(argv: string[]): Promise<number> {
   // The format is told by the files present: Meta-Embedding's TSV batches, else MovieLens-100K.
   const metaEmb = isMetaEmbDir(values.data);
   const split = metaEmb ? buildMetaEmbSplit(values.data) : buildWarmupSplit(values.data);
-  logger.info('warm-up split loaded', { format: metaEmb ? 'metaemb-ml1m' : 'ml-100k', hotItems: split.hotItems.length, hotRows: split.hot.n, newItems: split.coldItems.length, testRows: split.test.n });
+  logger.info('warm-up split loaded', {
+    format: metaEmb ? 'metaemb-ml1m' : 'ml-100k',
+    hotItems: split.hotItems.length,
+    hotRows: split.hot.n,
+    newItems: split.coldItems.length,
+    testRows: split.test.n,
+  });
   const res = await runWarmupProtocol(split, {
     seeds,
     models: models as WarmupModel[],

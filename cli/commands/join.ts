@@ -21,7 +21,11 @@ async function runJoin(cfg: JoinConfig, ctx: CommandContext): Promise<number> {
   try {
     // Pending impressions live in Redis: a wrong password would otherwise retry every write for ever.
     await checkServices([kafkaCheck(kafka), redisCheck(cfg.redis.url, () => pingRedis(redis))]);
-    await ensureTopics(kafka, [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
+    await ensureTopics(
+      kafka,
+      [cfg.impressionsTopic, cfg.clicksTopic, cfg.outputTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })),
+      ctx.logger,
+    );
     const join = new ImpressionClickJoin({
       kafka,
       redis,

@@ -27,7 +27,9 @@ type Batch = { topic: string; messages: OutMessage[] }[];
 
 /** Kafka batches for one chunk of events, by mode. */
 export function toBatches(
-  cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' | 'clickDelayMs' | 'byUserTopic' | 'byItemTopic' | 'impressionsTopic' | 'clicksTopic'>, events: readonly LabelledEvent[]): Batch {
+  cfg: Pick<ProduceConfig, 'mode' | 'rekeyed' | 'topic' | 'clickDelayMs' | 'byUserTopic' | 'byItemTopic' | 'impressionsTopic' | 'clicksTopic'>,
+  events: readonly LabelledEvent[],
+): Batch {
   if (cfg.mode === 'impressions') {
     const impressions: OutMessage[] = [];
     const clicks: OutMessage[] = [];
@@ -66,7 +68,11 @@ async function runProduce(cfg: ProduceConfig, ctx: CommandContext): Promise<numb
   const log = ctx.logger;
   const kafka = kafkaConnection(cfg.kafka);
   const topics = cfg.mode === 'impressions' ? [cfg.impressionsTopic, cfg.clicksTopic] : cfg.rekeyed ? [cfg.byUserTopic, cfg.byItemTopic] : [cfg.topic];
-  await ensureTopics(kafka, topics.map((topic) => ({ topic, partitions: cfg.partitions, ...rf(cfg.replicationFactor) })), log);
+  await ensureTopics(
+    kafka,
+    topics.map((topic) => ({ topic, partitions: cfg.partitions, ...rf(cfg.replicationFactor) })),
+    log,
+  );
   const producer = new EventProducer({ kafka, logger: log });
   await producer.connect();
   const bucket = new TokenBucket(cfg.rate);

@@ -36,20 +36,28 @@ export const RAW_COMMANDS: readonly RawCommandEntry[] = [
   { name: 'train deepfm', summary: "train the DeepFM backbone on MovieLens-100K or Meta-Embedding's ML-1M splits, with checkpoints", passWords: 1, load: trainMeta },
   { name: 'train coldnas', summary: 'search and train ColdNAS (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
   { name: 'train fixed-adaptive', summary: 'meta-train the fixed/adaptive split (new users) on MovieLens-100K hot users, with checkpoints', passWords: 1, load: trainMeta },
-  { name: 'train --online', summary: 'online trainer: fresh shared parameters and the online meta stage from the labelled stream, a release every sync interval', load: async () => import('./train-online.js') },
+  {
+    name: 'train --online',
+    summary: 'online trainer: fresh shared parameters and the online meta stage from the labelled stream, a release every sync interval',
+    load: async () => import('./train-online.js'),
+  },
   {
     name: 'eval',
-    summary: "stream evaluation against peers on any source (--protocol stream); the papers' warm-up protocol on MovieLens-100K (--protocol warmup); retrieval with brand-new items (--protocol retrieval)",
+    summary:
+      "stream evaluation against peers on any source (--protocol stream); the papers' warm-up protocol on MovieLens-100K (--protocol warmup); retrieval with brand-new items (--protocol retrieval)",
     load: async () => {
       const [stream, items, users, retrieval] = await Promise.all([import('./eval-stream.js'), import('./eval.js'), import('./eval-user.js'), import('./eval-retrieval.js')]);
       return {
         usage: `${stream.usage}\n\n${items.usage}\n${users.usage}\n\n${retrieval.usage}`,
-        run: (argv) =>
-          hasProtocol(argv, 'stream') ? stream.run(argv) : hasProtocol(argv, 'retrieval') ? retrieval.run(argv) : userSide(argv) ? users.run(argv) : items.run(argv),
+        run: (argv) => (hasProtocol(argv, 'stream') ? stream.run(argv) : hasProtocol(argv, 'retrieval') ? retrieval.run(argv) : userSide(argv) ? users.run(argv) : items.run(argv)),
       };
     },
   },
-  { name: 'retrieval build', summary: 'train the dual encoder on a source and write a retrieval snapshot (towers + ANN index of every item) for thaw serve --retrieval', load: async () => import('./retrieval-build.js') },
+  {
+    name: 'retrieval build',
+    summary: 'train the dual encoder on a source and write a retrieval snapshot (towers + ANN index of every item) for thaw serve --retrieval',
+    load: async () => import('./retrieval-build.js'),
+  },
   { name: 'release', summary: 'publish, list, promote or roll back releases of shared parameters', load: async () => import('./release.js') },
 ];
 

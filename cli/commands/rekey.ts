@@ -12,7 +12,11 @@ export const rekeyCommand: Command<RekeyConfig> = { run: runRekey };
 async function runRekey(cfg: RekeyConfig, ctx: CommandContext): Promise<number> {
   const kafka = kafkaConnection(cfg.kafka);
   await checkServices([kafkaCheck(kafka)]);
-  await ensureTopics(kafka, [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })), ctx.logger);
+  await ensureTopics(
+    kafka,
+    [cfg.sourceTopic, cfg.byUserTopic, cfg.byItemTopic].map((topic) => ({ topic, ...rf(cfg.replicationFactor) })),
+    ctx.logger,
+  );
   const rekeyer = new Rekeyer({
     kafka,
     logger: ctx.logger,

@@ -186,7 +186,15 @@ async function list(values: Values, io: ReleaseIo): Promise<void> {
   const current = new Map<string, string | undefined>();
   for (const m of manifests) if (!current.has(m.model)) current.set(m.model, await store.current(m.model));
   if (values.json === true) {
-    const rows = manifests.map((m) => ({ model: m.model, version: m.version, parent: m.parent, createdAtMs: m.createdAtMs, current: current.get(m.model) === m.version, type: (m.architecture as { type?: unknown } | null)?.type ?? null, metrics: m.metrics }));
+    const rows = manifests.map((m) => ({
+      model: m.model,
+      version: m.version,
+      parent: m.parent,
+      createdAtMs: m.createdAtMs,
+      current: current.get(m.model) === m.version,
+      type: (m.architecture as { type?: unknown } | null)?.type ?? null,
+      metrics: m.metrics,
+    }));
     io.stdout.write(JSON.stringify({ releases: rows }) + '\n');
     return;
   }
@@ -194,7 +202,9 @@ async function list(values: Values, io: ReleaseIo): Promise<void> {
     const mark = current.get(m.model) === m.version ? '*' : ' ';
     const arch = (m.architecture as { type?: unknown } | null)?.type ?? '?';
     const type = typeof arch === 'string' ? arch : JSON.stringify(arch);
-    const metrics = Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(',');
+    const metrics = Object.entries(m.metrics)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     io.stdout.write(`${mark} ${m.model}\t${m.version}\t${type}\t${new Date(m.createdAtMs).toISOString()}\tparent=${m.parent ?? '-'}\t${metrics}\n`);
   }
 }

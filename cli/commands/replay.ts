@@ -89,7 +89,9 @@ async function replayRange(cfg: ReplayConfig, ctx: CommandContext): Promise<numb
     // Dates or offsets outside the topic (the README's example dates on a fresh topic): say so.
     const span = ranges.map((r) => `p${r.partition}@${r.start}`).join(' ');
     log.warn('the range selects no event: nothing to replay', { topic, from: cfg.from, to: cfg.to, strict: cfg.strict });
-    ctx.stderr.write(`thaw replay: [--from, --to) selects no event of ${topic} (resolved to ${span || 'no partition'}); check the bounds against the topic's data${cfg.strict ? '' : ' (--strict makes this exit 1)'}\n`);
+    ctx.stderr.write(
+      `thaw replay: [--from, --to) selects no event of ${topic} (resolved to ${span || 'no partition'}); check the bounds against the topic's data${cfg.strict ? '' : ' (--strict makes this exit 1)'}\n`,
+    );
     if (cfg.strict) {
       await closeAll([sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
       return EXIT.failure;

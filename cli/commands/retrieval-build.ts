@@ -55,7 +55,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (values.source === undefined) throw new ConfigError('source', 'is required: synthetic[:k=v,...] | ml100k:DIR | ml1m:DIR | csv:FILE | jsonl:FILE');
   if (values.out === undefined) throw new ConfigError('out', 'is required: the snapshot directory');
-  const encoder = { epochs: int('epochs', values.epochs, 8, 1), dim: int('dim', values.dim, 32, 1), crossBatches: int('cross-batches', values['cross-batches'], 0, 0), seed: int('seed', values.seed, 1, 0) };
+  const encoder = {
+    epochs: int('epochs', values.epochs, 8, 1),
+    dim: int('dim', values.dim, 32, 1),
+    crossBatches: int('cross-batches', values['cross-batches'], 0, 0),
+    seed: int('seed', values.seed, 1, 0),
+  };
   const index = { m: int('m', values.m, 16, 2), efConstruction: int('ef-construction', values['ef-construction'], 100, 1) };
   const spec = parseSourceSpec(values.source);
   const source = spec.kind === 'ml100k' || spec.kind === 'ml1m' ? { ...spec, titleTokens: true } : spec;
@@ -65,6 +70,8 @@ export async function run(argv: string[]): Promise<number> {
   logger.info('retrieval build: events loaded', { events: events.length });
   const out = resolve(values.out);
   const res = await buildRetrievalSnapshot(events, out, { encoder, index, onEpoch: (epoch, loss) => logger.info('retrieval build: epoch', { epoch, loss: Math.round(loss * 1e4) / 1e4 }) });
-  process.stdout.write(`thaw retrieval build: ${res.items} items indexed from ${res.events} events (${res.positives} positives); trained in ${res.trainSeconds.toFixed(1)} s, indexed in ${res.indexSeconds.toFixed(1)} s; snapshot in ${out}\n`);
+  process.stdout.write(
+    `thaw retrieval build: ${res.items} items indexed from ${res.events} events (${res.positives} positives); trained in ${res.trainSeconds.toFixed(1)} s, indexed in ${res.indexSeconds.toFixed(1)} s; snapshot in ${out}\n`,
+  );
   return 0;
 }

@@ -44,18 +44,13 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   const sink = new ClickHouseSink(clickhouseSinkOptions(cfg.clickhouse, spoolDir, log));
   const producer = new EventProducer({ kafka, logger: log });
   let releases: { stop(): Promise<void> } | undefined;
-  const cleanup = (): Promise<void> =>
-    closeAll([{ close: async () => releases?.stop() }, producer, sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
+  const cleanup = (): Promise<void> => closeAll([{ close: async () => releases?.stop() }, producer, sink, store], (err) => log.warn('close failed', { error: errorMessage(err) }));
 
   let worker: AdaptationWorker;
   try {
     // Every service answers and accepts the credentials, or exit 1 now naming it: later outages are
     // waited out batch by batch, which for a wrong password or a typo in a host meant for ever.
-    await checkServices([
-      kafkaCheck(kafka),
-      { service: 'redis', target: redactUrl(cfg.redis.url), check: () => redisStore.ping() },
-      clickhouseCheck(cfg.clickhouse.url, () => sink.ensureSchema()),
-    ]);
+    await checkServices([kafkaCheck(kafka), { service: 'redis', target: redactUrl(cfg.redis.url), check: () => redisStore.ping() }, clickhouseCheck(cfg.clickhouse.url, () => sink.ensureSchema())]);
     // The dead-letter topic exists before the first poison record: a cluster that does not create
     // topics on first use (auto.create.topics.enable=false, the production setting) would otherwise
     // refuse the write, and broker defaults would give it one copy where the events have three.
@@ -120,8 +115,7 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
       drainTimeoutMs: cfg.drainTimeoutMs,
       spoolDir,
       spooledBytes: spooledBytes === 'timeout' ? 'unknown' : spooledBytes,
-      stays:
-        'rows in the spool are durable and are sent to ClickHouse on the next start; the batch in flight was not committed and is consumed again',
+      stays: 'rows in the spool are durable and are sent to ClickHouse on the next start; the batch in flight was not committed and is consumed again',
     });
     // Closing waits on the same stuck service: bounded, the process exits anyway (cli/main.ts runCli).
     await deadline(cleanup(), 2_000);
@@ -135,7 +129,6 @@ async function runWorker(cfg: RunConfig, ctx: CommandContext): Promise<number> {
   if (outcome !== 'signal') log.info('worker stopped at the end of the topic', { processed: worker.stats().processed, batches: worker.stats().batches });
   return EXIT.ok;
 }
-
 
 /** `promise`'s value, or 'timeout' if it takes longer than `ms`. */
 function deadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {

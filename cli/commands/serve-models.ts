@@ -78,7 +78,8 @@ export async function buildModels(cfg: ServeConfig, models: readonly ServedModel
       const mlog = log.child({ model: m.name, namespace: m.namespace });
       const pipeline = await buildOne(cfg, m, kafka, redis, metrics, releases, mlog).catch((err: unknown) => {
         // A pipeline setting refused by the pipeline itself (serving/options.ts `serving.<key>`): name the entry.
-        if (cfg.models !== undefined && err instanceof ConfigError) throw new ConfigError(`models[${i}].${err.key.replace(/^serving\./, '')}`, err.message.replace(/^invalid config "[^"]*": /, ''), { cause: err });
+        if (cfg.models !== undefined && err instanceof ConfigError)
+          throw new ConfigError(`models[${i}].${err.key.replace(/^serving\./, '')}`, err.message.replace(/^invalid config "[^"]*": /, ''), { cause: err });
         throw err;
       });
       built.push({ name: m.name, pipeline, info: { adapter: m.adapter, model: m.model, namespace: m.namespace, releaseDir: resolve(m.releaseDir) } });

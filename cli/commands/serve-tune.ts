@@ -31,7 +31,18 @@ async function tune(cfg: ServeTuneConfig, ctx: CommandContext): Promise<number> 
   const load = readLoad(cfg.load);
   // The serve config of the one model replayed: no listener, no release announcements (a replay is short).
   // No retrieval either: its keys at their defaults.
-  const serveCfg: ServeConfig = { ...cfg, ...serveFields.pick(RETRIEVAL_KEYS).parse({}), demo: false, out: '.thaw/demo', host: '127.0.0.1', port: 0, processes: 1, releasePollMs: 10_000, releaseAnnouncements: false, recordMaxArrivals: 100_000 };
+  const serveCfg: ServeConfig = {
+    ...cfg,
+    ...serveFields.pick(RETRIEVAL_KEYS).parse({}),
+    demo: false,
+    out: '.thaw/demo',
+    host: '127.0.0.1',
+    port: 0,
+    processes: 1,
+    releasePollMs: 10_000,
+    releaseAnnouncements: false,
+    recordMaxArrivals: 100_000,
+  };
   const specs = servedModels(serveCfg);
   const evaluate = async (settings: StageSettings): Promise<ReplayResult> => {
     const c = { ...serveCfg, ...settings };
@@ -53,7 +64,16 @@ async function tune(cfg: ServeTuneConfig, ctx: CommandContext): Promise<number> 
   const doc: SettingsFile = {
     format: SETTINGS_FORMAT,
     settings: result.best.settings,
-    tuning: { load: resolve(cfg.load), deadlineMs: load.deadlineMs, arrivals: load.arrivals.length, replays: result.trials.length, minGain: cfg.minGain, baseline: result.baseline, best: result.best, at: new Date().toISOString() },
+    tuning: {
+      load: resolve(cfg.load),
+      deadlineMs: load.deadlineMs,
+      arrivals: load.arrivals.length,
+      replays: result.trials.length,
+      minGain: cfg.minGain,
+      baseline: result.baseline,
+      best: result.best,
+      at: new Date().toISOString(),
+    },
   };
   await writeFile(cfg.settingsOut, JSON.stringify(doc, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   ctx.stdout.write(`baseline: ${trialLine(result.baseline)}\nchosen:   ${trialLine(result.best)}\nwrote ${cfg.settingsOut} (thaw serve --settings ${cfg.settingsOut})\n`);

@@ -51,7 +51,7 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
   const out = resolve(cfg.out);
   const demo = await loadDemoServing(out, cfg.redis.keyPrefix);
   const log = ctx.logger.child({ command: 'serve', demo: out, namespace: demo.manifest.namespace });
-  log.info('starting the scoring API on the demo\'s states', { states: demo.values.size, release: demo.manifest.release });
+  log.info("starting the scoring API on the demo's states", { states: demo.values.size, release: demo.manifest.release });
   const releases = await followReleases({
     store: demo.releases,
     model: demo.manifest.model,
@@ -64,7 +64,12 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
   let pipeline: ScoringPipeline;
   try {
     // The demo's workers ran one partition per side: one safeguard state (p0).
-    pipeline = new ScoringPipeline({ source: new MapStateSource(demo.values), releases, serving: servingOptionsOf({ ...cfg, safeguard: safeguardSideOf('fm-adagrad', cfg.safeguard) }, cfg.bodyLimitBytes, 1), logger: log });
+    pipeline = new ScoringPipeline({
+      source: new MapStateSource(demo.values),
+      releases,
+      serving: servingOptionsOf({ ...cfg, safeguard: safeguardSideOf('fm-adagrad', cfg.safeguard) }, cfg.bodyLimitBytes, 1),
+      logger: log,
+    });
   } catch (err) {
     await releases.stop();
     throw err;
@@ -74,7 +79,16 @@ async function serveDemo(cfg: ServeConfig, ctx: CommandContext): Promise<number>
 
 /** Starts the pipeline (and retrieval, with --retrieval), listens, and stops gracefully on SIGTERM/SIGINT. */
 async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: ServeConfig, ctx: CommandContext, log: Logger, fields: Record<string, unknown>): Promise<number> {
-  const recorder = cfg.recordLoad === undefined ? undefined : await LoadRecorder.open({ file: cfg.recordLoad, deadlineMs: cfg.deadlineMs, maxArrivals: cfg.recordMaxArrivals, model: target instanceof ScoringPipeline ? 'default' : target.default.name, logger: log });
+  const recorder =
+    cfg.recordLoad === undefined
+      ? undefined
+      : await LoadRecorder.open({
+          file: cfg.recordLoad,
+          deadlineMs: cfg.deadlineMs,
+          maxArrivals: cfg.recordMaxArrivals,
+          model: target instanceof ScoringPipeline ? 'default' : target.default.name,
+          logger: log,
+        });
   let retrieval;
   try {
     retrieval = cfg.retrieval === undefined ? undefined : await startRetrieval(cfg, cfg.retrieval, log);
@@ -110,7 +124,15 @@ async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: 
 async function startRetrieval(cfg: ServeConfig, dir: string, log: Logger): Promise<{ service: RetrievalService; stop: () => Promise<void> }> {
   const service = await RetrievalService.load(resolve(dir), { efSearch: cfg.retrievalEf });
   service.start();
-  const indexer = new RetrievalIndexer({ kafka: cfg.kafka, service, profileTopic: cfg.retrievalProfileTopic, eventTopic: cfg.retrievalEventTopic, fromBeginning: cfg.retrievalFromBeginning, maxGrowing: cfg.retrievalMaxGrowing, logger: log });
+  const indexer = new RetrievalIndexer({
+    kafka: cfg.kafka,
+    service,
+    profileTopic: cfg.retrievalProfileTopic,
+    eventTopic: cfg.retrievalEventTopic,
+    fromBeginning: cfg.retrievalFromBeginning,
+    maxGrowing: cfg.retrievalMaxGrowing,
+    logger: log,
+  });
   try {
     await indexer.start();
   } catch (err) {

@@ -23,10 +23,7 @@ export const trainFmCommand: Command<TrainFmConfig> = { run: runTrainFm };
  * the deprecated aliases: `--max-events` for `--history-events`, `--min-count` for `--min-events`.
  * Each alias given logs one warning; an alias given together with its new name is a ConfigError.
  */
-export function fmHistoryOptions(
-  cfg: Pick<TrainFmConfig, 'historyFraction' | 'historyEvents' | 'minEvents' | 'maxEvents' | 'minCount'>,
-  logger: Pick<Logger, 'warn'>,
-): ResolvedHistory {
+export function fmHistoryOptions(cfg: Pick<TrainFmConfig, 'historyFraction' | 'historyEvents' | 'minEvents' | 'maxEvents' | 'minCount'>, logger: Pick<Logger, 'warn'>): ResolvedHistory {
   const alias = (old: string, now: string, oldValue: number | undefined, nowValue: number | undefined): number | undefined => {
     if (oldValue === undefined) return nowValue;
     if (nowValue !== undefined) throw new ConfigError(old, `--${old} is a deprecated alias of --${now}: give only --${now}`);
@@ -49,7 +46,7 @@ async function countEvents(source: AsyncIterable<LabelledEvent>): Promise<number
 
 async function runTrainFm(cfg: TrainFmConfig, ctx: CommandContext): Promise<number> {
   const log = ctx.logger;
-  if (cfg.side !== undefined) log.warn('--side is deprecated and ignored: FM releases are two-sided (one release serves both sides\' workers)', { side: cfg.side });
+  if (cfg.side !== undefined) log.warn("--side is deprecated and ignored: FM releases are two-sided (one release serves both sides' workers)", { side: cfg.side });
   const history = fmHistoryOptions(cfg, log);
   const t0 = performance.now();
   let historyEvents: number;

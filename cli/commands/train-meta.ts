@@ -234,7 +234,9 @@ export async function run(argv: string[], ctx: Partial<CommandContext> = {}): Pr
         logger: tapped,
       },
     );
-    stdout.write(`${kind}: ${res.epochsDone} epochs on ${split.hot.n} rows of ${split.hotItems.length} ${format} items, ${Math.round(res.examplesPerSec)} examples/s on ${backend}, checkpoint in ${checkpointDir}\n`);
+    stdout.write(
+      `${kind}: ${res.epochsDone} epochs on ${split.hot.n} rows of ${split.hotItems.length} ${format} items, ${Math.round(res.examplesPerSec)} examples/s on ${backend}, checkpoint in ${checkpointDir}\n`,
+    );
     if (values['release-dir'] === undefined) return 0;
     if (!(res.model instanceof DeepFm || res.model instanceof Emerg)) throw new ConfigError('model', `${kind} trained a model that cannot be bundled`);
     bundle = bundleCtr(res.model);

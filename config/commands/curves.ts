@@ -12,12 +12,8 @@ export const curvesSchema = z
     adapter: adapterName.optional().describe('Only this adapter. @default all'),
     side: side.optional().describe('Only this side. @default both'),
     release: z.string().min(1).optional().describe('Only this release. @default all'),
-    since: instantMs
-      .optional()
-      .describe('Only events at or after this event time (inclusive): unix ms, or ISO-8601 with a zone (2024-01-01T00:00:00Z). @default no bound'),
-    until: instantMs
-      .optional()
-      .describe('Only events before this event time (exclusive): unix ms, or ISO-8601 with a zone; must be after --since. @default no bound'),
+    since: instantMs.optional().describe('Only events at or after this event time (inclusive): unix ms, or ISO-8601 with a zone (2024-01-01T00:00:00Z). @default no bound'),
+    until: instantMs.optional().describe('Only events before this event time (exclusive): unix ms, or ISO-8601 with a zone; must be after --since. @default no bound'),
     byDay: z.boolean().default(false).describe('One curve per UTC day of the events. @default false'),
     json: z.boolean().default(false).describe('Print {"curves": [...]} JSON on stdout instead of a table. @default false'),
     plot: path.optional().describe('Also write the curves as an SVG plot to this file.'),

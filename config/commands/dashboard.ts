@@ -13,23 +13,22 @@ export const dashboardSchema = z
     chdb: path.optional().describe('Read the curves from an embedded chDB data directory (e.g. .thaw/demo/chdb) instead of the ClickHouse server. @default the server (--clickhouse)'),
     namespace: namespaces
       .optional()
-      .describe('Namespaces whose warm-up curves are shown, comma-separated (env THAW_NAMESPACE); with --demo, some of the demo\'s (one per family). @default live; with --demo every family\'s'),
+      .describe("Namespaces whose warm-up curves are shown, comma-separated (env THAW_NAMESPACE); with --demo, some of the demo's (one per family). @default live; with --demo every family's"),
     releaseDir,
     targets: z
       .array(url(['http', 'https']))
       .min(1, 'expected at least one URL')
       .optional()
-      .describe('Prometheus endpoints of the running workers (and servers) to scrape, comma-separated: http://host:port (path /metrics) or a full URL. A target that does not answer shows as down. @default none'),
-    pollMs: positiveInt.min(200).max(3_600_000).default(5000).describe('Interval between two scrapes of every target, and of the page\'s refresh (ms). @default 5000'),
+      .describe(
+        'Prometheus endpoints of the running workers (and servers) to scrape, comma-separated: http://host:port (path /metrics) or a full URL. A target that does not answer shows as down. @default none',
+      ),
+    pollMs: positiveInt.min(200).max(3_600_000).default(5000).describe("Interval between two scrapes of every target, and of the page's refresh (ms). @default 5000"),
     scrapeTimeoutMs: positiveInt.min(50).max(60_000).default(2000).describe('A scrape slower than this fails and the target shows as down (ms). @default 2000'),
-    curvesRefreshMs: positiveInt.min(1000).default(30_000).describe('How long a curve query\'s result is reused before the prediction log is queried again (ms). @default 30000'),
+    curvesRefreshMs: positiveInt.min(1000).default(30_000).describe("How long a curve query's result is reused before the prediction log is queried again (ms). @default 30000"),
     host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. @default 127.0.0.1'),
     port: port.default(8090).describe('HTTP port (0: any free port, printed at start). @default 8090'),
-    demo: z
-      .boolean()
-      .default(false)
-      .describe('Show what `thaw demo` left in --out (its chDB prediction log, every family\'s namespace, and its release directory), with no services. @default false'),
-    out: path.default('.thaw/demo').describe('With --demo: the demo\'s output directory. @default .thaw/demo'),
+    demo: z.boolean().default(false).describe("Show what `thaw demo` left in --out (its chDB prediction log, every family's namespace, and its release directory), with no services. @default false"),
+    out: path.default('.thaw/demo').describe("With --demo: the demo's output directory. @default .thaw/demo"),
     logLevel,
   })
   .strict()
@@ -42,7 +41,7 @@ export type DashboardConfig = z.output<typeof dashboardSchema>;
 
 export const dashboardSpec: CommandSpec<typeof dashboardSchema> = {
   name: 'dashboard',
-  summary: 'web page: warm-up curves from ClickHouse or chDB, workers\' rate, lag, latency and dead letters, releases and their age',
+  summary: "web page: warm-up curves from ClickHouse or chDB, workers' rate, lag, latency and dead letters, releases and their age",
   schema: dashboardSchema,
   flags: [
     ...CLICKHOUSE_FLAGS,
@@ -64,7 +63,7 @@ export const dashboardSpec: CommandSpec<typeof dashboardSchema> = {
   notes:
     'Serves one page and its JSON API (GET /api/curves[?day=YYYY-MM-DD], /api/workers, /api/releases) on\n' +
     '--host:--port until SIGTERM/SIGINT. The curves are the query `thaw curves` runs, pooled over days and per\n' +
-    'day; the workers panel scrapes each --targets endpoint (a worker\'s --metrics-port) every --poll-ms; the\n' +
+    "day; the workers panel scrapes each --targets endpoint (a worker's --metrics-port) every --poll-ms; the\n" +
     'releases panel reads the release pointers of --release-dir. The page and its chart library (uPlot) are\n' +
-    'served by the command itself: it works offline. --demo: `thaw demo`\'s output, no services.',
+    "served by the command itself: it works offline. --demo: `thaw demo`'s output, no services.",
 };

@@ -9,10 +9,7 @@ export type DemoFamily = (typeof DEMO_FAMILIES)[number];
 
 export const demoSchema = z
   .object({
-    events: positiveInt
-      .max(10_000_000, 'expected at most 10000000')
-      .default(100_000)
-      .describe('Synthetic events in the stream (count). @default 100000'),
+    events: positiveInt.max(10_000_000, 'expected at most 10000000').default(100_000).describe('Synthetic events in the stream (count). @default 100000'),
     seed: z.number().int('expected an integer').default(7).describe('Seed of the synthetic stream and of training. @default 7'),
     json: z.boolean().default(false).describe('Print only the result as JSON on stdout. @default false'),
     out: path.default('.thaw/demo').describe('Output directory: chDB data, curves.svg. @default .thaw/demo'),
@@ -52,7 +49,7 @@ export const demoSpec: CommandSpec<typeof demoSchema> = {
     'Trains, on the first part of the stream, the two-sided shared FM and the meta-learned releases\n' +
     '(EmerG for items; ColdNAS and the fixed/adaptive split for users; with fewer epochs than `thaw train`\n' +
     'so the demo takes minutes), then replays the stream through the production BatchProcessor, both sides\n' +
-    'in lockstep, each scoring with the other side\'s fresh state, the shared parameters learning on, with an\n' +
+    "in lockstep, each scoring with the other side's fresh state, the shared parameters learning on, with an\n" +
     'in-memory store and embedded ClickHouse (chDB): thaw eval --protocol stream on a synthetic source.\n' +
     'Every release family has its own `none` baseline (its model, never adapted); the tables, JSON and plot\n' +
     'keep them apart by family, and the lift of each adapter is over its own `none`. Writes <out>/curves.svg.',

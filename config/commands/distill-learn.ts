@@ -17,14 +17,30 @@ export const distillLearnSchema = z
     labelledTopic: z.string().min(1).optional().describe('Labelled topic. @default thaw.labelled.by-<side>'),
     softLabelTopic: z.string().min(1).default('thaw.soft-labels').describe('Soft labels written by thaw distill teach (read read_committed). @default thaw.soft-labels'),
     groupId: z.string().min(1).optional().describe('Consumer group of the student trainer. @default thaw-distill-learn-<model>-<side>'),
-    alpha: z.number().min(0, 'expected a weight in [0, 1]').max(1, 'expected a weight in [0, 1]').default(0.5).describe('Weight of the hard label: loss = alpha*BCE(label) + (1-alpha)*T^2*KL(teacher||student). 1 = no distillation. @default 0.5'),
+    alpha: z
+      .number()
+      .min(0, 'expected a weight in [0, 1]')
+      .max(1, 'expected a weight in [0, 1]')
+      .default(0.5)
+      .describe('Weight of the hard label: loss = alpha*BCE(label) + (1-alpha)*T^2*KL(teacher||student). 1 = no distillation. @default 0.5'),
     temperature: z.number().positive('expected a temperature > 0').max(100, 'expected a temperature <= 100').default(2).describe('Distillation temperature T (unitless). @default 2'),
-    softLabelWaitMs: nonNegativeInt.max(600_000).default(5_000).describe('Longest a chunk of labelled events waits for its soft labels (ms); events still without one train on the hard label alone and are counted as late. @default 5000'),
+    softLabelWaitMs: nonNegativeInt
+      .max(600_000)
+      .default(5_000)
+      .describe('Longest a chunk of labelled events waits for its soft labels (ms); events still without one train on the hard label alone and are counted as late. @default 5000'),
     maxPendingSoftLabels: positiveInt.default(1_000_000).describe('Soft labels held while waiting for their events (count; oldest dropped first). @default 1000000'),
     syncIntervalMs: positiveInt.min(100).default(60_000).describe('Time between student releases (ms), as thaw train --online. @default 60000'),
     syncEveryEvents: nonNegativeInt.default(0).describe('Also publish every N trained events; 0 = by time only (count). @default 0'),
-    maxBatchMessages: positiveInt.max(100_000).default(2000).describe('Largest number of labelled events trained per chunk (between soft-label waits, heartbeats and release checks; count). @default 2000'),
-    resume: z.boolean().default(false).describe('Resume exactly from the newest checkpoint of the lineage (parameters, optimiser, entity replicas, RNG, counters, pending soft labels and their offsets): the student ends bit-equal to a run never stopped. Fails if the lineage has releases but no checkpoint. Off: continue from the newest release and its optimiser only. @default false'),
+    maxBatchMessages: positiveInt
+      .max(100_000)
+      .default(2000)
+      .describe('Largest number of labelled events trained per chunk (between soft-label waits, heartbeats and release checks; count). @default 2000'),
+    resume: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Resume exactly from the newest checkpoint of the lineage (parameters, optimiser, entity replicas, RNG, counters, pending soft labels and their offsets): the student ends bit-equal to a run never stopped. Fails if the lineage has releases but no checkpoint. Off: continue from the newest release and its optimiser only. @default false',
+      ),
     keepCheckpoints: positiveInt.max(1000).default(3).describe('Checkpoints kept beside the releases (one written per release, by atomic rename; count). @default 3'),
     replicationFactor,
     logLevel,

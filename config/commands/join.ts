@@ -13,12 +13,8 @@ export const joinSchema = z
     clicksTopic: z.string().min(1).default('thaw.clicks').describe('Click topic. @default thaw.clicks'),
     outputTopic: z.string().min(1).default('thaw.labelled').describe('Topic of the labelled events. @default thaw.labelled'),
     joinKeyPrefix: z.string().min(1).default('thaw:join').describe('Prefix of the pending-impression keys in Redis. @default thaw:join'),
-    attributionWindowMs: positiveInt
-      .default(1_800_000)
-      .describe('A click counts if at most this long after its impression, event time (ms). @default 1800000 (30 min)'),
-    allowedLatenessMs: positiveInt
-      .default(10_000)
-      .describe('How far the watermark trails the newest impression (ms). @default 10000'),
+    attributionWindowMs: positiveInt.default(1_800_000).describe('A click counts if at most this long after its impression, event time (ms). @default 1800000 (30 min)'),
+    allowedLatenessMs: positiveInt.default(10_000).describe('How far the watermark trails the newest impression (ms). @default 10000'),
     pendingTtlMs: positiveInt
       .optional()
       .describe(

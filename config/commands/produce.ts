@@ -12,22 +12,14 @@ export const produceSchema = z
     topic: z.string().min(1).default('thaw.labelled').describe('Topic of labelled events (mode labelled, not --rekeyed). @default thaw.labelled'),
     limit: positiveInt.optional().describe('Stop after this many events (count). @default the whole source'),
     strict: z.boolean().default(false).describe('Exit 1 when the source yields no event (a warning either way). @default false'),
-    mode: z
-      .enum(['labelled', 'impressions'])
-      .default('labelled')
-      .describe('labelled: LabelledEvents; impressions: impressions + clicks for the join. @default labelled'),
-    rekeyed: z
-      .boolean()
-      .default(false)
-      .describe('Write labelled events straight to thaw.labelled.by-user and .by-item keyed by entity (no rekeyer needed). @default false'),
+    mode: z.enum(['labelled', 'impressions']).default('labelled').describe('labelled: LabelledEvents; impressions: impressions + clicks for the join. @default labelled'),
+    rekeyed: z.boolean().default(false).describe('Write labelled events straight to thaw.labelled.by-user and .by-item keyed by entity (no rekeyer needed). @default false'),
     byUserTopic: z.string().min(1).default('thaw.labelled.by-user').describe('With --rekeyed: topic keyed by user. @default thaw.labelled.by-user'),
     byItemTopic: z.string().min(1).default('thaw.labelled.by-item').describe('With --rekeyed: topic keyed by item. @default thaw.labelled.by-item'),
     impressionsTopic: z.string().min(1).default('thaw.impressions').describe('Mode impressions: impression topic. @default thaw.impressions'),
     clicksTopic: z.string().min(1).default('thaw.clicks').describe('Mode impressions: click topic. @default thaw.clicks'),
     batchSize: positiveInt.max(100_000, 'expected at most 100000').default(1000).describe('Events per produce request (count). @default 1000'),
-    clickDelayMs: nonNegativeInt
-      .default(3_000)
-      .describe('Mode impressions: event-time delay of a click after its impression (ms). @default 3000'),
+    clickDelayMs: nonNegativeInt.default(3_000).describe('Mode impressions: event-time delay of a click after its impression (ms). @default 3000'),
     partitions: positiveInt.default(4).describe('Partitions of topics created if missing (count). @default 4'),
     replicationFactor,
     logLevel,

@@ -9,19 +9,17 @@ import type { CommandSpec } from '../types.js';
 export type RangeBoundConfig = { offset: number } | { timeMs: number };
 
 /** `123` is an offset (every partition), anything else must be an ISO-8601 time. */
-export const rangeBound = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx): RangeBoundConfig => {
-    const text = String(v).trim();
-    if (/^\d+$/.test(text)) return { offset: Number(text) };
-    // Only full ISO dates (2024-01-01 or 2024-01-01T10:00:00Z), not Date.parse's liberal forms.
-    const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ? Date.parse(text) : NaN;
-    if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected an offset (integer >= 0) or an ISO time like 2024-01-01T00:00:00Z' });
-      return z.NEVER;
-    }
-    return { timeMs: ms };
-  });
+export const rangeBound = z.union([z.number(), z.string()]).transform((v, ctx): RangeBoundConfig => {
+  const text = String(v).trim();
+  if (/^\d+$/.test(text)) return { offset: Number(text) };
+  // Only full ISO dates (2024-01-01 or 2024-01-01T10:00:00Z), not Date.parse's liberal forms.
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected an offset (integer >= 0) or an ISO time like 2024-01-01T00:00:00Z' });
+    return z.NEVER;
+  }
+  return { timeMs: ms };
+});
 
 export const replaySchema = z
   .object({
@@ -45,8 +43,8 @@ export const replaySchema = z
       .describe('Model name in the release directory. @default fm'),
     spoolDir,
     batchSize: positiveInt.default(2000).describe('Events per micro-batch (count). @default 2000'),
-    promote: z.boolean().default(false).describe('Copy the namespace\'s states into live (then drop nothing). @default false'),
-    drop: z.boolean().default(false).describe('Delete the namespace\'s states and analytics rows. @default false'),
+    promote: z.boolean().default(false).describe("Copy the namespace's states into live (then drop nothing). @default false"),
+    drop: z.boolean().default(false).describe("Delete the namespace's states and analytics rows. @default false"),
     strict: z.boolean().default(false).describe('Exit 1 when the range selects no event (a warning either way). @default false'),
     logLevel,
   })
@@ -90,6 +88,6 @@ export const replaySpec: CommandSpec<typeof replaySchema> = {
   ],
   notes:
     'thaw replay --namespace NAME --from A --to B   replays [A, B) into namespace NAME (states and analytics rows).\n' +
-    'thaw replay --namespace NAME --promote         copies NAME\'s states into live.\n' +
-    'thaw replay --namespace NAME --drop            deletes NAME\'s states and analytics rows.',
+    "thaw replay --namespace NAME --promote         copies NAME's states into live.\n" +
+    "thaw replay --namespace NAME --drop            deletes NAME's states and analytics rows.",
 };

@@ -40,25 +40,20 @@ export const runSchema = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name')
       .default('fm')
-      .describe('Model name in the release directory whose current release is loaded; its type (fm, emerg, coldnas, fixed-adaptive) must match --adapter and stays fixed while the worker runs (a release of another type is refused, the one in use stays). @default fm'),
+      .describe(
+        'Model name in the release directory whose current release is loaded; its type (fm, emerg, coldnas, fixed-adaptive) must match --adapter and stays fixed while the worker runs (a release of another type is refused, the one in use stays). @default fm',
+      ),
     releasePollMs: positiveInt
       .min(1_000)
       .default(60_000)
       .describe('How often the worker checks the release directory for a newly promoted release (ms); announcements on thaw.releases are picked up at once. @default 60000'),
     namespace: namespaceName.default('live').describe('State and analytics namespace (env THAW_NAMESPACE). @default live'),
     metricsPort: port.default(9464).describe('Prometheus metrics and /healthz port; 0: any free port, logged at start (several workers on one host) (env THAW_METRICS_PORT). @default 9464'),
-    metricsHost: z
-      .string()
-      .min(1)
-      .default('127.0.0.1')
-      .describe("Interface of the metrics endpoint; '0.0.0.0' when Prometheus scrapes from another host (env THAW_METRICS_HOST). @default 127.0.0.1"),
+    metricsHost: z.string().min(1).default('127.0.0.1').describe("Interface of the metrics endpoint; '0.0.0.0' when Prometheus scrapes from another host (env THAW_METRICS_HOST). @default 127.0.0.1"),
     spoolDir,
     groupId: z.string().min(1).optional().describe('Consumer group. @default thaw-<side>-<adapter>-<namespace>'),
     topic: z.string().min(1).optional().describe('Topic to consume. @default thaw.labelled.by-<side>'),
-    fromBeginning: z
-      .boolean()
-      .default(true)
-      .describe('A new consumer group starts at the earliest retained event (else at new events only). @default true'),
+    fromBeginning: z.boolean().default(true).describe('A new consumer group starts at the earliest retained event (else at new events only). @default true'),
     untilEnd: z
       .boolean()
       .default(false)
@@ -91,10 +86,7 @@ export const runSchema = z
       .describe(
         "Kafka consumer group session timeout (ms): after a crash (kill -9, lost host) the worker's partitions move to another worker after this long, so a replacement resumes within about a second more (bench/README.md, failover). Heartbeats go every tenth of it, also while a micro-batch runs; a slow adapter's micro-batch yields to them between waves. Raise it on hosts whose event loop stalls for seconds. 6000..300000. @default 8000",
       ),
-    heartbeatIntervalMs: positiveInt
-      .min(100)
-      .optional()
-      .describe('Consumer group heartbeat interval (ms), at most a third of the session timeout. @default a tenth of --session-timeout-ms'),
+    heartbeatIntervalMs: positiveInt.min(100).optional().describe('Consumer group heartbeat interval (ms), at most a third of the session timeout. @default a tenth of --session-timeout-ms'),
     drainTimeoutMs: positiveInt
       .min(1_000, 'expected at least 1000')
       .max(3_600_000, 'expected at most 3600000 (1 hour)')
@@ -103,12 +95,8 @@ export const runSchema = z
         'Deadline of a drain (SIGTERM/SIGINT, or the end of the topic with --until-end), from its start (ms). Past it the worker exits 1 without waiting any longer, saying how much stays in the disk spool (rows already durable there are sent on the next start; the batch in flight is not committed and is consumed again). 1000..3600000. @default 30000',
       ),
     cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
-    cacheReadTtlMs: nonNegativeInt
-      .default(1_000)
-      .describe('How long a state only read (not written here) is served from cache (ms). @default 1000'),
-    stateTtlSeconds: nonNegativeInt
-      .default(2_592_000)
-      .describe('Redis expiry of an untouched entity state (seconds), 0 = never. @default 2592000 (30 days)'),
+    cacheReadTtlMs: nonNegativeInt.default(1_000).describe('How long a state only read (not written here) is served from cache (ms). @default 1000'),
+    stateTtlSeconds: nonNegativeInt.default(2_592_000).describe('Redis expiry of an untouched entity state (seconds), 0 = never. @default 2592000 (30 days)'),
     stateMaxEntities: nonNegativeInt
       .default(0)
       .describe(
@@ -121,12 +109,16 @@ export const runSchema = z
   .superRefine((c, ctx) => {
     const unread = unreadAdapterSection(c.adapter, c.adapterOptions);
     if (unread !== undefined) {
-      const why = c.adapter === 'none' ? 'none reads the section of its release\'s adapter only: keep one' : `adapter ${c.adapter} reads adapterOptions.${c.adapter} only`;
+      const why = c.adapter === 'none' ? "none reads the section of its release's adapter only: keep one" : `adapter ${c.adapter} reads adapterOptions.${c.adapter} only`;
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['adapterOptions', unread], message: `not read: ${why}` });
     }
     if (c.redis.cluster && c.stateMaxEntities > 0) {
       // The cap's least-recently-seen index is one key per scope: one slot, one node.
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stateMaxEntities'], message: 'must be 0 with redis.cluster (the cap is not supported on a Redis Cluster; bound state with stateTtlSeconds)' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['stateMaxEntities'],
+        message: 'must be 0 with redis.cluster (the cap is not supported on a Redis Cluster; bound state with stateTtlSeconds)',
+      });
     }
   });
 

@@ -20,12 +20,26 @@ import { path } from '../fields.js';
 import { checkServedModel, serveFields, type ServeConfig } from './serve.js';
 
 /** The per-model pipeline settings an entry may set (the flags' keys). */
-export const PIPELINE_KEYS = ['maxCandidates', 'freshnessMs', 'cacheEntries', 'fetchConcurrency', 'fetchTimeoutMs', 'modelMaxBatch', 'modelMaxWaitMs', 'maxInFlight', 'deadlineMs', 'shedControl', 'shedTarget'] as const;
+export const PIPELINE_KEYS = [
+  'maxCandidates',
+  'freshnessMs',
+  'cacheEntries',
+  'fetchConcurrency',
+  'fetchTimeoutMs',
+  'modelMaxBatch',
+  'modelMaxWaitMs',
+  'maxInFlight',
+  'deadlineMs',
+  'shedControl',
+  'shedTarget',
+] as const;
 /** What an entry of another adapter than the flags' does not inherit. */
 const ADAPTER_KEYS = ['adapterOptions', 'crossAdapter', 'crossModel', 'safeguard', 'safeguardPartitions'] as const;
 
 const entrySchema = serveFields
-  .pick({ adapterOptions: true, crossAdapter: true, crossModel: true, safeguard: true, safeguardPartitions: true, releaseDir: true, ...Object.fromEntries(PIPELINE_KEYS.map((k) => [k, true])) } as { [K in (typeof PIPELINE_KEYS)[number] | (typeof ADAPTER_KEYS)[number] | 'releaseDir']: true })
+  .pick({ adapterOptions: true, crossAdapter: true, crossModel: true, safeguard: true, safeguardPartitions: true, releaseDir: true, ...Object.fromEntries(PIPELINE_KEYS.map((k) => [k, true])) } as {
+    [K in (typeof PIPELINE_KEYS)[number] | (typeof ADAPTER_KEYS)[number] | 'releaseDir']: true;
+  })
   .extend({
     name: z.string().regex(MODEL_NAME, 'expected letters, digits, - and _ (1 to 64)'),
     // Required in an entry (no fall-back): which states, of which release, in which namespace.

@@ -11,11 +11,33 @@ import type { CommandSpec } from '../types.js';
 import { checkServedModel, RETRIEVAL_KEYS, serveFields } from './serve.js';
 
 export const serveTuneSchema = serveFields
-  .omit({ demo: true, out: true, host: true, port: true, processes: true, models: true, settings: true, releasePollMs: true, releaseAnnouncements: true, recordLoad: true, recordMaxArrivals: true, ...RETRIEVAL_KEYS })
+  .omit({
+    demo: true,
+    out: true,
+    host: true,
+    port: true,
+    processes: true,
+    models: true,
+    settings: true,
+    releasePollMs: true,
+    releaseAnnouncements: true,
+    recordLoad: true,
+    recordMaxArrivals: true,
+    ...RETRIEVAL_KEYS,
+  })
   .extend({
-    load: path.describe('The recorded load to replay: JSON Lines, a header {"format":"thaw-load/1","deadlineMs":N} then {"t":ms,"body":{...},"deadlineMs"?:N} per arrival (`thaw serve --record-load` records one from live traffic; bench/serving/record.ts from the bench\'s workload). Required.'),
-    settingsOut: path.default('thaw-settings.json').describe('Where the chosen settings are written ({"format":"thaw-settings/1","settings":{...},"tuning":{...}}), for thaw serve --settings. @default thaw-settings.json'),
-    minGain: z.number().min(0).max(1).default(0.03).describe('Relative goodput gain a setting needs to replace the one it is compared with (ratio): replays are noisy, and the defaults stay unless beaten by this much. @default 0.03'),
+    load: path.describe(
+      'The recorded load to replay: JSON Lines, a header {"format":"thaw-load/1","deadlineMs":N} then {"t":ms,"body":{...},"deadlineMs"?:N} per arrival (`thaw serve --record-load` records one from live traffic; bench/serving/record.ts from the bench\'s workload). Required.',
+    ),
+    settingsOut: path
+      .default('thaw-settings.json')
+      .describe('Where the chosen settings are written ({"format":"thaw-settings/1","settings":{...},"tuning":{...}}), for thaw serve --settings. @default thaw-settings.json'),
+    minGain: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.03)
+      .describe('Relative goodput gain a setting needs to replace the one it is compared with (ratio): replays are noisy, and the defaults stay unless beaten by this much. @default 0.03'),
   })
   .strict()
   .superRefine(checkServedModel);
@@ -57,8 +79,8 @@ export const serveTuneSpec: CommandSpec<typeof serveTuneSchema> = {
   notes:
     'Replays --load against a real scoring pipeline in this process (the model of the flags, its states in Redis) once per\n' +
     'candidate setting, open loop at the recorded arrival times, and keeps the setting with the best goodput (answers\n' +
-    'within the deadline, per s) whose answered p99 stays within the recording\'s deadline: coordinate descent over\n' +
+    "within the deadline, per s) whose answered p99 stays within the recording's deadline: coordinate descent over\n" +
     'fetchConcurrency 1,2,4,8,16; modelMaxBatch 8..128; modelMaxWaitMs 0,0.5,1,2; maxInFlight 64..2048, starting from\n' +
-    'the flags\' values (one replay each, about 14 replays per pass). Prints each replay; writes --out for\n' +
+    "the flags' values (one replay each, about 14 replays per pass). Prints each replay; writes --out for\n" +
     'thaw serve --settings FILE. The HTTP layer is not replayed: run the tuned settings through the bench to confirm.',
 };

@@ -9,14 +9,22 @@ export const trainFmSchema = z
   .object({
     source: sourceSpec,
     releaseDir,
-    side: side
-      .optional()
-      .describe('Deprecated and ignored (logs a warning): FM releases are two-sided, one release serves the user and the item workers. @default none'),
+    side: side.optional().describe('Deprecated and ignored (logs a warning): FM releases are two-sided, one release serves the user and the item workers. @default none'),
     epochs: positiveInt.default(3).describe('Passes over the training events (count). @default 3'),
     k: positiveInt.max(256, 'expected at most 256').default(8).describe('Latent dimension of the FM. @default 8'),
     buckets: positiveInt.default(262_144).describe('Rows of the hashed feature table (count). @default 262144'),
     crossBuckets: z
-      .union([z.literal('fit'), z.coerce.number().int().min(0).max(2 ** 28)], { errorMap: () => ({ message: 'expected fit or an integer in [0, 2^28]' }) })
+      .union(
+        [
+          z.literal('fit'),
+          z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(2 ** 28),
+        ],
+        { errorMap: () => ({ message: 'expected fit or an integer in [0, 2^28]' }) },
+      )
       .default('fit')
       .describe(
         `Rows of the hashed user-feature × item-feature cross table (count; 0 = no cross term), or fit: ${DEFAULT_CROSS_BUCKETS} or 0, whichever has the lower predict-then-learn loss on the history. @default fit`,

@@ -83,11 +83,11 @@
         cursor: { points: { size: 7 } },
         scales: { x: { time: false, range: [-0.3, buckets.length - 0.7] }, y: { auto: true } },
         axes: [
-          { label: 'prior interactions', splits: () => xs, values: (u, vals) => vals.map((v) => buckets[v] ?? '') , grid: { show: false } },
+          { label: 'prior interactions', splits: () => xs, values: (u, vals) => vals.map((v) => buckets[v] ?? ''), grid: { show: false } },
           { label: 'AUC', values: (u, vals) => vals.map((v) => v.toFixed(2)), size: 48 },
         ],
         series: [
-          { label: 'bucket', value: (u, v) => (v === null || v === undefined ? '—' : buckets[v] ?? '') },
+          { label: 'bucket', value: (u, v) => (v === null || v === undefined ? '—' : (buckets[v] ?? '')) },
           ...series.map((s) => ({
             label: s.label,
             stroke: s.color,

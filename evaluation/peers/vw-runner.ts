@@ -21,9 +21,7 @@ export const VW_OPTIMIZERS = ['sgd', 'ftrl', 'pistol'] as const;
 export type VwOptimizer = (typeof VW_OPTIMIZERS)[number];
 
 /** One VW setting: the optimizer and its own step-size parameters. */
-export type VwSetting =
-  | { optimizer: 'sgd'; /** `-l`. */ learningRate: number }
-  | { optimizer: 'ftrl' | 'pistol'; /** `--ftrl_alpha`. */ ftrlAlpha: number; /** `--ftrl_beta`. */ ftrlBeta: number };
+export type VwSetting = { optimizer: 'sgd'; /** `-l`. */ learningRate: number } | { optimizer: 'ftrl' | 'pistol'; /** `--ftrl_alpha`. */ ftrlAlpha: number; /** `--ftrl_beta`. */ ftrlBeta: number };
 
 /** VW arguments of one setting: logistic loss and link, user × item quadratic interactions, `2^bits` weights. */
 export function vwArgs(setting: VwSetting, bits: number): string[] {

@@ -104,7 +104,14 @@ function effectiveKey(stage: EncoderStage, c: EncoderChoice): string {
 }
 
 /** Chooses each stage's value on the validation split, up to `last`; returns the choices and the trials. */
-async function select(events: readonly LabelledEvent[], trainFraction: number, fraction: number, grid: SelectionGrid, last: EncoderStage, opts: RetrievalProtocolOptions): Promise<{ chosen: EncoderChoice; trials: ValidationTrial[]; validationEvents: number }> {
+async function select(
+  events: readonly LabelledEvent[],
+  trainFraction: number,
+  fraction: number,
+  grid: SelectionGrid,
+  last: EncoderStage,
+  opts: RetrievalProtocolOptions,
+): Promise<{ chosen: EncoderChoice; trials: ValidationTrial[]; validationEvents: number }> {
   const val = buildValidationSplit(events, trainFraction, fraction);
   const catalog = catalogOf(val);
   const ranker = needsRanker(last) ? await trainFmRanker(val.trainEvents, val.items, { seed: opts.seed ?? 1 }) : undefined;

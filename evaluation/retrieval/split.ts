@@ -56,7 +56,10 @@ export interface RetrievalSplit {
 
 /** Events sorted by time, stably (the source's order breaks ties). */
 export function sortByTime(events: readonly LabelledEvent[]): LabelledEvent[] {
-  return events.map((e, i) => ({ e, i })).sort((a, b) => a.e.timeMs - b.e.timeMs || a.i - b.i).map((x) => x.e);
+  return events
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.timeMs - b.e.timeMs || a.i - b.i)
+    .map((x) => x.e);
 }
 
 /**

@@ -52,7 +52,13 @@ export async function trainFamily(
       family,
       release: inMemoryRelease('fm', 'history', bundle),
       trainSec: (performance.now() - t0) / 1000,
-      info: { hotUsers: res.hotEntities.user, hotItems: res.hotEntities.item, crossBuckets: res.model.crossBuckets, ...(res.crossFit === undefined ? {} : { crossFitLogLoss: res.crossFit }), biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item } },
+      info: {
+        hotUsers: res.hotEntities.user,
+        hotItems: res.hotEntities.item,
+        crossBuckets: res.model.crossBuckets,
+        ...(res.crossFit === undefined ? {} : { crossFitLogLoss: res.crossFit }),
+        biasFilter: res.biasFit === undefined ? 'given' : { user: res.biasFit.user, item: res.biasFit.item },
+      },
     };
   }
   const res = await trainFromEvents({ kind: family, events: history, seed: opts.seed, logger, ...opts.meta, ...(opts.biasFilter === undefined ? {} : { biasFilter: opts.biasFilter }) });
@@ -69,6 +75,7 @@ export async function trainFamily(
 export async function loadFamily(family: Family, releaseDir: string): Promise<FamilyRelease> {
   const store = new ReleaseStore({ root: releaseDir });
   const version = await store.current(family);
-  if (version === undefined) throw new ThawError('RELEASE_NOT_FOUND', `no current release of model "${family}" in ${releaseDir}: train it (thaw train ${family} --release-dir ${releaseDir}) or leave --release-dir out`);
+  if (version === undefined)
+    throw new ThawError('RELEASE_NOT_FOUND', `no current release of model "${family}" in ${releaseDir}: train it (thaw train ${family} --release-dir ${releaseDir}) or leave --release-dir out`);
   return { family, release: await store.load(family, version), trainSec: 0, info: { version } };
 }

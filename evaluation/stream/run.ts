@@ -216,10 +216,10 @@ export async function runStreamEval(opts: StreamEvalOptions): Promise<StreamEval
     }
     await sink.flush();
     const namespaces = [...families.map((f) => namespaceOf(f.family)), PEER_NAMESPACE];
-    curves = [
-      ...(await queryCurves(chdb, { namespace: namespaces, byRelease: false })),
-      ...(await queryCurves(chdb, { namespace: namespaces, byRelease: false, buckets: 'early' })),
-    ].map((r) => ({ ...r, release: releaseLabel(r.namespace) }));
+    curves = [...(await queryCurves(chdb, { namespace: namespaces, byRelease: false })), ...(await queryCurves(chdb, { namespace: namespaces, byRelease: false, buckets: 'early' }))].map((r) => ({
+      ...r,
+      release: releaseLabel(r.namespace),
+    }));
     if (peers.length > 0) {
       for (const side of sides) {
         for (const bucket of CURVE_BUCKETS) {
@@ -276,7 +276,18 @@ export function peerRows(name: string, scores: Float64Array, events: readonly La
       const prior = seen.get(id) ?? 0;
       seen.set(id, prior + 1);
       if (j < historyN) return;
-      rows.push({ eventId: e.eventId, eventTimeMs: e.timeMs, side, entityId: id, priorCount: prior, score: scores[j] ?? NaN, label: e.label, adapter: name, release: 'peer', namespace: PEER_NAMESPACE });
+      rows.push({
+        eventId: e.eventId,
+        eventTimeMs: e.timeMs,
+        side,
+        entityId: id,
+        priorCount: prior,
+        score: scores[j] ?? NaN,
+        label: e.label,
+        adapter: name,
+        release: 'peer',
+        namespace: PEER_NAMESPACE,
+      });
     });
   }
   return rows;

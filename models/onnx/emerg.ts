@@ -37,7 +37,10 @@ export function exportEmergOnnx(model: Emerg): Uint8Array {
     h = g.mul(al, h);
     hs.push(h);
   }
-  const stacked = g.concat(hs.map((x) => g.unsqueeze(x, [1])), 1); // [B,T,F,D]
+  const stacked = g.concat(
+    hs.map((x) => g.unsqueeze(x, [1])),
+    1,
+  ); // [B,T,F,D]
   const tokens = g.reshape(stacked, [-1, f * d]);
   let mixed: string;
   if (model.readout === 'fields') {

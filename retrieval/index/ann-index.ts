@@ -260,7 +260,8 @@ export class AnnIndex {
 
   private adopt(parts: AnnIndexParts): void {
     const count = parts.ids.length;
-    if (parts.place.length !== count || parts.inGraph.length !== count) throw new ThawError('INDEX_CORRUPT', `the snapshot's id map holds ${count} ids but ${parts.place.length} places and ${parts.inGraph.length} graph flags`);
+    if (parts.place.length !== count || parts.inGraph.length !== count)
+      throw new ThawError('INDEX_CORRUPT', `the snapshot's id map holds ${count} ids but ${parts.place.length} places and ${parts.inGraph.length} graph flags`);
     this.ensureLabels(count);
     for (let label = 0; label < count; label++) {
       const id = parts.ids[label] ?? '';

@@ -52,6 +52,11 @@ export async function buildRetrievalSnapshot(events: readonly LabelledEvent[], d
   const vectors = trainer.itemVectors();
   const index = await AnnIndex.create({ ...opts.index, dim, initialCapacity: Math.max(1024, catalog.length) });
   catalog.forEach((it, i) => index.upsertSealed(it.id, vectors.subarray(i * dim, (i + 1) * dim)));
-  saveRetrievalSnapshot(dir, trainer.model, catalog.map((it) => it.id), index);
+  saveRetrievalSnapshot(
+    dir,
+    trainer.model,
+    catalog.map((it) => it.id),
+    index,
+  );
   return { items: catalog.length, events: sorted.length, positives: examples.length, trainSeconds: (t1 - t0) / 1000, indexSeconds: (performance.now() - t1) / 1000 };
 }

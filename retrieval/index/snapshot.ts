@@ -53,7 +53,14 @@ export function saveIndex(index: AnnIndex, dir: string): string {
   const parts = index.parts((graph) => graph.writeIndexSync(join(target, 'graph.hnsw')));
   writeSynced(join(target, 'growing.f32'), bytes(parts.growingRows));
   writeSynced(join(target, 'growing-labels.i32'), bytes(parts.growingLabels));
-  const meta: Meta = { format: FORMAT, options: index.opts, ids: [...parts.ids], place: Buffer.from(parts.place).toString('base64'), inGraph: Buffer.from(parts.inGraph).toString('base64'), growing: parts.growingLabels.length };
+  const meta: Meta = {
+    format: FORMAT,
+    options: index.opts,
+    ids: [...parts.ids],
+    place: Buffer.from(parts.place).toString('base64'),
+    inGraph: Buffer.from(parts.inGraph).toString('base64'),
+    growing: parts.growingLabels.length,
+  };
   writeSynced(join(target, 'meta.json'), JSON.stringify(meta));
   const link = join(dir, `${CURRENT}.${randomBytes(4).toString('hex')}.tmp`);
   symlinkSync(name, link);

@@ -104,9 +104,7 @@ void test('docker-compose.yml validates with `docker-compose config -q`', { time
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     assert.fail(
-      code === 'ENOENT'
-        ? 'docker-compose is not installed (apt-get install docker-compose); it is needed to validate docker-compose.yml'
-        : `could not run docker-compose: ${r.error.message}`,
+      code === 'ENOENT' ? 'docker-compose is not installed (apt-get install docker-compose); it is needed to validate docker-compose.yml' : `could not run docker-compose: ${r.error.message}`,
     );
   }
   assert.equal(r.status, 0, `docker-compose config -q failed (exit ${r.status}):\n${r.stderr}${r.stdout}`);

@@ -25,7 +25,8 @@ export interface DistillLossOptions {
 /** Throws ConfigError naming the option when `o` is out of range. */
 export function checkDistillLoss(o: DistillLossOptions, prefix = 'distill'): DistillLossOptions {
   if (typeof o.alpha !== 'number' || !(o.alpha >= 0 && o.alpha <= 1)) throw new ConfigError(`${prefix}.alpha`, `must be in [0, 1], got ${String(o.alpha)}`);
-  if (typeof o.temperature !== 'number' || !Number.isFinite(o.temperature) || o.temperature <= 0) throw new ConfigError(`${prefix}.temperature`, `must be a finite number > 0, got ${String(o.temperature)}`);
+  if (typeof o.temperature !== 'number' || !Number.isFinite(o.temperature) || o.temperature <= 0)
+    throw new ConfigError(`${prefix}.temperature`, `must be a finite number > 0, got ${String(o.temperature)}`);
   return o;
 }
 

@@ -26,7 +26,8 @@ export function teacherRetryOf(o: TeacherRetryOptions = {}, prefix = 'distill.te
   const out = { retries: o.retries ?? 3, minTimeoutMs: o.minTimeoutMs ?? 200, maxTimeoutMs: o.maxTimeoutMs ?? 5000 };
   if (!Number.isInteger(out.retries) || out.retries < 0 || out.retries > 100) throw new ConfigError(`${prefix}.retries`, `must be an integer in [0, 100], got ${String(o.retries)}`);
   if (!Number.isInteger(out.minTimeoutMs) || out.minTimeoutMs < 0) throw new ConfigError(`${prefix}.minTimeoutMs`, `must be an integer >= 0, got ${String(o.minTimeoutMs)}`);
-  if (!Number.isInteger(out.maxTimeoutMs) || out.maxTimeoutMs < out.minTimeoutMs) throw new ConfigError(`${prefix}.maxTimeoutMs`, `must be an integer >= minTimeoutMs (${out.minTimeoutMs}), got ${String(o.maxTimeoutMs)}`);
+  if (!Number.isInteger(out.maxTimeoutMs) || out.maxTimeoutMs < out.minTimeoutMs)
+    throw new ConfigError(`${prefix}.maxTimeoutMs`, `must be an integer >= minTimeoutMs (${out.minTimeoutMs}), got ${String(o.maxTimeoutMs)}`);
   return out;
 }
 

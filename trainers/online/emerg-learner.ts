@@ -239,13 +239,20 @@ export class EmergOnlineLearner implements OnlineLearner {
       });
       return this.encoder.encode(evs, Int32Array.from(ent));
     };
-    metaStep(this.model, enc((t) => t.support), enc((t) => t.query), tasks.length, this.metaAdam, {
-      trainable: this.model.dense.names(),
-      trainTable: this.trainTable,
-      innerLr: this.innerLr,
-      graphLrScale: this.graphLrScale,
-      supportWeight: this.a,
-    });
+    metaStep(
+      this.model,
+      enc((t) => t.support),
+      enc((t) => t.query),
+      tasks.length,
+      this.metaAdam,
+      {
+        trainable: this.model.dense.names(),
+        trainTable: this.trainTable,
+        innerLr: this.innerLr,
+        graphLrScale: this.graphLrScale,
+        supportWeight: this.a,
+      },
+    );
     this.metaSteps++;
   }
 }

@@ -253,7 +253,13 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
       // Position j = the j-th event of every task (all windows hold K events).
       const positions: RowBatch[] = [];
       const ent = Int32Array.from({ length: tasks.length }, (_, i) => i);
-      for (let j = 0; j < this.windows.size; j++) positions.push(this.encoder.encode(tasks.map((t) => (j < t.support.length ? t.support[j]! : t.query[j - t.support.length]!)), ent));
+      for (let j = 0; j < this.windows.size; j++)
+        positions.push(
+          this.encoder.encode(
+            tasks.map((t) => (j < t.support.length ? t.support[j]! : t.query[j - t.support.length]!)),
+            ent,
+          ),
+        );
       prequentialMetaStep(this.model, positions, tasks.length, this.metaAdam, this.coldWeight);
     } else {
       const enc = (pick: (t: WindowTask<LabelledEvent>) => LabelledEvent[]): RowBatch => {

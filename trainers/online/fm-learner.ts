@@ -204,13 +204,7 @@ export class FmOnlineLearner implements OnlineLearner {
 
   trainingState(): Map<string, Float32Array> {
     const fm = this.fm;
-    const out = new Map<string, Float32Array>([
-      ['fm.w', fm.w],
-      ['fm.v', fm.v],
-      ['fm.c', fm.c],
-      ['fm.w0', f64Array([fm.w0])],
-      ...this.optimizerState(),
-    ]);
+    const out = new Map<string, Float32Array>([['fm.w', fm.w], ['fm.v', fm.v], ['fm.c', fm.c], ['fm.w0', f64Array([fm.w0])], ...this.optimizerState()]);
     for (const side of ['user', 'item'] as const) {
       const p = fm.priors[side];
       out.set(`prior.${side}.vector`, p.vector);

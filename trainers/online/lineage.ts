@@ -74,7 +74,17 @@ export async function loadLineage(o: LineageInput, log: Logger): Promise<Lineage
       restoreLearner(learner, ck);
       const m = ck.meta;
       log.info('resumed exactly from a checkpoint', { file: ck.file, offsets: m.positions, lastRelease: version });
-      return { ...start, positions: { ...m.positions }, base: m.base, baseEvents: m.baseEvents, baseTasks: m.baseTasks, sinceRelease: m.sinceRelease, skippedCovered: m.skippedCovered, poison: m.poison, attached: ck.attached };
+      return {
+        ...start,
+        positions: { ...m.positions },
+        base: m.base,
+        baseEvents: m.baseEvents,
+        baseTasks: m.baseTasks,
+        sinceRelease: m.sinceRelease,
+        skippedCovered: m.skippedCovered,
+        poison: m.poison,
+        attached: ck.attached,
+      };
     }
     if (own !== undefined) throw new ThawError('CHECKPOINT_MISSING', `--resume: the lineage of group ${groupId} has release ${version} but no exact checkpoint in ${dir}`);
     log.info('nothing to resume: a new lineage', { base: version });

@@ -42,7 +42,10 @@ export function totalOffsets(o: PartitionOffsets): number {
 
 /** `on-<total, 13 digits>-<sha256(group, topic, offsets), 10 hex>`: deterministic, ordered by total. */
 export function onlineVersion(groupId: string, topic: string, o: PartitionOffsets): string {
-  const digest = createHash('sha256').update(JSON.stringify([groupId, topic, canonicalOffsets(o)])).digest('hex').slice(0, 10);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([groupId, topic, canonicalOffsets(o)]))
+    .digest('hex')
+    .slice(0, 10);
   return `on-${String(totalOffsets(o)).padStart(13, '0')}-${digest}`;
 }
 

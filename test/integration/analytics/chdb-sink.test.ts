@@ -72,10 +72,7 @@ void describe('ChdbSink', () => {
     assert.equal(await countRows(chdb, { namespace: 'ns-ties' }), 0);
     assert.equal(await countRows(chdb, { distinct: true }), 20_000);
 
-    await assert.rejects(
-      chdb.write([{ ...rows[0]!, side: 'both' as 'user' }]),
-      (e: unknown) => e instanceof ThawError && e.code === 'VALIDATION_FAILED',
-    );
+    await assert.rejects(chdb.write([{ ...rows[0]!, side: 'both' as 'user' }]), (e: unknown) => e instanceof ThawError && e.code === 'VALIDATION_FAILED');
     await chdb.close();
     await assert.rejects(chdb.write(rows.slice(0, 1)), (e: unknown) => e instanceof ThawError && e.code === 'LIFECYCLE');
   });

@@ -121,8 +121,16 @@ void describe('prediction log on 2 ClickHouse shards behind a Distributed table'
     // (Background merges may already have collapsed some copies: physical counts lie in a range.)
     const distinct = live.length + replay.length;
     assert.ok(a.rows + b.rows >= distinct && a.rows + b.rows <= physical, `rows on the shards: ${a.rows + b.rows}`);
-    assert.deepEqual([...a.keys].filter((k) => b.keys.has(k)), [], 'no event on both shards');
-    assert.deepEqual([...a.entities].filter((k) => b.entities.has(k)), [], 'no entity on both shards');
+    assert.deepEqual(
+      [...a.keys].filter((k) => b.keys.has(k)),
+      [],
+      'no event on both shards',
+    );
+    assert.deepEqual(
+      [...a.entities].filter((k) => b.entities.has(k)),
+      [],
+      'no entity on both shards',
+    );
     assert.equal(a.keys.size + b.keys.size, distinct);
 
     // Counts, physical and de-duplicated, per namespace and in all.
@@ -155,7 +163,10 @@ void describe('prediction log on 2 ClickHouse shards behind a Distributed table'
     const cfg = clickhouseSchema.parse({ url: shards.shardUrls[1], database, cluster: shards.cluster, shardUrls: shards.shardUrls });
     const target = openSqlTarget(cfg);
     const singleTarget = openSqlTarget(clickhouseSchema.parse({ url: SINGLE_URL, database }));
-    cleanups.push(() => target.close(), () => singleTarget.close());
+    cleanups.push(
+      () => target.close(),
+      () => singleTarget.close(),
+    );
     assertSameCurves(await queryCurves(target, {}), await queryCurves(singleTarget, {}), 'through shard 2');
     const liveBefore = await queryCurves(target, { namespace: 'live' });
     await dropNamespaceRows(target, 'replay-a');

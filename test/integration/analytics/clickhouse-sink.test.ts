@@ -73,13 +73,22 @@ void describe('ClickHouseSink against ClickHouse server', () => {
       // Filters and per-day grouping partition the same events.
       const users = await queryCurves(sink, { side: 'user', adapter: ['fm'] });
       assert.ok(users.every((c) => c.side === 'user' && c.adapter === 'fm'));
-      assert.equal(users.reduce((a, c) => a + c.n, 0), rows.filter((r) => r.side === 'user' && r.adapter === 'fm').length);
+      assert.equal(
+        users.reduce((a, c) => a + c.n, 0),
+        rows.filter((r) => r.side === 'user' && r.adapter === 'fm').length,
+      );
       const daily = (await queryCurves(sink, { byDay: true })) as DailyCurveRow[];
       assert.ok(daily.every((d) => /^\d{4}-\d{2}-\d{2}$/.test(d.day)));
-      assert.equal(daily.reduce((a, c) => a + c.n, 0), 20_000);
+      assert.equal(
+        daily.reduce((a, c) => a + c.n, 0),
+        20_000,
+      );
       const t0 = Date.UTC(2026, 0, 1);
       const firstDay = await queryCurves(sink, { since: t0, until: new Date(t0 + 86_400_000) });
-      assert.equal(firstDay.reduce((a, c) => a + c.n, 0), 1440);
+      assert.equal(
+        firstDay.reduce((a, c) => a + c.n, 0),
+        1440,
+      );
       assert.deepEqual(await queryCurves(sink, { namespace: 'no-such-namespace' }), []);
     } finally {
       await sink.close();
@@ -127,11 +136,24 @@ void describe('ClickHouseSink against ClickHouse server', () => {
     try {
       await sink.ensureSchema();
       const rows = [
-        { eventId: 'tab\there\nnewline\\back\rcr', eventTimeMs: 1_704_067_200_123, side: 'user' as const, entityId: "u'1\\", priorCount: 4_000_000_000, score: 1e-7, label: 1 as const, adapter: 'coldnas', release: 'r/1', namespace: 'n\t1' },
+        {
+          eventId: 'tab\there\nnewline\\back\rcr',
+          eventTimeMs: 1_704_067_200_123,
+          side: 'user' as const,
+          entityId: "u'1\\",
+          priorCount: 4_000_000_000,
+          score: 1e-7,
+          label: 1 as const,
+          adapter: 'coldnas',
+          release: 'r/1',
+          namespace: 'n\t1',
+        },
         { eventId: 'plain', eventTimeMs: 2 * 86_400_000 + 5, side: 'item' as const, entityId: 'i', priorCount: 0, score: 0.999999, label: 0 as const, adapter: 'none', release: '', namespace: 'n' },
       ];
       await sink.write(rows);
-      const got = await sink.query(`SELECT event_id, toUInt64(event_time) AS t, event_time_ms, toString(day) AS day, side, entity_id, prior_count, bucket, score, label, adapter, release, namespace FROM ${database}.${sink.table} ORDER BY event_time_ms DESC`);
+      const got = await sink.query(
+        `SELECT event_id, toUInt64(event_time) AS t, event_time_ms, toString(day) AS day, side, entity_id, prior_count, bucket, score, label, adapter, release, namespace FROM ${database}.${sink.table} ORDER BY event_time_ms DESC`,
+      );
       assert.equal(got.length, 2);
       const [a, b] = got;
       assert.equal(a?.event_id, rows[0]?.eventId);
@@ -188,7 +210,10 @@ void describe('ClickHouseSink against ClickHouse server', () => {
       assert.equal(await sink.spooledBytes(), 0);
       assert.equal(await countRows(sink, { namespace: 'outage' }), 6_000, 'every row exactly once');
       assert.equal(await countRows(sink, { namespace: 'outage', distinct: true }), 6_000);
-      assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.jsonl')), []);
+      assert.deepEqual(
+        (await readdir(dir)).filter((f) => f.endsWith('.jsonl')),
+        [],
+      );
     } finally {
       await sink.close();
       await proxy.stop();
@@ -207,9 +232,7 @@ void describe('ClickHouseSink against ClickHouse server', () => {
       // 20 writes of 100 rows at once: the first goes alone, the 19 queued behind it are merged
       // into inserts of at most 1,000 rows (2 more), instead of 19 more.
       const settled: number[] = [];
-      await Promise.all(
-        Array.from({ length: 20 }, (_, w) => sink.write(rows.slice(w * 100, (w + 1) * 100)).then(() => void settled.push(w))),
-      );
+      await Promise.all(Array.from({ length: 20 }, (_, w) => sink.write(rows.slice(w * 100, (w + 1) * 100)).then(() => void settled.push(w))));
       assert.equal(sink.groupCommits, 3, 'one insert for the first write, two for the 19 queued');
       assert.equal(settled.length, 20);
       assert.equal(await countRows(sink, { namespace: 'group' }), 2_000);

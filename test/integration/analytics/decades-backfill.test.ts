@@ -78,7 +78,11 @@ async function check(sink: ChdbSink | ClickHouseSink, engine: string): Promise<v
   const since = Date.UTC(2000, 0, 1);
   const until = Date.UTC(2010, 0, 1);
   const windowed = await queryCurves(sink, { namespace: 'decades', since, until });
-  assert.equal(windowed.reduce((s, c) => s + c.n, 0), rows.filter((r) => r.eventTimeMs >= since && r.eventTimeMs < until).length, `${engine}: window`);
+  assert.equal(
+    windowed.reduce((s, c) => s + c.n, 0),
+    rows.filter((r) => r.eventTimeMs >= since && r.eventTimeMs < until).length,
+    `${engine}: window`,
+  );
 }
 
 void describe('predictions table after a backfill spanning 30 years', () => {

@@ -51,7 +51,7 @@ export function mannWhitneyAuc(scores: number[], labels: number[]): number {
   let pos = 0;
   let neg = 0;
   let rankSumPos = 0;
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j < idx.length && scores[idx[j] ?? 0] === scores[idx[i] ?? 0]) j++;
     const avgRank = (i + 1 + j) / 2; // ranks i+1..j share their average

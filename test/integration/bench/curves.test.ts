@@ -68,12 +68,15 @@ describe('curves bench on the real services', () => {
     const k: CurvesRunResult = await runCurves(kafkaRes, options(join(dir, 'releases'), 'kafka'));
 
     // Every worker read the whole topic, history included; the fm-adagrad pair ran together.
-    assert.deepEqual(k.workers.map((w) => [w.spec.label, w.events]), [
-      ['item-none-fm', 2000],
-      ['item-fm-adagrad', 2000],
-      ['user-fm-adagrad', 2000],
-      ['user-none-fm', 2000],
-    ]);
+    assert.deepEqual(
+      k.workers.map((w) => [w.spec.label, w.events]),
+      [
+        ['item-none-fm', 2000],
+        ['item-fm-adagrad', 2000],
+        ['user-fm-adagrad', 2000],
+        ['user-none-fm', 2000],
+      ],
+    );
     // Rows of the history are in the table, but the curves count only events after the history.
     const stream = [...new SyntheticStream(SYNTHETIC).events()];
     const historyEnd = stream[HISTORY - 1]?.timeMs ?? NaN;
@@ -83,14 +86,24 @@ describe('curves bench on the real services', () => {
     assert.equal(stored, 4 * HISTORY, 'each worker logged its history rows');
     assert.match(k.sql, new RegExp(`event_time_ms >= ${k.since}`));
     // One two-sided FM release for both sides.
-    assert.deepEqual(k.releases.map((r) => r.kind), ['fm']);
+    assert.deepEqual(
+      k.releases.map((r) => r.kind),
+      ['fm'],
+    );
     const fmId = k.releases[0]?.id;
     for (const side of ['item', 'user'] as const) {
       for (const adapter of ['none', 'fm-adagrad']) {
         const rows = k.curves.filter((r) => r.side === side && r.adapter === adapter);
         assert.ok(rows.length > 0, `${side}/${adapter} has a curve`);
-        assert.equal(rows.reduce((s, r) => s + r.n, 0), inWindow, `${side}/${adapter}: only evaluation events`);
-        assert.ok(rows.some((r) => Number.isFinite(r.auc) && r.auc > 0 && r.auc < 1), `${side}/${adapter} has a finite AUC`);
+        assert.equal(
+          rows.reduce((s, r) => s + r.n, 0),
+          inWindow,
+          `${side}/${adapter}: only evaluation events`,
+        );
+        assert.ok(
+          rows.some((r) => Number.isFinite(r.auc) && r.auc > 0 && r.auc < 1),
+          `${side}/${adapter} has a finite AUC`,
+        );
         assert.ok(rows.every((r) => r.release === fmId));
       }
     }
@@ -105,7 +118,10 @@ describe('curves bench on the real services', () => {
     const directRes = new CurvesResources(services);
     cleanups.push(directRes);
     const d = await runCurves(directRes, options(join(dir, 'releases'), 'direct'));
-    assert.ok(d.releases.every((r) => r.reused), 'releases trained by the first run are reused');
+    assert.ok(
+      d.releases.every((r) => r.reused),
+      'releases trained by the first run are reused',
+    );
     assert.equal(d.curves.length, k.curves.length);
     const byKey = new Map(k.curves.map((r) => [key(r), r]));
     for (const r of d.curves) {

@@ -65,7 +65,13 @@ describe('thaw demo --json', () => {
     assert.equal(r.code, 0, r.stderr);
 
     // stdout is exactly one JSON document.
-    const result = JSON.parse(r.stdout) as { events: number; eventsPerSec: number; releases: { family: string; sides: string[]; release: string; trainSec: number }[]; curves: Curve[]; serving: { namespace: string; release: string } | null };
+    const result = JSON.parse(r.stdout) as {
+      events: number;
+      eventsPerSec: number;
+      releases: { family: string; sides: string[]; release: string; trainSec: number }[];
+      curves: Curve[];
+      serving: { namespace: string; release: string } | null;
+    };
     assert.deepEqual(Object.keys(result).sort(), ['curves', 'events', 'eventsPerSec', 'releases', 'serving']);
     // What `thaw serve --demo` serves (test/integration/cli/serve-demo.test.ts serves it).
     assert.equal(result.serving?.namespace, 'eval-fm');
@@ -80,7 +86,10 @@ describe('thaw demo --json', () => {
 
     for (const c of result.curves) {
       assert.deepEqual(Object.keys(c), ['adapter', 'side', 'release', 'bucket', 'n', 'ctr', 'auc', 'logLoss']);
-      assert.ok(RUNS.some(([side, release, adapter]) => c.side === side && c.release === release && c.adapter === adapter), `${c.side} ${c.release} ${c.adapter}`);
+      assert.ok(
+        RUNS.some(([side, release, adapter]) => c.side === side && c.release === release && c.adapter === adapter),
+        `${c.side} ${c.release} ${c.adapter}`,
+      );
       assert.ok((BUCKETS as readonly string[]).includes(c.bucket), c.bucket);
       assert.ok(Number.isInteger(c.n) && c.n > 0);
       assert.ok(c.ctr !== null && c.ctr >= 0 && c.ctr <= 1);
@@ -89,7 +98,10 @@ describe('thaw demo --json', () => {
     }
     // Rows come in run order: items first, each release's none before its adapter.
     const seen = [...new Set(result.curves.map((c) => `${c.side}|${c.release}|${c.adapter}`))];
-    assert.deepEqual(seen, RUNS.map((x) => x.join('|')));
+    assert.deepEqual(
+      seen,
+      RUNS.map((x) => x.join('|')),
+    );
 
     const rowsOf = (side: string, release: string, adapter: string): Curve[] => result.curves.filter((c) => c.side === side && c.release === release && c.adapter === adapter);
     const auc = (side: string, release: string, adapter: string, bucket: string): number => {
@@ -99,7 +111,11 @@ describe('thaw demo --json', () => {
     };
     for (const [side, release, adapter] of RUNS) {
       // Every run scored every event of the window, with a finite AUC on the early and later buckets.
-      assert.equal(rowsOf(side, release, adapter).reduce((s, c) => s + c.n, 0), rest, `${adapter} (${release}) ${side}`);
+      assert.equal(
+        rowsOf(side, release, adapter).reduce((s, c) => s + c.n, 0),
+        rest,
+        `${adapter} (${release}) ${side}`,
+      );
       for (const bucket of ['1-2', '3-5', '6-10', '51+']) assert.ok(Number.isFinite(auc(side, release, adapter, bucket)));
     }
     // The nones of different families are different models: their curves differ.

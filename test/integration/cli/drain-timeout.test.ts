@@ -67,8 +67,20 @@ describe('thaw run --drain-timeout-ms', () => {
 
   it('exits 1 at the deadline, saying what stays in the spool', async () => {
     const { child, done } = h.start([
-      'run', 'item', '--topic', h.topic, '--group-id', `g-${h.id}`, '--metrics-port', '0', '--clickhouse', ch.url,
-      '--drain-timeout-ms', String(DRAIN_TIMEOUT_MS), '--log-level', 'info',
+      'run',
+      'item',
+      '--topic',
+      h.topic,
+      '--group-id',
+      `g-${h.id}`,
+      '--metrics-port',
+      '0',
+      '--clickhouse',
+      ch.url,
+      '--drain-timeout-ms',
+      String(DRAIN_TIMEOUT_MS),
+      '--log-level',
+      'info',
     ]);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

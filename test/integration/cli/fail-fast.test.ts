@@ -94,7 +94,20 @@ describe('thaw run fails fast, clearly and safely', () => {
   });
 
   it('good credentials: starts, prints no secret (config line at info), drains on SIGTERM', async () => {
-    const { child, done } = h.start(['run', 'item', '--topic', h.topic, '--group-id', `g-${h.id}`, '--metrics-port', '0', '--log-level', 'info', '--redis', `redis://:${ENCODED}@127.0.0.1:${redis.port}`]);
+    const { child, done } = h.start([
+      'run',
+      'item',
+      '--topic',
+      h.topic,
+      '--group-id',
+      `g-${h.id}`,
+      '--metrics-port',
+      '0',
+      '--log-level',
+      'info',
+      '--redis',
+      `redis://:${ENCODED}@127.0.0.1:${redis.port}`,
+    ]);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 60_000;

@@ -50,7 +50,10 @@ describe('thaw production commands', () => {
     const curves = await thaw('curves', '--namespace', `n${id}`, '--json');
     assert.equal(curves.code, 0, curves.stderr);
     const parsed = JSON.parse(curves.stdout) as { curves: { side: string; adapter: string; n: number }[] };
-    assert.equal(parsed.curves.reduce((s, c) => s + c.n, 0), 3000);
+    assert.equal(
+      parsed.curves.reduce((s, c) => s + c.n, 0),
+      3000,
+    );
     assert.ok(parsed.curves.every((c) => c.side === 'item' && c.adapter === 'fm-adagrad'));
 
     const replay = await thaw('replay', '--topic', topic, '--namespace', `r${id}`, '--from', '0', '--to', '1000', '--adapter', 'none');

@@ -27,9 +27,7 @@ async function liveSnapshot(): Promise<{ keys: number; states: string; rows: str
       hash.update(k);
       hash.update((await redis.getBuffer(k)) ?? Buffer.alloc(0));
     }
-    const rows = await h.chQuery(
-      `SELECT count(), sum(cityHash64(event_id, side, entity_id, prior_count, score, label, adapter, release)) FROM thaw.${h.table} WHERE namespace = 'live'`,
-    );
+    const rows = await h.chQuery(`SELECT count(), sum(cityHash64(event_id, side, entity_id, prior_count, score, label, adapter, release)) FROM thaw.${h.table} WHERE namespace = 'live'`);
     const admin = new Kafka({ brokers: [KAFKA], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
@@ -62,8 +60,7 @@ describe('replay isolation', () => {
 
     const worker = h.start(['run', 'item', '--topic', h.topic, '--group-id', group, '--metrics-port', '0']);
     const deadline = Date.now() + 60_000;
-    const liveRows = async (): Promise<number> =>
-      Number(await h.chQuery(`SELECT count() FROM thaw.${h.table} WHERE namespace = 'live'`).catch(() => '0'));
+    const liveRows = async (): Promise<number> => Number(await h.chQuery(`SELECT count() FROM thaw.${h.table} WHERE namespace = 'live'`).catch(() => '0'));
     while ((await liveRows()) < EVENTS && Date.now() < deadline) await sleep(300);
     worker.child.kill('SIGTERM');
     const w = await worker.done;

@@ -19,7 +19,9 @@ const NAMES = ['kafka-secure', 'redis-secure', 'clickhouse-secure'] as const;
 
 /** A password services.sh accepts ([A-Za-z0-9._@%+-]); `@` and `%` make the URL encoding matter. */
 function password(tag: string): string {
-  return `${tag}-${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}@%1`;
+  return `${tag}-${randomBytes(9)
+    .toString('base64url')
+    .replace(/[^A-Za-z0-9]/g, 'x')}@%1`;
 }
 
 export class SecureServices {

@@ -91,7 +91,10 @@ describe('thaw through secured Kafka, Redis and ClickHouse', () => {
     const curves = await thaw(['curves', '--namespace', 'live', '--json']);
     assert.equal(curves.code, 0, curves.stderr);
     const parsed = JSON.parse(curves.stdout) as { curves: { n: number }[] };
-    assert.equal(parsed.curves.reduce((s, c) => s + c.n, 0), EVENTS);
+    assert.equal(
+      parsed.curves.reduce((s, c) => s + c.n, 0),
+      EVENTS,
+    );
 
     const redis = createRedis({ url: svc.redisUrl, password: svc.redisPassword, tls: { ca: [readFileSync(svc.caFile)] } });
     try {
@@ -105,7 +108,31 @@ describe('thaw through secured Kafka, Redis and ClickHouse', () => {
 
   it('train --online reads from SASL_SSL Kafka, announces there and sets the pointer in TLS + ACL Redis', async () => {
     const { child, done } = h.start(
-      ['train', '--online', '--side', 'item', '--kind', 'fm', '--release-dir', join(h.dir, 'releases'), '--model', 'fm', '--sync-every', '500', '--group-id', `o-${h.id}`, '--topic', h.topic, '--announce-kafka', '--redis', svc.redisUrl, '--redis-prefix', h.prefix, '--log-level', 'warn'],
+      [
+        'train',
+        '--online',
+        '--side',
+        'item',
+        '--kind',
+        'fm',
+        '--release-dir',
+        join(h.dir, 'releases'),
+        '--model',
+        'fm',
+        '--sync-every',
+        '500',
+        '--group-id',
+        `o-${h.id}`,
+        '--topic',
+        h.topic,
+        '--announce-kafka',
+        '--redis',
+        svc.redisUrl,
+        '--redis-prefix',
+        h.prefix,
+        '--log-level',
+        'warn',
+      ],
       svc.thawEnv(),
     );
     let stdout = '';

@@ -58,7 +58,13 @@ describe('thaw serve --demo (no services)', { timeout: 300_000 }, () => {
       assert.equal(body.release, manifest.release);
       assert.equal(body.user.source, 'fresh');
       assert.equal(body.user.events, best.user.count);
-      assert.deepEqual(body.scores.map((s) => [s.id, s.source]), [[best.item.id, 'fresh'], ['never-seen-item', 'cold']]);
+      assert.deepEqual(
+        body.scores.map((s) => [s.id, s.source]),
+        [
+          [best.item.id, 'fresh'],
+          ['never-seen-item', 'cold'],
+        ],
+      );
       assert.equal(body.scores[0]?.events, best.item.count);
       assert.ok(body.scores.every((s) => s.score > 0 && s.score < 1));
     } finally {

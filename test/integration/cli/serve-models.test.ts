@@ -60,7 +60,10 @@ describe('thaw serve --models --processes 2', { timeout: 120_000 }, () => {
     // Release announcements off (poll only): no Kafka needed.
     const config = join(h.dir, 'serve.json');
     writeFileSync(config, JSON.stringify({ releaseAnnouncements: false }));
-    const { child, done } = h.start(['serve', '--models', models, '--config', config, '--safeguard', 'off', '--port', '0', '--processes', '2', '--deadline-ms', '5000', '--log-level', 'info'], { THAW_REDIS_URL: REDIS, THAW_REDIS_PREFIX: h.prefix });
+    const { child, done } = h.start(['serve', '--models', models, '--config', config, '--safeguard', 'off', '--port', '0', '--processes', '2', '--deadline-ms', '5000', '--log-level', 'info'], {
+      THAW_REDIS_URL: REDIS,
+      THAW_REDIS_PREFIX: h.prefix,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -82,8 +85,14 @@ describe('thaw serve --models --processes 2', { timeout: 120_000 }, () => {
           assert.equal(r.status, 200, r.body);
           assert.equal((JSON.parse(r.body) as { release: string }).release, release, url);
         }
-        const listed = await (await fetch(`${address}/v1/models`, { headers: { connection: 'close' } })).json() as { models: { name: string; release: string }[] };
-        assert.deepEqual(listed.models.map((m) => [m.name, m.release]), [['feed', relA], ['ads-top', relB]]);
+        const listed = (await (await fetch(`${address}/v1/models`, { headers: { connection: 'close' } })).json()) as { models: { name: string; release: string }[] };
+        assert.deepEqual(
+          listed.models.map((m) => [m.name, m.release]),
+          [
+            ['feed', relA],
+            ['ads-top', relB],
+          ],
+        );
       }
       for (const line of stderr.split('\n')) if (line.includes('"msg":"serving"') && line.includes('"pid":')) pids.add((JSON.parse(line) as { pid: number }).pid);
       assert.equal(pids.size, 2, 'two server processes listen, each with both models');

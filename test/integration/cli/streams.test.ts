@@ -92,13 +92,20 @@ describe('thaw produce, rekey, join', () => {
     assert.ok(clicks > 50 && clicks < 500, `clicks ${clicks}`); // CTR about 0.2
     const join = start([
       'join',
-      '--impressions-topic', t('imp'),
-      '--clicks-topic', t('clk'),
-      '--output-topic', t('jo'),
-      '--group-id', `g-${id}-join`,
-      '--join-key-prefix', `tj${id}`,
-      '--attribution-window-ms', '5000',
-      '--allowed-lateness-ms', '1000',
+      '--impressions-topic',
+      t('imp'),
+      '--clicks-topic',
+      t('clk'),
+      '--output-topic',
+      t('jo'),
+      '--group-id',
+      `g-${id}-join`,
+      '--join-key-prefix',
+      `tj${id}`,
+      '--attribution-window-ms',
+      '5000',
+      '--allowed-lateness-ms',
+      '1000',
     ]);
     // Impressions older than the watermark minus the window are emitted; the last few seconds of event time stay pending.
     await until(async () => (await records(t('jo'))) >= 900, 60_000);

@@ -106,7 +106,12 @@ export async function dropTable(ch: ClickHouseClient, table: string): Promise<vo
  * partition, folded in offset order). `partitions` is the topic's partition count; events are
  * keyed by item (produceByItem), so each lands where streams/producer.ts partitionOfKey says.
  */
-export async function referenceRun(evs: readonly LabelledEvent[], scope: StateScope, partitions: number, opts: { safeguard?: false } = {}): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
+export async function referenceRun(
+  evs: readonly LabelledEvent[],
+  scope: StateScope,
+  partitions: number,
+  opts: { safeguard?: false } = {},
+): Promise<{ states: Map<string, EntityState>; rows: Map<string, PredictionRow> }> {
   const store = new MemoryEntityStore();
   const rows: PredictionRow[] = [];
   const sink = {
@@ -122,7 +127,10 @@ export async function referenceRun(evs: readonly LabelledEvent[], scope: StateSc
   for (const e of evs) byPartition[partitionOfKey(e.itemId, partitions)]?.push(e);
   for (const [partition, part] of byPartition.entries()) {
     for (let at = 0; at < part.length; at += 1000) {
-      await proc.process(part.slice(at, at + 1000).map((event, i) => ({ offset: at + i, event })), { partition });
+      await proc.process(
+        part.slice(at, at + 1000).map((event, i) => ({ offset: at + i, event })),
+        { partition },
+      );
     }
   }
   const ids = [...new Set(evs.map((e) => e.itemId))];

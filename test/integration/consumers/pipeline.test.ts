@@ -22,7 +22,23 @@ import type { EntityState, EntityStore, StateScope } from '../../../model-store/
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
-import { assertMatchesReference, clickhouse, CLICKHOUSE_URL, DATABASE, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, model, names, produceByItem, REDIS_URL, referenceRun, waitFor } from './harness.js';
+import {
+  assertMatchesReference,
+  clickhouse,
+  CLICKHOUSE_URL,
+  DATABASE,
+  dropKeys,
+  dropTable,
+  events,
+  KAFKA,
+  KEEP_ALL_EVENTS,
+  model,
+  names,
+  produceByItem,
+  REDIS_URL,
+  referenceRun,
+  waitFor,
+} from './harness.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 

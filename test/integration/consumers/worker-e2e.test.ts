@@ -194,8 +194,14 @@ describe('AdaptationWorker (Kafka + Redis + ClickHouse)', { timeout: 180_000 }, 
     }
     const sources = new Set(dead.map((d) => `${d.headers['thaw-source-partition']}/${d.headers['thaw-source-offset']}`));
     assert.equal(sources.size, poison.length);
-    assert.ok(dead.some((d) => d.value !== null && d.value.equals(poison[0] as Buffer)), 'original bytes kept');
-    assert.ok(dead.some((d) => /1 day|future|after now/.test(d.headers['thaw-reason'] ?? '')), 'future time named in the reason');
+    assert.ok(
+      dead.some((d) => d.value !== null && d.value.equals(poison[0] as Buffer)),
+      'original bytes kept',
+    );
+    assert.ok(
+      dead.some((d) => /1 day|future|after now/.test(d.headers['thaw-reason'] ?? '')),
+      'future time named in the reason',
+    );
 
     const ch = clickhouse();
     try {

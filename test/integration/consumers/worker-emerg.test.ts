@@ -195,7 +195,10 @@ describe('item worker with the emerg adapter from a release (Kafka + Redis + Cli
 
     // Offline: a fresh adapter over the same model and layout, default options like the worker's.
     const ref = offlineWaves(new EmergAdapter(model, layout, release), evs);
-    assert.ok([...ref.counts.values()].some((c) => c >= 5), 'some items are adapted many times');
+    assert.ok(
+      [...ref.counts.values()].some((c) => c >= 5),
+      'some items are adapted many times',
+    );
     await assertMatchesOffline(ch, n.table, n.prefix, evs, ref, release);
   });
 

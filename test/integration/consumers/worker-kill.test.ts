@@ -113,7 +113,10 @@ function killDrill(tag: string, title: string, extra: Pick<WorkerMainOptions, 'p
         assert.equal(await w.exited, 'SIGKILL', w.stderr());
         committedBefore = await committedOf(n.group, n.topic);
       }
-      assert.ok(producedAtKill.every((p) => p < N), `both kills happened while events were arriving (produced at kill: ${producedAtKill.join(', ')})`);
+      assert.ok(
+        producedAtKill.every((p) => p < N),
+        `both kills happened while events were arriving (produced at kill: ${producedAtKill.join(', ')})`,
+      );
       t.diagnostic(`produced at the kills: ${producedAtKill.join(', ')}; committed after them: ${committedBefore}`);
       await producing;
 

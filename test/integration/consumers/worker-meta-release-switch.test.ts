@@ -239,12 +239,24 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
         if (lastRel.get(id) === B.release) assert.equal(releaseOf(e), B.release, `${id}: B then A`);
         lastRel.set(id, releaseOf(e));
       }
-      assert.ok(evs.slice(-300).every((e) => releaseOf(e) === B.release), 'the end of the stream ran on B');
+      assert.ok(
+        evs.slice(-300).every((e) => releaseOf(e) === B.release),
+        'the end of the stream ran on B',
+      );
 
       // The offline replay with A's and B's own adapters, following each event's release.
       const adapterA = await adapterOf(store, c.kind, relA.version);
       const adapterB = await adapterOf(store, c.kind, B.version);
-      const ref = replay(evs, side, releaseOf, new Map([[relA.release, adapterA], [B.release, adapterB]]), reinit);
+      const ref = replay(
+        evs,
+        side,
+        releaseOf,
+        new Map([
+          [relA.release, adapterA],
+          [B.release, adapterB],
+        ]),
+        reinit,
+      );
       const logged = safeguardedScores(evs, side, PARTITIONS, ref.raw, (e) => (reinit ? releaseOf(e) : ''));
       let worstScore = 0;
       for (const e of evs) {
@@ -258,7 +270,10 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
       const entities = [...new Set(evs.map((e) => entityIdOf(e, side)))];
       const rels = (id: string): Set<string> => new Set(evs.filter((e) => entityIdOf(e, side) === id).map(releaseOf));
       const across = entities.filter((id) => rels(id).size === 2);
-      const newUnderB = entities.filter((id) => { const r = rels(id); return r.size === 1 && r.has(B.release); });
+      const newUnderB = entities.filter((id) => {
+        const r = rels(id);
+        return r.size === 1 && r.has(B.release);
+      });
       assert.ok(across.length >= 5 && newUnderB.length >= 5, `entities across the switch ${across.length}, new under B ${newUnderB.length}`);
 
       // Stored states: B's keys hold valid B states equal to the replay's; under reinit A's epoch is untouched.
@@ -273,7 +288,10 @@ describe('meta adapters: release switch in mid-stream (Kafka + Redis + ClickHous
         const got: EntityState | undefined = atB.get(id);
         assert.ok(got !== undefined, `state of ${id} missing under ${segB}`);
         assert.equal(got.params.length, adapterB.stateSize, `state size of ${id}`);
-        assert.ok(got.params.every((v) => Number.isFinite(v)), `state of ${id} is finite`);
+        assert.ok(
+          got.params.every((v) => Number.isFinite(v)),
+          `state of ${id} is finite`,
+        );
         assert.equal(got.count, chain.count, `count of ${id}`);
         worstState = Math.max(worstState, maxDiff(got.params, chain.state));
       }

@@ -22,19 +22,7 @@ import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { EventProducer } from '../../../streams/producer.js';
 import { createLogger } from '../../../lib/log.js';
 import { PrivateCluster } from '../model-store/private-cluster.js';
-import {
-  assertMatchesReference,
-  clickhouse,
-  dropTable,
-  events,
-  KAFKA,
-  KEEP_ALL_EVENTS,
-  lagOf,
-  names,
-  produceByItem,
-  referenceRun,
-  waitFor,
-} from './harness.js';
+import { assertMatchesReference, clickhouse, dropTable, events, KAFKA, KEEP_ALL_EVENTS, lagOf, names, produceByItem, referenceRun, waitFor } from './harness.js';
 import { assembledWorker } from './assembled-worker.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
@@ -149,7 +137,10 @@ describe('worker on a Redis Cluster: kill -9 of a master, and one node losing it
     const lossy = cluster.node(cluster.ports[2] ?? 0);
     try {
       const lastDurable = await snapshot(lossy, n.prefix);
-      assert.ok(lastDurable.some((k) => k.key.includes(':_progress:')), 'the node holds its own progress key');
+      assert.ok(
+        lastDurable.some((k) => k.key.includes(':_progress:')),
+        'the node holds its own progress key',
+      );
       await produceByItem(producer, n.topic, evs.slice(half));
       const second = await startWorker('second');
       await finish('second half', second, () => fetched(second) === half);

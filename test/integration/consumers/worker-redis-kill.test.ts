@@ -22,18 +22,7 @@ import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { EventProducer } from '../../../streams/producer.js';
 import type { LabelledEvent } from '../../../schemas/types.js';
-import {
-  assertMatchesReference,
-  clickhouse,
-  dropTable,
-  events,
-  KAFKA,
-  KEEP_ALL_EVENTS,
-  names,
-  produceByItem,
-  referenceRun,
-  waitFor,
-} from './harness.js';
+import { assertMatchesReference, clickhouse, dropTable, events, KAFKA, KEEP_ALL_EVENTS, names, produceByItem, referenceRun, waitFor } from './harness.js';
 import { PrivateServices } from './private-services.js';
 import { assembledWorker, type AssembledWorker } from './assembled-worker.js';
 

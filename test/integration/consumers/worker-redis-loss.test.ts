@@ -18,21 +18,7 @@ import { AdaptationWorker } from '../../../consumers/worker.js';
 import type { StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { EventProducer } from '../../../streams/producer.js';
-import {
-  assertMatchesReference,
-  clickhouse,
-  dropKeys,
-  dropTable,
-  events,
-  KAFKA,
-  KEEP_ALL_EVENTS,
-  lagOf,
-  names,
-  produceByItem,
-  REDIS_URL,
-  referenceRun,
-  waitFor,
-} from './harness.js';
+import { assertMatchesReference, clickhouse, dropKeys, dropTable, events, KAFKA, KEEP_ALL_EVENTS, lagOf, names, produceByItem, REDIS_URL, referenceRun, waitFor } from './harness.js';
 import { assembledWorker } from './assembled-worker.js';
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
@@ -102,7 +88,10 @@ describe('Redis loses its last writes: the stored progress brings them back from
     await produceByItem(producer, n.topic, evs.slice(0, N / 2));
     await runToEnd('first half', (w) => w.stats().processed === N / 2);
     const lastDurable = await snapshot(redis, n.prefix);
-    assert.ok(lastDurable.some((k) => k.key.includes(':_progress:')), 'progress is stored with the states');
+    assert.ok(
+      lastDurable.some((k) => k.key.includes(':_progress:')),
+      'progress is stored with the states',
+    );
 
     await produceByItem(producer, n.topic, evs.slice(N / 2));
     await runToEnd('second half', (w) => w.stats().processed === N / 2);

@@ -48,7 +48,10 @@ async function produceAtRate(producer: EventProducer, topic: string, evs: readon
   const chunk = 500;
   const t0 = Date.now();
   for (let i = 0; i < evs.length; i += chunk) {
-    await producer.send(topic, evs.slice(i, i + chunk).map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })));
+    await producer.send(
+      topic,
+      evs.slice(i, i + chunk).map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })),
+    );
     await at(Math.min(evs.length, i + chunk));
     const due = t0 + ((i + chunk) / perSecond) * 1000;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
@@ -174,8 +177,14 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
        FROM ${DATABASE}.${n.table} WHERE namespace = 'live' GROUP BY event_id`,
     );
     assert.equal(rows.length, evs.length, 'every event in the deduplicated log');
-    assert.ok(rows.every((r) => idx.has(r.event_id)), 'no foreign event');
-    assert.ok(rows.every((r) => Number(r.n) === 1 && Number(r.releases) === 1), 'no event predicted twice');
+    assert.ok(
+      rows.every((r) => idx.has(r.event_id)),
+      'no foreign event',
+    );
+    assert.ok(
+      rows.every((r) => Number(r.n) === 1 && Number(r.releases) === 1),
+      'no event predicted twice',
+    );
     const relA = `${RELEASE_MODEL}/${vA}`;
     const relB = `${RELEASE_MODEL}/${vB}`;
     const byRelease = new Map<string, number>();
@@ -193,7 +202,11 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
     }
     for (const [item, list] of byItem) {
       const firstB = list.findIndex((r) => r.rel === relB);
-      if (firstB >= 0) assert.ok(list.slice(firstB).every((r) => r.rel === relB), `item ${item}: the boundary is in order`);
+      if (firstB >= 0)
+        assert.ok(
+          list.slice(firstB).every((r) => r.rel === relB),
+          `item ${item}: the boundary is in order`,
+        );
       list.forEach((r, k) => assert.equal(Number(r.pc), k, `item ${item}: prior count of event ${k}`));
     }
     // Every state count adds up (keep-states release: one key per item across both releases).
@@ -235,7 +248,10 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
        FROM ${DATABASE}.${n.table} WHERE namespace = 'live' AND startsWith(event_id, 'rb-') GROUP BY event_id`,
     );
     assert.equal(after.length, more.length);
-    assert.ok(after.every((r) => r.rel === relA && Number(r.n) === 1), 'rows after the rollback carry A');
+    assert.ok(
+      after.every((r) => r.rel === relA && Number(r.n) === 1),
+      'rows after the rollback carry A',
+    );
     const firstOf = new Map<string, LabelledEvent>();
     for (const e of more) if (!firstOf.has(e.itemId)) firstOf.set(e.itemId, e);
     const firsts = [...firstOf.values()];
@@ -320,7 +336,13 @@ describe('AdaptationWorker release sync (Kafka + Redis + ClickHouse)', { timeout
     );
     assert.equal(rows.length, evs.length, 'every event once in the deduplicated log');
     const rel = new Map(rows.map((r) => [r.event_id, r.rel]));
-    assert.ok(evs.slice(0, 2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vA}`), 'before the switch: A');
-    assert.ok(evs.slice(2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vB}`), 'after the switch: B');
+    assert.ok(
+      evs.slice(0, 2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vA}`),
+      'before the switch: A',
+    );
+    assert.ok(
+      evs.slice(2000).every((e) => rel.get(e.eventId) === `${RELEASE_MODEL}/${vB}`),
+      'after the switch: B',
+    );
   });
 });

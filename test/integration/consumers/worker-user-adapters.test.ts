@@ -206,7 +206,10 @@ describe('AdaptationWorker with the user-side adapters (Kafka + Redis + ClickHou
     it(`${c.name}: online states and scores equal offline, uninterrupted and across a crash before the commit`, async (t) => {
       const scope: StateScope = { namespace: 'live', side: 'user', adapter: c.name };
       const ref = offline(c.make(), evs);
-      assert.ok([...ref.counts.values()].some((k) => k >= 10), 'users have histories, not single events');
+      assert.ok(
+        [...ref.counts.values()].some((k) => k >= 10),
+        'users have histories, not single events',
+      );
 
       const whole = await runWorker(`${c.name}-whole`, c.make());
       assert.equal(whole.state, 'STOPPED');

@@ -120,7 +120,10 @@ describe('user-side meta adapters from a release: worker process killed with SIG
         const target = (committedAtKill.at(-1) ?? 0) + 300;
         const w = spawnWorker(options);
         running.push(w);
-        await explained(w, waitFor(`${target} events committed`, async () => (await committedOf(n.group, n.topic)) >= target, 90_000, 50));
+        await explained(
+          w,
+          waitFor(`${target} events committed`, async () => (await committedOf(n.group, n.topic)) >= target, 90_000, 50),
+        );
         w.child.kill('SIGKILL');
         assert.equal(await w.exited, 'SIGKILL', w.stderr());
         committedAtKill.push(await committedOf(n.group, n.topic));
@@ -130,7 +133,10 @@ describe('user-side meta adapters from a release: worker process killed with SIG
       await produceBySide(producer, n.topic, 'user', evs.slice((2 * N) / 3));
       const last = spawnWorker(options);
       running.push(last);
-      await explained(last, waitFor('lag 0', async () => (await lagOf(n.group, n.topic)) === 0, 90_000, 200));
+      await explained(
+        last,
+        waitFor('lag 0', async () => (await lagOf(n.group, n.topic)) === 0, 90_000, 200),
+      );
       const ends = await withAdmin(KAFKA, (a) => topicOffsets(a, n.topic));
       assert.equal(await committedOf(n.group, n.topic), N, `every event committed; topic offsets ${JSON.stringify(ends)}; log:\n${last.stderr()}`);
       last.child.kill('SIGTERM');
@@ -148,7 +154,10 @@ describe('user-side meta adapters from a release: worker process killed with SIG
         raw.set(e.eventId, { score: ref.scores[i] ?? NaN, baseline: ref.baselines[i] ?? NaN, prior: k });
       });
       const scores = safeguardedScores(evs, 'user', PARTITIONS, raw);
-      assert.ok([...counts.values()].some((k) => k >= 10), 'users have histories, not single events');
+      assert.ok(
+        [...counts.values()].some((k) => k >= 10),
+        'users have histories, not single events',
+      );
 
       const rows = await query<{ event_id: string; s: number; s_spread: number; pc: string | number; pc_spread: string | number; rel: string; rels: string }>(
         ch,

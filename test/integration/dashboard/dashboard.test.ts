@@ -50,7 +50,18 @@ function rows(): PredictionRow[] {
       const priorCount = Math.floor(r() ** 2 * 70);
       const label: 0 | 1 = r() < 0.3 ? 1 : 0;
       const z = (label === 1 ? 0.3 + priorCount / 40 + k * 0.05 : 0) + (r() - 0.5) * 2;
-      out.push({ eventId: `e${k}-${i}`, eventTimeMs: t0 + (i % 2) * 86_400_000 + i, side, entityId: `${side}-${i % 50}`, priorCount, score: Math.fround(1 / (1 + Math.exp(-z))), label, adapter, release, namespace });
+      out.push({
+        eventId: `e${k}-${i}`,
+        eventTimeMs: t0 + (i % 2) * 86_400_000 + i,
+        side,
+        entityId: `${side}-${i % 50}`,
+        priorCount,
+        score: Math.fround(1 / (1 + Math.exp(-z))),
+        label,
+        adapter,
+        release,
+        namespace,
+      });
     }
   });
   return out;
@@ -126,7 +137,22 @@ describe('thaw dashboard in headless Chromium', () => {
     downUrl = `http://127.0.0.1:${await freePort()}`; // nobody listens there
 
     dash = await startDashboard(
-      ['--clickhouse', CH_URL, '--namespace', namespace, '--targets', `${workerUrl},${downUrl}`, '--poll-ms', '500', '--scrape-timeout-ms', '400', '--release-dir', join(dir, 'releases'), '--log-level', 'info'],
+      [
+        '--clickhouse',
+        CH_URL,
+        '--namespace',
+        namespace,
+        '--targets',
+        `${workerUrl},${downUrl}`,
+        '--poll-ms',
+        '500',
+        '--scrape-timeout-ms',
+        '400',
+        '--release-dir',
+        join(dir, 'releases'),
+        '--log-level',
+        'info',
+      ],
       { THAW_CLICKHOUSE_DATABASE: database, THAW_CLICKHOUSE_TABLE: table },
     );
   });
@@ -141,7 +167,7 @@ describe('thaw dashboard in headless Chromium', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('draws each side\'s curves, the worker\'s rate and a down target, with no console error', async () => {
+  it("draws each side's curves, the worker's rate and a down target, with no console error", async () => {
     const { page, errors } = await openPage(browser, dash.url);
     await waitForCharts(page);
     // Series: the API's, and what uPlot drew (its legend has a row per series plus the x series).
@@ -158,7 +184,10 @@ describe('thaw dashboard in headless Chromium', () => {
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const values = await page.locator('#chart-item .u-legend .u-series .u-value').allInnerTexts();
     const expectedN = rows().filter((r) => r.side === 'item' && r.adapter === 'emerg' && r.priorCount >= 6 && r.priorCount <= 10).length;
-    assert.ok(values.some((v) => v.endsWith(` n ${expectedN}`)), `${values.join(' | ')} should show n ${expectedN}`);
+    assert.ok(
+      values.some((v) => v.endsWith(` n ${expectedN}`)),
+      `${values.join(' | ')} should show n ${expectedN}`,
+    );
     // One day's curves: the rows of 2026-12-02 only (every other row of the fixture).
     assert.deepEqual(await page.locator('#day option').evaluateAll((os: Row[]) => os.map((o) => o.getAttribute('value'))), ['all', '2026-12-01', '2026-12-02']);
     await page.selectOption('#day', '2026-12-02');
@@ -166,7 +195,7 @@ describe('thaw dashboard in headless Chromium', () => {
     assert.equal(await page.getAttribute('#chart-item', 'data-series'), '4');
     const oneDay = (await (await fetch(`${dash.url}/api/curves?day=2026-12-02`)).json()) as { sides: { item: { n: number[] }[] } };
     const dayN = oneDay.sides.item.reduce((a, s) => a + s.n.reduce((x, y) => x + y, 0), 0);
-    assert.equal(dayN, rows().filter((r) => r.side === 'item' && (r.eventTimeMs - Date.UTC(2026, 11, 1)) >= 86_400_000).length);
+    assert.equal(dayN, rows().filter((r) => r.side === 'item' && r.eventTimeMs - Date.UTC(2026, 11, 1) >= 86_400_000).length);
 
     // The worker's rate needs two scrapes with batches in between.
     const rateCell = JSON.stringify(`#workers tr[data-target="${workerUrl}/metrics"] td.rate`);
@@ -191,7 +220,10 @@ describe('thaw dashboard in headless Chromium', () => {
     assert.match(down.cells[1] ?? '', /^down: ECONNREFUSED/);
     // The release pointer, with the one worker that runs it.
     const releases = await page.$$eval('#releases tbody tr', (trs: Row[]) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-    assert.deepEqual(releases.map((r) => [r[0], r[1], r[5]]), [['fm', 'fm/v1', '1']]);
+    assert.deepEqual(
+      releases.map((r) => [r[0], r[1], r[5]]),
+      [['fm', 'fm/v1', '1']],
+    );
 
     await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
     assert.deepEqual(errors, []);
@@ -208,7 +240,10 @@ describe('thaw dashboard in headless Chromium', () => {
     assert.match(row?.cells[1] ?? '', /^down: /);
     assert.equal(await page.getAttribute('#chart-item', 'data-series'), '4');
     const api = (await (await fetch(`${dash.url}/api/workers`)).json()) as { targets: { url: string; up: boolean; error: string | null }[] };
-    assert.deepEqual(api.targets.map((t) => t.up), [false, false]);
+    assert.deepEqual(
+      api.targets.map((t) => t.up),
+      [false, false],
+    );
     assert.deepEqual(errors, []);
     await page.close();
     assert.equal(await dash.stop(), 0, dash.stderr());

@@ -144,10 +144,16 @@ void test('README blocks as written: production quick start, replay, serving', {
 
   // 3. Serving, with the workers still running.
   const served = await runBlock(blockWith('npx thaw serve --port 8080'), 120_000);
-  const lastJson = served.split('\n').filter((l) => l.startsWith('{"requestId"')).pop();
+  const lastJson = served
+    .split('\n')
+    .filter((l) => l.startsWith('{"requestId"'))
+    .pop();
   assert.ok(lastJson !== undefined, `curl printed a score response:\n${served.slice(-3000)}`);
   const response = JSON.parse(lastJson) as { scores: { id: string; score: number; source: string }[] };
-  assert.deepStrictEqual(response.scores.map((s) => s.id), ['i7', 'brand-new-item']);
+  assert.deepStrictEqual(
+    response.scores.map((s) => s.id),
+    ['i7', 'brand-new-item'],
+  );
   assert.ok(response.scores.every((s) => s.score > 0 && s.score < 1));
 
   // 4. Stop the background jobs as a user would (SIGTERM): they drain and exit, logging no error.
@@ -157,6 +163,9 @@ void test('README blocks as written: production quick start, replay, serving', {
     assert.ok(Date.now() < stoppedBy, `still running 90 s after SIGTERM: ${processesInDir().join(' ')}`);
     await sleep(500);
   }
-  const errors = background.output().split('\n').filter((l) => l.includes('"level":"error"'));
+  const errors = background
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"level":"error"'));
   assert.deepStrictEqual(errors, []);
 });

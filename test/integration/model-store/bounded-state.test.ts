@@ -56,7 +56,10 @@ async function waitFor(cond: () => Promise<boolean>, maxMs: number, tick: () => 
 void test('TTL: an idle entity expires while an entity written meanwhile survives (index trimmed too)', async () => {
   for (const maxEntities of [0, 100]) {
     const { store, prefix } = newStore({ ttlSeconds: 1, maxEntities });
-    await store.putMany(scope, [{ entityId: 'idle', state: st(0) }, { entityId: 'busy', state: st(1) }]);
+    await store.putMany(scope, [
+      { entityId: 'idle', state: st(0) },
+      { entityId: 'busy', state: st(1) },
+    ]);
     let offset = 1;
     // Keep writing `busy` (each write refreshes its 1 s TTL) until `idle` has expired.
     const writeBusy = async (): Promise<void> => {
@@ -132,7 +135,10 @@ void test('maxEntities evicts exactly the least recently seen and keeps the coun
   assert.deepEqual(await storedIds(prefix), [...model.keys()].sort(), 'exactly the most recently seen entities remain');
   assert.deepEqual(await redis.zrange(store.seenIndexKeyOf(scope), 0, -1), [...model.keys()], 'index in last-seen order');
   const states = await store.getMany(scope, [...model.keys()]);
-  assert.deepEqual(states.map((s) => s?.lastOffset), [...model.values()]);
+  assert.deepEqual(
+    states.map((s) => s?.lastOffset),
+    [...model.values()],
+  );
   // Other scopes have their own cap and index.
   const other: StateScope = { ...scope, side: 'user' };
   await store.putMany(other, [{ entityId: 'u', state: st(0) }]);
@@ -161,8 +167,18 @@ void test('through BatchProcessor: an evicted entity restarts from the initial s
   const sink = new RecordingSink();
   const proc = new BatchProcessor({ adapter, store, sink, scope });
 
-  await proc.process(batch([['A', 0], ['B', 1], ['C', 2]]));
-  const b2 = batch([['D', 3], ['B', 4], ['E', 5]]);
+  await proc.process(
+    batch([
+      ['A', 0],
+      ['B', 1],
+      ['C', 2],
+    ]),
+  );
+  const b2 = batch([
+    ['D', 3],
+    ['B', 4],
+    ['E', 5],
+  ]);
   const r2 = await proc.process(b2);
   assert.equal(r2.statesWritten, 3);
   assert.deepEqual(await storedIds(prefix), ['B', 'D', 'E'], 'A and C were least recently seen');
@@ -174,7 +190,12 @@ void test('through BatchProcessor: an evicted entity restarts from the initial s
   assert.equal(sink.rows.length, rows, 'nothing scored twice');
   assert.deepEqual(await storedIds(prefix), ['B', 'D', 'E']);
 
-  const r3 = await proc.process(batch([['A', 6], ['B', 7]]));
+  const r3 = await proc.process(
+    batch([
+      ['A', 6],
+      ['B', 7],
+    ]),
+  );
   assert.equal(r3.newEntities, 1, 'A starts afresh');
   const a = sink.rows.find((r) => r.eventId === 'ev-6');
   const b = sink.rows.find((r) => r.eventId === 'ev-7');
@@ -196,7 +217,12 @@ void test('cache tier over an evicting store: an evicted entity is served from t
   const cache = new CachedEntityStore(store, { readTtlMs: 1000, now: () => now });
   const sink = new RecordingSink();
   const proc = new BatchProcessor({ adapter: new ToyAdapter('item'), store: cache, sink, scope });
-  await proc.process(batch([['A', 0], ['B', 1]]));
+  await proc.process(
+    batch([
+      ['A', 0],
+      ['B', 1],
+    ]),
+  );
   await proc.process(batch([['C', 2]]));
   assert.deepEqual(await storedIds(prefix), ['B', 'C'], 'A evicted in Redis, still cached');
   now += 1001;
@@ -209,7 +235,10 @@ void test('namespaces: dropping one drops its last-seen indexes; promoting leave
   const { store, prefix } = newStore({ maxEntities: 10 });
   const replay: StateScope = { ...scope, namespace: 'replay' };
   await store.putMany(scope, [{ entityId: 'live-1', state: st(0) }]);
-  await store.putMany(replay, [{ entityId: 'r-1', state: st(0) }, { entityId: 'r-2', state: st(1) }]);
+  await store.putMany(replay, [
+    { entityId: 'r-1', state: st(0) },
+    { entityId: 'r-2', state: st(1) },
+  ]);
   assert.equal(await countNamespace(redis, prefix, 'replay'), 2, 'the index is not counted as a state');
   assert.equal(await promoteNamespace(redis, prefix, 'replay', 'live'), 2);
   assert.deepEqual(await keysUnder(redis, `${prefix}:_seen:*`), [store.seenIndexKeyOf(scope)], "replay's index dropped with it");

@@ -26,9 +26,20 @@ async function seeded(): Promise<{ prefix: string; store: RedisEntityStore }> {
   prefixes.push(prefix);
   const store = new RedisEntityStore({ redis, keyPrefix: prefix });
   // live: e0..e29 at offset 1; replay: e20..e59 at offset 2; other: o0..o9.
-  await store.putMany(scope('live'), ids(30, 'e').map((entityId) => ({ entityId, state: st(1) })));
-  await store.putMany(scope('replay'), ids(60, 'e').slice(20).map((entityId) => ({ entityId, state: st(2) })));
-  await store.putMany(scope('other'), ids(10, 'o').map((entityId) => ({ entityId, state: st(3) })));
+  await store.putMany(
+    scope('live'),
+    ids(30, 'e').map((entityId) => ({ entityId, state: st(1) })),
+  );
+  await store.putMany(
+    scope('replay'),
+    ids(60, 'e')
+      .slice(20)
+      .map((entityId) => ({ entityId, state: st(2) })),
+  );
+  await store.putMany(
+    scope('other'),
+    ids(10, 'o').map((entityId) => ({ entityId, state: st(3) })),
+  );
   return { prefix, store };
 }
 
@@ -40,7 +51,10 @@ void test('promote copies a namespace over another (in small batches), then drop
   assert.equal(await countNamespace(redis, prefix, 'replay'), 0);
   assert.equal(await countNamespace(redis, prefix, 'live'), 60);
   const live = await store.getMany(scope('live'), ids(60, 'e'));
-  assert.deepEqual(live.map((s) => s?.lastOffset), [...Array<number>(20).fill(1), ...Array<number>(40).fill(2)]);
+  assert.deepEqual(
+    live.map((s) => s?.lastOffset),
+    [...Array<number>(20).fill(1), ...Array<number>(40).fill(2)],
+  );
   const ttl = await redis.ttl(store.keyOf(scope('live'), 'e59'));
   assert.ok(ttl > 900 && ttl <= 1000, `COPY keeps the remaining TTL: ${ttl}`);
   assert.equal(await countNamespace(redis, prefix, 'other'), 10);

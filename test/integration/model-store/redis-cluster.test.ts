@@ -74,7 +74,13 @@ void test('getMany/putMany of 1500 entities: spread over the 3 masters, one scri
     assert.equal(store.isCluster, true);
     const all = ids(1500);
     const before = await served('evalsha');
-    assert.deepEqual(await store.putMany(scope, all.map((entityId, i) => ({ entityId, state: st(i) }))), { written: 1500, skipped: 0 });
+    assert.deepEqual(
+      await store.putMany(
+        scope,
+        all.map((entityId, i) => ({ entityId, state: st(i) })),
+      ),
+      { written: 1500, skipped: 0 },
+    );
     const after = await served('evalsha');
     assert.deepEqual(
       after.map((a, i) => a - (before[i] ?? 0)),
@@ -86,14 +92,23 @@ void test('getMany/putMany of 1500 entities: spread over the 3 masters, one scri
 
     store.callsByNode.clear();
     const got = await store.getMany(scope, [...all, 'never-seen']);
-    assert.deepEqual(got.slice(0, 1500), all.map((_, i) => st(i)));
+    assert.deepEqual(
+      got.slice(0, 1500),
+      all.map((_, i) => st(i)),
+    );
     assert.equal(got[1500], undefined);
     assert.deepEqual([...store.callsByNode.values()], [1, 1, 1], 'one pipeline per node');
 
     // CAS across nodes: stale entries are skipped wherever they live, newer ones written.
-    const again = await store.putMany(scope, all.map((entityId, i) => ({ entityId, state: i % 2 === 0 ? st(i) : st(i + 10_000) })));
+    const again = await store.putMany(
+      scope,
+      all.map((entityId, i) => ({ entityId, state: i % 2 === 0 ? st(i) : st(i + 10_000) })),
+    );
     assert.deepEqual(again, { written: 750, skipped: 750 });
-    assert.deepEqual((await store.getMany(scope, all.slice(0, 2))).map((s) => s?.lastOffset), [0, 10_001]);
+    assert.deepEqual(
+      (await store.getMany(scope, all.slice(0, 2))).map((s) => s?.lastOffset),
+      [0, 10_001],
+    );
 
     // Serving reads the same keys through the cluster, one pipeline per node.
     const source = new RedisStateSource({ url: cluster.url, cluster: true });
@@ -152,7 +167,7 @@ void test('progress is written on every node in each batch, also without an enti
   }
 });
 
-void test('a running writer\'s expectation (expectAtLeast): a master that lost writes refuses with the min; a master without a record does not', async () => {
+void test("a running writer's expectation (expectAtLeast): a master that lost writes refuses with the min; a master without a record does not", async () => {
   const { store, prefix } = newStore();
   try {
     const many = ids(300, 'x');
@@ -204,21 +219,34 @@ void test('namespaces: count, promote and drop across the 3 nodes', async () => 
   const client = createRedis({ url: cluster.url, cluster: true });
   try {
     const replay: StateScope = { ...scope, namespace: 'replay' };
-    await store.putMany(scope, ids(100, 'e').map((entityId) => ({ entityId, state: st(1) })));
-    await store.putManyScoped([{ scope: replay, entries: ids(160, 'e').slice(40).map((entityId) => ({ entityId, state: st(2) })) }], { scope: replay, topic: 't', partition: 0, offset: 2 });
+    await store.putMany(
+      scope,
+      ids(100, 'e').map((entityId) => ({ entityId, state: st(1) })),
+    );
+    await store.putManyScoped(
+      [
+        {
+          scope: replay,
+          entries: ids(160, 'e')
+            .slice(40)
+            .map((entityId) => ({ entityId, state: st(2) })),
+        },
+      ],
+      { scope: replay, topic: 't', partition: 0, offset: 2 },
+    );
     assert.equal(await countNamespace(client, prefix, 'live'), 100);
     assert.equal(await countNamespace(client, prefix, 'replay'), 120);
     assert.equal(await promoteNamespace(client, prefix, 'replay', 'live', { batchSize: 7 }), 120);
     assert.equal(await countNamespace(client, prefix, 'replay'), 0);
     assert.equal(await countNamespace(client, prefix, 'live'), 160);
     const e = ids(160, 'e');
-    assert.deepEqual((await store.getMany(scope, [e[0] ?? '', e[39] ?? '', e[40] ?? '', e[159] ?? ''])).map((s) => s?.lastOffset), [1, 1, 2, 2]);
+    assert.deepEqual(
+      (await store.getMany(scope, [e[0] ?? '', e[39] ?? '', e[40] ?? '', e[159] ?? ''])).map((s) => s?.lastOffset),
+      [1, 1, 2, 2],
+    );
     assert.equal(await store.getProgress(replay, 't', 0), undefined, 'the promoted namespace takes its progress along when dropped');
     assert.equal(await dropNamespace(client, prefix, 'live', { force: true }), 160);
-    assert.deepEqual(
-      (await keysPerNode(prefix)).flat(),
-      [],
-    );
+    assert.deepEqual((await keysPerNode(prefix)).flat(), []);
   } finally {
     client.disconnect();
     await store.close();
@@ -252,7 +280,10 @@ function ownerIndexOf(slot: number): number {
 
 void test('a slot moved under the store (MOVED, non-local keys): the slot map is refreshed and the batch retried', async () => {
   const lines: string[] = [];
-  const { store, prefix } = newStore(uniquePrefix(), createLogger('info', {}, (line) => lines.push(line)));
+  const { store, prefix } = newStore(
+    uniquePrefix(),
+    createLogger('info', {}, (line) => lines.push(line)),
+  );
   const client = createRedis({ url: cluster.url, cluster: true });
   try {
     const all = ids(600, 'm');
@@ -271,7 +302,10 @@ void test('a slot moved under the store (MOVED, non-local keys): the slot map is
     await moveAway('m1');
     const res = await store.putManyScoped([{ scope, entries: all.map((entityId) => ({ entityId, state: st(2) })) }], { scope, topic: 't', partition: 0, offset: 2 });
     assert.equal((res[0]?.written ?? 0) + (res[0]?.skipped ?? 0), 600);
-    assert.ok(lines.some((l) => l.includes('retrying the batch') && l.includes('non local key')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('retrying the batch') && l.includes('non local key')),
+      lines.join('\n'),
+    );
 
     // And its next read meets MOVED.
     await moveAway('m2');
@@ -279,7 +313,10 @@ void test('a slot moved under the store (MOVED, non-local keys): the slot map is
       (await store.getMany(scope, all)).map((s) => s?.lastOffset),
       all.map(() => 2),
     );
-    assert.ok(lines.some((l) => l.includes('retrying the read')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('retrying the read')),
+      lines.join('\n'),
+    );
     assert.equal(await store.getProgress(scope, 't', 0), 2);
     assert.equal(await countNamespace(client, prefix, 'live'), 600);
   } finally {

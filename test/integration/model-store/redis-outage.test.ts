@@ -78,7 +78,13 @@ void test('NOSCRIPT after SCRIPT FLUSH is handled by reloading the script', asyn
   try {
     assert.deepEqual(await store.putMany(scope, [{ entityId: 'a', state: st(1) }]), { written: 1, skipped: 0 });
     await admin.script('FLUSH');
-    assert.deepEqual(await store.putMany(scope, [{ entityId: 'a', state: st(2) }, { entityId: 'a', state: st(1) }]), { written: 1, skipped: 1 });
+    assert.deepEqual(
+      await store.putMany(scope, [
+        { entityId: 'a', state: st(2) },
+        { entityId: 'a', state: st(1) },
+      ]),
+      { written: 1, skipped: 1 },
+    );
   } finally {
     admin.disconnect();
     await store.close();

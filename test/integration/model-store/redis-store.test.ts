@@ -45,9 +45,18 @@ function newStore(opts: { ttlSeconds?: number } = {}): { store: RedisEntityStore
 void test('getMany/putMany round trip of 1000 entities in one round trip each', async () => {
   const { store, calls } = newStore();
   const ids = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? `odd {id} ${i} ✓` : `item-${i}`));
-  assert.deepEqual(await store.putMany(scope, ids.map((entityId, i) => ({ entityId, state: st(i) }))), { written: 1000, skipped: 0 });
+  assert.deepEqual(
+    await store.putMany(
+      scope,
+      ids.map((entityId, i) => ({ entityId, state: st(i) })),
+    ),
+    { written: 1000, skipped: 0 },
+  );
   const got = await store.getMany(scope, [...ids, 'never-seen']);
-  assert.deepEqual(got.slice(0, 1000), ids.map((_, i) => st(i)));
+  assert.deepEqual(
+    got.slice(0, 1000),
+    ids.map((_, i) => st(i)),
+  );
   assert.equal(got[1000], undefined);
   assert.deepEqual(calls, { mgetBuffer: 1, evalsha: 1 });
   assert.deepEqual(await store.getMany(scope, []), []);
@@ -66,7 +75,11 @@ void test('CAS skips stale offsets within a batch and across batches', async () 
     { entityId: 'b', state: st(0) }, // newer, same batch
   ]);
   assert.deepEqual(r1, { written: 3, skipped: 2 });
-  const r2 = await store.putMany(scope, [{ entityId: 'a', state: st(3) }, { entityId: 'b', state: st(1) }, { entityId: 'c', state: st(0) }]);
+  const r2 = await store.putMany(scope, [
+    { entityId: 'a', state: st(3) },
+    { entityId: 'b', state: st(1) },
+    { entityId: 'c', state: st(0) },
+  ]);
   assert.deepEqual(r2, { written: 2, skipped: 1 });
   assert.deepEqual(await store.getMany(scope, ['a', 'b', 'c']), [st(10), st(1), st(0)]);
 });
@@ -91,13 +104,12 @@ void test('TTL is set on every write (default 30 days, configurable, 0 = none)',
 
 void test('keys follow the documented layout with a hash tag per entity', async () => {
   const { store, prefix } = newStore();
-  await store.putMany(scope, [{ entityId: 'i1', state: st(1) }, { entityId: '{x}', state: st(2) }]);
-  await store.putMany({ ...scope, side: 'user', namespace: 'replay-1' }, [{ entityId: 'u1', state: st(3) }]);
-  assert.deepEqual(await keysUnder(redis, `${prefix}:*`), [
-    `${prefix}:live:item:fm-adagrad:{%7Bx%7D}`,
-    `${prefix}:live:item:fm-adagrad:{i1}`,
-    `${prefix}:replay-1:user:fm-adagrad:{u1}`,
+  await store.putMany(scope, [
+    { entityId: 'i1', state: st(1) },
+    { entityId: '{x}', state: st(2) },
   ]);
+  await store.putMany({ ...scope, side: 'user', namespace: 'replay-1' }, [{ entityId: 'u1', state: st(3) }]);
+  assert.deepEqual(await keysUnder(redis, `${prefix}:*`), [`${prefix}:live:item:fm-adagrad:{%7Bx%7D}`, `${prefix}:live:item:fm-adagrad:{i1}`, `${prefix}:replay-1:user:fm-adagrad:{u1}`]);
 });
 
 void test('a corrupt stored value: getMany throws STATE_CORRUPT naming the key, putMany overwrites it', async () => {
@@ -124,13 +136,32 @@ void test('several scopes in one MGET and one atomic EVALSHA, recent views round
   const { store: plain, calls } = newStore();
   const other: StateScope = { namespace: 'live', side: 'user', adapter: 'fm-adagrad' };
   const guard: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad.sg' };
-  const withViews: EntityState = { ...st(7), recent: { baseMs: 1_700_000_000_000, entries: [{ key: 4_000_000_000, eventMs: 1_700_000_000_006, before: Float32Array.of(1, 2) }, { key: 5, eventMs: 1_700_000_000_007, before: undefined }] } };
+  const withViews: EntityState = {
+    ...st(7),
+    recent: {
+      baseMs: 1_700_000_000_000,
+      entries: [
+        { key: 4_000_000_000, eventMs: 1_700_000_000_006, before: Float32Array.of(1, 2) },
+        { key: 5, eventMs: 1_700_000_000_007, before: undefined },
+      ],
+    },
+  };
   const res = await plain.putManyScoped([
-    { scope, entries: [{ entityId: 'a', state: withViews }, { entityId: 'b', state: st(3) }] },
+    {
+      scope,
+      entries: [
+        { entityId: 'a', state: withViews },
+        { entityId: 'b', state: st(3) },
+      ],
+    },
     { scope: other, entries: [] },
     { scope: guard, entries: [{ entityId: 'p0', state: st(9) }] },
   ]);
-  assert.deepEqual(res, [{ written: 2, skipped: 0 }, { written: 0, skipped: 0 }, { written: 1, skipped: 0 }]);
+  assert.deepEqual(res, [
+    { written: 2, skipped: 0 },
+    { written: 0, skipped: 0 },
+    { written: 1, skipped: 0 },
+  ]);
   assert.equal(calls.evalsha, 1, 'one atomic script for every scope');
   const got = await plain.getManyScoped([
     { scope, entityIds: ['a', 'b', 'x'] },
@@ -140,10 +171,16 @@ void test('several scopes in one MGET and one atomic EVALSHA, recent views round
   assert.equal(calls.mgetBuffer, 1, 'one MGET for every scope');
   assert.deepEqual(got, [[withViews, st(3), undefined], [undefined], [st(9)]]);
   // CAS per entry across scopes: a stale write of one scope is skipped, the other scope's goes through.
-  assert.deepEqual(await plain.putManyScoped([{ scope, entries: [{ entityId: 'a', state: st(5) }] }, { scope: guard, entries: [{ entityId: 'p0', state: st(10) }] }]), [
-    { written: 0, skipped: 1 },
-    { written: 1, skipped: 0 },
-  ]);
+  assert.deepEqual(
+    await plain.putManyScoped([
+      { scope, entries: [{ entityId: 'a', state: st(5) }] },
+      { scope: guard, entries: [{ entityId: 'p0', state: st(10) }] },
+    ]),
+    [
+      { written: 0, skipped: 1 },
+      { written: 1, skipped: 0 },
+    ],
+  );
 
   // With a cap, each scope keeps its own least-recently-seen index in the same script.
   const prefix = uniquePrefix();
@@ -153,8 +190,14 @@ void test('several scopes in one MGET and one atomic EVALSHA, recent views round
     { scope, entries: ['a', 'b', 'c'].map((entityId, i) => ({ entityId, state: st(i) })) },
     { scope: guard, entries: [{ entityId: 'p0', state: st(1) }] },
   ]);
-  assert.deepEqual(r, [{ written: 3, skipped: 0, evicted: 1 }, { written: 1, skipped: 0, evicted: 0 }]);
-  assert.deepEqual((await capped.getMany(scope, ['a', 'b', 'c'])).map((s) => s?.lastOffset), [undefined, 1, 2]);
+  assert.deepEqual(r, [
+    { written: 3, skipped: 0, evicted: 1 },
+    { written: 1, skipped: 0, evicted: 0 },
+  ]);
+  assert.deepEqual(
+    (await capped.getMany(scope, ['a', 'b', 'c'])).map((s) => s?.lastOffset),
+    [undefined, 1, 2],
+  );
   assert.equal(await capped.trackedEntities(guard), 1);
 });
 
@@ -175,7 +218,7 @@ void test('progress rides in the same EVALSHA as the states: max of the offsets,
   assert.ok(ttl > 3000 && ttl <= 3600, `progress TTL ${ttl}`);
 });
 
-void test("the Lua CAS lets a state of another origin replace a higher offset; format-1 states keep the offset rule", async () => {
+void test('the Lua CAS lets a state of another origin replace a higher offset; format-1 states keep the offset rule', async () => {
   const { store } = newStore();
   const on = (offset: number, partition: number): EntityState => ({ ...st(offset), origin: originOf('topic', partition) });
   await store.putMany(scope, [{ entityId: 'x', state: on(50, 0) }]);

@@ -59,7 +59,7 @@ interface Served {
   scores: { id: string; score: number; source: string }[];
 }
 
-describe('serving parity with the meta adapters\' workers (Kafka → worker → Redis → serve; ClickHouse)', { timeout: 300_000 }, () => {
+describe("serving parity with the meta adapters' workers (Kafka → worker → Redis → serve; ClickHouse)", { timeout: 300_000 }, () => {
   const cleanups: (() => Promise<void>)[] = [];
   before(async () => {
     await initBackend('cpu');
@@ -164,7 +164,27 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         ? undefined
         : (() => {
             const started = h.start(
-              ['serve', '--adapter', c.kind, '--model', c.kind, '--release-dir', root, '--port', '0', '--safeguard-partitions', String(PARTITIONS), '--freshness-ms', '0', '--fetch-timeout-ms', '10000', '--deadline-ms', '10000', '--cache-entries', '80000'],
+              [
+                'serve',
+                '--adapter',
+                c.kind,
+                '--model',
+                c.kind,
+                '--release-dir',
+                root,
+                '--port',
+                '0',
+                '--safeguard-partitions',
+                String(PARTITIONS),
+                '--freshness-ms',
+                '0',
+                '--fetch-timeout-ms',
+                '10000',
+                '--deadline-ms',
+                '10000',
+                '--cache-entries',
+                '80000',
+              ],
               { THAW_REDIS_URL: REDIS, THAW_REDIS_PREFIX: n.prefix },
             );
             cli = started;
@@ -203,7 +223,8 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
       const warm = later.find((e) => seen.has(entityIdOf(e, side)));
       const base = later.find((e) => e !== warm && entityIdOf(e, side) !== (warm === undefined ? '' : entityIdOf(warm, side)));
       assert.ok(warm !== undefined && base !== undefined, 'round events');
-      const cold: LabelledEvent = side === 'item' ? { ...base, eventId: `${base.eventId}-new`, itemId: `${base.itemId}-new` } : { ...base, eventId: `${base.eventId}-new`, userId: `${base.userId}-new` };
+      const cold: LabelledEvent =
+        side === 'item' ? { ...base, eventId: `${base.eventId}-new`, itemId: `${base.itemId}-new` } : { ...base, eventId: `${base.eventId}-new`, userId: `${base.userId}-new` };
       const rounds: { ev: LabelledEvent; source: string }[] = [
         { ev: warm, source: 'fresh' },
         { ev: cold, source: 'cold' },
@@ -236,10 +257,15 @@ describe('serving parity with the meta adapters\' workers (Kafka → worker → 
         await produceBySide(producer, n.topic, side, [ev]);
         await committed(++produced);
         let rows: { score: number; release: string; adapter: string }[] = [];
-        await waitFor(`the row of ${ev.eventId}`, async () => {
-          rows = await query(ch, `SELECT score, release, adapter FROM ${DATABASE}.${n.table} WHERE namespace = 'live' AND event_id = '${ev.eventId}'`);
-          return rows.length > 0;
-        }, 30_000, 100);
+        await waitFor(
+          `the row of ${ev.eventId}`,
+          async () => {
+            rows = await query(ch, `SELECT score, release, adapter FROM ${DATABASE}.${n.table} WHERE namespace = 'live' AND event_id = '${ev.eventId}'`);
+            return rows.length > 0;
+          },
+          30_000,
+          100,
+        );
         const row = rows[0];
         assert.ok(row !== undefined);
         assert.equal(row.adapter, c.kind);

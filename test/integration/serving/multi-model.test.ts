@@ -116,7 +116,15 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     const c1 = { id: 'i1', features: e0.itemFeatures };
     const c2 = { id: 'i2', features: e1.itemFeatures };
     const cands = [c1, c2, { id: 'new-item', features: e2.itemFeatures }];
-    const eventOf = (c: (typeof cands)[number], i: number): LabelledEvent => ({ eventId: `x${i}`, timeMs: 0, userId: user.id, itemId: c.id, label: i % 2 === 0 ? 0 : 1, userFeatures: user.features, itemFeatures: c.features });
+    const eventOf = (c: (typeof cands)[number], i: number): LabelledEvent => ({
+      eventId: `x${i}`,
+      timeMs: 0,
+      userId: user.id,
+      itemId: c.id,
+      label: i % 2 === 0 ? 0 : 1,
+      userFeatures: user.features,
+      itemFeatures: c.features,
+    });
     // States as the models' workers would have left them, through the adapters themselves.
     const fmLearned = (side: 'user' | 'item', seed: number): Float32Array => {
       const a = new FmAdagradAdapter(side, fmA1);
@@ -128,7 +136,10 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     const emergState = emergA.initialStates?.([eventOf(c1, 0)])[0] ?? emergA.initialState(eventOf(c1, 0));
     for (let i = 0; i < 4; i++) emergA.predictThenAdapt({ events: [eventOf(c1, i)], states: [emergState] });
     const fmUser = fmLearned('user', 1);
-    const fmItems = new Map([['i1', fmLearned('item', 2)], ['i2', fmLearned('item', 3)]]);
+    const fmItems = new Map([
+      ['i1', fmLearned('item', 2)],
+      ['i2', fmLearned('item', 3)],
+    ]);
     const redis = createRedis({ url: REDIS });
     try {
       const put = (key: string, params: Float32Array): Promise<unknown> => redis.set(key, encodeState({ count: 4, lastOffset: 3, lastEventMs: 4, params }));
@@ -171,14 +182,24 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     const wantHome = expectFm(fmA1);
     // A fresh instance of the release's adapter: the one that trained the state above is not what serving scores with.
     const wantSearch = expectEmerg(await adapterOf(storeB, 'emerg', b1.version));
-    assert.ok(wantHome.every((x, i) => Math.abs(x - (wantSearch[i] ?? NaN)) > 1e-4), 'the two models score differently');
+    assert.ok(
+      wantHome.every((x, i) => Math.abs(x - (wantSearch[i] ?? NaN)) > 1e-4),
+      'the two models score differently',
+    );
     const byPath = await score('/v1/models/home/score');
     assert.equal(byPath.release, a1);
-    assert.deepEqual(byPath.scores.map((s) => s.source), ['fresh', 'fresh', 'cold']);
+    assert.deepEqual(
+      byPath.scores.map((s) => s.source),
+      ['fresh', 'fresh', 'cold'],
+    );
     near(byPath, wantHome, 'home');
     const searchAnswer = await score('/v1/score', { model: 'search' });
     assert.equal(searchAnswer.release, b1.release);
-    assert.deepEqual(searchAnswer.scores.map((s) => s.source), ['fresh', 'cold', 'cold'], 'search reads its own namespace: i2 has no emerg state');
+    assert.deepEqual(
+      searchAnswer.scores.map((s) => s.source),
+      ['fresh', 'cold', 'cold'],
+      'search reads its own namespace: i2 has no emerg state',
+    );
     near(searchAnswer, wantSearch, 'search');
     near(await score('/v1/models/search/score', { model: 'search' }), wantSearch, 'search by path');
     const byDefault = await score('/v1/score');
@@ -186,7 +207,10 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     near(byDefault, wantHome, 'default');
 
     // Unknown models: 404 naming it and the known ones; a path and body that disagree: 400.
-    for (const [path, body] of [['/v1/models/nope/score', {}], ['/v1/score', { model: 'nope' }]] as const) {
+    for (const [path, body] of [
+      ['/v1/models/nope/score', {}],
+      ['/v1/score', { model: 'nope' }],
+    ] as const) {
       const r = await post(path, { user, candidates: cands, ...body });
       assert.equal(r.status, 404, path);
       const err = r.json.error as { code: string; field: string; message: string; models: string[] };
@@ -202,13 +226,28 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     assert.equal((await post('/v1/models/home/score', { user, candidates: four })).status, 200);
 
     // Listing, readiness and metrics per model.
-    const listed = (await (await fetch(`${base}/v1/models`)).json()) as { default: string; models: { name: string; adapter: string; namespace: string; release: string; releaseAgeMs: number; releasesRefused: number }[] };
+    const listed = (await (await fetch(`${base}/v1/models`)).json()) as {
+      default: string;
+      models: { name: string; adapter: string; namespace: string; release: string; releaseAgeMs: number; releasesRefused: number }[];
+    };
     assert.equal(listed.default, 'home');
-    assert.deepEqual(listed.models.map((m) => [m.name, m.adapter, m.namespace, m.release]), [['home', 'fm-adagrad', 'home', a1], ['search', 'emerg', 'search', b1.release]]);
+    assert.deepEqual(
+      listed.models.map((m) => [m.name, m.adapter, m.namespace, m.release]),
+      [
+        ['home', 'fm-adagrad', 'home', a1],
+        ['search', 'emerg', 'search', b1.release],
+      ],
+    );
     assert.ok(listed.models.every((m) => m.releaseAgeMs >= 0));
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { models: { name: string; ready: boolean }[] }).models.map((m) => [m.name, m.ready]), [['home', true], ['search', true]]);
+    assert.deepEqual(
+      ((await ready.json()) as { models: { name: string; ready: boolean }[] }).models.map((m) => [m.name, m.ready]),
+      [
+        ['home', true],
+        ['search', true],
+      ],
+    );
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /thaw_serve_requests_total\{model="search",status="200"\} 2/);
     assert.match(metrics, /thaw_serve_requests_total\{model="search",status="400"\} 1/);
@@ -227,7 +266,7 @@ describe('several models in one server (thaw serve --models; Redis + release dir
     near(swapped, expectFm(fmA2), 'home after its swap');
     const searchAfter = await score('/v1/models/search/score');
     assert.equal(searchAfter.release, b1.release);
-    assert.deepEqual(withoutAge(searchAfter.scores), withoutAge(searchAnswer.scores), 'search unchanged by home\'s swap');
+    assert.deepEqual(withoutAge(searchAfter.scores), withoutAge(searchAnswer.scores), "search unchanged by home's swap");
 
     // A corrupt release of search (its weights' byte flipped, then made current): refused, search keeps serving b1, home unaffected.
     const b2 = await publishMeta(storeB, 'emerg', layoutFor('emerg', evs), 62, { promote: false });

@@ -39,8 +39,14 @@ const PHASE1 = [2000, 2300] as const;
 const ROUNDS = 4;
 
 async function produce(producer: EventProducer, events: readonly LabelledEvent[]): Promise<void> {
-  await producer.send(userTopic, events.map((e) => ({ key: e.userId, value: encodeLabelled(e), timestampMs: e.timeMs })));
-  await producer.send(itemTopic, events.map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })));
+  await producer.send(
+    userTopic,
+    events.map((e) => ({ key: e.userId, value: encodeLabelled(e), timestampMs: e.timeMs })),
+  );
+  await producer.send(
+    itemTopic,
+    events.map((e) => ({ key: e.itemId, value: encodeLabelled(e), timestampMs: e.timeMs })),
+  );
 }
 
 /** Both workers, in parallel, up to the end of their topics. */
@@ -96,7 +102,10 @@ describe('serving parity with the workers (Kafka → workers → Redis → thaw 
       ...pick((e) => !seenUsers.has(e.userId) && seenItems.has(e.itemId)),
     ].sort((a, b) => a.timeMs - b.timeMs);
     assert.equal(new Set(rounds.flatMap((e) => [e.userId, e.itemId])).size, 2 * rounds.length, 'rounds share no entity');
-    await ensureTopics({ brokers: [KAFKA] }, [{ topic: userTopic, partitions: 1 }, { topic: itemTopic, partitions: ITEM_PARTITIONS }]);
+    await ensureTopics({ brokers: [KAFKA] }, [
+      { topic: userTopic, partitions: 1 },
+      { topic: itemTopic, partitions: ITEM_PARTITIONS },
+    ]);
     const producer = new EventProducer({ kafka: { brokers: [KAFKA] } });
     await producer.connect();
     try {
@@ -143,7 +152,12 @@ describe('serving parity with the workers (Kafka → workers → Redis → thaw 
         await produce(producer, [ev]);
         await runWorkers();
         const logged = await h.chQuery(`SELECT side, score, release FROM thaw.${h.table} WHERE namespace = '${ns}' AND event_id = '${ev.eventId}' ORDER BY side FORMAT TSV`);
-        const bySide = new Map(logged.split('\n').map((line) => line.split('\t')).map(([side, score, release]) => [side, { score: Number(score), release }]));
+        const bySide = new Map(
+          logged
+            .split('\n')
+            .map((line) => line.split('\t'))
+            .map(([side, score, release]) => [side, { score: Number(score), release }]),
+        );
         const item = bySide.get('item');
         const user = bySide.get('user');
         assert.ok(item !== undefined && user !== undefined, `rows of ${ev.eventId}: ${logged}`);

@@ -44,7 +44,15 @@ function model(seed: number): FactorizationMachine {
 /** A state of `side` after a few events under `fm`, through the adapter itself. */
 function learned(fm: FactorizationMachine, side: 'user' | 'item', seed: number): Float32Array {
   const a = new FmAdagradAdapter(side, fm);
-  const ev = (i: number): LabelledEvent => ({ eventId: `e${seed}-${i}`, timeMs: i, userId: 'u', itemId: 'i', label: (i + seed) % 2 === 0 ? 1 : 0, userFeatures: USER_FEATURES, itemFeatures: { genre: ['x'] } });
+  const ev = (i: number): LabelledEvent => ({
+    eventId: `e${seed}-${i}`,
+    timeMs: i,
+    userId: 'u',
+    itemId: 'i',
+    label: (i + seed) % 2 === 0 ? 1 : 0,
+    userFeatures: USER_FEATURES,
+    itemFeatures: { genre: ['x'] },
+  });
   const st = a.initialState(ev(0));
   for (let i = 0; i < 4; i++) a.predictThenAdapt({ events: [ev(i)], states: [st] });
   return st;
@@ -104,7 +112,10 @@ describe('scoring API releases (Redis + release directory)', { timeout: 120_000 
     const first = releases.current();
     // States written by "the workers" of release A (both releases keep states: same layout).
     const user = learned(fmA, 'user', 1);
-    const items = new Map([['i1', learned(fmA, 'item', 2)], ['i2', learned(fmA, 'item', 3)]]);
+    const items = new Map([
+      ['i1', learned(fmA, 'item', 2)],
+      ['i2', learned(fmA, 'item', 3)],
+    ]);
     const redis = createRedis({ url: REDIS });
     try {
       await redis.set(entityKey(first.userPrefix, 'u1'), encodeState({ count: 4, lastOffset: 3, lastEventMs: 4, params: user }));
@@ -151,7 +162,10 @@ describe('scoring API releases (Redis + release directory)', { timeout: 120_000 
     const idB = `${MODEL}/${vB}`;
     const expectA = expectedScores(fmFromRelease(await store.load(MODEL, vA)), user, items);
     const expectB = expectedScores(fmFromRelease(await store.load(MODEL, vB)), user, items);
-    assert.ok(expectA.every((x, i) => Math.abs(x - (expectB[i] ?? NaN)) > 1e-4), 'the two releases score differently');
+    assert.ok(
+      expectA.every((x, i) => Math.abs(x - (expectB[i] ?? NaN)) > 1e-4),
+      'the two releases score differently',
+    );
     for (const a of answers) {
       assert.deepEqual(a.sources, ['fresh', 'fresh', 'cold']);
       assert.ok(a.release === idA || a.release === idB, a.release);
@@ -160,10 +174,19 @@ describe('scoring API releases (Redis + release directory)', { timeout: 120_000 
       a.scores.forEach((s, i) => assert.ok(Math.abs(s - (want[i] ?? NaN)) < 1e-6, `${a.release} candidate ${i}: served ${s}, expected ${want[i]}`));
     }
     assert.ok(answers.some((a) => a.release === idA) && answers.some((a) => a.release === idB), 'both releases served');
-    assert.ok(answers.filter((a) => a.sentAt > readyAt).every((a) => a.release === idB), 'every request sent after B was ready is scored with B');
+    assert.ok(
+      answers.filter((a) => a.sentAt > readyAt).every((a) => a.release === idB),
+      'every request sent after B was ready is scored with B',
+    );
     const firstB = Math.min(...answers.filter((a) => a.release === idB).map((a) => a.doneAt));
-    assert.ok(answers.filter((a) => a.sentAt > firstB).every((a) => a.release === idB), 'no request after the first B answer goes back to A');
-    assert.ok(logLines.some((l) => l.includes('serving release switched') && l.includes(idB)), 'the switch is logged');
+    assert.ok(
+      answers.filter((a) => a.sentAt > firstB).every((a) => a.release === idB),
+      'no request after the first B answer goes back to A',
+    );
+    assert.ok(
+      logLines.some((l) => l.includes('serving release switched') && l.includes(idB)),
+      'the switch is logged',
+    );
 
     // A corrupt release: promoted, then a byte of its weights flipped before serving reads it.
     const vC = await publish(model(9));

@@ -36,7 +36,10 @@ function recording(rate: number, seconds: number, deadlineMs: number, seed: numb
   const n = Math.round(rate * seconds);
   const arrivals = Array.from({ length: n }, (_, r) => ({
     t: (r * 1000) / rate,
-    body: { user: { id: `u${(r * 31 + seed) % USERS}` }, candidates: Array.from({ length: CANDIDATES }, (_, c) => ({ id: `i${(r * 7919 + c * c * 31 + seed) % ITEMS}`, features: { g: [`${c % 5}`] } })) },
+    body: {
+      user: { id: `u${(r * 31 + seed) % USERS}` },
+      candidates: Array.from({ length: CANDIDATES }, (_, c) => ({ id: `i${(r * 7919 + c * c * 31 + seed) % ITEMS}`, features: { g: [`${c % 5}`] } })),
+    },
   }));
   return parseLoad(formatLoad(deadlineMs, arrivals));
 }
@@ -123,10 +126,13 @@ describe('resource manager (Redis)', { timeout: 240_000 }, () => {
     assert.ok(result.best.feasible, `a light load is within its deadline: p99 ${result.best.result.p99}`);
     assert.ok(result.best.result.ok > 0);
     const file = JSON.stringify({ format: SETTINGS_FORMAT, settings: result.best.settings });
-    assert.deepEqual(readSettings('tuned.json', () => file), result.best.settings);
+    assert.deepEqual(
+      readSettings('tuned.json', () => file),
+      result.best.settings,
+    );
     const cfg = serveSchema.parse({ settings: 'tuned.json', fetchConcurrency: 99 });
     const [model] = servedModels(cfg, () => file);
-    assert.equal(model?.fetchConcurrency, result.best.settings.fetchConcurrency, '--settings replaces the flags\' stage settings');
+    assert.equal(model?.fetchConcurrency, result.best.settings.fetchConcurrency, "--settings replaces the flags' stage settings");
     assert.equal(model.modelMaxWaitMs, result.best.settings.modelMaxWaitMs);
   });
 });

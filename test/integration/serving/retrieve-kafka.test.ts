@@ -59,7 +59,10 @@ void test('a new item produced on Kafka is retrievable through /v1/retrieve; bad
   t.after(() => service.stop());
   const profileTopic = uniqueName('retrieve-profiles');
   const eventTopic = uniqueName('retrieve-events');
-  await ensureTopics(conn, [{ topic: profileTopic, partitions: 2 }, { topic: eventTopic, partitions: 2 }]);
+  await ensureTopics(conn, [
+    { topic: profileTopic, partitions: 2 },
+    { topic: eventTopic, partitions: 2 },
+  ]);
   t.after(() => deleteTopics(conn, [profileTopic, eventTopic]));
   const indexer = new RetrievalIndexer({ kafka: conn, service, profileTopic, eventTopic, groupPrefix: uniqueName('retrieve-group'), logger: silentLogger });
   await indexer.start();
@@ -103,7 +106,9 @@ void test('a new item produced on Kafka is retrievable through /v1/retrieve; bad
   assert.equal(answer.indexItems, 303);
 
   // Its first labelled event indexes an item without a profile.
-  await producer.send(eventTopic, [{ key: 'brand-new-2', value: serde.encodeLabelled({ eventId: 'e1', timeMs: now, userId: 'u1', itemId: 'brand-new-2', label: 1, userFeatures: {}, itemFeatures: EVENT_FEATURES }) }]);
+  await producer.send(eventTopic, [
+    { key: 'brand-new-2', value: serde.encodeLabelled({ eventId: 'e1', timeMs: now, userId: 'u1', itemId: 'brand-new-2', label: 1, userFeatures: {}, itemFeatures: EVENT_FEATURES }) },
+  ]);
   await waitFor('brand-new-2 retrievable', async () => (answer = await forUser('anchor-event')).ids.includes('brand-new-2'), 60_000);
   assert.equal(answer.ids[0], 'brand-new-2');
   assert.equal(indexer.counts.ignored, 1, 'the user profile is not indexed');

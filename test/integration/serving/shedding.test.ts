@@ -118,7 +118,10 @@ describe('scoring API load shedding (Redis)', { timeout: 180_000 }, () => {
     }
     const refused = outcomes.filter((o) => o.status === 503).length;
     assert.ok(refused > 0, 'the overload was shed');
-    assert.ok(outcomes.some((o) => o.status === 200), 'some requests were admitted and answered');
+    assert.ok(
+      outcomes.some((o) => o.status === 200),
+      'some requests were admitted and answered',
+    );
     assert.ok(maxPending <= MAX_IN_FLIGHT && maxQueued <= MAX_IN_FLIGHT, `in flight ${maxPending}, queued ${maxQueued}, bound ${MAX_IN_FLIGHT}`);
 
     // Afterwards: nothing left in flight, healthy, ready, serving normally; metrics agree with what clients saw.

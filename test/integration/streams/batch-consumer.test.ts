@@ -61,7 +61,11 @@ void test('batch consumer: every message handled once, committed offsets reach t
   }
   assert.equal(consumer.state, 'stopped');
   assert.ok(largest <= 50, `chunks are at most maxBatchMessages (largest ${largest})`);
-  assert.deepStrictEqual([...seen.values()].filter((c) => c !== 1), [], 'no message handled twice');
+  assert.deepStrictEqual(
+    [...seen.values()].filter((c) => c !== 1),
+    [],
+    'no message handled twice',
+  );
   await committedEqualsEnd(groupId, topic);
 });
 
@@ -200,7 +204,11 @@ void test('batch consumer: a chunk slower than the session timeout keeps the mem
   } finally {
     await consumer.stop();
   }
-  assert.deepStrictEqual([...seen.entries()].filter(([, c]) => c !== 1), [], 'no message handled twice (an evicted member gets its chunk redelivered)');
+  assert.deepStrictEqual(
+    [...seen.entries()].filter(([, c]) => c !== 1),
+    [],
+    'no message handled twice (an evicted member gets its chunk redelivered)',
+  );
 });
 
 async function committedEqualsEndOf(groupId: string, topic: string): Promise<void> {

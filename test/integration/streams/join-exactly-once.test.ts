@@ -36,7 +36,10 @@ void test('thaw join killed with -9 twice mid-stream: every impression labelled 
   const output = uniqueName('eo-join-out');
   const group = uniqueName('eo-join-group');
   const prefix = `tjeo${Date.now()}`;
-  await ensureTopics(conn, [impressions, clicks, output].map((topic) => ({ topic, partitions: PARTITIONS })));
+  await ensureTopics(
+    conn,
+    [impressions, clicks, output].map((topic) => ({ topic, partitions: PARTITIONS })),
+  );
   const redis = createRedis({ url: REDIS_URL });
   t.after(async () => {
     await deleteTopics(conn, [impressions, clicks, output]);
@@ -46,11 +49,29 @@ void test('thaw join killed with -9 twice mid-stream: every impression labelled 
   });
 
   const args = [
-    'join', '--redis', REDIS_URL, '--impressions-topic', impressions, '--clicks-topic', clicks, '--output-topic', output,
-    '--group-id', group, '--join-key-prefix', prefix, '--attribution-window-ms', '5000', '--allowed-lateness-ms', '1000', '--session-timeout-ms', '6000',
+    'join',
+    '--redis',
+    REDIS_URL,
+    '--impressions-topic',
+    impressions,
+    '--clicks-topic',
+    clicks,
+    '--output-topic',
+    output,
+    '--group-id',
+    group,
+    '--join-key-prefix',
+    prefix,
+    '--attribution-window-ms',
+    '5000',
+    '--allowed-lateness-ms',
+    '1000',
+    '--session-timeout-ms',
+    '6000',
     // Longer than a restart takes: an impression left pending across one keeps its label. What the TTL
     // does to a claim across a restart is join-scripts.test.ts's second test.
-    '--pending-ttl-ms', '120000',
+    '--pending-ttl-ms',
+    '120000',
   ];
   let join: ThawProcess = startThaw(args);
   t.after(() => join.child.kill('SIGKILL'));
@@ -61,8 +82,14 @@ void test('thaw join killed with -9 twice mid-stream: every impression labelled 
   const feeding = (async () => {
     for (let i = 0; i < N; i += CHUNK) {
       const ids = Array.from({ length: Math.min(CHUNK, N - i) }, (_, j) => i + j);
-      await producer.send(impressions, ids.map((k) => ({ key: `imp${k}`, value: encodeImpression(impression(`imp${k}`, BASE_MS + k * 1000)) })));
-      await producer.send(clicks, ids.filter((k) => k % 3 === 0).map((k) => ({ key: `imp${k}`, value: encodeClick({ impressionId: `imp${k}`, timeMs: BASE_MS + k * 1000 + 2000 }) })));
+      await producer.send(
+        impressions,
+        ids.map((k) => ({ key: `imp${k}`, value: encodeImpression(impression(`imp${k}`, BASE_MS + k * 1000)) })),
+      );
+      await producer.send(
+        clicks,
+        ids.filter((k) => k % 3 === 0).map((k) => ({ key: `imp${k}`, value: encodeClick({ impressionId: `imp${k}`, timeMs: BASE_MS + k * 1000 + 2000 }) })),
+      );
       await sleep(CHUNK_EVERY_MS);
     }
     // One late impression per partition moves every partition's watermark past all windows.

@@ -61,7 +61,10 @@ void test('join scripts: claim by source message, duplicate and late clicks, swe
   // the sweeping chunk (impressions offsets 5..9) is committed.
   assert.deepStrictEqual(await run((p) => p.thawJoinSweepBuffer(z, 50_000, 100, `${prefix}:imp:`, 5, 9, 0)), [[]]);
   const [swept] = await run((p) => p.thawJoinSweepBuffer(z, 70_000, 100, `${prefix}:imp:`, 5, 9, 0));
-  assert.deepStrictEqual((swept as (Buffer | number)[]).map((x) => (typeof x === 'number' ? x : x.toString('latin1'))), ['A', 1, 'B', imp.toString('latin1')]);
+  assert.deepStrictEqual(
+    (swept as (Buffer | number)[]).map((x) => (typeof x === 'number' ? x : x.toString('latin1'))),
+    ['A', 1, 'B', imp.toString('latin1')],
+  );
   assert.deepStrictEqual(await redis.zrange(z, 0, -1), ['A', 'B'], 'both kept until the sweeping chunk is committed');
   await redis.zrem(z, 'A');
   // Its transaction not committed (crash, or retried): the chunk again, or one that starts at or
@@ -99,11 +102,11 @@ void test('join scripts: a claimed impression outlives its TTL until its chunk i
   const one = async (fill: Fill): Promise<unknown> => (await run(fill))[0];
   const ttlMs = 50;
   // An early click (its own TTL), then the impression: the impression removes that TTL.
-  assert.equal(String((await one((p) => p.thawJoinClickBuffer(h('E'), 1500, 'clk:1:1', ttlMs, 5000)) as Buffer[])[0]), 'early');
+  assert.equal(String(((await one((p) => p.thawJoinClickBuffer(h('E'), 1500, 'clk:1:1', ttlMs, 5000))) as Buffer[])[0]), 'early');
   assert.equal(await one((p) => p.thawJoinImpression(h('E'), z, imp, 1000, 6000, 'E', 'imp:0:19', 5000)), 'emit');
   // X pending, then claimed by a click whose chunk is committed; X's chunk (and E's) is not.
   assert.equal(await one((p) => p.thawJoinImpression(h('X'), z, imp, 1000, 6000, 'X', 'imp:0:20', 5000)), 'pending');
-  assert.equal(String((await one((p) => p.thawJoinClickBuffer(h('X'), 3000, 'clk:0:30', ttlMs, 5000)) as Buffer[])[0]), 'emit');
+  assert.equal(String(((await one((p) => p.thawJoinClickBuffer(h('X'), 3000, 'clk:0:30', ttlMs, 5000))) as Buffer[])[0]), 'emit');
   await sleep(4 * ttlMs);
   // The restarted join reads the chunk again: X is a duplicate, E emits again (its label was lost with the chunk).
   assert.equal(await one((p) => p.thawJoinImpression(h('X'), z, imp, 1000, 6000, 'X', 'imp:0:20', 5000)), 'dup');

@@ -59,9 +59,16 @@ void test('join: clicks give label 1 once, expired windows give label 0, early/l
 
   const imps = Array.from({ length: 30 }, (_, k) => impression(`imp${k}`, BASE + k * 1000, k));
   const early = impression('imp-early', BASE + 30_000, 30);
-  const sendImps = (list: Impression[]) => producer.send(impTopic, list.map((i) => ({ key: i.impressionId, value: encodeImpression(i) })));
+  const sendImps = (list: Impression[]) =>
+    producer.send(
+      impTopic,
+      list.map((i) => ({ key: i.impressionId, value: encodeImpression(i) })),
+    );
   const sendClicks = (list: { impressionId: string; timeMs: number }[]) =>
-    producer.send(clickTopic, list.map((c) => ({ key: c.impressionId, value: encodeClick(c) })));
+    producer.send(
+      clickTopic,
+      list.map((c) => ({ key: c.impressionId, value: encodeClick(c) })),
+    );
 
   // 1. A click that arrives before its impression.
   await sendClicks([{ impressionId: early.impressionId, timeMs: early.timeMs + 2000 }]);
@@ -126,7 +133,11 @@ void test('join: clicks give label 1 once, expired windows give label 0, early/l
   const hashes = await redis.keys(`${keyPrefix}:imp:*`);
   assert.ok(hashes.length > 0);
   const ttls = await Promise.all(hashes.map((k) => redis.pttl(k)));
-  assert.deepStrictEqual(hashes.filter((_, i) => (ttls[i] ?? -1) < 0), [], 'hashes without a TTL');
+  assert.deepStrictEqual(
+    hashes.filter((_, i) => (ttls[i] ?? -1) < 0),
+    [],
+    'hashes without a TTL',
+  );
 
   const dead = await readTopic(dlq, 1);
   assert.equal(dead[0]?.headers[DLQ_HEADERS.code], 'DECODE_FAILED');

@@ -23,14 +23,7 @@ import { KafkaCluster } from '../../../bench/failover/cluster.js';
 import type { ThawRunProcess } from '../../../bench/failover/thaw-run.js';
 import { partitionReplicas, topicOffsets, withAdmin } from '../../../streams/admin.js';
 import { EventProducer, partitionOfKey } from '../../../streams/producer.js';
-import {
-  clickhouse,
-  dropKeys,
-  dropTable,
-  names,
-  REDIS_URL,
-  waitFor,
-} from '../consumers/harness.js';
+import { clickhouse, dropKeys, dropTable, names, REDIS_URL, waitFor } from '../consumers/harness.js';
 
 describe('kill -9 of a broker of a 3-node cluster under a thaw run worker (issue 11)', { timeout: 150_000 }, () => {
   const n = names('kcluster');
@@ -65,12 +58,29 @@ describe('kill -9 of a broker of a 3-node cluster under a thaw run worker (issue
     const topic = `${n.topic}-moved`;
     // Partition 0 on brokers 1 and 2 (leader 1), partition 1 on 2 and 3 (leader 2): when 1 dies,
     // partition 0 can only move to 2, the broker that also answers for partition 1.
-    await withAdmin(kafka, (admin) => admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [1, 2] }, { partition: 1, replicas: [2, 3] }], configEntries: [{ name: 'min.insync.replicas', value: '1' }, { name: 'retention.ms', value: '-1' }] }],
-    }));
+    await withAdmin(kafka, (admin) =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic,
+            replicaAssignment: [
+              { partition: 0, replicas: [1, 2] },
+              { partition: 1, replicas: [2, 3] },
+            ],
+            configEntries: [
+              { name: 'min.insync.replicas', value: '1' },
+              { name: 'retention.ms', value: '-1' },
+            ],
+          },
+        ],
+      }),
+    );
     await waitFor('leaders 1 and 2', async () => (await partitionReplicas(kafka, topic)).map((r) => r.leader).join() === '1,2', 30_000, 200);
-    const keys = (p: number): string[] => Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => partitionOfKey(k, 2) === p).slice(0, 10);
+    const keys = (p: number): string[] =>
+      Array.from({ length: 200 }, (_, i) => `k${i}`)
+        .filter((k) => partitionOfKey(k, 2) === p)
+        .slice(0, 10);
     const batch = (tag: string): { key: string; value: Buffer }[] => [0, 1].flatMap((p) => keys(p).map((key) => ({ key, value: Buffer.from(`${tag}-${key}`) })));
     const producer = new EventProducer({ kafka });
     await producer.connect();
@@ -92,6 +102,10 @@ describe('kill -9 of a broker of a 3-node cluster under a thaw run worker (issue
       await producer.close();
     }
     const ends = await withAdmin(kafka, (admin) => topicOffsets(admin, topic));
-    assert.deepEqual(ends.map((e) => e.high - e.low), [20, 20], 'each partition holds both sends once');
+    assert.deepEqual(
+      ends.map((e) => e.high - e.low),
+      [20, 20],
+      'each partition holds both sends once',
+    );
   });
 });

@@ -40,7 +40,10 @@ void test('thaw rekey killed with -9 twice mid-stream: every event exactly once 
   const byUser = uniqueName('eo-rekey-user');
   const byItem = uniqueName('eo-rekey-item');
   const group = uniqueName('eo-rekey-group');
-  await ensureTopics(conn, [source, byUser, byItem].map((topic) => ({ topic, partitions: 3 })));
+  await ensureTopics(
+    conn,
+    [source, byUser, byItem].map((topic) => ({ topic, partitions: 3 })),
+  );
   t.after(() => deleteTopics(conn, [source, byUser, byItem]));
 
   const args = ['rekey', '--source-topic', source, '--by-user-topic', byUser, '--by-item-topic', byItem, '--group-id', group, '--session-timeout-ms', '6000'];

@@ -35,7 +35,10 @@ void test('dead-letter writer: garbage and an invalid record land in the DLQ wit
   const invalid = new AvroCodec(catalogRegistry(), SCHEMA_NAMES.labelled).encode({ ...event(1), label: 7 });
   try {
     const src = { topic: 'thaw.labelled', partition: 1, key: null, headers: { h: 'v' }, timestampMs: 5 };
-    for (const [offset, value] of [[10, garbage], [11, invalid]] as const) {
+    for (const [offset, value] of [
+      [10, garbage],
+      [11, invalid],
+    ] as const) {
       try {
         decodeLabelled(value);
         assert.fail('should not decode');
@@ -97,7 +100,10 @@ void test('rekey: every labelled event to by-user and by-item keyed by entity; b
   }
   assert.deepStrictEqual(rekey.stats, { consumed: N + 2, rekeyed: N, deadLettered: 2 });
 
-  for (const [topic, idOf] of [[byUser, (e: LabelledEvent) => e.userId], [byItem, (e: LabelledEvent) => e.itemId]] as const) {
+  for (const [topic, idOf] of [
+    [byUser, (e: LabelledEvent) => e.userId],
+    [byItem, (e: LabelledEvent) => e.itemId],
+  ] as const) {
     const msgs = await readTopic(topic, N);
     assert.equal(msgs.length, N);
     const partitionOf = new Map<string, number>();

@@ -35,9 +35,15 @@ void test('replay: ranges by offset and by time read exactly the records in rang
   // Everything: each record exactly once, with its timestamp.
   const whole = await resolveRange(conn, topic, { offset: 0 }, { offset: Number.MAX_SAFE_INTEGER });
   assert.equal(whole.length, 2);
-  assert.equal(whole.reduce((s, r) => s + r.end - r.start, 0), N);
+  assert.equal(
+    whole.reduce((s, r) => s + r.end - r.start, 0),
+    N,
+  );
   const all = await readAll(topic, whole);
-  assert.deepStrictEqual(all.map((m) => Number(m.value?.toString())).sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i));
+  assert.deepStrictEqual(
+    all.map((m) => Number(m.value?.toString())).sort((a, b) => a - b),
+    Array.from({ length: N }, (_, i) => i),
+  );
   for (const m of all) assert.equal(m.timestampMs, BASE + Number(m.value?.toString()) * 1000);
 
   // By offset: [10, 50) in every partition.
@@ -46,7 +52,10 @@ void test('replay: ranges by offset and by time read exactly the records in rang
     const high = whole.find((w) => w.partition === r.partition)?.end ?? 0;
     assert.deepStrictEqual(r, { partition: r.partition, start: Math.min(10, high), end: Math.min(50, high) });
   }
-  const expectedByOffset = all.filter((m) => m.offset >= 10 && m.offset < 50).map((m) => `${m.partition}:${m.offset}`).sort();
+  const expectedByOffset = all
+    .filter((m) => m.offset >= 10 && m.offset < 50)
+    .map((m) => `${m.partition}:${m.offset}`)
+    .sort();
   const gotByOffset = (await readAll(topic, byOffset)).map((m) => `${m.partition}:${m.offset}`).sort();
   assert.deepStrictEqual(gotByOffset, expectedByOffset);
 
@@ -54,7 +63,10 @@ void test('replay: ranges by offset and by time read exactly the records in rang
   const byTime = await resolveRange(conn, topic, { timeMs: BASE + 100_000 }, { timeMs: BASE + 200_000 });
   const progress: { done: number; total: number }[] = [];
   const timed = await readAll(topic, byTime, (p) => progress.push(p));
-  assert.deepStrictEqual(timed.map((m) => Number(m.value?.toString())).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => 100 + i));
+  assert.deepStrictEqual(
+    timed.map((m) => Number(m.value?.toString())).sort((a, b) => a - b),
+    Array.from({ length: 100 }, (_, i) => 100 + i),
+  );
   assert.deepStrictEqual(progress.at(-1), { done: 100, total: 100 });
   assert.ok(progress.every((p, i) => i === 0 || p.done > (progress[i - 1]?.done ?? 0)));
 

@@ -34,7 +34,11 @@ void test('thaw distill learn: joined soft labels train the student, missing one
   const dir = mkdtempSync(join(tmpdir(), 'thaw-distill-learn-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const releaseDir = join(dir, 'releases');
-  const train = spawnSync(process.execPath, ['--import', 'tsx', 'cli/dev.ts', 'train', 'fm', '--source', 'synthetic', '--max-events', '8000', '--epochs', '1', '--model', 'student', '--release-dir', releaseDir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } });
+  const train = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'cli/dev.ts', 'train', 'fm', '--source', 'synthetic', '--max-events', '8000', '--epochs', '1', '--model', 'student', '--release-dir', releaseDir],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } },
+  );
   assert.equal(train.status, 0, train.stderr);
   const base = await new ReleaseStore({ root: releaseDir }).current('student');
   assert.ok(base !== undefined);
@@ -47,27 +51,67 @@ void test('thaw distill learn: joined soft labels train the student, missing one
   }
   const labelled = uniqueName('distill-labelled');
   const soft = uniqueName('distill-soft');
-  await ensureTopics(conn, [labelled, soft].map((topic) => ({ topic, partitions: 2 })));
+  await ensureTopics(
+    conn,
+    [labelled, soft].map((topic) => ({ topic, partitions: 2 })),
+  );
   t.after(() => deleteTopics(conn, [labelled, soft]));
   // Every 10th event never gets a soft label.
   const producer = new EventProducer({ kafka: conn });
   await producer.connect();
   try {
-    await producer.send(soft, events.filter((_, k) => k % 10 !== 0).map((e, k) => ({ key: e.eventId, value: encodeSoftLabel({ eventId: e.eventId, teacherLogit: (k % 7) - 3, teacherRelease: 'teacher/t1' }) })));
-    await producer.send(labelled, events.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })));
+    await producer.send(
+      soft,
+      events.filter((_, k) => k % 10 !== 0).map((e, k) => ({ key: e.eventId, value: encodeSoftLabel({ eventId: e.eventId, teacherLogit: (k % 7) - 3, teacherRelease: 'teacher/t1' }) })),
+    );
+    await producer.send(
+      labelled,
+      events.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })),
+    );
   } finally {
     await producer.close();
   }
 
-  const args = ['distill', 'learn', '--model', 'student', '--release-dir', releaseDir, '--labelled-topic', labelled, '--soft-label-topic', soft, '--group-id', uniqueName('distill-learn'), '--soft-label-wait-ms', '3000', '--sync-every', '1000', '--sync-interval-ms', '2000', '--alpha', '0.3', '--temperature', '2'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], { cwd: ROOT, env: { ...process.env, THAW_KAFKA: conn.brokers.join(','), THAW_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    'distill',
+    'learn',
+    '--model',
+    'student',
+    '--release-dir',
+    releaseDir,
+    '--labelled-topic',
+    labelled,
+    '--soft-label-topic',
+    soft,
+    '--group-id',
+    uniqueName('distill-learn'),
+    '--soft-label-wait-ms',
+    '3000',
+    '--sync-every',
+    '1000',
+    '--sync-interval-ms',
+    '2000',
+    '--alpha',
+    '0.3',
+    '--temperature',
+    '2',
+  ];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, THAW_KAFKA: conn.brokers.join(','), THAW_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.after(() => child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const lines = (): ReleaseLine[] => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ReleaseLine);
+  const lines = (): ReleaseLine[] =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as ReleaseLine);
   await waitFor('a release covering every event', () => lines().some((l) => l.events >= N), 90_000).catch(() => assert.fail(`no release covering ${N} events\n${stdout}\n${stderr.slice(-2000)}`));
   child.kill('SIGTERM');
   assert.equal(await exited, 0, stderr.slice(-2000));

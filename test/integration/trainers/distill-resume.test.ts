@@ -45,7 +45,11 @@ void test('thaw distill learn --resume: SIGTERM, resume, kill -9 after a checkpo
   const dir = mkdtempSync(join(tmpdir(), 'thaw-distill-resume-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const baseDir = join(dir, 'base');
-  const train = spawnSync(process.execPath, ['--import', 'tsx', 'cli/dev.ts', 'train', 'fm', '--source', 'synthetic', '--max-events', '4000', '--epochs', '1', '--model', 'student', '--release-dir', baseDir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } });
+  const train = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'cli/dev.ts', 'train', 'fm', '--source', 'synthetic', '--max-events', '4000', '--epochs', '1', '--model', 'student', '--release-dir', baseDir],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } },
+  );
   assert.equal(train.status, 0, train.stderr);
   const dirA = join(dir, 'a');
   const dirB = join(dir, 'b');
@@ -70,28 +74,70 @@ void test('thaw distill learn --resume: SIGTERM, resume, kill -9 after a checkpo
   const producer = new EventProducer({ kafka: conn });
   await producer.connect();
   t.after(() => producer.close());
-  await producer.send(soft, events.map((e, k) => ({ key: e.eventId, value: encodeSoftLabel({ eventId: e.eventId, teacherLogit: ((k * 37) % 13) / 3 - 2, teacherRelease: 'teacher/t1' }) })));
-  const produce = (topic: string, from: number, to: number): Promise<void> => producer.send(topic, events.slice(from, to).map((e) => ({ key: e.itemId, value: encodeLabelled(e) })));
+  await producer.send(
+    soft,
+    events.map((e, k) => ({ key: e.eventId, value: encodeSoftLabel({ eventId: e.eventId, teacherLogit: ((k * 37) % 13) / 3 - 2, teacherRelease: 'teacher/t1' }) })),
+  );
+  const produce = (topic: string, from: number, to: number): Promise<void> =>
+    producer.send(
+      topic,
+      events.slice(from, to).map((e) => ({ key: e.itemId, value: encodeLabelled(e) })),
+    );
   await produce(labelledA, 0, N);
 
   const groupA = uniqueName('resume-a');
   const groupB = uniqueName('resume-b');
   const start = (releaseDir: string, topic: string, groupId: string, resume: boolean): Run => {
-    const args = ['distill', 'learn', '--model', 'student', '--release-dir', releaseDir, '--labelled-topic', topic, '--soft-label-topic', soft, '--group-id', groupId, '--soft-label-wait-ms', '30000', '--sync-every', '600', '--sync-interval-ms', '1000', '--max-batch-messages', '200', '--alpha', '0.3', '--temperature', '2'];
+    const args = [
+      'distill',
+      'learn',
+      '--model',
+      'student',
+      '--release-dir',
+      releaseDir,
+      '--labelled-topic',
+      topic,
+      '--soft-label-topic',
+      soft,
+      '--group-id',
+      groupId,
+      '--soft-label-wait-ms',
+      '30000',
+      '--sync-every',
+      '600',
+      '--sync-interval-ms',
+      '1000',
+      '--max-batch-messages',
+      '200',
+      '--alpha',
+      '0.3',
+      '--temperature',
+      '2',
+    ];
     if (resume) args.push('--resume');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], { cwd: ROOT, env: { ...process.env, THAW_KAFKA: conn.brokers.join(','), THAW_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/dev.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, THAW_KAFKA: conn.brokers.join(','), THAW_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     t.after(() => child.kill('SIGKILL'));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const lines = (): { release: string; events: number }[] => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { release: string; events: number });
+    const lines = (): { release: string; events: number }[] =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { release: string; events: number });
     return { child, lines, stderr: () => stderr.slice(-3000), exited };
   };
   const untilCovered = async (run: Run, releaseDir: string, groupId: string, topic: string, n: number): Promise<void> => {
     const store = new ReleaseStore({ root: releaseDir });
-    await waitFor(`a release covering ${n} events`, async () => (newestOwnRelease(await store.list('student'), groupId, topic)?.info.offsets['0'] ?? 0) >= n, 60_000).catch(() => assert.fail(`no release covering ${n}\n${run.stderr()}`));
+    await waitFor(`a release covering ${n} events`, async () => (newestOwnRelease(await store.list('student'), groupId, topic)?.info.offsets['0'] ?? 0) >= n, 60_000).catch(() =>
+      assert.fail(`no release covering ${n}\n${run.stderr()}`),
+    );
   };
   const term = async (run: Run): Promise<void> => {
     run.child.kill('SIGTERM');

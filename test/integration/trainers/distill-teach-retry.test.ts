@@ -31,19 +31,40 @@ void test('distill teach: a worker whose teacher keeps failing retries, leaves t
   const soft = uniqueName('teach-retry-soft');
   const dlq = uniqueName('teach-retry-dlq');
   const group = uniqueName('teach-retry-group');
-  await ensureTopics(conn, [source, soft, dlq].map((topic) => ({ topic, partitions: 3 })));
+  await ensureTopics(
+    conn,
+    [source, soft, dlq].map((topic) => ({ topic, partitions: 3 })),
+  );
   t.after(() => deleteTopics(conn, [source, soft, dlq]));
-  const events: LabelledEvent[] = Array.from({ length: N }, (_, i) => ({ eventId: `e${i}`, timeMs: 1_700_000_000_000 + i, userId: `u${i % 17}`, itemId: `i${i % 29}`, label: i % 3 === 0 ? 1 : 0, userFeatures: {}, itemFeatures: {} }));
+  const events: LabelledEvent[] = Array.from({ length: N }, (_, i) => ({
+    eventId: `e${i}`,
+    timeMs: 1_700_000_000_000 + i,
+    userId: `u${i % 17}`,
+    itemId: `i${i % 29}`,
+    label: i % 3 === 0 ? 1 : 0,
+    userFeatures: {},
+    itemFeatures: {},
+  }));
   const producer = new EventProducer({ kafka: conn });
   await producer.connect();
   try {
-    await producer.send(source, events.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })));
+    await producer.send(
+      source,
+      events.map((e) => ({ key: e.itemId, value: encodeLabelled(e) })),
+    );
   } finally {
     await producer.close();
   }
 
   let badCalls = 0;
-  const common = { kafka: conn, groupId: group, sourceTopic: source, softLabelTopic: soft, deadLetterTopic: dlq, consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 600, maxBatchMessages: 100 } };
+  const common = {
+    kafka: conn,
+    groupId: group,
+    sourceTopic: source,
+    softLabelTopic: soft,
+    deadLetterTopic: dlq,
+    consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 600, maxBatchMessages: 100 },
+  };
   const bad = new TeachWorker({
     ...common,
     teachers: fixedTeacher('teacher/bad', () => {

@@ -40,7 +40,29 @@ void test('thaw distill teach, members 0 -> 2 -> 1 with a kill -9: exactly one s
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const releaseDir = join(dir, 'releases');
   // The teacher: a DeepFM release of the stream's history, as users train it.
-  const train = spawnSync(process.execPath, ['--import', 'tsx', 'cli/dev.ts', 'train', 'deepfm', '--source', 'synthetic', '--events', String(STREAM), '--history-events', String(HISTORY), '--epochs', '1', '--model', 'teacher', '--release-dir', releaseDir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } });
+  const train = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'cli/dev.ts',
+      'train',
+      'deepfm',
+      '--source',
+      'synthetic',
+      '--events',
+      String(STREAM),
+      '--history-events',
+      String(HISTORY),
+      '--epochs',
+      '1',
+      '--model',
+      'teacher',
+      '--release-dir',
+      releaseDir,
+    ],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, THAW_LOG_LEVEL: 'warn' } },
+  );
   assert.equal(train.status, 0, train.stderr);
   const store = new ReleaseStore({ root: releaseDir });
   const version = await store.current('teacher');
@@ -57,10 +79,32 @@ void test('thaw distill teach, members 0 -> 2 -> 1 with a kill -9: exactly one s
   const soft = uniqueName('distill-soft');
   const dlq = uniqueName('distill-dlq');
   const group = uniqueName('distill-group');
-  await ensureTopics(conn, [source, soft, dlq].map((topic) => ({ topic, partitions: 3 })));
+  await ensureTopics(
+    conn,
+    [source, soft, dlq].map((topic) => ({ topic, partitions: 3 })),
+  );
   t.after(() => deleteTopics(conn, [source, soft, dlq]));
 
-  const args = ['distill', 'teach', '--source-topic', source, '--soft-label-topic', soft, '--dead-letter-topic', dlq, '--group-id', group, '--release-dir', releaseDir, '--teacher-model', 'teacher', '--session-timeout-ms', '6000', '--max-batch-messages', '100'];
+  const args = [
+    'distill',
+    'teach',
+    '--source-topic',
+    source,
+    '--soft-label-topic',
+    soft,
+    '--dead-letter-topic',
+    dlq,
+    '--group-id',
+    group,
+    '--release-dir',
+    releaseDir,
+    '--teacher-model',
+    'teacher',
+    '--session-timeout-ms',
+    '6000',
+    '--max-batch-messages',
+    '100',
+  ];
   const members: ThawProcess[] = [];
   t.after(() => {
     for (const m of members) m.child.kill('SIGKILL');

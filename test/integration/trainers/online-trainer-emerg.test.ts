@@ -78,8 +78,22 @@ describe('OnlineTrainer, kind emerg (real Kafka)', () => {
     const b = bundleCtr(model, { eventLayout: layout, stateLayout });
     const base = await store.publish({ model: 'em', architecture: b.architecture, files: b.files });
     await store.promote('em', base.version);
-    await producer.send(topic, evs.map((ev) => ({ key: ev.itemId, value: encodeLabelled(ev) })));
-    const t = new OnlineTrainer({ kafka: KAFKA, store, model: 'em', side: 'item', kind: 'emerg', topic, groupId, syncIntervalMs: 3_600_000, maxWaitTimeMs: 50, emerg: { batchSize: 20, itemsPerStep: 4 } });
+    await producer.send(
+      topic,
+      evs.map((ev) => ({ key: ev.itemId, value: encodeLabelled(ev) })),
+    );
+    const t = new OnlineTrainer({
+      kafka: KAFKA,
+      store,
+      model: 'em',
+      side: 'item',
+      kind: 'emerg',
+      topic,
+      groupId,
+      syncIntervalMs: 3_600_000,
+      maxWaitTimeMs: 50,
+      emerg: { batchSize: 20, itemsPerStep: 4 },
+    });
     await t.start();
     try {
       await until(() => totalOffsets(t.status().positions) === evs.length, 'every event consumed');
@@ -104,7 +118,10 @@ describe('OnlineTrainer, kind emerg (real Kafka)', () => {
     for (const name of ['gen.graph.w1', 'gen.graph.b3', 'gen.id.w1']) {
       const a = released.dense.get(name).data;
       const z = model.dense.get(name).data;
-      assert.ok(a.some((x, i) => x !== z[i]), `${name} was trained`);
+      assert.ok(
+        a.some((x, i) => x !== z[i]),
+        `${name} was trained`,
+      );
     }
   });
 });

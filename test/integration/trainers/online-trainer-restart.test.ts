@@ -146,10 +146,17 @@ describe('OnlineTrainer restart safety (real Kafka)', () => {
     const own = (await store.list('fm')).filter((m) => onlineInfoOf(m) !== undefined);
     const versions = own.map((m) => m.version);
     assert.equal(new Set(versions).size, versions.length);
-    assert.equal(own.length, 3, 'r1, r2 and run 4\'s release');
+    assert.equal(own.length, 3, "r1, r2 and run 4's release");
     own.sort((a, b) => totalOffsets(onlineInfoOf(a)!.offsets) - totalOffsets(onlineInfoOf(b)!.offsets));
-    assert.deepEqual(own.map((m) => m.parent), [baseVersion, own[0]!.version, own[1]!.version]);
-    assert.deepEqual(own.map((m) => onlineInfoOf(m)!.events), [300, 500, 510], 'every event trained exactly once in the released lineage');
+    assert.deepEqual(
+      own.map((m) => m.parent),
+      [baseVersion, own[0]!.version, own[1]!.version],
+    );
+    assert.deepEqual(
+      own.map((m) => onlineInfoOf(m)!.events),
+      [300, 500, 510],
+      'every event trained exactly once in the released lineage',
+    );
     for (let i = 1; i < own.length; i++) {
       const prev = onlineInfoOf(own[i - 1]!)!.offsets;
       const cur = onlineInfoOf(own[i]!)!.offsets;

@@ -39,7 +39,15 @@ describe('thaw train --online (process, real Kafka)', () => {
     await producer.connect();
     const msgs = Array.from({ length: 250 }, (_, n) => ({
       key: `u${n % 11}`,
-      value: encodeLabelled({ eventId: `c-${n}`, timeMs: 1_700_000_000_000 + n, userId: `u${n % 11}`, itemId: `i${n % 13}`, label: n % 4 === 0 ? 1 : 0, userFeatures: {}, itemFeatures: { cat: [String(n % 3)] } }),
+      value: encodeLabelled({
+        eventId: `c-${n}`,
+        timeMs: 1_700_000_000_000 + n,
+        userId: `u${n % 11}`,
+        itemId: `i${n % 13}`,
+        label: n % 4 === 0 ? 1 : 0,
+        userFeatures: {},
+        itemFeatures: { cat: [String(n % 3)] },
+      }),
     }));
     await producer.send(topic, msgs);
     await producer.close();
@@ -52,7 +60,27 @@ describe('thaw train --online (process, real Kafka)', () => {
   });
 
   it('publishes on its interval and drains on SIGTERM with exit 0', async () => {
-    const args = ['--online', '--side', 'user', '--kind', 'fm', '--release-dir', root, '--model', 'fmu', '--sync-interval-ms', '500', '--group-id', groupId, '--topic', topic, '--kafka', BROKERS, '--log-level', 'warn'];
+    const args = [
+      '--online',
+      '--side',
+      'user',
+      '--kind',
+      'fm',
+      '--release-dir',
+      root,
+      '--model',
+      'fmu',
+      '--sync-interval-ms',
+      '500',
+      '--group-id',
+      groupId,
+      '--topic',
+      topic,
+      '--kafka',
+      BROKERS,
+      '--log-level',
+      'warn',
+    ];
     const entry = `import(${JSON.stringify(join(ROOT, 'cli/commands/train-online.ts'))}).then(async (m) => { process.exitCode = await m.run(process.argv.slice(1)); })`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry, '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -67,7 +95,10 @@ describe('thaw train --online (process, real Kafka)', () => {
     }
     child.kill('SIGTERM');
     assert.equal(await exited, 0, err);
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { release: string; events: number });
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { release: string; events: number });
     assert.equal(lines[lines.length - 1]!.events, 250);
     const store = new ReleaseStore({ root });
     const cur = await store.current('fmu');

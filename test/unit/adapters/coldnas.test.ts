@@ -20,7 +20,10 @@ void test('identity, state size C+3 ([b, s, count, mean]), and a new user starts
   assert.deepEqual([a.name, a.side, a.release, a.stateSize, a.viewSize, a.hasBaseline], ['coldnas', 'user', 'coldnas/test', C + 3, 2, true]);
   const st = a.initialState(events[0]!);
   assert.equal(st.length, C + 3);
-  assert.ok(st.every((v) => v === 0), 'a release without a bias filter prior: variance 0');
+  assert.ok(
+    st.every((v) => v === 0),
+    'a release without a bias filter prior: variance 0',
+  );
   const withPrior = new ColdNasAdapter(model, layout, 'c', {}, { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.2, drift: 0 } });
   assert.deepEqual([...withPrior.initialState(events[0]!).subarray(0, 3)], [0, 0.4000000059604645, 0]);
 });
@@ -36,7 +39,10 @@ void test('historyWindow 0: after n events a state is [n, batch mean of the n en
   const { states } = wavedRun(new ColdNasAdapter(model, layout, 'coldnas/test', { historyWindow: 0 }), events, 50);
   const users = [...states.keys()];
   const index = new Map(users.map((u, i) => [u, i]));
-  const rows = new EventEncoder(layout).encode(events, Int32Array.from(events, (e) => index.get(e.userId)!));
+  const rows = new EventEncoder(layout).encode(
+    events,
+    Int32Array.from(events, (e) => index.get(e.userId)!),
+  );
   const batch = model.batchStates(rows, users.length);
   let maxDiff = 0;
   users.forEach((u, i) => {
@@ -62,7 +68,10 @@ void test('scores are pre-adaptation: predictThenAdapt returns what predict gave
   const before = a.predict({ events: probe, states });
   assert.ok(maxStateDiff(new Map(probe.map((e, i) => [e.userId, states[i]!])), new Map(probe.map((e) => [e.userId, warm.get(e.userId)!]))) === 0, 'predict does not modify states');
   // The adapter's per-row modulation equals the model's own scoring of the same states.
-  const ref = model.predict(new EventEncoder(layout).encode(probe), states.map((st) => ({ count: st[2]!, mean: st.slice(3) })));
+  const ref = model.predict(
+    new EventEncoder(layout).encode(probe),
+    states.map((st) => ({ count: st[2]!, mean: st.slice(3) })),
+  );
   assert.ok(maxAbsDiff(before, ref) < 1e-5, `adapter vs model.predict: ${maxAbsDiff(before, ref)}`);
   const scored = a.predictThenAdapt({ events: probe, states });
   assert.ok(maxAbsDiff(before, scored) < 1e-6);
@@ -104,17 +113,32 @@ void test('the shared model is never written', () => {
 void test('options and inputs are validated', () => {
   for (const chunkRows of [0, -1, 1.5, Number.NaN]) assert.throws(() => adapter(chunkRows), ConfigError);
   const itemLayout = inferEventLayout('item', events, { vocab: 4096 });
-  assert.throws(() => new ColdNasAdapter(model, itemLayout, 'x'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
-  assert.throws(() => new ColdNasAdapter(model, { ...layout, vocab: 2048 }, 'x'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  assert.throws(
+    () => new ColdNasAdapter(model, itemLayout, 'x'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
+  assert.throws(
+    () => new ColdNasAdapter(model, { ...layout, vocab: 2048 }, 'x'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
   const fewer = userLayout(events.map((e) => ({ ...e, itemFeatures: {} })));
-  assert.throws(() => new ColdNasAdapter(model, fewer, 'x'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  assert.throws(
+    () => new ColdNasAdapter(model, fewer, 'x'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
   const a = adapter();
   const e = events[0]!;
-  assert.throws(() => a.predict({ events: [e], states: [new Float32Array(C)] }), (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT');
+  assert.throws(
+    () => a.predict({ events: [e], states: [new Float32Array(C)] }),
+    (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT',
+  );
   assert.throws(() => a.predict({ events: [e], states: [] }), ThawError);
   const bad = a.initialState(e);
   bad[2] = 1.5;
-  assert.throws(() => a.predictThenAdapt({ events: [e], states: [bad] }), (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT');
+  assert.throws(
+    () => a.predictThenAdapt({ events: [e], states: [bad] }),
+    (err: unknown) => err instanceof ThawError && err.code === 'STATE_CORRUPT',
+  );
   assert.equal(a.predictThenAdapt({ events: [], states: [] }).length, 0);
 });
 
@@ -135,7 +159,10 @@ void test('historyWindow: exact running mean up to the window, then an exponenti
   // The adapter applies its window: default 5, and 0 gives back the exact mean.
   assert.equal(adapter().historyWindow, COLDNAS_HISTORY_WINDOW);
   assert.equal(COLDNAS_HISTORY_WINDOW, 5);
-  assert.throws(() => new ColdNasAdapter(model, layout, 'c', { historyWindow: -2 }), (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.historyWindow');
+  assert.throws(
+    () => new ColdNasAdapter(model, layout, 'c', { historyWindow: -2 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.historyWindow',
+  );
   const one = events.filter((e) => e.userId === events[0]!.userId).slice(0, 8);
   const run = (historyWindow: number): Float32Array => {
     const a = new ColdNasAdapter(model, layout, 'c', { historyWindow });

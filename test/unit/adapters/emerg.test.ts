@@ -48,7 +48,10 @@ test('new items get the hypernetwork graph and the generated ID embedding from t
     const a = st.subarray(O + W, O + W + G);
     close(e, ids.subarray(i * W, i * W + W), 1e-6, `id of item ${i}`);
     close(a, graphs.subarray(i * G, i * G + G), 1e-6, `graph of item ${i}`);
-    assert.ok(a.some((v) => Math.abs(v) > 1e-3), 'graph is not zeros');
+    assert.ok(
+      a.some((v) => Math.abs(v) > 1e-3),
+      'graph is not zeros',
+    );
     close(st.subarray(O + W + G, O + 2 * W + G), e, 0, 'anchor e0');
     close(st.subarray(O + 2 * W + G, O + 2 * W + 2 * G), a, 0, 'anchor A0');
     assert.deepEqual([st[O + 2 * W + 2 * G], st[O + 2 * W + 2 * G + 1]], [0.5, 0.5]);
@@ -84,11 +87,17 @@ test('returned scores are the pre-adaptation ones, and adaptation lowers each ev
     const copy = states.map((s) => s.slice());
     const scores = ad.predictThenAdapt({ events: firsts, states });
     close(scores, before, 1e-6, 'pre-adaptation scores');
-    assert.ok(states.some((s, i) => s.some((v, k) => v !== copy[i]![k])), 'states moved');
+    assert.ok(
+      states.some((s, i) => s.some((v, k) => v !== copy[i]![k])),
+      'states moved',
+    );
     const after = ad.predict({ events: firsts, states });
     firsts.forEach((e, i) => assert.ok(bce(after[i]!, e.label) < bce(before[i]!, e.label), `${optimizer}: loss of event ${i}: ${bce(before[i]!, e.label)} -> ${bce(after[i]!, e.label)}`));
     // The graph moved too (graphLrScale 1), and the accumulators grew under adagrad only.
-    assert.ok(states.some((s, i) => s.subarray(O + W, O + W + G).some((v, k) => v !== copy[i]![O + W + k])), 'graph adapted');
+    assert.ok(
+      states.some((s, i) => s.subarray(O + W, O + W + G).some((v, k) => v !== copy[i]![O + W + k])),
+      'graph adapted',
+    );
     const acc = states[0]![O + 2 * W + 2 * G]!;
     if (optimizer === 'adagrad') assert.ok(acc > EMERG_ADAPTER_DEFAULTS.initialAccumulator);
     else assert.equal(acc, EMERG_ADAPTER_DEFAULTS.initialAccumulator);
@@ -127,14 +136,30 @@ test('options are validated; a bad state or a layout of another model is refused
     [{ optimizer: 'adam' }, 'emerg.optimizer'],
   ];
   for (const [opts, key] of bad) {
-    assert.throws(() => new EmergAdapter(model, layout, 'r', opts), (e: unknown) => e instanceof ConfigError && e.key === key, key);
+    assert.throws(
+      () => new EmergAdapter(model, layout, 'r', opts),
+      (e: unknown) => e instanceof ConfigError && e.key === key,
+      key,
+    );
   }
   const ad = new EmergAdapter(model, layout, 'r');
   const ev = events[0]!;
-  assert.throws(() => ad.predict({ events: [ev], states: [new Float32Array(3)] }), (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT');
-  assert.throws(() => ad.predictThenAdapt({ events: [ev], states: [] }), (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR');
+  assert.throws(
+    () => ad.predict({ events: [ev], states: [new Float32Array(3)] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT',
+  );
+  assert.throws(
+    () => ad.predictThenAdapt({ events: [ev], states: [] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR',
+  );
   const userLayout = inferEventLayout('user', events, { vocab: layout.vocab, maxSlots: 3 });
-  assert.throws(() => new EmergAdapter(model, userLayout, 'r'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
-  assert.throws(() => new EmergAdapter(model, { ...layout, vocab: 99 }, 'r'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  assert.throws(
+    () => new EmergAdapter(model, userLayout, 'r'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
+  assert.throws(
+    () => new EmergAdapter(model, { ...layout, vocab: 99 }, 'r'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
   assert.deepEqual(ad.predictThenAdapt({ events: [], states: [] }), new Float32Array(0));
 });

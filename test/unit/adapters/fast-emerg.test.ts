@@ -40,7 +40,12 @@ test('the layout has a multi-valued (bag) field', () => {
 });
 
 // 3 layers: the hand path's 3-token blocks; 2 and 4: its remainder loop.
-for (const [firstOrder, layers] of [[true, 3], [false, 3], [true, 2], [false, 4]] as const) {
+for (const [firstOrder, layers] of [
+  [true, 3],
+  [false, 3],
+  [true, 2],
+  [false, 4],
+] as const) {
   test(`hand path = TensorFlow.js path: scores and adapted states over several waves (firstOrder ${firstOrder}, ${layers} layers)`, () => {
     const m = model(firstOrder, firstOrder ? 3 : 4, layers);
     const hand = new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 1000, l2: 0.05 });
@@ -89,7 +94,10 @@ test('hand path = TensorFlow.js path with the bias terms: scores, baselines and 
       assertClose(bHand, bTf, `baselines, wave ${k}`);
       sHand.forEach((s, j) => assertClose(s, sTf[j]!, `state ${j} after wave ${k}`));
     }
-    assert.ok(sHand.some((s) => Math.abs(s[0] ?? 0) > 0.05), 'item biases moved');
+    assert.ok(
+      sHand.some((s) => Math.abs(s[0] ?? 0) > 0.05),
+      'item biases moved',
+    );
   }
 });
 
@@ -113,6 +121,9 @@ test('a wave larger than fastMaxRows runs TensorFlow.js; the split changes nothi
 test('fastMaxRows: default and validation', () => {
   assert.equal(EMERG_ADAPTER_DEFAULTS.fastMaxRows, EMERG_FAST_MAX_ROWS);
   const m = model(true, 6);
-  assert.throws(() => new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: -1 }), (e: unknown) => e instanceof ConfigError && /emerg\.fastMaxRows/.test(e.message));
+  assert.throws(
+    () => new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: -1 }),
+    (e: unknown) => e instanceof ConfigError && /emerg\.fastMaxRows/.test(e.message),
+  );
   assert.throws(() => new EmergAdapter(m, layout, 'emerg/v1', { fastMaxRows: 1.5 }), ConfigError);
 });

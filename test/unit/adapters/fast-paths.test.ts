@@ -131,7 +131,10 @@ void test('coldnas: the hand path equals the tf path to 1e-5 (fixed structure an
     const hand = new ColdNasAdapter(m, layout, 'c', { fastMaxRows: 1_000 }, PRIOR);
     const wave = distinctUsers(events, 16);
     const states = warmStates(tfPath, wave);
-    assert.ok(states.some((s) => Math.abs(s[0] ?? 0) > 0.01), 'the user biases moved');
+    assert.ok(
+      states.some((s) => Math.abs(s[0] ?? 0) > 0.01),
+      'the user biases moved',
+    );
     const d = parity(tfPath, hand, wave, states);
     assert.ok(d.scores < 1e-5 && d.states < 1e-5 && d.baselines < 1e-5, `${m.structure === undefined ? 'supernet' : 'fixed'}: scores ${d.scores}, states ${d.states}, baselines ${d.baselines}`);
     assert.ok(maxAbsDiff(tfPath.predict({ events: wave, states }), hand.predict({ events: wave, states })) < 1e-5);
@@ -175,7 +178,10 @@ void test('fixed-adaptive: adapter hand path equals the tf path to 1e-5, per wav
   const hand = new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 64 }, PRIOR);
   const wave = distinctUsers(events, 16);
   const states = warmStates(tfPath, wave);
-  assert.ok(states.some((s) => Math.abs(s[0] ?? 0) > 0.01), 'the user biases moved');
+  assert.ok(
+    states.some((s) => Math.abs(s[0] ?? 0) > 0.01),
+    'the user biases moved',
+  );
   const d = parity(tfPath, hand, wave, states);
   assert.ok(d.scores < 1e-5 && d.states < 1e-5 && d.baselines < 1e-5, `scores ${d.scores}, states ${d.states}, baselines ${d.baselines}`);
   const a = wavedRun(new FixedAdaptiveAdapter(m, layout, 'fa', { fastMaxRows: 0 }), events, 64);
@@ -188,8 +194,14 @@ void test('fixed-adaptive: adapter hand path equals the tf path to 1e-5, per wav
 
 void test('fastMaxRows is validated', () => {
   const m = coldNas(layout);
-  assert.throws(() => new ColdNasAdapter(m, layout, 'c', { fastMaxRows: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.fastMaxRows');
-  assert.throws(() => new FixedAdaptiveAdapter(fixedAdaptive(layout), layout, 'f', { fastMaxRows: 1.5 }), (e: unknown) => e instanceof ConfigError && e.key === 'fixed-adaptive.fastMaxRows');
+  assert.throws(
+    () => new ColdNasAdapter(m, layout, 'c', { fastMaxRows: -1 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'coldnas.fastMaxRows',
+  );
+  assert.throws(
+    () => new FixedAdaptiveAdapter(fixedAdaptive(layout), layout, 'f', { fastMaxRows: 1.5 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'fixed-adaptive.fastMaxRows',
+  );
 });
 
 void test('tensor count does not grow across calls, nor across adapters retired with dispose()', () => {

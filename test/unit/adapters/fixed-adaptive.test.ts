@@ -78,7 +78,14 @@ void test('lrScale scales every step; 0 keeps users at fa.init', () => {
   };
   const one = step(1);
   const half = step(0.5);
-  one.forEach((d, i) => assert.ok(maxAbsDiff(d.map((v) => v * 0.5), half[i]!) < 1e-6));
+  one.forEach((d, i) =>
+    assert.ok(
+      maxAbsDiff(
+        d.map((v) => v * 0.5),
+        half[i]!,
+      ) < 1e-6,
+    ),
+  );
   assert.ok(step(0).every((d) => d.every((v) => v === 0)));
 });
 
@@ -90,7 +97,10 @@ void test('the shared fixed part and the meta params are byte-identical after a 
   ];
   const before = snap();
   const { states } = wavedRun(adapter(), events, 100);
-  assert.ok([...states.values()].some((st) => maxAbsDiff(st, model.meta.get('fa.init').data) > 1e-3), 'users did adapt');
+  assert.ok(
+    [...states.values()].some((st) => maxAbsDiff(st, model.meta.get('fa.init').data) > 1e-3),
+    'users did adapt',
+  );
   const after = snap();
   before.forEach((b, i) => assert.ok(b.equals(after[i]!), `shared tensor ${i} changed`));
 });
@@ -107,9 +117,18 @@ void test('a user without profile features is scored and adapted', () => {
 void test('options and inputs are validated', () => {
   for (const lrScale of [-0.1, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => adapter({ lrScale }), ConfigError);
   for (const chunkRows of [0, 2.5]) assert.throws(() => adapter({ chunkRows }), ConfigError);
-  assert.throws(() => new FixedAdaptiveAdapter(model, inferEventLayout('item', events, { vocab: 4096 }), 'x'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
-  assert.throws(() => new FixedAdaptiveAdapter(model, { ...layout, vocab: 999 }, 'x'), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+  assert.throws(
+    () => new FixedAdaptiveAdapter(model, inferEventLayout('item', events, { vocab: 4096 }), 'x'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
+  assert.throws(
+    () => new FixedAdaptiveAdapter(model, { ...layout, vocab: 999 }, 'x'),
+    (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+  );
   const a = adapter();
-  assert.throws(() => a.predictThenAdapt({ events: [events[0]!], states: [new Float32Array(P + 1)] }), (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT');
+  assert.throws(
+    () => a.predictThenAdapt({ events: [events[0]!], states: [new Float32Array(P + 1)] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT',
+  );
   assert.equal(a.predict({ events: [], states: [] }).length, 0);
 });

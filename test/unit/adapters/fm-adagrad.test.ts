@@ -110,7 +110,10 @@ void test('state layout [view: b+f, s+s_f, e(k)], Ge(k), [b, s, f, s_f]: the bia
   close(st[parts + 3], sf, 's_f');
   close(st[0], b + f, 'view bias');
   close(st[1], s0 - (h * s0 * s0) / d + sf, 'view variance');
-  assert.ok(st.subarray(k + 2, parts).some((g) => g > 0.5), 'Adagrad accumulators grew');
+  assert.ok(
+    st.subarray(k + 2, parts).some((g) => g > 0.5),
+    'Adagrad accumulators grew',
+  );
   const zero = new FmAdagradAdapter('item', model, { init: 'zero' }).initialState(ev);
   assert.ok(zero[0] === 0 && zero.subarray(2, k + 2).every((x) => x === 0));
   // Bias variance 0 (and no session part) freezes the bias.
@@ -120,7 +123,7 @@ void test('state layout [view: b+f, s+s_f, e(k)], Ge(k), [b, s, f, s_f]: the bia
   assert.equal(fst[0], Math.fround(prior.bias));
 });
 
-void test('cross-side: the other side\'s view enters the score and its variance shares the step', () => {
+void test("cross-side: the other side's view enters the score and its variance shares the step", () => {
   const ad = new FmAdagradAdapter('item', model);
   const ev = eventOf('y', 1);
   const cold = ad.predict({ events: [ev], states: [ad.initialState(ev)] })[0] ?? NaN;
@@ -165,13 +168,31 @@ void test('none: stateless, the shared model with both sides cold', () => {
 
 void test('registry and validation', () => {
   assert.deepEqual([...ADAPTER_NAMES], ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive']);
-  assert.throws(() => createAdapter('emerg?', 'item', model), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
-  assert.throws(() => createAdapter('fm-adagrad', 'item', model, { learningRate: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate');
+  assert.throws(
+    () => createAdapter('emerg?', 'item', model),
+    (e: unknown) => e instanceof ConfigError && e.key === 'adapter',
+  );
+  assert.throws(
+    () => createAdapter('fm-adagrad', 'item', model, { learningRate: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate',
+  );
   assert.ok(createAdapter('fm-adagrad', 'user', model) instanceof FmAdagradAdapter, 'one FM release serves both sides');
-  assert.throws(() => createAdapter('fm-adagrad', 'item', model, { l2: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.l2');
+  assert.throws(
+    () => createAdapter('fm-adagrad', 'item', model, { l2: -1 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.l2',
+  );
   const ad = createAdapter('fm-adagrad', 'item', model);
   const ev = eventOf('a', 1);
-  assert.throws(() => ad.predict({ events: [ev], states: [] }), (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR');
-  assert.throws(() => ad.predictThenAdapt({ events: [ev], states: [new Float32Array(3)] }), (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT');
-  assert.throws(() => ad.predictThenAdapt({ events: [ev], states: [ad.initialState(ev)], others: [] }), (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR');
+  assert.throws(
+    () => ad.predict({ events: [ev], states: [] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR',
+  );
+  assert.throws(
+    () => ad.predictThenAdapt({ events: [ev], states: [new Float32Array(3)] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'STATE_CORRUPT',
+  );
+  assert.throws(
+    () => ad.predictThenAdapt({ events: [ev], states: [ad.initialState(ev)], others: [] }),
+    (e: unknown) => e instanceof ThawError && e.code === 'MODEL_ERROR',
+  );
 });

@@ -52,7 +52,13 @@ test('FrozenAdapter falls back to initialState when the inner adapter has no bat
   };
   const none = new FrozenAdapter(inner);
   const evs = events.slice(0, 3);
-  assert.deepEqual(none.initialStates(evs), evs.map(() => Float32Array.of(1)));
-  assert.deepEqual(calls, evs.map((e) => e.eventId));
+  assert.deepEqual(
+    none.initialStates(evs),
+    evs.map(() => Float32Array.of(1)),
+  );
+  assert.deepEqual(
+    calls,
+    evs.map((e) => e.eventId),
+  );
   assert.deepEqual([...none.predictThenAdapt({ events: evs, states: evs.map(() => Float32Array.of(1)) })], [0.25, 0.25, 0.25]);
 });

@@ -96,7 +96,10 @@ for (const c of CASES) {
           assert.ok(maxAbsDiff(st.subarray(0, 2), expect) < 1e-6, `${crossSide}, round ${round}, entity ${j}: [${[...st.subarray(0, 2)].join(',')}] vs [${[...expect].join(',')}]`);
         });
       }
-      assert.ok(states.some((st) => Math.abs(st[0] ?? 0) > 0.05), 'biases moved');
+      assert.ok(
+        states.some((st) => Math.abs(st[0] ?? 0) > 0.05),
+        'biases moved',
+      );
     }
     // Options override the release's prior; variance 0 freezes the bias.
     const frozen = c.build({ biasVariance: 0, biasDrift: 0 });
@@ -142,9 +145,18 @@ for (const c of CASES) {
   });
 
   void test(`${c.name}: bias options and batch shapes are validated`, () => {
-    assert.throws(() => c.build({ biasVariance: -1 }), (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.biasVariance`);
-    assert.throws(() => c.build({ biasDrift: Number.NaN }), (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.biasDrift`);
-    assert.throws(() => c.build({ crossSide: 'vector' as never }), (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.crossSide`);
+    assert.throws(
+      () => c.build({ biasVariance: -1 }),
+      (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.biasVariance`,
+    );
+    assert.throws(
+      () => c.build({ biasDrift: Number.NaN }),
+      (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.biasDrift`,
+    );
+    assert.throws(
+      () => c.build({ crossSide: 'vector' as never }),
+      (e: unknown) => e instanceof ConfigError && e.key === `${c.name}.crossSide`,
+    );
     const a = c.build();
     const states = initial(a, c.wave);
     const modelError = (e: unknown): boolean => e instanceof ThawError && e.code === 'MODEL_ERROR';

@@ -32,13 +32,22 @@ test('fm releases: none and fm-adagrad; meta-learned adapter names are refused',
   assert.ok(ada instanceof FmAdagradAdapter);
   assert.equal(ada.release, 'fm/v3');
   assert.ok(createAdapterFromRelease('none', 'item', rel) instanceof NoneAdapter);
-  assert.throws(() => createAdapterFromRelease('emerg', 'item', rel), (e: unknown) => incompatible(e) && /fm release.*emerg.*none or fm-adagrad/.test((e as Error).message));
+  assert.throws(
+    () => createAdapterFromRelease('emerg', 'item', rel),
+    (e: unknown) => incompatible(e) && /fm release.*emerg.*none or fm-adagrad/.test((e as Error).message),
+  );
   // Two-sided: the same release runs the user worker too.
   assert.equal(createAdapterFromRelease('fm-adagrad', 'user', rel).side, 'user');
-  assert.throws(() => createAdapterFromRelease('fm-adagrad', 'item', rel, { 'fm-adagrad': { learningRate: -1 } }), (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate');
+  assert.throws(
+    () => createAdapterFromRelease('fm-adagrad', 'item', rel, { 'fm-adagrad': { learningRate: -1 } }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'fm-adagrad.learningRate',
+  );
   // The FM-in-hand form stays, and says where the meta-learned names run.
   assert.ok(createAdapter('fm-adagrad', 'item', fm) instanceof FmAdagradAdapter);
-  assert.throws(() => createAdapter('emerg', 'item', fm), (e: unknown) => e instanceof ConfigError && e.key === 'adapter' && /emerg releases/.test((e as Error).message));
+  assert.throws(
+    () => createAdapter('emerg', 'item', fm),
+    (e: unknown) => e instanceof ConfigError && e.key === 'adapter' && /emerg releases/.test((e as Error).message),
+  );
 });
 
 test('emerg releases: emerg and its frozen none baseline over the same model', () => {
@@ -55,15 +64,27 @@ test('emerg releases: emerg and its frozen none baseline over the same model', (
   assert.deepEqual(none.predict({ events: ev, states: st }), ad.predict({ events: ev, states: st }));
   assert.throws(() => createAdapterFromRelease('fm-adagrad', 'item', rel), incompatible);
   assert.throws(() => createAdapterFromRelease('coldnas', 'item', rel), incompatible);
-  assert.throws(() => createAdapterFromRelease('emerg', 'user', rel), (e: unknown) => incompatible(e) && /adapts item entities/.test((e as Error).message));
-  assert.throws(() => createAdapterFromRelease('emerg', 'item', emergRelease(model, undefined)), (e: unknown) => incompatible(e) && /eventLayout/.test((e as Error).message));
-  assert.throws(() => createAdapterFromRelease('emerg', 'item', rel, { emerg: { l2: -1 } }), (e: unknown) => e instanceof ConfigError && e.key === 'emerg.l2');
+  assert.throws(
+    () => createAdapterFromRelease('emerg', 'user', rel),
+    (e: unknown) => incompatible(e) && /adapts item entities/.test((e as Error).message),
+  );
+  assert.throws(
+    () => createAdapterFromRelease('emerg', 'item', emergRelease(model, undefined)),
+    (e: unknown) => incompatible(e) && /eventLayout/.test((e as Error).message),
+  );
+  assert.throws(
+    () => createAdapterFromRelease('emerg', 'item', rel, { emerg: { l2: -1 } }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'emerg.l2',
+  );
   // The release's bias filter prior reaches the adapter; options override it; none recorded = biases frozen.
   const prior = { user: { variance: 0.4, drift: 0.01 }, item: { variance: 0.7, drift: 0.02 } };
   const withPrior = createAdapterFromRelease('emerg', 'item', emergRelease(model, layout, { biasFilter: prior }), { emerg: { biasDrift: 0.5, crossSide: 'off' } }) as EmergAdapter;
   assert.deepEqual([withPrior.bias.variance, withPrior.bias.drift, withPrior.bias.otherVariance, withPrior.bias.crossSide], [0.7, 0.5, 0.4, 'off']);
   assert.deepEqual([ad.bias.variance, ad.bias.drift, ad.bias.otherVariance, ad.bias.crossSide], [0, 0, 0, 'bias']);
-  assert.throws(() => createAdapterFromRelease('vw', 'item', rel), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
+  assert.throws(
+    () => createAdapterFromRelease('vw', 'item', rel),
+    (e: unknown) => e instanceof ConfigError && e.key === 'adapter',
+  );
 });
 
 test('coldnas and fixed-adaptive releases: their adapter or none, user side only', () => {

@@ -130,7 +130,10 @@ void test('with biases learned and other sides read: one call per micro-batch eq
     assert.ok(maxAbsDiff(waves.scores, seq.scores) < 1e-5, `${name}: scores differ by ${maxAbsDiff(waves.scores, seq.scores)}`);
     assert.ok(maxAbsDiff(waves.baselines, seq.baselines) < 1e-5, `${name}: baselines differ by ${maxAbsDiff(waves.baselines, seq.baselines)}`);
     assert.ok(maxStateDiff(waves.states, seq.states) < 1e-5, `${name}: states differ by ${maxStateDiff(waves.states, seq.states)}`);
-    assert.ok([...seq.states.values()].some((st) => Math.abs(st[0] ?? 0) > 0.05), `${name}: user biases moved`);
+    assert.ok(
+      [...seq.states.values()].some((st) => Math.abs(st[0] ?? 0) > 0.05),
+      `${name}: user biases moved`,
+    );
     // The baseline is the frozen none's score: the same for a user's every event with the same features.
     const none = new FrozenAdapter(build());
     const frozen = events.slice(0, 200);
@@ -182,7 +185,10 @@ void test('the BatchProcessor uses the sequence call when present: same rows and
       // Both list the same recent events; one sequence call observes only the view before an
       // entity's first event of the call (consumers/processor.ts), the waves before each.
       assert.equal(s!.recent?.baseMs, w.recent?.baseMs);
-      assert.deepEqual(s!.recent?.entries.map((e) => [e.key, e.eventMs]), w.recent?.entries.map((e) => [e.key, e.eventMs]));
+      assert.deepEqual(
+        s!.recent?.entries.map((e) => [e.key, e.eventMs]),
+        w.recent?.entries.map((e) => [e.key, e.eventMs]),
+      );
       s!.recent?.entries.forEach((e, j) => {
         const we = w.recent?.entries[j]?.before;
         if (e.before !== undefined) assert.ok(we !== undefined && maxAbsDiff(e.before, we) < 1e-5, `view before recent event ${j}`);

@@ -36,10 +36,22 @@ void test('cluster options are validated without echoing URLs', () => {
     }
     return 'none';
   };
-  assert.equal(key(() => normaliseClusterOption({ name: 'c1', shardUrls: [] })), 'clickhouse.shardUrls');
-  assert.equal(key(() => normaliseClusterOption({ name: 'c-1', shardUrls: ['http://h:1'] })), 'clickhouse.cluster');
-  assert.equal(key(() => normaliseClusterOption({ name: 'c1', shardUrls: ['http://u:s3cret@h:1'] })), 'clickhouse.shardUrls');
-  assert.equal(key(() => normaliseClusterOption({ name: 'c1', shardUrls: ['http://h:1', 'http://h:1/'] })), 'clickhouse.shardUrls');
+  assert.equal(
+    key(() => normaliseClusterOption({ name: 'c1', shardUrls: [] })),
+    'clickhouse.shardUrls',
+  );
+  assert.equal(
+    key(() => normaliseClusterOption({ name: 'c-1', shardUrls: ['http://h:1'] })),
+    'clickhouse.cluster',
+  );
+  assert.equal(
+    key(() => normaliseClusterOption({ name: 'c1', shardUrls: ['http://u:s3cret@h:1'] })),
+    'clickhouse.shardUrls',
+  );
+  assert.equal(
+    key(() => normaliseClusterOption({ name: 'c1', shardUrls: ['http://h:1', 'http://h:1/'] })),
+    'clickhouse.shardUrls',
+  );
   assert.deepEqual(normaliseClusterOption({ name: 'c1', shardUrls: ['http://h:1/', 'https://g:2'] }), { name: 'c1', shardUrls: ['http://h:1', 'https://g:2'] });
 });
 
@@ -72,7 +84,10 @@ void test('thaw run / replay / curves pass the cluster to the sink and the query
   try {
     assert.equal(target.cluster, 'c1');
     assert.equal(target.table, 'predictions');
-    assert.deepEqual(target.shards?.map((s) => s.table), ['predictions_local', 'predictions_local']);
+    assert.deepEqual(
+      target.shards?.map((s) => s.table),
+      ['predictions_local', 'predictions_local'],
+    );
   } finally {
     await target.close();
   }

@@ -39,7 +39,18 @@ void test('the SQL bucket expression agrees with bucketOf', () => {
 });
 
 void test('stored rows carry every column, UTC day and bucket; bad rows are refused', () => {
-  const row = { eventId: 'e1', eventTimeMs: Date.UTC(2026, 2, 4, 23, 59, 59, 999), side: 'item' as const, entityId: 'i9', priorCount: 4, score: 0.25, label: 1 as const, adapter: 'fm', release: 'r', namespace: 'n' };
+  const row = {
+    eventId: 'e1',
+    eventTimeMs: Date.UTC(2026, 2, 4, 23, 59, 59, 999),
+    side: 'item' as const,
+    entityId: 'i9',
+    priorCount: 4,
+    score: 0.25,
+    label: 1 as const,
+    adapter: 'fm',
+    release: 'r',
+    namespace: 'n',
+  };
   const s = toStoredRow(row, 1234);
   assert.deepEqual(Object.keys(s), [...PREDICTION_COLUMNS]);
   assert.equal(s.day, '2026-03-04');

@@ -16,7 +16,10 @@ void test('the curve queries de-duplicate with a GROUP BY on the key, never FINA
 
 void test('latestRowsSql keeps the latest inserted copy under names that do not shadow the columns', () => {
   const sql = latestRowsSql('db.t', "WHERE namespace = 'a'", ['score', 'label']);
-  assert.equal(sql, "SELECT namespace, adapter, side, event_id, argMax(score, inserted_at) AS latest_score, argMax(label, inserted_at) AS latest_label\nFROM db.t WHERE namespace = 'a'\nGROUP BY namespace, adapter, side, event_id");
+  assert.equal(
+    sql,
+    "SELECT namespace, adapter, side, event_id, argMax(score, inserted_at) AS latest_score, argMax(label, inserted_at) AS latest_label\nFROM db.t WHERE namespace = 'a'\nGROUP BY namespace, adapter, side, event_id",
+  );
 });
 
 void test('the table is partitioned by namespace (a key column), not by event time', () => {

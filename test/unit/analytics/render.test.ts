@@ -113,14 +113,17 @@ void test('table: a release column when several releases appear (baselines of di
   const noneItem = lines.filter((l) => /^none\s+item\s/.test(l)).map((l) => l.split(/\s+/)[2]);
   assert.deepEqual([...new Set(noneItem)], ['emerg/v1', 'fm-i']);
   const kept = formatCurveTable(r, { order: 'input' }).trimEnd().split('\n').slice(2);
-  assert.deepEqual(kept.map((l) => l.split(/\s+/).slice(0, 3).join(' ')), r.map((x) => `${x.adapter} ${x.side} ${x.release}`));
+  assert.deepEqual(
+    kept.map((l) => l.split(/\s+/).slice(0, 3).join(' ')),
+    r.map((x) => `${x.adapter} ${x.side} ${x.release}`),
+  );
   // One release: no release column unless asked.
   const one = r.filter((x) => x.release === 'fm-i');
   assert.doesNotMatch(formatCurveTable(one).split('\n')[0] ?? '', /release/);
   assert.match(formatCurveTable(one, { release: true }).split('\n')[0] ?? '', /release/);
 });
 
-void test('plot by side: one panel per side, each release\'s none its own series', () => {
+void test("plot by side: one panel per side, each release's none its own series", () => {
   const svg = renderCurvesBySideSvg(twoReleaseRows(), { title: 'Demo' });
   assert.equal((svg.match(/<svg /g) ?? []).length, 3); // outer + item + user panels
   assert.ok(svg.includes('>Demo: item side</text>') && svg.includes('>Demo: user side</text>'));
@@ -141,7 +144,7 @@ void test('curvesJson: release kept without the namespace for the demo; scope as
   assert.equal(demo?.release, 'fm-i');
 });
 
-void test('plot colours (issue 16): none shares its adapter\'s hue, dashed; an adapter keeps its colour across panels; n on hover', () => {
+void test("plot colours (issue 16): none shares its adapter's hue, dashed; an adapter keeps its colour across panels; n on hover", () => {
   const svg = renderCurvesBySideSvg(twoReleaseRows(), { title: 'Demo' });
   const strokeOf = (label: string): { color: string; dashed: boolean } => {
     const m = new RegExp(`<g class="series" data-label="${label.replace(/[()/]/g, '\\$&')}">\\n<path d="[^"]*" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="2"( stroke-dasharray)?`).exec(svg);

@@ -24,7 +24,10 @@ void test('segments replay in order and survive reopening; removal frees space',
   for (let i = 0; i < 10; i++) await spool.append(line(i));
   assert.ok(spool.segmentCount > 1, 'rolled over to several segments');
   const size = spool.sizeBytes;
-  assert.equal(size, Array.from({ length: 10 }, (_, i) => Buffer.byteLength(line(i))).reduce((a, b) => a + b));
+  assert.equal(
+    size,
+    Array.from({ length: 10 }, (_, i) => Buffer.byteLength(line(i))).reduce((a, b) => a + b),
+  );
   await spool.close();
 
   spool = await DiskSpool.open({ dir, segmentBytes: 200 });

@@ -6,7 +6,23 @@ import assert from 'node:assert/strict';
 import * as thaw from '../../../api/index.js';
 
 void test('public API: the stream processors, the worker, state and releases, analytics, serving and errors load', () => {
-  for (const name of ['EventProducer', 'ImpressionClickJoin', 'Rekeyer', 'AdaptationWorker', 'RedisEntityStore', 'CachedEntityStore', 'ReleaseStore', 'ClickHouseSink', 'ChdbSink', 'queryCurves', 'startScoringServer', 'ThawError', 'encodeLabelled', 'decodeLabelled', 'createAdapter'] as const) {
+  for (const name of [
+    'EventProducer',
+    'ImpressionClickJoin',
+    'Rekeyer',
+    'AdaptationWorker',
+    'RedisEntityStore',
+    'CachedEntityStore',
+    'ReleaseStore',
+    'ClickHouseSink',
+    'ChdbSink',
+    'queryCurves',
+    'startScoringServer',
+    'ThawError',
+    'encodeLabelled',
+    'decodeLabelled',
+    'createAdapter',
+  ] as const) {
     assert.equal(typeof thaw[name], 'function', name);
   }
   assert.deepStrictEqual([...thaw.SIDES].sort(), ['item', 'user']);

@@ -8,38 +8,41 @@ import { aucTable, longTable, sideBySideSvg } from '../../../bench/curves/report
 describe('curves bench plan', () => {
   it('runs every adapter and a none baseline per release, per side', () => {
     const all = parseAdapters('none,fm-adagrad,emerg,coldnas,fixed-adaptive');
-    assert.deepEqual(workerPlan('item', all).map((w) => w.label), ['item-none-fm', 'item-fm-adagrad', 'item-none-emerg', 'item-emerg']);
-    assert.deepEqual(workerPlan('user', all).map((w) => `${w.adapter}@${w.kind}`), [
-      'none@fm',
-      'fm-adagrad@fm',
-      'none@coldnas',
-      'coldnas@coldnas',
-      'none@fixed-adaptive',
-      'fixed-adaptive@fixed-adaptive',
-    ]);
+    assert.deepEqual(
+      workerPlan('item', all).map((w) => w.label),
+      ['item-none-fm', 'item-fm-adagrad', 'item-none-emerg', 'item-emerg'],
+    );
+    assert.deepEqual(
+      workerPlan('user', all).map((w) => `${w.adapter}@${w.kind}`),
+      ['none@fm', 'fm-adagrad@fm', 'none@coldnas', 'coldnas@coldnas', 'none@fixed-adaptive', 'fixed-adaptive@fixed-adaptive'],
+    );
     assert.deepEqual(kindsOf(fullPlan(all)), ['fm', 'emerg', 'coldnas', 'fixed-adaptive']);
   });
 
   it('runs the two fm-adagrad workers together, in one namespace, reading each other; every other worker alone, without the read', () => {
     const plan = fullPlan(parseAdapters('none,fm-adagrad,emerg,coldnas'));
-    assert.deepEqual(groupsOf(plan).map((g) => g.map((w) => w.label)), [
-      ['item-none-fm'],
+    assert.deepEqual(
+      groupsOf(plan).map((g) => g.map((w) => w.label)),
+      [['item-none-fm'], ['item-fm-adagrad', 'user-fm-adagrad'], ['item-none-emerg'], ['item-emerg'], ['user-none-fm'], ['user-none-coldnas'], ['user-coldnas']],
+    );
+    assert.deepEqual(
+      plan.filter((w) => w.cross).map((w) => w.label),
       ['item-fm-adagrad', 'user-fm-adagrad'],
-      ['item-none-emerg'],
-      ['item-emerg'],
-      ['user-none-fm'],
-      ['user-none-coldnas'],
-      ['user-coldnas'],
-    ]);
-    assert.deepEqual(plan.filter((w) => w.cross).map((w) => w.label), ['item-fm-adagrad', 'user-fm-adagrad']);
+    );
     const ns = new Set(plan.map((w) => namespaceOf('0123456789', w)));
     assert.equal(ns.size, plan.length - 1, 'the pair shares one namespace, every other worker has its own');
-    assert.deepEqual(groupsOf(fullPlan(parseAdapters('fm-adagrad')).filter((w) => w.side === 'item')).map((g) => g.map((w) => w.label)), [['item-fm-adagrad']]);
+    assert.deepEqual(
+      groupsOf(fullPlan(parseAdapters('fm-adagrad')).filter((w) => w.side === 'item')).map((g) => g.map((w) => w.label)),
+      [['item-fm-adagrad']],
+    );
   });
 
   it('adds no baseline without none, and only the meta adapters asked for', () => {
     const plan = fullPlan(parseAdapters('emerg'));
-    assert.deepEqual(plan.map((w) => w.label), ['item-emerg']);
+    assert.deepEqual(
+      plan.map((w) => w.label),
+      ['item-emerg'],
+    );
     assert.equal(plan[0]!.meta, true);
   });
 
@@ -63,7 +66,15 @@ describe('curves bench plan', () => {
 
 describe('curves bench report', () => {
   const row = (side: 'item' | 'user', adapter: string, release: string, bucket: CurveRow['bucket'], auc: number): CurveRow => ({
-    adapter, side, release, namespace: 'ns', bucket, n: 10, ctr: 0.2, auc, logLoss: 0.5,
+    adapter,
+    side,
+    release,
+    namespace: 'ns',
+    bucket,
+    n: 10,
+    ctr: 0.2,
+    auc,
+    logLoss: 0.5,
   });
   const rows = [row('user', 'none', 'fm/v1', '0', 0.6), row('item', 'emerg', 'emerg/v2', '1-2', NaN), row('item', 'none', 'emerg/v2', '1-2', 0.7)];
 
@@ -101,7 +112,10 @@ describe('curves bench merge', () => {
   it('joins per-side runs of the same window, releases once', () => {
     const m = mergeResults([part('a', 'item'), part('b', 'user')]);
     assert.equal(m.runId, 'a+b');
-    assert.deepEqual(m.curves.map((r) => r.side), ['item', 'user']);
+    assert.deepEqual(
+      m.curves.map((r) => r.side),
+      ['item', 'user'],
+    );
     assert.equal(m.releases.length, 1);
     assert.equal(m.wallS, 20);
   });
@@ -121,6 +135,9 @@ describe('selectWorkers', () => {
     assert.equal(selectWorkers(plan, undefined).length, plan.length);
   });
   it('names the key and the known labels for an unknown one', () => {
-    assert.throws(() => selectWorkers(plan, ['item-coldnas']), (e: Error) => /workers/.test(e.message) && /item-none-fm/.test(e.message));
+    assert.throws(
+      () => selectWorkers(plan, ['item-coldnas']),
+      (e: Error) => /workers/.test(e.message) && /item-none-fm/.test(e.message),
+    );
   });
 });

@@ -17,7 +17,18 @@ function adapter(over: Partial<AdapterFigures>): AdapterFigures {
 
 function figures(adapters: AdapterFigures[]): SpineFigures {
   return {
-    run: { startedAt: '2026-12-07T06:00:00.000Z', command: 'npm run bench -- --only spine', loadAverageBefore: [1, 1, 1], loadAverageAfter: [1, 1, 1], wallSeconds: 1, events: 1, partitions: 4, batch: 5000, pipelineDepth: 1, fetchAhead: false },
+    run: {
+      startedAt: '2026-12-07T06:00:00.000Z',
+      command: 'npm run bench -- --only spine',
+      loadAverageBefore: [1, 1, 1],
+      loadAverageAfter: [1, 1, 1],
+      wallSeconds: 1,
+      events: 1,
+      partitions: 4,
+      batch: 5000,
+      pipelineDepth: 1,
+      fetchAhead: false,
+    },
     ceilings: { kafkaDecodeEventsPerSec: 100_000, redisEventsPerSec: 200_000, sinkRowsPerSec: 90_000 },
     adapters,
   };

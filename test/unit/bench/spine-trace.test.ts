@@ -25,7 +25,11 @@ describe('spine latency breakdown', () => {
     //                fetch wait, fetch, chunk queue, redis read, prepare, sink, redis write, tail
     assert.deepEqual(at(0), [100, 20, 10, 5, 15, 40, 10, 1]);
     assert.deepEqual(at(1), [0, 10, 10, 5, 15, 40, 10, 1]);
-    for (let i = 0; i < 2; i++) assert.equal(at(i).reduce((a, b) => a + b, 0), s.total[i]);
+    for (let i = 0; i < 2; i++)
+      assert.equal(
+        at(i).reduce((a, b) => a + b, 0),
+        s.total[i],
+      );
   });
 
   it('a chunk with no rows to write keeps the sum (missing moments collapse onto the next one); events before `since` are left out', () => {
@@ -35,7 +39,10 @@ describe('spine latency breakdown', () => {
     const s = emptySamples();
     recordPhases(batch([900, 990]), trace, 1025, 950, s);
     assert.deepEqual(s.total, [35]);
-    assert.equal(PHASES.reduce((sum, p) => sum + (s.byPhase[p][0] ?? 0), 0), 35);
+    assert.equal(
+      PHASES.reduce((sum, p) => sum + (s.byPhase[p][0] ?? 0), 0),
+      35,
+    );
     assert.equal(s.byPhase.sink[0], 0);
     const f = phaseFigures(s);
     assert.equal(f.find((x) => x.phase === 'redis write')?.p99Ms, 10);

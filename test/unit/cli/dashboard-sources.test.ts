@@ -5,7 +5,7 @@ import { dashboardSchema } from '../../../config/commands/dashboard.js';
 
 const exists = (): boolean => true;
 
-test('dashboard --demo: --namespace picks among the demo\'s namespaces (it used to be ignored)', () => {
+test("dashboard --demo: --namespace picks among the demo's namespaces (it used to be ignored)", () => {
   const picked = DEMO_NAMESPACES[0];
   assert.ok(picked !== undefined);
   const one = sourcesOf(dashboardSchema.parse({ demo: true, namespace: picked }), exists);

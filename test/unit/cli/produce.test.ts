@@ -31,16 +31,25 @@ describe('produce toBatches', () => {
     const [b, ...rest] = toBatches(cfg, events);
     assert.equal(rest.length, 0);
     assert.equal(b?.topic, 'T');
-    assert.deepEqual(b?.messages.map((m) => m.key), ['e0', 'e1', 'e2']);
+    assert.deepEqual(
+      b?.messages.map((m) => m.key),
+      ['e0', 'e1', 'e2'],
+    );
     assert.deepEqual(decodeLabelled(b.messages[1]!.value), events[1]);
   });
 
   it('rekeyed: both entity topics, keyed by user and by item', () => {
     const [u, i] = toBatches({ ...cfg, rekeyed: true }, events);
     assert.equal(u?.topic, 'BU');
-    assert.deepEqual(u?.messages.map((m) => m.key), ['u0', 'u1', 'u2']);
+    assert.deepEqual(
+      u?.messages.map((m) => m.key),
+      ['u0', 'u1', 'u2'],
+    );
     assert.equal(i?.topic, 'BI');
-    assert.deepEqual(i?.messages.map((m) => m.key), ['i0', 'i1', 'i0']);
+    assert.deepEqual(
+      i?.messages.map((m) => m.key),
+      ['i0', 'i1', 'i0'],
+    );
   });
 
   it('impressions: every event an impression, positives a click clickDelayMs later', () => {
@@ -51,10 +60,13 @@ describe('produce toBatches', () => {
     assert.equal(first.impressionId, 'e0');
     assert.deepEqual(first.itemFeatures, { genre: ['Drama'] });
     assert.equal(clk?.topic, 'CLK');
-    assert.deepEqual(clk?.messages.map((m) => decodeClick(m.value)), [
-      { impressionId: 'e0', timeMs: events[0]!.timeMs + 3000 },
-      { impressionId: 'e2', timeMs: events[2]!.timeMs + 3000 },
-    ]);
+    assert.deepEqual(
+      clk?.messages.map((m) => decodeClick(m.value)),
+      [
+        { impressionId: 'e0', timeMs: events[0]!.timeMs + 3000 },
+        { impressionId: 'e2', timeMs: events[2]!.timeMs + 3000 },
+      ],
+    );
   });
 
   // The README's replay block selected nothing after `thaw produce`: its records were stamped with
@@ -62,10 +74,21 @@ describe('produce toBatches', () => {
   it('every record is stamped with its event time (a click with its own), as thaw rekey and the join do', () => {
     const times = events.map((e) => e.timeMs);
     for (const rekeyed of [false, true]) {
-      for (const b of toBatches({ ...cfg, rekeyed }, events)) assert.deepEqual(b.messages.map((m) => m.timestampMs), times, b.topic);
+      for (const b of toBatches({ ...cfg, rekeyed }, events))
+        assert.deepEqual(
+          b.messages.map((m) => m.timestampMs),
+          times,
+          b.topic,
+        );
     }
     const [imp, clk] = toBatches({ ...cfg, mode: 'impressions' }, events);
-    assert.deepEqual(imp?.messages.map((m) => m.timestampMs), times);
-    assert.deepEqual(clk?.messages.map((m) => m.timestampMs), [times[0], times[2]].map((t) => (t ?? 0) + 3000));
+    assert.deepEqual(
+      imp?.messages.map((m) => m.timestampMs),
+      times,
+    );
+    assert.deepEqual(
+      clk?.messages.map((m) => m.timestampMs),
+      [times[0], times[2]].map((t) => (t ?? 0) + 3000),
+    );
   });
 });

@@ -111,7 +111,10 @@ describe('a history too thin to train on', () => {
     const releaseDir = join(dir, 'fm');
     const code = await main(['train', 'fm', '--source', 'synthetic:events=2000,users=50,items=500,seed=1', '--release-dir', releaseDir, '--log-level', 'silent'], c.io);
     assert.equal(code, EXIT.usage);
-    assert.match(c.err(), /^thaw train fm: history too thin: --min-events 20 leaves 18 hot users \([\d,]+ rows\) in a history of 1,000 events; at least 20 hot users and 1,000 rows are needed: lower --min-events/);
+    assert.match(
+      c.err(),
+      /^thaw train fm: history too thin: --min-events 20 leaves 18 hot users \([\d,]+ rows\) in a history of 1,000 events; at least 20 hot users and 1,000 rows are needed: lower --min-events/,
+    );
     assert.equal(c.out(), '');
     assert.equal(await new ReleaseStore({ root: releaseDir }).current('fm'), undefined);
   });

@@ -29,8 +29,26 @@ describe('thaw train <kind> --source', () => {
 
   // The history (the first 3,000 events) has 25 items and 23 users with 30+ events, 17 of each with 40+.
   const common = (releaseDir: string): string[] => [
-    '--source', 'synthetic:users=120,items=60', '--events', '6000', '--source-seed', '3', '--history-fraction', '0.5',
-    '--release-dir', releaseDir, '--backend', 'cpu', '--seed', '5', '--epochs', '1', '--dim', '4', '--vocab', '2048',
+    '--source',
+    'synthetic:users=120,items=60',
+    '--events',
+    '6000',
+    '--source-seed',
+    '3',
+    '--history-fraction',
+    '0.5',
+    '--release-dir',
+    releaseDir,
+    '--backend',
+    'cpu',
+    '--seed',
+    '5',
+    '--epochs',
+    '1',
+    '--dim',
+    '4',
+    '--vocab',
+    '2048',
   ];
   const base = (releaseDir: string): string[] => [...common(releaseDir), '--min-events', '30'];
 
@@ -45,7 +63,10 @@ describe('thaw train <kind> --source', () => {
     const a = rel.manifest.architecture as CtrArchitecture;
     assert.equal(a.type, 'deepfm');
     assert.equal(a.eventLayout?.side, 'item');
-    assert.deepEqual(a.layout.fieldNames, a.eventLayout?.fields.map((f) => f.name));
+    assert.deepEqual(
+      a.layout.fieldNames,
+      a.eventLayout?.fields.map((f) => f.name),
+    );
     assert.equal(a.vocab, 2048);
     const m = rel.manifest.metrics;
     assert.equal(m.streamEvents, 6000);
@@ -80,14 +101,24 @@ describe('thaw train <kind> --source', () => {
     const releaseDir = join(dir, 'thin');
     await assert.rejects(run('coldnas', [...common(releaseDir), '--search-epochs', '1']), (err: unknown) => {
       assert.ok(err instanceof ThawError && err.code === 'HISTORY_TOO_THIN', String(err));
-      assert.match(err.message, /^history too thin: --min-events 40 leaves 17 hot users \(1,843 rows\) in a history of 3,000 events; at least 20 hot users and 1,000 rows are needed: lower --min-events/);
+      assert.match(
+        err.message,
+        /^history too thin: --min-events 40 leaves 17 hot users \(1,843 rows\) in a history of 3,000 events; at least 20 hot users and 1,000 rows are needed: lower --min-events/,
+      );
       return true;
     });
     assert.equal(await new ReleaseStore({ root: releaseDir }).current('coldnas'), undefined);
   });
 
   it('--history-events N takes the first N events; with --history-fraction it is a ConfigError naming both', async () => {
-    const { code, out } = await run('deepfm', [...base(dir).filter((a, i, all) => a !== '--history-fraction' && all[i - 1] !== '--history-fraction'), '--history-events', '3_000', '--model', 'by-count', '--json']);
+    const { code, out } = await run('deepfm', [
+      ...base(dir).filter((a, i, all) => a !== '--history-fraction' && all[i - 1] !== '--history-fraction'),
+      '--history-events',
+      '3_000',
+      '--model',
+      'by-count',
+      '--json',
+    ]);
     assert.equal(code, 0);
     const m = (JSON.parse(out) as { metrics: Record<string, number> }).metrics;
     assert.deepEqual([m.streamEvents, m.historyEvents, m.historyFraction], [6000, 3000, 0.5]);

@@ -32,9 +32,12 @@ const noFile = (): string => {
 };
 const load = (argv: string[], file?: object): ReturnType<typeof loadConfig<typeof runSpec.schema>>['config'] =>
   loadConfig(runSpec, file === undefined ? argv : [...argv, '--config', 'c.json'], { env: {}, readFile: file === undefined ? noFile : () => JSON.stringify(file) }).config;
-const keyError = (key: string, re?: RegExp) => (e: unknown): boolean => e instanceof ConfigError && e.key === key && (re === undefined || re.test(e.message));
+const keyError =
+  (key: string, re?: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof ConfigError && e.key === key && (re === undefined || re.test(e.message));
 
-test('the documented defaults are the adapters\' defaults', () => {
+test("the documented defaults are the adapters' defaults", () => {
   const expected: Record<string, unknown> = {
     'fm-adagrad.learningRate': FM_ADAGRAD_DEFAULTS.learningRate,
     'fm-adagrad.l2': FM_ADAGRAD_DEFAULTS.l2,
@@ -106,13 +109,9 @@ test('bad or unread adapter options refuse to start, naming the key', () => {
   assert.throws(() => load(['item', '--adapter', 'emerg'], { adapterOptions: { vw: {} } }), keyError('adapterOptions.vw', /unknown key/));
   // Options of another adapter than the one run would be ignored: refused instead.
   assert.throws(() => load(['user', '--adapter', 'coldnas', '--fixed-adaptive-lr-scale', '0.5']), keyError('adapterOptions.fixed-adaptive', /reads adapterOptions.coldnas only/));
-  assert.throws(
-    () => load(['user', '--adapter', 'none', '--fixed-adaptive-lr-scale', '0.5', '--coldnas-history-window', '3']),
-    keyError('adapterOptions.fixed-adaptive', /keep one/),
-  );
+  assert.throws(() => load(['user', '--adapter', 'none', '--fixed-adaptive-lr-scale', '0.5', '--coldnas-history-window', '3']), keyError('adapterOptions.fixed-adaptive', /keep one/));
   // thaw replay runs FM adapters only.
-  const replay = (file: object): unknown =>
-    loadConfig(replaySpec, ['--namespace', 'bf', '--from', '0', '--to', '10', '--config', 'c.json'], { env: {}, readFile: () => JSON.stringify(file) }).config;
+  const replay = (file: object): unknown => loadConfig(replaySpec, ['--namespace', 'bf', '--from', '0', '--to', '10', '--config', 'c.json'], { env: {}, readFile: () => JSON.stringify(file) }).config;
   assert.throws(() => replay({ adapterOptions: { coldnas: { historyWindow: 3 } } }), keyError('adapterOptions.coldnas', /unknown key/));
   assert.deepEqual((replay({ adapterOptions: { 'fm-adagrad': { learningRate: 0.3 } } }) as { adapterOptions: unknown }).adapterOptions, { 'fm-adagrad': { learningRate: 0.3 } });
 });

@@ -71,10 +71,7 @@ describe('loadConfig: defaults, file, env, flags', () => {
     const { config } = loadConfig(demoSpec, ['--config', 'c.json'], { env: {}, readFile: () => file, sharedFileKeys: ['kafka'] });
     assert.equal(config.events, 5000);
     assert.throws(() => loadConfig(demoSpec, ['--config', 'c.json'], { env: {}, readFile: () => '{"evnets": 5}', sharedFileKeys: ['kafka'] }), configError('evnets', /unknown key/));
-    assert.throws(
-      () => loadConfig(runSpec, ['item', '--config', 'c.json'], { env: {}, readFile: () => '{"kafka": {"broker": ["a:1"]}}' }),
-      configError('kafka.broker', /unknown key/),
-    );
+    assert.throws(() => loadConfig(runSpec, ['item', '--config', 'c.json'], { env: {}, readFile: () => '{"kafka": {"broker": ["a:1"]}}' }), configError('kafka.broker', /unknown key/));
   });
 
   it('ignores env vars of keys the command does not have', () => {

@@ -12,7 +12,11 @@ import { ConfigError } from '../../../lib/errors.js';
 
 const load = (...argv: string[]) => loadConfig(runSpec, ['item', ...argv], { env: {} }).config;
 const refused = (key: string, ...argv: string[]): void =>
-  assert.throws(() => load(...argv), (e: unknown) => e instanceof ConfigError && e.key === key, argv.join(' '));
+  assert.throws(
+    () => load(...argv),
+    (e: unknown) => e instanceof ConfigError && e.key === key,
+    argv.join(' '),
+  );
 
 describe('thaw run deadlines', () => {
   it('defaults: drain 30 s, session 8 s with heartbeats every 0.8 s', () => {

@@ -32,8 +32,7 @@ function configError(key: string, re: RegExp): (err: unknown) => boolean {
   };
 }
 
-const load = (argv: string[], env: Record<string, string> = {}): ReturnType<typeof loadConfig<typeof runSpec.schema>>['config'] =>
-  loadConfig(runSpec, ['item', ...argv], { env }).config;
+const load = (argv: string[], env: Record<string, string> = {}): ReturnType<typeof loadConfig<typeof runSpec.schema>>['config'] => loadConfig(runSpec, ['item', ...argv], { env }).config;
 
 describe('secured connection settings', () => {
   before(() => {
@@ -115,7 +114,14 @@ describe('secured connection settings', () => {
   });
 
   it('loadFromEnv: the commands with their own flags get TLS, SASL and the ACL user from the environment', () => {
-    const env = { THAW_KAFKA_TLS_CA_FILE: ca, THAW_KAFKA_SASL_MECHANISM: 'scram-sha-512', THAW_KAFKA_SASL_USERNAME: 'thaw', THAW_KAFKA_SASL_PASSWORD: 'pw-2', THAW_REDIS_USERNAME: 'thaw', THAW_REDIS_TLS_CA_FILE: ca };
+    const env = {
+      THAW_KAFKA_TLS_CA_FILE: ca,
+      THAW_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      THAW_KAFKA_SASL_USERNAME: 'thaw',
+      THAW_KAFKA_SASL_PASSWORD: 'pw-2',
+      THAW_REDIS_USERNAME: 'thaw',
+      THAW_REDIS_TLS_CA_FILE: ca,
+    };
     const conn = loadFromEnv(kafkaRedisSchema, env, { kafka: { brokers: ['b1:9093'] }, redis: { url: 'redis://r:6380' } });
     assert.deepEqual(conn.kafka.brokers, ['b1:9093']);
     assert.equal(conn.kafka.tls, true);

@@ -10,7 +10,11 @@ import { ConfigError } from '../../../lib/errors.js';
 
 const load = (...argv: string[]) => loadConfig(serveSpec, argv, { env: {} }).config;
 const refused = (key: string, ...argv: string[]): void =>
-  assert.throws(() => load(...argv), (e: unknown) => e instanceof ConfigError && e.key === key, argv.join(' '));
+  assert.throws(
+    () => load(...argv),
+    (e: unknown) => e instanceof ConfigError && e.key === key,
+    argv.join(' '),
+  );
 
 describe('thaw serve --adapter', () => {
   it('defaults: fm-adagrad, the safeguard side and the partner automatic', () => {

@@ -35,20 +35,34 @@ describe('thaw serve --models', () => {
   });
 
   it('reads each entry, the values it does not give from the flags', () => {
-    const models = modelsOf([fm, { ...emerg, freshnessMs: 0, maxCandidates: 10, adapterOptions: { emerg: { learningRate: 0.2 } } }], '--freshness-ms', '250', '--release-dir', '/srv/releases', '--deadline-ms', '30');
-    assert.deepEqual(models.map((m) => [m.name, m.adapter, m.namespace, m.releaseDir, m.freshnessMs, m.maxCandidates, m.deadlineMs]), [
-      ['home', 'fm-adagrad', 'home', '/srv/releases', 250, 1000, 30],
-      ['search_v2', 'emerg', 'search', '/srv/releases-search', 0, 10, 30],
-    ]);
+    const models = modelsOf(
+      [fm, { ...emerg, freshnessMs: 0, maxCandidates: 10, adapterOptions: { emerg: { learningRate: 0.2 } } }],
+      '--freshness-ms',
+      '250',
+      '--release-dir',
+      '/srv/releases',
+      '--deadline-ms',
+      '30',
+    );
+    assert.deepEqual(
+      models.map((m) => [m.name, m.adapter, m.namespace, m.releaseDir, m.freshnessMs, m.maxCandidates, m.deadlineMs]),
+      [
+        ['home', 'fm-adagrad', 'home', '/srv/releases', 250, 1000, 30],
+        ['search_v2', 'emerg', 'search', '/srv/releases-search', 0, 10, 30],
+      ],
+    );
     assert.equal(models[1]?.adapterOptions.emerg?.learningRate, 0.2);
   });
 
-  it('an entry of another adapter than the flags\' does not inherit the flags\' partner, options or safeguard side', () => {
+  it("an entry of another adapter than the flags' does not inherit the flags' partner, options or safeguard side", () => {
     const models = modelsOf([fm, emerg], '--adapter', 'coldnas', '--model', 'coldnas', '--safeguard', 'user', '--cross-adapter', 'off', '--coldnas-history-window', '5');
-    assert.deepEqual(models.map((m) => [m.safeguard, m.crossAdapter, Object.keys(m.adapterOptions).length]), [
-      ['auto', 'auto', 0],
-      ['auto', 'auto', 0],
-    ]);
+    assert.deepEqual(
+      models.map((m) => [m.safeguard, m.crossAdapter, Object.keys(m.adapterOptions).length]),
+      [
+        ['auto', 'auto', 0],
+        ['auto', 'auto', 0],
+      ],
+    );
     const same = modelsOf([{ name: 'cn', adapter: 'coldnas', model: 'coldnas', namespace: 'x' }], '--adapter', 'coldnas', '--model', 'coldnas', '--safeguard', 'user', '--cross-adapter', 'off');
     assert.deepEqual([same[0]?.safeguard, same[0]?.crossAdapter], ['user', 'off']);
   });
@@ -75,6 +89,9 @@ describe('thaw serve --models', () => {
       () => servedModels(load('--models', '/nonexistent/models.json')),
       (e: unknown) => e instanceof ConfigError && e.key === 'models' && /cannot read \/nonexistent\/models.json/.test(e.message),
     );
-    assert.throws(() => load('--demo', '--models', 'm.json'), (e: unknown) => e instanceof ConfigError && e.key === 'models');
+    assert.throws(
+      () => load('--demo', '--models', 'm.json'),
+      (e: unknown) => e instanceof ConfigError && e.key === 'models',
+    );
   });
 });

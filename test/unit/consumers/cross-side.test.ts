@@ -59,12 +59,23 @@ function stream(n: number): LabelledEvent[] {
   return [...new SyntheticStream({ seed: 9, events: n, users: 40, items: 60, newEntityFraction: 0.5 }).events()].map((e, j) => ({ ...e, timeMs: 1_700_000_000_000 + Math.floor(j / 5) * 1000 }));
 }
 
-const rowOf = (e: LabelledEvent): PredictionRow => ({ eventId: e.eventId, eventTimeMs: e.timeMs, side: 'item', entityId: e.itemId, priorCount: 0, score: NaN, label: e.label, adapter: 'leaky', release: '', namespace: NS });
+const rowOf = (e: LabelledEvent): PredictionRow => ({
+  eventId: e.eventId,
+  eventTimeMs: e.timeMs,
+  side: 'item',
+  entityId: e.itemId,
+  priorCount: 0,
+  score: NaN,
+  label: e.label,
+  adapter: 'leaky',
+  release: '',
+  namespace: NS,
+});
 
 const flip = (events: LabelledEvent[], j: number): LabelledEvent[] => events.map((e, q) => (q === j ? { ...e, label: (1 - e.label) as 0 | 1 } : e));
 
 describe('cross-side read', () => {
-  it('no label leaks through the other side: an event\'s score does not depend on its own or a later label', async () => {
+  it("no label leaks through the other side: an event's score does not depend on its own or a later label", async () => {
     const events = stream(600);
     for (const first of ['user', 'item'] as const) {
       const base = await run(events, 37, first);
@@ -87,7 +98,7 @@ describe('cross-side read', () => {
     }
   });
 
-  it('the test above can fail: reading the other side\'s newest state unchecked leaks the label', async () => {
+  it("the test above can fail: reading the other side's newest state unchecked leaks the label", async () => {
     const events = stream(300);
     const leaky = async (evs: LabelledEvent[]): Promise<PredictionRow[]> => {
       const fm = model();
@@ -140,7 +151,12 @@ describe('cross-side read', () => {
     assert.equal(batched.item.length, events.length);
     assert.ok(cross > 400, 'most events have a user with other events');
     // And the read matters: without it the item side scores differ.
-    const cold = new BatchProcessor({ adapter: createAdapter('fm-adagrad', 'item', model()), store: new MemoryEntityStore(), sink: new RecordingSink(), scope: { namespace: NS, side: 'item', adapter: 'fm-adagrad' } });
+    const cold = new BatchProcessor({
+      adapter: createAdapter('fm-adagrad', 'item', model()),
+      store: new MemoryEntityStore(),
+      sink: new RecordingSink(),
+      scope: { namespace: NS, side: 'item', adapter: 'fm-adagrad' },
+    });
     await cold.process(events.map((event, j) => ({ offset: j, event })));
     const coldRows = (cold as unknown as { sink: RecordingSink }).sink.rows;
     assert.ok(coldRows.filter((r) => r.score !== byId.get(r.eventId)).length > 300);
@@ -158,7 +174,14 @@ describe('viewAt', () => {
   });
 
   it('uses the view before the event itself, or before the first event after it', () => {
-    const recent = { baseMs: 90, entries: [{ key: k('a'), eventMs: 100, before: view(1) }, { key: k('e'), eventMs: 100, before: view(2) }, { key: k('c'), eventMs: 105, before: view(3) }] };
+    const recent = {
+      baseMs: 90,
+      entries: [
+        { key: k('a'), eventMs: 100, before: view(1) },
+        { key: k('e'), eventMs: 100, before: view(2) },
+        { key: k('c'), eventMs: 105, before: view(3) },
+      ],
+    };
     assert.equal(viewAt(state(105, recent), 100, k('e')).view?.[0], 2, 'the event itself: the view before it (a, same millisecond, included)');
     assert.equal(viewAt(state(105, recent), 103, k('z')).view?.[0], 3, 'an event between: the view before the first event after it');
     assert.equal(viewAt(state(105, recent), 100, k('z')).view?.[0], 3, 'not applied yet, later ones applied: before the later one');
@@ -171,7 +194,13 @@ describe('viewAt', () => {
     assert.deepEqual(viewAt(state(100), 100, k('x')), { view: undefined, refused: true }, 'no recent views');
     const noView = { baseMs: 90, entries: [{ key: k('e'), eventMs: 100, before: undefined }] };
     assert.deepEqual(viewAt(state(100, noView), 100, k('e')), { view: undefined, refused: true }, 'the view before it was not recorded');
-    const earlier = { baseMs: 90, entries: [{ key: k('a'), eventMs: 100, before: view(1) }, { key: k('e'), eventMs: 100, before: undefined }] };
+    const earlier = {
+      baseMs: 90,
+      entries: [
+        { key: k('a'), eventMs: 100, before: view(1) },
+        { key: k('e'), eventMs: 100, before: undefined },
+      ],
+    };
     assert.equal(viewAt(state(100, earlier), 100, k('e')).view?.[0], 1, 'an earlier recorded view holds less: usable');
   });
 });

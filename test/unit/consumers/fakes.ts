@@ -19,7 +19,10 @@ export class ToyAdapter implements Adapter {
   readonly hasBaseline = false;
   readonly release = 'toy-1';
   predictCalls = 0;
-  constructor(readonly side: Side, name = 'toy') {
+  constructor(
+    readonly side: Side,
+    name = 'toy',
+  ) {
     this.name = name;
   }
   initialState(event: LabelledEvent): Float32Array {

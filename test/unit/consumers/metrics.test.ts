@@ -7,11 +7,18 @@ import { ConfigError } from '../../../lib/errors.js';
 
 /** Value of the sample `name` whose labels are exactly `labels` (label order does not matter). */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels).sort().map(([k, v]) => `${k}="${v}"`).join(',');
+  const want = Object.entries(labels)
+    .sort()
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',');
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (m === null || m[1] !== name) continue;
-    const got = (m[2] ?? '').split(',').filter((x) => x !== '').sort().join(',');
+    const got = (m[2] ?? '')
+      .split(',')
+      .filter((x) => x !== '')
+      .sort()
+      .join(',');
     if (got === want) return Number(m[3]);
   }
   return undefined;
@@ -62,8 +69,7 @@ describe('WorkerMetrics', () => {
     m.setLag(42);
     now += 10_000;
     const text = await m.text();
-    const has = (name: string, labels: Record<string, string>, value: number): void =>
-      assert.equal(sample(text, name, labels), value, `${name} ${JSON.stringify(labels)}\n${text}`);
+    const has = (name: string, labels: Record<string, string>, value: number): void => assert.equal(sample(text, name, labels), value, `${name} ${JSON.stringify(labels)}\n${text}`);
     has('thaw_events_total', { side: 'item', adapter: 'fm-adagrad', outcome: 'processed', namespace: 'live' }, 15);
     has('thaw_events_total', { side: 'item', adapter: 'fm-adagrad', outcome: 'skipped', namespace: 'live' }, 2);
     has('thaw_events_total', { side: 'item', adapter: 'fm-adagrad', outcome: 'dead_letter', namespace: 'live' }, 3);
@@ -134,7 +140,13 @@ describe('WorkerMetrics', () => {
   });
 
   it('rejects bad options naming the key', () => {
-    assert.throws(() => new WorkerMetrics({ side: 'item', adapter: 'x', namespace: 'live', port: 70000 }), (e: unknown) => e instanceof ConfigError && e.key === 'metrics.port');
-    assert.throws(() => new WorkerMetrics({ side: 'item', adapter: 'x', namespace: 'live', lagIntervalMs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'metrics.lagIntervalMs');
+    assert.throws(
+      () => new WorkerMetrics({ side: 'item', adapter: 'x', namespace: 'live', port: 70000 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'metrics.port',
+    );
+    assert.throws(
+      () => new WorkerMetrics({ side: 'item', adapter: 'x', namespace: 'live', lagIntervalMs: 0 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'metrics.lagIntervalMs',
+    );
   });
 });

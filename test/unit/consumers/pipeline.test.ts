@@ -213,7 +213,7 @@ function consumer(pipelineDepth: number): BatchConsumer {
 describe('pipelining within a partition', () => {
   const evs = toyEvents(400, 25, 3);
 
-  it('prepares chunk N+1 while chunk N is persisted, reading N\'s not-yet-durable states', async () => {
+  it("prepares chunk N+1 while chunk N is persisted, reading N's not-yet-durable states", async () => {
     const want = await serialRun(evs);
     const store = new SharingStore();
     const sink = new GatedSink();
@@ -246,7 +246,10 @@ describe('pipelining within a partition', () => {
     const { worker, handler } = await started(store, sink, 3);
     const commits = await consumeFetch(consumer(3), handler, evs);
     await worker.stop();
-    assert.deepEqual(commits, chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1));
+    assert.deepEqual(
+      commits,
+      chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1),
+    );
     assertSameOutcome({ store, sink }, want, evs.length);
   });
 
@@ -265,7 +268,10 @@ describe('pipelining within a partition', () => {
     await worker.stop();
     assert.equal(sink.failed, 1);
     assert.equal(discarded, 1, 'the chunk after the failed one was discarded');
-    assert.deepEqual(commits, chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1));
+    assert.deepEqual(
+      commits,
+      chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1),
+    );
     assert.equal(worker.state, 'STOPPED');
     assertSameOutcome({ store, sink }, want, evs.length);
   });
@@ -278,8 +284,11 @@ describe('pipelining within a partition', () => {
     const commits = await consumeFetch(consumer(2), handler, evs);
     await worker.stop();
     assert.equal(store.failed, 1);
-    assert.ok(sink.rows.length > evs.length, 'the failed chunk\'s rows were written twice');
-    assert.deepEqual(commits, chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1));
+    assert.ok(sink.rows.length > evs.length, "the failed chunk's rows were written twice");
+    assert.deepEqual(
+      commits,
+      chunks(evs).map((c) => (c.messages.at(-1)?.offset as number) + 1),
+    );
     assertSameOutcome({ store, sink }, want, evs.length);
   });
 
@@ -293,7 +302,10 @@ describe('pipelining within a partition', () => {
     const commits = await consumeFetch(consumer(3), handler, mixed);
     await worker.stop();
     assert.equal(store.failuresLeft, 0);
-    assert.deepEqual(commits, chunks(mixed).map((c) => (c.messages.at(-1)?.offset as number) + 1));
+    assert.deepEqual(
+      commits,
+      chunks(mixed).map((c) => (c.messages.at(-1)?.offset as number) + 1),
+    );
     assertSameOutcome({ store, sink }, want, mixed.length);
   });
 

@@ -51,7 +51,10 @@ describe('BatchProcessor', () => {
       [0, 1, 2],
     );
     // Rows stay in offset order.
-    assert.deepEqual(batched.sink.rows.map((r) => r.eventId), events.map((e) => e.eventId));
+    assert.deepEqual(
+      batched.sink.rows.map((r) => r.eventId),
+      events.map((e) => e.eventId),
+    );
 
     const ref = await oneAtATime(all);
     assert.deepEqual(batched.sink.rows, ref.sink.rows);
@@ -71,7 +74,7 @@ describe('BatchProcessor', () => {
     while (at < all.length) {
       await batched.proc.process(all.slice(at, at + size));
       at += size;
-      size = (size * 7 + 3) % 97 + 1;
+      size = ((size * 7 + 3) % 97) + 1;
     }
     assert.equal(batched.sink.rows.length, 600);
     assert.deepEqual(batched.sink.rows, ref.sink.rows);
@@ -162,9 +165,18 @@ describe('BatchProcessor', () => {
 
   it('refuses a scope that does not match the adapter', () => {
     const base = { store: new SharingStore(), sink: new RecordingSink(), adapter: new ToyAdapter('item') };
-    assert.throws(() => new BatchProcessor({ ...base, scope: { ...scope, side: 'user' } }), (e: unknown) => e instanceof ConfigError && e.key === 'scope.side');
-    assert.throws(() => new BatchProcessor({ ...base, scope: { ...scope, adapter: 'other' } }), (e: unknown) => e instanceof ConfigError && e.key === 'scope.adapter');
-    assert.throws(() => new BatchProcessor({ ...base, scope: { ...scope, namespace: '' } }), (e: unknown) => e instanceof ConfigError && e.key === 'scope.namespace');
+    assert.throws(
+      () => new BatchProcessor({ ...base, scope: { ...scope, side: 'user' } }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'scope.side',
+    );
+    assert.throws(
+      () => new BatchProcessor({ ...base, scope: { ...scope, adapter: 'other' } }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'scope.adapter',
+    );
+    assert.throws(
+      () => new BatchProcessor({ ...base, scope: { ...scope, namespace: '' } }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'scope.namespace',
+    );
   });
 
   it('fm-adagrad over MemoryEntityStore: batched waves give the same rows and states as one event at a time', async () => {
@@ -187,6 +199,9 @@ describe('BatchProcessor', () => {
     assert.equal(batched.rows.length, 1500);
     assert.deepEqual(batched.rows, one.rows);
     assert.deepEqual(batched.states, one.states);
-    assert.equal(batched.states.reduce((n, s) => n + (s?.count ?? 0), 0), 1500);
+    assert.equal(
+      batched.states.reduce((n, s) => n + (s?.count ?? 0), 0),
+      1500,
+    );
   });
 });

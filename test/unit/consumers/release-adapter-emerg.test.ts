@@ -67,7 +67,10 @@ test('an emerg worker takes a new emerg release, refuses a coldnas or fm one and
     assert.ok((await none.start()).value.adapter instanceof FrozenAdapter);
     await none.stop();
     await publish(store, bundleCtr(emerg(3)));
-    await assert.rejects(createAdapterReleaseWatcher({ store, model: 'm', adapter: 'emerg', side: 'item' }), (e: unknown) => (e as { code?: string }).code === 'RELEASE_INCOMPATIBLE' && /eventLayout/.test((e as Error).message));
+    await assert.rejects(
+      createAdapterReleaseWatcher({ store, model: 'm', adapter: 'emerg', side: 'item' }),
+      (e: unknown) => (e as { code?: string }).code === 'RELEASE_INCOMPATIBLE' && /eventLayout/.test((e as Error).message),
+    );
     await assert.rejects(createAdapterReleaseWatcher({ store, model: 'm', adapter: 'fm-adagrad', side: 'item' }), (e: unknown) => (e as { code?: string }).code === 'RELEASE_INCOMPATIBLE');
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -24,7 +24,13 @@ export async function bucketCurve(adapter: Adapter, events: readonly LabelledEve
   const out = new Map<string, { auc: number; n: number }>();
   for (const b of BUCKETS) {
     const rows = sink.rows.filter((r) => late.has(r.eventId) && bucketOf(r.priorCount) === b);
-    out.set(b, { auc: auc(rows.map((r) => r.score), rows.map((r) => r.label)), n: rows.length });
+    out.set(b, {
+      auc: auc(
+        rows.map((r) => r.score),
+        rows.map((r) => r.label),
+      ),
+      n: rows.length,
+    });
   }
   return out;
 }

@@ -108,7 +108,16 @@ class FakeReleases implements AdapterReleaseSource {
     this.active = FakeReleases.rel(a);
   }
   static rel(a: CountingAdapter): ActiveRelease<ReleasedAdapter> {
-    return { model: 'toy', version: a.release, createdAtMs: NOW, loadedAtMs: NOW, manifest: {} as never, architecture: {} as never, value: { adapter: a, stateEpoch: undefined, crossEpoch: undefined }, reinitStates: false };
+    return {
+      model: 'toy',
+      version: a.release,
+      createdAtMs: NOW,
+      loadedAtMs: NOW,
+      manifest: {} as never,
+      architecture: {} as never,
+      value: { adapter: a, stateEpoch: undefined, crossEpoch: undefined },
+      reinitStates: false,
+    };
   }
   activeRelease(): ActiveRelease<ReleasedAdapter> {
     return this.active;

@@ -39,7 +39,11 @@ describe('worker-main options', () => {
 
   it('rejects bad options with a ConfigError naming the key', () => {
     const bad = (raw: string | undefined, key: string): void =>
-      assert.throws(() => parseWorkerMainOptions(raw, {}), (e: unknown) => e instanceof ConfigError && e.key === key, key);
+      assert.throws(
+        () => parseWorkerMainOptions(raw, {}),
+        (e: unknown) => e instanceof ConfigError && e.key === key,
+        key,
+      );
     bad(undefined, 'options');
     bad('{not json', 'options');
     bad(JSON.stringify({ ...minimal, side: 'both' }), 'side');

@@ -118,7 +118,12 @@ describe('a partition moving between workers with cache tiers (issue 11)', () =>
     const solo = worker(new CachedEntityStore(reference), src);
     await solo.start();
     src.join([{ topic: TOPIC, partition: 0 }]);
-    for (const [from, to] of [[0, 20], [20, 40], [40, 60]] as const) await src.deliver(batchOf(evs, from, to));
+    for (const [from, to] of [
+      [0, 20],
+      [20, 40],
+      [40, 60],
+    ] as const)
+      await src.deliver(batchOf(evs, from, to));
     await solo.stop();
     const want = await statesOf(reference, evs);
 
@@ -159,7 +164,10 @@ describe('a partition moving between workers with cache tiers (issue 11)', () =>
     const lines: Record<string, unknown>[] = [];
     const w = worker(new CachedEntityStore(redis), src, lines);
     await w.start();
-    src.join([{ topic: TOPIC, partition: 0 }, { topic: TOPIC, partition: 1 }]);
+    src.join([
+      { topic: TOPIC, partition: 0 },
+      { topic: TOPIC, partition: 1 },
+    ]);
     await src.deliver(batchOf(evs, 0, 30, 0));
     // Partitions were added: the same items now arrive on partition 1, from its offset 0 on.
     const moved = batchOf(evs, 30, 40, 1);

@@ -142,20 +142,39 @@ describe('AdaptationWorker with a release watcher', () => {
 
     const rows = sink.rows;
     assert.equal(rows.length, 90);
-    assert.deepEqual(rows.map((r) => r.eventId), evs.map((e) => e.eventId), 'every event once, in order');
-    assert.ok(rows.slice(0, 60).every((r) => r.release === `${MODEL}/${vA}`), 'rows up to the boundary carry the old release');
-    assert.ok(rows.slice(60).every((r) => r.release === `${MODEL}/${vB}`), 'rows after it carry the new one');
-    assert.ok(rows.every((r) => r.namespace === 'live' && r.adapter === 'fm-adagrad'), 'rows keep the namespace and adapter');
+    assert.deepEqual(
+      rows.map((r) => r.eventId),
+      evs.map((e) => e.eventId),
+      'every event once, in order',
+    );
+    assert.ok(
+      rows.slice(0, 60).every((r) => r.release === `${MODEL}/${vA}`),
+      'rows up to the boundary carry the old release',
+    );
+    assert.ok(
+      rows.slice(60).every((r) => r.release === `${MODEL}/${vB}`),
+      'rows after it carry the new one',
+    );
+    assert.ok(
+      rows.every((r) => r.namespace === 'live' && r.adapter === 'fm-adagrad'),
+      'rows keep the namespace and adapter',
+    );
 
     // keep: the same state keys continue, so per-entity counts add up over both releases.
     const counts = new Map<string, number>();
     for (const e of evs) counts.set(e.itemId, (counts.get(e.itemId) ?? 0) + 1);
     assert.equal([...t.states.data.keys()].filter((k) => k.startsWith('live:item:fm-adagrad:')).length, counts.size);
     // Beside them, the safeguard's state of the one partition.
-    assert.deepEqual([...t.states.data.keys()].filter((k) => !k.startsWith('live:item:fm-adagrad:')), ['live:item:fm-adagrad.sg:p0']);
+    assert.deepEqual(
+      [...t.states.data.keys()].filter((k) => !k.startsWith('live:item:fm-adagrad:')),
+      ['live:item:fm-adagrad.sg:p0'],
+    );
     for (const [id, n] of counts) assert.equal(t.states.data.get(`live:item:fm-adagrad:${id}`)?.count, n, id);
     const after = rows.slice(60);
-    assert.ok(after.some((r) => r.priorCount > 0), 'states carried over into the new release');
+    assert.ok(
+      after.some((r) => r.priorCount > 0),
+      'states carried over into the new release',
+    );
 
     const s = t.worker.stats().release;
     assert.deepEqual([s.id, s.version, s.switches], [`${MODEL}/${vB}`, vB, 1]);
@@ -166,7 +185,10 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.match(text, new RegExp(`thaw_release_info\\{release="${MODEL}/${vB}"[^}]*\\} 1`));
     assert.doesNotMatch(text, new RegExp(`release="${MODEL}/${vA}"`));
     assert.match(text, new RegExp(`thaw_release_age_seconds\\{[^}]*\\} ${(NOW - created) / 1000}`));
-    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'keep'), 'switch logged');
+    assert.ok(
+      lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'keep'),
+      'switch logged',
+    );
     await t.worker.drain();
   });
 
@@ -184,15 +206,21 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(30, 40));
 
-    assert.ok(t.sink.rows.every((r) => r.release === `${MODEL}/${vA}`), 'old release kept');
+    assert.ok(
+      t.sink.rows.every((r) => r.release === `${MODEL}/${vA}`),
+      'old release kept',
+    );
     assert.equal(t.worker.stats().release.version, vA);
     assert.equal(t.worker.stats().release.switches, 0);
     assert.equal(t.worker.state, 'RUNNING');
     const refused = lines.filter((l) => l.msg === 'release refused; keeping the release in use');
-    assert.deepEqual(refused.map((l) => [l.version, l.code, l.inUse]), [
-      [vC, 'RELEASE_CORRUPT', vA],
-      [vD, 'RELEASE_INCOMPATIBLE', vA],
-    ]);
+    assert.deepEqual(
+      refused.map((l) => [l.version, l.code, l.inUse]),
+      [
+        [vC, 'RELEASE_CORRUPT', vA],
+        [vD, 'RELEASE_INCOMPATIBLE', vA],
+      ],
+    );
     assert.equal(refused[0]?.level, 'error');
     assert.match(String(refused[0]?.error), /checksum/);
     assert.match(String(refused[1]?.error), /keeps entity states but builds 16 floats per state, the states in use have 12/);
@@ -201,7 +229,10 @@ describe('AdaptationWorker with a release watcher', () => {
     const vE = await publish(store, fm(5));
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(40, 60));
-    assert.ok(t.sink.rows.slice(40).every((r) => r.release === `${MODEL}/${vE}`), 'good release taken after refusals');
+    assert.ok(
+      t.sink.rows.slice(40).every((r) => r.release === `${MODEL}/${vE}`),
+      'good release taken after refusals',
+    );
     assert.equal(t.sink.rows.length, 60);
     await t.worker.drain();
   });
@@ -218,7 +249,10 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(30, 60));
     const rowsB = t.sink.rows.slice(30, 60);
-    assert.ok(rowsB.every((r) => r.release === `${MODEL}/${vB}` && r.namespace === 'live'), 'analytics namespace unchanged');
+    assert.ok(
+      rowsB.every((r) => r.release === `${MODEL}/${vB}` && r.namespace === 'live'),
+      'analytics namespace unchanged',
+    );
     // Each entity's first event under B is scored with a fresh state.
     const firstSeen = new Set<string>();
     for (const r of rowsB) {
@@ -229,7 +263,10 @@ describe('AdaptationWorker with a release watcher', () => {
     assert.equal(seg, `fm-adagrad.r${vB}`);
     const bKeys = [...t.states.data.keys()].filter((k) => k.startsWith(`live:item:${seg}:`));
     assert.equal(bKeys.length, firstSeen.size);
-    assert.ok([...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === fmStateSize(3) && s.count > 0), 'new-epoch states');
+    assert.ok(
+      [...t.states.data.entries()].filter(([k]) => bKeys.includes(k)).every(([, s]) => s.params.length === fmStateSize(3) && s.count > 0),
+      'new-epoch states',
+    );
     for (const [k, s] of before) assert.deepEqual(t.states.snapshot().get(k), s, `old epoch state ${k} untouched`);
 
     // Rollback to A: A's epoch is the base one, so A's states continue where A left them.
@@ -237,7 +274,10 @@ describe('AdaptationWorker with a release watcher', () => {
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(60, 90));
     const rowsA2 = t.sink.rows.slice(60);
-    assert.ok(rowsA2.every((r) => r.release === `${MODEL}/${vA}`), 'rolled back to A');
+    assert.ok(
+      rowsA2.every((r) => r.release === `${MODEL}/${vA}`),
+      'rolled back to A',
+    );
     const countA = new Map<string, number>();
     for (const e of evs.slice(0, 30)) countA.set(e.itemId, (countA.get(e.itemId) ?? 0) + 1);
     const seen = new Set<string>();
@@ -246,7 +286,10 @@ describe('AdaptationWorker with a release watcher', () => {
       seen.add(r.entityId);
     }
     assert.equal(t.worker.stats().release.switches, 2);
-    assert.ok(lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'reinit' && l.stateEpoch === vB), 'reinit switch logged');
+    assert.ok(
+      lines.some((l) => l.msg === 'release taken' && l.version === vB && l.entityStates === 'reinit' && l.stateEpoch === vB),
+      'reinit switch logged',
+    );
     await t.worker.drain();
   });
 
@@ -258,12 +301,18 @@ describe('AdaptationWorker with a release watcher', () => {
     const vB = await publish(store, fm(2, 5), 'reinit');
     await t.watcher.checkNow();
     await t.source.deliver(evs.slice(20, 40));
-    assert.ok(t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`), 'B taken');
+    assert.ok(
+      t.sink.rows.slice(20).every((r) => r.release === `${MODEL}/${vB}`),
+      'B taken',
+    );
     const seg = `live:item:${epochAdapterSegment('fm-adagrad', vB)}:`;
     const fresh = [...t.states.data.entries()].filter(([k]) => k.startsWith(seg));
     assert.ok(fresh.length > 0 && fresh.every(([, st]) => st.params.length === fmStateSize(5)), 'new-size states in the new epoch');
     // Old entity states untouched (the safeguards of the two epochs hold their own layout).
-    assert.ok([...t.states.data.entries()].filter(([k]) => !k.startsWith(seg) && !k.includes('.sg')).every(([, st]) => st.params.length === fmStateSize(3)), 'old states untouched');
+    assert.ok(
+      [...t.states.data.entries()].filter(([k]) => !k.startsWith(seg) && !k.includes('.sg')).every(([, st]) => st.params.length === fmStateSize(3)),
+      'old states untouched',
+    );
     await t.worker.drain();
   });
 
@@ -282,14 +331,31 @@ describe('AdaptationWorker with a release watcher', () => {
     await publish(store, fm(1));
     const w = await createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'fm-adagrad', side: 'item' });
     watcher = w;
-    const base = { kafka: { brokers: ['127.0.0.1:1'] }, side: 'item' as const, store: new SharingStore(), sink: new RecordingSink(), deadLetters: { sendMany: () => Promise.resolve() }, source: new FakeSource(), metricsPort: 0 };
-    assert.throws(() => new AdaptationWorker({ ...base, releaseWatcher: w }), (e: unknown) => e instanceof ConfigError && e.key === 'releaseWatcher');
+    const base = {
+      kafka: { brokers: ['127.0.0.1:1'] },
+      side: 'item' as const,
+      store: new SharingStore(),
+      sink: new RecordingSink(),
+      deadLetters: { sendMany: () => Promise.resolve() },
+      source: new FakeSource(),
+      metricsPort: 0,
+    };
+    assert.throws(
+      () => new AdaptationWorker({ ...base, releaseWatcher: w }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'releaseWatcher',
+    );
     await w.start();
     const other = await createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'fm-adagrad', side: 'item' });
     const otherAdapter = (await other.start()).value.adapter;
     await other.stop();
-    assert.throws(() => new AdaptationWorker({ ...base, releaseWatcher: w, adapter: otherAdapter }), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
-    assert.throws(() => new AdaptationWorker({ ...base }), (e: unknown) => e instanceof ConfigError && e.key === 'adapter');
+    assert.throws(
+      () => new AdaptationWorker({ ...base, releaseWatcher: w, adapter: otherAdapter }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'adapter',
+    );
+    assert.throws(
+      () => new AdaptationWorker({ ...base }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'adapter',
+    );
     await assert.rejects(createAdapterReleaseWatcher({ store, model: 'nothing', adapter: 'fm-adagrad', side: 'item' }), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_NOT_FOUND');
     await assert.rejects(createAdapterReleaseWatcher({ store, model: MODEL, adapter: 'emerg', side: 'item' }), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
   });
@@ -310,7 +376,11 @@ describe('worker-main release options', () => {
   });
   it('needs exactly one of model and releaseDir, and a releaseDir for announcements', () => {
     const bad = (o: object, key: string): void =>
-      assert.throws(() => parseWorkerMainOptions(JSON.stringify({ ...base, ...o }), {}), (e: unknown) => e instanceof ConfigError && e.key === key, key);
+      assert.throws(
+        () => parseWorkerMainOptions(JSON.stringify({ ...base, ...o }), {}),
+        (e: unknown) => e instanceof ConfigError && e.key === key,
+        key,
+      );
     bad({}, 'model');
     bad({ releaseDir: '/r', model: { buckets: 8, k: 2 } }, 'model');
     bad({ model: { buckets: 8, k: 2 }, releaseTopic: 't' }, 'releaseDir');

@@ -168,14 +168,31 @@ describe('remainingToEnd', () => {
     ];
     // 0: committed 6 of 10; 1: empty, never committed; 2: never committed, records 5..8 retained;
     // 3: committed 2, but records below 4 were removed by retention.
-    assert.deepEqual(remainingToEnd(ends, new Map([[0, 6], [3, 2]])), [
-      { partition: 0, remaining: 4 },
-      { partition: 1, remaining: 0 },
-      { partition: 2, remaining: 4 },
-      { partition: 3, remaining: 4 },
-    ]);
     assert.deepEqual(
-      remainingToEnd(ends, new Map([[0, 10], [1, -1], [2, 9], [3, 12]])).map((p) => p.remaining),
+      remainingToEnd(
+        ends,
+        new Map([
+          [0, 6],
+          [3, 2],
+        ]),
+      ),
+      [
+        { partition: 0, remaining: 4 },
+        { partition: 1, remaining: 0 },
+        { partition: 2, remaining: 4 },
+        { partition: 3, remaining: 4 },
+      ],
+    );
+    assert.deepEqual(
+      remainingToEnd(
+        ends,
+        new Map([
+          [0, 10],
+          [1, -1],
+          [2, 9],
+          [3, 12],
+        ]),
+      ).map((p) => p.remaining),
       [0, 0, 0, 0],
       'a commit past the snapshot (events produced since) counts as reached',
     );

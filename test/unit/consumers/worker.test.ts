@@ -111,18 +111,17 @@ describe('AdaptationWorker', () => {
     assert.equal(t.worker.state, 'RUNNING');
     const evs = events(6);
     const bad: LabelledEvent = { ...(evs[0] as LabelledEvent), eventId: 'future', timeMs: NOW + 365 * 86_400_000 };
-    const values = [
-      encodeLabelled(evs[0] as LabelledEvent),
-      Buffer.from('garbage bytes'),
-      encodeLabelled(evs[1] as LabelledEvent),
-      null,
-      encodeLabelled(bad),
-      encodeLabelled(evs[2] as LabelledEvent),
-    ];
+    const values = [encodeLabelled(evs[0] as LabelledEvent), Buffer.from('garbage bytes'), encodeLabelled(evs[1] as LabelledEvent), null, encodeLabelled(bad), encodeLabelled(evs[2] as LabelledEvent)];
     await t.source.deliver(batchOf(values, 10));
     assert.equal(t.source.committed, 16);
-    assert.deepEqual(t.sink.rows.map((r) => r.eventId), [evs[0]?.eventId, evs[1]?.eventId, evs[2]?.eventId]);
-    assert.deepEqual(t.dlq.sent.map((d) => d.msg.offset), [11, 13, 14]);
+    assert.deepEqual(
+      t.sink.rows.map((r) => r.eventId),
+      [evs[0]?.eventId, evs[1]?.eventId, evs[2]?.eventId],
+    );
+    assert.deepEqual(
+      t.dlq.sent.map((d) => d.msg.offset),
+      [11, 13, 14],
+    );
     assert.ok(t.dlq.sent.every((d) => d.err instanceof ThawError && (d.err.code === 'DECODE_FAILED' || d.err.code === 'VALIDATION_FAILED')));
     assert.equal((t.dlq.sent[2]?.err as ThawError).code, 'VALIDATION_FAILED');
     const s = t.worker.stats();
@@ -137,13 +136,22 @@ describe('AdaptationWorker', () => {
     const t = setup();
     await t.worker.start();
     const evs = events(20);
-    await t.source.deliver(batchOf(evs.slice(0, 10).map((e) => encodeLabelled(e)), 0));
+    await t.source.deliver(
+      batchOf(
+        evs.slice(0, 10).map((e) => encodeLabelled(e)),
+        0,
+      ),
+    );
     let failures = 4;
     const realGet = t.store.getMany.bind(t.store);
-    t.store.getMany = (scope, ids) =>
-      failures-- > 0 ? Promise.reject(new ThawError('REDIS_ERROR', 'connection refused')) : realGet(scope, ids);
+    t.store.getMany = (scope, ids) => (failures-- > 0 ? Promise.reject(new ThawError('REDIS_ERROR', 'connection refused')) : realGet(scope, ids));
     const committedBefore = t.source.committed;
-    await t.source.deliver(batchOf(evs.slice(10).map((e) => encodeLabelled(e)), 10));
+    await t.source.deliver(
+      batchOf(
+        evs.slice(10).map((e) => encodeLabelled(e)),
+        10,
+      ),
+    );
     assert.equal(t.source.attempts, 6, '4 failed attempts, then success');
     assert.equal(committedBefore, 10);
     assert.equal(t.source.committed, 20);

@@ -10,7 +10,10 @@ function row(side: 'item' | 'user', adapter: string, release: string, bucket: (t
 void test('seriesBySide: one series per (adapter, release) and side, none after its adapter with its hue dashed, NaN AUC as null', () => {
   const rows = [row('item', 'none', 'fm/1', '0', 0.5), row('item', 'fm-adagrad', 'fm/1', '0', 0.6, 12), row('item', 'fm-adagrad', 'fm/1', '1-2', NaN), row('user', 'fm-adagrad', 'fm/1', '0', 0.7)];
   const { item, user } = seriesBySide(rows);
-  assert.deepEqual(item.map((s) => s.label), ['fm-adagrad (fm/1)', 'none (fm/1)']);
+  assert.deepEqual(
+    item.map((s) => s.label),
+    ['fm-adagrad (fm/1)', 'none (fm/1)'],
+  );
   assert.equal(item[1]?.color, item[0]?.color);
   assert.deepEqual([item[0]?.dash, item[1]?.dash], [false, true]);
   assert.equal(user[0]?.color, item[0]?.color, 'one colour per adapter on both sides');
@@ -28,7 +31,9 @@ void test('CurvesView: a failing query is reported, not thrown; a result is reus
       calls++;
       if (fail) return Promise.reject(new Error('connection refused'));
       const day = /\bday\b/.test(sql) && sql.includes('GROUP BY adapter, side, release, namespace, bucket, day');
-      return Promise.resolve([{ adapter: 'fm-adagrad', side: 'item', release: 'fm/1', namespace: 'live', bucket: '0', n: 5, ctr: 0.2, auc: 0.7, log_loss: 0.5, ...(day ? { day: '2026-12-01' } : {}) }]);
+      return Promise.resolve([
+        { adapter: 'fm-adagrad', side: 'item', release: 'fm/1', namespace: 'live', bucket: '0', n: 5, ctr: 0.2, auc: 0.7, log_loss: 0.5, ...(day ? { day: '2026-12-01' } : {}) },
+      ]);
     },
   };
   const view = new CurvesView({ source, namespaces: ['live'], refreshMs: 1000, clock: () => now });

@@ -5,9 +5,7 @@ import { metricsUrl } from '../../../dashboard/targets.js';
 import { WorkerMetrics } from '../../../consumers/metrics.js';
 
 void test('parsePrometheusText: labels with escapes, special values, comments; bad lines throw DATA_FORMAT', () => {
-  const samples = parsePrometheusText(
-    ['# HELP x help', '# TYPE x counter', 'x{a="1",b="q\\"uo\\\\te\\nnl"} 3', 'y NaN', 'z{le="+Inf"} +Inf 1700000000000', 'w -Inf', ''].join('\n'),
-  );
+  const samples = parsePrometheusText(['# HELP x help', '# TYPE x counter', 'x{a="1",b="q\\"uo\\\\te\\nnl"} 3', 'y NaN', 'z{le="+Inf"} +Inf 1700000000000', 'w -Inf', ''].join('\n'));
   assert.deepEqual(samples[0], { name: 'x', labels: { a: '1', b: 'q"uo\\te\nnl' }, value: 3 });
   assert.ok(Number.isNaN(samples[1]?.value));
   assert.equal(samples[2]?.value, Infinity);

@@ -17,7 +17,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FOLDERS = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory() && !/^(node_modules|dist|\..*)$/.test(d.name));
 const DOCS = [
   'README.md',
-  ...readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+  ...readdirSync(`${ROOT}docs`)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
   ...FOLDERS.filter((d) => existsSync(`${ROOT}${d.name}/README.md`)).map((d) => `${d.name}/README.md`),
 ];
 
@@ -33,7 +35,15 @@ void test('shell-block extraction: continuations, comments, background jobs and 
 });
 
 void test('the check fails a command that cannot run as written', async () => {
-  const md = ['```sh', 'npx thaw train fm --model fm-user', 'npx thaw curves --no-such-flag', 'npx thaw train emerg --no-such-flag', 'npx thaw frobnicate', 'npx thaw run item --seeds [3]', '```'].join('\n');
+  const md = [
+    '```sh',
+    'npx thaw train fm --model fm-user',
+    'npx thaw curves --no-such-flag',
+    'npx thaw train emerg --no-such-flag',
+    'npx thaw frobnicate',
+    'npx thaw run item --seeds [3]',
+    '```',
+  ].join('\n');
   const problems = await commandProblems('x.md', md);
   assert.equal(problems.length, 5, problems.join('\n'));
   assert.match(problems[0] ?? '', /x\.md:1 thaw train fm --model fm-user: .*source/);

@@ -49,7 +49,10 @@ test('a copy with the wrong sizes is refused with DATA_FORMAT', () => {
       writeFileSync(path.join(dir, f), header + `1\t${item}\t1\t0\t1\t2\t3\t4 5\t6\n`);
     }
     assert.ok(isMetaEmbDir(dir));
-    assert.throws(() => buildMetaEmbSplit(dir), (e: unknown) => (e as { code?: string }).code === 'DATA_FORMAT');
+    assert.throws(
+      () => buildMetaEmbSplit(dir),
+      (e: unknown) => (e as { code?: string }).code === 'DATA_FORMAT',
+    );
     const s = buildMetaEmbSplit(dir, { assertSizes: false });
     assert.equal(s.hot.n, 4);
     assert.equal(s.test.n, 1);
@@ -63,14 +66,15 @@ test('the protocol on a split without a third warm batch reports cold, warm-a an
   try {
     const header = 'UserID\tMovieID\ty\tGender\tAge\tOccupation\tYear\tTitle\tGenres\n';
     for (const f of [...TRAIN_FILES, ...TEST_FILES]) {
-      const rows = f.startsWith('train')
-        ? ['1\t10\t1\t0\t1\t2\t3\t4 5\t6', '2\t11\t0\t1\t2\t3\t4\t7\t8 6']
-        : ['3\t20\t1\t0\t1\t2\t3\t9\t6', '4\t21\t0\t1\t1\t2\t5\t4\t8'];
+      const rows = f.startsWith('train') ? ['1\t10\t1\t0\t1\t2\t3\t4 5\t6', '2\t11\t0\t1\t2\t3\t4\t7\t8 6'] : ['3\t20\t1\t0\t1\t2\t3\t9\t6', '4\t21\t0\t1\t1\t2\t5\t4\t8'];
       writeFileSync(path.join(dir, f), header + rows.join('\n') + '\n');
     }
     const split = buildMetaEmbSplit(dir, { assertSizes: false });
     const res = await runWarmupProtocol(split, { seeds: [1], models: ['finetune'], adaptSteps: 1, train: { baseEpochs: 1, metaEpochs: 0 } });
-    assert.deepEqual(res.rows.map((r) => r.phase), ['cold', 'warm-a', 'warm-b']);
+    assert.deepEqual(
+      res.rows.map((r) => r.phase),
+      ['cold', 'warm-a', 'warm-b'],
+    );
     const table = formatWarmupTable(res.rows);
     assert.ok(table.includes('warm-b AUC') && !table.includes('warm-c'));
   } finally {

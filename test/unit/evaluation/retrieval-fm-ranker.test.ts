@@ -10,7 +10,7 @@ test('the FM ranker keeps its hot entities: a user who liked everything outscore
     for (let u = 0; u < 30; u++) {
       const item = `i${(u + round) % 20}`;
       // u0 likes everything, u1 nothing, the others alternate; the same features for every user.
-      const label = u === 0 ? 1 : u === 1 ? 0 : ((u + round) % 2 === 0 ? 1 : 0);
+      const label = u === 0 ? 1 : u === 1 ? 0 : (u + round) % 2 === 0 ? 1 : 0;
       events.push({ eventId: `e${t}`, timeMs: t++, userId: `u${u}`, itemId: item, label, userFeatures: { gender: ['F'] }, itemFeatures: { genres: ['g'] } });
     }
   }

@@ -31,7 +31,12 @@ test('the temporal split: the first 80 % of events by time train, cold items are
   const byId = new Map(s.items.map((it, i) => [it.id, { ...it, i }]));
   assert.deepEqual(
     s.items.map((it) => [it.id, it.cold]),
-    [['a', false], ['b', false], ['d', false], ['c', true]],
+    [
+      ['a', false],
+      ['b', false],
+      ['d', false],
+      ['c', true],
+    ],
   );
   const u1 = s.testUsers.find((u) => u.userId === 'u1');
   const u2 = s.testUsers.find((u) => u.userId === 'u2');
@@ -51,7 +56,13 @@ test('the protocol rows have exactly the documented JSON keys; popularity never 
   for (let t = 0; t < 400; t++) events.push(ev(t, `u${t % 20}`, `i${t < 320 ? t % 80 : 80 + (t % 10)}`, t % 3 === 0 ? 0 : 1));
   const res = await runRetrievalProtocol(events, { models: ['popularity', 'item-feature-knn'] });
   assert.equal(res.coldItems, 10);
-  assert.deepEqual(res.rows.map((r) => Object.keys(r)), Array(2).fill(['model', 'recall@10', 'recall@50', 'recall@100', 'ndcg@50', 'recall@50Cold', 'recall@50Warm']));
-  assert.deepEqual(res.rows.map((r) => r.model), ['popularity', 'item-feature-knn']);
+  assert.deepEqual(
+    res.rows.map((r) => Object.keys(r)),
+    Array(2).fill(['model', 'recall@10', 'recall@50', 'recall@100', 'ndcg@50', 'recall@50Cold', 'recall@50Warm']),
+  );
+  assert.deepEqual(
+    res.rows.map((r) => r.model),
+    ['popularity', 'item-feature-knn'],
+  );
   assert.equal(res.rows[0]?.['recall@50Cold'], 0);
 });

@@ -13,9 +13,12 @@ test('the validation split is the training window alone: its last 10 % validates
   const events = Array.from({ length: 100 }, (_, t) => ev(t, `u${t % 7}`, `i${t}`, 1)).reverse();
   const val = buildValidationSplit(events, 0.8, 0.1);
   assert.equal(val.train.length, 72, 'the first 90 % of the 80 training events fit');
-  assert.equal(val.cutMs, 72, 'the training window\'s last 8 events validate');
+  assert.equal(val.cutMs, 72, "the training window's last 8 events validate");
   assert.ok(val.trainEvents.every((e) => e.timeMs < 72));
-  assert.ok(val.items.every((it) => Number(it.id.slice(1)) < 80), 'no item of the test window');
+  assert.ok(
+    val.items.every((it) => Number(it.id.slice(1)) < 80),
+    'no item of the test window',
+  );
   assert.ok(val.testUsers.every((u) => [...u.relevant].every((i) => Number(val.items[i]?.id.slice(1)) < 80)));
   assert.throws(() => buildValidationSplit(events, 0.8, 0), { code: 'CONFIG_INVALID' });
 });
@@ -35,7 +38,16 @@ test('hyper-parameters are chosen on validation: changing the test window change
   const b = await runRetrievalProtocol(flipped, opts);
   assert.deepEqual(
     a.trials.map((t) => [t.stage, t.param, t.value]),
-    [['dual-encoder', 'temperature', 0.05], ['dual-encoder', 'temperature', 0.5], ['cross-batch', 'crossBatches', 0], ['cross-batch', 'crossBatches', 2], ['denoised', 'threshold', 0.3], ['denoised', 'threshold', 0.9], ['augmented', 'pseudoTopK', 5], ['augmented', 'pseudoTopK', 10]],
+    [
+      ['dual-encoder', 'temperature', 0.05],
+      ['dual-encoder', 'temperature', 0.5],
+      ['cross-batch', 'crossBatches', 0],
+      ['cross-batch', 'crossBatches', 2],
+      ['denoised', 'threshold', 0.3],
+      ['denoised', 'threshold', 0.9],
+      ['augmented', 'pseudoTopK', 5],
+      ['augmented', 'pseudoTopK', 10],
+    ],
   );
   assert.deepEqual(b.trials, a.trials, 'the same validation recalls');
   // A queue of 0 batches is the in-batch run already scored: its recall is that run's, not trained again.
@@ -50,5 +62,8 @@ test('hyper-parameters are chosen on validation: changing the test window change
     const best = Math.max(...tried.map((t) => t.recall50));
     assert.equal(tried.find((t) => t.recall50 === best)?.value, value, param);
   }
-  assert.deepEqual(a.rows.map((r) => r.model), ['popularity', 'item-feature-knn', 'dual-encoder (in-batch)', '+cross-batch', '+denoised', '+augmented']);
+  assert.deepEqual(
+    a.rows.map((r) => r.model),
+    ['popularity', 'item-feature-knn', 'dual-encoder (in-batch)', '+cross-batch', '+denoised', '+augmented'],
+  );
 });

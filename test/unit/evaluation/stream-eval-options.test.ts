@@ -21,7 +21,10 @@ import { syntheticStream } from '../../../sources/synthetic.js';
 
 await initBackend('cpu');
 
-const key = (k: string) => (e: unknown): boolean => e instanceof ConfigError && e.key === k;
+const key =
+  (k: string) =>
+  (e: unknown): boolean =>
+    e instanceof ConfigError && e.key === k;
 
 void test('--adapter-options and --max-events are validated, naming the key', async () => {
   const base = ['--protocol', 'stream', '--source', 'synthetic:events=2000', '--log-level', 'silent'];
@@ -40,7 +43,7 @@ void test('readStream with maxEvents reads the first N events of the source', as
   assert.deepEqual(first, all.slice(0, 120));
 });
 
-void test('replay: the meta adapter reads the FM partner\'s fresh bias (crossSide), its none reads nothing; options reach only their adapter', async () => {
+void test("replay: the meta adapter reads the FM partner's fresh bias (crossSide), its none reads nothing; options reach only their adapter", async () => {
   const events = [...syntheticStream({ seed: 5, events: 900, users: 60, items: 90 }).events()];
   const fm = FactorizationMachine.create({ buckets: 4096, k: 4, seed: 2, release: 'fm/h' });
   fm.priors.user.biasVariance = 0.5;

@@ -39,7 +39,11 @@ describe('thaw eval --protocol stream on a small synthetic stream', () => {
     for (const side of ['user', 'item'] as const) {
       for (const adapter of ['fm-adagrad', 'none', 'counts']) {
         const rows = result.rows.filter((r) => r.side === side && r.adapter === adapter);
-        assert.equal(rows.filter((r) => r.bucket !== '1-5').reduce((a, r) => a + r.n, 0), scored, `${side} ${adapter}`);
+        assert.equal(
+          rows.filter((r) => r.bucket !== '1-5').reduce((a, r) => a + r.n, 0),
+          scored,
+          `${side} ${adapter}`,
+        );
         const early = rows.find((r) => r.bucket === '1-5')?.n;
         assert.equal(early, (rows.find((r) => r.bucket === '1-2')?.n ?? 0) + (rows.find((r) => r.bucket === '3-5')?.n ?? 0));
         for (const r of rows) assert.ok(r.auc > 0.4 && r.auc < 1 && r.logLoss > 0, JSON.stringify(r));
@@ -47,14 +51,18 @@ describe('thaw eval --protocol stream on a small synthetic stream', () => {
     }
     assert.equal(stored.length, scored * 2 * 3);
     // The JSON document has the documented shape.
-    const json = streamEvalJson(result) as { events: number; windowFrom: number; rows: { side: string; adapter: string; release: string; bucket: string; n: number; auc: number | null; logLoss: number | null }[] };
+    const json = streamEvalJson(result) as {
+      events: number;
+      windowFrom: number;
+      rows: { side: string; adapter: string; release: string; bucket: string; n: number; auc: number | null; logLoss: number | null }[];
+    };
     assert.equal(json.events, events.length);
     assert.deepEqual(Object.keys(json.rows[0] ?? {}), ['side', 'adapter', 'release', 'bucket', 'n', 'auc', 'logLoss']);
     assert.ok(json.rows.some((r) => r.adapter === 'counts' && r.release === 'peer'));
     assert.ok([...BUCKETS, '1-5'].every((b) => json.rows.some((r) => r.bucket === b)));
   });
 
-  it('logs each row with its entity\'s prior count from the start of the stream (a recount)', () => {
+  it("logs each row with its entity's prior count from the start of the stream (a recount)", () => {
     const recount = new Map<string, number>();
     for (const side of ['user', 'item'] as const) {
       const seen = new Map<string, number>();

@@ -39,12 +39,24 @@ test('the validation split holds out hot items by seed, K rows per warm batch, t
   const base = split(true);
   const v = buildValidationSplit(base, { seed: 1, fraction: 0.3, k: 20 });
   assert.equal(v.validationHot.length, 3);
-  assert.ok(v.validationHot.every((h) => h < 8), 'only items with enough rows are held out');
-  assert.deepEqual(v.coldItems, v.validationHot.map((h) => 100 + h));
-  assert.deepEqual([...v.trainHot, ...v.validationHot].sort((a, b) => a - b), [...Array(10).keys()]);
+  assert.ok(
+    v.validationHot.every((h) => h < 8),
+    'only items with enough rows are held out',
+  );
+  assert.deepEqual(
+    v.coldItems,
+    v.validationHot.map((h) => 100 + h),
+  );
+  assert.deepEqual(
+    [...v.trainHot, ...v.validationHot].sort((a, b) => a - b),
+    [...Array(10).keys()],
+  );
   for (const b of [v.warmA, v.warmB, v.warmC!]) {
     assert.equal(b.n, 3 * 20);
-    assert.deepEqual([0, 1, 2].map((e) => b.entity.filter((x) => x === e).length), [20, 20, 20]);
+    assert.deepEqual(
+      [0, 1, 2].map((e) => b.entity.filter((x) => x === e).length),
+      [20, 20, 20],
+    );
   }
   assert.equal(v.test.n, 3 * 30);
   assert.equal(v.hot.n + 3 * 90, 780);
@@ -68,7 +80,10 @@ test('runValidation trains on the training items only and reports the protocol p
     kind: 'deepfm',
     seed: 3,
     fraction: 0.3,
-    grid: [{ lr: 0.1, steps: 1 }, { lr: 0.5, steps: 2 }],
+    grid: [
+      { lr: 0.1, steps: 1 },
+      { lr: 0.5, steps: 2 },
+    ],
     train: { baseEpochs: 1, batchSize: 64, dim: 4 },
   });
   assert.equal(v.coldItems.length, 3);

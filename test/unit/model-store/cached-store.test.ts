@@ -29,7 +29,10 @@ class CountingStore implements EntityStore {
 void test('LRU stays within maxEntries and evicts the least recently used', async () => {
   const inner = new CountingStore();
   const c = new CachedEntityStore(inner, { maxEntries: 3 });
-  await c.putMany(scope, ['a', 'b', 'c'].map((entityId, i) => ({ entityId, state: st(i) })));
+  await c.putMany(
+    scope,
+    ['a', 'b', 'c'].map((entityId, i) => ({ entityId, state: st(i) })),
+  );
   await c.getMany(scope, ['a']); // a becomes most recent; b is now the LRU
   await c.putMany(scope, [{ entityId: 'd', state: st(9) }]);
   assert.equal(c.size, 3);
@@ -80,7 +83,13 @@ void test('CAS outcome mirrors the inner store; unexpected skips drop the entrie
   const inner = new CountingStore();
   await inner.inner.putMany(scope, [{ entityId: 'x', state: st(10) }]); // written by someone else
   const c = new CachedEntityStore(inner, { readTtlMs: 0 });
-  assert.deepEqual(await c.putMany(scope, [{ entityId: 'a', state: st(3) }, { entityId: 'a', state: st(2) }]), { written: 1, skipped: 1 });
+  assert.deepEqual(
+    await c.putMany(scope, [
+      { entityId: 'a', state: st(3) },
+      { entityId: 'a', state: st(2) },
+    ]),
+    { written: 1, skipped: 1 },
+  );
   assert.deepEqual(await c.putMany(scope, [{ entityId: 'x', state: st(5) }]), { written: 0, skipped: 1 });
   inner.reads = [];
   assert.deepEqual(await c.getMany(scope, ['a', 'x']), [st(3), st(10)]);
@@ -102,8 +111,14 @@ void test('invalidate and invalidateAll force reloads', async () => {
 });
 
 void test('rejects invalid options naming the key', () => {
-  assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { maxEntries: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'maxEntries');
-  assert.throws(() => new CachedEntityStore(new MemoryEntityStore(), { readTtlMs: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'readTtlMs');
+  assert.throws(
+    () => new CachedEntityStore(new MemoryEntityStore(), { maxEntries: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'maxEntries',
+  );
+  assert.throws(
+    () => new CachedEntityStore(new MemoryEntityStore(), { readTtlMs: -1 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'readTtlMs',
+  );
 });
 
 void test('invalidatePartitions drops the states of moved partitions and of unknown origin, keeps the rest', async () => {

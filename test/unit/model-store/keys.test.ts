@@ -18,8 +18,14 @@ void test('entity keys carry a valid hash tag whatever the id', () => {
 void test('namespaces, scopes and prefixes are validated', () => {
   for (const ok of ['live', 'replay-2026_01', '0', 'a'.repeat(63)]) assert.equal(checkNamespace(ok), ok);
   for (const bad of ['', 'Live', '-x', 'a:b', 'a*', 'a'.repeat(64)]) assert.throws(() => checkNamespace(bad), ConfigError);
-  assert.throws(() => scopeKeyPrefix('thaw', { namespace: 'live', side: 'item', adapter: 'a{b}' }), (e: unknown) => e instanceof ConfigError && e.key === 'scope.adapter');
-  assert.throws(() => scopeKeyPrefix('thaw', { namespace: 'live', side: 'both' as 'item', adapter: 'x' }), (e: unknown) => e instanceof ConfigError && e.key === 'scope.side');
+  assert.throws(
+    () => scopeKeyPrefix('thaw', { namespace: 'live', side: 'item', adapter: 'a{b}' }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'scope.adapter',
+  );
+  assert.throws(
+    () => scopeKeyPrefix('thaw', { namespace: 'live', side: 'both' as 'item', adapter: 'x' }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'scope.side',
+  );
 });
 
 void test('redis options: bounded outage behaviour, auth and tls from config, no password in errors', () => {
@@ -29,8 +35,14 @@ void test('redis options: bounded outage behaviour, auth and tls from config, no
   assert.equal(options.username, 'u');
   assert.equal(options.password, 'pw');
   assert.deepEqual(options.tls, {});
-  assert.throws(() => redisOptionsOf({ url: 'http://u:hunter2@host' }), (e: unknown) => e instanceof ConfigError && e.key === 'redis.url' && !e.message.includes('hunter2'));
-  assert.throws(() => redisOptionsOf({ url: 'redis://h', commandTimeoutMs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'redis.commandTimeoutMs');
+  assert.throws(
+    () => redisOptionsOf({ url: 'http://u:hunter2@host' }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'redis.url' && !e.message.includes('hunter2'),
+  );
+  assert.throws(
+    () => redisOptionsOf({ url: 'redis://h', commandTimeoutMs: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'redis.commandTimeoutMs',
+  );
   const wrapped = redisError('GET', new Error('connect to redis://admin:hunter2@host failed'));
   assert.equal(wrapped.code, 'REDIS_ERROR');
   assert.ok(!wrapped.message.includes('hunter2'));

@@ -12,8 +12,21 @@ const st = (offset: number, v = offset): EntityState => ({ count: offset + 1, la
 
 void test('CAS: older or equal offsets are skipped, newer written, within and across batches', async () => {
   const m = new MemoryEntityStore();
-  assert.deepEqual(await m.putMany(scope, [{ entityId: 'a', state: st(5) }, { entityId: 'a', state: st(3) }, { entityId: 'b', state: st(1) }]), { written: 2, skipped: 1 });
-  assert.deepEqual(await m.putMany(scope, [{ entityId: 'a', state: st(5, 99) }, { entityId: 'b', state: st(2) }]), { written: 1, skipped: 1 });
+  assert.deepEqual(
+    await m.putMany(scope, [
+      { entityId: 'a', state: st(5) },
+      { entityId: 'a', state: st(3) },
+      { entityId: 'b', state: st(1) },
+    ]),
+    { written: 2, skipped: 1 },
+  );
+  assert.deepEqual(
+    await m.putMany(scope, [
+      { entityId: 'a', state: st(5, 99) },
+      { entityId: 'b', state: st(2) },
+    ]),
+    { written: 1, skipped: 1 },
+  );
   const [a, b, c] = await m.getMany(scope, ['a', 'b', 'c']);
   assert.deepEqual(a, st(5));
   assert.deepEqual(b, st(2));
@@ -35,7 +48,10 @@ void test('snapshot round trip, atomic write, corrupt file rejected', async () =
   try {
     const m = new MemoryEntityStore();
     const ids = ['plain', 'ünïcødé {x}', '', 'x'.repeat(300)];
-    await m.putMany(scope, ids.map((entityId, i) => ({ entityId, state: st(i) })));
+    await m.putMany(
+      scope,
+      ids.map((entityId, i) => ({ entityId, state: st(i) })),
+    );
     await m.putMany({ namespace: 'replay-a', side: 'user', adapter: 'none' }, [{ entityId: 'u1', state: st(9) }]);
     const path = join(dir, 'states.snap');
     await m.saveSnapshot(path);
@@ -43,7 +59,10 @@ void test('snapshot round trip, atomic write, corrupt file rejected', async () =
     assert.deepEqual(await readdir(dir), ['states.snap'], 'no temp file left behind');
     const loaded = await MemoryEntityStore.loadSnapshot(path);
     assert.equal(loaded.size, 5);
-    assert.deepEqual(await loaded.getMany(scope, ids), ids.map((_, i) => st(i)));
+    assert.deepEqual(
+      await loaded.getMany(scope, ids),
+      ids.map((_, i) => st(i)),
+    );
     assert.deepEqual(await loaded.getMany({ namespace: 'replay-a', side: 'user', adapter: 'none' }, ['u1']), [st(9)]);
 
     const bytes = await readFile(path);

@@ -16,9 +16,16 @@ describe('redis cluster helpers', () => {
   });
 
   it('treats redirections, non-local keys and a down cluster as topology errors, nothing else', () => {
-    for (const m of ['MOVED 3999 127.0.0.1:6381', 'ASK 3999 127.0.0.1:6381', 'TRYAGAIN Multiple keys request during rehashing of slot', 'CLUSTERDOWN The cluster is down',
-      'ERR Script attempted to access a non local key in a cluster node script', 'Too many Cluster redirections. Last error: Error: Connection is closed.',
-      'redis EVALSHA failed: CLUSTERDOWN The cluster is down', 'redis cluster: no node owns slot 12 (CLUSTERDOWN: the slot map is incomplete)']) {
+    for (const m of [
+      'MOVED 3999 127.0.0.1:6381',
+      'ASK 3999 127.0.0.1:6381',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+      'CLUSTERDOWN The cluster is down',
+      'ERR Script attempted to access a non local key in a cluster node script',
+      'Too many Cluster redirections. Last error: Error: Connection is closed.',
+      'redis EVALSHA failed: CLUSTERDOWN The cluster is down',
+      'redis cluster: no node owns slot 12 (CLUSTERDOWN: the slot map is incomplete)',
+    ]) {
       assert.equal(isTopologyError(new Error(m)), true, m);
     }
     for (const m of ['WRONGPASS invalid username-password pair', 'NOSCRIPT No matching script', 'ERR wrong number of arguments', 'redis EVALSHA failed: connect ECONNREFUSED 127.0.0.1:7000']) {

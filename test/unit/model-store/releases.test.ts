@@ -28,8 +28,14 @@ void test('publish, list and load with verified checksums', () =>
     const m2 = await store.publish({ model: 'fm', parent: m1.version, architecture: { dim: 8 }, files: { 'weights.bin': Buffer.from([4]) } });
     assert.equal(m2.version, '20260102T030405679Z');
     await store.publish({ model: 'emerg', version: 'v1', architecture: null, files: {} });
-    assert.deepEqual((await store.list('fm')).map((m) => m.version), [m1.version, m2.version]);
-    assert.deepEqual((await store.list()).map((m) => `${m.model}/${m.version}`), ['emerg/v1', `fm/${m1.version}`, `fm/${m2.version}`]);
+    assert.deepEqual(
+      (await store.list('fm')).map((m) => m.version),
+      [m1.version, m2.version],
+    );
+    assert.deepEqual(
+      (await store.list()).map((m) => `${m.model}/${m.version}`),
+      ['emerg/v1', `fm/${m1.version}`, `fm/${m2.version}`],
+    );
     const loaded = await store.load('fm', m2.version);
     assert.deepEqual(loaded.manifest, m2);
     assert.deepEqual(loaded.files, { 'weights.bin': Buffer.from([4]) });
@@ -57,8 +63,14 @@ void test('a leftover temp dir from a crashed publish is ignored by list', () =>
     await mkdir(join(root, 'fm', '.tmp-v2-deadbeef'));
     await writeFile(join(root, 'fm', '.tmp-v2-deadbeef', 'w'), 'half');
     await mkdir(join(root, 'fm', 'not-a-release'));
-    assert.deepEqual((await store.list('fm')).map((m) => m.version), ['v1']);
-    assert.deepEqual((await readdir(join(root, 'fm'))).filter((n) => n.startsWith('.tmp')), ['.tmp-v2-deadbeef']);
+    assert.deepEqual(
+      (await store.list('fm')).map((m) => m.version),
+      ['v1'],
+    );
+    assert.deepEqual(
+      (await readdir(join(root, 'fm'))).filter((n) => n.startsWith('.tmp')),
+      ['.tmp-v2-deadbeef'],
+    );
   }));
 
 void test('promote and rollback through CURRENT and its history', () =>

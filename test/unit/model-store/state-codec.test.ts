@@ -80,7 +80,10 @@ test('readStateView reads the view and count of format-1 and format-2 states (th
   const params = new Float32Array([0.5, -1.25, 2, 3, 4]);
   const v1: EntityState = { count: 7, lastOffset: 3, lastEventMs: 1000, params };
   const v2: EntityState = { ...v1, count: 9, origin: originOf('thaw.labelled.by-item', 2) };
-  for (const [state, want] of [[v1, 7], [v2, 9]] as const) {
+  for (const [state, want] of [
+    [v1, 7],
+    [v2, 9],
+  ] as const) {
     const out = new Float32Array(8).fill(-9);
     assert.equal(readStateView(encodeState(state), out, 2, 3), want);
     assert.deepEqual([...out], [-9, -9, 0.5, -1.25, 2, -9, -9, -9]);

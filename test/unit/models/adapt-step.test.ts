@@ -15,10 +15,7 @@ function entities(m: CtrModel, count: number, seed: number): EntityParams {
   return { count, idEmb: rng.fillUniform(new Float32Array(count * m.width), 0.3), graph: rng.fillUniform(new Float32Array(count * m.graphSize), 0.5) };
 }
 
-for (const make of [
-  () => new DeepFm({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, seed: 9 }),
-  () => new Emerg({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, seed: 9 }),
-]) {
+for (const make of [() => new DeepFm({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, seed: 9 }), () => new Emerg({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4, seed: 9 })]) {
   const model = make();
   test(`${model.kind}: one batched adaptStep over several entities equals per-entity sequential steps`, () => {
     const count = 5;

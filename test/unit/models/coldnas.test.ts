@@ -53,7 +53,10 @@ test('a user history changes its predictions (the modulation is live), a cold us
   const cold = model.predict(q, [model.emptyState(), model.emptyState()]);
   const warm = model.predict(q, states);
   assert.ok(cold.some((p, i) => Math.abs(p - warm[i]!) > 1e-4));
-  assert.deepEqual(model.structureJson().positions.map((p) => p.op), ['add', 'multiply', 'max', 'min']);
+  assert.deepEqual(
+    model.structureJson().positions.map((p) => p.op),
+    ['add', 'multiply', 'max', 'min'],
+  );
 });
 
 test('search: weight steps never move the architecture logits, arch steps move only them', () => {

@@ -23,7 +23,9 @@ for (const opt of ['adagrad', 'adam', 'sgd'] as SparseOptimizer[]) {
     const dense = table.data.slice();
     const c = tf.tensor2d(new Rng(2).fillUniform(new Float32Array(IDX.length * DIM), 1), [IDX.length, DIM]);
     // Dense reference: gradient through gather into the whole table (fine on cpu for 7 rows).
-    const gDense = tf.grads((t: tf.Tensor) => lossOf(tf.gather(t, tf.tensor1d(IDX, 'int32')) as tf.Tensor2D, c))([tf.tensor2d(dense, [ROWS, DIM])])[0]!.dataSync();
+    const gDense = tf
+      .grads((t: tf.Tensor) => lossOf(tf.gather(t, tf.tensor1d(IDX, 'int32')) as tf.Tensor2D, c))([tf.tensor2d(dense, [ROWS, DIM])])[0]!
+      .dataSync();
     const acc = new Float32Array(ROWS * DIM).fill(opt === 'adagrad' ? 1e-8 : 0);
     for (let i = 0; i < dense.length; i++) {
       const r = Math.floor(i / DIM);
@@ -41,7 +43,9 @@ for (const opt of ['adagrad', 'adam', 'sgd'] as SparseOptimizer[]) {
     }
     // Sparse: gradient with respect to the gathered rows only, then scatter-add.
     const gathered = tf.tensor2d(table.gather(IDX), [IDX.length, DIM]);
-    const gRows = tf.grads((r: tf.Tensor) => lossOf(r as tf.Tensor2D, c))([gathered])[0]!.dataSync() as Float32Array;
+    const gRows = tf
+      .grads((r: tf.Tensor) => lossOf(r as tf.Tensor2D, c))([gathered])[0]!
+      .dataSync() as Float32Array;
     table.applyGradients(IDX, gRows);
     for (let i = 0; i < dense.length; i++) assert.ok(Math.abs(table.data[i]! - dense[i]!) < 1e-6, `${opt} differs at ${i}: ${table.data[i]} vs ${dense[i]}`);
   });

@@ -30,7 +30,9 @@ test('EmerG hypernetwork weights get non-zero gradients and change in a meta-ste
       const z = m.head(p, { pooled, id: m.generateIdEmb(p, pooled), graph: m.generateGraph(p, pooled) });
       return tf.losses.sigmoidCrossEntropy<tf.Tensor, tf.Scalar>(tf.tensor1d(support.label), z);
     };
-    return tf.grads(f)(gen.map((n) => fixed[n]!)).map((g) => g.abs().sum().dataSync()[0]!);
+    return tf
+      .grads(f)(gen.map((n) => fixed[n]!))
+      .map((g) => g.abs().sum().dataSync()[0]!);
   });
   grads.forEach((g, i) => assert.ok(g > 0, `zero gradient for ${gen[i]}`));
   const before = snapshot(m, gen);

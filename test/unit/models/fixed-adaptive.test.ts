@@ -17,7 +17,10 @@ test('the declared partition: fixed = the backbone, adaptive = the user ID row, 
   const m = make();
   const part = m.partitionJson();
   assert.deepEqual(part.fixed, ['table', ...m.backbone.dense.names()]);
-  assert.equal(part.adaptive.reduce((a, p) => a + p.size, 0), m.adaptiveSize);
+  assert.equal(
+    part.adaptive.reduce((a, p) => a + p.size, 0),
+    m.adaptiveSize,
+  );
   assert.equal(m.adaptiveSize, m.backbone.width);
   assert.deepEqual(m.meta.names(), [...FIXED_ADAPTIVE_PARTITION.meta]);
 });

@@ -82,7 +82,7 @@ void test('gradient check: ∂z/∂e_u = S + e_i, ∂z/∂e_i = S + e_u, ∂z/�
   assert.ok(Math.abs(db - 1) < 1e-3);
 });
 
-void test('coldView is each side\'s prior: [bias, variance, vector]', () => {
+void test("coldView is each side's prior: [bias, variance, vector]", () => {
   const fm = randomModel();
   assert.deepEqual([...fm.coldView('user')], [...Float32Array.from([-0.25, 0.4, 0.1, -0.2, 0.3, 0.05])]);
   assert.deepEqual([...fm.coldView('item')], [...Float32Array.from([0.15, 0.7, -0.3, 0.2, 0.1, 0.4])]);
@@ -106,7 +106,7 @@ void test('toBuffer/fromBuffer round-trips every parameter, both priors included
   assert.equal(back.logit(idx, idx.length, idx.length, user, item), fm.logit(idx, idx.length, idx.length, user, item));
 });
 
-void test('fromBuffer reads the one-sided format 1 into that side\'s prior', () => {
+void test("fromBuffer reads the one-sided format 1 into that side's prior", () => {
   const fm = randomModel();
   const rel = Buffer.from('old-1', 'utf8');
   const k = fm.k;
@@ -135,7 +135,11 @@ void test('fromBuffer reads the one-sided format 1 into that side\'s prior', () 
 
 void test('fromBuffer rejects corrupt buffers', () => {
   const buf = randomModel().toBuffer();
-  const code = (b: Buffer, c: string): void => assert.throws(() => FactorizationMachine.fromBuffer(b), (err: unknown) => err instanceof ThawError && err.code === c);
+  const code = (b: Buffer, c: string): void =>
+    assert.throws(
+      () => FactorizationMachine.fromBuffer(b),
+      (err: unknown) => err instanceof ThawError && err.code === c,
+    );
   code(buf.subarray(0, 10), 'RELEASE_CORRUPT');
   code(buf.subarray(0, buf.length - 4), 'RELEASE_CORRUPT');
   const badMagic = Buffer.from(buf);
@@ -166,7 +170,10 @@ void test('cross term: each user row × item row adds its cross weight, user row
   for (const u of idx.subarray(0, nUser)) for (const i of idx.subarray(nUser)) pairs += fm.c[fm.crossRow(u, i)] ?? 0;
   assert.ok(Math.abs(pairs) > 0.05, 'not vacuous: the pairs carry weight');
   assert.ok(Math.abs(fm.logit(idx, idx.length, nUser, user, item) - (plain.logit(idx, idx.length, nUser, user, item) + pairs)) < 1e-5);
-  assert.deepEqual([...fm.crossRowsOf(idx, nUser, idx.length)], [...idx.subarray(0, nUser)].flatMap((u) => [...idx.subarray(nUser)].map((i) => fm.crossRow(u, i))));
+  assert.deepEqual(
+    [...fm.crossRowsOf(idx, nUser, idx.length)],
+    [...idx.subarray(0, nUser)].flatMap((u) => [...idx.subarray(nUser)].map((i) => fm.crossRow(u, i))),
+  );
   // No user rows, or no item rows: no pairs.
   assert.equal(fm.crossLogit(idx, 0, idx.length), 0);
   assert.equal(fm.crossLogit(idx, idx.length, idx.length), 0);
@@ -174,7 +181,7 @@ void test('cross term: each user row × item row adds its cross weight, user row
   assert.notEqual(fm.crossRow(3, 40), fm.crossRow(40, 3));
 });
 
-void test('cross term: one Adagrad step moves exactly the event\'s cross rows against the gradient', () => {
+void test("cross term: one Adagrad step moves exactly the event's cross rows against the gradient", () => {
   const fm = crossModel();
   const before = Float32Array.from(fm.c);
   const acc = new Float32Array(fm.crossBuckets).fill(1);
@@ -198,5 +205,8 @@ void test('toBuffer: a cross table is format 3 and round-trips; without one the 
   // A format-2 file that claims a cross table is corrupt.
   const bad = randomModel().toBuffer();
   bad.writeUInt32LE(7, 20);
-  assert.throws(() => FactorizationMachine.fromBuffer(bad), (err: unknown) => err instanceof ThawError && err.code === 'RELEASE_CORRUPT');
+  assert.throws(
+    () => FactorizationMachine.fromBuffer(bad),
+    (err: unknown) => err instanceof ThawError && err.code === 'RELEASE_CORRUPT',
+  );
 });

@@ -19,7 +19,10 @@ for (const model of [new DeepFm({ layout: TINY_LAYOUT, vocab: TINY_VOCAB, dim: 4
     const probs = model.predict(b, ent);
     const grads = model.entityGradients(b, ent, true);
     for (let i = 0; i < b.n; i++) assert.ok(Math.abs(both.probs[i]! - probs[i]!) < 1e-6, `prob ${i}`);
-    assert.ok(both.probs.some((p) => Math.abs(p - 0.5) > 1e-4), 'not a constant');
+    assert.ok(
+      both.probs.some((p) => Math.abs(p - 0.5) > 1e-4),
+      'not a constant',
+    );
     assert.equal(both.loss, grads.loss);
     assert.deepEqual(both.gId, grads.gId);
     assert.deepEqual(both.gGraph, grads.gGraph);

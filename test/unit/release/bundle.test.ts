@@ -59,10 +59,7 @@ describe('release bundles of the meta-learned models', () => {
   });
 
   it('a model loaded from its release holds every parameter of the release (the table is not drawn at random and then overwritten)', async () => {
-    const sources = [
-      new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8], seed: 5 }),
-      new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5 }),
-    ];
+    const sources = [new DeepFm({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8], seed: 5 }), new Emerg({ layout: LAYOUT, vocab: 30, dim: 4, layers: 2, genHidden: 4, seed: 5 })];
     for (const m of sources) {
       const { architecture, files } = bundleCtr(m);
       const man = await store.publish({ model: architecture.type, architecture, files });
@@ -72,7 +69,10 @@ describe('release bundles of the meta-learned models', () => {
     }
     const cn = new ColdNas({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6, 4], contextDim: 6, seed: 5, structure: { ops: ['min', 'add', 'multiply', 'max'] } });
     const fa = new FixedAdaptive({ layout: LAYOUT, vocab: 30, dim: 4, hidden: [8, 6], seed: 5 });
-    for (const [name, m] of [['coldnas', cn], ['fa', fa]] as const) {
+    for (const [name, m] of [
+      ['coldnas', cn],
+      ['fa', fa],
+    ] as const) {
       const b = bundleUser(m);
       const man = await store.publish({ model: name, architecture: b.architecture, files: b.files });
       const back = userModelFromRelease(await store.load(name, man.version));
@@ -99,7 +99,10 @@ describe('release bundles of the meta-learned models', () => {
     assert.equal(a.entityStatePolicy, 'reinit');
     // [b, s, count, mean (C = 6)]
     assert.deepEqual(a.stateLayout, { adapter: 'coldnas', stateSize: 9 });
-    assert.deepEqual((a.structure as { positions: { op: string }[] }).positions.map((p) => p.op), ['min', 'add', 'multiply', 'max']);
+    assert.deepEqual(
+      (a.structure as { positions: { op: string }[] }).positions.map((p) => p.op),
+      ['min', 'add', 'multiply', 'max'],
+    );
     const man = await store.publish({ model: 'coldnas', architecture, files });
     const rel = await store.load('coldnas', man.version);
     const back = userModelFromRelease(rel) as ColdNas;
@@ -150,6 +153,9 @@ describe('release bundles of the meta-learned models', () => {
     assert.throws(() => bundleUser(fa, { biasFilter: { item: prior.item } as never }), modelError);
     // A release whose manifest carries a bad one is refused when loaded.
     const bad = { manifest: { ...man, architecture: { ...b.architecture, biasFilter: { user: { variance: 'x' } } } }, files: b.files };
-    assert.throws(() => architectureOf(bad), (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE');
+    assert.throws(
+      () => architectureOf(bad),
+      (e: unknown) => e instanceof ThawError && e.code === 'RELEASE_INCOMPATIBLE',
+    );
   });
 });

@@ -59,16 +59,28 @@ describe('thaw release (CLI function)', () => {
     const listJson = async (): Promise<{ version: string; current: boolean; parent: string | null }[]> =>
       (JSON.parse((await cli(['list', '--release-dir', root, '--model', 'm', '--json'])).out) as { releases: { version: string; current: boolean; parent: string | null }[] }).releases;
     let rows = await listJson();
-    assert.deepEqual(rows.map((x) => x.version), [a, b, c]);
-    assert.deepEqual(rows.map((x) => x.current), [false, true, false]);
-    assert.deepEqual(rows.map((x) => x.parent), [null, a, b]);
+    assert.deepEqual(
+      rows.map((x) => x.version),
+      [a, b, c],
+    );
+    assert.deepEqual(
+      rows.map((x) => x.current),
+      [false, true, false],
+    );
+    assert.deepEqual(
+      rows.map((x) => x.parent),
+      [null, a, b],
+    );
     const text = await cli(['list', '--release-dir', root]);
     assert.equal(text.code, 0);
     assert.match(text.out, new RegExp(`^\\* m\\t${b}\\tfm\\t`, 'm'));
 
     assert.equal((await cli(['promote', c, '--release-dir', root, '--model', 'm'])).code, 0);
     rows = await listJson();
-    assert.deepEqual(rows.map((x) => x.current), [false, false, true]);
+    assert.deepEqual(
+      rows.map((x) => x.current),
+      [false, false, true],
+    );
     const rb = await cli(['rollback', '--release-dir', root, '--model', 'm']);
     assert.equal(rb.code, 0);
     assert.equal(rb.out.trim(), `rolled back m to ${b}`);

@@ -222,6 +222,9 @@ describe('ReleaseWatcher', () => {
   });
 
   it('rejects bad options with ConfigError', () => {
-    assert.throws(() => watcher(0), (e: unknown) => e instanceof ThawError && e.code === 'CONFIG_INVALID');
+    assert.throws(
+      () => watcher(0),
+      (e: unknown) => e instanceof ThawError && e.code === 'CONFIG_INVALID',
+    );
   });
 });

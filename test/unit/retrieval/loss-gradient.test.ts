@@ -23,7 +23,10 @@ test('the in-batch softmax loss gradient matches finite differences (with extra 
   const { loss, dUsers, dItems } = contrastiveLoss(batch);
   assert.ok(Number.isFinite(loss) && loss > 0);
   const eps = 1e-3;
-  for (const [name, m, grad] of [['users', batch.users, dUsers], ['items', batch.items, dItems]] as const) {
+  for (const [name, m, grad] of [
+    ['users', batch.users, dUsers],
+    ['items', batch.items, dItems],
+  ] as const) {
     for (let k = 0; k < m.length; k++) {
       const keep = m[k] ?? 0;
       m[k] = keep + eps;
@@ -51,7 +54,10 @@ test('the in-batch softmax loss gradient matches finite differences (with extra 
 test('the towers back-propagate: trainer gradients on table entries match finite differences', () => {
   const catalog = [0, 1, 2, 3].map((i) => ({ id: `i${i}`, features: { genres: [`g${i % 2}`], year: [`199${i}`] }, known: i < 3 }));
   const trainer = new DualEncoderTrainer(catalog, { dim: 4, itemBuckets: 64, userBuckets: 32, seed: 3, temperature: 0.3 });
-  const userFeatures = new Map<string, Features>([['u1', { age: ['25'] }], ['u2', { age: ['35'], gender: ['F'] }]]);
+  const userFeatures = new Map<string, Features>([
+    ['u1', { age: ['25'] }],
+    ['u2', { age: ['35'], gender: ['F'] }],
+  ]);
   const ex = trainer.examples(
     [
       { userId: 'u1', item: 0, label: 1 },
@@ -69,7 +75,8 @@ test('the towers back-propagate: trainer gradients on table entries match finite
   const eps = 1e-3;
   const check = (table: Float32Array, rowGrads: Map<number, Float32Array> | Float32Array, what: string): number => {
     let checked = 0;
-    const entries: Array<[number, number]> = rowGrads instanceof Map ? [...rowGrads].flatMap(([r, g]) => [...g].map((v, j): [number, number] => [r * 4 + j, v])) : [...rowGrads].map((v, k): [number, number] => [k, v]);
+    const entries: Array<[number, number]> =
+      rowGrads instanceof Map ? [...rowGrads].flatMap(([r, g]) => [...g].map((v, j): [number, number] => [r * 4 + j, v])) : [...rowGrads].map((v, k): [number, number] => [k, v]);
     for (const [at, g] of entries) {
       const keep = table[at] ?? 0;
       table[at] = keep + eps;

@@ -31,7 +31,7 @@ test('exact top-K keeps the best scores first, ties to the lower index, and skip
   assert.deepEqual([...topK(scores, 10)], [5, 1, 3, 4, 0, 2]);
   assert.deepEqual([...topK(scores, 0)], []);
   // Against a full sort on random scores.
-  const many = Float32Array.from({ length: 500 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+  const many = Float32Array.from({ length: 500 }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1);
   const expected = [...many.keys()].sort((a, b) => (many[b] ?? 0) - (many[a] ?? 0) || a - b).slice(0, 50);
   assert.deepEqual([...topK(many, 50)], expected);
 });

@@ -93,7 +93,7 @@ test('pseudo positives are trained on: they appear as positives in the loss', ()
   assert.ok(seen.every((x) => x.hardIds.length === 0));
 });
 
-test('cross-batch negatives are the previous micro-batches\' positives', () => {
+test("cross-batch negatives are the previous micro-batches' positives", () => {
   const seen: LossInput[] = [];
   const trainer = new DualEncoderTrainer(catalog, { dim: 4, itemBuckets: 64, userBuckets: 16, batchSize: 4, epochs: 1, seed: 3, crossBatches: 2, tap: (x) => seen.push(x) });
   trainer.train(trainer.examples(interactions, userFeatures));
@@ -122,7 +122,11 @@ test('the loss gradient with per-user hard negatives matches finite differences'
   const without = contrastiveLoss({ ...batch, hard: new Float32Array(0), hardIds: new Int32Array(0) });
   assert.ok(res.loss > without.loss, 'hard negatives add to the loss');
   const eps = 1e-3;
-  for (const [name, m, grad] of [['users', batch.users, res.dUsers], ['items', batch.items, res.dItems], ['hard', batch.hard, res.dHard]] as const) {
+  for (const [name, m, grad] of [
+    ['users', batch.users, res.dUsers],
+    ['items', batch.items, res.dItems],
+    ['hard', batch.hard, res.dHard],
+  ] as const) {
     for (let k = 0; k < m.length; k++) {
       const keep = m[k] ?? 0;
       m[k] = keep + eps;

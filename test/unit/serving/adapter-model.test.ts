@@ -52,7 +52,12 @@ function cases(): Case[] {
   return [
     { name: 'emerg', side: 'item', events: [...em.events], adapter: () => createAdapterFromRelease('emerg', 'item', emergRelease(em.model, em.layout)) },
     { name: 'coldnas', side: 'user', events: user, adapter: () => createAdapterFromRelease('coldnas', 'user', loadedRelease(bundleUser(coldNas(layout), { eventLayout: layout }), 'coldnas')) },
-    { name: 'fixed-adaptive', side: 'user', events: user, adapter: () => createAdapterFromRelease('fixed-adaptive', 'user', loadedRelease(bundleUser(fixedAdaptive(layout), { eventLayout: layout }), 'fixed-adaptive')) },
+    {
+      name: 'fixed-adaptive',
+      side: 'user',
+      events: user,
+      adapter: () => createAdapterFromRelease('fixed-adaptive', 'user', loadedRelease(bundleUser(fixedAdaptive(layout), { eventLayout: layout }), 'fixed-adaptive')),
+    },
   ];
 }
 
@@ -68,12 +73,15 @@ test('thaw serve accepts exactly the served adapters', async () => {
   assert.deepEqual([...SERVE_ADAPTERS], [...SERVED_ADAPTERS]);
 });
 
-test('a meta adapter is served with its own side\'s safeguard only', () => {
+test("a meta adapter is served with its own side's safeguard only", () => {
   assert.equal(safeguardSideOf('emerg', 'auto'), 'item');
   assert.equal(safeguardSideOf('coldnas', 'auto'), 'user');
   assert.equal(safeguardSideOf('fm-adagrad', 'auto'), 'item');
   assert.equal(safeguardSideOf('fixed-adaptive', 'off'), 'off');
-  assert.throws(() => safeguardSideOf('emerg', 'user'), (err: unknown) => err instanceof ConfigError && err.message.includes('safeguard'));
+  assert.throws(
+    () => safeguardSideOf('emerg', 'user'),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('safeguard'),
+  );
 });
 
 test('the adapter must run on the release: checked at start-up, as for thaw run', async () => {
@@ -146,7 +154,12 @@ describe('serving the meta adapters (in-memory states)', () => {
         itemPrefix: c.side === 'item' ? ownPrefix : otherPrefix,
         safeguardPrefix: undefined,
       };
-      const pipeline = new ScoringPipeline({ source: new MapStateSource(values), releases: fixedRelease(release), serving: { safeguard: c.side, freshnessMs: 0, fetchTimeoutMs: 5000, defaultDeadlineMs: 5000, cacheEntries: 4096, fetchMaxKeys: 1024 }, defaultMetrics: false });
+      const pipeline = new ScoringPipeline({
+        source: new MapStateSource(values),
+        releases: fixedRelease(release),
+        serving: { safeguard: c.side, freshnessMs: 0, fetchTimeoutMs: 5000, defaultDeadlineMs: 5000, cacheEntries: 4096, fetchMaxKeys: 1024 },
+        defaultMetrics: false,
+      });
       pipelines.push(pipeline);
       await pipeline.start();
 
@@ -171,7 +184,10 @@ describe('serving the meta adapters (in-memory states)', () => {
       const sources: string[] = new Array<string>(pairs.length);
       for (const [userId, idx] of byUser) {
         const first = pairs[idx[0] ?? 0] as LabelledEvent;
-        const req = parseScoreRequest({ user: { id: userId, features: first.userFeatures }, candidates: idx.map((i) => ({ id: pairs[i]?.itemId, features: pairs[i]?.itemFeatures })) }, { maxCandidates: 10 });
+        const req = parseScoreRequest(
+          { user: { id: userId, features: first.userFeatures }, candidates: idx.map((i) => ({ id: pairs[i]?.itemId, features: pairs[i]?.itemFeatures })) },
+          { maxCandidates: 10 },
+        );
         const body = JSON.parse(await pipeline.score(req, performance.now(), 5000)) as { release: string; user: { source: string }; scores: { score: number; source: string }[] };
         assert.equal(body.release, worker.release);
         idx.forEach((i, j) => {

@@ -78,7 +78,13 @@ describe('admission in the pipeline', () => {
   test('at 1 ms of CPU per request, a 50 ms deadline admits about 50 requests in flight and refuses the rest as deadline', async () => {
     const clock = new FakeClock();
     const source = new GatedSource();
-    const pipeline = new ScoringPipeline({ source, releases: fixedRelease(release), serving: { safeguard: 'off', freshnessMs: 0, fetchTimeoutMs: 60_000 }, defaultMetrics: false, admissionClock: clock });
+    const pipeline = new ScoringPipeline({
+      source,
+      releases: fixedRelease(release),
+      serving: { safeguard: 'off', freshnessMs: 0, fetchTimeoutMs: 60_000 },
+      defaultMetrics: false,
+      admissionClock: clock,
+    });
     await pipeline.start();
     // A measured window: 20 requests answered while the loop was active 20 ms (1 ms each).
     for (let i = 0; i < 19; i++) await pipeline.score(request, performance.now(), 10_000);
@@ -120,7 +126,7 @@ describe('admission under overload', () => {
     clock.t = 200;
     clock.active = 150;
     a.answered(20);
-    assert.equal(a.costMs(), 0.5, 'refusals\' CPU is not charged to the few answers');
+    assert.equal(a.costMs(), 0.5, "refusals' CPU is not charged to the few answers");
     // Back below capacity: windows update again.
     clock.t = 300;
     clock.active = 250;

@@ -54,7 +54,10 @@ describe('scoring pipeline lifecycle', () => {
     const { releases, stopped } = owned();
     const pipeline = new ScoringPipeline({ source, releases, serving: { safeguard: 'off', fetchTimeoutMs: 1000 }, defaultMetrics: false });
     assert.equal(pipeline.state, 'created');
-    assert.throws(() => pipeline.score(request, performance.now(), 1000), (err: unknown) => err instanceof OverloadedError && err.reason === 'starting');
+    assert.throws(
+      () => pipeline.score(request, performance.now(), 1000),
+      (err: unknown) => err instanceof OverloadedError && err.reason === 'starting',
+    );
     assert.equal(await pipeline.ready(), false);
     await pipeline.start(5000);
     assert.equal(source.pings, 3, 'retried the PING until it answered');
@@ -82,7 +85,12 @@ describe('scoring pipeline lifecycle', () => {
     const source = new ProbeSource();
     let open: () => void = () => undefined;
     source.gate = new Promise((r) => (open = r));
-    const pipeline = new ScoringPipeline({ source, releases: fixedRelease(release), serving: { safeguard: 'off', fetchTimeoutMs: 10_000, fetchConcurrency: 1, freshnessMs: 0 }, defaultMetrics: false });
+    const pipeline = new ScoringPipeline({
+      source,
+      releases: fixedRelease(release),
+      serving: { safeguard: 'off', fetchTimeoutMs: 10_000, fetchConcurrency: 1, freshnessMs: 0 },
+      defaultMetrics: false,
+    });
     await pipeline.start();
     const first = pipeline.score(request, performance.now(), 10_000);
     await new Promise((r) => setImmediate(r));
@@ -90,7 +98,10 @@ describe('scoring pipeline lifecycle', () => {
     // The second waits in the fetch queue behind the only read allowed in flight.
     const second = pipeline.score(request, performance.now(), 10_000);
     const drained = pipeline.drain(50);
-    assert.throws(() => pipeline.score(request, performance.now(), 10_000), (err: unknown) => err instanceof OverloadedError && err.reason === 'stopping');
+    assert.throws(
+      () => pipeline.score(request, performance.now(), 10_000),
+      (err: unknown) => err instanceof OverloadedError && err.reason === 'stopping',
+    );
     assert.equal(await drained, false, 'the read never finished within the grace');
     await assert.rejects(second, (err: unknown) => err instanceof OverloadedError && err.reason === 'stopping');
     open();

@@ -43,8 +43,14 @@ describe('thaw serve --record-load: a live server records what serve tune replay
 
     const load = readLoad(file);
     assert.equal(load.deadlineMs, 40);
-    assert.deepEqual(load.arrivals.map((x) => JSON.parse(x.body) as unknown), [a, b]);
-    assert.deepEqual(load.arrivals.map((x) => x.deadlineMs), [undefined, 25]);
+    assert.deepEqual(
+      load.arrivals.map((x) => JSON.parse(x.body) as unknown),
+      [a, b],
+    );
+    assert.deepEqual(
+      load.arrivals.map((x) => x.deadlineMs),
+      [undefined, 25],
+    );
     assert.equal(load.arrivals[0]?.t, 0);
     assert.ok((load.arrivals[1]?.t ?? 0) >= 20, `the second arrived at least 20 ms later: ${load.arrivals[1]?.t}`);
     assert.match((await readFile(file, 'utf8')).split('\n')[0] ?? '', /"note":"recorded by thaw serve \(model default\)/);
@@ -67,7 +73,10 @@ describe('thaw serve --record-load: a live server records what serve tune replay
     recorder.record(2.5, { user: { id: 'late' }, candidates: [{ id: 'i' }] }, undefined);
     await recorder.close();
     assert.deepEqual(recorder.stats(), { recorded: 2, overMax: 4, writerBehind: 0, refusedUnread: 1 });
-    assert.deepEqual(readLoad(file).arrivals.map((x) => x.t), [0, 1]);
+    assert.deepEqual(
+      readLoad(file).arrivals.map((x) => x.t),
+      [0, 1],
+    );
   });
 
   test('an arrival recorded after a later one keeps t from going back', async () => {
@@ -77,11 +86,17 @@ describe('thaw serve --record-load: a live server records what serve tune replay
     recorder.record(105, { n: 2 }, undefined);
     recorder.record(103, { n: 3 }, undefined); // its body finished after the second's
     await recorder.close();
-    assert.deepEqual(readLoad(file).arrivals.map((x) => x.t), [0, 5, 5]);
+    assert.deepEqual(
+      readLoad(file).arrivals.map((x) => x.t),
+      [0, 5, 5],
+    );
   });
 
   test('a file that cannot be written fails at start, naming the flag', async () => {
-    await assert.rejects(LoadRecorder.open({ file: join(dir, 'missing', 'x.jsonl'), deadlineMs: 50, maxArrivals: 1, model: 'default' }), /invalid config "recordLoad": cannot write the load recording/);
+    await assert.rejects(
+      LoadRecorder.open({ file: join(dir, 'missing', 'x.jsonl'), deadlineMs: 50, maxArrivals: 1, model: 'default' }),
+      /invalid config "recordLoad": cannot write the load recording/,
+    );
   });
 });
 

@@ -16,7 +16,13 @@ import { MapStateSource, type StateSource } from '../../../serving/state-source.
 function pipelineOf(name: string | undefined, source: StateSource, metricFamilies = sharedMetrics(false)): ScoringPipeline {
   const fm = FactorizationMachine.create({ buckets: 1024, k: 4, seed: name === 'slow' ? 1 : 2, initStd: 0.2, release: `fm/${name ?? 'x'}` });
   const release = servingRelease(fm, 'v1', Date.now(), undefined, { keyPrefix: 'unit', namespace: name ?? 'live', safeguard: 'off' });
-  return new ScoringPipeline({ source, releases: fixedRelease(release), serving: { safeguard: 'off', defaultDeadlineMs: 10_000, fetchTimeoutMs: 10_000 }, defaultMetrics: false, ...(name === undefined ? {} : { model: name, metricFamilies }) });
+  return new ScoringPipeline({
+    source,
+    releases: fixedRelease(release),
+    serving: { safeguard: 'off', defaultDeadlineMs: 10_000, fetchTimeoutMs: 10_000 },
+    defaultMetrics: false,
+    ...(name === undefined ? {} : { model: name, metricFamilies }),
+  });
 }
 
 /** A store whose reads wait until `open()`. */
@@ -95,8 +101,22 @@ describe('several models in one server', () => {
   test('refuses duplicate names and pipelines without shared labelled metrics', () => {
     const src = new MapStateSource(new Map());
     const families = sharedMetrics(false);
-    assert.throws(() => new ModelRegistry([{ name: 'a', pipeline: pipelineOf('a', src, families), info: {} }, { name: 'a', pipeline: pipelineOf('b', src, families), info: {} }]), /used twice/);
-    assert.throws(() => new ModelRegistry([{ name: 'a', pipeline: pipelineOf('a', src), info: {} }, { name: 'b', pipeline: pipelineOf('b', src), info: {} }]), /share labelled metric families/);
+    assert.throws(
+      () =>
+        new ModelRegistry([
+          { name: 'a', pipeline: pipelineOf('a', src, families), info: {} },
+          { name: 'a', pipeline: pipelineOf('b', src, families), info: {} },
+        ]),
+      /used twice/,
+    );
+    assert.throws(
+      () =>
+        new ModelRegistry([
+          { name: 'a', pipeline: pipelineOf('a', src), info: {} },
+          { name: 'b', pipeline: pipelineOf('b', src), info: {} },
+        ]),
+      /share labelled metric families/,
+    );
     assert.throws(() => new ModelRegistry([{ name: 'a/b', pipeline: pipelineOf('a', src), info: {} }]), /letters, digits/);
   });
 });

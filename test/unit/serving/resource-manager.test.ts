@@ -15,11 +15,24 @@ const START: StageSettings = { fetchConcurrency: 4, modelMaxBatch: 64, modelMaxW
 
 describe('recorded load', () => {
   test('round-trips arrivals, bodies and per-request deadlines', () => {
-    const text = formatLoad(50, [{ t: 0, body: { user: { id: 'u' }, candidates: [{ id: 'i' }] } }, { t: 2.5, body: { user: { id: 'v' }, candidates: [] }, deadlineMs: 10 }], 'note');
+    const text = formatLoad(
+      50,
+      [
+        { t: 0, body: { user: { id: 'u' }, candidates: [{ id: 'i' }] } },
+        { t: 2.5, body: { user: { id: 'v' }, candidates: [] }, deadlineMs: 10 },
+      ],
+      'note',
+    );
     const load = parseLoad(text);
     assert.equal(load.deadlineMs, 50);
     assert.equal(load.spanMs, 2.5);
-    assert.deepEqual(load.arrivals.map((a) => [a.t, a.deadlineMs]), [[0, undefined], [2.5, 10]]);
+    assert.deepEqual(
+      load.arrivals.map((a) => [a.t, a.deadlineMs]),
+      [
+        [0, undefined],
+        [2.5, 10],
+      ],
+    );
     assert.deepEqual(JSON.parse(load.arrivals[1]?.body ?? ''), { user: { id: 'v' }, candidates: [] });
   });
 
@@ -34,25 +47,40 @@ describe('recorded load', () => {
       [`${header}\n{"t":1}`, /line 2: body/],
       [`${header}\nnot json`, /line 2: not JSON/],
     ];
-    for (const [text, re] of cases) assert.throws(() => parseLoad(text), (e: unknown) => e instanceof ConfigError && e.key === 'load' && re.test(e.message), text);
+    for (const [text, re] of cases)
+      assert.throws(
+        () => parseLoad(text),
+        (e: unknown) => e instanceof ConfigError && e.key === 'load' && re.test(e.message),
+        text,
+      );
   });
 });
 
 describe('settings file', () => {
   test('reads the settings of thaw serve tune', () => {
     const doc = JSON.stringify({ format: SETTINGS_FORMAT, settings: START, tuning: { any: 1 } });
-    assert.deepEqual(readSettings('f', () => doc), START);
+    assert.deepEqual(
+      readSettings('f', () => doc),
+      START,
+    );
   });
   test('refuses wrong format, missing, bad or unknown settings naming the key', () => {
     const bad = (settings: unknown, key: string, format = SETTINGS_FORMAT): void =>
-      assert.throws(() => readSettings('f', () => JSON.stringify({ format, settings })), (e: unknown) => e instanceof ConfigError && e.key === key, key);
+      assert.throws(
+        () => readSettings('f', () => JSON.stringify({ format, settings })),
+        (e: unknown) => e instanceof ConfigError && e.key === key,
+        key,
+      );
     bad(START, 'settings', 'other');
     bad({ ...START, modelMaxBatch: 0 }, 'settings.modelMaxBatch');
     bad({ ...START, fetchConcurrency: 1.5 }, 'settings.fetchConcurrency');
     bad({ ...START, modelMaxWaitMs: -1 }, 'settings.modelMaxWaitMs');
     bad({ ...START, fetchTimeoutMs: 3 }, 'settings.fetchTimeoutMs');
     bad({ fetchConcurrency: 4 }, 'settings.modelMaxBatch');
-    assert.throws(() => readSettings('f', () => '{'), (e: unknown) => e instanceof ConfigError && e.key === 'settings');
+    assert.throws(
+      () => readSettings('f', () => '{'),
+      (e: unknown) => e instanceof ConfigError && e.key === 'settings',
+    );
   });
 });
 

@@ -77,10 +77,22 @@ describe('ShedController', () => {
   });
 
   test('bad options stop start-up naming the key', () => {
-    assert.throws(() => shedControllerConfig({ targetRatio: 0.4, lowRatio: 0.5 }), (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.lowRatio');
-    assert.throws(() => shedControllerConfig({ decrease: 1.2 }), (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.decrease');
-    assert.throws(() => shedControllerConfig({ minThreshold: 2, maxThreshold: 1 }), (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.minThreshold');
-    assert.throws(() => shedControllerConfig({ windowMs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.windowMs');
+    assert.throws(
+      () => shedControllerConfig({ targetRatio: 0.4, lowRatio: 0.5 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.lowRatio',
+    );
+    assert.throws(
+      () => shedControllerConfig({ decrease: 1.2 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.decrease',
+    );
+    assert.throws(
+      () => shedControllerConfig({ minThreshold: 2, maxThreshold: 1 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.minThreshold',
+    );
+    assert.throws(
+      () => shedControllerConfig({ windowMs: 0 }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'serving.shedControl.windowMs',
+    );
   });
 
   test('closed loop: a toy server whose admission underestimates latency 3× is brought under the deadline', () => {

@@ -44,12 +44,7 @@ void test('splitCsvLine handles quotes', () => {
 });
 
 void test('CSV: events with multi-valued features in sorted field order', async () => {
-  const csv = [
-    'event_id,time,user_id,item_id,label,u_gender,i_tags,i_category',
-    'e1,2024-01-01T00:00:00Z,u1,i1,1,F,a|b,books',
-    'e2,1704067201000,u2,i1,0,,"x,y",books',
-    '',
-  ].join('\n');
+  const csv = ['event_id,time,user_id,item_id,label,u_gender,i_tags,i_category', 'e1,2024-01-01T00:00:00Z,u1,i1,1,F,a|b,books', 'e2,1704067201000,u2,i1,0,,"x,y",books', ''].join('\n');
   await withFile('ev.csv', csv, async (path) => {
     const evs = await collect(readCsvEvents(path));
     assert.deepEqual(evs, [

@@ -14,7 +14,11 @@ void test('parseSourceSpec reads the CLI forms', () => {
 
 void test('parseSourceSpec rejects bad input naming the key', () => {
   const key = (text: string, k: string): void =>
-    assert.throws(() => parseSourceSpec(text), (e: unknown) => e instanceof ConfigError && e.key === k, text);
+    assert.throws(
+      () => parseSourceSpec(text),
+      (e: unknown) => e instanceof ConfigError && e.key === k,
+      text,
+    );
   key('synthetic:evnts=5', 'source.synthetic.evnts');
   key('synthetic:events=many', 'source.synthetic.events');
   key('synthetic:events', 'source.synthetic.events');

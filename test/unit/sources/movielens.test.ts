@@ -20,7 +20,10 @@ async function collect(it: AsyncIterable<LabelledEvent>): Promise<LabelledEvent[
 void test('MovieLens-100K: 100,000 time-sorted events, label = rating >= 4', async () => {
   const evs = await collect(readMl100k(ML100K));
   assert.equal(evs.length, 100_000);
-  assert.equal(evs.reduce((s, e) => s + e.label, 0), 55_375); // ratings >= 4 in u.data
+  assert.equal(
+    evs.reduce((s, e) => s + e.label, 0),
+    55_375,
+  ); // ratings >= 4 in u.data
   assert.equal(new Set(evs.map((e) => e.userId)).size, 943);
   assert.equal(new Set(evs.map((e) => e.itemId)).size, 1682);
   assert.equal(new Set(evs.map((e) => e.eventId)).size, 100_000);
@@ -61,11 +64,17 @@ void test('MovieLens-1M parser on a fixture', async () => {
   try {
     await writeFile(join(dir, 'users.dat'), '1::F::1::10::48067\n2::M::56::16::70072\n');
     // latin1 title: "Café" must survive the decoding.
-    await writeFile(join(dir, 'movies.dat'), Buffer.from('1::Toy Story (1995)::Animation|Children\'s|Comedy\n2::Caf\xe9 Society (1995)::Drama\n', 'latin1'));
+    await writeFile(join(dir, 'movies.dat'), Buffer.from("1::Toy Story (1995)::Animation|Children's|Comedy\n2::Caf\xe9 Society (1995)::Drama\n", 'latin1'));
     await writeFile(join(dir, 'ratings.dat'), '2::1::3::978300760\n1::2::5::978300760\n1::1::4::978300000\n');
     const evs = await collect(readMl1m(dir, { titleTokens: true }));
-    assert.deepEqual(evs.map((e) => e.eventId), ['ml1m-1-1', 'ml1m-1-2', 'ml1m-2-1']);
-    assert.deepEqual(evs.map((e) => e.label), [1, 1, 0]);
+    assert.deepEqual(
+      evs.map((e) => e.eventId),
+      ['ml1m-1-1', 'ml1m-1-2', 'ml1m-2-1'],
+    );
+    assert.deepEqual(
+      evs.map((e) => e.label),
+      [1, 1, 0],
+    );
     assert.equal(evs[0]!.timeMs, 978_300_000_000);
     assert.deepEqual(evs[0]!.userFeatures, { age: ['1'], gender: ['F'], occupation: ['10'], zip2: ['48'] });
     assert.deepEqual(evs[1]!.itemFeatures, { genres: ['Drama'], title: ['café', 'society'], year: ['1995'] });

@@ -20,7 +20,10 @@ void test('same seed gives the same stream; another seed a different one', () =>
   const b = take(new SyntheticStream({ seed: 5, events: 2000, users: 300, items: 200 }), 2000);
   const c = take(new SyntheticStream({ seed: 6, events: 2000, users: 300, items: 200 }), 2000);
   assert.deepEqual(a, b);
-  assert.notDeepEqual(a.map((e) => [e.userId, e.itemId, e.label]), c.map((e) => [e.userId, e.itemId, e.label]));
+  assert.notDeepEqual(
+    a.map((e) => [e.userId, e.itemId, e.label]),
+    c.map((e) => [e.userId, e.itemId, e.label]),
+  );
   assert.equal(a[0]!.eventId, 'syn-5-0');
   assert.equal(a[1999]!.eventId, 'syn-5-1999');
 });
@@ -96,13 +99,25 @@ void test('drift changes the stream but stays deterministic', () => {
   const b = take(new SyntheticStream({ seed: 8, events: 3000, drift: 0.5 }), 3000);
   const c = take(new SyntheticStream({ seed: 8, events: 3000, drift: 0 }), 3000);
   assert.deepEqual(a, b);
-  assert.notDeepEqual(a.map((e) => e.label), c.map((e) => e.label));
+  assert.notDeepEqual(
+    a.map((e) => e.label),
+    c.map((e) => e.label),
+  );
 });
 
 void test('bad options throw ConfigError naming the key', () => {
-  assert.throws(() => new SyntheticStream({ events: -1 }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.events');
-  assert.throws(() => new SyntheticStream({ newEntityFraction: 2 }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.newEntityFraction');
-  assert.throws(() => new SyntheticStream({ seed: NaN }), (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.seed');
+  assert.throws(
+    () => new SyntheticStream({ events: -1 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.events',
+  );
+  assert.throws(
+    () => new SyntheticStream({ newEntityFraction: 2 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.newEntityFraction',
+  );
+  assert.throws(
+    () => new SyntheticStream({ seed: NaN }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'synthetic.seed',
+  );
 });
 
 void test('memory does not grow with the number of events (streams 1.5M events)', () => {

@@ -30,7 +30,13 @@ test('a tombstone is marked by a header; an empty value is not', () => {
 test('DeadLetterWriter.sendMany passes the context to every record', async () => {
   const sent: OutMessage[] = [];
   const producer = { send: (_topic: string, msgs: OutMessage[]) => (sent.push(...msgs), Promise.resolve()) } as unknown as EventProducer;
-  await new DeadLetterWriter(producer, 'dlq').sendMany([{ msg, err: 'x' }, { msg: { ...msg, offset: 8, value: null }, err: 'y' }], context);
+  await new DeadLetterWriter(producer, 'dlq').sendMany(
+    [
+      { msg, err: 'x' },
+      { msg: { ...msg, offset: 8, value: null }, err: 'y' },
+    ],
+    context,
+  );
   assert.equal(sent.length, 2);
   assert.ok(sent.every((m) => m.headers?.[DLQ_HEADERS.group] === context.consumerGroup && m.headers[DLQ_HEADERS.adapter] === 'fm-adagrad'));
   assert.equal(sent[1]?.headers?.[DLQ_HEADERS.tombstone], 'true');

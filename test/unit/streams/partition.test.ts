@@ -20,5 +20,8 @@ void test('a key always lands in the same partition, in range; keys spread over 
   assert.equal(seen.size, 3);
   for (const n of seen.values()) assert.ok(n > 150, `partition sizes ${JSON.stringify([...seen])}`);
   assert.equal(partitionOfKey('anything', 1), 0);
-  assert.throws(() => partitionOfKey('k', 0), (e: unknown) => e instanceof ConfigError && e.key === 'partitions');
+  assert.throws(
+    () => partitionOfKey('k', 0),
+    (e: unknown) => e instanceof ConfigError && e.key === 'partitions',
+  );
 });

@@ -48,10 +48,13 @@ describe('--replication-factor', () => {
       assert.equal(load([]).replicationFactor, undefined);
       assert.equal(load(['--replication-factor', '3']).replicationFactor, 3);
       for (const bad of ['0', '-1', '2.5', '17']) {
-        assert.throws(() => load([`--replication-factor=${bad}`]), (err: unknown) => {
-          assert.match(String((err as Error).message), /replicationFactor/);
-          return true;
-        });
+        assert.throws(
+          () => load([`--replication-factor=${bad}`]),
+          (err: unknown) => {
+            assert.match(String((err as Error).message), /replicationFactor/);
+            return true;
+          },
+        );
       }
     });
   }

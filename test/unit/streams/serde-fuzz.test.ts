@@ -59,23 +59,23 @@ function mutate(buf: Buffer): Buffer {
       return b;
     case 2: // truncate
       return b.subarray(0, int(b.length));
-    case 3: // insert bytes
-    {
+    case 3: {
+      // insert bytes
       const at = int(b.length);
       return Buffer.concat([b.subarray(0, at), Buffer.from(Array.from({ length: 1 + int(8) }, () => int(256))), b.subarray(at)]);
     }
     case 4: // wrong magic byte or schema id
       b[int(5)] = int(256);
       return b;
-    case 5: // varint bomb: a huge length or count right after the header
-    {
+    case 5: {
+      // varint bomb: a huge length or count right after the header
       const at = 5 + int(Math.max(1, b.length - 5));
       return Buffer.concat([b.subarray(0, at), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x0f]), b.subarray(at)]);
     }
     case 6: // trailing garbage
       return Buffer.concat([b, Buffer.from(Array.from({ length: 1 + int(16) }, () => int(256)))]);
-    default: // pure noise, sometimes with a valid header
-    {
+    default: {
+      // pure noise, sometimes with a valid header
       const noise = Buffer.from(Array.from({ length: int(64) }, () => int(256)));
       if (noise.length >= 5 && int(2) === 0) buf.copy(noise, 0, 0, 5);
       return noise;

@@ -129,7 +129,11 @@ test('validation failures are VALIDATION_FAILED naming the field', () => {
   assert.equal(decodeLabelled(codec.encode({ ...labelled, timeMs: NOW + MAX_FUTURE_MS }), NOW).timeMs, NOW + MAX_FUTURE_MS);
   poison(() => validateLabelled({ ...labelled, timeMs: Number.NaN }, NOW), 'VALIDATION_FAILED', /timeMs must be a finite number, got NaN/);
   poison(() => validateLabelled({ ...labelled, timeMs: Number.POSITIVE_INFINITY }, NOW), 'VALIDATION_FAILED', /finite/);
-  poison(() => decodeImpression(new AvroCodec(catalogRegistry(), SCHEMA_NAMES.impression).encode({ impressionId: 'x', timeMs: 1, userId: 'u', itemId: '' }), NOW), 'VALIDATION_FAILED', /impression "x": itemId/);
+  poison(
+    () => decodeImpression(new AvroCodec(catalogRegistry(), SCHEMA_NAMES.impression).encode({ impressionId: 'x', timeMs: 1, userId: 'u', itemId: '' }), NOW),
+    'VALIDATION_FAILED',
+    /impression "x": itemId/,
+  );
 });
 
 test('encoders refuse invalid records before they reach Kafka', () => {

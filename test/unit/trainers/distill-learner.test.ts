@@ -12,7 +12,15 @@ function events(n: number, seed: number): LabelledEvent[] {
   return Array.from({ length: n }, (_, i) => {
     const u = Math.floor(rand() * 40);
     const it = Math.floor(rand() * 60);
-    return { eventId: `e${i}`, timeMs: 1_700_000_000_000 + i, userId: `u${u}`, itemId: `i${it}`, label: rand() < 0.3 ? 1 : 0, userFeatures: { age: [String(u % 5)] }, itemFeatures: { cat: [String(it % 7)] } };
+    return {
+      eventId: `e${i}`,
+      timeMs: 1_700_000_000_000 + i,
+      userId: `u${u}`,
+      itemId: `i${it}`,
+      label: rand() < 0.3 ? 1 : 0,
+      userFeatures: { age: [String(u % 5)] },
+      itemFeatures: { cat: [String(it % 7)] },
+    };
   });
 }
 
@@ -44,7 +52,10 @@ void test('soft-label join: an event whose soft label is missing after the wait 
   join.add('e0', 1.5);
   join.add('e2', -0.5);
   await join.ready(evs);
-  assert.deepStrictEqual(evs.map((e) => join.take(e)), [1.5, undefined, -0.5]);
+  assert.deepStrictEqual(
+    evs.map((e) => join.take(e)),
+    [1.5, undefined, -0.5],
+  );
   assert.deepStrictEqual({ joined: join.stats.joined, late: join.stats.late }, { joined: 2, late: 1 });
   // Taken soft labels leave the map: a redelivered event finds none.
   assert.equal(join.take(evs[0] ?? assert.fail()), undefined);
@@ -53,10 +64,17 @@ void test('soft-label join: an event whose soft label is missing after the wait 
 void test('online distillation hooks: the teacher scores each chunk in the loop; the student gets those logits, and none for events of other chunks', async () => {
   const evs = events(10, 4);
   const calls: number[] = [];
-  const teacher = { release: 'teacher/t', logits: (chunk: readonly LabelledEvent[]) => (calls.push(chunk.length), Float32Array.from(chunk, (e) => Number(e.eventId.slice(1)))), dispose: () => undefined } as unknown as TeacherScorer;
+  const teacher = {
+    release: 'teacher/t',
+    logits: (chunk: readonly LabelledEvent[]) => (calls.push(chunk.length), Float32Array.from(chunk, (e) => Number(e.eventId.slice(1)))),
+    dispose: () => undefined,
+  } as unknown as TeacherScorer;
   const hooks = onlineKdHooks(teacher);
   await hooks.beforeObserve(evs.slice(0, 6));
-  assert.deepStrictEqual(evs.slice(0, 6).map((e) => hooks.logitOf(e)), [0, 1, 2, 3, 4, 5]);
+  assert.deepStrictEqual(
+    evs.slice(0, 6).map((e) => hooks.logitOf(e)),
+    [0, 1, 2, 3, 4, 5],
+  );
   await hooks.beforeObserve(evs.slice(6));
   assert.equal(hooks.logitOf(evs[0] ?? ({ eventId: 'none' } as LabelledEvent)), undefined);
   assert.equal(hooks.logitOf(evs[9] ?? ({ eventId: 'none' } as LabelledEvent)), 9);

@@ -41,6 +41,12 @@ void test('without a soft label, or with alpha 1, the loss is the hard label BCE
 });
 
 void test('alpha outside [0, 1] or a temperature <= 0 is refused with the option named', () => {
-  assert.throws(() => checkDistillLoss({ alpha: 1.5, temperature: 1 }), (e: unknown) => e instanceof ConfigError && e.key === 'distill.alpha');
-  assert.throws(() => checkDistillLoss({ alpha: 0.5, temperature: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'distill.temperature');
+  assert.throws(
+    () => checkDistillLoss({ alpha: 1.5, temperature: 1 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'distill.alpha',
+  );
+  assert.throws(
+    () => checkDistillLoss({ alpha: 0.5, temperature: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'distill.temperature',
+  );
 });

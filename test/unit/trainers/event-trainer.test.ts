@@ -70,7 +70,10 @@ describe('trainFromEvents', () => {
 
       // Rows of the history encoded with the release's own layout; entity index = hot index mod 5.
       const enc = new EventEncoder(res.bundle.architecture.eventLayout);
-      const rows = enc.encode(events.slice(0, 64), Int32Array.from({ length: 64 }, (_, i) => i % 5));
+      const rows = enc.encode(
+        events.slice(0, 64),
+        Int32Array.from({ length: 64 }, (_, i) => i % 5),
+      );
       const rel = loaded(res.bundle);
       const rand = mulberry32(5);
       if (kind === 'coldnas') {
@@ -125,7 +128,10 @@ describe('trainFromEvents', () => {
     const hot = [...counts].filter(([, c]) => c >= 25).map(([id]) => id);
     assert.ok(hot.length > 0 && hot.length < counts.size, 'some items are cold');
     assert.deepEqual([...res.entityIds].sort(), hot.sort());
-    assert.equal(res.stats.rows, hot.reduce((s, id) => s + counts.get(id)!, 0));
+    assert.equal(
+      res.stats.rows,
+      hot.reduce((s, id) => s + counts.get(id)!, 0),
+    );
   });
 
   it('a history that leaves too few hot entities refuses before training, naming the flags and counts', async () => {
@@ -149,7 +155,7 @@ describe('trainFromEvents', () => {
     }
   });
 
-  it("coldnas refuses a history whose hot users leave its structure search fewer than 5 validation users", async () => {
+  it('coldnas refuses a history whose hot users leave its structure search fewer than 5 validation users', async () => {
     // 26 hot users (minEvents 10): 16 with 60 rows, 10 with 15; only the 16 with more than a query
     // set (20 rows) are episodes, and a quarter of 16 is 4 validation users.
     const plan = [...Array.from({ length: 16 }, () => 60), ...Array.from({ length: 10 }, () => 15)];
@@ -182,7 +188,21 @@ describe('trainFromEvents', () => {
       [{ events: [] }, 'events'],
       [{ biasFilter: { user: { variance: -1, drift: 0 }, item: { variance: 0, drift: 0 } } }, 'biasFilter'],
       [{ events: [events[1]!, events[0]!] }, 'events'],
-      [{ kind: 'coldnas', layout: new EventEncoder({ side: 'item', vocab: 8, itemFields: [], fields: [{ name: 'item', source: 'entity', slots: 1 }, { name: 'user', source: 'other', slots: 1 }] }).layout }, 'layout'],
+      [
+        {
+          kind: 'coldnas',
+          layout: new EventEncoder({
+            side: 'item',
+            vocab: 8,
+            itemFields: [],
+            fields: [
+              { name: 'item', source: 'entity', slots: 1 },
+              { name: 'user', source: 'other', slots: 1 },
+            ],
+          }).layout,
+        },
+        'layout',
+      ],
     ];
     for (const [bad, key] of cases) {
       await assert.rejects(

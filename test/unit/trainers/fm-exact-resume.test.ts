@@ -19,7 +19,15 @@ function events(n: number, seed: number): LabelledEvent[] {
   return Array.from({ length: n }, (_, i) => {
     const u = Math.floor(rand() * 40);
     const it = Math.floor(rand() * 90);
-    return { eventId: `e${i}`, timeMs: 1_700_000_000_000 + i, userId: `u${u}`, itemId: `i${it}`, label: rand() < 0.3 ? 1 : 0, userFeatures: { age: [String(u % 5)] }, itemFeatures: { cat: [String(it % 7)] } };
+    return {
+      eventId: `e${i}`,
+      timeMs: 1_700_000_000_000 + i,
+      userId: `u${u}`,
+      itemId: `i${it}`,
+      label: rand() < 0.3 ? 1 : 0,
+      userFeatures: { age: [String(u % 5)] },
+      itemFeatures: { cat: [String(it % 7)] },
+    };
   });
 }
 
@@ -67,7 +75,10 @@ void test('versioned checkpoints: atomic files named by version, the newest N ke
       listCheckpoints(dir).map((f) => readCheckpointFile(f).meta.i),
       [3, 4, 5],
     );
-    assert.deepStrictEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    assert.deepStrictEqual(
+      readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
     assert.throws(() => writeVersionedCheckpoint(dir, '../x', { meta: {}, arrays: new Map() }, 3), { code: 'USAGE' });
   } finally {
     rmSync(dir, { recursive: true, force: true });

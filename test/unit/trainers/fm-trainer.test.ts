@@ -155,6 +155,9 @@ void test('maxEvents pulls no event past the prefix', async () => {
   assert.equal(pulled, 1200);
   pulled = 0;
   // An empty prefix pulls nothing and is too thin to train on.
-  await assert.rejects(trainFm(src(), { buckets: 1 << 10, epochs: 1, maxEvents: 0 }), (e: unknown) => e instanceof ThawError && e.code === 'HISTORY_TOO_THIN' && /leaves 0 hot users \(0 rows\) in a history of 0 events/.test(e.message));
+  await assert.rejects(
+    trainFm(src(), { buckets: 1 << 10, epochs: 1, maxEvents: 0 }),
+    (e: unknown) => e instanceof ThawError && e.code === 'HISTORY_TOO_THIN' && /leaves 0 hot users \(0 rows\) in a history of 0 events/.test(e.message),
+  );
   assert.equal(pulled, 0);
 });

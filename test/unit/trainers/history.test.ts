@@ -5,17 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, ThawError } from '../../../lib/errors.js';
-import {
-  checkHistory,
-  DEFAULT_HISTORY_FRACTION,
-  DEFAULT_MIN_EVENTS,
-  HISTORY_MINIMUM,
-  historyEventCount,
-  resolveHistory,
-  type HistoryCounts,
-} from '../../../trainers/history.js';
+import { checkHistory, DEFAULT_HISTORY_FRACTION, DEFAULT_MIN_EVENTS, HISTORY_MINIMUM, historyEventCount, resolveHistory, type HistoryCounts } from '../../../trainers/history.js';
 
-const isConfig = (key: string, message: RegExp) => (err: unknown): boolean => err instanceof ConfigError && err.key === key && message.test(err.message);
+const isConfig =
+  (key: string, message: RegExp) =>
+  (err: unknown): boolean =>
+    err instanceof ConfigError && err.key === key && message.test(err.message);
 
 describe('resolveHistory', () => {
   it('defaults: the first half of the source; min-events 20 for the FM, 40 for the meta trainers', () => {
@@ -33,7 +28,10 @@ describe('resolveHistory', () => {
   it('a fraction and a count together are a ConfigError naming both flags', () => {
     assert.throws(() => resolveHistory({ historyFraction: 0.5, historyEvents: 100 }, 'fm'), isConfig('history-events', /--history-events 100 and --history-fraction 0\.5 are mutually exclusive/));
     // The deprecated spelling is named when it is what was typed.
-    assert.throws(() => resolveHistory({ historyFraction: 0.5, historyEvents: 100 }, 'fm', 'max-events'), isConfig('max-events', /--max-events 100 and --history-fraction 0\.5 are mutually exclusive/));
+    assert.throws(
+      () => resolveHistory({ historyFraction: 0.5, historyEvents: 100 }, 'fm', 'max-events'),
+      isConfig('max-events', /--max-events 100 and --history-fraction 0\.5 are mutually exclusive/),
+    );
   });
 
   it('rejects values out of range, naming the flag', () => {
@@ -80,7 +78,7 @@ describe('checkHistory', () => {
     assert.match(thin({ ...enough, side: 'item', entities: 25, rows: 999 }).message, /leaves 25 hot items \(999 rows\)/);
   });
 
-  it("ColdNAS: too few validation users for the search, with a hint that fits --min-events", () => {
+  it('ColdNAS: too few validation users for the search, with a hint that fits --min-events', () => {
     const search = { eligible: 17, validation: 4, queryRows: 20 };
     assert.throws(
       () => checkHistory({ ...enough, entities: 30, rows: 1500, search }),
@@ -92,6 +90,9 @@ describe('checkHistory', () => {
             'in a history of 20,000 events; at least 5 are needed: lower --min-events (down to 21) or give a longer history (raise --history-fraction or --history-events)',
     );
     // At --min-events 21 or below, lowering it adds no user with more than 20 rows.
-    assert.throws(() => checkHistory({ ...enough, minEvents: 21, entities: 30, rows: 1500, search }), (err: unknown) => err instanceof ThawError && /needed: give a longer history/.test(err.message));
+    assert.throws(
+      () => checkHistory({ ...enough, minEvents: 21, entities: 30, rows: 1500, search }),
+      (err: unknown) => err instanceof ThawError && /needed: give a longer history/.test(err.message),
+    );
   });
 });

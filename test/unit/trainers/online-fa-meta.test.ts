@@ -28,7 +28,15 @@ function setup(lrValue: number): { model: FixedAdaptive; enc: EventEncoder; task
     const evs: LabelledEvent[] = [];
     for (let j = 0; j < K; j++) {
       const item = Math.floor(rand() * 20);
-      evs.push({ eventId: `e${t}-${j}`, timeMs: 1_700_000_000_000 + t * K + j, userId: `u${t}`, itemId: `i${item}`, label: rand() < 0.5 ? 1 : 0, userFeatures: { age: [String(t)] }, itemFeatures: { cat: [String(item % 3)] } });
+      evs.push({
+        eventId: `e${t}-${j}`,
+        timeMs: 1_700_000_000_000 + t * K + j,
+        userId: `u${t}`,
+        itemId: `i${item}`,
+        label: rand() < 0.5 ? 1 : 0,
+        userFeatures: { age: [String(t)] },
+        itemFeatures: { cat: [String(item % 3)] },
+      });
     }
     tasks.push(evs);
   }
@@ -80,7 +88,12 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
 
 function positionsOf(enc: EventEncoder, tasks: LabelledEvent[][], k = K): RowBatch[] {
   const ent = Int32Array.from({ length: tasks.length }, (_, i) => i);
-  return Array.from({ length: k }, (_, j) => enc.encode(tasks.map((t) => t[j]!), ent));
+  return Array.from({ length: k }, (_, j) =>
+    enc.encode(
+      tasks.map((t) => t[j]!),
+      ent,
+    ),
+  );
 }
 
 test('prequential meta gradients = finite differences of the first-order surrogate (fa.init and fa.lr)', () => {

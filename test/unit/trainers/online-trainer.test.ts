@@ -68,7 +68,12 @@ test('online versions: deterministic from the offsets, ordered by total, per lin
   assert.notEqual(a, onlineVersion('other', 't', { '0': 5, '1': 10 }));
   assert.ok(onlineVersion('g', 't', { '0': 5, '1': 11 }) > a, 'later positions sort later');
   const m = (version: string, groupId: string, offsets: Record<string, number>) => ({
-    model: 'm', version, parent: null, createdAtMs: 0, metrics: {}, files: {},
+    model: 'm',
+    version,
+    parent: null,
+    createdAtMs: 0,
+    metrics: {},
+    files: {},
     architecture: { type: 'fm', online: { trainer: 'online', groupId, topic: 't', offsets, events: 0, metaTasks: 0, base: null } },
   });
   const list = [m('x', 'g', { '0': 5 }), m('y', 'g', { '0': 9 }), m('z', 'other', { '0': 99 }), { ...m('w', 'g', {}), architecture: { type: 'fm' } }];
@@ -76,7 +81,7 @@ test('online versions: deterministic from the offsets, ordered by total, per lin
   assert.equal(newestOwnRelease(list, 'nobody', 't'), undefined);
 });
 
-test('fm learner: trains the shared FM on every event and moves each side\'s prior toward its new entities', () => {
+test("fm learner: trains the shared FM on every event and moves each side's prior toward its new entities", () => {
   const mk = () => FactorizationMachine.create({ buckets: 512, k: 4, seed: 3 });
   const on = new FmOnlineLearner(mk(), { metaLr: 0.05, entityDropout: 0 });
   const off = new FmOnlineLearner(mk(), { metaLr: 0, entityDropout: 0 });
@@ -123,7 +128,10 @@ test('fixed-adaptive learner: fa.init and fa.lr move toward warming users, the t
   const trunk0 = Float32Array.from(model.backbone.dense.get('fm.bias').data);
   const probe = new (class {
     cold(): number {
-      const b = learner['encoder'].encode(evs.slice(0, 40), Int32Array.from({ length: 40 }, (_, i) => i));
+      const b = learner['encoder'].encode(
+        evs.slice(0, 40),
+        Int32Array.from({ length: 40 }, (_, i) => i),
+      );
       const p = model.predict(b, model.initUsers(40));
       return p.reduce((s, x) => s + x, 0) / p.length;
     }
@@ -136,8 +144,14 @@ test('fixed-adaptive learner: fa.init and fa.lr move toward warming users, the t
   assert.equal(learner.stats().metaTasks, 40);
   const init1 = model.meta.get('fa.init').data;
   const lr1 = model.meta.get('fa.lr').data;
-  assert.ok(init1.some((x, i) => x !== init0[i]), 'fa.init moved');
-  assert.ok(lr1.some((x, i) => x !== lr0[i]), 'fa.lr moved');
+  assert.ok(
+    init1.some((x, i) => x !== init0[i]),
+    'fa.init moved',
+  );
+  assert.ok(
+    lr1.some((x, i) => x !== lr0[i]),
+    'fa.lr moved',
+  );
   assert.ok(model.backbone.dense.get('fm.bias').data[0] !== trunk0[0], 'the fixed trunk trained');
   assert.ok(probe.cold() > before, `a new user is predicted to click more: ${before} -> ${probe.cold()}`);
   const bundle = learner.bundle('m/v');
@@ -177,10 +191,10 @@ test('publishOnlineRelease: manifest records the offsets; same offsets publish o
     const own = newestOwnRelease(await store.list('fm'), 'g1', 'thaw.labelled.by-item');
     assert.equal(own?.manifest.version, r1.version);
     const resumed = learnerFromRelease(await store.load('fm', r1.version), 'fm', 'item') as FmOnlineLearner;
-    assert.equal(resumed.fm.w0, Math.fround((learner as FmOnlineLearner).fm.w0), "weights.bin holds float32");
+    assert.equal(resumed.fm.w0, Math.fround((learner as FmOnlineLearner).fm.w0), 'weights.bin holds float32');
     assert.deepEqual(resumed.fm.v, (learner as FmOnlineLearner).fm.v);
     assert.throws(() => learnerFromRelease(rel, 'fixed-adaptive', 'user'), /fm release/);
-    assert.equal(learnerFromRelease(rel, 'fm', 'user').side, 'user', 'a two-sided FM release is learned from either side\'s topic');
+    assert.equal(learnerFromRelease(rel, 'fm', 'user').side, 'user', "a two-sided FM release is learned from either side's topic");
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -250,7 +264,18 @@ test('emerg: an online release records the offsets, keeps the base event and sta
     await store.promote('em', base.version);
     const learner = learnerFromRelease(await store.load('em', base.version), 'emerg', 'item', { emerg: { batchSize: 20, itemsPerStep: 4, windows: { size: 4 } } });
     learner.observe(evs);
-    const r = await publishOnlineRelease({ store, model: 'em', groupId: 'g', topic: 'thaw.labelled.by-item', learner, offsets: { '0': 80 }, parent: base.version, base: base.version, priorEvents: 0, priorTasks: 0 });
+    const r = await publishOnlineRelease({
+      store,
+      model: 'em',
+      groupId: 'g',
+      topic: 'thaw.labelled.by-item',
+      learner,
+      offsets: { '0': 80 },
+      parent: base.version,
+      base: base.version,
+      priorEvents: 0,
+      priorTasks: 0,
+    });
     const rel = await store.load('em', r.version);
     const arch = rel.manifest.architecture as { type: string; eventLayout: unknown; stateLayout: unknown; entityStatePolicy: string };
     assert.deepEqual(onlineInfoOf(rel.manifest)?.offsets, { '0': 80 });

@@ -73,8 +73,20 @@ test('runCountsPeer is deterministic', () => {
 });
 
 test('runCountsPeer refuses a bad history length or grid, naming the key', () => {
-  assert.throws(() => runCountsPeer(events, 0), (e: unknown) => e instanceof ConfigError && e.key === 'historyN');
-  assert.throws(() => runCountsPeer(events, events.length + 1), (e: unknown) => e instanceof ConfigError && e.key === 'historyN');
-  assert.throws(() => runCountsPeer(events, HISTORY, { priorStrengths: [] }), (e: unknown) => e instanceof ConfigError && e.key === 'counts.priorStrengths');
-  assert.throws(() => runCountsPeer(events, HISTORY, { learningRates: [0.1, -1] }), (e: unknown) => e instanceof ConfigError && e.key === 'counts.learningRates');
+  assert.throws(
+    () => runCountsPeer(events, 0),
+    (e: unknown) => e instanceof ConfigError && e.key === 'historyN',
+  );
+  assert.throws(
+    () => runCountsPeer(events, events.length + 1),
+    (e: unknown) => e instanceof ConfigError && e.key === 'historyN',
+  );
+  assert.throws(
+    () => runCountsPeer(events, HISTORY, { priorStrengths: [] }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'counts.priorStrengths',
+  );
+  assert.throws(
+    () => runCountsPeer(events, HISTORY, { learningRates: [0.1, -1] }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'counts.learningRates',
+  );
 });

@@ -49,5 +49,8 @@ test('mapLimit: after a failure no new call starts; the calls in flight finish, 
   );
   assert.deepEqual(started, [0, 1]);
   assert.equal(finished, 1);
-  await assert.rejects(mapLimit([1], 0, () => Promise.resolve(1)), RangeError);
+  await assert.rejects(
+    mapLimit([1], 0, () => Promise.resolve(1)),
+    RangeError,
+  );
 });
