@@ -19,6 +19,7 @@ import {
   type SelectionGrid,
 } from '../../evaluation/retrieval/protocol.js';
 import { PSEUDO_NEGATIVE, PSEUDO_POSITIVE } from '../../retrieval/hard-negatives.js';
+import { intArg } from '../raw-args.js';
 
 export const usage = `thaw eval --protocol retrieval --source SRC [options]
 
@@ -48,13 +49,6 @@ function list(key: string, v: string | undefined, dflt: readonly number[], ok: (
   const xs = v.split(',').map((t) => Number(t.trim()));
   for (const x of xs) if (!ok(x)) throw new ConfigError(key, `must be a comma list of ${rule}, got "${v}"`);
   return xs;
-}
-
-function int(key: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
-  return n;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -88,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const m of models) if (!(RETRIEVAL_MODELS as readonly string[]).includes(m)) throw new ConfigError('models', `unknown model "${m}" (known: ${RETRIEVAL_MODELS.join(', ')})`);
   const trainFraction = values['train-fraction'] === undefined ? 0.8 : Number(values['train-fraction']);
   if (!(trainFraction > 0 && trainFraction < 1)) throw new ConfigError('train-fraction', `must be a number in (0, 1), got "${values['train-fraction']}"`);
-  const epochs = int('epochs', values.epochs, 8, 1);
+  const epochs = intArg('epochs', values.epochs, 8, 1);
   const validationFraction = values['validation-fraction'] === undefined ? DEFAULT_VALIDATION_FRACTION : Number(values['validation-fraction']);
   if (!(validationFraction >= 0 && validationFraction < 1)) throw new ConfigError('validation-fraction', `must be a number in [0, 1), got "${values['validation-fraction']}"`);
   const grid: SelectionGrid = {
@@ -97,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     threshold: list('threshold', values.threshold, DEFAULT_GRID.threshold, (x) => x > 0 && x <= 1, 'numbers in (0, 1]'),
     pseudoTopK: list('pseudo-top-k', values['pseudo-top-k'], DEFAULT_GRID.pseudoTopK, (x) => Number.isInteger(x) && x >= 1, 'integers >= 1'),
   };
-  const seed = int('seed', values.seed, 1, 0);
+  const seed = intArg('seed', values.seed, 1, 0);
   const spec = parseSourceSpec(values.source);
   const source = spec.kind === 'ml100k' || spec.kind === 'ml1m' ? { ...spec, titleTokens: true } : spec;
   const logger = createLogger();
@@ -108,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     models: models as RetrievalModel[],
     trainFraction,
     validationFraction,
-    selectionEpochs: int('selection-epochs', values['selection-epochs'], DEFAULT_SELECTION_EPOCHS, 1),
+    selectionEpochs: intArg('selection-epochs', values['selection-epochs'], DEFAULT_SELECTION_EPOCHS, 1),
     grid,
     seed,
     encoder: { epochs, seed },

@@ -10,6 +10,7 @@ import { initBackend, type BackendPreference } from '../../models/backend.js';
 import { buildUserWarmupSplit } from '../../evaluation/user-warmup-split.js';
 import { formatUserWarmupTable, runUserWarmupProtocol, USER_WARMUP_MODELS, type UserWarmupModel } from '../../evaluation/user-warmup-protocol.js';
 import { DEFAULT_SEEDS } from '../../evaluation/warmup-protocol.js';
+import { intArg } from '../raw-args.js';
 
 export const usage = `thaw eval --protocol warmup --side user --data DIR [options]
 
@@ -26,13 +27,6 @@ export const usage = `thaw eval --protocol warmup --side user --data DIR [option
   --adapt-steps N       fixed/adaptive Meta-SGD steps per warm batch (default 1)
   --backend B           auto|native|wasm|cpu (default auto)
   --json                print { "rows": [...], "structures": [...] } instead of a table`;
-
-function int(key: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
-  return n;
-}
 
 function num(key: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -69,24 +63,24 @@ export async function run(argv: string[]): Promise<number> {
   if (values.protocol !== undefined && values.protocol !== 'warmup') throw new ConfigError('protocol', `only "warmup" is supported, got "${values.protocol}"`);
   if (values.side !== undefined && values.side !== 'user') throw new ConfigError('side', `this command evaluates the user side, got "${values.side}"`);
   if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K directory is required');
-  const nSeeds = int('seeds', values.seeds, 3, 1);
+  const nSeeds = intArg('seeds', values.seeds, 3, 1);
   const seeds = Array.from({ length: nSeeds }, (_, i) => DEFAULT_SEEDS[i] ?? i + 1);
   const models = (values.models ?? USER_WARMUP_MODELS.join(',')).split(',').map((m) => m.trim());
   for (const m of models) if (!(USER_WARMUP_MODELS as readonly string[]).includes(m)) throw new ConfigError('models', `unknown model "${m}" (known: ${USER_WARMUP_MODELS.join(', ')})`);
   const backendPref = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'native', 'wasm', 'cpu'].includes(backendPref)) throw new ConfigError('backend', `must be auto|native|wasm|cpu, got "${backendPref}"`);
-  const epochs = int('epochs', values.epochs, 40, 0);
+  const epochs = intArg('epochs', values.epochs, 40, 0);
   const logger = createLogger();
   const backend = await initBackend(backendPref, logger);
   const split = buildUserWarmupSplit(values.data);
   const res = await runUserWarmupProtocol(split, {
     seeds,
     models: models as UserWarmupModel[],
-    baseEpochs: int('base-epochs', values['base-epochs'], 3, 0),
-    finetuneSteps: int('finetune-steps', values['finetune-steps'], 5, 0),
+    baseEpochs: intArg('base-epochs', values['base-epochs'], 3, 0),
+    finetuneSteps: intArg('finetune-steps', values['finetune-steps'], 5, 0),
     finetuneLr: num('finetune-lr', values['finetune-lr'], 0.3),
-    adaptSteps: int('adapt-steps', values['adapt-steps'], 1, 0),
-    coldnas: { searchEpochs: int('search-epochs', values['search-epochs'], 20, 0), epochs },
+    adaptSteps: intArg('adapt-steps', values['adapt-steps'], 1, 0),
+    coldnas: { searchEpochs: intArg('search-epochs', values['search-epochs'], 20, 0), epochs },
     fixedAdaptive: { epochs },
     logger,
   });

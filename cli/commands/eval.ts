@@ -10,6 +10,7 @@ import { initBackend, type BackendPreference } from '../../models/backend.js';
 import { buildWarmupSplit } from '../../evaluation/warmup-split.js';
 import { buildMetaEmbSplit, isMetaEmbDir } from '../../evaluation/metaemb-ml1m.js';
 import { DEFAULT_SEEDS, formatWarmupTable, runWarmupProtocol, WARMUP_MODELS, type WarmupModel } from '../../evaluation/warmup-protocol.js';
+import { intArg } from '../raw-args.js';
 
 export const usage = `thaw eval --protocol warmup --data DIR [options]
 
@@ -27,13 +28,6 @@ export const usage = `thaw eval --protocol warmup --data DIR [options]
   --graph-lr-scale X    EmerG's graph learning rate as a multiple of --adapt-lr (default 1)
   --backend B           auto|native|wasm|cpu (default auto)
   --json                print { "rows": [...] } instead of a table`;
-
-function int(key: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
-  return n;
-}
 
 function num(key: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -76,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.side !== undefined && values.side !== 'item') throw new ConfigError('side', `must be item or user, got "${values.side}"`);
   if (values.protocol !== 'warmup') throw new ConfigError('protocol', `only "warmup" is supported, got "${values.protocol ?? ''}"`);
   if (values.data === undefined) throw new ConfigError('data', 'a MovieLens-100K or Meta-Embedding ML-1M directory is required');
-  const nSeeds = int('seeds', values.seeds, 3, 1);
+  const nSeeds = intArg('seeds', values.seeds, 3, 1);
   const seeds = Array.from({ length: nSeeds }, (_, i) => DEFAULT_SEEDS[i] ?? i + 1);
   const models = (values.models ?? WARMUP_MODELS.join(',')).split(',').map((m) => m.trim());
   for (const m of models) if (!(WARMUP_MODELS as readonly string[]).includes(m)) throw new ConfigError('models', `unknown model "${m}" (known: ${WARMUP_MODELS.join(', ')})`);
@@ -85,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger();
   const backend = await initBackend(backendPref, logger);
   const adaptLr = num('adapt-lr', values['adapt-lr'], 0.3);
-  const adaptSteps = int('adapt-steps', values['adapt-steps'], 5, 0);
+  const adaptSteps = intArg('adapt-steps', values['adapt-steps'], 5, 0);
   const graphLrScale = num('graph-lr-scale', values['graph-lr-scale'], 1);
   // The format is told by the files present: Meta-Embedding's TSV batches, else MovieLens-100K.
   const metaEmb = isMetaEmbDir(values.data);
@@ -103,8 +97,8 @@ export async function run(argv: string[]): Promise<number> {
     adaptSteps,
     adaptLr,
     train: {
-      baseEpochs: int('base-epochs', values['base-epochs'], 3, 0),
-      metaEpochs: int('meta-epochs', values['meta-epochs'], 10, 0),
+      baseEpochs: intArg('base-epochs', values['base-epochs'], 3, 0),
+      metaEpochs: intArg('meta-epochs', values['meta-epochs'], 10, 0),
       innerLr: adaptLr,
       innerSteps: Math.max(1, adaptSteps),
       graphLrScale,

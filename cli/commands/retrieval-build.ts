@@ -9,6 +9,7 @@ import { createLogger } from '../../lib/log.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { openSource, parseSourceSpec } from '../../sources/index.js';
 import { buildRetrievalSnapshot } from '../../retrieval/index/build.js';
+import { intArg } from '../raw-args.js';
 
 export const usage = `thaw retrieval build --source SRC --out DIR [options]
 
@@ -25,13 +26,6 @@ export const usage = `thaw retrieval build --source SRC --out DIR [options]
   --seed N              initialisation, shuffles and id dropout (default 1)
   --m N                 HNSW graph degree (default 16)
   --ef-construction N   HNSW candidate list while inserting (default 100)`;
-
-function int(key: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(key, `must be an integer >= ${min}, got "${v}"`);
-  return n;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,12 +50,12 @@ export async function run(argv: string[]): Promise<number> {
   if (values.source === undefined) throw new ConfigError('source', 'is required: synthetic[:k=v,...] | ml100k:DIR | ml1m:DIR | csv:FILE | jsonl:FILE');
   if (values.out === undefined) throw new ConfigError('out', 'is required: the snapshot directory');
   const encoder = {
-    epochs: int('epochs', values.epochs, 8, 1),
-    dim: int('dim', values.dim, 32, 1),
-    crossBatches: int('cross-batches', values['cross-batches'], 0, 0),
-    seed: int('seed', values.seed, 1, 0),
+    epochs: intArg('epochs', values.epochs, 8, 1),
+    dim: intArg('dim', values.dim, 32, 1),
+    crossBatches: intArg('cross-batches', values['cross-batches'], 0, 0),
+    seed: intArg('seed', values.seed, 1, 0),
   };
-  const index = { m: int('m', values.m, 16, 2), efConstruction: int('ef-construction', values['ef-construction'], 100, 1) };
+  const index = { m: intArg('m', values.m, 16, 2), efConstruction: intArg('ef-construction', values['ef-construction'], 100, 1) };
   const spec = parseSourceSpec(values.source);
   const source = spec.kind === 'ml100k' || spec.kind === 'ml1m' ? { ...spec, titleTokens: true } : spec;
   const logger = createLogger();
