@@ -7,7 +7,7 @@
  * Server: fastify. It is well kept, its JSON body parser refuses prototype poisoning, and its body
  * limit and error hooks give the 400/413 answers the API needs. Measured against the least a node:http
  * server must do for the same route (bench/serving/http-cost.ts, bench/README.md "HTTP layer"), it
- * costs a few percent of an answer's CPU and of a refusal's: not enough to write our own.
+ * costs little of an answer's CPU or of a refusal's: not enough to write our own.
  *
  * Errors are JSON: `{ "error": { "code", "field", "message" } }`. Bad input is 400 (413 for a body
  * over the limit) naming the field; an unknown model is 404 (`MODEL_NOT_FOUND`, `error.models`
