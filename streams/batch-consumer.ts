@@ -36,7 +36,8 @@
  *   order: chunk N+1 is committed only after N was. When chunk N fails, the chunks after it that
  *   are already in flight are awaited and their outcome ignored (the handler is expected to discard
  *   them), then N is retried with backoff as above and the pipeline restarts after it.
- *   `eachBatch` awaits every chunk of its fetch before returning, so the rebalance guarantee holds.
+ *   `eachBatch` awaits every chunk of its fetch before returning, also when it leaves early (a
+ *   rebalance thrown by a heartbeat or a commit between chunks), so the rebalance guarantee holds.
  * - Commits off the chunk path: a chunk's commit (offset+1, asked only after its handler resolved)
  *   is sent in the background while the partition's next chunk (or next fetch) is handled; one
  *   commit per partition is in flight at a time and later asks are merged into the next, so commits
@@ -539,6 +540,10 @@ export class BatchConsumer {
         await payload.heartbeat();
       }
     } finally {
+      // Leaving early (a rebalance or a failed commit thrown by the heartbeat or the committer): the
+      // chunks still in flight settle first, uncommitted. kafkajs rejoins once this call returns, and
+      // the listener is promised no chunk in flight when it hears of the join.
+      await Promise.all(inflight.map((x) => x.outcome));
       // Stopping: the last commits go out before kafkajs leaves the group (it awaits this call).
       if (this.lifecycle !== 'running') await commits.settled();
     }

@@ -214,3 +214,60 @@ void test('batch consumer: a chunk slower than the session timeout keeps the mem
 async function committedEqualsEndOf(groupId: string, topic: string): Promise<void> {
   await waitFor('committed to the end', async () => (await withAdmin(conn, (admin) => groupLag(admin, groupId, [topic]))) === 0, 30_000);
 }
+
+// A group join while chunks of a pipelined batch are in flight (pipelineDepth > 1): the rebalance
+// reaches the member as an error of the heartbeat (or of a commit) between two chunks. The consumer
+// used to throw it to kafkajs at once, leaving the later chunks running while kafkajs rejoined and
+// the listener heard of the new assignment: the worker then dropped the partition's pending states
+// and re-read states those chunks were still writing (a score that differed from an uninterrupted
+// run in the pipelined worker's test on a loaded host). The listener is promised no chunk in flight.
+void test('batch consumer: a rebalance between pipelined chunks is announced only once no chunk is in flight', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('bc-rejoin');
+  const groupId = uniqueName('bc-rejoin-group');
+  await ensureTopics(conn, [{ topic, partitions: 1 }]);
+  t.after(() => deleteTopics(conn, [topic]));
+  await produceNumbers(topic, 60);
+
+  // Each chunk waits at a gate the test opens: first the head of the pipeline alone, while the
+  // group is rebalancing, so that the rebalance reaches the member with two chunks still held.
+  const gates: (() => void)[] = [];
+  let open = false;
+  let inFlight = 0;
+  const joins: number[] = []; // chunks in flight at each join the listener heard of
+  const opts = { kafka: conn, groupId, topics: [topic], maxBatchMessages: 5, pipelineDepth: 3, sessionTimeoutMs: 6000, heartbeatIntervalMs: 100 };
+  const first = new BatchConsumer(opts);
+  await first.start(
+    async () => {
+      inFlight++;
+      try {
+        if (!open) await new Promise<void>((r) => gates.push(r));
+      } finally {
+        inFlight--;
+      }
+    },
+    { onAssignment: () => joins.push(inFlight) },
+  );
+  const second = new BatchConsumer(opts);
+  try {
+    await waitFor('three chunks held', () => gates.length === 3);
+    const joined = second.start(() => Promise.resolve());
+    await new Promise((r) => setTimeout(r, 2000)); // the group is rebalancing now
+    gates.shift()?.();
+    // Before the fix the first member rejoined at once, with two chunks held; now it waits for them.
+    await waitFor('a second join', () => joins.length >= 2, 8000).catch(() => undefined);
+    open = true;
+    for (const g of gates.splice(0)) g();
+    await joined;
+    await waitFor('the first member rejoined', () => joins.length >= 2, 60_000);
+  } finally {
+    open = true;
+    for (const g of gates.splice(0)) g();
+    await second.stop();
+    await first.stop();
+  }
+  assert.deepEqual(
+    joins,
+    joins.map(() => 0),
+    `chunks in flight at each join: ${joins.join(', ')}`,
+  );
+});
