@@ -219,6 +219,15 @@ export class BatchProcessor {
       throw new ConfigError('recentViews.maxViews', `must be an integer >= 1, got ${this.recentViews.maxViews}`);
     if (!(this.recentViews.windowMs >= 0)) throw new ConfigError('recentViews.windowMs', `must be a number of ms >= 0, got ${this.recentViews.windowMs}`);
     this.safeguardScope = this.safeguard === undefined ? undefined : { ...stateScope, adapter: safeguardSegment(stateScope.adapter) };
+    // The partition's safeguard state and the entity states it folded must change together: a store
+    // writing the scopes one after the other can keep one and lose the other on a failed write, and the
+    // retry then folds those events twice or not at all (scores drift from an uninterrupted run).
+    if (this.safeguardScope !== undefined && opts.store.putManyScoped === undefined) {
+      throw new ConfigError(
+        'safeguard',
+        'needs a state store with atomic multi-scope writes (putManyScoped, as the Redis, cached and in-memory stores have); pass safeguard: false for a store without',
+      );
+    }
     this.store = opts.store;
     this.sink = opts.sink;
     this.logger = opts.logger ?? silentLogger;

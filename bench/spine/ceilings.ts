@@ -28,7 +28,7 @@ import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
 import type { Logger } from '../../lib/log.js';
 import { CachedEntityStore } from '../../model-store/cached-store.js';
 import { RedisEntityStore } from '../../model-store/redis-store.js';
-import type { EntityState, EntityStore, StateScope } from '../../model-store/types.js';
+import type { EntityState, EntityStore, ScopedWrite, StateScope } from '../../model-store/types.js';
 import type { Admin } from 'kafkajs';
 import { groupLag } from '../../streams/admin.js';
 import { BatchConsumer } from '../../streams/batch-consumer.js';
@@ -227,6 +227,10 @@ export class NullStore implements EntityStore {
 
   putMany(_scope: StateScope, entries: readonly unknown[]): Promise<{ written: number; skipped: number }> {
     return Promise.resolve({ written: entries.length, skipped: 0 });
+  }
+
+  putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
+    return Promise.resolve(writes.map((w) => ({ written: w.entries.length, skipped: 0 })));
   }
 
   close(): Promise<void> {

@@ -18,7 +18,7 @@ import type { PredictionRow, PredictionSink } from '../../../analytics/types.js'
 import { AdaptationWorker } from '../../../consumers/worker.js';
 import { ThawError } from '../../../lib/errors.js';
 import { RedisEntityStore } from '../../../model-store/redis-store.js';
-import type { EntityState, EntityStore, StateScope } from '../../../model-store/types.js';
+import type { EntityState, EntityStore, ProgressWrite, ScopedRead, ScopedWrite, StateScope } from '../../../model-store/types.js';
 import { deleteTopics, ensureTopics } from '../../../streams/admin.js';
 import { DeadLetterWriter } from '../../../streams/dead-letters.js';
 import { EventProducer } from '../../../streams/producer.js';
@@ -42,7 +42,7 @@ import {
 
 const scope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
 
-/** Fails every `every`-th putMany (before writing anything), as a Redis outage would. */
+/** Fails every `every`-th write (before writing anything), as a Redis outage would. */
 class FlakyStore implements EntityStore {
   calls = 0;
   failures = 0;
@@ -54,11 +54,24 @@ class FlakyStore implements EntityStore {
     return this.inner.getMany(s, ids);
   }
   putMany(s: StateScope, entries: readonly { entityId: string; state: EntityState }[]): Promise<{ written: number; skipped: number }> {
-    if (++this.calls % this.every === 0) {
-      this.failures++;
-      return Promise.reject(new ThawError('REDIS_ERROR', 'injected state write failure'));
-    }
+    if (this.injectFailure()) return Promise.reject(new ThawError('REDIS_ERROR', 'injected state write failure'));
     return this.inner.putMany(s, entries);
+  }
+  // The worker's writes: one atomic call (states, the partition's safeguard state, its progress), as Redis takes them.
+  getManyScoped(reads: readonly ScopedRead[]): Promise<(EntityState | undefined)[][]> {
+    return this.inner.getManyScoped?.(reads) ?? Promise.reject(new Error('FlakyStore needs an inner store with getManyScoped'));
+  }
+  putManyScoped(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]> {
+    if (this.injectFailure()) return Promise.reject(new ThawError('REDIS_ERROR', 'injected state write failure'));
+    return this.inner.putManyScoped?.(writes, progress) ?? Promise.reject(new Error('FlakyStore needs an inner store with putManyScoped'));
+  }
+  getProgress(scope: StateScope, topic: string, partition: number): Promise<number | undefined> {
+    return this.inner.getProgress?.(scope, topic, partition) ?? Promise.resolve(undefined);
+  }
+  private injectFailure(): boolean {
+    if (++this.calls % this.every !== 0) return false;
+    this.failures++;
+    return true;
   }
   close(): Promise<void> {
     return this.inner.close();

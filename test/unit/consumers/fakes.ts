@@ -5,7 +5,7 @@
  */
 import type { Adapter, AdapterBatch } from '../../../adapters/types.js';
 import type { PredictionRow, PredictionSink } from '../../../analytics/types.js';
-import type { EntityState, EntityStore, StateScope } from '../../../model-store/types.js';
+import type { EntityState, EntityStore, ScopedWrite, StateScope } from '../../../model-store/types.js';
 import { entityIdOf, type LabelledEvent, type Side } from '../../../schemas/types.js';
 
 /**
@@ -87,6 +87,10 @@ export class SharingStore implements EntityStore {
       }
     }
     return Promise.resolve({ written, skipped });
+  }
+  /** Every group in one synchronous step, as the real stores' atomic call (progress is not kept). */
+  putManyScoped(writes: readonly ScopedWrite[]): Promise<{ written: number; skipped: number }[]> {
+    return Promise.all(writes.map((w) => this.putMany(w.scope, w.entries)));
   }
   /** Deep copy of all states, for comparisons. */
   snapshot(): Map<string, { count: number; lastOffset: number; lastEventMs: number; params: number[] }> {

@@ -179,6 +179,21 @@ describe('BatchProcessor', () => {
     );
   });
 
+  it('refuses the safeguard over a store without atomic multi-scope writes (a failed write could keep the states and lose the safeguard)', () => {
+    const model = FactorizationMachine.create({ buckets: 4096, k: 4, seed: 3 });
+    const adapter = createAdapter('fm-adagrad', 'item', model);
+    const fmScope: StateScope = { namespace: 'live', side: 'item', adapter: 'fm-adagrad' };
+    const perScope = new MemoryEntityStore();
+    // The single-scope calls only: what putScoped then does is write the scopes one after the other.
+    const store = { getMany: perScope.getMany.bind(perScope), putMany: perScope.putMany.bind(perScope), close: perScope.close.bind(perScope) };
+    assert.throws(
+      () => new BatchProcessor({ adapter, store, sink: new RecordingSink(), scope: fmScope }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'safeguard' && /putManyScoped/.test(e.message),
+    );
+    assert.doesNotThrow(() => new BatchProcessor({ adapter, store, sink: new RecordingSink(), scope: fmScope, safeguard: false }));
+    assert.doesNotThrow(() => new BatchProcessor({ adapter, store: perScope, sink: new RecordingSink(), scope: fmScope }));
+  });
+
   it('fm-adagrad over MemoryEntityStore: batched waves give the same rows and states as one event at a time', async () => {
     const model = FactorizationMachine.create({ buckets: 4096, k: 4, seed: 3 });
     const evs = [...syntheticStream({ seed: 11, events: 1500, users: 200, items: 40 }).events()];
