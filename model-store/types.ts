@@ -117,6 +117,7 @@ export interface EntityStore {
   /**
    * Optional: `putMany` of several scopes in ONE atomic write (same CAS per entry), so a crash never
    * leaves one scope written and the other not. model-store/scoped.ts falls back to putMany in turn.
+   * Required by a worker whose adapter is safeguarded (the BatchProcessor refuses the store otherwise).
    */
   putManyScoped?(writes: readonly ScopedWrite[], progress?: ProgressWrite): Promise<{ written: number; skipped: number }[]>;
   /**
