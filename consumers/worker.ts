@@ -64,11 +64,10 @@ import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
 import { deferred, DiscardedChunkError, PartitionPipe, scopeKeyOf } from './partition-pipe.js';
-import type { AdaptationWorkerOptions, AdapterReleaseSource, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
-import { BatchProcessor, type BatchItem, type BatchResult, type PreparedBatch } from './processor.js';
-import type { SafeguardOptions } from './safeguard.js';
+import type { AdaptationWorkerOptions, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
+import type { BatchItem, BatchResult, PreparedBatch } from './processor.js';
+import { ReleaseSwitch } from './release-switch.js';
 import { chunkProgress, decideStart } from './progress.js';
-import { epochAdapterSegment } from './release-adapter.js';
 import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd } from './until-end.js';
 
 /**
@@ -104,22 +103,14 @@ export class AdaptationWorker {
   readonly topic: string;
   readonly scope: StateScope;
   readonly metrics: WorkerMetrics;
-  private processor: BatchProcessor;
   private readonly source: BatchSource;
+  private readonly release: ReleaseSwitch;
   private readonly store: EntityStore;
-  private readonly releases: AdapterReleaseSource | undefined;
-  private readonly crossAdapter: string | undefined;
-  private readonly safeguard: SafeguardOptions | false | undefined;
-  private releaseVersion: string | undefined;
-  private releaseSwitches = 0;
   /** Micro-batches running on each adapter; an adapter replaced by a release is disposed once none does. */
-  private readonly adapterUse = new Map<Adapter, number>();
-  private readonly retiredAdapters = new Set<Adapter>();
   private readonly sink: PredictionSink;
   private readonly deadLetters: DeadLetterSink;
   private readonly clock: () => number;
   private readonly logger: Logger;
-  private releaseCreatedMs: number | undefined;
   private _state: WorkerState = 'INITIALIZED';
   private failure: unknown;
   private stopping: Promise<void> | undefined;
@@ -139,7 +130,6 @@ export class AdaptationWorker {
     if (active !== undefined && opts.adapter !== undefined && opts.adapter !== active.value.adapter) {
       throw new ConfigError('adapter', "must be omitted (or be the watcher's active adapter) when a releaseWatcher is given");
     }
-    this.safeguard = opts.safeguard;
     const adapter = active?.value.adapter ?? opts.adapter;
     if (adapter === undefined) throw new ConfigError('adapter', 'is required without a releaseWatcher');
     if (adapter.side !== opts.side) throw new ConfigError('side', `is ${opts.side} but the adapter adapts ${adapter.side}`);
@@ -160,14 +150,20 @@ export class AdaptationWorker {
     this.scope = { namespace, side: opts.side, adapter: adapter.name };
     this.store = opts.store;
     this.sink = opts.sink;
-    this.releases = opts.releaseWatcher;
     if (opts.crossAdapter !== undefined && !ADAPTER_RE.test(opts.crossAdapter)) throw new ConfigError('crossAdapter', `must be an adapter name, got ${JSON.stringify(opts.crossAdapter)}`);
-    this.crossAdapter = adapter.name === 'none' ? undefined : opts.crossAdapter;
-    this.processor = this.processorFor(adapter, active?.value.stateEpoch, active?.value.crossEpoch);
+    this.release = new ReleaseSwitch({
+      releases: opts.releaseWatcher,
+      scope: this.scope,
+      store: this.store,
+      sink: this.sink,
+      crossAdapter: adapter.name === 'none' ? undefined : opts.crossAdapter,
+      safeguard: opts.safeguard,
+      logger: this.logger,
+      initial: { adapter, stateEpoch: active?.value.stateEpoch, crossEpoch: active?.value.crossEpoch, version: active?.version, createdAtMs: active?.createdAtMs ?? opts.releaseCreatedMs },
+      onTaken: (release, createdAtMs) => this.metrics.setRelease(release, createdAtMs),
+    });
     this.deadLetters = opts.deadLetters;
     this.clock = opts.clock ?? Date.now;
-    this.releaseCreatedMs = active?.createdAtMs ?? opts.releaseCreatedMs;
-    this.releaseVersion = active?.version;
     this.metrics =
       opts.metrics ??
       new WorkerMetrics({
@@ -217,79 +213,20 @@ export class AdaptationWorker {
   }
 
   stats(): WorkerStats {
-    const created = this.releaseCreatedMs;
+    const created = this.release.createdAtMs;
     const release: WorkerRelease = {
-      id: this.processor.adapter.release,
-      version: this.releaseVersion,
+      id: this.release.processor.adapter.release,
+      version: this.release.version,
       createdAtMs: created,
       ageMs: created === undefined ? undefined : this.clock() - created,
-      switches: this.releaseSwitches,
+      switches: this.release.switches,
     };
     return { state: this._state, ...this.totals, outageSinceMs: this.outageSinceMs, release };
   }
 
   /** The adapter running now (changes when a release is taken). */
   get adapter(): Adapter {
-    return this.processor.adapter;
-  }
-
-  /**
-   * A processor for `adapter` whose states live in `epoch`. The scope (hence the rows' namespace and
-   * adapter name) is the worker's own; only the store's keys move with the epoch (release-adapter.ts).
-   */
-  private processorFor(adapter: Adapter, epoch: string | undefined, crossEpoch: string | undefined): BatchProcessor {
-    const stateScope = { ...this.scope, adapter: epochAdapterSegment(this.scope.adapter, epoch) };
-    const other = this.scope.side === 'user' ? 'item' : 'user';
-    const cross = this.crossAdapter === undefined ? undefined : ({ scope: { namespace: this.scope.namespace, side: other, adapter: epochAdapterSegment(this.crossAdapter, crossEpoch) } } as const);
-    return new BatchProcessor({
-      adapter,
-      store: this.store,
-      sink: this.sink,
-      scope: this.scope,
-      stateScope,
-      ...(cross === undefined ? {} : { cross }),
-      ...(this.safeguard === undefined ? {} : { safeguard: this.safeguard }),
-      logger: this.logger,
-    });
-  }
-
-  /**
-   * Switches to a release the watcher has ready. Called only at the start of a micro-batch, so a
-   * batch never mixes releases; a batch already in flight on another partition keeps the processor
-   * it started with. Building the processor is synchronous and cheap (the adapter was built by the
-   * watcher), so consumption does not pause.
-   */
-  private takeRelease(): void {
-    const next = this.releases?.take();
-    if (next === undefined) return;
-    const prev = { id: this.processor.adapter.release, version: this.releaseVersion };
-    const old = this.processor.adapter;
-    this.processor = this.processorFor(next.value.adapter, next.value.stateEpoch, next.value.crossEpoch);
-    // Its kept tensors go once the batches still running on it (other partitions) are done.
-    if (this.adapterUse.has(old)) this.retiredAdapters.add(old);
-    else old.dispose?.();
-    this.releaseVersion = next.version;
-    this.releaseCreatedMs = next.createdAtMs;
-    this.releaseSwitches++;
-    this.metrics.setRelease(next.value.adapter.release, next.createdAtMs);
-    this.logger.info('release taken', {
-      from: prev.id,
-      to: next.value.adapter.release,
-      version: next.version,
-      entityStates: next.reinitStates ? 'reinit' : 'keep',
-      stateEpoch: next.value.stateEpoch ?? 'base',
-    });
-  }
-
-  /** One micro-batch less on `a`; disposes it if it was replaced and this was the last one. */
-  private releaseAdapter(a: Adapter): void {
-    const n = (this.adapterUse.get(a) ?? 1) - 1;
-    if (n > 0) {
-      this.adapterUse.set(a, n);
-      return;
-    }
-    this.adapterUse.delete(a);
-    if (this.retiredAdapters.delete(a)) a.dispose?.();
+    return this.release.processor.adapter;
   }
 
   /** Messages not yet consumed by this group (sum over the partitions). */
@@ -314,7 +251,7 @@ export class AdaptationWorker {
   async start(): Promise<void> {
     if (this._state !== 'INITIALIZED') throw new ThawError('LIFECYCLE', `cannot start a worker that is ${this._state}`);
     this._state = 'RUNNING';
-    this.metrics.setRelease(this.processor.adapter.release, this.releaseCreatedMs);
+    this.metrics.setRelease(this.release.processor.adapter.release, this.release.createdAtMs);
     try {
       await this.metrics.listen(() => this._state === 'RUNNING' && this.outageSinceMs === undefined);
       // The end is snapshotted before joining the group: records produced from now on are not waited for.
@@ -339,7 +276,7 @@ export class AdaptationWorker {
     }
     this.metrics.pollLag(() => this.source.lag());
     if (this.untilEnd !== undefined) void this.untilEnd.watch();
-    this.logger.info('worker running', { topic: this.topic, groupId: this.groupId, release: this.processor.adapter.release, untilEnd: this.untilEnd !== undefined });
+    this.logger.info('worker running', { topic: this.topic, groupId: this.groupId, release: this.release.processor.adapter.release, untilEnd: this.untilEnd !== undefined });
   }
 
   /** Graceful stop: stop fetching, finish the in-flight batch (and commit it), flush the sink, close. */
@@ -428,7 +365,7 @@ export class AdaptationWorker {
 
   /** Where a newly assigned partition starts: right after its progress stored with the states. */
   private async startOffset(tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined> {
-    const scope = this.processor.stateScope;
+    const scope = this.release.processor.stateScope;
     const stored = this.store.getProgress === undefined ? undefined : await this.store.getProgress(scope, tp.topic, tp.partition);
     const pipe = this.pipeOf(tp.topic, tp.partition);
     pipe.written = stored;
@@ -484,10 +421,8 @@ export class AdaptationWorker {
     try {
       await prevPrepared;
       if (stale()) throw discarded();
-      this.takeRelease();
-      const processor = this.processor;
+      const processor = this.release.acquire();
       used = processor.adapter;
-      this.adapterUse.set(used, (this.adapterUse.get(used) ?? 0) + 1);
       if (pipe.processor !== processor) {
         // A new release: the pending states belong to the old one (maybe another state epoch).
         await prevDurable;
@@ -558,7 +493,7 @@ export class AdaptationWorker {
     } finally {
       prepared.resolve();
       durable.resolve();
-      if (used !== undefined) this.releaseAdapter(used);
+      if (used !== undefined) this.release.done(used);
     }
 
     if (this.outageSinceMs !== undefined) {
