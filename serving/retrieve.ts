@@ -8,6 +8,11 @@
  * was trained on it). A user's vector is the user tower's output for the request's features and the
  * mean of the index's vectors of the request's `history` items (the last `historyLength`; ids the
  * index does not hold are skipped), as in training.
+ *
+ * The service also keeps the features of every item it was asked to index (the latest profile's,
+ * else the first event's): POST /v1/recommend ranks a candidate with them. An item of the snapshot
+ * never seen on Kafka since start has none (the snapshot does not store features): it is ranked by
+ * its id and stored state alone.
  */
 import { performance } from 'node:perf_hooks';
 import type { AnnIndex, SearchHits } from '../retrieval/index/ann-index.js';
@@ -44,6 +49,8 @@ export class RetrievalService {
   readonly counts: RetrievalCounts = { indexed: 0, unchanged: 0, retrieved: 0 };
   /** Time of the last index write (performance.now()), for freshness checks. */
   lastIndexedAt = 0;
+  /** Each item's features as last indexed: its latest profile's, else its first event's. */
+  private readonly itemFeatures = new Map<string, Features>();
 
   constructor(
     readonly encoder: DualEncoder,
@@ -81,6 +88,7 @@ export class RetrievalService {
    * vector changed. Returns whether the index changed.
    */
   indexItem(id: string, features: Features, reason: IndexReason): boolean {
+    if (reason === 'profile' || !this.itemFeatures.has(id)) this.itemFeatures.set(id, features);
     if (reason === 'event' && this.index.has(id)) {
       this.counts.unchanged++;
       return false;
@@ -97,6 +105,11 @@ export class RetrievalService {
     this.counts.indexed++;
     this.lastIndexedAt = performance.now();
     return true;
+  }
+
+  /** The features an item was last indexed with (undefined: none seen since start). */
+  featuresOf(id: string): Features | undefined {
+    return this.itemFeatures.get(id);
   }
 
   /** The user tower's vector for `features` and `history` (a copy). */

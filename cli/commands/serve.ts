@@ -139,7 +139,7 @@ async function startRetrieval(cfg: ServeConfig, dir: string, log: Logger): Promi
     service.stop();
     throw err;
   }
-  log.info('retrieval: serving POST /v1/retrieve', { snapshot: dir, ...service.index.stats() });
+  log.info('retrieval: serving POST /v1/retrieve and POST /v1/recommend', { snapshot: dir, ...service.index.stats() });
   return {
     service,
     stop: async () => {
