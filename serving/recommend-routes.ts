@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
+import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { jsonScore, jsonString } from './json-out.js';
 import type { ModelRegistry } from './models.js';
@@ -28,7 +29,7 @@ import type { RankedJobResult } from './score-job.js';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Error code of a recommendation asked of a server without a retrieval index. */
-export const RETRIEVAL_UNAVAILABLE = 'RETRIEVAL_UNAVAILABLE';
+export const RETRIEVAL_UNAVAILABLE: ErrorCode = 'RETRIEVAL_UNAVAILABLE';
 
 /** The retrieval a server recommends from; undefined: none (503). */
 export interface RecommendRetrieval {
