@@ -21,8 +21,8 @@ export interface RecommendMetrics {
   answered(status: string): void;
 }
 
-/** Registers the series on `registry`. */
-export function registerRecommendMetrics(registry: Registry): RecommendMetrics {
+/** Registers the series on `registry`; `also` is told every stage's time too (ms). */
+export function registerRecommendMetrics(registry: Registry, also?: (stage: RecommendStage, ms: number) => void): RecommendMetrics {
   const registers = [registry];
   const seconds = new Histogram({
     name: 'thaw_serve_recommend_stage_seconds',
@@ -33,7 +33,10 @@ export function registerRecommendMetrics(registry: Registry): RecommendMetrics {
   });
   const requests = new Counter({ name: 'thaw_serve_recommend_requests_total', help: 'POST /v1/recommend requests by HTTP status', labelNames: ['status'], registers });
   return {
-    stage: (stage, ms) => seconds.observe({ stage }, ms / 1000),
+    stage: (stage, ms) => {
+      seconds.observe({ stage }, ms / 1000);
+      also?.(stage, ms);
+    },
     answered: (status) => requests.inc({ status }),
   };
 }

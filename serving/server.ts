@@ -27,7 +27,7 @@ import type { RetrievalService } from './retrieve.js';
 import type { RetrieveLimits } from './retrieve-request.js';
 import { registerRetrievalRoutes } from './retrieve-routes.js';
 import { registerRetrievalMetrics } from './retrieve-metrics.js';
-import { registerRecommendMetrics } from './recommend-metrics.js';
+import { registerRecommendMetrics, type RecommendStage } from './recommend-metrics.js';
 import { registerRecommendRoutes } from './recommend-routes.js';
 
 export { RETRY_AFTER_SECONDS } from './routes.js';
@@ -67,6 +67,8 @@ export interface ScoringServerOptions {
   recorder?: LoadRecorder;
   /** Serve `POST /v1/retrieve` and `POST /v1/recommend` over this retrieval service (serving/retrieve.ts). @default none: /v1/retrieve is 404, /v1/recommend 503 */
   retrieval?: { service: RetrievalService; limits?: RetrieveLimits };
+  /** Also told each /v1/recommend stage's time (ms), besides /metrics (the bench's raw figures). @default none */
+  onRecommendStage?: (stage: RecommendStage, ms: number) => void;
 }
 
 function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
@@ -79,7 +81,11 @@ function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
  */
 export async function startScoringServer(target: ScoringPipeline | ModelRegistry, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
   const models = registryOf(target);
-  const app = createScoringApp(models, opts.logger, { ...(opts.recorder === undefined ? {} : { recorder: opts.recorder }), ...(opts.retrieval === undefined ? {} : { retrieval: opts.retrieval }) });
+  const app = createScoringApp(models, opts.logger, {
+    ...(opts.recorder === undefined ? {} : { recorder: opts.recorder }),
+    ...(opts.retrieval === undefined ? {} : { retrieval: opts.retrieval }),
+    ...(opts.onRecommendStage === undefined ? {} : { onRecommendStage: opts.onRecommendStage }),
+  });
   let address: string;
   try {
     await models.start(opts.startTimeoutMs);
@@ -111,8 +117,12 @@ export async function startScoringServer(target: ScoringPipeline | ModelRegistry
  * default model's; `extras.recorder` records the default model's valid requests, `extras.retrieval`
  * adds `POST /v1/retrieve` and the index `POST /v1/recommend` retrieves from.
  */
-export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, extras: Pick<ScoringServerOptions, 'recorder' | 'retrieval'> = {}): FastifyInstance {
-  const { recorder, retrieval } = extras;
+export function createScoringApp(
+  target: ScoringPipeline | ModelRegistry,
+  logger: Logger = silentLogger,
+  extras: Pick<ScoringServerOptions, 'recorder' | 'retrieval' | 'onRecommendStage'> = {},
+): FastifyInstance {
+  const { recorder, retrieval, onRecommendStage } = extras;
   const models = registryOf(target);
   const bodyLimit = models.default.pipeline.config.bodyLimitBytes;
   const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
@@ -130,7 +140,7 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   registerScoringRoutes(app, models, logger, recorder === undefined ? undefined : { recorder, pipeline: models.default.pipeline });
   const registry = models.default.pipeline.metrics.registry;
   if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits, { observe: registerRetrievalMetrics(registry, retrieval.service) });
-  registerRecommendRoutes(app, models, retrieval, registerRecommendMetrics(registry), logger);
+  registerRecommendRoutes(app, models, retrieval, registerRecommendMetrics(registry, onRecommendStage), logger);
   app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
   return app;
