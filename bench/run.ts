@@ -120,6 +120,13 @@ export const BENCHES: readonly BenchEntry[] = [
     json: true,
   },
   {
+    name: 'retrieval-recommend',
+    script: 'bench/retrieval/recommend.ts',
+    summary:
+      'the two-stage path POST /v1/recommend over HTTP with states in Redis at a fixed open-loop rate: p50/p99 per stage (retrieve, state, rank, respond) and end to end, with /v1/retrieve alone interleaved',
+    json: true,
+  },
+  {
     name: 'curves',
     script: 'bench/curves/run.ts',
     summary: 'warm-up curves (AUC by prior interactions) of every adapter and its none baseline per side, from ClickHouse: ML-100K through Kafka, a 10M-event synthetic stream (prefixes)',

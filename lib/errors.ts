@@ -49,6 +49,10 @@ export const ERROR_CODES = [
   'INDEX_UNAVAILABLE',
   // An index snapshot directory is missing a file, or its files disagree (retrieval/index/snapshot.ts).
   'INDEX_CORRUPT',
+  // A retrieval index rebuild for a new item tower was stopped before its swap; the old index kept serving (serving/retrieve-rebuild.ts).
+  'REBUILD_ABORTED',
+  // POST /v1/recommend on a server without a retrieval index (thaw serve without --retrieval): HTTP 503.
+  'RETRIEVAL_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

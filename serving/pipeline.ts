@@ -4,18 +4,15 @@
  *
  *   parse     validate the body (serving/request.ts), synchronous in the HTTP handler; admission
  *             control decides here whether the request can meet its deadline (serving/admission.ts)
- *   fetch     the states of the user and every candidate. Tiered: the in-process cache (views in
- *             typed arrays, never older than `freshnessMs`, serving/state-cache.ts), then the store,
- *             then the release's cold state for an entity the store does not hold. The keys of ALL
- *             requests waiting at a tick are coalesced into one MGET (deduplicated), at most
- *             `fetchConcurrency` in flight; a read slower than `fetchTimeoutMs` scores its entities
- *             shared-only rather than missing the deadline
+ *   fetch     the states of the user and every candidate: the cache tier, then the store, coalesced
+ *             into MGETs across requests (serving/fetch-stage.ts)
  *   model     micro-batches across requests (up to `modelMaxBatch`, after at most `modelMaxWaitMs`):
  *             the FM kernel (serving/fm-kernel.ts), or for a meta adapter's release (emerg, coldnas,
  *             fixed-adaptive) the adapter's own code, one call per request (serving/adapter-model.ts),
  *             and, when on, the safeguard's mixture; requests already past their deadline are
  *             dropped here (503) instead of computed
- *   respond   the JSON body, built as one string, with each entity's provenance (serving/response-body.ts)
+ *   respond   the JSON body, built as one string, with each entity's provenance (serving/response-body.ts);
+ *             or, for a caller that ranks (`rank`, POST /v1/recommend), the scores themselves
  *
  * Everything runs on the event loop of one process: the stages are queues drained by ticks, not
  * threads, so a stage's "concurrency" is how many of its batches may be in flight (the fetch) or
@@ -32,39 +29,19 @@
 import { performance } from 'node:perf_hooks';
 import { errorMessage, ThawError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { entityKey } from '../model-store/keys.js';
-import { decodeState } from '../model-store/state-codec.js';
-import { partitionOfKey } from '../streams/producer.js';
 import { Admission, overloaded, type LoopClock, type OverloadedError } from './admission.js';
+import { FetchStage, type FetchHost } from './fetch-stage.js';
 import { Fifo } from './fifo.js';
 import { ShedController } from './shed-controller.js';
 import { withTimeout } from './timeout.js';
 import { ServingMetrics, type ServingMetricFamilies, type Stage } from './metrics.js';
 import { servingConfig, type ServingConfig, type ServingOptions } from './options.js';
 import { ResponseBody } from './response-body.js';
-import { cacheWidthOf, readWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
+import { cacheWidthOf, type ReleaseSource, type ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
-import { SIDE_ITEM, SIDE_USER, SLOT_SHARED, StateCache } from './state-cache.js';
+import type { JobOutput, RankedJobResult, ScoreJob } from './score-job.js';
+import { SLOT_SHARED, StateCache } from './state-cache.js';
 import type { StateSource } from './state-source.js';
-
-/** One admitted request on its way through the stages. */
-interface ScoreJob {
-  readonly req: ScoreRequest;
-  /** performance.now() at arrival, and the deadline on the same clock (ms). */
-  readonly arrivedAt: number;
-  readonly deadlineAt: number;
-  /** performance.now() when it entered its current stage's queue. */
-  enqueuedAt: number;
-  /** Bound at the fetch tick: the release it is fetched and scored under, and that release's cache. */
-  release: ServedRelease | undefined;
-  cache: StateCache | undefined;
-  /** Cache slot (or SLOT_COLD / SLOT_SHARED) of the user (index 0) and each candidate (1..n). */
-  readonly slots: Int32Array;
-  /** Entities still waiting for the store. */
-  missing: number;
-  resolve: (body: string) => void;
-  reject: (err: unknown) => void;
-}
 
 export interface ScoringPipelineOptions {
   /** Where states are read. Owned: `stop()` closes it. */
@@ -104,18 +81,12 @@ export class ScoringPipeline {
   readonly shedControl: ShedController | undefined;
   private release: ServedRelease;
   private cache: StateCache;
-  private readonly fetchQueue = new Fifo<ScoreJob>();
+  private readonly fetch: FetchStage;
   private readonly modelQueue = new Fifo<ScoreJob>();
-  private fetchScheduled = false;
-  private fetchesInFlight = 0;
   private modelScheduled = false;
   private inFlight = 0;
   /** The respond stage: scores, safeguard mixture, provenance, the JSON body; holds the safeguard states the fetch reads. */
   private readonly responses: ResponseBody;
-  /** When the safeguard states were last read. */
-  private safeguardReadAt = Number.NEGATIVE_INFINITY;
-  private safeguardReading = false;
-  private readonly tierCounts = new Float64Array(3);
   private lifecycle: PipelineState = 'created';
   private stopping: Promise<void> | undefined;
   /** Resolved when the last request in flight is answered during a drain. */
@@ -140,6 +111,15 @@ export class ScoringPipeline {
       opts.metricFamilies,
       opts.model,
     );
+    const host: FetchHost = {
+      beforeTick: () => {
+        const next = this.releases.take();
+        if (next !== undefined) this.swap(next);
+      },
+      current: () => ({ release: this.release, cache: this.cache }),
+      toModel: (job) => this.toModel(job),
+    };
+    this.fetch = new FetchStage({ config: this.config, source: this.source, metrics: this.metrics, admission: this.admission, responses: this.responses, log: this.log, host });
   }
 
   /** Releases refused so far (corrupt or incompatible), the one in use kept serving. */
@@ -159,7 +139,7 @@ export class ScoringPipeline {
 
   /** Requests waiting in the fetch and model queues (bounded by `maxInFlight`). */
   get queued(): number {
-    return this.fetchQueue.length + this.modelQueue.length;
+    return this.fetch.queue.length + this.modelQueue.length;
   }
 
   get state(): PipelineState {
@@ -214,7 +194,7 @@ export class ScoringPipeline {
     if (this.inFlight === 0) return true;
     // Past the grace: what still waits in a queue is refused; a read in flight ends by its timeout.
     let refused = 0;
-    for (const queue of [this.fetchQueue, this.modelQueue]) {
+    for (const queue of [this.fetch.queue, this.modelQueue]) {
       for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
         this.unpin(job);
         this.metrics.shed.inc({ reason: 'stopping' });
@@ -299,49 +279,47 @@ export class ScoringPipeline {
    * budget from then.
    */
   score(req: ScoreRequest, arrivedAt: number, deadlineMs: number): Promise<string> {
+    return this.admit(req, arrivedAt, deadlineMs, 'body') as Promise<string>;
+  }
+
+  /**
+   * As `score`, through the same admission, stages and deadline, but resolves with each candidate's
+   * score (in the request's order) for a caller that ranks them (POST /v1/recommend), and the time
+   * the request spent reading states and being scored.
+   */
+  rank(req: ScoreRequest, arrivedAt: number, deadlineMs: number): Promise<RankedJobResult> {
+    return this.admit(req, arrivedAt, deadlineMs, 'scores') as Promise<RankedJobResult>;
+  }
+
+  private admit(req: ScoreRequest, arrivedAt: number, deadlineMs: number, output: JobOutput): Promise<string | RankedJobResult> {
     const refusal = this.refusal(arrivedAt, deadlineMs);
     if (refusal !== undefined) throw refusal;
     const now = performance.now();
     this.inFlight++;
-    return new Promise<string>((resolve, reject) => {
-      const job: ScoreJob = {
+    return new Promise<string | RankedJobResult>((resolve, reject) => {
+      this.fetch.push({
         req,
+        output,
         arrivedAt,
         deadlineAt: arrivedAt + deadlineMs,
+        admittedAt: now,
         enqueuedAt: now,
+        fetchedAt: now,
         release: undefined,
         cache: undefined,
         slots: new Int32Array(req.candidates.length + 1),
         missing: 0,
         resolve,
         reject,
-      };
-      this.fetchQueue.push(job);
-      this.scheduleFetch();
+      });
     });
   }
 
   private depthOf(stage: Stage): number {
-    if (stage === 'fetch') return this.fetchQueue.length;
+    if (stage === 'fetch') return this.fetch.queue.length;
     if (stage === 'model') return this.modelQueue.length;
     return 0;
   }
-
-  // ---- fetch stage --------------------------------------------------------------------------
-
-  private scheduleFetch(): void {
-    if (this.fetchScheduled) return;
-    this.fetchScheduled = true;
-    setImmediate(this.flushFetch);
-  }
-
-  /** One tick: take a new release if one is ready, then coalesce waiting requests into MGETs. */
-  private readonly flushFetch = (): void => {
-    this.fetchScheduled = false;
-    const next = this.releases.take();
-    if (next !== undefined) this.swap(next);
-    while (this.fetchQueue.length > 0 && this.fetchesInFlight < this.config.fetchConcurrency) this.startFetch();
-  };
 
   /** Switches to `next` between ticks; requests already bound keep their release and cache. */
   private swap(next: ServedRelease): void {
@@ -350,170 +328,15 @@ export class ScoringPipeline {
     if (cacheWidthOf(next) !== this.cache.width || next.userPrefix !== prev.userPrefix) {
       this.cache = new StateCache(this.config.cacheEntries, cacheWidthOf(next), this.config.freshnessMs);
     }
-    this.safeguardReadAt = Number.NEGATIVE_INFINITY;
-    this.responses.safeguardStates = [];
+    this.fetch.resetSafeguards();
     this.log.info('serving release switched', { from: prev.id, to: next.id });
-  }
-
-  private startFetch(): void {
-    const release = this.release;
-    const cache = this.cache;
-    const now = performance.now();
-    const jobs: ScoreJob[] = [];
-    const keys: string[] = [];
-    const keyIds: string[] = [];
-    const keyIsUser: boolean[] = [];
-    const keyIndex = new Map<string, number>();
-    // (job, position, key) triples of the entities the cache could not answer.
-    const waits: number[] = [];
-    let hits = 0;
-    let waitSum = 0;
-    while (this.fetchQueue.length > 0 && keys.length < this.config.fetchMaxKeys) {
-      const job = this.fetchQueue.shift() as ScoreJob;
-      waitSum += now - job.enqueuedAt;
-      job.release = release;
-      job.cache = cache;
-      const j = jobs.length;
-      jobs.push(job);
-      const cands = job.req.candidates;
-      for (let pos = 0; pos <= cands.length; pos++) {
-        const isUser = pos === 0;
-        const id = isUser ? job.req.user.id : (cands[pos - 1] as { id: string }).id;
-        const slot = cache.acquire(isUser ? SIDE_USER : SIDE_ITEM, id, now);
-        if (slot >= 0) {
-          job.slots[pos] = slot;
-          hits++;
-          continue;
-        }
-        // Only a miss builds the Redis key.
-        const key = entityKey(isUser ? release.userPrefix : release.itemPrefix, id);
-        let k = keyIndex.get(key);
-        if (k === undefined) {
-          k = keys.length;
-          keyIndex.set(key, k);
-          keys.push(key);
-          keyIds.push(id);
-          keyIsUser.push(isUser);
-        }
-        waits.push(j, pos, k);
-        job.missing++;
-      }
-    }
-    this.metrics.wait.observe({ stage: 'fetch' }, waitSum / 1000 / Math.max(1, jobs.length));
-    this.tierCounts[0] = (this.tierCounts[0] ?? 0) + hits;
-    const entityKeys = keys.length;
-    // The safeguard states ride on the same round trip when older than the freshness bound.
-    const sgPrefix = release.safeguardPrefix;
-    const readSafeguard = sgPrefix !== undefined && !this.safeguardReading && now - this.safeguardReadAt > this.config.freshnessMs;
-    if (readSafeguard) {
-      this.safeguardReading = true;
-      for (let p = 0; p < this.config.safeguardPartitions; p++) keys.push(entityKey(sgPrefix, `p${p}`));
-    }
-    if (keys.length === 0) {
-      this.metrics.service.observe({ stage: 'fetch' }, (performance.now() - now) / 1000 / Math.max(1, jobs.length));
-      for (const job of jobs) this.toModel(job);
-      return;
-    }
-    this.metrics.mgetKeys.observe(keys.length);
-    this.fetchesInFlight++;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    const finish = (values: (Buffer | null)[] | undefined, err: unknown): void => {
-      const t = performance.now();
-      if (values !== undefined) this.fill(release, cache, keyIds, keyIsUser, entityKeys, values, t);
-      if (readSafeguard) {
-        if (values !== undefined) this.readSafeguards(values, entityKeys, t);
-        this.safeguardReading = false;
-      }
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      this.fetchesInFlight--;
-      if (values === undefined) {
-        this.log.warn('state fetch failed; scoring shared-only', { keys: keys.length, error: errorMessage(err) });
-      }
-      // Slots of this read, per key (filled above into the cache; SLOT_SHARED when unreadable).
-      const slotOfKey = this.lastFill;
-      for (let w = 0; w < waits.length; w += 3) {
-        const job = jobs[waits[w] as number] as ScoreJob;
-        const k = waits[w + 2] as number;
-        const slot = values === undefined ? SLOT_SHARED : (slotOfKey[k] ?? SLOT_SHARED);
-        // `fill` pinned the slot once: a key asked for by several requests of the read is pinned once more per asker.
-        if (slot >= 0) {
-          if ((this.fillUsed[k] ?? 0) > 0) cache.pin(slot);
-          else this.fillUsed[k] = 1;
-        }
-        job.slots[waits[w + 1] as number] = slot;
-      }
-      this.tierCounts[1] = (this.tierCounts[1] ?? 0) + (values === undefined ? 0 : waits.length / 3);
-      this.tierCounts[2] = (this.tierCounts[2] ?? 0) + (values === undefined ? waits.length / 3 : 0);
-      this.metrics.service.observe({ stage: 'fetch' }, (t - now) / 1000 / Math.max(1, jobs.length));
-      this.admission.observeFetch(t - now, t);
-      for (const job of jobs) this.toModel(job);
-      if (this.fetchQueue.length > 0) this.scheduleFetch();
-    };
-    // The timeout gives up in the check phase after its timer: when the loop was stalled (a GC pause,
-    // a long turn) past the timeout, a reply that arrived meanwhile is read in the poll phase between
-    // the two and wins, instead of its entities being scored shared-only.
-    const giveUp = (): void => finish(undefined, new ThawError('REDIS_ERROR', `state read slower than ${this.config.fetchTimeoutMs} ms`));
-    timer = setTimeout(() => setImmediate(giveUp), this.config.fetchTimeoutMs);
-    this.source.mget(keys).then(
-      (values) => {
-        if (settled) {
-          // Too late for its requests, but the cache keeps what it read.
-          this.fill(release, cache, keyIds, keyIsUser, entityKeys, values, performance.now());
-          for (let k = 0; k < entityKeys; k++) cache.release(this.lastFill[k] ?? SLOT_SHARED);
-          if (readSafeguard) this.readSafeguards(values, entityKeys, performance.now());
-          return;
-        }
-        finish(values, undefined);
-      },
-      (err: unknown) => finish(undefined, err),
-    );
-  }
-
-  // Per-read scratch of `fill`: the slot of each key, and whether an asker already took its pin.
-  private lastFill: Int32Array = new Int32Array(0);
-  private fillUsed: Uint8Array = new Uint8Array(0);
-
-  /** Writes the read values of the entity keys into the cache (each slot pinned once), as much of each as `release` scores with. */
-  private fill(release: ServedRelease, cache: StateCache, ids: readonly string[], isUser: readonly boolean[], n: number, values: readonly (Buffer | null)[], now: number): void {
-    if (this.lastFill.length < n) {
-      this.lastFill = new Int32Array(Math.max(n, 2 * this.lastFill.length));
-      this.fillUsed = new Uint8Array(this.lastFill.length);
-    }
-    this.fillUsed.fill(0, 0, n);
-    const sgUser = this.config.safeguard === 'user';
-    const sgItem = this.config.safeguard === 'item';
-    const parts = this.config.safeguardPartitions;
-    const userWidth = readWidthOf(release, 'user');
-    const itemWidth = readWidthOf(release, 'item');
-    for (let k = 0; k < n; k++) {
-      const user = isUser[k] === true;
-      const partition = parts === 1 || (user ? !sgUser : !sgItem) ? 0 : partitionOfKey(ids[k] as string, parts);
-      this.lastFill[k] = cache.fill(user ? SIDE_USER : SIDE_ITEM, ids[k] as string, values[k] ?? null, now, partition, user ? userWidth : itemWidth);
-    }
-  }
-
-  private readSafeguards(values: readonly (Buffer | null)[], from: number, now: number): void {
-    const states: (Float32Array | undefined)[] = [];
-    for (let p = 0; p < this.config.safeguardPartitions; p++) {
-      const v = values[from + p];
-      try {
-        states.push(v === null || v === undefined ? undefined : decodeState(v).params);
-      } catch (err) {
-        this.log.warn('safeguard state unreadable; the initial state is used', { partition: p, error: errorMessage(err) });
-        states.push(undefined);
-      }
-    }
-    this.responses.safeguardStates = states;
-    this.safeguardReadAt = now;
   }
 
   // ---- model stage --------------------------------------------------------------------------
 
   private toModel(job: ScoreJob): void {
     job.enqueuedAt = performance.now();
+    job.fetchedAt = job.enqueuedAt;
     this.modelQueue.push(job);
     if (this.modelQueue.length >= this.config.modelMaxBatch) {
       this.runModel();
@@ -549,7 +372,7 @@ export class ScoringPipeline {
         this.done(job, undefined, overloaded('late', 'the deadline passed before the request was scored'));
         continue;
       }
-      let body: string;
+      let body: string | RankedJobResult;
       try {
         body = this.respond(job);
       } catch (err) {
@@ -575,7 +398,7 @@ export class ScoringPipeline {
     for (let i = 0; i < job.slots.length; i++) cache.release(job.slots[i] ?? SLOT_SHARED);
   }
 
-  private done(job: ScoreJob, body: string | undefined, err: unknown): void {
+  private done(job: ScoreJob, body: string | RankedJobResult | undefined, err: unknown): void {
     this.inFlight--;
     this.admission.answered();
     if (this.inFlight === 0) this.idle?.();
@@ -588,18 +411,22 @@ export class ScoringPipeline {
     else job.resolve(body);
   }
 
-  /** Scores one request and builds its JSON body (the model and respond stages: serving/response-body.ts). */
-  private respond(job: ScoreJob): string {
-    return this.responses.build(job.req, job.release as ServedRelease, job.cache as StateCache, job.slots);
+  /** Scores one request and builds its JSON body, or its scores (the model and respond stages: serving/response-body.ts). */
+  private respond(job: ScoreJob): string | RankedJobResult {
+    const release = job.release as ServedRelease;
+    const cache = job.cache as StateCache;
+    if (job.output === 'body') return this.responses.build(job.req, release, cache, job.slots);
+    const now = performance.now();
+    return { ...this.responses.scores(job.req, release, cache, job.slots), stateMs: job.fetchedAt - job.admittedAt, rankMs: now - job.fetchedAt };
   }
 
   /** Adds the per-entity counts of the last batches to the metrics (once per batch, not per entity). */
   private flushCounts(): void {
     const tiers = ['cache', 'store', 'unavailable'] as const;
     for (let t = 0; t < 3; t++) {
-      const v = this.tierCounts[t] ?? 0;
+      const v = this.fetch.tierCounts[t] ?? 0;
       if (v > 0) this.metrics.tiers.inc({ tier: tiers[t] }, v);
-      this.tierCounts[t] = 0;
+      this.fetch.tierCounts[t] = 0;
       const s = this.responses.sourceCounts[t] ?? 0;
       if (s > 0) this.metrics.sources.inc({ source: SOURCE_NAMES[t] }, s);
       this.responses.sourceCounts[t] = 0;

@@ -14,6 +14,19 @@ import type { ServedRelease } from './release.js';
 import type { ScoreRequest } from './request.js';
 import { SLOT_SHARED, type StateCache } from './state-cache.js';
 
+/** Where an entity's state came from: its stored state, the release's cold state, the shared parameters alone. */
+export type EntitySource = 'fresh' | 'cold' | 'shared-only';
+
+/** A request's scores without a body (ResponseBody.scores). */
+export interface ScoredCandidates {
+  release: string;
+  releaseAgeMs: number;
+  userSource: EntitySource;
+  /** Each candidate's score, in the request's order. */
+  scores: Float64Array;
+  sources: EntitySource[];
+}
+
 export class ResponseBody {
   private readonly safeguard: Safeguard | undefined;
   private readonly out = new Float64Array(2);
@@ -31,8 +44,39 @@ export class ResponseBody {
    * each candidate's at 1..n: a cache slot, SLOT_COLD or SLOT_SHARED) and builds its JSON body.
    */
   build(req: ScoreRequest, release: ServedRelease, cache: StateCache, slots: Int32Array): string {
-    const width = cache.width;
     const now = performance.now();
+    const scores = this.scoreAll(req, release, cache, slots);
+    if (this.releaseOfField !== release) {
+      this.releaseOfField = release;
+      this.releaseField = ',"release":' + JSON.stringify(release.id) + ',"releaseAgeMs":';
+    }
+    let body = '{"requestId":' + (req.requestId === undefined ? 'null' : JSON.stringify(req.requestId)) + this.releaseField + Math.max(0, Date.now() - release.createdAtMs);
+    body += ',"user":{' + this.provenance(cache, slots[0] ?? SLOT_SHARED, now) + '},"scores":[';
+    const cands = req.candidates;
+    for (let i = 0; i < cands.length; i++) {
+      const c = cands[i] as { id: string };
+      body += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(scores[i] ?? NaN) + ',' + this.provenance(cache, slots[i + 1] ?? SLOT_SHARED, now) + '}';
+    }
+    return body + ']}';
+  }
+
+  /**
+   * Scores `req` as `build` does, without the body: each candidate's score (in the request's order)
+   * and provenance, for a caller that ranks them (POST /v1/recommend). Counted per source alike.
+   */
+  scores(req: ScoreRequest, release: ServedRelease, cache: StateCache, slots: Int32Array): ScoredCandidates {
+    const scores = this.scoreAll(req, release, cache, slots).slice();
+    const sources: EntitySource[] = [];
+    for (let i = 0; i < req.candidates.length; i++) sources.push(this.sourceOf(cache, slots[i + 1] ?? SLOT_SHARED));
+    return { release: release.id, releaseAgeMs: Math.max(0, Date.now() - release.createdAtMs), userSource: this.sourceOf(cache, slots[0] ?? SLOT_SHARED), scores, sources };
+  }
+
+  /** Scratch of `scoreAll`, grown to the largest request. */
+  private scratch = new Float64Array(16);
+
+  /** The score of each candidate (a view of a scratch array, valid until the next call). */
+  private scoreAll(req: ScoreRequest, release: ServedRelease, cache: StateCache, slots: Int32Array): Float64Array {
+    const width = cache.width;
     const userSlot = slots[0] ?? SLOT_SHARED;
     // An FM release runs the typed-array kernel; a meta adapter's scores all candidates in one call (serving/adapter-model.ts).
     const kernel = release.adapter === undefined ? release.kernel : undefined;
@@ -52,13 +96,9 @@ export class ResponseBody {
       userPartition = partitionOfKey(req.user.id, this.config.safeguardPartitions);
     }
     const out = this.out;
-    if (this.releaseOfField !== release) {
-      this.releaseOfField = release;
-      this.releaseField = ',"release":' + JSON.stringify(release.id) + ',"releaseAgeMs":';
-    }
-    let body = '{"requestId":' + (req.requestId === undefined ? 'null' : JSON.stringify(req.requestId)) + this.releaseField + Math.max(0, Date.now() - release.createdAtMs);
-    body += ',"user":{' + this.provenance(cache, userSlot, now) + '},"scores":[';
     const cands = req.candidates;
+    if (this.scratch.length < cands.length) this.scratch = new Float64Array(Math.max(cands.length, 2 * this.scratch.length));
+    const scores = this.scratch.subarray(0, cands.length);
     for (let i = 0; i < cands.length; i++) {
       const c = cands[i] as { id: string; features: Record<string, string[]> };
       const slot = slots[i + 1] ?? SLOT_SHARED;
@@ -80,9 +120,9 @@ export class ResponseBody {
         const state = this.safeguardStates[partition] ?? this.initialSafeguard();
         score = sg.mix(state, count, score, out[1] ?? score);
       }
-      body += (i === 0 ? '{"id":' : ',{"id":') + jsonString(c.id) + ',"score":' + jsonScore(score) + ',' + this.provenance(cache, slot, now) + '}';
+      scores[i] = score;
     }
-    return body + ']}';
+    return scores;
   }
 
   /** `,"release":"<id>","releaseAgeMs":` of the release the last body was built under. */
@@ -97,17 +137,16 @@ export class ResponseBody {
 
   /** `"source":…,"ageMs":…,"events":…` (the fields, no braces) of an entity's slot; counts it. */
   private provenance(cache: StateCache, slot: number, now: number): string {
-    if (slot < 0) {
-      this.sourceCounts[2] = (this.sourceCounts[2] ?? 0) + 1;
-      return '"source":"shared-only","ageMs":null,"events":null';
-    }
-    const count = cache.counts[slot] ?? -1;
+    const source = this.sourceOf(cache, slot);
+    if (source === 'shared-only') return '"source":"shared-only","ageMs":null,"events":null';
     const age = Math.max(0, Math.round(now - (cache.readAt[slot] ?? now)));
-    if (count < 0) {
-      this.sourceCounts[1] = (this.sourceCounts[1] ?? 0) + 1;
-      return '"source":"cold","ageMs":' + age + ',"events":0';
-    }
-    this.sourceCounts[0] = (this.sourceCounts[0] ?? 0) + 1;
-    return '"source":"fresh","ageMs":' + age + ',"events":' + count;
+    return source === 'cold' ? '"source":"cold","ageMs":' + age + ',"events":0' : '"source":"fresh","ageMs":' + age + ',"events":' + (cache.counts[slot] ?? 0);
+  }
+
+  /** Where an entity's state came from (its slot); counts it. */
+  private sourceOf(cache: StateCache, slot: number): EntitySource {
+    const t = slot < 0 ? 2 : (cache.counts[slot] ?? -1) < 0 ? 1 : 0;
+    this.sourceCounts[t] = (this.sourceCounts[t] ?? 0) + 1;
+    return t === 2 ? 'shared-only' : t === 1 ? 'cold' : 'fresh';
   }
 }

@@ -27,6 +27,9 @@ export const RETRY_AFTER_SECONDS = 1;
 /** The path of the per-model scoring route. */
 export const MODEL_SCORE_ROUTE = '/v1/models/:name/score';
 
+/** The two-stage route (serving/recommend-routes.ts): admitted before its body is read, as /v1/score. */
+export const RECOMMEND_ROUTE = '/v1/recommend';
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function errorBody(code: string, field: string | null, message: string, extra?: Record<string, unknown>): string {
@@ -42,17 +45,40 @@ export function sendError(reply: FastifyReply, status: number, code: string, fie
 }
 
 /** The deadline of a request: header `x-deadline-ms` (clamped to the maximum), else the default. */
-function deadlineOf(header: string | string[] | undefined, dflt: number, max: number): number {
+export function deadlineOf(header: string | string[] | undefined, dflt: number, max: number): number {
   if (header === undefined) return dflt;
   const v = Number(Array.isArray(header) ? header[0] : header);
   if (!(Number.isFinite(v) && v > 0)) throw new RequestError('x-deadline-ms', `must be a positive number of milliseconds, got ${JSON.stringify(header)}`);
   return Math.min(v, max);
 }
 
+/**
+ * Answers a failed scoring or recommendation request: 404 for an unknown model, 400 for bad input,
+ * 503 with Retry-After when admission refused it, else 500 (logged as `what`). `count` gets the status.
+ */
+export function sendFailure(reply: FastifyReply, err: unknown, count: (status: string) => void, logger: Logger, what: string): FastifyReply {
+  if (err instanceof UnknownModelError) {
+    count('404');
+    return sendError(reply, 404, err.code, 'model', err.message, { models: err.known });
+  }
+  if (err instanceof RequestError) {
+    count(String(err.status));
+    return sendError(reply, err.status, err.code, err.field, err.message);
+  }
+  if (err instanceof OverloadedError) {
+    count('503');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    return sendError(reply, 503, err.code, null, err.message, { reason: err.reason });
+  }
+  count('500');
+  logger.error(what, { error: errorMessage(err) });
+  return sendError(reply, 500, 'INTERNAL', null, 'internal error');
+}
+
 /** The pipeline a request's line names before its body is read, or undefined (named in the body, or unknown). */
 function pipelineOfLine(request: FastifyRequest, models: ModelRegistry): ScoringPipeline | undefined {
   if (request.method !== 'POST') return undefined;
-  if (request.url === '/v1/score') return models.several ? undefined : models.default.pipeline;
+  if (request.url === '/v1/score' || request.url === RECOMMEND_ROUTE) return models.several ? undefined : models.default.pipeline;
   if (request.routeOptions.url !== MODEL_SCORE_ROUTE) return undefined;
   return models.find((request.params as { name: string }).name)?.pipeline;
 }
@@ -80,7 +106,7 @@ export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistr
       }
       const refused = deadline === undefined ? undefined : pipeline.refusal(request.arrivedAt, deadline);
       if (refused !== undefined) {
-        if (pipeline === recording?.pipeline) recording.recorder.refusedUnread();
+        if (pipeline === recording?.pipeline && request.url !== RECOMMEND_ROUTE) recording.recorder.refusedUnread();
         pipeline.metrics.requests.inc({ status: '503' });
         reply.header('retry-after', String(RETRY_AFTER_SECONDS));
         sendError(reply, 503, refused.code, null, refused.message, { reason: refused.reason });
@@ -107,22 +133,7 @@ export function registerScoringRoutes(app: FastifyInstance, models: ModelRegistr
     } catch (err) {
       // Counted under the model that refused it; a bad or unknown model name under the default.
       const m = (pipeline ?? models.default.pipeline).metrics;
-      if (err instanceof UnknownModelError) {
-        m.requests.inc({ status: '404' });
-        return sendError(reply, 404, err.code, 'model', err.message, { models: err.known });
-      }
-      if (err instanceof RequestError) {
-        m.requests.inc({ status: String(err.status) });
-        return sendError(reply, err.status, err.code, err.field, err.message);
-      }
-      if (err instanceof OverloadedError) {
-        m.requests.inc({ status: '503' });
-        reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-        return sendError(reply, 503, err.code, null, err.message, { reason: err.reason });
-      }
-      m.requests.inc({ status: '500' });
-      logger.error('scoring failed', { error: errorMessage(err) });
-      return sendError(reply, 500, 'INTERNAL', null, 'internal error');
+      return sendFailure(reply, err, (status) => m.requests.inc({ status }), logger, 'scoring failed');
     }
     const t1 = performance.now();
     pipeline.metrics.requests.inc({ status: '200' });

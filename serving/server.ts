@@ -1,7 +1,8 @@
 /**
  * The HTTP face of the scoring pipelines: `POST /v1/score`, `POST /v1/models/:name/score`,
- * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts), and
- * with a retrieval service `POST /v1/retrieve` (serving/retrieve-routes.ts).
+ * `GET /v1/models`, `GET /healthz`, `GET /readyz`, `GET /metrics` (the routes: serving/routes.ts),
+ * with a retrieval service `POST /v1/retrieve` (serving/retrieve-routes.ts), and `POST /v1/recommend`,
+ * retrieval then ranking (serving/recommend-routes.ts; 503 RETRIEVAL_UNAVAILABLE without one).
  * A server serves one pipeline or several named models (serving/models.ts).
  *
  * Server: fastify. It is well kept, its JSON body parser refuses prototype poisoning, and its body
@@ -26,6 +27,8 @@ import type { RetrievalService } from './retrieve.js';
 import type { RetrieveLimits } from './retrieve-request.js';
 import { registerRetrievalRoutes } from './retrieve-routes.js';
 import { registerRetrievalMetrics } from './retrieve-metrics.js';
+import { registerRecommendMetrics, type RecommendStage } from './recommend-metrics.js';
+import { registerRecommendRoutes } from './recommend-routes.js';
 
 export { RETRY_AFTER_SECONDS } from './routes.js';
 
@@ -62,8 +65,10 @@ export interface ScoringServerOptions {
   logger?: Logger;
   /** Record the default model's valid requests (`thaw serve --record-load`); closed by `stop()`. @default none */
   recorder?: LoadRecorder;
-  /** Serve `POST /v1/retrieve` over this retrieval service (serving/retrieve.ts). @default none */
+  /** Serve `POST /v1/retrieve` and `POST /v1/recommend` over this retrieval service (serving/retrieve.ts). @default none: /v1/retrieve is 404, /v1/recommend 503 */
   retrieval?: { service: RetrievalService; limits?: RetrieveLimits };
+  /** Also told each /v1/recommend stage's time (ms), besides /metrics (the bench's raw figures). @default none */
+  onRecommendStage?: (stage: RecommendStage, ms: number) => void;
 }
 
 function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
@@ -76,7 +81,11 @@ function registryOf(target: ScoringPipeline | ModelRegistry): ModelRegistry {
  */
 export async function startScoringServer(target: ScoringPipeline | ModelRegistry, opts: ScoringServerOptions = {}): Promise<ScoringServer> {
   const models = registryOf(target);
-  const app = createScoringApp(models, opts.logger, { ...(opts.recorder === undefined ? {} : { recorder: opts.recorder }), ...(opts.retrieval === undefined ? {} : { retrieval: opts.retrieval }) });
+  const app = createScoringApp(models, opts.logger, {
+    ...(opts.recorder === undefined ? {} : { recorder: opts.recorder }),
+    ...(opts.retrieval === undefined ? {} : { retrieval: opts.retrieval }),
+    ...(opts.onRecommendStage === undefined ? {} : { onRecommendStage: opts.onRecommendStage }),
+  });
   let address: string;
   try {
     await models.start(opts.startTimeoutMs);
@@ -106,10 +115,14 @@ export async function startScoringServer(target: ScoringPipeline | ModelRegistry
 /**
  * Builds (does not listen) the fastify app over a pipeline or several models. The body limit is the
  * default model's; `extras.recorder` records the default model's valid requests, `extras.retrieval`
- * adds `POST /v1/retrieve`.
+ * adds `POST /v1/retrieve` and the index `POST /v1/recommend` retrieves from.
  */
-export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger: Logger = silentLogger, extras: Pick<ScoringServerOptions, 'recorder' | 'retrieval'> = {}): FastifyInstance {
-  const { recorder, retrieval } = extras;
+export function createScoringApp(
+  target: ScoringPipeline | ModelRegistry,
+  logger: Logger = silentLogger,
+  extras: Pick<ScoringServerOptions, 'recorder' | 'retrieval' | 'onRecommendStage'> = {},
+): FastifyInstance {
+  const { recorder, retrieval, onRecommendStage } = extras;
   const models = registryOf(target);
   const bodyLimit = models.default.pipeline.config.bodyLimitBytes;
   const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
@@ -127,6 +140,7 @@ export function createScoringApp(target: ScoringPipeline | ModelRegistry, logger
   registerScoringRoutes(app, models, logger, recorder === undefined ? undefined : { recorder, pipeline: models.default.pipeline });
   const registry = models.default.pipeline.metrics.registry;
   if (retrieval !== undefined) registerRetrievalRoutes(app, retrieval.service, logger, retrieval.limits, { observe: registerRetrievalMetrics(registry, retrieval.service) });
+  registerRecommendRoutes(app, models, retrieval, registerRecommendMetrics(registry, onRecommendStage), logger);
   app.get('/healthz', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send('{"status":"ok"}'));
   app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
   return app;

@@ -24,6 +24,7 @@ import { aborted } from '../lifecycle.js';
 import { buildModels, servingOptionsOf } from './serve-models.js';
 import { RetrievalService } from '../../serving/retrieve.js';
 import { RetrievalIndexer } from '../../serving/retrieve-indexer.js';
+import { RetrievalReloader } from '../../serving/retrieve-reload.js';
 import { isServerProcess, serverProcessSignal, superviseServerProcesses } from '../serve-processes.js';
 
 export const serveCommand: Command<ServeConfig> = { run: serve };
@@ -120,9 +121,10 @@ async function listenUntilAborted(target: ScoringPipeline | ModelRegistry, cfg: 
   return EXIT.ok;
 }
 
-/** Loads the retrieval snapshot, starts its sealer and its Kafka indexer. */
+/** Loads the retrieval snapshot, starts its sealer, its Kafka indexer and the follower of DIR (a new item tower rebuilds the index). */
 async function startRetrieval(cfg: ServeConfig, dir: string, log: Logger): Promise<{ service: RetrievalService; stop: () => Promise<void> }> {
-  const service = await RetrievalService.load(resolve(dir), { efSearch: cfg.retrievalEf });
+  const indexOverrides = { efSearch: cfg.retrievalEf };
+  const service = await RetrievalService.load(resolve(dir), indexOverrides);
   service.start();
   const indexer = new RetrievalIndexer({
     kafka: cfg.kafka,
@@ -133,16 +135,20 @@ async function startRetrieval(cfg: ServeConfig, dir: string, log: Logger): Promi
     maxGrowing: cfg.retrievalMaxGrowing,
     logger: log,
   });
+  const reloader = new RetrievalReloader({ dir: resolve(dir), service, pollMs: cfg.retrievalReloadMs, indexOverrides, logger: log });
   try {
     await indexer.start();
+    await reloader.start();
   } catch (err) {
+    await indexer.stop();
     service.stop();
     throw err;
   }
-  log.info('retrieval: serving POST /v1/retrieve', { snapshot: dir, ...service.index.stats() });
+  log.info('retrieval: serving POST /v1/retrieve and POST /v1/recommend', { snapshot: dir, ...service.index.stats() });
   return {
     service,
     stop: async () => {
+      await reloader.stop();
       await indexer.stop();
       service.stop();
     },

@@ -99,7 +99,7 @@ export const serveFields = z.object({
   retrieval: path
     .optional()
     .describe(
-      "Serve POST /v1/retrieve from this retrieval snapshot directory (`thaw retrieval build --out DIR`: the dual encoder's towers and the ANN index of every item), and index new items from Kafka (--retrieval-profile-topic, --retrieval-event-topic) into it as their profile or first event arrives. @default none: no retrieval",
+      "Serve POST /v1/retrieve and POST /v1/recommend (retrieve k, rank them with the model, answer the top n) from this retrieval snapshot directory (`thaw retrieval build --out DIR`: the dual encoder's towers and the ANN index of every item), and index new items from Kafka (--retrieval-profile-topic, --retrieval-event-topic) into it as their profile or first event arrives. A new snapshot written to DIR later (a new item tower) is loaded and the index rebuilt for it (--retrieval-reload-ms). @default none: no retrieval (/v1/recommend answers 503)",
     ),
   retrievalProfileTopic: z
     .string()
@@ -127,6 +127,11 @@ export const serveFields = z.object({
   retrievalMaxGrowing: positiveInt
     .default(50_000)
     .describe('With --retrieval: when the growing segment holds more items than this (the sealer is behind), the Kafka indexer waits for the sealer (count). @default 50000'),
+  retrievalReloadMs: nonNegativeInt
+    .default(10_000)
+    .describe(
+      'With --retrieval: how often DIR is checked for a new snapshot (a new item tower); one found is loaded, the items seen on Kafka are re-encoded by its item tower and sealed into its index off the request path, then it replaces the one in use in one step; 0: never (ms). @default 10000',
+    ),
   logLevel,
 });
 
@@ -139,6 +144,7 @@ export const RETRIEVAL_KEYS = {
   retrievalEf: true,
   retrievalMaxK: true,
   retrievalMaxGrowing: true,
+  retrievalReloadMs: true,
 } as const;
 
 /** The keys that must agree within one served model (adapter, partner, safeguard side, options): the flags' model and each of --models. */
@@ -224,6 +230,7 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     { flag: 'retrieval-ef', key: 'retrievalEf', kind: 'int', meta: 'N' },
     { flag: 'retrieval-max-k', key: 'retrievalMaxK', kind: 'int', meta: 'N' },
     { flag: 'retrieval-max-growing', key: 'retrievalMaxGrowing', kind: 'int', meta: 'N' },
+    { flag: 'retrieval-reload-ms', key: 'retrievalReloadMs', kind: 'int', meta: 'MS' },
     FLAGS.logLevel,
   ],
   notes:
@@ -237,5 +244,6 @@ export const serveSpec: CommandSpec<typeof serveSchema> = {
     '--demo serves what `thaw demo` left in --out instead (its last FM release, its fm-adagrad states in memory):\n' +
     'thaw demo --quick && thaw serve --demo, then POST /v1/score.\n' +
     '--retrieval DIR adds POST /v1/retrieve {user: {id, features?, history?}, k} -> {ids, scores} over a retrieval snapshot\n' +
-    '(thaw retrieval build), with new items indexed from Kafka within the growing segment (README "Retrieval").',
+    '(thaw retrieval build), with new items indexed from Kafka within the growing segment (README "Retrieval"), and\n' +
+    'POST /v1/recommend {user, k, n} -> the top n of the k retrieved, ranked by the model (README "Serving").',
 };

@@ -4,7 +4,9 @@
  *                 little-endian float32) and the ids of the items it was trained on (their id rows
  *                 are used; any other item's vector comes from its features alone);
  *   DIR/index/    the ANN index of the catalogue's item vectors (retrieval/index/snapshot.ts).
- * The encoder directory is written beside its final name and renamed into place.
+ * The index is written first, then the encoder directory beside its final name and renamed into
+ * place: a reader that sees a new encoder sees the index written with it (serving/retrieve-reload.ts
+ * watches the encoder).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,9 +43,10 @@ function readF32(path: string, length: number, what: string): Float32Array {
   return new Float32Array(new Uint8Array(buf).buffer);
 }
 
-/** Writes the encoder to `dir/encoder` and the index to `dir/index`. */
+/** Writes the index to `dir/index`, then the encoder to `dir/encoder`. */
 export function saveRetrievalSnapshot(dir: string, encoder: DualEncoder, knownItems: Iterable<string>, index: AnnIndex): void {
   mkdirSync(dir, { recursive: true });
+  saveIndex(index, join(dir, 'index'));
   const tmp = join(dir, `encoder.${randomBytes(4).toString('hex')}.tmp`);
   mkdirSync(tmp);
   const meta: EncoderMeta = { format: FORMAT, options: encoder.opts, knownItems: [...knownItems] };
@@ -54,7 +57,6 @@ export function saveRetrievalSnapshot(dir: string, encoder: DualEncoder, knownIt
   const target = join(dir, 'encoder');
   if (existsSync(target)) rmSync(target, { recursive: true, force: true });
   renameSync(tmp, target);
-  saveIndex(index, join(dir, 'index'));
 }
 
 /** Loads `dir` (saveRetrievalSnapshot's layout); INDEX_CORRUPT when a part is missing or the parts disagree. */
