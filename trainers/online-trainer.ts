@@ -25,13 +25,14 @@
  * Buffers are bounded: at most one fetched batch in flight (`maxBatchMessages` per chunk), bounded
  * warm-up windows and entity replicas in the learner.
  */
-import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { announceRelease, type AnnounceOptions } from '../model-store/release-announce.js';
 import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
-import { createKafka, kafkaError, type KafkaConnection } from '../streams/kafka.js';
+import type { KafkaConnection } from '../streams/kafka.js';
+import { ManualCommitConsumer } from '../streams/manual-commit-consumer.js';
+import type { RawMessage } from '../streams/message.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import type { LearnerOptions } from './online/factory.js';
@@ -138,7 +139,7 @@ export class OnlineTrainer {
   private readonly log: Logger;
   private st: OnlineTrainerState = 'idle';
   private learner: OnlineLearner | undefined;
-  private consumer: Consumer | undefined;
+  private consumer: ManualCommitConsumer | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Serialises training chunks and publishes (both mutate the learner). */
   private lock: Promise<void> = Promise.resolve();
@@ -218,7 +219,7 @@ export class OnlineTrainer {
     if (this.st !== 'running') return this.stop();
     this.st = 'draining';
     this.clearTimer();
-    this.consumer?.pause([{ topic: this.o.topic }]);
+    this.consumer?.pause();
     await this.idle();
     try {
       await this.withLock(() => this.publish());
@@ -268,79 +269,62 @@ export class OnlineTrainer {
 
   private async startConsumer(): Promise<void> {
     const o = this.o;
-    const consumer = createKafka(o.kafka, this.log).consumer({ groupId: o.groupId, maxWaitTimeInMs: o.maxWaitTimeMs, allowAutoTopicCreation: false });
+    const consumer = new ManualCommitConsumer({
+      kafka: o.kafka,
+      groupId: o.groupId,
+      topic: o.topic,
+      fromBeginning: o.fromBeginning,
+      maxBatchMessages: o.maxBatchMessages,
+      maxWaitTimeMs: o.maxWaitTimeMs,
+      // Every assigned partition starts at the lineage's position: never past the release, whatever was committed.
+      startOffset: (partition) => this.positions[String(partition)],
+      logger: this.log,
+    });
     this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.log.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
-      if (!e.payload.restart && this.st === 'running') this.st = 'failed';
+    consumer.onFailed(() => {
+      if (this.st === 'running') this.st = 'failed';
     });
-    // Seek every assigned partition to the lineage's position: a group whose commit was lost (or a
-    // `fromBeginning: false` start) still resumes exactly after the release, never past it.
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      for (const partition of e.payload.memberAssignment[o.topic] ?? []) {
-        const offset = this.positions[String(partition)];
-        if (offset === undefined) continue;
-        try {
-          consumer.seek({ topic: o.topic, partition, offset: String(offset) });
-        } catch (err) {
-          this.log.warn('seek failed; covered messages will be skipped instead', { partition, error: errorMessage(err) });
-        }
-      }
-    });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [o.topic], fromBeginning: o.fromBeginning });
-      // One partition at a time: chunks share one learner, which the lock serialises anyway.
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.eachBatch(p) });
-    } catch (err) {
-      throw kafkaError(o.kafka, `online trainer ${o.groupId} failed to start`, err);
-    }
+    await consumer.start((partition, messages) => this.trainChunk(partition, messages));
   }
 
-  private async eachBatch(p: EachBatchPayload): Promise<void> {
+  /** Trains one chunk of one partition; false when the trainer no longer runs (the chunk is left for a restart). */
+  private async trainChunk(partition: number, messages: readonly RawMessage[]): Promise<boolean> {
+    if (this.st !== 'running') return false;
     this.inFlight++;
     try {
-      const { batch } = p;
-      const key = String(batch.partition);
-      const max = this.o.maxBatchMessages;
-      for (let i = 0; i < batch.messages.length; i += max) {
-        if (this.st !== 'running' || !p.isRunning() || p.isStale()) return;
-        const chunk = batch.messages.slice(i, i + max);
-        await this.withLock(async () => {
-          // Re-checked under the lock: a stop or drain may have come while waiting.
-          if (this.st !== 'running') return;
-          const events: LabelledEvent[] = [];
-          let last = -1;
-          for (const m of chunk) {
-            const off = Number(m.offset);
-            last = off;
-            if (off < (this.positions[key] ?? 0)) {
-              this.skippedCovered++;
-              continue;
-            }
-            if (m.value === null) continue;
-            try {
-              events.push(decodeLabelled(m.value));
-            } catch (err) {
-              // The rekey stage dead-letters bad input; the trainer only must not stop on it.
-              this.poison++;
-              this.log.warn('undecodable labelled event skipped', { partition: batch.partition, offset: off, error: errorMessage(err) });
-            }
+      const key = String(partition);
+      const trained = await this.withLock(async () => {
+        // Re-checked under the lock: a stop or drain may have come while waiting.
+        const learner = this.learner;
+        if (this.st !== 'running' || learner === undefined) return false;
+        const events: LabelledEvent[] = [];
+        let last = -1;
+        for (const m of messages) {
+          last = m.offset;
+          if (m.offset < (this.positions[key] ?? 0)) {
+            this.skippedCovered++;
+            continue;
           }
-          if (this.o.beforeObserve !== undefined) {
-            await this.o.beforeObserve(events);
-            if (this.st !== 'running') return;
+          if (m.value === null) continue;
+          try {
+            events.push(decodeLabelled(m.value));
+          } catch (err) {
+            // The rekey stage dead-letters bad input; the trainer only must not stop on it.
+            this.poison++;
+            this.log.warn('undecodable labelled event skipped', { partition, offset: m.offset, error: errorMessage(err) });
           }
-          this.learner!.observe(events);
-          this.sinceRelease += events.length;
-          if (last >= 0) {
-            this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
-            p.resolveOffset(String(last));
-          }
-        });
-        if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
-        await p.heartbeat();
-      }
+        }
+        if (this.o.beforeObserve !== undefined) {
+          await this.o.beforeObserve(events);
+          if (this.st !== 'running') return false;
+        }
+        learner.observe(events);
+        this.sinceRelease += events.length;
+        if (last >= 0) this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
+        return true;
+      });
+      if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
+      return trained;
     } finally {
       this.inFlight--;
       if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -412,12 +396,8 @@ export class OnlineTrainer {
   }
 
   private async commit(offsets: PartitionOffsets): Promise<void> {
-    const c = this.consumer;
-    if (c === undefined) return;
-    const parts = Object.entries(offsets).map(([partition, offset]) => ({ topic: this.o.topic, partition: Number(partition), offset: String(offset) }));
-    if (parts.length === 0) return;
     try {
-      await c.commitOffsets(parts);
+      await this.consumer?.commit(offsets);
     } catch (err) {
       // Not fatal: a restart skips what the release covers whatever the committed offsets say.
       this.log.warn('offset commit failed; the release covers them anyway', { error: errorMessage(err) });
