@@ -120,9 +120,9 @@ export interface OnlineTrainerStatus {
   learner: LearnerStats;
 }
 
-function positiveInt(key: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`onlineTrainer.${key}`, `must be an integer >= ${min}, got ${String(v)}`);
-  return v;
+function positiveInt(key: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`onlineTrainer.${key}`, `must be an integer >= ${min}, got ${String(value)}`);
+  return value;
 }
 
 /**
@@ -132,12 +132,12 @@ function positiveInt(key: string, v: number, min: number): number {
 export const DEFAULT_SYNC_EVERY_EVENTS = 10_000;
 
 export class OnlineTrainer {
-  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> &
+  private readonly opts: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> &
     OnlineTrainerOptions;
   /** Events trained since the last release (for `syncEveryEvents`). */
   private sinceRelease = 0;
   private readonly log: Logger;
-  private st: OnlineTrainerState = 'idle';
+  private lifecycle: OnlineTrainerState = 'idle';
   private learner: OnlineLearner | undefined;
   private consumer: ManualCommitConsumer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -161,7 +161,7 @@ export class OnlineTrainer {
     if (typeof opts.model !== 'string' || opts.model === '') throw new ConfigError('onlineTrainer.model', 'must be a model name');
     const groupId = opts.groupId ?? `thaw-online-${opts.model}-${opts.side}`;
     if (groupId === '') throw new ConfigError('onlineTrainer.groupId', 'must not be empty');
-    this.o = {
+    this.opts = {
       ...opts,
       topic: opts.topic ?? labelledTopicFor(opts.side),
       groupId,
@@ -176,12 +176,12 @@ export class OnlineTrainer {
   }
 
   get state(): OnlineTrainerState {
-    return this.st;
+    return this.lifecycle;
   }
 
   status(): OnlineTrainerStatus {
     return {
-      state: this.st,
+      state: this.lifecycle,
       positions: { ...this.positions },
       lastRelease: this.parent,
       published: this.published,
@@ -197,27 +197,27 @@ export class OnlineTrainer {
    * the model has no release at all, RELEASE_INCOMPATIBLE when it is not of `kind`.
    */
   async start(): Promise<void> {
-    if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.st}`);
-    this.st = 'starting';
+    if (this.lifecycle !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.lifecycle}`);
+    this.lifecycle = 'starting';
     try {
       const restored = await this.loadLineage();
-      await this.o.attached?.start(restored);
+      await this.opts.attached?.start(restored);
       await this.startConsumer();
     } catch (err) {
-      this.st = 'failed';
+      this.lifecycle = 'failed';
       await this.consumer?.disconnect().catch(() => undefined);
       throw err;
     }
-    this.st = 'running';
+    this.lifecycle = 'running';
     this.timer = setInterval(() => {
       this.withLock(() => this.publish()).catch((err: unknown) => this.log.error('release failed; retrying next interval', { error: errorMessage(err), code: (err as { code?: unknown }).code }));
-    }, this.o.syncIntervalMs);
+    }, this.opts.syncIntervalMs);
   }
 
   /** Stops fetching, finishes the chunk in flight, publishes the last interval's release, commits, leaves. */
   async drain(): Promise<void> {
-    if (this.st !== 'running') return this.stop();
-    this.st = 'draining';
+    if (this.lifecycle !== 'running') return this.stop();
+    this.lifecycle = 'draining';
     this.clearTimer();
     this.consumer?.pause();
     await this.idle();
@@ -225,17 +225,17 @@ export class OnlineTrainer {
       await this.withLock(() => this.publish());
     } finally {
       await this.disconnect();
-      this.st = 'stopped';
+      this.lifecycle = 'stopped';
     }
   }
 
   /** Leaves at once: nothing more is published or committed (the uncommitted tail is redone after a restart). */
   async stop(): Promise<void> {
-    if (this.st === 'stopped' || this.st === 'idle') {
-      this.st = 'stopped';
+    if (this.lifecycle === 'stopped' || this.lifecycle === 'idle') {
+      this.lifecycle = 'stopped';
       return;
     }
-    this.st = 'stopped';
+    this.lifecycle = 'stopped';
     this.clearTimer();
     await this.disconnect();
     await this.lock.catch(() => undefined);
@@ -243,60 +243,60 @@ export class OnlineTrainer {
 
   /** Publishes now (what the timer does); resolves with the version, or null if nothing new was consumed. */
   async syncNow(): Promise<string | null> {
-    if (this.st !== 'running') throw new ThawError('LIFECYCLE', `OnlineTrainer.syncNow() called in state ${this.st}`);
-    let v: string | null = null;
+    if (this.lifecycle !== 'running') throw new ThawError('LIFECYCLE', `OnlineTrainer.syncNow() called in state ${this.lifecycle}`);
+    let version: string | null = null;
     await this.withLock(async () => {
-      v = await this.publish();
+      version = await this.publish();
     });
-    return v;
+    return version;
   }
 
   /** Loads the lineage (exactly from its newest checkpoint with `resume`); returns the attached state saved with it. */
   private async loadLineage(): Promise<CheckpointData | undefined> {
-    const l = await loadLineage(this.o, this.log);
-    this.learner = l.learner;
-    this.parent = l.parent;
-    this.base = l.base;
-    this.positions = l.positions;
-    this.publishedPositions = l.publishedPositions;
-    this.baseEvents = l.baseEvents;
-    this.baseTasks = l.baseTasks;
-    this.sinceRelease = l.sinceRelease;
-    this.skippedCovered = l.skippedCovered;
-    this.poison = l.poison;
-    return l.attached;
+    const lineage = await loadLineage(this.opts, this.log);
+    this.learner = lineage.learner;
+    this.parent = lineage.parent;
+    this.base = lineage.base;
+    this.positions = lineage.positions;
+    this.publishedPositions = lineage.publishedPositions;
+    this.baseEvents = lineage.baseEvents;
+    this.baseTasks = lineage.baseTasks;
+    this.sinceRelease = lineage.sinceRelease;
+    this.skippedCovered = lineage.skippedCovered;
+    this.poison = lineage.poison;
+    return lineage.attached;
   }
 
   private async startConsumer(): Promise<void> {
-    const o = this.o;
+    const opts = this.opts;
     const consumer = new ManualCommitConsumer({
-      kafka: o.kafka,
-      groupId: o.groupId,
-      topic: o.topic,
-      fromBeginning: o.fromBeginning,
-      maxBatchMessages: o.maxBatchMessages,
-      maxWaitTimeMs: o.maxWaitTimeMs,
+      kafka: opts.kafka,
+      groupId: opts.groupId,
+      topic: opts.topic,
+      fromBeginning: opts.fromBeginning,
+      maxBatchMessages: opts.maxBatchMessages,
+      maxWaitTimeMs: opts.maxWaitTimeMs,
       // Every assigned partition starts at the lineage's position: never past the release, whatever was committed.
       startOffset: (partition) => this.positions[String(partition)],
       logger: this.log,
     });
     this.consumer = consumer;
     consumer.onFailed(() => {
-      if (this.st === 'running') this.st = 'failed';
+      if (this.lifecycle === 'running') this.lifecycle = 'failed';
     });
     await consumer.start((partition, messages) => this.trainChunk(partition, messages));
   }
 
   /** Trains one chunk of one partition; false when the trainer no longer runs (the chunk is left for a restart). */
   private async trainChunk(partition: number, messages: readonly RawMessage[]): Promise<boolean> {
-    if (this.st !== 'running') return false;
+    if (this.lifecycle !== 'running') return false;
     this.inFlight++;
     try {
       const key = String(partition);
       const trained = await this.withLock(async () => {
         // Re-checked under the lock: a stop or drain may have come while waiting.
         const learner = this.learner;
-        if (this.st !== 'running' || learner === undefined) return false;
+        if (this.lifecycle !== 'running' || learner === undefined) return false;
         const events: LabelledEvent[] = [];
         let last = -1;
         for (const m of messages) {
@@ -314,20 +314,20 @@ export class OnlineTrainer {
             this.log.warn('undecodable labelled event skipped', { partition, offset: m.offset, error: errorMessage(err) });
           }
         }
-        if (this.o.beforeObserve !== undefined) {
-          await this.o.beforeObserve(events);
-          if (this.st !== 'running') return false;
+        if (this.opts.beforeObserve !== undefined) {
+          await this.opts.beforeObserve(events);
+          if (this.lifecycle !== 'running') return false;
         }
         learner.observe(events);
         this.sinceRelease += events.length;
         if (last >= 0) this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
         return true;
       });
-      if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
+      if (this.opts.syncEveryEvents > 0 && this.sinceRelease >= this.opts.syncEveryEvents) await this.withLock(() => this.publish());
       return trained;
     } finally {
       this.inFlight--;
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 
@@ -340,7 +340,7 @@ export class OnlineTrainer {
     if (learner === undefined) return null;
     const offsets = canonicalOffsets(this.positions);
     if (JSON.stringify(offsets) === JSON.stringify(canonicalOffsets(this.publishedPositions))) return null;
-    const { store, model, groupId, topic } = this.o;
+    const { store, model, groupId, topic } = this.opts;
     // The checkpoint first: every position committed below has one at exactly that position.
     learner.flush();
     const meta = {
@@ -357,7 +357,7 @@ export class OnlineTrainer {
       poison: this.poison,
     };
     try {
-      saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.o.attached, this.o.checkpointsKept);
+      saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.opts.attached, this.opts.checkpointsKept);
     } catch (err) {
       // Without it the release still goes out; a --resume then starts from an older checkpoint.
       this.log.warn('checkpoint not written', { version: meta.version, error: errorMessage(err) });
@@ -378,9 +378,9 @@ export class OnlineTrainer {
     });
     if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });
     await store.promote(model, res.version);
-    if (this.o.announce !== undefined) {
+    if (this.opts.announce !== undefined) {
       try {
-        await announceRelease(store, model, res.version, this.o.announce);
+        await announceRelease(store, model, res.version, this.opts.announce);
       } catch (err) {
         // Announcements are hints; workers also poll CURRENT.
         this.log.warn('release announcement failed', { version: res.version, error: errorMessage(err) });
@@ -391,7 +391,7 @@ export class OnlineTrainer {
     this.publishedPositions = { ...offsets };
     this.published++;
     this.log.info('release published', { version: res.version, events: res.info.events, metaTasks: res.info.metaTasks, offsets, recentLogloss: learner.stats().recentLogloss });
-    this.o.onRelease?.((await store.load(model, res.version)).manifest, res.info);
+    this.opts.onRelease?.((await store.load(model, res.version)).manifest, res.info);
     return res.version;
   }
 
@@ -424,11 +424,11 @@ export class OnlineTrainer {
   }
 
   private async disconnect(): Promise<void> {
-    const c = this.consumer;
+    const consumer = this.consumer;
     this.consumer = undefined;
-    if (c === undefined) return;
+    if (consumer === undefined) return;
     try {
-      await c.disconnect();
+      await consumer.disconnect();
     } catch (err) {
       this.log.warn('consumer disconnect failed', { error: errorMessage(err) });
     }
