@@ -15,43 +15,25 @@
  */
 import type { EachBatchPayload } from 'kafkajs';
 import { ThawError, errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/log.js';
 import { RewindPartition } from './assignment.js';
-import type { Outcome } from './fetch-ahead.js';
+import type { BatchChunkContext, Outcome } from './chunk-context.js';
 import { toRawMessage, type MessageBatch } from './message.js';
-import type { PartitionCommitter } from './partition-committer.js';
 
 /** What `handInOrderBatch` needs of the consumer, for one kafkajs batch. */
-export interface InOrderBatchContext {
-  /** The background commits of the batch's partition. */
-  commits: PartitionCommitter;
-  /** Largest chunk. Records. */
-  maxBatchMessages: number;
-  /** Chunks of the partition in flight at once. Count. */
-  pipelineDepth: number;
+export interface InOrderBatchContext extends BatchChunkContext {
   offsetCommit: 'consumer' | 'transaction';
   /** First backoff after a failure. Milliseconds. */
   retryInitialMs: number;
   /** Backoff cap. Milliseconds. */
   retryMaxMs: number;
-  fetch: NonNullable<MessageBatch['fetch']>;
-  logger: Logger;
   /** One handler call whose rejection becomes a value. */
   call(chunk: MessageBatch): Promise<Outcome>;
   /** Seeks the batch's partition back to `offset` (the handler threw RewindPartition). */
   rewind(offset: number): void;
   /** Counts one failed attempt. */
   onRetry(): void;
-  /** False once the consumer stops or pauses, or the partition was revoked or sought: no new chunk starts. */
-  mayStart(): boolean;
   /** False once the consumer stops or the partition was revoked or sought: a failed chunk is not retried. */
   mayRetry(): boolean;
-  /** True once the consumer is stopping. */
-  stopping(): boolean;
-  /** Awaits `outcome` while heartbeating. */
-  heartbeating<T>(outcome: Promise<T>): Promise<T>;
-  /** Sleeps `ms` while heartbeating (woken by stop). */
-  backoff(ms: number): Promise<void>;
 }
 
 /** kafkajs' eachBatch without fetch-ahead (see the file comment). */
