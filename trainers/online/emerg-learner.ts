@@ -31,6 +31,7 @@ import { metaStep, supervisedStep } from '../steps.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
+import { at } from '../../lib/at.js';
 
 /** Options of `EmergOnlineLearner`. */
 export interface EmergLearnerOptions {
@@ -167,15 +168,15 @@ export class EmergOnlineLearner implements OnlineLearner {
     if (missing.length > 0) {
       // First sight: one generator call for every new item of the batch (what the adapter does).
       const w = this.model.width;
-      const b = this.encoder.encode(missing.map((i) => first[i]!));
+      const b = this.encoder.encode(missing.map((i) => at(first, i, 'first')));
       const gen = tf.tidy(() => this.model.generateIdEmb(this.model.dense.tensors(), this.model.pooledOf(b)));
       const vals = gen.dataSync() as Float32Array;
       gen.dispose();
       missing.forEach((i, j) => {
         const row = vals.slice(j * w, j * w + w);
         out[i] = row;
-        this.items.set(ids[i]!, row);
-        this.windows.openFor(ids[i]!);
+        this.items.set(at(ids, i, 'ids'), row);
+        this.windows.openFor(at(ids, i, 'ids'));
       });
     }
     return out as Float32Array[];

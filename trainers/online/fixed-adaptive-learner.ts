@@ -38,6 +38,7 @@ import { prequentialMetaStep } from './fa-meta.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
+import { at } from '../../lib/at.js';
 
 /** Options of `FixedAdaptiveOnlineLearner`. */
 export interface FixedAdaptiveLearnerOptions {
@@ -212,7 +213,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     params.forEach((p, i) => flat.set(p, i * ps));
     // Scores before any update, for the running loss (the honest prequential view of the trainer).
     const pre = this.model.predict(b, flat);
-    for (let i = 0; i < b.n; i++) this.loss.add(pre[i]!, b.label[i]!);
+    for (let i = 0; i < b.n; i++) this.loss.add(pre[i] ?? 0, b.label[i] ?? 0);
     // The ID table of the step holds this batch's users; lr 0: users move by Meta-SGD below, not by it.
     const idTable = new EmbeddingTable({ rows: count, dim: ps, optimizer: 'sgd', lr: 0 });
     idTable.data.set(flat);
@@ -243,7 +244,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     // Extra steps on recent tasks: a stream brings few new users per interval, one pass is little.
     for (let s = 1; s < this.stepsPerBatch && this.replay.length > 0; s++) {
       const pick: WindowTask<LabelledEvent>[] = [];
-      for (let i = 0; i < this.perStep; i++) pick.push(this.replay[Math.floor(this.rand() * this.replay.length)]!);
+      for (let i = 0; i < this.perStep; i++) pick.push(at(this.replay, Math.floor(this.rand() * this.replay.length), 'this.replay'));
       this.metaStepOn(pick);
     }
   }
@@ -256,7 +257,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
       for (let j = 0; j < this.windows.size; j++)
         positions.push(
           this.encoder.encode(
-            tasks.map((t) => (j < t.support.length ? t.support[j]! : t.query[j - t.support.length]!)),
+            tasks.map((t) => (j < t.support.length ? at(t.support, j, 't.support') : at(t.query, j - t.support.length, 't.query'))),
             ent,
           ),
         );
@@ -278,7 +279,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     }
     // Meta-SGD rates must stay positive: a negative rate would step users uphill.
     const lr = this.model.meta.get('fa.lr').data;
-    for (let i = 0; i < lr.length; i++) if (lr[i]! < 1e-4) lr[i] = 1e-4;
+    for (let i = 0; i < lr.length; i++) if ((lr[i] ?? 0) < 1e-4) lr[i] = 1e-4;
     this.metaSteps++;
   }
 }
