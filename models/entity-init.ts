@@ -37,7 +37,10 @@ export function initEntityParams(model: CtrModel, b: RowBatch, count: number, op
   const [idT, graphT] = tf.tidy(() => {
     const p = model.dense.tensors();
     const pooled = model.pooledOf(sub);
-    return [genId && model.generateIdEmb !== undefined ? model.generateIdEmb(p, pooled) : tf.zeros([1]), genGraph && model.generateGraph !== undefined ? model.generateGraph(p, pooled) : tf.zeros([1])];
+    return [
+      genId && model.generateIdEmb !== undefined ? model.generateIdEmb(p, pooled) : tf.zeros([1]),
+      genGraph && model.generateGraph !== undefined ? model.generateGraph(p, pooled) : tf.zeros([1]),
+    ];
   });
   const ids = idT.dataSync() as Float32Array;
   const graphs = graphT.dataSync() as Float32Array;
