@@ -11,7 +11,8 @@
  * flight are awaited and their outcome ignored (the handler is expected to discard them), then N is
  * retried alone with capped exponential backoff and the pipeline restarts after it. A
  * RewindPartition from the handler seeks the partition back instead. `handInOrderBatch` awaits every
- * chunk of its fetch before returning, so kafkajs never revokes a partition with a chunk in flight.
+ * chunk of its fetch before returning, also when it leaves early (a rebalance thrown by a heartbeat or
+ * a commit between chunks), so kafkajs never revokes a partition with a chunk in flight.
  */
 import type { EachBatchPayload } from 'kafkajs';
 import { ThawError, errorMessage } from '../lib/errors.js';
@@ -101,6 +102,10 @@ export async function handInOrderBatch(payload: EachBatchPayload, ctx: InOrderBa
       await payload.heartbeat();
     }
   } finally {
+    // Leaving early (a rebalance or a failed commit thrown by the heartbeat or the committer): the
+    // chunks still in flight settle first, uncommitted. kafkajs rejoins once this call returns, and
+    // the listener is promised no chunk in flight when it hears of the join.
+    await Promise.all(inflight.map((later) => later.outcome));
     // Stopping: the last commits go out before kafkajs leaves the group (it awaits this call).
     if (ctx.stopping()) await commits.settled();
   }
