@@ -70,12 +70,12 @@ export class EntityAdam {
     const c1 = 1 - b1 ** this.t;
     const c2 = 1 - b2 ** this.t;
     for (let i = 0; i < g.length; i++) {
-      const gi = g[i]!;
-      const mi = b1 * m[i]! + (1 - b1) * gi;
-      const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+      const gi = g[i] ?? 0;
+      const mi = b1 * (m[i] ?? 0) + (1 - b1) * gi;
+      const vi = b2 * (v[i] ?? 0) + (1 - b2) * gi * gi;
       m[i] = mi;
       v[i] = vi;
-      p[i] = p[i]! - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+      p[i] = (p[i] ?? 0) - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
     }
   }
 }

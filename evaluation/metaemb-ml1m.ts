@@ -22,6 +22,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import type { FieldLayout, RowBatch } from '../models/ctr-model.js';
+import { at, defined } from '../lib/at.js';
 
 export const TRAIN_FILES = ['train_oneshot_a.tsv', 'train_oneshot_b.tsv', 'train_oneshot_c.tsv', 'train_oneshot_d.tsv'] as const;
 export const TEST_FILES = ['test_oneshot_a.tsv', 'test_oneshot_b.tsv', 'test_oneshot_c.tsv'] as const;
@@ -88,13 +89,23 @@ function readTsv(dir: string, file: string): Row[] {
   if (COLUMNS.some((c, i) => header[i] !== c)) throw new ThawError('DATA_FORMAT', `${file}: header ${header.join(',')}, expected ${COLUMNS.join(',')}`);
   const out: Row[] = [];
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = at(lines, i, 'lines');
     if (line.trim() === '') continue;
     const c = line.split('\t');
     const item = Number(c[1]);
     const y = Number(c[2]);
     if (c.length !== COLUMNS.length || !Number.isInteger(item) || (y !== 0 && y !== 1)) throw new ThawError('DATA_FORMAT', `${file} line ${i + 1}: bad row "${line}"`);
-    out.push({ user: c[0]!, item, y, gender: c[3]!, age: c[4]!, occupation: c[5]!, year: c[6]!, title: tokens(c[7]!, TITLE_SLOTS), genres: tokens(c[8]!, GENRE_SLOTS) });
+    out.push({
+      user: at(c, 0, 'c'),
+      item,
+      y,
+      gender: at(c, 3, 'c'),
+      age: at(c, 4, 'c'),
+      occupation: at(c, 5, 'c'),
+      year: at(c, 6, 'c'),
+      title: tokens(at(c, 7, 'c'), TITLE_SLOTS),
+      genres: tokens(at(c, 8, 'c'), GENRE_SLOTS),
+    });
   }
   return out;
 }
@@ -117,7 +128,7 @@ export function buildMetaEmbSplit(dir: string, opts: { assertSizes?: boolean } =
   const train = TRAIN_FILES.map((f) => readTsv(dir, f));
   const test = TEST_FILES.map((f) => readTsv(dir, f));
   const rowsPerFile: Record<string, number> = {};
-  [...TRAIN_FILES, ...TEST_FILES].forEach((f, i) => (rowsPerFile[f] = (i < 4 ? train[i] : test[i - 4])!.length));
+  [...TRAIN_FILES, ...TEST_FILES].forEach((f, i) => (rowsPerFile[f] = defined(i < 4 ? train[i] : test[i - 4], '(i < 4 ? train[i] : test[i - 4])').length));
   // Item order = order of first appearance, as in the files (grouped by item, K rows each).
   const hotItems = itemsOf(train);
   const coldItems = itemsOf(test);
@@ -169,7 +180,7 @@ export function buildMetaEmbSplit(dir: string, opts: { assertSizes?: boolean } =
       r.title.forEach((t, k) => ((b.featIdx[o + 5 + k] = row(`title:${t}`)), (b.featW[o + 5 + k] = 1 / r.title.length)));
       r.genres.forEach((g, k) => ((b.featIdx[o + 5 + TITLE_SLOTS + k] = row(`genre:${g}`)), (b.featW[o + 5 + TITLE_SLOTS + k] = 1 / r.genres.length)));
       b.label[i] = r.y;
-      b.entity[i] = entityOf.get(r.item)!;
+      b.entity[i] = defined(entityOf.get(r.item), 'entityOf.get(r.item)');
     });
     return b;
   };
@@ -181,9 +192,9 @@ export function buildMetaEmbSplit(dir: string, opts: { assertSizes?: boolean } =
     hotItems,
     coldItems,
     hot: toBatch(train.flat(), hotIdx),
-    warmA: toBatch(test[0]!, coldIdx),
-    warmB: toBatch(test[1]!, coldIdx),
-    test: toBatch(test[2]!, coldIdx),
+    warmA: toBatch(at(test, 0, 'test'), coldIdx),
+    warmB: toBatch(at(test, 1, 'test'), coldIdx),
+    test: toBatch(at(test, 2, 'test'), coldIdx),
     rowsPerFile,
   };
 }

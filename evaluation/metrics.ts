@@ -1,4 +1,5 @@
 /** AUC (rank formula, ties get their average rank) and F1 with the threshold at the mean score (as the EmerG code). */
+import { at } from '../lib/at.js';
 export { auc } from '../lib/metrics.js';
 
 export function f1AtMean(scores: Float32Array | number[], labels: Float32Array | number[]): number {
@@ -9,7 +10,7 @@ export function f1AtMean(scores: Float32Array | number[], labels: Float32Array |
   let fp = 0;
   let fn = 0;
   for (let i = 0; i < scores.length; i++) {
-    const p = scores[i]! > mean;
+    const p = at(scores, i, 'scores') > mean;
     const y = labels[i] === 1;
     if (p && y) tp++;
     else if (p) fp++;

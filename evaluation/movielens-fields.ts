@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import type { FieldLayout } from '../models/ctr-model.js';
+import { at } from '../lib/at.js';
 
 export const FIELD_NAMES = ['item', 'user', 'gender', 'age', 'occupation', 'zip', 'year', 'title', 'genres'] as const;
 /** Slots per row of the bag fields. */
@@ -68,7 +69,7 @@ export function loadFeatures(dir: string): MovieLensFeatures {
   const genreNames = read(dir, 'u.genre', 'latin1')
     .split('\n')
     .filter((l) => l.includes('|'))
-    .map((l) => l.split('|')[0]!);
+    .map((l) => at(l.split('|'), 0, "l.split('|')"));
   const items = new Map<number, ItemInfo>();
   for (const line of read(dir, 'u.item', 'latin1').split('\n')) {
     if (line.trim() === '') continue;
@@ -116,7 +117,7 @@ export function loadFeatures(dir: string): MovieLensFeatures {
     if (u === undefined || it === undefined) throw new ThawError('DATA_FORMAT', `unknown user ${user} or item ${item}`);
     const o = offset * slots;
     for (let k = 0; k < 5; k++) {
-      idx[o + k] = u[k]!;
+      idx[o + k] = at(u, k, 'u');
       w[o + k] = 1;
     }
     idx[o + 5] = it.year;

@@ -10,6 +10,7 @@ import { initBackend } from '../models/backend.js';
 import { buildUserWarmupSplit } from './user-warmup-split.js';
 import { runUserValidation } from './validation.js';
 import type { UserWarmupModel } from './user-warmup-protocol.js';
+import { at, defined } from '../lib/at.js';
 
 const [cfgJson = '{}', modelList = 'coldnas', seedList = '7788,1234'] = process.argv.slice(2);
 await initBackend('wasm');
@@ -22,12 +23,20 @@ for (const seed of seeds) {
   const t0 = Date.now();
   const { rows } = await runUserValidation(split, { seed, models, protocol: cfg, logger: createLogger('info') });
   for (const m of models) {
-    const a = ['cold', 'warm-a', 'warm-b', 'warm-c'].map((p) => rows.find((r) => r.model === m && r.phase === p)!.auc);
+    const a = ['cold', 'warm-a', 'warm-b', 'warm-c'].map(
+      (p) =>
+        defined(
+          rows.find((r) => r.model === m && r.phase === p),
+          'rows.find((r) => r.model === m && r.phase === p)',
+        ).auc,
+    );
     process.stdout.write(`seed ${seed} ${m.padEnd(15)} ${a.map((x) => x.toFixed(4)).join(' ')}  (${((Date.now() - t0) / 1000).toFixed(0)}s)\n`);
     acc.set(m, [...(acc.get(m) ?? []), a]);
   }
 }
 for (const [m, l] of acc) {
-  const mean = [0, 1, 2, 3].map((i) => l.reduce((s, a) => s + a[i]!, 0) / l.length);
-  process.stdout.write(`MEAN ${m.padEnd(15)} ${mean.map((x) => x.toFixed(4)).join(' ')}  warm-mean ${((mean[1]! + mean[2]! + mean[3]!) / 3).toFixed(4)}  ${cfgJson}\n`);
+  const mean = [0, 1, 2, 3].map((i) => l.reduce((s, a) => s + at(a, i, 'a'), 0) / l.length);
+  process.stdout.write(
+    `MEAN ${m.padEnd(15)} ${mean.map((x) => x.toFixed(4)).join(' ')}  warm-mean ${((at(mean, 1, 'mean') + at(mean, 2, 'mean') + at(mean, 3, 'mean')) / 3).toFixed(4)}  ${cfgJson}\n`,
+  );
 }

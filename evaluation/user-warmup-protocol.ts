@@ -23,6 +23,7 @@ import { trainMeta } from '../trainers/meta-trainer.js';
 import { auc, f1AtMean, meanStd } from './metrics.js';
 import type { UserWarmupSplit } from './user-warmup-split.js';
 import { DEFAULT_SEEDS, PHASES, type Phase } from './warmup-protocol.js';
+import { at, defined } from '../lib/at.js';
 
 export const USER_WARMUP_MODELS = ['deepfm', 'finetune', 'coldnas', 'fixed-adaptive'] as const;
 export type UserWarmupModel = (typeof USER_WARMUP_MODELS)[number];
@@ -95,7 +96,7 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
   /** Scores the test rows at each phase; `adapt(i)` consumes warm batch i. */
   const phases = (seed: number, model: UserWarmupModel, score: () => Float32Array, adapt: (b: RowBatch) => void): void => {
     PHASES.forEach((phase, i) => {
-      if (i > 0) adaptTimed(model, warm[i - 1]!, () => adapt(warm[i - 1]!));
+      if (i > 0) adaptTimed(model, at(warm, i - 1, 'warm'), () => adapt(at(warm, i - 1, 'warm')));
       const p = score();
       const row = { seed, model, phase, auc: auc(p, split.test.label), f1: f1AtMean(p, split.test.label) };
       runs.push(row);
@@ -133,7 +134,7 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
           // The streaming path: encode the new events, then fold each into its user's running mean.
           const enc = res.model.encodeInteractions(b);
           states = [...states];
-          for (let i = 0; i < b.n; i++) states[b.entity[i]!] = userStateUpdate(states[b.entity[i]!]!, enc.subarray(i * c, i * c + c));
+          for (let i = 0; i < b.n; i++) states[b.entity[i] ?? 0] = userStateUpdate(at(states, b.entity[i] ?? 0, 'states'), enc.subarray(i * c, i * c + c));
         },
       );
     }
@@ -160,7 +161,7 @@ export async function runUserWarmupProtocol(split: UserWarmupSplit, opts: UserWa
     }
   }
   const adaptEventsPerSec: Record<string, number> = {};
-  for (const [k, ms] of Object.entries(adaptMs)) if (k !== 'deepfm') adaptEventsPerSec[k] = adaptRows[k]! / Math.max(ms / 1000, 1e-9);
+  for (const [k, ms] of Object.entries(adaptMs)) if (k !== 'deepfm') adaptEventsPerSec[k] = defined(adaptRows[k], 'adaptRows[k]') / Math.max(ms / 1000, 1e-9);
   return { rows, runs, structures, wallSec: (Date.now() - started) / 1000, trainSec, adaptEventsPerSec };
 }
 
@@ -170,7 +171,12 @@ export function formatUserWarmupTable(rows: UserWarmupRow[]): string {
   const head = ['model'.padEnd(15), ...PHASES.map((p) => `${p} AUC`.padEnd(16)), ...PHASES.map((p) => `${p} F1`.padEnd(10))].join(' ');
   const lines = [head];
   for (const m of models) {
-    const cells = PHASES.map((p) => rows.find((r) => r.model === m && r.phase === p)!);
+    const cells = PHASES.map((p) =>
+      defined(
+        rows.find((r) => r.model === m && r.phase === p),
+        `the row of ${m} in phase ${p}`,
+      ),
+    );
     lines.push([m.padEnd(15), ...cells.map((c) => `${c.auc.toFixed(4)}±${c.aucStd.toFixed(4)}`.padEnd(16)), ...cells.map((c) => c.f1.toFixed(4).padEnd(10))].join(' '));
   }
   return lines.join('\n');

@@ -11,11 +11,11 @@
  * convention), and field 1 is the item ID, an ordinary feature-table row appended after the shared
  * vocabulary. The user-ID rows of that vocabulary stay unused. Sizes are asserted.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import type { FieldLayout, RowBatch } from '../models/ctr-model.js';
 import { loadFeatures } from './movielens-fields.js';
+import { readRatings, type Rating } from './movielens-ratings.js';
+import { defined } from '../lib/at.js';
 
 /** Rows per warm batch per new user. */
 export const USER_K = 20;
@@ -41,32 +41,6 @@ export interface UserWarmupSplit {
   test: RowBatch;
 }
 
-interface Rating {
-  user: number;
-  item: number;
-  rating: number;
-  time: number;
-}
-
-function readRatings(dir: string): Rating[] {
-  let text: string;
-  try {
-    text = readFileSync(path.join(dir, 'u.data'), 'utf8');
-  } catch (cause) {
-    throw new ThawError('DATA_FORMAT', `cannot read u.data in ${dir}`, { cause });
-  }
-  const out: Rating[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const [u, i, r, t] = line.split('\t').map(Number);
-    if (u === undefined || i === undefined || r === undefined || t === undefined || [u, i, r, t].some(Number.isNaN)) {
-      throw new ThawError('DATA_FORMAT', `bad u.data line: ${line}`);
-    }
-    out.push({ user: u, item: i, rating: r, time: t });
-  }
-  return out.sort((a, b) => a.time - b.time);
-}
-
 /** Builds the user split from a MovieLens-100K directory; throws DATA_FORMAT if sizes differ from USER_SPLIT_SIZES. */
 export function buildUserWarmupSplit(dir: string, opts: { assertSizes?: boolean } = {}): UserWarmupSplit {
   const features = loadFeatures(dir);
@@ -82,8 +56,8 @@ export function buildUserWarmupSplit(dir: string, opts: { assertSizes?: boolean 
   const count = new Map<number, number>();
   for (const r of ratings) count.set(r.user, (count.get(r.user) ?? 0) + 1);
   const ids = [...count.keys()].sort((a, b) => a - b);
-  const hotUsers = ids.filter((u) => count.get(u)! > USER_HOT_MIN_EXCLUSIVE);
-  const newUsers = ids.filter((u) => count.get(u)! >= USER_NEW_RANGE[0] && count.get(u)! <= USER_NEW_RANGE[1]);
+  const hotUsers = ids.filter((u) => defined(count.get(u), 'count.get(u)') > USER_HOT_MIN_EXCLUSIVE);
+  const newUsers = ids.filter((u) => defined(count.get(u), 'count.get(u)') >= USER_NEW_RANGE[0] && defined(count.get(u), 'count.get(u)') <= USER_NEW_RANGE[1]);
   const hotIdx = new Map(hotUsers.map((id, i) => [id, i]));
   const newIdx = new Map(newUsers.map((id, i) => [id, i]));
   const hot: Rating[] = [];
@@ -101,7 +75,7 @@ export function buildUserWarmupSplit(dir: string, opts: { assertSizes?: boolean 
   const c: Rating[] = [];
   const test: Rating[] = [];
   for (const id of newUsers) {
-    const l = perNew.get(id)!;
+    const l = defined(perNew.get(id), 'perNew.get(id)');
     a.push(...l.slice(0, USER_K));
     b.push(...l.slice(USER_K, 2 * USER_K));
     c.push(...l.slice(2 * USER_K, 3 * USER_K));
@@ -122,7 +96,7 @@ export function buildUserWarmupSplit(dir: string, opts: { assertSizes?: boolean 
       features.encode(r.user, r.item, out.featIdx, out.featW, i);
       out.featIdx[i * slots] = itemBase + r.item;
       out.label[i] = r.rating >= 4 ? 1 : 0;
-      out.entity[i] = entityOf.get(r.user)!;
+      out.entity[i] = defined(entityOf.get(r.user), 'entityOf.get(r.user)');
     });
     return out;
   };

@@ -14,6 +14,7 @@ import { runWarmupProtocol, type Phase, type ProtocolSplit, type WarmupModel } f
 import { K } from './warmup-split.js';
 import { runUserWarmupProtocol, type UserWarmupModel, type UserWarmupOptions } from './user-warmup-protocol.js';
 import type { UserWarmupSplit } from './user-warmup-split.js';
+import { at as atIndex, defined } from '../lib/at.js';
 
 export interface ValidationSplit extends ProtocolSplit {
   /** Indices (into the original split's hot items) of the items held out for validation. */
@@ -46,7 +47,7 @@ export function buildValidationSplit(split: ProtocolSplit, opts: ValidationSplit
   const phases = split.warmC === undefined ? 2 : 3;
   const hotCount = split.hotItems.length;
   const rowsOf: number[][] = Array.from({ length: hotCount }, () => []);
-  for (let i = 0; i < split.hot.n; i++) rowsOf[split.hot.entity[i]!]!.push(i);
+  for (let i = 0; i < split.hot.n; i++) atIndex(rowsOf, split.hot.entity[i] ?? 0, 'rowsOf').push(i);
   const eligible = rowsOf.map((r, h) => (r.length > phases * k ? h : -1)).filter((h) => h >= 0);
   const nVal = Math.round(hotCount * fraction);
   if (nVal < 1 || nVal > eligible.length || nVal >= hotCount) {
@@ -61,7 +62,7 @@ export function buildValidationSplit(split: ProtocolSplit, opts: ValidationSplit
   const hotEnt: number[] = [];
   const newIdx = new Map(trainHot.map((h, i) => [h, i]));
   for (let i = 0; i < split.hot.n; i++) {
-    const e = newIdx.get(split.hot.entity[i]!);
+    const e = newIdx.get(split.hot.entity[i] ?? 0);
     if (e !== undefined) {
       hotRows.push(i);
       hotEnt.push(e);
@@ -69,23 +70,23 @@ export function buildValidationSplit(split: ProtocolSplit, opts: ValidationSplit
   }
   const batches = Array.from({ length: phases + 1 }, () => ({ rows: [] as number[], ent: [] as number[] }));
   validationHot.forEach((h, v) => {
-    rowsOf[h]!.forEach((r, j) => {
-      const b = batches[Math.min(phases, Math.floor(j / k))]!;
+    atIndex(rowsOf, h, 'rowsOf').forEach((r, j) => {
+      const b = atIndex(batches, Math.min(phases, Math.floor(j / k)), 'batches');
       b.rows.push(r);
       b.ent.push(v);
     });
   });
   const [a, b, c] = batches.map((x) => withEntity(split.hot, x.rows, x.ent));
-  const test = batches[phases]!;
+  const test = atIndex(batches, phases, 'batches');
   return {
     layout: split.layout,
     vocabSize: split.vocabSize,
-    hotItems: trainHot.map((h) => split.hotItems[h]!),
-    coldItems: validationHot.map((h) => split.hotItems[h]!),
+    hotItems: trainHot.map((h) => atIndex(split.hotItems, h, 'split.hotItems')),
+    coldItems: validationHot.map((h) => atIndex(split.hotItems, h, 'split.hotItems')),
     hot: withEntity(split.hot, hotRows, hotEnt),
-    warmA: a!,
-    warmB: b!,
-    ...(phases === 3 ? { warmC: c! } : {}),
+    warmA: defined(a, 'a'),
+    warmB: defined(b, 'b'),
+    ...(phases === 3 ? { warmC: defined(c, 'c') } : {}),
     test: withEntity(split.hot, test.rows, test.ent),
     validationHot,
     trainHot,
@@ -147,7 +148,7 @@ export function formatValidationTable(rows: ValidationRow[]): string {
   const keys = [...new Set(rows.map((r) => `${r.lr}|${r.steps}|${r.model}`))];
   for (const key of keys) {
     const sel = rows.filter((r) => `${r.lr}|${r.steps}|${r.model}` === key);
-    const first = sel[0]!;
+    const first = atIndex(sel, 0, 'sel');
     const at = (p: Phase): number => sel.find((r) => r.phase === p)?.auc ?? NaN;
     const warmMean = warm.reduce((s, p) => s + at(p), 0) / Math.max(1, warm.length);
     lines.push([String(first.lr).padEnd(8), String(first.steps).padEnd(5), first.model.padEnd(14), ...phases.map((p) => at(p).toFixed(4).padEnd(8)), warmMean.toFixed(4)].join(' '));
@@ -173,7 +174,7 @@ export function buildUserValidationSplit(split: UserWarmupSplit, opts: Validatio
     hot: v.hot,
     warmA: v.warmA,
     warmB: v.warmB,
-    warmC: v.warmC!,
+    warmC: defined(v.warmC, 'v.warmC'),
     test: v.test,
     validationHot: v.validationHot,
     trainHot: v.trainHot,

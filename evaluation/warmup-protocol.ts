@@ -18,6 +18,7 @@ import { EntityAdam } from './entity-adam.js';
 import { trainMeta, type MetaTrainerOptions } from '../trainers/meta-trainer.js';
 import { auc, f1AtMean, meanStd } from './metrics.js';
 import type { WarmupSplit } from './warmup-split.js';
+import { at, defined } from '../lib/at.js';
 
 export const WARMUP_MODELS = ['deepfm', 'finetune', 'metaemb', 'emerg'] as const;
 export type WarmupModel = (typeof WARMUP_MODELS)[number];
@@ -125,7 +126,7 @@ export async function runWarmupProtocol(split: ProtocolSplit, opts: WarmupProtoc
         adaptMs += Date.now() - t0;
         adaptRows += b.n * ea.steps;
       }
-      record(PHASES[i + 1]!);
+      record(at(PHASES, i + 1, 'PHASES'));
     });
   };
 
@@ -164,7 +165,12 @@ export function formatWarmupTable(rows: WarmupRow[]): string {
   const head = ['model'.padEnd(9), ...phases.map((p) => `${p} AUC`.padEnd(16)), ...phases.map((p) => `${p} F1`.padEnd(10))].join(' ');
   const lines = [head];
   for (const m of models) {
-    const cells = phases.map((p) => rows.find((r) => r.model === m && r.phase === p)!);
+    const cells = phases.map((p) =>
+      defined(
+        rows.find((r) => r.model === m && r.phase === p),
+        `the row of ${m} in phase ${p}`,
+      ),
+    );
     lines.push([m.padEnd(9), ...cells.map((c) => `${c.auc.toFixed(4)}±${c.aucStd.toFixed(4)}`.padEnd(16)), ...cells.map((c) => c.f1.toFixed(4).padEnd(10))].join(' '));
   }
   return lines.join('\n');

@@ -5,11 +5,11 @@
  * time-sorted rows give K = 20 rows to warm-a, then warm-b, then warm-c, and the rest to test.
  * The published sizes are asserted, so a data or convention change cannot pass silently.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ThawError } from '../lib/errors.js';
 import type { FieldLayout, RowBatch } from '../models/ctr-model.js';
 import { loadFeatures } from './movielens-fields.js';
+import { readRatings, type Rating } from './movielens-ratings.js';
+import { defined } from '../lib/at.js';
 
 export const PUBLISHED_SIZES = { hotItems: 117, hotRows: 33_480, coldItems: 419, warmRows: 8_380, testRows: 21_428 } as const;
 export const K = 20;
@@ -28,40 +28,13 @@ export interface WarmupSplit {
   test: RowBatch;
 }
 
-interface Rating {
-  user: number;
-  item: number;
-  rating: number;
-  time: number;
-}
-
-function readRatings(dir: string): Rating[] {
-  let text: string;
-  try {
-    text = readFileSync(path.join(dir, 'u.data'), 'utf8');
-  } catch (cause) {
-    throw new ThawError('DATA_FORMAT', `cannot read u.data in ${dir}`, { cause });
-  }
-  const out: Rating[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const [u, i, r, t] = line.split('\t').map(Number);
-    if (u === undefined || i === undefined || r === undefined || t === undefined || [u, i, r, t].some(Number.isNaN)) {
-      throw new ThawError('DATA_FORMAT', `bad u.data line: ${line}`);
-    }
-    out.push({ user: u, item: i, rating: r, time: t });
-  }
-  // Array.prototype.sort is stable: ties keep file order.
-  return out.sort((a, b) => a.time - b.time);
-}
-
 function toBatch(rows: Rating[], entityOf: Map<number, number>, slots: number, encode: (u: number, i: number, idx: Int32Array, w: Float32Array, o: number) => void): RowBatch {
   const n = rows.length;
   const b = { n, featIdx: new Int32Array(n * slots), featW: new Float32Array(n * slots), label: new Float32Array(n), entity: new Int32Array(n) };
   rows.forEach((r, i) => {
     encode(r.user, r.item, b.featIdx, b.featW, i);
     b.label[i] = r.rating >= 4 ? 1 : 0;
-    b.entity[i] = entityOf.get(r.item)!;
+    b.entity[i] = defined(entityOf.get(r.item), 'entityOf.get(r.item)');
   });
   return b;
 }
@@ -73,8 +46,8 @@ export function buildWarmupSplit(dir: string, opts: { assertSizes?: boolean } = 
   const count = new Map<number, number>();
   for (const r of ratings) count.set(r.item, (count.get(r.item) ?? 0) + 1);
   const ids = [...count.keys()].sort((a, b) => a - b);
-  const hotItems = ids.filter((i) => count.get(i)! > 200);
-  const coldItems = ids.filter((i) => count.get(i)! >= 60 && count.get(i)! <= 200);
+  const hotItems = ids.filter((i) => defined(count.get(i), 'count.get(i)') > 200);
+  const coldItems = ids.filter((i) => defined(count.get(i), 'count.get(i)') >= 60 && defined(count.get(i), 'count.get(i)') <= 200);
   const hotIdx = new Map(hotItems.map((id, i) => [id, i]));
   const coldIdx = new Map(coldItems.map((id, i) => [id, i]));
   const hot: Rating[] = [];
@@ -92,7 +65,7 @@ export function buildWarmupSplit(dir: string, opts: { assertSizes?: boolean } = 
   const c: Rating[] = [];
   const test: Rating[] = [];
   for (const id of coldItems) {
-    const l = perCold.get(id)!;
+    const l = defined(perCold.get(id), 'perCold.get(id)');
     a.push(...l.slice(0, K));
     b.push(...l.slice(K, 2 * K));
     c.push(...l.slice(2 * K, 3 * K));

@@ -16,6 +16,7 @@ import { pool, poolingMatrix } from './ctr-model.js';
 import type { EmbeddingTable } from './embedding-table.js';
 import type { ParamSet, TensorMap } from './params.js';
 import type { Rng } from './rng.js';
+import { defined } from '../lib/at.js';
 
 /** LeakyReLU slope, as PyTorch's default (the official ColdNAS code uses F.leaky_relu). */
 export const LEAKY = 0.01;
@@ -44,7 +45,7 @@ export function updatableIdx(b: RowBatch): Int32Array {
 export function oneHotRows(entity: Int32Array, count: number): Float32Array {
   const m = new Float32Array(entity.length * count);
   for (let i = 0; i < entity.length; i++) {
-    const e = entity[i]!;
+    const e = entity[i] ?? 0;
     if (e < 0 || e >= count) throw new ThawError('MODEL_ERROR', `row entity ${e} outside [0, ${count})`);
     m[i * count + e] = 1;
   }
@@ -55,11 +56,11 @@ export function oneHotRows(entity: Int32Array, count: number): Float32Array {
 export function meanPoolMatrix(entity: Int32Array, count: number): Float32Array {
   const n = entity.length;
   const c = new Float32Array(count);
-  for (const e of entity) c[e] = c[e]! + 1;
+  for (const e of entity) c[e] = (c[e] ?? 0) + 1;
   const m = new Float32Array(count * n);
   for (let i = 0; i < n; i++) {
-    const e = entity[i]!;
-    m[e * n + i] = 1 / c[e]!;
+    const e = entity[i] ?? 0;
+    m[e * n + i] = 1 / (c[e] ?? 0);
   }
   return m;
 }
@@ -71,7 +72,7 @@ export function addLayer(dense: ParamSet, rng: Rng, prefix: string, i: number | 
 }
 
 export function dense(p: TensorMap, prefix: string, i: number | string, x: tf.Tensor2D): tf.Tensor2D {
-  return x.matMul(p[`${prefix}.w${i}`] as tf.Tensor2D).add(p[`${prefix}.b${i}`]!);
+  return x.matMul(p[`${prefix}.w${i}`] as tf.Tensor2D).add(defined(p[`${prefix}.b${i}`], 'p[`${prefix}.b${i}`]'));
 }
 
 /** Checks the shared constructor options of the user-side models. */

@@ -27,6 +27,7 @@ import { addLayer, checkDims, dense, flatFields, gatherEmb, LEAKY, oneHotRows } 
 import { EmbeddingTable } from './embedding-table.js';
 import { ParamSet, type TensorMap } from './params.js';
 import { Rng } from './rng.js';
+import { at, defined } from '../lib/at.js';
 
 export const COLDNAS_OPS = ['max', 'min', 'multiply', 'add'] as const;
 
@@ -137,7 +138,7 @@ export class ColdNas {
 
   /** Modulation parameters [T, 4·modDim] from mean encodings [T, C]. */
   modulation(p: TensorMap, mean: tf.Tensor2D): tf.Tensor2D {
-    return mean.matMul(p['cn.mod.w'] as tf.Tensor2D).add(p['cn.mod.b']!);
+    return mean.matMul(p['cn.mod.w'] as tf.Tensor2D).add(defined(p['cn.mod.b'], "p['cn.mod.b']"));
   }
 
   /** Softmax mixture weights [4, 4] from architecture logits, or one-hot rows of the fixed structure. */
@@ -148,13 +149,13 @@ export class ColdNas {
   }
 
   private modulate(x: tf.Tensor2D, mod: tf.Tensor2D, pos: number, weights: number[][] | tf.Tensor2D): tf.Tensor2D {
-    const d = this.positionDims[pos]!;
+    const d = at(this.positionDims, pos, 'this.positionDims');
     let off = 0;
-    for (let i = 0; i < pos; i++) off += this.positionDims[i]!;
+    for (let i = 0; i < pos; i++) off += at(this.positionDims, i, 'this.positionDims');
     const n = x.shape[0];
     const apply = (op: number): tf.Tensor2D => applyColdNasOp(op, x, mod.slice([0, op * this.modDim + off], [n, d]));
     if (Array.isArray(weights)) {
-      const row = weights[pos]!;
+      const row = at(weights, pos, 'weights');
       let out: tf.Tensor2D | undefined;
       row.forEach((w, op) => {
         if (w === 0) return;
@@ -168,7 +169,7 @@ export class ColdNas {
       const t: tf.Tensor2D = apply(op).mul(weights.slice([pos, op], [1, 1]).reshape([]));
       out = out === undefined ? t : out.add<tf.Tensor2D>(t);
     }
-    return out!;
+    return defined(out, 'out');
   }
 
   /** Logits [n] of rows with fields [n, (F-1)·D] and per-row modulation parameters [n, 4·modDim]. */
@@ -211,13 +212,13 @@ export class ColdNas {
     const sums = Array.from({ length: count }, () => new Float64Array(c));
     const states = Array.from({ length: count }, () => this.emptyState());
     for (let i = 0; i < b.n; i++) {
-      const e = b.entity[i]!;
-      const s = sums[e]!;
-      for (let k = 0; k < c; k++) s[k] = s[k]! + enc[i * c + k]!;
-      states[e]!.count++;
+      const e = b.entity[i] ?? 0;
+      const s = at(sums, e, 'sums');
+      for (let k = 0; k < c; k++) s[k] = (s[k] ?? 0) + (enc[i * c + k] ?? 0);
+      at(states, e, 'states').count++;
     }
     states.forEach((st, e) => {
-      if (st.count > 0) for (let k = 0; k < c; k++) st.mean[k] = sums[e]![k]! / st.count;
+      if (st.count > 0) for (let k = 0; k < c; k++) st.mean[k] = (at(sums, e, 'sums')[k] ?? 0) / st.count;
     });
     return states;
   }
@@ -245,7 +246,7 @@ export class ColdNas {
   /** The searched structure as JSON for the release manifest. */
   structureJson(): { positions: { position: string; op: ColdNasOp }[]; alpha?: number[] } {
     if (this.structure === undefined) throw new ThawError('MODEL_ERROR', 'ColdNAS structure not chosen yet (still a supernet)');
-    return { positions: this.structure.ops.map((op, i) => ({ position: COLDNAS_POSITIONS[i]!, op })) };
+    return { positions: this.structure.ops.map((op, i) => ({ position: at(COLDNAS_POSITIONS, i, 'COLDNAS_POSITIONS'), op })) };
   }
 
   /** The argmax op per position of the current architecture logits. */
@@ -253,8 +254,8 @@ export class ColdNas {
     const a = this.arch.get('cn.alpha').data;
     const ops = [0, 1, 2, 3].map((pos) => {
       let best = 0;
-      for (let o = 1; o < 4; o++) if (a[pos * 4 + o]! > a[pos * 4 + best]!) best = o;
-      return COLDNAS_OPS[best]!;
+      for (let o = 1; o < 4; o++) if ((a[pos * 4 + o] ?? 0) > (a[pos * 4 + best] ?? 0)) best = o;
+      return at(COLDNAS_OPS, best, 'COLDNAS_OPS');
     });
     return { ops: ops as ColdNasStructure['ops'] };
   }
@@ -270,6 +271,6 @@ export function userStateUpdate(state: ColdNasUserState, interactionEncoding: Fl
   if (interactionEncoding.length !== c) throw new ThawError('MODEL_ERROR', `encoding has ${interactionEncoding.length} values, state ${c}`);
   const n = state.count + 1;
   const mean = new Float32Array(c);
-  for (let k = 0; k < c; k++) mean[k] = state.mean[k]! + (interactionEncoding[k]! - state.mean[k]!) / n;
+  for (let k = 0; k < c; k++) mean[k] = (state.mean[k] ?? 0) + ((interactionEncoding[k] ?? 0) - (state.mean[k] ?? 0)) / n;
   return { count: n, mean };
 }

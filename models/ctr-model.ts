@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ThawError } from '../lib/errors.js';
 import type { EmbeddingTable } from './embedding-table.js';
 import type { ParamSet, TensorMap } from './params.js';
+import { at, defined } from '../lib/at.js';
 
 export interface FieldLayout {
   /** Field names, index 0 = item ID. */
@@ -70,7 +71,7 @@ export function poolingMatrix(layout: FieldLayout): Float32Array {
   const s = layout.slotField.length;
   const m = new Float32Array(f1 * s);
   for (let j = 0; j < s; j++) {
-    const f = layout.slotField[j]!;
+    const f = layout.slotField[j] ?? 0;
     if (f < 1 || f > f1) throw new ThawError('MODEL_ERROR', `slot ${j} has field ${f} outside 1..${f1}`);
     m[(f - 1) * s + j] = 1;
   }
@@ -99,7 +100,7 @@ export function weightedBce(z: tf.Tensor1D, y: tf.Tensor1D, rowWeight: tf.Tensor
 export function gatherRows(src: Float32Array, width: number, entity: Int32Array): Float32Array {
   const out = new Float32Array(entity.length * width);
   for (let i = 0; i < entity.length; i++) {
-    const e = entity[i]!;
+    const e = entity[i] ?? 0;
     out.set(src.subarray(e * width, e * width + width), i * width);
   }
   return out;
@@ -108,17 +109,17 @@ export function gatherRows(src: Float32Array, width: number, entity: Int32Array)
 /** Scatter-adds per-row gradients back to their entity. */
 export function scatterAdd(dst: Float32Array, rowGrads: Float32Array, width: number, entity: Int32Array): void {
   for (let i = 0; i < entity.length; i++) {
-    const e = entity[i]!;
-    for (let k = 0; k < width; k++) dst[e * width + k] = dst[e * width + k]! + rowGrads[i * width + k]!;
+    const e = entity[i] ?? 0;
+    for (let k = 0; k < width; k++) dst[e * width + k] = (dst[e * width + k] ?? 0) + (rowGrads[i * width + k] ?? 0);
   }
 }
 
 /** 1/(rows of the row's entity): the weight that makes the loss a per-entity mean. */
 export function perEntityMeanWeights(entity: Int32Array, count: number): Float32Array {
   const n = new Float32Array(count);
-  for (const e of entity) n[e] = n[e]! + 1;
+  for (const e of entity) n[e] = (n[e] ?? 0) + 1;
   const w = new Float32Array(entity.length);
-  for (let i = 0; i < entity.length; i++) w[i] = 1 / n[entity[i]!]!;
+  for (let i = 0; i < entity.length; i++) w[i] = 1 / (n[entity[i] ?? 0] ?? 0);
   return w;
 }
 
@@ -142,11 +143,11 @@ export function selectRows(b: RowBatch, rows: readonly number[] | Int32Array): R
   const label = new Float32Array(rows.length);
   const entity = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
+    const r = at(rows, i, 'rows');
     featIdx.set(b.featIdx.subarray(r * s, r * s + s), i * s);
     featW.set(b.featW.subarray(r * s, r * s + s), i * s);
-    label[i] = b.label[r]!;
-    entity[i] = b.entity[r]!;
+    label[i] = b.label[r] ?? 0;
+    entity[i] = b.entity[r] ?? 0;
   }
   return { n: rows.length, featIdx, featW, label, entity };
 }
@@ -273,15 +274,15 @@ export abstract class CtrModel {
     const probs = new Float32Array(b.n);
     if (logits !== undefined) {
       const z = logits.dataSync();
-      for (let i = 0; i < b.n; i++) probs[i] = 1 / (1 + Math.exp(-z[i]!));
+      for (let i = 0; i < b.n; i++) probs[i] = 1 / (1 + Math.exp(-at(z, i, 'z')));
       logits.dispose();
     }
     const gId = new Float32Array(ent.count * w);
-    scatterAdd(gId, gIdRows!.dataSync() as Float32Array, w, b.entity);
+    scatterAdd(gId, defined(gIdRows, 'gIdRows').dataSync() as Float32Array, w, b.entity);
     const gGraph = new Float32Array(useGraph ? ent.count * gs : 0);
     if (useGraph && gGraphRows !== undefined) scatterAdd(gGraph, gGraphRows.dataSync() as Float32Array, gs, b.entity);
     const entities = new Set(b.entity).size;
-    const loss = (value!.dataSync()[0] ?? 0) / Math.max(1, entities);
+    const loss = (defined(value, 'value').dataSync()[0] ?? 0) / Math.max(1, entities);
     for (const t of res) t.dispose();
     return { probs, loss, gId, gGraph };
   }
@@ -293,9 +294,9 @@ export abstract class CtrModel {
   adaptStep(b: RowBatch, ent: EntityParams, lr: number, opts: AdaptOptions = {}): number {
     const withGraph = opts.graph ?? this.graphSize > 0;
     const { loss, gId, gGraph } = this.entityGradients(b, ent, withGraph);
-    for (let i = 0; i < gId.length; i++) ent.idEmb[i] = ent.idEmb[i]! - lr * gId[i]!;
+    for (let i = 0; i < gId.length; i++) ent.idEmb[i] = (ent.idEmb[i] ?? 0) - lr * (gId[i] ?? 0);
     const lrG = lr * (opts.graphLrScale ?? 1);
-    for (let i = 0; i < gGraph.length; i++) ent.graph[i] = ent.graph[i]! - lrG * gGraph[i]!;
+    for (let i = 0; i < gGraph.length; i++) ent.graph[i] = (ent.graph[i] ?? 0) - lrG * (gGraph[i] ?? 0);
     return loss;
   }
 }

@@ -10,6 +10,7 @@ import { EmbeddingTable } from './embedding-table.js';
 import { addIdGenerator, generateId, idGeneratorParams, itemInput } from './meta-embedding.js';
 import { ParamSet, type TensorMap } from './params.js';
 import { Rng } from './rng.js';
+import { defined } from '../lib/at.js';
 
 export interface DeepFmOptions {
   layout: FieldLayout;
@@ -79,8 +80,8 @@ export class DeepFm extends CtrModel {
     const sumV = v.sum(1);
     const fm = sumV.square().sub(v.square().sum(1)).sum(1).mul(0.5);
     let z: tf.Tensor = v.reshape([b, this.numFields * d]);
-    for (let i = 0; i < this.hidden.length; i++) z = tf.relu(z.matMul(p[`fm.w${i}`]!).add(p[`fm.b${i}`]!));
-    const mlp = z.matMul(p['fm.wOut']!).reshape([b]);
-    return mlp.add(fm).add(first).add<tf.Tensor1D>(p['fm.bias']!);
+    for (let i = 0; i < this.hidden.length; i++) z = tf.relu(z.matMul(defined(p[`fm.w${i}`], 'p[`fm.w${i}`]')).add(defined(p[`fm.b${i}`], 'p[`fm.b${i}`]')));
+    const mlp = z.matMul(defined(p['fm.wOut'], "p['fm.wOut']")).reshape([b]);
+    return mlp.add(fm).add(first).add<tf.Tensor1D>(defined(p['fm.bias'], "p['fm.bias']"));
   }
 }

@@ -7,6 +7,7 @@
  */
 import { ThawError } from '../lib/errors.js';
 import type { Rng } from './rng.js';
+import { at, defined } from '../lib/at.js';
 
 export type SparseOptimizer = 'adam' | 'adagrad' | 'sgd';
 
@@ -63,7 +64,7 @@ export class EmbeddingTable {
     const d = this.dim;
     const out = new Float32Array(idx.length * d);
     for (let i = 0; i < idx.length; i++) {
-      const r = idx[i]!;
+      const r = at(idx, i, 'idx');
       if (r < 0 || r >= this.rows) throw new ThawError('MODEL_ERROR', `embedding row ${r} out of range [0, ${this.rows})`);
       out.set(this.data.subarray(r * d, r * d + d), i * d);
     }
@@ -79,18 +80,18 @@ export class EmbeddingTable {
     const d = this.dim;
     const acc = new Map<number, Float32Array>();
     for (let i = 0; i < idx.length; i++) {
-      const r = idx[i]!;
+      const r = at(idx, i, 'idx');
       if (r < 0) continue;
       let g = acc.get(r);
       if (g === undefined) {
         g = new Float32Array(d);
         acc.set(r, g);
       }
-      for (let k = 0; k < d; k++) g[k] = g[k]! + grads[i * d + k]!;
+      for (let k = 0; k < d; k++) g[k] = (g[k] ?? 0) + (grads[i * d + k] ?? 0);
     }
     this.step++;
     const rows = [...acc.keys()].sort((a, b) => a - b);
-    for (const r of rows) this.updateRow(r, acc.get(r)!);
+    for (const r of rows) this.updateRow(r, defined(acc.get(r), 'acc.get(r)'));
   }
 
   private updateRow(r: number, g: Float32Array): void {
@@ -99,15 +100,15 @@ export class EmbeddingTable {
     const p = this.data;
     const wd = this.weightDecay;
     if (this.optimizer === 'sgd') {
-      for (let k = 0; k < d; k++) p[base + k] = p[base + k]! - this.lr * (g[k]! + wd * p[base + k]!);
+      for (let k = 0; k < d; k++) p[base + k] = (p[base + k] ?? 0) - this.lr * ((g[k] ?? 0) + wd * (p[base + k] ?? 0));
       return;
     }
     if (this.optimizer === 'adagrad') {
       const a = this.slot1;
       for (let k = 0; k < d; k++) {
-        const gi = g[k]! + wd * p[base + k]!;
-        a[base + k] = a[base + k]! + gi * gi;
-        p[base + k] = p[base + k]! - (this.lr * gi) / Math.sqrt(a[base + k]!);
+        const gi = (g[k] ?? 0) + wd * (p[base + k] ?? 0);
+        a[base + k] = (a[base + k] ?? 0) + gi * gi;
+        p[base + k] = (p[base + k] ?? 0) - (this.lr * gi) / Math.sqrt(a[base + k] ?? 0);
       }
       return;
     }
@@ -116,10 +117,10 @@ export class EmbeddingTable {
     const bc1 = 1 - 0.9 ** this.step;
     const bc2 = 1 - 0.999 ** this.step;
     for (let k = 0; k < d; k++) {
-      const gi = g[k]! + wd * p[base + k]!;
-      m[base + k] = 0.9 * m[base + k]! + 0.1 * gi;
-      v[base + k] = 0.999 * v[base + k]! + 0.001 * gi * gi;
-      p[base + k] = p[base + k]! - (this.lr * (m[base + k]! / bc1)) / (Math.sqrt(v[base + k]! / bc2) + 1e-8);
+      const gi = (g[k] ?? 0) + wd * (p[base + k] ?? 0);
+      m[base + k] = 0.9 * (m[base + k] ?? 0) + 0.1 * gi;
+      v[base + k] = 0.999 * (v[base + k] ?? 0) + 0.001 * gi * gi;
+      p[base + k] = (p[base + k] ?? 0) - (this.lr * ((m[base + k] ?? 0) / bc1)) / (Math.sqrt((v[base + k] ?? 0) / bc2) + 1e-8);
     }
   }
 }

@@ -22,6 +22,7 @@ import { EmbeddingTable } from './embedding-table.js';
 import { addIdGenerator, generateId, idGeneratorParams, itemInput } from './meta-embedding.js';
 import { ParamSet, type TensorMap } from './params.js';
 import { Rng } from './rng.js';
+import { defined } from '../lib/at.js';
 
 export interface EmergOptions {
   layout: FieldLayout;
@@ -127,9 +128,9 @@ export class Emerg extends CtrModel {
     const x = itemInput(pooled, this.layout.itemFields); // [B, in]
     const f = this.numFields;
     const xs = tf.stack(Array.from({ length: f }, () => x)) as tf.Tensor3D; // [F, B, in]
-    const h1 = tf.relu(tf.matMul(xs, p['gen.graph.w1']!).add(p['gen.graph.b1']!));
-    const h2 = tf.relu(tf.matMul(h1, p['gen.graph.w2']!).add(p['gen.graph.b2']!));
-    const g = tf.matMul(h2, p['gen.graph.w3']!).add(p['gen.graph.b3']!); // [F, B, F]: row i of each graph
+    const h1 = tf.relu(tf.matMul(xs, defined(p['gen.graph.w1'], "p['gen.graph.w1']")).add(defined(p['gen.graph.b1'], "p['gen.graph.b1']")));
+    const h2 = tf.relu(tf.matMul(h1, defined(p['gen.graph.w2'], "p['gen.graph.w2']")).add(defined(p['gen.graph.b2'], "p['gen.graph.b2']")));
+    const g = tf.matMul(h2, defined(p['gen.graph.w3'], "p['gen.graph.w3']")).add(defined(p['gen.graph.b3'], "p['gen.graph.b3']")); // [F, B, F]: row i of each graph
     return g.transpose<tf.Tensor3D>([1, 0, 2]);
   }
 
@@ -150,7 +151,7 @@ export class Emerg extends CtrModel {
     let h = h0;
     const flat0 = h0.reshape([b * f, d]);
     for (let l = 0; l < this.layers; l++) {
-      let a = tf.matMul<tf.Tensor3D>(graph, flat0.matMul(p[`gnn.w${l}`]!).reshape([b, f, d]));
+      let a = tf.matMul<tf.Tensor3D>(graph, flat0.matMul(defined(p[`gnn.w${l}`], 'p[`gnn.w${l}`]')).reshape([b, f, d]));
       if (l !== this.layers - 1) a = tf.leakyRelu(a, 0.01);
       h = a.mul(h);
       hs.push(h);
@@ -161,10 +162,10 @@ export class Emerg extends CtrModel {
     const fin = this.readout === 'fields' ? this.fieldReadout(p, stacked, tokens, b, t) : this.layerReadout(p, stacked, tokens, b, t);
     const score = fin
       .reshape([b * f, d])
-      .matMul(p['out.score']!)
+      .matMul(defined(p['out.score'], "p['out.score']"))
       .reshape([b, f]);
-    const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(p['out.weight']!));
-    const logit = weight.mul(score).sum(1).add(p['out.bias']!);
+    const weight = tf.sigmoid(fin.reshape([b, f * d]).matMul(defined(p['out.weight'], "p['out.weight']")));
+    const logit = weight.mul(score).sum(1).add(defined(p['out.bias'], "p['out.bias']"));
     return (first === undefined ? logit : logit.add(first)) as tf.Tensor1D;
   }
 
@@ -173,18 +174,18 @@ export class Emerg extends CtrModel {
     const f = this.numFields;
     const d = this.dim;
     const n = t * f;
-    const q = tokens.matMul(p['att.wq']!).reshape<tf.Tensor3D>([b, n, d]);
-    const k = tokens.matMul(p['att.wk']!).reshape<tf.Tensor3D>([b, n, d]);
+    const q = tokens.matMul(defined(p['att.wq'], "p['att.wq']")).reshape<tf.Tensor3D>([b, n, d]);
+    const k = tokens.matMul(defined(p['att.wk'], "p['att.wk']")).reshape<tf.Tensor3D>([b, n, d]);
     const att = tf.softmax(tf.matMul(q, k, false, true).div(Math.sqrt(d))); // [B,TF,TF]
     const v = stacked
       .reshape([b * n, d])
-      .matMul(p['att.wv']!)
+      .matMul(defined(p['att.wv'], "p['att.wv']"))
       .reshape<tf.Tensor3D>([b, n, d]);
     const mixed = tf.matMul(att, v); // [B,TF,D]
     const o = mixed
       .reshape([b * n, d])
-      .matMul(p['att.wres']!)
-      .add(p['att.bres']!);
+      .matMul(defined(p['att.wres'], "p['att.wres']"))
+      .add(defined(p['att.bres'], "p['att.bres']"));
     return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }
 
@@ -195,18 +196,18 @@ export class Emerg extends CtrModel {
     const a = ATT_DIM;
     // Self-attention among the T layer outputs of each example (T×T weights: broadcasts, not
     // batched matMuls, which are slow for tiny matrices on wasm).
-    const q = tokens.matMul(p['att.wq']!).reshape([b, t, 1, a]);
-    const k = tokens.matMul(p['att.wk']!).reshape([b, 1, t, a]);
+    const q = tokens.matMul(defined(p['att.wq'], "p['att.wq']")).reshape([b, t, 1, a]);
+    const k = tokens.matMul(defined(p['att.wk'], "p['att.wk']")).reshape([b, 1, t, a]);
     const att = tf.softmax(q.mul(k).sum(3).div(Math.sqrt(a))); // [B,T,T]
     const v = stacked
       .reshape([b * t * f, d])
-      .matMul(p['att.wv']!)
+      .matMul(defined(p['att.wv'], "p['att.wv']"))
       .reshape([b, 1, t, f * d]);
     const mixed = att.expandDims(3).mul(v).sum(2); // [B,T,F·D]
     const o = mixed
       .reshape([b * t * f, d])
-      .matMul(p['att.wres']!)
-      .add(p['att.bres']!);
+      .matMul(defined(p['att.wres'], "p['att.wres']"))
+      .add(defined(p['att.bres'], "p['att.bres']"));
     return tf.relu(tf.relu(o).reshape([b, t, f, d]).sum(1));
   }
 }

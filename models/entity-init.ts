@@ -11,7 +11,7 @@ import { Rng } from './rng.js';
 /** One row index per entity 0..count-1 (its first row in `b`). */
 export function firstRowPerEntity(b: RowBatch, count: number): Int32Array {
   const rows = new Int32Array(count).fill(-1);
-  for (let i = 0; i < b.n; i++) if (rows[b.entity[i]!] === -1) rows[b.entity[i]!] = i;
+  for (let i = 0; i < b.n; i++) if (rows[b.entity[i] ?? 0] === -1) rows[b.entity[i] ?? 0] = i;
   return rows;
 }
 
@@ -28,7 +28,7 @@ export function initEntityParams(model: CtrModel, b: RowBatch, count: number, op
   };
   const rows = firstRowPerEntity(b, count);
   const present = [...rows].filter((r) => r >= 0);
-  const owners = [...rows.keys()].filter((e) => rows[e]! >= 0);
+  const owners = [...rows.keys()].filter((e) => (rows[e] ?? 0) >= 0);
   if (present.length === 0) return ent;
   const sub = selectRows(b, present);
   const genId = opts.generate && model.generateIdEmb !== undefined;
@@ -37,7 +37,10 @@ export function initEntityParams(model: CtrModel, b: RowBatch, count: number, op
   const [idT, graphT] = tf.tidy(() => {
     const p = model.dense.tensors();
     const pooled = model.pooledOf(sub);
-    return [genId ? model.generateIdEmb!(p, pooled) : tf.zeros([1]), genGraph ? model.generateGraph!(p, pooled) : tf.zeros([1])];
+    return [
+      genId && model.generateIdEmb !== undefined ? model.generateIdEmb(p, pooled) : tf.zeros([1]),
+      genGraph && model.generateGraph !== undefined ? model.generateGraph(p, pooled) : tf.zeros([1]),
+    ];
   });
   const ids = idT.dataSync() as Float32Array;
   const graphs = graphT.dataSync() as Float32Array;

@@ -21,6 +21,7 @@ import { ThawError } from '../lib/errors.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
 import type { FieldLayout, RowBatch } from './ctr-model.js';
 import { hashFeature } from './features.js';
+import { at, defined } from '../lib/at.js';
 
 /** `entity` (field 0), `other` (field 1), or a feature key of one side: `user.age`, `item.genres`. */
 export type EventFieldSource = 'entity' | 'other' | `user.${string}` | `item.${string}`;
@@ -112,7 +113,7 @@ export function inferEventLayout(side: Side, events: Iterable<LabelledEvent>, op
   for (const s of ['user', 'item'] as const) {
     for (const k of [...seen[s].keys()].sort()) {
       const name = `${s}.${k}`;
-      fields.push({ name, source: `${s}.${k}`, slots: Math.max(1, Math.min(maxSlots, seen[s].get(k)!)) });
+      fields.push({ name, source: `${s}.${k}`, slots: Math.max(1, Math.min(maxSlots, defined(seen[s].get(k), 'seen[s].get(k)'))) });
       if (s === 'item') itemFields.push(name);
     }
   }
@@ -166,16 +167,16 @@ export class EventEncoder {
     const label = new Float32Array(n);
     const fields = this.layout.fields;
     for (let i = 0; i < n; i++) {
-      const ev = events[i]!;
+      const ev = at(events, i, 'events');
       label[i] = ev.label;
       for (let f = 1; f < fields.length; f++) {
-        const spec = fields[f]!;
-        const tokens = this.getters[f - 1]!(ev);
+        const spec = at(fields, f, 'fields');
+        const tokens = at(this.getters, f - 1, 'this.getters')(ev);
         if (tokens === undefined || tokens.length === 0) continue;
         const kept = Math.min(tokens.length, spec.slots);
-        const base = i * s + this.offsets[f - 1]!;
+        const base = i * s + at(this.offsets, f - 1, 'this.offsets');
         for (let t = 0; t < kept; t++) {
-          featIdx[base + t] = this.row(spec.name, tokens[t]!);
+          featIdx[base + t] = this.row(spec.name, at(tokens, t, 'tokens'));
           featW[base + t] = 1 / kept;
         }
       }

@@ -5,6 +5,7 @@
  * dictionary that grows with the stream. The only cache is a bounded memo of token hashes.
  */
 import type { Features, LabelledEvent } from '../schemas/types.js';
+import { at } from '../lib/at.js';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -99,7 +100,7 @@ function encodeField(features: Features, field: string, buckets: number, out: In
   const tokens = features[field];
   if (tokens === undefined || tokens.length === 0) return n;
   const cache = fieldCache(prefix, field);
-  for (let t = 0; t < tokens.length; t++) out[n++] = cache.hash(tokens[t]!) % buckets;
+  for (let t = 0; t < tokens.length; t++) out[n++] = cache.hash(at(tokens, t, 'tokens')) % buckets;
   return n;
 }
 

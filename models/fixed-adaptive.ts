@@ -119,7 +119,7 @@ export class FixedAdaptive {
     for (let s = 0; s < steps; s++) {
       const r = this.userGradients(b, users, count);
       loss = r.loss;
-      for (let i = 0; i < r.grads.length; i++) users[i] = users[i]! - lr[i % ps]! * r.grads[i]!;
+      for (let i = 0; i < r.grads.length; i++) users[i] = (users[i] ?? 0) - (lr[i % ps] ?? 0) * (r.grads[i] ?? 0);
     }
     return loss;
   }

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamSet, TensorMap } from './params.js';
 import type { Rng } from './rng.js';
+import { at, defined } from '../lib/at.js';
 
 export interface IdGeneratorSpec {
   /** Item fields × row width: size of the generator input. */
@@ -40,11 +41,11 @@ export function itemInput(pooled: tf.Tensor3D, itemFields: readonly number[]): t
   // Slices, not tf.gather: gather's gradient kernel is missing on the wasm backend.
   const [b, , w] = pooled.shape;
   const parts = itemFields.map((f) => pooled.slice([0, f - 1, 0], [b, 1, w]).reshape([b, w]));
-  return (parts.length === 1 ? parts[0]! : tf.concat(parts, 1)) as tf.Tensor2D;
+  return (parts.length === 1 ? at(parts, 0, 'parts') : tf.concat(parts, 1)) as tf.Tensor2D;
 }
 
 /** Generated ID embeddings [B, outputSize]. */
 export function generateId(p: TensorMap, x: tf.Tensor2D, prefix = 'gen.id'): tf.Tensor2D {
-  const h = tf.relu(x.matMul(p[`${prefix}.w1`]!).add(p[`${prefix}.b1`]!));
-  return h.matMul(p[`${prefix}.w2`]!).add<tf.Tensor2D>(p[`${prefix}.b2`]!);
+  const h = tf.relu(x.matMul(defined(p[`${prefix}.w1`], 'p[`${prefix}.w1`]')).add(defined(p[`${prefix}.b1`], 'p[`${prefix}.b1`]')));
+  return h.matMul(defined(p[`${prefix}.w2`], 'p[`${prefix}.w2`]')).add<tf.Tensor2D>(defined(p[`${prefix}.b2`], 'p[`${prefix}.b2`]'));
 }

@@ -149,10 +149,10 @@ export class DenseAdam {
         this.v.set(name, v);
       }
       for (let i = 0; i < p.length; i++) {
-        const gi = g[i]! + this.weightDecay * p[i]!;
-        m[i] = this.beta1 * m[i]! + (1 - this.beta1) * gi;
-        v[i] = this.beta2 * v[i]! + (1 - this.beta2) * gi * gi;
-        p[i] = p[i]! - (this.lr * (m[i]! / bc1)) / (Math.sqrt(v[i]! / bc2) + this.eps);
+        const gi = (g[i] ?? 0) + this.weightDecay * (p[i] ?? 0);
+        m[i] = this.beta1 * (m[i] ?? 0) + (1 - this.beta1) * gi;
+        v[i] = this.beta2 * (v[i] ?? 0) + (1 - this.beta2) * gi * gi;
+        p[i] = (p[i] ?? 0) - (this.lr * ((m[i] ?? 0) / bc1)) / (Math.sqrt((v[i] ?? 0) / bc2) + this.eps);
       }
     }
   }

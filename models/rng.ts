@@ -2,6 +2,8 @@
  * Seeded pseudo-random numbers (mulberry32): every initialiser and shuffle in models/ and
  * trainers/ draws from one of these so runs are reproducible from their seed.
  */
+import { at } from '../lib/at.js';
+
 export class Rng {
   private state: number;
 
@@ -28,11 +30,11 @@ export class Rng {
   }
 
   /** In-place Fisher–Yates shuffle. */
-  shuffle<T>(a: T[] | Int32Array): void {
+  shuffle<T>(a: { [index: number]: T; length: number }): void {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const tmp = a[i]!;
-      a[i] = a[j]!;
+      const tmp = at(a, i, 'a');
+      a[i] = at(a, j, 'a');
       a[j] = tmp;
     }
   }

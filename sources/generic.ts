@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Features, LabelledEvent } from '../schemas/types.js';
 import { ThawError } from '../lib/errors.js';
+import { at, defined } from '../lib/at.js';
 
 const REQUIRED = ['event_id', 'time', 'user_id', 'item_id', 'label'] as const;
 
@@ -57,7 +58,7 @@ export function splitCsvLine(line: string): string[] | undefined {
       i++;
       for (;;) {
         if (i >= line.length) return undefined; // unterminated quote
-        const c = line[i]!;
+        const c = at(line, i, 'line');
         if (c === '"') {
           if (line[i + 1] === '"') {
             cell += '"';
@@ -121,10 +122,10 @@ export async function* readCsvEvents(file: string): AsyncGenerator<LabelledEvent
     const cells = splitCsvLine(line);
     if (!cells) throw bad(file, n, 'malformed CSV (unterminated quote or text after a closing quote)');
     if (cells.length !== header.length) throw bad(file, n, `expected ${header.length} cells, got ${cells.length}`);
-    const c = col!;
-    const eventId = cells[c.event_id]!;
-    const userId = cells[c.user_id]!;
-    const itemId = cells[c.item_id]!;
+    const c = defined(col, 'col');
+    const eventId = at(cells, c.event_id, 'cells');
+    const userId = at(cells, c.user_id, 'cells');
+    const itemId = at(cells, c.item_id, 'cells');
     if (eventId === '') throw bad(file, n, 'empty event_id');
     if (userId === '') throw bad(file, n, 'empty user_id');
     if (itemId === '') throw bad(file, n, 'empty item_id');
@@ -135,10 +136,10 @@ export async function* readCsvEvents(file: string): AsyncGenerator<LabelledEvent
     const feats = (cols: [string, number][]): Features => {
       const f: Features = {};
       for (const [field, i] of cols) {
-        const cell = cells[i]!;
+        const cell = at(cells, i, 'cells');
         if (cell === '') continue;
         const tokens = cell.split('|');
-        if (tokens.some((t) => t === '')) throw bad(file, n, `empty token in column "${header![i]}"`);
+        if (tokens.some((t) => t === '')) throw bad(file, n, `empty token in column "${defined(header, 'header')[i]}"`);
         f[field] = tokens;
       }
       return f;

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { EntityProfile, Features, LabelledEvent } from '../schemas/types.js';
 import { ThawError } from '../lib/errors.js';
+import { at } from '../lib/at.js';
 
 /** Options of the MovieLens readers. */
 export interface MovieLensOptions {
@@ -134,30 +135,30 @@ export async function readCatalog(kind: MovieLensKind, dir: string, opts: MovieL
       if (p.length !== 5) throw formatError(uf, n, `expected 5 '|'-separated fields, got ${p.length}`);
       const age = Number(p[1]);
       if (!Number.isInteger(age) || age < 0) throw formatError(uf, n, `bad age "${p[1]}"`);
-      users.set(p[0]!, userFeatures(ageBand(age), p[2]!, p[3]!, p[4]!));
+      users.set(at(p, 0, 'p'), userFeatures(ageBand(age), at(p, 2, 'p'), at(p, 3, 'p'), at(p, 4, 'p')));
     });
     const itf = join(dir, 'u.item');
     await eachLine(itf, (line, n) => {
       const p = line.split('|');
       if (p.length !== 5 + GENRES_100K.length) throw formatError(itf, n, `expected ${5 + GENRES_100K.length} '|'-separated fields, got ${p.length}`);
-      const title = p[1]!;
-      const year = /(\d{4})$/.exec(p[2]!)?.[1] ?? yearOfTitle(title);
+      const title = at(p, 1, 'p');
+      const year = /(\d{4})$/.exec(at(p, 2, 'p'))?.[1] ?? yearOfTitle(title);
       const genres = GENRES_100K.filter((_, g) => p[5 + g] === '1');
-      items.set(p[0]!, itemFeatures(genres, year, title, opts));
+      items.set(at(p, 0, 'p'), itemFeatures(genres, year, title, opts));
     });
   } else {
     const uf = join(dir, 'users.dat');
     await eachLine(uf, (line, n) => {
       const p = line.split('::');
       if (p.length !== 5) throw formatError(uf, n, `expected 5 '::'-separated fields, got ${p.length}`);
-      users.set(p[0]!, userFeatures(p[2]!, p[1]!, p[3]!, p[4]!));
+      users.set(at(p, 0, 'p'), userFeatures(at(p, 2, 'p'), at(p, 1, 'p'), at(p, 3, 'p'), at(p, 4, 'p')));
     });
     const mf = join(dir, 'movies.dat');
     await eachLine(mf, (line, n) => {
       const p = line.split('::');
       if (p.length !== 3) throw formatError(mf, n, `expected 3 '::'-separated fields, got ${p.length}`);
-      const genres = p[2] === '' ? [] : p[2]!.split('|');
-      items.set(p[0]!, itemFeatures(genres, yearOfTitle(p[1]!), p[1]!, opts));
+      const genres = p[2] === '' ? [] : at(p, 2, 'p').split('|');
+      items.set(at(p, 0, 'p'), itemFeatures(genres, yearOfTitle(at(p, 1, 'p')), at(p, 1, 'p'), opts));
     });
   }
   return { users, items };
@@ -212,10 +213,10 @@ export async function* readMovieLens(kind: MovieLensKind, dir: string, opts: Mov
   const r = await readRatings(kind, dir);
   const order = new Uint32Array(r.n);
   for (let j = 0; j < r.n; j++) order[j] = j;
-  order.sort((a, b) => r.timeS[a]! - r.timeS[b]! || r.user[a]! - r.user[b]! || r.item[a]! - r.item[b]!);
+  order.sort((a, b) => (r.timeS[a] ?? 0) - (r.timeS[b] ?? 0) || (r.user[a] ?? 0) - (r.user[b] ?? 0) || (r.item[a] ?? 0) - (r.item[b] ?? 0));
   const ratingsFile = join(dir, kind === 'ml100k' ? 'u.data' : 'ratings.dat');
   for (let q = 0; q < r.n; q++) {
-    const j = order[q]!;
+    const j = order[q] ?? 0;
     const userId = String(r.user[j]);
     const itemId = String(r.item[j]);
     const uf = users.get(userId);
@@ -224,10 +225,10 @@ export async function* readMovieLens(kind: MovieLensKind, dir: string, opts: Mov
     if (!itf) throw new ThawError('DATA_FORMAT', `${ratingsFile}: rating of unknown item ${itemId}`);
     yield {
       eventId: `${kind}-${userId}-${itemId}`,
-      timeMs: r.timeS[j]! * 1000,
+      timeMs: (r.timeS[j] ?? 0) * 1000,
       userId,
       itemId,
-      label: r.rating[j]! >= 4 ? 1 : 0,
+      label: (r.rating[j] ?? 0) >= 4 ? 1 : 0,
       userFeatures: uf,
       itemFeatures: itf,
     };

@@ -24,6 +24,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { EntityProfile, Features, LabelledEvent } from '../schemas/types.js';
 import { ConfigError } from '../lib/errors.js';
 import { gaussian, mulberry32 } from '../models/fm.js';
+import { at } from '../lib/at.js';
 
 /** Options of the synthetic stream. */
 export interface SyntheticOptions {
@@ -173,16 +174,16 @@ class Fenwick {
   }
   add(i: number, delta: number): void {
     this.total += delta;
-    for (let x = i + 1; x <= this.n; x += x & -x) this.t[x]! += delta;
+    for (let x = i + 1; x <= this.n; x += x & -x) this.t[x] = (this.t[x] ?? 0) + delta;
   }
   /** Index i such that prefix(i) <= r < prefix(i+1). */
   find(r: number): number {
     let pos = 0;
     for (let step = this.top; step > 0; step >>= 1) {
       const nx = pos + step;
-      if (nx <= this.n && this.t[nx]! <= r) {
+      if (nx <= this.n && (this.t[nx] ?? 0) <= r) {
         pos = nx;
-        r -= this.t[nx]!;
+        r -= this.t[nx] ?? 0;
       }
     }
     return pos < this.n ? pos : this.n - 1;
@@ -238,18 +239,18 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
       for (const [table, toks] of fields) {
         const w = 1 / toks.length;
         for (const t of toks) {
-          fb += (w * table.bias[t]!) / nf;
+          fb += (w * (table.bias[t] ?? 0)) / nf;
           for (let f = 0; f < k; f++) {
-            s.feat0[i * k + f]! += (w * table.vec[t * k + f]!) / nf;
-            s.feat1[i * k + f]! += (w * table.vec1[t * k + f]!) / nf;
+            s.feat0[i * k + f] = (s.feat0[i * k + f] ?? 0) + (w * (table.vec[t * k + f] ?? 0)) / nf;
+            s.feat1[i * k + f] = (s.feat1[i * k + f] ?? 0) + (w * (table.vec1[t * k + f] ?? 0)) / nf;
           }
         }
       }
       // mean over nf fields has std/√nf: rescale back to std, then weigh by √share.
       const scale = sf * Math.sqrt(nf);
       for (let f = 0; f < k; f++) {
-        s.feat0[i * k + f]! *= scale;
-        s.feat1[i * k + f]! *= scale;
+        s.feat0[i * k + f] = (s.feat0[i * k + f] ?? 0) * scale;
+        s.feat1[i * k + f] = (s.feat1[i * k + f] ?? 0) * scale;
         s.resid[i * k + f] = sr * o.factorStd * gaussian(rand);
       }
       s.bias[i] = BIAS_STD * (sf * Math.sqrt(nf) * fb + sr * gaussian(rand));
@@ -266,7 +267,7 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
       const r = Math.min(N_REGION - 1, Math.floor(N_REGION * rand() * rand()));
       const u = this.users;
       u.ids[i] = `u${i}`;
-      u.features[i] = Object.freeze({ age: [AGES[a]!], gender: [GENDERS[g]!], occ: [occ.tokens[oc]!], region: [region.tokens[r]!] });
+      u.features[i] = Object.freeze({ age: [at(AGES, a, 'AGES')], gender: [at(GENDERS, g, 'GENDERS')], occ: [at(occ.tokens, oc, 'occ.tokens')], region: [at(region.tokens, r, 'region.tokens')] });
       plant(u, i, [
         [age, [a]],
         [gender, [g]],
@@ -280,7 +281,7 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
         [region, r],
       ];
       fieldToks.forEach(([table, t], f) => {
-        for (let m = 0; m < M; m++) u.inter[(i * FU + f) * M + m] = table.inter[t * M + m]!;
+        for (let m = 0; m < M; m++) u.inter[(i * FU + f) * M + m] = table.inter[t * M + m] ?? 0;
       });
     }
 
@@ -300,10 +301,10 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
       const it = this.items;
       it.ids[i] = `i${i}`;
       it.features[i] = Object.freeze({
-        brand: [brand.tokens[b]!],
-        category: [category.tokens[c]!],
-        price_bucket: [price.tokens[p]!],
-        tags: tg.map((t) => tags.tokens[t]!),
+        brand: [at(brand.tokens, b, 'brand.tokens')],
+        category: [at(category.tokens, c, 'category.tokens')],
+        price_bucket: [at(price.tokens, p, 'price.tokens')],
+        tags: tg.map((t) => at(tags.tokens, t, 'tags.tokens')),
       });
       plant(it, i, [
         [brand, [b]],
@@ -320,12 +321,12 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
         [tags, tg],
       ];
       fieldToks.forEach(([table, toks], g) => {
-        for (const t of toks) for (let m = 0; m < M; m++) hItem[g * M + m]! += table.inter[t * M + m]! / toks.length;
+        for (const t of toks) for (let m = 0; m < M; m++) hItem[g * M + m] = (hItem[g * M + m] ?? 0) + (table.inter[t * M + m] ?? 0) / toks.length;
       });
       for (let f = 0; f < FU; f++) {
         for (let g = 0; g < FI; g++) {
-          const w = wCat[(c * FU + f) * FI + g]! + 0.06 * gaussian(rand);
-          for (let m = 0; m < M; m++) it.inter[(i * FU + f) * M + m]! += w * hItem[g * M + m]!;
+          const w = (wCat[(c * FU + f) * FI + g] ?? 0) + 0.06 * gaussian(rand);
+          for (let m = 0; m < M; m++) it.inter[(i * FU + f) * M + m] = (it.inter[(i * FU + f) * M + m] ?? 0) + w * (hItem[g * M + m] ?? 0);
         }
       }
     }
@@ -350,8 +351,8 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
     let cos = 1;
     let sin = 0;
     for (let n = 0; n < o.events; n++) {
-      for (; nextU < U.n && U.arrival[nextU]! <= n; nextU++) ut.add(nextU, uw[nextU]!);
-      for (; nextI < I.n && I.arrival[nextI]! <= n; nextI++) it.add(nextI, iw[nextI]!);
+      for (; nextU < U.n && (U.arrival[nextU] ?? 0) <= n; nextU++) ut.add(nextU, uw[nextU] ?? 0);
+      for (; nextI < I.n && (I.arrival[nextI] ?? 0) <= n; nextI++) it.add(nextI, iw[nextI] ?? 0);
       if (o.drift > 0 && n > 0 && n % every === 0) {
         reshuffle(U.n, uw, ut, nextU, o.drift, rand);
         reshuffle(I.n, iw, it, nextI, o.drift, rand);
@@ -363,26 +364,26 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
       }
       const u = ut.find(rand() * ut.total);
       const i = it.find(rand() * it.total);
-      let z = o.ctrBias + U.bias[u]! + I.bias[i]!;
+      let z = o.ctrBias + (U.bias[u] ?? 0) + (I.bias[i] ?? 0);
       const ub = u * k;
       const ib = i * k;
       for (let f = 0; f < k; f++) {
-        const uf = cos * U.feat0[ub + f]! + sin * U.feat1[ub + f]! + U.resid[ub + f]!;
-        const itf = cos * I.feat0[ib + f]! + sin * I.feat1[ib + f]! + I.resid[ib + f]!;
+        const uf = cos * (U.feat0[ub + f] ?? 0) + sin * (U.feat1[ub + f] ?? 0) + (U.resid[ub + f] ?? 0);
+        const itf = cos * (I.feat0[ib + f] ?? 0) + sin * (I.feat1[ib + f] ?? 0) + (I.resid[ib + f] ?? 0);
         z += uf * itf;
       }
       const um = u * FU * M;
       const im = i * FU * M;
-      for (let x = 0; x < FU * M; x++) z += U.inter[um + x]! * I.inter[im + x]!;
+      for (let x = 0; x < FU * M; x++) z += (U.inter[um + x] ?? 0) * (I.inter[im + x] ?? 0);
       const label: 0 | 1 = rand() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
       yield {
         eventId: `syn-${o.seed}-${n}`,
         timeMs: o.startMs + n * o.eventSpacingMs,
-        userId: U.ids[u]!,
-        itemId: I.ids[i]!,
+        userId: at(U.ids, u, 'U.ids'),
+        itemId: at(I.ids, i, 'I.ids'),
         label,
-        userFeatures: U.features[u]!,
-        itemFeatures: I.features[i]!,
+        userFeatures: at(U.features, u, 'U.features'),
+        itemFeatures: at(I.features, i, 'I.features'),
       };
     }
   }
@@ -407,7 +408,7 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
       ['item', this.items],
     ] as const) {
       for (let i = 0; i < s.n; i++) {
-        yield { side, entityId: s.ids[i]!, timeMs: o.startMs + Math.ceil(s.arrival[i]!) * o.eventSpacingMs, features: s.features[i]! };
+        yield { side, entityId: at(s.ids, i, 's.ids'), timeMs: o.startMs + Math.ceil(s.arrival[i] ?? 0) * o.eventSpacingMs, features: at(s.features, i, 's.features') };
       }
     }
   }
@@ -416,7 +417,7 @@ export class SyntheticStream implements AsyncIterable<LabelledEvent> {
   arrivalOf(side: 'user' | 'item', entityId: string): number | undefined {
     const s = side === 'user' ? this.users : this.items;
     const i = Number(entityId.slice(1));
-    return Number.isInteger(i) && i >= 0 && i < s.n && s.ids[i] === entityId ? Math.ceil(s.arrival[i]!) : undefined;
+    return Number.isInteger(i) && i >= 0 && i < s.n && s.ids[i] === entityId ? Math.ceil(s.arrival[i] ?? 0) : undefined;
   }
 }
 
@@ -436,12 +437,12 @@ function zipfWeights(n: number, s: number, rand: () => number): Float64Array {
   for (let i = 0; i < n; i++) rank[i] = i;
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = rank[i]!;
-    rank[i] = rank[j]!;
+    const t = rank[i] ?? 0;
+    rank[i] = rank[j] ?? 0;
     rank[j] = t;
   }
   const w = new Float64Array(n);
-  for (let i = 0; i < n; i++) w[i] = Math.pow(rank[i]! + 1, -s);
+  for (let i = 0; i < n; i++) w[i] = Math.pow((rank[i] ?? 0) + 1, -s);
   return w;
 }
 
@@ -451,8 +452,8 @@ function reshuffle(n: number, w: Float64Array, tree: Fenwick, arrived: number, d
   for (let s = 0; s < swaps; s++) {
     const a = Math.floor(rand() * n);
     const b = Math.floor(rand() * n);
-    const wa = w[a]!;
-    const wb = w[b]!;
+    const wa = w[a] ?? 0;
+    const wb = w[b] ?? 0;
     w[a] = wb;
     w[b] = wa;
     if (a < arrived) tree.add(a, wb - wa);

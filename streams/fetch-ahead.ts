@@ -33,8 +33,9 @@ import type { Logger } from '../lib/log.js';
 import { RewindPartition } from './assignment.js';
 import { toRawMessage, type MessageBatch } from './message.js';
 import type { PartitionCommitter } from './partition-committer.js';
+import type { BatchChunkContext, Outcome } from './chunk-context.js';
 
-export type Outcome = { ok: true } | { ok: false; err: unknown };
+export type { Outcome } from './chunk-context.js';
 
 /** What a partition's fetch-ahead needs of its consumer. */
 export interface AheadHost {
@@ -159,21 +160,8 @@ export class AheadPartition {
 }
 
 /** What `handAheadBatch` needs of the consumer, for one kafkajs batch. */
-export interface AheadBatchContext {
+export interface AheadBatchContext extends BatchChunkContext {
   ahead: AheadPartition;
-  commits: PartitionCommitter;
-  maxBatchMessages: number;
-  pipelineDepth: number;
-  fetch: NonNullable<MessageBatch['fetch']>;
-  logger: Logger;
-  /** False once the consumer stops, pauses, or the partition was revoked or sought. */
-  mayStart(): boolean;
-  /** True once the consumer is stopping. */
-  stopping(): boolean;
-  /** Awaits `p` while heartbeating. */
-  heartbeating<T>(p: Promise<T>): Promise<T>;
-  /** Sleeps `ms` while heartbeating (woken by stop). */
-  backoff(ms: number): Promise<void>;
 }
 
 /**

@@ -19,6 +19,7 @@ import { ColdNas, type ColdNasStructure } from '../models/coldnas.js';
 import { DenseAdam, type TensorMap } from '../models/params.js';
 import { Rng } from '../models/rng.js';
 import { adamArrays, paramSetArrays, readCheckpoint, restoreAdam, restoreParamSet, restoreTable, tableArrays, writeCheckpoint } from './checkpoint.js';
+import { at, defined } from '../lib/at.js';
 
 export interface UserTrainData {
   layout: FieldLayout;
@@ -37,7 +38,7 @@ export interface Episodes {
 /** Row indices of each entity of `b`. */
 export function rowsByEntity(b: RowBatch, count: number): number[][] {
   const out: number[][] = Array.from({ length: count }, () => []);
-  for (let i = 0; i < b.n; i++) out[b.entity[i]!]!.push(i);
+  for (let i = 0; i < b.n; i++) at(out, b.entity[i] ?? 0, 'out').push(i);
   return out;
 }
 
@@ -59,8 +60,8 @@ export function sampleEpisodes(data: RowBatch, rowsOf: number[][], users: readon
   const sEnt: number[] = [];
   const qEnt: number[] = [];
   users.forEach((u, local) => {
-    const all = rowsOf[u]!;
-    const s = Math.min(supportSizes[rng.int(supportSizes.length)]!, Math.max(0, all.length - q));
+    const all = at(rowsOf, u, 'rowsOf');
+    const s = Math.min(at(supportSizes, rng.int(supportSizes.length), 'supportSizes'), Math.max(0, all.length - q));
     let r = [...all];
     let shuffleFrom = 0;
     if (order === 'time') {
@@ -72,14 +73,14 @@ export function sampleEpisodes(data: RowBatch, rowsOf: number[][], users: readon
     const take = Math.min(r.length, s + q);
     for (let i = shuffleFrom; i < take; i++) {
       const j = i + rng.int(r.length - i);
-      [r[i], r[j]] = [r[j]!, r[i]!];
+      [r[i], r[j]] = [at(r, j, 'r'), at(r, i, 'r')];
     }
     for (let i = 0; i < take; i++) {
       if (i < s) {
-        sRows.push(r[i]!);
+        sRows.push(at(r, i, 'r'));
         sEnt.push(local);
       } else {
-        qRows.push(r[i]!);
+        qRows.push(at(r, i, 'r'));
         qEnt.push(local);
       }
     }
@@ -93,7 +94,7 @@ export function sampleEpisodes(data: RowBatch, rowsOf: number[][], users: readon
 
 function toGradMap(names: readonly string[], grads: tf.Tensor[]): Map<string, Float32Array> {
   const m = new Map<string, Float32Array>();
-  names.forEach((n, i) => m.set(n, grads[i]!.dataSync() as Float32Array));
+  names.forEach((n, i) => m.set(n, at(grads, i, 'grads').dataSync() as Float32Array));
   return m;
 }
 
@@ -109,9 +110,9 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
   // Without support rows (all-cold episodes) the encoder and the support embeddings are not part of the loss.
   const names = target === 'weights' ? model.dense.names().filter((n) => withS || !n.startsWith('cn.ctx.')) : ['cn.alpha'];
   const qPerUser = new Float32Array(count);
-  for (const e of query.entity) qPerUser[e] = qPerUser[e]! + 1;
+  for (const e of query.entity) qPerUser[e] = (qPerUser[e] ?? 0) + 1;
   const users = [...qPerUser].filter((c) => c > 0).length;
-  const rw = Float32Array.from(query.entity, (e) => 1 / (qPerUser[e]! * Math.max(1, users)));
+  const rw = Float32Array.from(query.entity, (e) => 1 / ((qPerUser[e] ?? 0) * Math.max(1, users)));
   const out = tf.tidy(() => {
     const fixed: TensorMap = { ...model.dense.tensors(), ...model.arch.tensors() };
     const embS = gatherEmb(model.table, support, s);
@@ -123,14 +124,14 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
     const w = tf.tensor1d(rw);
     const fn = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
-      names.forEach((n, i) => (p[n] = t[i]!));
+      names.forEach((n, i) => (p[n] = at(t, i, 't')));
       const eQ = target === 'weights' ? (t[names.length] as tf.Tensor3D) : embQ;
       const eS = target === 'weights' && withS ? (t[names.length + 1] as tf.Tensor3D) : embS;
       const mean = pool !== undefined ? (pool.matMul(model.encode(p, model.fields(eS, support), yS)) as tf.Tensor2D) : tf.zeros<tf.Rank.R2>([count, model.contextDim]);
       const rows = onehot.matMul(model.modulation(p, mean)) as tf.Tensor2D;
       return weightedBce(model.logits(p, model.fields(eQ, query), rows, p['cn.alpha']), yQ, w);
     };
-    const xs = [...names.map((n) => fixed[n]!), ...(target === 'weights' ? (withS ? [embQ, embS] : [embQ]) : [])];
+    const xs = [...names.map((n) => defined(fixed[n], 'fixed[n]')), ...(target === 'weights' ? (withS ? [embQ, embS] : [embQ]) : [])];
     const { value, grads } = tf.valueAndGrads(fn)(xs);
     return [value, ...grads];
   });
@@ -141,8 +142,8 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
     // One sparse step over the rows of both sides (a row in both gets its summed gradient).
     const idxQ = updatableIdx(query);
     const idxS = withS ? updatableIdx(support) : new Int32Array(0);
-    const gQ = grads[names.length]!.dataSync() as Float32Array;
-    const gS = withS ? (grads[names.length + 1]!.dataSync() as Float32Array) : new Float32Array(0);
+    const gQ = at(grads, names.length, 'grads').dataSync() as Float32Array;
+    const gS = withS ? (at(grads, names.length + 1, 'grads').dataSync() as Float32Array) : new Float32Array(0);
     const idx = new Int32Array(idxQ.length + idxS.length);
     idx.set(idxQ);
     idx.set(idxS, idxQ.length);
@@ -151,7 +152,7 @@ export function coldNasStep(model: ColdNas, ep: Episodes, adam: DenseAdam, targe
     g.set(gS, gQ.length);
     model.table.applyGradients(idx, g);
   }
-  const loss = value!.dataSync()[0] ?? NaN;
+  const loss = defined(value, 'value').dataSync()[0] ?? NaN;
   for (const t of out) t.dispose();
   return loss;
 }
@@ -316,7 +317,7 @@ export async function trainColdNas(data: UserTrainData, opts: ColdNasTrainerOpti
         rows += ep.support.n + ep.query.n;
         steps++;
         if (valUsers.length > 0) {
-          const vs = Array.from({ length: Math.min(perStep, valUsers.length) }, () => valUsers[rng.int(valUsers.length)]!);
+          const vs = Array.from({ length: Math.min(perStep, valUsers.length) }, () => at(valUsers, rng.int(valUsers.length), 'valUsers'));
           coldNasStep(st.model, sampleEpisodes(data.hot, rowsOf, vs, sizes, q, rng, epOrder), st.archAdam, 'arch');
         }
       }

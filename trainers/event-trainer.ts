@@ -40,6 +40,7 @@ import { lossTap, type EpochLoss } from './loss-tap.js';
 import { trainMeta } from './meta-trainer.js';
 import { fitBiasFilter, FM_BIAS_FIT_MODEL, type BiasFit, type BiasFitOptions } from './bias-fit.js';
 import { checkBiasFilter, type BiasFilterPrior } from '../models/meta-state.js';
+import { at, defined } from '../lib/at.js';
 
 export const STREAM_KINDS = ['deepfm', 'metaemb', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
@@ -184,7 +185,8 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
   const events = opts.events;
   if (events.length === 0) throw new ConfigError('events', 'the history is empty');
   for (let i = 1; i < events.length; i++) {
-    if (events[i]!.timeMs < events[i - 1]!.timeMs) throw new ConfigError('events', `must be in time order; event ${i} (${events[i]!.eventId}) is earlier than event ${i - 1}`);
+    if (at(events, i, 'events').timeMs < at(events, i - 1, 'events').timeMs)
+      throw new ConfigError('events', `must be in time order; event ${i} (${at(events, i, 'events').eventId}) is earlier than event ${i - 1}`);
   }
   let layout: EventLayout;
   if (opts.layout !== undefined) {
@@ -212,7 +214,7 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
   const entityIds: string[] = [];
   for (const e of events) {
     const id = idOf(e);
-    if (!index.has(id) && counts.get(id)! >= minEvents) {
+    if (!index.has(id) && defined(counts.get(id), 'counts.get(id)') >= minEvents) {
       index.set(id, entityIds.length);
       entityIds.push(id);
     }
@@ -264,13 +266,13 @@ export async function trainFromEvents(opts: EventTrainerOptions): Promise<EventT
     );
     model = res.model;
     examplesPerSec = res.examplesPerSec;
-    validationIds = res.validationUsers.map((u) => entityIds[u]!);
+    validationIds = res.validationUsers.map((u) => at(entityIds, u, 'entityIds'));
     if (searchEpochs > 0 || validationIds.length > 0) {
       // The search's weights trained on the eligible users (more rows than the query size) not held out.
       const val = new Set(res.validationUsers);
       const rows = new Int32Array(entityIds.length);
-      for (const e of hot.entity) rows[e] = rows[e]! + 1;
-      searchTrainIds = entityIds.filter((_, u) => !val.has(u) && rows[u]! > DEFAULT_QUERY_ROWS);
+      for (const e of hot.entity) rows[e] = (rows[e] ?? 0) + 1;
+      searchTrainIds = entityIds.filter((_, u) => !val.has(u) && (rows[u] ?? 0) > DEFAULT_QUERY_ROWS);
     }
     Object.assign(hyper, { searchEpochs, epochs, validationFraction: valFrac });
   } else if (kind === 'fixed-adaptive') {

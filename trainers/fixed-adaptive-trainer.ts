@@ -29,12 +29,13 @@ import { Rng } from '../models/rng.js';
 import { rowsByEntity, sampleEpisodes, type EpisodeOrder, type Episodes, type UserTrainData } from './coldnas-trainer.js';
 import { adamArrays, paramSetArrays, readCheckpoint, restoreAdam, restoreParamSet, restoreTable, tableArrays, writeCheckpoint } from './checkpoint.js';
 import { trainMeta } from './meta-trainer.js';
+import { at, defined } from '../lib/at.js';
 
 function perUserWeights(ent: Int32Array, count: number): Float32Array {
   const c = new Float32Array(count);
-  for (const e of ent) c[e] = c[e]! + 1;
+  for (const e of ent) c[e] = (c[e] ?? 0) + 1;
   const users = c.filter((x) => x > 0).length;
-  return Float32Array.from(ent, (e) => 1 / (c[e]! * Math.max(1, users)));
+  return Float32Array.from(ent, (e) => 1 / ((c[e] ?? 0) * Math.max(1, users)));
 }
 
 /**
@@ -61,8 +62,8 @@ export function fixedAdaptiveMetaStep(
   for (let step = 0; step < (opts.innerSteps ?? 1); step++) {
     const gj = model.userGradients(support, users, count).grads;
     for (let i = 0; i < gj.length; i++) {
-      g[i] = g[i]! + gj[i]!;
-      users[i] = users[i]! - lrs[i % ps]! * gj[i]!;
+      g[i] = (g[i] ?? 0) + (gj[i] ?? 0);
+      users[i] = (users[i] ?? 0) - (lrs[i % ps] ?? 0) * (gj[i] ?? 0);
     }
   }
   const names = trainFixed ? bb.dense.names() : [];
@@ -84,9 +85,9 @@ export function fixedAdaptiveMetaStep(
     const all = [...names, ...metaNames];
     const fn = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
-      all.forEach((n, i) => (p[n] = t[i]!));
-      const init = p['fa.init']!.reshape([1, ps]);
-      const adapted = init.sub<tf.Tensor2D>(G.mul(p['fa.lr']!.reshape([1, ps])));
+      all.forEach((n, i) => (p[n] = at(t, i, 't')));
+      const init = defined(p['fa.init'], "p['fa.init']").reshape([1, ps]);
+      const adapted = init.sub<tf.Tensor2D>(G.mul(defined(p['fa.lr'], "p['fa.lr']").reshape([1, ps])));
       const idQ = onehotQ.matMul(adapted) as tf.Tensor2D;
       const lq = weightedBce(bb.head(p, { pooled: pool(t[all.length] as tf.Tensor3D, fwQ, pm), id: idQ }), yQ, wQ);
       if (!withS) return lq;
@@ -94,14 +95,14 @@ export function fixedAdaptiveMetaStep(
       const ls = weightedBce(bb.head(p, { pooled: pool(t[all.length + 1] as tf.Tensor3D, fwS, pm), id: idS }), yS, wS);
       return ls.mul(a).add<tf.Scalar>(lq.mul(1 - a));
     };
-    const xs = [...all.map((n) => fixed[n]!), embQ, ...(withS ? [embS] : [])];
+    const xs = [...all.map((n) => defined(fixed[n], 'fixed[n]')), embQ, ...(withS ? [embS] : [])];
     const { value, grads } = tf.valueAndGrads(fn)(xs);
     return [value, ...grads];
   });
   const [value, ...grads] = out;
   const toMap = (ns: string[], offset: number): Map<string, Float32Array> => {
     const m = new Map<string, Float32Array>();
-    ns.forEach((n, i) => m.set(n, grads[offset + i]!.dataSync() as Float32Array));
+    ns.forEach((n, i) => m.set(n, at(grads, offset + i, 'grads').dataSync() as Float32Array));
     return m;
   };
   if (trainFixed) adam.apply(bb.dense, toMap(names, 0));
@@ -110,8 +111,8 @@ export function fixedAdaptiveMetaStep(
     const k = names.length + metaNames.length;
     const idxQ = updatableIdx(query);
     const idxS = withS ? updatableIdx(support) : new Int32Array(0);
-    const gq = grads[k]!.dataSync() as Float32Array;
-    const gs = withS ? (grads[k + 1]!.dataSync() as Float32Array) : new Float32Array(0);
+    const gq = at(grads, k, 'grads').dataSync() as Float32Array;
+    const gs = withS ? (at(grads, k + 1, 'grads').dataSync() as Float32Array) : new Float32Array(0);
     const idx = new Int32Array(idxQ.length + idxS.length);
     idx.set(idxQ);
     idx.set(idxS, idxQ.length);
@@ -120,7 +121,7 @@ export function fixedAdaptiveMetaStep(
     gAll.set(gs, gq.length);
     bb.table.applyGradients(idx, gAll);
   }
-  const loss = value!.dataSync()[0] ?? NaN;
+  const loss = defined(value, 'value').dataSync()[0] ?? NaN;
   for (const t of out) t.dispose();
   return loss;
 }
@@ -237,7 +238,7 @@ export async function trainFixedAdaptive(data: UserTrainData, opts: FixedAdaptiv
     // The meta phase starts from the mean hot user: a better cold start than a random row.
     const init = model.meta.get('fa.init').data;
     const t = base.idTable.data;
-    for (let u = 0; u < data.hotUserCount; u++) for (let j = 0; j < ps; j++) init[j] = init[j]! + t[u * ps + j]! / data.hotUserCount;
+    for (let u = 0; u < data.hotUserCount; u++) for (let j = 0; j < ps; j++) init[j] = (init[j] ?? 0) + (t[u * ps + j] ?? 0) / data.hotUserCount;
   }
   const rowsOf = rowsByEntity(data.hot, data.hotUserCount);
   const users = rowsOf.map((r, u) => (r.length >= k + q ? u : -1)).filter((u) => u >= 0);

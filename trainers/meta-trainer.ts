@@ -24,6 +24,7 @@ import { Rng } from '../models/rng.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { Progress } from './progress.js';
 import { metaStep, supervisedStep } from './steps.js';
+import { at } from '../lib/at.js';
 
 export type TrainKind = 'deepfm' | 'metaemb' | 'emerg';
 
@@ -194,7 +195,7 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
   const lastEpoch = opts.stopAfterEpochs === undefined ? totalEpochs : Math.min(totalEpochs, epoch + opts.stopAfterEpochs);
   // Rows of each hot item, for sampling tasks.
   const rowsOf: number[][] = Array.from({ length: data.hotItemCount }, () => []);
-  for (let i = 0; i < data.hot.n; i++) rowsOf[data.hot.entity[i]!]!.push(i);
+  for (let i = 0; i < data.hot.n; i++) at(rowsOf, data.hot.entity[i] ?? 0, 'rowsOf').push(i);
   const eligible = rowsOf.map((r, e) => (r.length >= 2 * k ? e : -1)).filter((e) => e >= 0);
   const rowsPerEpoch = (e: number): number => (e < baseEpochs ? data.hot.n : eligible.length * 2 * k);
   let total = 0;
@@ -227,16 +228,16 @@ export async function trainMeta(data: TrainData, opts: MetaTrainerOptions): Prom
         const sEnt: number[] = [];
         const qEnt: number[] = [];
         group.forEach((item, local) => {
-          const r = [...rowsOf[item]!];
+          const r = [...at(rowsOf, item, 'rowsOf')];
           // Partial Fisher–Yates: 2k distinct rows of the item.
           for (let i = 0; i < 2 * k; i++) {
             const j = i + rng.int(r.length - i);
-            [r[i], r[j]] = [r[j]!, r[i]!];
+            [r[i], r[j]] = [at(r, j, 'r'), at(r, i, 'r')];
           }
           for (let i = 0; i < k; i++) {
-            sRows.push(r[i]!);
+            sRows.push(at(r, i, 'r'));
             sEnt.push(local);
-            qRows.push(r[k + i]!);
+            qRows.push(at(r, k + i, 'r'));
             qEnt.push(local);
           }
         });

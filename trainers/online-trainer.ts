@@ -25,13 +25,14 @@
  * Buffers are bounded: at most one fetched batch in flight (`maxBatchMessages` per chunk), bounded
  * warm-up windows and entity replicas in the learner.
  */
-import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, ThawError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { announceRelease, type AnnounceOptions } from '../model-store/release-announce.js';
 import type { ReleaseManifest, ReleaseStore } from '../model-store/releases.js';
 import type { LabelledEvent, Side } from '../schemas/types.js';
-import { createKafka, kafkaError, type KafkaConnection } from '../streams/kafka.js';
+import type { KafkaConnection } from '../streams/kafka.js';
+import { ManualCommitConsumer } from '../streams/manual-commit-consumer.js';
+import type { RawMessage } from '../streams/message.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import type { LearnerOptions } from './online/factory.js';
@@ -119,9 +120,9 @@ export interface OnlineTrainerStatus {
   learner: LearnerStats;
 }
 
-function positiveInt(key: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`onlineTrainer.${key}`, `must be an integer >= ${min}, got ${String(v)}`);
-  return v;
+function positiveInt(key: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`onlineTrainer.${key}`, `must be an integer >= ${min}, got ${String(value)}`);
+  return value;
 }
 
 /**
@@ -131,14 +132,14 @@ function positiveInt(key: string, v: number, min: number): number {
 export const DEFAULT_SYNC_EVERY_EVENTS = 10_000;
 
 export class OnlineTrainer {
-  private readonly o: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> &
+  private readonly opts: Required<Pick<OnlineTrainerOptions, 'topic' | 'groupId' | 'syncIntervalMs' | 'syncEveryEvents' | 'fromBeginning' | 'maxBatchMessages' | 'maxWaitTimeMs' | 'checkpointsKept'>> &
     OnlineTrainerOptions;
   /** Events trained since the last release (for `syncEveryEvents`). */
   private sinceRelease = 0;
   private readonly log: Logger;
-  private st: OnlineTrainerState = 'idle';
+  private lifecycle: OnlineTrainerState = 'idle';
   private learner: OnlineLearner | undefined;
-  private consumer: Consumer | undefined;
+  private consumer: ManualCommitConsumer | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Serialises training chunks and publishes (both mutate the learner). */
   private lock: Promise<void> = Promise.resolve();
@@ -160,7 +161,7 @@ export class OnlineTrainer {
     if (typeof opts.model !== 'string' || opts.model === '') throw new ConfigError('onlineTrainer.model', 'must be a model name');
     const groupId = opts.groupId ?? `thaw-online-${opts.model}-${opts.side}`;
     if (groupId === '') throw new ConfigError('onlineTrainer.groupId', 'must not be empty');
-    this.o = {
+    this.opts = {
       ...opts,
       topic: opts.topic ?? labelledTopicFor(opts.side),
       groupId,
@@ -175,12 +176,12 @@ export class OnlineTrainer {
   }
 
   get state(): OnlineTrainerState {
-    return this.st;
+    return this.lifecycle;
   }
 
   status(): OnlineTrainerStatus {
     return {
-      state: this.st,
+      state: this.lifecycle,
       positions: { ...this.positions },
       lastRelease: this.parent,
       published: this.published,
@@ -196,45 +197,45 @@ export class OnlineTrainer {
    * the model has no release at all, RELEASE_INCOMPATIBLE when it is not of `kind`.
    */
   async start(): Promise<void> {
-    if (this.st !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.st}`);
-    this.st = 'starting';
+    if (this.lifecycle !== 'idle') throw new ThawError('LIFECYCLE', `OnlineTrainer.start() called in state ${this.lifecycle}`);
+    this.lifecycle = 'starting';
     try {
       const restored = await this.loadLineage();
-      await this.o.attached?.start(restored);
+      await this.opts.attached?.start(restored);
       await this.startConsumer();
     } catch (err) {
-      this.st = 'failed';
+      this.lifecycle = 'failed';
       await this.consumer?.disconnect().catch(() => undefined);
       throw err;
     }
-    this.st = 'running';
+    this.lifecycle = 'running';
     this.timer = setInterval(() => {
       this.withLock(() => this.publish()).catch((err: unknown) => this.log.error('release failed; retrying next interval', { error: errorMessage(err), code: (err as { code?: unknown }).code }));
-    }, this.o.syncIntervalMs);
+    }, this.opts.syncIntervalMs);
   }
 
   /** Stops fetching, finishes the chunk in flight, publishes the last interval's release, commits, leaves. */
   async drain(): Promise<void> {
-    if (this.st !== 'running') return this.stop();
-    this.st = 'draining';
+    if (this.lifecycle !== 'running') return this.stop();
+    this.lifecycle = 'draining';
     this.clearTimer();
-    this.consumer?.pause([{ topic: this.o.topic }]);
+    this.consumer?.pause();
     await this.idle();
     try {
       await this.withLock(() => this.publish());
     } finally {
       await this.disconnect();
-      this.st = 'stopped';
+      this.lifecycle = 'stopped';
     }
   }
 
   /** Leaves at once: nothing more is published or committed (the uncommitted tail is redone after a restart). */
   async stop(): Promise<void> {
-    if (this.st === 'stopped' || this.st === 'idle') {
-      this.st = 'stopped';
+    if (this.lifecycle === 'stopped' || this.lifecycle === 'idle') {
+      this.lifecycle = 'stopped';
       return;
     }
-    this.st = 'stopped';
+    this.lifecycle = 'stopped';
     this.clearTimer();
     await this.disconnect();
     await this.lock.catch(() => undefined);
@@ -242,108 +243,91 @@ export class OnlineTrainer {
 
   /** Publishes now (what the timer does); resolves with the version, or null if nothing new was consumed. */
   async syncNow(): Promise<string | null> {
-    if (this.st !== 'running') throw new ThawError('LIFECYCLE', `OnlineTrainer.syncNow() called in state ${this.st}`);
-    let v: string | null = null;
+    if (this.lifecycle !== 'running') throw new ThawError('LIFECYCLE', `OnlineTrainer.syncNow() called in state ${this.lifecycle}`);
+    let version: string | null = null;
     await this.withLock(async () => {
-      v = await this.publish();
+      version = await this.publish();
     });
-    return v;
+    return version;
   }
 
   /** Loads the lineage (exactly from its newest checkpoint with `resume`); returns the attached state saved with it. */
   private async loadLineage(): Promise<CheckpointData | undefined> {
-    const l = await loadLineage(this.o, this.log);
-    this.learner = l.learner;
-    this.parent = l.parent;
-    this.base = l.base;
-    this.positions = l.positions;
-    this.publishedPositions = l.publishedPositions;
-    this.baseEvents = l.baseEvents;
-    this.baseTasks = l.baseTasks;
-    this.sinceRelease = l.sinceRelease;
-    this.skippedCovered = l.skippedCovered;
-    this.poison = l.poison;
-    return l.attached;
+    const lineage = await loadLineage(this.opts, this.log);
+    this.learner = lineage.learner;
+    this.parent = lineage.parent;
+    this.base = lineage.base;
+    this.positions = lineage.positions;
+    this.publishedPositions = lineage.publishedPositions;
+    this.baseEvents = lineage.baseEvents;
+    this.baseTasks = lineage.baseTasks;
+    this.sinceRelease = lineage.sinceRelease;
+    this.skippedCovered = lineage.skippedCovered;
+    this.poison = lineage.poison;
+    return lineage.attached;
   }
 
   private async startConsumer(): Promise<void> {
-    const o = this.o;
-    const consumer = createKafka(o.kafka, this.log).consumer({ groupId: o.groupId, maxWaitTimeInMs: o.maxWaitTimeMs, allowAutoTopicCreation: false });
+    const opts = this.opts;
+    const consumer = new ManualCommitConsumer({
+      kafka: opts.kafka,
+      groupId: opts.groupId,
+      topic: opts.topic,
+      fromBeginning: opts.fromBeginning,
+      maxBatchMessages: opts.maxBatchMessages,
+      maxWaitTimeMs: opts.maxWaitTimeMs,
+      // Every assigned partition starts at the lineage's position: never past the release, whatever was committed.
+      startOffset: (partition) => this.positions[String(partition)],
+      logger: this.log,
+    });
     this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.log.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
-      if (!e.payload.restart && this.st === 'running') this.st = 'failed';
+    consumer.onFailed(() => {
+      if (this.lifecycle === 'running') this.lifecycle = 'failed';
     });
-    // Seek every assigned partition to the lineage's position: a group whose commit was lost (or a
-    // `fromBeginning: false` start) still resumes exactly after the release, never past it.
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      for (const partition of e.payload.memberAssignment[o.topic] ?? []) {
-        const offset = this.positions[String(partition)];
-        if (offset === undefined) continue;
-        try {
-          consumer.seek({ topic: o.topic, partition, offset: String(offset) });
-        } catch (err) {
-          this.log.warn('seek failed; covered messages will be skipped instead', { partition, error: errorMessage(err) });
-        }
-      }
-    });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [o.topic], fromBeginning: o.fromBeginning });
-      // One partition at a time: chunks share one learner, which the lock serialises anyway.
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.eachBatch(p) });
-    } catch (err) {
-      throw kafkaError(o.kafka, `online trainer ${o.groupId} failed to start`, err);
-    }
+    await consumer.start((partition, messages) => this.trainChunk(partition, messages));
   }
 
-  private async eachBatch(p: EachBatchPayload): Promise<void> {
+  /** Trains one chunk of one partition; false when the trainer no longer runs (the chunk is left for a restart). */
+  private async trainChunk(partition: number, messages: readonly RawMessage[]): Promise<boolean> {
+    if (this.lifecycle !== 'running') return false;
     this.inFlight++;
     try {
-      const { batch } = p;
-      const key = String(batch.partition);
-      const max = this.o.maxBatchMessages;
-      for (let i = 0; i < batch.messages.length; i += max) {
-        if (this.st !== 'running' || !p.isRunning() || p.isStale()) return;
-        const chunk = batch.messages.slice(i, i + max);
-        await this.withLock(async () => {
-          // Re-checked under the lock: a stop or drain may have come while waiting.
-          if (this.st !== 'running') return;
-          const events: LabelledEvent[] = [];
-          let last = -1;
-          for (const m of chunk) {
-            const off = Number(m.offset);
-            last = off;
-            if (off < (this.positions[key] ?? 0)) {
-              this.skippedCovered++;
-              continue;
-            }
-            if (m.value === null) continue;
-            try {
-              events.push(decodeLabelled(m.value));
-            } catch (err) {
-              // The rekey stage dead-letters bad input; the trainer only must not stop on it.
-              this.poison++;
-              this.log.warn('undecodable labelled event skipped', { partition: batch.partition, offset: off, error: errorMessage(err) });
-            }
+      const key = String(partition);
+      const trained = await this.withLock(async () => {
+        // Re-checked under the lock: a stop or drain may have come while waiting.
+        const learner = this.learner;
+        if (this.lifecycle !== 'running' || learner === undefined) return false;
+        const events: LabelledEvent[] = [];
+        let last = -1;
+        for (const m of messages) {
+          last = m.offset;
+          if (m.offset < (this.positions[key] ?? 0)) {
+            this.skippedCovered++;
+            continue;
           }
-          if (this.o.beforeObserve !== undefined) {
-            await this.o.beforeObserve(events);
-            if (this.st !== 'running') return;
+          if (m.value === null) continue;
+          try {
+            events.push(decodeLabelled(m.value));
+          } catch (err) {
+            // The rekey stage dead-letters bad input; the trainer only must not stop on it.
+            this.poison++;
+            this.log.warn('undecodable labelled event skipped', { partition, offset: m.offset, error: errorMessage(err) });
           }
-          this.learner!.observe(events);
-          this.sinceRelease += events.length;
-          if (last >= 0) {
-            this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
-            p.resolveOffset(String(last));
-          }
-        });
-        if (this.o.syncEveryEvents > 0 && this.sinceRelease >= this.o.syncEveryEvents) await this.withLock(() => this.publish());
-        await p.heartbeat();
-      }
+        }
+        if (this.opts.beforeObserve !== undefined) {
+          await this.opts.beforeObserve(events);
+          if (this.lifecycle !== 'running') return false;
+        }
+        learner.observe(events);
+        this.sinceRelease += events.length;
+        if (last >= 0) this.positions[key] = Math.max(this.positions[key] ?? 0, last + 1);
+        return true;
+      });
+      if (this.opts.syncEveryEvents > 0 && this.sinceRelease >= this.opts.syncEveryEvents) await this.withLock(() => this.publish());
+      return trained;
     } finally {
       this.inFlight--;
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 
@@ -356,7 +340,7 @@ export class OnlineTrainer {
     if (learner === undefined) return null;
     const offsets = canonicalOffsets(this.positions);
     if (JSON.stringify(offsets) === JSON.stringify(canonicalOffsets(this.publishedPositions))) return null;
-    const { store, model, groupId, topic } = this.o;
+    const { store, model, groupId, topic } = this.opts;
     // The checkpoint first: every position committed below has one at exactly that position.
     learner.flush();
     const meta = {
@@ -373,7 +357,7 @@ export class OnlineTrainer {
       poison: this.poison,
     };
     try {
-      saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.o.attached, this.o.checkpointsKept);
+      saveTrainerCheckpoint(onlineCheckpointDir(store, model, groupId), meta, learner, this.opts.attached, this.opts.checkpointsKept);
     } catch (err) {
       // Without it the release still goes out; a --resume then starts from an older checkpoint.
       this.log.warn('checkpoint not written', { version: meta.version, error: errorMessage(err) });
@@ -394,9 +378,9 @@ export class OnlineTrainer {
     });
     if (!res.written) this.log.info('release already published; not publishing it again', { version: res.version });
     await store.promote(model, res.version);
-    if (this.o.announce !== undefined) {
+    if (this.opts.announce !== undefined) {
       try {
-        await announceRelease(store, model, res.version, this.o.announce);
+        await announceRelease(store, model, res.version, this.opts.announce);
       } catch (err) {
         // Announcements are hints; workers also poll CURRENT.
         this.log.warn('release announcement failed', { version: res.version, error: errorMessage(err) });
@@ -407,17 +391,13 @@ export class OnlineTrainer {
     this.publishedPositions = { ...offsets };
     this.published++;
     this.log.info('release published', { version: res.version, events: res.info.events, metaTasks: res.info.metaTasks, offsets, recentLogloss: learner.stats().recentLogloss });
-    this.o.onRelease?.((await store.load(model, res.version)).manifest, res.info);
+    this.opts.onRelease?.((await store.load(model, res.version)).manifest, res.info);
     return res.version;
   }
 
   private async commit(offsets: PartitionOffsets): Promise<void> {
-    const c = this.consumer;
-    if (c === undefined) return;
-    const parts = Object.entries(offsets).map(([partition, offset]) => ({ topic: this.o.topic, partition: Number(partition), offset: String(offset) }));
-    if (parts.length === 0) return;
     try {
-      await c.commitOffsets(parts);
+      await this.consumer?.commit(offsets);
     } catch (err) {
       // Not fatal: a restart skips what the release covers whatever the committed offsets say.
       this.log.warn('offset commit failed; the release covers them anyway', { error: errorMessage(err) });
@@ -444,11 +424,11 @@ export class OnlineTrainer {
   }
 
   private async disconnect(): Promise<void> {
-    const c = this.consumer;
+    const consumer = this.consumer;
     this.consumer = undefined;
-    if (c === undefined) return;
+    if (consumer === undefined) return;
     try {
-      await c.disconnect();
+      await consumer.disconnect();
     } catch (err) {
       this.log.warn('consumer disconnect failed', { error: errorMessage(err) });
     }

@@ -8,6 +8,7 @@ import { gatherRows, pool, weightedBce } from '../models/ctr-model.js';
 import type { EmbeddingTable } from '../models/embedding-table.js';
 import { firstRowPerEntity } from '../models/entity-init.js';
 import type { DenseAdam, TensorMap } from '../models/params.js';
+import { at, defined } from '../lib/at.js';
 
 /** Table row ids of a batch's slots, with -1 for padding so they get no update. */
 function updatableIdx(b: RowBatch): Int32Array {
@@ -18,7 +19,7 @@ function updatableIdx(b: RowBatch): Int32Array {
 
 function toGradMap(names: readonly string[], grads: tf.Tensor[]): Map<string, Float32Array> {
   const m = new Map<string, Float32Array>();
-  names.forEach((n, i) => m.set(n, grads[i]!.dataSync() as Float32Array));
+  names.forEach((n, i) => m.set(n, at(grads, i, 'grads').dataSync() as Float32Array));
   return m;
 }
 
@@ -47,19 +48,19 @@ export function supervisedStep(model: CtrModel, b: RowBatch, idTable: EmbeddingT
     const rw = tf.fill<tf.Rank.R1>([b.n], 1 / b.n);
     const f = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
-      names.forEach((n, i) => (p[n] = t[i]!));
+      names.forEach((n, i) => (p[n] = at(t, i, 't')));
       const x: ForwardInputs = { pooled: pool(t[names.length] as tf.Tensor3D, fw, pm), id: t[names.length + 1] as tf.Tensor2D };
       return weightedBce(model.head(p, x), y, rw);
     };
-    const xs = [...names.map((n) => fixed[n]!), emb, id];
+    const xs = [...names.map((n) => defined(fixed[n], 'fixed[n]')), emb, id];
     const { value, grads } = tf.valueAndGrads(f)(xs);
     return [value, ...grads];
   });
   const [value, ...grads] = out;
   adam.apply(model.dense, toGradMap(names, grads));
-  if (opts.trainTable) model.table.applyGradients(updatableIdx(b), grads[names.length]!.dataSync() as Float32Array);
-  idTable.applyGradients(b.entity, grads[names.length + 1]!.dataSync() as Float32Array);
-  const loss = value!.dataSync()[0] ?? NaN;
+  if (opts.trainTable) model.table.applyGradients(updatableIdx(b), at(grads, names.length, 'grads').dataSync() as Float32Array);
+  idTable.applyGradients(b.entity, at(grads, names.length + 1, 'grads').dataSync() as Float32Array);
+  const loss = defined(value, 'value').dataSync()[0] ?? NaN;
   for (const t of out) t.dispose();
   return loss;
 }
@@ -102,7 +103,7 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
     const ids = genId !== undefined ? (genId(p, pooled).dataSync() as Float32Array) : new Float32Array(support.n * w);
     const graphs = genGraph !== undefined && gs > 0 ? (genGraph(p, pooled).dataSync() as Float32Array) : new Float32Array(0);
     for (let e = 0; e < count; e++) {
-      const r = reps[e]!;
+      const r = reps[e] ?? 0;
       if (r < 0) continue;
       ent.idEmb.set(ids.subarray(r * w, r * w + w), e * w);
       if (graphs.length > 0) ent.graph.set(graphs.subarray(r * gs, r * gs + gs), e * gs);
@@ -113,8 +114,8 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
   for (let k = 0; k < (opts.innerSteps ?? 1); k++) innerLoss = model.adaptStep(support, ent, opts.innerLr, { graph: gs > 0, graphLrScale: opts.graphLrScale ?? 1 });
   const dId = new Float32Array(count * w);
   const dGraph = new Float32Array(count * gs);
-  for (let i = 0; i < dId.length; i++) dId[i] = ent.idEmb[i]! - start.idEmb[i]!;
-  for (let i = 0; i < dGraph.length; i++) dGraph[i] = ent.graph[i]! - start.graph[i]!;
+  for (let i = 0; i < dId.length; i++) dId[i] = (ent.idEmb[i] ?? 0) - (start.idEmb[i] ?? 0);
+  for (let i = 0; i < dGraph.length; i++) dGraph[i] = (ent.graph[i] ?? 0) - (start.graph[i] ?? 0);
 
   const names = [...opts.trainable];
   const a = opts.supportWeight ?? 0.1;
@@ -144,14 +145,14 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
     };
     const fn = (...t: tf.Tensor[]): tf.Scalar => {
       const p: TensorMap = { ...fixed };
-      names.forEach((n, i) => (p[n] = t[i]!));
+      names.forEach((n, i) => (p[n] = at(t, i, 't')));
       const pooledS = pool(t[names.length] as tf.Tensor3D, fwS, pm);
       const pooledQ = pool(t[names.length + 1] as tf.Tensor3D, fwQ, pm);
       const ls = weightedBce(model.head(p, side(p, pooledS, support.n, false)), yS, rwS);
       const lq = weightedBce(model.head(p, side(p, pooledQ, query.n, true)), yQ, rwQ);
       return ls.mul(a).add<tf.Scalar>(lq.mul(1 - a));
     };
-    const xs = [...names.map((n) => fixed[n]!), embS, embQ];
+    const xs = [...names.map((n) => defined(fixed[n], 'fixed[n]')), embS, embQ];
     const { value, grads } = tf.valueAndGrads(fn)(xs);
     return [value, ...grads];
   });
@@ -164,14 +165,14 @@ export function metaStep(model: CtrModel, support: RowBatch, query: RowBatch, co
     const idx = new Int32Array(idxS.length + idxQ.length);
     idx.set(idxS);
     idx.set(idxQ, idxS.length);
-    const gS = grads[names.length]!.dataSync() as Float32Array;
-    const gQ = grads[names.length + 1]!.dataSync() as Float32Array;
+    const gS = at(grads, names.length, 'grads').dataSync() as Float32Array;
+    const gQ = at(grads, names.length + 1, 'grads').dataSync() as Float32Array;
     const g = new Float32Array(gS.length + gQ.length);
     g.set(gS);
     g.set(gQ, gS.length);
     model.table.applyGradients(idx, g);
   }
-  const res = { loss: value!.dataSync()[0] ?? NaN, innerLoss: innerLoss };
+  const res = { loss: defined(value, 'value').dataSync()[0] ?? NaN, innerLoss: innerLoss };
   for (const t of out) t.dispose();
   return res;
 }

@@ -31,7 +31,6 @@
  * (event produced → state in Redis) is the spine bench's paced latency.
  * Markdown on stdout, progress on stderr, JSON in --out (and on stdout with --json). Never asserts.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -48,12 +47,16 @@ import { FactorizationMachine } from '../../models/fm.js';
 import { bundleFm } from '../../models/onnx/bundle.js';
 import { servingRelease, type ServingRelease } from '../../serving/release.js';
 import { markdownTable, positiveOption } from '../stats.js';
+import { histogramQuantileMs, metricValue } from './prometheus-text.js';
+import { ServerProcess, runLoad } from './processes.js';
+import { redisCpuSeconds, startWriter, writeStates } from './redis-states.js';
+import { SERVER_NAMES, cpuRow, f1, int, overloadLine, table, tunedLines, type OverloadCheck, type Row, type ServerName } from './report.js';
 import { mgetAlone, modelAlone, type MgetAlone, type ModelAlone } from './alone.js';
-import { cpuCosts, goodputBound, rhoFor, type CpuRow } from './overload-bound.js';
-import type { LoadResult, LoadSpec } from './loadgen.js';
+import { cpuCosts } from './overload-bound.js';
+import type { LoadSpec } from './loadgen.js';
 import type { ServerSpec, ServerStats } from './server-proc.js';
 import { tunedVsDefault, type TunedVsDefault } from './tuned.js';
-import { requestBodies, rng, zipfSampler, type Workload } from './workload.js';
+import { requestBodies, rng, type Workload } from './workload.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const REDIS_URL = process.env.THAW_REDIS_URL ?? 'redis://127.0.0.1:16379';
@@ -66,194 +69,11 @@ const log = (msg: string, fields: Record<string, unknown> = {}): void => {
   process.stderr.write(JSON.stringify({ t: new Date().toISOString(), bench: 'serving', msg, ...fields }) + '\n');
 };
 
-/** The servers the bench can run: thaw in one process, thaw on two (`thaw serve --processes 2`), the naive baseline. */
-type ServerName = 'thaw' | 'thaw-2p' | 'naive';
-const SERVER_NAMES: readonly ServerName[] = ['thaw', 'thaw-2p', 'naive'];
-const SERVER_LABEL: Record<ServerName, string> = { thaw: 'thaw', 'thaw-2p': 'thaw, 2 processes', naive: 'naive' };
-
-interface Row {
-  server: ServerName;
-  load: string;
-  result: LoadResult;
-  cpuServerPct: number;
-  cpuRedisPct: number;
-  cpuLoadgenPct: number;
-  gcMs: number;
-  gcMaxMs: number;
-  loopP99: number;
-  /** Entity reads by tier (thaw): cache, store, unavailable. */
-  tiers: { cache: number; store: number; unavailable: number } | undefined;
-  /**
-   * p99 of the admitted requests' time inside the server (thaw: arrival at the HTTP hook → response
-   * ready), as the upper bound of its /metrics histogram bucket (ms); undefined for naive.
-   */
-  serverP99Ms: number | undefined;
-  /** Refusals by reason (thaw): deadline unmeetable at admission, late (deadline passed while queued), queues full. */
-  shedReasons: { deadline: number; late: number; queueFull: number } | undefined;
-}
-
-/** The issue's rule at `factor` × capacity: admitted p99 within 4× the unloaded p99, goodput ≥ 90 % of capacity. */
-interface OverloadCheck {
-  server: ServerName;
-  factor: number;
-  capacity: number;
-  rate: number;
-  unloadedP99: number;
-  unloadedLoad: string;
-  p99: number;
-  goodput: number;
-  /** The server's CPU per answer and per refusal (µs), solved from the closed-loop and overload rows; undefined when the two rows do not determine them. */
-  cpuCost: { answerUs: number; refusalUs: number } | undefined;
-}
-
-/** A row's answers and refusals per second and the server's CPU, for overload-bound.ts. */
-function cpuRow(r: Row): CpuRow {
-  return { okPerSec: r.result.ok / r.result.seconds, shedPerSec: r.result.shed / r.result.seconds, cpuCores: r.cpuServerPct / 100 };
-}
-
-function overloadLine(c: OverloadCheck): string {
-  const latencyOk = c.p99 <= 4 * c.unloadedP99;
-  const goodputOk = c.goodput >= 0.9 * c.capacity;
-  // One process has one core for its JavaScript (overload-bound.ts).
-  const rho = c.cpuCost === undefined ? undefined : c.cpuCost.refusalUs / c.cpuCost.answerUs;
-  const bound =
-    rho === undefined
-      ? ''
-      : `; CPU per answer ${f1(c.cpuCost?.answerUs ?? 0)} µs, per refusal ${f1(c.cpuCost?.refusalUs ?? 0)} µs (ρ ${rho.toFixed(3)}): on one core no admission policy answers more than ` +
-        `${(100 * goodputBound(c.factor, rho)).toFixed(0)} % of capacity at ${c.factor}× (90 % needs ρ ≤ ${rhoFor(c.factor, 0.9).toFixed(3)})`;
-  return (
-    `- ${SERVER_LABEL[c.server]}: capacity ${int(c.capacity)}/s (its highest goodput above); at ${c.factor}× (${int(c.rate)}/s) admitted p99 ${f1(c.p99)} ms vs 4 × ${f1(c.unloadedP99)} ms ` +
-    `(p99 at ${c.unloadedLoad}): ${latencyOk ? 'met' : 'NOT met'}; goodput ${int(c.goodput)}/s vs 90 % of capacity ${int(0.9 * c.capacity)}/s: ${goodputOk ? 'met' : 'NOT met'}${bound}`
-  );
-}
-
 interface Freshness {
   probes: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-}
-
-/** The upper bound (ms) of the histogram bucket holding quantile `q` of the observations between two scrapes. */
-function histogramQuantileMs(before: readonly string[], after: readonly string[], name: string, q: number): number {
-  const buckets = (texts: readonly string[]): Map<number, number> => {
-    const out = new Map<number, number>();
-    for (const text of texts) {
-      for (const line of text.split('\n')) {
-        const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`).exec(line);
-        if (m === null) continue;
-        const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
-        out.set(le, (out.get(le) ?? 0) + Number(m[2]));
-      }
-    }
-    return out;
-  };
-  const b0 = buckets(before);
-  const b1 = [...buckets(after)].sort((a, b) => a[0] - b[0]);
-  const total = (b1[b1.length - 1]?.[1] ?? 0) - (b0.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return Number.NaN;
-  for (const [le, cumulative] of b1) if (cumulative - (b0.get(le) ?? 0) >= q * total) return le * 1000;
-  return Number.POSITIVE_INFINITY;
-}
-
-/** A metric's value summed over the server processes' Prometheus texts. */
-function metricValue(texts: readonly string[], name: string): number {
-  let sum = 0;
-  for (const text of texts) {
-    const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-    sum += line === undefined ? 0 : Number(line.slice(name.length + 1));
-  }
-  return sum;
-}
-
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const get = (k: string): number => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return get('used_cpu_user') + get('used_cpu_sys');
-}
-
-/** Writes the states of every user and item (MSET chunks), count 1..200. */
-async function writeStates(redis: Redis, release: ServingRelease, w: Workload, k: number): Promise<void> {
-  const rand = rng(w.seed + 1);
-  const size = fmStateSize(k);
-  const chunk: (string | Buffer)[] = [];
-  const flush = async (): Promise<void> => {
-    if (chunk.length > 0) await redis.mset(...chunk);
-    chunk.length = 0;
-  };
-  const put = async (key: string): Promise<void> => {
-    const params = new Float32Array(size);
-    for (let i = 0; i < size; i++) params[i] = (rand() - 0.5) * 0.2;
-    chunk.push(key, encodeState({ count: 1 + Math.floor(rand() * 200), lastOffset: 1, lastEventMs: Date.now(), params }));
-    if (chunk.length >= 4000) await flush();
-  };
-  for (let u = 0; u < w.users; u++) await put(entityKey(release.userPrefix, `u${u}`));
-  for (let i = 0; i < w.items; i++) await put(entityKey(release.itemPrefix, `i${i}`));
-  await flush();
-}
-
-/** Re-writes `perSec` states/s of Zipf-drawn entities until stopped (the workers' updates). */
-function startWriter(redis: Redis, release: ServingRelease, w: Workload, k: number, perSec: number): () => Promise<void> {
-  if (perSec <= 0) return () => Promise.resolve();
-  const rand = rng(w.seed + 2);
-  const user = zipfSampler(w.users, w.zipf, rand);
-  const item = zipfSampler(w.items, w.zipf, rand);
-  const size = fmStateSize(k);
-  const perTick = Math.max(1, Math.round(perSec / 20));
-  let writing: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    const args: (string | Buffer)[] = [];
-    for (let n = 0; n < perTick; n++) {
-      const params = new Float32Array(size).map(() => (rand() - 0.5) * 0.2);
-      const key = rand() < 0.3 ? entityKey(release.userPrefix, `u${user()}`) : entityKey(release.itemPrefix, `i${item()}`);
-      args.push(key, encodeState({ count: 1 + Math.floor(rand() * 200), lastOffset: 2, lastEventMs: Date.now(), params }));
-    }
-    writing = redis.mset(...args).catch(() => undefined);
-  }, 50);
-  return async () => {
-    clearInterval(timer);
-    await writing;
-  };
-}
-
-class ServerProcess {
-  private constructor(
-    readonly child: ChildProcess,
-    readonly address: string,
-  ) {}
-
-  static async start(spec: ServerSpec, profileDir: string | undefined, nodeFlags: readonly string[]): Promise<ServerProcess> {
-    const execArgv = ['--import', 'tsx', ...nodeFlags, ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])];
-    const child = fork(join(ROOT, 'bench/serving/server-proc.ts'), [JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
-    const address = await new Promise<string>((res, rej) => {
-      child.once('message', (m: { type: string; address: string }) => (m.type === 'ready' ? res(m.address) : rej(new Error(`unexpected ${m.type}`))));
-      child.once('exit', (code) => rej(new Error(`server ${spec.kind} exited ${code}`)));
-    });
-    return new ServerProcess(child, address);
-  }
-
-  stats(): Promise<ServerStats> {
-    return new Promise((res) => {
-      this.child.once('message', (m: { type: string; stats: ServerStats }) => res(m.stats));
-      this.child.send({ type: 'stats' });
-    });
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.send({ type: 'stop' });
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/serving/loadgen.ts'), JSON.stringify(spec)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? res(JSON.parse(out) as LoadResult) : rej(new Error(`load generator exited ${code}`))));
-  });
 }
 
 async function measure(server: ServerProcess, kind: ServerName, load: string, redis: Redis, spec: LoadSpec): Promise<Row> {
@@ -315,70 +135,6 @@ async function freshnessProbes(address: string, redis: Redis, release: ServingRe
   lat.sort((a, b) => a - b);
   const at = (q: number): number => lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] ?? Number.NaN;
   return { probes, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: lat[lat.length - 1] ?? Number.NaN };
-}
-
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2) : '–');
-const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
-
-function table(rows: readonly Row[]): string {
-  return markdownTable(
-    [
-      'server',
-      'load',
-      'answered/s',
-      'p50 ms',
-      'p99 ms',
-      'p99.9 ms',
-      'in server p99 ≤ ms',
-      'goodput/s',
-      '503 (deadline / late / full)',
-      'errors',
-      'cache / store / unavail. %',
-      'GC ms (max)',
-      'loop p99 ms',
-      'send lag p99 ms',
-      'CPU server / redis / loadgen %',
-    ],
-    rows.map((r) => {
-      const t = r.tiers;
-      const total = t === undefined ? 0 : t.cache + t.store + t.unavailable;
-      const pct = (x: number): string => (total > 0 ? ((100 * x) / total).toFixed(0) : '–');
-      const sr = r.shedReasons;
-      return [
-        SERVER_LABEL[r.server],
-        r.load,
-        int(r.result.okPerSec),
-        f1(r.result.p50),
-        f1(r.result.p99),
-        f1(r.result.p999),
-        r.serverP99Ms === undefined ? '–' : f1(r.serverP99Ms),
-        int(r.result.goodputPerSec),
-        sr === undefined ? int(r.result.shed) : `${int(r.result.shed)} (${int(sr.deadline)} / ${int(sr.late)} / ${int(sr.queueFull)})`,
-        int(r.result.errors),
-        t === undefined ? 'no cache' : `${pct(t.cache)} / ${pct(t.store)} / ${pct(t.unavailable)}`,
-        `${int(r.gcMs)} (${f1(r.gcMaxMs)})`,
-        f1(r.loopP99),
-        f1(r.result.sendLagP99),
-        `${int(r.cpuServerPct)} / ${int(r.cpuRedisPct)} / ${int(r.cpuLoadgenPct)}`,
-      ];
-    }),
-  );
-}
-
-const settingsText = (s: TunedVsDefault['defaults']): string => `fetch ${s.fetchConcurrency}, batch ${s.modelMaxBatch}, wait ${s.modelMaxWaitMs} ms, in flight ${s.maxInFlight}`;
-
-/** The "tuned vs default" section. */
-function tunedLines(t: TunedVsDefault): string[] {
-  const b = t.search.best;
-  return [
-    `Tuned vs default (resource manager): tuned by ${t.search.trials.length} in-process replays of ${t.tuneSeconds} s at ${int(t.rate)}/s (workload seed ${t.seedTune}); chosen: ${settingsText(b.settings)} (replay goodput ${int(b.result.goodputPerSec)}/s, p99 ${f1(b.result.p99)} ms; defaults ${int(t.search.baseline.result.goodputPerSec)}/s, p99 ${f1(t.search.baseline.result.p99)} ms). Then thaw serve over HTTP on a load it did not see (seed ${t.seedRun}, same rate, deadline ${t.deadlineMs} ms):`,
-    '',
-    markdownTable(
-      ['settings', 'values', 'answered/s', 'p50 ms', 'p99 ms', 'goodput/s', '503'],
-      t.runs.map((r) => [r.name, settingsText(r.settings), int(r.result.okPerSec), f1(r.result.p50), f1(r.result.p99), int(r.result.goodputPerSec), int(r.result.shed)]),
-    ),
-    '',
-  ];
 }
 
 async function main(): Promise<void> {

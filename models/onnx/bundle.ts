@@ -26,6 +26,7 @@ import type { EmbeddingTable } from '../embedding-table.js';
 import { OPSET } from './graph.js';
 import { validateEventLayout, type EventLayout } from '../event-layout.js';
 import { checkBiasFilter, coldNasStateSize, emergStateSize, fixedAdaptiveStateSize, type BiasFilterPrior } from '../meta-state.js';
+import { at } from '../../lib/at.js';
 
 /**
  * What a release is to the models: its manifest's identity and architecture, and its files.
@@ -199,7 +200,7 @@ export function bundleCtr(model: DeepFm | Emerg, opts: BundleOptions & { structu
   const onnx = { file: ONNX_FILE, opset: OPSET, inputs, outputs };
   const architecture: CtrArchitecture =
     model instanceof Emerg
-      ? { ...base, onnx, layers: model.layers, genHidden: model.dense.get('gen.graph.w1').shape[2]!, firstOrder: model.width === model.dim + 1 }
+      ? { ...base, onnx, layers: model.layers, genHidden: at(model.dense.get('gen.graph.w1').shape, 2, "model.dense.get('gen.graph.w1').shape"), firstOrder: model.width === model.dim + 1 }
       : { ...base, onnx, hidden: [...model.hidden] };
   if (opts.structure !== undefined) architecture.structure = opts.structure;
   const onnxBytes = model instanceof Emerg ? exportEmergOnnx(model) : exportDeepFmOnnx(model);
@@ -271,7 +272,15 @@ export function userModelFromRelease(rel: ReleaseContent): ColdNas | FixedAdapti
     const st = a.structure as { positions?: { op?: unknown }[] } | null;
     const ops = st?.positions?.map((x) => x.op);
     if (ops?.length !== 4 || h.length !== 3) throw incompatible(rel, 'ColdNAS architecture lacks its 4-position structure or 3 hidden layers');
-    const model = new ColdNas({ layout, vocab: a.vocab, dim: a.dim, hidden: [h[0]!, h[1]!, h[2]!], contextDim: a.contextDim ?? 64, structure: { ops } as ColdNasStructure, randomTable: false });
+    const model = new ColdNas({
+      layout,
+      vocab: a.vocab,
+      dim: a.dim,
+      hidden: [at(h, 0, 'h'), at(h, 1, 'h'), at(h, 2, 'h')],
+      contextDim: a.contextDim ?? 64,
+      structure: { ops } as ColdNasStructure,
+      randomTable: false,
+    });
     loadTensors(rel, model);
     return model;
   }

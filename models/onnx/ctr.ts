@@ -12,6 +12,7 @@ import { poolingMatrix, type CtrModel, type FieldLayout } from '../ctr-model.js'
 import type { EmbeddingTable } from '../embedding-table.js';
 import type { ParamSet } from '../params.js';
 import { GraphBuilder } from './graph.js';
+import { at } from '../../lib/at.js';
 
 export const CTR_INPUTS = { featIdx: 'feat_idx', featW: 'feat_w', entityId: 'entity_id', entityGraph: 'entity_graph' } as const;
 /** Extra outputs for cold entities: the generated initial parameters, when the model has generators. */
@@ -64,7 +65,7 @@ export function startCtrGraph(model: CtrModel, name: string, entityInput: string
 /** Item-field input of the generators [B, k·W], as `itemInput` in meta-embedding.ts. */
 export function itemInputOnnx(g: GraphBuilder, pooled: string, itemFields: readonly number[], width: number): string {
   const parts = itemFields.map((f) => g.reshape(g.slice(pooled, 1, f - 1, f), [-1, width]));
-  return parts.length === 1 ? parts[0]! : g.concat(parts, 1);
+  return parts.length === 1 ? at(parts, 0, 'parts') : g.concat(parts, 1);
 }
 
 /** The Meta-Embedding generator `generateId` [B, out] from item input x. */

@@ -6,10 +6,11 @@
  */
 import type { Emerg } from '../emerg.js';
 import { CTR_INPUTS, finishCtrGraph, GEN_OUTPUTS, generateIdOnnx, itemInputOnnx, param, startCtrGraph } from './ctr.js';
+import { at } from '../../lib/at.js';
 
 /** Query/key size of the layer attention; must equal ATT_DIM in models/emerg.ts (checked via att.wq's shape). */
 function attDim(model: Emerg): number {
-  return model.dense.get('att.wq').shape[1]!;
+  return at(model.dense.get('att.wq').shape, 1, "model.dense.get('att.wq').shape");
 }
 
 /** Serialised `model.onnx` of an EmerG model. */

@@ -15,6 +15,7 @@ import type { FixedAdaptive } from '../fixed-adaptive.js';
 import { param, pooledFields } from './ctr.js';
 import { exportDeepFmOnnx } from './deepfm.js';
 import { GraphBuilder } from './graph.js';
+import { at } from '../../lib/at.js';
 
 export const USER_INPUTS = { coldnasState: 'user_state', adaptive: 'user_adaptive' } as const;
 
@@ -41,11 +42,11 @@ export function exportColdNasOnnx(model: ColdNas): Uint8Array {
   const mod = g.add(g.matMul(mean, p('cn.mod.w')), p('cn.mod.b')); // [B, 4·modDim]
   const one = g.scalar(1);
   const modulate = (x: string, pos: number): string => {
-    const op = COLDNAS_OPS.indexOf(structure.ops[pos]!);
+    const op = COLDNAS_OPS.indexOf(at(structure.ops, pos, 'structure.ops'));
     let off = 0;
-    for (let i = 0; i < pos; i++) off += model.positionDims[i]!;
+    for (let i = 0; i < pos; i++) off += at(model.positionDims, i, 'model.positionDims');
     const start = op * model.modDim + off;
-    const q = g.slice(mod, 1, start, start + model.positionDims[pos]!);
+    const q = g.slice(mod, 1, start, start + at(model.positionDims, pos, 'model.positionDims'));
     if (op === 0) return g.node('Max', [x, q]);
     if (op === 1) return g.node('Min', [x, q]);
     if (op === 2) return g.mul(x, g.add(q, one));

@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
-import { ConfigError, ThawError } from '../../lib/errors.js';
+import { ThawError } from '../../lib/errors.js';
 import type { RowBatch } from '../../models/ctr-model.js';
 import { EmbeddingTable } from '../../models/embedding-table.js';
 import type { Emerg } from '../../models/emerg.js';
@@ -28,9 +28,11 @@ import { bundleCtr, type Bundle, type StateLayout } from '../../models/onnx/bund
 import { idGeneratorParams } from '../../models/meta-embedding.js';
 import { DenseAdam } from '../../models/params.js';
 import { metaStep, supervisedStep } from '../steps.js';
+import { MetaWindowLearner, learnerOption } from './meta-window-learner.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
-import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+import type { OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
+import { at } from '../../lib/at.js';
 
 /** Options of `EmergOnlineLearner`. */
 export interface EmergLearnerOptions {
@@ -62,20 +64,14 @@ export interface EmergLearnerOptions {
   biasFilter?: BiasFilterPrior;
 }
 
-function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
-  const x = v ?? dflt;
-  if (typeof x !== 'number' || Number.isNaN(x) || !ok(x)) throw new ConfigError(`onlineTrainer.${key}`, `${rule}, got ${String(v)}`);
-  return x;
-}
-
-export class EmergOnlineLearner implements OnlineLearner {
+export class EmergOnlineLearner extends MetaWindowLearner implements OnlineLearner {
   readonly kind = 'emerg' as const;
   readonly side: Side = 'item';
   readonly model: Emerg;
   readonly layout: EventLayout;
   readonly windows: EntityWindows<LabelledEvent>;
   private readonly encoder: EventEncoder;
-  private readonly batchSize: number;
+  protected readonly batchSize: number;
   private readonly sharedLr: number;
   private readonly trainTable: boolean;
   private readonly idLr: number;
@@ -91,30 +87,25 @@ export class EmergOnlineLearner implements OnlineLearner {
   private readonly metaAdam: DenseAdam;
   /** Item-ID embeddings of recent items (W each); Map order is recency (LRU). */
   private readonly items: LRUCache<string, Float32Array>;
-  private buffer: LabelledEvent[] = [];
-  private tasks: WindowTask<LabelledEvent>[] = [];
-  private nEvents = 0;
-  private nTasks = 0;
-  private metaSteps = 0;
-  private readonly loss = new RecentLoss();
 
   constructor(model: Emerg, layout: EventLayout, opts: EmergLearnerOptions = {}) {
+    super();
     if (layout.side !== 'item') throw new ThawError('RELEASE_INCOMPATIBLE', `emerg adapts items; the event layout is for ${layout.side}`);
     this.model = model;
     this.layout = layout;
     this.encoder = new EventEncoder(layout);
     if (this.encoder.slots !== model.slots) throw new ThawError('RELEASE_INCOMPATIBLE', `event layout has ${this.encoder.slots} slots, the model ${model.slots}`);
     if (layout.vocab !== model.table.rows) throw new ThawError('RELEASE_INCOMPATIBLE', `event layout has ${layout.vocab} rows, the model's table ${model.table.rows}`);
-    this.batchSize = num('batchSize', opts.batchSize, 256, (x) => Number.isInteger(x) && x >= 1 && x <= 65_536, 'must be an integer in [1, 65536]');
-    this.sharedLr = num('sharedLr', opts.sharedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.idLr = num('idLr', opts.idLr, 0.05, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.batchSize = learnerOption('batchSize', opts.batchSize, 256, (x) => Number.isInteger(x) && x >= 1 && x <= 65_536, 'must be an integer in [1, 65536]');
+    this.sharedLr = learnerOption('sharedLr', opts.sharedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.idLr = learnerOption('idLr', opts.idLr, 0.05, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.maxEntities = learnerOption('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.items = new LRUCache<string, Float32Array>({ max: this.maxEntities });
-    this.metaLr = num('metaLr', opts.metaLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.perStep = num('itemsPerStep', opts.itemsPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
-    this.innerLr = num('innerLr', opts.innerLr, 0.1, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.graphLrScale = num('graphLrScale', opts.graphLrScale, 1, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.a = num('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
+    this.metaLr = learnerOption('metaLr', opts.metaLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.perStep = learnerOption('itemsPerStep', opts.itemsPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.innerLr = learnerOption('innerLr', opts.innerLr, 0.1, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.graphLrScale = learnerOption('graphLrScale', opts.graphLrScale, 1, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.a = learnerOption('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
     this.trainTable = opts.trainTable ?? true;
     this.windows = new EntityWindows<LabelledEvent>(opts.windows ?? {});
     this.stateLayout = opts.stateLayout ?? { adapter: 'emerg', stateSize: emergStateSize(model.width, model.graphSize) };
@@ -123,39 +114,12 @@ export class EmergOnlineLearner implements OnlineLearner {
     this.metaAdam = new DenseAdam(Math.max(this.metaLr, 1e-12));
   }
 
-  observe(events: readonly LabelledEvent[]): void {
-    for (const ev of events) {
-      this.buffer.push(ev);
-      if (this.buffer.length >= this.batchSize) this.trainBuffered();
-    }
-  }
-
-  flush(): void {
-    if (this.buffer.length > 0) this.trainBuffered();
-    if (this.tasks.length > 0) this.metaStep();
-  }
-
   bundle(_releaseId: string): Bundle {
     return bundleCtr(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep', ...(this.biasFilter === undefined ? {} : { biasFilter: this.biasFilter }) });
   }
 
-  stats(): LearnerStats {
-    return {
-      events: this.nEvents,
-      metaTasks: this.nTasks,
-      metaSteps: this.metaSteps,
-      openWindows: this.windows.openCount,
-      trackedEntities: this.items.size,
-      recentLogloss: this.loss.value(),
-    };
-  }
-
-  optimizerState(): Map<string, Float32Array> {
-    return new Map();
-  }
-
-  restoreOptimizerState(_state: Map<string, Float32Array>): void {
-    // Adam moments restart from zero after a restart (bias correction keeps the first steps sane).
+  protected trackedEntities(): number {
+    return this.items.size;
   }
 
   /** ID embeddings of `ids` (LRU refreshed); items not held get the generator's output from `first[i]`. */
@@ -167,21 +131,21 @@ export class EmergOnlineLearner implements OnlineLearner {
     if (missing.length > 0) {
       // First sight: one generator call for every new item of the batch (what the adapter does).
       const w = this.model.width;
-      const b = this.encoder.encode(missing.map((i) => first[i]!));
+      const b = this.encoder.encode(missing.map((i) => at(first, i, 'first')));
       const gen = tf.tidy(() => this.model.generateIdEmb(this.model.dense.tensors(), this.model.pooledOf(b)));
       const vals = gen.dataSync() as Float32Array;
       gen.dispose();
       missing.forEach((i, j) => {
         const row = vals.slice(j * w, j * w + w);
         out[i] = row;
-        this.items.set(ids[i]!, row);
-        this.windows.openFor(ids[i]!);
+        this.items.set(at(ids, i, 'ids'), row);
+        this.windows.openFor(at(ids, i, 'ids'));
       });
     }
     return out as Float32Array[];
   }
 
-  private trainBuffered(): void {
+  protected trainBuffered(): void {
     const events = this.buffer;
     this.buffer = [];
     const w = this.model.width;
@@ -221,7 +185,7 @@ export class EmergOnlineLearner implements OnlineLearner {
   }
 
   /** Meta steps on the pending tasks, `perStep` at a time (a partial chunk only when `all`, at a flush). */
-  private metaStep(all = true): void {
+  protected metaStep(all = true): void {
     while (this.tasks.length >= this.perStep || (all && this.tasks.length > 0)) this.metaStepChunk(this.tasks.splice(0, this.perStep));
   }
 

@@ -20,6 +20,7 @@ import { ThawError } from '../../lib/errors.js';
 import type { RowBatch } from '../../models/ctr-model.js';
 import type { FixedAdaptive } from '../../models/fixed-adaptive.js';
 import type { DenseAdam } from '../../models/params.js';
+import { at } from '../../lib/at.js';
 
 /** First-order gradients of the prequential meta loss, and the loss itself (mean log loss of the replayed scores). */
 export interface PrequentialMetaGrads {
@@ -45,12 +46,12 @@ export function prequentialMetaGradients(model: FixedAdaptive, positions: readon
   const gLr = new Float64Array(ps);
   let loss = 0;
   for (let j = 0; j < K; j++) {
-    const b = positions[j]!;
+    const b = at(positions, j, 'positions');
     const w = pw(j) / count;
     if (b.n !== count) throw new ThawError('MODEL_ERROR', `prequential meta step: a position has ${b.n} rows for ${count} tasks`);
     const probs = model.predict(b, users);
     for (let i = 0; i < b.n; i++) {
-      const p = Math.min(Math.max(probs[i]!, 1e-7), 1 - 1e-7);
+      const p = Math.min(Math.max(probs[i] ?? 0, 1e-7), 1 - 1e-7);
       loss -= w * (b.label[i] === 1 ? Math.log(p) : Math.log(1 - p));
     }
     // One row per task: each task's "mean loss" gradient is its single event's gradient g_j.
@@ -58,11 +59,11 @@ export function prequentialMetaGradients(model: FixedAdaptive, positions: readon
     for (let t = 0; t < count; t++) {
       for (let k = 0; k < ps; k++) {
         const i = t * ps + k;
-        const gi = g[i]!;
-        gInit[k] = gInit[k]! + w * gi;
-        gLr[k] = gLr[k]! - w * cum[i]! * gi;
-        cum[i] = cum[i]! + gi;
-        users[i] = users[i]! - lrs[k]! * gi;
+        const gi = g[i] ?? 0;
+        gInit[k] = (gInit[k] ?? 0) + w * gi;
+        gLr[k] = (gLr[k] ?? 0) - w * (cum[i] ?? 0) * gi;
+        cum[i] = (cum[i] ?? 0) + gi;
+        users[i] = (users[i] ?? 0) - (lrs[k] ?? 0) * gi;
       }
     }
   }

@@ -35,9 +35,11 @@ import { supervisedStep } from '../steps.js';
 import { fixedAdaptiveMetaStep } from '../fixed-adaptive-trainer.js';
 import { mulberry32 } from '../../models/fm.js';
 import { prequentialMetaStep } from './fa-meta.js';
+import { MetaWindowLearner, learnerOption } from './meta-window-learner.js';
 import { EntityWindows, type EntityWindowOptions, type WindowTask } from './windows.js';
-import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
+import type { OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
+import { at } from '../../lib/at.js';
 
 /** Options of `FixedAdaptiveOnlineLearner`. */
 export interface FixedAdaptiveLearnerOptions {
@@ -73,20 +75,14 @@ export interface FixedAdaptiveLearnerOptions {
   biasFilter?: BiasFilterPrior;
 }
 
-function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
-  const x = v ?? dflt;
-  if (typeof x !== 'number' || Number.isNaN(x) || !ok(x)) throw new ConfigError(`onlineTrainer.${key}`, `${rule}, got ${String(v)}`);
-  return x;
-}
-
-export class FixedAdaptiveOnlineLearner implements OnlineLearner {
+export class FixedAdaptiveOnlineLearner extends MetaWindowLearner implements OnlineLearner {
   readonly kind = 'fixed-adaptive' as const;
   readonly side: Side = 'user';
   readonly model: FixedAdaptive;
   readonly layout: EventLayout;
   readonly windows: EntityWindows<LabelledEvent>;
   private readonly encoder: EventEncoder;
-  private readonly batchSize: number;
+  protected readonly batchSize: number;
   private readonly trainTable: boolean;
   private readonly fixedLr: number;
   private readonly metaLr: number;
@@ -105,32 +101,27 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   private readonly adam: DenseAdam;
   private readonly metaAdam: DenseAdam;
   private readonly users: LRUCache<string, Float32Array>;
-  private buffer: LabelledEvent[] = [];
-  private tasks: WindowTask<LabelledEvent>[] = [];
-  private nEvents = 0;
-  private nTasks = 0;
-  private metaSteps = 0;
-  private readonly loss = new RecentLoss();
 
   constructor(model: FixedAdaptive, layout: EventLayout, opts: FixedAdaptiveLearnerOptions = {}) {
+    super();
     if (layout.side !== 'user') throw new ThawError('RELEASE_INCOMPATIBLE', `fixed-adaptive adapts users; the event layout is for ${layout.side}`);
     this.model = model;
     this.layout = layout;
     this.encoder = new EventEncoder(layout);
     if (this.encoder.slots !== model.slots) throw new ThawError('RELEASE_INCOMPATIBLE', `event layout has ${this.encoder.slots} slots, the model ${model.slots}`);
-    this.batchSize = num('batchSize', opts.batchSize, 256, (x) => Number.isInteger(x) && x >= 1 && x <= 65_536, 'must be an integer in [1, 65536]');
-    this.fixedLr = num('fixedLr', opts.fixedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.metaLr = num('metaLr', opts.metaLr, 0.05, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    this.perStep = num('usersPerStep', opts.usersPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
-    this.a = num('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
+    this.batchSize = learnerOption('batchSize', opts.batchSize, 256, (x) => Number.isInteger(x) && x >= 1 && x <= 65_536, 'must be an integer in [1, 65536]');
+    this.fixedLr = learnerOption('fixedLr', opts.fixedLr, 0.0005, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.metaLr = learnerOption('metaLr', opts.metaLr, 0.05, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.perStep = learnerOption('usersPerStep', opts.usersPerStep, 16, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.a = learnerOption('supportWeight', opts.supportWeight, 0.1, (x) => x >= 0 && x < 1, 'must be in [0, 1)');
     const objective = opts.objective ?? 'prequential';
     if (objective !== 'prequential' && objective !== 'split') throw new ConfigError('onlineTrainer.objective', `must be prequential or split, got ${String(opts.objective)}`);
     this.objective = objective;
-    this.coldWeight = opts.coldWeight === undefined ? undefined : num('coldWeight', opts.coldWeight, 0, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
-    this.stepsPerBatch = num('stepsPerBatch', opts.stepsPerBatch, 4, (x) => Number.isInteger(x) && x >= 1 && x <= 100, 'must be an integer in [1, 100]');
-    this.replayMax = num('replayTasks', opts.replayTasks, 1024, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.coldWeight = opts.coldWeight === undefined ? undefined : learnerOption('coldWeight', opts.coldWeight, 0, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
+    this.stepsPerBatch = learnerOption('stepsPerBatch', opts.stepsPerBatch, 4, (x) => Number.isInteger(x) && x >= 1 && x <= 100, 'must be an integer in [1, 100]');
+    this.replayMax = learnerOption('replayTasks', opts.replayTasks, 1024, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.rand = mulberry32(((opts.seed ?? 1) ^ 0x2545f491) >>> 0);
-    this.maxEntities = num('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.maxEntities = learnerOption('maxEntities', opts.maxEntities, 100_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
     this.users = new LRUCache<string, Float32Array>({ max: this.maxEntities });
     this.trainTable = opts.trainTable ?? true;
     this.windows = new EntityWindows<LabelledEvent>({ size: 20, ...opts.windows });
@@ -140,39 +131,12 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     this.metaAdam = new DenseAdam(Math.max(this.metaLr, 1e-12));
   }
 
-  observe(events: readonly LabelledEvent[]): void {
-    for (const ev of events) {
-      this.buffer.push(ev);
-      if (this.buffer.length >= this.batchSize) this.trainBuffered();
-    }
-  }
-
-  flush(): void {
-    if (this.buffer.length > 0) this.trainBuffered();
-    if (this.tasks.length > 0) this.metaStep();
-  }
-
   bundle(_releaseId: string): Bundle {
     return bundleUser(this.model, { eventLayout: this.layout, stateLayout: this.stateLayout, entityStatePolicy: 'keep', ...(this.biasFilter === undefined ? {} : { biasFilter: this.biasFilter }) });
   }
 
-  stats(): LearnerStats {
-    return {
-      events: this.nEvents,
-      metaTasks: this.nTasks,
-      metaSteps: this.metaSteps,
-      openWindows: this.windows.openCount,
-      trackedEntities: this.users.size,
-      recentLogloss: this.loss.value(),
-    };
-  }
-
-  optimizerState(): Map<string, Float32Array> {
-    return new Map();
-  }
-
-  restoreOptimizerState(_state: Map<string, Float32Array>): void {
-    // Adam moments restart from zero after a restart (bias correction keeps the first steps sane).
+  protected trackedEntities(): number {
+    return this.users.size;
   }
 
   private user(id: string): Float32Array {
@@ -184,7 +148,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     return u;
   }
 
-  private trainBuffered(): void {
+  protected trainBuffered(): void {
     const events = this.buffer;
     this.buffer = [];
     const ps = this.model.adaptiveSize;
@@ -212,7 +176,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     params.forEach((p, i) => flat.set(p, i * ps));
     // Scores before any update, for the running loss (the honest prequential view of the trainer).
     const pre = this.model.predict(b, flat);
-    for (let i = 0; i < b.n; i++) this.loss.add(pre[i]!, b.label[i]!);
+    for (let i = 0; i < b.n; i++) this.loss.add(pre[i] ?? 0, b.label[i] ?? 0);
     // The ID table of the step holds this batch's users; lr 0: users move by Meta-SGD below, not by it.
     const idTable = new EmbeddingTable({ rows: count, dim: ps, optimizer: 'sgd', lr: 0 });
     idTable.data.set(flat);
@@ -227,7 +191,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
   }
 
   /** Meta steps on the pending tasks, `perStep` at a time (a partial chunk only when `all`, at a flush). */
-  private metaStep(all = true): void {
+  protected metaStep(all = true): void {
     while (this.tasks.length >= this.perStep || (all && this.tasks.length > 0)) this.metaStepChunk(this.tasks.splice(0, this.perStep));
   }
 
@@ -243,7 +207,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     // Extra steps on recent tasks: a stream brings few new users per interval, one pass is little.
     for (let s = 1; s < this.stepsPerBatch && this.replay.length > 0; s++) {
       const pick: WindowTask<LabelledEvent>[] = [];
-      for (let i = 0; i < this.perStep; i++) pick.push(this.replay[Math.floor(this.rand() * this.replay.length)]!);
+      for (let i = 0; i < this.perStep; i++) pick.push(at(this.replay, Math.floor(this.rand() * this.replay.length), 'this.replay'));
       this.metaStepOn(pick);
     }
   }
@@ -256,7 +220,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
       for (let j = 0; j < this.windows.size; j++)
         positions.push(
           this.encoder.encode(
-            tasks.map((t) => (j < t.support.length ? t.support[j]! : t.query[j - t.support.length]!)),
+            tasks.map((t) => (j < t.support.length ? at(t.support, j, 't.support') : at(t.query, j - t.support.length, 't.query'))),
             ent,
           ),
         );
@@ -278,7 +242,7 @@ export class FixedAdaptiveOnlineLearner implements OnlineLearner {
     }
     // Meta-SGD rates must stay positive: a negative rate would step users uphill.
     const lr = this.model.meta.get('fa.lr').data;
-    for (let i = 0; i < lr.length; i++) if (lr[i]! < 1e-4) lr[i] = 1e-4;
+    for (let i = 0; i < lr.length; i++) if ((lr[i] ?? 0) < 1e-4) lr[i] = 1e-4;
     this.metaSteps++;
   }
 }

@@ -15,7 +15,6 @@
  * The same class replays a history for that fit: `observe` with the shared rate, and `lossSince`.
  */
 import type { LabelledEvent, Side } from '../../schemas/types.js';
-import { ConfigError } from '../../lib/errors.js';
 import { fmEntityRule, type FmAdagradOptions } from '../../adapters/fm-adagrad.js';
 import { encodeEventInto, eventFeatureCount, userFeatureCount } from '../../models/features.js';
 import { Mulberry32, sigmoid, viewSize, VIEW_VECTOR, type FactorizationMachine } from '../../models/fm.js';
@@ -25,6 +24,7 @@ import { checkDistillLoss, distillGradient, type DistillLossOptions } from '../d
 import { replicasArrays, restoreReplicas, restoreArray, f64Array, f64Values } from './fm-state.js';
 import { RecentLoss, type LearnerStats, type OnlineLearner } from './learner.js';
 import { LRUCache } from 'lru-cache';
+import { learnerOption } from './meta-window-learner.js';
 
 /** Options of `FmOnlineLearner`. */
 export interface FmLearnerOptions {
@@ -55,12 +55,6 @@ export interface FmLearnerOptions {
   teacher?: { logitOf: (ev: LabelledEvent) => number | undefined; loss: DistillLossOptions };
   /** Sees each event's prediction before it is learned (prequential evaluation, bench/distill). @default none */
   onPrediction?: (ev: LabelledEvent, p: number) => void;
-}
-
-function num(key: string, v: number | undefined, dflt: number, ok: (x: number) => boolean, rule: string): number {
-  const x = v ?? dflt;
-  if (typeof x !== 'number' || Number.isNaN(x) || !ok(x)) throw new ConfigError(`onlineTrainer.${key}`, `${rule}, got ${String(v)}`);
-  return x;
 }
 
 /** Replicas of one side, least recently used evicted (lru-cache: npm run bench -- --only lru). */
@@ -118,12 +112,12 @@ export class FmOnlineLearner implements OnlineLearner {
     this.side = opts.side ?? 'item';
     const k = fm.k;
     this.k = k;
-    this.lr = num('learningRate', opts.learningRate, 0.05, (x) => x > 0 && Number.isFinite(x), 'must be > 0');
-    this.l2 = num('l2', opts.l2, 1e-5, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
-    const g0 = num('initialAccumulator', opts.initialAccumulator, 1, (x) => x > 0 && Number.isFinite(x), 'must be > 0');
-    this.dropout = num('entityDropout', opts.entityDropout, 0.3, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
-    const maxEntities = num('maxEntities', opts.maxEntities, 200_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
-    this.metaLr = num('metaLr', opts.metaLr, 0.01, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    this.lr = learnerOption('learningRate', opts.learningRate, 0.05, (x) => x > 0 && Number.isFinite(x), 'must be > 0');
+    this.l2 = learnerOption('l2', opts.l2, 1e-5, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
+    const g0 = learnerOption('initialAccumulator', opts.initialAccumulator, 1, (x) => x > 0 && Number.isFinite(x), 'must be > 0');
+    this.dropout = learnerOption('entityDropout', opts.entityDropout, 0.3, (x) => x >= 0 && x <= 1, 'must be in [0, 1]');
+    const maxEntities = learnerOption('maxEntities', opts.maxEntities, 200_000, (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+    this.metaLr = learnerOption('metaLr', opts.metaLr, 0.01, (x) => x >= 0 && Number.isFinite(x), 'must be >= 0');
     this.rules = { user: fmEntityRule('user', fm, opts.adapter), item: fmEntityRule('item', fm, opts.adapter) };
     this.stateLayout = opts.stateLayout ?? { adapter: 'fm-adagrad', stateSize: 2 * k + 2 };
     this.rng = new Mulberry32(((opts.seed ?? 1) ^ 0x5bd1e995) >>> 0);

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ReleaseManifest } from '../../model-store/releases.js';
+import { defined } from '../../lib/at.js';
 
 /** Next offset to consume per partition (partition number as a decimal string). */
 export type PartitionOffsets = Record<string, number>;
@@ -29,7 +30,7 @@ export interface OnlineReleaseInfo {
 /** Offsets with partitions in numeric order (canonical form for hashing and manifests). */
 export function canonicalOffsets(o: PartitionOffsets): PartitionOffsets {
   const out: PartitionOffsets = {};
-  for (const p of Object.keys(o).sort((a, b) => Number(a) - Number(b))) out[p] = o[p]!;
+  for (const p of Object.keys(o).sort((a, b) => Number(a) - Number(b))) out[p] = defined(o[p], 'o[p]');
   return out;
 }
 
