@@ -49,7 +49,14 @@ export const ERROR_CODES = [
   'INDEX_UNAVAILABLE',
   // An index snapshot directory is missing a file, or its files disagree (retrieval/index/snapshot.ts).
   'INDEX_CORRUPT',
+  // A worker thread of `thaw run --threads` died, failed to start, or did not answer the main thread (cli/run-threads.ts).
+  'THREAD_FAILED',
 ] as const;
+
+/** Whether `code` is one of Thaw's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return (ERROR_CODES as readonly unknown[]).includes(code);
+}
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
