@@ -45,10 +45,10 @@ class RunThread {
 
   constructor(
     readonly index: number,
-    cfg: RunConfig,
+    spawn: SpawnThread,
     private readonly log: Logger,
   ) {
-    this.worker = startRunThread({ cfg, index });
+    this.worker = spawn(index);
     let onStarted: (s: { ok: true } | { ok: false; error: ThreadError }) => void = () => undefined;
     let onDraining: () => void = () => undefined;
     let onOutcome: (o: Outcome) => void = () => undefined;
@@ -107,8 +107,11 @@ class RunThread {
   }
 }
 
+/** Starts worker thread `index` (a seam for the supervision's unit tests). */
+export type SpawnThread = (index: number) => Worker;
+
 /** Runs `thaw run` on cfg.threads worker threads; resolves to the exit code. */
-export async function runThreads(cfg: RunConfig, ctx: CommandContext, log: Logger): Promise<number> {
+export async function runThreads(cfg: RunConfig, ctx: Pick<CommandContext, 'signal'>, log: Logger, spawn: SpawnThread = (index) => startRunThread({ cfg, index })): Promise<number> {
   checkNoStrandedSpool(cfg.spoolDir, cfg.threads);
   const threads: RunThread[] = [];
   const terminateAll = (): Promise<unknown> => Promise.all(threads.map((t) => t.terminate()));
@@ -116,10 +119,10 @@ export async function runThreads(cfg: RunConfig, ctx: CommandContext, log: Logge
   const metrics = await serveThreadMetrics(cfg, threads, log);
   try {
     // Thread 0 alone first: the preflight, the dead-letter topic and the table are made once.
-    threads.push(new RunThread(0, cfg, log));
+    threads.push(new RunThread(0, spawn, log));
     let failedStart = await firstStartFailure(threads);
     if (failedStart === undefined) {
-      for (let i = 1; i < cfg.threads; i++) threads.push(new RunThread(i, cfg, log));
+      for (let i = 1; i < cfg.threads; i++) threads.push(new RunThread(i, spawn, log));
       failedStart = await firstStartFailure(threads);
     }
     if (failedStart !== undefined) {
