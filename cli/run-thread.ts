@@ -28,9 +28,14 @@ async function runThread(): Promise<void> {
   port.on('message', (m: ToThread) => {
     if (m.kind === 'drain') worker.drain().catch((err: unknown) => log.error('drain failed', { error: err }));
     else
-      void worker.metrics.registry
-        .getMetricsAsJSON()
-        .then((metrics) => send({ kind: 'scraped', id: m.id, healthy: worker.state === 'RUNNING' && worker.stats().outageSinceMs === undefined, metrics }));
+      void worker.metrics.registry.getMetricsAsJSON().then(
+        (metrics) => send({ kind: 'scraped', id: m.id, healthy: worker.state === 'RUNNING' && worker.stats().outageSinceMs === undefined, metrics }),
+        // A collector that throws must not kill the thread: this scrape answers unhealthy, empty.
+        (err: unknown) => {
+          log.warn('metrics collection failed', { error: err });
+          send({ kind: 'scraped', id: m.id, healthy: false, metrics: [] });
+        },
+      );
   });
   send({ kind: 'started', groupId: worker.groupId, topic: worker.topic, release: worker.adapter.release });
   void worker.whenDraining().then(() => send({ kind: 'draining' }));
