@@ -36,6 +36,11 @@ export const BENCHES: readonly BenchEntry[] = [
     json: true,
   },
   {
+    name: 'spine-threads',
+    script: 'bench/spine/threads.ts',
+    summary: 'thaw run --threads N: end to end and every spine ceiling run by the same N worker threads (default 1 and 2, interleaved), fm-adagrad and emerg',
+  },
+  {
     name: 'peer-vw',
     script: 'bench/peer-vw/run.ts',
     summary: 'thaw eval --protocol stream --peer vw,counts on MovieLens-100K: Thaw adapters beside Vowpal Wabbit and running rates (AUC/log loss by warm-up bucket)',

@@ -6,10 +6,10 @@
  * Events per second is `rate(thaw_events_total[1m])`; batch latency quantiles come from the
  * `thaw_batch_seconds` histogram, per phase from `thaw_batch_phase_seconds{phase}`.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConfigError, errorMessage } from '../lib/errors.js';
+import { boundPort, closeEndpoint, serveMetrics } from './metrics-endpoint.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import type { Side } from '../schemas/types.js';
 import type { BatchResult } from './processor.js';
@@ -34,6 +34,10 @@ export interface WorkerMetricsOptions {
    * event loop lag, GC): what a soak watches for leaks. @default true
    */
   processMetrics?: boolean;
+  /** Constant labels added to every series, e.g. `{ thread: '1' }` for one worker thread of several. @default none */
+  labels?: Readonly<Record<string, string>>;
+  /** Serve the HTTP endpoint on `listen()`; false for a worker thread whose process serves every thread's metrics (cli/run-threads.ts). @default true */
+  serve?: boolean;
   /** @default silentLogger */
   logger?: Logger;
 }
@@ -63,6 +67,7 @@ export class WorkerMetrics {
   private readonly lagIntervalMs: number;
   private readonly clock: () => number;
   private readonly logger: Logger;
+  private readonly serve: boolean;
   private releaseCreatedMs: number | undefined;
   private server: Server | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -79,7 +84,8 @@ export class WorkerMetrics {
     this.lagIntervalMs = lagIntervalMs;
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
-    this.registry.setDefaultLabels({ namespace: opts.namespace });
+    this.registry.setDefaultLabels({ ...opts.labels, namespace: opts.namespace });
+    this.serve = opts.serve ?? true;
     const registers = [this.registry];
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'thaw_worker_' });
 
@@ -200,45 +206,11 @@ export class WorkerMetrics {
    * 503 otherwise). A port in use is a CONFIG_INVALID error that says how to pick another.
    */
   async listen(healthy: () => boolean = () => true, portOverride?: number): Promise<number> {
+    if (!this.serve) return 0;
     const port = portOverride ?? this.port;
-    if (this.server !== undefined) return (this.server.address() as AddressInfo).port;
-    const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (req.method === 'GET' && path === '/metrics') {
-        this.text().then(
-          (body) => {
-            res.writeHead(200, { 'content-type': this.registry.contentType });
-            res.end(body);
-          },
-          (err: unknown) => {
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end(errorMessage(err));
-          },
-        );
-      } else if (req.method === 'GET' && path === '/healthz') {
-        const ok = healthy();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-        res.end(ok ? 'ok\n' : 'unhealthy\n');
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('not found\n');
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new ConfigError('metricsPort', `metrics port ${port} on ${this.host} is in use (another worker on this host?): pass --metrics-port 0 for any free port, or another port`, { cause: err })
-            : err,
-        );
-      });
-      server.listen(port, this.host, () => {
-        server.removeAllListeners('error');
-        resolve();
-      });
-    });
-    this.server = server;
-    const bound = (server.address() as AddressInfo).port;
+    if (this.server !== undefined) return boundPort(this.server);
+    this.server = await serveMetrics({ port, host: this.host, healthy, metrics: async () => ({ contentType: this.registry.contentType, body: await this.text() }) });
+    const bound = boundPort(this.server);
     this.logger.info('metrics endpoint listening', { host: this.host, port: bound });
     return bound;
   }
@@ -253,8 +225,6 @@ export class WorkerMetrics {
     this.stopLagPolling();
     const server = this.server;
     this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server !== undefined) await closeEndpoint(server);
   }
 }

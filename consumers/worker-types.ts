@@ -10,7 +10,7 @@ import type { BatchConsumerOptions } from '../streams/batch-consumer.js';
 import type { DeadLetterContext } from '../streams/dead-letters.js';
 import type { KafkaConnection } from '../streams/kafka.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
-import type { WorkerMetrics } from './metrics.js';
+import type { WorkerMetrics, WorkerMetricsOptions } from './metrics.js';
 import type { ReleasedAdapter } from './release-adapter.js';
 import type { SafeguardOptions } from './safeguard.js';
 import type { EndOfTopicProbe } from './until-end.js';
@@ -111,6 +111,12 @@ export interface AdaptationWorkerOptions {
   metricsHost?: string;
   /** Metrics registry to record into. @default a new WorkerMetrics for this worker */
   metrics?: WorkerMetrics;
+  /**
+   * Extra options of the WorkerMetrics the worker builds (unless `metrics` is given): a worker thread
+   * of several labels its series and leaves the endpoint to its process (cli/run-threads.ts).
+   * @default none: an endpoint of its own, process metrics included
+   */
+  metricsOptions?: Pick<WorkerMetricsOptions, 'labels' | 'serve' | 'processMetrics'>;
   /** Publication time of the adapter's release, unix ms, for thaw_release_age_seconds. @default unknown */
   releaseCreatedMs?: number;
   /**

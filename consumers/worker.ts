@@ -174,6 +174,7 @@ export class AdaptationWorker {
         logger: this.logger,
         ...(opts.metricsPort === undefined ? {} : { port: opts.metricsPort }),
         ...(opts.metricsHost === undefined ? {} : { host: opts.metricsHost }),
+        ...opts.metricsOptions,
       });
     this.source =
       opts.source ??

@@ -53,7 +53,14 @@ export const ERROR_CODES = [
   'REBUILD_ABORTED',
   // POST /v1/recommend on a server without a retrieval index (thaw serve without --retrieval): HTTP 503.
   'RETRIEVAL_UNAVAILABLE',
+  // A worker thread of `thaw run --threads` died, failed to start, or did not answer the main thread (cli/run-threads.ts).
+  'THREAD_FAILED',
 ] as const;
+
+/** Whether `code` is one of Thaw's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return (ERROR_CODES as readonly unknown[]).includes(code);
+}
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -9,6 +9,9 @@ import type { CommandSpec } from '../types.js';
 /** The worker's consumer group session timeout unless --session-timeout-ms says otherwise. Milliseconds. */
 export const DEFAULT_SESSION_TIMEOUT_MS = 8_000;
 
+/** Most `--threads` one `thaw run` accepts. */
+export const MAX_RUN_THREADS = 64;
+
 export const RUN_ADAPTERS = ['none', 'fm-adagrad', 'emerg', 'coldnas', 'fixed-adaptive'] as const;
 
 export const runSchema = z
@@ -94,6 +97,12 @@ export const runSchema = z
       .describe(
         'Deadline of a drain (SIGTERM/SIGINT, or the end of the topic with --until-end), from its start (ms). Past it the worker exits 1 without waiting any longer, saying how much stays in the disk spool (rows already durable there are sent on the next start; the batch in flight is not committed and is consumed again). 1000..3600000. @default 30000',
       ),
+    threads: positiveInt
+      .max(MAX_RUN_THREADS, `expected at most ${MAX_RUN_THREADS}`)
+      .default(1)
+      .describe(
+        "Worker threads in this process (count, 1..64): each is a whole worker (its own consumer group member, Redis connection, cache tier, ClickHouse sink and dead-letter producer), so Kafka spreads the topic's partitions over the threads and each entity keeps one writer, as with as many processes. Use up to the host's cores and at most the topic's partitions (a thread beyond them gets none and idles). /metrics serves every thread's series with a `thread` label; a thread that fails stops the others (drained) and the process exits 1. @default 1",
+      ),
     cacheEntries: positiveInt.default(100_000).describe('States kept in the in-process cache tier (count). @default 100000'),
     cacheReadTtlMs: nonNegativeInt.default(1_000).describe('How long a state only read (not written here) is served from cache (ms). @default 1000'),
     stateTtlSeconds: nonNegativeInt.default(2_592_000).describe('Redis expiry of an untouched entity state (seconds), 0 = never. @default 2592000 (30 days)'),
@@ -157,6 +166,7 @@ export const runSpec: CommandSpec<typeof runSchema> = {
     { flag: 'session-timeout-ms', key: 'sessionTimeoutMs', kind: 'int', meta: 'MS' },
     { flag: 'heartbeat-interval-ms', key: 'heartbeatIntervalMs', kind: 'int', meta: 'MS' },
     { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', kind: 'int', meta: 'MS' },
+    { flag: 'threads', key: 'threads', kind: 'int', meta: 'N' },
     { flag: 'cache-entries', key: 'cacheEntries', kind: 'int', meta: 'N' },
     { flag: 'state-ttl-seconds', key: 'stateTtlSeconds', kind: 'int', meta: 'S' },
     { flag: 'state-max-entities', key: 'stateMaxEntities', kind: 'int', meta: 'N' },
