@@ -16,6 +16,7 @@ SERIAL=(
   test/integration/cli/serve-processes.test.ts         # a server process killed and replaced under requests
   test/integration/cli/secure-transports.test.ts       # TLS handshakes and SASL on every connection, CPU-bound
   test/integration/consumers/worker-kill.test.ts       # kill -9 drills
+  test/integration/cli/run-threads.test.ts
   test/integration/consumers/worker-user-kill.test.ts
   test/integration/consumers/worker-redis-kill.test.ts
   test/integration/consumers/worker-rebalance.test.ts
