@@ -47,7 +47,8 @@ export default tseslint.config(
   {
     // Folders brought to zero non-null assertions (issue 16): prove bounds, destructure, or use lib/at.ts instead of `x!`.
     // In per-element kernels on typed arrays, `a[i] ?? 0` (a compare, no call or allocation) where the loop bounds prove i.
-    files: ['{consumers,streams,model-store,serving,analytics,cli,config,lib,schemas,retrieval,evaluation,models,trainers,sources,api,dashboard}/**/*.ts'],
+    // adapters/fast/ (the typed-array kernels of the adaptation hot path) is not in it yet: a change there needs the adapters bench before and after.
+    files: ['{consumers,streams,model-store,serving,analytics,cli,config,lib,schemas,retrieval,evaluation,models,trainers,sources,api,dashboard,bench}/**/*.ts', 'adapters/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'error' },
   },
 );

@@ -50,6 +50,7 @@ import type { Adapter, AdapterBatch } from './types.js';
 import { EntityBias, type EntityBiasOptions } from './entity-bias.js';
 import { ColdNasFastPath } from './fast/coldnas.js';
 import { checkBatch, checkUserLayout, DEFAULT_CHUNK_ROWS, nonNegativeInt, positiveInt } from './user-common.js';
+import { at, defined } from '../lib/at.js';
 
 /** Index of the count in a state (the mean follows it). */
 const COUNT = META_OWN;
@@ -176,14 +177,14 @@ export class ColdNasAdapter implements Adapter {
     const m = this.model;
     const cp = compact.tensors();
     const w = cp['mod.w'] as tf.Tensor2D;
-    const b = cp['mod.b']!;
+    const b = defined(cp['mod.b'], "ColdNAS parameter 'mod.b'");
     const mod = allZero(means) ? undefined : tf.tensor2d(means, [n, m.contextDim]).matMul(w).add<tf.Tensor2D>(b);
     let off = 0;
     return m.predictor(p, fields, (pos, x) => {
-      const d = m.positionDims[pos]!;
+      const d = at(m.positionDims, pos, 'ColdNAS position');
       const q = mod === undefined ? b.slice([off], [d]) : mod.slice([0, off], [n, d]);
       off += d;
-      return applyColdNasOp(this.ops[pos]!, x, q);
+      return applyColdNasOp(at(this.ops, pos, 'ColdNAS op of position'), x, q);
     });
   }
 
@@ -335,7 +336,7 @@ function compactModulation(m: ColdNas, ops: readonly number[]): ParamSet {
   const cb = new Float32Array(m.modDim);
   let off = 0;
   m.positionDims.forEach((d, pos) => {
-    const from = ops[pos]! * m.modDim + off;
+    const from = at(ops, pos, 'ColdNAS op of position') * m.modDim + off;
     for (let k = 0; k < c; k++) cw.set(w.subarray(k * full + from, k * full + from + d), k * m.modDim + off);
     cb.set(b.subarray(from, from + d), off);
     off += d;

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
+import { at } from '../lib/at.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -154,7 +155,7 @@ export function parseBenchArgs(argv: readonly string[], benches: readonly BenchE
   let json = false;
   let only: string[] | undefined;
   for (let i = 0; i < own.length; i++) {
-    const a = own[i]!;
+    const a = at(own, i);
     if (a === '--list') list = true;
     else if (a === '--json') json = true;
     else if (a === '--only' || a.startsWith('--only=')) {

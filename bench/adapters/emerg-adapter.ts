@@ -27,6 +27,7 @@ import { EventEncoder, fieldLayoutOf, inferEventLayout, type EventLayout } from 
 import type { LabelledEvent } from '../../schemas/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import { trainMeta } from '../../trainers/meta-trainer.js';
+import { at as atIndex, defined } from '../../lib/at.js';
 
 const BATCH = 1024;
 
@@ -58,12 +59,12 @@ function throughput(seconds: number): void {
   const t0 = performance.now();
   const states = bs.map((b) => ad.initialStates(b));
   const initMs = (performance.now() - t0) / bs.length;
-  for (let w = 0; w < 2; w++) ad.predictThenAdapt({ events: bs[w % bs.length]!, states: states[w % bs.length]! });
+  for (let w = 0; w < 2; w++) ad.predictThenAdapt({ events: atIndex(bs, w % bs.length), states: atIndex(states, w % bs.length) });
   let n = 0;
   const t1 = performance.now();
   while (performance.now() - t1 < seconds * 1000 || n < 3) {
     const i = n % bs.length;
-    ad.predictThenAdapt({ events: bs[i]!, states: states[i]! });
+    ad.predictThenAdapt({ events: atIndex(bs, i), states: atIndex(states, i) });
     n++;
   }
   const ms = (performance.now() - t1) / n;
@@ -85,11 +86,11 @@ function replay(adapter: Adapter, evs: readonly LabelledEvent[]): { scores: Floa
   for (const wave of waves) {
     for (let at = 0; at < wave.length; at += BATCH) {
       const idx = wave.slice(at, at + BATCH);
-      const batch = idx.map((i) => evs[i]!);
+      const batch = idx.map((i) => atIndex(evs, i));
       const fresh = batch.filter((e) => !states.has(e.itemId));
-      (adapter.initialStates?.(fresh) ?? fresh.map((e) => adapter.initialState(e))).forEach((s, j) => states.set(fresh[j]!.itemId, s));
-      const out = adapter.predictThenAdapt({ events: batch, states: batch.map((e) => states.get(e.itemId)!) });
-      idx.forEach((i, j) => (scores[i] = out[j]!));
+      (adapter.initialStates?.(fresh) ?? fresh.map((e) => adapter.initialState(e))).forEach((s, j) => states.set(atIndex(fresh, j).itemId, s));
+      const out = adapter.predictThenAdapt({ events: batch, states: batch.map((e) => defined(states.get(e.itemId), `state of ${e.itemId}`)) });
+      idx.forEach((i, j) => (scores[i] = atIndex(out, j)));
     }
   }
   return { scores, labels: Float32Array.from(evs, (e) => e.label) };
@@ -100,8 +101,9 @@ function logLoss(s: Float32Array, y: Float32Array, from = 0, to = s.length, mask
   let n = 0;
   for (let i = from; i < to; i++) {
     if (mask !== undefined && mask[i] === 0) continue;
-    const p = Math.min(1 - 1e-7, Math.max(1e-7, s[i]!));
-    sum -= y[i]! * Math.log(p) + (1 - y[i]!) * Math.log(1 - p);
+    const p = Math.min(1 - 1e-7, Math.max(1e-7, atIndex(s, i)));
+    const yi = atIndex(y, i);
+    sum -= yi * Math.log(p) + (1 - yi) * Math.log(1 - p);
     n++;
   }
   return sum / Math.max(1, n);
@@ -120,7 +122,7 @@ async function tune(eventsN: number): Promise<void> {
   const hotEvents = train.filter((e) => hotIndex.has(e.itemId));
   const hot = encoder.encode(
     hotEvents,
-    Int32Array.from(hotEvents, (e) => hotIndex.get(e.itemId)!),
+    Int32Array.from(hotEvents, (e) => defined(hotIndex.get(e.itemId), `index of hot item ${e.itemId}`)),
   );
   const seenInTrain = new Set(train.map((e) => e.itemId));
   const heldOut = events.slice(cut).filter((e) => !seenInTrain.has(e.itemId));

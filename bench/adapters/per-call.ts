@@ -30,6 +30,7 @@ import { FixedAdaptive } from '../../models/fixed-adaptive.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
 import * as tf from '@tensorflow/tfjs';
+import { at } from '../../lib/at.js';
 
 /** The spine bench's adapter, over the spine bench's stream (bench/spine/adapters.ts). */
 function build(name: string, events: readonly LabelledEvent[], fastMaxRows: number | undefined): Adapter {
@@ -99,7 +100,7 @@ function variants(name: string, events: readonly LabelledEvent[], hand: boolean)
  * `sliceMs` per variant, so a load spike of this shared host hits every variant alike).
  */
 function perCall(vs: readonly Variant[], events: readonly LabelledEvent[], size: number, rounds: number, sliceMs: number): { label: string; msPerCall: number; calls: number }[] {
-  const side = vs[0]!.adapter;
+  const side = at(vs, 0).adapter;
   const bs = waves(events, side, size, size >= 1024 ? 4 : 64);
   const runs = vs.map((v) => {
     const states = bs.map((b) => v.adapter.initialStates?.(b) ?? b.map((e) => v.adapter.initialState(e)));
@@ -107,7 +108,7 @@ function perCall(vs: readonly Variant[], events: readonly LabelledEvent[], size:
   });
   const call = (r: (typeof runs)[number]): void => {
     const i = r.next++ % bs.length;
-    r.v.adapter.predictThenAdapt({ events: bs[i]!, states: r.states[i]! });
+    r.v.adapter.predictThenAdapt({ events: at(bs, i), states: at(r.states, i) });
     r.v.after?.();
   };
   for (const r of runs) for (let w = 0; w < 3; w++) call(r); // warm-up (JIT, kernels)
@@ -149,7 +150,7 @@ for (const name of values.adapters.split(',').map((n) => n.trim())) {
       return r === undefined ? '—' : `${r.msPerCall.toFixed(3)} (${Math.round((w * 1000) / r.msPerCall).toLocaleString('en-US')} ev/s)`;
     };
     rows.push(`| ${name} | ${w} | ${cell('unfrozen tf')} | ${cell('frozen tf')} | ${cell('default')} |${values.hand ? ` ${cell('hand')} |` : ''}`);
-    process.stderr.write(`${rows[rows.length - 1]!}\n`);
+    process.stderr.write(`${at(rows, rows.length - 1)}\n`);
   }
   const before = tf.memory().numTensors;
   for (const v of vs) v.adapter.dispose?.();

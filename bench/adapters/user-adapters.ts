@@ -17,6 +17,7 @@ import { fieldLayoutOf, inferEventLayout } from '../../models/event-layout.js';
 import { FixedAdaptive } from '../../models/fixed-adaptive.js';
 import type { LabelledEvent } from '../../schemas/types.js';
 import { syntheticStream } from '../../sources/synthetic.js';
+import { at } from '../../lib/at.js';
 
 const BATCH = 1024;
 
@@ -41,12 +42,12 @@ function batches(events: readonly LabelledEvent[], count: number): LabelledEvent
 
 function measure(adapter: Adapter, bs: LabelledEvent[][], seconds: number): { eventsPerSec: number; msPerBatch: number; batches: number } {
   const states = bs.map((b) => b.map((e) => adapter.initialState(e)));
-  for (let w = 0; w < 2; w++) adapter.predictThenAdapt({ events: bs[w % bs.length]!, states: states[w % bs.length]! });
+  for (let w = 0; w < 2; w++) adapter.predictThenAdapt({ events: at(bs, w % bs.length), states: at(states, w % bs.length) });
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000 || n < 3) {
     const i = n % bs.length;
-    adapter.predictThenAdapt({ events: bs[i]!, states: states[i]! });
+    adapter.predictThenAdapt({ events: at(bs, i), states: at(states, i) });
     n++;
   }
   const ms = performance.now() - t0;

@@ -23,6 +23,7 @@ import { produceLabelled, rekeyTopic, runDirectGroup, runKafkaGroup, type StageT
 import { evaluationSince, fullPlan, groupsOf, kindsOf, selectWorkers, type CurveAdapter, type WorkerSpec } from './plan.js';
 import { prepareReleases, type ReleaseRef } from './releases.js';
 import type { CurvesResources } from './resources.js';
+import { at } from '../../lib/at.js';
 
 export interface CurvesRunOptions {
   /** `ml100k`: MovieLens-100K from `ml100kDir`, in time order; `synthetic`: the synthetic generator. */
@@ -126,7 +127,7 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
   let all: LabelledEvent[] | undefined;
   if (opts.dataset === 'ml100k') {
     all = await take(stream(), Number.MAX_SAFE_INTEGER);
-    for (let i = 1; i < all.length; i++) if (all[i]!.timeMs < all[i - 1]!.timeMs) throw new ConfigError('dataset', 'MovieLens source is not in time order');
+    for (let i = 1; i < all.length; i++) if (at(all, i).timeMs < at(all, i - 1).timeMs) throw new ConfigError('dataset', 'MovieLens source is not in time order');
     events = all.length;
     history = all.slice(0, opts.historyEvents ?? Math.floor(events * (opts.historyFraction ?? 0.5)));
   } else {
@@ -176,7 +177,7 @@ export async function runCurves(res: CurvesResources, opts: CurvesRunOptions): P
     if (metaN < events) {
       // The meta window ends after the last event the meta workers see.
       const prefix = await take(stream(), metaN);
-      metaUntil = prefix[prefix.length - 1]!.timeMs + 1;
+      metaUntil = at(prefix, prefix.length - 1).timeMs + 1;
       if (metaUntil <= since) throw new ConfigError('metaEvents', `the meta prefix (${metaN} events) ends inside the history`);
     }
     for (const group of groupsOf(plan)) {

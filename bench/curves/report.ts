@@ -2,6 +2,7 @@
 import { renderCurvesBySideSvg } from '../../analytics/plot.js';
 import { BUCKETS, type CurveRow, CURVE_BUCKETS } from '../../analytics/types.js';
 import type { Side } from '../../schemas/types.js';
+import { at } from '../../lib/at.js';
 
 const SIDES: readonly Side[] = ['item', 'user'];
 
@@ -43,7 +44,7 @@ export function aucTable(rows: readonly CurveRow[]): string {
   }
   const out = [`| side | adapter | release | ${BUCKETS.join(' | ')} | events |`, `|---|---|---|${BUCKETS.map(() => '--:').join('|')}|--:|`];
   for (const g of groups.values()) {
-    const first = g[0]!;
+    const first = at(g, 0);
     const auc = BUCKETS.map((b) => {
       const r = g.find((x) => x.bucket === b);
       return r === undefined ? '' : fmt(r.auc, 3);

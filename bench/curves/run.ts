@@ -38,6 +38,8 @@ import { CurvesResources, servicesFromEnv } from './resources.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const ML100K = resolve(ROOT, '..', 'shared', 'data', 'ml-100k');
 
+function int(key: string, v: string | undefined, dflt: number, min?: number): number;
+function int(key: string, v: string | undefined, dflt: number | undefined, min?: number): number | undefined;
 function int(key: string, v: string | undefined, dflt: number | undefined, min = 1): number | undefined {
   if (v === undefined) return dflt;
   const n = Number(v.replace(/_/g, ''));
@@ -76,8 +78,8 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
   if (transport !== 'kafka' && transport !== 'direct') throw new ConfigError('transport', `must be kafka or direct, got "${transport}"`);
   const fraction = values['history-fraction'] === undefined ? undefined : Number(values['history-fraction']);
   if (fraction !== undefined && !(fraction > 0 && fraction < 1)) throw new ConfigError('history-fraction', 'must be in (0, 1)');
-  const events = int('events', values.events, 10_000_000)!;
-  const synthetic = { events, users: int('users', values.users, 50_000)!, items: int('items', values.items, 10_000)!, seed: int('seed', values.seed, 1, 0)! };
+  const events = int('events', values.events, 10_000_000);
+  const synthetic = { events, users: int('users', values.users, 50_000), items: int('items', values.items, 10_000), seed: int('seed', values.seed, 1, 0) };
   const historyEvents = int('history-events', values['history-events'], dataset === 'synthetic' ? 200_000 : undefined);
   const metaEvents = int('meta-events', values['meta-events'], undefined);
   const limit = int('limit', values.limit, undefined);
@@ -88,8 +90,9 @@ export function parseCurvesArgs(argv: readonly string[]): { run: Omit<CurvesRunO
     .map((x) => x.trim())
     .filter((x) => x !== '');
   if (workers !== undefined && workers.length === 0) throw new ConfigError('workers', 'at least one worker label');
-  const timeoutMin = int('worker-timeout-min', values['worker-timeout-min'], 60)!;
-  const oneSide = sides.length === 1 ? `-${sides[0]!}` : '';
+  const timeoutMin = int('worker-timeout-min', values['worker-timeout-min'], 60);
+  const [onlySide] = sides;
+  const oneSide = sides.length === 1 && onlySide !== undefined ? `-${onlySide}` : '';
   if (limit !== undefined && dataset !== 'synthetic') throw new ConfigError('limit', 'applies to --dataset synthetic only');
   const tag = dataset === 'ml100k' ? 'ml100k' : `synthetic-${events}-${synthetic.users}-${synthetic.items}-${synthetic.seed}-h${historyEvents}`;
   return {
@@ -138,7 +141,7 @@ export function markdownReport(r: CurvesRunResult, transport: string): string {
   }
   out.push('', "Workers of a group (the fm-adagrad pair, which reads each other's states) ran together; events/s is each worker's own.");
   out.push('', `AUC by prior-interaction bucket${r.commonCurves === undefined ? '' : ' (each worker on its whole window)'}:`, '', aucTable(r.curves));
-  if (r.commonCurves !== undefined) out.push(`Every adapter on the meta workers' window [${iso(r.since)}, ${iso(r.metaUntil!)}):`, '', aucTable(r.commonCurves));
+  if (r.commonCurves !== undefined && r.metaUntil !== undefined) out.push(`Every adapter on the meta workers' window [${iso(r.since)}, ${iso(r.metaUntil)}):`, '', aucTable(r.commonCurves));
   out.push('<details><summary>Long table (side, adapter, release, bucket, n, AUC, log loss)</summary>', '', longTable(r.commonCurves ?? r.curves), '</details>');
   return out.join('\n') + '\n';
 }

@@ -9,6 +9,7 @@ import type { FieldLayout, RowBatch } from '../../models/ctr-model.js';
 import { Rng } from '../../models/rng.js';
 import { FIELD_NAMES, GENRE_SLOTS, TITLE_SLOTS } from '../../evaluation/movielens-fields.js';
 import { buildWarmupSplit } from '../../evaluation/warmup-split.js';
+import { at as atIndex } from '../../lib/at.js';
 
 export interface BenchData {
   layout: FieldLayout;
@@ -54,13 +55,20 @@ export function syntheticRows(n: number, items: number, seed: number): { batch: 
   for (let i = 0; i < n; i++) {
     const e = int(items);
     const u = int(USERS);
-    const it = itemFeat[e % ITEMS]!;
-    const uf = users[u]!;
+    const it = atIndex(itemFeat, e % ITEMS);
+    const uf = atIndex(users, u);
     const o = i * SLOTS;
-    const single = [base[0]! + u, base[1]! + uf[0]!, base[2]! + uf[1]!, base[3]! + uf[2]!, base[4]! + uf[3]!, base[5]! + it.year];
+    const single = [
+      atIndex(base, 0) + u,
+      atIndex(base, 1) + atIndex(uf, 0),
+      atIndex(base, 2) + atIndex(uf, 1),
+      atIndex(base, 3) + atIndex(uf, 2),
+      atIndex(base, 4) + atIndex(uf, 3),
+      atIndex(base, 5) + it.year,
+    ];
     single.forEach((v, k) => ((b.featIdx[o + k] = v), (b.featW[o + k] = 1)));
-    it.title.forEach((t, k) => ((b.featIdx[o + 6 + k] = base[6]! + t), (b.featW[o + 6 + k] = 1 / it.title.length)));
-    it.genres.forEach((g, k) => ((b.featIdx[o + 6 + TITLE_SLOTS + k] = base[7]! + g), (b.featW[o + 6 + TITLE_SLOTS + k] = 1 / it.genres.length)));
+    it.title.forEach((t, k) => ((b.featIdx[o + 6 + k] = atIndex(base, 6) + t), (b.featW[o + 6 + k] = 1 / it.title.length)));
+    it.genres.forEach((g, k) => ((b.featIdx[o + 6 + TITLE_SLOTS + k] = atIndex(base, 7) + g), (b.featW[o + 6 + TITLE_SLOTS + k] = 1 / it.genres.length)));
     b.label[i] = rng.next() < 0.55 ? 1 : 0;
     b.entity[i] = e;
   }

@@ -17,6 +17,7 @@ import { DenseAdam } from '../../models/params.js';
 import { metaStep, supervisedStep } from '../../trainers/steps.js';
 import { OnnxRunner, type FeedTensor } from '../../serving/onnx-runner.js';
 import type { BenchData } from './fixtures.js';
+import { at as atIndex, defined } from '../../lib/at.js';
 
 export interface Budget {
   /** Step cap. */
@@ -80,7 +81,7 @@ export async function trainMetaSteps(kind: 'metaemb' | 'emerg', d: BenchData, bu
   const trainable = kind === 'emerg' ? model.dense.names() : idGeneratorParams();
   // Rows grouped by hot item, so tasks can take 20 + 20 rows of one item.
   const byItem = Array.from({ length: d.hotItems }, () => [] as number[]);
-  for (let i = 0; i < d.train.n; i++) byItem[d.train.entity[i]!]!.push(i);
+  for (let i = 0; i < d.train.n; i++) atIndex(byItem, d.train.entity[i] ?? 0).push(i);
   const items = byItem.map((r, e) => ({ r, e })).filter((x) => x.r.length >= 40);
   let at = 0;
   return timed(budget, () => {
@@ -89,7 +90,7 @@ export async function trainMetaSteps(kind: 'metaemb' | 'emerg', d: BenchData, bu
     const sEnt: number[] = [];
     const qEnt: number[] = [];
     for (let t = 0; t < 16; t++) {
-      const it = items[at++ % items.length]!;
+      const it = atIndex(items, at++ % items.length);
       it.r.slice(0, 20).forEach((r) => (sRows.push(r), sEnt.push(t)));
       it.r.slice(20, 40).forEach((r) => (qRows.push(r), qEnt.push(t)));
     }
@@ -108,7 +109,7 @@ export function microBatches(rows: RowBatch, size: number): { batch: RowBatch; c
     const local = new Map<number, number>();
     const entity = new Int32Array(size);
     for (let i = 0; i < size; i++) {
-      const e = part.entity[i]!;
+      const e = part.entity[i] ?? 0;
       let l = local.get(e);
       if (l === undefined) local.set(e, (l = local.size));
       entity[i] = l;
@@ -127,7 +128,7 @@ export interface AdaptRate extends Rate {
 async function adaptLoop(mbs: { batch: RowBatch; count: number }[], budget: Budget, step: (mb: { batch: RowBatch; count: number }) => void): Promise<AdaptRate> {
   let k = 0;
   const r = await timed(budget, () => {
-    const mb = mbs[k++ % mbs.length]!;
+    const mb = atIndex(mbs, k++ % mbs.length);
     step(mb);
     return mb.batch.n;
   });
@@ -163,8 +164,8 @@ export async function adaptColdNas(d: BenchData, mbs: { batch: RowBatch; count: 
     const enc = model.encodeInteractions(mb.batch);
     const states: ColdNasUserState[] = Array.from({ length: mb.count }, () => model.emptyState());
     for (let i = 0; i < mb.batch.n; i++) {
-      const e = mb.batch.entity[i]!;
-      states[e] = userStateUpdate(states[e]!, enc.subarray(i * c, i * c + c));
+      const e = mb.batch.entity[i] ?? 0;
+      states[e] = userStateUpdate(atIndex(states, e), enc.subarray(i * c, i * c + c));
     }
   });
 }
@@ -195,7 +196,7 @@ export async function forward(name: ModelName, d: BenchData, size: number, budge
   let feeds: (mb: { batch: RowBatch; count: number }) => Record<string, FeedTensor>;
   if (name === 'coldnas' || name === 'fixed-adaptive') {
     const model = name === 'coldnas' ? makeColdNas(d) : new FixedAdaptive({ layout: d.layout, vocab: d.vocabSize });
-    onnxBytes = bundleUser(model).files[ONNX_FILE]!;
+    onnxBytes = defined(bundleUser(model).files[ONNX_FILE], "the bundle's ONNX file");
     if (model instanceof ColdNas) {
       const c = model.contextDim;
       const statesOf = (count: number): ColdNasUserState[] => Array.from({ length: count }, () => ({ count: 1, mean: new Float32Array(c).fill(0.01) }));
@@ -211,7 +212,7 @@ export async function forward(name: ModelName, d: BenchData, size: number, budge
     }
   } else {
     const model = makeCtr(name, d);
-    onnxBytes = bundleCtr(model).files[ONNX_FILE]!;
+    onnxBytes = defined(bundleCtr(model).files[ONNX_FILE], "the bundle's ONNX file");
     const f = model.numFields;
     tfStep = (mb) => void model.predict(mb.batch, entityParams(model, mb.count));
     feeds = (mb) => {
@@ -223,7 +224,7 @@ export async function forward(name: ModelName, d: BenchData, size: number, budge
   }
   let k = 0;
   const tfjs = await timed(budget, () => {
-    const mb = mbs[k++ % mbs.length]!;
+    const mb = atIndex(mbs, k++ % mbs.length);
     tfStep(mb);
     return mb.batch.n;
   });
@@ -231,7 +232,7 @@ export async function forward(name: ModelName, d: BenchData, size: number, budge
   try {
     k = 0;
     const onnx = await timed(budget, async () => {
-      const mb = mbs[k++ % mbs.length]!;
+      const mb = atIndex(mbs, k++ % mbs.length);
       const n = mb.batch.n;
       await runner.run(n, { feat_idx: { data: mb.batch.featIdx, dims: [n, s] }, feat_w: { data: mb.batch.featW, dims: [n, s] }, ...feeds(mb) }, ['prob']);
       return n;

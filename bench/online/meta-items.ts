@@ -22,6 +22,7 @@ import { trainFromEvents } from '../../trainers/event-trainer.js';
 import { EmergOnlineLearner, type EmergLearnerOptions } from '../../trainers/online/emerg-learner.js';
 import { PrequentialArm, bucketAucs, type BucketAuc } from './prequential.js';
 import { gainTableOf } from './table.js';
+import { at } from '../../lib/at.js';
 
 export interface ItemMetaOptions {
   /** MovieLens-100K directory. */
@@ -56,7 +57,7 @@ export interface ItemMetaResult {
 
 /** An independent copy of an EmerG (adapters freeze theirs; the learner trains its own). */
 export function cloneEmerg(m: Emerg): Emerg {
-  const c = new Emerg({ layout: m.layout, vocab: m.table.rows, dim: m.dim, layers: m.layers, genHidden: m.dense.get('gen.graph.w1').shape[2]!, firstOrder: m.firstOrder });
+  const c = new Emerg({ layout: m.layout, vocab: m.table.rows, dim: m.dim, layers: m.layers, genHidden: at(m.dense.get('gen.graph.w1').shape, 2, 'gen.graph.w1 dimension'), firstOrder: m.firstOrder });
   c.table.data.set(m.table.data);
   for (const n of m.dense.names()) c.dense.get(n).data.set(m.dense.get(n).data);
   return c;
@@ -112,12 +113,13 @@ export async function runItemMeta(opts: ItemMetaOptions): Promise<ItemMetaResult
 
 export function itemMetaReport(r: ItemMetaResult): string {
   const [base, ...rest] = r.arms;
+  if (base === undefined) throw new RangeError('no arms: nothing to report');
   return [
     '## Online meta stage on items: EmerG on MovieLens-100K items',
     '',
     `offline release trained on the first ${r.history} ratings (time order, ${r.trainSec.toFixed(0)} s); ${r.evaluated} later ratings scored prequentially; ` +
       `online arms: ${r.releases} releases; meta tasks ${rest.map((a) => `${a.name} ${a.metaTasks}`).join(', ')}; ${r.seconds.toFixed(0)} s`,
     '',
-    ...rest.flatMap((a) => [gainTableOf(base!.name, base!.aucs, a.name, a.aucs), '']),
+    ...rest.flatMap((a) => [gainTableOf(base.name, base.aucs, a.name, a.aucs), '']),
   ].join('\n');
 }

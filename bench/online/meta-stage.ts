@@ -120,13 +120,14 @@ export async function runMetaStage(opts: MetaStageOptions): Promise<MetaStageRes
 
 export function metaReport(r: MetaStageResult): string {
   const [base, ...rest] = r.arms;
+  if (base === undefined) throw new RangeError('no arms: nothing to report');
   return [
     '## Online meta stage: fixed-adaptive on MovieLens-100K users',
     '',
     `offline release trained on the first ${r.history} ratings (time order, ${r.trainSec.toFixed(0)} s); ${r.evaluated} later ratings scored prequentially; ` +
       `online arms: ${r.releases} releases; meta tasks ${rest.map((a) => `${a.name} ${a.metaTasks}`).join(', ')}; ${r.seconds.toFixed(0)} s`,
     '',
-    ...rest.flatMap((a) => [gainTableOf(base!.name, base!.aucs, a.name, a.aucs), '']),
+    ...rest.flatMap((a) => [gainTableOf(base.name, base.aucs, a.name, a.aucs), '']),
   ].join('\n');
 }
 
@@ -169,19 +170,20 @@ export async function validateMetaStage(opts: MetaStageOptions & { candidates?: 
 /** Overall and early-bucket AUC of every validation arm against the offline arm. */
 export function validationReport(r: MetaStageResult): string {
   const [base, ...rest] = r.arms;
+  if (base === undefined) throw new RangeError('no arms: nothing to report');
   const get = (a: BucketAuc[], b: string): number => a.find((x) => x.bucket === b)?.auc ?? NaN;
   const pts = (x: number): string => (Number.isFinite(x) ? (x * 100).toFixed(2) : '–');
   const lines = [
     '## Online meta stage, validation part (offline on the first 30% of ML-100K, scored 30–50%)',
     '',
-    `${r.evaluated} ratings scored; offline AUC ${get(base!.aucs, 'all').toFixed(4)}; ${r.seconds.toFixed(0)} s`,
+    `${r.evaluated} ratings scored; offline AUC ${get(base.aucs, 'all').toFixed(4)}; ${r.seconds.toFixed(0)} s`,
     '',
     '| arm | all AUC | gain all | gain 0 | gain 1-2 | gain 3-5 | gain 6-10 |',
     '|---|---:|---:|---:|---:|---:|---:|',
   ];
   const sorted = [...rest].sort((x, y) => get(y.aucs, 'all') - get(x.aucs, 'all'));
   for (const a of sorted) {
-    const g = (b: string): string => pts(get(a.aucs, b) - get(base!.aucs, b));
+    const g = (b: string): string => pts(get(a.aucs, b) - get(base.aucs, b));
     lines.push(`| ${a.name} | ${get(a.aucs, 'all').toFixed(4)} | ${g('all')} | ${g('0')} | ${g('1-2')} | ${g('3-5')} | ${g('6-10')} |`);
   }
   return lines.join('\n');

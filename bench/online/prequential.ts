@@ -8,6 +8,7 @@ import { BUCKETS, bucketOf, type Bucket, type PredictionRow, type PredictionSink
 import { BatchProcessor, type BatchItem } from '../../consumers/processor.js';
 import { auc } from '../../lib/metrics.js';
 import { MemoryEntityStore } from '../../model-store/memory-store.js';
+import { at, defined } from '../../lib/at.js';
 
 /** Keeps every row's score, label and bucket in typed arrays (no strings kept). */
 export class CollectingSink implements PredictionSink {
@@ -55,10 +56,10 @@ export function bucketAucs(sink: CollectingSink): BucketAuc[] {
   const by = new Map<string, { s: number[]; y: number[] }>();
   for (const b of [...BUCKETS, 'all']) by.set(b, { s: [], y: [] });
   for (let i = 0; i < sink.n; i++) {
-    for (const key of [bucketOf(sink.prior[i]!), 'all']) {
-      const g = by.get(key)!;
-      g.s.push(sink.scores[i]!);
-      g.y.push(sink.labels[i]!);
+    for (const key of [bucketOf(at(sink.prior, i)), 'all']) {
+      const g = defined(by.get(key), `bucket ${key}`);
+      g.s.push(at(sink.scores, i));
+      g.y.push(at(sink.labels, i));
     }
   }
   return [...by].map(([bucket, g]) => ({ bucket: bucket as Bucket | 'all', n: g.s.length, auc: g.s.length > 0 ? auc(g.s, g.y) : NaN }));

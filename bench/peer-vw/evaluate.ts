@@ -8,6 +8,7 @@ import { auc } from '../../evaluation/metrics.js';
 import { meanLogLoss } from '../../evaluation/peers/select.js';
 import type { LabelledEvent, Side } from '../../schemas/types.js';
 import { entityIdOf } from '../../schemas/types.js';
+import { at, defined } from '../../lib/at.js';
 
 /** The early-bucket summary: events with 1–5 prior interactions (buckets 1-2 and 3-5 pooled). */
 export const EARLY = '1-5' as const;
@@ -56,16 +57,16 @@ export function bucketMetrics(scores: ArrayLike<number>, labels: ArrayLike<numbe
   const s = new Map<BucketKey, number[]>(BUCKET_KEYS.map((b) => [b, []]));
   const l = new Map<BucketKey, number[]>(BUCKET_KEYS.map((b) => [b, []]));
   for (let j = from; j < scores.length; j++) {
-    const score = scores[j]!;
+    const score = at(scores, j);
     if (!Number.isFinite(score)) throw new RangeError(`no score for stream position ${j}`);
-    const c = prior[j]!;
+    const c = at(prior, j);
     const keys: BucketKey[] = c >= 1 && c <= 5 ? [bucketOf(c), EARLY] : [bucketOf(c)];
     for (const k of keys) {
-      s.get(k)!.push(score);
-      l.get(k)!.push(labels[j]!);
+      defined(s.get(k), `scores of bucket ${k}`).push(score);
+      defined(l.get(k), `labels of bucket ${k}`).push(at(labels, j));
     }
   }
   const out = {} as Record<BucketKey, BucketMetrics>;
-  for (const k of BUCKET_KEYS) out[k] = metricsOf(s.get(k)!, l.get(k)!);
+  for (const k of BUCKET_KEYS) out[k] = metricsOf(defined(s.get(k), `scores of bucket ${k}`), defined(l.get(k), `labels of bucket ${k}`));
   return out;
 }
