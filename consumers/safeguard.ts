@@ -28,7 +28,8 @@
  * their Adagrad sums), folded over the partition's events in offset order and written atomically with the
  * entity states (consumers/processor.ts): crash and restart give the same scores as an uninterrupted run.
  */
-import { BUCKETS, bucketOf } from '../analytics/types.js';
+import { BUCKETS, bucketOf, type PredictionRow } from '../analytics/types.js';
+import type { EntityState } from '../model-store/types.js';
 import { ConfigError } from '../lib/errors.js';
 
 /** Floats per bucket: the two experts' discounted losses, then per expert its Platt scale and offset and their Adagrad sums. */
@@ -117,6 +118,24 @@ export class Safeguard {
     this.judge(state, at, 0, logit(baseline), label);
     this.judge(state, at, 1, logit(adapted), label);
     return score;
+  }
+
+  /**
+   * A partition's safeguard state after the first `n` rows (in offset order), each row's score mixed
+   * in place (`baselines[r]`: row r's baseline score). `loaded`, the state before them (undefined: a
+   * fresh one), is not modified. Count, last offset and event time are the caller's to advance.
+   */
+  foldRows(loaded: EntityState | undefined, rows: readonly PredictionRow[], baselines: Float32Array, n: number): EntityState {
+    const st: EntityState =
+      loaded === undefined
+        ? { count: 0, lastOffset: -1, lastEventMs: 0, params: this.initialState() }
+        : { count: loaded.count, lastOffset: loaded.lastOffset, lastEventMs: loaded.lastEventMs, params: loaded.params.slice() };
+    if (st.params.length !== this.stateSize) st.params = this.initialState();
+    for (let r = 0; r < n && r < rows.length; r++) {
+      const row = rows[r];
+      if (row !== undefined) row.score = this.step(st.params, row.priorCount, row.score, baselines[r] ?? row.score, row.label);
+    }
+    return st;
   }
 
   /**
