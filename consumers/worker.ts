@@ -29,7 +29,7 @@
  *   - a release taken between two chunks of a partition waits for the earlier chunks to be durable
  *     and starts from the store (the new release may address states in another epoch).
  *
- * Rebalances (issue 11): on every group join, the partitions whose ownership may have changed are
+ * Rebalances (issue 11, consumers/partition-ownership.ts): on every group join, the partitions whose ownership may have changed are
  * dropped from the store's cache tier (`invalidatePartitions`: another worker may have advanced
  * their entities meanwhile) and their pipes reset; before the first batch of each assigned
  * partition the worker reads the partition's progress stored with the states and starts right after
@@ -56,18 +56,18 @@ import { ConfigError, errorMessage, PoisonEventError, StoreRegressedError, ThawE
 import { silentLogger, type Logger } from '../lib/log.js';
 import { ADAPTER_RE, checkNamespace } from '../model-store/keys.js';
 import type { EntityStore, StateScope } from '../model-store/types.js';
-import { BatchConsumer, MAX_PIPELINE_DEPTH, RewindPartition } from '../streams/batch-consumer.js';
+import { BatchConsumer, MAX_PIPELINE_DEPTH } from '../streams/batch-consumer.js';
 import type { MessageBatch, RawMessage } from '../streams/message.js';
-import type { AssignmentChange, TopicPartition } from '../streams/assignment.js';
 import { decodeLabelled } from '../streams/serde.js';
 import { TopicEndWatch } from '../streams/offsets.js';
 import { labelledTopicFor } from '../streams/topics.js';
 import { WorkerMetrics } from './metrics.js';
-import { deferred, DiscardedChunkError, PartitionPipe, scopeKeyOf } from './partition-pipe.js';
+import { deferred, DiscardedChunkError, scopeKeyOf } from './partition-pipe.js';
+import { PartitionOwnership } from './partition-ownership.js';
 import type { AdaptationWorkerOptions, BatchSource, DeadLetterSink, WorkerRelease, WorkerState, WorkerStats } from './worker-types.js';
 import type { BatchItem, BatchResult, PreparedBatch } from './processor.js';
 import { ReleaseSwitch } from './release-switch.js';
-import { chunkProgress, decideStart } from './progress.js';
+import { chunkProgress } from './progress.js';
 import { DEFAULT_UNTIL_END_POLL_MS, UntilEnd } from './until-end.js';
 
 /**
@@ -118,7 +118,7 @@ export class AdaptationWorker {
   private outageSinceMs: number | undefined;
   private readonly settle: { resolve: (s: WorkerState) => void; promise: Promise<WorkerState> };
   private readonly draining = deferred();
-  private readonly pipes = new Map<string, PartitionPipe>();
+  private readonly ownership: PartitionOwnership;
   private readonly untilEnd: UntilEnd | undefined;
   /** Chunks of one partition the consumer may hand over before the first is durable. */
   readonly pipelineDepth: number;
@@ -176,6 +176,7 @@ export class AdaptationWorker {
         ...(opts.metricsHost === undefined ? {} : { host: opts.metricsHost }),
         ...opts.metricsOptions,
       });
+    this.ownership = new PartitionOwnership({ store: this.store, metrics: this.metrics, logger: this.logger, stateScope: () => this.release.processor.stateScope });
     this.source =
       opts.source ??
       new BatchConsumer({
@@ -262,8 +263,8 @@ export class AdaptationWorker {
         return;
       }
       await this.source.start((batch) => this.handle(batch), {
-        onAssignment: (change) => this.onAssignment(change),
-        startOffset: (tp, position) => this.startOffset(tp, position),
+        onAssignment: (change) => this.ownership.onAssignment(change),
+        startOffset: (tp, position) => this.ownership.startOffset(tp, position),
       });
       this.source.onFailed?.((err) => {
         // kafkajs gave up restarting the consumer: nothing will be consumed any more.
@@ -325,78 +326,12 @@ export class AdaptationWorker {
   }
 
   /**
-   * A group join: drop what this worker cached of every partition whose ownership may have changed
-   * (the cache tier's states, the partition pipe's pending states), before any batch of the new
-   * assignment. No batch is in flight here (the consumer revokes between batches).
-   */
-  private onAssignment(change: AssignmentChange): void {
-    const dropped = this.store.invalidatePartitions?.(change.moved);
-    for (const p of change.moved) this.pipes.delete(`${p.topic}\u0000${p.partition}`);
-    this.metrics.recordPartitionsMoved(change.moved.length);
-    this.logger.info('assignment changed: cached states of moved partitions dropped', {
-      assigned: change.assigned.length,
-      revoked: change.revoked.map((p) => p.partition),
-      moved: change.moved.map((p) => p.partition),
-      droppedStates: typeof dropped === 'number' ? dropped : undefined,
-    });
-  }
-
-  /**
-   * The store lost writes it had acknowledged (a Redis crash under `appendfsync everysec`, a failover
-   * to a lagging replica) while this worker kept running: its cached states of the partition are
-   * newer than the store's and must not be built on. Drop them and have the consumer refetch right
-   * after the progress the store still has (a restart would start there too); the per-entity CAS
-   * skips whatever survived. Detected at the partition's next state write.
-   */
-  private rewind(pipe: PartitionPipe, err: StoreRegressedError): RewindPartition {
-    const dropped = this.store.invalidatePartitions?.([{ topic: err.topic, partition: err.partition }]);
-    pipe.written = err.stored;
-    const offset = err.stored === undefined ? 0 : err.stored + 1;
-    this.metrics.recordPartitionStart('seek_behind');
-    this.logger.error('the state store lost acknowledged writes: cached states dropped, re-applying from Kafka', {
-      topic: err.topic,
-      partition: err.partition,
-      storedProgress: err.stored,
-      writtenProgress: err.expected,
-      offset,
-      droppedStates: typeof dropped === 'number' ? dropped : undefined,
-    });
-    return new RewindPartition(offset, err.message, { cause: err });
-  }
-
-  /** Where a newly assigned partition starts: right after its progress stored with the states. */
-  private async startOffset(tp: TopicPartition, position: { fetchedFrom: number; highWatermark: number }): Promise<number | undefined> {
-    const scope = this.release.processor.stateScope;
-    const stored = this.store.getProgress === undefined ? undefined : await this.store.getProgress(scope, tp.topic, tp.partition);
-    const pipe = this.pipeOf(tp.topic, tp.partition);
-    pipe.written = stored;
-    pipe.writtenScope = scopeKeyOf(scope);
-    const d = decideStart(stored, position.fetchedFrom, position.highWatermark);
-    const fields = { topic: tp.topic, partition: tp.partition, storedProgress: stored, ...position };
-    if (d.action === 'seek') {
-      this.metrics.recordPartitionStart(d.direction === 'ahead' ? 'seek_ahead' : 'seek_behind');
-      const why =
-        d.direction === 'ahead' ? 'states are ahead of the committed offset: skipping what is applied' : 'states are behind the committed offset (the store lost writes?): re-applying from Kafka';
-      this.logger.warn(`partition starts at its stored progress: ${why}`, { ...fields, offset: d.offset });
-      return d.offset;
-    }
-    this.metrics.recordPartitionStart(d.reason === 'no-progress' ? 'no_progress' : d.reason === 'in-step' ? 'in_step' : 'beyond_end');
-    if (d.reason === 'beyond-end') {
-      this.logger.warn(
-        "stored progress is past the partition's end (topic recreated or truncated?): starting from the committed offset; states recorded against the old offsets may refuse new events",
-        fields,
-      );
-    }
-    return undefined;
-  }
-
-  /**
    * The BatchConsumer's handler: resolving means the batch is durable and may be committed. Calls
    * for one partition may overlap (pipelineDepth > 1); they are handled in call order.
    */
   private async handle(batch: MessageBatch): Promise<void> {
     if (this._state === 'FAILED') throw new ThawError('LIFECYCLE', 'worker failed; not processing');
-    const pipe = this.pipeOf(batch.topic, batch.partition);
+    const pipe = this.ownership.pipeOf(batch.topic, batch.partition);
     const firstOffset = batch.messages[0]?.offset ?? -1;
     if (pipe.broken && firstOffset <= pipe.failedFrom) {
       // The failed chunk (or an earlier one) handed over again: the consumer's retry, or a
@@ -474,7 +409,7 @@ export class AdaptationWorker {
         pipe.broken = true;
         pipe.failedFrom = firstOffset;
       }
-      if (err instanceof StoreRegressedError) throw this.rewind(pipe, err);
+      if (err instanceof StoreRegressedError) throw this.ownership.rewind(pipe, err);
       if (isOutage(err)) {
         this.totals.retries++;
         if (this.outageSinceMs === undefined) {
@@ -511,16 +446,6 @@ export class AdaptationWorker {
       this.metrics.recordDeadLetter(reason);
       this.logger.debug('dead letter', { reason, error: p.err, partition: batch.partition, offset: p.msg.offset });
     }
-  }
-
-  private pipeOf(topic: string, partition: number): PartitionPipe {
-    const key = `${topic}\u0000${partition}`;
-    let pipe = this.pipes.get(key);
-    if (pipe === undefined) {
-      pipe = new PartitionPipe();
-      this.pipes.set(key, pipe);
-    }
-    return pipe;
   }
 
   /** Decodes and validates every message; invalid ones are returned as poison with their error. */
