@@ -218,7 +218,9 @@ export class ColdNas {
       at(states, e, 'states').count++;
     }
     states.forEach((st, e) => {
-      if (st.count > 0) for (let k = 0; k < c; k++) st.mean[k] = (at(sums, e, 'sums')[k] ?? 0) / st.count;
+      if (st.count === 0) return;
+      const s = at(sums, e, 'sums');
+      for (let k = 0; k < c; k++) st.mean[k] = (s[k] ?? 0) / st.count;
     });
     return states;
   }

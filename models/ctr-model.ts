@@ -274,7 +274,7 @@ export abstract class CtrModel {
     const probs = new Float32Array(b.n);
     if (logits !== undefined) {
       const z = logits.dataSync();
-      for (let i = 0; i < b.n; i++) probs[i] = 1 / (1 + Math.exp(-at(z, i, 'z')));
+      for (let i = 0; i < b.n; i++) probs[i] = 1 / (1 + Math.exp(-(z[i] ?? 0)));
       logits.dispose();
     }
     const gId = new Float32Array(ent.count * w);
